@@ -1,0 +1,245 @@
+// Elementwise kernels of the cpu backend: copy/cast, fill, unary, binary, where.
+// Each op is a scalar lambda applied by one strided loop; the unit-stride path is a
+// plain indexed loop the compiler vectorizes.
+#include <cmath>
+#include <limits>
+#include <type_traits>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/loops.h"
+
+namespace ember::cpu {
+
+namespace {
+
+template <typename O, typename I>
+inline O convert(I v) {
+  if constexpr (std::is_same_v<O, bool>) {
+    return v != I(0);
+  } else if constexpr (std::is_integral_v<O> && std::is_floating_point_v<I>) {
+    // Out-of-range and NaN are undefined in C++; pin them to what x86 gives.
+    constexpr I lim = static_cast<I>(9.2e18);
+    return (v >= -lim && v <= lim) ? static_cast<O>(v) : std::numeric_limits<O>::min();
+  } else {
+    return static_cast<O>(v);
+  }
+}
+
+// out[i] = f(in[i])
+template <typename O, typename I, typename F>
+void map1(const Tensor& out, const Tensor& in, F f) {
+  auto p = plan_loop<2>({&out, &in});
+  run_loop(p, [&](const std::array<char*, 2>& ptr, const std::array<int64_t, 2>& st, int64_t n) {
+    if (unit_stride<O, I>(st)) {
+      O* o = reinterpret_cast<O*>(ptr[0]);
+      const I* a = reinterpret_cast<const I*>(ptr[1]);
+      for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<O*>(ptr[0] + i * st[0]) = f(*reinterpret_cast<const I*>(ptr[1] + i * st[1]));
+    }
+  });
+}
+
+// out[i] = f(a[i], b[i]), with fast paths for contiguous and scalar-broadcast operands.
+template <typename O, typename T, typename F>
+void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+  auto p = plan_loop<3>({&out, &a, &b});
+  run_loop(p, [&](const std::array<char*, 3>& ptr, const std::array<int64_t, 3>& st, int64_t n) {
+    O* o = reinterpret_cast<O*>(ptr[0]);
+    const T* x = reinterpret_cast<const T*>(ptr[1]);
+    const T* y = reinterpret_cast<const T*>(ptr[2]);
+    if (unit_stride<O, T, T>(st)) {
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], y[i]);
+    } else if (st[0] == sizeof(O) && st[1] == sizeof(T) && st[2] == 0) {
+      const T yv = *y;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(x[i], yv);
+    } else if (st[0] == sizeof(O) && st[1] == 0 && st[2] == sizeof(T)) {
+      const T xv = *x;
+      for (int64_t i = 0; i < n; ++i) o[i] = f(xv, y[i]);
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<O*>(ptr[0] + i * st[0]) =
+            f(*reinterpret_cast<const T*>(ptr[1] + i * st[1]),
+              *reinterpret_cast<const T*>(ptr[2] + i * st[2]));
+    }
+  });
+}
+
+template <typename T>
+T int_pow(T base, T exp) {
+  if (exp < 0) return (base == 1) ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
+  T result = 1;
+  while (exp > 0) {
+    if (exp & 1) result *= base;
+    base *= base;
+    exp >>= 1;
+  }
+  return result;
+}
+
+template <typename T>
+inline T nan_max(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a)) return a;
+    if (std::isnan(b)) return b;
+  }
+  return a > b ? a : b;
+}
+
+template <typename T>
+inline T nan_min(T a, T b) {
+  if constexpr (std::is_floating_point_v<T>) {
+    if (std::isnan(a)) return a;
+    if (std::isnan(b)) return b;
+  }
+  return a < b ? a : b;
+}
+
+template <typename T>
+void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
+  const T kSqrt1_2 = static_cast<T>(0.70710678118654752440);
+  const T kSqrt2OverPi = static_cast<T>(0.79788456080286535588);
+  switch (op) {
+    case UnaryOp::neg: return map1<T, T>(out, in, [](T x) { return -x; });
+    case UnaryOp::abs: return map1<T, T>(out, in, [](T x) { return std::abs(x); });
+    case UnaryOp::sign:
+      return map1<T, T>(out, in, [](T x) { return x > 0 ? T(1) : (x < 0 ? T(-1) : x); });
+    case UnaryOp::exp: return map1<T, T>(out, in, [](T x) { return std::exp(x); });
+    case UnaryOp::log: return map1<T, T>(out, in, [](T x) { return std::log(x); });
+    case UnaryOp::sqrt: return map1<T, T>(out, in, [](T x) { return std::sqrt(x); });
+    case UnaryOp::rsqrt: return map1<T, T>(out, in, [](T x) { return T(1) / std::sqrt(x); });
+    case UnaryOp::tanh: return map1<T, T>(out, in, [](T x) { return std::tanh(x); });
+    case UnaryOp::sigmoid:
+      return map1<T, T>(out, in, [](T x) { return T(1) / (T(1) + std::exp(-x)); });
+    case UnaryOp::relu: return map1<T, T>(out, in, [](T x) { return x < T(0) ? T(0) : x; });
+    case UnaryOp::gelu:
+      return map1<T, T>(out, in, [=](T x) { return T(0.5) * x * (T(1) + std::erf(x * kSqrt1_2)); });
+    case UnaryOp::gelu_tanh:
+      return map1<T, T>(out, in, [=](T x) {
+        return T(0.5) * x * (T(1) + std::tanh(kSqrt2OverPi * (x + T(0.044715) * x * x * x)));
+      });
+    case UnaryOp::silu: return map1<T, T>(out, in, [](T x) { return x / (T(1) + std::exp(-x)); });
+    case UnaryOp::sin: return map1<T, T>(out, in, [](T x) { return std::sin(x); });
+    case UnaryOp::cos: return map1<T, T>(out, in, [](T x) { return std::cos(x); });
+    case UnaryOp::pow_scalar: {
+      const T e = static_cast<T>(arg);
+      if (arg == 2.0) return map1<T, T>(out, in, [](T x) { return x * x; });
+      return map1<T, T>(out, in, [=](T x) { return std::pow(x, e); });
+    }
+    case UnaryOp::logical_not: break;
+  }
+  fail<InternalError>(to_string(op), "no cpu kernel for ", out.dtype());
+}
+
+void unary_int(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
+  using T = int64_t;
+  switch (op) {
+    case UnaryOp::neg: return map1<T, T>(out, in, [](T x) { return static_cast<T>(0ULL - static_cast<uint64_t>(x)); });
+    case UnaryOp::abs: return map1<T, T>(out, in, [](T x) { return x < 0 ? static_cast<T>(0ULL - static_cast<uint64_t>(x)) : x; });
+    case UnaryOp::sign: return map1<T, T>(out, in, [](T x) { return T((x > 0) - (x < 0)); });
+    case UnaryOp::relu: return map1<T, T>(out, in, [](T x) { return x < 0 ? T(0) : x; });
+    case UnaryOp::pow_scalar: {
+      const auto e = static_cast<T>(arg);
+      return map1<T, T>(out, in, [=](T x) { return int_pow(x, e); });
+    }
+    default: break;
+  }
+  fail<InternalError>(to_string(op), "no cpu kernel for ", out.dtype());
+}
+
+template <typename T>
+void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  switch (op) {
+    case BinaryOp::add: return map2<T, T>(out, a, b, [](T x, T y) { return T(x + y); });
+    case BinaryOp::sub: return map2<T, T>(out, a, b, [](T x, T y) { return T(x - y); });
+    case BinaryOp::mul: return map2<T, T>(out, a, b, [](T x, T y) { return T(x * y); });
+    case BinaryOp::div:
+      if constexpr (std::is_floating_point_v<T>) return map2<T, T>(out, a, b, [](T x, T y) { return x / y; });
+      break;
+    case BinaryOp::pow:
+      if constexpr (std::is_floating_point_v<T>) {
+        return map2<T, T>(out, a, b, [](T x, T y) { return std::pow(x, y); });
+      } else if constexpr (std::is_same_v<T, int64_t>) {
+        return map2<T, T>(out, a, b, [](T x, T y) { return int_pow(x, y); });
+      }
+      break;
+    case BinaryOp::maximum: return map2<T, T>(out, a, b, [](T x, T y) { return nan_max(x, y); });
+    case BinaryOp::minimum: return map2<T, T>(out, a, b, [](T x, T y) { return nan_min(x, y); });
+    case BinaryOp::eq: return map2<bool, T>(out, a, b, [](T x, T y) { return x == y; });
+    case BinaryOp::ne: return map2<bool, T>(out, a, b, [](T x, T y) { return x != y; });
+    case BinaryOp::lt: return map2<bool, T>(out, a, b, [](T x, T y) { return x < y; });
+    case BinaryOp::le: return map2<bool, T>(out, a, b, [](T x, T y) { return x <= y; });
+    case BinaryOp::gt: return map2<bool, T>(out, a, b, [](T x, T y) { return x > y; });
+    case BinaryOp::ge: return map2<bool, T>(out, a, b, [](T x, T y) { return x >= y; });
+    case BinaryOp::logical_and:
+      if constexpr (std::is_same_v<T, bool>) return map2<bool, bool>(out, a, b, [](bool x, bool y) { return x && y; });
+      break;
+    case BinaryOp::logical_or:
+      if constexpr (std::is_same_v<T, bool>) return map2<bool, bool>(out, a, b, [](bool x, bool y) { return x || y; });
+      break;
+  }
+  fail<InternalError>(to_string(op), "no cpu kernel for ", a.dtype());
+}
+
+}  // namespace
+
+void CpuBackend::copy(const Tensor& out, const Tensor& in) {
+  EMBER_DISPATCH(out.dtype(), "copy", [&](auto o) {
+    using O = decltype(o);
+    EMBER_DISPATCH(in.dtype(), "copy", [&](auto i) {
+      using I = decltype(i);
+      map1<O, I>(out, in, [](I v) { return convert<O>(v); });
+    });
+  });
+}
+
+void CpuBackend::fill(const Tensor& out, const Scalar& value) {
+  EMBER_DISPATCH(out.dtype(), "fill", [&](auto tag) {
+    using T = decltype(tag);
+    const T v = value.to<T>();
+    auto p = plan_loop<1>({&out});
+    run_loop(p, [&](const std::array<char*, 1>& ptr, const std::array<int64_t, 1>& st, int64_t n) {
+      if (st[0] == sizeof(T)) {
+        T* o = reinterpret_cast<T*>(ptr[0]);
+        for (int64_t i = 0; i < n; ++i) o[i] = v;
+      } else {
+        for (int64_t i = 0; i < n; ++i) *reinterpret_cast<T*>(ptr[0] + i * st[0]) = v;
+      }
+    });
+  });
+}
+
+void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
+  switch (in.dtype()) {
+    case DType::f32: return unary_float<float>(op, out, in, arg);
+    case DType::f64: return unary_float<double>(op, out, in, arg);
+    case DType::i64: return unary_int(op, out, in, arg);
+    case DType::b8:
+      if (op == UnaryOp::logical_not) return map1<bool, bool>(out, in, [](bool x) { return !x; });
+      if (op == UnaryOp::sign) return map1<bool, bool>(out, in, [](bool x) { return x; });
+      break;
+  }
+  fail<InternalError>(to_string(op), "no cpu kernel for ", in.dtype());
+}
+
+void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  EMBER_DISPATCH(a.dtype(), to_string(op), [&](auto tag) { binary_typed<decltype(tag)>(op, out, a, b); });
+}
+
+void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
+  EMBER_DISPATCH(out.dtype(), "where", [&](auto tag) {
+    using T = decltype(tag);
+    auto p = plan_loop<4>({&out, &cond, &a, &b});
+    run_loop(p, [&](const std::array<char*, 4>& ptr, const std::array<int64_t, 4>& st, int64_t n) {
+      for (int64_t i = 0; i < n; ++i) {
+        bool c = *reinterpret_cast<const bool*>(ptr[1] + i * st[1]);
+        *reinterpret_cast<T*>(ptr[0] + i * st[0]) =
+            c ? *reinterpret_cast<const T*>(ptr[2] + i * st[2])
+              : *reinterpret_cast<const T*>(ptr[3] + i * st[3]);
+      }
+    });
+  });
+}
+
+}  // namespace ember::cpu

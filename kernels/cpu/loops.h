@@ -1,0 +1,116 @@
+// Strided loops for the CPU backend: N operands of one shape, any strides.
+//
+// plan_loop() drops size-1 dims and merges neighbouring dims that are contiguous for
+// every operand, so a contiguous or simply broadcast op becomes one long row.
+// run_loop() splits the elements over OpenMP threads (when there are enough of them)
+// and calls `row(ptrs, inner_strides, n)` for each run of n elements along the
+// innermost dim; kernels write a tight loop there, with a unit-stride fast path.
+#pragma once
+
+#include <omp.h>
+
+#include <array>
+#include <cstdint>
+#include <vector>
+
+#include "tensor/tensor.h"
+
+namespace ember::cpu {
+
+// Below this many elements an op runs on one thread: forking costs more than it saves.
+inline constexpr int64_t kParallelGrain = 32768;
+
+template <int N>
+struct LoopPlan {
+  std::vector<int64_t> sizes;                       // coalesced, innermost last
+  std::array<std::vector<int64_t>, N> strides;      // in bytes, per operand
+  std::array<char*, N> base{};
+  int64_t numel = 1;
+};
+
+template <int N>
+LoopPlan<N> plan_loop(const std::array<const Tensor*, N>& ops) {
+  LoopPlan<N> p;
+  const Shape& shape = ops[0]->sizes();
+  for (int k = 0; k < N; ++k) p.base[k] = static_cast<char*>(ops[k]->raw_data());
+  for (size_t d = 0; d < shape.size(); ++d) {
+    p.numel *= shape[d];
+    if (shape[d] == 1) continue;
+    bool merge = !p.sizes.empty();
+    for (int k = 0; merge && k < N; ++k) {
+      auto es = static_cast<int64_t>(ops[k]->element_size());
+      merge = p.strides[k].back() == ops[k]->strides()[d] * es * shape[d];
+    }
+    if (merge) {
+      p.sizes.back() *= shape[d];
+      for (int k = 0; k < N; ++k) {
+        p.strides[k].back() = ops[k]->strides()[d] * static_cast<int64_t>(ops[k]->element_size());
+      }
+    } else {
+      p.sizes.push_back(shape[d]);
+      for (int k = 0; k < N; ++k)
+        p.strides[k].push_back(ops[k]->strides()[d] * static_cast<int64_t>(ops[k]->element_size()));
+    }
+  }
+  if (p.sizes.empty()) {  // 0-dim or all size-1: one element
+    p.sizes.push_back(1);
+    for (int k = 0; k < N; ++k) p.strides[k].push_back(0);
+  }
+  return p;
+}
+
+// Elements [begin, end) in row-major order, one inner run at a time.
+template <int N, typename Row>
+void run_range(const LoopPlan<N>& p, int64_t begin, int64_t end, Row& row) {
+  const auto nd = static_cast<int64_t>(p.sizes.size());
+  std::vector<int64_t> idx(nd);
+  int64_t rem = begin;
+  for (int64_t d = nd - 1; d >= 0; --d) {
+    idx[d] = rem % p.sizes[d];
+    rem /= p.sizes[d];
+  }
+  std::array<int64_t, N> inner;
+  for (int k = 0; k < N; ++k) inner[k] = p.strides[k][nd - 1];
+  int64_t pos = begin;
+  while (pos < end) {
+    std::array<char*, N> ptr;
+    for (int k = 0; k < N; ++k) {
+      ptr[k] = p.base[k];
+      for (int64_t d = 0; d < nd; ++d) ptr[k] += idx[d] * p.strides[k][d];
+    }
+    int64_t n = std::min(p.sizes[nd - 1] - idx[nd - 1], end - pos);
+    row(ptr, inner, n);
+    pos += n;
+    idx[nd - 1] += n;
+    for (int64_t d = nd - 1; d > 0 && idx[d] == p.sizes[d]; --d) {
+      idx[d] = 0;
+      ++idx[d - 1];
+    }
+  }
+}
+
+template <int N, typename Row>
+void run_loop(const LoopPlan<N>& p, Row&& row) {
+  if (p.numel < kParallelGrain || omp_get_max_threads() == 1 || omp_in_parallel()) {
+    run_range(p, 0, p.numel, row);
+    return;
+  }
+#pragma omp parallel
+  {
+    int64_t nt = omp_get_num_threads(), t = omp_get_thread_num();
+    int64_t begin = p.numel * t / nt, end = p.numel * (t + 1) / nt;
+    if (begin < end) run_range(p, begin, end, row);
+  }
+}
+
+// True when every operand steps by exactly its element size along the inner run.
+template <typename... Ts, size_t N>
+bool unit_stride(const std::array<int64_t, N>& inner) {
+  static_assert(sizeof...(Ts) == N, "one type per operand");
+  constexpr std::array<int64_t, N> sizes{static_cast<int64_t>(sizeof(Ts))...};
+  for (size_t k = 0; k < N; ++k)
+    if (inner[k] != sizes[k]) return false;
+  return true;
+}
+
+}  // namespace ember::cpu

@@ -1,0 +1,92 @@
+// Batched GEMM of the cpu backend on Eigen: out (B, M, N) = a (B, M, K) @ b (B, K, N).
+//
+// Each operand is mapped in place when one of its two matrix dims has unit stride
+// (row-major, or column-major as a transposed view gives); any other layout is copied
+// once. Eigen parallelizes one large product with OpenMP; a batch of products is split
+// over threads instead, and Eigen then runs each product on one thread.
+#include <omp.h>
+
+#include <Eigen/Core>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "tensor/raw.h"
+
+namespace ember::cpu {
+
+namespace {
+
+using Eigen::Dynamic;
+using Eigen::OuterStride;
+
+template <typename T, int Order>
+using MatMap = Eigen::Map<const Eigen::Matrix<T, Dynamic, Dynamic, Order>, 0, OuterStride<>>;
+template <typename T>
+using OutMap = Eigen::Map<Eigen::Matrix<T, Dynamic, Dynamic, Eigen::RowMajor>>;
+
+// How one (rows, cols) matrix of an operand sits in memory.
+struct Layout {
+  bool row_major;  // unit stride along cols (else along rows)
+  int64_t ld;      // stride between rows (row-major) or columns (column-major)
+};
+
+bool layout_of(const Tensor& t, Layout* out) {
+  int64_t rows = t.size(1), cols = t.size(2), rs = t.stride(1), cs = t.stride(2);
+  if (cs == 1 || cols == 1) {
+    *out = {true, rows == 1 ? std::max<int64_t>(cols, 1) : rs};
+    return out->ld >= cols;
+  }
+  if (rs == 1 || rows == 1) {
+    *out = {false, cols == 1 ? std::max<int64_t>(rows, 1) : cs};
+    return out->ld >= rows;
+  }
+  return false;
+}
+
+template <typename T, int OA, int OB>
+void gemm_batch(const Tensor& out, const Tensor& a, const Tensor& b, Layout la, Layout lb) {
+  const int64_t B = out.size(0), M = out.size(1), N = out.size(2), K = a.size(2);
+  const T* pa = static_cast<const T*>(a.raw_data());
+  const T* pb = static_cast<const T*>(b.raw_data());
+  T* po = static_cast<T*>(out.raw_data());
+  const int64_t sa = a.stride(0), sb = b.stride(0);
+  auto one = [&](int64_t i) {
+    MatMap<T, OA> A(pa + i * sa, M, K, OuterStride<>(la.ld));
+    MatMap<T, OB> Bm(pb + i * sb, K, N, OuterStride<>(lb.ld));
+    OutMap<T> C(po + i * M * N, M, N);
+    C.noalias() = A * Bm;
+  };
+  bool parallel_batches = B > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel_batches)
+  for (int64_t i = 0; i < B; ++i) one(i);
+}
+
+template <typename T>
+void gemm(const Tensor& out, const Tensor& a_in, const Tensor& b_in) {
+  Tensor a = a_in, b = b_in;
+  Layout la{}, lb{};
+  if (!layout_of(a, &la)) {
+    a = raw::contiguous(a);
+    layout_of(a, &la);
+  }
+  if (!layout_of(b, &lb)) {
+    b = raw::contiguous(b);
+    layout_of(b, &lb);
+  }
+  constexpr int R = Eigen::RowMajor, C = Eigen::ColMajor;
+  if (la.row_major && lb.row_major) return gemm_batch<T, R, R>(out, a, b, la, lb);
+  if (la.row_major) return gemm_batch<T, R, C>(out, a, b, la, lb);
+  if (lb.row_major) return gemm_batch<T, C, R>(out, a, b, la, lb);
+  return gemm_batch<T, C, C>(out, a, b, la, lb);
+}
+
+}  // namespace
+
+void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+  switch (out.dtype()) {
+    case DType::f32: return gemm<float>(out, a, b);
+    case DType::f64: return gemm<double>(out, a, b);
+    default: fail<InternalError>("matmul", "no cpu kernel for ", out.dtype());
+  }
+}
+
+}  // namespace ember::cpu

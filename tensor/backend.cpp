@@ -1,0 +1,116 @@
+#include "tensor/backend.h"
+
+#include <array>
+#include <mutex>
+
+#include "tensor/error.h"
+
+namespace ember {
+
+namespace {
+std::array<Backend*, kNumDeviceTypes>& slots() {
+  static std::array<Backend*, kNumDeviceTypes> backends{};
+  return backends;
+}
+
+// The slots, after the built-in backends have registered themselves.
+std::array<Backend*, kNumDeviceTypes>& registry() {
+  static std::once_flag once;
+  std::call_once(once, [] { detail::register_builtin_backends(); });
+  return slots();
+}
+
+const char* device_type_name(DeviceType t) {
+  switch (t) {
+    case DeviceType::cpu: return "cpu";
+    case DeviceType::cuda: return "cuda";
+    case DeviceType::sim: return "sim";
+  }
+  return "?";
+}
+}  // namespace
+
+void register_backend(Backend* b) {
+  auto idx = static_cast<size_t>(b->device_type());
+  EMBER_CHECK(idx < kNumDeviceTypes);
+  slots()[idx] = b;
+}
+
+bool backend_available(DeviceType type) {
+  Backend* b = registry()[static_cast<size_t>(type)];
+  return b != nullptr && b->available();
+}
+
+Backend& backend(DeviceType type) {
+  Backend* b = registry()[static_cast<size_t>(type)];
+  if (b == nullptr)
+    fail<DeviceError>("backend", "device type '", device_type_name(type),
+                      "' is not built into this ember library");
+  if (!b->available())
+    fail<DeviceError>("backend", "device type '", device_type_name(type),
+                      "' is built in but no device is available");
+  return *b;
+}
+
+const char* to_string(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::neg: return "neg";
+    case UnaryOp::abs: return "abs";
+    case UnaryOp::sign: return "sign";
+    case UnaryOp::exp: return "exp";
+    case UnaryOp::log: return "log";
+    case UnaryOp::sqrt: return "sqrt";
+    case UnaryOp::rsqrt: return "rsqrt";
+    case UnaryOp::tanh: return "tanh";
+    case UnaryOp::sigmoid: return "sigmoid";
+    case UnaryOp::relu: return "relu";
+    case UnaryOp::gelu: return "gelu";
+    case UnaryOp::gelu_tanh: return "gelu_tanh";
+    case UnaryOp::silu: return "silu";
+    case UnaryOp::sin: return "sin";
+    case UnaryOp::cos: return "cos";
+    case UnaryOp::pow_scalar: return "pow";
+    case UnaryOp::logical_not: return "logical_not";
+  }
+  return "?";
+}
+
+const char* to_string(BinaryOp op) {
+  switch (op) {
+    case BinaryOp::add: return "add";
+    case BinaryOp::sub: return "sub";
+    case BinaryOp::mul: return "mul";
+    case BinaryOp::div: return "div";
+    case BinaryOp::pow: return "pow";
+    case BinaryOp::maximum: return "maximum";
+    case BinaryOp::minimum: return "minimum";
+    case BinaryOp::eq: return "eq";
+    case BinaryOp::ne: return "ne";
+    case BinaryOp::lt: return "lt";
+    case BinaryOp::le: return "le";
+    case BinaryOp::gt: return "gt";
+    case BinaryOp::ge: return "ge";
+    case BinaryOp::logical_and: return "logical_and";
+    case BinaryOp::logical_or: return "logical_or";
+  }
+  return "?";
+}
+
+const char* to_string(ReduceOp op) {
+  switch (op) {
+    case ReduceOp::sum: return "sum";
+    case ReduceOp::prod: return "prod";
+    case ReduceOp::mean: return "mean";
+    case ReduceOp::max: return "max";
+    case ReduceOp::min: return "min";
+    case ReduceOp::var: return "var";
+  }
+  return "?";
+}
+
+bool is_comparison(BinaryOp op) {
+  return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
+         op == BinaryOp::gt || op == BinaryOp::ge;
+}
+
+}  // namespace ember

@@ -1,0 +1,112 @@
+// Backend: the whole contract a device must meet, and the registry of devices.
+//
+// The op layer (tensor/raw_*.cpp) validates arguments, computes output shapes and
+// dtypes, allocates outputs on the inputs' device and calls one primitive below.
+// A primitive may assume what its comment promises; it never sees a user mistake
+// except out-of-range index *values*, which live in device memory and are checked
+// by the kernel (IndexError naming the op).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "tensor/device.h"
+#include "tensor/scalar.h"
+
+namespace ember {
+
+class Tensor;
+
+enum class UnaryOp : uint8_t {
+  neg, abs, sign, exp, log, sqrt, rsqrt, tanh, sigmoid, relu,
+  gelu,       // x * Phi(x), the erf form
+  gelu_tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  silu, sin, cos, pow_scalar /* x^arg */, logical_not
+};
+enum class BinaryOp : uint8_t {
+  add, sub, mul, div, pow, maximum, minimum,
+  eq, ne, lt, le, gt, ge,  // results are bool
+  logical_and, logical_or  // inputs and results are bool
+};
+// var uses the `correction` argument (1 = Bessel's correction, as torch.var's default).
+enum class ReduceOp : uint8_t { sum, prod, mean, max, min, var };
+enum class RandomDist : uint8_t {
+  uniform,  // U[a, b)
+  normal,   // N(mean=a, std=b)
+  randint,  // integers in [a, b)
+};
+
+const char* to_string(UnaryOp op);
+const char* to_string(BinaryOp op);
+const char* to_string(ReduceOp op);
+bool is_comparison(BinaryOp op);
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual DeviceType device_type() const = 0;
+  // False for a backend that is built in but has no device now (cuda with no GPU).
+  virtual bool available() const { return true; }
+
+  // ---- memory ----------------------------------------------------------------
+  virtual void* allocate(size_t nbytes) = 0;
+  virtual void deallocate(void* ptr, size_t nbytes) noexcept = 0;
+  virtual void copy_from_host(void* dst, const void* host_src, size_t nbytes) = 0;
+  virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;
+  virtual void synchronize() {}
+
+  // ---- primitives ------------------------------------------------------------
+  // All tensors passed to one call live on this backend's device. "Expanded" means
+  // the tensor has the output's shape, with stride 0 along broadcast dims.
+
+  // out[i] = cast(in[i]); in is expanded to out's shape and may have another dtype.
+  virtual void copy(const Tensor& out, const Tensor& in) = 0;
+  // out[i] = value (cast to out's dtype).
+  virtual void fill(const Tensor& out, const Scalar& value) = 0;
+  // out[i] = op(in[i], arg); in expanded, same dtype as out except logical_not (out bool).
+  // Float-only ops (exp, ...) get floating inputs.
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) = 0;
+  // out[i] = op(a[i], b[i]); a and b expanded with one dtype; out has it too, or bool
+  // for comparisons and logical ops.
+  virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // out[i] = cond[i] ? a[i] : b[i]; all expanded, cond bool, a/b of out's dtype.
+  virtual void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) = 0;
+  // Reduces each row of the contiguous (R, K) `in` into out (R) contiguous. For max/min,
+  // `indices` is either undefined or an i64 (R) tensor receiving the first arg of the
+  // extreme (NaN counts as the extreme, as in PyTorch). K may be 0 only for sum/prod.
+  virtual void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
+                      int64_t correction) = 0;
+  // out (B, M, N) contiguous = a (B, M, K) @ b (B, K, N); a and b are strided (batch
+  // stride 0 when broadcast), floating, of out's dtype.
+  virtual void matmul(const Tensor& out, const Tensor& a, const Tensor& b) = 0;
+  // Row-wise softmax (or log_softmax) of the contiguous (R, K) `in` into out (R, K).
+  virtual void softmax(const Tensor& out, const Tensor& in, bool log) = 0;
+  // Fills the contiguous `out` from Philox-4x32-10 with key `seed` and counter
+  // (element index, offset): element i is a function of (seed, offset, i) only, so
+  // every device produces the same numbers (tensor/philox.h defines them).
+  virtual void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset,
+                      double a, double b) = 0;
+  // out = in.index_select(dim, index): index is a contiguous i64 (N) tensor.
+  virtual void index_select(const Tensor& out, const Tensor& in, int64_t dim,
+                            const Tensor& index) = 0;
+  // out[..., j, ...] = in[..., index[..., j, ...], ...] along dim; out and index share a shape.
+  virtual void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) = 0;
+  // out[..., index[..., j, ...], ...] += src[..., j, ...] along dim (out already holds self).
+  virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
+                           const Tensor& src) = 0;
+};
+
+// The backend of a device type; throws DeviceError if it is not built in or has no device.
+Backend& backend(DeviceType type);
+inline Backend& backend(Device d) { return backend(d.type); }
+bool backend_available(DeviceType type);
+// Installs b as the backend of its device type (kernels/ calls this at start-up).
+void register_backend(Backend* b);
+
+namespace detail {
+// Defined in kernels/: registers every backend built into this library. Declared here
+// so that tensor/ needs no kernels/ header; called once, on first use of the registry.
+void register_builtin_backends();
+}  // namespace detail
+
+}  // namespace ember

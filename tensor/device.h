@@ -1,0 +1,43 @@
+// Device: where a tensor's storage lives and which backend computes on it.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+#include <string_view>
+
+namespace ember {
+
+// cpu: the host, computed by kernels/cpu. cuda: an NVIDIA GPU. sim: the CUDA
+// kernels run on the host by the SIMT simulator (kernels/sim).
+enum class DeviceType : uint8_t { cpu, cuda, sim };
+inline constexpr int kNumDeviceTypes = 3;
+
+struct Device {
+  DeviceType type = DeviceType::cpu;
+  int index = 0;
+
+  constexpr Device() = default;
+  constexpr Device(DeviceType t, int i = 0) : type(t), index(i) {}  // NOLINT: implicit on purpose
+  // Parses "cpu", "sim", "cuda", "cuda:1"; throws ValueError otherwise.
+  Device(std::string_view spec);  // NOLINT
+  Device(const char* spec) : Device(std::string_view(spec)) {}  // NOLINT
+
+  static constexpr Device cpu() { return {DeviceType::cpu, 0}; }
+  static constexpr Device cuda(int i = 0) { return {DeviceType::cuda, i}; }
+  static constexpr Device sim() { return {DeviceType::sim, 0}; }
+  // cuda:0 when a GPU backend is available, else cpu.
+  static Device best();
+
+  bool is_cpu() const { return type == DeviceType::cpu; }
+  bool is_cuda() const { return type == DeviceType::cuda; }
+  // Host-addressable memory: cpu, and sim (whose "device" memory is host memory).
+  bool is_host_accessible() const { return type != DeviceType::cuda; }
+
+  std::string str() const;  // "cpu", "sim", "cuda:0"
+  friend constexpr bool operator==(const Device&, const Device&) = default;
+};
+
+std::ostream& operator<<(std::ostream& os, const Device& d);
+
+}  // namespace ember

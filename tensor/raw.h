@@ -1,0 +1,79 @@
+// The raw ops: validate, allocate, dispatch to the backend. No autograd.
+//
+// Differentiable ops (autograd/) record their node and call these; derivative rules,
+// kernels and optimizer steps call them directly. Each throws ember::Error naming the
+// user-facing op (the `op` strings below) on bad input.
+#pragma once
+
+#include <cstdint>
+#include <tuple>
+#include <vector>
+
+#include "tensor/backend.h"
+#include "tensor/tensor.h"
+
+namespace ember::raw {
+
+// ---- allocation ------------------------------------------------------------------------
+Tensor empty(const Shape& shape, DType dtype, Device device);
+
+// ---- views ---------------------------------------------------------------------------
+Tensor as_strided(const Tensor& x, Shape sizes, Strides strides, int64_t offset);
+Tensor view(const Tensor& x, const Shape& shape);
+Tensor reshape(const Tensor& x, const Shape& shape);
+Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1);
+Tensor permute(const Tensor& x, const DimList& dims);
+Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step);
+Tensor select(const Tensor& x, int64_t dim, int64_t index);
+Tensor unsqueeze(const Tensor& x, int64_t dim);
+Tensor squeeze(const Tensor& x);
+Tensor squeeze(const Tensor& x, int64_t dim);
+Tensor expand(const Tensor& x, const Shape& shape);
+Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim);
+Tensor alias(const Tensor& x);  // a new handle on the same view, without autograd state
+
+// ---- copies --------------------------------------------------------------------------
+Tensor contiguous(const Tensor& x);
+Tensor clone(const Tensor& x);
+Tensor cast(const Tensor& x, DType dtype);  // x itself when dtype matches
+Tensor to_device(const Tensor& x, Device device);
+void copy_(const Tensor& dst, const Tensor& src);  // broadcast, cast, cross-device
+void fill_(const Tensor& dst, const Scalar& value);
+void random_(const Tensor& dst, RandomDist dist, double a, double b);
+
+// ---- elementwise ---------------------------------------------------------------------
+DType unary_result_dtype(UnaryOp op, DType in);
+Tensor unary(UnaryOp op, const Tensor& x, double arg = 0.0);
+DType binary_result_dtype(BinaryOp op, DType a, DType b);
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b);
+Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b);
+// a <op>= b in place; b broadcasts to a and must not need a wider dtype than a's.
+void binary_(BinaryOp op, const Tensor& a, const Tensor& b);
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b);
+// The 0-dim tensor `value` would become when combined with x (PyTorch's scalar rule).
+Tensor scalar_like(const Scalar& value, const Tensor& x);
+
+// ---- reductions ------------------------------------------------------------------------
+Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
+              int64_t correction = 0);
+std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max);
+// Sums x down to `shape` (the reverse of broadcasting to x's shape).
+Tensor sum_to(const Tensor& x, const Shape& shape);
+
+// ---- linear algebra, softmax -------------------------------------------------------------
+Tensor matmul(const Tensor& a, const Tensor& b);
+Tensor softmax(const Tensor& x, int64_t dim, bool log);
+
+// ---- joining and indexing ------------------------------------------------------------------
+Tensor cat(const std::vector<Tensor>& tensors, int64_t dim);
+Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
+Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Device device);
+
+// ---- checks shared by ops ---------------------------------------------------------------
+void check_defined(const char* op, const Tensor& t);
+void check_same_device(const char* op, const Tensor& a, const Tensor& b);
+
+}  // namespace ember::raw

@@ -1,0 +1,108 @@
+// Allocation, copies, casts, device moves, fills and random fills.
+#include <cstring>
+#include <vector>
+
+#include "tensor/backend.h"
+#include "tensor/random.h"
+#include "tensor/raw.h"
+
+namespace ember::raw {
+
+Tensor empty(const Shape& shape, DType dtype, Device device) {
+  int64_t n = checked_numel("empty", shape);
+  auto storage = std::make_shared<Storage>(device, static_cast<size_t>(n) * element_size(dtype));
+  return make_tensor(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
+}
+
+Tensor contiguous(const Tensor& x) {
+  check_defined("contiguous", x);
+  if (x.is_contiguous()) return x;
+  Tensor out = empty(x.sizes(), x.dtype(), x.device());
+  if (out.numel() > 0) backend(x.device()).copy(out, x);
+  return out;
+}
+
+Tensor clone(const Tensor& x) {
+  check_defined("clone", x);
+  Tensor out = empty(x.sizes(), x.dtype(), x.device());
+  if (out.numel() > 0) backend(x.device()).copy(out, x);
+  return out;
+}
+
+Tensor cast(const Tensor& x, DType dtype) {
+  check_defined("to", x);
+  if (x.dtype() == dtype) return x;
+  Tensor out = empty(x.sizes(), dtype, x.device());
+  if (out.numel() > 0) backend(x.device()).copy(out, x);
+  return out;
+}
+
+Tensor to_device(const Tensor& x, Device device) {
+  check_defined("to", x);
+  if (x.device() == device) return x;
+  Tensor src = contiguous(x);
+  Tensor out = empty(x.sizes(), x.dtype(), device);
+  size_t nbytes = static_cast<size_t>(out.numel()) * out.element_size();
+  if (nbytes == 0) return out;
+  Device from = x.device();
+  if (from.is_host_accessible() && device.is_host_accessible()) {
+    backend(from).synchronize();
+    std::memcpy(out.raw_data(), src.raw_data(), nbytes);
+  } else if (from.is_host_accessible()) {
+    backend(device).copy_from_host(out.raw_data(), src.raw_data(), nbytes);
+  } else if (device.is_host_accessible()) {
+    backend(from).copy_to_host(out.raw_data(), src.raw_data(), nbytes);
+  } else {  // between two devices that are not host memory: stage through the host
+    std::vector<char> staging(nbytes);
+    backend(from).copy_to_host(staging.data(), src.raw_data(), nbytes);
+    backend(device).copy_from_host(out.raw_data(), staging.data(), nbytes);
+  }
+  return out;
+}
+
+void copy_(const Tensor& dst, const Tensor& src) {
+  check_defined("copy_", dst);
+  check_defined("copy_", src);
+  if (broadcast_shapes("copy_", dst.sizes(), src.sizes()) != dst.sizes())
+    fail<ShapeError>("copy_", "source of shape ", str(src.sizes()),
+                     " does not broadcast to destination shape ", str(dst.sizes()));
+  for (int64_t i = 0; i < dst.dim(); ++i)
+    if (dst.strides()[i] == 0 && dst.sizes()[i] > 1)
+      fail<ValueError>("copy_", "cannot copy into an expanded tensor of shape ", str(dst.sizes()),
+                       " (several elements share one memory location)");
+  if (dst.numel() == 0) return;
+  Tensor s = src.device() == dst.device() ? src : to_device(src, dst.device());
+  if (s.storage() == dst.storage()) s = clone(s);  // reading what we write: copy first
+  backend(dst.device()).copy(dst, expand(s, dst.sizes()));
+  dst.bump_version();
+}
+
+void fill_(const Tensor& dst, const Scalar& value) {
+  check_defined("fill_", dst);
+  if (dst.numel() > 0) backend(dst.device()).fill(dst, value);
+  dst.bump_version();
+}
+
+void random_(const Tensor& dst, RandomDist dist, double a, double b) {
+  const char* op = dist == RandomDist::uniform ? "uniform_"
+                   : dist == RandomDist::normal ? "normal_"
+                                                : "randint";
+  check_defined(op, dst);
+  if (dist != RandomDist::randint && !is_floating(dst.dtype()))
+    fail<DTypeError>(op, "needs a floating-point tensor, got ", dst.dtype());
+  if (dist == RandomDist::randint && dst.dtype() == DType::b8)
+    fail<DTypeError>(op, "cannot fill a bool tensor with integers");
+  PhiloxState st = next_philox_state();
+  if (dst.numel() == 0) return;
+  Backend& be = backend(dst.device());
+  if (dst.is_contiguous()) {
+    be.random(dst, dist, st.seed, st.offset, a, b);
+  } else {
+    Tensor tmp = empty(dst.sizes(), dst.dtype(), dst.device());
+    be.random(tmp, dist, st.seed, st.offset, a, b);
+    be.copy(dst, tmp);
+  }
+  dst.bump_version();
+}
+
+}  // namespace ember::raw

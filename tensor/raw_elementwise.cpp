@@ -1,0 +1,145 @@
+// Elementwise ops: dtype promotion, broadcasting, then one backend call.
+#include "tensor/backend.h"
+#include "tensor/raw.h"
+
+namespace ember::raw {
+
+namespace {
+
+bool is_float_only(UnaryOp op) {
+  switch (op) {
+    case UnaryOp::exp: case UnaryOp::log: case UnaryOp::sqrt: case UnaryOp::rsqrt:
+    case UnaryOp::tanh: case UnaryOp::sigmoid: case UnaryOp::gelu: case UnaryOp::gelu_tanh:
+    case UnaryOp::silu: case UnaryOp::sin: case UnaryOp::cos:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// Refuses an output that writes one memory location from several elements.
+void check_no_internal_overlap(const char* op, const Tensor& dst) {
+  for (int64_t i = 0; i < dst.dim(); ++i)
+    if (dst.strides()[i] == 0 && dst.sizes()[i] > 1)
+      fail<ValueError>(op, "cannot write in place into an expanded tensor of shape ",
+                       str(dst.sizes()), " (several elements share one memory location)");
+}
+
+}  // namespace
+
+DType unary_result_dtype(UnaryOp op, DType in) {
+  if (op == UnaryOp::logical_not) return DType::b8;
+  if (is_float_only(op)) return is_floating(in) ? in : DType::f32;
+  if (in == DType::b8 && op != UnaryOp::sign && op != UnaryOp::pow_scalar)
+    fail<DTypeError>(to_string(op), "is not defined for bool tensors");
+  return in;
+}
+
+Tensor unary(UnaryOp op, const Tensor& x, double arg) {
+  const char* name = to_string(op);
+  check_defined(name, x);
+  DType out_dtype = unary_result_dtype(op, x.dtype());
+  Tensor in = cast(x, op == UnaryOp::logical_not ? DType::b8 : out_dtype);
+  Tensor out = empty(x.sizes(), out_dtype, x.device());
+  if (out.numel() > 0) backend(x.device()).unary(op, out, in, arg);
+  return out;
+}
+
+DType binary_result_dtype(BinaryOp op, DType a, DType b) {
+  if (is_comparison(op) || op == BinaryOp::logical_and || op == BinaryOp::logical_or)
+    return DType::b8;
+  DType common = promote_types(a, b);
+  if (op == BinaryOp::div && !is_floating(common)) return DType::f32;
+  if (op == BinaryOp::sub && common == DType::b8)
+    fail<DTypeError>("sub", "subtracting two bool tensors is not supported; use logical_xor-like ops");
+  return common;
+}
+
+namespace {
+// The dtype both inputs are cast to before the backend sees them.
+DType compute_dtype(BinaryOp op, DType a, DType b) {
+  if (op == BinaryOp::logical_and || op == BinaryOp::logical_or) return DType::b8;
+  if (is_comparison(op)) return promote_types(a, b);
+  return binary_result_dtype(op, a, b);
+}
+}  // namespace
+
+Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const char* name = to_string(op);
+  check_defined(name, a);
+  check_defined(name, b);
+  check_same_device(name, a, b);
+  DType out_dtype = binary_result_dtype(op, a.dtype(), b.dtype());
+  DType ct = compute_dtype(op, a.dtype(), b.dtype());
+  Shape shape = broadcast_shapes(name, a.sizes(), b.sizes());
+  Tensor out = empty(shape, out_dtype, a.device());
+  if (out.numel() == 0) return out;
+  backend(a.device()).binary(op, out, expand(cast(a, ct), shape), expand(cast(b, ct), shape));
+  return out;
+}
+
+Tensor scalar_like(const Scalar& value, const Tensor& x) {
+  DType dt = x.dtype();
+  if (value.is_floating() && !is_floating(dt)) {
+    dt = DType::f32;
+  } else if (value.kind() == Scalar::Kind::integer && dt == DType::b8) {
+    dt = DType::i64;
+  }
+  Tensor s = empty({}, dt, x.device());
+  backend(x.device()).fill(s, value);
+  return s;
+}
+
+Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) {
+  check_defined(to_string(op), a);
+  return binary(op, a, scalar_like(b, a));
+}
+
+Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) {
+  check_defined(to_string(op), b);
+  return binary(op, scalar_like(a, b), b);
+}
+
+void binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
+  std::string name = std::string(to_string(op)) + "_";
+  check_defined(name.c_str(), a);
+  check_defined(name.c_str(), b);
+  check_same_device(name.c_str(), a, b);
+  check_no_internal_overlap(name.c_str(), a);
+  DType result = binary_result_dtype(op, a.dtype(), b.dtype());
+  if (result != a.dtype() && promote_types(result, a.dtype()) != a.dtype())
+    fail<DTypeError>(name, "result dtype ", result, " cannot be stored in place into a ",
+                     a.dtype(), " tensor");
+  if (broadcast_shapes(name, a.sizes(), b.sizes()) != a.sizes())
+    fail<ShapeError>(name, "operand of shape ", str(b.sizes()),
+                     " does not broadcast to the in-place target shape ", str(a.sizes()));
+  if (a.numel() == 0) return;
+  Tensor rhs = cast(b, a.dtype());
+  // A right-hand side that reads memory this op writes, in another layout, is copied first.
+  if (rhs.storage() == a.storage() &&
+      (rhs.strides() != a.strides() || rhs.storage_offset() != a.storage_offset()))
+    rhs = clone(rhs);
+  backend(a.device()).binary(op, a, a, expand(rhs, a.sizes()));
+  a.bump_version();
+}
+
+Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  check_defined("where", cond);
+  check_defined("where", a);
+  check_defined("where", b);
+  if (cond.dtype() != DType::b8)
+    fail<DTypeError>("where", "condition must be a bool tensor, got ", cond.dtype(), " of shape ",
+                     str(cond.sizes()));
+  check_same_device("where", cond, a);
+  check_same_device("where", a, b);
+  Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.sizes(), a.sizes()),
+                                 b.sizes());
+  DType dt = promote_types(a.dtype(), b.dtype());
+  Tensor out = empty(shape, dt, a.device());
+  if (out.numel() == 0) return out;
+  backend(a.device()).where(out, expand(cond, shape), expand(cast(a, dt), shape),
+                            expand(cast(b, dt), shape));
+  return out;
+}
+
+}  // namespace ember::raw

@@ -1,0 +1,108 @@
+// Reductions: move the reduced dims last, view as (rows, reduced), one backend call.
+#include "tensor/backend.h"
+#include "tensor/raw.h"
+
+namespace ember::raw {
+
+namespace {
+
+struct ReducePlan {
+  Tensor rows;     // (R, K) contiguous, in the dtype the backend reduces in
+  Shape out_shape; // the result's shape (with 1s when keepdim)
+  int64_t K = 1;
+};
+
+ReducePlan plan_reduce(const char* op, const Tensor& x, const DimList& dims, bool keepdim,
+                       DType dtype) {
+  int64_t n = x.dim();
+  DimList red = wrap_dims(op, dims, n);
+  std::vector<bool> is_red(n, false);
+  for (int64_t d : red) is_red[d] = true;
+  DimList perm;
+  Shape out_shape;
+  int64_t R = 1, K = 1;
+  for (int64_t d = 0; d < n; ++d) {
+    if (is_red[d]) {
+      if (keepdim) out_shape.push_back(1);
+      K *= x.sizes()[d];
+    } else {
+      perm.push_back(d);
+      out_shape.push_back(x.sizes()[d]);
+      R *= x.sizes()[d];
+    }
+  }
+  for (int64_t d : red) perm.push_back(d);
+  Tensor rows = contiguous(permute(cast(x, dtype), perm));
+  return {as_strided(rows, {R, K}, {K, 1}, rows.storage_offset()), out_shape, K};
+}
+
+}  // namespace
+
+Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
+              int64_t correction) {
+  const char* name = to_string(op);
+  check_defined(name, x);
+  DType dt = x.dtype();
+  switch (op) {
+    case ReduceOp::sum:
+    case ReduceOp::prod:
+      if (dt == DType::b8) dt = DType::i64;
+      break;
+    case ReduceOp::mean:
+    case ReduceOp::var:
+      if (!is_floating(dt))
+        fail<DTypeError>(name, "needs a floating-point input, got ", dt, " of shape ",
+                         str(x.sizes()), "; cast it with .to(DType::f32) first");
+      break;
+    case ReduceOp::max:
+    case ReduceOp::min:
+      break;
+  }
+  if (correction < 0) fail<ValueError>(name, "correction must be >= 0, got ", correction);
+  ReducePlan p = plan_reduce(name, x, dims, keepdim, dt);
+  if (p.K == 0 && (op == ReduceOp::max || op == ReduceOp::min) && p.rows.size(0) > 0)
+    fail<ShapeError>(name, "cannot reduce over a zero-size dim of shape ", str(x.sizes()),
+                     ": the result has no identity");
+  Tensor out = empty({p.rows.size(0)}, dt, x.device());
+  if (out.numel() > 0) backend(x.device()).reduce(op, out, Tensor(), p.rows, correction);
+  return as_strided(out, p.out_shape, contiguous_strides(p.out_shape), 0);
+}
+
+std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
+  const char* name = is_max ? "max" : "min";
+  check_defined(name, x);
+  int64_t d = wrap_dim(name, dim, x.dim());
+  if (x.dim() > 0 && x.sizes()[d] == 0)
+    fail<ShapeError>(name, "cannot reduce over dim ", d, " of size 0 (shape ", str(x.sizes()), ")");
+  ReducePlan p = plan_reduce(name, x, {d}, keepdim, x.dtype());
+  Tensor values = empty({p.rows.size(0)}, x.dtype(), x.device());
+  Tensor indices = empty({p.rows.size(0)}, DType::i64, x.device());
+  if (values.numel() > 0)
+    backend(x.device()).reduce(is_max ? ReduceOp::max : ReduceOp::min, values, indices, p.rows, 0);
+  Strides st = contiguous_strides(p.out_shape);
+  return {as_strided(values, p.out_shape, st, 0), as_strided(indices, p.out_shape, st, 0)};
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  check_defined("sum_to", x);
+  if (x.sizes() == shape) return x;
+  int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
+  if (lead < 0)
+    fail<ShapeError>("sum_to", "cannot sum shape ", str(x.sizes()), " to a larger shape ",
+                     str(shape));
+  DimList dims;
+  for (int64_t d = 0; d < x.dim(); ++d) {
+    if (d < lead) {
+      dims.push_back(d);
+    } else if (shape[d - lead] == 1 && x.sizes()[d] != 1) {
+      dims.push_back(d);
+    } else if (shape[d - lead] != x.sizes()[d]) {
+      fail<ShapeError>("sum_to", "shape ", str(x.sizes()), " does not broadcast from ",
+                       str(shape));
+    }
+  }
+  if (dims.empty()) return view(x, shape);
+  return reshape(reduce(ReduceOp::sum, x, dims, true), shape);
+}
+
+}  // namespace ember::raw

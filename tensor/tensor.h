@@ -1,0 +1,240 @@
+// Tensor: a cheap, shared handle to a strided view of a Storage.
+//
+// Copying a Tensor copies the handle (like torch::Tensor); views share storage.
+// The differentiable methods below are declared here and defined in autograd/, where
+// each records its graph node; their non-differentiable cores live in tensor/raw.h.
+#pragma once
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "tensor/device.h"
+#include "tensor/dtype.h"
+#include "tensor/error.h"
+#include "tensor/scalar.h"
+#include "tensor/shape.h"
+#include "tensor/storage.h"
+
+namespace ember {
+
+namespace autograd {
+struct Node;
+}
+
+struct AutogradMeta;
+struct TensorImpl;
+
+// Options of a new tensor: ember::zeros({2, 3}, {.dtype = DType::f64, .device = "sim"}).
+// An unset dtype means the factory's default (f32, or i64 for integer aranges).
+struct TensorOptions {
+  std::optional<DType> dtype;
+  Device device = Device::cpu();
+  bool requires_grad = false;
+};
+
+class Tensor {
+ public:
+  Tensor() = default;  // undefined: defined() is false, every other call throws
+  explicit Tensor(std::shared_ptr<TensorImpl> impl) : impl_(std::move(impl)) {}
+
+  // ---- metadata ----------------------------------------------------------------
+  bool defined() const { return impl_ != nullptr; }
+  const Shape& sizes() const;
+  const Shape& shape() const { return sizes(); }
+  int64_t size(int64_t dim) const;  // negative dims count from the end
+  const Strides& strides() const;
+  int64_t stride(int64_t dim) const;
+  int64_t dim() const;
+  int64_t numel() const;
+  int64_t storage_offset() const;
+  DType dtype() const;
+  Device device() const;
+  TensorOptions options() const;  // dtype and device (requires_grad false)
+  size_t element_size() const;
+  bool is_contiguous() const;
+  bool is_floating_point() const { return is_floating(dtype()); }
+  const std::shared_ptr<Storage>& storage() const;
+  // Address of element 0 (device memory on cuda). No dtype check.
+  void* raw_data() const;
+  // Typed address of element 0; checks the dtype and that memory is host-addressable.
+  template <typename T> T* data_ptr() const;
+  // The single element of a one-element tensor, converted to T (copied to host if needed).
+  template <typename T> T item() const;
+  // All elements in row-major order, converted to T (copied to host if needed).
+  template <typename T> std::vector<T> to_vector() const;
+  bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
+  TensorImpl* impl() const { return impl_.get(); }
+  const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
+  uint32_t version() const;
+  void bump_version() const;
+  std::string to_string() const;  // as PyTorch prints it
+
+  // ---- autograd ----------------------------------------------------------------
+  bool requires_grad() const;
+  Tensor& requires_grad_(bool requires_grad = true);
+  bool is_leaf() const;
+  Tensor grad() const;  // undefined until a backward pass writes it
+  void set_grad(const Tensor& grad) const;
+  const std::shared_ptr<autograd::Node>& grad_fn() const;
+  AutogradMeta* autograd_meta() const;  // null when the tensor never took part in autograd
+  AutogradMeta& ensure_autograd_meta() const;
+
+  // ---- views (share storage) ---------------------------------------------------------
+  Tensor view(const Shape& shape) const;     // one size may be -1
+  Tensor reshape(const Shape& shape) const;  // a view when strides allow, else a copy
+  Tensor transpose(int64_t dim0, int64_t dim1) const;
+  Tensor t() const;  // transpose of a tensor with at most 2 dims
+  Tensor permute(const DimList& dims) const;
+  Tensor slice(int64_t dim, int64_t start, int64_t end, int64_t step = 1) const;
+  Tensor narrow(int64_t dim, int64_t start, int64_t length) const;
+  Tensor select(int64_t dim, int64_t index) const;
+  Tensor unsqueeze(int64_t dim) const;
+  Tensor squeeze() const;
+  Tensor squeeze(int64_t dim) const;
+  Tensor expand(const Shape& shape) const;  // -1 keeps a size
+  Tensor expand_as(const Tensor& other) const { return expand(other.sizes()); }
+  Tensor flatten(int64_t start_dim = 0, int64_t end_dim = -1) const;
+  Tensor detach() const;  // shares storage, no autograd history
+
+  // ---- copies and conversions ------------------------------------------------------
+  Tensor contiguous() const;  // *this when already contiguous
+  Tensor clone() const;
+  Tensor to(DType dtype) const;    // *this when already of that dtype
+  Tensor to(Device device) const;  // *this when already there
+  Tensor to(Device device, DType dtype) const;
+  Tensor cpu() const { return to(Device::cpu()); }
+
+  // ---- math (same as the free functions in tensor/ops.h) ----------------------------
+  Tensor neg() const;
+  Tensor abs() const;
+  Tensor sign() const;
+  Tensor exp() const;
+  Tensor log() const;
+  Tensor sqrt() const;
+  Tensor rsqrt() const;
+  Tensor tanh() const;
+  Tensor sigmoid() const;
+  Tensor relu() const;
+  Tensor sin() const;
+  Tensor cos() const;
+  Tensor pow(const Scalar& exponent) const;
+  Tensor pow(const Tensor& exponent) const;
+  Tensor add(const Tensor& other) const;
+  Tensor sub(const Tensor& other) const;
+  Tensor mul(const Tensor& other) const;
+  Tensor div(const Tensor& other) const;
+  Tensor maximum(const Tensor& other) const;
+  Tensor minimum(const Tensor& other) const;
+  Tensor eq(const Tensor& other) const;
+  Tensor ne(const Tensor& other) const;
+  Tensor lt(const Tensor& other) const;
+  Tensor le(const Tensor& other) const;
+  Tensor gt(const Tensor& other) const;
+  Tensor ge(const Tensor& other) const;
+  Tensor masked_fill(const Tensor& mask, const Scalar& value) const;
+
+  Tensor sum() const;
+  Tensor sum(const DimList& dims, bool keepdim = false) const;
+  Tensor mean() const;
+  Tensor mean(const DimList& dims, bool keepdim = false) const;
+  Tensor prod() const;
+  Tensor prod(int64_t dim, bool keepdim = false) const;
+  Tensor max() const;
+  std::tuple<Tensor, Tensor> max(int64_t dim, bool keepdim = false) const;  // values, indices
+  Tensor min() const;
+  std::tuple<Tensor, Tensor> min(int64_t dim, bool keepdim = false) const;
+  Tensor argmax() const;  // index into the flattened tensor
+  Tensor argmax(int64_t dim, bool keepdim = false) const;
+  Tensor argmin() const;
+  Tensor argmin(int64_t dim, bool keepdim = false) const;
+  Tensor var(const DimList& dims = {}, int64_t correction = 1, bool keepdim = false) const;
+  Tensor std(const DimList& dims = {}, int64_t correction = 1, bool keepdim = false) const;
+
+  Tensor matmul(const Tensor& other) const;
+  Tensor softmax(int64_t dim) const;
+  Tensor log_softmax(int64_t dim) const;
+  Tensor index_select(int64_t dim, const Tensor& index) const;
+  Tensor gather(int64_t dim, const Tensor& index) const;
+  Tensor scatter_add(int64_t dim, const Tensor& index, const Tensor& src) const;
+  Tensor tril(int64_t diagonal = 0) const;
+  Tensor triu(int64_t diagonal = 0) const;
+  std::vector<Tensor> split(int64_t split_size, int64_t dim = 0) const;
+  std::vector<Tensor> split(const std::vector<int64_t>& split_sizes, int64_t dim = 0) const;
+  std::vector<Tensor> chunk(int64_t chunks, int64_t dim = 0) const;
+
+  // ---- in place (bump the version counter) ----------------------------------------
+  Tensor& fill_(const Scalar& value);
+  Tensor& zero_();
+  Tensor& copy_(const Tensor& src);  // src broadcasts to *this; any dtype or device
+  Tensor& add_(const Tensor& other);
+  Tensor& add_(const Scalar& other);
+  Tensor& sub_(const Tensor& other);
+  Tensor& mul_(const Tensor& other);
+  Tensor& mul_(const Scalar& other);
+  Tensor& div_(const Tensor& other);
+  Tensor& masked_fill_(const Tensor& mask, const Scalar& value);
+  Tensor& uniform_(double from = 0.0, double to = 1.0);
+  Tensor& normal_(double mean = 0.0, double std = 1.0);
+
+ private:
+  std::shared_ptr<TensorImpl> impl_;
+};
+
+// What every tensor handle points at.
+struct TensorImpl {
+  std::shared_ptr<Storage> storage;
+  Shape sizes;
+  Strides strides;
+  int64_t offset = 0;  // in elements
+  DType dtype = DType::f32;
+  std::shared_ptr<AutogradMeta> autograd;  // null until autograd needs it
+};
+
+// Autograd's per-tensor state (filled in by autograd/).
+struct AutogradMeta {
+  bool requires_grad = false;
+  Tensor grad;
+  std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
+  uint32_t output_nr = 0;                   // which output of grad_fn this tensor is
+};
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t);
+
+// Makes a tensor over `storage` with the given geometry (no checks: for the op layer).
+Tensor make_tensor(std::shared_ptr<Storage> storage, Shape sizes, Strides strides, int64_t offset,
+                   DType dtype);
+
+namespace detail {
+// The host-addressable check behind data_ptr/item.
+void check_host_dtype(const Tensor& t, DType expected, const char* op);
+double item_as_double(const Tensor& t);
+int64_t item_as_int(const Tensor& t);
+}  // namespace detail
+
+template <typename T>
+T* Tensor::data_ptr() const {
+  detail::check_host_dtype(*this, dtype_of_v<T>, "data_ptr");
+  return static_cast<T*>(raw_data());
+}
+
+template <typename T>
+T Tensor::item() const {
+  if constexpr (std::is_floating_point_v<T>) {
+    return static_cast<T>(detail::item_as_double(*this));
+  } else {
+    return static_cast<T>(detail::item_as_int(*this));
+  }
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor host = to(Device::cpu(), dtype_of_v<T>).contiguous();
+  const T* p = host.data_ptr<T>();
+  return std::vector<T>(p, p + host.numel());
+}
+}  // namespace ember
