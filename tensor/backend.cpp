@@ -69,6 +69,7 @@ const char* to_string(UnaryOp op) {
     case UnaryOp::silu: return "silu";
     case UnaryOp::sin: return "sin";
     case UnaryOp::cos: return "cos";
+    case UnaryOp::erf: return "erf";
     case UnaryOp::pow_scalar: return "pow";
     case UnaryOp::logical_not: return "logical_not";
   }

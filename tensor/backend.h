@@ -21,7 +21,7 @@ enum class UnaryOp : uint8_t {
   neg, abs, sign, exp, log, sqrt, rsqrt, tanh, sigmoid, relu,
   gelu,       // x * Phi(x), the erf form
   gelu_tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  silu, sin, cos, pow_scalar /* x^arg */, logical_not
+  silu, sin, cos, erf, pow_scalar /* x^arg */, logical_not
 };
 enum class BinaryOp : uint8_t {
   add, sub, mul, div, pow, maximum, minimum,

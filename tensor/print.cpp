@@ -175,7 +175,7 @@ std::string Tensor::to_string() const {
     if (dtype() == DType::f64) suffixes.push_back("dtype=f64");
   }
   if (requires_grad() && is_leaf()) suffixes.push_back("requires_grad=True");
-  if (!is_leaf()) suffixes.push_back("grad_fn=<...>");
+  if (!is_leaf()) suffixes.push_back("grad_fn=<" + detail::grad_fn_name(*this) + ">");
 
   std::string s = prefix + body;
   size_t nl = s.rfind('\n');

@@ -10,7 +10,7 @@ bool is_float_only(UnaryOp op) {
   switch (op) {
     case UnaryOp::exp: case UnaryOp::log: case UnaryOp::sqrt: case UnaryOp::rsqrt:
     case UnaryOp::tanh: case UnaryOp::sigmoid: case UnaryOp::gelu: case UnaryOp::gelu_tanh:
-    case UnaryOp::silu: case UnaryOp::sin: case UnaryOp::cos:
+    case UnaryOp::silu: case UnaryOp::sin: case UnaryOp::cos: case UnaryOp::erf:
       return true;
     default:
       return false;

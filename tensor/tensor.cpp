@@ -62,7 +62,10 @@ void* Tensor::raw_data() const {
 
 // ---- autograd state ------------------------------------------------------------------
 
-bool Tensor::requires_grad() const { return IMPL.autograd && impl_->autograd->requires_grad; }
+bool Tensor::requires_grad() const {
+  const auto& m = IMPL.autograd;
+  return m && (m->requires_grad || m->grad_fn);
+}
 
 Tensor& Tensor::requires_grad_(bool requires_grad) {
   if (requires_grad && !is_floating(dtype()))

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <optional>
@@ -83,6 +84,16 @@ class Tensor {
   const std::shared_ptr<autograd::Node>& grad_fn() const;
   AutogradMeta* autograd_meta() const;  // null when the tensor never took part in autograd
   AutogradMeta& ensure_autograd_meta() const;
+  // Backpropagates from this tensor: a scalar needs no `gradient`; any other tensor needs
+  // one of its shape. Gradients accumulate into the .grad() of the leaves that need them.
+  void backward(const Tensor& gradient = Tensor(), bool retain_graph = false,
+                bool create_graph = false) const;
+  // Calls hook(grad) when the gradient with respect to this tensor is computed; a defined
+  // return value replaces the gradient. Returns a handle for remove_hook.
+  int64_t register_hook(std::function<Tensor(const Tensor&)> hook) const;
+  void remove_hook(int64_t handle) const;
+  // Makes a non-leaf keep its .grad() after backward, as leaves do.
+  void retain_grad() const;
 
   // ---- views (share storage) ---------------------------------------------------------
   Tensor view(const Shape& shape) const;     // one size may be -1
@@ -195,12 +206,16 @@ struct TensorImpl {
   std::shared_ptr<AutogradMeta> autograd;  // null until autograd needs it
 };
 
-// Autograd's per-tensor state (filled in by autograd/).
+// Autograd's per-tensor state (given meaning by autograd/).
 struct AutogradMeta {
-  bool requires_grad = false;
+  bool requires_grad = false;  // for leaves; a non-leaf requires grad through its grad_fn
+  bool retains_grad = false;
+  bool is_view = false;        // a differentiable view of another tensor's storage
   Tensor grad;
-  std::shared_ptr<autograd::Node> grad_fn;  // null for leaves
-  uint32_t output_nr = 0;                   // which output of grad_fn this tensor is
+  std::shared_ptr<autograd::Node> grad_fn;            // null for leaves
+  uint32_t output_nr = 0;                             // which output of grad_fn this is
+  std::weak_ptr<autograd::Node> grad_accumulator;     // leaves: their AccumulateGrad node
+  std::vector<std::pair<int64_t, std::function<Tensor(const Tensor&)>>> hooks;  // leaves
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
@@ -213,6 +228,8 @@ namespace detail {
 // The host-addressable check behind data_ptr/item.
 void check_host_dtype(const Tensor& t, DType expected, const char* op);
 double item_as_double(const Tensor& t);
+// "MulBackward" for a tensor made by mul (defined in autograd/).
+std::string grad_fn_name(const Tensor& t);
 int64_t item_as_int(const Tensor& t);
 }  // namespace detail
 

@@ -1,6 +1,7 @@
 // ember: the one header a user includes.
 #pragma once
 
+#include "autograd/autograd.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
 #include "tensor/dtype.h"

@@ -122,6 +122,7 @@ void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
     case UnaryOp::silu: return map1<T, T>(out, in, [](T x) { return x / (T(1) + std::exp(-x)); });
     case UnaryOp::sin: return map1<T, T>(out, in, [](T x) { return std::sin(x); });
     case UnaryOp::cos: return map1<T, T>(out, in, [](T x) { return std::cos(x); });
+    case UnaryOp::erf: return map1<T, T>(out, in, [](T x) { return std::erf(x); });
     case UnaryOp::pow_scalar: {
       const T e = static_cast<T>(arg);
       if (arg == 2.0) return map1<T, T>(out, in, [](T x) { return x * x; });

@@ -1,0 +1,80 @@
+// Differentiable matmul and softmax.
+#include "autograd/recording.h"
+
+namespace ember {
+
+using autograd::needs_grad;
+using autograd::record;
+using autograd::SavedTensor;
+using autograd::TensorList;
+
+// matmul, with 1-D operands promoted to matrices (a: (K) -> (1, K), b: (K) -> (K, 1)):
+//   dA = G @ B^T, dB = A^T @ G, each summed over broadcast batch dims, then reshaped back.
+Tensor matmul(const Tensor& a, const Tensor& b) {
+  Tensor y = raw::matmul(a, b);
+  if (needs_grad({&a, &b})) {
+    SavedTensor sa(a, false), sb(b, false);
+    record("MatmulBackward", {a, b}, y, [=](const TensorList& g) {
+      Tensor a_ = sa.unpack(), b_ = sb.unpack();
+      Tensor A = a_.dim() == 1 ? a_.unsqueeze(0) : a_;   // (..., M, K)
+      Tensor B = b_.dim() == 1 ? b_.unsqueeze(-1) : b_;  // (..., K, N)
+      Tensor G = g[0];                                   // (..., M, N) after re-inserting 1-D dims
+      if (a_.dim() == 1) G = G.unsqueeze(b_.dim() == 1 ? 0 : -2);
+      if (b_.dim() == 1) G = G.unsqueeze(-1);
+      Tensor dA = matmul(G, B.transpose(-1, -2));
+      Tensor dB = matmul(A.transpose(-1, -2), G);
+      // Sum over batch dims the operand was broadcast along, then drop promoted dims.
+      auto back = [](const Tensor& d, const Tensor& promoted, const Tensor& orig) {
+        Tensor r = d;
+        int64_t lead = r.dim() - promoted.dim();
+        if (lead > 0) {
+          DimList dims;
+          for (int64_t i = 0; i < lead; ++i) dims.push_back(i);
+          r = sum(r, dims);
+        }
+        DimList ones;
+        for (int64_t i = 0; i < promoted.dim(); ++i)
+          if (promoted.sizes()[i] == 1 && r.sizes()[i] != 1) ones.push_back(i);
+        if (!ones.empty()) r = sum(r, ones, true);
+        return r.reshape(orig.sizes());
+      };
+      return TensorList{back(dA, A, a_), back(dB, B, b_)};
+    });
+  }
+  return y;
+}
+
+// softmax: dx = y (g - sum(g y, dim))
+Tensor softmax(const Tensor& x, int64_t dim) {
+  Tensor y = raw::softmax(x, dim, false);
+  if (needs_grad({&x})) {
+    auto sy = autograd::saved_output();
+    int64_t d = x.dim() == 0 ? 0 : wrap_dim("softmax", dim, x.dim());
+    bool scalar = x.dim() == 0;
+    record("SoftmaxBackward", {x}, y, [=](const TensorList& g) {
+      Tensor y_ = sy->unpack();
+      if (scalar) return TensorList{g[0] * 0.0};
+      return TensorList{y_ * (g[0] - sum(g[0] * y_, {d}, true))};
+    });
+    autograd::fill(sy, y);
+  }
+  return y;
+}
+
+// log_softmax: dx = g - exp(y) sum(g, dim)
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  Tensor y = raw::softmax(x, dim, true);
+  if (needs_grad({&x})) {
+    auto sy = autograd::saved_output();
+    int64_t d = x.dim() == 0 ? 0 : wrap_dim("log_softmax", dim, x.dim());
+    bool scalar = x.dim() == 0;
+    record("LogSoftmaxBackward", {x}, y, [=](const TensorList& g) {
+      if (scalar) return TensorList{g[0] * 0.0};
+      return TensorList{g[0] - exp(sy->unpack()) * sum(g[0], {d}, true)};
+    });
+    autograd::fill(sy, y);
+  }
+  return y;
+}
+
+}  // namespace ember
