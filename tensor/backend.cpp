@@ -36,6 +36,26 @@ void register_backend(Backend* b) {
   slots()[idx] = b;
 }
 
+// Optional primitives: reaching these means has_*() was true but the method was not overridden.
+void Backend::conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) {
+  fail<InternalError>("conv2d", "backend declares conv2d but does not implement its forward");
+}
+void Backend::conv2d_backward_input(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) {
+  fail<InternalError>("conv2d", "backend declares conv2d but does not implement backward_input");
+}
+void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) {
+  fail<InternalError>("conv2d", "backend declares conv2d but does not implement backward_weight");
+}
+void Backend::attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                const Tensor&, const Tensor&, const AttentionParams&) {
+  fail<InternalError>("attention", "backend declares attention but does not implement its forward");
+}
+void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                 const Tensor&, const Tensor&, const AttentionParams&) {
+  fail<InternalError>("attention", "backend declares attention but does not implement its backward");
+}
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();

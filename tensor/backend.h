@@ -36,6 +36,20 @@ enum class RandomDist : uint8_t {
   randint,  // integers in [a, b)
 };
 
+// Geometry of a 2-D convolution (PyTorch's Conv2d arguments).
+struct Conv2dParams {
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t groups = 1;
+};
+
+// Fused attention: softmax(q k^T * scale + mask) v, the score matrix never stored.
+struct AttentionParams {
+  double scale = 1.0;
+  bool causal = false;  // query i attends to keys j <= i (top-left aligned, as PyTorch)
+};
+
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
 const char* to_string(ReduceOp op);
@@ -94,6 +108,33 @@ class Backend {
   // out[..., index[..., j, ...], ...] += src[..., j, ...] along dim (out already holds self).
   virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                            const Tensor& src) = 0;
+
+  // ---- optional primitives ---------------------------------------------------------------
+  // A backend that does not implement one (has_* false) gets the composite fallback of
+  // the op layer: the cpu backend's implementation on host copies of the operands.
+
+  // Convolution, all tensors contiguous and floating of one dtype:
+  // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).
+  virtual bool has_conv2d() const { return false; }
+  virtual void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w,
+                              const Tensor& bias, const Conv2dParams& p);
+  virtual void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
+                                     const Conv2dParams& p);
+  virtual void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
+                                      const Conv2dParams& p);
+
+  // Attention, all contiguous, floating of one dtype: q (B, H, Tq, D), k (B, H, Tk, D),
+  // v (B, H, Tk, Dv), mask additive (B or 1, H or 1, Tq, Tk) expanded to (B, H, Tq, Tk) or
+  // undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of each score row
+  // (saved for the backward, which recomputes the probabilities).
+  virtual bool has_attention() const { return false; }
+  virtual void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q,
+                                 const Tensor& k, const Tensor& v, const Tensor& mask,
+                                 const AttentionParams& p);
+  virtual void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v,
+                                  const Tensor& grad_out, const Tensor& q, const Tensor& k,
+                                  const Tensor& v, const Tensor& out, const Tensor& lse,
+                                  const Tensor& mask, const AttentionParams& p);
 };
 
 // The backend of a device type; throws DeviceError if it is not built in or has no device.

@@ -6,10 +6,12 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string_view>
 #include <tuple>
 #include <vector>
 
+#include "tensor/backend.h"
 #include "tensor/tensor.h"
 
 namespace ember {
@@ -127,6 +129,19 @@ Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor matmul(const Tensor& a, const Tensor& b);
 Tensor softmax(const Tensor& x, int64_t dim);
 Tensor log_softmax(const Tensor& x, int64_t dim);
+
+// 2-D convolution as torch.nn.functional.conv2d: x (N, C, H, W), weight (K, C/groups, R, S),
+// bias (K) or undefined -> (N, K, P, Q). An unbatched (C, H, W) input gives (K, P, Q).
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              const Conv2dParams& params = {});
+// softmax(q k^T * scale + mask) v over the last two dims, as
+// torch.nn.functional.scaled_dot_product_attention: q (..., Tq, D), k (..., Tk, D),
+// v (..., Tk, Dv). A bool mask marks the pairs that take part (true = attend); a floating
+// mask is added to the scores. scale defaults to 1/sqrt(D). Runs the backend's fused
+// attention (no (Tq, Tk) matrix kept for the backward) unless dropout is on.
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
+                                    bool is_causal = false, std::optional<double> scale = std::nullopt);
 
 // ---- joining, splitting, indexing --------------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

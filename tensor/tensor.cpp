@@ -89,6 +89,19 @@ const std::shared_ptr<autograd::Node>& Tensor::grad_fn() const {
   return IMPL.autograd ? impl_->autograd->grad_fn : none;
 }
 
+void Tensor::set_data(const Tensor& src) const {
+  auto& t = const_cast<TensorImpl&>(IMPL);
+  if (!src.defined()) fail<ValueError>("set_data", "source tensor is undefined");
+  if (requires_grad() && !is_floating(src.dtype()))
+    fail<DTypeError>("set_data", "a tensor that requires grad cannot take ", src.dtype(), " data");
+  const TensorImpl& s = *src.impl();
+  t.storage = s.storage;
+  t.sizes = s.sizes;
+  t.strides = s.strides;
+  t.offset = s.offset;
+  t.dtype = s.dtype;
+}
+
 AutogradMeta* Tensor::autograd_meta() const { return IMPL.autograd.get(); }
 
 AutogradMeta& Tensor::ensure_autograd_meta() const {

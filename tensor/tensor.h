@@ -81,6 +81,10 @@ class Tensor {
   bool is_leaf() const;
   Tensor grad() const;  // undefined until a backward pass writes it
   void set_grad(const Tensor& grad) const;
+  // Points this tensor (and so every handle to it) at src's storage, geometry and dtype,
+  // keeping its autograd state: how a module moves its parameters without invalidating
+  // the handles users hold.
+  void set_data(const Tensor& src) const;
   const std::shared_ptr<autograd::Node>& grad_fn() const;
   AutogradMeta* autograd_meta() const;  // null when the tensor never took part in autograd
   AutogradMeta& ensure_autograd_meta() const;
