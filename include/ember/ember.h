@@ -2,6 +2,7 @@
 #pragma once
 
 #include "autograd/autograd.h"
+#include "nn/nn.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
 #include "tensor/dtype.h"

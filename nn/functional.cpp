@@ -1,0 +1,255 @@
+#include "nn/functional.h"
+
+#include <cmath>
+
+#include "autograd/node.h"
+#include "autograd/recording.h"
+
+namespace ember::nn::functional {
+
+namespace {
+
+Tensor reduce(const Tensor& loss, Reduction r) {
+  switch (r) {
+    case Reduction::none: return loss;
+    case Reduction::sum: return loss.sum();
+    case Reduction::mean: return loss.mean();
+  }
+  return loss;
+}
+
+void check_same_shape(const char* op, const Tensor& a, const Tensor& b) {
+  if (a.sizes() != b.sizes())
+    fail<ShapeError>(op, "input shape ", str(a.sizes()), " and target shape ", str(b.sizes()),
+                     " must match");
+}
+
+// (N, C, d1, ...) -> (N * d1 * ..., C): the class dim moved last and the rest flattened.
+Tensor classes_last(const Tensor& x) {
+  if (x.dim() <= 2) return x.dim() == 1 ? x.unsqueeze(0) : x;
+  DimList perm{0};
+  for (int64_t d = 2; d < x.dim(); ++d) perm.push_back(d);
+  perm.push_back(1);
+  return x.permute(perm).reshape({-1, x.size(1)});
+}
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  raw::check_defined("linear", x);
+  raw::check_defined("linear", weight);
+  if (weight.dim() != 2)
+    fail<ShapeError>("linear", "weight must be (out_features, in_features), got ", str(weight.sizes()));
+  if (x.dim() == 0 || x.size(-1) != weight.size(1))
+    fail<ShapeError>("linear", "input of shape ", str(x.sizes()), " does not end in in_features=",
+                     weight.size(1), " of weight ", str(weight.sizes()));
+  Tensor y = x.matmul(weight.t());
+  if (bias.defined()) {
+    if (bias.dim() != 1 || bias.size(0) != weight.size(0))
+      fail<ShapeError>("linear", "bias of shape ", str(bias.sizes()), " does not match weight ",
+                       str(weight.sizes()));
+    y = y + bias;
+  }
+  return y;
+}
+
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx) {
+  raw::check_defined("embedding", indices);
+  raw::check_defined("embedding", weight);
+  if (indices.dtype() != DType::i64)
+    fail<DTypeError>("embedding", "indices must be i64, got ", indices.dtype(), " of shape ",
+                     str(indices.sizes()));
+  if (weight.dim() != 2)
+    fail<ShapeError>("embedding", "weight must be (num_embeddings, embedding_dim), got ",
+                     str(weight.sizes()));
+  Shape out_shape = indices.sizes();
+  out_shape.push_back(weight.size(1));
+  Tensor flat = indices.reshape({-1});  // (M)
+  std::optional<int64_t> pad;
+  if (padding_idx) {
+    int64_t n = weight.size(0);
+    if (*padding_idx < -n || *padding_idx >= n)
+      fail<IndexError>("embedding", "padding_idx ", *padding_idx, " is out of range for ", n, " embeddings");
+    pad = *padding_idx < 0 ? *padding_idx + n : *padding_idx;
+  }
+  Tensor out = raw::index_select(weight, 0, flat);  // (M, dim)
+  if (autograd::needs_grad({&weight})) {
+    // dW = g rows added at their indices; the padding row gets nothing.
+    autograd::SavedTensor sidx(flat, false);
+    Shape wshape = weight.sizes();
+    TensorOptions wopts = weight.options();
+    autograd::record("EmbeddingBackward", {weight}, out, [=](const autograd::TensorList& g) {
+      Tensor idx = sidx.unpack();
+      Tensor gg = g[0];
+      if (pad) gg = where(ne(idx, *pad).unsqueeze(1), gg, 0);
+      Tensor full_idx = idx.unsqueeze(1).expand(gg.sizes());
+      return autograd::TensorList{scatter_add(zeros(wshape, wopts), 0, full_idx, gg)};
+    });
+  }
+  return out.reshape(out_shape);
+}
+
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
+                  const Tensor& bias, double eps) {
+  raw::check_defined("layer_norm", x);
+  auto n = static_cast<int64_t>(normalized_shape.size());
+  if (n == 0 || n > x.dim() ||
+      !std::equal(normalized_shape.begin(), normalized_shape.end(), x.sizes().end() - n))
+    fail<ShapeError>("layer_norm", "normalized_shape ", str(normalized_shape),
+                     " does not match the trailing dims of input shape ", str(x.sizes()));
+  if (weight.defined() && weight.sizes() != normalized_shape)
+    fail<ShapeError>("layer_norm", "weight of shape ", str(weight.sizes()), " must be ", str(normalized_shape));
+  if (bias.defined() && bias.sizes() != normalized_shape)
+    fail<ShapeError>("layer_norm", "bias of shape ", str(bias.sizes()), " must be ", str(normalized_shape));
+  DimList dims;
+  for (int64_t d = x.dim() - n; d < x.dim(); ++d) dims.push_back(d);
+  Tensor mu = x.mean(dims, true);
+  Tensor centered = x - mu;
+  Tensor var = (centered * centered).mean(dims, true);
+  Tensor y = centered * rsqrt(var + eps);
+  if (weight.defined()) y = y * weight;
+  if (bias.defined()) y = y + bias;
+  return y;
+}
+
+Tensor dropout(const Tensor& x, double p, bool training) {
+  raw::check_defined("dropout", x);
+  if (!(p >= 0.0 && p <= 1.0)) fail<ValueError>("dropout", "probability must be in [0, 1], got ", p);
+  if (!training || p == 0.0) return x;
+  if (p == 1.0) return x * 0.0;
+  Tensor keep = (rand(x.sizes(), {.dtype = x.dtype(), .device = x.device()}) >= p).to(x.dtype());
+  return x * keep * (1.0 / (1.0 - p));
+}
+
+// ---- losses ------------------------------------------------------------------------------
+
+Tensor nll_loss(const Tensor& input, const Tensor& target, const NllLossOptions& o) {
+  raw::check_defined("nll_loss", input);
+  raw::check_defined("nll_loss", target);
+  if (target.dtype() != DType::i64)
+    fail<DTypeError>("nll_loss", "target must hold i64 class indices, got ", target.dtype());
+  if (input.dim() < 1)
+    fail<ShapeError>("nll_loss", "input needs a class dim, got shape ", str(input.sizes()));
+  int64_t C = input.dim() == 1 ? input.size(0) : input.size(1);
+  Shape expect = input.sizes();
+  if (input.dim() == 1) {
+    expect.clear();
+  } else {
+    expect.erase(expect.begin() + 1);
+  }
+  if (target.sizes() != expect)
+    fail<ShapeError>("nll_loss", "target of shape ", str(target.sizes()), " does not match input ",
+                     str(input.sizes()), " (expected target shape ", str(expect), ")");
+  if (o.weight.defined() && (o.weight.dim() != 1 || o.weight.size(0) != C))
+    fail<ShapeError>("nll_loss", "weight of shape ", str(o.weight.sizes()), " must be [", C, "]");
+  Tensor logp = classes_last(input);  // (M, C)
+  Tensor t = target.reshape({-1});    // (M)
+  Tensor valid = ne(t, o.ignore_index);
+  Tensor safe = where(valid, t, 0);
+  {
+    // Class indices are checked here, where they are still on a known device.
+    Tensor bad = logical_and(valid, logical_or(lt(t, 0), ge(t, C)));
+    if (amax(bad.to(DType::i64)).item<int64_t>() != 0)
+      fail<IndexError>("nll_loss", "target holds a class index outside [0, ", C, ") that is not ignore_index ",
+                       o.ignore_index);
+  }
+  Tensor picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);  // (M)
+  Tensor w = valid.to(input.dtype());
+  if (o.weight.defined()) w = w * o.weight.index_select(0, safe);
+  Tensor loss = -(picked * w);
+  switch (o.reduction) {
+    case Reduction::none: return loss.reshape(expect);
+    case Reduction::sum: return loss.sum();
+    case Reduction::mean: return loss.sum() / w.sum();
+  }
+  return loss;
+}
+
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
+  raw::check_defined("cross_entropy", input);
+  raw::check_defined("cross_entropy", target);
+  if (!input.is_floating_point())
+    fail<DTypeError>("cross_entropy", "input must be floating-point logits, got ", input.dtype());
+  int64_t class_dim = input.dim() == 1 ? 0 : 1;
+  if (input.dim() < 1) fail<ShapeError>("cross_entropy", "input needs a class dim, got shape ", str(input.sizes()));
+  int64_t C = input.size(class_dim);
+  Tensor logp = log_softmax(input, class_dim);
+  double eps = o.label_smoothing;
+  if (!(eps >= 0.0 && eps <= 1.0))
+    fail<ValueError>("cross_entropy", "label_smoothing must be in [0, 1], got ", eps);
+
+  if (target.is_floating_point()) {  // class probabilities
+    if (target.sizes() != input.sizes())
+      fail<ShapeError>("cross_entropy", "probability target of shape ", str(target.sizes()),
+                       " must match input ", str(input.sizes()));
+    Tensor p = eps > 0 ? target * (1.0 - eps) + eps / static_cast<double>(C) : target;
+    Tensor terms = logp * p;
+    if (o.weight.defined()) {
+      Shape wshape(static_cast<size_t>(input.dim()), 1);
+      wshape[static_cast<size_t>(class_dim)] = C;
+      terms = terms * o.weight.reshape(wshape);
+    }
+    Tensor loss = -terms.sum({class_dim});
+    return reduce(loss, o.reduction);
+  }
+
+  Tensor nll = nll_loss(logp, target, {.weight = o.weight, .ignore_index = o.ignore_index, .reduction = o.reduction});
+  if (eps == 0.0) return nll;
+  // Label smoothing: (1 - eps) * nll + eps / C * (-sum_c w_c logp_c), ignored rows excluded.
+  Tensor lp = classes_last(logp);  // (M, C)
+  Tensor t = target.reshape({-1});
+  Tensor valid = ne(t, o.ignore_index).to(input.dtype());
+  Tensor per_class = o.weight.defined() ? lp * o.weight : lp;
+  Tensor smooth = -(per_class.sum({1}) * valid);  // (M)
+  Tensor smooth_red;
+  switch (o.reduction) {
+    case Reduction::none: {
+      Shape expect = input.sizes();
+      if (input.dim() == 1) {
+        expect.clear();
+      } else {
+        expect.erase(expect.begin() + 1);
+      }
+      smooth_red = smooth.reshape(expect);
+      break;
+    }
+    case Reduction::sum: smooth_red = smooth.sum(); break;
+    case Reduction::mean: {
+      Tensor denom = valid;
+      if (o.weight.defined()) denom = denom * o.weight.index_select(0, where(ne(t, o.ignore_index), t, 0));
+      smooth_red = smooth.sum() / denom.sum();
+      break;
+    }
+  }
+  return nll * (1.0 - eps) + smooth_red * (eps / static_cast<double>(C));
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_same_shape("mse_loss", input, target);
+  Tensor d = input - target;
+  return reduce(d * d, reduction);
+}
+
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  check_same_shape("l1_loss", input, target);
+  return reduce(abs(input - target), reduction);
+}
+
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        const BceWithLogitsOptions& o) {
+  check_same_shape("binary_cross_entropy_with_logits", input, target);
+  // Stable form: (1 - t) x + (1 + (pw - 1) t) * (log(1 + exp(-|x|)) + max(-x, 0))
+  Tensor x = input;
+  Tensor softplus_neg = log(exp(-abs(x)) + 1.0) + relu(-x);  // log(1 + exp(-x))
+  Tensor loss;
+  if (o.pos_weight.defined()) {
+    Tensor lw = (o.pos_weight - 1.0) * target + 1.0;
+    loss = (1.0 - target) * x + lw * softplus_neg;
+  } else {
+    loss = (1.0 - target) * x + softplus_neg;
+  }
+  if (o.weight.defined()) loss = loss * o.weight;
+  return reduce(loss, o.reduction);
+}
+
+}  // namespace ember::nn::functional

@@ -1,0 +1,69 @@
+// nn::functional: the stateless forms of the layers and the losses, as
+// torch.nn.functional. Everything here is differentiable.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+#include "tensor/ops.h"
+
+namespace ember::nn::functional {
+
+enum class Reduction { none, mean, sum };
+
+// ---- layers --------------------------------------------------------------------------------
+// x (..., in) @ weight (out, in)^T + bias (out)
+Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
+using ember::conv2d;
+// Rows of weight (num, dim) picked by the integer indices; padding_idx rows get no gradient.
+Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx = std::nullopt);
+// Normalizes over the trailing dims given by normalized_shape.
+Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// Zeroes each element with probability p when training, scaling the rest by 1/(1-p).
+Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
+
+using ember::gelu;
+using ember::log_softmax;
+using ember::relu;
+using ember::scaled_dot_product_attention;
+using ember::sigmoid;
+using ember::silu;
+using ember::softmax;
+using ember::tanh;
+
+// ---- losses --------------------------------------------------------------------------------
+struct CrossEntropyOptions {
+  Tensor weight;              // (C) per-class weight, or undefined
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::mean;
+  double label_smoothing = 0.0;
+};
+// input: logits (N, C), (N, C, d1, ...) or (C); target: class indices (N), (N, d1, ...) or ()
+// as i64, or class probabilities of the input's shape.
+Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options = {});
+
+struct NllLossOptions {
+  Tensor weight;
+  int64_t ignore_index = -100;
+  Reduction reduction = Reduction::mean;
+};
+// input: log-probabilities with the class dim at 1, as cross_entropy's.
+Tensor nll_loss(const Tensor& input, const Tensor& target, const NllLossOptions& options = {});
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
+
+struct BceWithLogitsOptions {
+  Tensor weight;      // broadcasts to the input
+  Tensor pos_weight;  // (C), weights the positive term
+  Reduction reduction = Reduction::mean;
+};
+Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
+                                        const BceWithLogitsOptions& options = {});
+
+}  // namespace ember::nn::functional
+
+namespace ember::nn {
+namespace F = functional;
+}

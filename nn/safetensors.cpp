@@ -1,0 +1,221 @@
+#include "nn/safetensors.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "tensor/ops.h"
+#include "tensor/raw.h"
+
+namespace ember::nn {
+
+namespace {
+
+using json = nlohmann::json;
+
+static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
+
+const char* st_dtype(DType t) {
+  switch (t) {
+    case DType::f32: return "F32";
+    case DType::f64: return "F64";
+    case DType::i64: return "I64";
+    case DType::b8: return "BOOL";
+  }
+  return "?";
+}
+
+bool parse_dtype(const std::string& s, DType* out) {
+  if (s == "F32") *out = DType::f32;
+  else if (s == "F64") *out = DType::f64;
+  else if (s == "I64") *out = DType::i64;
+  else if (s == "BOOL") *out = DType::b8;
+  else return false;
+  return true;
+}
+
+[[noreturn]] void corrupt(const std::string& why) { fail<ValueError>("load_safetensors", "corrupt file: ", why); }
+
+}  // namespace
+
+std::string serialize_safetensors(const StateDict& tensors, const std::map<std::string, std::string>& metadata) {
+  json header = json::object();
+  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::vector<Tensor> host;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : tensors) {
+    if (name == "__metadata__") fail<ValueError>("save_safetensors", "'__metadata__' is reserved");
+    if (!t.defined()) fail<ValueError>("save_safetensors", "tensor '", name, "' is undefined");
+    Tensor h = t.detach().to(Device::cpu()).contiguous();
+    uint64_t n = static_cast<uint64_t>(h.numel()) * h.element_size();
+    header[name] = {{"dtype", st_dtype(h.dtype())}, {"shape", h.sizes()}, {"data_offsets", {offset, offset + n}}};
+    offset += n;
+    host.push_back(h);
+  }
+  std::string head = header.dump();
+  while (head.size() % 8 != 0) head.push_back(' ');  // the data starts 8-byte aligned
+  std::string out;
+  out.reserve(8 + head.size() + offset);
+  uint64_t n = head.size();
+  out.append(reinterpret_cast<const char*>(&n), 8);
+  out += head;
+  for (const Tensor& h : host) out.append(static_cast<const char*>(h.raw_data()), static_cast<size_t>(h.numel()) * h.element_size());
+  return out;
+}
+
+void write_file_atomically(const std::string& path, const std::string& bytes) {
+  namespace fs = std::filesystem;
+  fs::path target(path);
+  fs::path dir = target.has_parent_path() ? target.parent_path() : fs::path(".");
+  std::string tmp = (dir / ("." + target.filename().string() + ".tmp." + std::to_string(::getpid()))).string();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) fail<ValueError>("save", "cannot create '", tmp, "': ", std::strerror(errno));
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t w = ::write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      int err = errno;
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      fail<ValueError>("save", "cannot write '", path, "': ", std::strerror(err));
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail<ValueError>("save", "cannot flush '", path, "': ", std::strerror(err));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    fail<ValueError>("save", "cannot move the new file over '", path, "': ", std::strerror(err));
+  }
+  if (int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC); dfd >= 0) {
+    ::fsync(dfd);  // make the rename itself durable
+    ::close(dfd);
+  }
+}
+
+void save_safetensors(const std::string& path, const StateDict& tensors, const std::map<std::string, std::string>& metadata) {
+  write_file_atomically(path, serialize_safetensors(tensors, metadata));
+}
+
+SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device device) {
+  if (size < 8) corrupt("shorter than the 8-byte header length (" + std::to_string(size) + " bytes)");
+  uint64_t n = 0;
+  std::memcpy(&n, data, 8);
+  if (n > kMaxSafetensorsHeader) corrupt("header length " + std::to_string(n) + " exceeds the 100 MiB limit");
+  if (n > size - 8) corrupt("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
+  const uint8_t* buffer = data + 8 + n;
+  const uint64_t buffer_len = size - 8 - n;
+
+  json header;
+  try {
+    header = json::parse(data + 8, data + 8 + n);
+  } catch (const json::exception& e) {
+    corrupt(std::string("header is not valid JSON: ") + e.what());
+  }
+  if (!header.is_object()) corrupt("header is not a JSON object");
+
+  SafetensorsFile file;
+  struct Span { uint64_t begin, end; std::string name; };
+  std::vector<Span> spans;
+  std::vector<std::pair<std::string, std::tuple<DType, Shape, uint64_t, uint64_t>>> entries;
+  for (auto it = header.begin(); it != header.end(); ++it) {
+    const std::string& name = it.key();
+    const json& v = it.value();
+    if (name == "__metadata__") {
+      if (!v.is_object()) corrupt("__metadata__ is not an object");
+      for (auto m = v.begin(); m != v.end(); ++m) {
+        if (!m.value().is_string()) corrupt("__metadata__ value of '" + m.key() + "' is not a string");
+        file.metadata[m.key()] = m.value().get<std::string>();
+      }
+      continue;
+    }
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+      corrupt("entry '" + name + "' needs dtype, shape and data_offsets");
+    const json& jd = v["dtype"];
+    const json& js = v["shape"];
+    const json& jo = v["data_offsets"];
+    DType dt{};
+    if (!jd.is_string() || !parse_dtype(jd.get<std::string>(), &dt))
+      corrupt("entry '" + name + "' has an unsupported dtype " + jd.dump());
+    if (!js.is_array()) corrupt("entry '" + name + "' shape is not an array");
+    Shape shape;
+    uint64_t count = 1;
+    for (const json& d : js) {
+      if (!d.is_number_unsigned()) corrupt("entry '" + name + "' shape holds " + d.dump());
+      uint64_t s = d.get<uint64_t>();
+      if (s > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || (s != 0 && count > std::numeric_limits<uint64_t>::max() / s / 8))
+        corrupt("entry '" + name + "' shape is too large");
+      count *= s;
+      shape.push_back(static_cast<int64_t>(s));
+    }
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
+      corrupt("entry '" + name + "' data_offsets must be two unsigned integers");
+    uint64_t b = jo[0].get<uint64_t>(), e = jo[1].get<uint64_t>();
+    if (b > e || e > buffer_len)
+      corrupt("entry '" + name + "' data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
+              "] fall outside the " + std::to_string(buffer_len) + "-byte data");
+    if (e - b != count * element_size(dt))
+      corrupt("entry '" + name + "' has " + std::to_string(e - b) + " bytes for shape " + str(shape) + " of " + st_dtype(dt));
+    spans.push_back({b, e, name});
+    entries.emplace_back(name, std::make_tuple(dt, shape, b, e));
+  }
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin || (x.begin == y.begin && x.end < y.end); });
+  uint64_t expect = 0;
+  for (const Span& s : spans) {
+    if (s.begin != expect) corrupt("tensor '" + s.name + "' does not start where the previous one ends (hole or overlap)");
+    expect = s.end;
+  }
+  if (expect != buffer_len) corrupt("the data holds " + std::to_string(buffer_len - expect) + " bytes no tensor covers");
+
+  // Tensors come back in the order of their data (the order they were saved in).
+  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return std::get<2>(x.second) < std::get<2>(y.second); });
+  for (const auto& [name, info] : entries) {
+    const auto& [dt, shape, b, e] = info;
+    Tensor t = raw::empty(shape, dt, Device::cpu());
+    if (e > b) std::memcpy(t.raw_data(), buffer + b, e - b);
+    if (dt == DType::b8) {  // only 0 and 1 are bools
+      auto* p = static_cast<uint8_t*>(t.raw_data());
+      for (uint64_t i = 0; i < e - b; ++i)
+        if (p[i] > 1) corrupt("entry '" + name + "' holds a BOOL byte that is neither 0 nor 1");
+    }
+    file.tensors.insert(name, raw::to_device(t, device));
+  }
+  return file;
+}
+
+SafetensorsFile load_safetensors(const std::string& path, Device device) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) fail<ValueError>("load_safetensors", "cannot open '", path, "'");
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  try {
+    return parse_safetensors(bytes.data(), bytes.size(), device);
+  } catch (const Error& e) {
+    fail<ValueError>("load_safetensors", "'", path, "': ", e.what());
+  }
+}
+
+void save(const Module& module, const std::string& path, const std::map<std::string, std::string>& metadata) {
+  save_safetensors(path, module.state_dict(), metadata);
+}
+
+LoadResult load(Module& module, const std::string& path, bool strict) {
+  Device device = Device::cpu();
+  auto params = module.parameters();
+  if (!params.empty()) device = params.front().device();
+  return module.load_state_dict(load_safetensors(path, device).tensors, strict);
+}
+
+}  // namespace ember::nn
