@@ -25,9 +25,9 @@ class MultiheadAttention : public Module {
   }
 
   struct ForwardOptions {
-    Tensor key_padding_mask;         // (N, S): bool true = ignore that key, or float added
+    Tensor key_padding_mask{};       // (N, S): bool true = ignore that key, or float added
     bool need_weights = true;        // also return the attention weights
-    Tensor attn_mask;                // (L, S) or (N * heads, L, S): bool true = not allowed, or float added
+    Tensor attn_mask{};              // (L, S) or (N * heads, L, S): bool true = not allowed, or float added
     bool average_attn_weights = true;
     bool is_causal = false;          // query i attends to keys j <= i
   };

@@ -34,7 +34,7 @@ using ember::tanh;
 
 // ---- losses --------------------------------------------------------------------------------
 struct CrossEntropyOptions {
-  Tensor weight;              // (C) per-class weight, or undefined
+  Tensor weight{};            // (C) per-class weight, or undefined
   int64_t ignore_index = -100;
   Reduction reduction = Reduction::mean;
   double label_smoothing = 0.0;
@@ -44,7 +44,7 @@ struct CrossEntropyOptions {
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options = {});
 
 struct NllLossOptions {
-  Tensor weight;
+  Tensor weight{};
   int64_t ignore_index = -100;
   Reduction reduction = Reduction::mean;
 };
@@ -55,8 +55,8 @@ Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction =
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean);
 
 struct BceWithLogitsOptions {
-  Tensor weight;      // broadcasts to the input
-  Tensor pos_weight;  // (C), weights the positive term
+  Tensor weight{};      // broadcasts to the input
+  Tensor pos_weight{};  // (C), weights the positive term
   Reduction reduction = Reduction::mean;
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,

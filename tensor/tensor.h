@@ -33,7 +33,7 @@ struct TensorImpl;
 // Options of a new tensor: ember::zeros({2, 3}, {.dtype = DType::f64, .device = "sim"}).
 // An unset dtype means the factory's default (f32, or i64 for integer aranges).
 struct TensorOptions {
-  std::optional<DType> dtype;
+  std::optional<DType> dtype{};
   Device device = Device::cpu();
   bool requires_grad = false;
 };
