@@ -56,6 +56,13 @@ void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, co
   fail<InternalError>("attention", "backend declares attention but does not implement its backward");
 }
 
+void Backend::adam_step(const std::vector<AdamTensors>&, const AdamStepParams&) {
+  fail<InternalError>("adam_step", "backend declares fused optimizers but does not implement adam_step");
+}
+void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
+  fail<InternalError>("sgd_step", "backend declares fused optimizers but does not implement sgd_step");
+}
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "tensor/device.h"
 #include "tensor/scalar.h"
@@ -48,6 +49,39 @@ struct Conv2dParams {
 struct AttentionParams {
   double scale = 1.0;
   bool causal = false;  // query i attends to keys j <= i (top-left aligned, as PyTorch)
+};
+
+// One Adam/AdamW update (torch.optim.Adam/AdamW's formulas); bias corrections computed
+// on the host from each parameter's step count.
+struct AdamStepParams {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled_weight_decay = false;  // AdamW
+  bool amsgrad = false;
+  bool maximize = false;
+};
+
+// The tensors of one parameter for an Adam step (max_exp_avg_sq undefined unless amsgrad).
+struct AdamTensors {
+  const Tensor* param;
+  const Tensor* grad;
+  const Tensor* exp_avg;
+  const Tensor* exp_avg_sq;
+  const Tensor* max_exp_avg_sq;
+  int64_t step;  // after incrementing: 1 on the first update
+};
+
+// One SGD update (torch.optim.SGD's formulas).
+struct SgdStepParams {
+  double lr = 1e-3, momentum = 0.0, dampening = 0.0, weight_decay = 0.0;
+  bool nesterov = false;
+  bool maximize = false;
+};
+
+struct SgdTensors {
+  const Tensor* param;
+  const Tensor* grad;
+  const Tensor* momentum_buffer;  // undefined without momentum
+  bool first_step;                // the buffer starts as the first (decayed) gradient
 };
 
 const char* to_string(UnaryOp op);
@@ -110,6 +144,14 @@ class Backend {
                            const Tensor& src) = 0;
 
   // ---- optional primitives ---------------------------------------------------------------
+
+  // Fused optimizer steps over a group of parameters: one pass over param, grad and
+  // state per tensor (one launch per group on a GPU). All tensors contiguous, of one
+  // floating dtype per parameter, updated in place. Without them, host-memory devices
+  // run the cpu backend's kernels in place and others a host round trip.
+  virtual bool has_fused_optimizers() const { return false; }
+  virtual void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
+  virtual void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
   // A backend that does not implement one (has_* false) gets the composite fallback of
   // the op layer: the cpu backend's implementation on host copies of the operands.
 

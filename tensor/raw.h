@@ -72,6 +72,41 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Device device);
 
+// ---- convolution and attention (raw_nn.cpp) -----------------------------------------------
+// Optional backend primitives: a backend without them (has_conv2d()/has_attention() false)
+// runs the cpu backend's implementation on host copies, copied back to the device.
+
+// (N, K, P, Q) for x (N, C, H, W) and w (K, C/groups, R, S); throws as conv2d_forward.
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
+// x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> (N, K, P, Q).
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p);
+// The gradient of conv2d_forward for the input of shape x_shape (N, C, H, W), given
+// grad_out (N, K, P, Q) and w.
+Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const Tensor& w,
+                             const Conv2dParams& p);
+// The gradient of conv2d_forward for the weight of shape w_shape (K, C/groups, R, S), given
+// grad_out (N, K, P, Q) and x.
+Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, const Tensor& x,
+                              const Conv2dParams& p);
+// softmax(q k^T * scale + mask) v without keeping the scores: q (B, H, Tq, D),
+// k (B, H, Tk, D), v (B, H, Tk, Dv), mask additive of q's dtype and broadcastable to
+// (B, H, Tq, Tk), or undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of
+// each score row. A row with no finite score gives NaN outputs (as softmax does).
+std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& mask, const AttentionParams& p);
+// Gradients (dq, dk, dv) of attention_forward given grad_out (B, H, Tq, Dv) and the forward's
+// out and lse; the probabilities are recomputed block by block.
+std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, const Tensor& q,
+                                                      const Tensor& k, const Tensor& v,
+                                                      const Tensor& out, const Tensor& lse,
+                                                      const Tensor& mask, const AttentionParams& p);
+
+// ---- fused optimizer steps (tensor/raw_optim.cpp) ------------------------------------------
+// Validates (shapes, dtypes, devices, contiguity of state) and runs one fused update per
+// parameter on its device; every tensor is updated in place.
+void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
+void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
+
 // ---- checks shared by ops ---------------------------------------------------------------
 void check_defined(const char* op, const Tensor& t);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

@@ -3,6 +3,7 @@
 
 #include "autograd/autograd.h"
 #include "nn/nn.h"
+#include "optim/optim.h"
 #include "tensor/backend.h"
 #include "tensor/device.h"
 #include "tensor/dtype.h"

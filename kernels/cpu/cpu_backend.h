@@ -31,6 +31,25 @@ class CpuBackend final : public Backend {
   void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override;
   void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                    const Tensor& src) override;
+
+  bool has_fused_optimizers() const override { return true; }                 // optim.cpp
+  void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
+  void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;
+
+  bool has_conv2d() const override { return true; }                          // conv2d.cpp
+  void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      const Conv2dParams& p) override;
+  void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
+                             const Conv2dParams& p) override;
+  void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
+                              const Conv2dParams& p) override;
+  bool has_attention() const override { return true; }                       // attention.cpp
+  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
+                         const Tensor& v, const Tensor& mask, const AttentionParams& p) override;
+  void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v,
+                          const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
+                          const Tensor& out, const Tensor& lse, const Tensor& mask,
+                          const AttentionParams& p) override;
 };
 
 CpuBackend& cpu_backend();

@@ -1,0 +1,120 @@
+// Fused optimizer steps of the cpu backend: one pass over param, grad and state per
+// element, in the parameter's precision with f64 scalars.
+//
+// Adam (torch.optim.Adam / AdamW):
+//   g = maximize ? -grad : grad;  Adam: g += wd * p;  AdamW: p *= 1 - lr * wd
+//   m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2;  (amsgrad: vmax = max(vmax, v))
+//   p -= (lr / (1 - b1^t)) * m / (sqrt(v or vmax) / sqrt(1 - b2^t) + eps)
+//   bytes per element: read p, g, m, v; write p, m, v = 28 (f32), + 8 with amsgrad
+// SGD (torch.optim.SGD):
+//   d = maximize ? -grad : grad;  d += wd * p
+//   momentum: buf = first ? d : mu buf + (1 - dampening) d;  d = nesterov ? d + mu buf : buf
+//   p -= lr d
+// Tensors above kParallelGrain elements are split over OpenMP threads.
+#include <omp.h>
+
+#include <cmath>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/loops.h"
+
+namespace ember::cpu {
+
+namespace {
+
+template <typename T>
+void adam_one(const AdamTensors& t, const AdamStepParams& p) {
+  T* param = static_cast<T*>(t.param->raw_data());
+  const T* grad = static_cast<const T*>(t.grad->raw_data());
+  T* m = static_cast<T*>(t.exp_avg->raw_data());
+  T* v = static_cast<T*>(t.exp_avg_sq->raw_data());
+  T* vmax = p.amsgrad ? static_cast<T*>(t.max_exp_avg_sq->raw_data()) : nullptr;
+  const int64_t n = t.param->numel();
+  const auto step = static_cast<double>(t.step);
+  const double bc1 = 1.0 - std::pow(p.beta1, step);
+  const double bc2_sqrt = std::sqrt(1.0 - std::pow(p.beta2, step));
+  const T b1 = static_cast<T>(p.beta1), b2 = static_cast<T>(p.beta2);
+  const T one_minus_b1 = static_cast<T>(1.0 - p.beta1), one_minus_b2 = static_cast<T>(1.0 - p.beta2);
+  const T step_size = static_cast<T>(p.lr / bc1);
+  const T inv_bc2_sqrt = static_cast<T>(1.0 / bc2_sqrt);
+  const T eps = static_cast<T>(p.eps);
+  const T l2 = p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay);
+  const T decay = p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1);
+  const T sign = p.maximize ? T(-1) : T(1);
+  const bool parallel = n >= kParallelGrain && !omp_in_parallel();
+  if (vmax == nullptr) {
+#pragma omp parallel for simd schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) {
+      T w = param[i];
+      T g = sign * grad[i] + l2 * w;
+      w *= decay;
+      T mi = b1 * m[i] + one_minus_b1 * g;
+      T vi = b2 * v[i] + one_minus_b2 * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      param[i] = w - step_size * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);
+    }
+  } else {
+#pragma omp parallel for simd schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) {
+      T w = param[i];
+      T g = sign * grad[i] + l2 * w;
+      w *= decay;
+      T mi = b1 * m[i] + one_minus_b1 * g;
+      T vi = b2 * v[i] + one_minus_b2 * g * g;
+      T vm = vmax[i] > vi ? vmax[i] : vi;
+      m[i] = mi;
+      v[i] = vi;
+      vmax[i] = vm;
+      param[i] = w - step_size * mi / (std::sqrt(vm) * inv_bc2_sqrt + eps);
+    }
+  }
+}
+
+template <typename T>
+void sgd_one(const SgdTensors& t, const SgdStepParams& p) {
+  T* param = static_cast<T*>(t.param->raw_data());
+  const T* grad = static_cast<const T*>(t.grad->raw_data());
+  T* buf = p.momentum != 0.0 ? static_cast<T*>(t.momentum_buffer->raw_data()) : nullptr;
+  const int64_t n = t.param->numel();
+  const T lr = static_cast<T>(p.lr), wd = static_cast<T>(p.weight_decay), mu = static_cast<T>(p.momentum);
+  const T damp = static_cast<T>(1.0 - p.dampening);
+  const T sign = p.maximize ? T(-1) : T(1);
+  const bool first = t.first_step, nesterov = p.nesterov;
+  const bool parallel = n >= kParallelGrain && !omp_in_parallel();
+#pragma omp parallel for simd schedule(static) if (parallel)
+  for (int64_t i = 0; i < n; ++i) {
+    T w = param[i];
+    T d = sign * grad[i] + wd * w;
+    if (buf != nullptr) {
+      T b = first ? d : mu * buf[i] + damp * d;
+      buf[i] = b;
+      d = nesterov ? d + mu * b : b;
+    }
+    param[i] = w - lr * d;
+  }
+}
+
+}  // namespace
+
+void CpuBackend::adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) {
+  for (const AdamTensors& t : tensors) {
+    switch (t.param->dtype()) {
+      case DType::f32: adam_one<float>(t, p); break;
+      case DType::f64: adam_one<double>(t, p); break;
+      default: fail<DTypeError>("adam_step", "no cpu kernel for ", t.param->dtype());
+    }
+  }
+}
+
+void CpuBackend::sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
+  for (const SgdTensors& t : tensors) {
+    switch (t.param->dtype()) {
+      case DType::f32: sgd_one<float>(t, p); break;
+      case DType::f64: sgd_one<double>(t, p); break;
+      default: fail<DTypeError>("sgd_step", "no cpu kernel for ", t.param->dtype());
+    }
+  }
+}
+
+}  // namespace ember::cpu

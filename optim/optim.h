@@ -1,0 +1,8 @@
+// The optim layer: optimizers with parameter groups, schedulers, gradient clipping.
+#pragma once
+
+#include "optim/adam.h"
+#include "optim/clip.h"
+#include "optim/lr_scheduler.h"
+#include "optim/optimizer.h"
+#include "optim/sgd.h"

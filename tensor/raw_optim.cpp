@@ -1,0 +1,133 @@
+// Fused optimizer steps: validate, group by device, dispatch.
+#include <map>
+
+#include "tensor/backend.h"
+#include "tensor/raw.h"
+
+namespace ember::raw {
+
+namespace {
+
+void check_state(const char* op, const Tensor& param, const Tensor& t, const char* what) {
+  if (!t.defined()) return;
+  if (t.sizes() != param.sizes() || t.dtype() != param.dtype() || t.device() != param.device())
+    fail<ShapeError>(op, what, " of shape ", str(t.sizes()), " (", t.dtype(), ", ", t.device(),
+                     ") does not match its parameter of shape ", str(param.sizes()), " (", param.dtype(),
+                     ", ", param.device(), ")");
+  if (!t.is_contiguous()) fail<ValueError>(op, what, " must be contiguous");
+}
+
+void check_param(const char* op, const Tensor& param, const Tensor& grad) {
+  check_defined(op, param);
+  check_defined(op, grad);
+  if (!is_floating(param.dtype())) fail<DTypeError>(op, "parameters must be floating-point, got ", param.dtype());
+  if (!param.is_contiguous()) fail<ValueError>(op, "parameter of shape ", str(param.sizes()), " must be contiguous");
+  if (grad.sizes() != param.sizes() || grad.device() != param.device())
+    fail<ShapeError>(op, "gradient of shape ", str(grad.sizes()), " on ", grad.device(),
+                     " does not match its parameter of shape ", str(param.sizes()), " on ", param.device());
+}
+
+// Host copies of the given tensors (undefined stays undefined), and a way to write
+// them back: the fallback for devices without fused kernels and without host memory.
+struct HostMirror {
+  std::vector<std::pair<Tensor, Tensor>> pairs;  // (device tensor, host copy)
+  const Tensor* mirror(const Tensor* t) {
+    if (t == nullptr || !t->defined()) return t;
+    pairs.emplace_back(*t, to_device(*t, Device::cpu()));
+    return &pairs.back().second;
+  }
+  void write_back() {
+    for (auto& [dev, host] : pairs) copy_(dev, host);
+  }
+};
+
+}  // namespace
+
+void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) {
+  std::map<std::pair<int, int>, std::vector<AdamTensors>> by_device;
+  for (const AdamTensors& t : tensors) {
+    check_param("adam_step", *t.param, *t.grad);
+    check_state("adam_step", *t.param, *t.exp_avg, "exp_avg");
+    check_state("adam_step", *t.param, *t.exp_avg_sq, "exp_avg_sq");
+    if (p.amsgrad) {
+      if (!t.max_exp_avg_sq || !t.max_exp_avg_sq->defined()) fail<ValueError>("adam_step", "amsgrad needs max_exp_avg_sq");
+      check_state("adam_step", *t.param, *t.max_exp_avg_sq, "max_exp_avg_sq");
+    }
+    if (t.step < 1) fail<ValueError>("adam_step", "step counts start at 1, got ", t.step);
+    Device d = t.param->device();
+    by_device[{static_cast<int>(d.type), d.index}].push_back(t);
+  }
+  for (auto& [key, group] : by_device) {
+    Device d = group.front().param->device();
+    Backend& be = backend(d);
+    std::vector<Tensor> keep;  // contiguous copies of strided gradients
+    keep.reserve(group.size());
+    for (AdamTensors& t : group)
+      if (!t.grad->is_contiguous()) {
+        keep.push_back(contiguous(*t.grad));
+        t.grad = &keep.back();
+      }
+    if (be.has_fused_optimizers()) {
+      be.adam_step(group, p);
+    } else if (d.is_host_accessible()) {
+      be.synchronize();
+      backend(DeviceType::cpu).adam_step(group, p);
+    } else {
+      HostMirror m;
+      m.pairs.reserve(group.size() * 5);
+      std::vector<AdamTensors> host = group;
+      for (AdamTensors& t : host) {
+        t.param = m.mirror(t.param);
+        t.grad = m.mirror(t.grad);
+        t.exp_avg = m.mirror(t.exp_avg);
+        t.exp_avg_sq = m.mirror(t.exp_avg_sq);
+        t.max_exp_avg_sq = m.mirror(t.max_exp_avg_sq);
+      }
+      backend(DeviceType::cpu).adam_step(host, p);
+      m.write_back();
+    }
+  }
+}
+
+void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
+  std::map<std::pair<int, int>, std::vector<SgdTensors>> by_device;
+  for (const SgdTensors& t : tensors) {
+    check_param("sgd_step", *t.param, *t.grad);
+    if (p.momentum != 0.0) {
+      if (!t.momentum_buffer || !t.momentum_buffer->defined()) fail<ValueError>("sgd_step", "momentum needs a buffer");
+      check_state("sgd_step", *t.param, *t.momentum_buffer, "momentum_buffer");
+    }
+    Device d = t.param->device();
+    by_device[{static_cast<int>(d.type), d.index}].push_back(t);
+  }
+  for (auto& [key, group] : by_device) {
+    Device d = group.front().param->device();
+    Backend& be = backend(d);
+    std::vector<Tensor> keep;
+    keep.reserve(group.size());
+    for (SgdTensors& t : group)
+      if (!t.grad->is_contiguous()) {
+        keep.push_back(contiguous(*t.grad));
+        t.grad = &keep.back();
+      }
+    if (be.has_fused_optimizers()) {
+      be.sgd_step(group, p);
+    } else if (d.is_host_accessible()) {
+      be.synchronize();
+      backend(DeviceType::cpu).sgd_step(group, p);
+    } else {
+      HostMirror m;
+      m.pairs.reserve(group.size() * 3);
+      std::vector<SgdTensors> host = group;
+      for (SgdTensors& t : host) {
+        t.param = m.mirror(t.param);
+        t.grad = m.mirror(t.grad);
+        t.momentum_buffer = m.mirror(t.momentum_buffer);
+      }
+      backend(DeviceType::cpu).sgd_step(host, p);
+      m.write_back();
+    }
+  }
+}
+
+}  // namespace ember::raw
