@@ -12,13 +12,14 @@ int main() {
   for (const auto& [name, t] : model->named_parameters())
     if (name.starts_with("text_decoder.attention")) std::printf("%-40s %s\n", name.c_str(), str(t.sizes()).c_str());
 
+  auto opt = optim::Adam::make(model->parameters(), {.lr = 1e-4});
   Batch batch = make_batch(16, 1);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
     Tensor loss = nn::F::cross_entropy(model->forward(batch.image, batch.text).transpose(1, 2), batch.target);
-    model->zero_grad();
+    opt->zero_grad();
     loss.backward();
-    sgd_step({{model->parameters(), 0.05}});
+    opt->step();
     last = loss.item<double>();
     if (step == 0) first = last;
     if (step % 5 == 0 || step == 29) std::printf("step %2d  loss %.4f\n", step, last);

@@ -111,12 +111,4 @@ inline Batch make_batch(int64_t n, uint64_t seed) {
   return {image, from_vector(text, {n, 3}), from_vector(target, {n, 3})};
 }
 
-// One step of plain gradient descent, each group of parameters with its own rate.
-inline void sgd_step(const std::vector<std::pair<std::vector<Tensor>, double>>& groups) {
-  NoGradGuard no_grad;
-  for (const auto& [params, lr] : groups)
-    for (Tensor p : params)
-      if (p.grad().defined()) p.sub_(p.grad() * lr);
-}
-
 }  // namespace seed
