@@ -2,8 +2,26 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "tensor/backend.h"
 
+// Each build of kernels/cuda defines its backend in its own namespace
+// (kernels/cuda/variant.h); a translation unit can include kernels/cuda/backend.h for
+// one of them only, so both are declared here.
+namespace ember::sim_impl {
+Backend& device_backend();
+}
+#if EMBER_HAVE_CUDA
+namespace ember::cuda_impl {
+Backend& device_backend();
+}
+#endif
+
 namespace ember::detail {
 
-void register_builtin_backends() { register_backend(&cpu::cpu_backend()); }
+void register_builtin_backends() {
+  register_backend(&cpu::cpu_backend());
+  register_backend(&sim_impl::device_backend());
+#if EMBER_HAVE_CUDA
+  register_backend(&cuda_impl::device_backend());  // available() says whether a GPU is there
+#endif
+}
 
 }  // namespace ember::detail

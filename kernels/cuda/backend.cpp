@@ -1,0 +1,177 @@
+// DeviceBackend: the Backend contract (tensor/backend.h) for `sim` and `cuda`. Methods
+// unpack tensors into pointers, strides and sizes and call the launchers
+// (kernels/cuda/launchers.h); no device code here, so the host compiler builds this
+// file for both devices (kernels/CMakeLists.txt compiles it a second time with
+// EMBER_VARIANT_CUDA=1).
+#include "kernels/cuda/backend.h"
+
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
+
+#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/plan.h"
+#include "kernels/cuda/runtime.h"
+#include "tensor/raw.h"
+#include "tensor/tensor.h"
+
+#if EMBER_VARIANT_IS_CUDA
+#include "kernels/cuda/cublas.h"
+#endif
+
+namespace ember::EMBER_VARIANT {
+
+namespace {
+
+std::atomic<GemmImpl>& gemm_setting() {
+  static std::atomic<GemmImpl> impl = [] {
+    const char* env = std::getenv("EMBER_CUDA_GEMM");
+    return (!EMBER_VARIANT_IS_CUDA || (env != nullptr && std::strcmp(env, "tiled") == 0)) ? GemmImpl::tiled
+                                                                                          : GemmImpl::cublas;
+  }();
+  return impl;
+}
+
+// How one (rows, cols) matrix of a batched operand sits in memory, for cuBLAS.
+struct MatrixLayout {
+  bool row_major;  // unit stride along cols (else along rows)
+  int64_t ld;      // stride between rows (row-major) or columns (column-major)
+};
+
+bool layout_of(const Tensor& t, MatrixLayout* out) {
+  const int64_t rows = t.size(1), cols = t.size(2), rs = t.stride(1), cs = t.stride(2);
+  if (cs == 1 || cols == 1) {
+    *out = {true, rows == 1 ? std::max<int64_t>(cols, 1) : rs};
+    return out->ld >= cols && out->ld > 0;
+  }
+  if (rs == 1 || rows == 1) {
+    *out = {false, cols == 1 ? std::max<int64_t>(rows, 1) : cs};
+    return out->ld >= rows && out->ld > 0;
+  }
+  return false;
+}
+
+class DeviceBackend final : public Backend {
+ public:
+  DeviceType device_type() const override { return EMBER_VARIANT_IS_CUDA ? DeviceType::cuda : DeviceType::sim; }
+  bool available() const override { return rt::available(); }
+
+  void* allocate(size_t nbytes) override { return rt::allocate(nbytes); }
+  void deallocate(void* ptr, size_t) noexcept override { rt::deallocate(ptr); }
+  void copy_from_host(void* dst, const void* host_src, size_t nbytes) override {
+    rt::memcpy_h2d(dst, host_src, nbytes);
+  }
+  void copy_to_host(void* host_dst, const void* src, size_t nbytes) override {
+    rt::memcpy_d2h(host_dst, src, nbytes);
+  }
+  void synchronize() override { rt::synchronize(); }
+
+  void copy(const Tensor& out, const Tensor& in) override {
+    auto p = plan<2>({&out, &in});
+    if (out.dtype() == in.dtype() && p.contiguous()) {
+      rt::memcpy_d2d(p.base[0], p.base[1], static_cast<size_t>(p.numel) * out.element_size());
+      return;
+    }
+    for_each_chunk(p, [&](const Geometry<2>& g, bool contiguous, const std::array<char*, 2>& ptr) {
+      launch_copy(out.dtype(), in.dtype(), g, contiguous, ptr[0], ptr[1]);
+    });
+  }
+
+  void fill(const Tensor& out, const Scalar& value) override {
+    for_each_chunk(plan<1>({&out}), [&](const Geometry<1>& g, bool contiguous, const std::array<char*, 1>& ptr) {
+      launch_fill(out.dtype(), g, contiguous, ptr[0], value);
+    });
+  }
+
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) override {
+    for_each_chunk(plan<2>({&out, &in}), [&](const Geometry<2>& g, bool contiguous, const std::array<char*, 2>& ptr) {
+      launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg);
+    });
+  }
+
+  void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override {
+    for_each_chunk(plan<3>({&out, &a, &b}), [&](const Geometry<3>& g, bool contiguous, const std::array<char*, 3>& ptr) {
+      launch_binary(op, a.dtype(), g, contiguous, ptr[0], ptr[1], ptr[2]);
+    });
+  }
+
+  void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override {
+    for_each_chunk(plan<4>({&out, &cond, &a, &b}),
+                   [&](const Geometry<4>& g, bool contiguous, const std::array<char*, 4>& ptr) {
+                     launch_where(out.dtype(), g, contiguous, ptr[0], ptr[1], ptr[2], ptr[3]);
+                   });
+  }
+
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in, int64_t correction) override {
+    auto* idx = indices.defined() ? static_cast<int64_t*>(indices.raw_data()) : nullptr;
+    launch_reduce(op, in.dtype(), out.raw_data(), idx, in.raw_data(), in.size(0), in.size(1), correction);
+  }
+
+  void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in) override {
+    Tensor a = a_in, b = b_in;
+    const GemmImpl impl = gemm_impl();
+    MatrixLayout la{}, lb{};
+    if (impl == GemmImpl::cublas) {  // cuBLAS needs unit stride along rows or columns
+      if (!layout_of(a, &la)) layout_of(a = raw::contiguous(a), &la);
+      if (!layout_of(b, &lb)) layout_of(b = raw::contiguous(b), &lb);
+    }
+    const GemmShape s{out.size(0), out.size(1), out.size(2), a.size(2), a.stride(0), a.stride(1),
+                      a.stride(2),  b.stride(0),   b.stride(1),   b.stride(2)};
+#if EMBER_VARIANT_IS_CUDA
+    if (impl == GemmImpl::cublas) {
+      cublas_gemm(out.dtype(), s, la.row_major, la.ld, lb.row_major, lb.ld, out.raw_data(), a.raw_data(),
+                  b.raw_data());
+      return;
+    }
+#endif
+    launch_gemm_tiled(out.dtype(), s, out.raw_data(), a.raw_data(), b.raw_data());
+  }
+
+  void softmax(const Tensor& out, const Tensor& in, bool log) override {
+    launch_softmax(in.dtype(), out.raw_data(), in.raw_data(), in.size(0), in.size(1), log);
+  }
+
+  void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) override {
+    launch_random(out.dtype(), dist, out.raw_data(), out.numel(), seed, offset, a, b);
+  }
+
+  void index_select(const Tensor& out, const Tensor& in_any, int64_t dim, const Tensor& index) override {
+    Tensor in = raw::contiguous(in_any);
+    int64_t outer = 1, inner = 1;
+    for (int64_t d = 0; d < dim; ++d) outer *= in.size(d);
+    for (int64_t d = dim + 1; d < in.dim(); ++d) inner *= in.size(d);
+    launch_index_select(in.element_size(), out.raw_data(), in.raw_data(),
+                        static_cast<const int64_t*>(index.raw_data()), outer, in.size(dim), index.numel(), inner,
+                        dim);
+  }
+
+  void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override {
+    auto p = plan<3>(index.sizes(), {&out, &index, &in}, /*merge=*/false);
+    p.strides[2][static_cast<size_t>(dim)] = 0;
+    for_each_chunk(p, [&](const Geometry<3>& g, bool, const std::array<char*, 3>& ptr) {
+      launch_gather(in.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], dim, in.size(dim),
+                    in.stride(dim));
+    });
+  }
+
+  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override {
+    auto p = plan<3>(index.sizes(), {&out, &index, &src}, /*merge=*/false);
+    p.strides[0][static_cast<size_t>(dim)] = 0;
+    for_each_chunk(p, [&](const Geometry<3>& g, bool, const std::array<char*, 3>& ptr) {
+      launch_scatter_add(out.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], dim,
+                         out.size(dim), out.stride(dim));
+    });
+  }
+};
+
+}  // namespace
+
+Backend& device_backend() {
+  static DeviceBackend backend;
+  return backend;
+}
+
+GemmImpl gemm_impl() { return gemm_setting().load(); }
+void set_gemm_impl(GemmImpl impl) { gemm_setting() = EMBER_VARIANT_IS_CUDA ? impl : GemmImpl::tiled; }
+
+}  // namespace ember::EMBER_VARIANT

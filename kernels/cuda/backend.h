@@ -1,0 +1,19 @@
+// The backend of the GPU devices: `sim` (kernels/cuda run by the SIMT simulator) and
+// `cuda` (the same sources built by nvcc). This file is compiled once per build (see
+// kernels/cuda/variant.h); each defines its own DeviceBackend.
+#pragma once
+
+#include "kernels/cuda/variant.h"
+#include "tensor/backend.h"
+
+namespace ember::EMBER_VARIANT {
+
+Backend& device_backend();
+
+// The GEMM behind matmul: cuBLAS (the default on cuda) or the hand-written tiled kernel
+// (kernels/cuda/matmul.cu; always on sim). EMBER_CUDA_GEMM=tiled selects it at start.
+enum class GemmImpl : uint8_t { cublas, tiled };
+GemmImpl gemm_impl();
+void set_gemm_impl(GemmImpl impl);
+
+}  // namespace ember::EMBER_VARIANT

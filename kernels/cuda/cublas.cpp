@@ -1,0 +1,109 @@
+// cuBLAS, opened with dlopen on the first matmul: linking it would make every process
+// that loads ember, GPU or not, map cuBLAS and cuBLASLt (~600 MB) at start, about 100 ms
+// each, which a test suite of a few thousand processes pays in minutes.
+#include "kernels/cuda/cublas.h"
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <dlfcn.h>
+
+#include <climits>
+#include <mutex>
+#include <string>
+
+#include "kernels/cuda/runtime.h"
+#include "tensor/error.h"
+
+#ifndef EMBER_CUBLAS_SONAME
+#define EMBER_CUBLAS_SONAME "libcublas.so"
+#endif
+#ifndef EMBER_CUDA_LIBDIR
+#define EMBER_CUDA_LIBDIR ""
+#endif
+
+namespace ember::cuda_impl {
+
+namespace {
+
+struct Cublas {
+  decltype(&cublasCreate_v2) create = nullptr;
+  decltype(&cublasSetStream_v2) set_stream = nullptr;
+  decltype(&cublasSgemmStridedBatched) sgemm = nullptr;
+  decltype(&cublasDgemmStridedBatched) dgemm = nullptr;
+  decltype(&cublasGetStatusString) status_string = nullptr;
+  cublasHandle_t handle = nullptr;
+  std::string error;  // why cuBLAS is not usable, when it is not
+};
+
+template <typename F>
+bool resolve(void* lib, const char* name, F* out) {
+  *out = reinterpret_cast<F>(dlsym(lib, name));
+  return *out != nullptr;
+}
+
+Cublas* load() {
+  auto* c = new Cublas;  // never destroyed: a handle outlives static destruction order
+  void* lib = dlopen(EMBER_CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr && EMBER_CUDA_LIBDIR[0] != '\0')
+    lib = dlopen((std::string(EMBER_CUDA_LIBDIR) + "/" + EMBER_CUBLAS_SONAME).c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (lib == nullptr) {
+    const char* why = dlerror();
+    c->error = std::string("cannot load ") + EMBER_CUBLAS_SONAME + ": " + (why != nullptr ? why : "?");
+    return c;
+  }
+  if (!resolve(lib, "cublasCreate_v2", &c->create) || !resolve(lib, "cublasSetStream_v2", &c->set_stream) ||
+      !resolve(lib, "cublasSgemmStridedBatched", &c->sgemm) ||
+      !resolve(lib, "cublasDgemmStridedBatched", &c->dgemm) ||
+      !resolve(lib, "cublasGetStatusString", &c->status_string)) {
+    c->error = std::string(EMBER_CUBLAS_SONAME) + " lacks a function ember calls";
+    return c;
+  }
+  cublasStatus_t st = c->create(&c->handle);
+  if (st == CUBLAS_STATUS_SUCCESS) st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
+  if (st != CUBLAS_STATUS_SUCCESS) c->error = std::string("cuBLAS failed to start: ") + c->status_string(st);
+  return c;
+}
+
+Cublas& cublas() {
+  static Cublas* c = load();
+  if (!c->error.empty())
+    fail<DeviceError>("matmul", c->error, " (EMBER_CUDA_GEMM=tiled selects ember's own GEMM instead)");
+  return *c;
+}
+
+int as_int(int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) fail<ValueError>("matmul", what, " ", v, " exceeds cuBLAS's 32-bit range");
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda, bool b_row_major, int64_t ldb,
+                 void* out, const void* a, const void* b) {
+  // cuBLAS is column-major: compute out^T (n x m) = b^T (n x k) @ a^T (k x m). A row-major
+  // operand already is its transpose in column-major terms; a column-major one is not.
+  Cublas& c = cublas();
+  const cublasOperation_t op_b = b_row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
+  const cublasOperation_t op_a = a_row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
+  const int m = as_int(s.n, "n"), n = as_int(s.m, "m"), k = as_int(s.k, "k");
+  const int batch = as_int(s.batch, "batch");
+  const int ld_b = as_int(ldb, "ldb"), ld_a = as_int(lda, "lda");
+  const long long stride_out = s.m * s.n;
+  cublasStatus_t st;
+  if (dtype == DType::f32) {
+    const float one = 1.0f, zero = 0.0f;
+    st = c.sgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const float*>(b), ld_b, s.b_batch,
+                 static_cast<const float*>(a), ld_a, s.a_batch, &zero, static_cast<float*>(out), m, stride_out,
+                 batch);
+  } else if (dtype == DType::f64) {
+    const double one = 1.0, zero = 0.0;
+    st = c.dgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const double*>(b), ld_b, s.b_batch,
+                 static_cast<const double*>(a), ld_a, s.a_batch, &zero, static_cast<double*>(out), m,
+                 stride_out, batch);
+  } else {
+    fail<InternalError>("matmul", "no cuBLAS kernel for ", dtype);
+  }
+  if (st != CUBLAS_STATUS_SUCCESS) fail<Error>("matmul", "cuBLAS gemm failed: ", c.status_string(st));
+}
+
+}  // namespace ember::cuda_impl

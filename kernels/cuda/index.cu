@@ -1,0 +1,150 @@
+// Indexing kernels: index_select, gather and scatter_add, with device-side index checks.
+//
+// Math:   index_select: out[o, j, i] = in[o, index[j], i].
+//         gather:       out[p] = in[p with p[dim] := index[p]].
+//         scatter_add:  out[p with p[dim] := index[p]] += src[p]   (atomics).
+// Shapes: index_select: in (outer, size, inner) contiguous, index (n), out (outer, n,
+//         inner). gather/scatter_add: a Geometry over the index's shape (operands: out,
+//         index, in/src), up to kMaxDims dims.
+// Split:  one thread per output element (index_select, gather) or per source element
+//         (scatter_add), grid-stride, 256 threads per block.
+// Cost:   FLOPs = 0 (scatter_add: one add per source element); bytes = elements moved
+//         * (element size + 8 for the index) + output.
+// Errors: an index outside [0, size) is not dereferenced; the first such value is
+//         recorded in a 2 x i64 device flag (claimed with atomicCAS), which the launcher
+//         reads back after the launch and reports as IndexError, with the cpu backend's
+//         message. Reading the flag synchronizes the stream once per call.
+// Pre:    scatter_add on floats adds in an unspecified order: sums can differ from the
+//         cpu's in the last bits (as in PyTorch on CUDA).
+#include <cstdint>
+#include <type_traits>
+
+#include "kernels/cuda/device_utils.h"
+#include "kernels/cuda/launchers.h"
+
+namespace ember::EMBER_VARIANT {
+
+namespace {
+
+constexpr int kThreads = 256;
+
+// flag[0]: 0 until a bad index is seen, then 1; flag[1]: that index.
+EMBER_DEVICE bool check_index(int64_t j, int64_t size, unsigned long long* flag) {
+  if (j >= 0 && j < size) return true;
+  if (atomicCAS(flag, 0ull, 1ull) == 0ull) flag[1] = static_cast<unsigned long long>(j);
+  return false;
+}
+
+template <typename T>
+__global__ void index_select_kernel(T* out, const T* in, const int64_t* index, int64_t outer, int64_t size,
+                                    int64_t n, int64_t inner, unsigned long long* flag) {
+  const int64_t total = outer * n * inner;
+  for (int64_t e = global_thread(); e < total; e += grid_threads()) {
+    const int64_t i = e % inner, j = (e / inner) % n, o = e / (inner * n);
+    const int64_t src = index[j];
+    if (check_index(src, size, flag)) out[e] = in[(o * size + src) * inner + i];
+  }
+}
+
+template <typename T>
+__global__ void gather_kernel(Geometry<3> g, T* out, const int64_t* index, const T* in, int64_t dim_size,
+                              int64_t dim_stride, unsigned long long* flag) {
+  for_each_strided(g, [&](const int64_t(&off)[3]) {
+    const int64_t j = index[off[1]];
+    if (check_index(j, dim_size, flag)) out[off[0]] = in[off[2] + j * dim_stride];
+  });
+}
+
+template <typename T>
+EMBER_DEVICE void add_to(T* slot, T v) {
+  if constexpr (std::is_same_v<T, bool>) {
+    if (v) *slot = true;  // every writer stores the same value: no atomic needed
+  } else if constexpr (std::is_same_v<T, int64_t>) {
+    atomicAdd(reinterpret_cast<unsigned long long*>(slot), static_cast<unsigned long long>(v));
+  } else {
+    atomicAdd(slot, v);
+  }
+}
+
+template <typename T>
+__global__ void scatter_add_kernel(Geometry<3> g, T* out, const int64_t* index, const T* src, int64_t dim_size,
+                                   int64_t dim_stride, unsigned long long* flag) {
+  for_each_strided(g, [&](const int64_t(&off)[3]) {
+    const int64_t j = index[off[1]];
+    if (check_index(j, dim_size, flag)) add_to(out + off[0] + j * dim_stride, src[off[2]]);
+  });
+}
+
+// A device flag for one launch; throws IndexError naming `op` if the kernel raised it.
+class IndexFlag {
+ public:
+  IndexFlag() : ptr_(static_cast<unsigned long long*>(rt::allocate(2 * sizeof(unsigned long long)))) {
+    rt::memset(ptr_, 0, 2 * sizeof(unsigned long long));
+  }
+  ~IndexFlag() { rt::deallocate(ptr_); }
+  IndexFlag(const IndexFlag&) = delete;
+  IndexFlag& operator=(const IndexFlag&) = delete;
+  unsigned long long* get() const { return ptr_; }
+  void check(const char* op, int64_t dim, int64_t size) const {
+    unsigned long long host[2];
+    rt::memcpy_d2h(host, ptr_, sizeof(host));
+    if (host[0] != 0)
+      fail<IndexError>(op, "index ", static_cast<int64_t>(host[1]), " is out of bounds for dim ", dim,
+                       " with size ", size);
+  }
+
+ private:
+  unsigned long long* ptr_;
+};
+
+LaunchConfig config(const char* name, int64_t n) { return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)}; }
+
+}  // namespace
+
+void launch_index_select(size_t element_size, void* out, const void* in, const int64_t* index, int64_t outer,
+                         int64_t size, int64_t n, int64_t inner, int64_t dim) {
+  IndexFlag flag;
+  const int64_t total = outer * n * inner;
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    launch(config("index_select", total), &index_select_kernel<T>, static_cast<T*>(out),
+           static_cast<const T*>(in), index, outer, size, n, inner, flag.get());
+  };
+  switch (element_size) {
+    case 1: run(uint8_t{}); break;
+    case 4: run(uint32_t{}); break;
+    case 8: run(uint64_t{}); break;
+    default: fail<InternalError>("index_select", "no kernel for elements of ", element_size, " bytes");
+  }
+  flag.check("index_select", dim, size);
+}
+
+namespace {
+// Launches the gather or scatter_add kernel for dtype (kernel_for(T{}) names it), then
+// reports a bad index value.
+template <typename KernelFor>
+void launch_along_dim(const char* op, DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
+                      const void* in, int64_t dim, int64_t dim_size, int64_t dim_stride, KernelFor kernel_for) {
+  IndexFlag flag;
+  EMBER_DISPATCH(dtype, op, [&](auto tag) {
+    using T = decltype(tag);
+    launch(config(op, g.numel), kernel_for(tag), g, static_cast<T*>(out), index, static_cast<const T*>(in),
+           dim_size, dim_stride, flag.get());
+  });
+  flag.check(op, dim, dim_size);
+}
+}  // namespace
+
+void launch_gather(DType dtype, const Geometry<3>& g, void* out, const int64_t* index, const void* in,
+                   int64_t dim, int64_t dim_size, int64_t dim_stride) {
+  launch_along_dim("gather", dtype, g, out, index, in, dim, dim_size, dim_stride,
+                   [](auto tag) { return &gather_kernel<decltype(tag)>; });
+}
+
+void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int64_t* index, const void* src,
+                        int64_t dim, int64_t dim_size, int64_t dim_stride) {
+  launch_along_dim("scatter_add", dtype, g, out, index, src, dim, dim_size, dim_stride,
+                   [](auto tag) { return &scatter_add_kernel<decltype(tag)>; });
+}
+
+}  // namespace ember::EMBER_VARIANT

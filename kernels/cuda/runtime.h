@@ -1,0 +1,62 @@
+// The thin runtime layer under both builds of kernels/cuda: memory, copies, the stream,
+// events and launch checks. On `cuda` it maps to the CUDA runtime (runtime_cuda.cpp);
+// on `sim` to host memory with guard bytes (kernels/sim/runtime_sim.cpp). No CUDA header
+// is needed to include it, so host code of both builds uses it alike.
+//
+// Every call runs on one stream per device, in order; the copies to the host return
+// when the data is there (they synchronize the stream).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "kernels/cuda/variant.h"
+#include "kernels/memory.h"
+
+namespace ember::EMBER_VARIANT::rt {
+
+using Stream = void*;  // cudaStream_t on cuda; unused on sim
+using Event = void*;   // cudaEvent_t on cuda; a host timestamp on sim
+
+struct DeviceProps {
+  std::string name;
+  int major = 0, minor = 0;               // compute capability
+  int sm_count = 1;                       // multiprocessors (sim: OS threads running blocks)
+  int max_threads_per_block = 1024;
+  size_t shared_per_block = 48 * 1024;    // without opting in
+  size_t shared_per_block_optin = 48 * 1024;
+  size_t total_memory = 0;
+};
+
+// Whether the device can run work now (cuda: a driver and a GPU; sim: always).
+bool available();
+// Properties of device 0; throws DeviceError when !available().
+const DeviceProps& props();
+
+// Device memory: the caching allocator on cuda, guarded host memory on sim. allocate
+// throws ember::Error naming the requested and free bytes when memory runs out.
+void* allocate(size_t nbytes);
+void deallocate(void* ptr) noexcept;
+MemoryStats memory_stats();
+void reset_peak_memory_stats();
+void empty_cache();
+
+void memcpy_h2d(void* dst, const void* host_src, size_t nbytes);
+void memcpy_d2h(void* host_dst, const void* src, size_t nbytes);
+void memcpy_d2d(void* dst, const void* src, size_t nbytes);
+void memset(void* dst, int byte, size_t nbytes);
+
+Stream stream();
+void synchronize();
+
+Event event_create();
+void event_record(Event e);
+float event_elapsed_ms(Event start, Event end);  // synchronizes on `end`
+void event_destroy(Event e) noexcept;
+
+// After a launch: throws ember::Error naming the kernel if it failed to launch (and, with
+// EMBER_CUDA_SYNC=1 in the environment, if it failed while running).
+void check_launch(const char* kernel);
+
+}  // namespace ember::EMBER_VARIANT::rt

@@ -1,0 +1,162 @@
+// The runtime layer (kernels/cuda/runtime.h) of the cuda device, on the CUDA runtime.
+//
+// The device is opened lazily, on the first question about it, so a process that never
+// touches the GPU never initializes the driver; with no driver or no GPU, available()
+// is false and says why in props()'s error. All work runs on one non-blocking stream.
+#include <cuda_runtime_api.h>
+
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "kernels/cuda/caching_allocator.h"
+#include "kernels/cuda/runtime.h"
+#include "tensor/error.h"
+
+static_assert(EMBER_VARIANT_IS_CUDA == 1, "the CUDA runtime layer belongs to the cuda build");
+
+// A failed CUDA call: throws ember::Error with the call, file, line and CUDA's message.
+#define EMBER_CUDA_CHECK(expr)                                                                    \
+  do {                                                                                            \
+    const cudaError_t ember_err_ = (expr);                                                        \
+    if (ember_err_ != cudaSuccess)                                                                \
+      ::ember::fail<::ember::Error>("cuda", __FILE__ ":" EMBER_STRINGIFY(__LINE__) ": ", #expr, \
+                                    " failed: ", cudaGetErrorString(ember_err_));                 \
+  } while (0)
+
+namespace ember::cuda_impl::rt {
+
+namespace {
+
+struct DeviceState {
+  bool ok = false;
+  std::string why;  // when !ok
+  DeviceProps props;
+  cudaStream_t stream = nullptr;
+  std::unique_ptr<gpu::CachingAllocator> allocator;
+  bool sync_after_launch = false;
+};
+
+DeviceState* open_device() {
+  auto* d = new DeviceState;  // never destroyed: storages may be freed during exit
+  int count = 0;
+  cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    d->why = e != cudaSuccess ? cudaGetErrorString(e) : "no GPU is visible";
+    cudaGetLastError();  // clear the sticky error
+    return d;
+  }
+  cudaDeviceProp p{};
+  if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess ||
+      (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess) {
+    d->why = cudaGetErrorString(e);
+    return d;
+  }
+  d->props.name = p.name;
+  d->props.major = p.major;
+  d->props.minor = p.minor;
+  d->props.sm_count = p.multiProcessorCount;
+  d->props.max_threads_per_block = p.maxThreadsPerBlock;
+  d->props.shared_per_block = p.sharedMemPerBlock;
+  d->props.shared_per_block_optin = p.sharedMemPerBlockOptin;
+  d->props.total_memory = p.totalGlobalMem;
+  cudaStream_t stream = d->stream;
+  d->allocator = std::make_unique<gpu::CachingAllocator>(
+      gpu::DeviceMemoryApi{
+          [](size_t n) -> void* {
+            void* ptr = nullptr;
+            if (cudaMalloc(&ptr, n) != cudaSuccess) {
+              cudaGetLastError();  // out of memory is not sticky; clear it
+              return nullptr;
+            }
+            return ptr;
+          },
+          [](void* ptr) { cudaFree(ptr); },
+          [](size_t* free_bytes, size_t* total) {
+            if (cudaMemGetInfo(free_bytes, total) != cudaSuccess) *free_bytes = *total = 0;
+          },
+          [stream] { cudaStreamSynchronize(stream); }},
+      "cuda:0 (" + d->props.name + ")");
+  const char* sync = std::getenv("EMBER_CUDA_SYNC");
+  d->sync_after_launch = sync != nullptr && sync[0] == '1';
+  d->ok = true;
+  return d;
+}
+
+DeviceState& state() {
+  static DeviceState* d = open_device();
+  return *d;
+}
+
+DeviceState& ready() {
+  DeviceState& d = state();
+  if (!d.ok) fail<DeviceError>("cuda", "no usable GPU: ", d.why);
+  return d;
+}
+
+}  // namespace
+
+bool available() { return state().ok; }
+const DeviceProps& props() { return ready().props; }
+
+void* allocate(size_t nbytes) {
+  DeviceState& d = ready();
+  return d.allocator->allocate(nbytes, d.stream);
+}
+void deallocate(void* ptr) noexcept {
+  DeviceState& d = state();
+  if (d.allocator) d.allocator->deallocate(ptr);
+}
+MemoryStats memory_stats() { return ready().allocator->stats(); }
+void reset_peak_memory_stats() { ready().allocator->reset_peak(); }
+void empty_cache() { ready().allocator->empty_cache(); }
+
+void memcpy_h2d(void* dst, const void* host_src, size_t nbytes) {
+  if (nbytes == 0) return;
+  DeviceState& d = ready();
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, d.stream));
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(d.stream));  // the caller may free host_src next
+}
+void memcpy_d2h(void* host_dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  DeviceState& d = ready();
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, d.stream));
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(d.stream));
+}
+void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
+  if (nbytes == 0) return;
+  EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, nbytes, cudaMemcpyDeviceToDevice, ready().stream));
+}
+void memset(void* dst, int byte, size_t nbytes) {
+  if (nbytes == 0) return;
+  EMBER_CUDA_CHECK(cudaMemsetAsync(dst, byte, nbytes, ready().stream));
+}
+
+Stream stream() { return ready().stream; }
+void synchronize() { EMBER_CUDA_CHECK(cudaStreamSynchronize(ready().stream)); }
+
+Event event_create() {
+  cudaEvent_t e = nullptr;
+  EMBER_CUDA_CHECK(cudaEventCreate(&e));
+  return e;
+}
+void event_record(Event e) { EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(e), ready().stream)); }
+float event_elapsed_ms(Event start, Event end) {
+  EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
+  float ms = 0;
+  EMBER_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  return ms;
+}
+void event_destroy(Event e) noexcept { cudaEventDestroy(static_cast<cudaEvent_t>(e)); }
+
+void check_launch(const char* kernel) {
+  cudaError_t e = cudaGetLastError();
+  if (e != cudaSuccess) fail<Error>("cuda", "kernel '", kernel, "' failed to launch: ", cudaGetErrorString(e));
+  if (state().sync_after_launch) {
+    e = cudaStreamSynchronize(state().stream);
+    if (e != cudaSuccess) fail<Error>("cuda", "kernel '", kernel, "' failed: ", cudaGetErrorString(e));
+  }
+}
+
+}  // namespace ember::cuda_impl::rt
