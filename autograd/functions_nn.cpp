@@ -1,0 +1,259 @@
+// Differentiable conv2d and scaled_dot_product_attention.
+//
+// conv2d's derivative rules use three ops that are bilinear in their two tensor
+// arguments and differentiable in turn, so double backward works to any order:
+//   y  = F(x, w)   (conv2d):                 dx = BI(g, w),  dw = BW(g, x),  db = sum_{N,P,Q} g
+//   dx = BI(g, w)  (gradient for the input):  dg = F(u, w),   dw = BW(g, u)
+//   dw = BW(g, x)  (gradient for the weight): dg = F(x, u),   dx = BI(g, u)
+// where u is the incoming gradient, since <u, BI(g, w)> = <F(u, w), g> and
+// <u, BW(g, x)> = <F(x, u), g>.
+//
+// scaled_dot_product_attention runs the fused primitive and its fused backward (the
+// probabilities recomputed from the saved log-sum-exp). With create_graph the backward
+// is instead written with differentiable ops (matmul, softmax, ...), which keep the
+// (Tq, Tk) matrices but make the gradient differentiable. Dropout, or a floating mask
+// that requires grad, takes the composite path matmul -> softmax -> dropout -> matmul.
+#include <cmath>
+#include <limits>
+
+#include "autograd/recording.h"
+
+namespace ember {
+
+using autograd::needs_grad;
+using autograd::record;
+using autograd::SavedTensor;
+using autograd::TensorList;
+
+namespace {
+
+Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
+Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
+
+bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
+
+// db = g summed over N, P and Q, as a matrix-vector product with ones (vectorized) and a
+// sum over N: g (N, K, P, Q) -> (K).
+Tensor conv_bias_grad(const Tensor& g) {
+  const int64_t N = g.size(0), K = g.size(1), PQ = g.size(2) * g.size(3);
+  return sum(matmul(g.reshape({N, K, PQ}), ones({PQ}, g.options())), {0});
+}
+
+// F(x, w) + bias: x (N, C, H, W) -> (N, K, P, Q).
+Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  Tensor y = raw::conv2d_forward(x, w, bias, p);
+  if (needs_grad({&x, &w, &bias})) {
+    const bool need_x = wants_grad(x), need_w = wants_grad(w), need_b = wants_grad(bias);
+    SavedTensor sx = need_w ? SavedTensor(x, false) : SavedTensor();
+    SavedTensor sw = need_x ? SavedTensor(w, false) : SavedTensor();
+    const Shape xs = x.sizes(), ws = w.sizes();
+    record("Conv2dBackward", {x, w, bias}, y, [=](const TensorList& g) {
+      if (!g[0].defined()) return TensorList{Tensor(), Tensor(), Tensor()};
+      const Tensor go = g[0].contiguous();  // (N, K, P, Q), made contiguous once for all three
+      return TensorList{need_x ? conv_input_grad(go, sw.unpack(), xs, p) : Tensor(),
+                        need_w ? conv_weight_grad(go, sx.unpack(), ws, p) : Tensor(),
+                        need_b ? conv_bias_grad(go) : Tensor()};
+    });
+  }
+  return y;
+}
+
+// BI(g, w): the gradient of F for an input of shape x_shape.
+Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) {
+  Tensor dx = raw::conv2d_backward_input(x_shape, g, w, p);
+  if (needs_grad({&g, &w})) {
+    const bool need_g = wants_grad(g), need_w = wants_grad(w);
+    SavedTensor sg = need_w ? SavedTensor(g, false) : SavedTensor();
+    SavedTensor sw = need_g ? SavedTensor(w, false) : SavedTensor();
+    const Shape ws = w.sizes();
+    record("Conv2dBackwardInputBackward", {g, w}, dx, [=](const TensorList& u) {
+      if (!u[0].defined()) return TensorList{Tensor(), Tensor()};
+      return TensorList{need_g ? conv_forward(u[0], sw.unpack(), Tensor(), p) : Tensor(),
+                        need_w ? conv_weight_grad(sg.unpack(), u[0], ws, p) : Tensor()};
+    });
+  }
+  return dx;
+}
+
+// BW(g, x): the gradient of F for a weight of shape w_shape.
+Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
+  Tensor dw = raw::conv2d_backward_weight(w_shape, g, x, p);
+  if (needs_grad({&g, &x})) {
+    const bool need_g = wants_grad(g), need_x = wants_grad(x);
+    SavedTensor sg = need_x ? SavedTensor(g, false) : SavedTensor();
+    SavedTensor sx = need_g ? SavedTensor(x, false) : SavedTensor();
+    const Shape xs = x.sizes();
+    record("Conv2dBackwardWeightBackward", {g, x}, dw, [=](const TensorList& u) {
+      if (!u[0].defined()) return TensorList{Tensor(), Tensor()};
+      return TensorList{need_g ? conv_forward(sx.unpack(), u[0], Tensor(), p) : Tensor(),
+                        need_x ? conv_input_grad(sg.unpack(), u[0], xs, p) : Tensor()};
+    });
+  }
+  return dw;
+}
+
+constexpr const char* kSdpa = "scaled_dot_product_attention";
+
+Shape lead(const Tensor& t) { return Shape(t.sizes().begin(), t.sizes().end() - 2); }
+Shape with_tail(Shape s, int64_t a, int64_t b) {
+  s.push_back(a);
+  s.push_back(b);
+  return s;
+}
+
+// True when `from` broadcasts to `to` without changing `to`.
+bool broadcasts_to(const Shape& from, const Shape& to) {
+  if (from.size() > to.size()) return false;
+  const size_t lead_dims = to.size() - from.size();
+  for (size_t i = 0; i < from.size(); ++i)
+    if (from[i] != 1 && from[i] != to[lead_dims + i]) return false;
+  return true;
+}
+
+// The scores' additive mask: a bool mask becomes 0 where true (attend) and -inf where false.
+Tensor additive_mask(const Tensor& mask, const Tensor& q) {
+  if (!mask.defined()) return mask;
+  raw::check_same_device(kSdpa, q, mask);
+  if (mask.dtype() == DType::b8) {
+    return raw::where(mask, raw::scalar_like(0.0, q),
+                      raw::scalar_like(-std::numeric_limits<double>::infinity(), q));
+  }
+  if (mask.dtype() != q.dtype())
+    fail<DTypeError>(kSdpa, "attn_mask must be bool or of the query's dtype ", q.dtype(), ", got ",
+                     mask.dtype(), " ", str(mask.sizes()));
+  return mask;
+}
+
+// Keeps each element with probability 1 - p and scales the kept ones by 1 / (1 - p).
+Tensor dropout(const Tensor& x, double p) {
+  if (p >= 1.0) return x * 0.0;
+  Tensor keep = ge(rand(x.sizes(), {.dtype = x.dtype(), .device = x.device()}), p);
+  return x * (keep.to(x.dtype()) * (1.0 / (1.0 - p)));
+}
+
+// The scores softmax(q k^T scale + mask) with differentiable ops: (..., Tq, Tk).
+Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& mask, bool causal, double scale) {
+  Tensor s = matmul(q, k.transpose(-2, -1)) * scale;
+  if (causal) {
+    Tensor above = raw::tril_mask(q.size(-2), k.size(-2), 0, false, q.device());  // true: j <= i
+    s = masked_fill(s, logical_not(above), -std::numeric_limits<double>::infinity());
+  }
+  if (mask.defined()) s = s + mask;
+  return softmax(s, -1);
+}
+
+// Gradients of softmax(q k^T scale + mask) v for q, k, v with differentiable ops, for double
+// backward: dv = P^T g, dP = g v^T, dS = P o (dP - rowsum(dP o P)), dq = scale dS k,
+// dk = scale dS^T q. Results have the broadcast batch shape.
+TensorList attention_grads_differentiable(const Tensor& g, const Tensor& q, const Tensor& k,
+                                          const Tensor& v, const Tensor& mask, bool causal,
+                                          double scale) {
+  Tensor p = attention_probs(q, k, mask, causal, scale);
+  Tensor dv = matmul(p.transpose(-2, -1), g);
+  Tensor dp = matmul(g, v.transpose(-2, -1));
+  Tensor ds = p * (dp - sum(dp * p, {-1}, true));
+  Tensor dq = matmul(ds, k) * scale;
+  Tensor dk = matmul(ds.transpose(-2, -1), q) * scale;
+  return {dq, dk, dv};
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+  raw::check_defined("conv2d", x);
+  raw::check_defined("conv2d", weight);
+  if (x.dim() == 3) {  // unbatched (C, H, W)
+    return conv_forward(x.unsqueeze(0), weight, bias, params).squeeze(0);
+  }
+  return conv_forward(x, weight, bias, params);
+}
+
+Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& attn_mask, double dropout_p, bool is_causal,
+                                    std::optional<double> scale) {
+  raw::check_defined(kSdpa, q);
+  raw::check_defined(kSdpa, k);
+  raw::check_defined(kSdpa, v);
+  auto shapes = [&] {
+    return detail::cat_str(" (query ", str(q.sizes()), ", key ", str(k.sizes()), ", value ", str(v.sizes()), ")");
+  };
+  raw::check_same_device(kSdpa, q, k);
+  raw::check_same_device(kSdpa, q, v);
+  if (!is_floating(q.dtype()) || k.dtype() != q.dtype() || v.dtype() != q.dtype())
+    fail<DTypeError>(kSdpa, "expected floating-point query, key and value of one dtype, got ", q.dtype(),
+                     ", ", k.dtype(), " and ", v.dtype(), shapes());
+  if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2)
+    fail<ShapeError>(kSdpa, "query, key and value need at least 2 dims (..., T, D)", shapes());
+  const int64_t Tq = q.size(-2), D = q.size(-1), Tk = k.size(-2), Dv = v.size(-1);
+  if (k.size(-1) != D)
+    fail<ShapeError>(kSdpa, "query and key must have the same embedding size (", D, " != ", k.size(-1), ")", shapes());
+  if (v.size(-2) != Tk)
+    fail<ShapeError>(kSdpa, "key and value must have the same sequence length (", Tk, " != ", v.size(-2), ")", shapes());
+  const Shape batch = broadcast_shapes(kSdpa, broadcast_shapes(kSdpa, lead(q), lead(k)), lead(v));
+  if (!(dropout_p >= 0.0 && dropout_p <= 1.0))
+    fail<ValueError>(kSdpa, "dropout_p must be in [0, 1], got ", dropout_p);
+  if (is_causal && attn_mask.defined())
+    fail<ValueError>(kSdpa, "attn_mask must not be set when is_causal is true (got a mask of shape ",
+                     str(attn_mask.sizes()), ")");
+  const double sc = scale.value_or(1.0 / std::sqrt(static_cast<double>(D)));
+
+  Tensor mask = additive_mask(attn_mask, q);
+  const Shape scores = with_tail(batch, Tq, Tk);
+  if (mask.defined() && !broadcasts_to(mask.sizes(), scores))
+    fail<ShapeError>(kSdpa, "attn_mask of shape ", str(mask.sizes()),
+                     " cannot be broadcast to the attention scores' shape ", str(scores), shapes());
+
+  if (dropout_p > 0.0 || (wants_grad(mask) && autograd::GradMode::is_enabled())) {
+    Tensor p = attention_probs(q, k, mask, is_causal, sc);
+    if (dropout_p > 0.0) p = dropout(p, dropout_p);
+    return matmul(p, v);
+  }
+
+  // The primitive's (B, H, T, D): the last batch dim is H, the others fold into B.
+  const auto L = static_cast<int64_t>(batch.size());
+  const int64_t H = L >= 1 ? batch.back() : 1;
+  int64_t B = 1;
+  for (int64_t i = 0; i + 1 < L; ++i) B *= batch[static_cast<size_t>(i)];
+  auto flat = [=](const Tensor& t, int64_t rows, int64_t cols) {
+    return raw::reshape(raw::expand(t, with_tail(batch, rows, cols)), {B, H, rows, cols});
+  };
+  Tensor mask4;  // (Bm, Hm, Tqm, Tkm): Bm in {1, B}, Hm in {1, H}
+  if (mask.defined()) {
+    Tensor m = raw::alias(mask);
+    while (m.dim() < L + 2) m = raw::unsqueeze(m, 0);
+    const int64_t Hm = L >= 1 ? m.size(L - 1) : 1;
+    bool b_broadcast = true;
+    for (int64_t i = 0; i + 1 < L; ++i) b_broadcast = b_broadcast && m.size(i) == 1;
+    Shape lead_shape(batch.begin(), batch.end() - (L >= 1 ? 1 : 0));
+    if (b_broadcast) std::fill(lead_shape.begin(), lead_shape.end(), 1);
+    Shape full = lead_shape;
+    if (L >= 1) full.push_back(Hm);
+    full.push_back(m.size(-2));
+    full.push_back(m.size(-1));
+    mask4 = raw::reshape(raw::expand(m, full), {b_broadcast ? 1 : B, Hm, m.size(-2), m.size(-1)});
+  }
+  const AttentionParams params{sc, is_causal};
+  auto [out4, lse] = raw::attention_forward(flat(q, Tq, D), flat(k, Tk, D), flat(v, Tk, Dv), mask4, params);
+  Tensor out = raw::reshape(out4, with_tail(batch, Tq, Dv));
+  if (needs_grad({&q, &k, &v})) {
+    SavedTensor sq(q, false), sk(k, false), sv(v, false);
+    auto so = autograd::saved_output();
+    Tensor lse_ = lse;  // (B, H, Tq), never exposed, so never modified in place
+    record("ScaledDotProductAttentionBackward", {q, k, v}, out, [=](const TensorList& g) {
+      if (!g[0].defined()) return TensorList{Tensor(), Tensor(), Tensor()};
+      Tensor q_ = sq.unpack(), k_ = sk.unpack(), v_ = sv.unpack();
+      if (autograd::GradMode::is_enabled())  // create_graph: a differentiable gradient
+        return attention_grads_differentiable(g[0], q_, k_, v_, mask, is_causal, sc);
+      auto [dq, dk, dv] = raw::attention_backward(flat(g[0], Tq, Dv), flat(q_, Tq, D), flat(k_, Tk, D),
+                                                  flat(v_, Tk, Dv), raw::reshape(so->unpack(), {B, H, Tq, Dv}),
+                                                  lse_, mask4, params);
+      // In the broadcast batch shape; the node sums them down to each input's shape.
+      return TensorList{raw::reshape(dq, with_tail(batch, Tq, D)), raw::reshape(dk, with_tail(batch, Tk, D)),
+                        raw::reshape(dv, with_tail(batch, Tk, Dv))};
+    });
+    autograd::fill(so, out);
+  }
+  return out;
+}
+
+}  // namespace ember

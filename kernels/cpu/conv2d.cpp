@@ -1,0 +1,348 @@
+// conv2d of the cpu backend: forward, backward-input and backward-weight as im2col + GEMM.
+//
+// Math (groups G, Cg = C/G input and Kg = K/G output channels per group; g = k / Kg):
+//   out[n, k, p, q] = bias[k] + sum_{c < Cg, r, s} w[k, c, r, s] *
+//                     x[n, g Cg + c, p sh - ph + r dh, q sw - pw + s dw]   (0 outside x)
+// Per image n and group g this is one GEMM over the "column" matrix of the image,
+//   col (Cg R S, P Q):  col[(c, r, s), (p, q)] = x[n, g Cg + c, h(p, r), w(q, s)]
+//   forward          out_ng (Kg, PQ)    = W_g (Kg, CgRS) @ col (CgRS, PQ)
+//   backward-input   dcol   (CgRS, PQ)  = W_g^T @ dout_ng (Kg, PQ), then dx += col2im(dcol)
+//   backward-weight  dW_g   (Kg, CgRS) += dout_ng (Kg, PQ) @ col^T
+// Shapes: x (N, C, H, W), w (K, Cg, R, S), bias (K), out (N, K, P, Q), all contiguous,
+// P = (H + 2 ph - dh (R - 1) - 1) / sh + 1 and Q likewise.
+//
+// Work split: the PQ columns of an image are cut into chunks whose col block
+// (CgRS x chunk) fits in L2 (kColBytes), so im2col writes it and the GEMM reads it while
+// it is hot; the scratch is bounded by one chunk per thread, never a whole image.
+//   forward:         OpenMP over (n, g, chunk) tasks, each a disjoint block of out.
+//   backward-input:  OpenMP over (n, g, channel block): a channel block's dx rows get
+//                    contributions only from its own col rows, so tasks never collide;
+//                    the channels are cut into blocks only when N G is below the thread count.
+//   backward-weight: OpenMP over (n, g, chunk) tasks into one dW accumulator per thread,
+//                    summed in thread order at the end (deterministic for a thread count).
+// Eigen runs each GEMM on the calling thread (it does not nest inside OpenMP).
+// A 1x1 kernel with stride 1 and no padding skips im2col: col is x itself.
+// Versions: a 3x3, stride-1, undilated convolution with at least kWinogradMinChannels
+// input and output channels per group goes to Winograd F(4x4, 3x3) instead
+// (conv2d_winograd.cpp: half the multiply-adds), for the forward, the weight gradient, and
+// the input gradient (a forward convolution of grad_out by the rotated filters, padding
+// 2 - p, when p <= 2).
+//
+// Cost per call (F = sizeof(T)):
+//   FLOPs: forward 2 N K PQ CgRS (+ N K PQ for the bias); backward-input and
+//          backward-weight 2 N K PQ CgRS each.
+//   Bytes (minimum): forward F (NCHW + K CgRS + NKPQ); backward-input F (NKPQ + K CgRS +
+//          NCHW); backward-weight F (NKPQ + NCHW + K CgRS). im2col adds F N G CgRS PQ
+//          written and read back, mostly from L2.
+// Preconditions (checked by tensor/raw_nn.cpp): f32 or f64, every size > 0 except that N
+// may be anything (the caller skips empty outputs), C = G Cg, K = G Kg, P, Q >= 1.
+#include <omp.h>
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/cpu/conv2d_winograd.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/dense.h"
+
+namespace ember::cpu {
+
+namespace {
+
+using namespace dense;  // NOLINT: the kernels' shared helpers
+
+// Target size of one im2col chunk: about half of a core's L2, leaving room for the
+// GEMM's packed panels.
+constexpr int64_t kColBytes = 512 * 1024;
+// Below this many multiply-adds a convolution runs on one thread.
+constexpr int64_t kParallelMacs = 1 << 16;
+
+struct Geom {
+  int64_t N, C, H, W;   // input
+  int64_t K, R, S;      // filters
+  int64_t P, Q;         // output
+  int64_t G, Cg, Kg;    // groups; input and output channels per group
+  int64_t sh, sw, ph, pw, dh, dw;
+
+  int64_t rows() const { return Cg * R * S; }  // im2col rows: the GEMM depth
+  int64_t cols() const { return P * Q; }       // output pixels of one image
+  // col == x: the im2col of a 1x1, stride-1, unpadded convolution is the input itself.
+  bool pointwise() const { return R == 1 && S == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
+  int64_t macs() const { return N * K * cols() * rows(); }
+};
+
+Geom make_geom(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dParams& p) {
+  Geom g{};
+  g.N = x.size(0), g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.K = w.size(0), g.R = w.size(2), g.S = w.size(3);
+  g.P = out.size(2), g.Q = out.size(3);
+  g.G = p.groups, g.Cg = w.size(1), g.Kg = g.K / p.groups;
+  g.sh = p.stride_h, g.sw = p.stride_w, g.ph = p.pad_h, g.pw = p.pad_w;
+  g.dh = p.dilation_h, g.dw = p.dilation_w;
+  return g;
+}
+
+// Winograd F(4x4, 3x3) (conv2d_winograd.cpp) pays off over im2col once both channel
+// counts of its GEMMs are large enough to amortize the transforms.
+constexpr int64_t kWinogradMinChannels = 16;
+
+bool winograd_fits(const Geom& g, int64_t in_per_group, int64_t out_per_group) {
+  return g.R == 3 && g.S == 3 && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 &&
+         in_per_group >= kWinogradMinChannels && out_per_group >= kWinogradMinChannels;
+}
+
+WinogradConv winograd_geom(const Geom& g) { return {g.N, g.C, g.H, g.W, g.K, g.G, g.ph, g.pw}; }
+
+// Columns per chunk: the col block stays near kColBytes, chunks are balanced, and a
+// chunk is a multiple of 16 columns unless it is the whole image.
+int64_t chunk_cols(const Geom& g, size_t elem) {
+  const int64_t cols = g.cols();
+  int64_t nc = kColBytes / std::max<int64_t>(1, g.rows() * static_cast<int64_t>(elem));
+  nc = std::max<int64_t>(nc, 64);
+  if (nc >= cols) return cols;
+  const int64_t chunks = ceil_div(cols, nc);
+  nc = ceil_div(ceil_div(cols, chunks), 16) * 16;
+  return std::min(nc, cols);
+}
+
+// The output columns q whose input column q sw + off lies inside [0, W): [lo, hi).
+void valid_cols(const Geom& g, int64_t off, int64_t* lo, int64_t* hi) {
+  *lo = off >= 0 ? 0 : ceil_div(-off, g.sw);
+  *hi = g.W - 1 - off < 0 ? 0 : (g.W - 1 - off) / g.sw + 1;
+  *lo = std::min(*lo, g.Q);
+  *hi = std::clamp(*hi, *lo, g.Q);
+}
+
+// Visits the im2col entries of channels [0, nch) of one image group, output columns
+// [j0, j0 + nc), one run per output row p: run(col_ptr, x_row, qa, qb, lo, hi, off), where
+// col_ptr is the col entry of (c, r, s) and the run's first column, x_row the input row
+// h(p, r) (null when it is padding), [qa, qb) the run's q range, [lo, hi) the q whose
+// input column q sw + off lies inside the row.
+template <typename XT, typename CT, typename Fn>
+void for_each_run(const Geom& g, XT* x, int64_t nch, int64_t j0, int64_t nc, CT* col, Fn&& run) {
+  const int64_t p0 = j0 / g.Q, q0 = j0 % g.Q;
+  for (int64_t c = 0; c < nch; ++c) {
+    XT* xc = x + c * g.H * g.W;
+    for (int64_t r = 0; r < g.R; ++r) {
+      for (int64_t s = 0; s < g.S; ++s) {
+        CT* dst = col + ((c * g.R + r) * g.S + s) * nc;
+        const int64_t off = s * g.dw - g.pw;
+        int64_t lo = 0, hi = 0;
+        valid_cols(g, off, &lo, &hi);
+        int64_t p = p0, q = q0, left = nc;
+        while (left > 0) {
+          const int64_t run_len = std::min(g.Q - q, left);
+          const int64_t h = p * g.sh - g.ph + r * g.dh;
+          XT* xrow = (h >= 0 && h < g.H) ? xc + h * g.W : nullptr;
+          run(dst, xrow, q, q + run_len, lo, hi, off);
+          dst += run_len;
+          left -= run_len;
+          q = 0;
+          ++p;
+        }
+      }
+    }
+  }
+}
+
+// col (nch CgRS-rows, nc) = the im2col of x (nch, H, W) for output columns [j0, j0 + nc).
+template <typename T>
+void im2col(const Geom& g, const T* x, int64_t nch, int64_t j0, int64_t nc, T* col) {
+  for_each_run(g, x, nch, j0, nc, col,
+               [&](T* dst, const T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
+                 const int64_t n = qb - qa;
+                 if (xrow == nullptr) {
+                   std::fill_n(dst, n, T(0));
+                   return;
+                 }
+                 const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
+                 std::fill_n(dst, a - qa, T(0));
+                 if (g.sw == 1) {
+                   if (b > a) std::memcpy(dst + (a - qa), xrow + a + off, static_cast<size_t>(b - a) * sizeof(T));
+                 } else {
+                   for (int64_t q = a; q < b; ++q) dst[q - qa] = xrow[q * g.sw + off];
+                 }
+                 std::fill_n(dst + (b - qa), qb - b, T(0));
+               });
+}
+
+// dx (nch, H, W) += col2im(col), the adjoint of im2col.
+template <typename T>
+void col2im_add(const Geom& g, const T* col, int64_t nch, int64_t j0, int64_t nc, T* dx) {
+  for_each_run(g, dx, nch, j0, nc, col,
+               [&](const T* src, T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
+                 if (xrow == nullptr) return;
+                 const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
+                 if (g.sw == 1) {
+                   T* d = xrow + off;
+                   for (int64_t q = a; q < b; ++q) d[q] += src[q - qa];
+                 } else {
+                   for (int64_t q = a; q < b; ++q) xrow[q * g.sw + off] += src[q - qa];
+                 }
+               });
+}
+
+bool go_parallel(const Geom& g, int64_t tasks) {
+  return tasks > 1 && g.macs() >= kParallelMacs && omp_get_max_threads() > 1 && !omp_in_parallel();
+}
+
+template <typename T>
+void forward(const Geom& g, const T* x, const T* w, const T* bias, T* out) {
+  if (winograd_fits(g, g.Cg, g.Kg)) return winograd_forward(winograd_geom(g), x, w, bias, out);
+  const int64_t rows = g.rows(), cols = g.cols();
+  const int64_t nc_max = chunk_cols(g, sizeof(T));
+  const int64_t nchunks = ceil_div(cols, nc_max);
+  const int64_t tasks = g.N * g.G * nchunks;
+  const bool pointwise = g.pointwise();
+#pragma omp parallel if (go_parallel(g, tasks))
+  {
+    auto col = scratch<T>(pointwise ? 0 : rows * nc_max);  // (rows, nc) of this thread
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t chunk = t % nchunks, ng = t / nchunks, grp = ng % g.G, n = ng / g.G;
+      const int64_t j0 = chunk * nc_max, nc = std::min(nc_max, cols - j0);
+      const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;  // (Cg, H, W)
+      const auto wg = cmat<T>(w + grp * g.Kg * rows, g.Kg, rows, rows);
+      auto o = mat<T>(out + (n * g.K + grp * g.Kg) * cols + j0, g.Kg, nc, cols);
+      if (pointwise) {
+        o.noalias() = wg * cmat<T>(xg + j0, rows, nc, cols);
+      } else {
+        im2col(g, xg, g.Cg, j0, nc, col.get());
+        o.noalias() = wg * cmat<T>(col.get(), rows, nc, nc);
+      }
+      if (bias != nullptr) {
+        for (int64_t k = 0; k < g.Kg; ++k) o.row(k).array() += bias[grp * g.Kg + k];
+      }
+    }
+  }
+}
+
+// The input gradient of a stride-1 3x3 convolution is the convolution of gout (N, K, P, Q)
+// with the filters rotated by 180 degrees and transposed, wt (C, Kg, 3, 3), padded 2 - p.
+template <typename T>
+void backward_input_winograd(const Geom& g, const T* gout, const T* w, T* gx) {
+  auto wt = scratch<T>(g.C * g.Kg * 9);
+  for (int64_t grp = 0; grp < g.G; ++grp)
+    for (int64_t k = 0; k < g.Kg; ++k)
+      for (int64_t c = 0; c < g.Cg; ++c)
+        for (int64_t rs = 0; rs < 9; ++rs)
+          wt[static_cast<size_t>(((grp * g.Cg + c) * g.Kg + k) * 9 + (8 - rs))] = w[((grp * g.Kg + k) * g.Cg + c) * 9 + rs];
+  winograd_forward<T>({g.N, g.K, g.P, g.Q, g.C, g.G, 2 - g.ph, 2 - g.pw}, gout, wt.get(), nullptr, gx);
+}
+
+template <typename T>
+void backward_input(const Geom& g, const T* gout, const T* w, T* gx) {
+  if (winograd_fits(g, g.Kg, g.Cg) && g.ph <= 2 && g.pw <= 2) return backward_input_winograd(g, gout, w, gx);
+  const int64_t rows = g.rows(), cols = g.cols(), RS = g.R * g.S;
+  const int64_t nc_max = chunk_cols(g, sizeof(T));
+  // Channel blocks only when images x groups cannot keep every thread busy.
+  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int64_t cblocks = g.N * g.G >= threads ? 1 : std::min(g.Cg, ceil_div(threads, g.N * g.G));
+  const int64_t cb_size = ceil_div(g.Cg, cblocks);
+  const int64_t tasks = g.N * g.G * cblocks;
+  const bool pointwise = g.pointwise();
+#pragma omp parallel if (go_parallel(g, tasks))
+  {
+    auto dcol = scratch<T>(pointwise ? 0 : cb_size * RS * nc_max);  // (cb RS, nc)
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t cb = t % cblocks, ng = t / cblocks, grp = ng % g.G, n = ng / g.G;
+      const int64_t c0 = cb * cb_size, nch = std::min(cb_size, g.Cg - c0);
+      if (nch <= 0) continue;
+      T* dx = gx + (n * g.C + grp * g.Cg + c0) * g.H * g.W;  // (nch, H, W)
+      if (!pointwise) std::fill_n(dx, nch * g.H * g.W, T(0));
+      // W_g^T restricted to this block's channels: (nch RS, Kg).
+      const auto wg = cmat<T>(w + grp * g.Kg * rows + c0 * RS, g.Kg, nch * RS, rows);
+      for (int64_t j0 = 0; j0 < cols; j0 += nc_max) {
+        const int64_t nc = std::min(nc_max, cols - j0);
+        const auto go = cmat<T>(gout + (n * g.K + grp * g.Kg) * cols + j0, g.Kg, nc, cols);
+        if (pointwise) {
+          mat<T>(dx + j0, nch, nc, cols).noalias() = wg.transpose() * go;
+        } else {
+          mat<T>(dcol.get(), nch * RS, nc, nc).noalias() = wg.transpose() * go;
+          col2im_add(g, dcol.get(), nch, j0, nc, dx);
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void backward_weight(const Geom& g, const T* gout, const T* x, T* gw) {
+  if (winograd_fits(g, g.Cg, g.Kg)) return winograd_backward_weight(winograd_geom(g), gout, x, gw);
+  const int64_t rows = g.rows(), cols = g.cols();
+  const int64_t wsize = g.K * rows;
+  const int64_t nc_max = chunk_cols(g, sizeof(T));
+  const int64_t nchunks = ceil_div(cols, nc_max);
+  const int64_t tasks = g.N * g.G * nchunks;
+  const bool pointwise = g.pointwise();
+  const bool parallel = go_parallel(g, tasks);
+  const int64_t max_threads = parallel ? omp_get_max_threads() : 1;
+  // One dW per thread beyond the first, which accumulates into gw itself.
+  auto extra = scratch<T>((max_threads - 1) * wsize);
+  std::fill_n(gw, wsize, T(0));
+  std::fill_n(extra.get(), (max_threads - 1) * wsize, T(0));
+  int64_t team = 1;
+#pragma omp parallel if (parallel)
+  {
+    const int64_t tid = omp_get_thread_num();
+#pragma omp single
+    team = omp_get_num_threads();
+    T* acc = tid == 0 ? gw : extra.get() + (tid - 1) * wsize;
+    auto col = scratch<T>(pointwise ? 0 : rows * nc_max);
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t chunk = t % nchunks, ng = t / nchunks, grp = ng % g.G, n = ng / g.G;
+      const int64_t j0 = chunk * nc_max, nc = std::min(nc_max, cols - j0);
+      const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;
+      const auto go = cmat<T>(gout + (n * g.K + grp * g.Kg) * cols + j0, g.Kg, nc, cols);
+      auto dw = mat<T>(acc + grp * g.Kg * rows, g.Kg, rows, rows);
+      if (pointwise) {
+        dw.noalias() += go * cmat<T>(xg + j0, rows, nc, cols).transpose();
+      } else {
+        im2col(g, xg, g.Cg, j0, nc, col.get());
+        dw.noalias() += go * cmat<T>(col.get(), rows, nc, nc).transpose();
+      }
+    }
+    // The implicit barrier above ends every accumulation; now sum the extra dWs into gw.
+#pragma omp for schedule(static)
+    for (int64_t e = 0; e < wsize; ++e) {
+      T s = gw[e];
+      for (int64_t k = 1; k < team; ++k) s += extra[static_cast<size_t>((k - 1) * wsize + e)];
+      gw[e] = s;
+    }
+  }
+}
+
+}  // namespace
+
+void CpuBackend::conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w,
+                                const Tensor& bias, const Conv2dParams& p) {
+  const Geom g = make_geom(x, w, out, p);
+  dense::dispatch_floating(out, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    forward<T>(g, dense::in_ptr<T>(x), dense::in_ptr<T>(w), dense::in_ptr<T>(bias), dense::out_ptr<T>(out));
+  });
+}
+
+void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out,
+                                       const Tensor& w, const Conv2dParams& p) {
+  const Geom g = make_geom(grad_x, w, grad_out, p);
+  dense::dispatch_floating(grad_x, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    backward_input<T>(g, dense::in_ptr<T>(grad_out), dense::in_ptr<T>(w), dense::out_ptr<T>(grad_x));
+  });
+}
+
+void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out,
+                                        const Tensor& x, const Conv2dParams& p) {
+  const Geom g = make_geom(x, grad_w, grad_out, p);
+  dense::dispatch_floating(grad_w, "conv2d", [&](auto tag) {
+    using T = decltype(tag);
+    backward_weight<T>(g, dense::in_ptr<T>(grad_out), dense::in_ptr<T>(x), dense::out_ptr<T>(grad_w));
+  });
+}
+
+}  // namespace ember::cpu

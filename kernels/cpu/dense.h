@@ -1,0 +1,60 @@
+// Helpers of the cpu kernels that run Eigen GEMMs on raw pointers into contiguous tensors
+// (conv2d.cpp, conv2d_winograd.cpp, attention.cpp).
+#pragma once
+
+#include <Eigen/Core>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+
+#include "tensor/tensor.h"
+
+namespace ember::cpu::dense {
+
+template <typename T>
+using RowMat = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+// A row-major (rows, cols) matrix at a pointer, `ld` elements between rows.
+template <typename T>
+using ConstMap = Eigen::Map<const RowMat<T>, 0, Eigen::OuterStride<>>;
+template <typename T>
+using MutMap = Eigen::Map<RowMat<T>, 0, Eigen::OuterStride<>>;
+
+template <typename T>
+ConstMap<T> cmat(const T* p, int64_t rows, int64_t cols, int64_t ld) {
+  return ConstMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+template <typename T>
+MutMap<T> mat(T* p, int64_t rows, int64_t cols, int64_t ld) {
+  return MutMap<T>(p, rows, cols, Eigen::OuterStride<>(ld));
+}
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Uninitialized per-thread scratch of n elements (at least one).
+template <typename T>
+std::unique_ptr<T[]> scratch(int64_t n) {
+  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+}
+
+// Calls f(float{}) or f(double{}) for t's dtype; any other dtype is a bug in the op layer.
+template <typename F>
+void dispatch_floating(const Tensor& t, const char* op, F&& f) {
+  switch (t.dtype()) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    default: fail<InternalError>(op, "no cpu kernel for ", t.dtype());
+  }
+}
+
+// Typed element pointers of a contiguous tensor; null for an undefined (optional) one.
+template <typename T>
+const T* in_ptr(const Tensor& t) {
+  return t.defined() ? static_cast<const T*>(t.raw_data()) : nullptr;
+}
+template <typename T>
+T* out_ptr(const Tensor& t) {
+  return static_cast<T*>(t.raw_data());
+}
+
+}  // namespace ember::cpu::dense

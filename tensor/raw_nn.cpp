@@ -1,0 +1,289 @@
+// conv2d and fused attention: validate, make operands contiguous, allocate, dispatch.
+//
+// Both are optional backend primitives. A device whose backend lacks one (has_conv2d() or
+// has_attention() false) gets the composite fallback: the cpu backend's implementation
+// runs on host copies of the operands and the results are copied back to the device.
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "tensor/backend.h"
+#include "tensor/raw.h"
+
+namespace ember::raw {
+
+namespace {
+
+constexpr const char* kConv = "conv2d";
+constexpr const char* kConvBwdInput = "conv2d_backward_input";
+constexpr const char* kConvBwdWeight = "conv2d_backward_weight";
+constexpr const char* kAttn = "scaled_dot_product_attention";
+constexpr const char* kAttnBwd = "scaled_dot_product_attention_backward";
+
+std::string params_str(const Conv2dParams& p) {
+  return detail::cat_str("stride [", p.stride_h, ", ", p.stride_w, "], padding [", p.pad_h, ", ",
+                         p.pad_w, "], dilation [", p.dilation_h, ", ", p.dilation_w,
+                         "], groups ", p.groups);
+}
+
+// The geometry of a convolution of an input of shape x by a weight of shape w.
+struct ConvShapes {
+  int64_t N, C, H, W, K, R, S, P, Q;
+  Shape out() const { return {N, K, P, Q}; }
+};
+
+ConvShapes conv_shapes(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
+  auto where = [&] { return detail::cat_str(" (input ", str(x), ", weight ", str(w), ", ", params_str(p), ")"); };
+  if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 ||
+      p.pad_w < 0 || p.groups < 1)
+    fail<ValueError>(op, "strides, dilations and groups must be positive and padding non-negative", where());
+  if (x.size() != 4)
+    fail<ShapeError>(op, "expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), got shape ", str(x), where());
+  if (w.size() != 4)
+    fail<ShapeError>(op, "expected a 4-D weight (K, C/groups, R, S), got shape ", str(w), where());
+  for (int64_t s : x)
+    if (s < 0) fail<ValueError>(op, "negative size in input shape ", str(x));
+  ConvShapes c{x[0], x[1], x[2], x[3], w[0], w[2], w[3], 0, 0};
+  if (c.R < 1 || c.S < 1 || w[1] < 0)
+    fail<ShapeError>(op, "the kernel must be at least 1x1, got weight shape ", str(w), where());
+  if (c.C % p.groups != 0)
+    fail<ShapeError>(op, "input channels (", c.C, ") are not divisible by groups (", p.groups, ")", where());
+  if (c.K % p.groups != 0)
+    fail<ShapeError>(op, "output channels (", c.K, ") are not divisible by groups (", p.groups, ")", where());
+  if (w[1] * p.groups != c.C)
+    fail<ShapeError>(op, "the weight expects ", w[1], " input channels per group (", w[1] * p.groups,
+                     " in all), but the input has ", c.C, " channels", where());
+  const int64_t eff_r = p.dilation_h * (c.R - 1) + 1, eff_s = p.dilation_w * (c.S - 1) + 1;
+  const int64_t ph = c.H + 2 * p.pad_h, pw = c.W + 2 * p.pad_w;
+  if (eff_r > ph || eff_s > pw)
+    fail<ShapeError>(op, "the kernel (", eff_r, "x", eff_s, " after dilation) is larger than the padded input (",
+                     ph, "x", pw, ")", where());
+  c.P = (ph - eff_r) / p.stride_h + 1;
+  c.Q = (pw - eff_s) / p.stride_w + 1;
+  return c;
+}
+
+void check_float_same(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+  check_same_device(op, a, b);
+  if (!is_floating(a.dtype()) || a.dtype() != b.dtype())
+    fail<DTypeError>(op, "expected floating-point ", an, " and ", bn, " of one dtype, got ", an, " ",
+                     a.dtype(), " ", str(a.sizes()), " and ", bn, " ", b.dtype(), " ", str(b.sizes()));
+}
+
+Device host() { return Device::cpu(); }
+Tensor on_host(const Tensor& t) { return t.defined() ? to_device(t, host()) : t; }
+
+}  // namespace
+
+// ---- conv2d -----------------------------------------------------------------------------
+
+Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p) {
+  return conv_shapes(kConv, x_shape, w_shape, p).out();
+}
+
+Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  check_defined(kConv, x);
+  check_defined(kConv, w);
+  check_float_same(kConv, x, "input", w, "weight");
+  const ConvShapes c = conv_shapes(kConv, x.sizes(), w.sizes(), p);
+  if (bias.defined()) {
+    check_float_same(kConv, x, "input", bias, "bias");
+    if (bias.dim() != 1 || bias.size(0) != c.K)
+      fail<ShapeError>(kConv, "expected a bias of shape [", c.K, "], got ", str(bias.sizes()),
+                       " (input ", str(x.sizes()), ", weight ", str(w.sizes()), ")");
+  }
+  Tensor out = empty(c.out(), x.dtype(), x.device());
+  if (out.numel() == 0) return out;
+  if (w.numel() == 0) {  // no input channels: the bias alone
+    if (bias.defined()) {
+      copy_(out, reshape(bias, {1, c.K, 1, 1}));
+    } else {
+      fill_(out, 0);
+    }
+    return out;
+  }
+  Tensor xc = contiguous(x), wc = contiguous(w), bc = bias.defined() ? contiguous(bias) : bias;
+  Backend& be = backend(x.device());
+  if (be.has_conv2d()) {
+    be.conv2d_forward(out, xc, wc, bc, p);
+    return out;
+  }
+  Tensor h = empty(c.out(), x.dtype(), host());
+  backend(host()).conv2d_forward(h, on_host(xc), on_host(wc), on_host(bc), p);
+  return to_device(h, x.device());
+}
+
+Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const Tensor& w,
+                             const Conv2dParams& p) {
+  check_defined(kConvBwdInput, grad_out);
+  check_defined(kConvBwdInput, w);
+  check_float_same(kConvBwdInput, grad_out, "grad_output", w, "weight");
+  const ConvShapes c = conv_shapes(kConvBwdInput, x_shape, w.sizes(), p);
+  if (grad_out.sizes() != c.out())
+    fail<ShapeError>(kConvBwdInput, "expected grad_output of shape ", str(c.out()), ", got ",
+                     str(grad_out.sizes()), " (input ", str(x_shape), ", weight ", str(w.sizes()), ")");
+  Tensor gx = empty(x_shape, w.dtype(), w.device());
+  if (gx.numel() == 0) return gx;
+  if (grad_out.numel() == 0) {
+    fill_(gx, 0);
+    return gx;
+  }
+  Tensor gc = contiguous(grad_out), wc = contiguous(w);
+  Backend& be = backend(w.device());
+  if (be.has_conv2d()) {
+    be.conv2d_backward_input(gx, gc, wc, p);
+    return gx;
+  }
+  Tensor h = empty(x_shape, w.dtype(), host());
+  backend(host()).conv2d_backward_input(h, on_host(gc), on_host(wc), p);
+  return to_device(h, w.device());
+}
+
+Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, const Tensor& x,
+                              const Conv2dParams& p) {
+  check_defined(kConvBwdWeight, grad_out);
+  check_defined(kConvBwdWeight, x);
+  check_float_same(kConvBwdWeight, grad_out, "grad_output", x, "input");
+  const ConvShapes c = conv_shapes(kConvBwdWeight, x.sizes(), w_shape, p);
+  if (grad_out.sizes() != c.out())
+    fail<ShapeError>(kConvBwdWeight, "expected grad_output of shape ", str(c.out()), ", got ",
+                     str(grad_out.sizes()), " (input ", str(x.sizes()), ", weight ", str(w_shape), ")");
+  Tensor gw = empty(w_shape, x.dtype(), x.device());
+  if (gw.numel() == 0) return gw;
+  if (grad_out.numel() == 0) {
+    fill_(gw, 0);
+    return gw;
+  }
+  Tensor gc = contiguous(grad_out), xc = contiguous(x);
+  Backend& be = backend(x.device());
+  if (be.has_conv2d()) {
+    be.conv2d_backward_weight(gw, gc, xc, p);
+    return gw;
+  }
+  Tensor h = empty(w_shape, x.dtype(), host());
+  backend(host()).conv2d_backward_weight(h, on_host(gc), on_host(xc), p);
+  return to_device(h, x.device());
+}
+
+// ---- attention --------------------------------------------------------------------------
+
+namespace {
+
+struct AttnShapes {
+  int64_t B, H, Tq, Tk, D, Dv;
+  Shape scores() const { return {B, H, Tq, Tk}; }
+  Shape out() const { return {B, H, Tq, Dv}; }
+};
+
+AttnShapes attn_shapes(const char* op, const Tensor& q, const Tensor& k, const Tensor& v) {
+  check_defined(op, q);
+  check_defined(op, k);
+  check_defined(op, v);
+  auto where = [&] {
+    return detail::cat_str(" (query ", str(q.sizes()), ", key ", str(k.sizes()), ", value ", str(v.sizes()), ")");
+  };
+  check_float_same(op, q, "query", k, "key");
+  check_float_same(op, q, "query", v, "value");
+  if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
+    fail<ShapeError>(op, "expected 4-D query, key and value (B, H, T, D)", where());
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(1) != q.size(1) || v.size(1) != q.size(1))
+    fail<ShapeError>(op, "query, key and value must agree in batch and heads", where());
+  if (k.size(3) != q.size(3))
+    fail<ShapeError>(op, "query and key must have the same embedding size (", q.size(3), " != ", k.size(3), ")", where());
+  if (v.size(2) != k.size(2))
+    fail<ShapeError>(op, "key and value must have the same sequence length (", k.size(2), " != ", v.size(2), ")", where());
+  return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
+}
+
+// The additive mask as (Bm, Hm, Tqm, Tk), Bm in {1, B}, Hm in {1, H}, Tqm in {1, Tq}, with
+// unit stride along keys: the shape the primitive reads once expanded to the scores'.
+Tensor prepare_mask(const char* op, const Tensor& mask, const Tensor& q, const AttnShapes& s) {
+  if (!mask.defined()) return mask;
+  check_same_device(op, q, mask);
+  if (mask.dtype() != q.dtype())
+    fail<DTypeError>(op, "expected an additive mask of the query's dtype ", q.dtype(), ", got ", mask.dtype(),
+                     " ", str(mask.sizes()));
+  const Shape scores = s.scores();
+  bool ok = mask.dim() <= 4;
+  for (int64_t i = 1; ok && i <= mask.dim(); ++i) {
+    const int64_t ms = mask.size(-i), ss = scores[static_cast<size_t>(4 - i)];
+    ok = ms == 1 || ms == ss;
+  }
+  if (!ok)
+    fail<ShapeError>(op, "attn_mask of shape ", str(mask.sizes()),
+                     " cannot be broadcast to the attention scores' shape ", str(scores), " (query ",
+                     str(q.sizes()), ")");
+  Tensor m = mask;
+  while (m.dim() < 4) m = unsqueeze(m, 0);
+  if (m.size(3) != s.Tk || (m.stride(3) != 1 && s.Tk > 1))
+    m = contiguous(expand(m, {m.size(0), m.size(1), m.size(2), s.Tk}));
+  return m;
+}
+
+}  // namespace
+
+std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& mask, const AttentionParams& p) {
+  const AttnShapes s = attn_shapes(kAttn, q, k, v);
+  Tensor m = prepare_mask(kAttn, mask, q, s);
+  Tensor out = empty(s.out(), q.dtype(), q.device());  // (B, H, Tq, Dv)
+  Tensor lse = empty({s.B, s.H, s.Tq}, q.dtype(), q.device());
+  if (lse.numel() == 0) return {out, lse};
+  if (s.Tk == 0) {  // nothing to attend to: an empty sum
+    fill_(out, 0);
+    fill_(lse, -std::numeric_limits<double>::infinity());
+    return {out, lse};
+  }
+  Tensor qc = contiguous(q), kc = contiguous(k), vc = contiguous(v);
+  Backend& be = backend(q.device());
+  if (be.has_attention()) {
+    be.attention_forward(out, lse, qc, kc, vc, m.defined() ? expand(m, s.scores()) : m, p);
+    return {out, lse};
+  }
+  Tensor ho = empty(s.out(), q.dtype(), host()), hl = empty(lse.sizes(), q.dtype(), host());
+  Tensor hm = on_host(m);
+  backend(host()).attention_forward(ho, hl, on_host(qc), on_host(kc), on_host(vc),
+                                    hm.defined() ? expand(hm, s.scores()) : hm, p);
+  return {to_device(ho, q.device()), to_device(hl, q.device())};
+}
+
+std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, const Tensor& q,
+                                                      const Tensor& k, const Tensor& v,
+                                                      const Tensor& out, const Tensor& lse,
+                                                      const Tensor& mask, const AttentionParams& p) {
+  const AttnShapes s = attn_shapes(kAttnBwd, q, k, v);
+  check_defined(kAttnBwd, grad_out);
+  check_defined(kAttnBwd, out);
+  check_defined(kAttnBwd, lse);
+  check_float_same(kAttnBwd, q, "query", grad_out, "grad_output");
+  check_float_same(kAttnBwd, q, "query", out, "output");
+  check_float_same(kAttnBwd, q, "query", lse, "logsumexp");
+  if (grad_out.sizes() != s.out() || out.sizes() != s.out() || lse.sizes() != Shape{s.B, s.H, s.Tq})
+    fail<ShapeError>(kAttnBwd, "expected grad_output and output of shape ", str(s.out()), " and logsumexp of ",
+                     str(Shape{s.B, s.H, s.Tq}), ", got ", str(grad_out.sizes()), ", ", str(out.sizes()),
+                     " and ", str(lse.sizes()));
+  Tensor m = prepare_mask(kAttnBwd, mask, q, s);
+  Tensor gq = empty(q.sizes(), q.dtype(), q.device());
+  Tensor gk = empty(k.sizes(), q.dtype(), q.device());
+  Tensor gv = empty(v.sizes(), q.dtype(), q.device());
+  if (s.B * s.H * s.Tq * s.Tk == 0) {  // no score took part: every gradient is zero
+    fill_(gq, 0);
+    fill_(gk, 0);
+    fill_(gv, 0);
+    return {gq, gk, gv};
+  }
+  Tensor qc = contiguous(q), kc = contiguous(k), vc = contiguous(v);
+  Tensor oc = contiguous(out), lc = contiguous(lse), gc = contiguous(grad_out);
+  Backend& be = backend(q.device());
+  if (be.has_attention()) {
+    be.attention_backward(gq, gk, gv, gc, qc, kc, vc, oc, lc, m.defined() ? expand(m, s.scores()) : m, p);
+    return {gq, gk, gv};
+  }
+  Tensor hq = empty(q.sizes(), q.dtype(), host()), hk = empty(k.sizes(), q.dtype(), host());
+  Tensor hv = empty(v.sizes(), q.dtype(), host()), hm = on_host(m);
+  backend(host()).attention_backward(hq, hk, hv, on_host(gc), on_host(qc), on_host(kc), on_host(vc),
+                                     on_host(oc), on_host(lc), hm.defined() ? expand(hm, s.scores()) : hm, p);
+  return {to_device(hq, q.device()), to_device(hk, q.device()), to_device(hv, q.device())};
+}
+
+}  // namespace ember::raw
