@@ -1,0 +1,228 @@
+// Checkpoints: what a save holds (trainer/checkpoint.h), reading and validating one, and
+// restoring a model and a fit's state from it.
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "nn/safetensors.h"
+#include "trainer/checkpoint.h"
+#include "trainer/trainer_hooks.h"
+
+#ifndef EMBER_VERSION_STRING
+#define EMBER_VERSION_STRING "unknown"
+#endif
+
+namespace ember {
+
+namespace {
+constexpr const char* kOptimizerPrefix = "optimizer_states.0.";
+constexpr const char* kSchedulerPrefix = "lr_schedulers.0.";
+
+nn::StateDict with_prefix(const nn::StateDict& all, const std::string& prefix) {
+  nn::StateDict out;
+  for (const auto& [k, v] : all)
+    if (k.starts_with(prefix)) out.insert(k.substr(prefix.size()), v);
+  return out;
+}
+
+std::string list_str(const std::vector<std::string>& v, size_t max = 8) {
+  std::string s;
+  for (size_t i = 0; i < v.size() && i < max; ++i) s += (i ? ", " : "") + v[i];
+  if (v.size() > max) s += ", ... (" + std::to_string(v.size()) + " in all)";
+  return "[" + s + "]";
+}
+}  // namespace
+
+std::string ember_version() { return EMBER_VERSION_STRING; }
+
+bool is_model_key(const std::string& key) {
+  return !key.starts_with("optimizer_states.") && !key.starts_with("lr_schedulers.") && !key.starts_with("extra.");
+}
+
+Checkpoint read_checkpoint(const std::string& path) {
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec))
+    fail<ValueError>("checkpoint", "'", path, "' does not exist or is not a file");
+  nn::SafetensorsFile file;
+  try {
+    file = nn::load_safetensors(path);
+  } catch (const std::exception& e) {
+    fail<ValueError>("checkpoint", "'", path, "' is not a readable checkpoint (corrupt or truncated?): ", e.what());
+  }
+  auto it = file.metadata.find(kCheckpointFormatKey);
+  if (it == file.metadata.end())
+    fail<ValueError>("checkpoint", "'", path, "' is a safetensors file but not an ember checkpoint (no '",
+                     kCheckpointFormatKey, "' in its metadata)");
+  if (it->second != kCheckpointFormatVersion)
+    fail<ValueError>("checkpoint", "'", path, "' has checkpoint format ", it->second, "; this ember reads format ",
+                     kCheckpointFormatVersion);
+  return Checkpoint{std::move(file.tensors), std::move(file.metadata)};
+}
+
+HParams checkpoint_hparams(const Checkpoint& ckpt) {
+  auto it = ckpt.metadata.find("hyper_parameters");
+  return it == ckpt.metadata.end() ? HParams{} : hparams_from_json(it->second);
+}
+
+ResumeState parse_resume_state(const Checkpoint& ckpt, const std::string& path) {
+  ResumeState r;
+  std::string field = "loops";
+  try {
+    const auto get = [&](const char* key) -> const std::string& {
+      field = key;
+      auto it = ckpt.metadata.find(key);
+      if (it == ckpt.metadata.end()) throw std::runtime_error("missing");
+      return it->second;
+    };
+    const auto loops = nlohmann::json::parse(get("loops"));
+    field = "loops";
+    r.epoch = loops.at("epoch");
+    r.global_step = loops.at("global_step");
+    r.batches_that_stepped = loops.at("batches_that_stepped");
+    r.batches_done = loops.at("batches_done");
+    r.total_batch_idx = loops.at("total_batch_idx");
+    r.phase = loops.at("phase");
+    r.stepped = loops.at("stepped");
+    r.train_results = loops.at("train_results");
+    for (const auto& [k, v] : loops.at("callback_metrics").items()) r.callback_metrics[k] = v.is_number() ? v.get<double>() : std::stod(v.get<std::string>());
+    if (r.phase != "batch" && r.phase != "validated" && r.phase != "epoch_end") throw std::runtime_error("bad phase");
+    if (r.epoch < 0 || r.global_step < 0 || r.batches_done < 0) throw std::runtime_error("negative counter");
+    const auto rng = nlohmann::json::parse(get("rng"));
+    field = "rng";
+    r.rng.seed = rng.at("seed");
+    r.rng.offset = rng.at("offset");
+    const auto callbacks = nlohmann::json::parse(get("callbacks"));
+    field = "callbacks";
+    for (const auto& [k, v] : callbacks.items()) r.callback_states[k] = v.get<std::string>();
+  } catch (const std::exception& e) {
+    fail<ValueError>("checkpoint", "'", path, "' has a malformed or missing '", field, "' entry in its metadata (",
+                     e.what(), ")");
+  }
+  return r;
+}
+
+void write_resume_state(const ResumeState& r, std::map<std::string, std::string>& metadata) {
+  nlohmann::json metrics = nlohmann::json::object();
+  for (const auto& [k, v] : r.callback_metrics)
+    metrics[k] = std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(std::to_string(v));
+  const nlohmann::json loops = {{"epoch", r.epoch},
+                                {"global_step", r.global_step},
+                                {"batches_that_stepped", r.batches_that_stepped},
+                                {"batches_done", r.batches_done},
+                                {"total_batch_idx", r.total_batch_idx},
+                                {"phase", r.phase},
+                                {"stepped", r.stepped},
+                                {"train_results", r.train_results},
+                                {"callback_metrics", metrics}};
+  metadata["loops"] = loops.dump();
+  metadata["rng"] = nlohmann::json{{"seed", r.rng.seed}, {"offset", r.rng.offset}}.dump();
+  nlohmann::json callbacks = nlohmann::json::object();
+  for (const auto& [k, v] : r.callback_states) callbacks[k] = v;
+  metadata["callbacks"] = callbacks.dump();
+  metadata["epoch"] = std::to_string(r.epoch);
+  metadata["global_step"] = std::to_string(r.global_step);
+}
+
+// ---- Trainer ----------------------------------------------------------------------------------
+
+Checkpoint Trainer::dump_checkpoint() {
+  LightningModule& m = lightning_module();
+  Checkpoint ckpt;
+  for (const auto& [k, v] : m.state_dict()) ckpt.tensors.insert(k, v);
+  if (optimizer_)
+    for (const auto& [k, v] : optimizer_->state_dict()) ckpt.tensors.insert(kOptimizerPrefix + k, v);
+  if (scheduler_.scheduler)
+    for (const auto& [k, v] : scheduler_.scheduler->state_dict()) ckpt.tensors.insert(kSchedulerPrefix + k, v);
+  if (scheduler_.plateau)
+    for (const auto& [k, v] : scheduler_.plateau->state_dict()) ckpt.tensors.insert(kSchedulerPrefix + k, v);
+
+  ResumeState r;
+  r.epoch = current_epoch_;
+  r.global_step = global_step_;
+  r.batches_that_stepped = batches_that_stepped_;
+  r.batches_done = batches_done_;
+  r.total_batch_idx = total_batch_idx_;
+  r.phase = phase_;
+  r.stepped = last_stepped_;
+  r.train_results = train_results_.to_json();
+  r.callback_metrics = callback_metrics();
+  r.rng = get_rng_state();
+  for (const auto& c : callbacks_) {
+    std::string state = c->state_dict();
+    if (!state.empty()) r.callback_states[c->state_key()] = std::move(state);
+  }
+  ckpt.metadata[kCheckpointFormatKey] = kCheckpointFormatVersion;
+  ckpt.metadata["ember_version"] = ember_version();
+  ckpt.metadata["hyper_parameters"] = hparams_to_json(m.hparams());
+  if (optimizer_) ckpt.metadata["optimizer"] = optimizer_->name();
+  if (scheduler_.scheduler) ckpt.metadata["lr_scheduler"] = scheduler_.scheduler->name();
+  if (scheduler_.plateau) ckpt.metadata["lr_scheduler"] = "ReduceLROnPlateau";
+  write_resume_state(r, ckpt.metadata);
+  EMBER_HOOKS(on_save_checkpoint, ckpt);
+  return ckpt;
+}
+
+void Trainer::save_checkpoint(const std::string& path) {
+  if (!model_) fail<ValueError>("save_checkpoint", "no model is attached (call it during fit, or after)");
+  Checkpoint ckpt = dump_checkpoint();
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  std::error_code ec;
+  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  if (ec) fail<ValueError>("save_checkpoint", "cannot create '", parent.string(), "': ", ec.message());
+  nn::save_safetensors(path, ckpt.tensors, ckpt.metadata);
+}
+
+void Trainer::restore_model(const Checkpoint& ckpt, const std::string& path) {
+  LightningModule& m = lightning_module();
+  nn::StateDict state;
+  for (const auto& [k, v] : ckpt.tensors)
+    if (is_model_key(k)) state.insert(k, v);
+  // Checked before anything is loaded, so a model that does not fit stays as it was.
+  const nn::StateDict own = m.state_dict();
+  std::vector<std::string> missing, unexpected, shapes;
+  for (const auto& [k, v] : own) {
+    const Tensor* t = state.find(k);
+    if (!t) missing.push_back(k);
+    else if (t->sizes() != v.sizes()) shapes.push_back(k + ": model " + str(v.sizes()) + ", checkpoint " + str(t->sizes()));
+  }
+  for (const auto& [k, v] : state)
+    if (!own.contains(k)) unexpected.push_back(k);
+  if (!missing.empty() || !unexpected.empty() || !shapes.empty())
+    fail<ValueError>("checkpoint", "'", path, "' does not fit the model: missing keys ", list_str(missing),
+                     ", unexpected keys ", list_str(unexpected), ", shape mismatches ", list_str(shapes));
+  {
+    FxScope fx(*this, "on_load_checkpoint");
+    m.on_load_checkpoint(ckpt);
+  }
+  m.load_state_dict(state, true);
+}
+
+void Trainer::restore_training_state(const Checkpoint& ckpt, const ResumeState& r) {
+  const nn::StateDict opt_state = with_prefix(ckpt.tensors, kOptimizerPrefix);
+  if (opt_state.empty()) fail<ValueError>("checkpoint", "has no optimizer state to resume from");
+  try {
+    optimizer_->load_state_dict(opt_state);
+  } catch (const Error& e) {
+    fail<ValueError>("checkpoint", "its optimizer state does not fit the optimizer configure_optimizers built: ", e.what());
+  }
+  const nn::StateDict sched_state = with_prefix(ckpt.tensors, kSchedulerPrefix);
+  if (!scheduler_.empty()) {
+    if (sched_state.empty()) fail<ValueError>("checkpoint", "has no lr scheduler state, but configure_optimizers returned a scheduler");
+    if (scheduler_.scheduler) scheduler_.scheduler->load_state_dict(sched_state);
+    else scheduler_.plateau->load_state_dict(sched_state);
+  }
+  current_epoch_ = r.epoch;
+  global_step_ = r.global_step;
+  batches_that_stepped_ = r.batches_that_stepped;
+  total_batch_idx_ = r.total_batch_idx;
+  callback_metrics_ = r.callback_metrics;
+  for (const auto& c : callbacks_) {
+    auto it = r.callback_states.find(c->state_key());
+    if (it != r.callback_states.end()) c->load_state_dict(it->second);
+  }
+  call_callbacks("on_load_checkpoint", [&](Callback& c) { c.on_load_checkpoint(*this, *model_, ckpt); },
+                 [](const Callback&) { return true; });
+  resume_ = r;
+}
+
+}  // namespace ember

@@ -1,0 +1,161 @@
+// Validation, test and predict loops, and the validate/test/predict entry points.
+#include <algorithm>
+
+#include "autograd/grad_mode.h"
+#include "trainer/trainer_hooks.h"
+
+namespace ember {
+
+MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches) {
+  const bool val = stage == Stage::validate;
+  const Stage prev_stage = stage_;
+  MetricCollection* prev_results = active_results_;
+  const bool prev_epoch_end = epoch_end_reached_;
+  const int64_t prev_batch_idx = batch_idx_;
+  const bool was_training = model_->is_training();
+
+  stage_ = stage;
+  num_eval_batches_ = num_batches;
+  model_->eval();
+  NoGradGuard no_grad;
+  eval_results_.reset();
+  active_results_ = &eval_results_;
+  epoch_end_reached_ = false;
+
+  if (val) {
+    EMBER_HOOKS(on_validation_start);
+    EMBER_HOOKS(on_validation_epoch_start);
+  } else {
+    EMBER_HOOKS(on_test_start);
+    EMBER_HOOKS(on_test_epoch_start);
+  }
+  std::unique_ptr<BatchStream> stream = loader.stream(0, num_batches);
+  for (int64_t b = 0; b < num_batches; ++b) {
+    std::optional<Batch> next = stream->next();
+    if (!next) break;
+    const Batch batch = next->to(device_);
+    batch_idx_ = b;
+    eval_results_.begin_step();
+    current_batch_size_ = batch.batch_size();
+    if (val) {
+      EMBER_HOOKS(on_validation_batch_start, batch, b);
+      {
+        FxScope fx(*this, "validation_step");
+        model_->validation_step(batch, b);
+      }
+      EMBER_HOOKS(on_validation_batch_end, batch, b);
+    } else {
+      EMBER_HOOKS(on_test_batch_start, batch, b);
+      {
+        FxScope fx(*this, "test_step");
+        model_->test_step(batch, b);
+      }
+      EMBER_HOOKS(on_test_batch_end, batch, b);
+    }
+    // Metrics logged with on_step=true in an evaluation loop: progress bar and loggers.
+    const MetricViews v = eval_results_.views(true);
+    for (const auto& [k, x] : v.pbar) pbar_metrics_[k] = x;
+    if (!sanity_checking_ && !v.log.empty()) send_to_loggers(v.log, eval_log_step_);
+    if (!v.log.empty()) ++eval_log_step_;
+  }
+  epoch_end_reached_ = true;
+  if (val) EMBER_HOOKS(on_validation_epoch_end);
+  else EMBER_HOOKS(on_test_epoch_end);
+  const MetricViews v = eval_results_.views(false);
+  merge_views(v);
+  if (!sanity_checking_) send_to_loggers(v.log, batches_that_stepped_);
+  // A checkpoint saved from here on resumes after this validation.
+  if (val && fn_ == TrainerFn::fit && !sanity_checking_) phase_ = "validated";
+  if (val) EMBER_HOOKS(on_validation_end);
+  else EMBER_HOOKS(on_test_end);
+  if (!sanity_checking_)
+    for (const auto& l : loggers_) l->save();
+
+  stage_ = prev_stage;
+  active_results_ = prev_results;
+  epoch_end_reached_ = prev_epoch_end;
+  batch_idx_ = prev_batch_idx;
+  if (was_training) model_->train();
+  return v.callback;
+}
+
+MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader, const std::string& ckpt_path) {
+  const std::string path = resolve_ckpt_path(ckpt_path, fn);
+  std::optional<Checkpoint> ckpt;
+  if (!path.empty()) ckpt = read_checkpoint(path);
+  const bool val = fn == TrainerFn::validate;
+  const std::string stage = val ? "validate" : "test";
+  ckpt_path_ = path;
+  begin_run(fn, model);
+  MetricMap result;
+  try {
+    EMBER_HOOKS(setup, stage);
+    if (ckpt) restore_model(*ckpt, path);
+    for (const auto& l : loggers_) l->log_hyperparams(model.hparams());
+    const BatchCount& limit = val ? options_.limit_val_batches : options_.limit_test_batches;
+    const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches) : limit.of(loader.size());
+    result = run_evaluation(val ? Stage::validate : Stage::test, loader, n);
+    EMBER_HOOKS(teardown, stage);
+    for (const auto& l : loggers_) l->save();
+  } catch (...) {
+    end_run();
+    throw;
+  }
+  end_run();
+  return result;
+}
+
+MetricMap Trainer::validate(ModelRef model, DataLoader& loader, const std::string& ckpt_path) {
+  return run_eval_entry(TrainerFn::validate, model.get(), loader, ckpt_path);
+}
+
+MetricMap Trainer::test(ModelRef model, DataLoader& loader, const std::string& ckpt_path) {
+  return run_eval_entry(TrainerFn::test, model.get(), loader, ckpt_path);
+}
+
+std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader, const std::string& ckpt_path) {
+  const std::string path = resolve_ckpt_path(ckpt_path, TrainerFn::predict);
+  std::optional<Checkpoint> ckpt;
+  if (!path.empty()) ckpt = read_checkpoint(path);
+  LightningModule& model = model_ref.get();
+  ckpt_path_ = path;
+  begin_run(TrainerFn::predict, model);
+  std::vector<Tensor> out;
+  try {
+    EMBER_HOOKS(setup, std::string("predict"));
+    if (ckpt) restore_model(*ckpt, path);
+    const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches)
+                                        : options_.limit_predict_batches.of(loader.size());
+    stage_ = Stage::predict;
+    num_eval_batches_ = n;
+    model.eval();
+    NoGradGuard no_grad;
+    EMBER_HOOKS(on_predict_start);
+    std::unique_ptr<BatchStream> stream = loader.stream(0, n);
+    for (int64_t b = 0; b < n; ++b) {
+      std::optional<Batch> next = stream->next();
+      if (!next) break;
+      const Batch batch = next->to(device_);
+      batch_idx_ = b;
+      call_callbacks("on_predict_batch_start", [&](Callback& c) { c.on_predict_batch_start(*this, model, batch, b); },
+                     [](const Callback&) { return true; });
+      Tensor pred;
+      {
+        FxScope fx(*this, "predict_step");
+        pred = model.predict_step(batch, b);
+      }
+      call_callbacks("on_predict_batch_end", [&](Callback& c) { c.on_predict_batch_end(*this, model, pred, batch, b); },
+                     [](const Callback&) { return true; });
+      out.push_back(pred);
+    }
+    EMBER_HOOKS(on_predict_end);
+    EMBER_HOOKS(teardown, std::string("predict"));
+  } catch (...) {
+    end_run();
+    throw;
+  }
+  end_run();
+  return out;
+}
+
+}  // namespace ember

@@ -1,0 +1,276 @@
+// The fit loop: epochs of training batches with Lightning 2.x's order of hooks,
+// optimization (zero_grad, backward, clipping, step), scheduler updates, validation
+// checks and logging; and where a resumed fit re-enters it.
+#include <algorithm>
+#include <cstdio>
+
+#include "autograd/grad_mode.h"
+#include "optim/clip.h"
+#include "tensor/ops.h"
+#include "tensor/random.h"
+#include "trainer/trainer_hooks.h"
+
+namespace ember {
+
+namespace {
+bool is_monitoring(const Callback& c) { return c.is_monitoring(); }
+bool not_monitoring(const Callback& c) { return !c.is_monitoring(); }
+bool every(const Callback&) { return true; }
+}  // namespace
+
+void Trainer::run_sanity_check() {
+  if (!val_loader_ || options_.num_sanity_val_steps == 0) return;
+  const int64_t total = options_.limit_val_batches.of(val_loader_->size());
+  const int64_t n = options_.num_sanity_val_steps == -1 ? total : std::min(options_.num_sanity_val_steps, total);
+  if (n == 0) return;
+  // The sanity check leaves the generator as it found it (Lightning's isolate_rng), so
+  // training draws the same numbers with or without it.
+  const PhiloxState rng = get_rng_state();
+  sanity_checking_ = true;
+  call_callbacks("on_sanity_check_start", [&](Callback& c) { c.on_sanity_check_start(*this, *model_); }, every);
+  run_evaluation(Stage::validate, *val_loader_, n);
+  call_callbacks("on_sanity_check_end", [&](Callback& c) { c.on_sanity_check_end(*this, *model_); }, every);
+  sanity_checking_ = false;
+  // What the sanity check logged is forgotten, as in Lightning.
+  eval_results_.reset();
+  callback_metrics_.clear();
+  logged_metrics_.clear();
+  pbar_metrics_.clear();
+  set_rng_state(rng);
+}
+
+bool Trainer::fit_done() const {
+  if (options_.max_steps != -1 && global_step_ >= options_.max_steps) return true;
+  if (*max_epochs_ != -1 && current_epoch_ >= *max_epochs_) return true;
+  return should_stop;
+}
+
+void Trainer::run_fit_loop() {
+  should_stop = false;
+  model_->train();
+  autograd::GradModeGuard grad_on(true);
+  stage_ = Stage::train;
+  EMBER_HOOKS(on_train_start);
+  while (!fit_done()) {
+    run_train_epoch();
+    if (num_training_batches_ == 0) break;  // limit_train_batches=0: nothing to train
+  }
+  stage_ = Stage::train;
+  EMBER_HOOKS(on_train_end);
+  stage_ = Stage::none;
+}
+
+void Trainer::run_train_epoch() {
+  const int64_t total = train_loader_->size();
+  num_training_batches_ = is_fast_dev_run() ? std::min(total, options_.fast_dev_run.batches)
+                                            : options_.limit_train_batches.of(total);
+  if (num_training_batches_ == 0) {
+    std::fprintf(stderr, "ember: no training batches (limit_train_batches or an empty loader); skipping training\n");
+    return;
+  }
+  const BatchCount& vci = options_.val_check_interval;
+  if (vci.is_fraction) {
+    val_check_batch_ = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(num_training_batches_) * vci.fraction));
+  } else {
+    val_check_batch_ = vci.count;
+    if (options_.check_val_every_n_epoch && val_check_batch_ > num_training_batches_ && val_loader_)
+      fail<ValueError>("Trainer", "val_check_interval (", val_check_batch_,
+                       ") must be at most the number of training batches (", num_training_batches_,
+                       "); unset check_val_every_n_epoch to count batches across epochs");
+  }
+
+  // Where a resumed fit re-enters this epoch.
+  std::optional<ResumeState> r = std::move(resume_);
+  resume_.reset();
+  const int64_t start = r ? std::min(r->batches_done, num_training_batches_) : 0;
+  const std::string phase = r ? r->phase : "batch";
+
+  train_loader_->set_epoch(current_epoch_);
+  model_->train();
+  stage_ = Stage::train;
+  if (r && !r->train_results.empty()) train_results_.from_json(r->train_results);
+  else train_results_.reset();
+  active_results_ = &train_results_;
+  epoch_end_reached_ = false;
+  batches_done_ = start;
+  phase_ = "batch";
+
+  // The generator is restored where the interrupted run was when it saved: before the
+  // epoch-start hooks for a checkpoint from between epochs, after them otherwise.
+  const bool at_epoch_start = start == 0 && phase == "batch";
+  if (r && at_epoch_start) set_rng_state(r->rng);
+  if (phase != "epoch_end") EMBER_HOOKS(on_train_epoch_start);
+  if (r && !at_epoch_start) set_rng_state(r->rng);
+  if (phase == "epoch_end") {
+    finish_train_epoch(true, true);
+    return;
+  }
+  // The batch the checkpoint was saved after may still owe its validation and logging.
+  if (r && start > 0) {
+    post_batch(start - 1, r->stepped, phase == "validated");
+    if (should_stop || (options_.max_steps != -1 && global_step_ >= options_.max_steps)) {
+      finish_train_epoch(start == num_training_batches_ || should_stop, false);
+      return;
+    }
+  }
+
+  bool completed = true;
+  std::unique_ptr<BatchStream> stream = train_loader_->stream(start, num_training_batches_);
+  for (int64_t b = start; b < num_training_batches_; ++b) {
+    std::optional<Batch> next = stream->next();
+    if (!next) break;
+    const Batch batch = next->to(device_);
+    batch_idx_ = b;
+    train_results_.begin_step();
+    current_batch_size_ = batch.batch_size();
+    bool go_on = true;
+    call_hooks(
+        "on_train_batch_start", [&](Callback& c) { c.on_train_batch_start(*this, *model_, batch, b); },
+        [&](LightningModule& m) { go_on = m.on_train_batch_start(batch, b); });
+    if (!go_on) break;  // the module asked to skip the rest of the epoch
+
+    bool stepped = false;
+    const Tensor loss = run_training_batch(batch, b, stepped);
+    // Lightning: step-interval schedulers, and epoch-interval ones at the epoch's last
+    // batch, are stepped before on_train_batch_end (plateau ones after validation).
+    if (stepped) update_schedulers("step", false);
+    if (b + 1 == num_training_batches_) update_schedulers("epoch", false);
+    batches_done_ = b + 1;
+    ++total_batch_idx_;
+    last_stepped_ = stepped;
+    phase_ = "batch";
+    EMBER_HOOKS(on_train_batch_end, loss, batch, b);
+    post_batch(b, stepped, false);
+
+    if (options_.max_steps != -1 && global_step_ >= options_.max_steps) {
+      completed = b + 1 == num_training_batches_;
+      break;
+    }
+    if (should_stop) break;
+  }
+  finish_train_epoch(completed, false);
+}
+
+Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped) {
+  stepped = false;
+  const int64_t accum = options_.accumulate_grad_batches;
+  Tensor loss;
+  {
+    FxScope fx(*this, "training_step");
+    loss = model_->training_step(batch, b);
+  }
+  if (!loss.defined()) return loss;  // the module skips this batch
+  if (loss.numel() != 1)
+    fail<ValueError>("training_step", "must return a one-element loss, got shape ", str(loss.sizes()));
+  if (!loss.requires_grad())
+    fail<ValueError>("training_step", "the loss does not require grad (computed under NoGradGuard, or with every "
+                                      "parameter frozen?)");
+  // Gradients are zeroed at the first batch of each accumulation window, after the
+  // step's forward (as Lightning's closure does).
+  if (b % accum == 0) {
+    EMBER_HOOKS(on_before_zero_grad, *optimizer_);
+    optimizer_->zero_grad(true);
+  }
+  const Tensor scaled = accum > 1 ? loss / static_cast<double>(accum) : loss;
+  EMBER_HOOKS(on_before_backward, scaled);
+  scaled.backward();
+  EMBER_HOOKS(on_after_backward);
+  const bool last_in_window = (b + 1) % accum == 0 || b + 1 == num_training_batches_;
+  if (last_in_window) {
+    EMBER_HOOKS(on_before_optimizer_step, *optimizer_);
+    if (options_.gradient_clip_val > 0) {
+      std::vector<Tensor> params;
+      for (const auto& g : optimizer_->param_groups()) params.insert(params.end(), g.params.begin(), g.params.end());
+      if (options_.gradient_clip_algorithm == "norm") optim::clip_grad_norm_(params, options_.gradient_clip_val);
+      else optim::clip_grad_value_(params, options_.gradient_clip_val);
+    }
+    optimizer_->step();
+    ++global_step_;
+    stepped = true;
+  }
+  return loss.detach();
+}
+
+void Trainer::post_batch(int64_t b, bool stepped, bool validated) {
+  if (!validated) {
+    // Step metrics go to the progress bar and callbacks every batch, to the loggers at
+    // the end of an accumulation window every log_every_n_steps.
+    const MetricViews v = train_results_.views(true);
+    merge_views(v);
+    if (stepped && should_update_logs()) send_to_loggers(v.log, batches_that_stepped_);
+    if (should_check_val(b)) {
+      if (stepped) model_->zero_grad(true);  // frees gradient memory during validation
+      const int64_t n = is_fast_dev_run() ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
+                                          : options_.limit_val_batches.of(val_loader_->size());
+      run_evaluation(Stage::validate, *val_loader_, n);
+    }
+  }
+  if (stepped) {
+    update_schedulers("step", true);
+    ++batches_that_stepped_;
+  }
+}
+
+bool Trainer::should_check_val(int64_t b) const {
+  if (!val_loader_) return false;
+  const int64_t n = is_fast_dev_run() ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
+                                      : options_.limit_val_batches.of(val_loader_->size());
+  if (n == 0) return false;
+  if (options_.check_val_every_n_epoch && (current_epoch_ + 1) % *options_.check_val_every_n_epoch != 0) return false;
+  if (should_stop) return true;
+  // Lightning counts val_check_interval within the epoch, or across epochs when
+  // check_val_every_n_epoch is unset.
+  const int64_t done = options_.check_val_every_n_epoch ? b + 1 : total_batch_idx_;
+  return done % val_check_batch_ == 0;
+}
+
+void Trainer::finish_train_epoch(bool completed, bool resumed_at_end) {
+  stage_ = Stage::train;
+  active_results_ = &train_results_;
+  epoch_end_reached_ = true;
+  if (!resumed_at_end) {
+    // An epoch cut short by max_steps stays resumable where it stopped.
+    if (completed) phase_ = "epoch_end";
+    call_callbacks("on_train_epoch_end", [&](Callback& c) { c.on_train_epoch_end(*this, *model_); }, not_monitoring);
+    {
+      FxScope fx(*this, "on_train_epoch_end");
+      model_->on_train_epoch_end();
+    }
+    call_callbacks("on_train_epoch_end", [&](Callback& c) { c.on_train_epoch_end(*this, *model_); }, is_monitoring);
+  }
+  const MetricViews v = train_results_.views(false);
+  merge_views(v);
+  send_to_loggers(v.log, std::max<int64_t>(batches_that_stepped_ - 1, 0));
+  for (const auto& l : loggers_) l->save();
+  if (completed) {
+    update_schedulers("epoch", true);
+    ++current_epoch_;
+    batches_done_ = 0;
+    phase_ = "batch";
+  }
+}
+
+void Trainer::update_schedulers(const std::string& interval, bool plateau) {
+  const SchedulerConfig& s = scheduler_;
+  if (s.empty() || s.interval != interval || plateau != static_cast<bool>(s.plateau)) return;
+  const int64_t idx = interval == "step" ? global_step_ : current_epoch_ + 1;
+  if (idx % s.frequency != 0) return;
+  if (!s.plateau) {
+    s.scheduler->step();
+    return;
+  }
+  const MetricMap& m = callback_metrics();
+  auto it = m.find(s.monitor);
+  if (it == m.end()) {
+    std::string available;
+    for (const auto& [k, v] : m) available += (available.empty() ? "" : ", ") + k;
+    if (s.strict)
+      fail<ValueError>("ReduceLROnPlateau", "conditioned on metric '", s.monitor,
+                       "', which is not available; available metrics are: [", available, "]");
+    std::fprintf(stderr, "ember: ReduceLROnPlateau skipped: metric '%s' is not available\n", s.monitor.c_str());
+    return;
+  }
+  s.plateau->step(it->second);
+}
+
+}  // namespace ember

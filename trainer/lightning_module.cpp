@@ -1,0 +1,52 @@
+#include "trainer/lightning_module.h"
+
+#include "tensor/error.h"
+#include "trainer/trainer.h"
+
+namespace ember {
+
+Tensor LightningModule::training_step(const Batch&, int64_t) {
+  fail<ValueError>("training_step", name(), " does not override training_step, which fit needs");
+}
+void LightningModule::validation_step(const Batch&, int64_t) {
+  fail<ValueError>("validation_step", name(), " does not override validation_step, but a validation loader was given");
+}
+void LightningModule::test_step(const Batch&, int64_t) {
+  fail<ValueError>("test_step", name(), " does not override test_step, which test needs");
+}
+Tensor LightningModule::predict_step(const Batch&, int64_t) {
+  fail<ValueError>("predict_step", name(), " does not override predict_step, which predict needs");
+}
+OptimizerConfig LightningModule::configure_optimizers() {
+  fail<ValueError>("configure_optimizers", name(), " does not override configure_optimizers, which fit needs");
+}
+
+void LightningModule::log(const std::string& name, const Tensor& value, const LogOptions& options) {
+  if (!trainer_) return;
+  if (!value.defined()) fail<ValueError>("log", "'", name, "': the tensor is undefined");
+  if (value.numel() != 1)
+    fail<ValueError>("log", "'", name, "': only one-element tensors can be logged, got shape ", str(value.sizes()));
+  trainer_->log_metric(name, value.detach().item<double>(), options);
+}
+
+void LightningModule::log(const std::string& name, double value, const LogOptions& options) {
+  if (trainer_) trainer_->log_metric(name, value, options);
+}
+
+void LightningModule::log_dict(const std::map<std::string, Tensor>& values, const LogOptions& options) {
+  for (const auto& [k, v] : values) log(k, v, options);
+}
+
+void LightningModule::log_dict(const std::map<std::string, double>& values, const LogOptions& options) {
+  for (const auto& [k, v] : values) log(k, v, options);
+}
+
+Trainer& LightningModule::trainer() const {
+  if (!trainer_) fail<ValueError>("LightningModule", name(), " is not attached to a Trainer");
+  return *trainer_;
+}
+
+int64_t LightningModule::current_epoch() const { return trainer_ ? trainer_->current_epoch() : 0; }
+int64_t LightningModule::global_step() const { return trainer_ ? trainer_->global_step() : 0; }
+
+}  // namespace ember

@@ -1,0 +1,327 @@
+// Trainer: construction, the entry points, hooks' logging context and metric plumbing.
+// The loops are in fit_loop.cpp and eval_loop.cpp, checkpoints in checkpoint_io.cpp.
+#include "trainer/trainer.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+
+#include "tensor/ops.h"
+#include "trainer/callbacks/model_checkpoint.h"
+#include "trainer/callbacks/model_summary.h"
+#include "trainer/callbacks/progress_bar.h"
+#include "trainer/loggers/csv_logger.h"
+#include "trainer/trainer_hooks.h"
+
+namespace ember {
+
+namespace fs = std::filesystem;
+
+int64_t BatchCount::of(int64_t total) const {
+  if (is_fraction) {
+    if (fraction < 0 || fraction > 1) fail<ValueError>("Trainer", "a batch fraction must be in [0, 1], got ", fraction);
+    return static_cast<int64_t>(static_cast<double>(total) * fraction);
+  }
+  if (count < 0) fail<ValueError>("Trainer", "a batch count must be >= 0, got ", count);
+  return std::min(count, total);
+}
+
+LightningModule& ModelRef::get() const {
+  if (!model_) fail<ValueError>("Trainer", "the model is null");
+  return *model_;
+}
+
+// ---- construction ---------------------------------------------------------------------------
+
+Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
+  const TrainerOptions& o = options_;
+  if (o.accumulate_grad_batches < 1)
+    fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ", o.accumulate_grad_batches);
+  if (o.gradient_clip_val < 0) fail<ValueError>("Trainer", "gradient_clip_val must be >= 0, got ", o.gradient_clip_val);
+  if (o.gradient_clip_algorithm != "norm" && o.gradient_clip_algorithm != "value")
+    fail<ValueError>("Trainer", "gradient_clip_algorithm must be \"norm\" or \"value\", got \"", o.gradient_clip_algorithm, "\"");
+  if (o.max_steps < -1) fail<ValueError>("Trainer", "max_steps must be >= -1, got ", o.max_steps);
+  if (o.log_every_n_steps < 1) fail<ValueError>("Trainer", "log_every_n_steps must be >= 1, got ", o.log_every_n_steps);
+  if (o.num_sanity_val_steps < -1) fail<ValueError>("Trainer", "num_sanity_val_steps must be >= -1");
+  if (o.fast_dev_run.batches < 0) fail<ValueError>("Trainer", "fast_dev_run must be >= 0, got ", o.fast_dev_run.batches);
+  if (o.check_val_every_n_epoch && *o.check_val_every_n_epoch < 1)
+    fail<ValueError>("Trainer", "check_val_every_n_epoch must be >= 1, got ", *o.check_val_every_n_epoch);
+  if (!o.val_check_interval.is_fraction && o.val_check_interval.count < 1)
+    fail<ValueError>("Trainer", "an integer val_check_interval must be >= 1, got ", o.val_check_interval.count);
+  if (o.val_check_interval.is_fraction && (o.val_check_interval.fraction <= 0 || o.val_check_interval.fraction > 1))
+    fail<ValueError>("Trainer", "a fractional val_check_interval must be in (0, 1], got ", o.val_check_interval.fraction);
+  if (o.accelerator != "auto" && o.accelerator != "cpu" && o.accelerator != "cuda" && o.accelerator != "gpu" &&
+      o.accelerator != "sim")
+    fail<ValueError>("Trainer", "accelerator must be auto, cpu, cuda or sim, got \"", o.accelerator, "\"");
+
+  // Lightning: neither limit set -> 1000 epochs; max_steps alone -> no epoch limit.
+  max_epochs_ = o.max_epochs ? *o.max_epochs : (o.max_steps == -1 ? 1000 : -1);
+  if (is_fast_dev_run()) {
+    max_epochs_ = 1;
+    options_.max_steps = o.fast_dev_run.batches;
+    options_.num_sanity_val_steps = 0;
+    options_.val_check_interval = 1.0;
+    options_.check_val_every_n_epoch = 1;
+    options_.log_every_n_steps = 1;
+  }
+  if (o.seed) manual_seed(*o.seed);
+  resolve_callbacks_and_loggers();
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::resolve_callbacks_and_loggers() {
+  for (const auto& c : options_.callbacks)
+    if (!c) fail<ValueError>("Trainer", "a callback is null");
+  callbacks_ = options_.callbacks;
+  auto has = [&](auto pred) { return std::any_of(callbacks_.begin(), callbacks_.end(), pred); };
+  if (options_.enable_model_summary && !has([](const auto& c) { return dynamic_cast<ModelSummary*>(c.get()); }))
+    callbacks_.insert(callbacks_.begin(), ModelSummary::make());
+  if (options_.enable_progress_bar && !has([](const auto& c) { return c->is_progress_bar(); }))
+    callbacks_.push_back(ProgressBar::make());
+  if (options_.enable_checkpointing && !is_fast_dev_run() && !has([](const auto& c) { return c->is_checkpoint(); }))
+    callbacks_.push_back(ModelCheckpoint::make());
+  // Checkpoint callbacks last, so a checkpoint holds every other callback's final state.
+  std::stable_partition(callbacks_.begin(), callbacks_.end(), [](const auto& c) { return !c->is_checkpoint(); });
+
+  if (!is_fast_dev_run()) {
+    if (options_.logger.use_default) loggers_.push_back(CSVLogger::make(options_.default_root_dir));
+    for (const auto& l : options_.logger.loggers) {
+      if (!l) fail<ValueError>("Trainer", "a logger is null");
+      loggers_.push_back(l);
+    }
+  }
+  std::vector<std::string> keys;
+  for (const auto& c : callbacks_) {
+    const std::string key = c->state_key();
+    if (std::find(keys.begin(), keys.end(), key) != keys.end())
+      fail<ValueError>("Trainer", "two callbacks have the state key '", key, "'; give them different options");
+    keys.push_back(key);
+  }
+}
+
+std::string Trainer::log_dir() const {
+  return loggers_.empty() ? options_.default_root_dir : loggers_[0]->log_dir();
+}
+
+std::shared_ptr<ModelCheckpoint> Trainer::checkpoint_callback() const {
+  auto all = checkpoint_callbacks();
+  return all.empty() ? nullptr : all[0];
+}
+
+std::vector<std::shared_ptr<ModelCheckpoint>> Trainer::checkpoint_callbacks() const {
+  std::vector<std::shared_ptr<ModelCheckpoint>> out;
+  for (const auto& c : callbacks_)
+    if (auto m = std::dynamic_pointer_cast<ModelCheckpoint>(c)) out.push_back(m);
+  return out;
+}
+
+LightningModule& Trainer::lightning_module() const {
+  if (!model_) fail<ValueError>("Trainer", "no model is attached (call fit, validate, test or predict)");
+  return *model_;
+}
+
+// ---- runs -----------------------------------------------------------------------------------
+
+void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
+  model_ = &model;
+  fn_ = fn;
+  const std::string& a = options_.accelerator;
+  if (a == "auto") device_ = Device::best();
+  else if (a == "cpu") device_ = Device::cpu();
+  else if (a == "sim") device_ = Device::sim();
+  else device_ = Device::cuda(0);
+  if (!backend_available(device_.type))
+    fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device_.str(), ", which is not available here");
+  model.attach(this, device_);
+  model.to(device_);
+  // Versions are chosen before anything is written, so loggers sharing a folder agree.
+  for (const auto& l : loggers_) (void)l->version();
+}
+
+void Trainer::end_run() {
+  stage_ = Stage::none;
+  fn_ = TrainerFn::none;
+  active_results_ = nullptr;
+  current_fx_.clear();
+}
+
+std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn fn) const {
+  if (ckpt_path.empty()) return "";
+  if (ckpt_path == "best") {
+    auto cb = checkpoint_callback();
+    if (fn == TrainerFn::fit) fail<ValueError>("fit", "ckpt_path=\"best\" is for validate/test/predict");
+    if (!cb || cb->best_model_path().empty())
+      fail<ValueError>("Trainer", "ckpt_path=\"best\", but no best checkpoint was saved by a ModelCheckpoint");
+    return cb->best_model_path();
+  }
+  if (ckpt_path != "last") return ckpt_path;
+  // The newest last*.ckpt: in this trainer's ModelCheckpoint folders first, else anywhere
+  // under default_root_dir (each run logs to a new version_N folder).
+  fs::path best;
+  fs::file_time_type best_time{};
+  auto consider = [&](const fs::path& p) {
+    std::error_code ec;
+    const std::string n = p.filename().string();
+    if (!n.starts_with("last") || p.extension() != ".ckpt" || !fs::is_regular_file(p, ec)) return;
+    const auto t = fs::last_write_time(p, ec);
+    if (!ec && (best.empty() || t > best_time)) {
+      best = p;
+      best_time = t;
+    }
+  };
+  std::error_code ec;
+  for (const auto& cb : checkpoint_callbacks())
+    if (!cb->dirpath().empty() && fs::is_directory(cb->dirpath(), ec))
+      for (const auto& e : fs::directory_iterator(cb->dirpath(), ec)) consider(e.path());
+  if (best.empty() && fs::is_directory(options_.default_root_dir, ec))
+    for (auto it = fs::recursive_directory_iterator(options_.default_root_dir, ec); !ec && it != fs::recursive_directory_iterator();
+         it.increment(ec))
+      consider(it->path());
+  if (best.empty()) {
+    std::fprintf(stderr, "ember: ckpt_path=\"last\" is set, but there is no last checkpoint; starting from scratch\n");
+    return "";
+  }
+  return best.string();
+}
+
+void Trainer::fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path) {
+  fit_impl(model.get(), train_loader, nullptr, ckpt_path);
+}
+
+void Trainer::fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader, const std::string& ckpt_path) {
+  fit_impl(model.get(), train_loader, &val_loader, ckpt_path);
+}
+
+void Trainer::configure_optimizers() {
+  FxScope fx(*this, "configure_optimizers");
+  OptimizerConfig config = model_->configure_optimizers();
+  const SchedulerConfig& s = config.lr_scheduler;
+  if (!config.optimizer) fail<ValueError>("configure_optimizers", "returned no optimizer");
+  if (s.scheduler && s.plateau)
+    fail<ValueError>("configure_optimizers", "set either scheduler or plateau in a SchedulerConfig, not both");
+  if (!s.empty() && s.interval != "step" && s.interval != "epoch")
+    fail<ValueError>("configure_optimizers", "interval must be \"step\" or \"epoch\", got \"", s.interval, "\"");
+  if (!s.empty() && s.frequency < 1) fail<ValueError>("configure_optimizers", "frequency must be >= 1, got ", s.frequency);
+  if (s.plateau && s.monitor.empty())
+    fail<ValueError>("configure_optimizers", "a ReduceLROnPlateau scheduler needs `monitor` (e.g. \"val_loss\")");
+  optimizer_ = config.optimizer;
+  scheduler_ = config.lr_scheduler;
+}
+
+void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader,
+                       const std::string& ckpt_path) {
+  // The checkpoint is read (and validated) before anything is written or changed, so a
+  // bad file fails cleanly and leaves every existing file as it was.
+  const std::string path = resolve_ckpt_path(ckpt_path, TrainerFn::fit);
+  std::optional<Checkpoint> ckpt;
+  std::optional<ResumeState> resume;
+  if (!path.empty()) {
+    ckpt = read_checkpoint(path);
+    resume = parse_resume_state(*ckpt, path);
+  }
+  train_loader_ = &train_loader;
+  val_loader_ = val_loader;
+  ckpt_path_ = path;
+  begin_run(TrainerFn::fit, model);
+  try {
+    EMBER_HOOKS(setup, std::string("fit"));
+    if (ckpt) restore_model(*ckpt, path);
+    configure_optimizers();
+    if (ckpt) restore_training_state(*ckpt, *resume);
+    for (const auto& l : loggers_) l->log_hyperparams(model.hparams());
+    EMBER_HOOKS(on_fit_start);
+    run_sanity_check();
+    run_fit_loop();
+    EMBER_HOOKS(on_fit_end);
+    for (const auto& l : loggers_) l->finalize("success");
+    EMBER_HOOKS(teardown, std::string("fit"));
+  } catch (...) {
+    for (const auto& l : loggers_) {
+      try {
+        l->finalize("failed");
+      } catch (...) {  // the first error is the one to report
+      }
+    }
+    resume_.reset();
+    end_run();
+    throw;
+  }
+  end_run();
+}
+
+// ---- logging --------------------------------------------------------------------------------
+
+namespace {
+struct FxRule {
+  bool default_on_step, default_on_epoch, step_allowed;
+};
+// Lightning's defaults per hook; hooks not listed cannot log.
+std::optional<FxRule> fx_rule(const std::string& fx) {
+  static const std::map<std::string, FxRule> rules = {
+      {"training_step", {true, false, true}},
+      {"on_train_batch_start", {true, false, true}},
+      {"on_train_batch_end", {true, false, true}},
+      {"on_before_backward", {true, false, true}},
+      {"on_after_backward", {true, false, true}},
+      {"on_before_zero_grad", {true, false, true}},
+      {"on_before_optimizer_step", {true, false, true}},
+      {"on_train_start", {false, true, false}},
+      {"on_train_epoch_start", {false, true, false}},
+      {"on_train_epoch_end", {false, true, false}},
+      {"validation_step", {false, true, true}},
+      {"on_validation_batch_start", {false, true, true}},
+      {"on_validation_batch_end", {false, true, true}},
+      {"on_validation_start", {false, true, false}},
+      {"on_validation_epoch_start", {false, true, false}},
+      {"on_validation_epoch_end", {false, true, false}},
+      {"test_step", {false, true, true}},
+      {"on_test_batch_start", {false, true, true}},
+      {"on_test_batch_end", {false, true, true}},
+      {"on_test_start", {false, true, false}},
+      {"on_test_epoch_start", {false, true, false}},
+      {"on_test_epoch_end", {false, true, false}},
+  };
+  auto it = rules.find(fx);
+  if (it == rules.end()) return std::nullopt;
+  return it->second;
+}
+}  // namespace
+
+void Trainer::log_metric(const std::string& name, double value, const LogOptions& options) {
+  if (fn_ == TrainerFn::none) return;  // outside a run, as Lightning (which warns)
+  const std::string fx = current_fx_.empty() ? "<no hook>" : current_fx_;
+  const std::optional<FxRule> rule = fx_rule(fx);
+  if (!rule || !active_results_)
+    fail<ValueError>("log", "'", name, "': logging is not supported in ", fx);
+  const bool on_step = options.on_step.value_or(rule->default_on_step);
+  const bool on_epoch = options.on_epoch.value_or(rule->default_on_epoch);
+  if (on_step && !rule->step_allowed)
+    fail<ValueError>("log", "'", name, "': on_step=true is not supported in ", fx, " (an epoch-level hook)");
+  const int64_t bs = options.batch_size.value_or(current_batch_size_);
+  active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger, options.reduce_fx, bs);
+}
+
+const MetricMap& Trainer::callback_metrics() {
+  if (active_results_)
+    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback) callback_metrics_[k] = v;
+  return callback_metrics_;
+}
+
+bool Trainer::should_update_logs() const {
+  return (batches_that_stepped_ + 1) % options_.log_every_n_steps == 0 || should_stop;
+}
+
+void Trainer::send_to_loggers(MetricMap metrics, int64_t step) {
+  if (metrics.empty() || loggers_.empty()) return;
+  metrics.emplace("epoch", static_cast<double>(current_epoch_));  // as Lightning adds it
+  for (const auto& l : loggers_) l->log_metrics(metrics, step);
+  for (const auto& [k, v] : metrics) logged_metrics_[k] = v;
+}
+
+void Trainer::merge_views(const MetricViews& v) {
+  for (const auto& [k, x] : v.callback) callback_metrics_[k] = x;
+  for (const auto& [k, x] : v.pbar) pbar_metrics_[k] = x;
+}
+
+}  // namespace ember

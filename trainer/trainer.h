@@ -1,0 +1,249 @@
+// Trainer: runs a LightningModule's fit, validate, test and predict loops with Lightning
+// 2.x's options, hook order and logging semantics (docs/trainer.md lists them, and where
+// ember differs).
+//
+//   Trainer trainer({.max_epochs = 5, .callbacks = {ModelCheckpoint::make({.monitor = "val_loss"})}});
+//   trainer.fit(model, train_loader, val_loader);          // or ..., "last" / a .ckpt path
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainer/callback.h"
+#include "trainer/checkpoint.h"
+#include "trainer/data.h"
+#include "trainer/lightning_module.h"
+#include "trainer/loggers/logger.h"
+#include "trainer/metrics.h"
+
+namespace ember {
+
+// A batch limit or interval: a fraction of the loader (0.25) or a count of batches (10).
+struct BatchCount {
+  bool is_fraction = true;
+  double fraction = 1.0;
+  int64_t count = 0;
+  BatchCount(double f) : fraction(f) {}  // NOLINT: implicit on purpose
+  BatchCount(int n) : is_fraction(false), count(n) {}  // NOLINT
+  BatchCount(int64_t n) : is_fraction(false), count(n) {}  // NOLINT
+  // The number of batches of a loader with `total` batches this means.
+  int64_t of(int64_t total) const;
+};
+
+// fast_dev_run: true runs 1 batch of each loop, a number n runs n.
+struct FastDevRun {
+  int64_t batches = 0;
+  FastDevRun(bool on) : batches(on ? 1 : 0) {}  // NOLINT: implicit on purpose
+  FastDevRun(int n) : batches(n) {}  // NOLINT
+};
+
+// The `logger` option: true (a CSVLogger in default_root_dir), false (none), one logger or several.
+struct LoggerChoice {
+  bool use_default = true;
+  std::vector<std::shared_ptr<Logger>> loggers;
+  LoggerChoice(bool on) : use_default(on) {}  // NOLINT: implicit on purpose
+  template <std::derived_from<Logger> L>
+  LoggerChoice(std::shared_ptr<L> l) : use_default(false), loggers{std::move(l)} {}  // NOLINT
+  LoggerChoice(std::vector<std::shared_ptr<Logger>> ls) : use_default(false), loggers(std::move(ls)) {}  // NOLINT
+};
+
+struct TrainerOptions {
+  std::optional<int64_t> max_epochs{};  // unset: 1000, or no limit when max_steps is set; -1: no limit
+  int64_t max_steps = -1;               // optimizer steps; -1: no limit
+  std::string accelerator = "auto";     // auto (cuda when present, else cpu), cpu, cuda, sim
+  double gradient_clip_val = 0.0;       // 0: no clipping
+  std::string gradient_clip_algorithm = "norm";  // "norm" (2-norm of all gradients) or "value"
+  int64_t accumulate_grad_batches = 1;
+  BatchCount val_check_interval = 1.0;  // fraction of an epoch, or every n training batches
+  std::optional<int64_t> check_val_every_n_epoch = 1;  // unset: count val_check_interval across epochs
+  BatchCount limit_train_batches = 1.0;
+  BatchCount limit_val_batches = 1.0;
+  BatchCount limit_test_batches = 1.0;
+  BatchCount limit_predict_batches = 1.0;
+  int64_t num_sanity_val_steps = 2;     // -1: the whole validation loader
+  FastDevRun fast_dev_run = false;
+  int64_t log_every_n_steps = 50;
+  std::optional<uint64_t> seed{};       // seeds the global generator when the Trainer is built
+  bool enable_progress_bar = true;
+  bool enable_checkpointing = true;     // adds a ModelCheckpoint when none is given
+  bool enable_model_summary = true;
+  std::string default_root_dir = ".";
+  std::vector<std::shared_ptr<Callback>> callbacks{};
+  LoggerChoice logger = true;
+};
+
+// A LightningModule by reference or shared_ptr, for the entry points.
+class ModelRef {
+ public:
+  ModelRef(LightningModule& m) : model_(&m) {}  // NOLINT: implicit on purpose
+  template <std::derived_from<LightningModule> M>
+  ModelRef(const std::shared_ptr<M>& m) : model_(m.get()) {}  // NOLINT
+  LightningModule& get() const;
+
+ private:
+  LightningModule* model_;
+};
+
+enum class TrainerFn { none, fit, validate, test, predict };
+
+class Trainer {
+ public:
+  explicit Trainer(TrainerOptions options = {});
+  ~Trainer();
+  Trainer(const Trainer&) = delete;
+  Trainer& operator=(const Trainer&) = delete;
+
+  // ckpt_path: "" (start fresh), a checkpoint file, or "last" (the newest last.ckpt of
+  // this trainer's ModelCheckpoint folder, else under default_root_dir).
+  void fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path = "");
+  void fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader, const std::string& ckpt_path = "");
+  // Return the epoch-level metrics logged (Lightning's list of one dict per loader).
+  // ckpt_path: "" (the model as it is), a file, "best" or "last".
+  MetricMap validate(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
+  MetricMap test(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
+  std::vector<Tensor> predict(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
+
+  // Saves the current state (weights, optimizer, scheduler, loop, callbacks, RNG, hparams).
+  void save_checkpoint(const std::string& path);
+
+  // ---- state -------------------------------------------------------------------------------
+  const TrainerOptions& options() const { return options_; }
+  int64_t current_epoch() const { return current_epoch_; }
+  int64_t global_step() const { return global_step_; }
+  std::optional<int64_t> max_epochs() const { return max_epochs_; }
+  int64_t max_steps() const { return options_.max_steps; }
+  bool should_stop = false;  // set by callbacks (EarlyStopping) or user code to end fit
+  TrainerFn fn() const { return fn_; }
+  bool training() const { return stage_ == Stage::train; }
+  bool validating() const { return stage_ == Stage::validate; }
+  bool testing() const { return stage_ == Stage::test; }
+  bool predicting() const { return stage_ == Stage::predict; }
+  bool sanity_checking() const { return sanity_checking_; }
+  bool is_fast_dev_run() const { return options_.fast_dev_run.batches > 0; }
+  Device device() const { return device_; }
+  LightningModule& lightning_module() const;
+
+  int64_t num_training_batches() const { return num_training_batches_; }
+  int64_t num_eval_batches() const { return num_eval_batches_; }  // of the running val/test loop
+  int64_t batch_idx() const { return batch_idx_; }  // of the running loop
+  int64_t val_check_batch() const { return val_check_batch_; }
+  bool has_val_loader() const { return val_loader_ != nullptr; }
+  // The checkpoint the running fit/validate/test/predict started from ("" for none).
+  const std::string& ckpt_path() const { return ckpt_path_; }
+
+  // What callbacks see (callback_metrics), what went to the loggers last, and what the
+  // progress bar shows. callback_metrics includes what the running loop logged so far.
+  const MetricMap& callback_metrics();
+  const MetricMap& logged_metrics() const { return logged_metrics_; }
+  const MetricMap& progress_bar_metrics() const { return pbar_metrics_; }
+
+  const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
+  const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
+  std::shared_ptr<Logger> logger() const { return loggers_.empty() ? nullptr : loggers_[0]; }
+  // The first logger's log_dir, else default_root_dir.
+  std::string log_dir() const;
+  std::shared_ptr<class ModelCheckpoint> checkpoint_callback() const;
+  std::vector<std::shared_ptr<class ModelCheckpoint>> checkpoint_callbacks() const;
+  std::shared_ptr<optim::Optimizer> optimizer() const { return optimizer_; }
+  const SchedulerConfig& lr_scheduler_config() const { return scheduler_; }
+  // The step loggers receive now (Lightning's _batches_that_stepped).
+  int64_t logger_step() const { return batches_that_stepped_; }
+  // Whether step metrics are sent to loggers at this batch (log_every_n_steps).
+  bool should_update_logs() const;
+
+  // Called by LightningModule::log.
+  void log_metric(const std::string& name, double value, const LogOptions& options);
+
+ private:
+  enum class Stage { none, train, validate, test, predict };
+
+  // Sets the hook name log() reads its defaults from, for a scope.
+  struct FxScope {
+    Trainer& t;
+    std::string prev;
+    FxScope(Trainer& tr, const char* fx) : t(tr), prev(std::move(tr.current_fx_)) { t.current_fx_ = fx; }
+    ~FxScope() { t.current_fx_ = std::move(prev); }
+    FxScope(const FxScope&) = delete;
+    FxScope& operator=(const FxScope&) = delete;
+  };
+  // Runs a hook on every callback (those `which` accepts), then on the module (trainer_hooks.h).
+  template <typename CbFn, typename ModFn>
+  void call_hooks(const char* fx, CbFn&& cb, ModFn&& mod);
+  template <typename CbFn, typename Which>
+  void call_callbacks(const char* fx, CbFn&& cb, Which&& which);
+
+  // entry points' shared parts (trainer.cpp)
+  void fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader, const std::string& ckpt_path);
+  void begin_run(TrainerFn fn, LightningModule& model);
+  void end_run();
+  void resolve_callbacks_and_loggers();
+  void configure_optimizers();
+  std::string resolve_ckpt_path(const std::string& ckpt_path, TrainerFn fn) const;
+
+  // loops (fit_loop.cpp, eval_loop.cpp)
+  void run_fit_loop();
+  bool fit_done() const;
+  void run_train_epoch();
+  void finish_train_epoch(bool completed, bool resumed_at_end);
+  Tensor run_training_batch(const Batch& batch, int64_t batch_idx, bool& stepped);
+  // After on_train_batch_end: step metrics, the validation check, plateau schedulers.
+  void post_batch(int64_t batch_idx, bool stepped, bool validated);
+  bool should_check_val(int64_t batch_idx) const;
+  void update_schedulers(const std::string& interval, bool plateau);
+  void run_sanity_check();
+  MetricMap run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches);
+  MetricMap run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader, const std::string& ckpt_path);
+
+  // checkpoints (checkpoint_io.cpp)
+  Checkpoint dump_checkpoint();
+  void restore_model(const Checkpoint& ckpt, const std::string& path);
+  void restore_training_state(const Checkpoint& ckpt, const ResumeState& resume);
+
+  // metrics
+  void send_to_loggers(MetricMap metrics, int64_t step);
+  void merge_views(const MetricViews& views);
+
+  TrainerOptions options_;
+  std::optional<int64_t> max_epochs_;
+  std::vector<std::shared_ptr<Callback>> callbacks_;
+  std::vector<std::shared_ptr<Logger>> loggers_;
+  bool resolved_ = false;
+
+  LightningModule* model_ = nullptr;
+  Device device_ = Device::cpu();
+  TrainerFn fn_ = TrainerFn::none;
+  Stage stage_ = Stage::none;
+  bool sanity_checking_ = false;
+  std::string current_fx_;
+  int64_t current_batch_size_ = 1;
+
+  DataLoader* train_loader_ = nullptr;
+  DataLoader* val_loader_ = nullptr;
+  std::shared_ptr<optim::Optimizer> optimizer_;
+  SchedulerConfig scheduler_;
+
+  // progress
+  int64_t current_epoch_ = 0, global_step_ = 0, batches_that_stepped_ = 0;
+  int64_t batch_idx_ = 0;
+  int64_t num_training_batches_ = 0, num_eval_batches_ = 0, val_check_batch_ = 0;
+  int64_t total_batch_idx_ = 0;  // training batches over all epochs (for check_val_every_n_epoch unset)
+  int64_t eval_log_step_ = 0;    // logger step of on_step metrics in evaluation loops
+  // Where a checkpoint saved now would resume: epoch, batches done in it, and "batch"
+  // (after a batch), "validated" (after the validation following it) or "epoch_end"
+  // (in the epoch-end hooks).
+  int64_t batches_done_ = 0;
+  std::string phase_ = "batch";
+  bool last_stepped_ = false;  // whether the last training batch stepped the optimizer
+  std::string ckpt_path_;
+  std::optional<ResumeState> resume_;  // set by fit(ckpt_path) until the loop reaches it
+
+  MetricCollection train_results_{true}, eval_results_{false};
+  MetricCollection* active_results_ = nullptr;
+  bool epoch_end_reached_ = false;
+  MetricMap callback_metrics_, logged_metrics_, pbar_metrics_;
+};
+
+}  // namespace ember
