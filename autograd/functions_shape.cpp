@@ -236,6 +236,7 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim) {
   raw::check_defined("chunk", x);
   if (chunks <= 0) fail<ValueError>("chunk", "number of chunks must be positive, got ", chunks);
   if (x.dim() == 0) fail<ShapeError>("chunk", "cannot chunk a 0-dim tensor");
+  dim = wrap_dim("chunk", dim, x.dim());
   int64_t n = x.size(dim);
   int64_t size = (n + chunks - 1) / chunks;
   return split(x, std::max<int64_t>(size, n == 0 ? 0 : 1), dim);
@@ -382,7 +383,7 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const cha
       fail<ShapeError>(name, "operand of shape ", str(other.sizes()),
                        " does not broadcast to the in-place target shape ", str(self.sizes()));
     DType result = raw::binary_result_dtype(op, self.dtype(), other.dtype());
-    if (promote_types(result, self.dtype()) != self.dtype())
+    if (is_floating(result) && !is_floating(self.dtype()))
       fail<DTypeError>(name, "result dtype ", result, " cannot be stored in place into a ",
                        self.dtype(), " tensor");
     // mul_/div_ save their first input, which the write below overwrites: use a copy.

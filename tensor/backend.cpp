@@ -129,8 +129,8 @@ const char* to_string(ReduceOp op) {
     case ReduceOp::sum: return "sum";
     case ReduceOp::prod: return "prod";
     case ReduceOp::mean: return "mean";
-    case ReduceOp::max: return "max";
-    case ReduceOp::min: return "min";
+    case ReduceOp::max: return "amax";
+    case ReduceOp::min: return "amin";
     case ReduceOp::var: return "var";
   }
   return "?";

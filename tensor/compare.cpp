@@ -21,10 +21,10 @@ Tensor logical_and(const Tensor& a, const Tensor& b) { return raw::binary(Binary
 Tensor logical_or(const Tensor& a, const Tensor& b) { return raw::binary(BinaryOp::logical_or, a, b); }
 
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
-  return std::get<1>(raw::max_min(x, dim, keepdim, true));
+  return std::get<1>(raw::max_min(x, dim, keepdim, true, "argmax"));
 }
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim) {
-  return std::get<1>(raw::max_min(x, dim, keepdim, false));
+  return std::get<1>(raw::max_min(x, dim, keepdim, false, "argmin"));
 }
 
 }  // namespace ember

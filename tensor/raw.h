@@ -45,6 +45,9 @@ void random_(const Tensor& dst, RandomDist dist, double a, double b);
 DType unary_result_dtype(UnaryOp op, DType in);
 Tensor unary(UnaryOp op, const Tensor& x, double arg = 0.0);
 DType binary_result_dtype(BinaryOp op, DType a, DType b);
+// torch.result_type of two tensors: a 0-dim operand widens the result only when it is of
+// a higher category (bool < integer < floating) than the dimensioned one.
+DType result_type(const Tensor& a, const Tensor& b);
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b);
 Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b);
 Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b);
@@ -57,7 +60,9 @@ Tensor scalar_like(const Scalar& value, const Tensor& x);
 // ---- reductions ------------------------------------------------------------------------
 Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
               int64_t correction = 0);
-std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max);
+// Values and indices of the max (min) over one dim; `name` is the op errors name.
+std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max,
+                                   const char* name = nullptr);
 // Sums x down to `shape` (the reverse of broadcasting to x's shape).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

@@ -56,6 +56,17 @@ DType binary_result_dtype(BinaryOp op, DType a, DType b) {
 }
 
 namespace {
+int category(DType t) { return t == DType::b8 ? 0 : is_floating(t) ? 2 : 1; }
+}  // namespace
+
+DType result_type(const Tensor& a, const Tensor& b) {
+  bool a0 = a.dim() == 0, b0 = b.dim() == 0;
+  if (a0 == b0) return promote_types(a.dtype(), b.dtype());
+  DType dimmed = a0 ? b.dtype() : a.dtype(), zero = a0 ? a.dtype() : b.dtype();
+  return category(zero) > category(dimmed) ? promote_types(dimmed, zero) : dimmed;
+}
+
+namespace {
 // The dtype both inputs are cast to before the backend sees them.
 DType compute_dtype(BinaryOp op, DType a, DType b) {
   if (op == BinaryOp::logical_and || op == BinaryOp::logical_or) return DType::b8;
@@ -69,8 +80,10 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_defined(name, a);
   check_defined(name, b);
   check_same_device(name, a, b);
-  DType out_dtype = binary_result_dtype(op, a.dtype(), b.dtype());
-  DType ct = compute_dtype(op, a.dtype(), b.dtype());
+  // Promotion as torch.result_type: both operands are seen as if of the result type.
+  DType common = result_type(a, b);
+  DType out_dtype = binary_result_dtype(op, common, common);
+  DType ct = compute_dtype(op, common, common);
   Shape shape = broadcast_shapes(name, a.sizes(), b.sizes());
   Tensor out = empty(shape, out_dtype, a.device());
   if (out.numel() == 0) return out;
@@ -106,8 +119,9 @@ void binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_defined(name.c_str(), b);
   check_same_device(name.c_str(), a, b);
   check_no_internal_overlap(name.c_str(), a);
+  // As PyTorch's canCast: the result may narrow within its category, not leave it.
   DType result = binary_result_dtype(op, a.dtype(), b.dtype());
-  if (result != a.dtype() && promote_types(result, a.dtype()) != a.dtype())
+  if (category(result) > category(a.dtype()))
     fail<DTypeError>(name, "result dtype ", result, " cannot be stored in place into a ",
                      a.dtype(), " tensor");
   if (broadcast_shapes(name, a.sizes(), b.sizes()) != a.sizes())
@@ -134,7 +148,7 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   check_same_device("where", a, b);
   Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.sizes(), a.sizes()),
                                  b.sizes());
-  DType dt = promote_types(a.dtype(), b.dtype());
+  DType dt = result_type(a, b);
   Tensor out = empty(shape, dt, a.device());
   if (out.numel() == 0) return out;
   backend(a.device()).where(out, expand(cond, shape), expand(cast(a, dt), shape),

@@ -31,17 +31,22 @@ Tensor from_host_doubles(const Shape& shape, const TensorOptions& o, DType dt, F
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions options) {
+  checked_numel("empty", shape);
   return finish(raw::empty(shape, dtype_or(options, DType::f32), options.device), options);
 }
 
-Tensor full(const Shape& shape, const Scalar& value, TensorOptions options) {
+namespace {
+Tensor filled(const char* op, const Shape& shape, const Scalar& value, const TensorOptions& options) {
+  checked_numel(op, shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
   raw::fill_(t, value);
   return finish(t, options);
 }
+}  // namespace
 
-Tensor zeros(const Shape& shape, TensorOptions options) { return full(shape, 0, options); }
-Tensor ones(const Shape& shape, TensorOptions options) { return full(shape, 1, options); }
+Tensor full(const Shape& shape, const Scalar& value, TensorOptions options) { return filled("full", shape, value, options); }
+Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0, options); }
+Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1, options); }
 
 Tensor scalar_tensor(const Scalar& value, TensorOptions options) {
   if (!options.dtype) options.dtype = value.natural_dtype();
@@ -82,6 +87,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
   double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // Symmetric from both ends, as PyTorch does, so the last value is exactly `end`.
   return from_host_doubles({steps}, options, dtype_or(options, DType::f32), [&](int64_t i) {
+    if (steps == 1) return start;
     return i < steps / 2 ? start + step * static_cast<double>(i)
                          : end - step * static_cast<double>(steps - 1 - i);
   });
@@ -136,12 +142,14 @@ Tensor from_blob(void* data, const Shape& shape, const Strides& strides, DType d
 }
 
 Tensor rand(const Shape& shape, TensorOptions options) {
+  checked_numel("rand", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
   raw::random_(t, RandomDist::uniform, 0.0, 1.0);
   return finish(t, options);
 }
 
 Tensor randn(const Shape& shape, TensorOptions options) {
+  checked_numel("randn", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
   raw::random_(t, RandomDist::normal, 0.0, 1.0);
   return finish(t, options);
@@ -149,6 +157,7 @@ Tensor randn(const Shape& shape, TensorOptions options) {
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options) {
   if (low >= high) fail<ValueError>("randint", "low (", low, ") must be less than high (", high, ")");
+  checked_numel("randint", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::i64), options.device);
   raw::random_(t, RandomDist::randint, static_cast<double>(low), static_cast<double>(high));
   return finish(t, options);

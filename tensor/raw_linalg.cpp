@@ -23,7 +23,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
                      " cannot be multiplied (", K, " != ", K2, ")");
   Shape batch_a(A.sizes().begin(), A.sizes().end() - 2);
   Shape batch_b(B.sizes().begin(), B.sizes().end() - 2);
-  Shape batch = broadcast_shapes("matmul", batch_a, batch_b);
+  Shape batch;
+  try {
+    batch = broadcast_shapes("matmul", batch_a, batch_b);
+  } catch (const ShapeError&) {
+    fail<ShapeError>("matmul", "batch dims of shapes ", str(a.sizes()), " and ", str(b.sizes()),
+                     " cannot be broadcast (", str(batch_a), " vs ", str(batch_b), ")");
+  }
 
   Shape out_shape = batch;
   if (a.dim() > 1) out_shape.push_back(M);

@@ -68,8 +68,9 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
   return as_strided(out, p.out_shape, contiguous_strides(p.out_shape), 0);
 }
 
-std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max) {
-  const char* name = is_max ? "max" : "min";
+std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max,
+                                   const char* op_name) {
+  const char* name = op_name != nullptr ? op_name : is_max ? "max" : "min";
   check_defined(name, x);
   int64_t d = wrap_dim(name, dim, x.dim());
   if (x.dim() > 0 && x.sizes()[d] == 0)

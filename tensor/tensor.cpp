@@ -45,6 +45,7 @@ int64_t Tensor::stride(int64_t d) const {
 
 bool Tensor::is_contiguous() const {
   const auto& t = IMPL;
+  if (ember::numel(t.sizes) == 0) return true;  // no element sits anywhere
   int64_t expected = 1;
   for (size_t i = t.sizes.size(); i-- > 0;) {
     if (t.sizes[i] == 1) continue;  // any stride is fine for a size-1 dim
