@@ -13,7 +13,9 @@
 //
 // Work split: the PQ columns of an image are cut into chunks whose col block
 // (CgRS x chunk) fits in L2 (kColBytes), so im2col writes it and the GEMM reads it while
-// it is hot; the scratch is bounded by one chunk per thread, never a whole image.
+// it is hot; the scratch is bounded by one chunk per thread, never a whole image. Tasks
+// without a reduction across them are handed out dynamically, so a thread that loses its
+// core to another process does not hold the others back; accumulating ones are static.
 //   forward:         OpenMP over (n, g, chunk) tasks, each a disjoint block of out.
 //   backward-input:  OpenMP over (n, g, channel block): a channel block's dx rows get
 //                    contributions only from its own col rows, so tasks never collide;
@@ -199,21 +201,21 @@ void forward(const Geom& g, const T* x, const T* w, const T* bias, T* out) {
 #pragma omp parallel if (go_parallel(g, tasks))
   {
     auto col = scratch<T>(pointwise ? 0 : rows * nc_max);  // (rows, nc) of this thread
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t chunk = t % nchunks, ng = t / nchunks, grp = ng % g.G, n = ng / g.G;
       const int64_t j0 = chunk * nc_max, nc = std::min(nc_max, cols - j0);
       const T* xg = x + (n * g.C + grp * g.Cg) * g.H * g.W;  // (Cg, H, W)
       const auto wg = cmat<T>(w + grp * g.Kg * rows, g.Kg, rows, rows);
       auto o = mat<T>(out + (n * g.K + grp * g.Kg) * cols + j0, g.Kg, nc, cols);
+      // Eigen's `o = A B` zeroes o before accumulating into it: starting from the bias
+      // instead costs nothing extra.
+      for (int64_t k = 0; k < g.Kg; ++k) o.row(k).setConstant(bias != nullptr ? bias[grp * g.Kg + k] : T(0));
       if (pointwise) {
-        o.noalias() = wg * cmat<T>(xg + j0, rows, nc, cols);
+        o.noalias() += wg * cmat<T>(xg + j0, rows, nc, cols);
       } else {
         im2col(g, xg, g.Cg, j0, nc, col.get());
-        o.noalias() = wg * cmat<T>(col.get(), rows, nc, nc);
-      }
-      if (bias != nullptr) {
-        for (int64_t k = 0; k < g.Kg; ++k) o.row(k).array() += bias[grp * g.Kg + k];
+        o.noalias() += wg * cmat<T>(col.get(), rows, nc, nc);
       }
     }
   }
@@ -246,7 +248,7 @@ void backward_input(const Geom& g, const T* gout, const T* w, T* gx) {
 #pragma omp parallel if (go_parallel(g, tasks))
   {
     auto dcol = scratch<T>(pointwise ? 0 : cb_size * RS * nc_max);  // (cb RS, nc)
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t cb = t % cblocks, ng = t / cblocks, grp = ng % g.G, n = ng / g.G;
       const int64_t c0 = cb * cb_size, nch = std::min(cb_size, g.Cg - c0);

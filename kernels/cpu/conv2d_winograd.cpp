@@ -17,10 +17,13 @@
 //
 // Work split: the tiles of all images (in order n, ti, tj) are cut into blocks whose V and M
 // (36 (Cg + Kg) values per tile) fit in L2; OpenMP over (group, block), Eigen GEMMs on the
-// calling thread. Transforms work on runs of consecutive tiles of one tile row, vectorized
-// along the run: six input rows are combined (B^T) as whole rows, then each tile's six
-// columns are combined (B) with stride-4 loads into 36 contiguous vectors. The per-xi
-// slices of V and M are padded by a cache line so the 36 streams do not share a cache set.
+// calling thread; the forward hands blocks out dynamically, the accumulating weight
+// gradient statically (its sums must not depend on timing). Transforms work on runs of
+// consecutive tiles of one tile row, vectorized along the run (rounded up to kLanes tiles,
+// so no scalar remainder): six input rows are combined (B^T) as whole rows, then each
+// tile's six columns are combined (B) with stride-4 loads into 36 contiguous vectors. The
+// per-xi slices of V and M are padded by a cache line so the 36 streams do not share a
+// cache set.
 // The weight gradient accumulates one S (36 K Cg) per thread and sums them at the end.
 //
 // Cost per call (Tt = N ceil(P/4) ceil(Q/4) tiles, F = sizeof(T)):
@@ -51,6 +54,11 @@ constexpr int64_t kParallelMacs = 1 << 16;
 constexpr int64_t kXi = 36;
 // Elements between the per-xi slices of V and M beyond their size: one cache line.
 constexpr int64_t kPad = 16;
+// The transforms run their vector loops over runs rounded up to this many tiles (the lanes
+// of two vectors), writing the extra lanes into slack at the end of each row of V, M and Z:
+// no scalar remainder loops on runs of ~15 tiles.
+constexpr int64_t kLanes = 8;
+int64_t lanes(int64_t len) { return ceil_div(len, kLanes) * kLanes; }
 
 struct Tiles {
   int64_t TP, TQ, per_image, total;
@@ -79,7 +87,8 @@ void for_each_run(const Tiles& tl, int64_t t0, int64_t nt, Fn&& fn) {
 // Per-thread buffers of the transforms, sized for the longest run (one tile row).
 template <typename T>
 struct RunScratch {
-  explicit RunScratch(const Tiles& tl) : rows(scratch<T>(6 * (4 * tl.TQ + 4))), comb(scratch<T>(6 * (4 * tl.TQ + 4))) {}
+  explicit RunScratch(const Tiles& tl)
+      : rows(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))), comb(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))) {}
   std::unique_ptr<T[]> rows;  // input or grad_out rows of a run; an output row
   std::unique_ptr<T[]> comb;  // rows combined by B^T or A; A^T M
 };
@@ -89,7 +98,7 @@ struct RunScratch {
 template <typename T>
 void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int64_t len, RunScratch<T>& b, T* v,
                int64_t xs) {
-  const int64_t w = 4 * len + 4, col0 = 4 * tj0 - s.pw;
+  const int64_t lv = lanes(len), w = 4 * lv + 4, col0 = 4 * tj0 - s.pw;
   const int64_t lo = std::clamp<int64_t>(-col0, 0, w), hi = std::clamp<int64_t>(s.W - col0, lo, w);
   T* rows = b.rows.get();  // (6, w): the input rows, zero outside x
   for (int64_t r = 0; r < 6; ++r) {
@@ -121,7 +130,7 @@ void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int6
     const T* ea = e + a * w;
     T *v0 = v + (6 * a) * xs, *v1 = v0 + xs, *v2 = v1 + xs, *v3 = v2 + xs, *v4 = v3 + xs, *v5 = v4 + xs;
 #pragma omp simd
-    for (int64_t m = 0; m < len; ++m) {
+    for (int64_t m = 0; m < lv; ++m) {
       const T c0 = ea[4 * m], c1 = ea[4 * m + 1], c2 = ea[4 * m + 2], c3 = ea[4 * m + 3], c4 = ea[4 * m + 4],
               c5 = ea[4 * m + 5];
       v0[m] = 4 * c0 - 5 * c2 + c4;
@@ -139,13 +148,14 @@ void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int6
 template <typename T>
 void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, int64_t ti, int64_t tj0,
                 int64_t len, RunScratch<T>& b) {
-  T* t = b.comb.get();  // (4, 6, len): A^T M
+  const int64_t lv = lanes(len);
+  T* t = b.comb.get();  // (4, 6, lv): A^T M
   for (int64_t c = 0; c < 6; ++c) {
     const T *m0 = mk + c * xs, *m1 = m0 + 6 * xs, *m2 = m1 + 6 * xs, *m3 = m2 + 6 * xs, *m4 = m3 + 6 * xs,
             *m5 = m4 + 6 * xs;
-    T *t0 = t + c * len, *t1 = t0 + 6 * len, *t2 = t1 + 6 * len, *t3 = t2 + 6 * len;
+    T *t0 = t + c * lv, *t1 = t0 + 6 * lv, *t2 = t1 + 6 * lv, *t3 = t2 + 6 * lv;
 #pragma omp simd
-    for (int64_t m = 0; m < len; ++m) {
+    for (int64_t m = 0; m < lv; ++m) {
       const T s12 = m1[m] + m2[m], d12 = m1[m] - m2[m], s34 = m3[m] + m4[m], d34 = m3[m] - m4[m];
       t0[m] = m0[m] + s12 + s34;
       t1[m] = d12 + 2 * d34;
@@ -156,9 +166,9 @@ void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, i
   const int64_t P = s.P(), Q = s.Q(), q0 = 4 * tj0, ncols = std::min(4 * len, Q - q0);
   T* row = b.rows.get();
   for (int64_t r = 0; r < 4 && 4 * ti + r < P; ++r) {
-    const T *a0 = t + (6 * r) * len, *a1 = a0 + len, *a2 = a1 + len, *a3 = a2 + len, *a4 = a3 + len, *a5 = a4 + len;
+    const T *a0 = t + (6 * r) * lv, *a1 = a0 + lv, *a2 = a1 + lv, *a3 = a2 + lv, *a4 = a3 + lv, *a5 = a4 + lv;
 #pragma omp simd
-    for (int64_t m = 0; m < len; ++m) {
+    for (int64_t m = 0; m < lv; ++m) {
       const T s12 = a1[m] + a2[m], d12 = a1[m] - a2[m], s34 = a3[m] + a4[m], d34 = a3[m] - a4[m];
       row[4 * m] = a0[m] + s12 + s34 + bias;
       row[4 * m + 1] = d12 + 2 * d34 + bias;
@@ -175,7 +185,8 @@ void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, i
 template <typename T>
 void grad_run(const WinogradConv& s, const T* gk, int64_t ti, int64_t tj0, int64_t len, RunScratch<T>& b, T* z,
               int64_t xs) {
-  const int64_t P = s.P(), Q = s.Q(), w = 4 * len, q0 = 4 * tj0, ncols = std::min(w, Q - q0);
+  const int64_t P = s.P(), Q = s.Q(), lv = lanes(len), w = 4 * lv, q0 = 4 * tj0;
+  const int64_t ncols = std::min(4 * len, Q - q0);
   T* rows = b.rows.get();  // (4, w): the grad_out rows, zero outside
   for (int64_t r = 0; r < 4; ++r) {
     T* row = rows + r * w;
@@ -206,7 +217,7 @@ void grad_run(const WinogradConv& s, const T* gk, int64_t ti, int64_t tj0, int64
     const T* ea = e + a * w;
     T *z0 = z + (6 * a) * xs, *z1 = z0 + xs, *z2 = z1 + xs, *z3 = z2 + xs, *z4 = z3 + xs, *z5 = z4 + xs;
 #pragma omp simd
-    for (int64_t m = 0; m < len; ++m) {
+    for (int64_t m = 0; m < lv; ++m) {
       const T c0 = ea[4 * m], c1 = ea[4 * m + 1], c2 = ea[4 * m + 2], c3 = ea[4 * m + 3];
       const T s02 = c0 + c2, s13 = c1 + c3;
       z0[m] = c0;
@@ -263,16 +274,25 @@ bool go_parallel(const WinogradConv& s, const Tiles& tl, int64_t tasks) {
 }
 
 
-// How a call splits its tiles: blocks of tb tiles, one task per (group, block), and the
-// per-xi stride of a block's V (Cg rows) and M or Z (Kg rows), each padded by a cache line:
+// Scratch whose slack lanes (read by the transforms, never written by the GEMMs) hold zeros.
+template <typename T>
+std::unique_ptr<T[]> zeroed_scratch(int64_t n) {
+  auto p = scratch<T>(n);
+  std::fill_n(p.get(), n, T(0));
+  return p;
+}
+
+// How a call splits its tiles: blocks of tb tiles, one task per (group, block). A block's V
+// is (36, Cg, ld) and its M or Z (36, Kg, ld): rows of ld = tb + kLanes (the slack the
+// transforms' rounded-up runs write into), and each xi slice padded by a cache line, since
 // the transforms write 36 streams at once, which must not fall into one cache set.
 struct Plan {
   Plan(const WinogradConv& s, size_t elem)
       : Cg(s.C / s.G), Kg(s.K / s.G), tl(s), tb(block_tiles(tl, Cg, Kg, elem)), nblocks(ceil_div(tl.total, tb)),
-        tasks(s.G * nblocks), vs(Cg * tb + kPad), ms(Kg * tb + kPad) {}
+        tasks(s.G * nblocks), ld(tb + kLanes), vs(Cg * ld + kPad), ms(Kg * ld + kPad) {}
   int64_t Cg, Kg;
   Tiles tl;
-  int64_t tb, nblocks, tasks, vs, ms;
+  int64_t tb, nblocks, tasks, ld, vs, ms;
   int64_t group(int64_t task) const { return task / nblocks; }
   int64_t first(int64_t task) const { return (task % nblocks) * tb; }
   int64_t count(int64_t task) const { return std::min(tb, tl.total - first(task)); }
@@ -284,7 +304,7 @@ void transform_inputs(const WinogradConv& s, const Plan& pl, const T* x, int64_t
                       RunScratch<T>& rs, T* V) {
   for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
     for (int64_t c = 0; c < pl.Cg; ++c)
-      input_run(s, x + (n * s.C + g * pl.Cg + c) * s.H * s.W, ti, tj, len, rs, V + c * nt + j, pl.vs);
+      input_run(s, x + (n * s.C + g * pl.Cg + c) * s.H * s.W, ti, tj, len, rs, V + c * pl.ld + j, pl.vs);
   });
 }
 
@@ -301,19 +321,19 @@ void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bi
         filter_transform(w + ((g * Kg + k) * Cg + c) * 9, U.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg);
 #pragma omp parallel if (go_parallel(s, pl.tl, pl.tasks))
   {
-    auto V = scratch<T>(kXi * pl.vs), M = scratch<T>(kXi * pl.ms);
+    auto V = zeroed_scratch<T>(kXi * pl.vs), M = zeroed_scratch<T>(kXi * pl.ms);
     RunScratch<T> rs(pl.tl);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
     for (int64_t task = 0; task < pl.tasks; ++task) {
       const int64_t g = pl.group(task), t0 = pl.first(task), nt = pl.count(task);
       transform_inputs(s, pl, x, g, t0, nt, rs, V.get());
       for (int64_t xi = 0; xi < kXi; ++xi) {
-        mat<T>(M.get() + xi * pl.ms, Kg, nt, nt).noalias() =
-            cmat<T>(U.get() + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg) * cmat<T>(V.get() + xi * pl.vs, Cg, nt, nt);
+        mat<T>(M.get() + xi * pl.ms, Kg, nt, pl.ld).noalias() =
+            cmat<T>(U.get() + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg) * cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld);
       }
       for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
         for (int64_t k = 0; k < Kg; ++k)
-          output_run(s, M.get() + k * nt + j, pl.ms, bias != nullptr ? bias[g * Kg + k] : T(0),
+          output_run(s, M.get() + k * pl.ld + j, pl.ms, bias != nullptr ? bias[g * Kg + k] : T(0),
                      out + (n * s.K + g * Kg + k) * s.P() * s.Q(), ti, tj, len, rs);
       });
     }
@@ -335,7 +355,7 @@ void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, 
 #pragma omp single
     team = omp_get_num_threads();
     T* acc = S.get() + omp_get_thread_num() * ssize;
-    auto V = scratch<T>(kXi * pl.vs), Z = scratch<T>(kXi * pl.ms);
+    auto V = zeroed_scratch<T>(kXi * pl.vs), Z = zeroed_scratch<T>(kXi * pl.ms);
     RunScratch<T> rs(pl.tl);
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < pl.tasks; ++task) {
@@ -343,11 +363,11 @@ void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, 
       transform_inputs(s, pl, x, g, t0, nt, rs, V.get());
       for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
         for (int64_t k = 0; k < Kg; ++k)
-          grad_run(s, gout + (n * s.K + g * Kg + k) * s.P() * s.Q(), ti, tj, len, rs, Z.get() + k * nt + j, pl.ms);
+          grad_run(s, gout + (n * s.K + g * Kg + k) * s.P() * s.Q(), ti, tj, len, rs, Z.get() + k * pl.ld + j, pl.ms);
       });
       for (int64_t xi = 0; xi < kXi; ++xi) {
         mat<T>(acc + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg).noalias() +=
-            cmat<T>(Z.get() + xi * pl.ms, Kg, nt, nt) * cmat<T>(V.get() + xi * pl.vs, Cg, nt, nt).transpose();
+            cmat<T>(Z.get() + xi * pl.ms, Kg, nt, pl.ld) * cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld).transpose();
       }
     }
 #pragma omp for schedule(static)
