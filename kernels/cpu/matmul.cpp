@@ -2,8 +2,8 @@
 //
 // Each operand is mapped in place when one of its two matrix dims has unit stride
 // (row-major, or column-major as a transposed view gives); any other layout is copied
-// once. Eigen parallelizes one large product with OpenMP; a batch of products is split
-// over threads instead, and Eigen then runs each product on one thread.
+// once. A batch of products is split over threads; one large product is split into row
+// blocks, one per thread. Eigen runs every product on one thread (it sees omp_in_parallel).
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -49,15 +49,27 @@ void gemm_batch(const Tensor& out, const Tensor& a, const Tensor& b, Layout la, 
   const T* pb = static_cast<const T*>(b.raw_data());
   T* po = static_cast<T*>(out.raw_data());
   const int64_t sa = a.stride(0), sb = b.stride(0);
-  auto one = [&](int64_t i) {
-    MatMap<T, OA> A(pa + i * sa, M, K, OuterStride<>(la.ld));
+  auto one = [&](int64_t i, int64_t row0, int64_t rows) {
+    MatMap<T, OA> A(pa + i * sa + row0 * (OA == Eigen::RowMajor ? la.ld : 1), rows, K, OuterStride<>(la.ld));
     MatMap<T, OB> Bm(pb + i * sb, K, N, OuterStride<>(lb.ld));
-    OutMap<T> C(po + i * M * N, M, N);
+    OutMap<T> C(po + i * M * N + row0 * N, rows, N);
     C.noalias() = A * Bm;
   };
-  bool parallel_batches = B > 1 && !omp_in_parallel();
-#pragma omp parallel for schedule(static) if (parallel_batches)
-  for (int64_t i = 0; i < B; ++i) one(i);
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (B > 1 || threads == 1 || M * N * K < (int64_t{1} << 18)) {
+#pragma omp parallel for schedule(static) if (B > 1 && threads > 1)
+    for (int64_t i = 0; i < B; ++i) one(i, 0, M);
+    return;
+  }
+  // One large product: each thread takes a block of rows and runs Eigen on one thread.
+  // (Eigen's own threading spins between packing phases, which collapses when another
+  // process shares the cores; row blocks only meet at the end of the region.)
+  const int64_t block = (M + threads - 1) / threads;
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (int t = 0; t < threads; ++t) {
+    int64_t row0 = t * block, rows = std::min(block, M - row0);
+    if (rows > 0) one(0, row0, rows);
+  }
 }
 
 template <typename T>
