@@ -315,12 +315,14 @@ void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bi
   const Plan pl(s, sizeof(T));
   const int64_t Cg = pl.Cg, Kg = pl.Kg;
   auto U = scratch<T>(s.G * kXi * Kg * Cg);  // (G, 36, Kg, Cg)
-  for (int64_t g = 0; g < s.G; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
-      for (int64_t c = 0; c < Cg; ++c)
-        filter_transform(w + ((g * Kg + k) * Cg + c) * 9, U.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg);
 #pragma omp parallel if (go_parallel(s, pl.tl, pl.tasks))
   {
+#pragma omp for schedule(static)
+    for (int64_t gk = 0; gk < s.G * Kg; ++gk) {  // filter (g, k) of every input channel
+      const int64_t g = gk / Kg, k = gk % Kg;
+      for (int64_t c = 0; c < Cg; ++c)
+        filter_transform(w + (gk * Cg + c) * 9, U.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg);
+    }
     auto V = zeroed_scratch<T>(kXi * pl.vs), M = zeroed_scratch<T>(kXi * pl.ms);
     RunScratch<T> rs(pl.tl);
 #pragma omp for schedule(dynamic, 1)
@@ -376,11 +378,13 @@ void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, 
       for (int64_t t = 1; t < team; ++t) sum += S[static_cast<size_t>(t * ssize + e)];
       S[static_cast<size_t>(e)] = sum;
     }
-  }
-  for (int64_t g = 0; g < s.G; ++g)
-    for (int64_t k = 0; k < Kg; ++k)
+#pragma omp for schedule(static)
+    for (int64_t gk = 0; gk < s.G * Kg; ++gk) {
+      const int64_t g = gk / Kg, k = gk % Kg;
       for (int64_t c = 0; c < Cg; ++c)
-        filter_adjoint(S.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg, gw + ((g * Kg + k) * Cg + c) * 9);
+        filter_adjoint(S.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg, gw + (gk * Cg + c) * 9);
+    }
+  }
 }
 
 template void winograd_forward<float>(const WinogradConv&, const float*, const float*, const float*, float*);
