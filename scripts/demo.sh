@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# ember's main job: builds in Release and runs the demo program.
-# (Until the trainer lands, the demo shows tensors, broadcasting and a matmul.)
+# ember's main job: builds in Release and trains the seed's captioning model with the
+# Trainer (examples/captioning). Flags go to the program, e.g.
+#   bash scripts/demo.sh --decoder simple --max-epochs 5 --accelerator cuda
+# With none: the attention decoder on the cpu, 3 epochs, logs and checkpoints under
+# runs/captioning/lightning_logs/version_N/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
-cmake --build build --target ember_demo -j "$(nproc)"
-./build/examples/ember_demo "$@"
+cmake --build build --target captioning -j "$(nproc)"
+./build/examples/captioning/captioning "$@"

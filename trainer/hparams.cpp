@@ -1,9 +1,8 @@
 #include "trainer/hparams.h"
 
+#include <charconv>
 #include <cmath>
-#include <iomanip>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "tensor/error.h"
 
@@ -18,9 +17,9 @@ double HParam::as_double() const {
 
 namespace {
 std::string number_text(double d) {
-  std::ostringstream os;
-  os << std::setprecision(17) << d;  // round-trips exactly
-  return os.str();
+  char buf[64];
+  auto res = std::to_chars(buf, buf + sizeof buf, d);  // the shortest text that reads back exactly
+  return std::string(buf, res.ptr);
 }
 }  // namespace
 
