@@ -11,7 +11,7 @@ int main() {
   for (const auto& [name, t] : model->state_dict()) std::printf("%-32s %s\n", name.c_str(), str(t.sizes()).c_str());
 
   auto opt = optim::Adam::make(model->parameters(), {.lr = 1e-4});
-  Batch batch = make_batch(16, 0);
+  ToyBatch batch = make_batch(16, 0);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
     Tensor out = model->forward(batch.image, batch.text);                     // (N, T, vocab)

@@ -13,7 +13,7 @@ int main() {
     if (name.starts_with("text_decoder.attention")) std::printf("%-40s %s\n", name.c_str(), str(t.sizes()).c_str());
 
   auto opt = optim::Adam::make(model->parameters(), {.lr = 1e-4});
-  Batch batch = make_batch(16, 1);
+  ToyBatch batch = make_batch(16, 1);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
     Tensor loss = nn::F::cross_entropy(model->forward(batch.image, batch.text).transpose(1, 2), batch.target);

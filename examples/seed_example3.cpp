@@ -14,7 +14,7 @@ int main() {
   for (size_t g = 0; g < opt->param_groups().size(); ++g)
     std::printf("group %zu: %zu tensors, lr %.5f\n", g, opt->param_groups()[g].params.size(), opt->param_groups()[g].lr());
 
-  Batch batch = make_batch(16, 2);
+  ToyBatch batch = make_batch(16, 2);
   Tensor w0 = encoder->linear->weight.detach().clone();
   Tensor d0 = std::dynamic_pointer_cast<SimpleDecoder>(model->text_decoder)->linear->weight.detach().clone();
   double first = 0, last = 0;

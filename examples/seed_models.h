@@ -91,11 +91,11 @@ struct Captioner : nn::Module {
 
 // A tiny learnable task: image class k is a colour pattern; its caption is
 // <bos> 3k+1 3k+2 and the target is the caption shifted by one (3k+1 3k+2 <eos>).
-struct Batch {
+struct ToyBatch {
   Tensor image, text, target;
 };
 
-inline Batch make_batch(int64_t n, uint64_t seed) {
+inline ToyBatch make_batch(int64_t n, uint64_t seed) {
   manual_seed(seed);
   constexpr int64_t kBos = 0, kEos = 99;
   std::vector<int64_t> text, target, cls;
