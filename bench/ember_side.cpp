@@ -1,0 +1,130 @@
+// ember bodies of the workloads (see workload.h). Inputs are made once per Setup call,
+// outside the timed loop; each body runs the op once and keeps its result alive long
+// enough for the optimizer to treat it as used.
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "autograd/engine.h"
+#include "tensor/ops.h"
+#include "workload.h"
+
+namespace ember_bench::ember_side {
+namespace {
+
+// The bodies must not be optimised into nothing: the op's output buffer escapes.
+void keep(const ember::Tensor& t) {
+  benchmark::DoNotOptimize(t.raw_data());
+  benchmark::ClobberMemory();
+}
+
+// A benchmark of a wrong result is worthless: check a few entries of c = a @ b against
+// dot products in double before timing.
+void check_matmul(const ember::Tensor& a, const ember::Tensor& b, const ember::Tensor& c) {
+  const int64_t m = a.size(0), k = a.size(1), n = b.size(1);
+  if (c.sizes() != ember::Shape{m, n}) {
+    throw std::runtime_error("bench matmul: result has shape " + ember::str(c.sizes()));
+  }
+  const ember::Tensor ac = a.contiguous(), bc = b.contiguous(), cc = c.contiguous();
+  const float* pa = ac.data_ptr<float>();  // (m, k)
+  const float* pb = bc.data_ptr<float>();  // (k, n)
+  const float* pc = cc.data_ptr<float>();  // (m, n)
+  const int64_t probes[][2] = {{0, 0}, {m - 1, n - 1}, {m / 2, n / 3}, {m / 3, n - 1}, {m - 1, 0}};
+  for (const auto& p : probes) {
+    double want = 0;
+    for (int64_t i = 0; i < k; ++i) want += double(pa[p[0] * k + i]) * double(pb[i * n + p[1]]);
+    const double got = pc[p[0] * n + p[1]];
+    if (!(std::abs(got - want) <= 1e-3 * std::sqrt(double(k)) + 1e-4 * std::abs(want))) {
+      throw std::runtime_error("bench matmul: c[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) +
+                         "] = " + std::to_string(got) + ", expected " + std::to_string(want));
+    }
+  }
+}
+
+// Checks a few outputs of y = conv2d(x, w, b) (stride 1, padding p) against sums in double.
+void check_conv(const ember::Tensor& x, const ember::Tensor& w, const ember::Tensor& b,
+                const ember::Conv2dParams& p, const ember::Tensor& y) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = w.size(0), R = w.size(2), S = w.size(3), P = y.size(2), Q = y.size(3);
+  const std::vector<float> xv = x.to_vector<float>(), wv = w.to_vector<float>(), bv = b.to_vector<float>();
+  const std::vector<float> yv = y.to_vector<float>();
+  const int64_t probes[][4] = {{0, 0, 0, 0}, {N - 1, K - 1, P - 1, Q - 1}, {N / 2, K / 3, P / 2, Q / 3}};
+  for (const auto& pr : probes) {
+    double want = bv[static_cast<size_t>(pr[1])];
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t s = 0; s < S; ++s) {
+          const int64_t h = pr[2] - p.pad_h + r, ww = pr[3] - p.pad_w + s;
+          if (h < 0 || h >= H || ww < 0 || ww >= W) continue;
+          want += double(wv[static_cast<size_t>(((pr[1] * C + c) * R + r) * S + s)]) *
+                  double(xv[static_cast<size_t>(((pr[0] * C + c) * H + h) * W + ww)]);
+        }
+    const double got = yv[static_cast<size_t>(((pr[0] * K + pr[1]) * P + pr[2]) * Q + pr[3])];
+    if (!(std::abs(got - want) <= 1e-3 * std::sqrt(double(C * R * S)) + 1e-4 * std::abs(want)))
+      throw std::runtime_error("bench conv2d: out[" + std::to_string(pr[0]) + ", " + std::to_string(pr[1]) +
+                               ", ...] = " + std::to_string(got) + ", expected " + std::to_string(want));
+  }
+}
+
+// Checks y = attention(q, k, v) against the explicit matmul -> softmax -> matmul.
+void check_attention(const ember::Tensor& q, const ember::Tensor& k, const ember::Tensor& v, double scale,
+                     const ember::Tensor& y) {
+  const ember::Tensor want = ember::matmul(ember::softmax(ember::matmul(q, k.transpose(-2, -1)) * scale, -1), v);
+  if (!ember::allclose(y, want, 1e-4, 1e-5))
+    throw std::runtime_error("bench attention: the fused result differs from matmul-softmax-matmul");
+}
+
+}  // namespace
+
+Setup add(Dims a_dims, Dims b_dims) {
+  return [a_dims, b_dims]() -> Body {
+    ember::Tensor a = ember::randn(a_dims), b = ember::randn(b_dims);
+    return [a, b] { keep(a + b); };
+  };
+}
+
+Setup matmul(int64_t m, int64_t k, int64_t n) {
+  return [m, k, n]() -> Body {
+    ember::Tensor a = ember::randn({m, k});  // (m, k)
+    ember::Tensor b = ember::randn({k, n});  // (k, n)
+    check_matmul(a, b, ember::matmul(a, b));
+    return [a, b] { keep(ember::matmul(a, b)); };
+  };
+}
+
+Setup conv2d_fwdbwd(Dims x_dims, Dims w_dims, int64_t pad) {
+  return [x_dims, w_dims, pad]() -> Body {
+    ember::Tensor x = ember::randn(x_dims), w = ember::randn(w_dims), b = ember::randn({w_dims[0]});
+    x.requires_grad_();
+    w.requires_grad_();
+    b.requires_grad_();
+    const ember::Conv2dParams p{.pad_h = pad, .pad_w = pad};
+    check_conv(x, w, b, p, ember::conv2d(x, w, b, p));
+    return [x, w, b, p] {
+      ember::Tensor y = ember::conv2d(x, w, b, p);
+      ember::autograd::TensorList g = ember::autograd::grad({y.sum()}, {x, w, b});
+      for (const ember::Tensor& t : g) keep(t);
+    };
+  };
+}
+
+Setup attention_fwdbwd(Dims qkv, double scale) {
+  return [qkv, scale]() -> Body {
+    ember::Tensor q = ember::randn(qkv), k = ember::randn(qkv), v = ember::randn(qkv);
+    q.requires_grad_();
+    k.requires_grad_();
+    v.requires_grad_();
+    check_attention(q, k, v, scale, ember::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale));
+    return [q, k, v, scale] {
+      ember::Tensor y = ember::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale);
+      ember::autograd::TensorList g = ember::autograd::grad({y.sum()}, {q, k, v});
+      for (const ember::Tensor& t : g) keep(t);
+    };
+  };
+}
+
+}  // namespace ember_bench::ember_side

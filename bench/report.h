@@ -1,0 +1,52 @@
+// Collects Google Benchmark runs into one row per workload (ember vs LibTorch) and
+// writes them as a table and as JSON.
+#pragma once
+
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <optional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "workload.h"
+
+namespace ember_bench {
+
+// Prints what the console reporter prints and remembers each benchmark's time.
+class CollectingReporter : public benchmark::ConsoleReporter {
+ public:
+  explicit CollectingReporter(bool color) : ConsoleReporter(color ? OO_ColorTabular : OO_Tabular) {}
+  void ReportRuns(const std::vector<Run>& runs) override;
+
+  // Seconds per iteration of a benchmark ("ember/matmul_512"): the median aggregate
+  // when repetitions were asked for, else the median of the iteration runs.
+  std::optional<double> seconds(const std::string& benchmark) const;
+  const std::vector<std::string>& errors() const { return errors_; }
+
+ private:
+  std::map<std::string, std::vector<double>> iteration_seconds_;
+  std::map<std::string, double> median_seconds_;
+  std::vector<std::string> errors_;
+};
+
+struct Row {
+  const Workload* workload;
+  std::optional<double> ember_s, libtorch_s;  // seconds per iteration; empty if not run
+};
+
+std::vector<Row> collect_rows(const CollectingReporter& reporter);
+void print_table(std::ostream& os, const std::vector<Row>& rows);
+
+// "AMD EPYC 7B13, 2 cores, Linux 6.1.0-18-amd64 x86_64, Debian GNU/Linux 12 (bookworm)"
+std::string machine_description();
+
+// The 1-minute load average (/proc/loadavg), when known.
+std::optional<double> load_average();
+
+// Writes {"machine": ..., "threads": ..., "libtorch_version": ..., "results": [...]}.
+// Throws std::runtime_error when the file cannot be written.
+void write_json(const std::string& path, const std::vector<Row>& rows, int threads);
+
+}  // namespace ember_bench

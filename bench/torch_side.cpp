@@ -1,0 +1,85 @@
+// LibTorch bodies of the workloads (see workload.h). All LibTorch code lives in this one
+// translation unit: its headers take ~15 s to compile and emit warnings of their own.
+// It includes no ember header, so the two libraries meet only through workload.h.
+#include <ATen/Parallel.h>
+#include <benchmark/benchmark.h>
+#include <torch/autograd.h>
+#include <torch/types.h>
+#include <torch/version.h>
+
+#include <dlfcn.h>
+
+#include <string>
+
+#include "workload.h"
+
+namespace ember_bench::torch_side {
+namespace {
+
+void keep(const torch::Tensor& t) {
+  benchmark::DoNotOptimize(t.data_ptr());
+  benchmark::ClobberMemory();
+}
+
+}  // namespace
+
+Setup add(Dims a_dims, Dims b_dims) {
+  return [a_dims, b_dims]() -> Body {
+    torch::Tensor a = torch::randn(a_dims), b = torch::randn(b_dims);
+    return [a, b] { keep(a + b); };
+  };
+}
+
+Setup matmul(int64_t m, int64_t k, int64_t n) {
+  return [m, k, n]() -> Body {
+    torch::Tensor a = torch::randn({m, k});  // (m, k)
+    torch::Tensor b = torch::randn({k, n});  // (k, n)
+    return [a, b] { keep(torch::matmul(a, b)); };
+  };
+}
+
+Setup conv2d_fwdbwd(Dims x_dims, Dims w_dims, int64_t pad) {
+  return [x_dims, w_dims, pad]() -> Body {
+    torch::Tensor x = torch::randn(x_dims).requires_grad_();
+    torch::Tensor w = torch::randn(w_dims).requires_grad_();
+    torch::Tensor b = torch::randn({w_dims[0]}).requires_grad_();
+    return [x, w, b, pad] {
+      torch::Tensor y = torch::conv2d(x, w, b, /*stride=*/1, /*padding=*/pad);
+      for (const torch::Tensor& t : torch::autograd::grad({y.sum()}, {x, w, b})) keep(t);
+    };
+  };
+}
+
+Setup attention_fwdbwd(Dims qkv, double scale) {
+  return [qkv, scale]() -> Body {
+    torch::Tensor q = torch::randn(qkv).requires_grad_();
+    torch::Tensor k = torch::randn(qkv).requires_grad_();
+    torch::Tensor v = torch::randn(qkv).requires_grad_();
+    return [q, k, v, scale] {
+      torch::Tensor y = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale, -1).matmul(v);
+      for (const torch::Tensor& t : torch::autograd::grad({y.sum()}, {q, k, v})) keep(t);
+    };
+  };
+}
+
+std::string set_threads(int threads) {
+  // at::set_num_threads sets OpenMP's count (and MKL's, absent here) but not OpenBLAS's,
+  // which Debian's LibTorch calls for matmul. OpenBLAS read OPENBLAS_NUM_THREADS when it
+  // was loaded, so set it through its API; looked up at run time because the bench does
+  // not link OpenBLAS itself (LibTorch does).
+  at::set_num_threads(threads);
+  using SetFn = void (*)(int);
+  using GetFn = int (*)();
+  std::string info = at::get_parallel_info();
+  if (auto* set_blas = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
+    set_blas(threads);
+    if (auto* get_blas = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
+      info += "OpenBLAS threads: " + std::to_string(get_blas()) + "\n";
+    }
+  }
+  return info;
+}
+
+std::string version() { return TORCH_VERSION; }
+
+}  // namespace ember_bench::torch_side

@@ -1,0 +1,60 @@
+// The benchmark registry: named workloads timed in ember and in LibTorch.
+//
+// A workload is one op family (add, matmul, ...) at fixed shapes. Each library side
+// provides a `Setup` per op family: it builds the inputs (outside the timed loop) and
+// returns the `Body` that the timed loop calls once per iteration. The shapes live in
+// one place (workloads.cpp), so both libraries always run the same problem.
+//
+// This header includes neither ember nor LibTorch: ember_side.cpp sees only ember,
+// torch_side.cpp (the one slow-to-compile translation unit) sees only LibTorch.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace ember_bench {
+
+using Dims = std::vector<int64_t>;    // a tensor shape, outermost first
+using Body = std::function<void()>;   // one timed iteration
+using Setup = std::function<Body()>;  // prepares inputs, returns the timed body
+
+struct Workload {
+  std::string name;         // "matmul_512": the contract with reports and CI
+  std::string description;  // one line for the README-style table
+  double flops = 0;         // floating-point operations per iteration
+  double bytes = 0;         // bytes that must move per iteration (inputs read + output written)
+  Setup ember;
+  Setup libtorch;
+};
+
+// Every workload, in report order (defined in workloads.cpp).
+const std::vector<Workload>& workloads();
+
+// ---- op families, one Setup factory per library ---------------------------------------
+// Inputs are f32 on the CPU, drawn from each library's own randn.
+namespace ember_side {
+Setup add(Dims a, Dims b);                   // a + b (broadcasting)
+Setup matmul(int64_t m, int64_t k, int64_t n);  // (m, k) @ (k, n)
+// conv2d(x, w, bias) with stride 1 and `pad` zero padding, then the gradients of
+// out.sum() for x, w and bias: x (N, C, H, W), w (K, C, R, S).
+Setup conv2d_fwdbwd(Dims x, Dims w, int64_t pad);
+// softmax(q k^T * scale) v for q, k, v of the shape qkv (B, H, T, D), then the gradients of
+// out.sum() for q, k and v.
+Setup attention_fwdbwd(Dims qkv, double scale);
+}  // namespace ember_side
+
+namespace torch_side {
+Setup add(Dims a, Dims b);
+Setup matmul(int64_t m, int64_t k, int64_t n);
+Setup conv2d_fwdbwd(Dims x, Dims w, int64_t pad);
+Setup attention_fwdbwd(Dims qkv, double scale);  // as matmul -> softmax -> matmul
+
+// Sets LibTorch's intra-op thread count; returns LibTorch's description of its
+// parallel setup (at::get_parallel_info) for the log.
+std::string set_threads(int threads);
+std::string version();  // "1.13.1"
+}  // namespace torch_side
+
+}  // namespace ember_bench
