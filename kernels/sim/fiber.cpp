@@ -138,10 +138,6 @@ void asan_finish_switch(void* fake_stack_save, const void** old_bottom, size_t* 
   __sanitizer_finish_switch_fiber(fake_stack_save, old_bottom, old_size);
 }
 void asan_unpoison(void* addr, size_t size) { ASAN_UNPOISON_MEMORY_REGION(addr, size); }
-#else
-void asan_start_switch(void**, const void*, size_t) {}
-void asan_finish_switch(void*, const void**, size_t*) {}
-void asan_unpoison(void*, size_t) {}
 #endif
 
 }  // namespace ember::sim::detail

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <bit>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -15,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/sim/block.h"
 #include "kernels/sim/fiber.h"
 #include "kernels/sim/memory.h"
 #include "tensor/error.h"
@@ -81,56 +81,47 @@ Counters counters() {
 
 namespace detail {
 
+EMBER_SIM_TLS Worker* t_worker = nullptr;
+EMBER_SIM_TLS Fiber* t_fiber = nullptr;
+EMBER_SIM_TLS const Block* t_block = nullptr;
+
 namespace {
-
-enum class State : uint8_t { runnable, at_barrier, at_warp, exited, trapped };
-
-struct Fiber {
-  Context ctx;
-  std::unique_ptr<FiberStack> stack;
-  State state = State::exited;
-  uint3 tid{};
-  int pred = 0;  // __syncthreads_* predicate, then the barrier's result
-  WarpOp op = WarpOp::sync;
-  unsigned mask = 0;
-  uint64_t value = 0;  // posted to the warp, then this lane's result
-  int arg = 0;
-  int width = 32;
-  const char* trap_message = nullptr;
-  std::exception_ptr error;
-  void* fake_stack = nullptr;
-};
-
-// One block of a launch.
-struct Block {
-  const char* kernel;
-  dim3 grid, dim;
-  uint3 idx;
-  size_t shared_bytes;
-  KernelBody body;
-  Schedule schedule;
-  uint64_t seed;
-};
-
-struct Worker;
-thread_local Worker* t_worker = nullptr;
-thread_local Fiber* t_fiber = nullptr;     // the simulated thread running now
-thread_local const Block* t_block = nullptr;
-
 void fiber_main(void* arg);
+}  // namespace
 
-const char* op_name(WarpOp op) {
-  switch (op) {
-    case WarpOp::shfl_idx: return "__shfl_sync";
-    case WarpOp::shfl_up: return "__shfl_up_sync";
-    case WarpOp::shfl_down: return "__shfl_down_sync";
-    case WarpOp::shfl_xor: return "__shfl_xor_sync";
-    case WarpOp::ballot: return "__ballot_sync";
-    case WarpOp::any: return "__any_sync";
-    case WarpOp::all: return "__all_sync";
-    case WarpOp::sync: return "__syncwarp";
+void Worker::reset(Fiber& f) {
+  asan_unpoison(f.stack->bottom(), f.stack->size());
+  make_context(&f.ctx, *f.stack, &fiber_main, &f);
+  f.state = State::exited;
+  f.fake_stack = nullptr;
+}
+
+Fiber& Worker::fiber(uint32_t i) {
+  while (fibers.size() <= i) {
+    auto f = std::make_unique<Fiber>();
+    f->stack = std::make_unique<FiberStack>(settings().stack_bytes);
+    make_context(&f->ctx, *f->stack, &fiber_main, f.get());
+    fibers.push_back(std::move(f));
   }
-  return "?";
+  return *fibers[i];
+}
+
+void Worker::resume(Fiber& f) {
+  t_fiber = &f;
+  void* fake = nullptr;
+  asan_start_switch(&fake, f.stack->bottom(), f.stack->size());
+  switch_context(&sched, &f.ctx);
+  asan_finish_switch(fake, nullptr, nullptr);
+  t_fiber = nullptr;
+}
+
+Worker& worker() {
+  thread_local std::unique_ptr<Worker> w;
+  if (!w) {
+    w = std::make_unique<Worker>();
+    t_worker = w.get();
+  }
+  return *w;
 }
 
 std::string str3(uint3 v) {
@@ -143,58 +134,7 @@ std::string hex(unsigned v) {
   return os.str();
 }
 
-struct Worker {
-  Context sched;
-  const void* sched_bottom = nullptr;
-  size_t sched_size = 0;
-  std::vector<std::unique_ptr<Fiber>> fibers;
-  std::vector<uint32_t> order;
-  std::unique_ptr<unsigned char, decltype(&std::free)> shared{nullptr, &std::free};
-  size_t shared_capacity = 0;
-
-  void reset(Fiber& f) {
-    asan_unpoison(f.stack->bottom(), f.stack->size());
-    make_context(&f.ctx, *f.stack, &fiber_main, &f);
-    f.state = State::exited;
-    f.fake_stack = nullptr;
-  }
-
-  Fiber& fiber(uint32_t i) {
-    while (fibers.size() <= i) {
-      auto f = std::make_unique<Fiber>();
-      f->stack = std::make_unique<FiberStack>(settings().stack_bytes);
-      make_context(&f->ctx, *f->stack, &fiber_main, f.get());
-      fibers.push_back(std::move(f));
-    }
-    return *fibers[i];
-  }
-
-  void resume(Fiber& f) {
-    t_fiber = &f;
-    void* fake = nullptr;
-    asan_start_switch(&fake, f.stack->bottom(), f.stack->size());
-    switch_context(&sched, &f.ctx);
-    asan_finish_switch(fake, nullptr, nullptr);
-    t_fiber = nullptr;
-  }
-
-  void run_block(const Block& b);
-  bool release_warps(const Block& b, uint32_t n);
-  [[noreturn]] void fail_stuck(const Block& b, uint32_t n);
-  [[noreturn]] void fail_in(const Block& b, const std::string& what) {
-    fail<Error>("sim", "kernel '", b.kernel, "', block ", str3(b.idx), " of grid ", str3(b.grid),
-                ", block size ", str3(b.dim), ": ", what);
-  }
-};
-
-Worker& worker() {
-  thread_local std::unique_ptr<Worker> w;
-  if (!w) {
-    w = std::make_unique<Worker>();
-    t_worker = w.get();
-  }
-  return *w;
-}
+namespace {
 
 // Entry of every fiber: runs one simulated thread per resumption cycle.
 void fiber_main(void* arg) {
@@ -214,19 +154,6 @@ void fiber_main(void* arg) {
   }
 }
 
-// Suspends the running fiber until the scheduler resumes it.
-void yield_to_scheduler(Fiber& f) {
-  Worker* w = t_worker;
-  asan_start_switch(&f.fake_stack, w->sched_bottom, w->sched_size);
-  switch_context(&f.ctx, &w->sched);
-  asan_finish_switch(f.fake_stack, &w->sched_bottom, &w->sched_size);
-}
-
-Fiber& running_fiber(const char* what) {
-  if (t_fiber == nullptr) fail<Error>("sim", what, " called outside a kernel");
-  return *t_fiber;
-}
-
 uint64_t mix(uint64_t x) {  // splitmix64's finalizer
   x += 0x9E3779B97F4A7C15ull;
   x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -238,6 +165,21 @@ uint64_t hash_name(const char* s) {
   uint64_t h = 1469598103934665603ull;
   for (; *s != 0; ++s) h = (h ^ static_cast<unsigned char>(*s)) * 1099511628211ull;
   return h;
+}
+
+}  // namespace
+
+// Suspends the running fiber until the scheduler resumes it.
+void yield_to_scheduler(Fiber& f) {
+  Worker* w = t_worker;
+  asan_start_switch(&f.fake_stack, w->sched_bottom, w->sched_size);
+  switch_context(&f.ctx, &w->sched);
+  asan_finish_switch(f.fake_stack, &w->sched_bottom, &w->sched_size);
+}
+
+Fiber& running_fiber(const char* what) {
+  if (t_fiber == nullptr) fail<Error>("sim", what, " called outside a kernel");
+  return *t_fiber;
 }
 
 void Worker::run_block(const Block& b) {
@@ -272,12 +214,14 @@ void Worker::run_block(const Block& b) {
         if (f.error) std::rethrow_exception(f.error);
         if (f.state == State::trapped) fail_in(b, "thread " + str3(f.tid) + ": " + f.trap_message);
       }
-      if (release_warps(b, n)) continue;
-      uint32_t at_barrier = 0, exited = 0;
+      uint32_t at_barrier = 0, at_warp = 0, exited = 0;
       for (uint32_t i = 0; i < n; ++i) {
-        at_barrier += fibers[i]->state == State::at_barrier;
-        exited += fibers[i]->state == State::exited;
+        const State st = fibers[i]->state;
+        at_barrier += st == State::at_barrier;
+        at_warp += st == State::at_warp;
+        exited += st == State::exited;
       }
+      if (at_warp > 0 && release_warps(b, n)) continue;
       if (exited == n) break;
       if (at_barrier != n) fail_stuck(b, n);
       int count = 0;
@@ -294,71 +238,6 @@ void Worker::run_block(const Block& b) {
     throw;
   }
   t_block = nullptr;
-}
-
-// Releases every group of lanes waiting at a warp operation whose live members have all
-// posted it; computes each lane's result. Returns whether any group was released.
-bool Worker::release_warps(const Block& b, uint32_t n) {
-  bool released = false;
-  for (uint32_t base = 0; base < n; base += 32) {
-    const uint32_t lanes = std::min<uint32_t>(32, n - base);
-    const uint32_t exists = lanes == 32 ? ~0u : (1u << lanes) - 1u;
-    uint32_t waiting = 0, live = 0;
-    for (uint32_t l = 0; l < lanes; ++l) {
-      State s = fibers[base + l]->state;
-      if (s == State::at_warp) waiting |= 1u << l;
-      if (s != State::exited) live |= 1u << l;
-    }
-    uint32_t pending = waiting;
-    while (pending != 0) {
-      const auto lane = static_cast<uint32_t>(std::countr_zero(pending));
-      const Fiber& lead = *fibers[base + lane];
-      if ((lead.mask & (1u << lane)) == 0)
-        fail_in(b, "thread " + str3(lead.tid) + " calls " + op_name(lead.op) + " with mask " +
-                       hex(lead.mask) + ", which leaves out its own lane " + std::to_string(lane));
-      const uint32_t group = lead.mask & exists & live;
-      if ((group & waiting) != group) {  // a member is elsewhere: maybe later
-        pending &= ~(1u << lane);
-        continue;
-      }
-      uint64_t ballot = 0;
-      for (uint32_t g = group; g != 0; g &= g - 1) {
-        const Fiber& m = *fibers[base + std::countr_zero(g)];
-        if (m.op != lead.op || (m.mask & exists) != (lead.mask & exists))
-          fail_in(b, "threads " + str3(lead.tid) + " and " + str3(m.tid) + " of one warp meet at " +
-                         op_name(lead.op) + "(mask " + hex(lead.mask) + ") and " + op_name(m.op) +
-                         "(mask " + hex(m.mask) + ")");
-        if (m.value != 0) ballot |= uint64_t{1} << std::countr_zero(g);
-      }
-      uint64_t values[32];
-      for (uint32_t g = group; g != 0; g &= g - 1) values[std::countr_zero(g)] = fibers[base + std::countr_zero(g)]->value;
-      for (uint32_t g = group; g != 0; g &= g - 1) {
-        const auto l = static_cast<uint32_t>(std::countr_zero(g));
-        Fiber& m = *fibers[base + l];
-        const auto w = static_cast<uint32_t>(m.width);
-        const auto a = static_cast<uint32_t>(m.arg);
-        uint32_t src = l;
-        switch (m.op) {
-          case WarpOp::shfl_idx: src = (l & ~(w - 1)) | (a & (w - 1)); break;
-          case WarpOp::shfl_up: src = (l & (w - 1)) >= a ? l - a : l; break;
-          case WarpOp::shfl_down: src = (l & (w - 1)) + a < w ? l + a : l; break;
-          case WarpOp::shfl_xor: src = (l ^ a) < 32 && (l ^ a) / w <= l / w ? (l ^ a) : l; break;
-          default: break;
-        }
-        switch (m.op) {
-          case WarpOp::ballot: m.value = ballot; break;
-          case WarpOp::any: m.value = ballot != 0; break;
-          case WarpOp::all: m.value = ballot == group; break;
-          case WarpOp::sync: m.value = 0; break;
-          default: m.value = (group >> src) & 1u ? values[src] : ~uint64_t{0}; break;
-        }
-        m.state = State::runnable;
-      }
-      pending &= ~group;
-      released = true;
-    }
-  }
-  return released;
 }
 
 void Worker::fail_stuck(const Block& b, uint32_t n) {
@@ -386,8 +265,6 @@ void Worker::fail_stuck(const Block& b, uint32_t n) {
   }
   fail_in(b, os.str());
 }
-
-}  // namespace
 
 const uint3& thread_idx() { return running_fiber("threadIdx").tid; }
 const uint3& block_idx() {
@@ -419,30 +296,6 @@ int syncthreads(int pred, int reduce_kind) {
     case 3: return f.pred > 0 ? 1 : 0;   // or
     default: return 0;
   }
-}
-
-uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t value, int arg, int width) {
-  Fiber& f = running_fiber(op_name(op));
-  if (width < 1 || width > 32 || (width & (width - 1)) != 0) trap("shuffle width must be a power of two in [1, 32]");
-  f.op = op;
-  f.mask = mask;
-  f.value = value;
-  f.arg = arg;
-  f.width = width;
-  f.state = State::at_warp;
-  yield_to_scheduler(f);
-  return f.value;
-}
-
-unsigned active_mask() {
-  Fiber& self = running_fiber("__activemask");
-  const uint32_t linear = self.tid.x + t_block->dim.x * (self.tid.y + t_block->dim.y * self.tid.z);
-  const uint32_t n = t_block->dim.x * t_block->dim.y * t_block->dim.z;
-  const uint32_t base = linear / 32 * 32;
-  unsigned mask = 0;
-  for (uint32_t l = 0; l < 32 && base + l < n; ++l)
-    if (t_worker->fibers[base + l]->state != State::exited) mask |= 1u << l;
-  return mask;
 }
 
 void trap(const char* what) {

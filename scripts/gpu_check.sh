@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# The one command to validate ember on a machine with an NVIDIA GPU (Hopper first):
+#
+#   scripts/gpu_check.sh OUTDIR
+#
+# 1. checks that a GPU is visible (nvidia-smi) and nvcc is there;
+# 2. builds ember and its tests for EMBER_CUDA_ARCHS (default 90, i.e. sm_90) in
+#    build-gpu/, finding Eigen, GoogleTest, Google Benchmark and nlohmann-json in
+#    .devdeps/ when the machine lacks them (scripts/pack_devdeps.sh, docs/gpu.md);
+# 3. runs every test: the cuda suites in one process each with EMBER_REQUIRE_CUDA=1 (a
+#    cuda test fails, rather than skips, if the device is missing), then all other
+#    tests through ctest;
+# 4. times large workloads on the GPU with ember (cuBLAS and the tiled GEMM) and with the
+#    PyTorch installed on the machine (its CUDA kernels are LibTorch's), when python3
+#    can import torch;
+# 5. writes OUTDIR/results.md and OUTDIR/results.json (and the logs and JUnit files).
+#
+# Exit status 0 only when the GPU was found, the build succeeded and every test passed.
+# About 3 minutes on 16 cores and an H200; every step has a time limit, so the whole run
+# stays well under 10 minutes. Environment: EMBER_CUDA_ARCHS, JOBS, BUILD_DIR.
+set -uo pipefail
+
+if [[ $# -ne 1 ]]; then
+  echo "usage: scripts/gpu_check.sh OUTDIR" >&2
+  exit 2
+fi
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+mkdir -p "$1"
+out="$(cd "$1" && pwd)"
+build="${BUILD_DIR:-$root/build-gpu}"
+jobs="${JOBS:-$(nproc)}"
+archs="${EMBER_CUDA_ARCHS:-90}"
+start=$(date +%s)
+status="pass"
+notes=()
+
+log() { echo "gpu_check [$(($(date +%s) - start)) s]: $*" | tee -a "$out/gpu_check.log"; }
+note() { notes+=("$*"); log "$*"; }
+fail() { status="fail"; note "FAIL: $*"; }
+# step NAME SECONDS CMD...: runs CMD with a time limit, its output in OUTDIR/NAME.log.
+step() {
+  local name="$1" limit="$2"
+  shift 2
+  log "$name: $*"
+  timeout --kill-after=10 "$limit" "$@" >"$out/$name.log" 2>&1
+  local rc=$?
+  [[ $rc -eq 124 || $rc -eq 137 ]] && note "$name: stopped after ${limit} s"
+  return $rc
+}
+: >"$out/gpu_check.log"
+
+# ---- 1. the machine ------------------------------------------------------------------------
+gpu="none"
+if command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  gpu="$(nvidia-smi --query-gpu=name,driver_version,memory.total,compute_cap --format=csv,noheader | head -1)"
+  log "GPU: $gpu"
+else
+  fail "no GPU is visible (nvidia-smi -L failed)"
+fi
+nvcc_version="$( (nvcc --version || /usr/local/cuda/bin/nvcc --version) 2>/dev/null | tail -1)"
+[[ -n "$nvcc_version" ]] || fail "nvcc not found"
+log "nvcc: $nvcc_version; cmake: $(cmake --version | head -1); $(nproc) cores"
+
+# ---- 2. build -------------------------------------------------------------------------------
+cmake_args=(-DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA=ON "-DEMBER_CUDA_ARCHS=$archs" -DEMBER_BUILD_TESTS=ON
+            -DEMBER_BUILD_BENCH=OFF)
+command -v ninja >/dev/null && [[ ! -f "$build/CMakeCache.txt" ]] && cmake_args+=(-G Ninja)
+dd="$root/.devdeps"
+if [[ -d "$dd" ]]; then
+  # Named one by one: a distribution that does not search lib/<multiarch> still finds them.
+  ml=""
+  for d in "$dd"/lib/*/cmake; do [[ -d "$d" ]] && ml="$d" && break; done
+  cmake_args+=("-DCMAKE_PREFIX_PATH=$dd" "-DEigen3_DIR=$dd/share/eigen3/cmake"
+               "-Dnlohmann_json_DIR=$dd/share/cmake/nlohmann_json")
+  [[ -n "$ml" ]] && cmake_args+=("-DGTest_DIR=$ml/GTest" "-Dbenchmark_DIR=$ml/benchmark")
+  log "using the packed dependencies in $dd"
+fi
+build_start=$(date +%s)
+built=0
+if step configure 300 cmake -S "$root" -B "$build" "${cmake_args[@]}" &&
+   step build 420 cmake --build "$build" -j "$jobs"; then
+  built=1
+else
+  fail "the build failed: see build.log / configure.log"
+  tail -30 "$out/configure.log" "$out/build.log" 2>/dev/null | sed 's/^/  /'
+fi
+build_seconds=$(($(date +%s) - build_start))
+
+# ---- 3. tests -------------------------------------------------------------------------------
+export EMBER_REQUIRE_CUDA=1
+tests_dir="$build/tests"
+if ((built)); then
+  # The cuda suites, one process each (one CUDA context, not one per test).
+  step cuda_ops 240 "$tests_dir/sim/ember_device_op_tests" \
+      "--gtest_filter=*OpCaseCuda*:*/cuda:CudaDevice.*" "--gtest_output=xml:$out/cuda_ops.xml" ||
+    fail "cuda op tests failed: see cuda_ops.log"
+  step cuda_sim_suite 120 "$tests_dir/sim/ember_sim_tests" "--gtest_filter=*/cuda" \
+      "--gtest_output=xml:$out/cuda_sim_suite.xml" || fail "cuda tests of ember_sim_tests failed"
+  # Everything else through ctest (cpu, sim, grad, nn, ...).
+  step ctest 420 ctest --test-dir "$build" -LE cuda -j "$jobs" --timeout 120 --output-on-failure \
+      --output-junit "$out/ctest.xml" || fail "ctest (all but the cuda label) failed: see ctest.log"
+fi
+
+# ---- 4. timings: ember against PyTorch's CUDA kernels -------------------------------------------
+timing_ok=0
+if ((built)) && [[ "$gpu" != "none" ]]; then
+  step timing_cublas 120 "$tests_dir/sim/ember_gpu_timing" --device cuda && timing_ok=1
+  EMBER_CUDA_GEMM=tiled step timing_tiled 120 "$tests_dir/sim/ember_gpu_timing" --device cuda || true
+  ((timing_ok)) || note "ember timing failed: see timing_cublas.log"
+fi
+torch_ok=0
+if [[ "$gpu" != "none" ]] && python3 -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then
+  step timing_torch 180 python3 - <<'PY' && torch_ok=1
+# The workloads of tests/sim/gpu_timing.cpp in PyTorch, timed the same way: one warm-up,
+# then the median of 20 runs, each synchronized. Full f32 matmul (no TF32), as ember's.
+import json, time, torch
+torch.backends.cuda.matmul.allow_tf32 = False
+torch.manual_seed(0)
+dev = "cuda"
+n, r, c, m = 1 << 26, 8192, 8192, 4096
+a, b = torch.randn(n, device=dev), torch.randn(n, device=dev)
+x = torch.randn(r, c, device=dev)
+p, q = torch.randn(m, m, device=dev), torch.randn(m, m, device=dev)
+work = {
+    "add_f32": lambda: a + b,
+    "sum_rows_f32": lambda: x.sum(1),
+    "softmax_rows_f32": lambda: x.softmax(1),
+    "randn_f32": lambda: torch.randn(n, device=dev),
+    "matmul_f32": lambda: p @ q,
+}
+for name, fn in work.items():
+    fn(); torch.cuda.synchronize()
+    ms = []
+    for _ in range(20):
+        t0 = time.perf_counter(); fn(); torch.cuda.synchronize()
+        ms.append((time.perf_counter() - t0) * 1e3)
+    ms.sort()
+    print(json.dumps({"name": name, "device": "cuda", "torch": torch.__version__, "ms": ms[len(ms) // 2]}))
+PY
+  ((torch_ok)) || note "PyTorch timing failed: see timing_torch.log"
+else
+  note "PyTorch with CUDA not importable: no baseline timings"
+fi
+
+# ---- 5. results -----------------------------------------------------------------------------
+total_seconds=$(($(date +%s) - start))
+export OUT="$out" STATUS="$status" GPU="$gpu" NVCC="$nvcc_version" ARCHS="$archs" BUILD_SECONDS="$build_seconds"
+NOTES="$(printf '%s\n' "${notes[@]+"${notes[@]}"}")"
+COMMIT="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+export TOTAL_SECONDS="$total_seconds" BUILT="$built" NOTES COMMIT
+python3 - <<'PY' || { echo "gpu_check: could not write results (python3 missing?)" >&2; status="fail"; }
+import json, os, xml.etree.ElementTree as ET
+out = os.environ["OUT"]
+
+def junit(name):
+    path = os.path.join(out, name)
+    if not os.path.exists(path):
+        return None
+    counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
+    root = ET.parse(path).getroot()
+    suites = [root] if root.tag == "testsuite" else root.findall("testsuite")
+    for s in suites:
+        for k in counts:
+            counts[k] += int(s.get(k, s.get("disabled", 0) if k == "skipped" else 0) or 0)
+    failed = []
+    for case in root.iter("testcase"):
+        if case.find("failure") is not None or case.find("error") is not None:
+            failed.append(case.get("classname", "") + "." + case.get("name", ""))
+    counts["failed_tests"] = failed[:50]
+    return counts
+
+def timings(name):
+    rows = {}
+    path = os.path.join(out, name)
+    if os.path.exists(path):
+        for line in open(path):
+            line = line.strip()
+            if line.startswith("{"):
+                d = json.loads(line)
+                rows[d["name"]] = d
+    return rows
+
+tests = {k: junit(f) for k, f in [("cuda_ops", "cuda_ops.xml"), ("cuda_sim_suite", "cuda_sim_suite.xml"),
+                                   ("ctest_other", "ctest.xml")]}
+ember, tiled, torch = timings("timing_cublas.log"), timings("timing_tiled.log"), timings("timing_torch.log")
+rows = []
+for name, e in ember.items():
+    t = torch.get(name, {}).get("ms")
+    rows.append({"name": name, "ember_ms": e["ms"], "ember_tiled_ms": tiled.get(name, {}).get("ms"),
+                 "torch_ms": t, "ratio": (e["ms"] / t) if t else None,
+                 "ember_gbps": e["gbps"], "ember_tflops": e["tflops"]})
+result = {
+    "status": os.environ["STATUS"], "commit": os.environ["COMMIT"], "gpu": os.environ["GPU"],
+    "nvcc": os.environ["NVCC"], "cuda_archs": os.environ["ARCHS"], "built": os.environ["BUILT"] == "1",
+    "build_seconds": int(os.environ["BUILD_SECONDS"]), "total_seconds": int(os.environ["TOTAL_SECONDS"]),
+    "tests": tests, "timings": rows,
+    "torch_version": next(iter(torch.values()), {}).get("torch"),
+    "notes": [n for n in os.environ["NOTES"].split("\n") if n],
+}
+json.dump(result, open(os.path.join(out, "results.json"), "w"), indent=2)
+
+md = [f"# ember GPU check: {result['status'].upper()}", "",
+      f"- commit `{result['commit']}`, GPU: {result['gpu']}", f"- {result['nvcc']}, archs {result['cuda_archs']}",
+      f"- build {result['build_seconds']} s, whole check {result['total_seconds']} s", "",
+      "| tests | run | failed | skipped |", "|---|---|---|---|"]
+for k, v in tests.items():
+    if v:
+        md.append(f"| {k} | {v['tests']} | {v['failures'] + v['errors']} | {v['skipped']} |")
+    else:
+        md.append(f"| {k} | not run | | |")
+for k, v in tests.items():
+    for f in (v or {}).get("failed_tests", []):
+        md.append(f"- failed: `{f}`")
+fmt = lambda v, p=3: "-" if v is None else f"{v:.{p}g}"
+md += ["", "| workload | ember ms | ember tiled GEMM ms | PyTorch ms | ember / PyTorch | ember GB/s | ember TFLOP/s |",
+       "|---|---|---|---|---|---|---|"]
+for r in rows:
+    md.append(f"| {r['name']} | {fmt(r['ember_ms'])} | {fmt(r['ember_tiled_ms'])} | {fmt(r['torch_ms'])} | "
+              f"{fmt(r['ratio'])} | {fmt(r['ember_gbps'], 4)} | {fmt(r['ember_tflops'], 4)} |")
+if result["notes"]:
+    md += ["", "Notes:"] + [f"- {n}" for n in result["notes"]]
+open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
+print("\n".join(md))
+PY
+
+log "done: $status in $(($(date +%s) - start)) s; results in $out/results.md and results.json"
+[[ "$status" == "pass" ]]

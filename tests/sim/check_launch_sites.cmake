@@ -1,0 +1,20 @@
+# cmake -DDIR=<repo>/kernels/cuda -P check_launch_sites.cmake
+# Fails when a file of kernels/cuda other than target.h launches a kernel with <<<>>>:
+# every launch goes through launch() there, which the simulator build maps to its own.
+file(GLOB files "${DIR}/*")
+set(bad "")
+foreach(f IN LISTS files)
+  get_filename_component(name "${f}" NAME)
+  if(name STREQUAL "target.h")
+    continue()
+  endif()
+  file(READ "${f}" content)
+  string(FIND "${content}" "<<<" at)
+  if(NOT at EQUAL -1)
+    list(APPEND bad "${name}")
+  endif()
+endforeach()
+if(bad)
+  message(FATAL_ERROR "kernels/cuda: <<< outside target.h in ${bad}; launch through launch() instead")
+endif()
+message(STATUS "kernels/cuda: every launch goes through target.h's launch()")
