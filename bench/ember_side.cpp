@@ -10,6 +10,8 @@
 #include <vector>
 
 #include "autograd/engine.h"
+#include "optim/adam.h"
+#include "optim/sgd.h"
 #include "tensor/ops.h"
 #include "workload.h"
 
@@ -126,5 +128,32 @@ Setup attention_fwdbwd(Dims qkv, double scale) {
     };
   };
 }
+
+namespace {
+Setup optimizer_setup(int64_t tensors, int64_t numel, bool adam) {
+  return [=]() -> Body {
+    std::vector<ember::Tensor> params;
+    for (int64_t i = 0; i < tensors; ++i) {
+      ember::Tensor p = ember::randn({numel}).requires_grad_();
+      p.set_grad(ember::randn({numel}));
+      params.push_back(p);
+    }
+    std::shared_ptr<ember::optim::Optimizer> opt;
+    if (adam) {
+      opt = ember::optim::Adam::make(params, {.lr = 1e-3});
+    } else {
+      opt = ember::optim::SGD::make(params, {.lr = 1e-3, .momentum = 0.9});
+    }
+    opt->step();  // the state exists before timing, as it does in training
+    return [opt, params]() {
+      opt->step();
+      keep(params.front());
+    };
+  };
+}
+}  // namespace
+
+Setup adam_step(int64_t tensors, int64_t numel) { return optimizer_setup(tensors, numel, true); }
+Setup sgd_momentum_step(int64_t tensors, int64_t numel) { return optimizer_setup(tensors, numel, false); }
 
 }  // namespace ember_bench::ember_side

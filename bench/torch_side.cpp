@@ -4,6 +4,8 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <torch/autograd.h>
+#include <torch/optim/adam.h>
+#include <torch/optim/sgd.h>
 #include <torch/types.h>
 #include <torch/version.h>
 
@@ -58,6 +60,43 @@ Setup attention_fwdbwd(Dims qkv, double scale) {
     return [q, k, v, scale] {
       torch::Tensor y = torch::softmax(torch::matmul(q, k.transpose(-2, -1)) * scale, -1).matmul(v);
       for (const torch::Tensor& t : torch::autograd::grad({y.sum()}, {q, k, v})) keep(t);
+    };
+  };
+}
+
+namespace {
+// The same parameters and gradients as ember's side: tensors x numel f32, grads set.
+std::vector<torch::Tensor> params_with_grads(int64_t tensors, int64_t numel) {
+  std::vector<torch::Tensor> params;
+  for (int64_t i = 0; i < tensors; ++i) {
+    torch::Tensor p = torch::randn({numel}).requires_grad_();
+    p.mutable_grad() = torch::randn({numel});
+    params.push_back(p);
+  }
+  return params;
+}
+}  // namespace
+
+Setup adam_step(int64_t tensors, int64_t numel) {
+  return [tensors, numel]() -> Body {
+    auto params = params_with_grads(tensors, numel);
+    auto opt = std::make_shared<torch::optim::Adam>(params, torch::optim::AdamOptions(1e-3));
+    opt->step();
+    return [opt, params] {
+      opt->step();
+      keep(params.front());
+    };
+  };
+}
+
+Setup sgd_momentum_step(int64_t tensors, int64_t numel) {
+  return [tensors, numel]() -> Body {
+    auto params = params_with_grads(tensors, numel);
+    auto opt = std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(1e-3).momentum(0.9));
+    opt->step();
+    return [opt, params] {
+      opt->step();
+      keep(params.front());
     };
   };
 }

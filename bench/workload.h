@@ -43,6 +43,10 @@ Setup conv2d_fwdbwd(Dims x, Dims w, int64_t pad);
 // softmax(q k^T * scale) v for q, k, v of the shape qkv (B, H, T, D), then the gradients of
 // out.sum() for q, k and v.
 Setup attention_fwdbwd(Dims qkv, double scale);
+// One optimizer step over `tensors` f32 parameters of `numel` elements with gradients set:
+// Adam (lr 1e-3), or SGD with momentum 0.9 (lr 1e-3).
+Setup adam_step(int64_t tensors, int64_t numel);
+Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 }  // namespace ember_side
 
 namespace torch_side {
@@ -50,6 +54,8 @@ Setup add(Dims a, Dims b);
 Setup matmul(int64_t m, int64_t k, int64_t n);
 Setup conv2d_fwdbwd(Dims x, Dims w, int64_t pad);
 Setup attention_fwdbwd(Dims qkv, double scale);  // as matmul -> softmax -> matmul
+Setup adam_step(int64_t tensors, int64_t numel);  // torch::optim::Adam
+Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 
 // Sets LibTorch's intra-op thread count; returns LibTorch's description of its
 // parallel setup (at::get_parallel_info) for the log.

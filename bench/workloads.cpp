@@ -49,6 +49,16 @@ Workload attention_fwdbwd(std::string name, std::string description, const Dims&
           ember_side::attention_fwdbwd(qkv, scale), torch_side::attention_fwdbwd(qkv, scale)};
 }
 
+// One optimizer step over tensors x numel f32 parameters. Adam reads param, grad and both
+// moments and writes param and moments: 28 bytes and about 12 FLOPs per parameter. SGD
+// with momentum reads param, grad, buffer and writes param, buffer: 20 bytes, 4 FLOPs.
+Workload optimizer_step(std::string name, std::string description, int64_t tensors, int64_t n, bool adam) {
+  const double params = static_cast<double>(tensors * n);
+  return {std::move(name), std::move(description), params * (adam ? 12.0 : 4.0), params * (adam ? 28.0 : 20.0),
+          adam ? ember_side::adam_step(tensors, n) : ember_side::sgd_momentum_step(tensors, n),
+          adam ? torch_side::adam_step(tensors, n) : torch_side::sgd_momentum_step(tensors, n)};
+}
+
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
@@ -62,6 +72,9 @@ std::vector<Workload> make_workloads() {
   // softmax(q k^T / 8) v: ember's fused attention against LibTorch's matmul-softmax-matmul.
   w.push_back(attention_fwdbwd("attention_fwdbwd", "attention q,k,v 4x8x256x64, softmax(q k^T/8) v; fwd + bwd",
                                {4, 8, 256, 64}, 1.0 / 8.0));
+  // Memory-bound optimizer steps: ten parameters of a million f32 each, gradients set.
+  w.push_back(optimizer_step("adam_10M", "Adam step over 10 x 1M f32 parameters", 10, 1000000, true));
+  w.push_back(optimizer_step("sgd_momentum_10M", "SGD (momentum 0.9) step over 10 x 1M f32 parameters", 10, 1000000, false));
   return w;
 }
 
