@@ -22,15 +22,16 @@ OptimizerConfig LightningModule::configure_optimizers() {
 }
 
 void LightningModule::log(const std::string& name, const Tensor& value, const LogOptions& options) {
-  if (!trainer_) return;
+  Trainer* t = live_trainer();
+  if (!t) return;
   if (!value.defined()) fail<ValueError>("log", "'", name, "': the tensor is undefined");
   if (value.numel() != 1)
     fail<ValueError>("log", "'", name, "': only one-element tensors can be logged, got shape ", str(value.sizes()));
-  trainer_->log_metric(name, value.detach().item<double>(), options);
+  t->log_metric(name, value.detach().item<double>(), options);
 }
 
 void LightningModule::log(const std::string& name, double value, const LogOptions& options) {
-  if (trainer_) trainer_->log_metric(name, value, options);
+  if (Trainer* t = live_trainer()) t->log_metric(name, value, options);
 }
 
 void LightningModule::log_dict(const std::map<std::string, Tensor>& values, const LogOptions& options) {
@@ -42,11 +43,18 @@ void LightningModule::log_dict(const std::map<std::string, double>& values, cons
 }
 
 Trainer& LightningModule::trainer() const {
-  if (!trainer_) fail<ValueError>("LightningModule", name(), " is not attached to a Trainer");
-  return *trainer_;
+  Trainer* t = live_trainer();
+  if (!t) fail<ValueError>("LightningModule", name(), " is not attached to a Trainer");
+  return *t;
 }
 
-int64_t LightningModule::current_epoch() const { return trainer_ ? trainer_->current_epoch() : 0; }
-int64_t LightningModule::global_step() const { return trainer_ ? trainer_->global_step() : 0; }
+int64_t LightningModule::current_epoch() const {
+  Trainer* t = live_trainer();
+  return t ? t->current_epoch() : 0;
+}
+int64_t LightningModule::global_step() const {
+  Trainer* t = live_trainer();
+  return t ? t->global_step() : 0;
+}
 
 }  // namespace ember

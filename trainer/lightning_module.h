@@ -132,20 +132,25 @@ class LightningModule : public nn::Module {
   // ---- hyperparameters and state -----------------------------------------------------------
   void save_hyperparameters(HParams hparams) { hparams_ = std::move(hparams); }
   const HParams& hparams() const { return hparams_; }
-  bool has_trainer() const { return trainer_ != nullptr; }
+  bool has_trainer() const { return live_trainer() != nullptr; }
   Trainer& trainer() const;  // throws ValueError when not attached to a Trainer
   int64_t current_epoch() const;  // 0 outside a Trainer
   int64_t global_step() const;
   Device device() const { return device_; }
 
-  // Set by the Trainer at the start of a run.
-  void attach(Trainer* trainer, Device device) {
-    trainer_ = trainer;
+  // Set by the Trainer at the start of a run. The module holds a weak handle, so a
+  // module that outlives its Trainer is simply detached.
+  void attach(std::weak_ptr<Trainer* const> trainer, Device device) {
+    trainer_ = std::move(trainer);
     device_ = device;
   }
 
  private:
-  Trainer* trainer_ = nullptr;
+  Trainer* live_trainer() const {
+    auto p = trainer_.lock();
+    return p ? *p : nullptr;
+  }
+  std::weak_ptr<Trainer* const> trainer_;
   Device device_ = Device::cpu();
   HParams hparams_;
 };

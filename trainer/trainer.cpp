@@ -33,7 +33,8 @@ LightningModule& ModelRef::get() const {
 
 // ---- construction ---------------------------------------------------------------------------
 
-Trainer::Trainer(TrainerOptions options) : options_(std::move(options)) {
+Trainer::Trainer(TrainerOptions options)
+    : options_(std::move(options)), self_(std::make_shared<Trainer* const>(this)) {
   const TrainerOptions& o = options_;
   if (o.accumulate_grad_batches < 1)
     fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ", o.accumulate_grad_batches);
@@ -133,7 +134,7 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
   else device_ = Device::cuda(0);
   if (!backend_available(device_.type))
     fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device_.str(), ", which is not available here");
-  model.attach(this, device_);
+  model.attach(self_, device_);
   model.to(device_);
   // Versions are chosen before anything is written, so loggers sharing a folder agree.
   for (const auto& l : loggers_) (void)l->version();

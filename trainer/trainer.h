@@ -207,6 +207,7 @@ class Trainer {
   void merge_views(const MetricViews& views);
 
   TrainerOptions options_;
+  std::shared_ptr<Trainer* const> self_;  // modules hold it weakly (LightningModule::attach)
   std::optional<int64_t> max_epochs_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::vector<std::shared_ptr<Logger>> loggers_;

@@ -19,3 +19,52 @@ TEST(TrainerSmoke, FitLowersTheLoss) {
   EXPECT_TRUE(trainer.callback_metrics().count("val_loss"));
   EXPECT_LT(trainer.callback_metrics().at("val_loss"), model.losses.front() * 0.3);
 }
+
+TEST(TrainerSmoke, AModuleOutlivingItsTrainerIsDetached) {
+  auto data = regression_data(16);
+  DataLoader train(data, {.batch_size = 8});
+  Regressor model;
+  {
+    Trainer trainer(quiet({.max_epochs = 1, .enable_checkpointing = false, .default_root_dir = temp_dir("detach"),
+                           .logger = false}));
+    trainer.fit(model, train);
+    EXPECT_TRUE(model.has_trainer());
+    EXPECT_EQ(model.global_step(), 2);
+  }
+  EXPECT_FALSE(model.has_trainer());
+  EXPECT_EQ(model.global_step(), 0);
+  EXPECT_THROW(model.trainer(), ValueError);
+  EXPECT_NO_THROW(model.log("x", 1.0));
+}
+
+TEST(TrainerSmoke, LimitsSanityStepsAndPredict) {
+  struct Counting : Regressor {
+    int train = 0, val = 0;
+    Tensor training_step(const Batch& b, int64_t i) override {
+      ++train;
+      return Regressor::training_step(b, i);
+    }
+    void validation_step(const Batch& b, int64_t i) override {
+      ++val;
+      log_dict(std::map<std::string, double>{{"v1", 1.0}, {"v2", 2.0}});
+      Regressor::validation_step(b, i);
+    }
+  };
+  auto data = regression_data(80);
+  DataLoader train(data, {.batch_size = 8, .num_workers = 2});  // 10 batches
+  DataLoader val(data, {.batch_size = 8});                        // 10 batches
+  Counting model;
+  Trainer trainer(quiet({.max_epochs = 2, .limit_train_batches = 0.5, .limit_val_batches = 3,
+                         .num_sanity_val_steps = 2, .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("limits"), .logger = false}));
+  trainer.fit(model, train, val);
+  EXPECT_EQ(model.train, 10);         // 5 a epoch
+  EXPECT_EQ(model.val, 2 + 2 * 3);    // sanity check, then 3 an epoch
+  EXPECT_EQ(trainer.num_training_batches(), 5);
+  EXPECT_EQ(trainer.callback_metrics().at("v2"), 2.0);
+
+  const std::vector<Tensor> preds = trainer.predict(model, val);
+  ASSERT_EQ(preds.size(), 10u);
+  EXPECT_EQ(preds[0].sizes(), (Shape{8, 1}));
+  EXPECT_FALSE(preds[0].requires_grad());
+}
