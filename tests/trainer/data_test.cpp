@@ -111,6 +111,7 @@ struct Slow : Dataset {
   mutable std::mutex mu;
   mutable std::set<std::thread::id> threads;
   mutable std::atomic<int> in_flight{0}, max_in_flight{0};
+  mutable std::atomic<bool> first{true};
   explicit Slow(int64_t count) : n(count) {}
   int64_t size() const override { return n; }
   Batch get(int64_t i) const override {
@@ -118,11 +119,16 @@ struct Slow : Dataset {
     int seen = max_in_flight.load();
     while (now > seen && !max_in_flight.compare_exchange_weak(seen, now)) {
     }
-    std::this_thread::sleep_for(std::chrono::microseconds((i * 7919) % 5 * 300));
     {
       std::lock_guard lock(mu);
       threads.insert(std::this_thread::get_id());
     }
+    // The first sample waits (up to 5 s) for a second thread to start loading, so the
+    // test sees the prefetch overlap however busy the machine is.
+    if (first.exchange(false)) {
+      for (int k = 0; k < 5000 && max_in_flight.load() < 2; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds((i * 7919) % 5 * 300));
     --in_flight;
     if (i == 1000) throw ValueError("Slow", "sample 1000 is broken");
     return {scalar_tensor(i, {.dtype = DType::i64})};
