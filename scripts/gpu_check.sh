@@ -62,8 +62,10 @@ nvcc_version="$( (nvcc --version || /usr/local/cuda/bin/nvcc --version) 2>/dev/n
 log "nvcc: $nvcc_version; cmake: $(cmake --version | head -1); $(nproc) cores"
 
 # ---- 2. build -------------------------------------------------------------------------------
+# Warnings are not errors here: the machine's compiler may be newer than CI's and warn
+# about new things; this check is about the GPU. build.log keeps the warnings.
 cmake_args=(-DCMAKE_BUILD_TYPE=Release -DEMBER_CUDA=ON "-DEMBER_CUDA_ARCHS=$archs" -DEMBER_BUILD_TESTS=ON
-            -DEMBER_BUILD_BENCH=OFF)
+            -DEMBER_BUILD_BENCH=OFF -DEMBER_WERROR=OFF)
 command -v ninja >/dev/null && [[ ! -f "$build/CMakeCache.txt" ]] && cmake_args+=(-G Ninja)
 dd="$root/.devdeps"
 if [[ -d "$dd" ]]; then

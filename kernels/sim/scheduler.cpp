@@ -29,6 +29,7 @@ struct Settings {
   std::atomic<Schedule> schedule{Schedule::sequential};
   std::atomic<uint64_t> seed{0x5EEDu};
   std::atomic<int> workers{0};  // 0: OpenMP's thread count
+  std::atomic<uint64_t> parallel_min_threads{16384};
   size_t stack_bytes = (EMBER_SIM_ASAN ? 256 : 64) * 1024;
 
   Settings() {
@@ -74,6 +75,8 @@ int workers() {
   return w > 0 ? w : omp_get_max_threads();
 }
 void set_workers(int n) { settings().workers = std::max(0, n); }
+uint64_t parallel_min_threads() { return settings().parallel_min_threads.load(); }
+void set_parallel_min_threads(uint64_t n) { settings().parallel_min_threads = n; }
 
 Counters counters() {
   return {g_counters.launches.load(), g_counters.blocks.load(), g_counters.threads.load()};
@@ -331,7 +334,7 @@ void run_grid(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, Ke
     worker().run_block(b);
   };
   const int nw = static_cast<int>(std::min<uint64_t>(static_cast<uint64_t>(workers()), nblocks));
-  if (nw <= 1 || omp_in_parallel()) {
+  if (nw <= 1 || omp_in_parallel() || nblocks * threads < parallel_min_threads()) {
     for (uint64_t i = 0; i < nblocks; ++i) run(i);
   } else {
     std::atomic<uint64_t> next{0};

@@ -52,6 +52,11 @@ class ScheduleGuard {
 // environment variable EMBER_SIM_WORKERS).
 int workers();
 void set_workers(int n);
+// A launch of fewer simulated threads than this (default 16384, about a millisecond of
+// work) runs its blocks on the calling thread: waking other threads costs more than it
+// saves, and far more when the cores are oversubscribed (ctest -j with OpenMP in each).
+uint64_t parallel_min_threads();
+void set_parallel_min_threads(uint64_t n);
 
 // What a launch may use, as cudaDeviceProp reports it for a GPU.
 inline constexpr int kMaxThreadsPerBlock = 1024;
