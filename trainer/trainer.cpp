@@ -125,15 +125,16 @@ LightningModule& Trainer::lightning_module() const {
 // ---- runs -----------------------------------------------------------------------------------
 
 void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
+  const std::string& a = options_.accelerator;
+  Device device = Device::cpu();
+  if (a == "auto") device = Device::best();
+  else if (a == "sim") device = Device::sim();
+  else if (a == "cuda" || a == "gpu") device = Device::cuda(0);
+  if (!backend_available(device.type))
+    fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device.str(), ", which is not available here");
+  device_ = device;
   model_ = &model;
   fn_ = fn;
-  const std::string& a = options_.accelerator;
-  if (a == "auto") device_ = Device::best();
-  else if (a == "cpu") device_ = Device::cpu();
-  else if (a == "sim") device_ = Device::sim();
-  else device_ = Device::cuda(0);
-  if (!backend_available(device_.type))
-    fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device_.str(), ", which is not available here");
   model.attach(self_, device_);
   model.to(device_);
   // Versions are chosen before anything is written, so loggers sharing a folder agree.
@@ -141,6 +142,9 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
 }
 
 void Trainer::end_run() {
+  // The loaders belong to the caller and may not outlive this call.
+  train_loader_ = nullptr;
+  val_loader_ = nullptr;
   stage_ = Stage::none;
   fn_ = TrainerFn::none;
   active_results_ = nullptr;
@@ -221,10 +225,10 @@ void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoa
     ckpt = read_checkpoint(path);
     resume = parse_resume_state(*ckpt, path);
   }
+  begin_run(TrainerFn::fit, model);
   train_loader_ = &train_loader;
   val_loader_ = val_loader;
   ckpt_path_ = path;
-  begin_run(TrainerFn::fit, model);
   try {
     EMBER_HOOKS(setup, std::string("fit"));
     if (ckpt) restore_model(*ckpt, path);

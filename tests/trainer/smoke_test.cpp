@@ -68,3 +68,26 @@ TEST(TrainerSmoke, LimitsSanityStepsAndPredict) {
   EXPECT_EQ(preds[0].sizes(), (Shape{8, 1}));
   EXPECT_FALSE(preds[0].requires_grad());
 }
+
+TEST(TrainerSmoke, AcceleratorMovesModelAndBatches) {
+  auto data = regression_data(32);
+  DataLoader train(data, {.batch_size = 16});
+  Regressor model;
+  TrainerOptions o = quiet({.max_epochs = 2, .enable_checkpointing = false, .default_root_dir = temp_dir("sim"),
+                            .logger = false});
+  o.accelerator = "sim";  // the CUDA kernels, run by the simulator on the CPU
+  Trainer trainer(o);
+  trainer.fit(model, train, train);
+  EXPECT_EQ(model.device(), Device::sim());
+  EXPECT_EQ(model.linear->weight.device(), Device::sim());
+  EXPECT_EQ(trainer.global_step(), 4);
+  EXPECT_TRUE(trainer.callback_metrics().count("val_loss"));
+  if (!backend_available(DeviceType::cuda)) {
+    Regressor other;
+    TrainerOptions c = o;
+    c.accelerator = "cuda";
+    Trainer no_gpu(c);
+    EXPECT_THROW(no_gpu.fit(other, train), DeviceError);
+    EXPECT_FALSE(other.has_trainer());
+  }
+}
