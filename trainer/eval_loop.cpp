@@ -63,9 +63,13 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   else EMBER_HOOKS(on_test_epoch_end);
   const MetricViews v = eval_results_.views(false);
   merge_views(v);
+  eval_metrics_ = v.callback;
   if (!sanity_checking_) send_to_loggers(v.log, batches_that_stepped_);
   // A checkpoint saved from here on resumes after this validation.
-  if (val && fn_ == TrainerFn::fit && !sanity_checking_) phase_ = "validated";
+  if (val && fn_ == TrainerFn::fit && !sanity_checking_) {
+    phase_ = "validated";
+    validated_in_fit_ = true;
+  }
   if (val) EMBER_HOOKS(on_validation_end);
   else EMBER_HOOKS(on_test_end);
   if (!sanity_checking_)

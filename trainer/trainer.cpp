@@ -226,6 +226,7 @@ void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoa
     resume = parse_resume_state(*ckpt, path);
   }
   begin_run(TrainerFn::fit, model);
+  validated_in_fit_ = false;
   train_loader_ = &train_loader;
   val_loader_ = val_loader;
   ckpt_path_ = path;

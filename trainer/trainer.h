@@ -131,6 +131,8 @@ class Trainer {
   int64_t batch_idx() const { return batch_idx_; }  // of the running loop
   int64_t val_check_batch() const { return val_check_batch_; }
   bool has_val_loader() const { return val_loader_ != nullptr; }
+  // Whether a validation loop (not the sanity check) has finished in the running fit.
+  bool validated_in_fit() const { return validated_in_fit_; }
   // The checkpoint the running fit/validate/test/predict started from ("" for none).
   const std::string& ckpt_path() const { return ckpt_path_; }
 
@@ -139,6 +141,8 @@ class Trainer {
   const MetricMap& callback_metrics();
   const MetricMap& logged_metrics() const { return logged_metrics_; }
   const MetricMap& progress_bar_metrics() const { return pbar_metrics_; }
+  // The epoch-level metrics of the last validation or test loop (set before its *_end hooks).
+  const MetricMap& eval_metrics() const { return eval_metrics_; }
 
   const std::vector<std::shared_ptr<Callback>>& callbacks() const { return callbacks_; }
   const std::vector<std::shared_ptr<Logger>>& loggers() const { return loggers_; }
@@ -218,6 +222,7 @@ class Trainer {
   TrainerFn fn_ = TrainerFn::none;
   Stage stage_ = Stage::none;
   bool sanity_checking_ = false;
+  bool validated_in_fit_ = false;
   std::string current_fx_;
   int64_t current_batch_size_ = 1;
 
@@ -244,7 +249,7 @@ class Trainer {
   MetricCollection train_results_{true}, eval_results_{false};
   MetricCollection* active_results_ = nullptr;
   bool epoch_end_reached_ = false;
-  MetricMap callback_metrics_, logged_metrics_, pbar_metrics_;
+  MetricMap callback_metrics_, logged_metrics_, pbar_metrics_, eval_metrics_;
 };
 
 }  // namespace ember

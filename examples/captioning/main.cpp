@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
                 metric(trainer, "train_loss").c_str(), metric(trainer, "val_loss").c_str(),
                 metric(trainer, "val_acc").c_str());
     if (auto cb = trainer.checkpoint_callback()) {
-      std::printf("best checkpoint: %s\n", cb->best_model_path().c_str());
+      std::printf("best checkpoint: %s\n", cb->best_model_path().empty() ? "(none: no validation ran)" : cb->best_model_path().c_str());
       std::printf("last checkpoint: %s\n", cb->last_model_path().c_str());
     }
 

@@ -168,3 +168,19 @@ TEST(ProgressBar, PlainLinesWhenNotATerminal) {
   EXPECT_THAT(text, ::testing::HasSubstr("val_loss="));
   EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * (4 + 1 + 1));  // 4 periodic, 1 validation, 1 epoch end
 }
+
+TEST(ModelCheckpoint, AMonitorNotLoggedYetOnlySkipsTopKUntilValidationHasRun) {
+  auto data = regression_data(64);
+  DataLoader loader(data, {.batch_size = 8});  // 8 steps an epoch
+  const std::string dir = temp_dir("monitor_missing");
+  Regressor model;
+  auto ckpt = ModelCheckpoint::make({.dirpath = dir, .monitor = "val_loss", .save_last = true});
+  Trainer trainer(quiet({.max_steps = 3, .default_root_dir = dir, .callbacks = {ckpt}, .logger = false}));
+  trainer.fit(model, loader, loader);  // stops before the first validation
+  EXPECT_EQ(files_in(dir), (std::set<std::string>{"last.ckpt"}));
+  // After a validation, a monitor that is never logged is an error.
+  Regressor again;
+  auto wrong = ModelCheckpoint::make({.dirpath = temp_dir("monitor_wrong"), .monitor = "val_acc"});
+  Trainer t2(quiet({.max_epochs = 1, .num_sanity_val_steps = 0, .default_root_dir = dir, .callbacks = {wrong}, .logger = false}));
+  EXPECT_THROW(t2.fit(again, loader, loader), ValueError);
+}

@@ -162,8 +162,14 @@ void ModelCheckpoint::save_topk(Trainer& t, const MetricMap& m) {
   if (it == m.end()) {
     std::string available;
     for (const auto& [k, v] : m) available += (available.empty() ? "" : ", ") + k;
-    fail<ValueError>("ModelCheckpoint", "monitor='", options_.monitor, "' is not among the logged metrics [", available,
-                     "]; did the module log('", options_.monitor, "', ...)?");
+    const std::string msg = "monitor='" + options_.monitor + "' is not among the logged metrics [" + available +
+                            "]; did the module log('" + options_.monitor + "', ...)?";
+    // As Lightning: an error once validation has run, else (a fit stopped before its
+    // first validation) a warning, and only last.ckpt is written.
+    if (t.validated_in_fit()) fail<ValueError>("ModelCheckpoint", msg);
+    if (!warned_missing_monitor_) std::fprintf(stderr, "ember: ModelCheckpoint: %s Skipping the top-k save.\n", msg.c_str());
+    warned_missing_monitor_ = true;
+    return;
   }
   double score = it->second;
   if (std::isnan(score)) score = options_.mode == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();

@@ -80,6 +80,7 @@ class ModelCheckpoint : public Callback {
   std::string best_model_path_, kth_best_model_path_, last_model_path_, latest_path_;
   std::optional<double> best_model_score_;
   int64_t last_global_step_saved_ = -1;
+  bool warned_missing_monitor_ = false;
 };
 
 }  // namespace ember

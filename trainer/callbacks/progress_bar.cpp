@@ -135,7 +135,7 @@ void ProgressBar::print_results_table(Trainer& t, const char* title) {
     line_open_ = false;
   }
   // The epoch-level metrics of the loop that just ended, as Lightning's results table.
-  const MetricMap& m = t.callback_metrics();
+  const MetricMap& m = t.eval_metrics();
   size_t w = std::string(title).size();
   for (const auto& [k, v] : m) w = std::max(w, k.size());
   const std::string rule(w + 24, '-');
