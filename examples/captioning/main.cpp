@@ -6,6 +6,7 @@
 //              [--lr X] [--encoder-lr-scale X] [--accelerator auto|cpu|cuda|sim] [--seed N]
 //              [--default-root-dir DIR] [--ckpt-path PATH|last] [--train-size N] [--val-size N]
 //              [--num-workers N] [--threads N]
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -78,21 +79,26 @@ Flags parse(int argc, char** argv) {
       usage("--" + k + " needs a number, got '" + v + "'");
     }
   };
+  auto integer = [&](const std::string& k, const std::string& v) {
+    const double d = num(k, v);
+    if (!(std::abs(d) < 1e15) || d != std::floor(d)) usage("--" + k + " needs an integer, got '" + v + "'");
+    return static_cast<int64_t>(d);
+  };
   for (const auto& [k, v] : values) {
     if (k == "decoder") f.decoder = v;
-    else if (k == "max-epochs") f.max_epochs = static_cast<int64_t>(num(k, v));
-    else if (k == "max-steps") f.max_steps = static_cast<int64_t>(num(k, v));
-    else if (k == "batch-size") f.batch_size = static_cast<int64_t>(num(k, v));
+    else if (k == "max-epochs") f.max_epochs = integer(k, v);
+    else if (k == "max-steps") f.max_steps = integer(k, v);
+    else if (k == "batch-size") f.batch_size = integer(k, v);
     else if (k == "lr") f.lr = num(k, v);
     else if (k == "encoder-lr-scale") f.encoder_lr_scale = num(k, v);
     else if (k == "accelerator") f.accelerator = v;
-    else if (k == "seed") f.seed = static_cast<uint64_t>(num(k, v));
+    else if (k == "seed") f.seed = static_cast<uint64_t>(integer(k, v));
     else if (k == "default-root-dir") f.default_root_dir = v;
     else if (k == "ckpt-path") f.ckpt_path = v;
-    else if (k == "train-size") f.train_size = static_cast<int64_t>(num(k, v));
-    else if (k == "val-size") f.val_size = static_cast<int64_t>(num(k, v));
-    else if (k == "num-workers") f.num_workers = static_cast<int64_t>(num(k, v));
-    else if (k == "threads") f.threads = static_cast<int64_t>(num(k, v));
+    else if (k == "train-size") f.train_size = integer(k, v);
+    else if (k == "val-size") f.val_size = integer(k, v);
+    else if (k == "num-workers") f.num_workers = integer(k, v);
+    else if (k == "threads") f.threads = integer(k, v);
     else usage("unknown flag --" + k);
   }
   if (f.decoder != "simple" && f.decoder != "attention") usage("--decoder must be simple or attention");
@@ -161,9 +167,11 @@ int main(int argc, char** argv) {
 
     // Greedy captions of a few validation images next to the truth.
     const int64_t shown = std::min<int64_t>(5, flags.val_size);
-    Batch some = val_data->get_batch({0, 1, 2, 3, 4}).to(trainer.device());
+    std::vector<int64_t> first;
+    for (int64_t i = 0; i < shown; ++i) first.push_back(i);
+    Batch some = val_data->get_batch(first).to(trainer.device());
     model->eval();
-    Tensor generated = model->generate(some[0].narrow(0, 0, shown), kBos, kCaptionLength - 1).cpu();
+    Tensor generated = model->generate(some[0], kBos, kCaptionLength - 1).cpu();
     const Tensor truth = some[2].cpu();
     for (int64_t i = 0; i < shown; ++i) {
       std::vector<int64_t> want = {kBos};

@@ -123,7 +123,7 @@ std::string ModelCheckpoint::format_name(int64_t epoch, int64_t step, const Metr
       if (spec.find_first_not_of("0123456789.fegdFEG") != std::string::npos)
         fail<ValueError>("ModelCheckpoint", "unsupported format spec '", spec, "' in filename \"", tmpl, "\"");
       char buf[128];
-      if (spec.back() == 'd') std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(value));
+      if (spec.back() == 'd') std::snprintf(buf, sizeof buf, "%.0f", std::isfinite(value) ? std::trunc(value) : value);
       else std::snprintf(buf, sizeof buf, ("%" + spec).c_str(), value);
       text = buf;
     }

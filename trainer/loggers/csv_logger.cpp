@@ -29,7 +29,7 @@ namespace {
 // The shortest text that reads back as the same double (Python's repr of a float);
 // integral values (epoch, step) print without a fraction.
 std::string format_value(double v) {
-  if (v == static_cast<double>(static_cast<int64_t>(v)) && std::abs(v) < 1e15)
+  if (std::isfinite(v) && std::abs(v) < 1e15 && v == std::floor(v))
     return std::to_string(static_cast<int64_t>(v));
   char buf[64];
   auto res = std::to_chars(buf, buf + sizeof buf, v);
