@@ -33,6 +33,32 @@ Tensor classes_last(const Tensor& x) {
   return x.permute(perm).reshape({-1, x.size(1)});
 }
 
+// Per-row cross entropy of logits z (M, C) through the fused primitive, recorded as one
+// node. Its backward is the primitive's, or, under create_graph, the same formula in
+// differentiable ops: d row / d z = (1 - eps) w_t (softmax(z) - onehot(t)) + eps / C (softmax(z) W - w).
+Tensor cross_entropy_rows(const Tensor& z, const Tensor& t, const Tensor& weight, CrossEntropyParams p) {
+  auto [rows, lse] = raw::cross_entropy_forward(z, t, weight, p);
+  if (autograd::needs_grad({&z})) {
+    autograd::SavedTensor sz(z, false), st(t, false), sw(weight, false), slse(lse, false);
+    autograd::record("CrossEntropyBackward", {z}, rows, [=](const autograd::TensorList& g) {
+      Tensor zz = sz.unpack(), tt = st.unpack(), ww = sw.unpack();
+      if (!autograd::GradMode::is_enabled())
+        return autograd::TensorList{raw::cross_entropy_backward(g[0], zz, slse.unpack(), tt, ww, p)};
+      const int64_t C = zz.size(1);
+      Tensor valid = ne(tt, p.ignore_index);
+      Tensor safe = where(valid, tt, 0);
+      Tensor onehot = eq(arange(C, {.device = zz.device()}).unsqueeze(0), safe.unsqueeze(1)).to(zz.dtype());
+      Tensor probs = softmax(zz, 1);
+      Tensor wv = ww.defined() ? ww.to(zz.dtype()).unsqueeze(0) : ones({1, C}, zz.options());
+      Tensor wt = ww.defined() ? ww.to(zz.dtype()).index_select(0, safe).unsqueeze(1) : ones({1, 1}, zz.options());
+      double eps = p.label_smoothing;
+      Tensor d = (probs - onehot) * wt * (1.0 - eps) + (probs * wv.sum() - wv) * (eps / static_cast<double>(C));
+      return autograd::TensorList{d * (g[0] * valid.to(zz.dtype())).unsqueeze(1)};
+    });
+  }
+  return rows;
+}
+
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -173,7 +199,6 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   int64_t class_dim = input.dim() == 1 ? 0 : 1;
   if (input.dim() < 1) fail<ShapeError>("cross_entropy", "input needs a class dim, got shape ", str(input.sizes()));
   int64_t C = input.size(class_dim);
-  Tensor logp = log_softmax(input, class_dim);
   double eps = o.label_smoothing;
   if (!(eps >= 0.0 && eps <= 1.0))
     fail<ValueError>("cross_entropy", "label_smoothing must be in [0, 1], got ", eps);
@@ -183,7 +208,7 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
       fail<ShapeError>("cross_entropy", "probability target of shape ", str(target.sizes()),
                        " must match input ", str(input.sizes()));
     Tensor p = eps > 0 ? target * (1.0 - eps) + eps / static_cast<double>(C) : target;
-    Tensor terms = logp * p;
+    Tensor terms = log_softmax(input, class_dim) * p;
     if (o.weight.defined()) {
       Shape wshape(static_cast<size_t>(input.dim()), 1);
       wshape[static_cast<size_t>(class_dim)] = C;
@@ -193,35 +218,38 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     return reduce(loss, o.reduction);
   }
 
-  Tensor nll = nll_loss(logp, target, {.weight = o.weight, .ignore_index = o.ignore_index, .reduction = o.reduction});
-  if (eps == 0.0) return nll;
-  // Label smoothing: (1 - eps) * nll + eps / C * (-sum_c w_c logp_c), ignored rows excluded.
-  Tensor lp = classes_last(logp);  // (M, C)
+  // Class indices: the fused log-softmax + NLL primitive, one row per (sample, position).
+  Shape expect = input.sizes();
+  if (input.dim() == 1) {
+    expect.clear();
+  } else {
+    expect.erase(expect.begin() + 1);
+  }
+  if (target.dtype() != DType::i64)
+    fail<DTypeError>("cross_entropy", "target must hold i64 class indices or probabilities, got ", target.dtype());
+  if (target.sizes() != expect)
+    fail<ShapeError>("cross_entropy", "target of shape ", str(target.sizes()), " does not match input ",
+                     str(input.sizes()), " (expected target shape ", str(expect), ")");
+  if (o.weight.defined() && (o.weight.dim() != 1 || o.weight.size(0) != C))
+    fail<ShapeError>("cross_entropy", "weight of shape ", str(o.weight.sizes()), " must be [", C, "]");
   Tensor t = target.reshape({-1});
-  Tensor valid = ne(t, o.ignore_index).to(input.dtype());
-  Tensor per_class = o.weight.defined() ? lp * o.weight : lp;
-  Tensor smooth = -(per_class.sum({1}) * valid);  // (M)
-  Tensor smooth_red;
+  Tensor rows = cross_entropy_rows(classes_last(input), t, o.weight, {.ignore_index = o.ignore_index, .label_smoothing = eps});
   switch (o.reduction) {
-    case Reduction::none: {
-      Shape expect = input.sizes();
-      if (input.dim() == 1) {
-        expect.clear();
-      } else {
-        expect.erase(expect.begin() + 1);
-      }
-      smooth_red = smooth.reshape(expect);
-      break;
-    }
-    case Reduction::sum: smooth_red = smooth.sum(); break;
+    case Reduction::none: return rows.reshape(expect);
+    case Reduction::sum: return rows.sum();
     case Reduction::mean: {
-      Tensor denom = valid;
-      if (o.weight.defined()) denom = denom * o.weight.index_select(0, where(ne(t, o.ignore_index), t, 0));
-      smooth_red = smooth.sum() / denom.sum();
-      break;
+      Tensor denom;
+      {
+        NoGradGuard no_grad;  // the count of (weighted) targets is not differentiated
+        Tensor valid = ne(t, o.ignore_index);
+        denom = valid.to(input.dtype());
+        if (o.weight.defined()) denom = denom * o.weight.to(input.dtype()).index_select(0, where(valid, t, 0));
+        denom = denom.sum();
+      }
+      return rows.sum() / denom;
     }
   }
-  return nll * (1.0 - eps) + smooth_red * (eps / static_cast<double>(C));
+  return rows;
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {

@@ -63,6 +63,15 @@ void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
   fail<InternalError>("sgd_step", "backend declares fused optimizers but does not implement sgd_step");
 }
 
+void Backend::cross_entropy_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                    const CrossEntropyParams&) {
+  fail<InternalError>("cross_entropy", "backend declares cross_entropy but does not implement its forward");
+}
+void Backend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                                     const Tensor&, const CrossEntropyParams&) {
+  fail<InternalError>("cross_entropy", "backend declares cross_entropy but does not implement its backward");
+}
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();

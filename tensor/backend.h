@@ -84,6 +84,14 @@ struct SgdTensors {
   bool first_step;                // the buffer starts as the first (decayed) gradient
 };
 
+// Fused log-softmax + negative log-likelihood over rows of logits (label smoothing eps):
+//   row_i = (1 - eps) w[t_i] (lse_i - z[i, t_i]) + eps / C * sum_c w_c (lse_i - z[i, c])
+// with w = 1 when no class weights are given and row_i = 0 when t_i == ignore_index.
+struct CrossEntropyParams {
+  int64_t ignore_index = -100;
+  double label_smoothing = 0.0;
+};
+
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
 const char* to_string(ReduceOp op);
@@ -154,6 +162,18 @@ class Backend {
   virtual void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
   // A backend that does not implement one (has_* false) gets the composite fallback of
   // the op layer: the cpu backend's implementation on host copies of the operands.
+
+  // Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight
+  // (C) of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
+  // The backward writes grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r].
+  // Target values outside [0, C) that are not ignore_index raise IndexError.
+  virtual bool has_cross_entropy() const { return false; }
+  virtual void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits,
+                                     const Tensor& target, const Tensor& weight,
+                                     const CrossEntropyParams& p);
+  virtual void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss,
+                                      const Tensor& logits, const Tensor& lse, const Tensor& target,
+                                      const Tensor& weight, const CrossEntropyParams& p);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).

@@ -106,6 +106,15 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
                                                       const Tensor& out, const Tensor& lse,
                                                       const Tensor& mask, const AttentionParams& p);
 
+// ---- fused cross entropy (tensor/raw_loss.cpp) ---------------------------------------------
+// logits (R, C), target (R) i64, weight (C) or undefined -> (loss (R), lse (R)); see
+// CrossEntropyParams for the row formula. Runs on the logits' device (host-memory devices
+// without the primitive use the cpu kernels in place).
+std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target,
+                                                 const Tensor& weight, const CrossEntropyParams& p);
+Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse,
+                              const Tensor& target, const Tensor& weight, const CrossEntropyParams& p);
+
 // ---- fused optimizer steps (tensor/raw_optim.cpp) ------------------------------------------
 // Validates (shapes, dtypes, devices, contiguity of state) and runs one fused update per
 // parameter on its device; every tensor is updated in place.

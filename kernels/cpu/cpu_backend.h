@@ -32,6 +32,13 @@ class CpuBackend final : public Backend {
   void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                    const Tensor& src) override;
 
+  bool has_cross_entropy() const override { return true; }                    // cross_entropy.cpp
+  void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
+                             const Tensor& weight, const CrossEntropyParams& p) override;
+  void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
+                              const Tensor& lse, const Tensor& target, const Tensor& weight,
+                              const CrossEntropyParams& p) override;
+
   bool has_fused_optimizers() const override { return true; }                 // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;
