@@ -145,6 +145,7 @@ void Trainer::end_run() {
   // The loaders belong to the caller and may not outlive this call.
   train_loader_ = nullptr;
   val_loader_ = nullptr;
+  resume_.reset();  // a resume the loop never reached (max_epochs already met) ends here
   stage_ = Stage::none;
   fn_ = TrainerFn::none;
   active_results_ = nullptr;
@@ -249,7 +250,6 @@ void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoa
       } catch (...) {  // the first error is the one to report
       }
     }
-    resume_.reset();
     end_run();
     throw;
   }

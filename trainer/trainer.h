@@ -215,7 +215,6 @@ class Trainer {
   std::optional<int64_t> max_epochs_;
   std::vector<std::shared_ptr<Callback>> callbacks_;
   std::vector<std::shared_ptr<Logger>> loggers_;
-  bool resolved_ = false;
 
   LightningModule* model_ = nullptr;
   Device device_ = Device::cpu();
