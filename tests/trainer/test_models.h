@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <string>
+#include <system_error>
+#include <unistd.h>
 #include <vector>
 
 #include <ember/ember.h>
@@ -72,10 +74,23 @@ struct Regressor : LightningModule {
   }
 };
 
+// This process's scratch folder, removed when the process exits (checkpoints of the main
+// job's model are ~90 MB each).
+inline std::filesystem::path temp_root() {
+  return std::filesystem::temp_directory_path() / ("ember_trainer_test_" + std::to_string(::getpid()));
+}
+struct TempRootCleaner {
+  ~TempRootCleaner() {
+    std::error_code ec;
+    std::filesystem::remove_all(temp_root(), ec);
+  }
+};
+inline TempRootCleaner temp_root_cleaner;
+
 // A fresh, empty folder under the test temp dir.
 inline std::string temp_dir(const std::string& name) {
   namespace fs = std::filesystem;
-  fs::path p = fs::temp_directory_path() / ("ember_trainer_test_" + std::to_string(::getpid())) / name;
+  fs::path p = temp_root() / name;
   fs::remove_all(p);
   fs::create_directories(p);
   return p.string();
