@@ -280,8 +280,10 @@ LoadResult Module::load_state_dict(const StateDict& dict, bool strict) {
   return result;
 }
 
-std::string Module::name() const {
-  const char* mangled = typeid(*this).name();
+std::string Module::name() const { return short_type_name(typeid(*this)); }
+
+std::string short_type_name(const std::type_info& type) {
+  const char* mangled = type.name();
   int status = 0;
   std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
   std::string full = status == 0 && demangled ? demangled.get() : mangled;

@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <typeinfo>
 #include <utility>
 #include <vector>
 
@@ -115,6 +116,10 @@ class Module : public std::enable_shared_from_this<Module> {
   std::vector<std::string> non_persistent_;
   OrderedDict<std::shared_ptr<Module>> children_;
 };
+
+// The unqualified class name of a dynamic type ("Linear" for ember::nn::Linear), without
+// template arguments: what pretty_print and the trainer's callbacks show.
+std::string short_type_name(const std::type_info& type);
 
 // A module with one tensor in and one out: what Sequential chains.
 class UnaryModule : public Module {

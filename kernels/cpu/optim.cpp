@@ -14,6 +14,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
@@ -42,32 +43,30 @@ void adam_one(const AdamTensors& t, const AdamStepParams& p) {
   const T decay = p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1);
   const T sign = p.maximize ? T(-1) : T(1);
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
+  auto run = [&](auto amsgrad_tag) {
+    constexpr bool kAmsgrad = decltype(amsgrad_tag)::value;
+#pragma omp parallel for simd schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) {
+      T w = param[i];
+      T g = sign * grad[i] + l2 * w;
+      w *= decay;
+      T mi = b1 * m[i] + one_minus_b1 * g;
+      T vi = b2 * v[i] + one_minus_b2 * g * g;
+      m[i] = mi;
+      v[i] = vi;
+      T denom_v = vi;
+      if constexpr (kAmsgrad) {
+        denom_v = vmax[i] > vi ? vmax[i] : vi;
+        vmax[i] = denom_v;
+      }
+      param[i] = w - step_size * mi / (std::sqrt(denom_v) * inv_bc2_sqrt + eps);
+    }
+  };
+  // Two instantiations, so the common loop carries no amsgrad branch.
   if (vmax == nullptr) {
-#pragma omp parallel for simd schedule(static) if (parallel)
-    for (int64_t i = 0; i < n; ++i) {
-      T w = param[i];
-      T g = sign * grad[i] + l2 * w;
-      w *= decay;
-      T mi = b1 * m[i] + one_minus_b1 * g;
-      T vi = b2 * v[i] + one_minus_b2 * g * g;
-      m[i] = mi;
-      v[i] = vi;
-      param[i] = w - step_size * mi / (std::sqrt(vi) * inv_bc2_sqrt + eps);
-    }
+    run(std::false_type{});
   } else {
-#pragma omp parallel for simd schedule(static) if (parallel)
-    for (int64_t i = 0; i < n; ++i) {
-      T w = param[i];
-      T g = sign * grad[i] + l2 * w;
-      w *= decay;
-      T mi = b1 * m[i] + one_minus_b1 * g;
-      T vi = b2 * v[i] + one_minus_b2 * g * g;
-      T vm = vmax[i] > vi ? vmax[i] : vi;
-      m[i] = mi;
-      v[i] = vi;
-      vmax[i] = vm;
-      param[i] = w - step_size * mi / (std::sqrt(vm) * inv_bc2_sqrt + eps);
-    }
+    run(std::true_type{});
   }
 }
 
