@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "ember/ember.h"
+#include "tensor/philox.h"
 
 namespace ember {
 namespace {
@@ -154,6 +155,20 @@ TEST(Random, RandLikeFollowsTheSeed) {
   std::vector<double> a = randn_like(x).to_vector<double>();
   manual_seed(9);
   EXPECT_EQ(randn({5, 5}, {.dtype = DType::f64}).to_vector<double>(), a);
+}
+
+// Philox-4x32-10 against the known-answer vectors published with Random123.
+TEST(Random, PhiloxMatchesRandom123KnownAnswers) {
+  using philox::U32x4;
+  auto check = [](U32x4 ctr, uint32_t k0, uint32_t k1, U32x4 want) {
+    U32x4 got = philox::philox4x32_10(ctr, k0, k1);
+    for (int i = 0; i < 4; ++i) EXPECT_EQ(got.v[i], want.v[i]) << "word " << i;
+  };
+  check(U32x4{{0, 0, 0, 0}}, 0, 0, U32x4{{0x6627e8d5u, 0xe169c58du, 0xbc57ac4cu, 0x9b00dbd8u}});
+  check(U32x4{{0xffffffffu, 0xffffffffu, 0xffffffffu, 0xffffffffu}}, 0xffffffffu, 0xffffffffu,
+        U32x4{{0x408f276du, 0x41c83b0eu, 0xa20bc7c6u, 0x6d5451fdu}});
+  check(U32x4{{0x243f6a88u, 0x85a308d3u, 0x13198a2eu, 0x03707344u}}, 0xa4093822u, 0x299f31d0u,
+        U32x4{{0xd16cfe09u, 0x94fdccebu, 0x5001e420u, 0x24126ea1u}});
 }
 
 }  // namespace
