@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "tensor/ops.h"
+#include "tensor/raw.h"
 
 namespace ember::optim {
 
@@ -14,16 +15,9 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   for (const Tensor& p : params)
     if (p.grad().defined()) grads.push_back(p.grad().detach());
   if (grads.empty()) return 0.0;
-  double total = 0.0;
-  if (std::isinf(norm_type)) {
-    for (const Tensor& g : grads) total = std::max(total, amax(abs(g.to(DType::f64))).item<double>());
-  } else {
-    for (const Tensor& g : grads) {
-      Tensor a = abs(g.to(DType::f64));
-      total += (norm_type == 2.0 ? (a * a) : pow(a, norm_type)).sum().item<double>();
-    }
-    total = std::pow(total, 1.0 / norm_type);
-  }
+  // One fused reduction per device (Backend::multi_norm), in f64.
+  const double sum = raw::multi_tensor_norm(grads, norm_type);
+  const double total = std::isinf(norm_type) ? sum : std::pow(sum, 1.0 / norm_type);
   if (error_if_nonfinite && !std::isfinite(total))
     fail<ValueError>("clip_grad_norm_", "the total norm of order ", norm_type, " of the gradients is ", total);
   double coef = max_norm / (total + 1e-6);

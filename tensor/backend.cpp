@@ -63,6 +63,10 @@ void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
   fail<InternalError>("sgd_step", "backend declares fused optimizers but does not implement sgd_step");
 }
 
+void Backend::multi_norm(const Tensor&, const std::vector<const Tensor*>&, double) {
+  fail<InternalError>("multi_tensor_norm", "backend declares multi_norm but does not implement it");
+}
+
 void Backend::cross_entropy_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                                     const CrossEntropyParams&) {
   fail<InternalError>("cross_entropy", "backend declares cross_entropy but does not implement its forward");

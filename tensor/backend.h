@@ -160,6 +160,13 @@ class Backend {
   virtual bool has_fused_optimizers() const { return false; }
   virtual void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
   virtual void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
+  // The norm of a group of tensors (clip_grad_norm_) in one reduction: out, a 0-dim f64
+  // tensor on this device, = sum over every element of |x|^norm_type, or max |x| when
+  // norm_type is inf (NaN propagates), accumulated in f64. Tensors contiguous, floating,
+  // of one dtype; norm_type > 0.
+  virtual bool has_multi_norm() const { return false; }
+  virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type);
+
   // A backend that does not implement one (has_* false) gets the composite fallback of
   // the op layer: the cpu backend's implementation on host copies of the operands.
 

@@ -120,6 +120,10 @@ Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, con
 // parameter on its device; every tensor is updated in place.
 void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
 void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
+// Sum over every element of every tensor of |x|^norm_type (max |x| for norm_type = inf),
+// in f64: one multi-tensor reduction per (device, dtype), the results combined on the
+// host. Not differentiable (clip_grad_norm_ runs it on gradients). Empty list: 0.
+double multi_tensor_norm(const std::vector<Tensor>& tensors, double norm_type);
 
 // ---- checks shared by ops ---------------------------------------------------------------
 void check_defined(const char* op, const Tensor& t);

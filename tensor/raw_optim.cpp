@@ -1,5 +1,9 @@
 // Fused optimizer steps: validate, group by device, dispatch.
+#include <cmath>
+#include <limits>
+#include <algorithm>
 #include <map>
+#include <tuple>
 
 #include "tensor/backend.h"
 #include "tensor/raw.h"
@@ -128,6 +132,47 @@ void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
       m.write_back();
     }
   }
+}
+
+double multi_tensor_norm(const std::vector<Tensor>& tensors, double norm_type) {
+  constexpr const char* op = "multi_tensor_norm";
+  if (!(norm_type > 0)) fail<ValueError>(op, "norm_type must be positive, got ", norm_type);
+  std::map<std::tuple<int, int, int>, std::vector<Tensor>> groups;  // (device type, index, dtype)
+  for (const Tensor& t : tensors) {
+    check_defined(op, t);
+    if (!is_floating(t.dtype())) fail<DTypeError>(op, "tensors must be floating-point, got ", t.dtype());
+    const Device d = t.device();
+    groups[{static_cast<int>(d.type), d.index, static_cast<int>(t.dtype())}].push_back(contiguous(t));
+  }
+  const bool inf = std::isinf(norm_type);
+  double total = 0;
+  for (auto& [key, group] : groups) {
+    Device d = group.front().device();
+    Backend* be = &backend(d);
+    if (!be->has_multi_norm()) {  // the cpu backend's reduction, on the data or a host copy
+      if (d.is_host_accessible()) {
+        be->synchronize();
+      } else {
+        for (Tensor& t : group) t = to_device(t, Device::cpu());
+        d = Device::cpu();
+      }
+      be = &backend(DeviceType::cpu);
+    }
+    std::vector<const Tensor*> ptrs;
+    ptrs.reserve(group.size());
+    for (const Tensor& t : group) ptrs.push_back(&t);
+    Tensor out = empty({}, DType::f64, d);
+    be->multi_norm(out, ptrs, norm_type);
+    const double v = to_device(out, Device::cpu()).item<double>();
+    if (!inf) {
+      total += v;
+    } else if (std::isnan(v) || std::isnan(total)) {
+      total = std::numeric_limits<double>::quiet_NaN();
+    } else {
+      total = std::max(total, v);
+    }
+  }
+  return total;
 }
 
 }  // namespace ember::raw

@@ -42,6 +42,8 @@ class CpuBackend final : public Backend {
   bool has_fused_optimizers() const override { return true; }                 // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;
+  bool has_multi_norm() const override { return true; }                       // optim.cpp
+  void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override;
 
   bool has_conv2d() const override { return true; }                          // conv2d.cpp
   void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,

@@ -10,10 +10,14 @@
 //   d = maximize ? -grad : grad;  d += wd * p
 //   momentum: buf = first ? d : mu buf + (1 - dampening) d;  d = nesterov ? d + mu buf : buf
 //   p -= lr d
+// Norm (clip_grad_norm_): sum |x|^q over every element of a group of tensors in f64
+//   (q = 1 and 2 without pow), or max |x| for q = inf, NaN propagating.
 // Tensors above kParallelGrain elements are split over OpenMP threads.
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
@@ -94,7 +98,52 @@ void sgd_one(const SgdTensors& t, const SgdStepParams& p) {
   }
 }
 
+template <typename T>
+double norm_one(const Tensor& t, double q) {
+  const T* x = static_cast<const T*>(t.raw_data());
+  const int64_t n = t.numel();
+  const bool parallel = n >= kParallelGrain && !omp_in_parallel();
+  double acc = 0;
+  if (std::isinf(q)) {
+    bool nan = false;
+#pragma omp parallel for reduction(max : acc) reduction(|| : nan) schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) {
+      const double a = std::fabs(static_cast<double>(x[i]));
+      nan = nan || std::isnan(a);
+      acc = a > acc ? a : acc;
+    }
+    return nan ? std::numeric_limits<double>::quiet_NaN() : acc;
+  }
+  if (q == 1.0) {
+#pragma omp parallel for simd reduction(+ : acc) schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) acc += std::fabs(static_cast<double>(x[i]));
+  } else if (q == 2.0) {
+#pragma omp parallel for simd reduction(+ : acc) schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(x[i]) * static_cast<double>(x[i]);
+  } else {
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (parallel)
+    for (int64_t i = 0; i < n; ++i) acc += std::pow(std::fabs(static_cast<double>(x[i])), q);
+  }
+  return acc;
+}
+
 }  // namespace
+
+void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) {
+  double total = 0;
+  for (const Tensor* t : tensors) {
+    double v = 0;
+    switch (t->dtype()) {
+      case DType::f32: v = norm_one<float>(*t, norm_type); break;
+      case DType::f64: v = norm_one<double>(*t, norm_type); break;
+      default: fail<DTypeError>("multi_tensor_norm", "no cpu kernel for ", t->dtype());
+    }
+    total = std::isinf(norm_type) ? (std::isnan(v) || std::isnan(total) ? std::numeric_limits<double>::quiet_NaN()
+                                                                         : std::max(total, v))
+                                  : total + v;
+  }
+  *static_cast<double*>(out.raw_data()) = total;
+}
 
 void CpuBackend::adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) {
   for (const AdamTensors& t : tensors) {

@@ -5,7 +5,9 @@
 // EMBER_VARIANT_CUDA=1).
 #include "kernels/cuda/backend.h"
 
+#include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -161,6 +163,61 @@ class DeviceBackend final : public Backend {
       launch_scatter_add(out.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], dim,
                          out.size(dim), out.stride(dim));
     });
+  }
+
+  // ---- fused optimizer steps and norms: one multi-tensor launch per dtype of the group ----
+  bool has_fused_optimizers() const override { return true; }
+
+  void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override {
+    for_each_dtype(tensors, [&](DType dtype, const std::vector<const AdamTensors*>& group) {
+      std::vector<AdamSlot> slots;
+      slots.reserve(group.size());
+      for (const AdamTensors* t : group) {
+        const auto step = static_cast<double>(t->step);
+        slots.push_back({t->param->raw_data(), t->grad->raw_data(), t->exp_avg->raw_data(),
+                         t->exp_avg_sq->raw_data(), p.amsgrad ? t->max_exp_avg_sq->raw_data() : nullptr,
+                         t->param->numel(), p.lr / (1.0 - std::pow(p.beta1, step)),
+                         1.0 / std::sqrt(1.0 - std::pow(p.beta2, step))});
+      }
+      launch_adam_multi_tensor(dtype, slots, p);
+    });
+  }
+
+  void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override {
+    for_each_dtype(tensors, [&](DType dtype, const std::vector<const SgdTensors*>& group) {
+      std::vector<SgdSlot> slots;
+      slots.reserve(group.size());
+      for (const SgdTensors* t : group)
+        slots.push_back({t->param->raw_data(), t->grad->raw_data(),
+                         p.momentum != 0.0 ? t->momentum_buffer->raw_data() : nullptr, t->param->numel(),
+                         t->first_step});
+      launch_sgd_multi_tensor(dtype, slots, p);
+    });
+  }
+
+  bool has_multi_norm() const override { return true; }
+
+  void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override {
+    std::vector<NormSlot> slots;
+    slots.reserve(tensors.size());
+    for (const Tensor* t : tensors) slots.push_back({t->raw_data(), t->numel()});
+    launch_norm_multi_tensor(tensors.empty() ? DType::f32 : tensors.front()->dtype(), slots, norm_type,
+                             static_cast<double*>(out.raw_data()));
+  }
+
+ private:
+  // f(dtype, members) for each parameter dtype present in the group, in first-seen order.
+  template <typename Item, typename F>
+  static void for_each_dtype(const std::vector<Item>& items, F f) {
+    std::vector<DType> seen;
+    for (const Item& it : items)
+      if (std::find(seen.begin(), seen.end(), it.param->dtype()) == seen.end()) seen.push_back(it.param->dtype());
+    for (DType dtype : seen) {
+      std::vector<const Item*> group;
+      for (const Item& it : items)
+        if (it.param->dtype() == dtype) group.push_back(&it);
+      f(dtype, group);
+    }
   }
 };
 

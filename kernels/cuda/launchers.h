@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <vector>
 
 #include "kernels/cuda/geometry.h"
 #include "tensor/backend.h"
@@ -55,5 +56,33 @@ void launch_gather(DType dtype, const Geometry<3>& g, void* out, const int64_t* 
                    int64_t dim, int64_t dim_size, int64_t dim_stride);
 void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
                         const void* src, int64_t dim, int64_t dim_size, int64_t dim_stride);
+
+// ---- optim.cu: multi-tensor steps and norms over a group of tensors of one dtype ----
+// Pointers are device pointers to `n` contiguous elements; null where a state is absent.
+struct AdamSlot {
+  void* param;
+  const void* grad;
+  void* exp_avg;
+  void* exp_avg_sq;
+  void* max_exp_avg_sq;
+  int64_t n;
+  double step_size;     // lr / (1 - beta1^step)
+  double inv_bc2_sqrt;  // 1 / sqrt(1 - beta2^step)
+};
+struct SgdSlot {
+  void* param;
+  const void* grad;
+  void* momentum_buffer;
+  int64_t n;
+  bool first_step;
+};
+struct NormSlot {
+  const void* data;
+  int64_t n;
+};
+void launch_adam_multi_tensor(DType dtype, const std::vector<AdamSlot>& slots, const AdamStepParams& p);
+void launch_sgd_multi_tensor(DType dtype, const std::vector<SgdSlot>& slots, const SgdStepParams& p);
+// *out (device) = sum of |x|^norm_type over every element (max |x| for norm_type = inf).
+void launch_norm_multi_tensor(DType dtype, const std::vector<NormSlot>& slots, double norm_type, double* out);
 
 }  // namespace ember::EMBER_VARIANT
