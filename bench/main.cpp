@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstdio>
 #include <exception>
+#include <fstream>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -28,6 +30,7 @@ namespace {
 
 struct Options {
   std::string json_path;  // empty: no JSON
+  std::string peak_rss_child;  // "WORKLOAD:LIBRARY": only measure that, in this process
   int threads = 0;
   bool color = false;
   std::vector<char*> benchmark_argv;  // argv[0] and the flags for Google Benchmark, null-terminated
@@ -73,6 +76,8 @@ Options parse_own_flags(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     if (auto path = take_flag("--json", argc, argv, i)) {
       o.json_path = *path;
+    } else if (auto child = take_flag("--peak-rss-child", argc, argv, i)) {
+      o.peak_rss_child = *child;
     } else if (auto v = take_flag("--threads", argc, argv, i)) {
       char* end = nullptr;
       const long n = std::strtol(v->c_str(), &end, 10);
@@ -124,6 +129,53 @@ void register_benchmarks() {
   }
 }
 
+constexpr int kPeakRssIterations = 20;
+
+// VmHWM of this process (peak resident set), in MiB.
+double peak_rss_mb() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.starts_with("VmHWM:")) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+  return 0;
+}
+
+// The child side of a peak-memory measurement: setup and iterations of one workload in
+// one library, then "peak_rss_mb X" on stdout.
+int run_peak_rss_child(const std::string& spec) {
+  const size_t colon = spec.find(':');
+  const std::string name = spec.substr(0, colon), library = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  for (const Workload& w : workloads()) {
+    if (w.name != name) continue;
+    Body body = library == "ember" ? w.ember() : w.libtorch();
+    for (int i = 0; i < kPeakRssIterations; ++i) body();
+    std::cout << "peak_rss_mb " << peak_rss_mb() << "\n";
+    return 0;
+  }
+  std::cerr << "ember_bench: no workload " << name << "\n";
+  return 2;
+}
+
+// Runs this program again (/proc/self/exe) as a peak-memory child; its VmHWM in MiB.
+std::optional<double> child_peak_rss(const std::string& workload, const std::string& library, int threads) {
+  char exe[4096];
+  const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+  if (len <= 0) return std::nullopt;
+  exe[len] = '\0';
+  const std::string cmd = "'" + std::string(exe) + "' --threads " + std::to_string(threads) + " --peak-rss-child " +
+                          workload + ":" + library;
+  FILE* pipe = popen(cmd.c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::optional<double> mb;
+  char buf[256];
+  while (std::fgets(buf, sizeof(buf), pipe) != nullptr) {
+    const std::string_view line(buf);
+    if (line.starts_with("peak_rss_mb ")) mb = std::strtod(buf + 12, nullptr);
+  }
+  if (pclose(pipe) != 0) return std::nullopt;
+  return mb;
+}
+
 int run(int argc, char** argv) {
   Options opts = parse_own_flags(argc, argv);
   int bench_argc = static_cast<int>(opts.benchmark_argv.size()) - 1;
@@ -134,6 +186,7 @@ int run(int argc, char** argv) {
                                        : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);  // ember's CPU backend
   const std::string torch_info = torch_side::set_threads(threads);
+  if (!opts.peak_rss_child.empty()) return run_peak_rss_child(opts.peak_rss_child);
   std::cout << "machine: " << machine_description() << "\nthreads: " << threads
             << " (ember: OpenMP; libtorch " << torch_side::version() << ":)\n"
             << torch_info << "\n";
@@ -153,8 +206,22 @@ int run(int argc, char** argv) {
 
   const std::vector<Row> rows = collect_rows(reporter);
   print_table(std::cout, rows);
+  // Peak memory of the end-to-end training step, each library in a fresh process.
+  std::vector<PeakRss> peaks;
+  for (const Row& r : rows) {
+    if (r.workload->name != "seed_train_step" || !r.ember_s || !r.libtorch_s) continue;
+    auto e = child_peak_rss(r.workload->name, "ember", threads);
+    auto t = child_peak_rss(r.workload->name, "libtorch", threads);
+    if (!e || !t) {
+      std::cerr << "ember_bench: FAILED to measure the peak memory of " << r.workload->name << "\n";
+      return 1;
+    }
+    peaks.push_back({r.workload->name, kPeakRssIterations, *e, *t});
+    std::cout << r.workload->name << " peak RSS over " << kPeakRssIterations << " steps (fresh process): ember "
+              << *e << " MiB, libtorch " << *t << " MiB\n";
+  }
   if (!opts.json_path.empty()) {
-    write_json(opts.json_path, rows, threads);
+    write_json(opts.json_path, rows, threads, peaks);
     std::cout << "wrote " << opts.json_path << "\n";
   }
   for (const std::string& e : reporter.errors()) std::cerr << "ember_bench: FAILED " << e << "\n";

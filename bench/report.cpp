@@ -144,7 +144,8 @@ std::optional<double> load_average() {
   return std::nullopt;
 }
 
-void write_json(const std::string& path, const std::vector<Row>& rows, int threads) {
+void write_json(const std::string& path, const std::vector<Row>& rows, int threads,
+                const std::vector<PeakRss>& peaks) {
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const Row& r : rows) {
     const Workload& w = *r.workload;
@@ -161,10 +162,12 @@ void write_json(const std::string& path, const std::vector<Row>& rows, int threa
         {"bytes", w.bytes},
     });
   }
-  const nlohmann::ordered_json doc = {{"machine", machine_description()},
-                              {"threads", threads},
-                              {"libtorch_version", torch_side::version()},
-                              {"results", results}};
+  nlohmann::ordered_json doc = {{"machine", machine_description()},
+                                {"threads", threads},
+                                {"libtorch_version", torch_side::version()},
+                                {"results", results}};
+  for (const PeakRss& p : peaks)
+    doc[p.workload + "_peak_rss_mb"] = {{"ember", p.ember_mb}, {"libtorch", p.libtorch_mb}, {"iterations", p.iterations}};
   std::ofstream out(path);
   out << doc.dump(2) << "\n";
   out.close();

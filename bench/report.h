@@ -45,8 +45,18 @@ std::string machine_description();
 // The 1-minute load average (/proc/loadavg), when known.
 std::optional<double> load_average();
 
-// Writes {"machine": ..., "threads": ..., "libtorch_version": ..., "results": [...]}.
-// Throws std::runtime_error when the file cannot be written.
-void write_json(const std::string& path, const std::vector<Row>& rows, int threads);
+// Peak resident memory of a fresh process running a workload's setup and `iterations`
+// iterations, for each library (VmHWM, MiB).
+struct PeakRss {
+  std::string workload;
+  int iterations = 0;
+  double ember_mb = 0, libtorch_mb = 0;
+};
+
+// Writes {"machine": ..., "threads": ..., "libtorch_version": ..., "results": [...]},
+// plus "<workload>_peak_rss_mb": {"ember": ..., "libtorch": ..., "iterations": ...} for
+// each peak. Throws std::runtime_error when the file cannot be written.
+void write_json(const std::string& path, const std::vector<Row>& rows, int threads,
+                const std::vector<PeakRss>& peaks = {});
 
 }  // namespace ember_bench

@@ -4,6 +4,11 @@
 #include <ATen/Parallel.h>
 #include <benchmark/benchmark.h>
 #include <torch/autograd.h>
+#include <torch/nn/functional/loss.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
 #include <torch/optim/adam.h>
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
@@ -11,6 +16,8 @@
 
 #include <dlfcn.h>
 
+#include <cmath>
+#include <memory>
 #include <string>
 
 #include "workload.h"
@@ -97,6 +104,59 @@ Setup sgd_momentum_step(int64_t tensors, int64_t numel) {
     return [opt, params] {
       opt->step();
       keep(params.front());
+    };
+  };
+}
+
+namespace {
+// The seed's captioning model as torch::nn modules, shaped as examples/seed_models.h.
+struct SeedModel : torch::nn::Module {
+  using S = SeedShape;
+  torch::nn::Conv2d conv{nullptr};
+  torch::nn::Linear encode{nullptr}, query{nullptr}, key{nullptr}, value{nullptr}, project{nullptr};
+  torch::nn::Embedding embedding{nullptr};
+  bool attention;
+  explicit SeedModel(bool attention_) : attention(attention_) {
+    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(S::channels, S::filters, S::kernel)));
+    encode = register_module("encode", torch::nn::Linear(S::flat, S::code));
+    embedding = register_module("embedding", torch::nn::Embedding(S::vocab, S::code));
+    if (attention) {
+      query = register_module("query", torch::nn::Linear(S::code, S::code));
+      key = register_module("key", torch::nn::Linear(S::code, S::code));
+      value = register_module("value", torch::nn::Linear(S::code, S::code));
+    }
+    project = register_module("project", torch::nn::Linear(S::code, S::vocab));
+  }
+  torch::Tensor forward(const torch::Tensor& image, const torch::Tensor& text) {
+    torch::Tensor code = encode(conv(image).flatten(1));  // (N, 128)
+    if (attention) {
+      torch::Tensor q = query(code), k = key(code), v = value(code);
+      const double scale = 1.0 / std::sqrt(static_cast<double>(S::code));
+      code = torch::softmax(q.matmul(k.transpose(-2, -1)) * scale, -1).matmul(v);
+    }
+    return project(embedding(text) + code.unsqueeze(1));  // (N, T, vocab)
+  }
+};
+}  // namespace
+
+Setup seed_train_step(bool attention) {
+  return [attention]() -> Body {
+    using S = SeedShape;
+    torch::manual_seed(0);
+    auto model = std::make_shared<SeedModel>(attention);
+    auto opt = std::make_shared<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+    const torch::Tensor image = torch::randn({S::batch, S::channels, S::image, S::image});
+    const torch::Tensor text = torch::randint(0, S::vocab, {S::batch, S::tokens});
+    const torch::Tensor target = torch::randint(0, S::vocab, {S::batch, S::tokens});
+    opt->zero_grad();  // torch's Adam creates its state lazily: one step before timing
+    torch::nn::functional::cross_entropy(model->forward(image, text).transpose(1, 2), target).backward();
+    opt->step();
+    return [model, opt, image, text, target] {
+      opt->zero_grad();
+      torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(image, text).transpose(1, 2), target);
+      loss.backward();
+      opt->step();
+      benchmark::DoNotOptimize(loss.item<float>());
     };
   };
 }

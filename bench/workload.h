@@ -32,6 +32,14 @@ struct Workload {
 // Every workload, in report order (defined in workloads.cpp).
 const std::vector<Workload>& workloads();
 
+// The seed model's shapes, shared by both sides.
+struct SeedShape {
+  static constexpr int64_t batch = 32, channels = 3, image = 32, filters = 64, kernel = 3;
+  static constexpr int64_t code = 128, vocab = 100, tokens = 16;
+  static constexpr int64_t conv_out = image - kernel + 1;                      // 30
+  static constexpr int64_t flat = filters * conv_out * conv_out;               // 57600
+};
+
 // ---- op families, one Setup factory per library ---------------------------------------
 // Inputs are f32 on the CPU, drawn from each library's own randn.
 namespace ember_side {
@@ -47,6 +55,12 @@ Setup attention_fwdbwd(Dims qkv, double scale);
 // Adam (lr 1e-3), or SGD with momentum 0.9 (lr 1e-3).
 Setup adam_step(int64_t tensors, int64_t numel);
 Setup sgd_momentum_step(int64_t tensors, int64_t numel);
+// One training step of the seed's captioning model (examples/seed_models.h): conv 3->64
+// 3x3 on 32x32 images, linear 57600->128, embedding 100x128, linear 128->100 (and, with
+// `attention`, the q/k/v projections and matmul-softmax-matmul of Example 2's decoder);
+// batch 32, captions of 16 tokens, Adam at lr 1e-3. The step: zero_grad, forward,
+// cross-entropy over output.transpose(1, 2), backward, optimizer step.
+Setup seed_train_step(bool attention);
 }  // namespace ember_side
 
 namespace torch_side {
@@ -56,6 +70,7 @@ Setup conv2d_fwdbwd(Dims x, Dims w, int64_t pad);
 Setup attention_fwdbwd(Dims qkv, double scale);  // as matmul -> softmax -> matmul
 Setup adam_step(int64_t tensors, int64_t numel);  // torch::optim::Adam
 Setup sgd_momentum_step(int64_t tensors, int64_t numel);
+Setup seed_train_step(bool attention);  // the same model, built from torch::nn modules
 
 // Sets LibTorch's intra-op thread count; returns LibTorch's description of its
 // parallel setup (at::get_parallel_info) for the log.

@@ -59,6 +59,23 @@ Workload optimizer_step(std::string name, std::string description, int64_t tenso
           adam ? torch_side::adam_step(tensors, n) : torch_side::sgd_momentum_step(tensors, n)};
 }
 
+// One seed training step: FLOPs of the forward products (conv, the 57600x128 linear, the
+// output projection, attention's three projections and two T x T products) times three
+// (forward, and the two gradient products of the backward); bytes of the parameters and
+// Adam's state (28 per parameter) and the inputs.
+Workload seed_train_step(std::string name, std::string description, bool attention) {
+  using S = SeedShape;
+  const double n = S::batch, code = S::code, vocab = S::vocab, t = S::tokens;
+  const double conv_macs = n * S::filters * S::conv_out * S::conv_out * S::channels * S::kernel * S::kernel;
+  const double linear_macs = n * S::flat * code + n * t * code * vocab;
+  const double attention_macs = attention ? 3 * n * code * code + 2 * n * n * code : 0;
+  const double params = S::filters * (S::channels * S::kernel * S::kernel + 1) + (S::flat + 1) * code +
+                        vocab * code + (code + 1) * vocab + (attention ? 3 * (code + 1) * code : 0);
+  const double inputs = n * S::channels * S::image * S::image + 2 * n * t;
+  return {std::move(name), std::move(description), 3 * 2 * (conv_macs + linear_macs + attention_macs),
+          28 * params + kF32 * inputs, ember_side::seed_train_step(attention), torch_side::seed_train_step(attention)};
+}
+
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
@@ -75,6 +92,10 @@ std::vector<Workload> make_workloads() {
   // Memory-bound optimizer steps: ten parameters of a million f32 each, gradients set.
   w.push_back(optimizer_step("adam_10M", "Adam step over 10 x 1M f32 parameters", 10, 1000000, true));
   w.push_back(optimizer_step("sgd_momentum_10M", "SGD (momentum 0.9) step over 10 x 1M f32 parameters", 10, 1000000, false));
+  // The seed's model, end to end: what a first user trains on a laptop.
+  w.push_back(seed_train_step("seed_train_step", "seed Example 1 model, batch 32, 16 tokens: Adam train step", false));
+  w.push_back(seed_train_step("seed_train_step_attention",
+                              "seed model with Example 2's attention decoder: Adam train step", true));
   return w;
 }
 
