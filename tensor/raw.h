@@ -15,7 +15,7 @@
 namespace ember::raw {
 
 // ---- allocation ------------------------------------------------------------------------
-Tensor empty(const Shape& shape, DType dtype, Device device);
+Tensor empty(Shape shape, DType dtype, Device device);
 
 // ---- views ---------------------------------------------------------------------------
 Tensor as_strided(const Tensor& x, Shape sizes, Strides strides, int64_t offset);

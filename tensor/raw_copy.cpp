@@ -3,15 +3,18 @@
 #include <vector>
 
 #include "tensor/backend.h"
+#include "tensor/object_pool.h"
 #include "tensor/random.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
 
-Tensor empty(const Shape& shape, DType dtype, Device device) {
+Tensor empty(Shape shape, DType dtype, Device device) {
   int64_t n = checked_numel("empty", shape);
-  auto storage = std::make_shared<Storage>(device, static_cast<size_t>(n) * element_size(dtype));
-  return make_tensor(std::move(storage), shape, contiguous_strides(shape), 0, dtype);
+  auto storage = std::allocate_shared<Storage>(detail::PoolAllocator<Storage>(), device,
+                                               static_cast<size_t>(n) * element_size(dtype));
+  Strides strides = contiguous_strides(shape);
+  return make_tensor(std::move(storage), std::move(shape), std::move(strides), 0, dtype);
 }
 
 Tensor contiguous(const Tensor& x) {

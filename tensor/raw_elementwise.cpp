@@ -25,6 +25,10 @@ void check_no_internal_overlap(const char* op, const Tensor& dst) {
                        str(dst.sizes()), " (several elements share one memory location)");
 }
 
+// x viewed with the (broadcast) shape, or x itself when it has that shape already: the
+// backends take either, and a small op is spared building a view.
+Tensor expand_to(const Tensor& x, const Shape& shape) { return x.sizes() == shape ? x : expand(x, shape); }
+
 }  // namespace
 
 DType unary_result_dtype(UnaryOp op, DType in) {
@@ -84,10 +88,10 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   DType common = result_type(a, b);
   DType out_dtype = binary_result_dtype(op, common, common);
   DType ct = compute_dtype(op, common, common);
-  Shape shape = broadcast_shapes(name, a.sizes(), b.sizes());
-  Tensor out = empty(shape, out_dtype, a.device());
+  Tensor out = empty(broadcast_shapes(name, a.sizes(), b.sizes()), out_dtype, a.device());
   if (out.numel() == 0) return out;
-  backend(a.device()).binary(op, out, expand(cast(a, ct), shape), expand(cast(b, ct), shape));
+  const Shape& shape = out.sizes();
+  backend(a.device()).binary(op, out, expand_to(cast(a, ct), shape), expand_to(cast(b, ct), shape));
   return out;
 }
 
@@ -133,7 +137,7 @@ void binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
   if (rhs.storage() == a.storage() &&
       (rhs.strides() != a.strides() || rhs.storage_offset() != a.storage_offset()))
     rhs = clone(rhs);
-  backend(a.device()).binary(op, a, a, expand(rhs, a.sizes()));
+  backend(a.device()).binary(op, a, a, expand_to(rhs, a.sizes()));
   a.bump_version();
 }
 
@@ -151,8 +155,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
   DType dt = result_type(a, b);
   Tensor out = empty(shape, dt, a.device());
   if (out.numel() == 0) return out;
-  backend(a.device()).where(out, expand(cond, shape), expand(cast(a, dt), shape),
-                            expand(cast(b, dt), shape));
+  backend(a.device()).where(out, expand_to(cond, shape), expand_to(cast(a, dt), shape),
+                            expand_to(cast(b, dt), shape));
   return out;
 }
 

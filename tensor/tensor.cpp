@@ -5,6 +5,7 @@
 #include <ostream>
 
 #include "tensor/backend.h"
+#include "tensor/object_pool.h"
 #include "tensor/raw.h"
 
 namespace ember {
@@ -115,7 +116,7 @@ AutogradMeta& Tensor::ensure_autograd_meta() const {
 
 Tensor make_tensor(std::shared_ptr<Storage> storage, Shape sizes, Strides strides, int64_t offset,
                    DType dtype) {
-  auto impl = std::make_shared<TensorImpl>();
+  auto impl = std::allocate_shared<TensorImpl>(detail::PoolAllocator<TensorImpl>());
   impl->storage = std::move(storage);
   impl->sizes = std::move(sizes);
   impl->strides = std::move(strides);

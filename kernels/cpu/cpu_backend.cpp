@@ -1,5 +1,7 @@
 #include "kernels/cpu/cpu_backend.h"
 
+#include "kernels/cpu/host_cache.h"
+
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -8,21 +10,9 @@
 
 namespace ember::cpu {
 
-namespace {
-// 64 bytes: a cache line, and enough for any SIMD load the compiler emits.
-constexpr size_t kAlignment = 64;
-}  // namespace
+void* CpuBackend::allocate(size_t nbytes) { return host_allocate(nbytes); }
 
-void* CpuBackend::allocate(size_t nbytes) {
-  size_t rounded = (nbytes + kAlignment - 1) / kAlignment * kAlignment;
-  if (rounded == 0) rounded = kAlignment;
-  void* p = std::aligned_alloc(kAlignment, rounded);
-  if (p == nullptr)
-    fail<ValueError>("allocate", "out of host memory allocating ", nbytes, " bytes on cpu");
-  return p;
-}
-
-void CpuBackend::deallocate(void* ptr, size_t) noexcept { std::free(ptr); }
+void CpuBackend::deallocate(void* ptr, size_t nbytes) noexcept { host_deallocate(ptr, nbytes); }
 
 void CpuBackend::copy_from_host(void* dst, const void* host_src, size_t nbytes) {
   std::memcpy(dst, host_src, nbytes);

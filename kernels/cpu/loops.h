@@ -10,6 +10,7 @@
 #include <omp.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <vector>
 
@@ -20,10 +21,45 @@ namespace ember::cpu {
 // Below this many elements an op runs on one thread: forking costs more than it saves.
 inline constexpr int64_t kParallelGrain = 32768;
 
+// A short list of dims that lives inside the plan: up to kInline entries without
+// touching the heap (a small op's whole plan is built on the stack), more on the heap.
+class DimVec {
+ public:
+  static constexpr size_t kInline = 8;
+  size_t size() const { return n_; }
+  bool empty() const { return n_ == 0; }
+  int64_t* data() { return heap_.empty() ? inline_.data() : heap_.data(); }
+  const int64_t* data() const { return heap_.empty() ? inline_.data() : heap_.data(); }
+  int64_t& operator[](size_t i) { return data()[i]; }
+  int64_t operator[](size_t i) const { return data()[i]; }
+  int64_t& back() { return data()[n_ - 1]; }
+  int64_t back() const { return data()[n_ - 1]; }
+  void push_back(int64_t v) {
+    if (heap_.empty() && n_ < kInline) {
+      inline_[n_++] = v;
+      return;
+    }
+    if (heap_.empty()) heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
+    heap_.push_back(v);
+    ++n_;
+  }
+  // n zeros.
+  static DimVec zeros(size_t n) {
+    DimVec v;
+    for (size_t i = 0; i < n; ++i) v.push_back(0);
+    return v;
+  }
+
+ private:
+  std::array<int64_t, kInline> inline_{};
+  std::vector<int64_t> heap_;
+  size_t n_ = 0;
+};
+
 template <int N>
 struct LoopPlan {
-  std::vector<int64_t> sizes;                       // coalesced, innermost last
-  std::array<std::vector<int64_t>, N> strides;      // in bytes, per operand
+  DimVec sizes;                       // coalesced, innermost last
+  std::array<DimVec, N> strides;      // in bytes, per operand
   std::array<char*, N> base{};
   int64_t numel = 1;
 };
@@ -63,7 +99,17 @@ LoopPlan<N> plan_loop(const std::array<const Tensor*, N>& ops) {
 template <int N, typename Row>
 void run_range(const LoopPlan<N>& p, int64_t begin, int64_t end, Row& row) {
   const auto nd = static_cast<int64_t>(p.sizes.size());
-  std::vector<int64_t> idx(nd);
+  if (nd == 1) {  // one run (a contiguous or simply broadcast op): no index bookkeeping
+    std::array<char*, N> ptr;
+    std::array<int64_t, N> inner;
+    for (int k = 0; k < N; ++k) {
+      inner[k] = p.strides[k][0];
+      ptr[k] = p.base[k] + begin * inner[k];
+    }
+    row(ptr, inner, end - begin);
+    return;
+  }
+  DimVec idx = DimVec::zeros(static_cast<size_t>(nd));
   int64_t rem = begin;
   for (int64_t d = nd - 1; d >= 0; --d) {
     idx[d] = rem % p.sizes[d];
