@@ -49,7 +49,19 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
   if (GradMode::is_enabled()) {  // create_graph: keep the gradient differentiable
     meta.grad = meta.grad.defined() ? ember::add(meta.grad, g) : g;
   } else if (!meta.grad.defined()) {
-    meta.grad = raw::clone(g);  // g may be shared with other leaves or be an expanded view
+    // Take g itself when nothing else can see it (no other handle on it, its storage not
+    // shared with a view, dense): a large gradient is then not copied. Otherwise copy:
+    // g may be shared with other leaves or be an expanded view.
+    const bool alone = g.use_count() == 1 && g.storage().use_count() == 1 && g.is_contiguous() &&
+                       g.storage_offset() == 0 && !g.requires_grad() && g.sizes() == self.sizes() &&
+                       g.dtype() == self.dtype() && g.device() == self.device();
+    if (!alone) {
+      meta.grad = raw::clone(g);
+    } else if (g.autograd_meta() != nullptr) {
+      meta.grad = raw::alias(g);  // the same memory, without g's autograd state
+    } else {
+      meta.grad = std::move(g);
+    }
   } else if (meta.grad.requires_grad()) {
     meta.grad = raw::binary(BinaryOp::add, meta.grad, g);
   } else {

@@ -70,6 +70,8 @@ class Tensor {
   template <typename T> std::vector<T> to_vector() const;
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   TensorImpl* impl() const { return impl_.get(); }
+  // Handles sharing this tensor's TensorImpl (1: this one only).
+  long use_count() const { return impl_.use_count(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   uint32_t version() const;
   void bump_version() const;

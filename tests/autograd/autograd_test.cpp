@@ -269,5 +269,51 @@ TEST(Autograd, PrintShowsGradFn) {
   EXPECT_THAT((x * 2).to_string(), HasSubstr("grad_fn=<MulBackward>"));
 }
 
+// AccumulateGrad keeps a gradient nothing else holds instead of copying it, and copies
+// one that is shared (the same tensor flowing to two leaves, one a hook's caller keeps).
+TEST(Autograd, AnUnsharedLeafGradientIsTakenNotCopied) {
+  Tensor x = randn({256, 64}).requires_grad_();
+  const void* seen = nullptr;
+  x.register_hook([&](const Tensor& g) {
+    seen = g.raw_data();
+    return Tensor();
+  });
+  (x * 3.0f).sum().backward();
+  EXPECT_EQ(x.grad().raw_data(), seen);
+  EXPECT_TRUE(allclose(x.grad(), full({256, 64}, 3.0f)));
+}
+
+TEST(Autograd, ASharedGradientIsCopiedForEachLeaf) {
+  Tensor a = randn({5}).requires_grad_(), b = randn({5}).requires_grad_();
+  (a + b).sum().backward();  // AddBackward hands the same tensor to both leaves
+  EXPECT_NE(a.grad().raw_data(), b.grad().raw_data());
+  a.grad().mul_(10.0f);
+  EXPECT_TRUE(allclose(b.grad(), ones({5})));
+  Tensor kept;
+  Tensor c = randn({5}).requires_grad_();
+  c.register_hook([&](const Tensor& g) {
+    kept = g * 1.0f;
+    return kept;  // the caller keeps it: the leaf's gradient must be another tensor
+  });
+  (c * 2.0f).sum().backward();
+  EXPECT_NE(c.grad().raw_data(), kept.raw_data());
+  kept.fill_(0.0f);
+  EXPECT_TRUE(allclose(c.grad(), full({5}, 2.0f)));
+}
+
+TEST(Autograd, LinearWeightGradientComesOutContiguousWithoutACopy) {
+  Tensor x = randn({8, 300}), w = randn({40, 300}).requires_grad_();
+  Tensor y = x.matmul(w.t());
+  const void* seen = nullptr;
+  w.register_hook([&](const Tensor& g) {
+    seen = g.raw_data();
+    return Tensor();
+  });
+  y.sum().backward();
+  EXPECT_TRUE(w.grad().is_contiguous());
+  EXPECT_EQ(w.grad().raw_data(), seen);
+  EXPECT_TRUE(allclose(w.grad(), ones({8, 40}).t().matmul(x), 1e-4, 1e-4));
+}
+
 }  // namespace
 }  // namespace ember
