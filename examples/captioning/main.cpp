@@ -36,10 +36,11 @@ struct Flags {
   int64_t train_size = 2048;
   int64_t val_size = 512;
   int64_t num_workers = 1;
-  // CPU threads for the kernels (OpenMP). One by default: the CPU GEMM's threads wait on
-  // each other spinning, and on a shared 2-core machine a descheduled one stalls the
-  // other (a step measured 7x slower with 2 threads than with 1 while other builds ran).
-  int64_t threads = 1;
+  // CPU threads for the kernels (OpenMP); 0: every core this process may run on (or
+  // OMP_NUM_THREADS when set). On a machine shared with other busy processes, fewer
+  // threads can be faster: OpenMP's threads spin while they wait for each other, and a
+  // descheduled one stalls the rest (docs/performance.md).
+  int64_t threads = 0;
 };
 
 [[noreturn]] void usage(const std::string& why) {
