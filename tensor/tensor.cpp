@@ -10,25 +10,19 @@
 
 namespace ember {
 
+void detail::undefined_tensor() { fail<ValueError>("Tensor", "use of an undefined tensor"); }
+
 namespace {
 const TensorImpl& checked(const std::shared_ptr<TensorImpl>& impl) {
-  if (!impl) fail<ValueError>("Tensor", "use of an undefined tensor");
+  if (!impl) detail::undefined_tensor();
   return *impl;
 }
 }  // namespace
 
 #define IMPL checked(impl_)
 
-const Shape& Tensor::sizes() const { return IMPL.sizes; }
-const Strides& Tensor::strides() const { return IMPL.strides; }
-int64_t Tensor::dim() const { return static_cast<int64_t>(IMPL.sizes.size()); }
 int64_t Tensor::numel() const { return ember::numel(IMPL.sizes); }
-int64_t Tensor::storage_offset() const { return IMPL.offset; }
-DType Tensor::dtype() const { return IMPL.dtype; }
-Device Tensor::device() const { return IMPL.storage->device(); }
 TensorOptions Tensor::options() const { return {.dtype = dtype(), .device = device()}; }
-size_t Tensor::element_size() const { return ember::element_size(IMPL.dtype); }
-const std::shared_ptr<Storage>& Tensor::storage() const { return IMPL.storage; }
 uint32_t Tensor::version() const { return IMPL.storage->version(); }
 void Tensor::bump_version() const { IMPL.storage->bump_version(); }
 
@@ -54,12 +48,6 @@ bool Tensor::is_contiguous() const {
     expected *= t.sizes[i];
   }
   return true;
-}
-
-void* Tensor::raw_data() const {
-  const auto& t = IMPL;
-  return static_cast<char*>(t.storage->data()) +
-         t.offset * static_cast<int64_t>(ember::element_size(t.dtype));
 }
 
 // ---- autograd state ------------------------------------------------------------------

@@ -45,23 +45,23 @@ class Tensor {
 
   // ---- metadata ----------------------------------------------------------------
   bool defined() const { return impl_ != nullptr; }
-  const Shape& sizes() const;
+  inline const Shape& sizes() const;
   const Shape& shape() const { return sizes(); }
   int64_t size(int64_t dim) const;  // negative dims count from the end
-  const Strides& strides() const;
+  inline const Strides& strides() const;
   int64_t stride(int64_t dim) const;
-  int64_t dim() const;
+  inline int64_t dim() const;
   int64_t numel() const;
-  int64_t storage_offset() const;
-  DType dtype() const;
-  Device device() const;
+  inline int64_t storage_offset() const;
+  inline DType dtype() const;
+  inline Device device() const;
   TensorOptions options() const;  // dtype and device (requires_grad false)
-  size_t element_size() const;
+  inline size_t element_size() const;
   bool is_contiguous() const;
   bool is_floating_point() const { return is_floating(dtype()); }
-  const std::shared_ptr<Storage>& storage() const;
+  inline const std::shared_ptr<Storage>& storage() const;
   // Address of element 0 (device memory on cuda). No dtype check.
-  void* raw_data() const;
+  inline void* raw_data() const;
   // Typed address of element 0; checks the dtype and that memory is host-addressable.
   template <typename T> T* data_ptr() const;
   // The single element of a one-element tensor, converted to T (copied to host if needed).
@@ -199,6 +199,7 @@ class Tensor {
   Tensor& normal_(double mean = 0.0, double std = 1.0);
 
  private:
+  const TensorImpl& checked_impl() const;  // *impl_, or ValueError for an undefined tensor
   std::shared_ptr<TensorImpl> impl_;
 };
 
@@ -229,6 +230,30 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t);
 // Makes a tensor over `storage` with the given geometry (no checks: for the op layer).
 Tensor make_tensor(std::shared_ptr<Storage> storage, Shape sizes, Strides strides, int64_t offset,
                    DType dtype);
+
+namespace detail {
+// Throws ValueError: the cold path of every accessor of an undefined tensor.
+[[noreturn]] void undefined_tensor();
+}  // namespace detail
+
+// The metadata accessors, inline: every op calls them many times.
+inline const TensorImpl& Tensor::checked_impl() const {
+  if (impl_ == nullptr) [[unlikely]]
+    detail::undefined_tensor();
+  return *impl_;
+}
+inline const Shape& Tensor::sizes() const { return checked_impl().sizes; }
+inline const Strides& Tensor::strides() const { return checked_impl().strides; }
+inline int64_t Tensor::dim() const { return static_cast<int64_t>(checked_impl().sizes.size()); }
+inline int64_t Tensor::storage_offset() const { return checked_impl().offset; }
+inline DType Tensor::dtype() const { return checked_impl().dtype; }
+inline Device Tensor::device() const { return checked_impl().storage->device(); }
+inline size_t Tensor::element_size() const { return ember::element_size(checked_impl().dtype); }
+inline const std::shared_ptr<Storage>& Tensor::storage() const { return checked_impl().storage; }
+inline void* Tensor::raw_data() const {
+  const TensorImpl& t = checked_impl();
+  return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(ember::element_size(t.dtype));
+}
 
 namespace detail {
 // The host-addressable check behind data_ptr/item.
