@@ -1,6 +1,7 @@
 #include "tensor/storage.h"
 
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 
 namespace ember {
 
@@ -11,6 +12,7 @@ std::atomic<int64_t> g_live_bytes{0};
 
 Storage::Storage(Device device, size_t nbytes) : device_(device), nbytes_(nbytes) {
   data_ = backend(device).allocate(nbytes);
+  profiler::record_allocation(nbytes);
   g_live_count.fetch_add(1, std::memory_order_relaxed);
   g_live_bytes.fetch_add(static_cast<int64_t>(nbytes), std::memory_order_relaxed);
 }
