@@ -33,7 +33,6 @@ Tensor clone(const Tensor& x) {
 }
 
 Tensor cast(const Tensor& x, DType dtype) {
-  const profiler::OpScope profile("to");
   check_defined("to", x);
   if (x.dtype() == dtype) return x;
   Tensor out = empty(x.sizes(), dtype, x.device());
@@ -42,7 +41,6 @@ Tensor cast(const Tensor& x, DType dtype) {
 }
 
 Tensor to_device(const Tensor& x, Device device) {
-  const profiler::OpScope profile("to");
   check_defined("to", x);
   if (x.device() == device) return x;
   Tensor src = contiguous(x);

@@ -2,7 +2,6 @@
 #include <algorithm>
 #include <optional>
 
-#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -89,7 +88,6 @@ Tensor alias(const Tensor& x) {
 }
 
 Tensor view(const Tensor& x, const Shape& shape) {
-  const profiler::OpScope profile("view");
   check_defined("view", x);
   Shape target = infer_shape("view", shape, x.numel());
   auto strides = view_strides(x.sizes(), x.strides(), target);
@@ -101,7 +99,6 @@ Tensor view(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
-  const profiler::OpScope profile("reshape");
   check_defined("reshape", x);
   Shape target = infer_shape("reshape", shape, x.numel());
   if (auto strides = view_strides(x.sizes(), x.strides(), target))
@@ -111,7 +108,6 @@ Tensor reshape(const Tensor& x, const Shape& shape) {
 }
 
 Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
-  const profiler::OpScope profile("transpose");
   check_defined("transpose", x);
   if (x.dim() == 0) {
     wrap_dim("transpose", dim0, 0);
@@ -127,7 +123,6 @@ Tensor transpose(const Tensor& x, int64_t dim0, int64_t dim1) {
 }
 
 Tensor permute(const Tensor& x, const DimList& dims) {
-  const profiler::OpScope profile("permute");
   check_defined("permute", x);
   int64_t n = ndim(x);
   if (static_cast<int64_t>(dims.size()) != n)
@@ -147,7 +142,6 @@ Tensor permute(const Tensor& x, const DimList& dims) {
 }
 
 Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t step) {
-  const profiler::OpScope profile("slice");
   check_defined("slice", x);
   if (x.dim() == 0) fail<IndexError>("slice", "cannot slice a 0-dim tensor");
   int64_t d = wrap_dim("slice", dim, ndim(x));
@@ -166,7 +160,6 @@ Tensor slice(const Tensor& x, int64_t dim, int64_t start, int64_t end, int64_t s
 }
 
 Tensor select(const Tensor& x, int64_t dim, int64_t index) {
-  const profiler::OpScope profile("select");
   check_defined("select", x);
   if (x.dim() == 0) fail<IndexError>("select", "cannot select from a 0-dim tensor");
   int64_t d = wrap_dim("select", dim, ndim(x));
@@ -184,7 +177,6 @@ Tensor select(const Tensor& x, int64_t dim, int64_t index) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
-  const profiler::OpScope profile("unsqueeze");
   check_defined("unsqueeze", x);
   int64_t d = wrap_dim("unsqueeze", dim, ndim(x) + 1);
   Shape sizes = x.sizes();
@@ -196,7 +188,6 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor squeeze(const Tensor& x) {
-  const profiler::OpScope profile("squeeze");
   check_defined("squeeze", x);
   Shape sizes;
   Strides strides;
@@ -209,7 +200,6 @@ Tensor squeeze(const Tensor& x) {
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
-  const profiler::OpScope profile("squeeze");
   check_defined("squeeze", x);
   if (x.dim() == 0) {
     wrap_dim("squeeze", dim, 0);
@@ -225,7 +215,6 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
-  const profiler::OpScope profile("expand");
   check_defined("expand", x);
   int64_t n = static_cast<int64_t>(shape.size()), m = ndim(x);
   if (n < m)
@@ -262,7 +251,6 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
-  const profiler::OpScope profile("flatten");
   check_defined("flatten", x);
   if (x.dim() == 0) return reshape(x, {1});
   int64_t s = wrap_dim("flatten", start_dim, ndim(x)), e = wrap_dim("flatten", end_dim, ndim(x));

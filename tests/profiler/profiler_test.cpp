@@ -96,6 +96,18 @@ TEST(Profiler, AnOpInsideAnotherOpIsPartOfIt) {
   EXPECT_EQ(y.dtype(), DType::f64);
 }
 
+TEST(Profiler, ViewsAndCastsTheUserCallsAreOps) {
+  Tensor x = randn({3, 4});
+  profiler::start();
+  Tensor y = x.transpose(0, 1).reshape({12}).to(DType::f64);  // reshape copies: a transposed input
+  profiler::stop();
+  std::vector<std::string> names;
+  for (const auto& e : profiler::events()) names.push_back(e.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"ember::transpose", "ember::reshape", "ember::to"}));
+  EXPECT_EQ(named("ember::reshape")[0].self_bytes, 12 * 4);
+  EXPECT_EQ(named("ember::to")[0].self_bytes, 12 * 8);
+}
+
 TEST(Profiler, SelfTimeIsTotalMinusNestedEvents) {
   Tensor x = randn({64, 64});
   profiler::start();
