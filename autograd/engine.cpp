@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::autograd {
@@ -94,7 +95,10 @@ void run(const TensorList& roots, const TensorList& root_grads, bool retain_grap
     for (const Tensor& g : grads) any = any || g.defined();
     TensorList outs;
     bool is_leaf_sink = dynamic_cast<AccumulateGrad*>(node.get()) != nullptr;
-    if (any && (accumulate_leaves || !is_leaf_sink)) outs = node->apply(std::move(grads));
+    if (any && (accumulate_leaves || !is_leaf_sink)) {
+      const profiler::Range profile(node->name(), profiler::EventKind::backward);
+      outs = node->apply(std::move(grads));
+    }
     if (!retain_graph) node->release_saved();
 
     for (size_t i = 0; i < node->next_edges.size(); ++i) {

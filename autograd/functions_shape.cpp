@@ -2,6 +2,7 @@
 #include <numeric>
 
 #include "autograd/recording.h"
+#include "tensor/profiler.h"
 
 namespace ember {
 
@@ -53,31 +54,38 @@ Tensor select_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t
 // ---- views -------------------------------------------------------------------------------
 
 Tensor Tensor::view(const Shape& shape) const {
+  const profiler::OpScope profile("view");
   Shape in = sizes();
   return view_op("ViewBackward", *this, raw::view(*this, shape), [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::reshape(const Shape& shape) const {
+  const profiler::OpScope profile("reshape");
   Shape in = sizes();
   return view_op("ReshapeBackward", *this, raw::reshape(*this, shape), [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
+  const profiler::OpScope profile("flatten");
   Shape in = sizes();
   return view_op("FlattenBackward", *this, raw::flatten(*this, start_dim, end_dim), [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::unsqueeze(int64_t dim) const {
+  const profiler::OpScope profile("unsqueeze");
   Shape in = sizes();
   return view_op("UnsqueezeBackward", *this, raw::unsqueeze(*this, dim), [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::squeeze() const {
+  const profiler::OpScope profile("squeeze");
   Shape in = sizes();
   return view_op("SqueezeBackward", *this, raw::squeeze(*this), [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::squeeze(int64_t dim) const {
+  const profiler::OpScope profile("squeeze");
   Shape in = sizes();
   return view_op("SqueezeBackward", *this, raw::squeeze(*this, dim), [in](const Tensor& g) { return g.reshape(in); });
 }
 // transpose: dx = g transposed back
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
+  const profiler::OpScope profile("transpose");
   return view_op("TransposeBackward", *this, raw::transpose(*this, dim0, dim1),
                  [dim0, dim1](const Tensor& g) { return g.transpose(dim0, dim1); });
 }
@@ -91,6 +99,7 @@ Tensor Tensor::t() const {
 }
 // permute: dx = g permuted by the inverse permutation
 Tensor Tensor::permute(const DimList& dims) const {
+  const profiler::OpScope profile("permute");
   Tensor y = raw::permute(*this, dims);
   DimList inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i)
@@ -99,10 +108,12 @@ Tensor Tensor::permute(const DimList& dims) const {
 }
 // expand: dx = g summed over the expanded dims (FunctionNode reduces to x's shape)
 Tensor Tensor::expand(const Shape& shape) const {
+  const profiler::OpScope profile("expand");
   return view_op("ExpandBackward", *this, raw::expand(*this, shape), [](const Tensor& g) { return g; });
 }
 // slice: dx = zeros with g in the sliced positions
 Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) const {
+  const profiler::OpScope profile("slice");
   Tensor y = raw::slice(*this, dim_, start, end, step);
   Shape in = sizes();
   int64_t d = wrap_dim("slice", dim_, dim());
@@ -129,6 +140,7 @@ Tensor Tensor::narrow(int64_t dim_, int64_t start, int64_t length) const {
 }
 // select: dx = zeros with g at the selected index
 Tensor Tensor::select(int64_t dim_, int64_t index) const {
+  const profiler::OpScope profile("select");
   Tensor y = raw::select(*this, dim_, index);
   Shape in = sizes();
   int64_t d = wrap_dim("select", dim_, dim());
@@ -149,11 +161,13 @@ Tensor Tensor::clone() const {
 }
 // to(dtype): dx = g cast back (FunctionNode casts to the input's dtype)
 Tensor Tensor::to(DType dtype) const {
+  const profiler::OpScope profile("to");
   Tensor y = raw::cast(*this, dtype);
   if (y.is_same(*this)) return y;
   return view_op("ToCopyBackward", *this, y, [](const Tensor& g) { return g; });
 }
 Tensor Tensor::to(Device device) const {
+  const profiler::OpScope profile("to");
   Tensor y = raw::to_device(*this, device);
   if (y.is_same(*this)) return y;
   return view_op("ToCopyBackward", *this, y, [](const Tensor& g) { return g; });

@@ -15,6 +15,7 @@
 #include <string>
 
 #include "nn/module.h"
+#include "tensor/file_io.h"
 
 namespace ember::nn {
 
@@ -35,8 +36,8 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device devic
 std::string serialize_safetensors(const StateDict& tensors,
                                   const std::map<std::string, std::string>& metadata = {});
 
-// Writes a file atomically: a temporary beside `path`, fsync, rename, fsync of the folder.
-void write_file_atomically(const std::string& path, const std::string& bytes);
+// Writes a file atomically (tensor/file_io.h); nn:: callers keep their spelling.
+using ember::write_file_atomically;
 
 // A module's state_dict() to and from a safetensors file.
 void save(const Module& module, const std::string& path,

@@ -4,6 +4,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/object_pool.h"
+#include "tensor/profiler.h"
 #include "tensor/random.h"
 #include "tensor/raw.h"
 
@@ -18,6 +19,7 @@ Tensor empty(Shape shape, DType dtype, Device device) {
 }
 
 Tensor contiguous(const Tensor& x) {
+  const profiler::OpScope profile("contiguous");
   check_defined("contiguous", x);
   if (x.is_contiguous()) return x;
   Tensor out = empty(x.sizes(), x.dtype(), x.device());
@@ -26,6 +28,7 @@ Tensor contiguous(const Tensor& x) {
 }
 
 Tensor clone(const Tensor& x) {
+  const profiler::OpScope profile("clone");
   check_defined("clone", x);
   Tensor out = empty(x.sizes(), x.dtype(), x.device());
   if (out.numel() > 0) backend(x.device()).copy(out, x);
@@ -64,6 +67,7 @@ Tensor to_device(const Tensor& x, Device device) {
 }
 
 void copy_(const Tensor& dst, const Tensor& src) {
+  const profiler::OpScope profile("copy_");
   check_defined("copy_", dst);
   check_defined("copy_", src);
   if (broadcast_shapes("copy_", dst.sizes(), src.sizes()) != dst.sizes())
@@ -81,6 +85,7 @@ void copy_(const Tensor& dst, const Tensor& src) {
 }
 
 void fill_(const Tensor& dst, const Scalar& value) {
+  const profiler::OpScope profile("fill_");
   check_defined("fill_", dst);
   if (dst.numel() > 0) backend(dst.device()).fill(dst, value);
   dst.bump_version();
@@ -90,6 +95,7 @@ void random_(const Tensor& dst, RandomDist dist, double a, double b) {
   const char* op = dist == RandomDist::uniform ? "uniform_"
                    : dist == RandomDist::normal ? "normal_"
                                                 : "randint";
+  const profiler::OpScope profile(op);
   check_defined(op, dst);
   if (dist != RandomDist::randint && !is_floating(dst.dtype()))
     fail<DTypeError>(op, "needs a floating-point tensor, got ", dst.dtype());

@@ -1,5 +1,6 @@
 // Elementwise ops: dtype promotion, broadcasting, then one backend call.
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -41,6 +42,7 @@ DType unary_result_dtype(UnaryOp op, DType in) {
 
 Tensor unary(UnaryOp op, const Tensor& x, double arg) {
   const char* name = to_string(op);
+  const profiler::OpScope profile(name);
   check_defined(name, x);
   DType out_dtype = unary_result_dtype(op, x.dtype());
   Tensor in = cast(x, op == UnaryOp::logical_not ? DType::b8 : out_dtype);
@@ -81,6 +83,7 @@ DType compute_dtype(BinaryOp op, DType a, DType b) {
 
 Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   const char* name = to_string(op);
+  const profiler::OpScope profile(name);
   check_defined(name, a);
   check_defined(name, b);
   check_same_device(name, a, b);
@@ -108,16 +111,19 @@ Tensor scalar_like(const Scalar& value, const Tensor& x) {
 }
 
 Tensor binary(BinaryOp op, const Tensor& a, const Scalar& b) {
+  const profiler::OpScope profile(to_string(op));
   check_defined(to_string(op), a);
   return binary(op, a, scalar_like(b, a));
 }
 
 Tensor binary(BinaryOp op, const Scalar& a, const Tensor& b) {
+  const profiler::OpScope profile(to_string(op));
   check_defined(to_string(op), b);
   return binary(op, scalar_like(a, b), b);
 }
 
 void binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
+  const profiler::OpScope profile(to_string(op), true);
   std::string name = std::string(to_string(op)) + "_";
   check_defined(name.c_str(), a);
   check_defined(name.c_str(), b);
@@ -142,6 +148,7 @@ void binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
 }
 
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
+  const profiler::OpScope profile("where");
   check_defined("where", cond);
   check_defined("where", a);
   check_defined("where", b);

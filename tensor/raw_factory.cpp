@@ -6,6 +6,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember {
@@ -31,12 +32,14 @@ Tensor from_host_doubles(const Shape& shape, const TensorOptions& o, DType dt, F
 }  // namespace
 
 Tensor empty(const Shape& shape, TensorOptions options) {
+  const profiler::OpScope profile("empty");
   checked_numel("empty", shape);
   return finish(raw::empty(shape, dtype_or(options, DType::f32), options.device), options);
 }
 
 namespace {
 Tensor filled(const char* op, const Shape& shape, const Scalar& value, const TensorOptions& options) {
+  const profiler::OpScope profile(op);
   checked_numel(op, shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
   raw::fill_(t, value);
@@ -49,6 +52,7 @@ Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros",
 Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1, options); }
 
 Tensor scalar_tensor(const Scalar& value, TensorOptions options) {
+  const profiler::OpScope profile("scalar_tensor");
   if (!options.dtype) options.dtype = value.natural_dtype();
   return full({}, value, options);
 }
@@ -61,6 +65,7 @@ Tensor full_like(const Tensor& t, const Scalar& value) { return full(t.sizes(), 
 Tensor arange(const Scalar& end, TensorOptions options) { return arange(0, end, 1, options); }
 
 Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, TensorOptions options) {
+  const profiler::OpScope profile("arange");
   bool integral = !start.is_floating() && !end.is_floating() && !step.is_floating();
   DType dt = dtype_or(options, integral ? DType::i64 : DType::f32);
   double s = start.to_double(), e = end.to_double(), st = step.to_double();
@@ -83,6 +88,7 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
 }
 
 Tensor linspace(double start, double end, int64_t steps, TensorOptions options) {
+  const profiler::OpScope profile("linspace");
   if (steps < 0) fail<ValueError>("linspace", "number of steps must be >= 0, got ", steps);
   double step = steps > 1 ? (end - start) / static_cast<double>(steps - 1) : 0.0;
   // Symmetric from both ends, as PyTorch does, so the last value is exactly `end`.
@@ -96,6 +102,7 @@ Tensor linspace(double start, double end, int64_t steps, TensorOptions options) 
 Tensor eye(int64_t n, TensorOptions options) { return eye(n, n, options); }
 
 Tensor eye(int64_t n, int64_t m, TensorOptions options) {
+  const profiler::OpScope profile("eye");
   if (n < 0 || m < 0) fail<ValueError>("eye", "sizes must be >= 0, got ", n, " and ", m);
   return from_host_doubles({n, m}, options, dtype_or(options, DType::f32),
                            [&](int64_t i) { return i / m == i % m ? 1.0 : 0.0; });
@@ -142,6 +149,7 @@ Tensor from_blob(void* data, const Shape& shape, const Strides& strides, DType d
 }
 
 Tensor rand(const Shape& shape, TensorOptions options) {
+  const profiler::OpScope profile("rand");
   checked_numel("rand", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
   raw::random_(t, RandomDist::uniform, 0.0, 1.0);
@@ -149,6 +157,7 @@ Tensor rand(const Shape& shape, TensorOptions options) {
 }
 
 Tensor randn(const Shape& shape, TensorOptions options) {
+  const profiler::OpScope profile("randn");
   checked_numel("randn", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
   raw::random_(t, RandomDist::normal, 0.0, 1.0);
@@ -156,6 +165,7 @@ Tensor randn(const Shape& shape, TensorOptions options) {
 }
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options) {
+  const profiler::OpScope profile("randint");
   if (low >= high) fail<ValueError>("randint", "low (", low, ") must be less than high (", high, ")");
   checked_numel("randint", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::i64), options.device);

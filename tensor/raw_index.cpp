@@ -1,6 +1,7 @@
 // Joining and indexing: cat, index_select, gather, scatter_add, triangular masks.
 #include "tensor/backend.h"
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -14,6 +15,7 @@ void check_index_dtype(const char* op, const Tensor& index) {
 }  // namespace
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
+  const profiler::OpScope profile("cat");
   if (tensors.empty()) fail<ValueError>("cat", "expected a non-empty list of tensors");
   for (const Tensor& t : tensors) check_defined("cat", t);
   const Tensor& first = tensors.front();
@@ -45,6 +47,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  const profiler::OpScope profile("index_select");
   check_defined("index_select", x);
   check_defined("index_select", index);
   check_same_device("index_select", x, index);
@@ -69,6 +72,7 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
+  const profiler::OpScope profile("gather");
   check_defined("gather", x);
   check_defined("gather", index);
   check_same_device("gather", x, index);
@@ -87,6 +91,7 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
 }
 
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src) {
+  const profiler::OpScope profile("scatter_add");
   check_defined("scatter_add", x);
   check_defined("scatter_add", index);
   check_defined("scatter_add", src);
@@ -112,6 +117,7 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 }
 
 Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Device device) {
+  const profiler::OpScope profile(upper ? "triu" : "tril");
   TensorOptions opts{.dtype = DType::i64, .device = device};
   Tensor r = unsqueeze(arange(rows, opts), 1);  // (rows, 1)
   Tensor c = unsqueeze(arange(cols, opts), 0);  // (1, cols)

@@ -1,10 +1,12 @@
 // matmul (torch.matmul semantics) and row-wise softmax.
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  const profiler::OpScope profile("matmul");
   check_defined("matmul", a);
   check_defined("matmul", b);
   check_same_device("matmul", a, b);
@@ -69,6 +71,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   const char* name = log ? "log_softmax" : "softmax";
+  const profiler::OpScope profile(name);
   check_defined(name, x);
   if (!is_floating(x.dtype()))
     fail<DTypeError>(name, "needs a floating-point input, got ", x.dtype(), " of shape ",

@@ -1,5 +1,6 @@
 // Fused cross entropy: validate, make operands contiguous, dispatch.
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -46,6 +47,7 @@ Backend* runner(Device d) {
 
 std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& weight,
                                                  const CrossEntropyParams& p) {
+  const profiler::OpScope profile("cross_entropy");
   Operands o = prepare(logits, target, weight);
   Device d = logits.device();
   if (Backend* be = runner(d)) {
@@ -62,6 +64,7 @@ std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Ten
 
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse, const Tensor& target,
                               const Tensor& weight, const CrossEntropyParams& p) {
+  const profiler::OpScope profile("cross_entropy_backward");
   Operands o = prepare(logits, target, weight);
   Tensor g = contiguous(cast(grad_loss, logits.dtype()));
   Tensor l = contiguous(lse);

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -82,6 +83,7 @@ Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv
 }
 
 Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv2dParams& p) {
+  const profiler::OpScope profile(kConv);
   check_defined(kConv, x);
   check_defined(kConv, w);
   check_float_same(kConv, x, "input", w, "weight");
@@ -115,6 +117,7 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
 
 Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const Tensor& w,
                              const Conv2dParams& p) {
+  const profiler::OpScope profile(kConvBwdInput);
   check_defined(kConvBwdInput, grad_out);
   check_defined(kConvBwdInput, w);
   check_float_same(kConvBwdInput, grad_out, "grad_output", w, "weight");
@@ -141,6 +144,7 @@ Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const
 
 Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p) {
+  const profiler::OpScope profile(kConvBwdWeight);
   check_defined(kConvBwdWeight, grad_out);
   check_defined(kConvBwdWeight, x);
   check_float_same(kConvBwdWeight, grad_out, "grad_output", x, "input");
@@ -224,6 +228,7 @@ Tensor prepare_mask(const char* op, const Tensor& mask, const Tensor& q, const A
 
 std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& mask, const AttentionParams& p) {
+  const profiler::OpScope profile(kAttn);
   const AttnShapes s = attn_shapes(kAttn, q, k, v);
   Tensor m = prepare_mask(kAttn, mask, q, s);
   Tensor out = empty(s.out(), q.dtype(), q.device());  // (B, H, Tq, Dv)
@@ -251,6 +256,7 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
                                                       const Tensor& k, const Tensor& v,
                                                       const Tensor& out, const Tensor& lse,
                                                       const Tensor& mask, const AttentionParams& p) {
+  const profiler::OpScope profile(kAttnBwd);
   const AttnShapes s = attn_shapes(kAttnBwd, q, k, v);
   check_defined(kAttnBwd, grad_out);
   check_defined(kAttnBwd, out);

@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -48,6 +49,7 @@ struct HostMirror {
 }  // namespace
 
 void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) {
+  const profiler::OpScope profile("adam_step");
   std::map<std::pair<int, int>, std::vector<AdamTensors>> by_device;
   for (const AdamTensors& t : tensors) {
     check_param("adam_step", *t.param, *t.grad);
@@ -94,6 +96,7 @@ void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p)
 }
 
 void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
+  const profiler::OpScope profile("sgd_step");
   std::map<std::pair<int, int>, std::vector<SgdTensors>> by_device;
   for (const SgdTensors& t : tensors) {
     check_param("sgd_step", *t.param, *t.grad);

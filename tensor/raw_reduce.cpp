@@ -1,5 +1,6 @@
 // Reductions: move the reduced dims last, view as (rows, reduced), one backend call.
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 #include "tensor/raw.h"
 
 namespace ember::raw {
@@ -41,6 +42,7 @@ ReducePlan plan_reduce(const char* op, const Tensor& x, const DimList& dims, boo
 Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
               int64_t correction) {
   const char* name = to_string(op);
+  const profiler::OpScope profile(name);
   check_defined(name, x);
   DType dt = x.dtype();
   switch (op) {
@@ -71,6 +73,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
 std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max,
                                    const char* op_name) {
   const char* name = op_name != nullptr ? op_name : is_max ? "max" : "min";
+  const profiler::OpScope profile(name);
   check_defined(name, x);
   int64_t d = wrap_dim(name, dim, x.dim());
   if (x.dim() > 0 && x.sizes()[d] == 0)

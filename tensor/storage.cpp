@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "tensor/backend.h"
+#include "tensor/profiler.h"
 
 namespace ember {
 
@@ -72,6 +73,7 @@ void count(int64_t n, int64_t bytes) {
 
 Storage::Storage(Device device, size_t nbytes) : device_(device), nbytes_(nbytes) {
   data_ = backend(device).allocate(nbytes);
+  profiler::record_allocation(nbytes);
   count(1, static_cast<int64_t>(nbytes));
 }
 

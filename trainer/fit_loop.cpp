@@ -7,6 +7,7 @@
 #include "autograd/grad_mode.h"
 #include "optim/clip.h"
 #include "tensor/ops.h"
+#include "tensor/profiler.h"
 #include "tensor/random.h"
 #include "trainer/trainer_hooks.h"
 
@@ -157,6 +158,7 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
   Tensor loss;
   {
     FxScope fx(*this, "training_step");
+    const profiler::Range profile("training_step");
     loss = model_->training_step(batch, b);
   }
   if (!loss.defined()) return loss;  // the module skips this batch
@@ -169,11 +171,15 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
   // step's forward (as Lightning's closure does).
   if (b % accum == 0) {
     EMBER_HOOKS(on_before_zero_grad, *optimizer_);
+    const profiler::Range profile("zero_grad");
     optimizer_->zero_grad(true);
   }
   const Tensor scaled = accum > 1 ? loss / static_cast<double>(accum) : loss;
   EMBER_HOOKS(on_before_backward, scaled);
-  scaled.backward();
+  {
+    const profiler::Range profile("backward");
+    scaled.backward();
+  }
   EMBER_HOOKS(on_after_backward);
   const bool last_in_window = (b + 1) % accum == 0 || b + 1 == num_training_batches_;
   if (last_in_window) {
@@ -184,7 +190,10 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
       if (options_.gradient_clip_algorithm == "norm") optim::clip_grad_norm_(params, options_.gradient_clip_val);
       else optim::clip_grad_value_(params, options_.gradient_clip_val);
     }
-    optimizer_->step();
+    {
+      const profiler::Range profile("optimizer_step");
+      optimizer_->step();
+    }
     ++global_step_;
     stepped = true;
   }

@@ -5,7 +5,11 @@
 //   captioning [--decoder simple|attention] [--max-epochs N] [--max-steps N] [--batch-size N]
 //              [--lr X] [--encoder-lr-scale X] [--accelerator auto|cpu|cuda|sim] [--seed N]
 //              [--default-root-dir DIR] [--ckpt-path PATH|last] [--train-size N] [--val-size N]
-//              [--num-workers N] [--threads N]
+//              [--num-workers N] [--threads N] [--profile [--profile-skip N] [--profile-steps N]]
+//
+// --profile records training batches profile-skip .. profile-skip + profile-steps - 1
+// (5..9 by default) with ember::profiler, prints the table of ops, backward nodes and
+// Trainer phases, and writes trace.json (chrome://tracing, Perfetto) beside the logs.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -41,13 +45,17 @@ struct Flags {
   // threads can be faster: OpenMP's threads spin while they wait for each other, and a
   // descheduled one stalls the rest (docs/performance.md).
   int64_t threads = 0;
+  bool profile = false;
+  int64_t profile_skip = 5;
+  int64_t profile_steps = 5;
 };
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
                "captioning: %s\nflags: --decoder simple|attention, --max-epochs N, --max-steps N, --batch-size N, "
                "--lr X, --encoder-lr-scale X, --accelerator auto|cpu|cuda|sim, --seed N, --default-root-dir DIR, "
-               "--ckpt-path PATH|last, --train-size N, --val-size N, --num-workers N, --threads N (0: all cores)\n",
+               "--ckpt-path PATH|last, --train-size N, --val-size N, --num-workers N, --threads N (0: all cores), "
+               "--profile (with --profile-skip N, --profile-steps N)\n",
                why.c_str());
   std::exit(2);
 }
@@ -59,6 +67,10 @@ Flags parse(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "-h" || arg == "--help") usage("trains the seed's captioning model");
     if (!arg.starts_with("--")) usage("unexpected argument '" + arg + "'");
+    if (arg == "--profile") {  // the one flag without a value
+      f.profile = true;
+      continue;
+    }
     std::string value;
     if (auto eq = arg.find('='); eq != std::string::npos) {
       value = arg.substr(eq + 1);
@@ -100,6 +112,8 @@ Flags parse(int argc, char** argv) {
     else if (k == "val-size") f.val_size = integer(k, v);
     else if (k == "num-workers") f.num_workers = integer(k, v);
     else if (k == "threads") f.threads = integer(k, v);
+    else if (k == "profile-skip") f.profile_skip = integer(k, v);
+    else if (k == "profile-steps") f.profile_steps = integer(k, v);
     else usage("unknown flag --" + k);
   }
   if (f.decoder != "simple" && f.decoder != "attention") usage("--decoder must be simple or attention");
@@ -123,6 +137,11 @@ int main(int argc, char** argv) {
   const Flags flags = parse(argc, argv);
   if (flags.threads > 0) omp_set_num_threads(static_cast<int>(flags.threads));
   try {
+    std::vector<std::shared_ptr<Callback>> callbacks = {
+        ModelCheckpoint::make({.filename = "{epoch}-{step}-{val_loss:.4f}", .monitor = "val_loss", .save_last = true}),
+        LearningRateMonitor::make()};
+    if (flags.profile)
+      callbacks.push_back(ProfilerCallback::make({.skip_first = flags.profile_skip, .active = flags.profile_steps}));
     // The seed fixes initialisation; the data splits have seeds of their own.
     Trainer trainer({.max_epochs = flags.max_epochs,
                      .max_steps = flags.max_steps,
@@ -130,10 +149,7 @@ int main(int argc, char** argv) {
                      .log_every_n_steps = 10,
                      .seed = flags.seed,
                      .default_root_dir = flags.default_root_dir,
-                     .callbacks = {ModelCheckpoint::make({.filename = "{epoch}-{step}-{val_loss:.4f}",
-                                                          .monitor = "val_loss",
-                                                          .save_last = true}),
-                                   LearningRateMonitor::make()},
+                     .callbacks = callbacks,
                      .logger = std::vector<std::shared_ptr<Logger>>{CSVLogger::make(flags.default_root_dir),
                                                                     TensorBoardLogger::make(flags.default_root_dir)}});
     const int64_t vocab = vocabulary().size();
