@@ -46,14 +46,21 @@
 //   A row whose scores are all -inf gives NaN in out and -inf in lse, as the cpu does.
 // Versions: this portable SIMT path (f32, f64: sim and cuda), and on cuda a bf16
 //   tensor-core path (attention_bf16.cuh, EMBER_ATTENTION_BF16=1).
+#include <atomic>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <type_traits>
 
+#include "kernels/cuda/backend.h"
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/launchers.h"
 #include "tensor/philox.h"
+
+#if defined(__CUDACC__)
+#include <mma.h>
+#endif
 
 namespace ember::EMBER_VARIANT {
 
@@ -426,6 +433,31 @@ void check_shared(const char* kernel, const AttentionArgs& a, size_t bytes) {
 #endif
 }
 
+}  // namespace
+
+#if defined(__CUDACC__)
+#include "kernels/cuda/attention_bf16.cuh"
+#endif
+
+namespace {
+
+std::atomic<bool>& bf16_setting() {
+  static std::atomic<bool> on = [] {
+    const char* env = std::getenv("EMBER_ATTENTION_BF16");
+    return EMBER_VARIANT_IS_CUDA && env != nullptr && std::strcmp(env, "1") == 0;
+  }();
+  return on;
+}
+
+#if defined(__CUDACC__)
+// The bf16 tensor-core path serves f32 attention when it is switched on, the head dims are
+// equal and compile-time ones, and the GPU has bf16 tensor cores (sm_80+).
+bool use_bf16(DType dtype, const AttentionArgs& a) {
+  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && bf16_setting().load() && head_dim_of(a) != 0 &&
+         rt::props().major >= 8;
+}
+#endif
+
 template <typename T, int DH>
 void forward_dh(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v, const T* mask) {
   const LaunchConfig cfg{"attention_fwd", grid_of(a, a.Tq), dim3(kThreads), fwd_shared(a, sizeof(T), DH == 0)};
@@ -446,6 +478,17 @@ void backward_dh(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, con
 
 template <typename T>
 void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v, const T* mask) {
+#if defined(__CUDACC__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_bf16(DType::f32, a)) {
+      switch (head_dim_of(a)) {
+        case 32: return bf16_path::forward<32>(a, out, lse, q, k, v, mask);
+        case 64: return bf16_path::forward<64>(a, out, lse, q, k, v, mask);
+        default: return bf16_path::forward<128>(a, out, lse, q, k, v, mask);
+      }
+    }
+  }
+#endif
   switch (head_dim_of(a)) {
     case 32: return forward_dh<T, 32>(a, out, lse, q, k, v, mask);
     case 64: return forward_dh<T, 64>(a, out, lse, q, k, v, mask);
@@ -458,20 +501,38 @@ template <typename T>
 void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
               const T* out, const T* lse, const T* mask) {
   const int64_t rows = a.B * a.H * a.Tq;
-  auto* delta = static_cast<T*>(rt::allocate(static_cast<size_t>(rows) * sizeof(T)));  // (B, H, Tq)
+  struct Scratch {  // freed however the launches end
+    void* p;
+    ~Scratch() { rt::deallocate(p); }
+  } scratch{rt::allocate(static_cast<size_t>(rows) * sizeof(T))};
+  auto* delta = static_cast<T*>(scratch.p);  // (B, H, Tq)
   const LaunchConfig dc{"attention_delta", dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
                         dim3(kThreads)};
   launch(dc, &attention_delta<T>, delta, dout, out, rows, a.Dv);
+#if defined(__CUDACC__)
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_bf16(DType::f32, a)) {
+      switch (head_dim_of(a)) {
+        case 32: bf16_path::backward<32>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
+        case 64: bf16_path::backward<64>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
+        default: bf16_path::backward<128>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
+      }
+      return;
+    }
+  }
+#endif
   switch (head_dim_of(a)) {
     case 32: backward_dh<T, 32>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
     case 64: backward_dh<T, 64>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
     case 128: backward_dh<T, 128>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
     default: backward_dh<T, 0>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
   }
-  rt::deallocate(delta);
 }
 
 }  // namespace
+
+bool attention_bf16() { return bf16_setting().load(); }
+void set_attention_bf16(bool on) { bf16_setting() = EMBER_VARIANT_IS_CUDA && on; }
 
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse, const void* q,
                               const void* k, const void* v, const void* mask) {

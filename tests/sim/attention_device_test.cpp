@@ -19,6 +19,11 @@
 #include "tensor/ops.h"
 #include "tensor/random.h"
 
+#if EMBER_HAVE_CUDA
+#define EMBER_VARIANT_CUDA 1  // this file uses the cuda build's attention switch only
+#include "kernels/cuda/backend.h"
+#endif
+
 namespace ember::simtest {
 namespace {
 
@@ -219,6 +224,34 @@ TEST_P(AttentionDevice, FullyMaskedRowGivesNaNOutputAndMinusInfLse) {
     EXPECT_TRUE(std::isnan(out[static_cast<size_t>((bh * c.Tq + 1) * c.Dv)]));
     EXPECT_FALSE(std::isnan(out[static_cast<size_t>((bh * c.Tq + 2) * c.Dv)]));
   }
+}
+
+// The bf16 tensor-core path (cuda, sm_80+) against the cpu in f64, at bf16's precision.
+TEST_P(AttentionDevice, Bf16TensorCorePathMatchesCpu) {
+#if EMBER_HAVE_CUDA
+  if (!dev().is_cuda()) GTEST_SKIP() << "the bf16 path exists on cuda only";
+  const bool before = cuda_impl::attention_bf16();
+  cuda_impl::set_attention_bf16(true);
+  const std::vector<Case> bf16_cases = {
+      {"bf16_d64", 2, 3, 100, 130, 64, 64, Mask::none, false, 0, 0, DType::f32},
+      {"bf16_d128_causal", 1, 2, 150, 150, 128, 128, Mask::none, true, 0, 0, DType::f32},
+      {"bf16_d32_mask_dropout", 2, 2, 70, 90, 32, 32, Mask::full, false, 0, 0.2, DType::f32},
+  };
+  for (const Case& c : bf16_cases) {
+    manual_seed(static_cast<uint64_t>(c.Tq));
+    const Inputs in = make_inputs(c);
+    const Outputs want = run_primitive(c, in, Device::cpu(), true);
+    const Outputs got = run_primitive(c, in, dev(), true);
+    expect_near(got.out, want.out, 3e-2, 3e-2, std::string(c.name) + ": out");
+    expect_near(got.lse, want.lse, 3e-2, 3e-2, std::string(c.name) + ": lse");
+    expect_near(got.dq, want.dq, 5e-2, 5e-2, std::string(c.name) + ": dq");
+    expect_near(got.dk, want.dk, 5e-2, 5e-2, std::string(c.name) + ": dk");
+    expect_near(got.dv, want.dv, 5e-2, 5e-2, std::string(c.name) + ": dv");
+  }
+  cuda_impl::set_attention_bf16(before);
+#else
+  GTEST_SKIP() << "built without cuda: no bf16 path";
+#endif
 }
 
 // ---- through scaled_dot_product_attention ------------------------------------------------
