@@ -114,6 +114,16 @@ EMBER_DEVICE void load_tile(T* dst, int ld, const T* src, int64_t r0, int64_t ro
   }
 }
 
+// The key and value tiles at j0 into shared memory, once the block is done with the last ones.
+template <typename T>
+EMBER_DEVICE void stage_kv(T* ks, int ldk, T* vs, int ldv, const T* k, const T* v, const AttentionArgs& a, int64_t bh,
+                           int64_t j0, int D, int Dv) {
+  __syncthreads();
+  load_tile(ks, ldk, k + bh * a.Tk * D, j0, a.Tk, D);
+  load_tile(vs, ldv, v + bh * a.Tk * Dv, j0, a.Tk, Dv);
+  __syncthreads();
+}
+
 // Values of the rows [r0, r0 + kRows) of a vector, zeros past `rows`.
 template <typename T>
 EMBER_DEVICE void load_vec(T* dst, const T* src, int64_t r0, int64_t rows) {
@@ -185,9 +195,9 @@ struct Place {
         row(row0 + r) {}
 };
 
-// The keys [0, end) that queries [i0, i0 + kRows) attend to.
-EMBER_DEVICE int64_t key_end(const AttentionArgs& a, int64_t i0) {
-  return a.causal ? (a.Tk < i0 + kRows ? a.Tk : i0 + kRows) : a.Tk;
+// The keys [0, end) that queries [i0, i0 + rows) attend to.
+EMBER_DEVICE int64_t key_end(const AttentionArgs& a, int64_t i0, int64_t rows = kRows) {
+  return a.causal ? (a.Tk < i0 + rows ? a.Tk : i0 + rows) : a.Tk;
 }
 
 template <typename T>
@@ -219,10 +229,7 @@ __global__ void attention_fwd(T* out, T* lse, const T* q, const T* k, const T* v
   T m = neg_inf, l = 0;
   const int64_t kend = key_end(a, i0);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
-    __syncthreads();  // the previous tile is consumed (and Q is stored, the first time)
-    load_tile(ks, ldq, k + bh * a.Tk * dm.D, j0, a.Tk, dm.D);
-    load_tile(vs, ldv, v + bh * a.Tk * dm.Dv, j0, a.Tk, dm.Dv);
-    __syncthreads();
+    stage_kv(ks, ldq, vs, ldv, k, v, a, bh, j0, dm.D, dm.Dv);  // (Q is stored too, the first time)
     T s[kColsPerLane];
     T mx = neg_inf;
 EMBER_UNROLL
@@ -367,10 +374,7 @@ __global__ void attention_bwd_dq(T* dq, const T* dout, const T* q, const T* k, c
   acc.zero();
   const int64_t kend = key_end(a, i0);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
-    __syncthreads();
-    load_tile(ks, ldq, k + bh * a.Tk * dm.D, j0, a.Tk, dm.D);
-    load_tile(vs, ldv, v + bh * a.Tk * dm.Dv, j0, a.Tk, dm.Dv);
-    __syncthreads();
+    stage_kv(ks, ldq, vs, ldv, k, v, a, bh, j0, dm.D, dm.Dv);
 EMBER_UNROLL
     for (int c = 0; c < kColsPerLane; ++c) {
       const int jj = g + kGroup * c;

@@ -38,6 +38,15 @@ __device__ __forceinline__ void load_bf16(bf16* dst, const float* src, int64_t r
   }
 }
 
+// The key and value tiles at j0 into shared memory, once the block is done with the last ones.
+__device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, const float* v, const AttentionArgs& a,
+                                         int64_t bh, int64_t j0, int dh) {
+  __syncthreads();
+  load_bf16(ks, k + bh * a.Tk * dh, j0, a.Tk, dh);
+  load_bf16(vs, v + bh * a.Tk * dh, j0, a.Tk, dh);
+  __syncthreads();
+}
+
 // One warp: C (16 x N, f32, row-major, ldc) = [C +] A (16 x K, bf16 row-major, lda) B, with
 // B (K x N) row-major (ldb) or, with kBt, the transpose of a row-major (N x K) matrix.
 template <int N, int K, bool kBt>
@@ -99,12 +108,9 @@ __global__ void __launch_bounds__(kThreads) fwd(float* out, float* lse, const fl
   for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) of[e] = 0.0f;
   const float neg_inf = -std::numeric_limits<float>::infinity();
   float m = neg_inf, l = 0;
-  const int64_t kend = a.causal ? (a.Tk < i0 + kRows ? a.Tk : i0 + kRows) : a.Tk;
+  const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
-    __syncthreads();
-    load_bf16(ks, k + bh * a.Tk * DH, j0, a.Tk, DH);
-    load_bf16(vs, v + bh * a.Tk * DH, j0, a.Tk, DH);
-    __syncthreads();
+    stage_kv(ks, vs, k, v, a, bh, j0, DH);
     warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH, false);
     __syncwarp();
     float* srow = sf + r * kCols;
@@ -227,12 +233,9 @@ __global__ void __launch_bounds__(kThreads) bwd_dq(float* dq, const float* dout,
   for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) dqf[e] = 0.0f;
   const float lse_i = i < a.Tq ? lse[bh * a.Tq + i] : 0.0f;
   const float delta_i = i < a.Tq ? delta[bh * a.Tq + i] : 0.0f;
-  const int64_t kend = a.causal ? (a.Tk < i0 + kRows ? a.Tk : i0 + kRows) : a.Tk;
+  const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
-    __syncthreads();
-    load_bf16(ks, k + bh * a.Tk * DH, j0, a.Tk, DH);
-    load_bf16(vs, v + bh * a.Tk * DH, j0, a.Tk, DH);
-    __syncthreads();
+    stage_kv(ks, vs, k, v, a, bh, j0, DH);
     warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH, false);
     warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, dos + warp * 16 * DH, DH, vs, DH, false);
     __syncwarp();
