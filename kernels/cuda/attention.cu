@@ -31,18 +31,21 @@
 //
 // Cost per call (F = sizeof(T); causal about halves the FLOPs; exp counted as 1):
 //   FLOPs: forward 2 B H Tq Tk (D + Dv) + ~6 B H Tq Tk;
-//          backward 2 B H Tq Tk (3 D + 4 Dv) + ~10 B H Tq Tk (against 2 B H Tq Tk (3 D + 2 Dv)
-//          for a backward that adds dq with atomics: the price of determinism).
-//   Bytes: forward F B H (Tq D (1) + (Tk D + Tk Dv) ceil(Tq / 32) + Tq Dv + Tq), the K, V
+//          backward 2 B H Tq Tk (4 D + 3 Dv) + ~10 B H Tq Tk (dk/dv: S, dP, dv, dk; dq: S, dP,
+//          dq), against 2 B H Tq Tk (3 D + 2 Dv) for a backward that adds dq with atomics:
+//          40% more at D = Dv, the price of determinism.
+//   Bytes: forward F B H (Tq D + (Tk D + Tk Dv) ceil(Tq / 32) + Tq Dv + Tq), the K, V
 //          re-reads mostly from L2; backward F B H ((Tq D + 2 Tq Dv + 2 Tq) ceil(Tk / 32)
 //          + (Tk D + Tk Dv) ceil(Tq / 32) + 2 Tk D + 2 Tk Dv + 2 Tq D); plus the mask read
 //          twice in the backward.
 //   Shared memory: forward F (32 (D + 1) + 32 (D + 1) + 32 (Dv + 1) + 32 * 33) (+ F 32 Dv in
 //          the general path); the backward kernels about twice that.
-// Preconditions (checked by tensor/raw_nn.cpp): f32 or f64, B H Tq Tk > 0, D, Dv >= 0.
-//   On cuda the shared memory above must fit the device (f64 with D = Dv = 128 takes
-//   about 150 KiB in the backward; the general path above D = Dv = 256 in f32 fails to
-//   launch with the CUDA error).
+// Preconditions (checked by tensor/raw_nn.cpp): f32 or f64, B H Tq Tk > 0, D, Dv >= 0,
+//   dropout_p in [0, 1]. On cuda the shared memory above must fit the device (f64 with
+//   D = Dv = 128 takes about 150 KiB in the backward; D = Dv = 256 in f64 does not fit
+//   Hopper's 227 KiB): the launchers check and throw ValueError naming the head dims.
+//   A row's tiles in shared memory are written and read by its own 4 lanes, all in one
+//   warp: __syncwarp orders them; __syncthreads only guards the staged tiles.
 //   A row whose scores are all -inf gives NaN in out and -inf in lse, as the cpu does.
 // Versions: this portable SIMT path (f32, f64: sim and cuda), and on cuda a bf16
 //   tensor-core path (attention_bf16.cuh, EMBER_ATTENTION_BF16=1).
