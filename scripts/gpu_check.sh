@@ -99,6 +99,8 @@ if ((built)); then
     fail "cuda op tests failed: see cuda_ops.log"
   step cuda_sim_suite 120 "$tests_dir/sim/ember_sim_tests" "--gtest_filter=*/cuda" \
       "--gtest_output=xml:$out/cuda_sim_suite.xml" || fail "cuda tests of ember_sim_tests failed"
+  step cuda_attention 180 "$tests_dir/sim/ember_attention_device_tests" "--gtest_filter=*/cuda" \
+      "--gtest_output=xml:$out/cuda_attention.xml" || fail "cuda attention tests failed: see cuda_attention.log"
   # Everything else through ctest (cpu, sim, grad, nn, ...).
   step ctest 420 ctest --test-dir "$build" -LE cuda -j "$jobs" --timeout 120 --output-on-failure \
       --output-junit "$out/ctest.xml" || fail "ctest (all but the cuda label) failed: see ctest.log"
@@ -197,7 +199,7 @@ def timings(name):
     return rows
 
 tests = {k: junit(f) for k, f in [("cuda_ops", "cuda_ops.xml"), ("cuda_sim_suite", "cuda_sim_suite.xml"),
-                                   ("ctest_other", "ctest.xml")]}
+                                   ("cuda_attention", "cuda_attention.xml"), ("ctest_other", "ctest.xml")]}
 ember, tiled, torch = timings("timing_cublas.log"), timings("timing_tiled.log"), timings("timing_torch.log")
 rows = []
 for name, e in ember.items():
