@@ -47,8 +47,9 @@
 //   A row's tiles in shared memory are written and read by its own 4 lanes, all in one
 //   warp: __syncwarp orders them; __syncthreads only guards the staged tiles.
 //   A row whose scores are all -inf gives NaN in out and -inf in lse, as the cpu does.
-// Versions: this portable SIMT path (f32, f64: sim and cuda), and on cuda a bf16
-//   tensor-core path (attention_bf16.cuh, EMBER_ATTENTION_BF16=1).
+// Versions: this portable SIMT path (f32, f64), and for f32 a bf16 tensor-core path
+//   (attention_bf16.cuh, EMBER_ATTENTION_BF16=1; on sim its products are computed lane by
+//   lane instead of by WMMA).
 #include <atomic>
 #include <cstdint>
 #include <cstdlib>
@@ -442,28 +443,23 @@ void check_shared(const char* kernel, const AttentionArgs& a, size_t bytes) {
 
 }  // namespace
 
-#if defined(__CUDACC__)
 #include "kernels/cuda/attention_bf16.cuh"
-#endif
 
 namespace {
 
 std::atomic<bool>& bf16_setting() {
   static std::atomic<bool> on = [] {
     const char* env = std::getenv("EMBER_ATTENTION_BF16");
-    return EMBER_VARIANT_IS_CUDA && env != nullptr && std::strcmp(env, "1") == 0;
+    return env != nullptr && std::strcmp(env, "1") == 0;
   }();
   return on;
 }
 
-#if defined(__CUDACC__)
 // The bf16 tensor-core path serves f32 attention when it is switched on, the head dims are
-// equal and compile-time ones, and the GPU has bf16 tensor cores (sm_80+).
+// equal and compile-time ones, and the GPU has bf16 tensor cores (sm_80+; sim says 9.0).
 bool use_bf16(DType dtype, const AttentionArgs& a) {
-  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && bf16_setting().load() && head_dim_of(a) != 0 &&
-         rt::props().major >= 8;
+  return dtype == DType::f32 && bf16_setting().load() && head_dim_of(a) != 0 && rt::props().major >= 8;
 }
-#endif
 
 template <typename T, int DH>
 void forward_dh(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v, const T* mask) {
@@ -485,7 +481,6 @@ void backward_dh(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, con
 
 template <typename T>
 void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v, const T* mask) {
-#if defined(__CUDACC__)
   if constexpr (std::is_same_v<T, float>) {
     if (use_bf16(DType::f32, a)) {
       switch (head_dim_of(a)) {
@@ -495,7 +490,6 @@ void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, con
       }
     }
   }
-#endif
   switch (head_dim_of(a)) {
     case 32: return forward_dh<T, 32>(a, out, lse, q, k, v, mask);
     case 64: return forward_dh<T, 64>(a, out, lse, q, k, v, mask);
@@ -516,7 +510,6 @@ void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const 
   const LaunchConfig dc{"attention_delta", dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
                         dim3(kThreads)};
   launch(dc, &attention_delta<T>, delta, dout, out, rows, a.Dv);
-#if defined(__CUDACC__)
   if constexpr (std::is_same_v<T, float>) {
     if (use_bf16(DType::f32, a)) {
       switch (head_dim_of(a)) {
@@ -527,7 +520,6 @@ void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const 
       return;
     }
   }
-#endif
   switch (head_dim_of(a)) {
     case 32: backward_dh<T, 32>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
     case 64: backward_dh<T, 64>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
@@ -539,7 +531,7 @@ void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const 
 }  // namespace
 
 bool attention_bf16() { return bf16_setting().load(); }
-void set_attention_bf16(bool on) { bf16_setting() = EMBER_VARIANT_IS_CUDA && on; }
+void set_attention_bf16(bool on) { bf16_setting() = on; }
 
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse, const void* q,
                               const void* k, const void* v, const void* mask) {

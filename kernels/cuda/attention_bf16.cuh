@@ -1,6 +1,8 @@
-// The bf16 tensor-core version of attention.cu's kernels (cuda only, sm_80+, f32 tensors,
-// D = Dv in {32, 64, 128}; EMBER_ATTENTION_BF16=1 or set_attention_bf16). Included by
-// attention.cu under nvcc, after its helpers (Scores, Place's conventions, the delta kernel).
+// The bf16 tensor-core version of attention.cu's kernels (sm_80+, f32 tensors, D = Dv in
+// {32, 64, 128}; EMBER_ATTENTION_BF16=1 or set_attention_bf16). Included by attention.cu
+// after its helpers (Scores, the delta kernel). On sim, warp_mma computes the same bf16
+// products lane by lane instead of through WMMA, so the rest of these kernels (staging,
+// masks, softmax, dropout, barriers) is tested there; only the WMMA calls need a GPU.
 //
 // Math as in attention.cu. Every product runs on the tensor cores through WMMA
 // (16 x 16 x 16 bf16 tiles, f32 accumulation): q, k, v and dout tiles are converted to
@@ -52,6 +54,7 @@ __device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, con
 template <int N, int K, bool kBt>
 __device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int lda, const bf16* B, int ldb,
                                          bool accumulate) {
+#if defined(__CUDACC__)
 #if __CUDA_ARCH__ >= 800
   namespace w = nvcuda::wmma;
   using BLayout = std::conditional_t<kBt, w::col_major, w::row_major>;
@@ -76,6 +79,18 @@ __device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int l
 #else
   (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)ldb, (void)accumulate;
   __trap();  // the launcher never selects this path below sm_80
+#endif
+#else
+  // sim has no tensor cores: the same bf16 products with f32 sums, each lane computing every
+  // 32nd element of C, so everything around the product runs as on a GPU.
+  for (int e = static_cast<int>(threadIdx.x % 32); e < 16 * N; e += 32) {
+    const int row = e / N, col = e % N;
+    float sum = accumulate ? C[row * ldc + col] : 0.0f;
+    for (int kk = 0; kk < K; ++kk)
+      sum += __bfloat162float(A[row * lda + kk]) * __bfloat162float(kBt ? B[col * ldb + kk] : B[kk * ldb + col]);
+    C[row * ldc + col] = sum;
+  }
+  __syncwarp();
 #endif
 }
 
