@@ -11,12 +11,17 @@
 // scaled_dot_product_attention runs the fused primitive and its fused backward (the
 // probabilities recomputed from the saved log-sum-exp). With create_graph the backward
 // is instead written with differentiable ops (matmul, softmax, ...), which keep the
-// (Tq, Tk) matrices but make the gradient differentiable. Dropout, or a floating mask
-// that requires grad, takes the composite path matmul -> softmax -> dropout -> matmul.
+// (Tq, Tk) matrices but make the gradient differentiable. Dropout is fused too: the
+// primitive draws its keep mask from Philox at the generator state taken here, and
+// regenerates it in the backward (the create_graph backward materializes it). A floating
+// mask that requires grad takes the composite path matmul -> softmax -> dropout -> matmul.
 #include <cmath>
 #include <limits>
+#include <vector>
 
 #include "autograd/recording.h"
+#include "tensor/philox.h"
+#include "tensor/random.h"
 
 namespace ember {
 
@@ -142,15 +147,28 @@ Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& mask, boo
   return softmax(s, -1);
 }
 
+// The fused primitive's dropout factors Z (B, H, Tq, Tk): 1 / (1 - p) where a score is
+// kept, 0 where dropped (tensor/philox.h's dropout_keep), computed on the host.
+Tensor attention_dropout_factors(int64_t B, int64_t H, int64_t Tq, int64_t Tk, const AttentionParams& p,
+                                 DType dtype, Device device) {
+  const uint64_t threshold = philox::dropout_threshold(p.dropout_p);
+  const double keep = p.dropout_p < 1.0 ? 1.0 / (1.0 - p.dropout_p) : 0.0;
+  std::vector<double> z(static_cast<size_t>(B * H * Tq * Tk));
+  for (size_t i = 0; i < z.size(); ++i) z[i] = philox::dropout_keep(p.seed, p.offset, i, threshold) ? keep : 0.0;
+  return from_vector(z, {B, H, Tq, Tk}).to(dtype).to(device);
+}
+
 // Gradients of softmax(q k^T scale + mask) v for q, k, v with differentiable ops, for double
-// backward: dv = P^T g, dP = g v^T, dS = P o (dP - rowsum(dP o P)), dq = scale dS k,
-// dk = scale dS^T q. Results have the broadcast batch shape.
+// backward: dv = (P o Z)^T g, dP = Z o (g v^T), dS = P o (dP - rowsum(dP o P)),
+// dq = scale dS k, dk = scale dS^T q, with dropout factors z (the broadcast batch shape,
+// Tq, Tk) or undefined without dropout. Results have the broadcast batch shape.
 TensorList attention_grads_differentiable(const Tensor& g, const Tensor& q, const Tensor& k,
                                           const Tensor& v, const Tensor& mask, bool causal,
-                                          double scale) {
+                                          double scale, const Tensor& z) {
   Tensor p = attention_probs(q, k, mask, causal, scale);
-  Tensor dv = matmul(p.transpose(-2, -1), g);
+  Tensor dv = matmul(z.defined() ? (p * z).transpose(-2, -1) : p.transpose(-2, -1), g);
   Tensor dp = matmul(g, v.transpose(-2, -1));
+  if (z.defined()) dp = dp * z;
   Tensor ds = p * (dp - sum(dp * p, {-1}, true));
   Tensor dq = matmul(ds, k) * scale;
   Tensor dk = matmul(ds.transpose(-2, -1), q) * scale;
@@ -203,7 +221,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     fail<ShapeError>(kSdpa, "attn_mask of shape ", str(mask.sizes()),
                      " cannot be broadcast to the attention scores' shape ", str(scores), shapes());
 
-  if (dropout_p > 0.0 || (wants_grad(mask) && autograd::GradMode::is_enabled())) {
+  if (wants_grad(mask) && autograd::GradMode::is_enabled()) {
     Tensor p = attention_probs(q, k, mask, is_causal, sc);
     if (dropout_p > 0.0) p = dropout(p, dropout_p);
     return matmul(p, v);
@@ -232,7 +250,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     full.push_back(m.size(-1));
     mask4 = raw::reshape(raw::expand(m, full), {b_broadcast ? 1 : B, Hm, m.size(-2), m.size(-1)});
   }
-  const AttentionParams params{sc, is_causal};
+  AttentionParams params{sc, is_causal};
+  if (dropout_p > 0.0) {
+    const PhiloxState st = next_philox_state();
+    params.dropout_p = dropout_p, params.seed = st.seed, params.offset = st.offset;
+  }
   auto [out4, lse] = raw::attention_forward(flat(q, Tq, D), flat(k, Tk, D), flat(v, Tk, Dv), mask4, params);
   Tensor out = raw::reshape(out4, with_tail(batch, Tq, Dv));
   if (needs_grad({&q, &k, &v})) {
@@ -243,7 +265,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       if (!g[0].defined()) return TensorList{Tensor(), Tensor(), Tensor()};
       Tensor q_ = sq.unpack(), k_ = sk.unpack(), v_ = sv.unpack();
       if (autograd::GradMode::is_enabled())  // create_graph: a differentiable gradient
-        return attention_grads_differentiable(g[0], q_, k_, v_, mask, is_causal, sc);
+        return attention_grads_differentiable(
+            g[0], q_, k_, v_, mask, is_causal, sc,
+            params.dropout_p > 0.0 ? raw::reshape(attention_dropout_factors(B, H, Tq, Tk, params, q_.dtype(), q_.device()),
+                                                  with_tail(batch, Tq, Tk))
+                                   : Tensor());
       auto [dq, dk, dv] = raw::attention_backward(flat(g[0], Tq, Dv), flat(q_, Tq, D), flat(k_, Tk, D),
                                                   flat(v_, Tk, Dv), raw::reshape(so->unpack(), {B, H, Tq, Dv}),
                                                   lse_, mask4, params);

@@ -12,7 +12,8 @@
 #    tests through ctest;
 # 4. times large workloads on the GPU with ember (cuBLAS and the tiled GEMM) and with the
 #    PyTorch installed on the machine (its CUDA kernels are LibTorch's), when python3
-#    can import torch;
+#    can import torch; attention forward + backward at batch 4, 16 heads, sequence 2048,
+#    head dims 64 and 128, f32 and bf16, against torch's scaled_dot_product_attention;
 # 5. writes OUTDIR/results.md and OUTDIR/results.json (and the logs and JUnit files).
 #
 # Exit status 0 only when the GPU was found, the build succeeded and every test passed.
@@ -98,6 +99,8 @@ if ((built)); then
     fail "cuda op tests failed: see cuda_ops.log"
   step cuda_sim_suite 120 "$tests_dir/sim/ember_sim_tests" "--gtest_filter=*/cuda" \
       "--gtest_output=xml:$out/cuda_sim_suite.xml" || fail "cuda tests of ember_sim_tests failed"
+  step cuda_attention 180 "$tests_dir/sim/ember_attention_device_tests" "--gtest_filter=*/cuda" \
+      "--gtest_output=xml:$out/cuda_attention.xml" || fail "cuda attention tests failed: see cuda_attention.log"
   # Everything else through ctest (cpu, sim, grad, nn, ...).
   step ctest 420 ctest --test-dir "$build" -LE cuda -j "$jobs" --timeout 120 --output-on-failure \
       --output-junit "$out/ctest.xml" || fail "ctest (all but the cuda label) failed: see ctest.log"
@@ -130,6 +133,19 @@ work = {
     "randn_f32": lambda: torch.randn(n, device=dev),
     "matmul_f32": lambda: p @ q,
 }
+# Attention, forward + backward (torch.autograd.grad of q, k, v), batch 4, 16 heads,
+# sequence 2048, as ember_gpu_timing's attention rows: f32 tensors, and bf16 tensors for the
+# rows ember runs on its bf16 tensor-core path (PyTorch then picks its flash kernels).
+def attention(d, dtype):
+    q, k, v, g = (torch.randn(4, 16, 2048, d, device=dev, dtype=dtype) for _ in range(4))
+    def run():
+        qq, kk, vv = (t.detach().requires_grad_() for t in (q, k, v))
+        y = torch.nn.functional.scaled_dot_product_attention(qq, kk, vv)
+        return torch.autograd.grad(y, (qq, kk, vv), g)[0]
+    return run
+for d in (64, 128):
+    work[f"attention_fwdbwd_d{d}_f32"] = attention(d, torch.float32)
+    work[f"attention_fwdbwd_d{d}_bf16"] = attention(d, torch.bfloat16)
 for name, fn in work.items():
     fn(); torch.cuda.synchronize()
     ms = []
@@ -183,7 +199,7 @@ def timings(name):
     return rows
 
 tests = {k: junit(f) for k, f in [("cuda_ops", "cuda_ops.xml"), ("cuda_sim_suite", "cuda_sim_suite.xml"),
-                                   ("ctest_other", "ctest.xml")]}
+                                   ("cuda_attention", "cuda_attention.xml"), ("ctest_other", "ctest.xml")]}
 ember, tiled, torch = timings("timing_cublas.log"), timings("timing_tiled.log"), timings("timing_torch.log")
 rows = []
 for name, e in ember.items():

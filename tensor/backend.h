@@ -49,6 +49,12 @@ struct Conv2dParams {
 struct AttentionParams {
   double scale = 1.0;
   bool causal = false;  // query i attends to keys j <= i (top-left aligned, as PyTorch)
+  // Dropout on the probabilities: score (b, h, i, j) is kept, and scaled by 1 / (1 - p),
+  // when philox::dropout_keep(seed, offset, ((b H + h) Tq + i) Tk + j, threshold of p)
+  // (tensor/philox.h), so every device drops the same scores and the backward regenerates
+  // them. lse stays the log-sum-exp of the scores before dropout.
+  double dropout_p = 0.0;
+  uint64_t seed = 0, offset = 0;
 };
 
 // One Adam/AdamW update (torch.optim.Adam/AdamW's formulas); bias corrections computed

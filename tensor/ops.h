@@ -138,7 +138,9 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // torch.nn.functional.scaled_dot_product_attention: q (..., Tq, D), k (..., Tk, D),
 // v (..., Tk, Dv). A bool mask marks the pairs that take part (true = attend); a floating
 // mask is added to the scores. scale defaults to 1/sqrt(D). Runs the backend's fused
-// attention (no (Tq, Tk) matrix kept for the backward) unless dropout is on.
+// attention (no (Tq, Tk) matrix kept for the backward), dropout included: it takes one
+// Philox state from the default generator (tensor/random.h) and drops the probabilities
+// the backend's AttentionParams contract names (the same scores on every device).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
                                     bool is_causal = false, std::optional<double> scale = std::nullopt);

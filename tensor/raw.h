@@ -96,7 +96,9 @@ Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, cons
 // softmax(q k^T * scale + mask) v without keeping the scores: q (B, H, Tq, D),
 // k (B, H, Tk, D), v (B, H, Tk, Dv), mask additive of q's dtype and broadcastable to
 // (B, H, Tq, Tk), or undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of
-// each score row. A row with no finite score gives NaN outputs (as softmax does).
+// each score row. A row with no finite score gives NaN outputs (as softmax does). With
+// p.dropout_p > 0 (in [0, 1], else ValueError) the probabilities are dropped as
+// AttentionParams says, and attention_backward with the same p drops the same ones.
 std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& mask, const AttentionParams& p);
 // Gradients (dq, dk, dv) of attention_forward given grad_out (B, H, Tq, Dv) and the forward's

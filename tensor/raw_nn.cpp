@@ -199,6 +199,10 @@ AttnShapes attn_shapes(const char* op, const Tensor& q, const Tensor& k, const T
   return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
 }
 
+void check_dropout(const char* op, const AttentionParams& p) {
+  if (!(p.dropout_p >= 0.0 && p.dropout_p <= 1.0)) fail<ValueError>(op, "dropout_p must be in [0, 1], got ", p.dropout_p);
+}
+
 // The additive mask as (Bm, Hm, Tqm, Tk), Bm in {1, B}, Hm in {1, H}, Tqm in {1, Tq}, with
 // unit stride along keys: the shape the primitive reads once expanded to the scores'.
 Tensor prepare_mask(const char* op, const Tensor& mask, const Tensor& q, const AttnShapes& s) {
@@ -230,6 +234,7 @@ std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, c
                                              const Tensor& mask, const AttentionParams& p) {
   const profiler::OpScope profile(kAttn);
   const AttnShapes s = attn_shapes(kAttn, q, k, v);
+  check_dropout(kAttn, p);
   Tensor m = prepare_mask(kAttn, mask, q, s);
   Tensor out = empty(s.out(), q.dtype(), q.device());  // (B, H, Tq, Dv)
   Tensor lse = empty({s.B, s.H, s.Tq}, q.dtype(), q.device());
@@ -258,6 +263,7 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
                                                       const Tensor& mask, const AttentionParams& p) {
   const profiler::OpScope profile(kAttnBwd);
   const AttnShapes s = attn_shapes(kAttnBwd, q, k, v);
+  check_dropout(kAttnBwd, p);
   check_defined(kAttnBwd, grad_out);
   check_defined(kAttnBwd, out);
   check_defined(kAttnBwd, lse);

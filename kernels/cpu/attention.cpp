@@ -6,6 +6,10 @@
 // backward, with dout given and P recomputed as exp(S - lse):
 //   delta_i = sum_d dout_id out_id,  dv = P^T dout,  dP = dout v^T,
 //   dS = P o (dP - delta),  dq = scale dS k,  dk = scale dS^T q
+// Dropout (p > 0): out = (P o Z) v with Z_ij = keep_ij / (1 - p) (keep from tensor/philox.h:
+// philox::dropout_keep on the score's linear index), lse of the undropped scores; the
+// backward regenerates Z: dv = (P o Z)^T dout, dS = P o (Z o dP - delta). delta = dout . out
+// still equals rowsum(P o Z o dP), so the formulas keep their shape.
 // Shapes: q (B, H, Tq, D), k (B, H, Tk, D), v (B, H, Tk, Dv), out/dout (B, H, Tq, Dv),
 // lse (B, H, Tq), mask additive, (B, H, Tq, Tk) expanded (stride 0 on broadcast dims, unit
 // stride along keys) or absent; all contiguous except the mask.
@@ -43,6 +47,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dense.h"
+#include "tensor/philox.h"
 
 namespace ember::cpu {
 
@@ -61,6 +66,9 @@ struct Geom {
   int64_t B, H, Tq, Tk, D, Dv;
   double scale;
   bool causal;
+  bool dropout = false;
+  uint64_t seed = 0, offset = 0, threshold = 0;
+  double keep_scale = 1.0;            // 1 / (1 - p), 0 for p = 1
   int64_t ms0 = 0, ms1 = 0, ms2 = 0;  // mask strides along b, h, query (elements)
 
   int64_t bh() const { return B * H; }
@@ -84,6 +92,17 @@ int64_t prepare_row(const Geom& g, T* row, int64_t n, const T* mask_row, int64_t
     s *= scale;
   }
   return valid;
+}
+
+// Dropout of row[0, n) (keys j0 .. j0 + n of query i of head bh): a dropped score becomes
+// exactly 0, a kept one is scaled by 1 / (1 - p).
+template <typename T>
+void drop_row(const Geom& g, T* row, int64_t n, int64_t bh, int64_t i, int64_t j0) {
+  const auto base = static_cast<uint64_t>((bh * g.Tq + i) * g.Tk + j0);
+  const T keep_scale = static_cast<T>(g.keep_scale);
+  for (int64_t c = 0; c < n; ++c)
+    row[c] = philox::dropout_keep(g.seed, g.offset, base + static_cast<uint64_t>(c), g.threshold) ? row[c] * keep_scale
+                                                                                                  : T(0);
 }
 
 // row[0, valid) = exp(row - shift), row[valid, n) = 0. With `flush`, results below the
@@ -143,6 +162,7 @@ void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T
           l[r] = l[r] * alpha + RowArr<T>(row, bk).sum();
           if (alpha != T(1)) o.row(r) *= alpha;
           m[r] = m_new;
+          if (g.dropout) drop_row(g, row, bk, bh, i0 + r, j0);
         }
         o.noalias() += s * cmat<T>(v + (bh * g.Tk + j0) * g.Dv, bk, g.Dv, g.Dv);
       }
@@ -198,9 +218,16 @@ struct Backward {
           const int64_t valid = prepare_row(g, row, bk, mrow, i0 + r, j0, scale);
           exp_row(row, valid, bk, lse[row0 + r], mb != nullptr && std::isfinite(lse[row0 + r]));
         }
-        mat<T>(dvbh + j0 * g.Dv, bk, g.Dv, g.Dv).noalias() += p.transpose() * doi;
+        if (g.dropout) {  // dp holds P o Z for a moment
+          dp = p;
+          for (int64_t r = 0; r < bq; ++r) drop_row(g, dp_buf + r * bk, bk, bh, i0 + r, j0);
+          mat<T>(dvbh + j0 * g.Dv, bk, g.Dv, g.Dv).noalias() += dp.transpose() * doi;
+        } else {
+          mat<T>(dvbh + j0 * g.Dv, bk, g.Dv, g.Dv).noalias() += p.transpose() * doi;
+        }
         dp.noalias() = doi * vj.transpose();
         for (int64_t r = 0; r < bq; ++r) {
+          if (g.dropout) drop_row(g, dp_buf + r * bk, bk, bh, i0 + r, j0);
           dp.row(r).array() = p.row(r).array() * (dp.row(r).array() - delta[r]) * scale;
         }
         dqi.noalias() += dp * kj;
@@ -270,6 +297,12 @@ Geom make_geom(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
   g.Tk = k.size(2), g.Dv = v.size(3);
   g.scale = p.scale;
   g.causal = p.causal;
+  if (p.dropout_p > 0.0) {
+    g.dropout = true;
+    g.seed = p.seed, g.offset = p.offset;
+    g.threshold = philox::dropout_threshold(p.dropout_p);
+    g.keep_scale = p.dropout_p < 1.0 ? 1.0 / (1.0 - p.dropout_p) : 0.0;
+  }
   if (mask.defined()) {
     EMBER_CHECK(mask.dim() == 4 && (mask.stride(3) == 1 || g.Tk == 1), "attention mask ",
                 str(mask.sizes()), " strides ", str(mask.strides()));

@@ -14,6 +14,7 @@
 #include "kernels/cuda/launchers.h"
 #include "kernels/cuda/plan.h"
 #include "kernels/cuda/runtime.h"
+#include "tensor/philox.h"
 #include "tensor/raw.h"
 #include "tensor/tensor.h"
 
@@ -51,6 +52,27 @@ bool layout_of(const Tensor& t, MatrixLayout* out) {
     return out->ld >= rows && out->ld > 0;
   }
   return false;
+}
+
+// The attention kernels' arguments: sizes, mask strides (the mask is (B, H, Tq, Tk) with
+// unit stride along keys, as the contract gives it), scale, causal and dropout.
+AttentionArgs attention_args(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                             const AttentionParams& p) {
+  AttentionArgs a{};
+  a.B = q.size(0), a.H = q.size(1), a.Tq = q.size(2), a.Tk = k.size(2);
+  a.D = static_cast<int>(q.size(3)), a.Dv = static_cast<int>(v.size(3));
+  if (mask.defined()) {
+    EMBER_CHECK(mask.dim() == 4 && (mask.stride(3) == 1 || a.Tk == 1), "attention mask ", str(mask.sizes()),
+                " strides ", str(mask.strides()));
+    a.ms0 = mask.stride(0), a.ms1 = mask.stride(1), a.ms2 = mask.stride(2);
+  }
+  a.scale = p.scale;
+  a.causal = p.causal;
+  a.dropout = p.dropout_p > 0.0;
+  a.seed = p.seed, a.offset = p.offset;
+  a.threshold = philox::dropout_threshold(p.dropout_p);
+  a.keep_scale = p.dropout_p < 1.0 ? 1.0 / (1.0 - p.dropout_p) : 0.0;
+  return a;
 }
 
 class DeviceBackend final : public Backend {
@@ -131,6 +153,22 @@ class DeviceBackend final : public Backend {
 
   void softmax(const Tensor& out, const Tensor& in, bool log) override {
     launch_softmax(in.dtype(), out.raw_data(), in.raw_data(), in.size(0), in.size(1), log);
+  }
+
+  bool has_attention() const override { return true; }
+
+  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
+                         const Tensor& mask, const AttentionParams& p) override {
+    launch_attention_forward(q.dtype(), attention_args(q, k, v, mask, p), out.raw_data(), lse.raw_data(),
+                             q.raw_data(), k.raw_data(), v.raw_data(), mask.defined() ? mask.raw_data() : nullptr);
+  }
+
+  void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v, const Tensor& grad_out,
+                          const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
+                          const Tensor& mask, const AttentionParams& p) override {
+    launch_attention_backward(q.dtype(), attention_args(q, k, v, mask, p), grad_q.raw_data(), grad_k.raw_data(),
+                              grad_v.raw_data(), grad_out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(),
+                              out.raw_data(), lse.raw_data(), mask.defined() ? mask.raw_data() : nullptr);
   }
 
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) override {

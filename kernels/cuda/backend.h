@@ -16,4 +16,10 @@ enum class GemmImpl : uint8_t { cublas, tiled };
 GemmImpl gemm_impl();
 void set_gemm_impl(GemmImpl impl);
 
+// f32 attention: the portable SIMT kernels (the default) or, for D = Dv in {32, 64, 128}
+// on sm_80+, the bf16 tensor-core kernels (kernels/cuda/attention_bf16.cuh; on sim their
+// products are emulated lane by lane). EMBER_ATTENTION_BF16=1 switches them on at start.
+bool attention_bf16();
+void set_attention_bf16(bool on);
+
 }  // namespace ember::EMBER_VARIANT

@@ -14,6 +14,8 @@
 
 #include <ember/ember.h>
 
+#include "tensor/philox.h"
+#include "tensor/random.h"
 #include "tensor/raw.h"
 
 namespace ember {
@@ -471,15 +473,19 @@ TEST(SdpaOp, NoDropoutEqualsExplicitMatmulSoftmaxMatmul) {
   expect_near(scaled_dot_product_attention(q, k, v, Tensor(), 0.0, false, 0.25), want, 1e-5, 1e-6, "explicit scale");
 }
 
-TEST(SdpaOp, DropoutIsTheCompositePathWithPhiloxMasks) {
+// The fused dropout keeps score (b, h, i, j) where philox::dropout_keep says so, at the
+// generator state the call takes: here rebuilt by hand and applied to explicit attention.
+TEST(SdpaOp, DropoutKeepsThePhiloxChosenScores) {
   manual_seed(25);
   Tensor q = randn({2, 2, 6, 8}, f64()).requires_grad_(), k = randn({2, 2, 7, 8}, f64()), v = randn({2, 2, 7, 8}, f64());
   manual_seed(99);
+  const PhiloxState st = get_rng_state();
   Tensor y = scaled_dot_product_attention(q, k, v, Tensor(), 0.4);
-  manual_seed(99);
   Tensor p = softmax(matmul(q, k.transpose(-2, -1)) / std::sqrt(8.0), -1);
-  Tensor keep = rand(p.sizes(), f64()) >= 0.4;
-  Tensor want = matmul(p * keep.to(DType::f64) / 0.6, v);
+  std::vector<double> z(static_cast<size_t>(p.numel()));
+  const uint64_t threshold = philox::dropout_threshold(0.4);
+  for (size_t i = 0; i < z.size(); ++i) z[i] = philox::dropout_keep(st.seed, st.offset, i, threshold) ? 1 / 0.6 : 0.0;
+  Tensor want = matmul(p * from_vector(z, p.sizes()), v);
   expect_near(y, want, 1e-12, 1e-12, "dropout");
   manual_seed(100);
   Tensor y2 = scaled_dot_product_attention(q, k, v, Tensor(), 0.4);
@@ -487,6 +493,34 @@ TEST(SdpaOp, DropoutIsTheCompositePathWithPhiloxMasks) {
   y.sum().backward();
   EXPECT_TRUE(q.grad().defined());
   EXPECT_EQ(scaled_dot_product_attention(q, k, v, Tensor(), 1.0).abs().sum().item<double>(), 0.0);
+}
+
+TEST(SdpaOp, DropoutKeepsAboutOneMinusPOfTheScores) {
+  const uint64_t threshold = philox::dropout_threshold(0.3);
+  int kept = 0;
+  const int n = 200000;
+  for (int i = 0; i < n; ++i) kept += philox::dropout_keep(42, 3, static_cast<uint64_t>(i), threshold) ? 1 : 0;
+  EXPECT_NEAR(kept / double(n), 0.7, 0.005);
+  EXPECT_FALSE(philox::dropout_keep(42, 3, 5, philox::dropout_threshold(1.0)));
+  EXPECT_TRUE(philox::dropout_keep(42, 3, 5, philox::dropout_threshold(0.0)));
+}
+
+// Gradcheck with dropout at a fixed seed (every evaluation drops the same scores), first
+// and second order (the create_graph backward rebuilds the keep mask).
+TEST(SdpaOp, GradcheckWithDropout) {
+  manual_seed(26);
+  Tensor q = randn({2, 2, 4, 3}, f64()).requires_grad_(), k = randn({2, 2, 5, 3}, f64()).requires_grad_();
+  Tensor v = randn({2, 2, 5, 2}, f64()).requires_grad_(), mask = randn({2, 4, 5}, f64());
+  for (bool causal : {false, true}) {
+    auto f = [&](const TensorList& t) {
+      manual_seed(4321);
+      return TensorList{scaled_dot_product_attention(t[0], t[1], t[2], causal ? Tensor() : mask, 0.35, causal)};
+    };
+    auto r = gradcheck(f, {q, k, v});
+    EXPECT_TRUE(r.ok) << "causal " << causal << ": " << r.message;
+    auto rr = gradgradcheck(f, {q, k, v});
+    EXPECT_TRUE(rr.ok) << "double backward, causal " << causal << ": " << rr.message;
+  }
 }
 
 TEST(SdpaOp, FullyMaskedRowGivesNaNLikeSoftmax) {

@@ -294,6 +294,30 @@ TEST(MultiheadAttention, MatchesExplicitComputation) {
   EXPECT_TRUE(allclose(fast, want, 1e-10, 1e-10));
 }
 
+// In training, the fused path's dropout is scaled_dot_product_attention's: with the same
+// generator state, the module's output is sdpa's on the same projections; in eval, none.
+TEST(MultiheadAttention, TrainingDropoutIsSdpaDropout) {
+  manual_seed(7);
+  auto mha = MultiheadAttention::make(8, 2, {.dropout = 0.5, .batch_first = true});
+  mha->to(DType::f64);
+  Tensor x = randn({2, 6, 8}, f64());
+  Tensor W = mha->in_proj_weight, B = mha->in_proj_bias;
+  auto proj = [&](int i) { return F::linear(x, W.narrow(0, i * 8, 8), B.narrow(0, i * 8, 8)).reshape({2, 6, 2, 4}).transpose(1, 2); };
+  auto through_sdpa = [&](double p) {
+    Tensor att = scaled_dot_product_attention(proj(0), proj(1), proj(2), Tensor(), p);
+    return mha->out_proj->forward(att.transpose(1, 2).reshape({2, 6, 8}));
+  };
+  mha->train();
+  manual_seed(70);
+  auto [train_out, w1] = mha->forward(x, x, x, {.need_weights = false});
+  manual_seed(70);
+  EXPECT_TRUE(allclose(train_out, through_sdpa(0.5), 1e-10, 1e-10));
+  EXPECT_FALSE(allclose(train_out, through_sdpa(0.0), 1e-3, 1e-3));  // something was dropped
+  mha->eval();
+  auto [eval_out, w2] = mha->forward(x, x, x, {.need_weights = false});
+  EXPECT_TRUE(allclose(eval_out, through_sdpa(0.0), 1e-10, 1e-10));
+}
+
 TEST(MultiheadAttention, NamesShapesAndGradcheck) {
   auto mha = MultiheadAttention::make(4, 2);
   std::vector<std::string> keys = mha->state_dict().keys();

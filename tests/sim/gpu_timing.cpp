@@ -7,6 +7,11 @@
 // Each workload is run once to warm up (allocations cached, cuBLAS loaded), then N
 // times, each timed on the host around the op and a device synchronize; the median is
 // reported. FLOPs and bytes count the minimum work (inputs read once, output written once).
+// Attention rows (attention_fwdbwd_d{64,128}_{f32,bf16}): scaled_dot_product_attention
+// forward and backward (autograd::grad of q, k, v) at batch 4, 16 heads, sequence 2048, not
+// causal; FLOPs counted as FlashAttention's benchmarks do, 4 B H T^2 D for the forward and
+// 2.5 times that for the backward. The bf16 rows run ember's bf16 tensor-core path (f32
+// tensors, bf16 operands in shared memory) and exist on cuda only.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,7 +21,13 @@
 #include <string>
 #include <vector>
 
+#include "autograd/autograd.h"
 #include "tensor/ops.h"
+
+#if EMBER_HAVE_CUDA
+#define EMBER_VARIANT_CUDA 1  // the cuda build's attention switch
+#include "kernels/cuda/backend.h"
+#endif
 
 namespace {
 
@@ -26,10 +37,35 @@ struct Workload {
   std::string name;
   double flops, bytes;
   std::function<Tensor()> run;
+  bool bf16_attention = false;  // run with the bf16 attention kernels switched on
+};
+
+// Switches cuda's bf16 attention kernels on for a scope (nothing elsewhere).
+class Bf16Attention {
+ public:
+  explicit Bf16Attention(bool on) {
+#if EMBER_HAVE_CUDA
+    before_ = cuda_impl::attention_bf16();
+    cuda_impl::set_attention_bf16(on);
+#else
+    (void)on;
+#endif
+  }
+  ~Bf16Attention() {
+#if EMBER_HAVE_CUDA
+    cuda_impl::set_attention_bf16(before_);
+#endif
+  }
+  Bf16Attention(const Bf16Attention&) = delete;
+  Bf16Attention& operator=(const Bf16Attention&) = delete;
+
+ private:
+  [[maybe_unused]] bool before_ = false;
 };
 
 double median_ms(const Workload& w, Device device, int repeat) {
   Backend& be = backend(device);
+  const Bf16Attention bf16(w.bf16_attention);
   w.run();
   be.synchronize();
   std::vector<double> ms;
@@ -84,6 +120,25 @@ int main(int argc, char** argv) {
         {"randn_f32", 40 * nd, nd * f4, [&] { return randn({n}, opt); }},
         {"matmul_f32", 2 * md * md * md, 3 * md * md * f4, [&] { return p.matmul(q); }},
     };
+    // Attention: q, k, v (B, H, T, D), forward + backward.
+    const int64_t ab = quick ? 1 : 4, ah = quick ? 2 : 16, at = quick ? 40 : 2048;
+    std::vector<Tensor> attn_inputs;  // q, k, v, grad_out per head dim
+    for (int64_t d : {int64_t{64}, int64_t{128}}) {
+      for (int i = 0; i < 4; ++i) attn_inputs.push_back(randn({ab, ah, at, d}, opt));
+      const size_t base = attn_inputs.size() - 4;
+      const double bht = static_cast<double>(ab * ah * at), dd = static_cast<double>(d);
+      const double flops = 3.5 * 4 * bht * static_cast<double>(at) * dd, bytes = 12 * bht * dd * f4;
+      auto run = [&attn_inputs, base] {
+        Tensor aq = attn_inputs[base].detach().requires_grad_();
+        Tensor ak = attn_inputs[base + 1].detach().requires_grad_();
+        Tensor av = attn_inputs[base + 2].detach().requires_grad_();
+        Tensor y = scaled_dot_product_attention(aq, ak, av);
+        return autograd::grad({y}, {aq, ak, av}, {attn_inputs[base + 3]})[0];
+      };
+      const std::string name = "attention_fwdbwd_d" + std::to_string(d);
+      ws.push_back({name + "_f32", flops, bytes, run});
+      if (device.is_cuda()) ws.push_back({name + "_bf16", flops, bytes, run, true});
+    }
     for (const Workload& w : ws) {
       const double ms = median_ms(w, device, repeat);
       std::printf("{\"name\": \"%s\", \"device\": \"%s\", \"gemm\": \"%s\", \"ms\": %.6g, \"gbps\": %.6g, "

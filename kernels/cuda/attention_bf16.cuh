@@ -1,0 +1,305 @@
+// The bf16 tensor-core version of attention.cu's kernels (sm_80+, f32 tensors, D = Dv in
+// {32, 64, 128}; EMBER_ATTENTION_BF16=1 or set_attention_bf16). Included by attention.cu
+// after its helpers (Scores, the delta kernel). On sim, warp_mma computes the same bf16
+// products lane by lane instead of through WMMA, so the rest of these kernels (staging,
+// masks, softmax, dropout, barriers) is tested there; only the WMMA calls need a GPU.
+//
+// Math as in attention.cu. Every product runs on the tensor cores through WMMA
+// (16 x 16 x 16 bf16 tiles, f32 accumulation): q, k, v and dout tiles are converted to
+// bf16 as they are staged in shared memory, and so are P o Z and dS before they are
+// multiplied; scores, the online softmax, P, dP and every accumulator stay in f32.
+// Split: a block of 4 warps owns 64 rows (queries; keys in dk/dv), 16 per warp, and streams
+//   64-wide tiles of the other side; each warp computes its 16 x 64 strip of S (and dP)
+//   into shared f32 memory, its two lanes per row apply scale, mask, causal, softmax and
+//   dropout with attention.cu's Scores, and the warp multiplies its strip into its 16 rows
+//   of the f32 accumulators (in shared memory: the forward rescales them by row between
+//   tiles, which WMMA's opaque fragments do not allow). Only the tile loads need the block.
+// Cost: FLOPs as attention.cu; tensor-core bf16 instead of f32 FMA. Shared memory
+//   (DH = head dim): forward 2 (3 * 64 DH + 64 * 64) + 4 (64 * 64 + 64 DH) bytes (104 KiB at
+//   DH = 128), dk/dv 2 (4 * 64 DH + 2 * 64 * 64) + 4 (2 * 64 * 64 + 2 * 64 DH + 128) (194 KiB),
+//   dq 2 (4 * 64 DH + 64 * 64) + 4 (2 * 64 * 64 + 64 DH) (136 KiB).
+// Precision: bf16 operands (8 significant bits): errors of about 1e-2 relative to the
+//   outputs' scale, as any bf16 attention.
+// attention.cu includes this file inside namespace ember::EMBER_VARIANT (with <mma.h>).
+#pragma once
+
+namespace bf16_path {
+
+using bf16 = __nv_bfloat16;
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kRows = 16 * kWarps;  // rows a block owns
+constexpr int kCols = 64;           // columns of a streamed tile
+
+// Rows [r0, r0 + 64) of a (rows, width) f32 matrix into shared bf16 (64, width), zeros past `rows`.
+__device__ __forceinline__ void load_bf16(bf16* dst, const float* src, int64_t r0, int64_t rows, int width) {
+  const int n = kRows * width;
+  for (int e = static_cast<int>(threadIdx.x); e < n; e += kThreads) {
+    const int r = e / width, c = e % width;
+    dst[e] = __float2bfloat16(r0 + r < rows ? src[(r0 + r) * width + c] : 0.0f);
+  }
+}
+
+// The key and value tiles at j0 into shared memory, once the block is done with the last ones.
+__device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, const float* v, const AttentionArgs& a,
+                                         int64_t bh, int64_t j0, int dh) {
+  __syncthreads();
+  load_bf16(ks, k + bh * a.Tk * dh, j0, a.Tk, dh);
+  load_bf16(vs, v + bh * a.Tk * dh, j0, a.Tk, dh);
+  __syncthreads();
+}
+
+// One warp: C (16 x N, f32, row-major, ldc) = [C +] A (16 x K, bf16 row-major, lda) B, with
+// B (K x N) row-major (ldb) or, with kBt, the transpose of a row-major (N x K) matrix.
+template <int N, int K, bool kBt>
+__device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int lda, const bf16* B, int ldb,
+                                         bool accumulate) {
+#if defined(__CUDACC__)
+#if __CUDA_ARCH__ >= 800
+  namespace w = nvcuda::wmma;
+  using BLayout = std::conditional_t<kBt, w::col_major, w::row_major>;
+#pragma unroll
+  for (int n = 0; n < N / 16; ++n) {
+    w::fragment<w::accumulator, 16, 16, 16, float> c;
+    if (accumulate) {
+      w::load_matrix_sync(c, C + n * 16, ldc, w::mem_row_major);
+    } else {
+      w::fill_fragment(c, 0.0f);
+    }
+#pragma unroll
+    for (int k = 0; k < K / 16; ++k) {
+      w::fragment<w::matrix_a, 16, 16, 16, bf16, w::row_major> a;
+      w::fragment<w::matrix_b, 16, 16, 16, bf16, BLayout> b;
+      w::load_matrix_sync(a, A + k * 16, lda);
+      w::load_matrix_sync(b, kBt ? B + n * 16 * ldb + k * 16 : B + k * 16 * ldb + n * 16, ldb);
+      w::mma_sync(c, a, b, c);
+    }
+    w::store_matrix_sync(C + n * 16, c, ldc, w::mem_row_major);
+  }
+#else
+  (void)C, (void)ldc, (void)A, (void)lda, (void)B, (void)ldb, (void)accumulate;
+  __trap();  // the launcher never selects this path below sm_80
+#endif
+#else
+  // sim has no tensor cores: the same bf16 products with f32 sums, each lane computing every
+  // 32nd element of C, so everything around the product runs as on a GPU.
+  for (int e = static_cast<int>(threadIdx.x % 32); e < 16 * N; e += 32) {
+    const int row = e / N, col = e % N;
+    float sum = accumulate ? C[row * ldc + col] : 0.0f;
+    for (int kk = 0; kk < K; ++kk)
+      sum += __bfloat162float(A[row * lda + kk]) * __bfloat162float(kBt ? B[col * ldb + kk] : B[kk * ldb + col]);
+    C[row * ldc + col] = sum;
+  }
+  __syncwarp();
+#endif
+}
+
+// The lanes of a warp over its 16-row strip: two lanes per row, 32 columns each.
+struct StripLane {
+  int row, col0;  // row within the strip, first of its 32 columns
+  __device__ __forceinline__ StripLane() : row(static_cast<int>(threadIdx.x % 32) / 2), col0((threadIdx.x % 2) * 32) {}
+};
+
+__device__ __forceinline__ float pair_max(float v) { return nan_max(v, __shfl_xor_sync(0xFFFFFFFFu, v, 1)); }
+__device__ __forceinline__ float pair_sum(float v) { return v + __shfl_xor_sync(0xFFFFFFFFu, v, 1); }
+
+template <int DH>
+__global__ void __launch_bounds__(kThreads) fwd(float* out, float* lse, const float* q, const float* k,
+                                                const float* v, const float* mask, AttentionArgs a) {
+  const int64_t bh = blockIdx.x, i0 = static_cast<int64_t>(blockIdx.y) * kRows;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const StripLane ln;
+  const int r = warp * 16 + ln.row;  // the lane's row of the block
+  const int64_t i = i0 + r;
+  EMBER_DYNAMIC_SHARED(unsigned char, smem);
+  bf16* qs = reinterpret_cast<bf16*>(smem);  // (64, DH)
+  bf16* ks = qs + kRows * DH;                // (64, DH)
+  bf16* vs = ks + kCols * DH;                // (64, DH)
+  bf16* pb = vs + kCols * DH;                // (64, 64): P o Z
+  float* sf = reinterpret_cast<float*>(pb + kRows * kCols);  // (64, 64): S
+  float* of = sf + kRows * kCols;                            // (64, DH): the unnormalized output
+  const Scores<float> sc{a, mask_of(mask, a, bh), bh};
+  load_bf16(qs, q + bh * a.Tq * DH, i0, a.Tq, DH);
+  for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) of[e] = 0.0f;
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  float m = neg_inf, l = 0;
+  const int64_t kend = key_end(a, i0, kRows);
+  for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
+    stage_kv(ks, vs, k, v, a, bh, j0, DH);
+    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH, false);
+    __syncwarp();
+    float* srow = sf + r * kCols;
+    float mx = neg_inf;
+    for (int c = ln.col0; c < ln.col0 + 32; ++c) {
+      const int64_t j = j0 + c;
+      srow[c] = sc.live(i, j) ? sc.score(srow[c], i, j) : neg_inf;
+      mx = nan_max(mx, srow[c]);
+    }
+    mx = pair_max(mx);
+    const float m_new = nan_max(m, mx);
+    const bool any = !(m_new == neg_inf);
+    const float alpha = any ? __expf(m - m_new) : 1.0f;
+    float psum = 0;
+    for (int c = ln.col0; c < ln.col0 + 32; ++c) {
+      const float p = any ? __expf(srow[c] - m_new) : 0.0f;
+      psum += p;
+      pb[r * kCols + c] = __float2bfloat16(sc.drop(p, i, j0 + c));
+    }
+    l = l * alpha + pair_sum(psum);
+    if (any) m = m_new;
+    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) of[r * DH + d] *= alpha;
+    __syncwarp();
+    warp_mma<DH, kCols, false>(of + warp * 16 * DH, DH, pb + warp * 16 * kCols, kCols, vs, DH, true);
+    __syncwarp();
+  }
+  if (i < a.Tq) {
+    const float inv = 1.0f / l;
+    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) out[(bh * a.Tq + i) * DH + d] = of[r * DH + d] * inv;
+    if (ln.col0 == 0) lse[bh * a.Tq + i] = m + logf(l);
+  }
+}
+
+// Rows are keys j; streams query tiles.
+template <int DH>
+__global__ void __launch_bounds__(kThreads) bwd_dkdv(float* dk, float* dv, const float* dout, const float* q,
+                                                     const float* k, const float* v, const float* lse,
+                                                     const float* delta, const float* mask, AttentionArgs a) {
+  const int64_t bh = blockIdx.x, j0 = static_cast<int64_t>(blockIdx.y) * kRows;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const StripLane ln;
+  const int r = warp * 16 + ln.row;
+  const int64_t j = j0 + r;
+  EMBER_DYNAMIC_SHARED(unsigned char, smem);
+  bf16* ks = reinterpret_cast<bf16*>(smem);  // (64, DH): the block's keys
+  bf16* vs = ks + kRows * DH;                // (64, DH)
+  bf16* qs = vs + kRows * DH;                // (64, DH): a query tile
+  bf16* dos = qs + kCols * DH;               // (64, DH)
+  bf16* pzb = dos + kCols * DH;              // (64 keys, 64 queries): (P o Z)^T
+  bf16* dsb = pzb + kRows * kCols;           // (64, 64): dS^T
+  float* sf = reinterpret_cast<float*>(dsb + kRows * kCols);  // (64, 64): S^T, then P^T
+  float* df = sf + kRows * kCols;                             // (64, 64): dP^T
+  float* dkf = df + kRows * kCols;                            // (64, DH)
+  float* dvf = dkf + kRows * DH;                              // (64, DH)
+  float* ls = dvf + kRows * DH;                               // (64): lse of the tile's queries
+  float* dl = ls + kCols;                                     // (64): delta
+  const Scores<float> sc{a, mask_of(mask, a, bh), bh};
+  load_bf16(ks, k + bh * a.Tk * DH, j0, a.Tk, DH);
+  load_bf16(vs, v + bh * a.Tk * DH, j0, a.Tk, DH);
+  for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) dkf[e] = dvf[e] = 0.0f;
+  for (int64_t i0 = a.causal ? j0 : 0; i0 < a.Tq; i0 += kCols) {
+    __syncthreads();
+    load_bf16(qs, q + bh * a.Tq * DH, i0, a.Tq, DH);
+    load_bf16(dos, dout + bh * a.Tq * DH, i0, a.Tq, DH);
+    for (int c = static_cast<int>(threadIdx.x); c < kCols; c += kThreads) {
+      ls[c] = i0 + c < a.Tq ? lse[bh * a.Tq + i0 + c] : 0.0f;
+      dl[c] = i0 + c < a.Tq ? delta[bh * a.Tq + i0 + c] : 0.0f;
+    }
+    __syncthreads();
+    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, ks + warp * 16 * DH, DH, qs, DH, false);
+    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, vs + warp * 16 * DH, DH, dos, DH, false);
+    __syncwarp();
+    for (int c = ln.col0; c < ln.col0 + 32; ++c) {
+      const int64_t i = i0 + c;
+      float pz = 0, ds = 0;
+      if (sc.live(i, j)) {
+        const float p = __expf(sc.score(sf[r * kCols + c], i, j) - ls[c]);
+        pz = sc.drop(p, i, j);
+        ds = p * (sc.drop(df[r * kCols + c], i, j) - dl[c]);
+      }
+      pzb[r * kCols + c] = __float2bfloat16(pz);
+      dsb[r * kCols + c] = __float2bfloat16(ds);
+    }
+    __syncwarp();
+    warp_mma<DH, kCols, false>(dvf + warp * 16 * DH, DH, pzb + warp * 16 * kCols, kCols, dos, DH, true);
+    warp_mma<DH, kCols, false>(dkf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, qs, DH, true);
+    __syncwarp();
+  }
+  if (j < a.Tk) {
+    const float scale = static_cast<float>(a.scale);
+    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) {
+      dk[(bh * a.Tk + j) * DH + d] = dkf[r * DH + d] * scale;
+      dv[(bh * a.Tk + j) * DH + d] = dvf[r * DH + d];
+    }
+  }
+}
+
+// Rows are queries i; streams key tiles.
+template <int DH>
+__global__ void __launch_bounds__(kThreads) bwd_dq(float* dq, const float* dout, const float* q, const float* k,
+                                                   const float* v, const float* lse, const float* delta,
+                                                   const float* mask, AttentionArgs a) {
+  const int64_t bh = blockIdx.x, i0 = static_cast<int64_t>(blockIdx.y) * kRows;
+  const int warp = static_cast<int>(threadIdx.x) / 32;
+  const StripLane ln;
+  const int r = warp * 16 + ln.row;
+  const int64_t i = i0 + r;
+  EMBER_DYNAMIC_SHARED(unsigned char, smem);
+  bf16* qs = reinterpret_cast<bf16*>(smem);  // (64, DH)
+  bf16* dos = qs + kRows * DH;               // (64, DH)
+  bf16* ks = dos + kRows * DH;               // (64, DH): a key tile
+  bf16* vs = ks + kCols * DH;                // (64, DH)
+  bf16* dsb = vs + kCols * DH;               // (64, 64): dS
+  float* sf = reinterpret_cast<float*>(dsb + kRows * kCols);  // (64, 64): S
+  float* df = sf + kRows * kCols;                             // (64, 64): dP
+  float* dqf = df + kRows * kCols;                            // (64, DH)
+  const Scores<float> sc{a, mask_of(mask, a, bh), bh};
+  load_bf16(qs, q + bh * a.Tq * DH, i0, a.Tq, DH);
+  load_bf16(dos, dout + bh * a.Tq * DH, i0, a.Tq, DH);
+  for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) dqf[e] = 0.0f;
+  const float lse_i = i < a.Tq ? lse[bh * a.Tq + i] : 0.0f;
+  const float delta_i = i < a.Tq ? delta[bh * a.Tq + i] : 0.0f;
+  const int64_t kend = key_end(a, i0, kRows);
+  for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
+    stage_kv(ks, vs, k, v, a, bh, j0, DH);
+    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH, false);
+    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, dos + warp * 16 * DH, DH, vs, DH, false);
+    __syncwarp();
+    for (int c = ln.col0; c < ln.col0 + 32; ++c) {
+      const int64_t j = j0 + c;
+      float ds = 0;
+      if (sc.live(i, j)) {
+        const float p = __expf(sc.score(sf[r * kCols + c], i, j) - lse_i);
+        ds = p * (sc.drop(df[r * kCols + c], i, j) - delta_i);
+      }
+      dsb[r * kCols + c] = __float2bfloat16(ds);
+    }
+    __syncwarp();
+    warp_mma<DH, kCols, false>(dqf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, ks, DH, true);
+    __syncwarp();
+  }
+  if (i < a.Tq) {
+    const float scale = static_cast<float>(a.scale);
+    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) dq[(bh * a.Tq + i) * DH + d] = dqf[r * DH + d] * scale;
+  }
+}
+
+constexpr size_t fwd_shared(int dh) { return 2 * (3 * kRows * dh + kRows * kCols) + 4 * (kRows * kCols + kRows * dh); }
+constexpr size_t dkdv_shared(int dh) {
+  return 2 * (4 * kRows * dh + 2 * kRows * kCols) + 4 * (2 * kRows * kCols + 2 * kRows * dh + 2 * kCols);
+}
+constexpr size_t dq_shared(int dh) { return 2 * (4 * kRows * dh + kRows * kCols) + 4 * (2 * kRows * kCols + kRows * dh); }
+
+inline dim3 grid_of(const AttentionArgs& a, int64_t rows) {
+  return dim3(static_cast<unsigned>(a.B * a.H), static_cast<unsigned>((rows + kRows - 1) / kRows));
+}
+
+template <int DH>
+void forward(const AttentionArgs& a, float* out, float* lse, const float* q, const float* k, const float* v,
+             const float* mask) {
+  const LaunchConfig cfg{"attention_bf16_fwd", grid_of(a, a.Tq), dim3(kThreads), fwd_shared(DH)};
+  check_shared(cfg.name, a, cfg.shared_bytes);
+  launch(cfg, &fwd<DH>, out, lse, q, k, v, mask, a);
+}
+
+template <int DH>
+void backward(const AttentionArgs& a, float* dq, float* dk, float* dv, const float* dout, const float* q,
+              const float* k, const float* v, const float* lse, const float* delta, const float* mask) {
+  const LaunchConfig kv{"attention_bf16_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads), dkdv_shared(DH)};
+  check_shared(kv.name, a, kv.shared_bytes);
+  launch(kv, &bwd_dkdv<DH>, dk, dv, dout, q, k, v, lse, delta, mask, a);
+  const LaunchConfig qc{"attention_bf16_bwd_dq", grid_of(a, a.Tq), dim3(kThreads), dq_shared(DH)};
+  check_shared(qc.name, a, qc.shared_bytes);
+  launch(qc, &bwd_dq<DH>, dq, dout, q, k, v, lse, delta, mask, a);
+}
+
+}  // namespace bf16_path
