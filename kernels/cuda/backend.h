@@ -16,4 +16,16 @@ enum class GemmImpl : uint8_t { cublas, tiled };
 GemmImpl gemm_impl();
 void set_gemm_impl(GemmImpl impl);
 
+// conv2d on cuda: cuDNN (kernels/cuda/cudnn_conv.cpp; the default, used when it loads,
+// until a GPU check has measured both) or ember's implicit-GEMM kernels
+// (kernels/cuda/conv2d.cu; always on sim). EMBER_CONV=cudnn|ember selects at start; an
+// explicit choice of cudnn (or set_conv_impl) fails where cuDNN cannot be loaded.
+enum class ConvImpl : uint8_t { cudnn, ember };
+ConvImpl conv_impl();
+void set_conv_impl(ConvImpl impl);
+// Whether f32 convolutions on cuda may use TF32 tensor cores (ember's kernels and cuDNN
+// alike; sm_80+): EMBER_CONV_TF32=1, off by default since results then differ from f32.
+bool conv_tf32();
+void set_conv_tf32(bool on);
+
 }  // namespace ember::EMBER_VARIANT

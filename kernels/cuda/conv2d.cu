@@ -1,0 +1,585 @@
+// conv2d forward, backward-input and backward-weight as implicit GEMMs.
+//
+// Math (groups G, Cg = C/G input and Kg = K/G output channels per group; g = k / Kg):
+//   out[n, k, p, q] = bias[k] + sum_{c < Cg, r, s} w[k, c, r, s] x[n, g Cg + c, h, v]
+//   with h = p sh - ph + r dh, v = q sw - pw + s dw (x is 0 outside its H x W).
+// Each primitive is, per group, one GEMM C (M, Ng) = A (M, Kd) @ B (Kd, Ng) whose
+// operands are gathered from the tensors while the tiles are loaded (no im2col buffer):
+//   forward          M = Kg, Ng = N P Q,  Kd = Cg R S:  A = w_g,   B = im2col(x_g)
+//   backward-input   M = Cg, Ng = N H W,  Kd = Kg R S:  A = w_g^T, B[(k, r, s), (n, h, v)]
+//                    = grad_out[n, k, p, q] where p sh = h + ph - r dh (exactly, in range)
+//   backward-weight  M = Kg, Ng = Cg R S, Kd = N P Q:  A = grad_out_g, B = im2col(x_g)^T
+// (the bias gradient is the op layer's: a sum of grad_out over N, P, Q).
+// Shapes: x (N, C, H, W), w (K, Cg, R, S), bias (K) or none, out (N, K, P, Q); all
+// contiguous; f32 accumulates in f32 (as cuDNN without TF32), f64 in f64.
+// Split:  one 64 x 64 tile of C per block of 256 threads; thread (tx, ty) = (tid % 16,
+//         tid / 16) owns the 4 x 4 outputs at rows ty + 16 i, columns tx + 16 j (a warp
+//         reads shared memory without bank conflicts). Kd advances in steps of 16: each
+//         thread gathers 4 elements of the A tile and 4 of the B tile into registers,
+//         stores them to shared memory, and, while the block multiplies that step,
+//         already gathers the next one (register double buffering: one global latency
+//         hidden per step, two barriers per step). Coordinates that stay fixed for a
+//         thread (its B column in the forward and backward-input, its B columns in the
+//         backward-weight) are decoded once; the others use FastDiv (multiply-high),
+//         never the GPU's integer division.
+//         grid = (ceil(Ng / 64), ceil(M / 64), min(G * splits, 65535)); z loops beyond.
+//         backward-weight has a long Kd (N P Q) and few tiles, so it splits Kd into
+//         `splits` ranges of at least 8 steps until the grid has ~264 blocks (two per SM
+//         of an H100); each split writes its partial dW to a workspace (splits, K, CgRS)
+//         and conv2d_sum_splits adds them in split order: deterministic, no atomics.
+// Cost:   FLOPs = 2 N K P Q Cg R S per primitive (+ N K P Q for the bias).
+//         Bytes (minimum) = sizeof(T) (N C H W + K Cg R S + N K P Q) per primitive; each
+//         operand element is re-gathered by ceil(Ng / 64) or ceil(M / 64) blocks, mostly
+//         from L2; the split workspace adds 2 splits K Cg R S sizeof(T).
+// Pre:    the op layer's checks (tensor/raw_nn.cpp): every size >= 1, C = G Cg, K = G Kg,
+//         P, Q >= 1; the launchers check that M, Ng, Kd and the padded extents fit in
+//         31 bits (the decoded coordinates are 32-bit; offsets are 64-bit).
+// Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with EMBER_CONV_TF32=1
+//         on sm_80+: the same tiles multiplied by TF32 tensor cores (WMMA m16n16k8, f32
+//         accumulation; inputs rounded to 10-bit mantissas, so results differ from f32).
+//         Backward-input with a stride > 1 multiplies the zero entries of B (the output
+//         positions h + ph - r dh not divisible by the stride) too: sh sw times the work.
+//         Depthwise (Kg = 1) uses 1/64 of each tile's rows.
+#include <algorithm>
+#include <cstdint>
+#include <type_traits>
+
+#if defined(__CUDACC__)
+#include <mma.h>
+#endif
+
+#include "kernels/cuda/device_utils.h"
+#include "kernels/cuda/fast_div.h"
+#include "kernels/cuda/launchers.h"
+
+namespace ember::EMBER_VARIANT {
+
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kBM = 64, kBN = 64, kBK = 16;
+constexpr int kPad = 4;                             // row padding: WMMA wants ldm % 4 == 0
+constexpr int kLoads = kBM * kBK / kThreads;        // 4 elements of each tile per thread
+constexpr int kRowStep = kThreads / kBK;            // 16: rows between a thread's A elements
+constexpr int kKStep = kThreads / kBN;              // 4: k rows between a thread's B elements
+constexpr int kMaxGridZ = 65535;
+// Backward-weight split of Kd: ~2 blocks per SM of a 132-SM GPU, >= 8 steps per split.
+// The same rule on sim and cuda, so the simulator runs the GPU's split choices.
+constexpr int kTargetBlocks = 264, kMinStepsPerSplit = 8, kMaxSplits = 64;
+
+struct ConvGeom {
+  int N, C, H, W, K, R, S, P, Q, G, Cg, Kg;
+  int sh, sw, ph, pw, dh, dw;
+  int HW, PQ, RS, CgRS;
+  int M, Ng, Kd;            // the GEMM of one group
+  int splits, steps_per_split;
+  FastDiv div_HW, div_W, div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
+};
+
+EMBER_DEVICE bool inside(int i, int n) { return static_cast<unsigned>(i) < static_cast<unsigned>(n); }
+
+// (c, r, s) of a filter-tap index c RS + r S + s; returns c.
+EMBER_DEVICE int decode_crs(const ConvGeom& g, int i, int* r, int* s) {
+  int rs;
+  const int c = g.div_RS.divmod(i, &rs);
+  *r = g.div_S.divmod(rs, s);
+  return c;
+}
+
+// The 4 rows of the A tile one thread gathers (m = m0 + tid / 16 + 16 e): where each
+// row starts in memory, and whether it exists (m < M).
+struct ARows {
+  int64_t base[kLoads];
+  bool ok[kLoads];
+
+  template <typename RowBase>
+  EMBER_DEVICE void init(int m0, int tid, int M, RowBase row_base) {
+EMBER_UNROLL
+    for (int e = 0; e < kLoads; ++e) {
+      const int m = m0 + tid / kBK + e * kRowStep;
+      ok[e] = m < M;
+      base[e] = row_base(m);
+    }
+  }
+  // r[e] = p[base[e] + off] where the row exists and the column is valid, else 0.
+  template <typename T>
+  EMBER_DEVICE void gather(const T* p, bool column_ok, int64_t off, T (&r)[kLoads]) const {
+EMBER_UNROLL
+    for (int e = 0; e < kLoads; ++e) r[e] = (ok[e] && column_ok) ? p[base[e] + off] : T(0);
+  }
+};
+
+// ---- the operands of each primitive: start() decodes what stays fixed for a thread,
+// load_a/load_b gather its elements of one Kd step, store() writes one output. ----------
+
+// forward: C = out_g (Kg, N PQ), A = w_g (Kg, CgRS), B = im2col(x_g) (CgRS, N PQ).
+template <typename T>
+struct ForwardOps {
+  using Scalar = T;
+  static constexpr bool kBKFastest = false;  // B tile loaded along Ng: x is contiguous in q
+  ConvGeom g;
+  T* out;          // (N, K, P, Q)
+  const T* x;      // (N, C, H, W)
+  const T* w;      // (K, Cg, R, S)
+  const T* bias;   // (K) or null
+
+  struct State {
+    int grp, ka, kb;
+    ARows a;
+    bool b_ok;
+    int h0, v0;
+    int64_t b_base;
+  };
+
+  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
+    State s{};
+    s.grp = grp, s.ka = tid % kBK, s.kb = tid / kBN;
+    s.a.init(m0, tid, g.M, [&](int m) { return static_cast<int64_t>(grp * g.Kg + m) * g.Kd; });
+    const int j = n0 + tid % kBN;
+    s.b_ok = j < g.Ng;
+    int pq, q;
+    const int n = g.div_PQ.divmod(s.b_ok ? j : 0, &pq);
+    const int p = g.div_Q.divmod(pq, &q);
+    s.h0 = p * g.sh - g.ph, s.v0 = q * g.sw - g.pw;
+    s.b_base = (static_cast<int64_t>(n) * g.C + static_cast<int64_t>(grp) * g.Cg) * g.HW;
+    return s;
+  }
+  EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
+    const int kk = k0 + s.ka;
+    s.a.gather(w, kk < g.Kd, kk, r);
+  }
+  EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
+EMBER_UNROLL
+    for (int e = 0; e < kLoads; ++e) {
+      const int kk = k0 + s.kb + e * kKStep;
+      T v = T(0);
+      if (s.b_ok && kk < g.Kd) {
+        int r_, sx;
+        const int c = decode_crs(g, kk, &r_, &sx);
+        const int h = s.h0 + r_ * g.dh, vv = s.v0 + sx * g.dw;
+        if (inside(h, g.H) && inside(vv, g.W)) v = x[s.b_base + static_cast<int64_t>(c) * g.HW + h * g.W + vv];
+      }
+      r[e] = v;
+    }
+  }
+  EMBER_DEVICE void store(const State& s, int, int m, int j, T v) const {
+    int pq;
+    const int n = g.div_PQ.divmod(j, &pq);
+    const int k = s.grp * g.Kg + m;
+    out[(static_cast<int64_t>(n) * g.K + k) * g.PQ + pq] = bias != nullptr ? v + bias[k] : v;
+  }
+};
+
+// backward-input: C = grad_x_g (Cg, N HW), A = w_g^T (Cg, Kg RS), B (Kg RS, N HW) from grad_out.
+template <typename T>
+struct BackwardInputOps {
+  using Scalar = T;
+  static constexpr bool kBKFastest = false;  // B tile loaded along Ng: grad_x is contiguous in w
+  ConvGeom g;
+  T* grad_x;           // (N, C, H, W)
+  const T* grad_out;   // (N, K, P, Q)
+  const T* w;          // (K, Cg, R, S)
+
+  struct State {
+    int grp, ka, kb;
+    ARows a;
+    bool b_ok;
+    int th, tv;  // h + ph, v + pw of this thread's column
+    int64_t b_base;
+  };
+
+  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
+    State s{};
+    s.grp = grp, s.ka = tid % kBK, s.kb = tid / kBN;
+    // row c starts at w[grp Kg, c, 0, 0]
+    s.a.init(m0, tid, g.M, [&](int c) { return (static_cast<int64_t>(grp) * g.Kg * g.Cg + c) * g.RS; });
+    const int j = n0 + tid % kBN;
+    s.b_ok = j < g.Ng;
+    int hw, v;
+    const int n = g.div_HW.divmod(s.b_ok ? j : 0, &hw);
+    const int h = g.div_W.divmod(hw, &v);
+    s.th = h + g.ph, s.tv = v + g.pw;
+    s.b_base = (static_cast<int64_t>(n) * g.K + static_cast<int64_t>(grp) * g.Kg) * g.PQ;
+    return s;
+  }
+  EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
+    const int kk = k0 + s.ka;
+    int rs;
+    const int k = g.div_RS.divmod(kk, &rs);
+    s.a.gather(w, kk < g.Kd, static_cast<int64_t>(k) * g.CgRS + rs, r);
+  }
+  EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
+EMBER_UNROLL
+    for (int e = 0; e < kLoads; ++e) {
+      const int kk = k0 + s.kb + e * kKStep;
+      T v = T(0);
+      if (s.b_ok && kk < g.Kd) {
+        int r_, sx;
+        const int k = decode_crs(g, kk, &r_, &sx);
+        const int t = s.th - r_ * g.dh, u = s.tv - sx * g.dw;
+        if (t >= 0 && u >= 0) {
+          int tr, ur;
+          const int p = g.div_sh.divmod(t, &tr), q = g.div_sw.divmod(u, &ur);
+          if (tr == 0 && ur == 0 && p < g.P && q < g.Q)
+            v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
+        }
+      }
+      r[e] = v;
+    }
+  }
+  EMBER_DEVICE void store(const State& s, int, int c, int j, T v) const {
+    int hw;
+    const int n = g.div_HW.divmod(j, &hw);
+    grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW + hw] = v;
+  }
+};
+
+// backward-weight: C = grad_w_g (Kg, CgRS), A = grad_out_g (Kg, N PQ), B = im2col(x_g)^T
+// (N PQ, CgRS). With splits > 1, split z writes its partial sum to dst + z K CgRS.
+template <typename T>
+struct BackwardWeightOps {
+  using Scalar = T;
+  static constexpr bool kBKFastest = true;  // B tile loaded along Kd: x is contiguous in q
+  ConvGeom g;
+  T* dst;              // (splits, K, Cg, R, S): grad_w itself when splits == 1
+  const T* grad_out;   // (N, K, P, Q)
+  const T* x;          // (N, C, H, W)
+
+  struct State {
+    int grp, ka;
+    ARows a;
+    int64_t b_off[kLoads];  // x[0, grp Cg + c, 0, 0] of each B column
+    int b_r[kLoads], b_s[kLoads];  // r dh - ph and s dw - pw of each B column
+    bool b_ok[kLoads];
+  };
+
+  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
+    State s{};
+    s.grp = grp, s.ka = tid % kBK;
+    s.a.init(m0, tid, g.M, [&](int k) { return static_cast<int64_t>(grp * g.Kg + k) * g.PQ; });
+EMBER_UNROLL
+    for (int e = 0; e < kLoads; ++e) {
+      const int j = n0 + tid / kBK + e * kRowStep;  // the B tile is loaded transposed: as A's rows
+      s.b_ok[e] = j < g.Ng;
+      int r_, sx;
+      const int c = decode_crs(g, s.b_ok[e] ? j : 0, &r_, &sx);
+      s.b_off[e] = (static_cast<int64_t>(grp) * g.Cg + c) * g.HW;
+      s.b_r[e] = r_ * g.dh - g.ph, s.b_s[e] = sx * g.dw - g.pw;
+    }
+    return s;
+  }
+  EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
+    const int kk = k0 + s.ka;
+    int pq;
+    const int n = g.div_PQ.divmod(kk, &pq);
+    s.a.gather(grad_out, kk < g.Kd, static_cast<int64_t>(n) * g.K * g.PQ + pq, r);
+  }
+  EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
+    const int kk = k0 + s.ka;
+    int pq, q;
+    const int n = g.div_PQ.divmod(kk, &pq);
+    const int p = g.div_Q.divmod(pq, &q);
+    const int hb = p * g.sh, vb = q * g.sw;
+    const int64_t xb = static_cast<int64_t>(n) * g.C * g.HW;
+EMBER_UNROLL
+    for (int e = 0; e < kLoads; ++e) {
+      const int h = hb + s.b_r[e], v = vb + s.b_s[e];
+      r[e] = (kk < g.Kd && s.b_ok[e] && inside(h, g.H) && inside(v, g.W)) ? x[xb + s.b_off[e] + h * g.W + v]
+                                                                           : T(0);
+    }
+  }
+  EMBER_DEVICE void store(const State& s, int split, int k, int j, T v) const {
+    dst[(static_cast<int64_t>(split) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] = v;
+  }
+};
+
+// Shared memory of a block: one Kd step of A (transposed: [k][m]) and B ([k][n]).
+// 32-byte aligned for WMMA's fragment loads.
+template <typename T>
+struct alignas(32) Tiles {
+  T a[kBK][kBM + kPad];
+  T b[kBK][kBN + kPad];
+};
+
+#if defined(__CUDACC__)
+// TF32 tensor cores on one step held in `t`: warp w owns the 16 x 32 strip of C at
+// fragment row w / 2, fragment columns 2 (w % 2) and 2 (w % 2) + 1.
+using TfA = nvcuda::wmma::fragment<nvcuda::wmma::matrix_a, 16, 16, 8, nvcuda::wmma::precision::tf32,
+                                   nvcuda::wmma::col_major>;
+using TfB = nvcuda::wmma::fragment<nvcuda::wmma::matrix_b, 16, 16, 8, nvcuda::wmma::precision::tf32,
+                                   nvcuda::wmma::row_major>;
+using TfC = nvcuda::wmma::fragment<nvcuda::wmma::accumulator, 16, 16, 8, float>;
+
+// The block's C tile, for moving the fragments to each thread's 4 x 4 outputs.
+struct alignas(32) OutTile {
+  float c[kBM][kBN + kPad];
+};
+
+EMBER_DEVICE void tf32_step(const Tiles<float>& t, int warp, TfC (&c)[2]) {
+#if __CUDA_ARCH__ >= 800
+  namespace wmma = nvcuda::wmma;
+  const int fm = warp / 2, fn = (warp % 2) * 2;
+EMBER_UNROLL
+  for (int k8 = 0; k8 < kBK; k8 += 8) {
+    TfA a;
+    wmma::load_matrix_sync(a, &t.a[k8][fm * 16], kBM + kPad);
+EMBER_UNROLL
+    for (int i = 0; i < a.num_elements; ++i) a.x[i] = wmma::__float_to_tf32(a.x[i]);
+EMBER_UNROLL
+    for (int f = 0; f < 2; ++f) {
+      TfB b;
+      wmma::load_matrix_sync(b, &t.b[k8][(fn + f) * 16], kBN + kPad);
+EMBER_UNROLL
+      for (int i = 0; i < b.num_elements; ++i) b.x[i] = wmma::__float_to_tf32(b.x[i]);
+      wmma::mma_sync(c[f], a, b, c[f]);
+    }
+  }
+#else
+  (void)t, (void)warp, (void)c;
+  __trap();  // the launcher selects TF32 only on sm_80+
+#endif
+}
+#endif
+
+// The implicit GEMM of one primitive (Ops), FMA or (kTf32, cuda only) tensor cores.
+template <typename Ops, bool kTf32>
+__global__ void __launch_bounds__(kThreads) conv2d_igemm(Ops ops) {
+  using T = typename Ops::Scalar;
+  __shared__ Tiles<T> t;
+  const ConvGeom& g = ops.g;
+  const int tid = static_cast<int>(threadIdx.x);
+  const int tx = tid % 16, ty = tid / 16;
+  const int m0 = static_cast<int>(blockIdx.y) * kBM, n0 = static_cast<int>(blockIdx.x) * kBN;
+  const int steps = (g.Kd + kBK - 1) / kBK;
+  // Where this thread stages its gathered elements.
+  const int a_k = tid % kBK, a_m = tid / kBK;
+  const int b_k = Ops::kBKFastest ? tid % kBK : tid / kBN;
+  const int b_n = Ops::kBKFastest ? tid / kBK : tid % kBN;
+
+  for (int z = static_cast<int>(blockIdx.z); z < g.G * g.splits; z += static_cast<int>(gridDim.z)) {
+    const int grp = z % g.G, split = z / g.G;
+    const int s0 = split * g.steps_per_split;
+    const int s1 = s0 + g.steps_per_split < steps ? s0 + g.steps_per_split : steps;
+    const typename Ops::State st = ops.start(grp, m0, n0, tid);
+    T ra[kLoads], rb[kLoads];
+    ops.load_a(st, s0 * kBK, ra);
+    ops.load_b(st, s0 * kBK, rb);
+    T acc[4][4];
+EMBER_UNROLL
+    for (int i = 0; i < 4; ++i)
+EMBER_UNROLL
+      for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+#if defined(__CUDACC__)
+    [[maybe_unused]] TfC cf[2];
+    if constexpr (kTf32) {
+      nvcuda::wmma::fill_fragment(cf[0], 0.0f);
+      nvcuda::wmma::fill_fragment(cf[1], 0.0f);
+    }
+#endif
+
+    for (int step = s0; step < s1; ++step) {
+EMBER_UNROLL
+      for (int e = 0; e < kLoads; ++e) {
+        t.a[a_k][a_m + e * kRowStep] = ra[e];
+        if constexpr (Ops::kBKFastest) {
+          t.b[b_k][b_n + e * kRowStep] = rb[e];
+        } else {
+          t.b[b_k + e * kKStep][b_n] = rb[e];
+        }
+      }
+      __syncthreads();
+      if (step + 1 < s1) {  // gather the next step while this one is multiplied
+        ops.load_a(st, (step + 1) * kBK, ra);
+        ops.load_b(st, (step + 1) * kBK, rb);
+      }
+#if defined(__CUDACC__)
+      if constexpr (kTf32) {
+        tf32_step(t, tid / 32, cf);
+      } else
+#endif
+      {
+EMBER_UNROLL
+        for (int kk = 0; kk < kBK; ++kk) {
+          T av[4], bv[4];
+EMBER_UNROLL
+          for (int i = 0; i < 4; ++i) av[i] = t.a[kk][ty + 16 * i];
+EMBER_UNROLL
+          for (int j = 0; j < 4; ++j) bv[j] = t.b[kk][tx + 16 * j];
+EMBER_UNROLL
+          for (int i = 0; i < 4; ++i)
+EMBER_UNROLL
+            for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+        }
+      }
+      __syncthreads();
+    }
+
+#if defined(__CUDACC__)
+    if constexpr (kTf32) {  // fragments -> shared memory -> each thread's 4 x 4 outputs
+      __shared__ OutTile o;
+      const int warp = tid / 32, fm = warp / 2, fn = (warp % 2) * 2;
+      nvcuda::wmma::store_matrix_sync(&o.c[fm * 16][fn * 16], cf[0], kBN + kPad, nvcuda::wmma::mem_row_major);
+      nvcuda::wmma::store_matrix_sync(&o.c[fm * 16][fn * 16 + 16], cf[1], kBN + kPad, nvcuda::wmma::mem_row_major);
+      __syncthreads();
+EMBER_UNROLL
+      for (int i = 0; i < 4; ++i)
+EMBER_UNROLL
+        for (int j = 0; j < 4; ++j) acc[i][j] = o.c[ty + 16 * i][tx + 16 * j];
+      __syncthreads();
+    }
+#endif
+EMBER_UNROLL
+    for (int i = 0; i < 4; ++i) {
+      const int m = m0 + ty + 16 * i;
+EMBER_UNROLL
+      for (int j = 0; j < 4; ++j) {
+        const int n = n0 + tx + 16 * j;
+        if (m < g.M && n < g.Ng) ops.store(st, split, m, n, acc[i][j]);
+      }
+    }
+  }
+}
+
+// grad_w[i] = sum over splits of part[s, i], in split order.
+template <typename T>
+__global__ void conv2d_sum_splits(T* grad_w, const T* part, int64_t n, int splits) {
+  for (int64_t i = global_thread(); i < n; i += grid_threads()) {
+    T acc = part[i];
+    for (int s = 1; s < splits; ++s) acc += part[static_cast<int64_t>(s) * n + i];
+    grad_w[i] = acc;
+  }
+}
+
+// ---- host side ------------------------------------------------------------------------------
+
+enum class Primitive { forward, backward_input, backward_weight };
+
+int fit32(const char* op, int64_t v, const char* what) {
+  if (v < 0 || v > (int64_t{1} << 31) - 1 - 2 * kBK)
+    fail<ValueError>(op, what, " (", v, ") exceeds the 31-bit range of the conv2d kernels");
+  return static_cast<int>(v);
+}
+
+ConvGeom make_geom(const char* op, const Conv2dShape& s, Primitive prim) {
+  ConvGeom g{};
+  g.N = fit32(op, s.N, "batch"), g.C = fit32(op, s.C, "channels"), g.H = fit32(op, s.H, "height");
+  g.W = fit32(op, s.W, "width"), g.K = fit32(op, s.K, "filters"), g.R = fit32(op, s.R, "kernel height");
+  g.S = fit32(op, s.S, "kernel width"), g.P = fit32(op, s.P, "output height"), g.Q = fit32(op, s.Q, "output width");
+  g.G = fit32(op, s.p.groups, "groups");
+  g.sh = fit32(op, s.p.stride_h, "stride"), g.sw = fit32(op, s.p.stride_w, "stride");
+  g.ph = fit32(op, s.p.pad_h, "padding"), g.pw = fit32(op, s.p.pad_w, "padding");
+  g.dh = fit32(op, s.p.dilation_h, "dilation"), g.dw = fit32(op, s.p.dilation_w, "dilation");
+  fit32(op, s.H + 2 * s.p.pad_h + s.p.stride_h, "padded height");
+  fit32(op, s.W + 2 * s.p.pad_w + s.p.stride_w, "padded width");
+  g.Cg = g.C / g.G, g.Kg = g.K / g.G;
+  g.HW = fit32(op, s.H * s.W, "H W"), g.PQ = fit32(op, s.P * s.Q, "P Q");
+  g.RS = fit32(op, s.R * s.S, "R S"), g.CgRS = fit32(op, s.C / s.p.groups * s.R * s.S, "Cg R S");
+  switch (prim) {
+    case Primitive::forward:
+      g.M = g.Kg, g.Ng = fit32(op, s.N * s.P * s.Q, "N P Q"), g.Kd = g.CgRS;
+      break;
+    case Primitive::backward_input:
+      g.M = g.Cg, g.Ng = fit32(op, s.N * s.H * s.W, "N H W"), g.Kd = fit32(op, s.K / s.p.groups * s.R * s.S, "Kg R S");
+      break;
+    case Primitive::backward_weight:
+      g.M = g.Kg, g.Ng = g.CgRS, g.Kd = fit32(op, s.N * s.P * s.Q, "N P Q");
+      break;
+  }
+  const auto u = [](int v) { return FastDiv(static_cast<uint32_t>(v)); };
+  g.div_HW = u(g.HW), g.div_W = u(g.W), g.div_PQ = u(g.PQ), g.div_Q = u(g.Q);
+  g.div_RS = u(g.RS), g.div_S = u(g.S), g.div_sh = u(g.sh), g.div_sw = u(g.sw);
+  g.splits = 1;
+  g.steps_per_split = (g.Kd + kBK - 1) / kBK;
+  return g;
+}
+
+dim3 grid_of(const ConvGeom& g) {
+  const int64_t z = int64_t{g.G} * g.splits;
+  const int64_t gy = (g.M + kBM - 1) / kBM;
+  if (gy > 65535) fail<ValueError>("conv2d", "at most ", 65535 * kBM, " channels per group, got ", g.M);
+  return dim3(static_cast<unsigned>((g.Ng + kBN - 1) / kBN), static_cast<unsigned>(gy),
+              static_cast<unsigned>(z < kMaxGridZ ? z : kMaxGridZ));
+}
+
+template <typename Ops>
+void run_igemm(const char* name, const Ops& ops, bool tf32) {
+  const LaunchConfig cfg{name, grid_of(ops.g), dim3(kThreads)};
+#if defined(__CUDACC__)
+  if constexpr (std::is_same_v<typename Ops::Scalar, float>) {
+    if (tf32) return launch(cfg, &conv2d_igemm<Ops, true>, ops);
+  }
+#endif
+  (void)tf32;
+  launch(cfg, &conv2d_igemm<Ops, false>, ops);
+}
+
+template <typename T>
+void forward(const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w, const void* bias) {
+  const ForwardOps<T> ops{make_geom("conv2d", s, Primitive::forward), static_cast<T*>(out),
+                          static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias)};
+  run_igemm("conv2d_forward", ops, tf32);
+}
+
+template <typename T>
+void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out, const void* w) {
+  const BackwardInputOps<T> ops{make_geom("conv2d_backward_input", s, Primitive::backward_input),
+                                static_cast<T*>(grad_x), static_cast<const T*>(grad_out), static_cast<const T*>(w)};
+  run_igemm("conv2d_backward_input", ops, tf32);
+}
+
+template <typename T>
+void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out, const void* x) {
+  ConvGeom g = make_geom("conv2d_backward_weight", s, Primitive::backward_weight);
+  const int steps = (g.Kd + kBK - 1) / kBK;
+  const int64_t blocks = int64_t{(g.Ng + kBN - 1) / kBN} * ((g.M + kBM - 1) / kBM) * g.G;
+  int64_t splits = 1;
+  if (blocks < kTargetBlocks) {
+    splits = (kTargetBlocks + blocks - 1) / blocks;
+    splits = std::min<int64_t>({splits, (steps + kMinStepsPerSplit - 1) / kMinStepsPerSplit, kMaxSplits});
+  }
+  g.steps_per_split = static_cast<int>((steps + splits - 1) / splits);
+  g.splits = (steps + g.steps_per_split - 1) / g.steps_per_split;  // no split left empty
+  const int64_t n = int64_t{g.K} * g.CgRS;  // elements of grad_w
+  if (g.splits == 1) {
+    run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(grad_w),
+                                                             static_cast<const T*>(grad_out), static_cast<const T*>(x)},
+              tf32);
+    return;
+  }
+  const rt::Scratch part(static_cast<size_t>(n * g.splits) * sizeof(T));
+  run_igemm("conv2d_backward_weight",
+            BackwardWeightOps<T>{g, static_cast<T*>(part.get()), static_cast<const T*>(grad_out), static_cast<const T*>(x)},
+            tf32);
+  const LaunchConfig cfg{"conv2d_sum_splits", dim3(grid_for(n, kThreads)), dim3(kThreads)};
+  launch(cfg, &conv2d_sum_splits<T>, static_cast<T*>(grad_w), static_cast<const T*>(part.get()), n, g.splits);
+}
+
+// f(T{}) for T = float or double (tf32 applies to float only: run_igemm ignores it otherwise).
+template <typename F>
+void by_dtype(const char* op, DType dtype, F f) {
+  switch (dtype) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    default: fail<InternalError>(op, "no kernel for ", dtype);
+  }
+}
+
+}  // namespace
+
+void launch_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w,
+                           const void* bias) {
+  by_dtype("conv2d", dtype, [&](auto t) { forward<decltype(t)>(s, tf32, out, x, w, bias); });
+}
+
+void launch_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out,
+                                  const void* w) {
+  by_dtype("conv2d_backward_input", dtype, [&](auto t) { backward_input<decltype(t)>(s, tf32, grad_x, grad_out, w); });
+}
+
+void launch_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out,
+                                   const void* x) {
+  by_dtype("conv2d_backward_weight", dtype,
+           [&](auto t) { backward_weight<decltype(t)>(s, tf32, grad_w, grad_out, x); });
+}
+
+}  // namespace ember::EMBER_VARIANT
