@@ -1,5 +1,5 @@
 // cuDNN's convolutions behind conv2d on the cuda device, opened with dlopen on the first
-// cuda convolution rather than linked: cuDNN 9 is ~1 GB of libraries (its engines load
+// cuda convolution rather than linked: cuDNN 9 is ~500 MB of libraries (its engines load
 // more on demand) that every process loading ember would otherwise map at start, GPU or
 // not, as cuBLAS would (kernels/cuda/cublas.cpp); and a machine without cuDNN still runs
 // ember's own kernels (EMBER_CONV=ember, or the default when cuDNN does not load).

@@ -21,9 +21,11 @@
 #include "tensor/raw.h"
 
 #if EMBER_HAVE_CUDA
-#define EMBER_VARIANT_CUDA 1  // this file uses the cuda build's backend controls only
+#define EMBER_VARIANT_CUDA 1  // from here on, the cuda build's backend controls
 #include "kernels/cuda/backend.h"
+#include "kernels/cuda/cudnn_conv.h"
 #endif
+#include "kernels/cuda/fast_div.h"  // after the variant is chosen: either build's FastDiv
 
 namespace ember::simtest {
 namespace {
@@ -125,6 +127,10 @@ void expect_close(const Tensor& got, const Tensor& want, double atol, double rto
   EXPECT_EQ(bad, 0) << what << ": " << bad << " of " << g.size() << " elements differ" << os.str();
 }
 
+#if EMBER_HAVE_CUDA
+int rt_major() { return cuda_impl::rt::props().major; }
+#endif
+
 class Conv2dDevice : public ::testing::TestWithParam<Variant> {
  protected:
   void SetUp() override {
@@ -132,6 +138,9 @@ class Conv2dDevice : public ::testing::TestWithParam<Variant> {
     if (v.device == DeviceType::cuda) {
       EMBER_SKIP_WITHOUT_CUDA();
 #if EMBER_HAVE_CUDA
+      if (v.cudnn && !cuda_impl::cudnn_conv_available())
+        GTEST_SKIP() << "cuDNN cannot be loaded (libcudnn.so.N on the loader path?)";
+      if (v.tf32 && rt_major() < 8) GTEST_SKIP() << "TF32 needs sm_80 or newer";
       cuda_impl::set_conv_impl(v.cudnn ? cuda_impl::ConvImpl::cudnn : cuda_impl::ConvImpl::ember);
       cuda_impl::set_conv_tf32(v.tf32);
 #endif
@@ -255,6 +264,29 @@ const Variant kVariants[] = {
     {"cuda_cudnn", DeviceType::cuda, sim::Schedule::sequential, true},
 };
 INSTANTIATE_TEST_SUITE_P(Variants, Conv2dDevice, ::testing::ValuesIn(kVariants), variant_name);
+
+// The kernels' division by a launch-time constant, against `/` on every divisor up to
+// 600 and dividends up to the 2^31 - 1 its callers stay below.
+TEST(Conv2dSim, FastDivMatchesDivision) {
+  const std::vector<int> ns = {0, 1, 2, 3, 63, 64, 65, 1000, 65535, 65536, 1 << 20, 123456789,
+                               (1 << 30) + 7, 2147483646, 2147483647};
+  int bad = 0;
+  for (int d = 1; d <= 600; ++d) {
+    const EMBER_VARIANT::FastDiv f(static_cast<uint32_t>(d));
+    for (int n : ns) {
+      for (int k = 0; k < 3; ++k) {
+        const int v = n - k >= 0 ? n - k : 0;
+        int r;
+        const int q = f.divmod(v, &r);
+        if ((q != v / d || r != v % d) && bad++ < 5) ADD_FAILURE() << v << " / " << d << ": got " << q << " rem " << r;
+      }
+    }
+  }
+  for (uint32_t d : {1000003u, 1u << 30, (1u << 31) - 1}) {
+    const EMBER_VARIANT::FastDiv f(d);
+    for (int n : ns) EXPECT_EQ(f.div(n), n / static_cast<int>(d)) << n << " / " << d;
+  }
+}
 
 // nn::Conv2d moved to sim: the same output and parameter gradients as on the cpu.
 TEST(Conv2dSim, ModuleMatchesCpu) {
