@@ -9,12 +9,14 @@
 //   backward-input   M = Cg, Ng = N H W,  Kd = Kg R S:  A = w_g^T, B[(k, r, s), (n, h, v)]
 //                    = grad_out[n, k, p, q] where p sh = h + ph - r dh (exactly, in range)
 //   backward-weight  M = Kg, Ng = Cg R S, Kd = N P Q:  A = grad_out_g, B = im2col(x_g)^T
-// (the bias gradient is the op layer's: a sum of grad_out over N, P, Q).
+// (the bias gradient is the op layer's: a sum of grad_out over N, P, Q). How each
+// primitive gathers A and B: kernels/cuda/conv2d_operands.h; the GEMM and its launch: here.
 // Shapes: x (N, C, H, W), w (K, Cg, R, S), bias (K) or none, out (N, K, P, Q); all
 // contiguous; f32 accumulates in f32 (as cuDNN without TF32), f64 in f64.
 // Split:  one 64 x 64 tile of C per block of 256 threads; thread (tx, ty) = (tid % 16,
-//         tid / 16) owns the 4 x 4 outputs at rows ty + 16 i, columns tx + 16 j (a warp
-//         reads shared memory without bank conflicts). Kd advances in steps of 16: each
+//         tid / 16) owns the 4 x 4 outputs at rows 4 ty + i, columns 4 tx + j, and reads
+//         each k's 4 + 4 operands from shared memory as two vector loads (a warp's A load
+//         is a broadcast of 2 addresses, its B load 256 contiguous bytes). Kd advances in steps of 16: each
 //         thread gathers 4 elements of the A tile and 4 of the B tile into registers,
 //         stores them to shared memory, and, while the block multiplies that step,
 //         already gathers the next one (register double buffering: one global latency
@@ -48,253 +50,21 @@
 #include <mma.h>
 #endif
 
+#include "kernels/cuda/conv2d_operands.h"
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/fast_div.h"
 #include "kernels/cuda/launchers.h"
 
 namespace ember::EMBER_VARIANT {
 
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kBM = 64, kBN = 64, kBK = 16;
-constexpr int kPad = 4;                             // row padding: WMMA wants ldm % 4 == 0
-constexpr int kLoads = kBM * kBK / kThreads;        // 4 elements of each tile per thread
-constexpr int kRowStep = kThreads / kBK;            // 16: rows between a thread's A elements
-constexpr int kKStep = kThreads / kBN;              // 4: k rows between a thread's B elements
+using namespace conv2d_detail;  // NOLINT: the operands of conv2d_operands.h
+
 constexpr int kMaxGridZ = 65535;
 // Backward-weight split of Kd: ~2 blocks per SM of a 132-SM GPU, >= 8 steps per split.
 // The same rule on sim and cuda, so the simulator runs the GPU's split choices.
 constexpr int kTargetBlocks = 264, kMinStepsPerSplit = 8, kMaxSplits = 64;
 
-struct ConvGeom {
-  int N, C, H, W, K, R, S, P, Q, G, Cg, Kg;
-  int sh, sw, ph, pw, dh, dw;
-  int HW, PQ, RS, CgRS;
-  int M, Ng, Kd;            // the GEMM of one group
-  int splits, steps_per_split;
-  FastDiv div_HW, div_W, div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
-};
-
-EMBER_DEVICE bool inside(int i, int n) { return static_cast<unsigned>(i) < static_cast<unsigned>(n); }
-
-// (c, r, s) of a filter-tap index c RS + r S + s; returns c.
-EMBER_DEVICE int decode_crs(const ConvGeom& g, int i, int* r, int* s) {
-  int rs;
-  const int c = g.div_RS.divmod(i, &rs);
-  *r = g.div_S.divmod(rs, s);
-  return c;
-}
-
-// The 4 rows of the A tile one thread gathers (m = m0 + tid / 16 + 16 e): where each
-// row starts in memory, and whether it exists (m < M).
-struct ARows {
-  int64_t base[kLoads];
-  bool ok[kLoads];
-
-  template <typename RowBase>
-  EMBER_DEVICE void init(int m0, int tid, int M, RowBase row_base) {
-EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) {
-      const int m = m0 + tid / kBK + e * kRowStep;
-      ok[e] = m < M;
-      base[e] = row_base(m);
-    }
-  }
-  // r[e] = p[base[e] + off] where the row exists and the column is valid, else 0.
-  template <typename T>
-  EMBER_DEVICE void gather(const T* p, bool column_ok, int64_t off, T (&r)[kLoads]) const {
-EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) r[e] = (ok[e] && column_ok) ? p[base[e] + off] : T(0);
-  }
-};
-
-// ---- the operands of each primitive: start() decodes what stays fixed for a thread,
-// load_a/load_b gather its elements of one Kd step, store() writes one output. ----------
-
-// forward: C = out_g (Kg, N PQ), A = w_g (Kg, CgRS), B = im2col(x_g) (CgRS, N PQ).
-template <typename T>
-struct ForwardOps {
-  using Scalar = T;
-  static constexpr bool kBKFastest = false;  // B tile loaded along Ng: x is contiguous in q
-  ConvGeom g;
-  T* out;          // (N, K, P, Q)
-  const T* x;      // (N, C, H, W)
-  const T* w;      // (K, Cg, R, S)
-  const T* bias;   // (K) or null
-
-  struct State {
-    int grp, ka, kb;
-    ARows a;
-    bool b_ok;
-    int h0, v0;
-    int64_t b_base;
-  };
-
-  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
-    State s{};
-    s.grp = grp, s.ka = tid % kBK, s.kb = tid / kBN;
-    s.a.init(m0, tid, g.M, [&](int m) { return static_cast<int64_t>(grp * g.Kg + m) * g.Kd; });
-    const int j = n0 + tid % kBN;
-    s.b_ok = j < g.Ng;
-    int pq, q;
-    const int n = g.div_PQ.divmod(s.b_ok ? j : 0, &pq);
-    const int p = g.div_Q.divmod(pq, &q);
-    s.h0 = p * g.sh - g.ph, s.v0 = q * g.sw - g.pw;
-    s.b_base = (static_cast<int64_t>(n) * g.C + static_cast<int64_t>(grp) * g.Cg) * g.HW;
-    return s;
-  }
-  EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
-    const int kk = k0 + s.ka;
-    s.a.gather(w, kk < g.Kd, kk, r);
-  }
-  EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
-EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) {
-      const int kk = k0 + s.kb + e * kKStep;
-      T v = T(0);
-      if (s.b_ok && kk < g.Kd) {
-        int r_, sx;
-        const int c = decode_crs(g, kk, &r_, &sx);
-        const int h = s.h0 + r_ * g.dh, vv = s.v0 + sx * g.dw;
-        if (inside(h, g.H) && inside(vv, g.W)) v = x[s.b_base + static_cast<int64_t>(c) * g.HW + h * g.W + vv];
-      }
-      r[e] = v;
-    }
-  }
-  EMBER_DEVICE void store(const State& s, int, int m, int j, T v) const {
-    int pq;
-    const int n = g.div_PQ.divmod(j, &pq);
-    const int k = s.grp * g.Kg + m;
-    out[(static_cast<int64_t>(n) * g.K + k) * g.PQ + pq] = bias != nullptr ? v + bias[k] : v;
-  }
-};
-
-// backward-input: C = grad_x_g (Cg, N HW), A = w_g^T (Cg, Kg RS), B (Kg RS, N HW) from grad_out.
-template <typename T>
-struct BackwardInputOps {
-  using Scalar = T;
-  static constexpr bool kBKFastest = false;  // B tile loaded along Ng: grad_x is contiguous in w
-  ConvGeom g;
-  T* grad_x;           // (N, C, H, W)
-  const T* grad_out;   // (N, K, P, Q)
-  const T* w;          // (K, Cg, R, S)
-
-  struct State {
-    int grp, ka, kb;
-    ARows a;
-    bool b_ok;
-    int th, tv;  // h + ph, v + pw of this thread's column
-    int64_t b_base;
-  };
-
-  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
-    State s{};
-    s.grp = grp, s.ka = tid % kBK, s.kb = tid / kBN;
-    // row c starts at w[grp Kg, c, 0, 0]
-    s.a.init(m0, tid, g.M, [&](int c) { return (static_cast<int64_t>(grp) * g.Kg * g.Cg + c) * g.RS; });
-    const int j = n0 + tid % kBN;
-    s.b_ok = j < g.Ng;
-    int hw, v;
-    const int n = g.div_HW.divmod(s.b_ok ? j : 0, &hw);
-    const int h = g.div_W.divmod(hw, &v);
-    s.th = h + g.ph, s.tv = v + g.pw;
-    s.b_base = (static_cast<int64_t>(n) * g.K + static_cast<int64_t>(grp) * g.Kg) * g.PQ;
-    return s;
-  }
-  EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
-    const int kk = k0 + s.ka;
-    int rs;
-    const int k = g.div_RS.divmod(kk, &rs);
-    s.a.gather(w, kk < g.Kd, static_cast<int64_t>(k) * g.CgRS + rs, r);
-  }
-  EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
-EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) {
-      const int kk = k0 + s.kb + e * kKStep;
-      T v = T(0);
-      if (s.b_ok && kk < g.Kd) {
-        int r_, sx;
-        const int k = decode_crs(g, kk, &r_, &sx);
-        const int t = s.th - r_ * g.dh, u = s.tv - sx * g.dw;
-        if (t >= 0 && u >= 0) {
-          int tr, ur;
-          const int p = g.div_sh.divmod(t, &tr), q = g.div_sw.divmod(u, &ur);
-          if (tr == 0 && ur == 0 && p < g.P && q < g.Q)
-            v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
-        }
-      }
-      r[e] = v;
-    }
-  }
-  EMBER_DEVICE void store(const State& s, int, int c, int j, T v) const {
-    int hw;
-    const int n = g.div_HW.divmod(j, &hw);
-    grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW + hw] = v;
-  }
-};
-
-// backward-weight: C = grad_w_g (Kg, CgRS), A = grad_out_g (Kg, N PQ), B = im2col(x_g)^T
-// (N PQ, CgRS). With splits > 1, split z writes its partial sum to dst + z K CgRS.
-template <typename T>
-struct BackwardWeightOps {
-  using Scalar = T;
-  static constexpr bool kBKFastest = true;  // B tile loaded along Kd: x is contiguous in q
-  ConvGeom g;
-  T* dst;              // (splits, K, Cg, R, S): grad_w itself when splits == 1
-  const T* grad_out;   // (N, K, P, Q)
-  const T* x;          // (N, C, H, W)
-
-  struct State {
-    int grp, ka;
-    ARows a;
-    int64_t b_off[kLoads];  // x[0, grp Cg + c, 0, 0] of each B column
-    int b_r[kLoads], b_s[kLoads];  // r dh - ph and s dw - pw of each B column
-    bool b_ok[kLoads];
-  };
-
-  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
-    State s{};
-    s.grp = grp, s.ka = tid % kBK;
-    s.a.init(m0, tid, g.M, [&](int k) { return static_cast<int64_t>(grp * g.Kg + k) * g.PQ; });
-EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) {
-      const int j = n0 + tid / kBK + e * kRowStep;  // the B tile is loaded transposed: as A's rows
-      s.b_ok[e] = j < g.Ng;
-      int r_, sx;
-      const int c = decode_crs(g, s.b_ok[e] ? j : 0, &r_, &sx);
-      s.b_off[e] = (static_cast<int64_t>(grp) * g.Cg + c) * g.HW;
-      s.b_r[e] = r_ * g.dh - g.ph, s.b_s[e] = sx * g.dw - g.pw;
-    }
-    return s;
-  }
-  EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
-    const int kk = k0 + s.ka;
-    int pq;
-    const int n = g.div_PQ.divmod(kk, &pq);
-    s.a.gather(grad_out, kk < g.Kd, static_cast<int64_t>(n) * g.K * g.PQ + pq, r);
-  }
-  EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
-    const int kk = k0 + s.ka;
-    int pq, q;
-    const int n = g.div_PQ.divmod(kk, &pq);
-    const int p = g.div_Q.divmod(pq, &q);
-    const int hb = p * g.sh, vb = q * g.sw;
-    const int64_t xb = static_cast<int64_t>(n) * g.C * g.HW;
-EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) {
-      const int h = hb + s.b_r[e], v = vb + s.b_s[e];
-      r[e] = (kk < g.Kd && s.b_ok[e] && inside(h, g.H) && inside(v, g.W)) ? x[xb + s.b_off[e] + h * g.W + v]
-                                                                           : T(0);
-    }
-  }
-  EMBER_DEVICE void store(const State& s, int split, int k, int j, T v) const {
-    dst[(static_cast<int64_t>(split) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] = v;
-  }
-};
-
-// Shared memory of a block: one Kd step of A (transposed: [k][m]) and B ([k][n]).
-// 32-byte aligned for WMMA's fragment loads.
 template <typename T>
 struct alignas(32) Tiles {
   T a[kBK][kBM + kPad];
@@ -400,15 +170,13 @@ EMBER_UNROLL
       {
 EMBER_UNROLL
         for (int kk = 0; kk < kBK; ++kk) {
-          T av[4], bv[4];
-EMBER_UNROLL
-          for (int i = 0; i < 4; ++i) av[i] = t.a[kk][ty + 16 * i];
-EMBER_UNROLL
-          for (int j = 0; j < 4; ++j) bv[j] = t.b[kk][tx + 16 * j];
+          // one vector load each: rows 4 ty.., columns 4 tx.. (16- or 32-byte aligned)
+          const Pack<T, 4> av = *reinterpret_cast<const Pack<T, 4>*>(&t.a[kk][4 * ty]);
+          const Pack<T, 4> bv = *reinterpret_cast<const Pack<T, 4>*>(&t.b[kk][4 * tx]);
 EMBER_UNROLL
           for (int i = 0; i < 4; ++i)
 EMBER_UNROLL
-            for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+            for (int j = 0; j < 4; ++j) acc[i][j] += av.v[i] * bv.v[j];
         }
       }
       __syncthreads();
@@ -424,16 +192,16 @@ EMBER_UNROLL
 EMBER_UNROLL
       for (int i = 0; i < 4; ++i)
 EMBER_UNROLL
-        for (int j = 0; j < 4; ++j) acc[i][j] = o.c[ty + 16 * i][tx + 16 * j];
+        for (int j = 0; j < 4; ++j) acc[i][j] = o.c[4 * ty + i][4 * tx + j];
       __syncthreads();
     }
 #endif
 EMBER_UNROLL
     for (int i = 0; i < 4; ++i) {
-      const int m = m0 + ty + 16 * i;
+      const int m = m0 + 4 * ty + i;
 EMBER_UNROLL
       for (int j = 0; j < 4; ++j) {
-        const int n = n0 + tx + 16 * j;
+        const int n = n0 + 4 * tx + j;
         if (m < g.M && n < g.Ng) ops.store(st, split, m, n, acc[i][j]);
       }
     }
