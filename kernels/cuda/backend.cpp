@@ -68,12 +68,15 @@ bool conv_uses_tf32(DType dtype) {
   return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && conv_tf32() && rt::props().major >= 8;
 }
 
-// cuDNN serves this convolution (cuda only).
-bool conv_uses_cudnn() {
+// cuDNN serves this convolution (cuda only). f64, which gradcheck and references use,
+// always runs ember's kernels: cuDNN's double-precision support is narrow (few
+// algorithms, no tensor cores) and not what it is chosen for.
+bool conv_uses_cudnn(DType dtype) {
 #if EMBER_VARIANT_IS_CUDA
   const ConvSetting& s = conv_setting();
-  return s.impl == ConvImpl::cudnn && (s.chosen || cudnn_conv_available());
+  return dtype == DType::f32 && s.impl == ConvImpl::cudnn && (s.chosen || cudnn_conv_available());
 #else
+  (void)dtype;
   return false;
 #endif
 }
@@ -181,7 +184,7 @@ class DeviceBackend final : public Backend {
     const bool tf32 = conv_uses_tf32(x.dtype());
     const void* b = bias.defined() ? bias.raw_data() : nullptr;
 #if EMBER_VARIANT_IS_CUDA
-    if (conv_uses_cudnn()) return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
+    if (conv_uses_cudnn(x.dtype())) return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
 #endif
     launch_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
   }
@@ -191,7 +194,7 @@ class DeviceBackend final : public Backend {
     const Conv2dShape s = conv_shape(grad_x, w, grad_out, p);
     const bool tf32 = conv_uses_tf32(w.dtype());
 #if EMBER_VARIANT_IS_CUDA
-    if (conv_uses_cudnn())
+    if (conv_uses_cudnn(w.dtype()))
       return cudnn_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(), w.raw_data());
 #endif
     launch_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(), w.raw_data());
@@ -202,7 +205,7 @@ class DeviceBackend final : public Backend {
     const Conv2dShape s = conv_shape(x, grad_w, grad_out, p);
     const bool tf32 = conv_uses_tf32(x.dtype());
 #if EMBER_VARIANT_IS_CUDA
-    if (conv_uses_cudnn())
+    if (conv_uses_cudnn(x.dtype()))
       return cudnn_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(), x.raw_data());
 #endif
     launch_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(), x.raw_data());
@@ -257,7 +260,8 @@ void set_gemm_impl(GemmImpl impl) { gemm_setting() = EMBER_VARIANT_IS_CUDA ? imp
 
 ConvImpl conv_impl() {
   const ConvSetting& s = conv_setting();
-  return (EMBER_VARIANT_IS_CUDA && s.impl == ConvImpl::cudnn && conv_uses_cudnn()) ? ConvImpl::cudnn : ConvImpl::ember;
+  return (EMBER_VARIANT_IS_CUDA && s.impl == ConvImpl::cudnn && conv_uses_cudnn(DType::f32)) ? ConvImpl::cudnn
+                                                                                             : ConvImpl::ember;
 }
 void set_conv_impl(ConvImpl impl) {
   ConvSetting& s = conv_setting();

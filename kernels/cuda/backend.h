@@ -16,10 +16,11 @@ enum class GemmImpl : uint8_t { cublas, tiled };
 GemmImpl gemm_impl();
 void set_gemm_impl(GemmImpl impl);
 
-// conv2d on cuda: cuDNN (kernels/cuda/cudnn_conv.cpp; the default, used when it loads,
-// until a GPU check has measured both) or ember's implicit-GEMM kernels
-// (kernels/cuda/conv2d.cu; always on sim). EMBER_CONV=cudnn|ember selects at start; an
-// explicit choice of cudnn (or set_conv_impl) fails where cuDNN cannot be loaded.
+// f32 conv2d on cuda: cuDNN (kernels/cuda/cudnn_conv.cpp; the default, used when it
+// loads, until a GPU check has measured both) or ember's implicit-GEMM kernels
+// (kernels/cuda/conv2d.cu; always on sim, and for f64). EMBER_CONV=cudnn|ember selects
+// at start; an explicit choice of cudnn (or set_conv_impl) fails where cuDNN cannot be
+// loaded. conv_impl() says what serves f32 now.
 enum class ConvImpl : uint8_t { cudnn, ember };
 ConvImpl conv_impl();
 void set_conv_impl(ConvImpl impl);
