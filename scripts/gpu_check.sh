@@ -90,9 +90,12 @@ build_seconds=$(($(date +%s) - build_start))
 
 # ---- 3. tests -------------------------------------------------------------------------------
 export EMBER_REQUIRE_CUDA=1
-# ember opens cuDNN (libcudnn.so.N) on the first cuda convolution. A machine whose only
-# cuDNN is the one inside PyTorch's wheels gets that folder on the loader path.
-if ! ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so\.'; then
+# ember opens cuDNN (libcudnn.so.N) on the first cuda convolution, from the loader path
+# or the CUDA toolkit's library folder. A machine whose only cuDNN is the one inside
+# PyTorch's wheels gets that folder on the loader path.
+cuda_libs="$(dirname "$(command -v nvcc || echo /usr/local/cuda/bin/nvcc)")/.."
+if ! ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so\.' &&
+   ! ls "$cuda_libs"/lib*/libcudnn.so.* "$cuda_libs"/targets/*/lib/libcudnn.so.* >/dev/null 2>&1; then
   cudnn_dir="$(python3 -c 'import os, nvidia.cudnn as m; print(os.path.join(list(m.__path__)[0], "lib"))' 2>/dev/null)"
   if [[ -n "$cudnn_dir" && -d "$cudnn_dir" ]]; then
     export LD_LIBRARY_PATH="$cudnn_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"

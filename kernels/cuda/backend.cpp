@@ -184,7 +184,8 @@ class DeviceBackend final : public Backend {
     const bool tf32 = conv_uses_tf32(x.dtype());
     const void* b = bias.defined() ? bias.raw_data() : nullptr;
 #if EMBER_VARIANT_IS_CUDA
-    if (conv_uses_cudnn(x.dtype())) return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
+    if (conv_uses_cudnn(x.dtype()))
+      return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
 #endif
     launch_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
   }
@@ -258,11 +259,7 @@ Backend& device_backend() {
 GemmImpl gemm_impl() { return gemm_setting().load(); }
 void set_gemm_impl(GemmImpl impl) { gemm_setting() = EMBER_VARIANT_IS_CUDA ? impl : GemmImpl::tiled; }
 
-ConvImpl conv_impl() {
-  const ConvSetting& s = conv_setting();
-  return (EMBER_VARIANT_IS_CUDA && s.impl == ConvImpl::cudnn && conv_uses_cudnn(DType::f32)) ? ConvImpl::cudnn
-                                                                                             : ConvImpl::ember;
-}
+ConvImpl conv_impl() { return conv_uses_cudnn(DType::f32) ? ConvImpl::cudnn : ConvImpl::ember; }
 void set_conv_impl(ConvImpl impl) {
   ConvSetting& s = conv_setting();
   s.impl = EMBER_VARIANT_IS_CUDA ? impl : ConvImpl::ember;
