@@ -6,8 +6,11 @@
 // Each primitive is, per group, one GEMM C (M, Ng) = A (M, Kd) @ B (Kd, Ng) whose
 // operands are gathered from the tensors while the tiles are loaded (no im2col buffer):
 //   forward          M = Kg, Ng = N P Q,  Kd = Cg R S:  A = w_g,   B = im2col(x_g)
-//   backward-input   M = Cg, Ng = N H W,  Kd = Kg R S:  A = w_g^T, B[(k, r, s), (n, h, v)]
-//                    = grad_out[n, k, p, q] where p sh = h + ph - r dh (exactly, in range)
+//   backward-input   per output phase (ah, aw) = (h % sh, v % sw), whose pixels only the
+//                    taps r with (ah + ph - r dh) % sh == 0 (nr of them; likewise ns of
+//                    the s) reach: M = Cg, Ng = N ceil((H - ah) / sh) ceil((W - aw) / sw),
+//                    Kd = Kg nr ns: A = w_g^T at those taps, B[(k, r, s), (n, h, v)] =
+//                    grad_out[n, k, (h + ph - r dh) / sh, (v + pw - s dw) / sw] (in range)
 //   backward-weight  M = Kg, Ng = Cg R S, Kd = N P Q:  A = grad_out_g, B = im2col(x_g)^T
 // (the bias gradient is the op layer's: a sum of grad_out over N, P, Q). How each
 // primitive gathers A and B: kernels/cuda/conv2d_operands.h; the GEMM and its launch: here.
@@ -24,7 +27,8 @@
 //         thread (its B column in the forward and backward-input, its B columns in the
 //         backward-weight) are decoded once; the others use FastDiv (multiply-high),
 //         never the GPU's integer division.
-//         grid = (ceil(Ng / 64), ceil(M / 64), min(G * splits, 65535)); z loops beyond.
+//         grid = (ceil(Ng / 64), ceil(M / 64), min(G * parts, 65535)); z loops beyond
+//         (parts: backward-weight's splits, backward-input's phases, else 1).
 //         backward-weight has a long Kd (N P Q) and few tiles, so it splits Kd into
 //         `splits` ranges of at least 8 steps until the grid has ~264 blocks (two per SM
 //         of an H100); each split writes its partial dW to a workspace (splits, K, CgRS)
@@ -39,11 +43,12 @@
 // Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with EMBER_CONV_TF32=1
 //         on sm_80+: the same tiles multiplied by TF32 tensor cores (WMMA m16n16k8, f32
 //         accumulation; inputs rounded to 10-bit mantissas, so results differ from f32).
-//         Backward-input with a stride > 1 multiplies the zero entries of B (the output
-//         positions h + ph - r dh not divisible by the stride) too: sh sw times the work.
-//         Depthwise (Kg = 1) uses 1/64 of each tile's rows.
+//         Backward-input runs its sh sw phases as the z of the grid (up to 16 a launch),
+//         so a stride costs no multiplications by zero. Depthwise (Kg = 1) uses 1/64 of
+//         each tile's rows.
 #include <algorithm>
 #include <cstdint>
+#include <numeric>
 #include <type_traits>
 
 #if defined(__CUDACC__)
@@ -120,20 +125,20 @@ __global__ void __launch_bounds__(kThreads) conv2d_igemm(Ops ops) {
   const int tid = static_cast<int>(threadIdx.x);
   const int tx = tid % 16, ty = tid / 16;
   const int m0 = static_cast<int>(blockIdx.y) * kBM, n0 = static_cast<int>(blockIdx.x) * kBN;
-  const int steps = (g.Kd + kBK - 1) / kBK;
   // Where this thread stages its gathered elements.
   const int a_k = tid % kBK, a_m = tid / kBK;
   const int b_k = Ops::kBKFastest ? tid % kBK : tid / kBN;
   const int b_n = Ops::kBKFastest ? tid / kBK : tid % kBN;
 
-  for (int z = static_cast<int>(blockIdx.z); z < g.G * g.splits; z += static_cast<int>(gridDim.z)) {
-    const int grp = z % g.G, split = z / g.G;
-    const int s0 = split * g.steps_per_split;
-    const int s1 = s0 + g.steps_per_split < steps ? s0 + g.steps_per_split : steps;
-    const typename Ops::State st = ops.start(grp, m0, n0, tid);
+  for (int z = static_cast<int>(blockIdx.z); z < ops.z_count(); z += static_cast<int>(gridDim.z)) {
+    const typename Ops::State st = ops.start(z, m0, n0, tid);
+    if (n0 >= st.Ng) continue;  // the same for the whole block: no barrier is skipped by some
+    const int s0 = st.s0, s1 = st.s1;  // s0 == s1: no taps (a phase a stride skips): C = 0
     T ra[kLoads], rb[kLoads];
-    ops.load_a(st, s0 * kBK, ra);
-    ops.load_b(st, s0 * kBK, rb);
+    if (s0 < s1) {
+      ops.load_a(st, s0 * kBK, ra);
+      ops.load_b(st, s0 * kBK, rb);
+    }
     T acc[4][4];
 EMBER_UNROLL
     for (int i = 0; i < 4; ++i)
@@ -202,7 +207,7 @@ EMBER_UNROLL
 EMBER_UNROLL
       for (int j = 0; j < 4; ++j) {
         const int n = n0 + 4 * tx + j;
-        if (m < g.M && n < g.Ng) ops.store(st, split, m, n, acc[i][j]);
+        if (m < g.M && n < st.Ng) ops.store(st, m, n, acc[i][j]);
       }
     }
   }
@@ -254,7 +259,7 @@ ConvGeom make_geom(const char* op, const Conv2dShape& s, Primitive prim) {
       break;
   }
   const auto u = [](int v) { return FastDiv(static_cast<uint32_t>(v)); };
-  g.div_HW = u(g.HW), g.div_W = u(g.W), g.div_PQ = u(g.PQ), g.div_Q = u(g.Q);
+  g.div_PQ = u(g.PQ), g.div_Q = u(g.Q);
   g.div_RS = u(g.RS), g.div_S = u(g.S), g.div_sh = u(g.sh), g.div_sw = u(g.sw);
   g.splits = 1;
   g.steps_per_split = (g.Kd + kBK - 1) / kBK;
@@ -288,11 +293,49 @@ void forward(const Conv2dShape& s, bool tf32, void* out, const void* x, const vo
   run_igemm("conv2d_forward", ops, tf32);
 }
 
+// Output phase (ah, aw) of backward-input: its pixels of grad_x and its filter taps.
+// The taps r with (ah + ph - r dh) % sh == 0 are an arithmetic progression of step
+// sh / gcd(dh, sh); found by scanning r < R once per phase on the host.
+Phase make_phase(const ConvGeom& g, int ah, int aw) {
+  Phase f{};
+  f.ah = ah, f.aw = aw;
+  f.Hh = (g.H - ah + g.sh - 1) / g.sh, f.Wh = (g.W - aw + g.sw - 1) / g.sw;
+  const auto taps = [](int a, int pad, int stride, int dil, int n, int* first, int* step, int* count) {
+    *first = 0, *count = 0;
+    for (int r = 0; r < n; ++r) {
+      if ((a + pad - r * dil) % stride != 0) continue;
+      if ((*count)++ == 0) *first = r;
+    }
+    *step = stride / std::gcd(dil, stride);
+  };
+  taps(ah, g.ph, g.sh, g.dh, g.R, &f.r0, &f.rstep, &f.nr);
+  taps(aw, g.pw, g.sw, g.dw, g.S, &f.q0, &f.qstep, &f.nq);
+  const auto at_least_1 = [](int v) { return FastDiv(static_cast<uint32_t>(v > 1 ? v : 1)); };
+  f.div_HhWh = at_least_1(f.Hh * f.Wh), f.div_Wh = at_least_1(f.Wh);
+  f.div_taps = at_least_1(f.nr * f.nq), f.div_nq = at_least_1(f.nq);
+  return f;
+}
+
+// One launch per kMaxPhases output phases (one for strides up to 4 x 4); a phase
+// beyond H or W has no pixels and is left out.
 template <typename T>
 void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out, const void* w) {
-  const BackwardInputOps<T> ops{make_geom("conv2d_backward_input", s, Primitive::backward_input),
-                                static_cast<T*>(grad_x), static_cast<const T*>(grad_out), static_cast<const T*>(w)};
-  run_igemm("conv2d_backward_input", ops, tf32);
+  const char* op = "conv2d_backward_input";
+  BackwardInputOps<T> ops{make_geom(op, s, Primitive::backward_input), static_cast<T*>(grad_x),
+                          static_cast<const T*>(grad_out), static_cast<const T*>(w), 0, {}};
+  const ConvGeom& g = ops.g;
+  const int rows = std::min(g.sh, g.H), cols = std::min(g.sw, g.W);
+  for (int64_t first = 0; first < int64_t{rows} * cols; first += kMaxPhases) {
+    ops.phases = static_cast<int>(std::min<int64_t>(kMaxPhases, int64_t{rows} * cols - first));
+    int widest = 0;
+    for (int i = 0; i < ops.phases; ++i) {
+      const int64_t f = first + i;
+      ops.ph[i] = make_phase(g, static_cast<int>(f / cols), static_cast<int>(f % cols));
+      widest = std::max(widest, g.N * ops.ph[i].Hh * ops.ph[i].Wh);
+    }
+    ops.g.Ng = widest, ops.g.splits = ops.phases;  // the grid: widest phase, one z per phase and group
+    run_igemm(op, ops, tf32);
+  }
 }
 
 template <typename T>

@@ -24,7 +24,7 @@ struct ConvGeom {
   int HW, PQ, RS, CgRS;
   int M, Ng, Kd;            // the GEMM of one group
   int splits, steps_per_split;
-  FastDiv div_HW, div_W, div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
+  FastDiv div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
 };
 
 EMBER_DEVICE bool inside(int i, int n) { return static_cast<unsigned>(i) < static_cast<unsigned>(n); }
@@ -60,6 +60,24 @@ EMBER_UNROLL
   }
 };
 
+// What one z of the grid computes: a group, a part (a split of Kd in backward-weight, an
+// output phase in backward-input), the columns of C it has, and its steps of Kd.
+struct Slot {
+  int grp, part;
+  int Ng;      // columns of C
+  int s0, s1;  // steps [s0, s1) of kBK each
+};
+
+// z = part G + grp; steps_per_part 0: all of Kd's steps in one part.
+EMBER_DEVICE Slot slot_of(int z, int G, int Ng, int Kd, int steps_per_part) {
+  Slot s;
+  s.grp = z % G, s.part = z / G, s.Ng = Ng;
+  const int steps = (Kd + kBK - 1) / kBK;
+  s.s0 = steps_per_part > 0 ? s.part * steps_per_part : 0;
+  s.s1 = steps_per_part > 0 && s.s0 + steps_per_part < steps ? s.s0 + steps_per_part : steps;
+  return s;
+}
+
 // ---- the operands of each primitive: start() decodes what stays fixed for a thread,
 // load_a/load_b gather its elements of one Kd step, store() writes one output. ----------
 
@@ -74,17 +92,20 @@ struct ForwardOps {
   const T* w;      // (K, Cg, R, S)
   const T* bias;   // (K) or null
 
-  struct State {
-    int grp, ka, kb;
+  struct State : Slot {
+    int ka, kb;
     ARows a;
     bool b_ok;
     int h0, v0;
     int64_t b_base;
   };
 
-  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
+  EMBER_DEVICE int z_count() const { return g.G; }
+  EMBER_DEVICE State start(int z, int m0, int n0, int tid) const {
     State s{};
-    s.grp = grp, s.ka = tid % kBK, s.kb = tid / kBN;
+    static_cast<Slot&>(s) = slot_of(z, g.G, g.Ng, g.Kd, 0);
+    const int grp = s.grp;
+    s.ka = tid % kBK, s.kb = tid / kBN;
     s.a.init(m0, tid, g.M, [&](int m) { return static_cast<int64_t>(grp * g.Kg + m) * g.Kd; });
     const int j = n0 + tid % kBN;
     s.b_ok = j < g.Ng;
@@ -113,7 +134,7 @@ EMBER_UNROLL
       r[e] = v;
     }
   }
-  EMBER_DEVICE void store(const State& s, int, int m, int j, T v) const {
+  EMBER_DEVICE void store(const State& s, int m, int j, T v) const {
     int pq;
     const int n = g.div_PQ.divmod(j, &pq);
     const int k = s.grp * g.Kg + m;
@@ -121,67 +142,99 @@ EMBER_UNROLL
   }
 };
 
-// backward-input: C = grad_x_g (Cg, N HW), A = w_g^T (Cg, Kg RS), B (Kg RS, N HW) from grad_out.
+// backward-input, one output phase (ah, aw) at a time: the pixels h = ah + sh i,
+// v = aw + sw j of grad_x receive only the taps r with (ah + ph - r dh) % sh == 0 (and
+// likewise s), so each phase is a GEMM over just those taps and a stride multiplies no
+// zeros: C = grad_x_g at the phase (Cg, N Hh Wh), A = w_g^T at the taps (Cg, Kg nr ns),
+// B (Kg nr ns, N Hh Wh) from grad_out at p = (h + ph - r dh) / sh.
+constexpr int kMaxPhases = 16;  // phases per launch (sh sw in all)
+
+struct Phase {
+  int ah, aw;            // the phase: h % sh, v % sw
+  int Hh, Wh;            // its rows and columns of grad_x
+  int r0, rstep, nr;     // its taps r = r0 + rstep i, i < nr
+  int q0, qstep, nq;     // and s = q0 + qstep j, j < nq
+  FastDiv div_HhWh, div_Wh, div_taps, div_nq;  // taps = nr nq (1 when there are none)
+};
+
 template <typename T>
 struct BackwardInputOps {
   using Scalar = T;
-  static constexpr bool kBKFastest = false;  // B tile loaded along Ng: grad_x is contiguous in w
+  static constexpr bool kBKFastest = false;  // B tile loaded along Ng: grad_x is contiguous in v
   ConvGeom g;
   T* grad_x;           // (N, C, H, W)
   const T* grad_out;   // (N, K, P, Q)
   const T* w;          // (K, Cg, R, S)
+  int phases;          // in this launch
+  Phase ph[kMaxPhases];
 
-  struct State {
-    int grp, ka, kb;
+  struct State : Slot {
+    int ka, kb;
     ARows a;
     bool b_ok;
     int th, tv;  // h + ph, v + pw of this thread's column
     int64_t b_base;
   };
 
-  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
+  EMBER_DEVICE int z_count() const { return g.G * phases; }
+  // The taps of Kd index kk of phase f: k, and the filter offset r S + s.
+  EMBER_DEVICE int decode_tap(const Phase& f, int kk, int* r, int* s) const {
+    int t, j;
+    const int k = f.div_taps.divmod(kk, &t);
+    const int i = f.div_nq.divmod(t, &j);
+    *r = f.r0 + i * f.rstep, *s = f.q0 + j * f.qstep;
+    return k;
+  }
+  EMBER_DEVICE State start(int z, int m0, int n0, int tid) const {
     State s{};
-    s.grp = grp, s.ka = tid % kBK, s.kb = tid / kBN;
+    const Phase& f = ph[z / g.G];
+    static_cast<Slot&>(s) = slot_of(z, g.G, g.N * f.Hh * f.Wh, g.Kg * f.nr * f.nq, 0);
+    const int grp = s.grp;
+    s.ka = tid % kBK, s.kb = tid / kBN;
     // row c starts at w[grp Kg, c, 0, 0]
     s.a.init(m0, tid, g.M, [&](int c) { return (static_cast<int64_t>(grp) * g.Kg * g.Cg + c) * g.RS; });
     const int j = n0 + tid % kBN;
-    s.b_ok = j < g.Ng;
+    s.b_ok = j < s.Ng;
     int hw, v;
-    const int n = g.div_HW.divmod(s.b_ok ? j : 0, &hw);
-    const int h = g.div_W.divmod(hw, &v);
-    s.th = h + g.ph, s.tv = v + g.pw;
+    const int n = f.div_HhWh.divmod(s.b_ok ? j : 0, &hw);
+    const int h = f.div_Wh.divmod(hw, &v);
+    s.th = f.ah + h * g.sh + g.ph, s.tv = f.aw + v * g.sw + g.pw;
     s.b_base = (static_cast<int64_t>(n) * g.K + static_cast<int64_t>(grp) * g.Kg) * g.PQ;
     return s;
   }
   EMBER_DEVICE void load_a(const State& s, int k0, T (&r)[kLoads]) const {
     const int kk = k0 + s.ka;
-    int rs;
-    const int k = g.div_RS.divmod(kk, &rs);
-    s.a.gather(w, kk < g.Kd, static_cast<int64_t>(k) * g.CgRS + rs, r);
+    const Phase& f = ph[s.part];
+    const int kd = g.Kg * f.nr * f.nq;
+    int r_, sx;
+    const int k = decode_tap(f, kk < kd ? kk : 0, &r_, &sx);
+    s.a.gather(w, kk < kd, static_cast<int64_t>(k) * g.CgRS + r_ * g.S + sx, r);
   }
   EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
+    const Phase& f = ph[s.part];
+    const int kd = g.Kg * f.nr * f.nq;
 EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
       const int kk = k0 + s.kb + e * kKStep;
       T v = T(0);
-      if (s.b_ok && kk < g.Kd) {
+      if (s.b_ok && kk < kd) {
         int r_, sx;
-        const int k = decode_crs(g, kk, &r_, &sx);
-        const int t = s.th - r_ * g.dh, u = s.tv - sx * g.dw;
+        const int k = decode_tap(f, kk, &r_, &sx);
+        const int t = s.th - r_ * g.dh, u = s.tv - sx * g.dw;  // multiples of sh and sw
         if (t >= 0 && u >= 0) {
-          int tr, ur;
-          const int p = g.div_sh.divmod(t, &tr), q = g.div_sw.divmod(u, &ur);
-          if (tr == 0 && ur == 0 && p < g.P && q < g.Q)
-            v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
+          const int p = g.div_sh.div(t), q = g.div_sw.div(u);
+          if (p < g.P && q < g.Q) v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
         }
       }
       r[e] = v;
     }
   }
-  EMBER_DEVICE void store(const State& s, int, int c, int j, T v) const {
-    int hw;
-    const int n = g.div_HW.divmod(j, &hw);
-    grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW + hw] = v;
+  EMBER_DEVICE void store(const State& s, int c, int j, T v) const {
+    const Phase& f = ph[s.part];
+    int hw, vv;
+    const int n = f.div_HhWh.divmod(j, &hw);
+    const int h = f.ah + f.div_Wh.divmod(hw, &vv) * g.sh, x = f.aw + vv * g.sw;
+    grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW + h * g.W + x] = v;
   }
 };
 
@@ -196,17 +249,20 @@ struct BackwardWeightOps {
   const T* grad_out;   // (N, K, P, Q)
   const T* x;          // (N, C, H, W)
 
-  struct State {
-    int grp, ka;
+  struct State : Slot {
+    int ka;
     ARows a;
     int64_t b_off[kLoads];  // x[0, grp Cg + c, 0, 0] of each B column
     int b_r[kLoads], b_s[kLoads];  // r dh - ph and s dw - pw of each B column
     bool b_ok[kLoads];
   };
 
-  EMBER_DEVICE State start(int grp, int m0, int n0, int tid) const {
+  EMBER_DEVICE int z_count() const { return g.G * g.splits; }
+  EMBER_DEVICE State start(int z, int m0, int n0, int tid) const {
     State s{};
-    s.grp = grp, s.ka = tid % kBK;
+    static_cast<Slot&>(s) = slot_of(z, g.G, g.Ng, g.Kd, g.steps_per_split);
+    const int grp = s.grp;
+    s.ka = tid % kBK;
     s.a.init(m0, tid, g.M, [&](int k) { return static_cast<int64_t>(grp * g.Kg + k) * g.PQ; });
 EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
@@ -239,12 +295,9 @@ EMBER_UNROLL
                                                                            : T(0);
     }
   }
-  EMBER_DEVICE void store(const State& s, int split, int k, int j, T v) const {
-    dst[(static_cast<int64_t>(split) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] = v;
+  EMBER_DEVICE void store(const State& s, int k, int j, T v) const {
+    dst[(static_cast<int64_t>(s.part) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] = v;
   }
 };
-
-// Shared memory of a block: one Kd step of A (transposed: [k][m]) and B ([k][n]).
-// 32-byte aligned for WMMA's fragment loads.
 
 }  // namespace ember::EMBER_VARIANT::conv2d_detail

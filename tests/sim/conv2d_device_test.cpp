@@ -78,6 +78,8 @@ const std::vector<ConvCase>& cases() {
       {"long_reduction_strided_dilated", 3, 5, 20, 18, 7, 3, 3, params(2, 1, 2, 1, 2, 1)},
       {"groups2_two_m_tiles", 1, 4, 5, 5, 140, 3, 3, params(1, 1, 1, 1, 1, 1, 2)},
       {"c130_three_m_tiles_backward", 1, 130, 4, 4, 9, 3, 3, params(1, 1, 1, 1)},
+      // backward-input: 5 x 4 = 20 output phases, two launches of up to 16
+      {"stride5x4_many_phases", 2, 3, 11, 9, 4, 3, 2, params(5, 4, 1, 1)},
       {"one_output_pixel", 3, 4, 3, 3, 5, 3, 3, params(1, 1, 0, 0)},
       {"width_1", 2, 3, 7, 1, 4, 3, 1, params(2, 1, 1, 0)},
   };
