@@ -6,20 +6,24 @@
 //
 // Uses cuDNN's legacy convolution API (cudnnConvolutionForward/BackwardData/
 // BackwardFilter; deprecated in cuDNN 9 in favour of the graph API but still shipped,
-// and what PyTorch's `benchmark=False` path calls): NCHW tensors, cross-correlation,
-// groups and dilation in the convolution descriptor. Algorithms come from cuDNN's
-// heuristics (the *_v7 queries, no timing runs), cached per shape; the workspace is
-// taken from ember's caching allocator for the call. f32 runs on FMA kernels only
-// (CUDNN_FMA_MATH) unless TF32 is allowed (CUDNN_DEFAULT_MATH), matching ember's kernels.
+// and far shorter to drive): NCHW tensors, cross-correlation, groups and dilation in the
+// convolution descriptor. Algorithms come from cuDNN's heuristics (the *_v7 queries, no
+// timing runs), cached per shape; the first that runs is taken (one cuDNN turns down,
+// or whose workspace does not fit, gives way to the next). The workspace is taken from
+// ember's caching allocator for the call. f32 runs on FMA kernels only (CUDNN_FMA_MATH)
+// unless TF32 is allowed (CUDNN_DEFAULT_MATH), matching ember's kernels.
 #include "kernels/cuda/cudnn_conv.h"
 
 #include <cudnn.h>
 
 #include <climits>
+#include <algorithm>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <tuple>
+#include <vector>
 
 #include "kernels/cuda/dynlib.h"
 #include "kernels/cuda/runtime.h"
@@ -159,9 +163,9 @@ class Descriptors {
   Cudnn& c_;
 };
 
-// The algorithm for one (primitive, dtype, shape, math) and its workspace, from cuDNN's
-// heuristics: the first it ranks that it says will run. Cached: the heuristics cost
-// tens of microseconds, more than a small convolution.
+// The algorithms for one (primitive, dtype, shape, math) with their workspaces, in the
+// order cuDNN's heuristics rank them, those it says will not run left out. Cached: the
+// heuristics cost tens of microseconds, more than a small convolution.
 struct Algo {
   int algo;
   size_t workspace;
@@ -169,26 +173,33 @@ struct Algo {
 using AlgoKey = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
                            int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
 
-template <typename Perf, typename Query>
-Algo choose(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool tf32, Query query) {
-  static std::mutex mu;
-  static std::map<AlgoKey, Algo> cache;
-  const Conv2dParams& p = s.p;
-  const AlgoKey key{primitive, static_cast<int>(dtype), s.N, s.C, s.H, s.W, s.K, s.R, s.S,
-                    s.P, s.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, tf32};
-  std::lock_guard<std::mutex> lock(mu);
-  if (auto it = cache.find(key); it != cache.end()) return it->second;
-  Perf perf[16];
-  int n = 0;
-  query(16, &n, perf);
-  for (int i = 0; i < n; ++i) {
-    if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;
-    const Algo a{static_cast<int>(perf[i].algo), perf[i].memory};
-    cache.emplace(key, a);
-    return a;
+class AlgoCache {
+ public:
+  // The candidates for key (query fills cuDNN's ranking on a miss).
+  template <typename Perf, typename Query>
+  std::vector<Algo> get(const AlgoKey& key, Query query) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = cache_.find(key); it != cache_.end()) return it->second;
+    Perf perf[16];
+    int n = 0;
+    query(16, &n, perf);
+    std::vector<Algo> v;
+    for (int i = 0; i < n; ++i)
+      if (perf[i].status == CUDNN_STATUS_SUCCESS) v.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
+    return cache_[key] = v;
   }
-  fail<Error>(op, "cuDNN has no algorithm for this convolution");
-}
+  // Puts the candidate that ran first for key (later calls try it first).
+  void prefer(const AlgoKey& key, size_t index) {
+    std::lock_guard<std::mutex> lock(mu_);
+    std::vector<Algo>& v = cache_[key];
+    const auto i = static_cast<std::ptrdiff_t>(index);
+    if (index < v.size()) std::rotate(v.begin(), v.begin() + i, v.begin() + i + 1);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<AlgoKey, std::vector<Algo>> cache_;
+};
 
 // alpha = 1 and beta = 0 (or 1) in the convolution's dtype, as cuDNN reads them.
 struct Scalars {
@@ -200,18 +211,41 @@ struct Scalars {
   double d1 = 1.0, d0 = 0.0;
 };
 
-// One primitive: descriptors, the algorithm (query: cuDNN's ranking), its workspace from
-// ember's caching allocator, and the call (exec).
+// One primitive: descriptors, cuDNN's ranked algorithms (query), and the call (exec)
+// with the first that runs: an algorithm whose workspace the device cannot hold, or
+// that cuDNN turns down at run time, gives way to the next, as in PyTorch.
 template <typename Perf, typename Query, typename Exec>
 void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool tf32, Query query, Exec exec) {
+  static AlgoCache cache;
   Cudnn& c = cudnn(op);
   const Descriptors d(c, op, dtype, s, tf32);
-  const Algo a = choose<Perf>(op, primitive, dtype, s, tf32, [&](int want, int* got, Perf* perf) {
+  const Conv2dParams& p = s.p;
+  const AlgoKey key{primitive, static_cast<int>(dtype), s.N, s.C, s.H, s.W, s.K, s.R, s.S,
+                    s.P, s.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, tf32};
+  const std::vector<Algo> algos = cache.get<Perf>(key, [&](int want, int* got, Perf* perf) {
     check(c, query(c, d, want, got, perf), op, "algorithm query");
   });
-  const rt::Scratch ws(a.workspace);
   const Scalars k(dtype);
-  check(c, exec(c, d, a.algo, ws.get(), a.workspace, k), op, "convolution");
+  std::string why = "cuDNN ranks no algorithm as runnable";
+  for (size_t i = 0; i < algos.size(); ++i) {
+    void* ws_ptr = nullptr;
+    std::optional<rt::Scratch> ws;
+    try {
+      ws.emplace(algos[i].workspace);
+      ws_ptr = ws->get();
+    } catch (const Error& e) {  // out of device memory for this one's workspace
+      why = e.what();
+      continue;
+    }
+    const cudnnStatus_t st = exec(c, d, algos[i].algo, ws_ptr, algos[i].workspace, k);
+    if (st == CUDNN_STATUS_SUCCESS) {
+      if (i > 0) cache.prefer(key, i);
+      return;
+    }
+    if (st != CUDNN_STATUS_NOT_SUPPORTED) check(c, st, op, "convolution");
+    why = std::string("cuDNN: ") + c.error_string(st);
+  }
+  fail<Error>(op, "no cuDNN algorithm ran (", why, "); EMBER_CONV=ember selects ember's own kernels");
 }
 
 }  // namespace
