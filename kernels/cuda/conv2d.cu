@@ -18,15 +18,15 @@
 // contiguous; f32 accumulates in f32 (as cuDNN without TF32), f64 in f64.
 // Split:  one 64 x 64 tile of C per block of 256 threads; thread (tx, ty) = (tid % 16,
 //         tid / 16) owns the 4 x 4 outputs at rows 4 ty + i, columns 4 tx + j, and reads
-//         each k's 4 + 4 operands from shared memory as two vector loads (a warp's A load
-//         is a broadcast of 2 addresses, its B load 256 contiguous bytes). Kd advances in steps of 16: each
-//         thread gathers 4 elements of the A tile and 4 of the B tile into registers,
-//         stores them to shared memory, and, while the block multiplies that step,
-//         already gathers the next one (register double buffering: one global latency
-//         hidden per step, two barriers per step). Coordinates that stay fixed for a
-//         thread (its B column in the forward and backward-input, its B columns in the
-//         backward-weight) are decoded once; the others use FastDiv (multiply-high),
-//         never the GPU's integer division.
+//         each k's 4 + 4 operands from shared memory as two vector loads (a warp's A
+//         load is a broadcast of 2 addresses, its B load 256 contiguous bytes). Kd
+//         advances in steps of 16: each thread gathers 4 elements of the A tile and 4 of
+//         the B tile into registers, stores them to shared memory, and, while the block
+//         multiplies that step, already gathers the next one (register double buffering:
+//         one global latency hidden per step, two barriers per step). Coordinates that
+//         stay fixed for a thread (its B column in the forward and backward-input, its B
+//         columns in the backward-weight) are decoded once; the others use FastDiv
+//         (multiply-high), never the GPU's integer division.
 //         grid = (ceil(Ng / 64), ceil(M / 64), min(G * parts, 65535)); z loops beyond
 //         (parts: backward-weight's splits, backward-input's phases, else 1).
 //         backward-weight has a long Kd (N P Q) and few tiles, so it splits Kd into
@@ -351,16 +351,14 @@ void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* 
   g.steps_per_split = static_cast<int>((steps + splits - 1) / splits);
   g.splits = (steps + g.steps_per_split - 1) / g.steps_per_split;  // no split left empty
   const int64_t n = int64_t{g.K} * g.CgRS;  // elements of grad_w
+  const auto* go = static_cast<const T*>(grad_out);
+  const auto* xs = static_cast<const T*>(x);
   if (g.splits == 1) {
-    run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(grad_w),
-                                                             static_cast<const T*>(grad_out), static_cast<const T*>(x)},
-              tf32);
+    run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(grad_w), go, xs}, tf32);
     return;
   }
-  const rt::Scratch part(static_cast<size_t>(n * g.splits) * sizeof(T));
-  run_igemm("conv2d_backward_weight",
-            BackwardWeightOps<T>{g, static_cast<T*>(part.get()), static_cast<const T*>(grad_out), static_cast<const T*>(x)},
-            tf32);
+  const rt::Scratch part(static_cast<size_t>(n * g.splits) * sizeof(T));  // (splits, K, Cg, R, S)
+  run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(part.get()), go, xs}, tf32);
   const LaunchConfig cfg{"conv2d_sum_splits", dim3(grid_for(n, kThreads)), dim3(kThreads)};
   launch(cfg, &conv2d_sum_splits<T>, static_cast<T*>(grad_w), static_cast<const T*>(part.get()), n, g.splits);
 }

@@ -260,8 +260,8 @@ void cudnn_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* ou
         return c.fwd_algos(c.handle, d.x, d.w, d.conv, d.y, want, got, perf);
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
-        cudnnStatus_t st = c.fwd(c.handle, k.one(), d.x, x, d.w, w, d.conv, static_cast<cudnnConvolutionFwdAlgo_t>(algo),
-                                 ws, ws_bytes, k.zero(), d.y, out);
+        cudnnStatus_t st = c.fwd(c.handle, k.one(), d.x, x, d.w, w, d.conv,
+                                 static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, ws_bytes, k.zero(), d.y, out);
         if (st == CUDNN_STATUS_SUCCESS && bias != nullptr)
           st = c.add_tensor(c.handle, k.one(), d.bias, bias, k.one(), d.y, out);
         return st;
