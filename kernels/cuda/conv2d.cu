@@ -44,8 +44,8 @@
 //         on sm_80+: the same tiles multiplied by TF32 tensor cores (WMMA m16n16k8, f32
 //         accumulation; inputs rounded to 10-bit mantissas, so results differ from f32).
 //         Backward-input runs its sh sw phases as the z of the grid (up to 16 a launch),
-//         so a stride costs no multiplications by zero. Depthwise (Kg = 1) uses 1/64 of
-//         each tile's rows.
+//         so a stride costs no multiplications by zero. Depthwise convolutions (one
+//         input channel per group) take direct kernels instead: conv2d_depthwise.h.
 #include <algorithm>
 #include <cstdint>
 #include <numeric>
@@ -55,6 +55,7 @@
 #include <mma.h>
 #endif
 
+#include "kernels/cuda/conv2d_depthwise.h"
 #include "kernels/cuda/conv2d_operands.h"
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/launchers.h"
@@ -259,7 +260,7 @@ ConvGeom make_geom(const char* op, const Conv2dShape& s, Primitive prim) {
       break;
   }
   const auto u = [](int v) { return FastDiv(static_cast<uint32_t>(v)); };
-  g.div_PQ = u(g.PQ), g.div_Q = u(g.Q);
+  g.div_W = u(g.W), g.div_PQ = u(g.PQ), g.div_Q = u(g.Q);
   g.div_RS = u(g.RS), g.div_S = u(g.S), g.div_sh = u(g.sh), g.div_sw = u(g.sw);
   g.splits = 1;
   g.steps_per_split = (g.Kd + kBK - 1) / kBK;
@@ -272,6 +273,13 @@ dim3 grid_of(const ConvGeom& g) {
   if (gy > 65535) fail<ValueError>("conv2d", "at most ", 65535 * kBM, " channels per group, got ", g.M);
   return dim3(static_cast<unsigned>((g.Ng + kBN - 1) / kBN), static_cast<unsigned>(gy),
               static_cast<unsigned>(z < kMaxGridZ ? z : kMaxGridZ));
+}
+
+// Depthwise kernels: `pixels` grid-strided along x (at most 8 blocks of them), one
+// plane per row of the grid, looping beyond 65535.
+dim3 plane_grid(int pixels, int64_t planes) {
+  const int bx = (pixels + kDwThreads - 1) / kDwThreads;
+  return dim3(static_cast<unsigned>(bx < 8 ? bx : 8), static_cast<unsigned>(planes < 65535 ? planes : 65535));
 }
 
 template <typename Ops>
@@ -290,6 +298,11 @@ template <typename T>
 void forward(const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w, const void* bias) {
   const ForwardOps<T> ops{make_geom("conv2d", s, Primitive::forward), static_cast<T*>(out),
                           static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias)};
+  if (ops.g.Cg == 1) {
+    const LaunchConfig cfg{"conv2d_depthwise_forward", plane_grid(ops.g.PQ, int64_t{ops.g.N} * ops.g.K),
+                           dim3(kDwThreads)};
+    return launch(cfg, &conv2d_depthwise_forward<T>, ops.g, ops.out, ops.x, ops.w, ops.bias);
+  }
   run_igemm("conv2d_forward", ops, tf32);
 }
 
@@ -324,6 +337,10 @@ void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* g
   BackwardInputOps<T> ops{make_geom(op, s, Primitive::backward_input), static_cast<T*>(grad_x),
                           static_cast<const T*>(grad_out), static_cast<const T*>(w), 0, {}};
   const ConvGeom& g = ops.g;
+  if (g.Cg == 1) {
+    const LaunchConfig cfg{"conv2d_depthwise_backward_input", plane_grid(g.HW, int64_t{g.N} * g.C), dim3(kDwThreads)};
+    return launch(cfg, &conv2d_depthwise_backward_input<T>, g, ops.grad_x, ops.grad_out, ops.w);
+  }
   const int rows = std::min(g.sh, g.H), cols = std::min(g.sw, g.W);
   for (int64_t first = 0; first < int64_t{rows} * cols; first += kMaxPhases) {
     ops.phases = static_cast<int>(std::min<int64_t>(kMaxPhases, int64_t{rows} * cols - first));
@@ -341,6 +358,13 @@ void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* g
 template <typename T>
 void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out, const void* x) {
   ConvGeom g = make_geom("conv2d_backward_weight", s, Primitive::backward_weight);
+  if (g.Cg == 1) {
+    const LaunchConfig cfg{"conv2d_depthwise_backward_weight",
+                           dim3(static_cast<unsigned>(g.RS), static_cast<unsigned>(std::min(g.K, 65535))),
+                           dim3(kDwThreads)};
+    return launch(cfg, &conv2d_depthwise_backward_weight<T>, g, static_cast<T*>(grad_w),
+                  static_cast<const T*>(grad_out), static_cast<const T*>(x));
+  }
   const int steps = (g.Kd + kBK - 1) / kBK;
   const int64_t blocks = int64_t{(g.Ng + kBN - 1) / kBN} * ((g.M + kBM - 1) / kBM) * g.G;
   int64_t splits = 1;

@@ -24,7 +24,7 @@ struct ConvGeom {
   int HW, PQ, RS, CgRS;
   int M, Ng, Kd;            // the GEMM of one group
   int splits, steps_per_split;
-  FastDiv div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
+  FastDiv div_W, div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
 };
 
 EMBER_DEVICE bool inside(int i, int n) { return static_cast<unsigned>(i) < static_cast<unsigned>(n); }

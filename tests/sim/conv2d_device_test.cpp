@@ -54,9 +54,10 @@ Conv2dParams params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh =
   return {.stride_h = sh, .stride_w = sw, .pad_h = ph, .pad_w = pw, .dilation_h = dh, .dilation_w = dw, .groups = g};
 }
 
-// Small but varied: odd sizes, strides 1-3, padding, dilation, groups (depthwise too),
-// batch 1 and more, channel counts that are not multiples of the 64 x 64 tile (and
-// more than one tile), 1x1 and 5x5 kernels, non-square kernels and strides.
+// Small but varied: odd sizes, strides 1-3 (and 5 x 4), padding, dilation, groups
+// (depthwise too, which has direct kernels), batch 1 and more, channel counts that are
+// not multiples of the 64 x 64 tile (and more than one tile), 1x1 and 5x5 kernels,
+// non-square kernels and strides.
 const std::vector<ConvCase>& cases() {
   static const std::vector<ConvCase> v = {
       {"3x3_pad1", 2, 3, 9, 11, 5, 3, 3, params(1, 1, 1, 1)},
@@ -69,6 +70,8 @@ const std::vector<ConvCase>& cases() {
       {"groups3_1x3", 1, 9, 6, 8, 6, 1, 3, params(1, 2, 0, 1, 1, 1, 3)},
       {"depthwise", 2, 8, 9, 9, 8, 3, 3, params(1, 1, 1, 1, 1, 1, 8)},
       {"depthwise_x2_5x5_stride2", 1, 4, 11, 10, 8, 5, 5, params(2, 2, 2, 2, 1, 1, 4)},
+      {"depthwise_plane_over_a_block", 2, 3, 20, 19, 3, 3, 3, params(1, 1, 1, 1, 2, 1, 3)},
+      {"depthwise_dilated_strided", 1, 5, 13, 12, 5, 3, 3, params(2, 3, 2, 1, 2, 2, 5)},
       {"1x1_over_tile", 3, 70, 5, 6, 67, 1, 1, params(1, 1, 0, 0)},
       {"1x1_stride2", 2, 5, 7, 9, 3, 1, 1, params(2, 2, 0, 0)},
       {"channels_17_to_66", 4, 17, 6, 6, 66, 3, 3, params(1, 1, 1, 1)},
