@@ -20,6 +20,7 @@
 
 #if EMBER_VARIANT_IS_CUDA
 #include "kernels/cuda/cublas.h"
+#include "kernels/cuda/cudnn_conv.h"
 #endif
 
 namespace ember::EMBER_VARIANT {
@@ -33,6 +34,54 @@ std::atomic<GemmImpl>& gemm_setting() {
                                                                                           : GemmImpl::cublas;
   }();
   return impl;
+}
+
+struct ConvSetting {
+  std::atomic<ConvImpl> impl{ConvImpl::cudnn};
+  std::atomic<bool> chosen{false};  // named explicitly: no quiet fallback to ember's kernels
+  std::atomic<bool> tf32{false};
+};
+
+ConvSetting& conv_setting() {
+  static ConvSetting* s = [] {
+    auto* c = new ConvSetting;  // never destroyed: read by backends during static destruction
+    const char* env = std::getenv("EMBER_CONV");
+    if (env != nullptr && env[0] != '\0') {
+      if (std::strcmp(env, "ember") == 0) {
+        c->impl = ConvImpl::ember;
+      } else if (std::strcmp(env, "cudnn") != 0) {
+        fail<ValueError>("conv2d", "EMBER_CONV must be 'cudnn' or 'ember', got '", env, "'");
+      }
+      c->chosen = true;
+    }
+    const char* tf32 = std::getenv("EMBER_CONV_TF32");
+    c->tf32 = tf32 != nullptr && std::strcmp(tf32, "1") == 0;
+    return c;
+  }();
+  return *s;
+}
+
+// The shape of a convolution from its three operands (x or grad_x, w or grad_w, out or grad_out).
+Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dParams& p) {
+  return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), out.size(2), out.size(3), p};
+}
+
+// TF32 for this dtype on this device.
+bool conv_uses_tf32(DType dtype) {
+  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && conv_tf32() && rt::props().major >= 8;
+}
+
+// cuDNN serves this convolution (cuda only). f64, which gradcheck and references use,
+// always runs ember's kernels: cuDNN's double-precision support is narrow (few
+// algorithms, no tensor cores) and not what it is chosen for.
+bool conv_uses_cudnn(DType dtype) {
+#if EMBER_VARIANT_IS_CUDA
+  const ConvSetting& s = conv_setting();
+  return dtype == DType::f32 && s.impl == ConvImpl::cudnn && (s.chosen || cudnn_conv_available());
+#else
+  (void)dtype;
+  return false;
+#endif
 }
 
 // How one (rows, cols) matrix of a batched operand sits in memory, for cuBLAS.
@@ -149,6 +198,42 @@ class DeviceBackend final : public Backend {
     }
 #endif
     launch_gemm_tiled(out.dtype(), s, out.raw_data(), a.raw_data(), b.raw_data());
+  }
+
+  bool has_conv2d() const override { return true; }
+
+  void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
+                      const Conv2dParams& p) override {
+    const Conv2dShape s = conv_shape(x, w, out, p);
+    const bool tf32 = conv_uses_tf32(x.dtype());
+    const void* b = bias.defined() ? bias.raw_data() : nullptr;
+#if EMBER_VARIANT_IS_CUDA
+    if (conv_uses_cudnn(x.dtype()))
+      return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
+#endif
+    launch_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
+  }
+
+  void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
+                             const Conv2dParams& p) override {
+    const Conv2dShape s = conv_shape(grad_x, w, grad_out, p);
+    const bool tf32 = conv_uses_tf32(w.dtype());
+#if EMBER_VARIANT_IS_CUDA
+    if (conv_uses_cudnn(w.dtype()))
+      return cudnn_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(), w.raw_data());
+#endif
+    launch_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(), w.raw_data());
+  }
+
+  void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
+                              const Conv2dParams& p) override {
+    const Conv2dShape s = conv_shape(x, grad_w, grad_out, p);
+    const bool tf32 = conv_uses_tf32(x.dtype());
+#if EMBER_VARIANT_IS_CUDA
+    if (conv_uses_cudnn(x.dtype()))
+      return cudnn_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(), x.raw_data());
+#endif
+    launch_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(), x.raw_data());
   }
 
   void softmax(const Tensor& out, const Tensor& in, bool log) override {
@@ -268,5 +353,14 @@ Backend& device_backend() {
 
 GemmImpl gemm_impl() { return gemm_setting().load(); }
 void set_gemm_impl(GemmImpl impl) { gemm_setting() = EMBER_VARIANT_IS_CUDA ? impl : GemmImpl::tiled; }
+
+ConvImpl conv_impl() { return conv_uses_cudnn(DType::f32) ? ConvImpl::cudnn : ConvImpl::ember; }
+void set_conv_impl(ConvImpl impl) {
+  ConvSetting& s = conv_setting();
+  s.impl = EMBER_VARIANT_IS_CUDA ? impl : ConvImpl::ember;
+  s.chosen = true;
+}
+bool conv_tf32() { return EMBER_VARIANT_IS_CUDA && conv_setting().tf32; }
+void set_conv_tf32(bool on) { conv_setting().tf32 = on; }
 
 }  // namespace ember::EMBER_VARIANT

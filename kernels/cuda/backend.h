@@ -22,4 +22,17 @@ void set_gemm_impl(GemmImpl impl);
 bool attention_bf16();
 void set_attention_bf16(bool on);
 
+// f32 conv2d on cuda: cuDNN (kernels/cuda/cudnn_conv.cpp; the default, used when it
+// loads, until a GPU check has measured both) or ember's implicit-GEMM kernels
+// (kernels/cuda/conv2d.cu; always on sim, and for f64). EMBER_CONV=cudnn|ember selects
+// at start; an explicit choice of cudnn (or set_conv_impl) fails where cuDNN cannot be
+// loaded. conv_impl() says what serves f32 now.
+enum class ConvImpl : uint8_t { cudnn, ember };
+ConvImpl conv_impl();
+void set_conv_impl(ConvImpl impl);
+// Whether f32 convolutions on cuda may use TF32 tensor cores (ember's kernels and cuDNN
+// alike; sm_80+): EMBER_CONV_TF32=1, off by default since results then differ from f32.
+bool conv_tf32();
+void set_conv_tf32(bool on);
+
 }  // namespace ember::EMBER_VARIANT

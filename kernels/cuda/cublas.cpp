@@ -5,20 +5,17 @@
 
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
-#include <dlfcn.h>
 
 #include <climits>
 #include <mutex>
 #include <string>
 
+#include "kernels/cuda/dynlib.h"
 #include "kernels/cuda/runtime.h"
 #include "tensor/error.h"
 
 #ifndef EMBER_CUBLAS_SONAME
 #define EMBER_CUBLAS_SONAME "libcublas.so"
-#endif
-#ifndef EMBER_CUDA_LIBDIR
-#define EMBER_CUDA_LIBDIR ""
 #endif
 
 namespace ember::cuda_impl {
@@ -35,22 +32,10 @@ struct Cublas {
   std::string error;  // why cuBLAS is not usable, when it is not
 };
 
-template <typename F>
-bool resolve(void* lib, const char* name, F* out) {
-  *out = reinterpret_cast<F>(dlsym(lib, name));
-  return *out != nullptr;
-}
-
 Cublas* load() {
   auto* c = new Cublas;  // never destroyed: a handle outlives static destruction order
-  void* lib = dlopen(EMBER_CUBLAS_SONAME, RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr && EMBER_CUDA_LIBDIR[0] != '\0')
-    lib = dlopen((std::string(EMBER_CUDA_LIBDIR) + "/" + EMBER_CUBLAS_SONAME).c_str(), RTLD_NOW | RTLD_LOCAL);
-  if (lib == nullptr) {
-    const char* why = dlerror();
-    c->error = std::string("cannot load ") + EMBER_CUBLAS_SONAME + ": " + (why != nullptr ? why : "?");
-    return c;
-  }
+  void* lib = open_cuda_library(EMBER_CUBLAS_SONAME, &c->error);
+  if (lib == nullptr) return c;
   if (!resolve(lib, "cublasCreate_v2", &c->create) || !resolve(lib, "cublasSetStream_v2", &c->set_stream) ||
       !resolve(lib, "cublasSgemmStridedBatched", &c->sgemm) ||
       !resolve(lib, "cublasDgemmStridedBatched", &c->dgemm) ||

@@ -55,6 +55,23 @@ void event_record(Event e);
 float event_elapsed_ms(Event start, Event end);  // synchronizes on `end`
 void event_destroy(Event e) noexcept;
 
+// Device memory for one scope (a kernel's or a library's workspace), returned at its end.
+// On cuda the caching allocator hands a freed block out again only to later work on the
+// one stream, so the scope may end while kernels that use it are still running.
+class Scratch {
+ public:
+  explicit Scratch(size_t nbytes) : p_(nbytes > 0 ? allocate(nbytes) : nullptr) {}
+  ~Scratch() {
+    if (p_ != nullptr) deallocate(p_);
+  }
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  void* get() const { return p_; }
+
+ private:
+  void* p_;
+};
+
 // After a launch: throws ember::Error naming the kernel if it failed to launch (and, with
 // EMBER_CUDA_SYNC=1 in the environment, if it failed while running).
 void check_launch(const char* kernel);
