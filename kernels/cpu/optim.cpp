@@ -27,6 +27,39 @@ namespace ember::cpu {
 
 namespace {
 
+// The loops are plain functions of pointers and scalars, with the variant (amsgrad, the
+// momentum flavour) a template parameter: an OpenMP simd loop inside a lambda that
+// captures them by reference was measured 2.5-7x slower (the captures are reloaded
+// through the closure on every iteration).
+template <typename T>
+struct AdamScalars {
+  T b1, b2, one_minus_b1, one_minus_b2, step_size, inv_bc2_sqrt, eps, l2, decay, sign;
+};
+
+template <typename T, bool Amsgrad>
+void adam_loop(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v,
+               T* __restrict vmax, int64_t n, const AdamScalars<T> c, bool parallel) {
+  const T b1 = c.b1, b2 = c.b2, one_minus_b1 = c.one_minus_b1, one_minus_b2 = c.one_minus_b2;
+  const T step_size = c.step_size, inv_bc2_sqrt = c.inv_bc2_sqrt, eps = c.eps, l2 = c.l2, decay = c.decay,
+          sign = c.sign;
+#pragma omp parallel for simd schedule(static) if (parallel)
+  for (int64_t i = 0; i < n; ++i) {
+    T w = param[i];
+    T g = sign * grad[i] + l2 * w;
+    w *= decay;
+    T mi = b1 * m[i] + one_minus_b1 * g;
+    T vi = b2 * v[i] + one_minus_b2 * g * g;
+    m[i] = mi;
+    v[i] = vi;
+    T denom_v = vi;
+    if constexpr (Amsgrad) {
+      denom_v = vmax[i] > vi ? vmax[i] : vi;
+      vmax[i] = denom_v;
+    }
+    param[i] = w - step_size * mi / (std::sqrt(denom_v) * inv_bc2_sqrt + eps);
+  }
+}
+
 template <typename T>
 void adam_one(const AdamTensors& t, const AdamStepParams& p) {
   T* param = static_cast<T*>(t.param->raw_data());
@@ -38,39 +71,43 @@ void adam_one(const AdamTensors& t, const AdamStepParams& p) {
   const auto step = static_cast<double>(t.step);
   const double bc1 = 1.0 - std::pow(p.beta1, step);
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(p.beta2, step));
-  const T b1 = static_cast<T>(p.beta1), b2 = static_cast<T>(p.beta2);
-  const T one_minus_b1 = static_cast<T>(1.0 - p.beta1), one_minus_b2 = static_cast<T>(1.0 - p.beta2);
-  const T step_size = static_cast<T>(p.lr / bc1);
-  const T inv_bc2_sqrt = static_cast<T>(1.0 / bc2_sqrt);
-  const T eps = static_cast<T>(p.eps);
-  const T l2 = p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay);
-  const T decay = p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1);
-  const T sign = p.maximize ? T(-1) : T(1);
+  const AdamScalars<T> c{static_cast<T>(p.beta1),
+                         static_cast<T>(p.beta2),
+                         static_cast<T>(1.0 - p.beta1),
+                         static_cast<T>(1.0 - p.beta2),
+                         static_cast<T>(p.lr / bc1),
+                         static_cast<T>(1.0 / bc2_sqrt),
+                         static_cast<T>(p.eps),
+                         p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay),
+                         p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1),
+                         p.maximize ? T(-1) : T(1)};
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
-  auto run = [&](auto amsgrad_tag) {
-    constexpr bool kAmsgrad = decltype(amsgrad_tag)::value;
-#pragma omp parallel for simd schedule(static) if (parallel)
-    for (int64_t i = 0; i < n; ++i) {
-      T w = param[i];
-      T g = sign * grad[i] + l2 * w;
-      w *= decay;
-      T mi = b1 * m[i] + one_minus_b1 * g;
-      T vi = b2 * v[i] + one_minus_b2 * g * g;
-      m[i] = mi;
-      v[i] = vi;
-      T denom_v = vi;
-      if constexpr (kAmsgrad) {
-        denom_v = vmax[i] > vi ? vmax[i] : vi;
-        vmax[i] = denom_v;
-      }
-      param[i] = w - step_size * mi / (std::sqrt(denom_v) * inv_bc2_sqrt + eps);
-    }
-  };
-  // Two instantiations, so the common loop carries no amsgrad branch.
   if (vmax == nullptr) {
-    run(std::false_type{});
+    adam_loop<T, false>(param, grad, m, v, vmax, n, c, parallel);
   } else {
-    run(std::true_type{});
+    adam_loop<T, true>(param, grad, m, v, vmax, n, c, parallel);
+  }
+}
+
+template <typename T>
+struct SgdScalars {
+  T lr, wd, mu, damp, sign;
+};
+
+template <typename T, bool Momentum, bool First, bool Nesterov>
+void sgd_loop(T* __restrict param, const T* __restrict grad, T* __restrict buf, int64_t n, const SgdScalars<T> c,
+              bool parallel) {
+  const T lr = c.lr, wd = c.wd, mu = c.mu, damp = c.damp, sign = c.sign;
+#pragma omp parallel for simd schedule(static) if (parallel)
+  for (int64_t i = 0; i < n; ++i) {
+    T w = param[i];
+    T d = sign * grad[i] + wd * w;
+    if constexpr (Momentum) {
+      T b = First ? d : mu * buf[i] + damp * d;
+      buf[i] = b;
+      d = Nesterov ? d + mu * b : b;
+    }
+    param[i] = w - lr * d;
   }
 }
 
@@ -80,22 +117,16 @@ void sgd_one(const SgdTensors& t, const SgdStepParams& p) {
   const T* grad = static_cast<const T*>(t.grad->raw_data());
   T* buf = p.momentum != 0.0 ? static_cast<T*>(t.momentum_buffer->raw_data()) : nullptr;
   const int64_t n = t.param->numel();
-  const T lr = static_cast<T>(p.lr), wd = static_cast<T>(p.weight_decay), mu = static_cast<T>(p.momentum);
-  const T damp = static_cast<T>(1.0 - p.dampening);
-  const T sign = p.maximize ? T(-1) : T(1);
-  const bool first = t.first_step, nesterov = p.nesterov;
+  const SgdScalars<T> c{static_cast<T>(p.lr), static_cast<T>(p.weight_decay), static_cast<T>(p.momentum),
+                        static_cast<T>(1.0 - p.dampening), p.maximize ? T(-1) : T(1)};
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
-#pragma omp parallel for simd schedule(static) if (parallel)
-  for (int64_t i = 0; i < n; ++i) {
-    T w = param[i];
-    T d = sign * grad[i] + wd * w;
-    if (buf != nullptr) {
-      T b = first ? d : mu * buf[i] + damp * d;
-      buf[i] = b;
-      d = nesterov ? d + mu * b : b;
-    }
-    param[i] = w - lr * d;
+  if (buf == nullptr) return sgd_loop<T, false, false, false>(param, grad, buf, n, c, parallel);
+  if (t.first_step) {
+    return p.nesterov ? sgd_loop<T, true, true, true>(param, grad, buf, n, c, parallel)
+                      : sgd_loop<T, true, true, false>(param, grad, buf, n, c, parallel);
   }
+  return p.nesterov ? sgd_loop<T, true, false, true>(param, grad, buf, n, c, parallel)
+                    : sgd_loop<T, true, false, false>(param, grad, buf, n, c, parallel);
 }
 
 template <typename T>
