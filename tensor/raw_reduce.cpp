@@ -1,4 +1,6 @@
 // Reductions: move the reduced dims last, view as (rows, reduced), one backend call.
+#include <vector>
+
 #include "tensor/backend.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
@@ -61,6 +63,26 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
       break;
   }
   if (correction < 0) fail<ValueError>(name, "correction must be >= 0, got ", correction);
+  // A floating sum over trailing dims and some leading ones (a bias gradient: dims 0, 2, 3
+  // of (N, C, H, W)) runs in two steps, the trailing dims first, so the contiguous input is
+  // read in place instead of being permuted into a copy.
+  if (op == ReduceOp::sum && is_floating(dt) && x.dtype() == dt && x.is_contiguous()) {
+    const int64_t n = x.dim();
+    const DimList red = wrap_dims(name, dims, n);
+    std::vector<bool> is_red(static_cast<size_t>(n), false);
+    for (int64_t d : red) is_red[static_cast<size_t>(d)] = true;
+    int64_t t = n, tail = 1;
+    while (t > 0 && is_red[static_cast<size_t>(t - 1)]) tail *= x.sizes()[static_cast<size_t>(--t)];
+    if (t > 0 && t < n && static_cast<int64_t>(red.size()) > n - t && tail >= 16) {
+      DimList tail_dims, head_dims;
+      for (int64_t d : red) (d >= t ? tail_dims : head_dims).push_back(d);
+      Tensor r = reduce(op, reduce(op, x, tail_dims, false, correction), head_dims, false, correction);
+      if (!keepdim) return r;
+      Shape kept;
+      for (int64_t d = 0; d < n; ++d) kept.push_back(is_red[static_cast<size_t>(d)] ? 1 : x.sizes()[static_cast<size_t>(d)]);
+      return as_strided(r, kept, contiguous_strides(kept), r.storage_offset());
+    }
+  }
   ReducePlan p = plan_reduce(name, x, dims, keepdim, dt);
   if (p.K == 0 && (op == ReduceOp::max || op == ReduceOp::min) && p.rows.size(0) > 0)
     fail<ShapeError>(name, "cannot reduce over a zero-size dim of shape ", str(x.sizes()),

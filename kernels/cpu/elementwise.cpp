@@ -34,6 +34,10 @@ void map1(const Tensor& out, const Tensor& in, F f) {
       O* o = reinterpret_cast<O*>(ptr[0]);
       const I* a = reinterpret_cast<const I*>(ptr[1]);
       for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
+    } else if (st[0] == sizeof(O) && st[1] == 0) {  // one input value broadcast (a gradient of sum())
+      O* o = reinterpret_cast<O*>(ptr[0]);
+      const O v = f(*reinterpret_cast<const I*>(ptr[1]));
+      for (int64_t i = 0; i < n; ++i) o[i] = v;
     } else {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<O*>(ptr[0] + i * st[0]) = f(*reinterpret_cast<const I*>(ptr[1] + i * st[1]));

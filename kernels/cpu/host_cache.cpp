@@ -3,6 +3,8 @@
 #include <array>
 #include <bit>
 #include <cstdlib>
+#include <map>
+#include <mutex>
 
 #include "tensor/error.h"
 #include "tensor/object_pool.h"
@@ -43,6 +45,59 @@ Cache* cache() {
   return &c;
 }
 
+// Large blocks: one cache shared by all threads (they are rare next to the work done on
+// them, so a mutex costs nothing measurable), keyed by the block size. Sizes are rounded
+// up to one of 8 steps per power of two (at most 12.5% more), so a tensor of a slightly
+// different size reuses a block too. A reused block is already mapped: no page faults,
+// which for a fresh multi-megabyte block cost more than the op that writes it.
+struct LargeCache {
+  std::mutex mutex;
+  std::multimap<size_t, void*> blocks;  // block size -> free block
+  size_t bytes = 0;
+};
+
+LargeCache& large_cache() {
+  static LargeCache* c = new LargeCache;  // never destroyed: tensors may die after static destruction
+  return *c;
+}
+
+size_t large_block_size(size_t nbytes) {
+  const size_t top = std::bit_floor(nbytes);
+  const size_t step = top / 8;
+  return (nbytes + step - 1) / step * step;
+}
+
+void* allocate_block(size_t bytes);
+
+void* take_large(size_t nbytes) {
+  const size_t size = large_block_size(nbytes);
+  {
+    LargeCache& c = large_cache();
+    std::lock_guard lock(c.mutex);
+    if (auto it = c.blocks.find(size); it != c.blocks.end()) {
+      void* p = it->second;
+      c.blocks.erase(it);
+      c.bytes -= size;
+      return p;
+    }
+  }
+  return allocate_block(size);
+}
+
+void give_large(void* p, size_t nbytes) {
+  const size_t size = large_block_size(nbytes);
+  LargeCache& c = large_cache();
+  {
+    std::lock_guard lock(c.mutex);
+    if (c.bytes + size <= kMaxLargeCachedBytes) {
+      c.blocks.emplace(size, p);
+      c.bytes += size;
+      return;
+    }
+  }
+  std::free(p);
+}
+
 void* allocate_block(size_t bytes) {
   void* p = std::aligned_alloc(kHostAlignment, bytes);
   if (p == nullptr) fail<ValueError>("allocate", "out of host memory allocating ", bytes, " bytes on cpu");
@@ -57,8 +112,8 @@ void* host_allocate(size_t nbytes) {
     if (Cache* k = cache(); k != nullptr && k->count[c] > 0) return k->blocks[c][--k->count[c]];
     return allocate_block(size_t{1} << (c + kMinShift));
   }
-  const size_t rounded = nbytes == 0 ? kHostAlignment : (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-  return allocate_block(rounded);
+  if (kCache) return take_large(nbytes);
+  return allocate_block((nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment);
 }
 
 void host_deallocate(void* p, size_t nbytes) noexcept {
@@ -70,7 +125,22 @@ void host_deallocate(void* p, size_t nbytes) noexcept {
       return;
     }
   }
+  if (kCache && nbytes > kMaxCachedBytes) return give_large(p, nbytes);
   std::free(p);
+}
+
+size_t host_cached_large_bytes() {
+  LargeCache& c = large_cache();
+  std::lock_guard lock(c.mutex);
+  return c.bytes;
+}
+
+void host_empty_large_cache() {
+  LargeCache& c = large_cache();
+  std::lock_guard lock(c.mutex);
+  for (auto& [size, p] : c.blocks) std::free(p);
+  c.blocks.clear();
+  c.bytes = 0;
 }
 
 size_t host_cached_blocks() {

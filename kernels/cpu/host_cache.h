@@ -2,6 +2,11 @@
 // tensor dies and handed out again, so a small op does not pay malloc and free (or, for
 // aligned memory, glibc's slow memalign path) every time.
 //
+// Larger blocks are kept in one cache shared by all threads, up to kMaxLargeCachedBytes
+// in all, and reused for a request of the same rounded size (8 size steps per power of
+// two): a reused block is already mapped, so a large temporary made every training step
+// costs no page faults after the first step.
+//
 // Blocks up to kMaxCachedBytes are rounded up to a power of two (at least 64 bytes, the
 // alignment of every cpu tensor) and cached per thread, at most kMaxCachedPerClass per
 // size class; larger blocks go straight to aligned_alloc/free. A block freed on another
@@ -22,6 +27,7 @@ namespace ember::cpu {
 inline constexpr size_t kHostAlignment = 64;
 inline constexpr size_t kMaxCachedBytes = 64 * 1024;
 inline constexpr int kMaxCachedPerClass = 64;
+inline constexpr size_t kMaxLargeCachedBytes = size_t{256} << 20;
 
 // nbytes may be 0 (a 64-byte block is returned). Throws ember::Error when out of memory.
 void* host_allocate(size_t nbytes);
@@ -31,5 +37,8 @@ void host_deallocate(void* p, size_t nbytes) noexcept;
 // Blocks sitting in this thread's cache, and their bytes (for tests).
 size_t host_cached_blocks();
 size_t host_cached_bytes();
+// Bytes in the shared large-block cache, and a way to give them back to the system.
+size_t host_cached_large_bytes();
+void host_empty_large_cache();
 
 }  // namespace ember::cpu

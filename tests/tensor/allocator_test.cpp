@@ -56,6 +56,28 @@ TEST(HostCache, LargeBlocksAreNotCachedAndTheCacheIsBounded) {
   EXPECT_LE(cpu::host_cached_bytes(), size_t{2} * cpu::kMaxCachedBytes * cpu::kMaxCachedPerClass * 11);
 }
 
+TEST(HostCache, LargeBlocksAreReusedAcrossThreadsUpToABound) {
+  if (detail::kAddressSanitizer) GTEST_SKIP() << "nothing is cached under AddressSanitizer";
+  cpu::host_empty_large_cache();
+  void* p = cpu::host_allocate((1 << 20) + 3);
+  cpu::host_deallocate(p, (1 << 20) + 3);
+  EXPECT_GT(cpu::host_cached_large_bytes(), size_t{1} << 20);
+  void* q = nullptr;
+  std::thread t([&] { q = cpu::host_allocate((1 << 20) + 100); });  // same size step, another thread
+  t.join();
+  EXPECT_EQ(q, p);
+  EXPECT_EQ(cpu::host_cached_large_bytes(), 0u);
+  cpu::host_deallocate(q, (1 << 20) + 100);
+  // Freeing more than the bound keeps at most the bound.
+  std::vector<void*> blocks;
+  const size_t big = size_t{48} << 20;
+  for (int i = 0; i < 8; ++i) blocks.push_back(cpu::host_allocate(big));
+  for (void* b : blocks) cpu::host_deallocate(b, big);
+  EXPECT_LE(cpu::host_cached_large_bytes(), cpu::kMaxLargeCachedBytes);
+  cpu::host_empty_large_cache();
+  EXPECT_EQ(cpu::host_cached_large_bytes(), 0u);
+}
+
 TEST(HostCache, SmallTensorsReuseTheirMemory) {
   if (detail::kAddressSanitizer) GTEST_SKIP() << "nothing is cached under AddressSanitizer";
   Tensor a = ones({3}), b = ones({3});
