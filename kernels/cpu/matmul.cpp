@@ -74,6 +74,12 @@ void gemm_batch(const Tensor& out, const Tensor& a, const Tensor& b, Layout la, 
 
 template <typename T>
 void gemm(const Tensor& out, const Tensor& a_in, const Tensor& b_in) {
+  // ember splits products over threads itself (gemm_batch): Eigen must not start an
+  // OpenMP team of its own, which for a small product outside a parallel region costs
+  // far more than the product (waking the pool: 1.3 ms measured for 32x128 @ 128x32).
+  // Eigen's setting is process-wide; a program that wants Eigen's threading for its own
+  // products can set it back after ember's first matmul.
+  [[maybe_unused]] static const bool eigen_single_threaded = (Eigen::setNbThreads(1), true);
   Tensor a = a_in, b = b_in;
   Layout la{}, lb{};
   if (!layout_of(a, &la)) {
