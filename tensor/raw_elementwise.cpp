@@ -87,6 +87,18 @@ Tensor binary(BinaryOp op, const Tensor& a, const Tensor& b) {
   check_defined(name, a);
   check_defined(name, b);
   check_same_device(name, a, b);
+  // The common case first: operands of one dtype and shape need no promotion or broadcast.
+  if (a.dtype() == b.dtype() && a.sizes() == b.sizes()) {
+    const DType dt = a.dtype(), ct = compute_dtype(op, dt, dt);
+    Tensor out = empty(a.sizes(), binary_result_dtype(op, dt, dt), a.device());
+    if (out.numel() == 0) return out;
+    if (ct == dt) {
+      backend(a.device()).binary(op, out, a, b);  // no handle copies (each an atomic count)
+    } else {
+      backend(a.device()).binary(op, out, cast(a, ct), cast(b, ct));
+    }
+    return out;
+  }
   // Promotion as torch.result_type: both operands are seen as if of the result type.
   DType common = result_type(a, b);
   DType out_dtype = binary_result_dtype(op, common, common);

@@ -69,6 +69,15 @@ LoopPlan<N> plan_loop(const std::array<const Tensor*, N>& ops) {
   LoopPlan<N> p;
   const Shape& shape = ops[0]->sizes();
   for (int k = 0; k < N; ++k) p.base[k] = static_cast<char*>(ops[k]->raw_data());
+  // The common case first: every operand contiguous with the output's shape is one run.
+  bool flat = ops[0]->is_contiguous();
+  for (int k = 1; flat && k < N; ++k) flat = ops[k]->sizes() == shape && ops[k]->is_contiguous();
+  if (flat) {
+    p.numel = numel(shape);
+    p.sizes.push_back(p.numel);
+    for (int k = 0; k < N; ++k) p.strides[k].push_back(static_cast<int64_t>(ops[k]->element_size()));
+    return p;
+  }
   for (size_t d = 0; d < shape.size(); ++d) {
     p.numel *= shape[d];
     if (shape[d] == 1) continue;
