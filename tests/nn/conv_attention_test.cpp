@@ -607,19 +607,30 @@ class HostBackendWithoutNn final : public Backend {
   static Backend& cpu() { return backend(DeviceType::cpu); }
 };
 
-// The sim device: the real one when it is built in, else the stand-in above.
-Device device_without_nn_primitives() {
-  if (!backend_available(DeviceType::sim)) {
-    static HostBackendWithoutNn stand_in;
+// Installs the stand-in as the `sim` backend for a scope (the simulator implements both
+// primitives, so the fallback needs a device without them), and puts the real one back.
+// Every sim tensor of the scope must die inside it: the stand-in allocates host memory.
+class WithoutNnPrimitives {
+ public:
+  WithoutNnPrimitives() : real_(backend_available(DeviceType::sim) ? &backend(DeviceType::sim) : nullptr) {
+    static HostBackendWithoutNn stand_in;  // outlives the scope: without sim it stays installed
     register_backend(&stand_in);
   }
-  return Device::sim();
-}
+  ~WithoutNnPrimitives() {
+    if (real_ != nullptr) register_backend(real_);
+  }
+  WithoutNnPrimitives(const WithoutNnPrimitives&) = delete;
+  WithoutNnPrimitives& operator=(const WithoutNnPrimitives&) = delete;
+
+ private:
+  Backend* real_;
+};
 
 TEST(NnFallback, DeviceWithoutPrimitivesMatchesCpu) {
-  const Device dev = device_without_nn_primitives();
-  if (backend(dev).has_conv2d() && backend(dev).has_attention())
-    GTEST_SKIP() << "the sim device implements both primitives; no fallback to test";
+  const WithoutNnPrimitives scope;
+  const Device dev = Device::sim();
+  ASSERT_FALSE(backend(dev).has_conv2d());
+  ASSERT_FALSE(backend(dev).has_attention());
   manual_seed(31);
   Tensor x = randn({2, 4, 9, 8}, f64()), w = randn({6, 2, 3, 3}, f64()), b = randn({6}, f64());
   const Conv2dParams p = params(2, 1, 1, 1, 1, 2, 2);
