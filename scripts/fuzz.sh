@@ -9,7 +9,7 @@ seconds=${1:-60}
 bash scripts/bootstrap.sh
 command -v clang++ >/dev/null || { echo "fuzz: needs clang++ (apt-get install clang)"; exit 1; }
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DEMBER_FUZZ=ON -DEMBER_WERROR=OFF -DEMBER_BUILD_TESTS=ON
+  -DEMBER_FUZZ=ON -DEMBER_WERROR=OFF -DEMBER_BUILD_TESTS=ON -DEMBER_CUDA=OFF
 cmake --build build-fuzz --target ember_safetensors_fuzz -j "$(nproc)"
 mkdir -p build-fuzz/corpus
 ./build-fuzz/tests/fuzz/ember_safetensors_fuzz build-fuzz/corpus tests/fuzz/corpus \
