@@ -1,5 +1,7 @@
 #include "kernels/memory.h"
 
+#include "kernels/cpu/host_cache.h"
+
 #include "tensor/error.h"
 
 // The two builds of kernels/cuda/runtime.h, declared by hand: a translation unit sees
@@ -44,6 +46,9 @@ const MemoryApi& api_of(const char* op, DeviceType device) {
 
 MemoryStats memory_stats(DeviceType device) { return api_of("memory_stats", device).stats(); }
 void reset_peak_memory_stats(DeviceType device) { api_of("reset_peak_memory_stats", device).reset_peak(); }
-void empty_cache(DeviceType device) { api_of("empty_cache", device).empty_cache(); }
+void empty_cache(DeviceType device) {
+  if (device == DeviceType::cpu) return cpu::host_empty_large_cache();
+  api_of("empty_cache", device).empty_cache();
+}
 
 }  // namespace ember

@@ -20,7 +20,9 @@ struct MemoryStats {
 // Throws DeviceError for cpu (which has no such statistics) or a device not built in.
 MemoryStats memory_stats(DeviceType device);
 void reset_peak_memory_stats(DeviceType device);
-// Returns cached, unused blocks to the device (cuda; a no-op on sim, which caches nothing).
+// Returns cached, unused blocks to the device: on cuda the caching allocator's, on cpu the
+// shared cache of large host blocks (kernels/cpu/host_cache.h); a no-op on sim, which
+// caches nothing.
 void empty_cache(DeviceType device);
 
 }  // namespace ember

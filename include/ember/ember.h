@@ -2,6 +2,7 @@
 #pragma once
 
 #include "autograd/autograd.h"
+#include "kernels/memory.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "tensor/backend.h"

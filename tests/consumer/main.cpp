@@ -13,6 +13,7 @@ int main() {
       std::cerr << "ember consumer: expected 12\n";
       return 1;
     }
+    ember::empty_cache(ember::DeviceType::cpu);  // the memory API is in the public header too
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "ember consumer: " << e.what() << "\n";
