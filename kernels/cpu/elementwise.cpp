@@ -7,23 +7,16 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/scalar_semantics.h"
 
 namespace ember::cpu {
 
 namespace {
 
-template <typename O, typename I>
-inline O convert(I v) {
-  if constexpr (std::is_same_v<O, bool>) {
-    return v != I(0);
-  } else if constexpr (std::is_integral_v<O> && std::is_floating_point_v<I>) {
-    // Out-of-range and NaN are undefined in C++; pin them to what x86 gives.
-    constexpr I lim = static_cast<I>(9.2e18);
-    return (v >= -lim && v <= lim) ? static_cast<O>(v) : std::numeric_limits<O>::min();
-  } else {
-    return static_cast<O>(v);
-  }
-}
+using scalar::convert;
+using scalar::int_pow;
+using scalar::nan_max;
+using scalar::nan_min;
 
 // out[i] = f(in[i])
 template <typename O, typename I, typename F>
@@ -68,36 +61,6 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
               *reinterpret_cast<const T*>(ptr[2] + i * st[2]));
     }
   });
-}
-
-template <typename T>
-T int_pow(T base, T exp) {
-  if (exp < 0) return (base == 1) ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
-  T result = 1;
-  while (exp > 0) {
-    if (exp & 1) result *= base;
-    base *= base;
-    exp >>= 1;
-  }
-  return result;
-}
-
-template <typename T>
-inline T nan_max(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(a)) return a;
-    if (std::isnan(b)) return b;
-  }
-  return a > b ? a : b;
-}
-
-template <typename T>
-inline T nan_min(T a, T b) {
-  if constexpr (std::is_floating_point_v<T>) {
-    if (std::isnan(a)) return a;
-    if (std::isnan(b)) return b;
-  }
-  return a < b ? a : b;
 }
 
 template <typename T>

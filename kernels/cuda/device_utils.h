@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/geometry.h"
 #include "kernels/cuda/target.h"
+#include "kernels/scalar_semantics.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -31,42 +32,12 @@ EMBER_DEVICE double d_pow(double x, double y) { return pow(x, y); }
 EMBER_DEVICE float d_abs(float x) { return fabsf(x); }
 EMBER_DEVICE double d_abs(double x) { return fabs(x); }
 
-template <typename T>
-EMBER_DEVICE bool is_nan(T x) {
-  if constexpr (std::is_floating_point_v<T>) {
-    return x != x;
-  } else {
-    return false;
-  }
-}
-
-// NaN-propagating maximum/minimum (torch.maximum): a NaN operand wins.
-template <typename T>
-EMBER_DEVICE T nan_max(T a, T b) {
-  if (is_nan(a)) return a;
-  if (is_nan(b)) return b;
-  return a > b ? a : b;
-}
-template <typename T>
-EMBER_DEVICE T nan_min(T a, T b) {
-  if (is_nan(a)) return a;
-  if (is_nan(b)) return b;
-  return a < b ? a : b;
-}
-
-// The cpu backend's casts: to bool is `!= 0`; float to integer pins out-of-range and NaN
-// to INT64_MIN (what x86 gives), where the GPU would saturate.
-template <typename O, typename I>
-EMBER_DEVICE O convert(I v) {
-  if constexpr (std::is_same_v<O, bool>) {
-    return v != I(0);
-  } else if constexpr (std::is_integral_v<O> && std::is_floating_point_v<I>) {
-    constexpr I lim = static_cast<I>(9.2e18);
-    return (v >= -lim && v <= lim) ? static_cast<O>(v) : static_cast<O>(INT64_MIN);
-  } else {
-    return static_cast<O>(v);
-  }
-}
+// The scalar rules shared with the cpu backend (kernels/scalar_semantics.h).
+using ::ember::scalar::convert;
+using ::ember::scalar::int_pow;
+using ::ember::scalar::is_nan;
+using ::ember::scalar::nan_max;
+using ::ember::scalar::nan_min;
 
 // ---- index arithmetic ---------------------------------------------------------------------
 

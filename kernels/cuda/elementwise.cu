@@ -30,18 +30,6 @@ constexpr int kVec = 4;
 
 // ---- the scalar functions ------------------------------------------------------------------
 
-template <typename T>
-EMBER_DEVICE T int_pow(T base, T exp) {
-  if (exp < 0) return (base == 1) ? 1 : (base == -1 ? ((exp & 1) ? -1 : 1) : 0);
-  T result = 1;
-  while (exp > 0) {
-    if (exp & 1) result *= base;
-    base *= base;
-    exp >>= 1;
-  }
-  return result;
-}
-
 EMBER_DEVICE int64_t wrap_neg(int64_t x) { return static_cast<int64_t>(0ULL - static_cast<uint64_t>(x)); }
 
 template <typename T>
