@@ -28,8 +28,11 @@ inline constexpr bool kAddressSanitizer = false;
 
 inline constexpr int kPoolBlocks = kAddressSanitizer ? 0 : 256;
 
-// The free list of blocks of `Size` bytes for the calling thread, or null while it exits.
-template <size_t Size, size_t Align>
+// The calling thread's free list of blocks of `Size` bytes (from `::operator new` with
+// alignment `Align`), holding at most `Capacity`; null while the thread exits. The pooled
+// objects below and the cpu device's small host blocks (kernels/cpu/host_cache.cpp) both
+// keep their blocks here.
+template <size_t Size, size_t Align, int Capacity = kPoolBlocks>
 class FreeList {
  public:
   static FreeList* mine() {
@@ -39,10 +42,11 @@ class FreeList {
   }
   void* pop() { return count_ > 0 ? blocks_[--count_] : nullptr; }
   bool push(void* p) {
-    if (count_ == kPoolBlocks) return false;
+    if (count_ >= Capacity) return false;
     blocks_[count_++] = p;
     return true;
   }
+  int count() const { return count_; }
   ~FreeList() {
     for (int i = 0; i < count_; ++i) ::operator delete(blocks_[i], std::align_val_t{Align});
     exited_ = true;
@@ -50,13 +54,13 @@ class FreeList {
 
  private:
   FreeList() = default;
-  std::array<void*, (kPoolBlocks > 0 ? kPoolBlocks : 1)> blocks_{};
+  std::array<void*, (Capacity > 0 ? Capacity : 1)> blocks_{};
   int count_ = 0;
   static thread_local bool exited_;
 };
 
-template <size_t Size, size_t Align>
-thread_local bool FreeList<Size, Align>::exited_ = false;
+template <size_t Size, size_t Align, int Capacity>
+thread_local bool FreeList<Size, Align, Capacity>::exited_ = false;
 
 template <typename T>
 struct PoolAllocator {

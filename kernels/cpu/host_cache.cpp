@@ -1,10 +1,12 @@
 #include "kernels/cpu/host_cache.h"
 
+#include <algorithm>
 #include <array>
 #include <bit>
-#include <cstdlib>
 #include <map>
 #include <mutex>
+#include <new>
+#include <utility>
 
 #include "tensor/error.h"
 #include "tensor/object_pool.h"
@@ -24,26 +26,39 @@ int size_class(size_t nbytes) {
   return std::countr_zero(rounded) - kMinShift;
 }
 
-// One thread's free lists: fixed arrays, so the cache itself never allocates.
-struct Cache {
-  std::array<std::array<void*, kMaxCachedPerClass>, kClasses> blocks{};
-  std::array<int, kClasses> count{};
-  ~Cache() {
-    for (int c = 0; c < kClasses; ++c)
-      for (int i = 0; i < count[c]; ++i) std::free(blocks[c][i]);
-    alive = false;
-  }
-  static thread_local bool alive;  // false once the thread's cache has been destroyed
-};
-thread_local bool Cache::alive = true;
+// Small blocks: per-thread free lists (detail::FreeList), one per size class. A class
+// number known at run time reaches its list through a table of functions, one per class.
+template <int C>
+using ClassList = detail::FreeList<(kHostAlignment << C), kHostAlignment, kCache ? kMaxCachedPerClass : 0>;
 
-// The calling thread's cache, or null while the thread is exiting (its cache is gone:
-// blocks are then freed at once).
-Cache* cache() {
-  if (!Cache::alive) return nullptr;
-  thread_local Cache c;
-  return &c;
+struct ClassOps {
+  void* (*pop)();
+  bool (*push)(void*);
+  int (*count)();
+};
+
+template <int C>
+constexpr ClassOps ops_of() {
+  return {[]() -> void* {
+            auto* l = ClassList<C>::mine();
+            return l != nullptr ? l->pop() : nullptr;
+          },
+          [](void* p) {
+            auto* l = ClassList<C>::mine();
+            return l != nullptr && l->push(p);
+          },
+          []() {
+            auto* l = ClassList<C>::mine();
+            return l != nullptr ? l->count() : 0;
+          }};
 }
+
+template <int... C>
+constexpr std::array<ClassOps, sizeof...(C)> class_table(std::integer_sequence<int, C...>) {
+  return {ops_of<C>()...};
+}
+
+constexpr std::array<ClassOps, kClasses> kClassOps = class_table(std::make_integer_sequence<int, kClasses>{});
 
 // Large blocks: one cache shared by all threads (they are rare next to the work done on
 // them, so a mutex costs nothing measurable), keyed by the block size. Sizes are rounded
@@ -68,6 +83,7 @@ size_t large_block_size(size_t nbytes) {
 }
 
 void* allocate_block(size_t bytes);
+void free_block(void* p) noexcept;
 
 void* take_large(size_t nbytes) {
   const size_t size = large_block_size(nbytes);
@@ -95,38 +111,38 @@ void give_large(void* p, size_t nbytes) {
       return;
     }
   }
-  std::free(p);
+  free_block(p);
 }
 
+// Every host block comes from the aligned operator new, so the free lists can delete it.
 void* allocate_block(size_t bytes) {
-  void* p = std::aligned_alloc(kHostAlignment, bytes);
+  void* p = ::operator new(bytes, std::align_val_t{kHostAlignment}, std::nothrow);
   if (p == nullptr) fail<ValueError>("allocate", "out of host memory allocating ", bytes, " bytes on cpu");
   return p;
 }
+
+void free_block(void* p) noexcept { ::operator delete(p, std::align_val_t{kHostAlignment}); }
 
 }  // namespace
 
 void* host_allocate(size_t nbytes) {
   if (kCache && nbytes <= kMaxCachedBytes) {
     const int c = size_class(nbytes);
-    if (Cache* k = cache(); k != nullptr && k->count[c] > 0) return k->blocks[c][--k->count[c]];
+    if (void* p = kClassOps[static_cast<size_t>(c)].pop()) return p;
     return allocate_block(size_t{1} << (c + kMinShift));
   }
   if (kCache) return take_large(nbytes);
-  return allocate_block((nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment);
+  return allocate_block(std::max<size_t>(kHostAlignment, (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment));
 }
 
 void host_deallocate(void* p, size_t nbytes) noexcept {
   if (p == nullptr) return;
   if (kCache && nbytes <= kMaxCachedBytes) {
-    const int c = size_class(nbytes);
-    if (Cache* k = cache(); k != nullptr && k->count[c] < kMaxCachedPerClass) {
-      k->blocks[c][k->count[c]++] = p;
-      return;
-    }
+    if (kClassOps[static_cast<size_t>(size_class(nbytes))].push(p)) return;
+  } else if (kCache) {
+    return give_large(p, nbytes);
   }
-  if (kCache && nbytes > kMaxCachedBytes) return give_large(p, nbytes);
-  std::free(p);
+  free_block(p);
 }
 
 size_t host_cached_large_bytes() {
@@ -138,22 +154,20 @@ size_t host_cached_large_bytes() {
 void host_empty_large_cache() {
   LargeCache& c = large_cache();
   std::lock_guard lock(c.mutex);
-  for (auto& [size, p] : c.blocks) std::free(p);
+  for (auto& [size, p] : c.blocks) free_block(p);
   c.blocks.clear();
   c.bytes = 0;
 }
 
 size_t host_cached_blocks() {
   size_t n = 0;
-  if (Cache* k = cache())
-    for (int c = 0; c < kClasses; ++c) n += static_cast<size_t>(k->count[c]);
+  for (const ClassOps& ops : kClassOps) n += static_cast<size_t>(ops.count());
   return n;
 }
 
 size_t host_cached_bytes() {
   size_t n = 0;
-  if (Cache* k = cache())
-    for (int c = 0; c < kClasses; ++c) n += static_cast<size_t>(k->count[c]) << (c + kMinShift);
+  for (int c = 0; c < kClasses; ++c) n += static_cast<size_t>(kClassOps[static_cast<size_t>(c)].count()) << (c + kMinShift);
   return n;
 }
 
