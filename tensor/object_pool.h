@@ -40,11 +40,21 @@ class FreeList {
     thread_local FreeList list;
     return &list;
   }
-  void* pop() { return count_ > 0 ? blocks_[--count_] : nullptr; }
+  void* pop() {
+    if constexpr (Capacity == 0) {
+      return nullptr;
+    } else {
+      return count_ > 0 ? blocks_[--count_] : nullptr;
+    }
+  }
   bool push(void* p) {
-    if (count_ >= Capacity) return false;
-    blocks_[count_++] = p;
-    return true;
+    if constexpr (Capacity == 0) {
+      return false;
+    } else {
+      if (count_ >= Capacity) return false;
+      blocks_[count_++] = p;
+      return true;
+    }
   }
   int count() const { return count_; }
   ~FreeList() {
