@@ -66,5 +66,12 @@ void add_reduce_cases(std::vector<OpCase>& out);
 void add_linalg_cases(std::vector<OpCase>& out);
 void add_shape_cases(std::vector<OpCase>& out);
 void add_index_cases(std::vector<OpCase>& out);
+// nn and optimizer families (reference_nn.h holds their references).
+void add_conv2d_cases(std::vector<OpCase>& out);
+void add_attention_cases(std::vector<OpCase>& out);
+void add_loss_cases(std::vector<OpCase>& out);
+void add_norm_cases(std::vector<OpCase>& out);
+void add_embedding_cases(std::vector<OpCase>& out);
+void add_optim_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases

@@ -39,6 +39,12 @@ const std::vector<OpCase>& op_cases() {
     add_linalg_cases(v);
     add_shape_cases(v);
     add_index_cases(v);
+    add_conv2d_cases(v);
+    add_attention_cases(v);
+    add_loss_cases(v);
+    add_norm_cases(v);
+    add_embedding_cases(v);
+    add_optim_cases(v);
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)

@@ -1,0 +1,189 @@
+// conv2d through the public op (ember::conv2d, which nn::functional::conv2d is), and its
+// two backward primitives raw::conv2d_backward_input / raw::conv2d_backward_weight.
+// The shapes are small but reach every path of kernels/cuda/conv2d.cu: strides (up to 5 x 4,
+// whose 20 backward-input phases take two launches), padding, dilation, groups, depthwise
+// (the direct kernels), channel counts off and over the 64 x 64 tile, a long reduction
+// that splits the backward-weight's N P Q, 1x1 and 5x5 kernels, one output pixel.
+// Napkin math: 2 N K P Q (C/groups) R S flops per primitive (+ N K P Q for the bias);
+// bytes are the operands read once and the result written once.
+#include "registry/builders.h"
+#include "registry/reference_nn.h"
+#include "tensor/raw.h"
+
+namespace ember::cases {
+
+namespace {
+
+struct ConvShape {
+  const char* tag;
+  int64_t N, C, H, W, K, R, S;
+  Conv2dParams p;
+};
+
+Conv2dParams params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh = 1,
+                    int64_t dw = 1, int64_t g = 1) {
+  return {.stride_h = sh, .stride_w = sw, .pad_h = ph, .pad_w = pw, .dilation_h = dh,
+          .dilation_w = dw, .groups = g};
+}
+
+const std::vector<ConvShape>& shapes() {
+  static const std::vector<ConvShape> v = {
+      {"3x3_pad1", 2, 3, 9, 11, 5, 3, 3, params(1, 1, 1, 1)},
+      {"3x3_stride2_pad1", 1, 4, 10, 9, 6, 3, 3, params(2, 2, 1, 1)},
+      {"5x5_stride3_pad2", 2, 3, 13, 12, 4, 5, 5, params(3, 3, 2, 2)},
+      {"5x5_nopad", 1, 3, 12, 11, 9, 5, 5, params(1, 1, 0, 0)},
+      {"3x3_dilation2", 1, 5, 11, 10, 7, 3, 3, params(1, 1, 2, 2, 2, 2)},
+      {"mixed_stride_dilation", 2, 3, 10, 13, 4, 3, 2, params(1, 2, 1, 3, 2, 3)},
+      {"groups2", 2, 6, 8, 7, 4, 3, 3, params(1, 1, 1, 1, 1, 1, 2)},
+      {"groups3_1x3", 1, 9, 6, 8, 6, 1, 3, params(1, 2, 0, 1, 1, 1, 3)},
+      {"depthwise", 2, 8, 9, 9, 8, 3, 3, params(1, 1, 1, 1, 1, 1, 8)},
+      {"depthwise_x2_5x5_stride2", 1, 4, 11, 10, 8, 5, 5, params(2, 2, 2, 2, 1, 1, 4)},
+      {"depthwise_plane_over_a_block", 2, 3, 20, 19, 3, 3, 3, params(1, 1, 1, 1, 2, 1, 3)},
+      {"depthwise_dilated_strided", 1, 5, 13, 12, 5, 3, 3, params(2, 3, 2, 1, 2, 2, 5)},
+      {"1x1_over_tile", 3, 70, 5, 6, 67, 1, 1, params(1, 1, 0, 0)},
+      {"1x1_stride2", 2, 5, 7, 9, 3, 1, 1, params(2, 2, 0, 0)},
+      {"channels_17_to_66", 4, 17, 6, 6, 66, 3, 3, params(1, 1, 1, 1)},
+      // backward-weight: N P Q = 1024 over one 64 x 64 tile, so the reduction is split
+      {"long_reduction", 4, 8, 16, 16, 16, 3, 3, params(1, 1, 1, 1)},
+      // backward-weight split in uneven ranges, with stride, dilation and padding
+      {"long_reduction_strided_dilated", 3, 5, 20, 18, 7, 3, 3, params(2, 1, 2, 1, 2, 1)},
+      {"groups2_two_m_tiles", 1, 4, 5, 5, 140, 3, 3, params(1, 1, 1, 1, 1, 1, 2)},
+      {"c130_three_m_tiles_backward", 1, 130, 4, 4, 9, 3, 3, params(1, 1, 1, 1)},
+      // backward-input: 5 x 4 = 20 output phases, two launches of up to 16
+      {"stride5x4_many_phases", 2, 3, 11, 9, 4, 3, 2, params(5, 4, 1, 1)},
+      {"one_output_pixel", 3, 4, 3, 3, 5, 3, 3, params(1, 1, 0, 0)},
+      {"width_1", 2, 3, 7, 1, 4, 3, 1, params(2, 1, 1, 0)},
+      // small enough for gradcheck (f64): groups, stride, dilation; depthwise
+      {"small_groups_strided_dilated", 1, 4, 5, 6, 6, 3, 3, params(2, 1, 1, 2, 1, 2, 2)},
+      {"small_depthwise", 1, 3, 6, 5, 3, 3, 3, params(1, 1, 1, 1, 1, 1, 3)},
+  };
+  return v;
+}
+
+Shape x_shape(const ConvShape& s) { return {s.N, s.C, s.H, s.W}; }
+Shape w_shape(const ConvShape& s) { return {s.K, s.C / s.p.groups, s.R, s.S}; }
+Shape out_shape(const ConvShape& s) {
+  return raw::conv2d_output_shape(x_shape(s), w_shape(s), s.p);
+}
+
+// |err| of a sum of `terms` products of N(0, 1) numbers grows with the number of terms.
+Tolerance conv_tol(DType dt, int64_t terms) {
+  const auto t = static_cast<double>(terms);
+  return dt == DType::f64 ? Tolerance{1e-13 * (1 + t), 1e-12} : Tolerance{2e-6 * (1 + t), 1e-5};
+}
+
+double mac_flops(const ConvShape& s) {
+  return 2.0 * static_cast<double>(ref::numel_of(out_shape(s)) * (s.C / s.p.groups) * s.R * s.S);
+}
+
+OpCase base(const std::string& op, const ConvShape& s, const std::string& suffix, DType dt) {
+  OpCase c;
+  c.name = op + "/" + s.tag + suffix + "/" + dtype_tag(dt);
+  c.family = "conv2d";
+  c.op = op;
+  c.dtype = dt;
+  c.out_dtypes = {dt};
+  return c;
+}
+
+// flops per call; bytes = the operands + the result of out_shape.
+void set_cost(OpCase& c, double flops, const Shape& result, DType dt) {
+  c.flops = [flops](const Inputs&) { return flops; };
+  const double out_bytes = static_cast<double>(ref::numel_of(result)) * element_size(dt);
+  c.bytes = [out_bytes](const Inputs& x) {
+    double b = out_bytes;
+    for (const Tensor& t : x) b += bytes_of(t);
+    return b;
+  };
+}
+
+// The public op: x (N, C, H, W) (or a transposed view, or unbatched (C, H, W)), w, bias.
+OpCase forward(const ConvShape& s, DType dt, bool bias, Layout x_layout = Layout::contiguous,
+               bool unbatched = false) {
+  std::string suffix = std::string(bias ? "_bias" : "") +
+                       (x_layout == Layout::transposed ? "_xT" : "") + (unbatched ? "_chw" : "");
+  OpCase c = base("conv2d", s, suffix, dt);
+  Shape xs = x_shape(s);
+  if (unbatched) xs.erase(xs.begin());
+  std::vector<In> ins = {In{xs, Dist::normal, x_layout}, In{w_shape(s)}};
+  if (bias) ins.push_back(In{{s.K}});
+  c.make_inputs = input_maker(ins);
+  const Conv2dParams p = s.p;
+  c.run = [p](const Inputs& x) {
+    return Outputs{conv2d(x[0], x[1], x.size() > 2 ? x[2] : Tensor(), p)};
+  };
+  c.reference = [p, unbatched](const Refs& x) {
+    ref::RefTensor in = x[0];
+    if (unbatched) in = ref::reshape(in, {1, in.shape[0], in.shape[1], in.shape[2]});
+    ref::RefTensor y = ref::conv2d(in, x[1], x.size() > 2 ? &x[2] : nullptr, p);
+    if (unbatched) y = ref::reshape(y, {y.shape[1], y.shape[2], y.shape[3]});
+    return Refs{y};
+  };
+  c.tol = conv_tol(dt, s.C / s.p.groups * s.R * s.S);
+  set_cost(c, mac_flops(s) + (bias ? static_cast<double>(ref::numel_of(out_shape(s))) : 0),
+           out_shape(s), dt);
+  c.grad_inputs = bias ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1};
+  return c;
+}
+
+// raw::conv2d_backward_input: grad_out (N, K, P, Q), w -> grad_x (N, C, H, W).
+OpCase backward_input(const ConvShape& s, DType dt) {
+  OpCase c = base("conv2d_backward_input", s, "", dt);
+  c.make_inputs = input_maker({In{out_shape(s)}, In{w_shape(s)}});
+  const Conv2dParams p = s.p;
+  const Shape xs = x_shape(s);
+  c.run = [p, xs](const Inputs& x) {
+    return Outputs{raw::conv2d_backward_input(xs, x[0], x[1], p)};
+  };
+  c.reference = [p, xs](const Refs& x) {
+    return Refs{ref::conv2d_backward_input(xs, x[0], x[1], p)};
+  };
+  c.tol = conv_tol(dt, s.K / s.p.groups * s.R * s.S);
+  set_cost(c, mac_flops(s), xs, dt);
+  return c;
+}
+
+// raw::conv2d_backward_weight: grad_out (N, K, P, Q), x -> grad_w (K, C/groups, R, S).
+OpCase backward_weight(const ConvShape& s, DType dt) {
+  OpCase c = base("conv2d_backward_weight", s, "", dt);
+  c.make_inputs = input_maker({In{out_shape(s)}, In{x_shape(s)}});
+  const Conv2dParams p = s.p;
+  const Shape ws = w_shape(s);
+  c.run = [p, ws](const Inputs& x) {
+    return Outputs{raw::conv2d_backward_weight(ws, x[0], x[1], p)};
+  };
+  c.reference = [p, ws](const Refs& x) {
+    return Refs{ref::conv2d_backward_weight(ws, x[0], x[1], p)};
+  };
+  const Shape os = out_shape(s);
+  c.tol = conv_tol(dt, s.N * os[2] * os[3]);
+  set_cost(c, mac_flops(s), ws, dt);
+  return c;
+}
+
+}  // namespace
+
+void add_conv2d_cases(std::vector<OpCase>& out) {
+  const auto& all = shapes();
+  for (size_t i = 0; i < all.size(); ++i) {
+    const ConvShape& s = all[i];
+    const bool small = i + 2 >= all.size();
+    // f32 everywhere, with and without bias on alternate shapes; f64 on every third
+    // shape (both), and on the gradcheck-sized ones.
+    out.push_back(forward(s, DType::f32, i % 2 == 0));
+    out.push_back(backward_input(s, DType::f32));
+    out.push_back(backward_weight(s, DType::f32));
+    if (i % 3 == 0 || small) {
+      out.push_back(forward(s, DType::f64, true));
+      out.push_back(forward(s, DType::f64, false));
+      out.push_back(backward_input(s, DType::f64));
+      out.push_back(backward_weight(s, DType::f64));
+    }
+  }
+  // Through the op layer: a non-contiguous input (made contiguous there), an unbatched one.
+  out.push_back(forward(all[6], DType::f32, true, Layout::transposed));
+  out.push_back(forward(all[all.size() - 2], DType::f64, true, Layout::transposed));
+  out.push_back(forward(all[all.size() - 1], DType::f64, false, Layout::contiguous, true));
+}
+
+}  // namespace ember::cases

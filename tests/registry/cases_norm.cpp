@@ -1,0 +1,101 @@
+// layer_norm (nn::functional::layer_norm over 1, 2 and 3 trailing dims, with and without
+// weight and bias, a long row) and embedding (nn::functional::embedding with 1-D and 2-D
+// indices, repeats, padding_idx given as a positive and a negative index).
+// Napkin math: layer norm about 8 flops per element (mean, centre, square, sum, scale,
+// affine); embedding none, bytes the indices and the rows gathered and written.
+#include "nn/functional.h"
+#include "registry/builders.h"
+#include "registry/reference_nn.h"
+
+namespace ember::cases {
+
+namespace {
+
+namespace F = nn::functional;
+
+OpCase layer_norm_case(const Shape& shape, int64_t norm_dims, bool weight, bool bias, DType dt,
+                       Layout layout = Layout::contiguous) {
+  const Shape normalized(shape.end() - norm_dims, shape.end());
+  std::vector<In> ins = {In{shape, Dist::wide, layout}};
+  if (weight) ins.push_back(In{normalized});
+  if (bias) ins.push_back(In{normalized});
+  OpCase c;
+  c.name = "layer_norm/" + ins_tag(ins) + "_n" + std::to_string(norm_dims) + (weight ? "_w" : "") +
+           (bias ? "_b" : "") + "/" + dtype_tag(dt);
+  c.family = "layer_norm";
+  c.op = "layer_norm";
+  c.dtype = dt;
+  c.make_inputs = input_maker(ins);
+  constexpr double eps = 1e-5;
+  c.run = [normalized, weight, bias](const Inputs& x) {
+    const Tensor w = weight ? x[1] : Tensor(), b = bias ? x[weight ? 2 : 1] : Tensor();
+    return Outputs{F::layer_norm(x[0], normalized, w, b, eps)};
+  };
+  c.reference = [norm_dims, weight, bias](const Refs& x) {
+    const ref::RefTensor* w = weight ? &x[1] : nullptr;
+    const ref::RefTensor* b = bias ? &x[weight ? 2 : 1] : nullptr;
+    return Refs{ref::layer_norm(x[0], norm_dims, w, b, eps)};
+  };
+  c.out_dtypes = {dt};
+  c.tol = tolerance(dt, TolKind::reduction);
+  set_elementwise_cost(c, 8, dt);
+  c.bytes = [dt](const Inputs& x) {
+    double b = numel_d(x[0]) * static_cast<double>(element_size(dt));
+    for (const Tensor& t : x) b += bytes_of(t);
+    return b;
+  };
+  for (int i = 0; i < static_cast<int>(ins.size()); ++i) c.grad_inputs.push_back(i);
+  return c;
+}
+
+OpCase embedding_case(int64_t num, int64_t dim, const Shape& indices, std::optional<int64_t> pad,
+                      DType dt) {
+  In idx{indices, Dist::index};
+  idx.index_high = num;
+  const std::vector<In> ins = {idx, In{{num, dim}}};
+  OpCase c;
+  c.name = "embedding/" + ins_tag(ins) + (pad ? "_pad" + std::to_string(*pad) : "") + "/" +
+           dtype_tag(dt);
+  c.family = "embedding";
+  c.op = "embedding";
+  c.dtype = dt;
+  c.make_inputs = input_maker(ins);
+  c.run = [pad](const Inputs& x) { return Outputs{F::embedding(x[0], x[1], pad)}; };
+  c.reference = [](const Refs& x) { return Refs{ref::embedding(x[0], x[1])}; };
+  c.out_dtypes = {dt};
+  c.flops = [](const Inputs&) { return 0.0; };
+  c.bytes = [](const Inputs& x) {
+    return bytes_of(x[0]) + 2.0 * numel_d(x[0]) * static_cast<double>(x[1].size(1)) *
+                                static_cast<double>(x[1].element_size());
+  };
+  // The padding row's values are read but get no gradient, which finite differences
+  // cannot agree with: gradcheck covers the cases without padding_idx.
+  if (!pad) c.grad_inputs = {1};
+  return c;
+}
+
+}  // namespace
+
+void add_norm_cases(std::vector<OpCase>& out) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    out.push_back(layer_norm_case({4, 7}, 1, true, true, dt));
+    out.push_back(layer_norm_case({3, 4, 5}, 2, true, false, dt));
+    out.push_back(layer_norm_case({2, 3, 2, 4}, 3, false, true, dt));
+    out.push_back(layer_norm_case({5, 6}, 1, false, false, dt));
+    out.push_back(layer_norm_case({3, 6, 4}, 1, true, true, dt, Layout::transposed));
+  }
+  out.push_back(layer_norm_case({16, 1000}, 1, true, true, DType::f32));  // threads, tails
+  out.push_back(layer_norm_case({9}, 1, true, true, DType::f32));         // one row
+}
+
+void add_embedding_cases(std::vector<OpCase>& out) {
+  for (DType dt : {DType::f32, DType::f64}) {
+    out.push_back(embedding_case(10, 4, {7}, std::nullopt, dt));
+    out.push_back(embedding_case(6, 3, {3, 5}, std::nullopt, dt));  // repeats
+    out.push_back(embedding_case(8, 5, {4, 3}, 2, dt));
+    out.push_back(embedding_case(8, 5, {9}, -1, dt));
+  }
+  out.push_back(embedding_case(1000, 64, {4, 50}, 0, DType::f32));
+}
+
+}  // namespace ember::cases
