@@ -106,16 +106,13 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libcudnn\.so\.' &&
 fi
 tests_dir="$build/tests"
 if ((built)); then
-  # The cuda suites, one process each (one CUDA context, not one per test).
+  # The cuda suites, one process each (one CUDA context, not one per test). cuda_ops holds
+  # the registry (conv2d, attention, optimizer steps) and every conv2d implementation.
   step cuda_ops 240 "$tests_dir/sim/ember_device_op_tests" \
       "--gtest_filter=*OpCaseCuda*:*/cuda:CudaDevice.*" "--gtest_output=xml:$out/cuda_ops.xml" ||
     fail "cuda op tests failed: see cuda_ops.log"
   step cuda_sim_suite 120 "$tests_dir/sim/ember_sim_tests" "--gtest_filter=*/cuda" \
       "--gtest_output=xml:$out/cuda_sim_suite.xml" || fail "cuda tests of ember_sim_tests failed"
-  step cuda_attention 180 "$tests_dir/sim/ember_attention_device_tests" "--gtest_filter=*/cuda" \
-      "--gtest_output=xml:$out/cuda_attention.xml" || fail "cuda attention tests failed: see cuda_attention.log"
-  step cuda_conv 180 "$tests_dir/sim/ember_conv2d_device_tests" "--gtest_filter=*/cuda_*" \
-      "--gtest_output=xml:$out/cuda_conv.xml" || fail "cuda conv2d tests failed: see cuda_conv.log"
   # Everything else through ctest (cpu, sim, grad, nn, ...).
   step ctest 420 ctest --test-dir "$build" -LE cuda -j "$jobs" --timeout 120 --output-on-failure \
       --output-junit "$out/ctest.xml" || fail "ctest (all but the cuda label) failed: see ctest.log"

@@ -1,7 +1,8 @@
 // The GPU devices beyond the registry's cases: the kernels' other paths (long rows,
 // multi-block grids, more than 8 dims, every cast), index errors found on the device,
-// transfers, and the cuda device's GEMM choices and memory statistics. Each test runs
-// on sim and on cuda (skipped without a GPU).
+// transfers, the implementation switches (the cuda device's GEMM and conv2d choices, TF32,
+// the bf16 attention path), modules and optimizers trained on the device, argument errors,
+// and memory statistics. Each test runs on sim and on cuda (skipped without a GPU).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -9,14 +10,29 @@
 #include <cstdlib>
 #include <limits>
 
+#include <ember/ember.h>
+
 #include "cuda_required.h"
 #include "kernels/memory.h"
+#include "kernels/sim/scheduler.h"
+#include "registry/op_cases.h"
+#include "registry/reference_nn.h"
 #include "tensor/ops.h"
+#include "tensor/raw.h"
 
 #if EMBER_HAVE_CUDA
 #define EMBER_VARIANT_CUDA 1  // this file uses the cuda build's backend controls only
 #include "kernels/cuda/backend.h"
+#include "kernels/cuda/cudnn_conv.h"
 #endif
+#include "kernels/cuda/fast_div.h"  // after the variant is chosen: either build's FastDiv
+
+// The sim build's bf16 attention switch (kernels/cuda/backend.h serves one build per
+// translation unit, here the cuda one when it is built).
+namespace ember::sim_impl {
+bool attention_bf16();
+void set_attention_bf16(bool on);
+}  // namespace ember::sim_impl
 
 namespace ember::simtest {
 namespace {
@@ -161,6 +177,148 @@ TEST_P(DeviceOps, TransfersRoundTrip) {
   expect_close(d.slice(1, 3, 50, 7).cpu(), c.slice(1, 3, 50, 7), 0.0);
 }
 
+// nn::Conv2d on the device: the same output and parameter gradients as on the cpu (the
+// registry checks the primitives; this, the module and autograd around them).
+TEST_P(DeviceOps, Conv2dModuleAndItsGradientsMatchCpu) {
+  manual_seed(11);
+  const nn::Conv2dOptions o{.stride = 2, .padding = 1, .groups = 2};
+  auto on_cpu = nn::Conv2d::make(6, 10, 3, o), on_dev = nn::Conv2d::make(6, 10, 3, o);
+  on_cpu->to(DType::f64);
+  on_dev->to(DType::f64);
+  {
+    NoGradGuard no_grad;
+    on_dev->weight.copy_(on_cpu->weight);
+    on_dev->bias.copy_(on_cpu->bias);
+  }
+  on_dev->to(dev());
+  const Tensor x = randn({3, 6, 11, 10}, {.dtype = DType::f64});
+  const Tensor y_cpu = on_cpu->forward(x), y_dev = on_dev->forward(x.to(dev()));
+  EXPECT_EQ(y_dev.device(), dev());
+  expect_close(y_dev, y_cpu, 1e-12);
+  (y_cpu * y_cpu).sum().backward();
+  (y_dev * y_dev).sum().backward();
+  expect_close(on_dev->weight.grad(), on_cpu->weight.grad(), 1e-10);
+  expect_close(on_dev->bias.grad(), on_cpu->bias.grad(), 1e-10);
+}
+
+// Adam with gradient clipping on the device follows the cpu run step for step.
+TEST_P(DeviceOps, AdamWithClippingTrainsLikeTheCpu) {
+  manual_seed(15);
+  auto cpu_model = std::make_shared<nn::Linear>(13, 7);
+  auto dev_model = std::make_shared<nn::Linear>(13, 7);
+  dev_model->load_state_dict(cpu_model->state_dict());
+  dev_model->to(dev());
+  const optim::AdamOptions options{.lr = 1e-2, .weight_decay = 1e-3, .amsgrad = true};
+  auto cpu_opt = optim::Adam::make(cpu_model->parameters(), options);
+  auto dev_opt = optim::Adam::make(dev_model->parameters(), options);
+  for (int step = 0; step < 4; ++step) {
+    Tensor x = randn({5, 13}), y = randn({5, 7});
+    cpu_opt->zero_grad();
+    dev_opt->zero_grad();
+    ((*cpu_model)(x) - y).pow(2.0).sum().backward();
+    ((*dev_model)(x.to(dev())) - y.to(dev())).pow(2.0).sum().backward();
+    const double n_cpu = optim::clip_grad_norm_(cpu_model->parameters(), 0.5);
+    const double n_dev = optim::clip_grad_norm_(dev_model->parameters(), 0.5);
+    EXPECT_NEAR(n_dev, n_cpu, 1e-5 * n_cpu) << "step " << step;
+    cpu_opt->step();
+    dev_opt->step();
+  }
+  expect_close(dev_model->weight.detach(), cpu_model->weight.detach(), 4e-6);
+}
+
+TEST_P(DeviceOps, MultiTensorNormArgumentErrors) {
+  EXPECT_EQ(raw::multi_tensor_norm({}, 2.0), 0.0);
+  EXPECT_THROW((void)raw::multi_tensor_norm({randn({3}).to(dev())}, 0.0), ValueError);
+  EXPECT_THROW((void)raw::multi_tensor_norm({arange(3).to(dev())}, 2.0), DTypeError);
+}
+
+// Switches a device's bf16 attention kernels on for a scope.
+class Bf16Attention {
+ public:
+  explicit Bf16Attention(Device dev) : cuda_(dev.is_cuda()), before_(get()) { set(true); }
+  ~Bf16Attention() { set(before_); }
+  Bf16Attention(const Bf16Attention&) = delete;
+  Bf16Attention& operator=(const Bf16Attention&) = delete;
+
+ private:
+  bool get() const {
+#if EMBER_HAVE_CUDA
+    if (cuda_) return cuda_impl::attention_bf16();
+#endif
+    return sim_impl::attention_bf16();
+  }
+  void set(bool on) const {
+#if EMBER_HAVE_CUDA
+    if (cuda_) return cuda_impl::set_attention_bf16(on);
+#endif
+    sim_impl::set_attention_bf16(on);
+  }
+  bool cuda_;
+  bool before_;
+};
+
+// The bf16 tensor-core attention path (a backend switch, so no registry case) against the
+// registry's f64 reference at bf16's precision. On sim its products are emulated, so
+// staging, masks, softmax, dropout and barriers are checked there, in both schedules.
+TEST_P(DeviceOps, Bf16AttentionPathMatchesTheReference) {
+  const Bf16Attention bf16(dev());
+  enum class Mask { none, full, padding };
+  struct Spec {
+    const char* name;
+    int64_t B, H, Tq, Tk, D;
+    Mask mask;
+    bool causal;
+    double dropout;
+  };
+  const Spec specs[] = {
+      {"bf16_d64", 2, 3, 100, 130, 64, Mask::none, false, 0},
+      {"bf16_d128_causal", 1, 2, 150, 150, 128, Mask::none, true, 0},
+      {"bf16_d32_mask_dropout", 2, 2, 70, 90, 32, Mask::full, false, 0.2},
+      {"bf16_d64_padding_more_queries", 1, 2, 130, 40, 64, Mask::padding, true, 0},
+  };
+  const std::vector<sim::Schedule> schedules =
+      dev().is_cuda() ? std::vector<sim::Schedule>{sim::Schedule::sequential}
+                      : std::vector<sim::Schedule>{sim::Schedule::sequential, sim::Schedule::shuffled};
+  for (sim::Schedule schedule : schedules)
+    for (const Spec& s : specs) {
+      sim::ScheduleGuard guard(schedule, sim::schedule_seed());
+      manual_seed(static_cast<uint64_t>(s.Tq));
+      const Shape scores{s.B, s.H, s.Tq, s.Tk};
+      Tensor q = randn({s.B, s.H, s.Tq, s.D}, opts()), k = randn({s.B, s.H, s.Tk, s.D}, opts());
+      Tensor v = randn({s.B, s.H, s.Tk, s.D}, opts()), g = randn({s.B, s.H, s.Tq, s.D}, opts());
+      Tensor mask;
+      if (s.mask == Mask::full) mask = randn(scores, opts());
+      if (s.mask == Mask::padding) {  // -inf on some keys, key 0 kept; (B, 1, 1, Tk) expanded
+        Tensor keep = logical_or(rand({s.B, 1, 1, s.Tk}) > 0.3, eq(arange(s.Tk), 0));
+        mask = where(keep, zeros({}), full({}, -std::numeric_limits<double>::infinity()))
+                   .to(dev())
+                   .expand(scores);
+      }
+      const AttentionParams p{.scale = 1.0 / std::sqrt(static_cast<double>(s.D)), .causal = s.causal,
+                              .dropout_p = s.dropout, .seed = 0x5EEDu, .offset = 7};
+      auto [out, lse] = raw::attention_forward(q, k, v, mask, p);
+      auto [dq, dk, dv] = raw::attention_backward(g, q, k, v, out, lse, mask, p);
+      const ref::RefTensor rmask = mask.defined() ? ref::from_tensor(mask) : ref::RefTensor{};
+      const ref::AttentionResult want =
+          ref::attention(ref::from_tensor(q), ref::from_tensor(k), ref::from_tensor(v),
+                         mask.defined() ? &rmask : nullptr, p, nullptr);
+      const ref::RefTensor rg = ref::from_tensor(g);
+      const ref::AttentionResult want_grads =
+          ref::attention(ref::from_tensor(q), ref::from_tensor(k), ref::from_tensor(v),
+                         mask.defined() ? &rmask : nullptr, p, &rg);
+      const std::string what = std::string(s.name) + (schedule == sim::Schedule::shuffled ? " shuffled" : "");
+      EXPECT_EQ(cases::compare(out, want.out, DType::f32, {3e-2, 3e-2}), "") << what << ": out";
+      EXPECT_EQ(cases::compare(lse, want.lse, DType::f32, {3e-2, 3e-2}), "") << what << ": lse";
+      EXPECT_EQ(cases::compare(dq, want_grads.dq, DType::f32, {5e-2, 5e-2}), "") << what << ": dq";
+      EXPECT_EQ(cases::compare(dk, want_grads.dk, DType::f32, {5e-2, 5e-2}), "") << what << ": dk";
+      EXPECT_EQ(cases::compare(dv, want_grads.dv, DType::f32, {5e-2, 5e-2}), "") << what << ": dv";
+      // bf16 operands: not the f32 path's result to the last bits.
+      if (!dev().is_cuda()) {
+        EXPECT_NE(cases::compare(out, want.out, DType::f32, {1e-5, 0}), "") << what;
+      }
+    }
+}
+
 std::string device_name(const ::testing::TestParamInfo<Device>& p) { return p.param.is_cuda() ? "cuda" : "sim"; }
 
 INSTANTIATE_TEST_SUITE_P(Devices, DeviceOps, ::testing::Values(Device::sim(), Device::cuda()), device_name);
@@ -181,6 +339,45 @@ TEST(CudaDevice, TiledGemmMatchesCublas) {
   Tensor cpu = a.cpu().matmul(b.cpu());
   EXPECT_TRUE(allclose(by_cublas.cpu(), cpu, 1e-4, 1e-4));
   EXPECT_TRUE(allclose(by_tiled.cpu(), cpu, 1e-4, 1e-4));
+#endif
+}
+
+// conv2d's registry cases on every cuda implementation: ember's kernels (FMA, and TF32 at
+// TF32's tolerance) and cuDNN (the default, which the registry's own cuda run takes for
+// f32; f64 is always ember's kernels).
+TEST(CudaDevice, Conv2dCasesOnEveryImplementation) {
+  EMBER_SKIP_WITHOUT_CUDA();
+#if EMBER_HAVE_CUDA
+  struct Impl {
+    const char* name;
+    cuda_impl::ConvImpl impl;
+    bool tf32;
+  };
+  const cuda_impl::ConvImpl impl_before = cuda_impl::conv_impl();
+  const bool tf32_before = cuda_impl::conv_tf32();
+  for (const Impl& im : {Impl{"ember", cuda_impl::ConvImpl::ember, false},
+                         Impl{"ember_tf32", cuda_impl::ConvImpl::ember, true},
+                         Impl{"cudnn", cuda_impl::ConvImpl::cudnn, false}}) {
+    if (im.impl == cuda_impl::ConvImpl::cudnn && !cuda_impl::cudnn_conv_available()) {
+      std::printf("note: cuDNN cannot be loaded (libcudnn.so.N on the loader path?)\n");
+      continue;
+    }
+    if (im.tf32 && cuda_impl::rt::props().major < 8) continue;  // TF32 needs sm_80
+    cuda_impl::set_conv_impl(im.impl);
+    cuda_impl::set_conv_tf32(im.tf32);
+    for (const cases::OpCase& c : cases::op_cases()) {
+      if (c.family != "conv2d" || (c.dtype == DType::f64 && (im.tf32 || im.impl != cuda_impl::ConvImpl::ember)))
+        continue;
+      cases::OpCase t = c;
+      if (im.tf32) {  // 10-bit mantissas; the case's f32 atol is 2e-6 (1 + terms summed)
+        const double terms = c.tol.atol / 2e-6;
+        t.tol = {4e-3 * std::sqrt(terms) + 1e-3, 4e-3};
+      }
+      EXPECT_EQ(cases::check_case(t, Device::cuda()), "") << im.name << ": " << c.name;
+    }
+  }
+  cuda_impl::set_conv_impl(impl_before);
+  cuda_impl::set_conv_tf32(tf32_before);
 #endif
 }
 
@@ -209,6 +406,28 @@ TEST(CudaDevice, UnavailableWithoutAGpuButEverythingElseWorks) {
   EXPECT_THROW((void)empty({2}, {.device = Device::cuda()}), DeviceError);
   EXPECT_EQ(Device::best(), Device::cpu());
   EXPECT_EQ((ones({2}, {.device = Device::sim()}) * 2.0f).cpu().to_vector<float>(), (std::vector<float>{2, 2}));
+}
+
+// conv2d's division by a launch-time constant, against `/` on every divisor up to 600 and
+// dividends up to the 2^31 - 1 its callers stay below.
+TEST(KernelHelpers, FastDivMatchesDivision) {
+  const std::vector<int> ns = {0, 1, 2, 3, 63, 64, 65, 1000, 65535, 65536, 1 << 20, 123456789,
+                               (1 << 30) + 7, 2147483646, 2147483647};
+  int bad = 0;
+  for (int d = 1; d <= 600; ++d) {
+    const EMBER_VARIANT::FastDiv f(static_cast<uint32_t>(d));
+    for (int n : ns)
+      for (int k = 0; k < 3; ++k) {
+        const int v = n - k >= 0 ? n - k : 0;
+        int r;
+        const int q = f.divmod(v, &r);
+        if ((q != v / d || r != v % d) && bad++ < 5) ADD_FAILURE() << v << " / " << d << ": got " << q << " rem " << r;
+      }
+  }
+  for (uint32_t d : {1000003u, 1u << 30, (1u << 31) - 1}) {
+    const EMBER_VARIANT::FastDiv f(d);
+    for (int n : ns) EXPECT_EQ(f.div(n), n / static_cast<int>(d)) << n << " / " << d;
+  }
 }
 
 }  // namespace
