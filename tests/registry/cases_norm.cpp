@@ -1,8 +1,13 @@
 // layer_norm (nn::functional::layer_norm over 1, 2 and 3 trailing dims, with and without
 // weight and bias, a long row) and embedding (nn::functional::embedding with 1-D and 2-D
-// indices, repeats, padding_idx given as a positive and a negative index).
-// Napkin math: layer norm about 8 flops per element (mean, centre, square, sum, scale,
-// affine); embedding none, bytes the indices and the rows gathered and written.
+// indices, repeats, padding_idx given as a positive and a negative index). The
+// "_backward" cases run each op's gradient on the device through autograd::grad for a
+// random grad_out (gradcheck checks the rules on the cpu; these check every device, and
+// embedding's padding row, which finite differences cannot).
+// Napkin math: layer norm about 8 flops per element forward (mean, centre, square, sum,
+// scale, affine) and 10 backward; embedding none, bytes the indices and the rows
+// gathered (scattered) and written.
+#include "autograd/engine.h"
 #include "nn/functional.h"
 #include "registry/builders.h"
 #include "registry/reference_nn.h"
@@ -48,6 +53,42 @@ OpCase layer_norm_case(const Shape& shape, int64_t norm_dims, bool weight, bool 
   return c;
 }
 
+// Inputs: x, grad_out, then weight when given; outputs dx, dweight (with a weight), dbias.
+OpCase layer_norm_backward_case(const Shape& shape, int64_t norm_dims, bool affine, DType dt) {
+  const Shape normalized(shape.end() - norm_dims, shape.end());
+  std::vector<In> ins = {In{shape, Dist::wide}, In{shape}};
+  if (affine) ins.push_back(In{normalized});
+  OpCase c;
+  c.name = "layer_norm_backward/" + ins_tag(ins) + "_n" + std::to_string(norm_dims) +
+           (affine ? "_w_b" : "") + "/" + dtype_tag(dt);
+  c.family = "layer_norm";
+  c.op = "layer_norm_backward";
+  c.dtype = dt;
+  c.make_inputs = input_maker(ins);
+  constexpr double eps = 1e-5;
+  c.run = [normalized, affine](const Inputs& x) {
+    autograd::TensorList leaves = {x[0].detach().requires_grad_()};
+    Tensor w, b;
+    if (affine) {
+      w = x[2].detach().requires_grad_();
+      b = zeros(normalized, x[2].options()).requires_grad_();
+      leaves.push_back(w);
+      leaves.push_back(b);
+    }
+    Tensor y = F::layer_norm(leaves[0], normalized, w, b, eps);
+    return autograd::grad({y}, leaves, {x[1]});
+  };
+  c.reference = [norm_dims, affine](const Refs& x) {
+    ref::LayerNormGrads g =
+        ref::layer_norm_backward(x[0], norm_dims, affine ? &x[2] : nullptr, x[1], eps);
+    return affine ? Refs{g.dx, g.dweight, g.dbias} : Refs{g.dx};
+  };
+  c.out_dtypes.assign(affine ? 3 : 1, dt);
+  c.tol = tolerance(dt, TolKind::reduction);
+  set_elementwise_cost(c, 10, dt);
+  return c;
+}
+
 OpCase embedding_case(int64_t num, int64_t dim, const Shape& indices, std::optional<int64_t> pad,
                       DType dt) {
   In idx{indices, Dist::index};
@@ -74,6 +115,35 @@ OpCase embedding_case(int64_t num, int64_t dim, const Shape& indices, std::optio
   return c;
 }
 
+// The weight's gradient: indices, weight, grad_out (indices shape..., dim).
+OpCase embedding_backward_case(int64_t num, int64_t dim, const Shape& indices,
+                               std::optional<int64_t> pad, DType dt) {
+  In idx{indices, Dist::index};
+  idx.index_high = num;
+  Shape go = indices;
+  go.push_back(dim);
+  const std::vector<In> ins = {idx, In{{num, dim}}, In{go}};
+  OpCase c;
+  c.name = "embedding_backward/" + ins_tag(ins) + (pad ? "_pad" + std::to_string(*pad) : "") +
+           "/" + dtype_tag(dt);
+  c.family = "embedding";
+  c.op = "embedding_backward";
+  c.dtype = dt;
+  c.make_inputs = input_maker(ins);
+  c.run = [pad](const Inputs& x) {
+    Tensor w = x[1].detach().requires_grad_();
+    return autograd::grad({F::embedding(x[0], w, pad)}, {w}, {x[2]});
+  };
+  c.reference = [num, pad](const Refs& x) {
+    return Refs{ref::embedding_backward(x[0], x[2], num, pad)};
+  };
+  c.out_dtypes = {dt};
+  c.tol = tolerance(dt, TolKind::reduction);
+  c.flops = [](const Inputs& x) { return numel_d(x[2]); };
+  c.bytes = [](const Inputs& x) { return bytes_of(x[0]) + bytes_of(x[2]) + 2.0 * bytes_of(x[1]); };
+  return c;
+}
+
 }  // namespace
 
 void add_norm_cases(std::vector<OpCase>& out) {
@@ -86,6 +156,11 @@ void add_norm_cases(std::vector<OpCase>& out) {
   }
   out.push_back(layer_norm_case({16, 1000}, 1, true, true, DType::f32));  // threads, tails
   out.push_back(layer_norm_case({9}, 1, true, true, DType::f32));         // one row
+  for (DType dt : {DType::f32, DType::f64}) {
+    out.push_back(layer_norm_backward_case({4, 7}, 1, true, dt));
+    out.push_back(layer_norm_backward_case({3, 4, 5}, 2, false, dt));
+  }
+  out.push_back(layer_norm_backward_case({16, 1000}, 1, true, DType::f32));
 }
 
 void add_embedding_cases(std::vector<OpCase>& out) {
@@ -96,6 +171,13 @@ void add_embedding_cases(std::vector<OpCase>& out) {
     out.push_back(embedding_case(8, 5, {9}, -1, dt));
   }
   out.push_back(embedding_case(1000, 64, {4, 50}, 0, DType::f32));
+  for (DType dt : {DType::f32, DType::f64}) {
+    out.push_back(embedding_backward_case(6, 3, {4, 5}, std::nullopt, dt));  // repeats add up
+    out.push_back(embedding_backward_case(5, 4, {12}, 2, dt));
+    out.push_back(embedding_backward_case(5, 4, {3, 4}, -1, dt));
+  }
+  // Many indices onto few rows: a parallel backward must not race.
+  out.push_back(embedding_backward_case(30, 64, {2000}, 3, DType::f32));
 }
 
 }  // namespace ember::cases

@@ -161,7 +161,8 @@ OpCase sgd_case(const std::string& tag, const SgdStepParams& p, DType dt) {
   auto mis = [](size_t i) { return i % 3 == 1; };
   c.run = [=](const Inputs& x) {
     std::vector<Tensor> views;
-    for (size_t t = 0; t < x.size(); ++t) views.push_back(inner(x[t], mis(t / static_cast<size_t>(per))));
+    for (size_t t = 0; t < x.size(); ++t)
+      views.push_back(inner(x[t], mis(t / static_cast<size_t>(per))));
     for (int round = 0; round < kRounds; ++round) {
       std::vector<SgdTensors> group;
       for (size_t i = 0; i < sizes.size(); ++i) {

@@ -287,6 +287,38 @@ RefTensor layer_norm(const RefTensor& x, int64_t norm_dims, const RefTensor* wei
   return y;
 }
 
+LayerNormGrads layer_norm_backward(const RefTensor& x, int64_t norm_dims, const RefTensor* weight,
+                                   const RefTensor& grad_out, double eps) {
+  // dx = r (gw - mean(gw) - xhat mean(gw xhat)) with gw = g w, xhat = (x - mean) r,
+  // r = 1 / sqrt(var + eps); dweight = sum over rows of g xhat, dbias = sum of g.
+  int64_t M = 1;
+  for (int64_t d = x.dim() - norm_dims; d < x.dim(); ++d) M *= x.shape[at(d)];
+  const Shape normalized(x.shape.end() - norm_dims, x.shape.end());
+  LayerNormGrads r{filled(x.shape, 0.0), filled(normalized, 0.0), filled(normalized, 0.0)};
+  std::vector<double> xhat(at(M)), gw(at(M));
+  for (int64_t row = 0; row * M < x.numel(); ++row) {
+    double mean = 0, var = 0;
+    for (int64_t i = 0; i < M; ++i) mean += x.data[at(row * M + i)];
+    mean /= static_cast<double>(M);
+    for (int64_t i = 0; i < M; ++i) var += std::pow(x.data[at(row * M + i)] - mean, 2);
+    var /= static_cast<double>(M);
+    const double inv = 1.0 / std::sqrt(var + eps);
+    double mean_gw = 0, mean_gwx = 0;
+    for (int64_t i = 0; i < M; ++i) {
+      const double g = grad_out.data[at(row * M + i)];
+      xhat[at(i)] = (x.data[at(row * M + i)] - mean) * inv;
+      gw[at(i)] = g * (weight ? weight->data[at(i)] : 1.0);
+      mean_gw += gw[at(i)] / static_cast<double>(M);
+      mean_gwx += gw[at(i)] * xhat[at(i)] / static_cast<double>(M);
+      r.dweight.data[at(i)] += g * xhat[at(i)];
+      r.dbias.data[at(i)] += g;
+    }
+    for (int64_t i = 0; i < M; ++i)
+      r.dx.data[at(row * M + i)] = inv * (gw[at(i)] - mean_gw - xhat[at(i)] * mean_gwx);
+  }
+  return r;
+}
+
 RefTensor embedding(const RefTensor& indices, const RefTensor& weight) {
   const int64_t dim = weight.shape[1];
   Shape shape = indices.shape;
@@ -297,6 +329,19 @@ RefTensor embedding(const RefTensor& indices, const RefTensor& weight) {
     for (int64_t d = 0; d < dim; ++d) out.data[at(i * dim + d)] = weight.data[at(row * dim + d)];
   }
   return out;
+}
+
+RefTensor embedding_backward(const RefTensor& indices, const RefTensor& grad_out, int64_t num,
+                             std::optional<int64_t> padding_idx) {
+  const int64_t dim = grad_out.shape.back();
+  const int64_t pad = padding_idx ? (*padding_idx < 0 ? *padding_idx + num : *padding_idx) : -1;
+  RefTensor gw = filled({num, dim}, 0.0);
+  for (int64_t i = 0; i < indices.numel(); ++i) {
+    const auto row = static_cast<int64_t>(indices.data[at(i)]);
+    if (row == pad) continue;
+    for (int64_t d = 0; d < dim; ++d) gw.data[at(row * dim + d)] += grad_out.data[at(i * dim + d)];
+  }
+  return gw;
 }
 
 // ---- optimizer steps ----------------------------------------------------------------------

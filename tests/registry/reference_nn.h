@@ -59,8 +59,19 @@ RefTensor cross_entropy(const RefTensor& input, const RefTensor& target, bool so
 // Normalizes over the last `norm_dims` dims (biased variance), then * weight + bias.
 RefTensor layer_norm(const RefTensor& x, int64_t norm_dims, const RefTensor* weight,
                      const RefTensor* bias, double eps);
+// Gradients of layer_norm for grad_out (x's shape): dx, and dweight and dbias (of the
+// normalized shape; dweight only when a weight is given, which scales dx).
+struct LayerNormGrads {
+  RefTensor dx, dweight, dbias;
+};
+LayerNormGrads layer_norm_backward(const RefTensor& x, int64_t norm_dims, const RefTensor* weight,
+                                   const RefTensor& grad_out, double eps);
 // Rows of weight (num, dim) picked by indices -> (indices shape..., dim).
 RefTensor embedding(const RefTensor& indices, const RefTensor& weight);
+// The weight's gradient (num, dim): grad_out rows (indices shape..., dim) added at their
+// indices, except where the index is padding_idx (wrapped when negative).
+RefTensor embedding_backward(const RefTensor& indices, const RefTensor& grad_out, int64_t num,
+                             std::optional<int64_t> padding_idx);
 
 // ---- optimizer steps (torch.optim's formulas, kernels/cpu/optim.cpp's comment) -----------
 // One Adam/AdamW update of one parameter at step count `step` (1 on the first update);
