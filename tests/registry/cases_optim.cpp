@@ -32,18 +32,14 @@ Tensor inner(const Tensor& b, bool misaligned) {
   return b.narrow(0, offset_of(misaligned), b.numel() - 2);
 }
 
-// A buffer of n + 2 values of `scale` * N(0, 1), transformed by f.
+// A buffer of n + 2 values of `scale` * N(0, 1).
 Tensor buffer(int64_t n, DType dt, Device dev, double scale) {
   return randn({n + 2}, {.dtype = dt, .device = dev}) * scale;
 }
 
-// Runs f(values) on the inner elements of a reference buffer, leaving the rest.
-template <typename F>
-void on_inner(ref::RefTensor& b, bool misaligned, F&& f) {
-  const int64_t at = offset_of(misaligned), n = b.numel() - 2;
-  std::vector<double> v(b.data.begin() + at, b.data.begin() + at + n);
-  f(v);
-  std::copy(v.begin(), v.end(), b.data.begin() + at);
+// Writes the inner elements of a reference buffer, leaving the two others.
+void set_inner(ref::RefTensor& b, bool misaligned, const std::vector<double>& values) {
+  std::copy(values.begin(), values.end(), b.data.begin() + offset_of(misaligned));
 }
 
 std::vector<double> inner_values(const ref::RefTensor& b, bool misaligned) {
@@ -119,10 +115,10 @@ OpCase adam_case(const std::string& tag, const AdamStepParams& p, DType dt,
       for (int round = 0; round < kRounds; ++round)
         ref::adam_step(param, grad, avg, sq, p.amsgrad ? &vmax : nullptr,
                        static_cast<int64_t>(1 + 3 * i) + round, p);
-      on_inner(b[0], m, [&](std::vector<double>& v) { v = param; });
-      on_inner(b[2], m, [&](std::vector<double>& v) { v = avg; });
-      on_inner(b[3], m, [&](std::vector<double>& v) { v = sq; });
-      if (p.amsgrad) on_inner(b[4], mis(i, 4), [&](std::vector<double>& v) { v = vmax; });
+      set_inner(b[0], m, param);
+      set_inner(b[2], m, avg);
+      set_inner(b[3], m, sq);
+      if (p.amsgrad) set_inner(b[4], mis(i, 4), vmax);
     }
     return r;
   };
@@ -181,8 +177,8 @@ OpCase sgd_case(const std::string& tag, const SgdStepParams& p, DType dt) {
       std::vector<double> buf = momentum ? inner_values(b[2], mis(i)) : std::vector<double>{};
       for (int round = 0; round < kRounds; ++round)
         ref::sgd_step(param, grad, momentum ? &buf : nullptr, round == 0, p);
-      on_inner(b[0], mis(i), [&](std::vector<double>& v) { v = param; });
-      if (momentum) on_inner(b[2], mis(i), [&](std::vector<double>& v) { v = buf; });
+      set_inner(b[0], mis(i), param);
+      if (momentum) set_inner(b[2], mis(i), buf);
     }
     return r;
   };
