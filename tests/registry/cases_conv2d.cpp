@@ -168,9 +168,10 @@ void add_conv2d_cases(std::vector<OpCase>& out) {
   for (size_t i = 0; i < all.size(); ++i) {
     const ConvShape& s = all[i];
     const bool small = i + 2 >= all.size();
-    // f32 everywhere, with and without bias on alternate shapes; f64 on every third
-    // shape (both), and on the gradcheck-sized ones.
-    out.push_back(forward(s, DType::f32, i % 2 == 0));
+    // f32 everywhere, forward with and without bias; f64 on every third shape and on
+    // the gradcheck-sized ones.
+    out.push_back(forward(s, DType::f32, true));
+    out.push_back(forward(s, DType::f32, false));
     out.push_back(backward_input(s, DType::f32));
     out.push_back(backward_weight(s, DType::f32));
     if (i % 3 == 0 || small) {
