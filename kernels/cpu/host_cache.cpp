@@ -2,7 +2,9 @@
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <bit>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <new>
@@ -125,15 +127,32 @@ void free_block(void* p) noexcept { ::operator delete(p, std::align_val_t{kHostA
 
 }  // namespace
 
-void* host_allocate(size_t nbytes) {
+namespace {
+// The byte every block handed out is filled with, or -1 (tests poison outputs with it:
+// glibc's M_PERTURB fills fresh malloc blocks only, not the ones this cache reuses).
+std::atomic<int> g_fill_byte{-1};
+
+void* fill(void* p, size_t nbytes) {
+  const int byte = g_fill_byte.load(std::memory_order_relaxed);
+  if (byte >= 0 && p != nullptr) [[unlikely]] std::memset(p, byte, nbytes);
+  return p;
+}
+
+void* allocate_unfilled(size_t nbytes) {
   if (kCache && nbytes <= kMaxCachedBytes) {
     const int c = size_class(nbytes);
     if (void* p = kClassOps[static_cast<size_t>(c)].pop()) return p;
     return allocate_block(size_t{1} << (c + kMinShift));
   }
   if (kCache) return take_large(nbytes);
-  return allocate_block(std::max<size_t>(kHostAlignment, (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment));
+  return allocate_block(std::max<size_t>(kHostAlignment,
+                                         (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment));
 }
+}  // namespace
+
+void* host_allocate(size_t nbytes) { return fill(allocate_unfilled(nbytes), nbytes); }
+
+void host_set_fill_byte(int byte) { g_fill_byte.store(byte < 0 ? -1 : (byte & 0xFF)); }
 
 void host_deallocate(void* p, size_t nbytes) noexcept {
   if (p == nullptr) return;

@@ -34,6 +34,11 @@ void* host_allocate(size_t nbytes);
 // nbytes as given to host_allocate.
 void host_deallocate(void* p, size_t nbytes) noexcept;
 
+// Fills every block host_allocate hands out from now on, cached or fresh, with `byte`
+// (0..255), or stops filling (-1). Tests poison outputs with it, so an element a kernel
+// forgets to write cannot pass for a right answer.
+void host_set_fill_byte(int byte);
+
 // Blocks sitting in this thread's cache, and their bytes (for tests).
 size_t host_cached_blocks();
 size_t host_cached_bytes();

@@ -12,6 +12,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "kernels/cpu/host_cache.h"
 #include "registry/builders.h"
 
 namespace ember::cases {
@@ -98,6 +99,8 @@ std::string compare(const Tensor& actual, const ref::RefTensor& expected, DType 
 }
 
 bool poison_host_allocations() {
+  // The cpu device's block cache reuses blocks that malloc's fill would not reach.
+  cpu::host_set_fill_byte(0xFE);
 #if defined(__GLIBC__)
   // glibc fills new allocations with the complement of the perturb byte: 0x01 -> 0xFE.
   return mallopt(M_PERTURB, 0x01) == 1;
