@@ -62,10 +62,17 @@ int run_perf(const std::vector<const OpCase*>& cases, const DriverOptions& opt) 
                 "(copy of %.0f MiB)\n",
                 peaks.threads, peaks.flops * 1e-9, peaks.bandwidth * 1e-9,
                 peaks.copy_bytes / (1 << 20));
-  } else {
+  }
+#if EMBER_HAVE_CUDA
+  if (device.is_cuda() && !opt.skip_peaks) {
+    peaks = cuda_device_peaks();
+    std::printf("peaks (%s, from its attributes): %.1f GFLOP/s f32, %.1f GB/s\n",
+                device.str().c_str(), peaks.flops * 1e-9, peaks.bandwidth * 1e-9);
+  }
+#endif
+  if (peaks.flops <= 0 || peaks.bandwidth <= 0)
     std::printf("peaks (%s): %s; the roofline column is left blank\n", device.str().c_str(),
                 opt.skip_peaks ? "not measured (--skip-peaks)" : "unknown");
-  }
 
   size_t width = 4;
   for (const OpCase* c : cases) width = std::max(width, full_name(*c).size());
