@@ -66,5 +66,7 @@ void add_reduce_cases(std::vector<OpCase>& out);
 void add_linalg_cases(std::vector<OpCase>& out);
 void add_shape_cases(std::vector<OpCase>& out);
 void add_index_cases(std::vector<OpCase>& out);
+void add_fill_cases(std::vector<OpCase>& out);
+void add_linear_loss_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases

@@ -39,6 +39,8 @@ const std::vector<OpCase>& op_cases() {
     add_linalg_cases(v);
     add_shape_cases(v);
     add_index_cases(v);
+    add_fill_cases(v);
+    add_linear_loss_cases(v);
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)
