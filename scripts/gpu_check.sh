@@ -120,8 +120,8 @@ fi
 
 # ---- 4. timings: every registry case on the GPU (scripts/ops.sh, docs/ops.md) --------------------
 if ((built)) && [[ "$gpu" != "none" ]]; then
-  BUILD_DIR="$build" step ops_perf 300 bash "$root/scripts/ops.sh" --device cuda --perf --min-time 0.05 ||
-    note "op timings failed: see ops_perf.log"
+  BUILD_DIR="$build" step ops_perf 300 bash "$root/scripts/ops.sh" --device cuda --perf \
+    --min-time 0.05 || note "op timings failed: see ops_perf.log"
 fi
 
 # ---- 5. results -----------------------------------------------------------------------------
@@ -193,10 +193,11 @@ for k, v in tests.items():
         md.append(f"- failed: `{f}`")
 fmt = lambda v, p=3: "-" if v is None else f"{v:.{p}g}"
 if rows:
-    md += ["", f"{len(rows)} op cases timed on cuda (ops_perf.log has them all); the 15 slowest:", "",
-           "| case | ms | GB/s | GFLOP/s |", "|---|---|---|---|"]
+    md += ["", f"{len(rows)} op cases timed on cuda (all in ops_perf.log); the 15 slowest:", "",
+           "| case | ms | GB/s | GFLOP/s | roofline |", "|---|---|---|---|---|"]
     for r in sorted(rows, key=lambda r: -r["ms"])[:15]:
-        md.append(f"| {r['name']} | {fmt(r['ms'])} | {fmt(r['gbps'], 4)} | {fmt(r['gflops'], 4)} |")
+        md.append(f"| {r['name']} | {fmt(r['ms'])} | {fmt(r['gbps'], 4)} | {fmt(r['gflops'], 4)} | "
+                  f"{fmt(r['roofline'])} |")
 if result["notes"]:
     md += ["", "Notes:"] + [f"- {n}" for n in result["notes"]]
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")

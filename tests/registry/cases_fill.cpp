@@ -23,8 +23,12 @@ void add_fill_cases(std::vector<OpCase>& out) {
       {"ones_like", "", 1.0, [](const Tensor& x) { return ones_like(x); }},
   };
   const std::vector<In> ins = {
-      In{{3, 4}}, In{{}}, In{{2, 3, 5}, Dist::normal, Layout::transposed},
-      In{{7}, Dist::normal, Layout::strided}, In{{0, 3}}, In{{1031, 97}},
+      In{{3, 4}},
+      In{{}},
+      In{{2, 3, 5}, Dist::normal, Layout::transposed},
+      In{{7}, Dist::normal, Layout::strided},
+      In{{0, 3}},
+      In{{1031, 97}},
   };
   for (const FillSpec& s : specs)
     for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8})

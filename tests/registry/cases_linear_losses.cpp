@@ -73,13 +73,15 @@ void add_linear(std::vector<OpCase>& out) {
       c.out_dtypes = {dt};
       c.tol = tolerance(dt, TolKind::matmul);
       c.flops = [](const Inputs& x) {
-        double mn = numel_d(x[0]) / static_cast<double>(x[0].size(-1)) * static_cast<double>(x[1].size(0));
+        double mn =
+            numel_d(x[0]) / static_cast<double>(x[0].size(-1)) * static_cast<double>(x[1].size(0));
         return mn * (2.0 * static_cast<double>(x[1].size(1)) + (x.size() > 2 ? 1.0 : 0.0));
       };
       c.bytes = [](const Inputs& x) {
         double b = 0;
         for (const Tensor& t : x) b += bytes_of(t);
-        double outs = numel_d(x[0]) / static_cast<double>(x[0].size(-1)) * static_cast<double>(x[1].size(0));
+        double outs =
+            numel_d(x[0]) / static_cast<double>(x[0].size(-1)) * static_cast<double>(x[1].size(0));
         return b + outs * static_cast<double>(x[0].element_size());
       };
       c.grad_inputs = s.bias ? std::vector<int>{0, 1, 2} : std::vector<int>{0, 1};
@@ -106,15 +108,18 @@ void add_pointwise_losses(std::vector<OpCase>& out) {
       for (DType dt : {DType::f32, DType::f64})
         for (size_t k = 0; k < shapes.size(); ++k) {
           if (dt == DType::f64 && k == shapes.size() - 1) continue;
-          std::vector<In> ins = {In{shapes[k]}, In{shapes[k], Dist::normal, k == 1 ? Layout::transposed
-                                                                                  : Layout::contiguous}};
+          std::vector<In> ins = {
+              In{shapes[k]},
+              In{shapes[k], Dist::normal, k == 1 ? Layout::transposed : Layout::contiguous}};
           OpCase c = make_case(op, "loss", ins_tag(ins) + "_" + reduction_tag(r), dt, ins);
           const bool mse = std::string(op) == "mse_loss";
           c.run = [mse, r](const Inputs& x) {
             return Outputs{mse ? F::mse_loss(x[0], x[1], r) : F::l1_loss(x[0], x[1], r)};
           };
           c.reference = [mse, r](const Refs& x) {
-            auto f = [mse](double a, double b) { return mse ? (a - b) * (a - b) : std::fabs(a - b); };
+            auto f = [mse](double a, double b) {
+              return mse ? (a - b) * (a - b) : std::fabs(a - b);
+            };
             return Refs{reduce_ref(ref::zip(x[0], x[1], f), r)};
           };
           c.out_dtypes = {dt};
@@ -136,7 +141,7 @@ void add_bce_with_logits(std::vector<OpCase>& out) {
     bool weight, pos_weight;
   };
   const std::vector<BS> specs = {
-      {{4, 3}, false, false}, {{4, 3}, true, false}, {{2, 3, 5}, false, true},
+      {{4, 3}, false, false}, {{4, 3}, true, false},     {{2, 3, 5}, false, true},
       {{4, 3}, true, true},   {{257, 33}, false, false},
   };
   for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
@@ -147,8 +152,8 @@ void add_bce_with_logits(std::vector<OpCase>& out) {
         std::vector<In> ins = {In{s.shape, Dist::wide}, In{s.shape, Dist::positive}};
         if (s.weight) ins.push_back(In{{s.shape.back()}, Dist::positive});
         if (s.pos_weight) ins.push_back(In{{s.shape.back()}, Dist::positive});
-        std::string tag = ins_tag(ins) + (s.weight ? "_w" : "") + (s.pos_weight ? "_pw" : "") + "_" +
-                          reduction_tag(r);
+        std::string tag = ins_tag(ins) + (s.weight ? "_w" : "") + (s.pos_weight ? "_pw" : "") +
+                          "_" + reduction_tag(r);
         OpCase c = make_case("binary_cross_entropy_with_logits", "loss", tag, dt, ins);
         const bool w = s.weight, pw = s.pos_weight;
         c.run = [w, pw, r](const Inputs& x) {
@@ -190,7 +195,7 @@ void add_nll_loss(std::vector<OpCase>& out) {
     int64_t ignore_index;
   };
   const std::vector<NS> specs = {
-      {{5, 4}, false, -100}, {{5, 4}, true, -100}, {{6, 3}, true, 1},
+      {{5, 4}, false, -100}, {{5, 4}, true, -100},    {{6, 3}, true, 1},
       {{2, 4, 3}, false, 1}, {{2, 4, 3}, true, -100}, {{512, 100}, false, -100},
   };
   for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
@@ -206,8 +211,8 @@ void add_nll_loss(std::vector<OpCase>& out) {
         std::vector<In> ins = {In{s.input}, target};
         if (s.weight) ins.push_back(In{{C}, Dist::positive});
         std::string tag = ins_tag(ins) + (s.weight ? "_w" : "") +
-                          (s.ignore_index >= 0 ? "_ign" + std::to_string(s.ignore_index) : "") + "_" +
-                          reduction_tag(r);
+                          (s.ignore_index >= 0 ? "_ign" + std::to_string(s.ignore_index) : "") +
+                          "_" + reduction_tag(r);
         OpCase c = make_case("nll_loss", "loss", tag, dt, ins);
         const bool w = s.weight;
         const int64_t ign = s.ignore_index;
@@ -240,7 +245,8 @@ void add_nll_loss(std::vector<OpCase>& out) {
         c.tol = tolerance(dt, r == Reduction::none ? TolKind::elementwise : TolKind::reduction);
         c.flops = [](const Inputs& x) { return 2.0 * numel_d(x[1]); };
         c.bytes = [](const Inputs& x) {
-          double b = numel_d(x[1]) * (8.0 + static_cast<double>(x[0].element_size()));  // target, picked
+          double b =
+              numel_d(x[1]) * (8.0 + static_cast<double>(x[0].element_size()));  // target, picked
           if (x.size() > 2) b += bytes_of(x[2]);
           return b + numel_d(x[1]) * static_cast<double>(x[0].element_size());
         };

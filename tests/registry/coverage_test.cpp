@@ -124,7 +124,8 @@ bool covered(const std::string& name, const std::set<std::string>& registry,
   return false;
 }
 
-std::string missing_report(const std::set<std::string>& names, const std::set<std::string>& registry,
+std::string missing_report(const std::set<std::string>& names,
+                           const std::set<std::string>& registry,
                            const std::map<std::string, std::vector<std::string>>& aliases,
                            std::vector<std::string>* missing) {
   std::string report;
@@ -166,8 +167,8 @@ TEST(OpCoverage, TheHeadersAreRead) {
 
 TEST(OpCoverage, EveryBackendPrimitiveHasCases) {
   std::vector<std::string> missing;
-  std::string report = missing_report(backend_primitives(), registry_names(), kPrimitiveCases,
-                                      &missing);
+  std::string report =
+      missing_report(backend_primitives(), registry_names(), kPrimitiveCases, &missing);
   EXPECT_TRUE(missing.empty()) << missing.size()
                                << " Backend primitives (tensor/backend.h) have no registry case "
                                   "(an OpCase with that op or family): "

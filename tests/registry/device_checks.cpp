@@ -22,8 +22,8 @@ std::string compare_with_cpu(const OpCase& c, Device device) {
 
 std::string check_sim(const OpCase& c, sim::Schedule schedule) {
   const bool sequential = schedule == sim::Schedule::sequential;
-  sim::ScheduleGuard guard(schedule, sequential ? sim::schedule_seed()
-                                                : sim::schedule_seed() ^ c.seed());
+  sim::ScheduleGuard guard(schedule,
+                           sequential ? sim::schedule_seed() : sim::schedule_seed() ^ c.seed());
   std::string report = check_case(c, Device::sim());
   if (sequential) report += compare_with_cpu(c, Device::sim());
   return report;

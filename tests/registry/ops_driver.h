@@ -20,11 +20,11 @@ namespace ember::cases {
 struct DriverOptions {
   bool list = false;
   bool perf = false;
-  std::string device;              // "" = every built device (check) or cpu (perf)
-  std::string filter;              // ECMAScript regex searched in "family/case"
-  double min_time = 0.2;           // perf: seconds of timed runs per case, at least
-  int min_runs = 3;                // perf: timed runs per case, at least
-  bool skip_peaks = false;         // perf: leave the peaks unknown (quick smoke runs)
+  std::string device;       // "" = every built device (check) or cpu (perf)
+  std::string filter;       // ECMAScript regex searched in "family/case"
+  double min_time = 0.2;    // perf: seconds of timed runs per case, at least
+  int min_runs = 3;         // perf: timed runs per case, at least
+  bool skip_peaks = false;  // perf: leave the peaks unknown (quick smoke runs)
 };
 
 // "family/case": the name --list prints and --filter matches.

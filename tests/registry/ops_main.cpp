@@ -53,7 +53,8 @@ struct Run {
   std::string report;
 };
 
-std::vector<Run> check_one(const OpCase& c, const std::vector<Device>& devices, Device grad_device) {
+std::vector<Run> check_one(const OpCase& c, const std::vector<Device>& devices,
+                           Device grad_device) {
   std::vector<Run> runs;
   for (const Device& d : devices) {
     if (d.is_cpu()) {
@@ -67,7 +68,8 @@ std::vector<Run> check_one(const OpCase& c, const std::vector<Device>& devices, 
   }
   if (gradcheck_applies(c)) {
     runs.push_back({"gradcheck", gradcheck_case(c, grad_device)});
-    if (gradgradcheck_applies(c)) runs.push_back({"gradgradcheck", gradgradcheck_case(c, grad_device)});
+    if (gradgradcheck_applies(c))
+      runs.push_back({"gradgradcheck", gradgradcheck_case(c, grad_device)});
   }
   return runs;
 }

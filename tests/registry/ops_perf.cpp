@@ -58,10 +58,10 @@ int run_perf(const std::vector<const OpCase*>& cases, const DriverOptions& opt) 
     std::printf("measuring the host's peaks...\n");
     std::fflush(stdout);
     peaks = measure_host_peaks();
-    std::printf("peaks (host, %d threads): %.1f GFLOP/s f32 (FMA loop), %.1f GB/s "
-                "(copy of %.0f MiB)\n",
-                peaks.threads, peaks.flops * 1e-9, peaks.bandwidth * 1e-9,
-                peaks.copy_bytes / (1 << 20));
+    std::printf(
+        "peaks (host, %d threads): %.1f GFLOP/s f32 (FMA loop), %.1f GB/s "
+        "(copy of %.0f MiB)\n",
+        peaks.threads, peaks.flops * 1e-9, peaks.bandwidth * 1e-9, peaks.copy_bytes / (1 << 20));
   }
 #if EMBER_HAVE_CUDA
   if (device.is_cuda() && !opt.skip_peaks) {
