@@ -74,15 +74,15 @@ std::vector<Run> check_one(const OpCase& c, const std::vector<Device>& devices,
   return runs;
 }
 
-// Indents every line of a report under its case.
-std::string indent(const std::string& s) {
+// Indents every line of a report under its case (trailing blank lines dropped).
+std::string indent(std::string s) {
+  while (!s.empty() && s.back() == '\n') s.pop_back();
   std::string out = "    ";
-  for (size_t i = 0; i < s.size(); ++i) {
-    out += s[i];
-    if (s[i] == '\n' && i + 1 < s.size()) out += "    ";
+  for (char ch : s) {
+    out += ch;
+    if (ch == '\n') out += "    ";
   }
-  if (out.back() != '\n') out += '\n';
-  return out;
+  return out + '\n';
 }
 
 }  // namespace
