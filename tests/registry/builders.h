@@ -73,5 +73,7 @@ void add_loss_cases(std::vector<OpCase>& out);
 void add_norm_cases(std::vector<OpCase>& out);
 void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
+void add_fill_cases(std::vector<OpCase>& out);
+void add_linear_loss_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases

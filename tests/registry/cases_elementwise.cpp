@@ -67,6 +67,8 @@ std::vector<UnarySpec> unary_specs() {
       {"silu", [](const Tensor& x) { return silu(x); }, ref::silu, Dist::normal, 4, false, K::transcendental},
       {"sin", [](const Tensor& x) { return sin(x); }, [](double x) { return std::sin(x); }, Dist::normal, 1, false, K::transcendental},
       {"cos", [](const Tensor& x) { return cos(x); }, [](double x) { return std::cos(x); }, Dist::normal, 1, false, K::transcendental},
+      {"erf", [](const Tensor& x) { return erf(x); }, [](double x) { return std::erf(x); }, Dist::normal, 1, false,
+       K::transcendental},
       // pow with a scalar exponent; integer exponents of negative bases are real.
       {"pow_e2", [](const Tensor& x) { return pow(x, 2); }, [](double x) { return x * x; }, Dist::normal, 1, true, K::transcendental},
       {"pow_e3", [](const Tensor& x) { return pow(x, 3.0); }, [](double x) { return x * x * x; }, Dist::normal, 2, false, K::transcendental},

@@ -2,7 +2,9 @@
 // (op, shapes, layout, dtype). Each case makes random inputs on any device, runs the
 // ember op, knows a plain-loop double reference (registry/reference.h), its tolerance,
 // and its FLOPs and bytes. The same registry drives the forward comparison of every
-// device, the gradient checks and the benchmarks.
+// device (registry/device_checks.h), the gradient checks (registry/grad_checks.h) and the
+// timings against the roofline: the gtest suites and ember_ops (scripts/ops.sh,
+// docs/ops.md) call the same checks.
 #pragma once
 
 #include <cstdint>

@@ -9,8 +9,7 @@
 #include <vector>
 
 #include "cuda_required.h"
-#include "kernels/sim/scheduler.h"
-#include "registry/op_cases.h"
+#include "registry/device_checks.h"
 
 namespace ember::cases {
 namespace {
@@ -23,37 +22,16 @@ std::vector<const OpCase*> all_cases() {
 
 std::string case_name(const ::testing::TestParamInfo<const OpCase*>& info) { return sanitize(info.param->name); }
 
-// Runs the case on `device` and on the cpu from the same seed (so with the same inputs:
-// Philox gives every device the same numbers) and compares the outputs.
-std::string compare_with_cpu(const OpCase& c, Device device) {
-  try {
-    Outputs cpu = c.run(c.inputs(Device::cpu()));
-    Outputs dev = c.run(c.inputs(device));
-    if (cpu.size() != dev.size()) return "output counts differ from the cpu's";
-    std::string report;
-    for (size_t i = 0; i < cpu.size(); ++i) {
-      std::string r = compare(dev[i], ref::from_tensor(cpu[i]), cpu[i].dtype(), c.tol);
-      if (!r.empty()) report += "output " + std::to_string(i) + " vs cpu: " + r + "\n";
-    }
-    return report;
-  } catch (const std::exception& e) {
-    return std::string("threw: ") + e.what();
-  }
-}
-
 class OpCaseSim : public ::testing::TestWithParam<const OpCase*> {};
 
 TEST_P(OpCaseSim, Sequential) {
   const OpCase& c = *GetParam();
-  sim::ScheduleGuard schedule(sim::Schedule::sequential);
-  EXPECT_EQ(check_case(c, Device::sim()), "") << c.name;
-  EXPECT_EQ(compare_with_cpu(c, Device::sim()), "") << c.name;
+  EXPECT_EQ(check_sim(c, sim::Schedule::sequential), "") << c.name;
 }
 
 TEST_P(OpCaseSim, Shuffled) {
   const OpCase& c = *GetParam();
-  sim::ScheduleGuard schedule(sim::Schedule::shuffled, sim::schedule_seed() ^ c.seed());
-  EXPECT_EQ(check_case(c, Device::sim()), "") << c.name;
+  EXPECT_EQ(check_sim(c, sim::Schedule::shuffled), "") << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, OpCaseSim, ::testing::ValuesIn(all_cases()), case_name);
@@ -63,8 +41,7 @@ class OpCaseCuda : public ::testing::TestWithParam<const OpCase*> {};
 TEST_P(OpCaseCuda, MatchesReferenceAndCpu) {
   EMBER_SKIP_WITHOUT_CUDA();
   const OpCase& c = *GetParam();
-  EXPECT_EQ(check_case(c, Device::cuda()), "") << c.name;
-  EXPECT_EQ(compare_with_cpu(c, Device::cuda()), "") << c.name;
+  EXPECT_EQ(check_device(c, Device::cuda()), "") << c.name;
 }
 
 INSTANTIATE_TEST_SUITE_P(Registry, OpCaseCuda, ::testing::ValuesIn(all_cases()), case_name);
