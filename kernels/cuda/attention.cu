@@ -57,9 +57,10 @@
 #include <limits>
 #include <type_traits>
 
+#include "kernels/cuda/attention.h"
 #include "kernels/cuda/backend.h"
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "tensor/error.h"
 #include "tensor/philox.h"
 
 #if defined(__CUDACC__)

@@ -1,7 +1,7 @@
 // DeviceBackend: the Backend contract (tensor/backend.h) for `sim` and `cuda`. Methods
-// unpack tensors into pointers, strides and sizes and call the launchers
-// (kernels/cuda/launchers.h); no device code here, so the host compiler builds this
-// file for both devices (kernels/CMakeLists.txt compiles it a second time with
+// unpack tensors into pointers, strides and sizes and call the launchers (each kernel
+// file's header, kernels/cuda/<op>.h); no device code here, so the host compiler builds
+// this file for both devices (kernels/CMakeLists.txt compiles it a second time with
 // EMBER_VARIANT_CUDA=1).
 #include "kernels/cuda/backend.h"
 
@@ -11,9 +11,17 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/index.h"
+#include "kernels/cuda/matmul.h"
+#include "kernels/cuda/optim.h"
 #include "kernels/cuda/plan.h"
+#include "kernels/cuda/random.h"
+#include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/cuda/softmax.h"
 #include "tensor/philox.h"
 #include "tensor/raw.h"
 #include "tensor/tensor.h"

@@ -55,10 +55,11 @@
 #include <mma.h>
 #endif
 
+#include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/conv2d_depthwise.h"
 #include "kernels/cuda/conv2d_operands.h"
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

@@ -3,7 +3,7 @@
 // GPU and serving `cuda` where cuDNN is faster (EMBER_CONV, kernels/cuda/backend.h).
 #pragma once
 
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/conv2d.h"
 
 namespace ember::cuda_impl {
 
