@@ -16,21 +16,9 @@
 #include "autograd/autograd.h"
 #include "cuda_required.h"
 #include "kernels/sim/scheduler.h"
+#include "tensor/backends.h"
 #include "tensor/ops.h"
 #include "tensor/random.h"
-
-// The bf16 attention switch of each device's backend (kernels/cuda/backend.h, declared
-// here for both builds: that header serves one build per translation unit).
-namespace ember::sim_impl {
-bool attention_bf16();
-void set_attention_bf16(bool on);
-}  // namespace ember::sim_impl
-#if EMBER_HAVE_CUDA
-namespace ember::cuda_impl {
-bool attention_bf16();
-void set_attention_bf16(bool on);
-}  // namespace ember::cuda_impl
-#endif
 
 namespace ember::simtest {
 namespace {
@@ -237,38 +225,22 @@ TEST_P(AttentionDevice, FullyMaskedRowGivesNaNOutputAndMinusInfLse) {
   }
 }
 
-// Switches a device's bf16 attention kernels on for a scope.
+// Switches the bf16 attention kernels on for a scope (on sim and cuda alike).
 class Bf16Attention {
  public:
-  explicit Bf16Attention(Device dev) : cuda_(dev.is_cuda()) {
-    before_ = get();
-    set(true);
-  }
-  ~Bf16Attention() { set(before_); }
+  Bf16Attention() { backends::cuda::attention = backends::AttentionPath::bf16; }
+  ~Bf16Attention() { backends::cuda::attention = before_; }
   Bf16Attention(const Bf16Attention&) = delete;
   Bf16Attention& operator=(const Bf16Attention&) = delete;
 
  private:
-  bool get() const {
-#if EMBER_HAVE_CUDA
-    if (cuda_) return cuda_impl::attention_bf16();
-#endif
-    return sim_impl::attention_bf16();
-  }
-  void set(bool on) const {
-#if EMBER_HAVE_CUDA
-    if (cuda_) return cuda_impl::set_attention_bf16(on);
-#endif
-    sim_impl::set_attention_bf16(on);
-  }
-  bool cuda_;
-  bool before_ = false;
+  backends::AttentionPath before_ = backends::cuda::attention;
 };
 
 // The bf16 tensor-core path against the cpu in f64, at bf16's precision (on sim its products
 // are emulated, so staging, masks, softmax, dropout and barriers are checked there too).
 TEST_P(AttentionDevice, Bf16TensorCorePathMatchesCpu) {
-  const Bf16Attention bf16(dev());
+  const Bf16Attention bf16;
   const std::vector<Case> bf16_cases = {
       {"bf16_d64", 2, 3, 100, 130, 64, 64, Mask::none, false, 0, 0, DType::f32},
       {"bf16_d128_causal", 1, 2, 150, 150, 128, 128, Mask::none, true, 0, 0, DType::f32},

@@ -18,11 +18,11 @@
 
 #include "cuda_required.h"
 #include "kernels/sim/scheduler.h"
+#include "tensor/backends.h"
 #include "tensor/raw.h"
 
 #if EMBER_HAVE_CUDA
 #define EMBER_VARIANT_CUDA 1  // from here on, the cuda build's backend controls
-#include "kernels/cuda/backend.h"
 #include "kernels/cuda/cudnn_conv.h"
 #endif
 #include "kernels/cuda/fast_div.h"  // after the variant is chosen: either build's FastDiv
@@ -150,8 +150,8 @@ class Conv2dDevice : public ::testing::TestWithParam<Variant> {
       if (v.cudnn && !cuda_impl::cudnn_conv_available())
         GTEST_SKIP() << "cuDNN cannot be loaded (libcudnn.so.N on the loader path?)";
       if (v.tf32 && rt_major() < 8) GTEST_SKIP() << "TF32 needs sm_80 or newer";
-      cuda_impl::set_conv_impl(v.cudnn ? cuda_impl::ConvImpl::cudnn : cuda_impl::ConvImpl::ember);
-      cuda_impl::set_conv_tf32(v.tf32);
+      backends::cuda::conv = v.cudnn ? backends::ConvImpl::cudnn : backends::ConvImpl::ember;
+      backends::cuda::conv_tf32 = v.tf32;
 #endif
     }
     schedule_.emplace(v.schedule, sim::schedule_seed());
@@ -159,8 +159,8 @@ class Conv2dDevice : public ::testing::TestWithParam<Variant> {
   void TearDown() override {
 #if EMBER_HAVE_CUDA
     if (GetParam().device == DeviceType::cuda && backend_available(DeviceType::cuda)) {
-      cuda_impl::set_conv_impl(cuda_impl::ConvImpl::cudnn);
-      cuda_impl::set_conv_tf32(false);
+      backends::cuda::conv = backends::ConvImpl::automatic;
+      backends::cuda::conv_tf32 = false;
     }
 #endif
     schedule_.reset();

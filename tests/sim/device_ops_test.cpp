@@ -11,12 +11,8 @@
 
 #include "cuda_required.h"
 #include "kernels/memory.h"
+#include "tensor/backends.h"
 #include "tensor/ops.h"
-
-#if EMBER_HAVE_CUDA
-#define EMBER_VARIANT_CUDA 1  // this file uses the cuda build's backend controls only
-#include "kernels/cuda/backend.h"
-#endif
 
 namespace ember::simtest {
 namespace {
@@ -172,12 +168,12 @@ TEST(CudaDevice, TiledGemmMatchesCublas) {
 #if EMBER_HAVE_CUDA
   manual_seed(7);
   Tensor a = randn({2, 300, 200}, {.device = Device::cuda()}), b = randn({200, 150}, {.device = Device::cuda()});
-  const cuda_impl::GemmImpl before = cuda_impl::gemm_impl();
-  cuda_impl::set_gemm_impl(cuda_impl::GemmImpl::cublas);
+  const backends::GemmImpl before = backends::cuda::matmul;
+  backends::cuda::matmul = backends::GemmImpl::cublas;
   Tensor by_cublas = a.matmul(b);
-  cuda_impl::set_gemm_impl(cuda_impl::GemmImpl::tiled);
+  backends::cuda::matmul = backends::GemmImpl::ember;
   Tensor by_tiled = a.matmul(b);
-  cuda_impl::set_gemm_impl(before);
+  backends::cuda::matmul = before;
   Tensor cpu = a.cpu().matmul(b.cpu());
   EXPECT_TRUE(allclose(by_cublas.cpu(), cpu, 1e-4, 1e-4));
   EXPECT_TRUE(allclose(by_tiled.cpu(), cpu, 1e-4, 1e-4));

@@ -28,13 +28,9 @@
 #include <vector>
 
 #include "autograd/autograd.h"
+#include "tensor/backends.h"
 #include "tensor/ops.h"
 #include "tensor/raw.h"
-
-#if EMBER_HAVE_CUDA
-#define EMBER_VARIANT_CUDA 1  // the cuda build's attention switch
-#include "kernels/cuda/backend.h"
-#endif
 
 namespace {
 
@@ -47,27 +43,18 @@ struct Workload {
   bool bf16_attention = false;  // run with the bf16 attention kernels switched on
 };
 
-// Switches cuda's bf16 attention kernels on for a scope (nothing elsewhere).
+// Switches the bf16 attention kernels on or off for a scope.
 class Bf16Attention {
  public:
   explicit Bf16Attention(bool on) {
-#if EMBER_HAVE_CUDA
-    before_ = cuda_impl::attention_bf16();
-    cuda_impl::set_attention_bf16(on);
-#else
-    (void)on;
-#endif
+    backends::cuda::attention = on ? backends::AttentionPath::bf16 : backends::AttentionPath::f32;
   }
-  ~Bf16Attention() {
-#if EMBER_HAVE_CUDA
-    cuda_impl::set_attention_bf16(before_);
-#endif
-  }
+  ~Bf16Attention() { backends::cuda::attention = before_; }
   Bf16Attention(const Bf16Attention&) = delete;
   Bf16Attention& operator=(const Bf16Attention&) = delete;
 
  private:
-  [[maybe_unused]] bool before_ = false;
+  backends::AttentionPath before_ = backends::cuda::attention;
 };
 
 double median_ms(const Workload& w, Device device, int repeat) {
@@ -111,7 +98,7 @@ std::vector<Workload> conv_workloads(const TensorOptions& opt, bool quick) {
   return ws;
 }
 
-// Which convolution the environment selects (kernels/cuda/backend.h).
+// Which convolution the environment selects (tensor/backends.h).
 std::string conv_choice(const Device& device) {
   const char* impl = std::getenv("EMBER_CONV");
   const char* tf32 = std::getenv("EMBER_CONV_TF32");
