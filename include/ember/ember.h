@@ -6,6 +6,7 @@
 #include "nn/nn.h"
 #include "optim/optim.h"
 #include "tensor/backend.h"
+#include "tensor/backends.h"
 #include "tensor/device.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"

@@ -48,18 +48,16 @@
 //   warp: __syncwarp orders them; __syncthreads only guards the staged tiles.
 //   A row whose scores are all -inf gives NaN in out and -inf in lse, as the cpu does.
 // Versions: this portable SIMT path (f32, f64), and for f32 a bf16 tensor-core path
-//   (attention_bf16.cuh, EMBER_ATTENTION_BF16=1; on sim its products are computed lane by
-//   lane instead of by WMMA).
-#include <atomic>
+//   (attention_bf16.cuh, chosen by ember::backends::cuda::attention, tensor/backends.h; on
+//   sim its products are computed lane by lane instead of by WMMA).
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <type_traits>
 
-#include "kernels/cuda/backend.h"
+#include "kernels/cuda/attention.h"
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "tensor/backends.h"
+#include "tensor/error.h"
 #include "tensor/philox.h"
 
 #if defined(__CUDACC__)
@@ -447,18 +445,11 @@ void check_shared(const char* kernel, const AttentionArgs& a, size_t bytes) {
 
 namespace {
 
-std::atomic<bool>& bf16_setting() {
-  static std::atomic<bool> on = [] {
-    const char* env = std::getenv("EMBER_ATTENTION_BF16");
-    return env != nullptr && std::strcmp(env, "1") == 0;
-  }();
-  return on;
-}
-
 // The bf16 tensor-core path serves f32 attention when it is switched on, the head dims are
 // equal and compile-time ones, and the GPU has bf16 tensor cores (sm_80+; sim says 9.0).
 bool use_bf16(DType dtype, const AttentionArgs& a) {
-  return dtype == DType::f32 && bf16_setting().load() && head_dim_of(a) != 0 && rt::props().major >= 8;
+  return dtype == DType::f32 && backends::cuda::attention == backends::AttentionPath::bf16 &&
+         head_dim_of(a) != 0 && rt::props().major >= 8;
 }
 
 template <typename T, int DH>
@@ -529,9 +520,6 @@ void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const 
 }
 
 }  // namespace
-
-bool attention_bf16() { return bf16_setting().load(); }
-void set_attention_bf16(bool on) { bf16_setting() = on; }
 
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse, const void* q,
                               const void* k, const void* v, const void* mask) {

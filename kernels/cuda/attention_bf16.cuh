@@ -1,5 +1,5 @@
 // The bf16 tensor-core version of attention.cu's kernels (sm_80+, f32 tensors, D = Dv in
-// {32, 64, 128}; EMBER_ATTENTION_BF16=1 or set_attention_bf16). Included by attention.cu
+// {32, 64, 128}; ember::backends::cuda::attention = bf16). Included by attention.cu
 // after its helpers (Scores, the delta kernel). On sim, warp_mma computes the same bf16
 // products lane by lane instead of through WMMA, so the rest of these kernels (staging,
 // masks, softmax, dropout, barriers) is tested there; only the WMMA calls need a GPU.

@@ -1,19 +1,25 @@
 // DeviceBackend: the Backend contract (tensor/backend.h) for `sim` and `cuda`. Methods
-// unpack tensors into pointers, strides and sizes and call the launchers
-// (kernels/cuda/launchers.h); no device code here, so the host compiler builds this
-// file for both devices (kernels/CMakeLists.txt compiles it a second time with
+// unpack tensors into pointers, strides and sizes and call the launchers (each kernel
+// file's header, kernels/cuda/<op>.h); no device code here, so the host compiler builds
+// this file for both devices (kernels/CMakeLists.txt compiles it a second time with
 // EMBER_VARIANT_CUDA=1).
 #include "kernels/cuda/backend.h"
 
 #include <algorithm>
-#include <atomic>
 #include <cmath>
-#include <cstdlib>
-#include <cstring>
 
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/attention.h"
+#include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/index.h"
+#include "kernels/cuda/matmul.h"
+#include "kernels/cuda/optim.h"
 #include "kernels/cuda/plan.h"
+#include "kernels/cuda/random.h"
+#include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/cuda/softmax.h"
+#include "tensor/backends.h"
 #include "tensor/philox.h"
 #include "tensor/raw.h"
 #include "tensor/tensor.h"
@@ -27,40 +33,6 @@ namespace ember::EMBER_VARIANT {
 
 namespace {
 
-std::atomic<GemmImpl>& gemm_setting() {
-  static std::atomic<GemmImpl> impl = [] {
-    const char* env = std::getenv("EMBER_CUDA_GEMM");
-    return (!EMBER_VARIANT_IS_CUDA || (env != nullptr && std::strcmp(env, "tiled") == 0)) ? GemmImpl::tiled
-                                                                                          : GemmImpl::cublas;
-  }();
-  return impl;
-}
-
-struct ConvSetting {
-  std::atomic<ConvImpl> impl{ConvImpl::cudnn};
-  std::atomic<bool> chosen{false};  // named explicitly: no quiet fallback to ember's kernels
-  std::atomic<bool> tf32{false};
-};
-
-ConvSetting& conv_setting() {
-  static ConvSetting* s = [] {
-    auto* c = new ConvSetting;  // never destroyed: read by backends during static destruction
-    const char* env = std::getenv("EMBER_CONV");
-    if (env != nullptr && env[0] != '\0') {
-      if (std::strcmp(env, "ember") == 0) {
-        c->impl = ConvImpl::ember;
-      } else if (std::strcmp(env, "cudnn") != 0) {
-        fail<ValueError>("conv2d", "EMBER_CONV must be 'cudnn' or 'ember', got '", env, "'");
-      }
-      c->chosen = true;
-    }
-    const char* tf32 = std::getenv("EMBER_CONV_TF32");
-    c->tf32 = tf32 != nullptr && std::strcmp(tf32, "1") == 0;
-    return c;
-  }();
-  return *s;
-}
-
 // The shape of a convolution from its three operands (x or grad_x, w or grad_w, out or grad_out).
 Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dParams& p) {
   return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), out.size(2), out.size(3), p};
@@ -68,21 +40,22 @@ Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& out, cons
 
 // TF32 for this dtype on this device.
 bool conv_uses_tf32(DType dtype) {
-  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && conv_tf32() && rt::props().major >= 8;
+  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && backends::cuda::conv_tf32 &&
+         rt::props().major >= 8;
 }
 
-// cuDNN serves this convolution (cuda only). f64, which gradcheck and references use,
-// always runs ember's kernels: cuDNN's double-precision support is narrow (few
-// algorithms, no tensor cores) and not what it is chosen for.
-bool conv_uses_cudnn(DType dtype) {
 #if EMBER_VARIANT_IS_CUDA
-  const ConvSetting& s = conv_setting();
-  return dtype == DType::f32 && s.impl == ConvImpl::cudnn && (s.chosen || cudnn_conv_available());
-#else
-  (void)dtype;
-  return false;
-#endif
+// cuDNN serves this convolution. f64, which gradcheck and references use, always runs
+// ember's kernels: cuDNN's double-precision support is narrow (few algorithms, no tensor
+// cores) and not what it is chosen for. Named explicitly, cuDNN has no quiet fallback: it
+// fails where it cannot be loaded.
+bool conv_uses_cudnn(DType dtype) {
+  const backends::ConvImpl impl = backends::cuda::conv;
+  return dtype == DType::f32 &&
+         (impl == backends::ConvImpl::cudnn ||
+          (impl == backends::ConvImpl::automatic && cudnn_conv_available()));
 }
+#endif
 
 // How one (rows, cols) matrix of a batched operand sits in memory, for cuBLAS.
 struct MatrixLayout {
@@ -182,16 +155,18 @@ class DeviceBackend final : public Backend {
 
   void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in) override {
     Tensor a = a_in, b = b_in;
-    const GemmImpl impl = gemm_impl();
+    // sim has no cuBLAS: it always runs the tiled kernel.
+    const bool cublas =
+        EMBER_VARIANT_IS_CUDA && backends::cuda::matmul == backends::GemmImpl::cublas;
     MatrixLayout la{}, lb{};
-    if (impl == GemmImpl::cublas) {  // cuBLAS needs unit stride along rows or columns
+    if (cublas) {  // cuBLAS needs unit stride along rows or columns
       if (!layout_of(a, &la)) layout_of(a = raw::contiguous(a), &la);
       if (!layout_of(b, &lb)) layout_of(b = raw::contiguous(b), &lb);
     }
     const GemmShape s{out.size(0), out.size(1), out.size(2), a.size(2), a.stride(0), a.stride(1),
                       a.stride(2),  b.stride(0),   b.stride(1),   b.stride(2)};
 #if EMBER_VARIANT_IS_CUDA
-    if (impl == GemmImpl::cublas) {
+    if (cublas) {
       cublas_gemm(out.dtype(), s, la.row_major, la.ld, lb.row_major, lb.ld, out.raw_data(), a.raw_data(),
                   b.raw_data());
       return;
@@ -350,17 +325,5 @@ Backend& device_backend() {
   static DeviceBackend backend;
   return backend;
 }
-
-GemmImpl gemm_impl() { return gemm_setting().load(); }
-void set_gemm_impl(GemmImpl impl) { gemm_setting() = EMBER_VARIANT_IS_CUDA ? impl : GemmImpl::tiled; }
-
-ConvImpl conv_impl() { return conv_uses_cudnn(DType::f32) ? ConvImpl::cudnn : ConvImpl::ember; }
-void set_conv_impl(ConvImpl impl) {
-  ConvSetting& s = conv_setting();
-  s.impl = EMBER_VARIANT_IS_CUDA ? impl : ConvImpl::ember;
-  s.chosen = true;
-}
-bool conv_tf32() { return EMBER_VARIANT_IS_CUDA && conv_setting().tf32; }
-void set_conv_tf32(bool on) { conv_setting().tf32 = on; }
 
 }  // namespace ember::EMBER_VARIANT

@@ -40,7 +40,7 @@
 // Pre:    the op layer's checks (tensor/raw_nn.cpp): every size >= 1, C = G Cg, K = G Kg,
 //         P, Q >= 1; the launchers check that M, Ng, Kd and the padded extents fit in
 //         31 bits (the decoded coordinates are 32-bit; offsets are 64-bit).
-// Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with EMBER_CONV_TF32=1
+// Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with backends::cuda::conv_tf32
 //         on sm_80+: the same tiles multiplied by TF32 tensor cores (WMMA m16n16k8, f32
 //         accumulation; inputs rounded to 10-bit mantissas, so results differ from f32).
 //         Backward-input runs its sh sw phases as the z of the grid (up to 16 a launch),
@@ -55,10 +55,11 @@
 #include <mma.h>
 #endif
 
+#include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/conv2d_depthwise.h"
 #include "kernels/cuda/conv2d_operands.h"
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

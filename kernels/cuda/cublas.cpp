@@ -52,7 +52,9 @@ Cublas* load() {
 Cublas& cublas() {
   static Cublas* c = load();
   if (!c->error.empty())
-    fail<DeviceError>("matmul", c->error, " (EMBER_CUDA_GEMM=tiled selects ember's own GEMM instead)");
+    fail<DeviceError>("matmul", c->error,
+                      " (backends::cuda::matmul = GemmImpl::ember, or EMBER_CUDA_GEMM=tiled,"
+                      " selects ember's own GEMM instead)");
   return *c;
 }
 

@@ -3,7 +3,7 @@
 
 #include <cstdint>
 
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/matmul.h"
 
 namespace ember::cuda_impl {
 

@@ -2,7 +2,7 @@
 // cuda convolution rather than linked: cuDNN 9 is ~500 MB of libraries (its engines load
 // more on demand) that every process loading ember would otherwise map at start, GPU or
 // not, as cuBLAS would (kernels/cuda/cublas.cpp); and a machine without cuDNN still runs
-// ember's own kernels (EMBER_CONV=ember, or the default when cuDNN does not load).
+// ember's own kernels (backends::cuda::conv = ember, or automatic when cuDNN does not load).
 //
 // Uses cuDNN's legacy convolution API (cudnnConvolutionForward/BackwardData/
 // BackwardFilter; deprecated in cuDNN 9 in favour of the graph API but still shipped,
@@ -105,7 +105,10 @@ Cudnn& loaded() {
 
 Cudnn& cudnn(const char* op) {
   Cudnn& c = loaded();
-  if (!c.error.empty()) fail<DeviceError>(op, c.error, " (EMBER_CONV=ember selects ember's own kernels instead)");
+  if (!c.error.empty())
+    fail<DeviceError>(op, c.error,
+                      " (backends::cuda::conv = ConvImpl::ember, or EMBER_CONV=ember, selects"
+                      " ember's own kernels instead)");
   return c;
 }
 
@@ -245,7 +248,9 @@ void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool 
     if (st != CUDNN_STATUS_NOT_SUPPORTED) check(c, st, op, "convolution");
     why = std::string("cuDNN: ") + c.error_string(st);
   }
-  fail<Error>(op, "no cuDNN algorithm ran (", why, "); EMBER_CONV=ember selects ember's own kernels");
+  fail<Error>(op, "no cuDNN algorithm ran (", why,
+              "); backends::cuda::conv = ConvImpl::ember (or EMBER_CONV=ember) selects ember's"
+              " own kernels");
 }
 
 }  // namespace

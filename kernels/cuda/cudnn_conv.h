@@ -1,9 +1,9 @@
 // cuDNN behind conv2d on the cuda device (host code of the cuda build only): the same
 // three primitives as ember's kernels (kernels/cuda/conv2d.cu), for comparing them on a
-// GPU and serving `cuda` where cuDNN is faster (EMBER_CONV, kernels/cuda/backend.h).
+// GPU and serving `cuda` where cuDNN is faster (ember::backends::cuda::conv).
 #pragma once
 
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/conv2d.h"
 
 namespace ember::cuda_impl {
 

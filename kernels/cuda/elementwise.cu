@@ -19,7 +19,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/elementwise.h"
 
 namespace ember::EMBER_VARIANT {
 

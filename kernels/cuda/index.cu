@@ -20,7 +20,8 @@
 #include <type_traits>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/index.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

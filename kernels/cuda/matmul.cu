@@ -18,7 +18,8 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/matmul.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

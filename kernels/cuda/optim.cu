@@ -36,7 +36,8 @@
 #include <vector>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/optim.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

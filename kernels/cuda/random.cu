@@ -15,7 +15,8 @@
 #include <type_traits>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/random.h"
+#include "tensor/error.h"
 #include "tensor/philox.h"
 
 namespace ember::EMBER_VARIANT {

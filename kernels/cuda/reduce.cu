@@ -19,7 +19,8 @@
 #include <type_traits>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/reduce.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

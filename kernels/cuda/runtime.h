@@ -73,7 +73,7 @@ class Scratch {
 };
 
 // After a launch: throws ember::Error naming the kernel if it failed to launch (and, with
-// EMBER_CUDA_SYNC=1 in the environment, if it failed while running).
+// ember::backends::cuda::sync_launches on, if it failed while running).
 void check_launch(const char* kernel);
 
 }  // namespace ember::EMBER_VARIANT::rt

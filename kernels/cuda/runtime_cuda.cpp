@@ -5,13 +5,13 @@
 // is false and says why in props()'s error. All work runs on one non-blocking stream.
 #include <cuda_runtime_api.h>
 
-#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
 
 #include "kernels/cuda/caching_allocator.h"
 #include "kernels/cuda/runtime.h"
+#include "tensor/backends.h"
 #include "tensor/error.h"
 
 static_assert(EMBER_VARIANT_IS_CUDA == 1, "the CUDA runtime layer belongs to the cuda build");
@@ -35,7 +35,6 @@ struct DeviceState {
   DeviceProps props;
   cudaStream_t stream = nullptr;
   std::unique_ptr<gpu::CachingAllocator> allocator;
-  bool sync_after_launch = false;
 };
 
 DeviceState* open_device() {
@@ -78,8 +77,6 @@ DeviceState* open_device() {
           },
           [stream] { cudaStreamSynchronize(stream); }},
       "cuda:0 (" + d->props.name + ")");
-  const char* sync = std::getenv("EMBER_CUDA_SYNC");
-  d->sync_after_launch = sync != nullptr && sync[0] == '1';
   d->ok = true;
   return d;
 }
@@ -153,7 +150,7 @@ void event_destroy(Event e) noexcept { cudaEventDestroy(static_cast<cudaEvent_t>
 void check_launch(const char* kernel) {
   cudaError_t e = cudaGetLastError();
   if (e != cudaSuccess) fail<Error>("cuda", "kernel '", kernel, "' failed to launch: ", cudaGetErrorString(e));
-  if (state().sync_after_launch) {
+  if (backends::cuda::sync_launches) {
     e = cudaStreamSynchronize(state().stream);
     if (e != cudaSuccess) fail<Error>("cuda", "kernel '", kernel, "' failed: ", cudaGetErrorString(e));
   }

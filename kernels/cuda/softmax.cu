@@ -14,7 +14,8 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_utils.h"
-#include "kernels/cuda/launchers.h"
+#include "kernels/cuda/softmax.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 

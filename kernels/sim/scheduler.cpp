@@ -25,30 +25,15 @@ namespace {
 
 // ---- settings -------------------------------------------------------------------------
 
-struct Settings {
-  std::atomic<Schedule> schedule{Schedule::sequential};
-  std::atomic<uint64_t> seed{0x5EEDu};
-  std::atomic<int> workers{0};  // 0: OpenMP's thread count
-  std::atomic<uint64_t> parallel_min_threads{16384};
-  size_t stack_bytes = (EMBER_SIM_ASAN ? 256 : 64) * 1024;
+// The simulator's own tuning; the options users set are ember::backends::sim.
+std::atomic<uint64_t> g_parallel_min_threads{16384};
 
-  Settings() {
-    if (const char* s = std::getenv("EMBER_SIM_SCHEDULE")) {
-      std::string v(s);
-      if (v.rfind("shuffled", 0) == 0) {
-        schedule = Schedule::shuffled;
-        if (v.size() > 9 && v[8] == ':') seed = std::strtoull(v.c_str() + 9, nullptr, 0);
-      }
-    }
-    if (const char* w = std::getenv("EMBER_SIM_WORKERS")) workers = std::max(1, std::atoi(w));
-    if (const char* k = std::getenv("EMBER_SIM_STACK_KB"))
-      stack_bytes = static_cast<size_t>(std::max(16, std::atoi(k))) * 1024;
-  }
-};
-
-Settings& settings() {
-  static Settings s;
-  return s;
+// A fiber's stack: backends::sim::stack_kb, or 64 KiB (256 KiB under ASan, whose
+// instrumentation grows frames).
+size_t stack_bytes() {
+  const int kb = backends::sim::stack_kb;
+  if (kb <= 0) return (EMBER_SIM_ASAN ? 256 : 64) * 1024;
+  return static_cast<size_t>(std::max(16, kb)) * 1024;
 }
 
 struct AtomicCounters {
@@ -58,25 +43,22 @@ AtomicCounters g_counters;
 
 }  // namespace
 
-Schedule schedule() { return settings().schedule.load(); }
-uint64_t schedule_seed() { return settings().seed.load(); }
-void set_schedule(Schedule s, uint64_t seed) {
-  settings().schedule = s;
-  settings().seed = seed;
+ScheduleGuard::ScheduleGuard(Schedule s, uint64_t seed)
+    : prev_(schedule()), prev_seed_(schedule_seed()) {
+  backends::sim::schedule = s;
+  backends::sim::seed = seed;
 }
-
-ScheduleGuard::ScheduleGuard(Schedule s, uint64_t seed) : prev_(schedule()), prev_seed_(schedule_seed()) {
-  set_schedule(s, seed);
+ScheduleGuard::~ScheduleGuard() {
+  backends::sim::schedule = prev_;
+  backends::sim::seed = prev_seed_;
 }
-ScheduleGuard::~ScheduleGuard() { set_schedule(prev_, prev_seed_); }
 
 int workers() {
-  int w = settings().workers.load();
+  const int w = backends::sim::workers;
   return w > 0 ? w : omp_get_max_threads();
 }
-void set_workers(int n) { settings().workers = std::max(0, n); }
-uint64_t parallel_min_threads() { return settings().parallel_min_threads.load(); }
-void set_parallel_min_threads(uint64_t n) { settings().parallel_min_threads = n; }
+uint64_t parallel_min_threads() { return g_parallel_min_threads.load(); }
+void set_parallel_min_threads(uint64_t n) { g_parallel_min_threads = n; }
 
 Counters counters() {
   return {g_counters.launches.load(), g_counters.blocks.load(), g_counters.threads.load()};
@@ -102,7 +84,7 @@ void Worker::reset(Fiber& f) {
 Fiber& Worker::fiber(uint32_t i) {
   while (fibers.size() <= i) {
     auto f = std::make_unique<Fiber>();
-    f->stack = std::make_unique<FiberStack>(settings().stack_bytes);
+    f->stack = std::make_unique<FiberStack>(stack_bytes());
     make_context(&f->ctx, *f->stack, &fiber_main, f.get());
     fibers.push_back(std::move(f));
   }

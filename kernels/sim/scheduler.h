@@ -21,21 +21,17 @@
 #include <utility>
 
 #include "kernels/sim/vector_types.h"
+#include "tensor/backends.h"
 
 namespace ember::sim {
 
-enum class Schedule : uint8_t {
-  sequential,  // fibers resume in thread-index order
-  shuffled,    // fibers resume in a random order, reseeded per block
-};
+// The schedule of later launches (process-wide): ember::backends::sim::schedule and
+// ::seed (tensor/backends.h), read here at each launch.
+using Schedule = backends::SimSchedule;
+inline Schedule schedule() { return backends::sim::schedule; }
+inline uint64_t schedule_seed() { return backends::sim::seed; }
 
-// The schedule of later launches (process-wide). The environment variable
-// EMBER_SIM_SCHEDULE=shuffled[:seed] sets the initial value.
-Schedule schedule();
-uint64_t schedule_seed();
-void set_schedule(Schedule s, uint64_t seed = 0x5EEDu);
-
-// Sets a schedule for a scope and restores the previous one.
+// Sets the schedule for a scope and restores the previous one.
 class ScheduleGuard {
  public:
   explicit ScheduleGuard(Schedule s, uint64_t seed = 0x5EEDu);
@@ -48,10 +44,9 @@ class ScheduleGuard {
   uint64_t prev_seed_;
 };
 
-// OS threads that run blocks of one launch (default: OpenMP's thread count, or the
-// environment variable EMBER_SIM_WORKERS).
+// OS threads that run blocks of one launch: ember::backends::sim::workers, or OpenMP's
+// thread count where that is 0.
 int workers();
-void set_workers(int n);
 // A launch of fewer simulated threads than this (default 16384, about a millisecond of
 // work) runs its blocks on the calling thread: waking other threads costs more than it
 // saves, and far more when the cores are oversubscribed (ctest -j with OpenMP in each).

@@ -17,6 +17,7 @@
 #include "kernels/sim/scheduler.h"
 #include "registry/op_cases.h"
 #include "registry/reference_nn.h"
+#include "tensor/backends.h"
 #include "tensor/ops.h"
 #include "tensor/raw.h"
 
@@ -26,13 +27,6 @@
 #include "kernels/cuda/cudnn_conv.h"
 #endif
 #include "kernels/cuda/fast_div.h"  // after the variant is chosen: either build's FastDiv
-
-// The sim build's bf16 attention switch (kernels/cuda/backend.h serves one build per
-// translation unit, here the cuda one when it is built).
-namespace ember::sim_impl {
-bool attention_bf16();
-void set_attention_bf16(bool on);
-}  // namespace ember::sim_impl
 
 namespace ember::simtest {
 namespace {
@@ -232,29 +226,18 @@ TEST_P(DeviceOps, MultiTensorNormArgumentErrors) {
   EXPECT_THROW((void)raw::multi_tensor_norm({arange(3).to(dev())}, 2.0), DTypeError);
 }
 
-// Switches a device's bf16 attention kernels on for a scope.
+// Switches the bf16 attention kernels (sim and cuda alike) on for a scope.
 class Bf16Attention {
  public:
-  explicit Bf16Attention(Device dev) : cuda_(dev.is_cuda()), before_(get()) { set(true); }
-  ~Bf16Attention() { set(before_); }
+  explicit Bf16Attention(Device) : before_(backends::cuda::attention.get()) {
+    backends::cuda::attention = backends::AttentionPath::bf16;
+  }
+  ~Bf16Attention() { backends::cuda::attention = before_; }
   Bf16Attention(const Bf16Attention&) = delete;
   Bf16Attention& operator=(const Bf16Attention&) = delete;
 
  private:
-  bool get() const {
-#if EMBER_HAVE_CUDA
-    if (cuda_) return cuda_impl::attention_bf16();
-#endif
-    return sim_impl::attention_bf16();
-  }
-  void set(bool on) const {
-#if EMBER_HAVE_CUDA
-    if (cuda_) return cuda_impl::set_attention_bf16(on);
-#endif
-    sim_impl::set_attention_bf16(on);
-  }
-  bool cuda_;
-  bool before_;
+  backends::AttentionPath before_;
 };
 
 // The bf16 tensor-core attention path (a backend switch, so no registry case) against the
@@ -333,12 +316,12 @@ TEST(CudaDevice, TiledGemmMatchesCublas) {
 #if EMBER_HAVE_CUDA
   manual_seed(7);
   Tensor a = randn({2, 300, 200}, {.device = Device::cuda()}), b = randn({200, 150}, {.device = Device::cuda()});
-  const cuda_impl::GemmImpl before = cuda_impl::gemm_impl();
-  cuda_impl::set_gemm_impl(cuda_impl::GemmImpl::cublas);
+  const backends::GemmImpl before = backends::cuda::matmul;
+  backends::cuda::matmul = backends::GemmImpl::cublas;
   Tensor by_cublas = a.matmul(b);
-  cuda_impl::set_gemm_impl(cuda_impl::GemmImpl::tiled);
+  backends::cuda::matmul = backends::GemmImpl::ember;
   Tensor by_tiled = a.matmul(b);
-  cuda_impl::set_gemm_impl(before);
+  backends::cuda::matmul = before;
   Tensor cpu = a.cpu().matmul(b.cpu());
   EXPECT_TRUE(allclose(by_cublas.cpu(), cpu, 1e-4, 1e-4));
   EXPECT_TRUE(allclose(by_tiled.cpu(), cpu, 1e-4, 1e-4));
@@ -353,23 +336,23 @@ TEST(CudaDevice, Conv2dCasesOnEveryImplementation) {
 #if EMBER_HAVE_CUDA
   struct Impl {
     const char* name;
-    cuda_impl::ConvImpl impl;
+    backends::ConvImpl impl;
     bool tf32;
   };
-  const cuda_impl::ConvImpl impl_before = cuda_impl::conv_impl();
-  const bool tf32_before = cuda_impl::conv_tf32();
-  for (const Impl& im : {Impl{"ember", cuda_impl::ConvImpl::ember, false},
-                         Impl{"ember_tf32", cuda_impl::ConvImpl::ember, true},
-                         Impl{"cudnn", cuda_impl::ConvImpl::cudnn, false}}) {
-    if (im.impl == cuda_impl::ConvImpl::cudnn && !cuda_impl::cudnn_conv_available()) {
+  const backends::ConvImpl impl_before = backends::cuda::conv;
+  const bool tf32_before = backends::cuda::conv_tf32;
+  for (const Impl& im : {Impl{"ember", backends::ConvImpl::ember, false},
+                         Impl{"ember_tf32", backends::ConvImpl::ember, true},
+                         Impl{"cudnn", backends::ConvImpl::cudnn, false}}) {
+    if (im.impl == backends::ConvImpl::cudnn && !cuda_impl::cudnn_conv_available()) {
       std::printf("note: cuDNN cannot be loaded (libcudnn.so.N on the loader path?)\n");
       continue;
     }
     if (im.tf32 && cuda_impl::rt::props().major < 8) continue;  // TF32 needs sm_80
-    cuda_impl::set_conv_impl(im.impl);
-    cuda_impl::set_conv_tf32(im.tf32);
+    backends::cuda::conv = im.impl;
+    backends::cuda::conv_tf32 = im.tf32;
     for (const cases::OpCase& c : cases::op_cases()) {
-      const bool ember_fma = im.impl == cuda_impl::ConvImpl::ember && !im.tf32;
+      const bool ember_fma = im.impl == backends::ConvImpl::ember && !im.tf32;
       if (c.family != "conv2d" || (c.dtype == DType::f64 && !ember_fma)) continue;
       cases::OpCase t = c;
       if (im.tf32) {  // 10-bit mantissas; the case's f32 atol is 2e-6 (1 + terms summed)
@@ -379,8 +362,8 @@ TEST(CudaDevice, Conv2dCasesOnEveryImplementation) {
       EXPECT_EQ(cases::check_case(t, Device::cuda()), "") << im.name << ": " << c.name;
     }
   }
-  cuda_impl::set_conv_impl(impl_before);
-  cuda_impl::set_conv_tf32(tf32_before);
+  backends::cuda::conv = impl_before;
+  backends::cuda::conv_tf32 = tf32_before;
 #endif
 }
 

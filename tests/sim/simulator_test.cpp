@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "sim_test_util.h"
+#include "tensor/backends.h"
 #include "tensor/error.h"
 
 namespace ember::simtest {
@@ -105,16 +106,16 @@ __global__ void atomics(int* count, float* fsum, int* imax, float* fmax, unsigne
 }
 
 TEST(Simulator, AtomicsAreAtomicAcrossBlocksOnSeveralThreads) {
-  const int old_workers = sim::workers();
+  const int old_workers = backends::sim::workers;
   const uint64_t old_min = sim::parallel_min_threads();
-  sim::set_workers(4);
+  backends::sim::workers = 4;
   sim::set_parallel_min_threads(0);  // concurrent blocks even for this small launch
   DeviceBuffer<int> count(std::vector<int>{0}), imax(std::vector<int>{-1});
   DeviceBuffer<float> fsum(std::vector<float>{0.f}), fmax(std::vector<float>{-1.f});
   DeviceBuffer<unsigned> cas(std::vector<unsigned>{0u, 0u});
   DeviceBuffer<unsigned long long> u64(std::vector<unsigned long long>{0});
   run("atomics", 64, 128, &atomics, count.get(), fsum.get(), imax.get(), fmax.get(), cas.get(), u64.get());
-  sim::set_workers(old_workers);
+  backends::sim::workers = old_workers;
   sim::set_parallel_min_threads(old_min);
   const int n = 64 * 128;
   EXPECT_EQ(count.host()[0], n);
