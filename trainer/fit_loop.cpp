@@ -34,9 +34,7 @@ void Trainer::run_sanity_check() {
   sanity_checking_ = false;
   // What the sanity check logged is forgotten, as in Lightning.
   eval_results_.reset();
-  callback_metrics_.clear();
-  logged_metrics_.clear();
-  pbar_metrics_.clear();
+  clear_metrics();
   set_rng_state(rng);
 }
 

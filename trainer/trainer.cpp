@@ -295,6 +295,15 @@ std::optional<FxRule> fx_rule(const std::string& fx) {
 }  // namespace
 
 void Trainer::log_metric(const std::string& name, double value, const LogOptions& options) {
+  log_metric_impl(name, value, options);
+}
+
+void Trainer::log_metric(const std::string& name, const Tensor& value, const LogOptions& options) {
+  log_metric_impl(name, value, options);
+}
+
+template <typename Value>
+void Trainer::log_metric_impl(const std::string& name, const Value& value, const LogOptions& options) {
   if (fn_ == TrainerFn::none) return;  // outside a run, as Lightning (which warns)
   const std::string fx = current_fx_.empty() ? "<no hook>" : current_fx_;
   const std::optional<FxRule> rule = fx_rule(fx);
@@ -310,24 +319,39 @@ void Trainer::log_metric(const std::string& name, double value, const LogOptions
 
 const MetricMap& Trainer::callback_metrics() {
   if (active_results_)
-    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback) callback_metrics_[k] = v;
+    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback) callback_values_[k] = v;
+  callback_metrics_ = read_metrics(callback_values_);
   return callback_metrics_;
+}
+
+const MetricMap& Trainer::progress_bar_metrics() const {
+  pbar_metrics_ = read_metrics(pbar_values_);
+  return pbar_metrics_;
 }
 
 bool Trainer::should_update_logs() const {
   return (batches_that_stepped_ + 1) % options_.log_every_n_steps == 0 || should_stop;
 }
 
-void Trainer::send_to_loggers(MetricMap metrics, int64_t step) {
-  if (metrics.empty() || loggers_.empty()) return;
+void Trainer::send_to_loggers(const MetricValueMap& values, int64_t step) {
+  if (values.empty() || loggers_.empty()) return;
+  MetricMap metrics = read_metrics(values);
   metrics.emplace("epoch", static_cast<double>(current_epoch_));  // as Lightning adds it
   for (const auto& l : loggers_) l->log_metrics(metrics, step);
   for (const auto& [k, v] : metrics) logged_metrics_[k] = v;
 }
 
 void Trainer::merge_views(const MetricViews& v) {
-  for (const auto& [k, x] : v.callback) callback_metrics_[k] = x;
-  for (const auto& [k, x] : v.pbar) pbar_metrics_[k] = x;
+  for (const auto& [k, x] : v.callback) callback_values_[k] = x;
+  for (const auto& [k, x] : v.pbar) pbar_values_[k] = x;
+}
+
+void Trainer::clear_metrics() {
+  callback_values_.clear();
+  pbar_values_.clear();
+  callback_metrics_.clear();
+  logged_metrics_.clear();
+  pbar_metrics_.clear();
 }
 
 }  // namespace ember

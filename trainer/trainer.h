@@ -138,9 +138,11 @@ class Trainer {
 
   // What callbacks see (callback_metrics), what went to the loggers last, and what the
   // progress bar shows. callback_metrics includes what the running loop logged so far.
+  // Values logged on a device are copied to the host here, when they are read, not when
+  // they are logged.
   const MetricMap& callback_metrics();
   const MetricMap& logged_metrics() const { return logged_metrics_; }
-  const MetricMap& progress_bar_metrics() const { return pbar_metrics_; }
+  const MetricMap& progress_bar_metrics() const;
   // The epoch-level metrics of the last validation or test loop (set before its *_end hooks).
   const MetricMap& eval_metrics() const { return eval_metrics_; }
 
@@ -158,8 +160,9 @@ class Trainer {
   // Whether step metrics are sent to loggers at this batch (log_every_n_steps).
   bool should_update_logs() const;
 
-  // Called by LightningModule::log.
+  // Called by LightningModule::log. A tensor (one element, detached) stays on its device.
   void log_metric(const std::string& name, double value, const LogOptions& options);
+  void log_metric(const std::string& name, const Tensor& value, const LogOptions& options);
 
  private:
   enum class Stage { none, train, validate, test, predict };
@@ -207,8 +210,11 @@ class Trainer {
   void restore_training_state(const Checkpoint& ckpt, const ResumeState& resume);
 
   // metrics
-  void send_to_loggers(MetricMap metrics, int64_t step);
+  template <typename Value>
+  void log_metric_impl(const std::string& name, const Value& value, const LogOptions& options);
+  void send_to_loggers(const MetricValueMap& metrics, int64_t step);  // reads the values
   void merge_views(const MetricViews& views);
+  void clear_metrics();  // callback, logged and progress bar metrics
 
   TrainerOptions options_;
   std::shared_ptr<Trainer* const> self_;  // modules hold it weakly (LightningModule::attach)
@@ -248,7 +254,10 @@ class Trainer {
   MetricCollection train_results_{true}, eval_results_{false};
   MetricCollection* active_results_ = nullptr;
   bool epoch_end_reached_ = false;
-  MetricMap callback_metrics_, logged_metrics_, pbar_metrics_, eval_metrics_;
+  // callback and progress bar metrics as logged (maybe on the device), and as last read
+  MetricValueMap callback_values_, pbar_values_;
+  MetricMap callback_metrics_, logged_metrics_, eval_metrics_;
+  mutable MetricMap pbar_metrics_;
 };
 
 }  // namespace ember
