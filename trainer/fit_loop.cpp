@@ -118,7 +118,13 @@ void Trainer::run_train_epoch() {
   for (int64_t b = start; b < num_training_batches_; ++b) {
     std::optional<Batch> next = stream->next();
     if (!next) break;
+    // The batch's copy to the device, counted apart while the profiler records (a step's
+    // own transfers are what ProfilerCallback reports).
+    const profiler::TransferCounts before =
+        profiler::is_enabled() ? profiler::transfer_counts() : profiler::TransferCounts{};
     const Batch batch = next->to(device_);
+    batch_transfers_ =
+        profiler::is_enabled() ? profiler::transfer_counts() - before : profiler::TransferCounts{};
     batch_idx_ = b;
     train_results_.begin_step();
     current_batch_size_ = batch.batch_size();

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/profiler.h"
 #include "trainer/callback.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data.h"
@@ -159,6 +160,9 @@ class Trainer {
   int64_t logger_step() const { return batches_that_stepped_; }
   // Whether step metrics are sent to loggers at this batch (log_every_n_steps).
   bool should_update_logs() const;
+  // The copies that moved the current training batch to the device, counted while the
+  // profiler records (else zero).
+  const profiler::TransferCounts& batch_transfers() const { return batch_transfers_; }
 
   // Called by LightningModule::log. A tensor (one element, detached) stays on its device.
   void log_metric(const std::string& name, double value, const LogOptions& options);
@@ -248,6 +252,7 @@ class Trainer {
   int64_t batches_done_ = 0;
   std::string phase_ = "batch";
   bool last_stepped_ = false;  // whether the last training batch stepped the optimizer
+  profiler::TransferCounts batch_transfers_;
   std::string ckpt_path_;
   std::optional<ResumeState> resume_;  // set by fit(ckpt_path) until the loop reaches it
 
