@@ -272,18 +272,17 @@ void Trainer::update_schedulers(const std::string& interval, bool plateau) {
     s.scheduler->step();
     return;
   }
-  const MetricMap& m = callback_metrics();
-  auto it = m.find(s.monitor);
-  if (it == m.end()) {
+  const std::optional<double> value = callback_metric(s.monitor);  // reads that one only
+  if (!value) {
     std::string available;
-    for (const auto& [k, v] : m) available += (available.empty() ? "" : ", ") + k;
+    for (const std::string& k : callback_metric_names()) available += (available.empty() ? "" : ", ") + k;
     if (s.strict)
       fail<ValueError>("ReduceLROnPlateau", "conditioned on metric '", s.monitor,
                        "', which is not available; available metrics are: [", available, "]");
     std::fprintf(stderr, "ember: ReduceLROnPlateau skipped: metric '%s' is not available\n", s.monitor.c_str());
     return;
   }
-  s.plateau->step(it->second);
+  s.plateau->step(*value);
 }
 
 }  // namespace ember

@@ -317,11 +317,29 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value, const
   active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger, options.reduce_fx, bs);
 }
 
-const MetricMap& Trainer::callback_metrics() {
+void Trainer::update_callback_values() {
   if (active_results_)
     for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback) callback_values_[k] = v;
+}
+
+const MetricMap& Trainer::callback_metrics() {
+  update_callback_values();
   callback_metrics_ = read_metrics(callback_values_);
   return callback_metrics_;
+}
+
+std::optional<double> Trainer::callback_metric(const std::string& name) {
+  update_callback_values();
+  auto it = callback_values_.find(name);
+  if (it == callback_values_.end()) return std::nullopt;
+  return it->second.get();
+}
+
+std::vector<std::string> Trainer::callback_metric_names() {
+  update_callback_values();
+  std::vector<std::string> names;
+  for (const auto& [k, v] : callback_values_) names.push_back(k);
+  return names;
 }
 
 const MetricMap& Trainer::progress_bar_metrics() const {

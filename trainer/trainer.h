@@ -142,6 +142,10 @@ class Trainer {
   // Values logged on a device are copied to the host here, when they are read, not when
   // they are logged.
   const MetricMap& callback_metrics();
+  // One callback metric, the only value read (nullopt when not logged), and the names of
+  // all of them (none read).
+  std::optional<double> callback_metric(const std::string& name);
+  std::vector<std::string> callback_metric_names();
   const MetricMap& logged_metrics() const { return logged_metrics_; }
   const MetricMap& progress_bar_metrics() const;
   // The epoch-level metrics of the last validation or test loop (set before its *_end hooks).
@@ -219,6 +223,7 @@ class Trainer {
   void send_to_loggers(const MetricValueMap& metrics, int64_t step);  // reads the values
   void merge_views(const MetricViews& views);
   void clear_metrics();  // callback, logged and progress bar metrics
+  void update_callback_values();  // callback_values_ with what the running loop logged
 
   TrainerOptions options_;
   std::shared_ptr<Trainer* const> self_;  // modules hold it weakly (LightningModule::attach)
