@@ -275,7 +275,8 @@ void Trainer::update_schedulers(const std::string& interval, bool plateau) {
   const std::optional<double> value = callback_metric(s.monitor);  // reads that one only
   if (!value) {
     std::string available;
-    for (const std::string& k : callback_metric_names()) available += (available.empty() ? "" : ", ") + k;
+    for (const std::string& k : callback_metric_names())
+      available += (available.empty() ? "" : ", ") + k;
     if (s.strict)
       fail<ValueError>("ReduceLROnPlateau", "conditioned on metric '", s.monitor,
                        "', which is not available; available metrics are: [", available, "]");

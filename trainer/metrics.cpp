@@ -67,16 +67,17 @@ MetricCollection::Entry& MetricCollection::entry(const std::string& fx, const st
   return *it;
 }
 
-void MetricCollection::log(const std::string& fx, const std::string& name, double value, bool on_step,
-                           bool on_epoch, bool prog_bar, bool logger, const std::string& reduce_fx,
-                           int64_t batch_size) {
+void MetricCollection::log(const std::string& fx, const std::string& name, double value,
+                           bool on_step, bool on_epoch, bool prog_bar, bool logger,
+                           const std::string& reduce_fx, int64_t batch_size) {
   Entry& e = entry(fx, name, on_step, on_epoch, prog_bar, logger, reduce_fx);
   e.step_value = value;
   e.updated_this_step = true;
   ++e.count;
   // A name whose reduction lives on a device (a tensor was logged) stays there.
   if (e.sum_dev.defined()) {
-    e.sum_dev = e.sum_dev + (e.reduce_fx == "mean" ? value * static_cast<double>(batch_size) : value);
+    const double bs = static_cast<double>(batch_size);
+    e.sum_dev = e.sum_dev + (e.reduce_fx == "mean" ? value * bs : value);
     if (e.reduce_fx == "mean") e.weight += static_cast<double>(batch_size);
     return;
   }
@@ -159,7 +160,8 @@ std::string MetricCollection::to_json() const {
                  {"step_value", num(e.step_value.get())},
                  {"sum", num(e.sum_dev.defined() ? e.sum_dev.item<double>() : e.sum)},
                  {"weight", num(e.weight)},
-                 {"extreme", num(e.extreme_dev.defined() ? e.extreme_dev.item<double>() : e.extreme)},
+                 {"extreme",
+                  num(e.extreme_dev.defined() ? e.extreme_dev.item<double>() : e.extreme)},
                  {"count", e.count}});
   }
   return j.dump();

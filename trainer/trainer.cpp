@@ -303,7 +303,8 @@ void Trainer::log_metric(const std::string& name, const Tensor& value, const Log
 }
 
 template <typename Value>
-void Trainer::log_metric_impl(const std::string& name, const Value& value, const LogOptions& options) {
+void Trainer::log_metric_impl(const std::string& name, const Value& value,
+                              const LogOptions& options) {
   if (fn_ == TrainerFn::none) return;  // outside a run, as Lightning (which warns)
   const std::string fx = current_fx_.empty() ? "<no hook>" : current_fx_;
   const std::optional<FxRule> rule = fx_rule(fx);
@@ -319,7 +320,8 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value, const
 
 void Trainer::update_callback_values() {
   if (active_results_)
-    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback) callback_values_[k] = v;
+    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback)
+      callback_values_[k] = v;
 }
 
 const MetricMap& Trainer::callback_metrics() {

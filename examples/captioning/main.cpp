@@ -124,7 +124,8 @@ Flags parse(int argc, char** argv) {
   // --max-steps alone trains until the step count, as Lightning's max_steps.
   if (values.count("max-steps") && !values.count("max-epochs")) f.max_epochs = -1;
   // A run shorter than the warm-up still records its second half.
-  if (f.max_steps >= 0 && !values.count("profile-skip")) f.profile_skip = std::min(f.profile_skip, f.max_steps / 2);
+  if (f.max_steps >= 0 && !values.count("profile-skip"))
+    f.profile_skip = std::min(f.profile_skip, f.max_steps / 2);
   return f;
 }
 

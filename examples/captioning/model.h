@@ -19,7 +19,8 @@ struct CausalAttentionBlock : seed::AttentionBlock {
     Tensor q = query->forward(x), k = key->forward(x), v = value->forward(x);
     const int64_t t = x.size(1);
     const double scale = 1.0 / std::sqrt(static_cast<double>(x.size(-1)));
-    Tensor scores = (q.matmul(k.transpose(-2, -1)) * scale).masked_fill(future_mask(t, x.device()), -1e9);  // (N, T, T)
+    Tensor scores = q.matmul(k.transpose(-2, -1)) * scale;  // (N, T, T)
+    scores = scores.masked_fill(future_mask(t, x.device()), -1e9);
     return softmax(scores, -1).matmul(v);
   }
 

@@ -102,7 +102,8 @@ TEST(DeviceLogging, ATrainingStepOnSimReadsNothingBackUntilALoggerWrites) {
   Unread model;
   auto prof = ProfilerCallback::make({.skip_first = 1, .active = 3, .out = nullptr});
   TrainerOptions o = quiet({.max_epochs = 1, .log_every_n_steps = 3, .enable_checkpointing = false,
-                            .default_root_dir = temp_dir("device_logging_profile"), .callbacks = {prof}});
+                            .default_root_dir = temp_dir("device_logging_profile"),
+                            .callbacks = {prof}});
   o.accelerator = "sim";
   Trainer trainer(o);
   trainer.fit(model, train);

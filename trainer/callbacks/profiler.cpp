@@ -29,7 +29,8 @@ void ProfilerCallback::on_fit_start(Trainer&, LightningModule&) {
   step_transfers_.clear();
 }
 
-void ProfilerCallback::on_train_batch_start(Trainer& trainer, LightningModule&, const Batch&, int64_t) {
+void ProfilerCallback::on_train_batch_start(Trainer& trainer, LightningModule&, const Batch&,
+                                            int64_t) {
   end_step(trainer, true);
   const int64_t batch = batches_++;
   if (batch == options_.skip_first && !running_) {
@@ -49,12 +50,17 @@ void ProfilerCallback::on_train_batch_start(Trainer& trainer, LightningModule&, 
   }
 }
 
-void ProfilerCallback::on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&, int64_t) {
+void ProfilerCallback::on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&,
+                                          int64_t) {
   step_.reset();  // the step's transfers are counted on, until end_step
 }
 
-void ProfilerCallback::on_validation_start(Trainer& trainer, LightningModule&) { end_step(trainer, false); }
-void ProfilerCallback::on_train_epoch_end(Trainer& trainer, LightningModule&) { end_step(trainer, false); }
+void ProfilerCallback::on_validation_start(Trainer& trainer, LightningModule&) {
+  end_step(trainer, false);
+}
+void ProfilerCallback::on_train_epoch_end(Trainer& trainer, LightningModule&) {
+  end_step(trainer, false);
+}
 
 void ProfilerCallback::on_train_end(Trainer& trainer, LightningModule&) {
   end_step(trainer, false);
@@ -69,12 +75,12 @@ void ProfilerCallback::end_step(Trainer& trainer, bool next_batch) {
   if (next_batch) c = c - trainer.batch_transfers();  // the next step's input
   step_transfers_.push_back(c);
   if (options_.out) {
+    auto ll = [](int64_t v) { return static_cast<long long>(v); };
     std::fprintf(options_.out,
-                 "transfers per training step: h2d=%lld d2h=%lld syncs=%lld (ProfilerStep#%lld: %lld B in, "
-                 "%lld B out)\n",
-                 static_cast<long long>(c.h2d), static_cast<long long>(c.d2h), static_cast<long long>(c.syncs),
-                 static_cast<long long>(step_batch_), static_cast<long long>(c.h2d_bytes),
-                 static_cast<long long>(c.d2h_bytes));
+                 "transfers per training step: h2d=%lld d2h=%lld syncs=%lld "
+                 "(ProfilerStep#%lld: %lld B in, %lld B out)\n",
+                 ll(c.h2d), ll(c.d2h), ll(c.syncs), ll(step_batch_), ll(c.h2d_bytes),
+                 ll(c.d2h_bytes));
     std::fflush(options_.out);
   }
   if (++recorded_ == options_.active) finish(trainer);
