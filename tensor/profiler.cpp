@@ -166,6 +166,34 @@ void end(Frame& f) noexcept {
   }
 }
 
+namespace {
+// Per device type: h2d, d2h, syncs, h2d bytes, d2h bytes. Plain counters shared by all
+// threads: a transfer is rare next to the ops around it, so contention does not matter.
+enum Counter { kH2d, kD2h, kSyncs, kH2dBytes, kD2hBytes, kNumCounters };
+std::atomic<int64_t> g_transfers[kNumDeviceTypes][kNumCounters];
+}  // namespace
+
+void add_transfer(Transfer kind, DeviceType device, size_t nbytes) noexcept {
+  std::atomic<int64_t>* c = g_transfers[static_cast<int>(device)];
+  const auto bytes = static_cast<int64_t>(nbytes);
+  switch (kind) {
+    case Transfer::h2d:
+      c[kH2d].fetch_add(1, std::memory_order_relaxed);
+      c[kH2dBytes].fetch_add(bytes, std::memory_order_relaxed);
+      break;
+    case Transfer::d2h:
+      c[kD2h].fetch_add(1, std::memory_order_relaxed);
+      c[kD2hBytes].fetch_add(bytes, std::memory_order_relaxed);
+      break;
+    case Transfer::sync: c[kSyncs].fetch_add(1, std::memory_order_relaxed); break;
+  }
+}
+
+void reset_transfers() noexcept {
+  for (auto& device : g_transfers)
+    for (auto& c : device) c.store(0, std::memory_order_relaxed);
+}
+
 void add_allocated(size_t nbytes) noexcept {
   Frame* f = tl_current;
   if (f && f->session == g_session.load(std::memory_order_relaxed))
@@ -182,6 +210,7 @@ void start() {
   st.buffers.clear();
   st.last.clear();
   st.t0_ns = now_ns();
+  detail::reset_transfers();
   g_session.store(st.session, std::memory_order_release);
   detail::g_enabled.store(true, std::memory_order_release);
 }
@@ -219,6 +248,26 @@ void stop() {
     return a.duration_ns > b.duration_ns;
   });
   st.last = std::move(merged);
+}
+
+TransferCounts transfer_counts(DeviceType device) {
+  const std::atomic<int64_t>* c = detail::g_transfers[static_cast<int>(device)];
+  auto get = [&](int i) { return c[i].load(std::memory_order_relaxed); };
+  return {get(detail::kH2d), get(detail::kD2h), get(detail::kSyncs), get(detail::kH2dBytes),
+          get(detail::kD2hBytes)};
+}
+
+TransferCounts transfer_counts() {
+  TransferCounts total;
+  for (int d = 0; d < kNumDeviceTypes; ++d) {
+    const TransferCounts c = transfer_counts(static_cast<DeviceType>(d));
+    total.h2d += c.h2d;
+    total.d2h += c.d2h;
+    total.syncs += c.syncs;
+    total.h2d_bytes += c.h2d_bytes;
+    total.d2h_bytes += c.d2h_bytes;
+  }
+  return total;
 }
 
 std::vector<Event> events() {

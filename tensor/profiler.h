@@ -15,6 +15,10 @@
 // from inside another op (the views and casts an op does internally, an overload
 // forwarding to another) is part of the outer op, not an event of its own.
 //
+// It also counts the copies between the host and a device and the stream
+// synchronizations (transfer_counts()): a training step on a GPU should make none it
+// does not need, and these counts show the ones it makes.
+//
 // Off, a scope costs one predictable branch on a relaxed atomic load: no clock read, no
 // allocation. Events are kept per thread and merged when the profiler stops.
 #pragma once
@@ -25,6 +29,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "tensor/device.h"
 
 namespace ember::profiler {
 
@@ -62,11 +68,31 @@ void add_allocated(size_t nbytes) noexcept;
 
 }  // namespace detail
 
+// What crosses between the host and a device, as the runtime layer under each device
+// (kernels/cuda/runtime.h) sees it.
+enum class Transfer : uint8_t {
+  h2d,   // a copy from host memory into the device's memory
+  d2h,   // a copy from the device's memory to the host (the host waits for it)
+  sync,  // an explicit synchronization of the device's stream (the host waits)
+};
+namespace detail {
+void add_transfer(Transfer kind, DeviceType device, size_t nbytes) noexcept;
+void reset_transfers() noexcept;
+}  // namespace detail
+
 inline bool is_enabled() noexcept { return detail::g_enabled.load(std::memory_order_relaxed); }
 
 // Called by Storage for every allocation it makes.
 inline void record_allocation(size_t nbytes) noexcept {
   if (is_enabled()) [[unlikely]] detail::add_allocated(nbytes);
+}
+
+// Called by the runtime layer of the cuda and sim devices for every copy between host and
+// device memory and every stream synchronization. sim counts as a device: its memory is
+// host memory, but it stands in for the GPU, so a copy between a cpu and a sim tensor
+// counts as it would on cuda.
+inline void record_transfer(Transfer kind, DeviceType device, size_t nbytes = 0) noexcept {
+  if (is_enabled()) [[unlikely]] detail::add_transfer(kind, device, nbytes);
 }
 
 namespace detail {
@@ -155,9 +181,26 @@ struct EventStats {
 enum class SortBy { total, self, calls, self_bytes, total_bytes };
 std::vector<EventStats> key_averages(SortBy sort_by = SortBy::total);
 
+// Copies and synchronizations counted while the profiler was on: of the running session
+// (so far), else of the last one. Counts start at zero with each start().
+struct TransferCounts {
+  int64_t h2d = 0, d2h = 0, syncs = 0;
+  int64_t h2d_bytes = 0, d2h_bytes = 0;
+  friend TransferCounts operator-(const TransferCounts& a, const TransferCounts& b) {
+    return {a.h2d - b.h2d, a.d2h - b.d2h, a.syncs - b.syncs, a.h2d_bytes - b.h2d_bytes,
+            a.d2h_bytes - b.d2h_bytes};
+  }
+  friend bool operator==(const TransferCounts&, const TransferCounts&) = default;
+};
+TransferCounts transfer_counts();                   // all devices
+TransferCounts transfer_counts(DeviceType device);  // one kind of device (cuda: all GPUs)
+// "h2d=3 (1.50 KiB) d2h=0 (0 B) syncs=1"
+std::string to_string(const TransferCounts& counts);
+
 // torch's key_averages().table(): Name, Self CPU %, Self CPU, CPU total %, CPU total,
 // CPU time avg, # of Calls, Self Alloc, Alloc, one row per name (the top_n first; -1:
-// all), and the sum of self times. Percentages are of that sum.
+// all), the sum of self times and, per device that made any, the transfer counts.
+// Percentages are of that sum.
 std::string table(SortBy sort_by = SortBy::total, int64_t top_n = -1);
 
 // The Chrome trace (Trace Event Format, "X" events in microseconds) that

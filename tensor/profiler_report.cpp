@@ -86,6 +86,12 @@ std::string micros(int64_t ns) {
 
 }  // namespace
 
+std::string to_string(const TransferCounts& c) {
+  return "h2d=" + std::to_string(c.h2d) + " (" + format_bytes(c.h2d_bytes) + ") d2h=" +
+         std::to_string(c.d2h) + " (" + format_bytes(c.d2h_bytes) + ") syncs=" +
+         std::to_string(c.syncs);
+}
+
 std::string table(SortBy sort_by, int64_t top_n) {
   std::vector<EventStats> stats = key_averages(sort_by);
   double self_total = 0;
@@ -127,6 +133,15 @@ std::string table(SortBy sort_by, int64_t top_n) {
   }
   out += rule;
   out += "Self CPU time total: " + format_time(self_total) + "\n";
+  // Copies and synchronizations, per device that made any (cpu makes none: its memory is
+  // the host's).
+  for (int d = 0; d < kNumDeviceTypes; ++d) {
+    const Device device(static_cast<DeviceType>(d));
+    const TransferCounts c = transfer_counts(device.type);
+    if (c == TransferCounts{}) continue;
+    out += "Transfers (" + (device.is_cuda() ? std::string("cuda") : device.str()) + "): " +
+           to_string(c) + "\n";
+  }
   return out;
 }
 

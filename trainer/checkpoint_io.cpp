@@ -215,6 +215,8 @@ void Trainer::restore_training_state(const Checkpoint& ckpt, const ResumeState& 
   global_step_ = r.global_step;
   batches_that_stepped_ = r.batches_that_stepped;
   total_batch_idx_ = r.total_batch_idx;
+  callback_values_.clear();
+  for (const auto& [k, v] : r.callback_metrics) callback_values_[k] = v;
   callback_metrics_ = r.callback_metrics;
   for (const auto& c : callbacks_) {
     auto it = r.callback_states.find(c->state_key());

@@ -54,7 +54,7 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
     }
     // Metrics logged with on_step=true in an evaluation loop: progress bar and loggers.
     const MetricViews v = eval_results_.views(true);
-    for (const auto& [k, x] : v.pbar) pbar_metrics_[k] = x;
+    for (const auto& [k, x] : v.pbar) pbar_values_[k] = x;
     if (!sanity_checking_ && !v.log.empty()) send_to_loggers(v.log, eval_log_step_);
     if (!v.log.empty()) ++eval_log_step_;
   }
@@ -63,7 +63,7 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   else EMBER_HOOKS(on_test_epoch_end);
   const MetricViews v = eval_results_.views(false);
   merge_views(v);
-  eval_metrics_ = v.callback;
+  eval_metrics_ = read_metrics(v.callback);
   if (!sanity_checking_) send_to_loggers(v.log, batches_that_stepped_);
   // A checkpoint saved from here on resumes after this validation.
   if (val && fn_ == TrainerFn::fit && !sanity_checking_) {
@@ -80,7 +80,7 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   epoch_end_reached_ = prev_epoch_end;
   batch_idx_ = prev_batch_idx;
   if (was_training) model_->train();
-  return v.callback;
+  return eval_metrics_;
 }
 
 MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader, const std::string& ckpt_path) {

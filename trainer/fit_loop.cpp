@@ -34,9 +34,7 @@ void Trainer::run_sanity_check() {
   sanity_checking_ = false;
   // What the sanity check logged is forgotten, as in Lightning.
   eval_results_.reset();
-  callback_metrics_.clear();
-  logged_metrics_.clear();
-  pbar_metrics_.clear();
+  clear_metrics();
   set_rng_state(rng);
 }
 
@@ -120,7 +118,13 @@ void Trainer::run_train_epoch() {
   for (int64_t b = start; b < num_training_batches_; ++b) {
     std::optional<Batch> next = stream->next();
     if (!next) break;
+    // The batch's copy to the device, counted apart while the profiler records (a step's
+    // own transfers are what ProfilerCallback reports).
+    const profiler::TransferCounts before =
+        profiler::is_enabled() ? profiler::transfer_counts() : profiler::TransferCounts{};
     const Batch batch = next->to(device_);
+    batch_transfers_ =
+        profiler::is_enabled() ? profiler::transfer_counts() - before : profiler::TransferCounts{};
     batch_idx_ = b;
     train_results_.begin_step();
     current_batch_size_ = batch.batch_size();
@@ -268,18 +272,18 @@ void Trainer::update_schedulers(const std::string& interval, bool plateau) {
     s.scheduler->step();
     return;
   }
-  const MetricMap& m = callback_metrics();
-  auto it = m.find(s.monitor);
-  if (it == m.end()) {
+  const std::optional<double> value = callback_metric(s.monitor);  // reads that one only
+  if (!value) {
     std::string available;
-    for (const auto& [k, v] : m) available += (available.empty() ? "" : ", ") + k;
+    for (const std::string& k : callback_metric_names())
+      available += (available.empty() ? "" : ", ") + k;
     if (s.strict)
       fail<ValueError>("ReduceLROnPlateau", "conditioned on metric '", s.monitor,
                        "', which is not available; available metrics are: [", available, "]");
     std::fprintf(stderr, "ember: ReduceLROnPlateau skipped: metric '%s' is not available\n", s.monitor.c_str());
     return;
   }
-  s.plateau->step(it->second);
+  s.plateau->step(*value);
 }
 
 }  // namespace ember

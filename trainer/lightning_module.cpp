@@ -27,7 +27,7 @@ void LightningModule::log(const std::string& name, const Tensor& value, const Lo
   if (!value.defined()) fail<ValueError>("log", "'", name, "': the tensor is undefined");
   if (value.numel() != 1)
     fail<ValueError>("log", "'", name, "': only one-element tensors can be logged, got shape ", str(value.sizes()));
-  t->log_metric(name, value.detach().item<double>(), options);
+  t->log_metric(name, value.detach(), options);  // read when shown or written, not now
 }
 
 void LightningModule::log(const std::string& name, double value, const LogOptions& options) {

@@ -295,6 +295,16 @@ std::optional<FxRule> fx_rule(const std::string& fx) {
 }  // namespace
 
 void Trainer::log_metric(const std::string& name, double value, const LogOptions& options) {
+  log_metric_impl(name, value, options);
+}
+
+void Trainer::log_metric(const std::string& name, const Tensor& value, const LogOptions& options) {
+  log_metric_impl(name, value, options);
+}
+
+template <typename Value>
+void Trainer::log_metric_impl(const std::string& name, const Value& value,
+                              const LogOptions& options) {
   if (fn_ == TrainerFn::none) return;  // outside a run, as Lightning (which warns)
   const std::string fx = current_fx_.empty() ? "<no hook>" : current_fx_;
   const std::optional<FxRule> rule = fx_rule(fx);
@@ -308,26 +318,60 @@ void Trainer::log_metric(const std::string& name, double value, const LogOptions
   active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger, options.reduce_fx, bs);
 }
 
-const MetricMap& Trainer::callback_metrics() {
+void Trainer::update_callback_values() {
   if (active_results_)
-    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback) callback_metrics_[k] = v;
+    for (const auto& [k, v] : active_results_->views(!epoch_end_reached_).callback)
+      callback_values_[k] = v;
+}
+
+const MetricMap& Trainer::callback_metrics() {
+  update_callback_values();
+  callback_metrics_ = read_metrics(callback_values_);
   return callback_metrics_;
+}
+
+std::optional<double> Trainer::callback_metric(const std::string& name) {
+  update_callback_values();
+  auto it = callback_values_.find(name);
+  if (it == callback_values_.end()) return std::nullopt;
+  return it->second.get();
+}
+
+std::vector<std::string> Trainer::callback_metric_names() {
+  update_callback_values();
+  std::vector<std::string> names;
+  for (const auto& [k, v] : callback_values_) names.push_back(k);
+  return names;
+}
+
+const MetricMap& Trainer::progress_bar_metrics() const {
+  pbar_metrics_ = read_metrics(pbar_values_);
+  return pbar_metrics_;
 }
 
 bool Trainer::should_update_logs() const {
   return (batches_that_stepped_ + 1) % options_.log_every_n_steps == 0 || should_stop;
 }
 
-void Trainer::send_to_loggers(MetricMap metrics, int64_t step) {
-  if (metrics.empty() || loggers_.empty()) return;
+void Trainer::send_to_loggers(const MetricValueMap& values, int64_t step) {
+  if (values.empty() || loggers_.empty()) return;
+  MetricMap metrics = read_metrics(values);
   metrics.emplace("epoch", static_cast<double>(current_epoch_));  // as Lightning adds it
   for (const auto& l : loggers_) l->log_metrics(metrics, step);
   for (const auto& [k, v] : metrics) logged_metrics_[k] = v;
 }
 
 void Trainer::merge_views(const MetricViews& v) {
-  for (const auto& [k, x] : v.callback) callback_metrics_[k] = x;
-  for (const auto& [k, x] : v.pbar) pbar_metrics_[k] = x;
+  for (const auto& [k, x] : v.callback) callback_values_[k] = x;
+  for (const auto& [k, x] : v.pbar) pbar_values_[k] = x;
+}
+
+void Trainer::clear_metrics() {
+  callback_values_.clear();
+  pbar_values_.clear();
+  callback_metrics_.clear();
+  logged_metrics_.clear();
+  pbar_metrics_.clear();
 }
 
 }  // namespace ember

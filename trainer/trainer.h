@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "tensor/profiler.h"
 #include "trainer/callback.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data.h"
@@ -138,9 +139,15 @@ class Trainer {
 
   // What callbacks see (callback_metrics), what went to the loggers last, and what the
   // progress bar shows. callback_metrics includes what the running loop logged so far.
+  // Values logged on a device are copied to the host here, when they are read, not when
+  // they are logged.
   const MetricMap& callback_metrics();
+  // One callback metric, the only value read (nullopt when not logged), and the names of
+  // all of them (none read).
+  std::optional<double> callback_metric(const std::string& name);
+  std::vector<std::string> callback_metric_names();
   const MetricMap& logged_metrics() const { return logged_metrics_; }
-  const MetricMap& progress_bar_metrics() const { return pbar_metrics_; }
+  const MetricMap& progress_bar_metrics() const;
   // The epoch-level metrics of the last validation or test loop (set before its *_end hooks).
   const MetricMap& eval_metrics() const { return eval_metrics_; }
 
@@ -157,9 +164,13 @@ class Trainer {
   int64_t logger_step() const { return batches_that_stepped_; }
   // Whether step metrics are sent to loggers at this batch (log_every_n_steps).
   bool should_update_logs() const;
+  // The copies that moved the current training batch to the device, counted while the
+  // profiler records (else zero).
+  const profiler::TransferCounts& batch_transfers() const { return batch_transfers_; }
 
-  // Called by LightningModule::log.
+  // Called by LightningModule::log. A tensor (one element, detached) stays on its device.
   void log_metric(const std::string& name, double value, const LogOptions& options);
+  void log_metric(const std::string& name, const Tensor& value, const LogOptions& options);
 
  private:
   enum class Stage { none, train, validate, test, predict };
@@ -207,8 +218,12 @@ class Trainer {
   void restore_training_state(const Checkpoint& ckpt, const ResumeState& resume);
 
   // metrics
-  void send_to_loggers(MetricMap metrics, int64_t step);
+  template <typename Value>
+  void log_metric_impl(const std::string& name, const Value& value, const LogOptions& options);
+  void send_to_loggers(const MetricValueMap& metrics, int64_t step);  // reads the values
   void merge_views(const MetricViews& views);
+  void clear_metrics();  // callback, logged and progress bar metrics
+  void update_callback_values();  // callback_values_ with what the running loop logged
 
   TrainerOptions options_;
   std::shared_ptr<Trainer* const> self_;  // modules hold it weakly (LightningModule::attach)
@@ -242,13 +257,17 @@ class Trainer {
   int64_t batches_done_ = 0;
   std::string phase_ = "batch";
   bool last_stepped_ = false;  // whether the last training batch stepped the optimizer
+  profiler::TransferCounts batch_transfers_;
   std::string ckpt_path_;
   std::optional<ResumeState> resume_;  // set by fit(ckpt_path) until the loop reaches it
 
   MetricCollection train_results_{true}, eval_results_{false};
   MetricCollection* active_results_ = nullptr;
   bool epoch_end_reached_ = false;
-  MetricMap callback_metrics_, logged_metrics_, pbar_metrics_, eval_metrics_;
+  // callback and progress bar metrics as logged (maybe on the device), and as last read
+  MetricValueMap callback_values_, pbar_values_;
+  MetricMap callback_metrics_, logged_metrics_, eval_metrics_;
+  mutable MetricMap pbar_metrics_;
 };
 
 }  // namespace ember

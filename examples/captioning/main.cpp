@@ -8,8 +8,12 @@
 //              [--num-workers N] [--threads N] [--profile [--profile-skip N] [--profile-steps N]]
 //
 // --profile records training batches profile-skip .. profile-skip + profile-steps - 1
-// (5..9 by default) with ember::profiler, prints the table of ops, backward nodes and
-// Trainer phases, and writes trace.json (chrome://tracing, Perfetto) beside the logs.
+// (5..9 by default; with a short --max-steps, from half of it) with ember::profiler,
+// prints a line per recorded batch with the copies between host and device and the
+// stream synchronizations it made ("transfers per training step: h2d=.. d2h=.. syncs=.."),
+// the table of ops, backward nodes and Trainer phases, and writes trace.json
+// (chrome://tracing, Perfetto) beside the logs.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -119,6 +123,9 @@ Flags parse(int argc, char** argv) {
   if (f.decoder != "simple" && f.decoder != "attention") usage("--decoder must be simple or attention");
   // --max-steps alone trains until the step count, as Lightning's max_steps.
   if (values.count("max-steps") && !values.count("max-epochs")) f.max_epochs = -1;
+  // A run shorter than the warm-up still records its second half.
+  if (f.max_steps >= 0 && !values.count("profile-skip"))
+    f.profile_skip = std::min(f.profile_skip, f.max_steps / 2);
   return f;
 }
 

@@ -19,11 +19,22 @@ struct CausalAttentionBlock : seed::AttentionBlock {
     Tensor q = query->forward(x), k = key->forward(x), v = value->forward(x);
     const int64_t t = x.size(1);
     const double scale = 1.0 / std::sqrt(static_cast<double>(x.size(-1)));
-    Tensor pos = arange(t, {.device = x.device()});
-    Tensor future = pos.unsqueeze(0) > pos.unsqueeze(1);  // (T, T): key j after query i
-    Tensor scores = (q.matmul(k.transpose(-2, -1)) * scale).masked_fill(future, -1e9);  // (N, T, T)
+    Tensor scores = q.matmul(k.transpose(-2, -1)) * scale;  // (N, T, T)
+    scores = scores.masked_fill(future_mask(t, x.device()), -1e9);
     return softmax(scores, -1).matmul(v);
   }
+
+ private:
+  // (T, T) bool: key j comes after query i. Kept once made: arange builds its values on the
+  // host, so making it each step would copy them to the device each step.
+  const Tensor& future_mask(int64_t t, Device device) {
+    if (!future_.defined() || future_.size(0) != t || future_.device() != device) {
+      const Tensor pos = arange(t, {.device = device});
+      future_ = pos.unsqueeze(0) > pos.unsqueeze(1);
+    }
+    return future_;
+  }
+  Tensor future_;  // not a buffer: no state to save
 };
 
 // The seed's attention decoder with the attention over caption positions: the same

@@ -13,6 +13,7 @@
 #include "kernels/cuda/runtime.h"
 #include "tensor/backends.h"
 #include "tensor/error.h"
+#include "tensor/profiler.h"
 
 static_assert(EMBER_VARIANT_IS_CUDA == 1, "the CUDA runtime layer belongs to the cuda build");
 
@@ -111,12 +112,14 @@ void empty_cache() { ready().allocator->empty_cache(); }
 
 void memcpy_h2d(void* dst, const void* host_src, size_t nbytes) {
   if (nbytes == 0) return;
+  profiler::record_transfer(profiler::Transfer::h2d, DeviceType::cuda, nbytes);
   DeviceState& d = ready();
   EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, host_src, nbytes, cudaMemcpyHostToDevice, d.stream));
   EMBER_CUDA_CHECK(cudaStreamSynchronize(d.stream));  // the caller may free host_src next
 }
 void memcpy_d2h(void* host_dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
+  profiler::record_transfer(profiler::Transfer::d2h, DeviceType::cuda, nbytes);
   DeviceState& d = ready();
   EMBER_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, d.stream));
   EMBER_CUDA_CHECK(cudaStreamSynchronize(d.stream));
@@ -131,7 +134,10 @@ void memset(void* dst, int byte, size_t nbytes) {
 }
 
 Stream stream() { return ready().stream; }
-void synchronize() { EMBER_CUDA_CHECK(cudaStreamSynchronize(ready().stream)); }
+void synchronize() {
+  profiler::record_transfer(profiler::Transfer::sync, DeviceType::cuda);
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(ready().stream));
+}
 
 Event event_create() {
   cudaEvent_t e = nullptr;

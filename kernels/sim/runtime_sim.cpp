@@ -7,6 +7,7 @@
 #include "kernels/cuda/runtime.h"
 #include "kernels/sim/memory.h"
 #include "kernels/sim/scheduler.h"
+#include "tensor/profiler.h"
 
 static_assert(EMBER_VARIANT_IS_CUDA == 0, "the sim runtime belongs to the sim build");
 
@@ -35,11 +36,16 @@ MemoryStats memory_stats() { return sim::memory_stats(); }
 void reset_peak_memory_stats() { sim::reset_peak_memory_stats(); }
 void empty_cache() {}
 
+// Copies and synchronizations are counted as the cuda device's (profiler::transfer_counts).
 void memcpy_h2d(void* dst, const void* host_src, size_t nbytes) {
-  if (nbytes > 0) std::memcpy(dst, host_src, nbytes);
+  if (nbytes == 0) return;
+  profiler::record_transfer(profiler::Transfer::h2d, DeviceType::sim, nbytes);
+  std::memcpy(dst, host_src, nbytes);
 }
 void memcpy_d2h(void* host_dst, const void* src, size_t nbytes) {
-  if (nbytes > 0) std::memcpy(host_dst, src, nbytes);
+  if (nbytes == 0) return;
+  profiler::record_transfer(profiler::Transfer::d2h, DeviceType::sim, nbytes);
+  std::memcpy(host_dst, src, nbytes);
 }
 void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes > 0) std::memmove(dst, src, nbytes);
@@ -49,7 +55,7 @@ void memset(void* dst, int byte, size_t nbytes) {
 }
 
 Stream stream() { return nullptr; }
-void synchronize() {}
+void synchronize() { profiler::record_transfer(profiler::Transfer::sync, DeviceType::sim); }
 
 namespace {
 using Clock = std::chrono::steady_clock;

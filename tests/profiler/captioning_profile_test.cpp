@@ -39,6 +39,16 @@ TEST(ProfilerExample, CaptioningProfilePrintsTheTableAndWritesATrace) {
   for (const char* row : {"ProfilerStep#1", "ProfilerStep#2", "backward", "ember::matmul"})
     EXPECT_NE(out.find(row), std::string::npos) << row << " not in\n" << out;
 
+  // One transfers line per recorded step; the cpu device copies nothing.
+  size_t lines = 0;
+  for (size_t at = out.find("transfers per training step: "); at != std::string::npos;
+       at = out.find("transfers per training step: ", at + 1)) {
+    ++lines;
+    EXPECT_EQ(out.compare(at, 56, "transfers per training step: h2d=0 d2h=0 syncs=0 (Profil"), 0)
+        << out.substr(at, 80);
+  }
+  EXPECT_EQ(lines, 2u) << out;
+
   const fs::path trace = root / "lightning_logs" / "version_0" / "trace.json";
   EXPECT_NE(out.find("Chrome trace: " + trace.string()), std::string::npos) << out;
   ASSERT_TRUE(fs::exists(trace)) << out;

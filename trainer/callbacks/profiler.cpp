@@ -26,9 +26,12 @@ void ProfilerCallback::on_fit_start(Trainer&, LightningModule&) {
   recorded_ = 0;
   table_.clear();
   trace_path_.clear();
+  step_transfers_.clear();
 }
 
-void ProfilerCallback::on_train_batch_start(Trainer&, LightningModule&, const Batch&, int64_t) {
+void ProfilerCallback::on_train_batch_start(Trainer& trainer, LightningModule&, const Batch&,
+                                            int64_t) {
+  end_step(trainer, true);
   const int64_t batch = batches_++;
   if (batch == options_.skip_first && !running_) {
     // Someone else's session (the user's own start()) is left alone.
@@ -39,17 +42,48 @@ void ProfilerCallback::on_train_batch_start(Trainer&, LightningModule&, const Ba
     profiler::start();
     running_ = true;
   }
-  if (running_) step_.emplace("ProfilerStep#" + std::to_string(batch));
+  if (running_) {
+    step_.emplace("ProfilerStep#" + std::to_string(batch));
+    step_open_ = true;
+    step_batch_ = batch;
+    step_start_ = profiler::transfer_counts();
+  }
 }
 
-void ProfilerCallback::on_train_batch_end(Trainer& trainer, LightningModule&, const Tensor&, const Batch&, int64_t) {
-  if (!running_) return;
-  step_.reset();
-  if (++recorded_ == options_.active) finish(trainer);
+void ProfilerCallback::on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&,
+                                          int64_t) {
+  step_.reset();  // the step's transfers are counted on, until end_step
+}
+
+void ProfilerCallback::on_validation_start(Trainer& trainer, LightningModule&) {
+  end_step(trainer, false);
+}
+void ProfilerCallback::on_train_epoch_end(Trainer& trainer, LightningModule&) {
+  end_step(trainer, false);
 }
 
 void ProfilerCallback::on_train_end(Trainer& trainer, LightningModule&) {
+  end_step(trainer, false);
   if (running_) finish(trainer);  // the fit ended inside the window
+}
+
+void ProfilerCallback::end_step(Trainer& trainer, bool next_batch) {
+  if (!running_ || !step_open_) return;
+  step_.reset();
+  step_open_ = false;
+  profiler::TransferCounts c = profiler::transfer_counts() - step_start_;
+  if (next_batch) c = c - trainer.batch_transfers();  // the next step's input
+  step_transfers_.push_back(c);
+  if (options_.out) {
+    auto ll = [](int64_t v) { return static_cast<long long>(v); };
+    std::fprintf(options_.out,
+                 "transfers per training step: h2d=%lld d2h=%lld syncs=%lld "
+                 "(ProfilerStep#%lld: %lld B in, %lld B out)\n",
+                 ll(c.h2d), ll(c.d2h), ll(c.syncs), ll(step_batch_), ll(c.h2d_bytes),
+                 ll(c.d2h_bytes));
+    std::fflush(options_.out);
+  }
+  if (++recorded_ == options_.active) finish(trainer);
 }
 
 void ProfilerCallback::finish(Trainer& trainer) {
