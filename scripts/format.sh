@@ -36,12 +36,12 @@ if ((check == 0)); then
   exit 0
 fi
 
-# One clang-format per file would be slow; --dry-run names each file with a difference in
-# its warnings ("file:line:col: warning: code should be clang-formatted").
+# Each worker prints the names of the files that differ, one short line each (a write
+# under PIPE_BUF does not interleave with the other workers').
 changed=$(printf '%s\0' "${files[@]}" \
-  | xargs -0 -n 16 -P "$(nproc)" "$clang_format" --style=file --dry-run 2>&1 \
-  | sed -n 's/^\([^:]*\):[0-9]*:[0-9]*: warning: code should be clang-formatted.*/\1/p' \
-  | sort -u)
+  | CLANG_FORMAT="$clang_format" xargs -0 -n 16 -P "$(nproc)" sh -c \
+    'for f; do "$CLANG_FORMAT" --style=file --dry-run --Werror "$f" >/dev/null 2>&1 || echo "$f"; done' _ \
+  | sort)
 if [[ -n "$changed" ]]; then
   echo "$changed"
   echo "format.sh: $(wc -l <<<"$changed") of ${#files[@]} files need formatting" \
