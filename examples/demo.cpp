@@ -1,4 +1,4 @@
-// ember's demo until the trainer lands: tensors, broadcasting and a matmul.
+// ember's smallest program: tensors, broadcasting and a matmul.
 #include <ember/ember.h>
 
 #include <iostream>

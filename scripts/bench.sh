@@ -11,7 +11,7 @@ build_dir="${BUILD_DIR:-$root/build-bench}"
 jobs="${JOBS:-$(nproc)}"
 
 if [[ -f "$root/scripts/bootstrap.sh" ]]; then
-  bash "$root/scripts/bootstrap.sh"
+  bash "$root/scripts/bootstrap.sh" bench
 fi
 
 # A relative --json path means relative to where the script was called from, but the

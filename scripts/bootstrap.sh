@@ -1,17 +1,35 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, whatever ember's build, tests and benchmarks need and this
-# machine lacks. A no-op (and silent but for one line) when everything is there.
+# Installs, with apt-get, what one of ember's commands needs and this machine lacks. A no-op
+# (and silent but for one line) when everything is there.
+#   scripts/bootstrap.sh core   build the library and its programs (scripts/demo.sh)
+#   scripts/bootstrap.sh test   core + GoogleTest (scripts/test.sh, .ci/run)
+#   scripts/bootstrap.sh ci     test + clang-format, clang and LLVM's OpenMP (.ci/run: the
+#                               format check and the ThreadSanitizer build)
+#   scripts/bootstrap.sh bench  core + Google Benchmark and LibTorch, ~600 MB (scripts/bench.sh)
+#   scripts/bootstrap.sh all    all of the above (the default)
 set -euo pipefail
 
-packages=(
+core=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev            # CPU GEMM
-  libgtest-dev libgmock-dev  # tests
-  libbenchmark-dev         # benchmarks
-  nlohmann-json3-dev       # benchmark JSON, safetensors headers
+  nlohmann-json3-dev       # safetensors headers, checkpoints, benchmark JSON
+)  # OpenMP comes with g++ (libgomp)
+test=(libgtest-dev libgmock-dev)
+ci=(clang clang-format libomp-dev python3)
+bench=(
+  libbenchmark-dev
   libopenblas0-pthread libopenblas-dev  # so LibTorch is not on the reference BLAS
   libtorch-dev             # the benchmarks' baseline
 )
+
+case "${1:-all}" in
+  core) packages=("${core[@]}") ;;
+  test) packages=("${core[@]}" "${test[@]}") ;;
+  ci) packages=("${core[@]}" "${test[@]}" "${ci[@]}") ;;
+  bench) packages=("${core[@]}" "${bench[@]}") ;;
+  all) packages=("${core[@]}" "${test[@]}" "${ci[@]}" "${bench[@]}") ;;
+  *) echo "usage: scripts/bootstrap.sh [core|test|ci|bench|all]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -19,7 +37,7 @@ for p in "${packages[@]}"; do
 done
 
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "bootstrap: all build dependencies present"
+  echo "bootstrap: all ${1:-all} dependencies present"
   exit 0
 fi
 

@@ -6,7 +6,11 @@
 # runs/captioning/lightning_logs/version_N/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/bootstrap.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release
+bash scripts/bootstrap.sh core
+# A fresh build folder without the tests (GoogleTest is not needed to train); one that
+# scripts/test.sh configured keeps its settings.
+tests=()
+[[ -f build/CMakeCache.txt ]] || tests=(-DEMBER_BUILD_TESTS=OFF)
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release "${tests[@]}"
 cmake --build build --target captioning -j "$(nproc)"
 ./build/examples/captioning/captioning "$@"

@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-bash scripts/bootstrap.sh
+bash scripts/bootstrap.sh test
 command -v clang++ >/dev/null || { echo "fuzz: needs clang++ (apt-get install clang)"; exit 1; }
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DEMBER_FUZZ=ON -DEMBER_WERROR=OFF -DEMBER_BUILD_TESTS=ON -DEMBER_CUDA=OFF

@@ -94,24 +94,10 @@ Backend& backend(DeviceType type) {
 
 const char* to_string(UnaryOp op) {
   switch (op) {
-    case UnaryOp::neg: return "neg";
-    case UnaryOp::abs: return "abs";
-    case UnaryOp::sign: return "sign";
-    case UnaryOp::exp: return "exp";
-    case UnaryOp::log: return "log";
-    case UnaryOp::sqrt: return "sqrt";
-    case UnaryOp::rsqrt: return "rsqrt";
-    case UnaryOp::tanh: return "tanh";
-    case UnaryOp::sigmoid: return "sigmoid";
-    case UnaryOp::relu: return "relu";
-    case UnaryOp::gelu: return "gelu";
-    case UnaryOp::gelu_tanh: return "gelu_tanh";
-    case UnaryOp::silu: return "silu";
-    case UnaryOp::sin: return "sin";
-    case UnaryOp::cos: return "cos";
-    case UnaryOp::erf: return "erf";
-    case UnaryOp::pow_scalar: return "pow";
-    case UnaryOp::logical_not: return "logical_not";
+#define EMBER_UNARY_NAME(op_, name, float_only) \
+  case UnaryOp::op_: return name;
+    EMBER_UNARY_OPS(EMBER_UNARY_NAME)
+#undef EMBER_UNARY_NAME
   }
   return "?";
 }

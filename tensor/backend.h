@@ -18,12 +18,47 @@ namespace ember {
 
 class Tensor;
 
+// The elementwise unary ops, one line each: X(op, name, float_only). `name` is what
+// errors and the profiler print; a float_only op computes integer inputs in f32 (bool
+// inputs are refused but by sign, pow and logical_not). The enum, to_string and the
+// output dtype rule (raw::unary_result_dtype) all read this list (CONTRIBUTING.md).
+// gelu is x Phi(x), the erf form; gelu_tanh 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
+// pow_scalar is x^arg.
+#define EMBER_UNARY_OPS(X)                                                   \
+  X(neg, "neg", false)                                                       \
+  X(abs, "abs", false)                                                       \
+  X(sign, "sign", false)                                                     \
+  X(exp, "exp", true)                                                        \
+  X(log, "log", true)                                                        \
+  X(sqrt, "sqrt", true)                                                      \
+  X(rsqrt, "rsqrt", true)                                                    \
+  X(tanh, "tanh", true)                                                      \
+  X(sigmoid, "sigmoid", true)                                                \
+  X(relu, "relu", false)                                                     \
+  X(gelu, "gelu", true)                                                      \
+  X(gelu_tanh, "gelu_tanh", true)                                            \
+  X(silu, "silu", true)                                                      \
+  X(sin, "sin", true)                                                        \
+  X(cos, "cos", true)                                                        \
+  X(erf, "erf", true)                                                        \
+  X(pow_scalar, "pow", false)                                                \
+  X(logical_not, "logical_not", false)
+
 enum class UnaryOp : uint8_t {
-  neg, abs, sign, exp, log, sqrt, rsqrt, tanh, sigmoid, relu,
-  gelu,       // x * Phi(x), the erf form
-  gelu_tanh,  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  silu, sin, cos, erf, pow_scalar /* x^arg */, logical_not
+#define EMBER_UNARY_ENUM(op, name, float_only) op,
+  EMBER_UNARY_OPS(EMBER_UNARY_ENUM)
+#undef EMBER_UNARY_ENUM
 };
+// Whether the op computes integer inputs in f32 (the list's third column).
+constexpr bool is_float_only(UnaryOp op) {
+  switch (op) {
+#define EMBER_UNARY_FLOAT_ONLY(op_, name, float_only) \
+  case UnaryOp::op_: return float_only;
+    EMBER_UNARY_OPS(EMBER_UNARY_FLOAT_ONLY)
+#undef EMBER_UNARY_FLOAT_ONLY
+  }
+  return false;
+}
 enum class BinaryOp : uint8_t {
   add, sub, mul, div, pow, maximum, minimum,
   eq, ne, lt, le, gt, ge,  // results are bool

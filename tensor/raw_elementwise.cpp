@@ -7,17 +7,6 @@ namespace ember::raw {
 
 namespace {
 
-bool is_float_only(UnaryOp op) {
-  switch (op) {
-    case UnaryOp::exp: case UnaryOp::log: case UnaryOp::sqrt: case UnaryOp::rsqrt:
-    case UnaryOp::tanh: case UnaryOp::sigmoid: case UnaryOp::gelu: case UnaryOp::gelu_tanh:
-    case UnaryOp::silu: case UnaryOp::sin: case UnaryOp::cos: case UnaryOp::erf:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Refuses an output that writes one memory location from several elements.
 void check_no_internal_overlap(const char* op, const Tensor& dst) {
   for (int64_t i = 0; i < dst.dim(); ++i)

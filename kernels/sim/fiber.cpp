@@ -12,6 +12,29 @@
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if EMBER_SIM_TSAN
+#include <sanitizer/tsan_interface.h>
+#endif
+
+namespace {
+// TSan's side of make_context and switch_context (no-ops without TSan).
+[[maybe_unused]] void tsan_make(ember::sim::detail::Context* ctx) {
+#if EMBER_SIM_TSAN
+  if (ctx->tsan_fiber == nullptr) ctx->tsan_fiber = __tsan_create_fiber(0);
+#else
+  (void)ctx;
+#endif
+}
+[[maybe_unused]] void tsan_switch(ember::sim::detail::Context* from,
+                                  ember::sim::detail::Context* to) {
+#if EMBER_SIM_TSAN
+  from->tsan_fiber = __tsan_get_current_fiber();  // the scheduler's: its OS thread's own
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#else
+  (void)from, (void)to;
+#endif
+}
+}  // namespace
 
 #if defined(__x86_64__)
 // ember_sim_switch(void** save_sp, void* new_sp): pushes the callee-saved registers and
@@ -88,6 +111,7 @@ FiberStack::~FiberStack() {
 #if defined(__x86_64__)
 
 void make_context(Context* ctx, const FiberStack& stack, void (*entry)(void*), void* arg) {
+  tsan_make(ctx);
   // The frame ember_sim_switch pops: control words, r15, r14, r13, r12, rbx, rbp, and the
   // return address. After its `ret` the stack pointer must be 16-byte aligned so that
   // the `call` in ember_sim_fiber_start enters `entry` with the ABI's alignment.
@@ -102,7 +126,10 @@ void make_context(Context* ctx, const FiberStack& stack, void (*entry)(void*), v
   ctx->sp = frame;
 }
 
-void switch_context(Context* from, Context* to) { ember_sim_switch(&from->sp, to->sp); }
+void switch_context(Context* from, Context* to) {
+  tsan_switch(from, to);
+  ember_sim_switch(&from->sp, to->sp);
+}
 
 #else
 
@@ -116,6 +143,7 @@ void ucontext_entry(unsigned e_hi, unsigned e_lo, unsigned a_hi, unsigned a_lo) 
 }  // namespace
 
 void make_context(Context* ctx, const FiberStack& stack, void (*entry)(void*), void* arg) {
+  tsan_make(ctx);
   getcontext(&ctx->uc);
   ctx->uc.uc_stack.ss_sp = stack.bottom();
   ctx->uc.uc_stack.ss_size = stack.size();
@@ -126,7 +154,10 @@ void make_context(Context* ctx, const FiberStack& stack, void (*entry)(void*), v
               static_cast<unsigned>(a >> 32), static_cast<unsigned>(a));
 }
 
-void switch_context(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
+void switch_context(Context* from, Context* to) {
+  tsan_switch(from, to);
+  swapcontext(&from->uc, &to->uc);
+}
 
 #endif
 

@@ -20,6 +20,18 @@
 #ifndef EMBER_SIM_ASAN
 #define EMBER_SIM_ASAN 0
 #endif
+// ThreadSanitizer must be told of each switch too (the TSan build of .ci/run), or it
+// mixes the fibers' stacks and histories up.
+#if defined(__SANITIZE_THREAD__)
+#define EMBER_SIM_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define EMBER_SIM_TSAN 1
+#endif
+#endif
+#ifndef EMBER_SIM_TSAN
+#define EMBER_SIM_TSAN 0
+#endif
 
 #if !defined(__x86_64__)
 #include <ucontext.h>
@@ -51,11 +63,16 @@ struct Context {
 #else
   ucontext_t uc;
 #endif
+#if EMBER_SIM_TSAN
+  void* tsan_fiber = nullptr;  // TSan's fiber for this context, made once, kept with the pool
+#endif
 };
 
 // Makes `ctx` start entry(arg) on `stack` when first switched to. entry never returns.
 void make_context(Context* ctx, const FiberStack& stack, void (*entry)(void*), void* arg);
-// Saves the current context into `from` and resumes `to`.
+// Saves the current context into `from` and resumes `to`. Under TSan the switch is
+// announced as synchronizing: the simulated threads of a block run one at a time on one
+// OS thread, so they never race with each other in the host's sense.
 void switch_context(Context* from, Context* to);
 
 // AddressSanitizer bookkeeping around switch_context (no-ops without ASan). The side

@@ -1,5 +1,6 @@
 // Every differentiable case of the op registry through gradcheck (f64, central finite
-// differences) and, for the families the autograd issue names, through gradgradcheck.
+// differences) and, for the elementwise, reduction, matmul and softmax families, through
+// gradgradcheck.
 #include <gtest/gtest.h>
 
 #include <set>

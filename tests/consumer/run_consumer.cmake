@@ -27,6 +27,18 @@ file(REMOVE_RECURSE "${PREFIX}" "${CONSUMER_BUILD_DIR}")
 
 step("install ember into ${PREFIX}"
   ${CMAKE_COMMAND} --install "${EMBER_BUILD_DIR}" --prefix "${PREFIX}" --config "${CONFIG}")
+# Installed headers are the API (cmake/EmberPublicHeaders.cmake): the umbrella header is
+# there, internal headers are not. The consumer's build below proves the set compiles alone.
+if(NOT EXISTS "${PREFIX}/include/ember/ember.h")
+  message(FATAL_ERROR "consumer: ember/ember.h was not installed")
+endif()
+foreach(internal tensor/raw.h tensor/object_pool.h trainer/trainer_hooks.h
+        kernels/cpu/cpu_backend.h kernels/cuda/backend.h)
+  if(EXISTS "${PREFIX}/include/ember/${internal}")
+    message(FATAL_ERROR "consumer: the internal header ${internal} was installed")
+  endif()
+endforeach()
+
 step("configure the consumer"
   ${CMAKE_COMMAND} -S "${CONSUMER_SOURCE_DIR}" -B "${CONSUMER_BUILD_DIR}" -G "${GENERATOR}"
     "-DCMAKE_CXX_COMPILER=${CXX_COMPILER}" "-DCMAKE_BUILD_TYPE=${CONFIG}"

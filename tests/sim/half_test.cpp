@@ -32,6 +32,9 @@ uint16_t bf16_reference(float f) {
   return static_cast<uint16_t>(((lo >> 16) & 1u) ? hi >> 16 : lo >> 16);
 }
 
+// The references need the compiler's _Float16 (GCC has it on x86-64; clang 14, used by the
+// ThreadSanitizer build, does not).
+#if defined(__FLT16_MAX__)
 uint16_t half_reference(float f) {
   const _Float16 h = static_cast<_Float16>(f);
   uint16_t b;
@@ -78,6 +81,11 @@ TEST(Half, FloatToHalfRoundsToNearestEven) {
   EXPECT_EQ(__half_as_ushort(__float2half(0x1.8p-25f)), 0x0001);
   EXPECT_TRUE(std::isnan(__half2float(__float2half(std::numeric_limits<float>::quiet_NaN()))));
 }
+#else
+TEST(Half, FloatConversionsMatchFloat16) {
+  GTEST_SKIP() << "this compiler has no _Float16 to compare against";
+}
+#endif
 
 TEST(Half, Bfloat16RoundsToNearestEven) {
   std::mt19937 rng(11);
