@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "tensor/device.h"
+#include "tensor/dtype.h"
 #include "tensor/scalar.h"
 
 namespace ember {
@@ -98,6 +99,18 @@ struct CrossEntropyParams {
   double label_smoothing = 0.0;
 };
 
+// The primitives of the contract, for Backend::supports and the op layer's dispatch. One
+// entry per family: supporting it means its forward and backward methods.
+enum class Primitive : uint8_t {
+  // required: every backend implements them
+  copy, fill, unary, binary, where, reduce, matmul, softmax, random, index_select, gather,
+  scatter_add,
+  // optional: the op layer falls back (tensor/dispatch.h) where a backend lacks them
+  adam_step, sgd_step, multi_norm, cross_entropy, conv2d, attention,
+};
+bool is_optional(Primitive op);
+
+const char* to_string(Primitive op);
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
 const char* to_string(ReduceOp op);
@@ -109,6 +122,9 @@ class Backend {
   virtual DeviceType device_type() const = 0;
   // False for a backend that is built in but has no device now (cuda with no GPU).
   virtual bool available() const { return true; }
+  // Whether this backend runs `op` for operands of `dtype` with its own kernel. Every
+  // backend supports the required primitives; the default says no to the optional ones.
+  virtual bool supports(Primitive op, DType dtype) const;
 
   // ---- memory ----------------------------------------------------------------
   virtual void* allocate(size_t nbytes) = 0;
@@ -158,29 +174,27 @@ class Backend {
                            const Tensor& src) = 0;
 
   // ---- optional primitives ---------------------------------------------------------------
+  // A backend implements those it says it supports (supports(op, dtype)); the op layer
+  // routes the others through one fallback (tensor/dispatch.h): the cpu kernels in place
+  // on host-memory devices, else on host copies, with a warning once per (op, device).
+  // The default methods here are never reached through the op layer.
 
-  // Fused optimizer steps over a group of parameters: one pass over param, grad and
-  // state per tensor (one launch per group on a GPU). All tensors contiguous, of one
-  // floating dtype per parameter, updated in place. Without them, host-memory devices
-  // run the cpu backend's kernels in place and others a host round trip.
-  virtual bool has_fused_optimizers() const { return false; }
+  // Fused optimizer steps over a group of parameters (Primitive::adam_step, sgd_step): one
+  // pass over param, grad and state per tensor (one launch per group on a GPU). All tensors
+  // contiguous, of one floating dtype per parameter, updated in place.
   virtual void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
   virtual void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
   // The norm of a group of tensors (clip_grad_norm_) in one reduction: out, a 0-dim f64
   // tensor on this device, = sum over every element of |x|^norm_type, or max |x| when
   // norm_type is inf (NaN propagates), accumulated in f64. Tensors contiguous, floating,
   // of one dtype; norm_type > 0.
-  virtual bool has_multi_norm() const { return false; }
-  virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type);
-
-  // A backend that does not implement one (has_* false) gets the composite fallback of
-  // the op layer: the cpu backend's implementation on host copies of the operands.
+  virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
+                          double norm_type);
 
   // Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight
   // (C) of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
   // The backward writes grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r].
   // Target values outside [0, C) that are not ignore_index raise IndexError.
-  virtual bool has_cross_entropy() const { return false; }
   virtual void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits,
                                      const Tensor& target, const Tensor& weight,
                                      const CrossEntropyParams& p);
@@ -190,7 +204,6 @@ class Backend {
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).
-  virtual bool has_conv2d() const { return false; }
   virtual void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w,
                               const Tensor& bias, const Conv2dParams& p);
   virtual void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
@@ -202,7 +215,6 @@ class Backend {
   // v (B, H, Tk, Dv), mask additive (B or 1, H or 1, Tq, Tk) expanded to (B, H, Tq, Tk) or
   // undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of each score row
   // (saved for the backward, which recomputes the probabilities).
-  virtual bool has_attention() const { return false; }
   virtual void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q,
                                  const Tensor& k, const Tensor& v, const Tensor& mask,
                                  const AttentionParams& p);

@@ -78,8 +78,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Device device);
 
 // ---- convolution and attention (raw_nn.cpp) -----------------------------------------------
-// Optional backend primitives: a backend without them (has_conv2d()/has_attention() false)
-// runs the cpu backend's implementation on host copies, copied back to the device.
+// Optional backend primitives: a backend without them runs the fallback of
+// tensor/dispatch.h (the cpu kernels in place or on host copies, with a warning).
 
 // (N, K, P, Q) for x (N, C, H, W) and w (K, C/groups, R, S); throws as conv2d_forward.
 Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
@@ -110,8 +110,8 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
 
 // ---- fused cross entropy (tensor/raw_loss.cpp) ---------------------------------------------
 // logits (R, C), target (R) i64, weight (C) or undefined -> (loss (R), lse (R)); see
-// CrossEntropyParams for the row formula. Runs on the logits' device (host-memory devices
-// without the primitive use the cpu kernels in place).
+// CrossEntropyParams for the row formula. Runs on the logits' device (dispatched as
+// tensor/dispatch.h says).
 std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target,
                                                  const Tensor& weight, const CrossEntropyParams& p);
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse,

@@ -128,6 +128,8 @@ class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override { return EMBER_VARIANT_IS_CUDA ? DeviceType::cuda : DeviceType::sim; }
   bool available() const override { return rt::available(); }
+  // Every primitive of the contract has kernels here but the fused cross entropy.
+  bool supports(Primitive op, DType) const override { return op != Primitive::cross_entropy; }
 
   void* allocate(size_t nbytes) override { return rt::allocate(nbytes); }
   void deallocate(void* ptr, size_t) noexcept override { rt::deallocate(ptr); }
@@ -200,8 +202,6 @@ class DeviceBackend final : public Backend {
     launch_gemm_tiled(out.dtype(), s, out.raw_data(), a.raw_data(), b.raw_data());
   }
 
-  bool has_conv2d() const override { return true; }
-
   void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                       const Conv2dParams& p) override {
     const Conv2dShape s = conv_shape(x, w, out, p);
@@ -239,8 +239,6 @@ class DeviceBackend final : public Backend {
   void softmax(const Tensor& out, const Tensor& in, bool log) override {
     launch_softmax(in.dtype(), out.raw_data(), in.raw_data(), in.size(0), in.size(1), log);
   }
-
-  bool has_attention() const override { return true; }
 
   void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
                          const Tensor& mask, const AttentionParams& p) override {
@@ -289,7 +287,6 @@ class DeviceBackend final : public Backend {
   }
 
   // ---- fused optimizer steps and norms: one multi-tensor launch per dtype of the group ----
-  bool has_fused_optimizers() const override { return true; }
 
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override {
     for_each_dtype(tensors, [&](DType dtype, const std::vector<const AdamTensors*>& group) {
@@ -317,8 +314,6 @@ class DeviceBackend final : public Backend {
       launch_sgd_multi_tensor(dtype, slots, p);
     });
   }
-
-  bool has_multi_norm() const override { return true; }
 
   void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override {
     std::vector<NormSlot> slots;

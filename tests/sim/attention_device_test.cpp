@@ -187,7 +187,7 @@ Outputs run_primitive(const Case& c, const Inputs& in, Device dev, bool backward
 }
 
 TEST_P(AttentionDevice, PrimitiveMatchesCpuInF64) {
-  ASSERT_TRUE(backend(dev()).has_attention());
+  ASSERT_TRUE(backend(dev()).supports(Primitive::attention, DType::f32));
   for (const Case& c : cases()) {
     manual_seed(static_cast<uint64_t>(c.Tq * 131 + c.Tk));
     const Inputs in = make_inputs(c);
