@@ -61,13 +61,10 @@ void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&
                                      const Conv2dParams&) {
   unimplemented(Primitive::conv2d);
 }
-void Backend::attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                const Tensor&, const Tensor&, const AttentionParams&) {
+void Backend::attention_forward(const AttentionForwardArgs&, const AttentionParams&) {
   unimplemented(Primitive::attention);
 }
-void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const Tensor&, const Tensor&, const AttentionParams&) {
+void Backend::attention_backward(const AttentionBackwardArgs&, const AttentionParams&) {
   unimplemented(Primitive::attention);
 }
 void Backend::adam_step(const std::vector<AdamTensors>&, const AdamStepParams&) {
@@ -79,12 +76,10 @@ void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
 void Backend::multi_norm(const Tensor&, const std::vector<const Tensor*>&, double) {
   unimplemented(Primitive::multi_norm);
 }
-void Backend::cross_entropy_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                    const Tensor&, const CrossEntropyParams&) {
+void Backend::cross_entropy_forward(const CrossEntropyForwardArgs&, const CrossEntropyParams&) {
   unimplemented(Primitive::cross_entropy);
 }
-void Backend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                     const Tensor&, const Tensor&, const CrossEntropyParams&) {
+void Backend::cross_entropy_backward(const CrossEntropyBackwardArgs&, const CrossEntropyParams&) {
   unimplemented(Primitive::cross_entropy);
 }
 

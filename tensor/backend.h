@@ -14,10 +14,9 @@
 #include "tensor/device.h"
 #include "tensor/dtype.h"
 #include "tensor/scalar.h"
+#include "tensor/tensor.h"
 
 namespace ember {
-
-class Tensor;
 
 enum class UnaryOp : uint8_t {
   neg, abs, sign, exp, log, sqrt, rsqrt, tanh, sigmoid, relu,
@@ -110,6 +109,32 @@ enum class Primitive : uint8_t {
 };
 bool is_optional(Primitive op);
 
+// Named operands of the primitives that take more than four tensors (outputs first).
+
+// Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight (C)
+// of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
+struct CrossEntropyForwardArgs {
+  Tensor loss, lse;             // outputs (R), (R)
+  Tensor logits, target, weight;
+};
+// grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r], from the forward's lse (R).
+struct CrossEntropyBackwardArgs {
+  Tensor grad_logits;           // output (R, C)
+  Tensor grad_loss, logits, lse, target, weight;
+};
+
+// Attention, all contiguous, floating of one dtype: q (B, H, Tq, D), k (B, H, Tk, D),
+// v (B, H, Tk, Dv), mask additive (B or 1, H or 1, Tq, Tk) expanded to (B, H, Tq, Tk) or
+// undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of each score row.
+struct AttentionForwardArgs {
+  Tensor out, lse;  // outputs
+  Tensor q, k, v, mask;
+};
+struct AttentionBackwardArgs {
+  Tensor grad_q, grad_k, grad_v;  // outputs, shaped as q, k, v
+  Tensor grad_out, q, k, v, out, lse, mask;
+};
+
 const char* to_string(Primitive op);
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
@@ -191,16 +216,12 @@ class Backend {
   virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
                           double norm_type);
 
-  // Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight
-  // (C) of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
-  // The backward writes grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r].
-  // Target values outside [0, C) that are not ignore_index raise IndexError.
-  virtual void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits,
-                                     const Tensor& target, const Tensor& weight,
+  // Cross entropy (CrossEntropyForwardArgs says the shapes). Target values outside [0, C)
+  // that are not ignore_index raise IndexError.
+  virtual void cross_entropy_forward(const CrossEntropyForwardArgs& a,
                                      const CrossEntropyParams& p);
-  virtual void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss,
-                                      const Tensor& logits, const Tensor& lse, const Tensor& target,
-                                      const Tensor& weight, const CrossEntropyParams& p);
+  virtual void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
+                                      const CrossEntropyParams& p);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).
@@ -211,17 +232,10 @@ class Backend {
   virtual void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                                       const Conv2dParams& p);
 
-  // Attention, all contiguous, floating of one dtype: q (B, H, Tq, D), k (B, H, Tk, D),
-  // v (B, H, Tk, Dv), mask additive (B or 1, H or 1, Tq, Tk) expanded to (B, H, Tq, Tk) or
-  // undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of each score row
-  // (saved for the backward, which recomputes the probabilities).
-  virtual void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q,
-                                 const Tensor& k, const Tensor& v, const Tensor& mask,
-                                 const AttentionParams& p);
-  virtual void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v,
-                                  const Tensor& grad_out, const Tensor& q, const Tensor& k,
-                                  const Tensor& v, const Tensor& out, const Tensor& lse,
-                                  const Tensor& mask, const AttentionParams& p);
+  // Attention (AttentionForwardArgs says the shapes); lse is saved for the backward,
+  // which recomputes the probabilities.
+  virtual void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p);
+  virtual void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p);
 };
 
 // The backend of a device type; throws DeviceError if it is not built in or has no device.

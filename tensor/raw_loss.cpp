@@ -42,8 +42,12 @@ std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Ten
   Tensor loss = empty({o.logits.size(0)}, logits.dtype(), run.device());  // (R)
   Tensor lse = empty({o.logits.size(0)}, logits.dtype(), run.device());   // (R)
   if (loss.numel() > 0)
-    run.backend().cross_entropy_forward(loss, lse, run.operand(o.logits), run.operand(o.target),
-                                        run.operand(o.weight), p);
+    run.backend().cross_entropy_forward({.loss = loss,
+                                         .lse = lse,
+                                         .logits = run.operand(o.logits),
+                                         .target = run.operand(o.target),
+                                         .weight = run.operand(o.weight)},
+                                        p);
   return {run.result(loss), run.result(lse)};
 }
 
@@ -57,9 +61,13 @@ Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, con
   const Dispatch run(Primitive::cross_entropy, logits.device(), logits.dtype());
   Tensor out = empty(o.logits.sizes(), logits.dtype(), run.device());  // (R, C)
   if (out.numel() > 0)
-    run.backend().cross_entropy_backward(out, run.operand(g), run.operand(o.logits),
-                                         run.operand(l), run.operand(o.target),
-                                         run.operand(o.weight), p);
+    run.backend().cross_entropy_backward({.grad_logits = out,
+                                          .grad_loss = run.operand(g),
+                                          .logits = run.operand(o.logits),
+                                          .lse = run.operand(l),
+                                          .target = run.operand(o.target),
+                                          .weight = run.operand(o.weight)},
+                                         p);
   return run.result(out);
 }
 

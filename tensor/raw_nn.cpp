@@ -236,8 +236,13 @@ std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, c
     lse = empty(lse.sizes(), q.dtype(), run.device());
   }
   Tensor hm = run.operand(m);
-  run.backend().attention_forward(out, lse, run.operand(qc), run.operand(kc), run.operand(vc),
-                                  hm.defined() ? expand(hm, s.scores()) : hm, p);
+  run.backend().attention_forward({.out = out,
+                                   .lse = lse,
+                                   .q = run.operand(qc),
+                                   .k = run.operand(kc),
+                                   .v = run.operand(vc),
+                                   .mask = hm.defined() ? expand(hm, s.scores()) : hm},
+                                  p);
   return {run.result(out), run.result(lse)};
 }
 
@@ -277,9 +282,17 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
     gv = empty(v.sizes(), q.dtype(), run.device());
   }
   Tensor hm = run.operand(m);
-  run.backend().attention_backward(gq, gk, gv, run.operand(gc), run.operand(qc), run.operand(kc),
-                                   run.operand(vc), run.operand(oc), run.operand(lc),
-                                   hm.defined() ? expand(hm, s.scores()) : hm, p);
+  run.backend().attention_backward({.grad_q = gq,
+                                    .grad_k = gk,
+                                    .grad_v = gv,
+                                    .grad_out = run.operand(gc),
+                                    .q = run.operand(qc),
+                                    .k = run.operand(kc),
+                                    .v = run.operand(vc),
+                                    .out = run.operand(oc),
+                                    .lse = run.operand(lc),
+                                    .mask = hm.defined() ? expand(hm, s.scores()) : hm},
+                                   p);
   return {run.result(gq), run.result(gk), run.result(gv)};
 }
 

@@ -36,11 +36,8 @@ class CpuBackend final : public Backend {
                    const Tensor& src) override;
 
   // cross_entropy.cpp
-  void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
-                             const Tensor& weight, const CrossEntropyParams& p) override;
-  void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
-                              const Tensor& lse, const Tensor& target, const Tensor& weight,
-                              const CrossEntropyParams& p) override;
+  void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override;
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override;
 
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
@@ -55,12 +52,8 @@ class CpuBackend final : public Backend {
   void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p) override;
   // attention.cpp
-  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
-                         const Tensor& v, const Tensor& mask, const AttentionParams& p) override;
-  void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v,
-                          const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
-                          const Tensor& out, const Tensor& lse, const Tensor& mask,
-                          const AttentionParams& p) override;
+  void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override;
+  void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override;
 };
 
 CpuBackend& cpu_backend();

@@ -240,18 +240,17 @@ class DeviceBackend final : public Backend {
     launch_softmax(in.dtype(), out.raw_data(), in.raw_data(), in.size(0), in.size(1), log);
   }
 
-  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Tensor& mask, const AttentionParams& p) override {
-    launch_attention_forward(q.dtype(), attention_args(q, k, v, mask, p), out.raw_data(), lse.raw_data(),
-                             q.raw_data(), k.raw_data(), v.raw_data(), mask.defined() ? mask.raw_data() : nullptr);
+  void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override {
+    const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
+    launch_attention_forward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.out.raw_data(),
+                             a.lse.raw_data(), a.q.raw_data(), a.k.raw_data(), a.v.raw_data(), mask);
   }
 
-  void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v, const Tensor& grad_out,
-                          const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                          const Tensor& mask, const AttentionParams& p) override {
-    launch_attention_backward(q.dtype(), attention_args(q, k, v, mask, p), grad_q.raw_data(), grad_k.raw_data(),
-                              grad_v.raw_data(), grad_out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(),
-                              out.raw_data(), lse.raw_data(), mask.defined() ? mask.raw_data() : nullptr);
+  void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override {
+    const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
+    launch_attention_backward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.grad_q.raw_data(),
+                              a.grad_k.raw_data(), a.grad_v.raw_data(), a.grad_out.raw_data(), a.q.raw_data(),
+                              a.k.raw_data(), a.v.raw_data(), a.out.raw_data(), a.lse.raw_data(), mask);
   }
 
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) override {

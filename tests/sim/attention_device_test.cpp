@@ -178,10 +178,10 @@ Outputs run_primitive(const Case& c, const Inputs& in, Device dev, bool backward
   Tensor q = put(in.q), k = put(in.k), v = put(in.v), mask = put(in.mask), g = put(in.grad_out);
   Backend& be = backend(dev);
   Outputs o{poisoned({c.B, c.H, c.Tq, c.Dv}, dt, dev), poisoned({c.B, c.H, c.Tq}, dt, dev), {}, {}, {}};
-  be.attention_forward(o.out, o.lse, q, k, v, mask, in.p);
+  be.attention_forward({o.out, o.lse, q, k, v, mask}, in.p);
   if (backward) {
     o.dq = poisoned(q.sizes(), dt, dev), o.dk = poisoned(k.sizes(), dt, dev), o.dv = poisoned(v.sizes(), dt, dev);
-    be.attention_backward(o.dq, o.dk, o.dv, g, q, k, v, o.out, o.lse, mask, in.p);
+    be.attention_backward({o.dq, o.dk, o.dv, g, q, k, v, o.out, o.lse, mask}, in.p);
   }
   return o;
 }
