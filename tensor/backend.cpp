@@ -76,6 +76,18 @@ void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
 void Backend::multi_norm(const Tensor&, const std::vector<const Tensor*>&, double) {
   unimplemented(Primitive::multi_norm);
 }
+void Backend::layer_norm_forward(const LayerNormForwardArgs&, const LayerNormParams&) {
+  unimplemented(Primitive::layer_norm);
+}
+void Backend::layer_norm_backward(const LayerNormBackwardArgs&, const LayerNormParams&) {
+  unimplemented(Primitive::layer_norm);
+}
+void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
+  unimplemented(Primitive::embedding);
+}
+void Backend::embedding_backward(const Tensor&, const Tensor&, const Tensor&, int64_t) {
+  unimplemented(Primitive::embedding);
+}
 void Backend::cross_entropy_forward(const CrossEntropyForwardArgs&, const CrossEntropyParams&) {
   unimplemented(Primitive::cross_entropy);
 }
@@ -119,6 +131,8 @@ const char* to_string(Primitive op) {
     case Primitive::cross_entropy: return "cross_entropy";
     case Primitive::conv2d: return "conv2d";
     case Primitive::attention: return "attention";
+    case Primitive::layer_norm: return "layer_norm";
+    case Primitive::embedding: return "embedding";
   }
   return "?";
 }

@@ -105,7 +105,7 @@ enum class Primitive : uint8_t {
   copy, fill, unary, binary, where, reduce, matmul, softmax, random, index_select, gather,
   scatter_add,
   // optional: the op layer falls back (tensor/dispatch.h) where a backend lacks them
-  adam_step, sgd_step, multi_norm, cross_entropy, conv2d, attention,
+  adam_step, sgd_step, multi_norm, cross_entropy, conv2d, attention, layer_norm, embedding,
 };
 bool is_optional(Primitive op);
 
@@ -133,6 +133,22 @@ struct AttentionForwardArgs {
 struct AttentionBackwardArgs {
   Tensor grad_q, grad_k, grad_v;  // outputs, shaped as q, k, v
   Tensor grad_out, q, k, v, out, lse, mask;
+};
+
+// Layer norm over the last dim: x (R, N) contiguous floating, weight and bias (N) of x's
+// dtype or undefined -> y (R, N), mean (R), rstd (R) = 1 / sqrt(biased var + eps),
+// accumulated in x's dtype (f32 in f32, f64 in f64).
+struct LayerNormParams {
+  double eps = 1e-5;
+};
+struct LayerNormForwardArgs {
+  Tensor y, mean, rstd;  // outputs
+  Tensor x, weight, bias;
+};
+// grad_x (R, N) and, where defined, grad_weight (N) and grad_bias (N) from grad_y (R, N).
+struct LayerNormBackwardArgs {
+  Tensor grad_x, grad_weight, grad_bias;  // outputs (weight and bias ones may be undefined)
+  Tensor grad_y, x, mean, rstd, weight;
 };
 
 const char* to_string(Primitive op);
@@ -222,6 +238,18 @@ class Backend {
                                      const CrossEntropyParams& p);
   virtual void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
                                       const CrossEntropyParams& p);
+
+  // Layer norm (LayerNormForwardArgs says the shapes).
+  virtual void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p);
+  virtual void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p);
+
+  // Embedding: out (M, D) = weight (V, D) rows at indices (M) i64, all contiguous; an index
+  // outside [0, V) raises IndexError. The backward writes every row of grad_weight (V, D):
+  // the grad_out (M, D) rows of its positions summed in increasing position, so results
+  // are reproducible bit for bit (no float atomics); row padding_idx (or none, -1) is zero.
+  virtual void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices);
+  virtual void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,
+                                  const Tensor& indices, int64_t padding_idx);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).

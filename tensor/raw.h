@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -116,6 +117,24 @@ std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Ten
                                                  const Tensor& weight, const CrossEntropyParams& p);
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse,
                               const Tensor& target, const Tensor& weight, const CrossEntropyParams& p);
+
+// ---- layer norm (tensor/raw_norm.cpp) and embedding (tensor/raw_embedding.cpp) ----------
+// x (R, N) floating, weight and bias (N) or undefined -> (y (R, N), mean (R), rstd (R)).
+std::tuple<Tensor, Tensor, Tensor> layer_norm_forward(const Tensor& x, const Tensor& weight,
+                                                      const Tensor& bias, double eps);
+// (dx (R, N), dweight (N) if need_weight, dbias (N) if need_bias) from grad_y (R, N).
+std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                                       const Tensor& mean, const Tensor& rstd,
+                                                       const Tensor& weight, bool need_weight,
+                                                       bool need_bias);
+// weight (V, D) rows at indices (M elements, i64) -> (M, D); IndexError for an index
+// outside [0, V).
+Tensor embedding_forward(const Tensor& weight, const Tensor& indices);
+// The gradient of embedding_forward for a (num_weights, D) table, from grad_out (M, D):
+// rows added at their indices in increasing position (deterministic); padding_idx, in
+// [0, num_weights), gets none.
+Tensor embedding_backward(const Tensor& grad_out, const Tensor& indices, int64_t num_weights,
+                          std::optional<int64_t> padding_idx);
 
 // ---- fused optimizer steps (tensor/raw_optim.cpp) ------------------------------------------
 // Validates (shapes, dtypes, devices, contiguity of state) and runs one fused update per

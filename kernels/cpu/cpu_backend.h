@@ -39,6 +39,12 @@ class CpuBackend final : public Backend {
   void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override;
   void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override;
 
+  void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override;
+  void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override;
+  void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override;
+  void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
+                          int64_t padding_idx) override;  // layer_norm.cpp, embedding.cpp
+
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;

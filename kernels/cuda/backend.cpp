@@ -11,7 +11,10 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "kernels/cuda/cross_entropy.h"
+#include "kernels/cuda/embedding.h"
 #include "kernels/cuda/launchers.h"
+#include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/plan.h"
 #include "kernels/cuda/runtime.h"
 #include "tensor/philox.h"
@@ -124,12 +127,22 @@ AttentionArgs attention_args(const Tensor& q, const Tensor& k, const Tensor& v, 
   return a;
 }
 
+CrossEntropyShape ce_shape(const Tensor& logits, const CrossEntropyParams& p) {
+  return {logits.size(0), logits.size(1), p.ignore_index, p.label_smoothing};
+}
+
+void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override { return EMBER_VARIANT_IS_CUDA ? DeviceType::cuda : DeviceType::sim; }
   bool available() const override { return rt::available(); }
-  // Every primitive of the contract has kernels here but the fused cross entropy.
-  bool supports(Primitive op, DType) const override { return op != Primitive::cross_entropy; }
+  // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
+  bool supports(Primitive op, DType dtype) const override {
+    if (op == Primitive::cross_entropy || op == Primitive::layer_norm || op == Primitive::embedding)
+      return dtype == DType::f32 || dtype == DType::f64;
+    return true;
+  }
 
   void* allocate(size_t nbytes) override { return rt::allocate(nbytes); }
   void deallocate(void* ptr, size_t) noexcept override { rt::deallocate(ptr); }
@@ -251,6 +264,43 @@ class DeviceBackend final : public Backend {
     launch_attention_backward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.grad_q.raw_data(),
                               a.grad_k.raw_data(), a.grad_v.raw_data(), a.grad_out.raw_data(), a.q.raw_data(),
                               a.k.raw_data(), a.v.raw_data(), a.out.raw_data(), a.lse.raw_data(), mask);
+  }
+
+  void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override {
+    launch_cross_entropy_forward(a.logits.dtype(), ce_shape(a.logits, p), a.loss.raw_data(), a.lse.raw_data(),
+                                 a.logits.raw_data(), static_cast<const int64_t*>(a.target.raw_data()),
+                                 a.weight.defined() ? a.weight.raw_data() : nullptr);
+  }
+
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override {
+    launch_cross_entropy_backward(a.logits.dtype(), ce_shape(a.logits, p), a.grad_logits.raw_data(),
+                                  a.grad_loss.raw_data(), a.logits.raw_data(), a.lse.raw_data(),
+                                  static_cast<const int64_t*>(a.target.raw_data()),
+                                  a.weight.defined() ? a.weight.raw_data() : nullptr);
+  }
+
+  void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override {
+    launch_layer_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(), a.mean.raw_data(),
+                              a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight), data_or_null(a.bias));
+  }
+
+  void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override {
+    launch_layer_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
+                               data_or_null(a.grad_weight), data_or_null(a.grad_bias), a.grad_y.raw_data(),
+                               a.x.raw_data(), a.mean.raw_data(), a.rstd.raw_data(), data_or_null(a.weight));
+  }
+
+  void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {
+    launch_embedding_forward(weight.dtype(), {indices.numel(), weight.size(0), weight.size(1), -1},
+                             out.raw_data(), weight.raw_data(), static_cast<const int64_t*>(indices.raw_data()));
+  }
+
+  void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
+                          int64_t padding_idx) override {
+    launch_embedding_backward(grad_weight.dtype(),
+                              {indices.numel(), grad_weight.size(0), grad_weight.size(1), padding_idx},
+                              grad_weight.raw_data(), grad_out.raw_data(),
+                              static_cast<const int64_t*>(indices.raw_data()));
   }
 
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) override {

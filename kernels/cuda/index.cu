@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "kernels/cuda/device_utils.h"
+#include "kernels/cuda/index_flag.h"
 #include "kernels/cuda/launchers.h"
 
 namespace ember::EMBER_VARIANT {
@@ -27,13 +28,6 @@ namespace ember::EMBER_VARIANT {
 namespace {
 
 constexpr int kThreads = 256;
-
-// flag[0]: 0 until a bad index is seen, then 1; flag[1]: that index.
-EMBER_DEVICE bool check_index(int64_t j, int64_t size, unsigned long long* flag) {
-  if (j >= 0 && j < size) return true;
-  if (atomicCAS(flag, 0ull, 1ull) == 0ull) flag[1] = static_cast<unsigned long long>(j);
-  return false;
-}
 
 template <typename T>
 __global__ void index_select_kernel(T* out, const T* in, const int64_t* index, int64_t outer, int64_t size,
@@ -75,27 +69,12 @@ __global__ void scatter_add_kernel(Geometry<3> g, T* out, const int64_t* index, 
   });
 }
 
-// A device flag for one launch; throws IndexError naming `op` if the kernel raised it.
-class IndexFlag {
- public:
-  IndexFlag() : ptr_(static_cast<unsigned long long*>(rt::allocate(2 * sizeof(unsigned long long)))) {
-    rt::memset(ptr_, 0, 2 * sizeof(unsigned long long));
-  }
-  ~IndexFlag() { rt::deallocate(ptr_); }
-  IndexFlag(const IndexFlag&) = delete;
-  IndexFlag& operator=(const IndexFlag&) = delete;
-  unsigned long long* get() const { return ptr_; }
-  void check(const char* op, int64_t dim, int64_t size) const {
-    unsigned long long host[2];
-    rt::memcpy_d2h(host, ptr_, sizeof(host));
-    if (host[0] != 0)
-      fail<IndexError>(op, "index ", static_cast<int64_t>(host[1]), " is out of bounds for dim ", dim,
-                       " with size ", size);
-  }
-
- private:
-  unsigned long long* ptr_;
-};
+// Throws IndexError naming `op` if the kernel recorded a bad index.
+void check(const IndexFlag& flag, const char* op, int64_t dim, int64_t size) {
+  int64_t bad = 0;
+  if (flag.bad(&bad))
+    fail<IndexError>(op, "index ", bad, " is out of bounds for dim ", dim, " with size ", size);
+}
 
 LaunchConfig config(const char* name, int64_t n) { return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)}; }
 
@@ -116,7 +95,7 @@ void launch_index_select(size_t element_size, void* out, const void* in, const i
     case 8: run(uint64_t{}); break;
     default: fail<InternalError>("index_select", "no kernel for elements of ", element_size, " bytes");
   }
-  flag.check("index_select", dim, size);
+  check(flag, "index_select", dim, size);
 }
 
 namespace {
@@ -131,7 +110,7 @@ void launch_along_dim(const char* op, DType dtype, const Geometry<3>& g, void* o
     launch(config(op, g.numel), kernel_for(tag), g, static_cast<T*>(out), index, static_cast<const T*>(in),
            dim_size, dim_stride, flag.get());
   });
-  flag.check(op, dim, dim_size);
+  check(flag, op, dim, dim_size);
 }
 }  // namespace
 
