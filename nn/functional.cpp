@@ -130,13 +130,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NllLossOptions&
   Tensor t = target.reshape({-1});    // (M)
   Tensor valid = ne(t, o.ignore_index);
   Tensor safe = where(valid, t, 0);
-  {
-    // Class indices are checked here, where they are still on a known device.
-    Tensor bad = logical_and(valid, logical_or(lt(t, 0), ge(t, C)));
-    if (amax(bad.to(DType::i64)).item<int64_t>() != 0)
-      fail<IndexError>("nll_loss", "target holds a class index outside [0, ", C, ") that is not ignore_index ",
-                       o.ignore_index);
-  }
+  // Class indices outside [0, C): IndexError at once on the cpu, at the next
+  // synchronization on GPU devices (no sync here).
+  raw::check_index_range("nll_loss", t, C, o.ignore_index);
   Tensor picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);  // (M)
   Tensor w = valid.to(input.dtype());
   if (o.weight.defined()) w = w * o.weight.index_select(0, safe);

@@ -2,8 +2,10 @@
 
 #include <array>
 #include <mutex>
+#include <vector>
 
 #include "tensor/error.h"
+#include "tensor/tensor.h"
 
 namespace ember {
 
@@ -48,6 +50,15 @@ namespace {
 bool is_optional(Primitive op) { return op >= Primitive::adam_step; }
 
 bool Backend::supports(Primitive op, DType) const { return !is_optional(op); }
+
+void Backend::check_index_range(const char* op, const Tensor& index, int64_t bound,
+                                int64_t ignore) {
+  std::vector<int64_t> host(static_cast<size_t>(index.numel()));
+  copy_to_host(host.data(), index.raw_data(), host.size() * sizeof(int64_t));
+  for (int64_t v : host)
+    if (v != ignore && (v < 0 || v >= bound))
+      fail<IndexError>(op, "index ", v, " is out of bounds for size ", bound);
+}
 
 void Backend::conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
                              const Conv2dParams&) {
@@ -125,6 +136,7 @@ const char* to_string(Primitive op) {
     case Primitive::index_select: return "index_select";
     case Primitive::gather: return "gather";
     case Primitive::scatter_add: return "scatter_add";
+    case Primitive::check_index_range: return "check_index_range";
     case Primitive::adam_step: return "adam_step";
     case Primitive::sgd_step: return "sgd_step";
     case Primitive::multi_norm: return "multi_tensor_norm";

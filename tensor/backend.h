@@ -103,7 +103,7 @@ struct CrossEntropyParams {
 enum class Primitive : uint8_t {
   // required: every backend implements them
   copy, fill, unary, binary, where, reduce, matmul, softmax, random, index_select, gather,
-  scatter_add,
+  scatter_add, check_index_range,
   // optional: the op layer falls back (tensor/dispatch.h) where a backend lacks them
   adam_step, sgd_step, multi_norm, cross_entropy, conv2d, attention, layer_norm, embedding,
 };
@@ -213,6 +213,13 @@ class Backend {
   // out[..., index[..., j, ...], ...] += src[..., j, ...] along dim (out already holds self).
   virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                            const Tensor& src) = 0;
+
+  // Raises IndexError naming `op` ("nll_loss") for a value of index (contiguous i64) outside
+  // [0, bound) that is not `ignore`: at once on host devices; GPU devices record it on the
+  // device and raise it at the next synchronization (so validating costs no stream sync).
+  // The default copies index to the host (a synchronization).
+  virtual void check_index_range(const char* op, const Tensor& index, int64_t bound,
+                                 int64_t ignore);
 
   // ---- optional primitives ---------------------------------------------------------------
   // A backend implements those it says it supports (supports(op, dtype)); the op layer

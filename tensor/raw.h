@@ -77,6 +77,9 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Device device);
+// IndexError naming op for a value of index (i64) outside [0, bound) that is not ignore:
+// at once on the cpu, at the next synchronization on GPU devices (Backend::check_index_range).
+void check_index_range(const char* op, const Tensor& index, int64_t bound, int64_t ignore);
 
 // ---- convolution and attention (raw_nn.cpp) -----------------------------------------------
 // Optional backend primitives: a backend without them runs the fallback of

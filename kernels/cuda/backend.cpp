@@ -13,6 +13,7 @@
 
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/index_error.h"
 #include "kernels/cuda/launchers.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/plan.h"
@@ -315,6 +316,11 @@ class DeviceBackend final : public Backend {
     launch_index_select(in.element_size(), out.raw_data(), in.raw_data(),
                         static_cast<const int64_t*>(index.raw_data()), outer, in.size(dim), index.numel(), inner,
                         dim);
+  }
+
+  void check_index_range(const char* op, const Tensor& index, int64_t bound, int64_t ignore) override {
+    const unsigned id = std::strcmp(op, "nll_loss") == 0 ? kNllLoss : kIndexSelect;
+    launch_check_index_range(static_cast<const int64_t*>(index.raw_data()), index.numel(), bound, ignore, id);
   }
 
   void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override {

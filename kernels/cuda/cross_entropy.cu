@@ -17,8 +17,9 @@
 // Cost:   forward ~6*R*C FLOPs (exp counted as 1), bytes = R*C*sizeof(T) (+ C*sizeof(T)
 //         per row for weights, from cache) + R*(8 + 2*sizeof(T)); backward ~8*R*C FLOPs,
 //         bytes = 2*R*C*sizeof(T) + R*(8 + 2*sizeof(T)).
-// Errors: a target outside [0, C) that is not ignore_index is recorded in a device flag
-//         (kernels/cuda/index_flag.h) and raised as IndexError after the launch.
+// Errors: a target outside [0, C) that is not ignore_index is recorded in the runtime's
+//         error slot (kernels/cuda/index_flag.h), raised as IndexError naming cross_entropy
+//         at the next synchronization the user causes.
 // Pre:    C >= 1.
 #include "kernels/cuda/cross_entropy.h"
 
@@ -37,7 +38,7 @@ constexpr int kBlockThreads = 512;
 
 struct Operands {
   const int64_t* target;
-  unsigned long long* flag;
+  rt::IndexErrorSlot* slot;
   int64_t C, ignore;
   double eps;
 };
@@ -65,7 +66,7 @@ EMBER_DEVICE void forward_row(const Group& grp, const Operands& o, int64_t r, co
   const T lse = m + d_log(s);
   lse_out[r] = lse;
   const int64_t t = o.target[r];
-  if (t == o.ignore || !check_index(t, C, o.flag)) {
+  if (t == o.ignore || !check_index(t, C, o.slot, kCrossEntropy)) {
     loss[r] = T(0);
     return;
   }
@@ -152,8 +153,7 @@ void for_dtype(DType dtype, F f) {
 
 void launch_cross_entropy_forward(DType dtype, const CrossEntropyShape& s, void* loss, void* lse,
                                   const void* logits, const int64_t* target, const void* weight) {
-  IndexFlag flag;
-  const Operands o{target, flag.get(), s.classes, s.ignore_index, s.label_smoothing};
+  const Operands o{target, rt::index_error_slot(), s.classes, s.ignore_index, s.label_smoothing};
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto* z = static_cast<const T*>(logits);
@@ -166,10 +166,6 @@ void launch_cross_entropy_forward(DType dtype, const CrossEntropyShape& s, void*
       launch(cfg, &forward_block_rows<T>, o, s.rows, z, w, static_cast<T*>(loss), static_cast<T*>(lse));
     }
   });
-  int64_t bad = 0;
-  if (flag.bad(&bad))
-    fail<IndexError>("cross_entropy", "target ", bad, " is out of bounds for ", s.classes,
-                     " classes (and is not ignore_index ", s.ignore_index, ")");
 }
 
 void launch_cross_entropy_backward(DType dtype, const CrossEntropyShape& s, void* grad_logits,

@@ -18,8 +18,9 @@
 // Cost:   forward: bytes = M*D*sizeof(T)*2 + 8*M, FLOPs 0. backward: M*D adds, bytes =
 //         (M + V)*D*sizeof(T) + ~40*M + 24*V; step 4 is O(n^2) in a bucket's size n
 //         (buckets are small in language models but for padding, which is skipped).
-// Errors: an index outside [0, V) is recorded in a device flag (kernels/cuda/index_flag.h)
-//         and raised as IndexError naming embedding after the launch.
+// Errors: an index outside [0, V) is recorded in the runtime's error slot
+//         (kernels/cuda/index_flag.h), raised as IndexError naming embedding at the next
+//         synchronization the user causes.
 // Pre:    D >= 1, M >= 1.
 #include "kernels/cuda/embedding.h"
 
@@ -39,22 +40,22 @@ using u64 = unsigned long long;
 
 template <typename T>
 __global__ void forward_kernel(int64_t M, int64_t V, int64_t D, T* out, const T* w, const int64_t* idx,
-                               u64* flag) {
+                               rt::IndexErrorSlot* slot) {
   for (int64_t e = global_thread(); e < M * D; e += grid_threads()) {
     const int64_t v = idx[e / D];
-    if (check_index(v, V, flag)) out[e] = w[v * D + e % D];
+    if (check_index(v, V, slot, kEmbedding)) out[e] = w[v * D + e % D];
   }
 }
 
 // Indices that take part: in range and not the padding row.
-EMBER_DEVICE bool counted(int64_t v, int64_t V, int64_t pad, u64* flag) {
-  return check_index(v, V, flag) && v != pad;
+EMBER_DEVICE bool counted(int64_t v, int64_t V, int64_t pad, rt::IndexErrorSlot* slot) {
+  return check_index(v, V, slot, kEmbedding) && v != pad;
 }
 
-__global__ void count_kernel(int64_t M, int64_t V, int64_t pad, const int64_t* idx, u64* count, u64* flag) {
+__global__ void count_kernel(int64_t M, int64_t V, int64_t pad, const int64_t* idx, u64* count, rt::IndexErrorSlot* slot) {
   for (int64_t m = global_thread(); m < M; m += grid_threads()) {
     const int64_t v = idx[m];
-    if (counted(v, V, pad, flag)) atomicAdd(count + v, 1ull);
+    if (counted(v, V, pad, slot)) atomicAdd(count + v, 1ull);
   }
 }
 
@@ -128,29 +129,20 @@ void for_dtype(DType dtype, F f) {
   }
 }
 
-void raise_if_bad(const IndexFlag& flag, int64_t V) {
-  int64_t bad = 0;
-  if (flag.bad(&bad))
-    fail<IndexError>("embedding", "index ", bad, " is out of range for ", V, " embeddings");
-}
-
 }  // namespace
 
 void launch_embedding_forward(DType dtype, const EmbeddingShape& s, void* out, const void* weight,
                               const int64_t* indices) {
-  IndexFlag flag;
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     launch(config("embedding_forward", s.num_indices * s.dim), &forward_kernel<T>, s.num_indices, s.num_rows,
-           s.dim, static_cast<T*>(out), static_cast<const T*>(weight), indices, flag.get());
+           s.dim, static_cast<T*>(out), static_cast<const T*>(weight), indices, rt::index_error_slot());
   });
-  raise_if_bad(flag, s.num_rows);
 }
 
 void launch_embedding_backward(DType dtype, const EmbeddingShape& s, void* grad_weight,
                                const void* grad_out, const int64_t* indices) {
   const int64_t M = s.num_indices, V = s.num_rows;
-  IndexFlag flag;
   // count (V), start (V + 1), cursor (V) as u64, then pos (M) as i64.
   rt::Scratch scratch(static_cast<size_t>(3 * V + 1 + M) * sizeof(u64));
   auto* count = static_cast<u64*>(scratch.get());
@@ -158,7 +150,8 @@ void launch_embedding_backward(DType dtype, const EmbeddingShape& s, void* grad_
   u64* cursor = start + V + 1;
   auto* pos = reinterpret_cast<int64_t*>(cursor + V);
   rt::memset(count, 0, static_cast<size_t>(V) * sizeof(u64));
-  launch(config("embedding_backward_count", M), &count_kernel, M, V, s.padding_idx, indices, count, flag.get());
+  launch(config("embedding_backward_count", M), &count_kernel, M, V, s.padding_idx, indices, count,
+         rt::index_error_slot());
   launch(LaunchConfig{"embedding_backward_scan", dim3(1), dim3(kScanThreads)}, &scan_kernel, V,
          static_cast<const u64*>(count), start);
   rt::memcpy_d2d(cursor, start, static_cast<size_t>(V) * sizeof(u64));
@@ -170,7 +163,6 @@ void launch_embedding_backward(DType dtype, const EmbeddingShape& s, void* grad_
            static_cast<const u64*>(start), static_cast<const int64_t*>(pos), static_cast<const T*>(grad_out),
            static_cast<T*>(grad_weight));
   });
-  raise_if_bad(flag, V);
 }
 
 }  // namespace ember::EMBER_VARIANT

@@ -1,43 +1,26 @@
-// A device flag for index values found out of range by a kernel: the first bad value is
-// recorded (claimed with atomicCAS) and the launcher reads it back after the launch and
-// throws IndexError naming the op. Reading it synchronizes the stream once per call.
+// Index values found out of range by a kernel: recorded in the runtime's error slot
+// (kernels/cuda/runtime.h), the first one claimed with atomicCAS, and raised as IndexError
+// naming the op at the next synchronization the user causes (item(), a copy to the host,
+// synchronize()), so no launch waits for the stream to check its indices.
 #pragma once
 
 #include <cstdint>
 
+#include "kernels/cuda/index_error.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/target.h"
-#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 
-// flag[0]: 0 until a bad index is seen, then 1; flag[1]: that index. True when j is in
-// [0, size).
-EMBER_DEVICE bool check_index(int64_t j, int64_t size, unsigned long long* flag) {
+// True when j is in [0, size); else records (op, j, size) unless an error is pending.
+EMBER_DEVICE bool check_index(int64_t j, int64_t size, rt::IndexErrorSlot* slot, unsigned op) {
   if (j >= 0 && j < size) return true;
-  if (atomicCAS(flag, 0ull, 1ull) == 0ull) flag[1] = static_cast<unsigned long long>(j);
+  if (atomicCAS(&slot->flag, 0ull, 1ull) == 0ull) {
+    slot->op = op;
+    slot->value = static_cast<unsigned long long>(j);
+    slot->bound = static_cast<unsigned long long>(size);
+  }
   return false;
 }
-
-class IndexFlag {
- public:
-  IndexFlag() : ptr_(static_cast<unsigned long long*>(rt::allocate(2 * sizeof(unsigned long long)))) {
-    rt::memset(ptr_, 0, 2 * sizeof(unsigned long long));
-  }
-  ~IndexFlag() { rt::deallocate(ptr_); }
-  IndexFlag(const IndexFlag&) = delete;
-  IndexFlag& operator=(const IndexFlag&) = delete;
-  unsigned long long* get() const { return ptr_; }
-  // The recorded bad value, if any (synchronizes).
-  bool bad(int64_t* value) const {
-    unsigned long long host[2];
-    rt::memcpy_d2h(host, ptr_, sizeof(host));
-    *value = static_cast<int64_t>(host[1]);
-    return host[0] != 0;
-  }
-
- private:
-  unsigned long long* ptr_;
-};
 
 }  // namespace ember::EMBER_VARIANT

@@ -14,6 +14,7 @@
 #include "cuda_required.h"
 #include "kernels/memory.h"
 #include "kernels/sim/scheduler.h"
+#include "nn/functional.h"
 #include "tensor/raw.h"
 #include "tensor/ops.h"
 
@@ -129,22 +130,54 @@ TEST_P(DeviceOps, MatmulBatchedBroadcastAndTransposed) {
   expect_close(a64.to(dev()).matmul(b64.to(dev())), a64.matmul(b64), 1e-12);
 }
 
-TEST_P(DeviceOps, OutOfRangeIndicesAreIndexErrors) {
+// A kernel records a bad index in the runtime's error slot; the IndexError, naming the op,
+// comes at the next synchronization the user causes (item(), a copy to the host,
+// synchronize()), not at the launch, and the slot is clear afterwards.
+TEST_P(DeviceOps, OutOfRangeIndicesAreIndexErrorsAtTheNextSynchronization) {
   Tensor x = arange(12, opts()).reshape({3, 4});
   Tensor bad = from_vector<int64_t>({0, 3}, {2}).to(dev());
+  Tensor y;
+  ASSERT_NO_THROW(y = x.index_select(0, bad)) << "the launch does not wait for its indices";
   try {
-    (void)x.index_select(0, bad);
+    (void)y.cpu();
     FAIL() << "index_select accepted index 3 for size 3";
   } catch (const IndexError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("index_select: index 3 is out of bounds for dim 0 with size 3"));
+    EXPECT_THAT(e.what(), HasSubstr("index_select: index 3 is out of bounds for size 3"));
   }
+  EXPECT_NO_THROW((void)x.cpu()) << "the slot is cleared once raised";
   Tensor bad2 = from_vector<int64_t>({0, -1, 2, 1, 0, 0}, {3, 2}).to(dev());
-  EXPECT_THROW((void)x.gather(1, bad2), IndexError);
+  Tensor g;
+  ASSERT_NO_THROW(g = x.gather(1, bad2));
+  try {
+    (void)g.sum().item<float>();
+    FAIL() << "gather accepted index -1";
+  } catch (const IndexError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("gather: index -1"));
+  }
   Tensor src = ones({3, 2}, opts());
-  EXPECT_THROW((void)x.scatter_add(1, bad2, src), IndexError);
+  ASSERT_NO_THROW((void)x.scatter_add(1, bad2, src));
+  EXPECT_THROW(backend(dev()).synchronize(), IndexError);
+  EXPECT_NO_THROW(backend(dev()).synchronize());
   Tensor good = from_vector<int64_t>({3, 0, 2, 1, 1, 1}, {3, 2}).to(dev());
   expect_close(x.scatter_add(1, good, src), x.cpu().scatter_add(1, good.cpu(), src.cpu()), 0.0);
   expect_close(x.gather(1, good), x.cpu().gather(1, good.cpu()), 0.0);
+}
+
+// nll_loss validates its targets on the device: no item(), the error at the next sync.
+TEST_P(DeviceOps, NllLossTargetErrorsAreDeferred) {
+  Tensor logp = randn({3, 4}, opts()).log_softmax(1);
+  Tensor bad = from_vector<int64_t>({0, 7, -100}, {3}).to(dev());
+  Tensor loss;
+  ASSERT_NO_THROW(loss = nn::functional::nll_loss(logp, bad));
+  try {
+    (void)loss.item<float>();
+    FAIL() << "nll_loss accepted class 7 of 4";
+  } catch (const IndexError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("nll_loss: index 7 is out of bounds for size 4"));
+  }
+  Tensor good = from_vector<int64_t>({0, 3, -100}, {3}).to(dev());
+  EXPECT_NEAR(nn::functional::nll_loss(logp, good).item<float>(),
+              nn::functional::nll_loss(logp.cpu(), good.cpu()).item<float>(), 1e-6);
 }
 
 TEST_P(DeviceOps, RandomFillsOnNonContiguousTensors) {
@@ -210,7 +243,8 @@ TEST_P(DeviceOps, CrossEntropyKernelsMatchCpu) {
       }
   Tensor bad = from_vector(std::vector<int64_t>{0, 9}, dev());  // 9: out of range for 3 classes
   try {
-    (void)raw::cross_entropy_forward(randn({2, 3}, opts()), bad, Tensor(), {});
+    auto [loss, lse] = raw::cross_entropy_forward(randn({2, 3}, opts()), bad, Tensor(), {});
+    (void)loss.cpu();  // raised at this synchronization
     ADD_FAILURE() << "no error";
   } catch (const IndexError& e) {
     EXPECT_THAT(e.what(), HasSubstr("cross_entropy"));
@@ -270,7 +304,7 @@ TEST_P(DeviceOps, EmbeddingKernelsMatchCpuBitForBit) {
       }
     }
   try {
-    (void)raw::embedding_forward(randn({4, 2}, opts()), from_vector(std::vector<int64_t>{1, 4}, dev()));
+    (void)raw::embedding_forward(randn({4, 2}, opts()), from_vector(std::vector<int64_t>{1, 4}, dev())).cpu();
     ADD_FAILURE() << "no error";
   } catch (const IndexError& e) {
     EXPECT_THAT(e.what(), HasSubstr("embedding"));
