@@ -4,7 +4,8 @@
 // dtypes, allocates outputs on the inputs' device and calls one primitive below.
 // A primitive may assume what its comment promises; it never sees a user mistake
 // except out-of-range index *values*, which live in device memory and are checked
-// by the kernel (IndexError naming the op).
+// by the kernel (IndexError naming the op: at once on the cpu; on sim and cuda at the
+// next synchronization the user causes, see kernels/cuda/index_flag.h).
 #pragma once
 
 #include <cstddef>
