@@ -1,4 +1,5 @@
-// Differentiable conv2d and scaled_dot_product_attention.
+// Differentiable conv2d, scaled_dot_product_attention, layer norm, embedding and cross
+// entropy (the last three at the end of the file).
 //
 // conv2d's derivative rules use three ops that are bilinear in their two tensor
 // arguments and differentiable in turn, so double backward works to any order:
@@ -280,6 +281,103 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     autograd::fill(so, out);
   }
   return out;
+}
+
+// ---- layer norm, embedding, cross entropy ------------------------------------------------
+//
+// Each runs its fused primitive and records one node whose backward is the fused backward
+// primitive; under create_graph (grad mode on inside the backward) the gradient is instead
+// written with differentiable ops, so it can be differentiated again:
+//   layer norm, per row (N features), xhat = (x - mean) rstd, g = dy w:
+//     dx = rstd (g - mean(g) - xhat mean(g xhat)),  dw = sum_rows dy xhat,  db = sum_rows dy
+//   embedding: dW = the rows of g added at their indices (the padding row gets nothing);
+//     linear in g, so its own gradient is a lookup of the incoming gradient
+//   cross entropy, per row: d row / d z = (1 - eps) w_t (softmax(z) - onehot(t))
+//                                          + eps / C (softmax(z) W - w)
+
+namespace {
+
+// The layer norm gradients with differentiable ops (create_graph): x (R, N), dy (R, N).
+TensorList layer_norm_grads_differentiable(const Tensor& dy, const Tensor& x, const Tensor& w,
+                                           double eps, bool need_x, bool need_w, bool need_b) {
+  Tensor mu = x.mean({1}, true);
+  Tensor xc = x - mu;
+  Tensor rstd = rsqrt((xc * xc).mean({1}, true) + eps);
+  Tensor xhat = xc * rstd;
+  Tensor g = w.defined() ? dy * w : dy;
+  Tensor dx;
+  if (need_x) dx = rstd * (g - g.mean({1}, true) - xhat * (g * xhat).mean({1}, true));
+  return {dx, need_w ? (dy * xhat).sum({0}) : Tensor(), need_b ? dy.sum({0}) : Tensor()};
+}
+
+}  // namespace
+
+Tensor layer_norm_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps) {
+  auto [y, mean, rstd] = raw::layer_norm_forward(x, weight, bias, eps);
+  if (needs_grad({&x, &weight, &bias})) {
+    const bool need_x = wants_grad(x), need_w = wants_grad(weight), need_b = wants_grad(bias);
+    SavedTensor sx(x, false), sw(weight, false);
+    Tensor mean_ = mean, rstd_ = rstd;  // (R), never exposed, so never modified in place
+    record("LayerNormBackward", {x, weight, bias}, y, [=](const TensorList& g) {
+      if (!g[0].defined()) return TensorList{Tensor(), Tensor(), Tensor()};
+      Tensor xx = sx.unpack(), ww = sw.unpack();
+      if (autograd::GradMode::is_enabled())
+        return layer_norm_grads_differentiable(g[0], xx, ww, eps, need_x, need_w, need_b);
+      auto [dx, dw, db] = raw::layer_norm_backward(g[0], xx, mean_, rstd_, ww, need_w, need_b);
+      return TensorList{need_x ? dx : Tensor(), dw, db};
+    });
+  }
+  return y;
+}
+
+Tensor embedding_rows(const Tensor& weight, const Tensor& indices,
+                      std::optional<int64_t> padding_idx) {
+  Tensor flat = raw::reshape(indices, {indices.numel()});  // (M)
+  Tensor out = raw::embedding_forward(weight, flat);         // (M, D)
+  if (needs_grad({&weight})) {
+    SavedTensor sidx(flat, false);
+    const int64_t V = weight.size(0);
+    const Shape wshape = weight.sizes();
+    const TensorOptions wopts = weight.options();
+    record("EmbeddingBackward", {weight}, out, [=](const TensorList& g) {
+      if (!g[0].defined()) return TensorList{Tensor()};
+      Tensor idx = sidx.unpack();
+      if (!autograd::GradMode::is_enabled())
+        return TensorList{raw::embedding_backward(g[0], idx, V, padding_idx)};
+      Tensor gg = g[0];
+      if (padding_idx) gg = where(ne(idx, *padding_idx).unsqueeze(1), gg, 0);
+      return TensorList{scatter_add(zeros(wshape, wopts), 0, idx.unsqueeze(1).expand(gg.sizes()), gg)};
+    });
+  }
+  return out;
+}
+
+Tensor cross_entropy_rows(const Tensor& z, const Tensor& t, const Tensor& weight,
+                          const CrossEntropyParams& p) {
+  auto [rows, lse] = raw::cross_entropy_forward(z, t, weight, p);
+  if (needs_grad({&z})) {
+    SavedTensor sz(z, false), st(t, false), sw(weight, false);
+    Tensor lse_ = lse;  // (R), never exposed
+    record("CrossEntropyBackward", {z}, rows, [=](const TensorList& g) {
+      if (!g[0].defined()) return TensorList{Tensor()};
+      Tensor zz = sz.unpack(), tt = st.unpack(), ww = sw.unpack();
+      if (!autograd::GradMode::is_enabled())
+        return TensorList{raw::cross_entropy_backward(g[0], zz, lse_, tt, ww, p)};
+      const int64_t C = zz.size(1);
+      Tensor valid = ne(tt, p.ignore_index);
+      Tensor safe = where(valid, tt, 0);
+      Tensor onehot = eq(arange(C, {.device = zz.device()}).unsqueeze(0), safe.unsqueeze(1)).to(zz.dtype());
+      Tensor probs = softmax(zz, 1);
+      Tensor wv = ww.defined() ? ww.to(zz.dtype()).unsqueeze(0) : ones({1, C}, zz.options());
+      Tensor wt = ww.defined() ? ww.to(zz.dtype()).index_select(0, safe).unsqueeze(1)
+                               : ones({1, 1}, zz.options());
+      const double eps = p.label_smoothing;
+      Tensor d = (probs - onehot) * wt * (1.0 - eps) +
+                 (probs * wv.sum() - wv) * (eps / static_cast<double>(C));
+      return TensorList{d * (g[0] * valid.to(zz.dtype())).unsqueeze(1)};
+    });
+  }
+  return rows;
 }
 
 }  // namespace ember

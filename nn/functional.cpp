@@ -33,32 +33,6 @@ Tensor classes_last(const Tensor& x) {
   return x.permute(perm).reshape({-1, x.size(1)});
 }
 
-// Per-row cross entropy of logits z (M, C) through the fused primitive, recorded as one
-// node. Its backward is the primitive's, or, under create_graph, the same formula in
-// differentiable ops: d row / d z = (1 - eps) w_t (softmax(z) - onehot(t)) + eps / C (softmax(z) W - w).
-Tensor cross_entropy_rows(const Tensor& z, const Tensor& t, const Tensor& weight, CrossEntropyParams p) {
-  auto [rows, lse] = raw::cross_entropy_forward(z, t, weight, p);
-  if (autograd::needs_grad({&z})) {
-    autograd::SavedTensor sz(z, false), st(t, false), sw(weight, false), slse(lse, false);
-    autograd::record("CrossEntropyBackward", {z}, rows, [=](const autograd::TensorList& g) {
-      Tensor zz = sz.unpack(), tt = st.unpack(), ww = sw.unpack();
-      if (!autograd::GradMode::is_enabled())
-        return autograd::TensorList{raw::cross_entropy_backward(g[0], zz, slse.unpack(), tt, ww, p)};
-      const int64_t C = zz.size(1);
-      Tensor valid = ne(tt, p.ignore_index);
-      Tensor safe = where(valid, tt, 0);
-      Tensor onehot = eq(arange(C, {.device = zz.device()}).unsqueeze(0), safe.unsqueeze(1)).to(zz.dtype());
-      Tensor probs = softmax(zz, 1);
-      Tensor wv = ww.defined() ? ww.to(zz.dtype()).unsqueeze(0) : ones({1, C}, zz.options());
-      Tensor wt = ww.defined() ? ww.to(zz.dtype()).index_select(0, safe).unsqueeze(1) : ones({1, 1}, zz.options());
-      double eps = p.label_smoothing;
-      Tensor d = (probs - onehot) * wt * (1.0 - eps) + (probs * wv.sum() - wv) * (eps / static_cast<double>(C));
-      return autograd::TensorList{d * (g[0] * valid.to(zz.dtype())).unsqueeze(1)};
-    });
-  }
-  return rows;
-}
-
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
@@ -98,21 +72,7 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
       fail<IndexError>("embedding", "padding_idx ", *padding_idx, " is out of range for ", n, " embeddings");
     pad = *padding_idx < 0 ? *padding_idx + n : *padding_idx;
   }
-  Tensor out = raw::index_select(weight, 0, flat);  // (M, dim)
-  if (autograd::needs_grad({&weight})) {
-    // dW = g rows added at their indices; the padding row gets nothing.
-    autograd::SavedTensor sidx(flat, false);
-    Shape wshape = weight.sizes();
-    TensorOptions wopts = weight.options();
-    autograd::record("EmbeddingBackward", {weight}, out, [=](const autograd::TensorList& g) {
-      Tensor idx = sidx.unpack();
-      Tensor gg = g[0];
-      if (pad) gg = where(ne(idx, *pad).unsqueeze(1), gg, 0);
-      Tensor full_idx = idx.unsqueeze(1).expand(gg.sizes());
-      return autograd::TensorList{scatter_add(zeros(wshape, wopts), 0, full_idx, gg)};
-    });
-  }
-  return out.reshape(out_shape);
+  return ember::embedding_rows(weight, flat, pad).reshape(out_shape);  // (..., dim)
 }
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
@@ -127,15 +87,13 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     fail<ShapeError>("layer_norm", "weight of shape ", str(weight.sizes()), " must be ", str(normalized_shape));
   if (bias.defined() && bias.sizes() != normalized_shape)
     fail<ShapeError>("layer_norm", "bias of shape ", str(bias.sizes()), " must be ", str(normalized_shape));
-  DimList dims;
-  for (int64_t d = x.dim() - n; d < x.dim(); ++d) dims.push_back(d);
-  Tensor mu = x.mean(dims, true);
-  Tensor centered = x - mu;
-  Tensor var = (centered * centered).mean(dims, true);
-  Tensor y = centered * rsqrt(var + eps);
-  if (weight.defined()) y = y * weight;
-  if (bias.defined()) y = y + bias;
-  return y;
+  // The fused primitive normalizes rows: x as (R, N), N the normalized elements.
+  int64_t R = 1, N = 1;
+  for (int64_t d = 0; d < x.dim() - n; ++d) R *= x.size(d);
+  for (int64_t s : normalized_shape) N *= s;
+  Tensor w = weight.defined() ? weight.reshape({N}) : weight;
+  Tensor b = bias.defined() ? bias.reshape({N}) : bias;
+  return ember::layer_norm_rows(x.reshape({R, N}), w, b, eps).reshape(x.sizes());
 }
 
 Tensor dropout(const Tensor& x, double p, bool training) {
@@ -172,13 +130,9 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NllLossOptions&
   Tensor t = target.reshape({-1});    // (M)
   Tensor valid = ne(t, o.ignore_index);
   Tensor safe = where(valid, t, 0);
-  {
-    // Class indices are checked here, where they are still on a known device.
-    Tensor bad = logical_and(valid, logical_or(lt(t, 0), ge(t, C)));
-    if (amax(bad.to(DType::i64)).item<int64_t>() != 0)
-      fail<IndexError>("nll_loss", "target holds a class index outside [0, ", C, ") that is not ignore_index ",
-                       o.ignore_index);
-  }
+  // Class indices outside [0, C): IndexError at once on the cpu, at the next
+  // synchronization on GPU devices (no sync here).
+  raw::check_index_range("nll_loss", t, C, o.ignore_index);
   Tensor picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);  // (M)
   Tensor w = valid.to(input.dtype());
   if (o.weight.defined()) w = w * o.weight.index_select(0, safe);
@@ -233,7 +187,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   if (o.weight.defined() && (o.weight.dim() != 1 || o.weight.size(0) != C))
     fail<ShapeError>("cross_entropy", "weight of shape ", str(o.weight.sizes()), " must be [", C, "]");
   Tensor t = target.reshape({-1});
-  Tensor rows = cross_entropy_rows(classes_last(input), t, o.weight, {.ignore_index = o.ignore_index, .label_smoothing = eps});
+  Tensor rows = ember::cross_entropy_rows(classes_last(input), t, o.weight,
+                                          {.ignore_index = o.ignore_index, .label_smoothing = eps});
   switch (o.reduction) {
     case Reduction::none: return rows.reshape(expect);
     case Reduction::sum: return rows.sum();

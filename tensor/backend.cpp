@@ -2,8 +2,10 @@
 
 #include <array>
 #include <mutex>
+#include <vector>
 
 #include "tensor/error.h"
+#include "tensor/tensor.h"
 
 namespace ember {
 
@@ -36,44 +38,72 @@ void register_backend(Backend* b) {
   slots()[idx] = b;
 }
 
-// Optional primitives: reaching these means has_*() was true but the method was not overridden.
-void Backend::conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) {
-  fail<InternalError>("conv2d", "backend declares conv2d but does not implement its forward");
+// The optional primitives' defaults: the op layer calls a method only when supports()
+// said yes, so reaching one means a backend claimed a primitive it does not implement.
+namespace {
+[[noreturn]] void unimplemented(Primitive op) {
+  fail<InternalError>(to_string(op), "the backend says it supports ", to_string(op),
+                      " but does not implement it");
 }
-void Backend::conv2d_backward_input(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) {
-  fail<InternalError>("conv2d", "backend declares conv2d but does not implement backward_input");
-}
-void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&, const Conv2dParams&) {
-  fail<InternalError>("conv2d", "backend declares conv2d but does not implement backward_weight");
-}
-void Backend::attention_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                const Tensor&, const Tensor&, const AttentionParams&) {
-  fail<InternalError>("attention", "backend declares attention but does not implement its forward");
-}
-void Backend::attention_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                 const Tensor&, const Tensor&, const AttentionParams&) {
-  fail<InternalError>("attention", "backend declares attention but does not implement its backward");
+}  // namespace
+
+bool is_optional(Primitive op) { return op >= Primitive::adam_step; }
+
+bool Backend::supports(Primitive op, DType) const { return !is_optional(op); }
+
+void Backend::check_index_range(const char* op, const Tensor& index, int64_t bound,
+                                int64_t ignore) {
+  std::vector<int64_t> host(static_cast<size_t>(index.numel()));
+  copy_to_host(host.data(), index.raw_data(), host.size() * sizeof(int64_t));
+  for (int64_t v : host)
+    if (v != ignore && (v < 0 || v >= bound))
+      fail<IndexError>(op, "index ", v, " is out of bounds for size ", bound);
 }
 
+void Backend::conv2d_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                             const Conv2dParams&) {
+  unimplemented(Primitive::conv2d);
+}
+void Backend::conv2d_backward_input(const Tensor&, const Tensor&, const Tensor&,
+                                    const Conv2dParams&) {
+  unimplemented(Primitive::conv2d);
+}
+void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&,
+                                     const Conv2dParams&) {
+  unimplemented(Primitive::conv2d);
+}
+void Backend::attention_forward(const AttentionForwardArgs&, const AttentionParams&) {
+  unimplemented(Primitive::attention);
+}
+void Backend::attention_backward(const AttentionBackwardArgs&, const AttentionParams&) {
+  unimplemented(Primitive::attention);
+}
 void Backend::adam_step(const std::vector<AdamTensors>&, const AdamStepParams&) {
-  fail<InternalError>("adam_step", "backend declares fused optimizers but does not implement adam_step");
+  unimplemented(Primitive::adam_step);
 }
 void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
-  fail<InternalError>("sgd_step", "backend declares fused optimizers but does not implement sgd_step");
+  unimplemented(Primitive::sgd_step);
 }
-
 void Backend::multi_norm(const Tensor&, const std::vector<const Tensor*>&, double) {
-  fail<InternalError>("multi_tensor_norm", "backend declares multi_norm but does not implement it");
+  unimplemented(Primitive::multi_norm);
 }
-
-void Backend::cross_entropy_forward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                    const CrossEntropyParams&) {
-  fail<InternalError>("cross_entropy", "backend declares cross_entropy but does not implement its forward");
+void Backend::layer_norm_forward(const LayerNormForwardArgs&, const LayerNormParams&) {
+  unimplemented(Primitive::layer_norm);
 }
-void Backend::cross_entropy_backward(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
-                                     const Tensor&, const CrossEntropyParams&) {
-  fail<InternalError>("cross_entropy", "backend declares cross_entropy but does not implement its backward");
+void Backend::layer_norm_backward(const LayerNormBackwardArgs&, const LayerNormParams&) {
+  unimplemented(Primitive::layer_norm);
+}
+void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
+  unimplemented(Primitive::embedding);
+}
+void Backend::embedding_backward(const Tensor&, const Tensor&, const Tensor&, int64_t) {
+  unimplemented(Primitive::embedding);
+}
+void Backend::cross_entropy_forward(const CrossEntropyForwardArgs&, const CrossEntropyParams&) {
+  unimplemented(Primitive::cross_entropy);
+}
+void Backend::cross_entropy_backward(const CrossEntropyBackwardArgs&, const CrossEntropyParams&) {
+  unimplemented(Primitive::cross_entropy);
 }
 
 bool backend_available(DeviceType type) {
@@ -90,6 +120,33 @@ Backend& backend(DeviceType type) {
     fail<DeviceError>("backend", "device type '", device_type_name(type),
                       "' is built in but no device is available");
   return *b;
+}
+
+const char* to_string(Primitive op) {
+  switch (op) {
+    case Primitive::copy: return "copy";
+    case Primitive::fill: return "fill";
+    case Primitive::unary: return "unary";
+    case Primitive::binary: return "binary";
+    case Primitive::where: return "where";
+    case Primitive::reduce: return "reduce";
+    case Primitive::matmul: return "matmul";
+    case Primitive::softmax: return "softmax";
+    case Primitive::random: return "random";
+    case Primitive::index_select: return "index_select";
+    case Primitive::gather: return "gather";
+    case Primitive::scatter_add: return "scatter_add";
+    case Primitive::check_index_range: return "check_index_range";
+    case Primitive::adam_step: return "adam_step";
+    case Primitive::sgd_step: return "sgd_step";
+    case Primitive::multi_norm: return "multi_tensor_norm";
+    case Primitive::cross_entropy: return "cross_entropy";
+    case Primitive::conv2d: return "conv2d";
+    case Primitive::attention: return "attention";
+    case Primitive::layer_norm: return "layer_norm";
+    case Primitive::embedding: return "embedding";
+  }
+  return "?";
 }
 
 const char* to_string(UnaryOp op) {

@@ -4,7 +4,8 @@
 // dtypes, allocates outputs on the inputs' device and calls one primitive below.
 // A primitive may assume what its comment promises; it never sees a user mistake
 // except out-of-range index *values*, which live in device memory and are checked
-// by the kernel (IndexError naming the op).
+// by the kernel (IndexError naming the op: at once on the cpu; on sim and cuda at the
+// next synchronization the user causes, see kernels/cuda/index_flag.h).
 #pragma once
 
 #include <cstddef>
@@ -12,11 +13,11 @@
 #include <vector>
 
 #include "tensor/device.h"
+#include "tensor/dtype.h"
 #include "tensor/scalar.h"
+#include "tensor/tensor.h"
 
 namespace ember {
-
-class Tensor;
 
 // The elementwise unary ops, one line each: X(op, name, float_only). `name` is what
 // errors and the profiler print; a float_only op computes integer inputs in f32 (bool
@@ -133,6 +134,60 @@ struct CrossEntropyParams {
   double label_smoothing = 0.0;
 };
 
+// The primitives of the contract, for Backend::supports and the op layer's dispatch. One
+// entry per family: supporting it means its forward and backward methods.
+enum class Primitive : uint8_t {
+  // required: every backend implements them
+  copy, fill, unary, binary, where, reduce, matmul, softmax, random, index_select, gather,
+  scatter_add, check_index_range,
+  // optional: the op layer falls back (tensor/dispatch.h) where a backend lacks them
+  adam_step, sgd_step, multi_norm, cross_entropy, conv2d, attention, layer_norm, embedding,
+};
+bool is_optional(Primitive op);
+
+// Named operands of the primitives that take more than four tensors (outputs first).
+
+// Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight (C)
+// of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
+struct CrossEntropyForwardArgs {
+  Tensor loss, lse;             // outputs (R), (R)
+  Tensor logits, target, weight;
+};
+// grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r], from the forward's lse (R).
+struct CrossEntropyBackwardArgs {
+  Tensor grad_logits;           // output (R, C)
+  Tensor grad_loss, logits, lse, target, weight;
+};
+
+// Attention, all contiguous, floating of one dtype: q (B, H, Tq, D), k (B, H, Tk, D),
+// v (B, H, Tk, Dv), mask additive (B or 1, H or 1, Tq, Tk) expanded to (B, H, Tq, Tk) or
+// undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of each score row.
+struct AttentionForwardArgs {
+  Tensor out, lse;  // outputs
+  Tensor q, k, v, mask;
+};
+struct AttentionBackwardArgs {
+  Tensor grad_q, grad_k, grad_v;  // outputs, shaped as q, k, v
+  Tensor grad_out, q, k, v, out, lse, mask;
+};
+
+// Layer norm over the last dim: x (R, N) contiguous floating, weight and bias (N) of x's
+// dtype or undefined -> y (R, N), mean (R), rstd (R) = 1 / sqrt(biased var + eps),
+// accumulated in x's dtype (f32 in f32, f64 in f64).
+struct LayerNormParams {
+  double eps = 1e-5;
+};
+struct LayerNormForwardArgs {
+  Tensor y, mean, rstd;  // outputs
+  Tensor x, weight, bias;
+};
+// grad_x (R, N) and, where defined, grad_weight (N) and grad_bias (N) from grad_y (R, N).
+struct LayerNormBackwardArgs {
+  Tensor grad_x, grad_weight, grad_bias;  // outputs (weight and bias ones may be undefined)
+  Tensor grad_y, x, mean, rstd, weight;
+};
+
+const char* to_string(Primitive op);
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
 const char* to_string(ReduceOp op);
@@ -144,6 +199,9 @@ class Backend {
   virtual DeviceType device_type() const = 0;
   // False for a backend that is built in but has no device now (cuda with no GPU).
   virtual bool available() const { return true; }
+  // Whether this backend runs `op` for operands of `dtype` with its own kernel. Every
+  // backend supports the required primitives; the default says no to the optional ones.
+  virtual bool supports(Primitive op, DType dtype) const;
 
   // ---- memory ----------------------------------------------------------------
   virtual void* allocate(size_t nbytes) = 0;
@@ -192,40 +250,52 @@ class Backend {
   virtual void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                            const Tensor& src) = 0;
 
-  // ---- optional primitives ---------------------------------------------------------------
+  // Raises IndexError naming `op` ("nll_loss") for a value of index (contiguous i64) outside
+  // [0, bound) that is not `ignore`: at once on host devices; GPU devices record it on the
+  // device and raise it at the next synchronization (so validating costs no stream sync).
+  // The default copies index to the host (a synchronization).
+  virtual void check_index_range(const char* op, const Tensor& index, int64_t bound,
+                                 int64_t ignore);
 
-  // Fused optimizer steps over a group of parameters: one pass over param, grad and
-  // state per tensor (one launch per group on a GPU). All tensors contiguous, of one
-  // floating dtype per parameter, updated in place. Without them, host-memory devices
-  // run the cpu backend's kernels in place and others a host round trip.
-  virtual bool has_fused_optimizers() const { return false; }
+  // ---- optional primitives ---------------------------------------------------------------
+  // A backend implements those it says it supports (supports(op, dtype)); the op layer
+  // routes the others through one fallback (tensor/dispatch.h): the cpu kernels in place
+  // on host-memory devices, else on host copies, with a warning once per (op, device).
+  // The default methods here are never reached through the op layer.
+
+  // Fused optimizer steps over a group of parameters (Primitive::adam_step, sgd_step): one
+  // pass over param, grad and state per tensor (one launch per group on a GPU). All tensors
+  // contiguous, of one floating dtype per parameter, updated in place.
   virtual void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
   virtual void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
   // The norm of a group of tensors (clip_grad_norm_) in one reduction: out, a 0-dim f64
   // tensor on this device, = sum over every element of |x|^norm_type, or max |x| when
   // norm_type is inf (NaN propagates), accumulated in f64. Tensors contiguous, floating,
   // of one dtype; norm_type > 0.
-  virtual bool has_multi_norm() const { return false; }
-  virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type);
+  virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
+                          double norm_type);
 
-  // A backend that does not implement one (has_* false) gets the composite fallback of
-  // the op layer: the cpu backend's implementation on host copies of the operands.
-
-  // Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight
-  // (C) of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
-  // The backward writes grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r].
-  // Target values outside [0, C) that are not ignore_index raise IndexError.
-  virtual bool has_cross_entropy() const { return false; }
-  virtual void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits,
-                                     const Tensor& target, const Tensor& weight,
+  // Cross entropy (CrossEntropyForwardArgs says the shapes). Target values outside [0, C)
+  // that are not ignore_index raise IndexError.
+  virtual void cross_entropy_forward(const CrossEntropyForwardArgs& a,
                                      const CrossEntropyParams& p);
-  virtual void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss,
-                                      const Tensor& logits, const Tensor& lse, const Tensor& target,
-                                      const Tensor& weight, const CrossEntropyParams& p);
+  virtual void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
+                                      const CrossEntropyParams& p);
+
+  // Layer norm (LayerNormForwardArgs says the shapes).
+  virtual void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p);
+  virtual void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p);
+
+  // Embedding: out (M, D) = weight (V, D) rows at indices (M) i64, all contiguous; an index
+  // outside [0, V) raises IndexError. The backward writes every row of grad_weight (V, D):
+  // the grad_out (M, D) rows of its positions summed in increasing position, so results
+  // are reproducible bit for bit (no float atomics); row padding_idx (or none, -1) is zero.
+  virtual void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices);
+  virtual void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,
+                                  const Tensor& indices, int64_t padding_idx);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).
-  virtual bool has_conv2d() const { return false; }
   virtual void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w,
                               const Tensor& bias, const Conv2dParams& p);
   virtual void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
@@ -233,18 +303,10 @@ class Backend {
   virtual void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                                       const Conv2dParams& p);
 
-  // Attention, all contiguous, floating of one dtype: q (B, H, Tq, D), k (B, H, Tk, D),
-  // v (B, H, Tk, Dv), mask additive (B or 1, H or 1, Tq, Tk) expanded to (B, H, Tq, Tk) or
-  // undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of each score row
-  // (saved for the backward, which recomputes the probabilities).
-  virtual bool has_attention() const { return false; }
-  virtual void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q,
-                                 const Tensor& k, const Tensor& v, const Tensor& mask,
-                                 const AttentionParams& p);
-  virtual void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v,
-                                  const Tensor& grad_out, const Tensor& q, const Tensor& k,
-                                  const Tensor& v, const Tensor& out, const Tensor& lse,
-                                  const Tensor& mask, const AttentionParams& p);
+  // Attention (AttentionForwardArgs says the shapes); lse is saved for the backward,
+  // which recomputes the probabilities.
+  virtual void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p);
+  virtual void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p);
 };
 
 // The backend of a device type; throws DeviceError if it is not built in or has no device.

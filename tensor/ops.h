@@ -144,6 +144,17 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
                                     bool is_causal = false, std::optional<double> scale = std::nullopt);
+// The fused nn primitives, differentiable (nn::functional's layer_norm, embedding and
+// cross_entropy are built on them; autograd/functions_nn.cpp defines them):
+// layer norm over the last dim of x (R, N), weight and bias (N) or undefined -> (R, N).
+Tensor layer_norm_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+// weight (V, D) rows at indices (any shape, i64, M elements) -> (M, D); padding_idx, in
+// [0, V), gets no gradient.
+Tensor embedding_rows(const Tensor& weight, const Tensor& indices,
+                      std::optional<int64_t> padding_idx = std::nullopt);
+// Per-row cross entropy of logits (R, C) against target (R) i64 (CrossEntropyParams).
+Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
+                          const CrossEntropyParams& p);
 
 // ---- joining, splitting, indexing --------------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

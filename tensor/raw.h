@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <tuple>
 #include <vector>
 
@@ -76,10 +77,13 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Device device);
+// IndexError naming op for a value of index (i64) outside [0, bound) that is not ignore:
+// at once on the cpu, at the next synchronization on GPU devices (Backend::check_index_range).
+void check_index_range(const char* op, const Tensor& index, int64_t bound, int64_t ignore);
 
 // ---- convolution and attention (raw_nn.cpp) -----------------------------------------------
-// Optional backend primitives: a backend without them (has_conv2d()/has_attention() false)
-// runs the cpu backend's implementation on host copies, copied back to the device.
+// Optional backend primitives: a backend without them runs the fallback of
+// tensor/dispatch.h (the cpu kernels in place or on host copies, with a warning).
 
 // (N, K, P, Q) for x (N, C, H, W) and w (K, C/groups, R, S); throws as conv2d_forward.
 Shape conv2d_output_shape(const Shape& x_shape, const Shape& w_shape, const Conv2dParams& p);
@@ -110,12 +114,30 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
 
 // ---- fused cross entropy (tensor/raw_loss.cpp) ---------------------------------------------
 // logits (R, C), target (R) i64, weight (C) or undefined -> (loss (R), lse (R)); see
-// CrossEntropyParams for the row formula. Runs on the logits' device (host-memory devices
-// without the primitive use the cpu kernels in place).
+// CrossEntropyParams for the row formula. Runs on the logits' device (dispatched as
+// tensor/dispatch.h says).
 std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target,
                                                  const Tensor& weight, const CrossEntropyParams& p);
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse,
                               const Tensor& target, const Tensor& weight, const CrossEntropyParams& p);
+
+// ---- layer norm (tensor/raw_norm.cpp) and embedding (tensor/raw_embedding.cpp) ----------
+// x (R, N) floating, weight and bias (N) or undefined -> (y (R, N), mean (R), rstd (R)).
+std::tuple<Tensor, Tensor, Tensor> layer_norm_forward(const Tensor& x, const Tensor& weight,
+                                                      const Tensor& bias, double eps);
+// (dx (R, N), dweight (N) if need_weight, dbias (N) if need_bias) from grad_y (R, N).
+std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                                       const Tensor& mean, const Tensor& rstd,
+                                                       const Tensor& weight, bool need_weight,
+                                                       bool need_bias);
+// weight (V, D) rows at indices (M elements, i64) -> (M, D); IndexError for an index
+// outside [0, V).
+Tensor embedding_forward(const Tensor& weight, const Tensor& indices);
+// The gradient of embedding_forward for a (num_weights, D) table, from grad_out (M, D):
+// rows added at their indices in increasing position (deterministic); padding_idx, in
+// [0, num_weights), gets none.
+Tensor embedding_backward(const Tensor& grad_out, const Tensor& indices, int64_t num_weights,
+                          std::optional<int64_t> padding_idx);
 
 // ---- fused optimizer steps (tensor/raw_optim.cpp) ------------------------------------------
 // Validates (shapes, dtypes, devices, contiguity of state) and runs one fused update per

@@ -125,4 +125,11 @@ Tensor tril_mask(int64_t rows, int64_t cols, int64_t diagonal, bool upper, Devic
   return binary(upper ? BinaryOp::ge : BinaryOp::le, diff, Scalar(diagonal));
 }
 
+void check_index_range(const char* op, const Tensor& index, int64_t bound, int64_t ignore) {
+  check_defined(op, index);
+  if (index.dtype() != DType::i64) fail<DTypeError>(op, "indices must be i64, got ", index.dtype());
+  if (index.numel() == 0) return;
+  backend(index.device()).check_index_range(op, contiguous(index), bound, ignore);
+}
+
 }  // namespace ember::raw

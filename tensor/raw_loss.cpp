@@ -1,5 +1,6 @@
 // Fused cross entropy: validate, make operands contiguous, dispatch.
 #include "tensor/backend.h"
+#include "tensor/dispatch.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
 
@@ -31,54 +32,43 @@ Operands prepare(const Tensor& logits, const Tensor& target, const Tensor& weigh
   return o;
 }
 
-// The backend that runs the primitive: the device's own, or the cpu kernels in place on
-// host memory, or nothing (the caller then computes on host copies).
-Backend* runner(Device d) {
-  Backend& be = backend(d);
-  if (be.has_cross_entropy()) return &be;
-  if (d.is_host_accessible()) {
-    be.synchronize();
-    return &backend(DeviceType::cpu);
-  }
-  return nullptr;
-}
-
 }  // namespace
 
-std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target, const Tensor& weight,
-                                                 const CrossEntropyParams& p) {
+std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target,
+                                                 const Tensor& weight, const CrossEntropyParams& p) {
   const profiler::OpScope profile("cross_entropy");
   Operands o = prepare(logits, target, weight);
-  Device d = logits.device();
-  if (Backend* be = runner(d)) {
-    Tensor loss = empty({o.logits.size(0)}, logits.dtype(), d);
-    Tensor lse = empty({o.logits.size(0)}, logits.dtype(), d);
-    if (loss.numel() > 0) be->cross_entropy_forward(loss, lse, o.logits, o.target, o.weight, p);
-    return {loss, lse};
-  }
-  Device cpu = Device::cpu();
-  auto [loss, lse] = cross_entropy_forward(to_device(o.logits, cpu), to_device(o.target, cpu),
-                                           o.weight.defined() ? to_device(o.weight, cpu) : Tensor(), p);
-  return {to_device(loss, d), to_device(lse, d)};
+  const Dispatch run(Primitive::cross_entropy, logits.device(), logits.dtype());
+  Tensor loss = empty({o.logits.size(0)}, logits.dtype(), run.device());  // (R)
+  Tensor lse = empty({o.logits.size(0)}, logits.dtype(), run.device());   // (R)
+  if (loss.numel() > 0)
+    run.backend().cross_entropy_forward({.loss = loss,
+                                         .lse = lse,
+                                         .logits = run.operand(o.logits),
+                                         .target = run.operand(o.target),
+                                         .weight = run.operand(o.weight)},
+                                        p);
+  return {run.result(loss), run.result(lse)};
 }
 
-Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse, const Tensor& target,
-                              const Tensor& weight, const CrossEntropyParams& p) {
+Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse,
+                              const Tensor& target, const Tensor& weight,
+                              const CrossEntropyParams& p) {
   const profiler::OpScope profile("cross_entropy_backward");
   Operands o = prepare(logits, target, weight);
-  Tensor g = contiguous(cast(grad_loss, logits.dtype()));
-  Tensor l = contiguous(lse);
-  Device d = logits.device();
-  if (Backend* be = runner(d)) {
-    Tensor out = empty(o.logits.sizes(), logits.dtype(), d);
-    if (out.numel() > 0) be->cross_entropy_backward(out, g, o.logits, l, o.target, o.weight, p);
-    return out;
-  }
-  Device cpu = Device::cpu();
-  return to_device(cross_entropy_backward(to_device(g, cpu), to_device(o.logits, cpu), to_device(l, cpu),
-                                          to_device(o.target, cpu),
-                                          o.weight.defined() ? to_device(o.weight, cpu) : Tensor(), p),
-                   d);
+  Tensor g = contiguous(cast(grad_loss, logits.dtype()));  // (R)
+  Tensor l = contiguous(lse);                               // (R)
+  const Dispatch run(Primitive::cross_entropy, logits.device(), logits.dtype());
+  Tensor out = empty(o.logits.sizes(), logits.dtype(), run.device());  // (R, C)
+  if (out.numel() > 0)
+    run.backend().cross_entropy_backward({.grad_logits = out,
+                                          .grad_loss = run.operand(g),
+                                          .logits = run.operand(o.logits),
+                                          .lse = run.operand(l),
+                                          .target = run.operand(o.target),
+                                          .weight = run.operand(o.weight)},
+                                         p);
+  return run.result(out);
 }
 
 }  // namespace ember::raw

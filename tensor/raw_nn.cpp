@@ -1,13 +1,13 @@
 // conv2d and fused attention: validate, make operands contiguous, allocate, dispatch.
 //
-// Both are optional backend primitives. A device whose backend lacks one (has_conv2d() or
-// has_attention() false) gets the composite fallback: the cpu backend's implementation
-// runs on host copies of the operands and the results are copied back to the device.
+// Both are optional backend primitives, dispatched by tensor/dispatch.h (a device without
+// one runs the cpu kernels, in place on host memory or on host copies, and says so).
 #include <cmath>
 #include <limits>
 #include <string>
 
 #include "tensor/backend.h"
+#include "tensor/dispatch.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
 
@@ -71,9 +71,6 @@ void check_float_same(const char* op, const Tensor& a, const char* an, const Ten
                      a.dtype(), " ", str(a.sizes()), " and ", bn, " ", b.dtype(), " ", str(b.sizes()));
 }
 
-Device host() { return Device::cpu(); }
-Tensor on_host(const Tensor& t) { return t.defined() ? to_device(t, host()) : t; }
-
 }  // namespace
 
 // ---- conv2d -----------------------------------------------------------------------------
@@ -105,14 +102,10 @@ Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor& bias, cons
     return out;
   }
   Tensor xc = contiguous(x), wc = contiguous(w), bc = bias.defined() ? contiguous(bias) : bias;
-  Backend& be = backend(x.device());
-  if (be.has_conv2d()) {
-    be.conv2d_forward(out, xc, wc, bc, p);
-    return out;
-  }
-  Tensor h = empty(c.out(), x.dtype(), host());
-  backend(host()).conv2d_forward(h, on_host(xc), on_host(wc), on_host(bc), p);
-  return to_device(h, x.device());
+  const Dispatch run(Primitive::conv2d, x.device(), x.dtype());
+  if (run.is_fallback()) out = empty(c.out(), x.dtype(), run.device());
+  run.backend().conv2d_forward(out, run.operand(xc), run.operand(wc), run.operand(bc), p);
+  return run.result(out);
 }
 
 Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const Tensor& w,
@@ -132,14 +125,10 @@ Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const
     return gx;
   }
   Tensor gc = contiguous(grad_out), wc = contiguous(w);
-  Backend& be = backend(w.device());
-  if (be.has_conv2d()) {
-    be.conv2d_backward_input(gx, gc, wc, p);
-    return gx;
-  }
-  Tensor h = empty(x_shape, w.dtype(), host());
-  backend(host()).conv2d_backward_input(h, on_host(gc), on_host(wc), p);
-  return to_device(h, w.device());
+  const Dispatch run(Primitive::conv2d, w.device(), w.dtype());
+  if (run.is_fallback()) gx = empty(x_shape, w.dtype(), run.device());
+  run.backend().conv2d_backward_input(gx, run.operand(gc), run.operand(wc), p);
+  return run.result(gx);
 }
 
 Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, const Tensor& x,
@@ -159,14 +148,10 @@ Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, cons
     return gw;
   }
   Tensor gc = contiguous(grad_out), xc = contiguous(x);
-  Backend& be = backend(x.device());
-  if (be.has_conv2d()) {
-    be.conv2d_backward_weight(gw, gc, xc, p);
-    return gw;
-  }
-  Tensor h = empty(w_shape, x.dtype(), host());
-  backend(host()).conv2d_backward_weight(h, on_host(gc), on_host(xc), p);
-  return to_device(h, x.device());
+  const Dispatch run(Primitive::conv2d, x.device(), x.dtype());
+  if (run.is_fallback()) gw = empty(w_shape, x.dtype(), run.device());
+  run.backend().conv2d_backward_weight(gw, run.operand(gc), run.operand(xc), p);
+  return run.result(gw);
 }
 
 // ---- attention --------------------------------------------------------------------------
@@ -245,16 +230,20 @@ std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, c
     return {out, lse};
   }
   Tensor qc = contiguous(q), kc = contiguous(k), vc = contiguous(v);
-  Backend& be = backend(q.device());
-  if (be.has_attention()) {
-    be.attention_forward(out, lse, qc, kc, vc, m.defined() ? expand(m, s.scores()) : m, p);
-    return {out, lse};
+  const Dispatch run(Primitive::attention, q.device(), q.dtype());
+  if (run.is_fallback()) {
+    out = empty(s.out(), q.dtype(), run.device());
+    lse = empty(lse.sizes(), q.dtype(), run.device());
   }
-  Tensor ho = empty(s.out(), q.dtype(), host()), hl = empty(lse.sizes(), q.dtype(), host());
-  Tensor hm = on_host(m);
-  backend(host()).attention_forward(ho, hl, on_host(qc), on_host(kc), on_host(vc),
-                                    hm.defined() ? expand(hm, s.scores()) : hm, p);
-  return {to_device(ho, q.device()), to_device(hl, q.device())};
+  Tensor hm = run.operand(m);
+  run.backend().attention_forward({.out = out,
+                                   .lse = lse,
+                                   .q = run.operand(qc),
+                                   .k = run.operand(kc),
+                                   .v = run.operand(vc),
+                                   .mask = hm.defined() ? expand(hm, s.scores()) : hm},
+                                  p);
+  return {run.result(out), run.result(lse)};
 }
 
 std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, const Tensor& q,
@@ -286,16 +275,25 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
   }
   Tensor qc = contiguous(q), kc = contiguous(k), vc = contiguous(v);
   Tensor oc = contiguous(out), lc = contiguous(lse), gc = contiguous(grad_out);
-  Backend& be = backend(q.device());
-  if (be.has_attention()) {
-    be.attention_backward(gq, gk, gv, gc, qc, kc, vc, oc, lc, m.defined() ? expand(m, s.scores()) : m, p);
-    return {gq, gk, gv};
+  const Dispatch run(Primitive::attention, q.device(), q.dtype());
+  if (run.is_fallback()) {
+    gq = empty(q.sizes(), q.dtype(), run.device());
+    gk = empty(k.sizes(), q.dtype(), run.device());
+    gv = empty(v.sizes(), q.dtype(), run.device());
   }
-  Tensor hq = empty(q.sizes(), q.dtype(), host()), hk = empty(k.sizes(), q.dtype(), host());
-  Tensor hv = empty(v.sizes(), q.dtype(), host()), hm = on_host(m);
-  backend(host()).attention_backward(hq, hk, hv, on_host(gc), on_host(qc), on_host(kc), on_host(vc),
-                                     on_host(oc), on_host(lc), hm.defined() ? expand(hm, s.scores()) : hm, p);
-  return {to_device(hq, q.device()), to_device(hk, q.device()), to_device(hv, q.device())};
+  Tensor hm = run.operand(m);
+  run.backend().attention_backward({.grad_q = gq,
+                                    .grad_k = gk,
+                                    .grad_v = gv,
+                                    .grad_out = run.operand(gc),
+                                    .q = run.operand(qc),
+                                    .k = run.operand(kc),
+                                    .v = run.operand(vc),
+                                    .out = run.operand(oc),
+                                    .lse = run.operand(lc),
+                                    .mask = hm.defined() ? expand(hm, s.scores()) : hm},
+                                   p);
+  return {run.result(gq), run.result(gk), run.result(gv)};
 }
 
 }  // namespace ember::raw

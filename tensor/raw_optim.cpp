@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "tensor/backend.h"
+#include "tensor/dispatch.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
 
@@ -32,20 +33,6 @@ void check_param(const char* op, const Tensor& param, const Tensor& grad) {
                      " does not match its parameter of shape ", str(param.sizes()), " on ", param.device());
 }
 
-// Host copies of the given tensors (undefined stays undefined), and a way to write
-// them back: the fallback for devices without fused kernels and without host memory.
-struct HostMirror {
-  std::vector<std::pair<Tensor, Tensor>> pairs;  // (device tensor, host copy)
-  const Tensor* mirror(const Tensor* t) {
-    if (t == nullptr || !t->defined()) return t;
-    pairs.emplace_back(*t, to_device(*t, Device::cpu()));
-    return &pairs.back().second;
-  }
-  void write_back() {
-    for (auto& [dev, host] : pairs) copy_(dev, host);
-  }
-};
-
 }  // namespace
 
 void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) {
@@ -65,7 +52,6 @@ void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p)
   }
   for (auto& [key, group] : by_device) {
     Device d = group.front().param->device();
-    Backend& be = backend(d);
     std::vector<Tensor> keep;  // contiguous copies of strided gradients
     keep.reserve(group.size());
     for (AdamTensors& t : group)
@@ -73,25 +59,16 @@ void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p)
         keep.push_back(contiguous(*t.grad));
         t.grad = &keep.back();
       }
-    if (be.has_fused_optimizers()) {
-      be.adam_step(group, p);
-    } else if (d.is_host_accessible()) {
-      be.synchronize();
-      backend(DeviceType::cpu).adam_step(group, p);
-    } else {
-      HostMirror m;
-      m.pairs.reserve(group.size() * 5);
-      std::vector<AdamTensors> host = group;
-      for (AdamTensors& t : host) {
-        t.param = m.mirror(t.param);
-        t.grad = m.mirror(t.grad);
-        t.exp_avg = m.mirror(t.exp_avg);
-        t.exp_avg_sq = m.mirror(t.exp_avg_sq);
-        t.max_exp_avg_sq = m.mirror(t.max_exp_avg_sq);
-      }
-      backend(DeviceType::cpu).adam_step(host, p);
-      m.write_back();
+    Dispatch run(Primitive::adam_step, d, group.front().param->dtype());
+    for (AdamTensors& t : group) {
+      t.param = run.in_place(t.param);
+      t.grad = run.in_place(t.grad);
+      t.exp_avg = run.in_place(t.exp_avg);
+      t.exp_avg_sq = run.in_place(t.exp_avg_sq);
+      t.max_exp_avg_sq = run.in_place(t.max_exp_avg_sq);
     }
+    run.backend().adam_step(group, p);
+    run.write_back();
   }
 }
 
@@ -109,7 +86,6 @@ void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
   }
   for (auto& [key, group] : by_device) {
     Device d = group.front().param->device();
-    Backend& be = backend(d);
     std::vector<Tensor> keep;
     keep.reserve(group.size());
     for (SgdTensors& t : group)
@@ -117,23 +93,14 @@ void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
         keep.push_back(contiguous(*t.grad));
         t.grad = &keep.back();
       }
-    if (be.has_fused_optimizers()) {
-      be.sgd_step(group, p);
-    } else if (d.is_host_accessible()) {
-      be.synchronize();
-      backend(DeviceType::cpu).sgd_step(group, p);
-    } else {
-      HostMirror m;
-      m.pairs.reserve(group.size() * 3);
-      std::vector<SgdTensors> host = group;
-      for (SgdTensors& t : host) {
-        t.param = m.mirror(t.param);
-        t.grad = m.mirror(t.grad);
-        t.momentum_buffer = m.mirror(t.momentum_buffer);
-      }
-      backend(DeviceType::cpu).sgd_step(host, p);
-      m.write_back();
+    Dispatch run(Primitive::sgd_step, d, group.front().param->dtype());
+    for (SgdTensors& t : group) {
+      t.param = run.in_place(t.param);
+      t.grad = run.in_place(t.grad);
+      t.momentum_buffer = run.in_place(t.momentum_buffer);
     }
+    run.backend().sgd_step(group, p);
+    run.write_back();
   }
 }
 
@@ -150,22 +117,13 @@ double multi_tensor_norm(const std::vector<Tensor>& tensors, double norm_type) {
   const bool inf = std::isinf(norm_type);
   double total = 0;
   for (auto& [key, group] : groups) {
-    Device d = group.front().device();
-    Backend* be = &backend(d);
-    if (!be->has_multi_norm()) {  // the cpu backend's reduction, on the data or a host copy
-      if (d.is_host_accessible()) {
-        be->synchronize();
-      } else {
-        for (Tensor& t : group) t = to_device(t, Device::cpu());
-        d = Device::cpu();
-      }
-      be = &backend(DeviceType::cpu);
-    }
+    const Dispatch run(Primitive::multi_norm, group.front().device(), group.front().dtype());
+    for (Tensor& t : group) t = run.operand(t);
     std::vector<const Tensor*> ptrs;
     ptrs.reserve(group.size());
     for (const Tensor& t : group) ptrs.push_back(&t);
-    Tensor out = empty({}, DType::f64, d);
-    be->multi_norm(out, ptrs, norm_type);
+    Tensor out = empty({}, DType::f64, run.device());
+    run.backend().multi_norm(out, ptrs, norm_type);
     const double v = to_device(out, Device::cpu()).item<double>();
     if (!inf) {
       total += v;

@@ -313,9 +313,8 @@ Geom make_geom(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 
 }  // namespace
 
-void CpuBackend::attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q,
-                                   const Tensor& k, const Tensor& v, const Tensor& mask,
-                                   const AttentionParams& p) {
+void CpuBackend::attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) {
+  const Tensor &out = a.out, &lse = a.lse, &q = a.q, &k = a.k, &v = a.v, &mask = a.mask;
   const Geom g = make_geom(q, k, v, mask, p);
   dense::dispatch_floating(q, "attention", [&](auto tag) {
     using T = decltype(tag);
@@ -323,11 +322,9 @@ void CpuBackend::attention_forward(const Tensor& out, const Tensor& lse, const T
   });
 }
 
-void CpuBackend::attention_backward(const Tensor& grad_q, const Tensor& grad_k,
-                                    const Tensor& grad_v, const Tensor& grad_out, const Tensor& q,
-                                    const Tensor& k, const Tensor& v, const Tensor& out,
-                                    const Tensor& lse, const Tensor& mask,
-                                    const AttentionParams& p) {
+void CpuBackend::attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) {
+  const Tensor &grad_q = a.grad_q, &grad_k = a.grad_k, &grad_v = a.grad_v, &grad_out = a.grad_out;
+  const Tensor &q = a.q, &k = a.k, &v = a.v, &out = a.out, &lse = a.lse, &mask = a.mask;
   const Geom g = make_geom(q, k, v, mask, p);
   dense::dispatch_floating(q, "attention", [&](auto tag) {
     using T = decltype(tag);

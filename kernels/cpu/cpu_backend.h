@@ -9,6 +9,9 @@ namespace ember::cpu {
 class CpuBackend final : public Backend {
  public:
   DeviceType device_type() const override { return DeviceType::cpu; }
+  // The reference backend: every primitive (optional ones for f32 and f64; other dtypes
+  // fail in the kernel with the op's name).
+  bool supports(Primitive, DType) const override { return true; }
 
   void* allocate(size_t nbytes) override;
   void deallocate(void* ptr, size_t nbytes) noexcept override;
@@ -32,33 +35,31 @@ class CpuBackend final : public Backend {
   void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                    const Tensor& src) override;
 
-  bool has_cross_entropy() const override { return true; }                    // cross_entropy.cpp
-  void cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits, const Tensor& target,
-                             const Tensor& weight, const CrossEntropyParams& p) override;
-  void cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
-                              const Tensor& lse, const Tensor& target, const Tensor& weight,
-                              const CrossEntropyParams& p) override;
+  // cross_entropy.cpp
+  void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override;
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override;
 
-  bool has_fused_optimizers() const override { return true; }                 // optim.cpp
+  void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override;
+  void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override;
+  void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override;
+  void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
+                          int64_t padding_idx) override;  // layer_norm.cpp, embedding.cpp
+
+  // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;
-  bool has_multi_norm() const override { return true; }                       // optim.cpp
   void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override;
 
-  bool has_conv2d() const override { return true; }                          // conv2d.cpp
+  // conv2d.cpp
   void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                       const Conv2dParams& p) override;
   void conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out, const Tensor& w,
                              const Conv2dParams& p) override;
   void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p) override;
-  bool has_attention() const override { return true; }                       // attention.cpp
-  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k,
-                         const Tensor& v, const Tensor& mask, const AttentionParams& p) override;
-  void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v,
-                          const Tensor& grad_out, const Tensor& q, const Tensor& k, const Tensor& v,
-                          const Tensor& out, const Tensor& lse, const Tensor& mask,
-                          const AttentionParams& p) override;
+  // attention.cpp
+  void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override;
+  void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override;
 };
 
 CpuBackend& cpu_backend();

@@ -81,8 +81,8 @@ void backward(T* gz, const T* gl, const T* z, const T* lse, const int64_t* t, co
 
 }  // namespace
 
-void CpuBackend::cross_entropy_forward(const Tensor& loss, const Tensor& lse, const Tensor& logits,
-                                       const Tensor& target, const Tensor& weight, const CrossEntropyParams& p) {
+void CpuBackend::cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) {
+  const Tensor &loss = a.loss, &lse = a.lse, &logits = a.logits, &target = a.target, &weight = a.weight;
   const int64_t R = logits.size(0), C = logits.size(1);
   const auto* t = static_cast<const int64_t*>(target.raw_data());
   check_targets(t, R, C, p.ignore_index);
@@ -99,9 +99,9 @@ void CpuBackend::cross_entropy_forward(const Tensor& loss, const Tensor& lse, co
   }
 }
 
-void CpuBackend::cross_entropy_backward(const Tensor& grad_logits, const Tensor& grad_loss, const Tensor& logits,
-                                        const Tensor& lse, const Tensor& target, const Tensor& weight,
-                                        const CrossEntropyParams& p) {
+void CpuBackend::cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) {
+  const Tensor &grad_logits = a.grad_logits, &grad_loss = a.grad_loss, &logits = a.logits;
+  const Tensor &lse = a.lse, &target = a.target, &weight = a.weight;
   const int64_t R = logits.size(0), C = logits.size(1);
   const auto* t = static_cast<const int64_t*>(target.raw_data());
   switch (logits.dtype()) {

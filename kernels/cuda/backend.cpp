@@ -7,11 +7,16 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/conv2d.h"
+#include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/embedding.h"
 #include "kernels/cuda/index.h"
+#include "kernels/cuda/index_error.h"
+#include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/plan.h"
@@ -97,10 +102,22 @@ AttentionArgs attention_args(const Tensor& q, const Tensor& k, const Tensor& v, 
   return a;
 }
 
+CrossEntropyShape ce_shape(const Tensor& logits, const CrossEntropyParams& p) {
+  return {logits.size(0), logits.size(1), p.ignore_index, p.label_smoothing};
+}
+
+void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override { return EMBER_VARIANT_IS_CUDA ? DeviceType::cuda : DeviceType::sim; }
   bool available() const override { return rt::available(); }
+  // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
+  bool supports(Primitive op, DType dtype) const override {
+    if (op == Primitive::cross_entropy || op == Primitive::layer_norm || op == Primitive::embedding)
+      return dtype == DType::f32 || dtype == DType::f64;
+    return true;
+  }
 
   void* allocate(size_t nbytes) override { return rt::allocate(nbytes); }
   void deallocate(void* ptr, size_t) noexcept override { rt::deallocate(ptr); }
@@ -175,8 +192,6 @@ class DeviceBackend final : public Backend {
     launch_gemm_tiled(out.dtype(), s, out.raw_data(), a.raw_data(), b.raw_data());
   }
 
-  bool has_conv2d() const override { return true; }
-
   void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,
                       const Conv2dParams& p) override {
     const Conv2dShape s = conv_shape(x, w, out, p);
@@ -215,20 +230,54 @@ class DeviceBackend final : public Backend {
     launch_softmax(in.dtype(), out.raw_data(), in.raw_data(), in.size(0), in.size(1), log);
   }
 
-  bool has_attention() const override { return true; }
-
-  void attention_forward(const Tensor& out, const Tensor& lse, const Tensor& q, const Tensor& k, const Tensor& v,
-                         const Tensor& mask, const AttentionParams& p) override {
-    launch_attention_forward(q.dtype(), attention_args(q, k, v, mask, p), out.raw_data(), lse.raw_data(),
-                             q.raw_data(), k.raw_data(), v.raw_data(), mask.defined() ? mask.raw_data() : nullptr);
+  void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override {
+    const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
+    launch_attention_forward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.out.raw_data(),
+                             a.lse.raw_data(), a.q.raw_data(), a.k.raw_data(), a.v.raw_data(), mask);
   }
 
-  void attention_backward(const Tensor& grad_q, const Tensor& grad_k, const Tensor& grad_v, const Tensor& grad_out,
-                          const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& out, const Tensor& lse,
-                          const Tensor& mask, const AttentionParams& p) override {
-    launch_attention_backward(q.dtype(), attention_args(q, k, v, mask, p), grad_q.raw_data(), grad_k.raw_data(),
-                              grad_v.raw_data(), grad_out.raw_data(), q.raw_data(), k.raw_data(), v.raw_data(),
-                              out.raw_data(), lse.raw_data(), mask.defined() ? mask.raw_data() : nullptr);
+  void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override {
+    const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
+    launch_attention_backward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.grad_q.raw_data(),
+                              a.grad_k.raw_data(), a.grad_v.raw_data(), a.grad_out.raw_data(), a.q.raw_data(),
+                              a.k.raw_data(), a.v.raw_data(), a.out.raw_data(), a.lse.raw_data(), mask);
+  }
+
+  void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override {
+    launch_cross_entropy_forward(a.logits.dtype(), ce_shape(a.logits, p), a.loss.raw_data(), a.lse.raw_data(),
+                                 a.logits.raw_data(), static_cast<const int64_t*>(a.target.raw_data()),
+                                 a.weight.defined() ? a.weight.raw_data() : nullptr);
+  }
+
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override {
+    launch_cross_entropy_backward(a.logits.dtype(), ce_shape(a.logits, p), a.grad_logits.raw_data(),
+                                  a.grad_loss.raw_data(), a.logits.raw_data(), a.lse.raw_data(),
+                                  static_cast<const int64_t*>(a.target.raw_data()),
+                                  a.weight.defined() ? a.weight.raw_data() : nullptr);
+  }
+
+  void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override {
+    launch_layer_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(), a.mean.raw_data(),
+                              a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight), data_or_null(a.bias));
+  }
+
+  void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override {
+    launch_layer_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
+                               data_or_null(a.grad_weight), data_or_null(a.grad_bias), a.grad_y.raw_data(),
+                               a.x.raw_data(), a.mean.raw_data(), a.rstd.raw_data(), data_or_null(a.weight));
+  }
+
+  void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {
+    launch_embedding_forward(weight.dtype(), {indices.numel(), weight.size(0), weight.size(1), -1},
+                             out.raw_data(), weight.raw_data(), static_cast<const int64_t*>(indices.raw_data()));
+  }
+
+  void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
+                          int64_t padding_idx) override {
+    launch_embedding_backward(grad_weight.dtype(),
+                              {indices.numel(), grad_weight.size(0), grad_weight.size(1), padding_idx},
+                              grad_weight.raw_data(), grad_out.raw_data(),
+                              static_cast<const int64_t*>(indices.raw_data()));
   }
 
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) override {
@@ -243,6 +292,11 @@ class DeviceBackend final : public Backend {
     launch_index_select(in.element_size(), out.raw_data(), in.raw_data(),
                         static_cast<const int64_t*>(index.raw_data()), outer, in.size(dim), index.numel(), inner,
                         dim);
+  }
+
+  void check_index_range(const char* op, const Tensor& index, int64_t bound, int64_t ignore) override {
+    const unsigned id = std::strcmp(op, "nll_loss") == 0 ? kNllLoss : kIndexSelect;
+    launch_check_index_range(static_cast<const int64_t*>(index.raw_data()), index.numel(), bound, ignore, id);
   }
 
   void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override {
@@ -264,7 +318,6 @@ class DeviceBackend final : public Backend {
   }
 
   // ---- fused optimizer steps and norms: one multi-tensor launch per dtype of the group ----
-  bool has_fused_optimizers() const override { return true; }
 
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override {
     for_each_dtype(tensors, [&](DType dtype, const std::vector<const AdamTensors*>& group) {
@@ -292,8 +345,6 @@ class DeviceBackend final : public Backend {
       launch_sgd_multi_tensor(dtype, slots, p);
     });
   }
-
-  bool has_multi_norm() const override { return true; }
 
   void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override {
     std::vector<NormSlot> slots;

@@ -11,9 +11,9 @@
 // Cost:   FLOPs = 0 (scatter_add: one add per source element); bytes = elements moved
 //         * (element size + 8 for the index) + output.
 // Errors: an index outside [0, size) is not dereferenced; the first such value is
-//         recorded in a 2 x i64 device flag (claimed with atomicCAS), which the launcher
-//         reads back after the launch and reports as IndexError, with the cpu backend's
-//         message. Reading the flag synchronizes the stream once per call.
+//         recorded in the runtime's error slot (kernels/cuda/index_flag.h) and raised as
+//         IndexError naming the op at the next synchronization the user causes; no
+//         launch synchronizes.
 // Pre:    scatter_add on floats adds in an unspecified order: sums can differ from the
 //         cpu's in the last bits (as in PyTorch on CUDA).
 #include <cstdint>
@@ -22,6 +22,7 @@
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/index.h"
 #include "tensor/error.h"
+#include "kernels/cuda/index_flag.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -29,30 +30,29 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// flag[0]: 0 until a bad index is seen, then 1; flag[1]: that index.
-EMBER_DEVICE bool check_index(int64_t j, int64_t size, unsigned long long* flag) {
-  if (j >= 0 && j < size) return true;
-  if (atomicCAS(flag, 0ull, 1ull) == 0ull) flag[1] = static_cast<unsigned long long>(j);
-  return false;
+__global__ void check_range_kernel(const int64_t* index, int64_t n, int64_t bound, int64_t ignore,
+                                   rt::IndexErrorSlot* slot, unsigned op) {
+  for (int64_t e = global_thread(); e < n; e += grid_threads())
+    if (index[e] != ignore) (void)check_index(index[e], bound, slot, op);
 }
 
 template <typename T>
 __global__ void index_select_kernel(T* out, const T* in, const int64_t* index, int64_t outer, int64_t size,
-                                    int64_t n, int64_t inner, unsigned long long* flag) {
+                                    int64_t n, int64_t inner, rt::IndexErrorSlot* slot) {
   const int64_t total = outer * n * inner;
   for (int64_t e = global_thread(); e < total; e += grid_threads()) {
     const int64_t i = e % inner, j = (e / inner) % n, o = e / (inner * n);
     const int64_t src = index[j];
-    if (check_index(src, size, flag)) out[e] = in[(o * size + src) * inner + i];
+    if (check_index(src, size, slot, kIndexSelect)) out[e] = in[(o * size + src) * inner + i];
   }
 }
 
 template <typename T>
 __global__ void gather_kernel(Geometry<3> g, T* out, const int64_t* index, const T* in, int64_t dim_size,
-                              int64_t dim_stride, unsigned long long* flag) {
+                              int64_t dim_stride, rt::IndexErrorSlot* slot) {
   for_each_strided(g, [&](const int64_t(&off)[3]) {
     const int64_t j = index[off[1]];
-    if (check_index(j, dim_size, flag)) out[off[0]] = in[off[2] + j * dim_stride];
+    if (check_index(j, dim_size, slot, kGather)) out[off[0]] = in[off[2] + j * dim_stride];
   });
 }
 
@@ -69,47 +69,31 @@ EMBER_DEVICE void add_to(T* slot, T v) {
 
 template <typename T>
 __global__ void scatter_add_kernel(Geometry<3> g, T* out, const int64_t* index, const T* src, int64_t dim_size,
-                                   int64_t dim_stride, unsigned long long* flag) {
+                                   int64_t dim_stride, rt::IndexErrorSlot* slot) {
   for_each_strided(g, [&](const int64_t(&off)[3]) {
     const int64_t j = index[off[1]];
-    if (check_index(j, dim_size, flag)) add_to(out + off[0] + j * dim_stride, src[off[2]]);
+    if (check_index(j, dim_size, slot, kScatterAdd)) add_to(out + off[0] + j * dim_stride, src[off[2]]);
   });
 }
-
-// A device flag for one launch; throws IndexError naming `op` if the kernel raised it.
-class IndexFlag {
- public:
-  IndexFlag() : ptr_(static_cast<unsigned long long*>(rt::allocate(2 * sizeof(unsigned long long)))) {
-    rt::memset(ptr_, 0, 2 * sizeof(unsigned long long));
-  }
-  ~IndexFlag() { rt::deallocate(ptr_); }
-  IndexFlag(const IndexFlag&) = delete;
-  IndexFlag& operator=(const IndexFlag&) = delete;
-  unsigned long long* get() const { return ptr_; }
-  void check(const char* op, int64_t dim, int64_t size) const {
-    unsigned long long host[2];
-    rt::memcpy_d2h(host, ptr_, sizeof(host));
-    if (host[0] != 0)
-      fail<IndexError>(op, "index ", static_cast<int64_t>(host[1]), " is out of bounds for dim ", dim,
-                       " with size ", size);
-  }
-
- private:
-  unsigned long long* ptr_;
-};
 
 LaunchConfig config(const char* name, int64_t n) { return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)}; }
 
 }  // namespace
 
+void launch_check_index_range(const int64_t* index, int64_t n, int64_t bound, int64_t ignore,
+                              unsigned op) {
+  launch(config("check_index_range", n), &check_range_kernel, index, n, bound, ignore, rt::index_error_slot(),
+         op);
+}
+
 void launch_index_select(size_t element_size, void* out, const void* in, const int64_t* index, int64_t outer,
                          int64_t size, int64_t n, int64_t inner, int64_t dim) {
-  IndexFlag flag;
+  (void)dim;  // a bad index names the op and the size; raised at the next synchronization
   const int64_t total = outer * n * inner;
   auto run = [&](auto tag) {
     using T = decltype(tag);
     launch(config("index_select", total), &index_select_kernel<T>, static_cast<T*>(out),
-           static_cast<const T*>(in), index, outer, size, n, inner, flag.get());
+           static_cast<const T*>(in), index, outer, size, n, inner, rt::index_error_slot());
   };
   switch (element_size) {
     case 1: run(uint8_t{}); break;
@@ -117,22 +101,20 @@ void launch_index_select(size_t element_size, void* out, const void* in, const i
     case 8: run(uint64_t{}); break;
     default: fail<InternalError>("index_select", "no kernel for elements of ", element_size, " bytes");
   }
-  flag.check("index_select", dim, size);
 }
 
 namespace {
 // Launches the gather or scatter_add kernel for dtype (kernel_for(T{}) names it), then
-// reports a bad index value.
+// leaves bad index values to the error slot.
 template <typename KernelFor>
 void launch_along_dim(const char* op, DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
                       const void* in, int64_t dim, int64_t dim_size, int64_t dim_stride, KernelFor kernel_for) {
-  IndexFlag flag;
+  (void)dim;
   EMBER_DISPATCH(dtype, op, [&](auto tag) {
     using T = decltype(tag);
     launch(config(op, g.numel), kernel_for(tag), g, static_cast<T*>(out), index, static_cast<const T*>(in),
-           dim_size, dim_stride, flag.get());
+           dim_size, dim_stride, rt::index_error_slot());
   });
-  flag.check(op, dim, dim_size);
 }
 }  // namespace
 

@@ -48,7 +48,18 @@ void memcpy_d2d(void* dst, const void* src, size_t nbytes);
 void memset(void* dst, int byte, size_t nbytes);
 
 Stream stream();
+// Waits for the stream, then raises an index error a kernel recorded (below).
 void synchronize();
+
+// Index values found out of range by kernels (kernels/cuda/index_flag.h) are recorded in
+// this slot, which the device writes and the host reads, instead of a stream sync per
+// launch: synchronize() and memcpy_d2h (item(), copies to the host) raise the first one
+// recorded as IndexError naming the op, and clear it. flag: 0 until a kernel records.
+struct IndexErrorSlot {
+  unsigned long long flag, op, value, bound;
+};
+IndexErrorSlot* index_error_slot();  // addressable by kernels
+void raise_recorded_index_error();   // after a synchronization
 
 Event event_create();
 void event_record(Event e);

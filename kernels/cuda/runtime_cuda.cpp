@@ -10,6 +10,7 @@
 #include <string>
 
 #include "kernels/cuda/caching_allocator.h"
+#include "kernels/cuda/index_error.h"
 #include "kernels/cuda/runtime.h"
 #include "tensor/backends.h"
 #include "tensor/error.h"
@@ -123,6 +124,7 @@ void memcpy_d2h(void* host_dst, const void* src, size_t nbytes) {
   DeviceState& d = ready();
   EMBER_CUDA_CHECK(cudaMemcpyAsync(host_dst, src, nbytes, cudaMemcpyDeviceToHost, d.stream));
   EMBER_CUDA_CHECK(cudaStreamSynchronize(d.stream));
+  raise_recorded_index_error();
 }
 void memcpy_d2d(void* dst, const void* src, size_t nbytes) {
   if (nbytes == 0) return;
@@ -137,6 +139,41 @@ Stream stream() { return ready().stream; }
 void synchronize() {
   profiler::record_transfer(profiler::Transfer::sync, DeviceType::cuda);
   EMBER_CUDA_CHECK(cudaStreamSynchronize(ready().stream));
+  raise_recorded_index_error();
+}
+
+// Mapped pinned host memory: kernels write it over the bus, the host reads it after a sync
+// without a copy (so an error check costs no transfer).
+namespace {
+struct MappedSlot {
+  IndexErrorSlot* host = nullptr;
+  IndexErrorSlot* device = nullptr;
+};
+MappedSlot& mapped_slot() {
+  static MappedSlot s = [] {
+    ready();
+    MappedSlot m;
+    void* p = nullptr;
+    EMBER_CUDA_CHECK(cudaHostAlloc(&p, sizeof(IndexErrorSlot), cudaHostAllocMapped));
+    m.host = static_cast<IndexErrorSlot*>(p);
+    *m.host = IndexErrorSlot{};
+    void* dp = nullptr;
+    EMBER_CUDA_CHECK(cudaHostGetDevicePointer(&dp, p, 0));
+    m.device = static_cast<IndexErrorSlot*>(dp);
+    return m;
+  }();
+  return s;
+}
+}  // namespace
+
+IndexErrorSlot* index_error_slot() { return mapped_slot().device; }
+
+void raise_recorded_index_error() {
+  IndexErrorSlot* h = mapped_slot().host;
+  if (h->flag == 0) return;
+  const IndexErrorSlot e = *h;
+  *h = IndexErrorSlot{};
+  throw_index_error(e);
 }
 
 Event event_create() {

@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstring>
 
+#include "kernels/cuda/index_error.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/sim/memory.h"
 #include "kernels/sim/scheduler.h"
@@ -42,7 +43,21 @@ void memcpy_h2d(void* dst, const void* host_src, size_t nbytes) {
   profiler::record_transfer(profiler::Transfer::h2d, DeviceType::sim, nbytes);
   std::memcpy(dst, host_src, nbytes);
 }
+IndexErrorSlot* index_error_slot() {
+  static IndexErrorSlot slot{};  // host memory is the sim device's memory
+  return &slot;
+}
+
+void raise_recorded_index_error() {
+  IndexErrorSlot* s = index_error_slot();
+  if (s->flag == 0) return;
+  const IndexErrorSlot e = *s;
+  *s = IndexErrorSlot{};
+  throw_index_error(e);
+}
+
 void memcpy_d2h(void* host_dst, const void* src, size_t nbytes) {
+  raise_recorded_index_error();
   if (nbytes == 0) return;
   profiler::record_transfer(profiler::Transfer::d2h, DeviceType::sim, nbytes);
   std::memcpy(host_dst, src, nbytes);
@@ -55,7 +70,10 @@ void memset(void* dst, int byte, size_t nbytes) {
 }
 
 Stream stream() { return nullptr; }
-void synchronize() { profiler::record_transfer(profiler::Transfer::sync, DeviceType::sim); }
+void synchronize() {
+  profiler::record_transfer(profiler::Transfer::sync, DeviceType::sim);
+  raise_recorded_index_error();
+}
 
 namespace {
 using Clock = std::chrono::steady_clock;

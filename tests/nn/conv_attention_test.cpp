@@ -629,8 +629,8 @@ class WithoutNnPrimitives {
 TEST(NnFallback, DeviceWithoutPrimitivesMatchesCpu) {
   const WithoutNnPrimitives scope;
   const Device dev = Device::sim();
-  ASSERT_FALSE(backend(dev).has_conv2d());
-  ASSERT_FALSE(backend(dev).has_attention());
+  ASSERT_FALSE(backend(dev).supports(Primitive::conv2d, DType::f64));
+  ASSERT_FALSE(backend(dev).supports(Primitive::attention, DType::f64));
   manual_seed(31);
   Tensor x = randn({2, 4, 9, 8}, f64()), w = randn({6, 2, 3, 3}, f64()), b = randn({6}, f64());
   const Conv2dParams p = params(2, 1, 1, 1, 1, 2, 2);

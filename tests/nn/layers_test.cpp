@@ -103,6 +103,50 @@ TEST(LayerNorm, MatchesPlainLoopsAndGradcheck) {
   EXPECT_TRUE(r.ok) << r.message;
 }
 
+// The fused layer norm, embedding and cross entropy primitives: double backward through
+// their create_graph rules, and the sim kernels' gradients against the cpu's.
+TEST(FusedNnPrimitives, DoubleBackward) {
+  manual_seed(21);
+  auto ln = [](const TensorList& t) { return TensorList{F::layer_norm(t[0], {2, 3}, t[1], t[2])}; };
+  auto r = autograd::gradgradcheck(ln, {randn({4, 2, 3}, f64()).requires_grad_(),
+                                        randn({2, 3}, f64()).requires_grad_(),
+                                        randn({2, 3}, f64()).requires_grad_()});
+  EXPECT_TRUE(r.ok) << r.message;
+  Tensor idx = from_vector<int64_t>({0, 3, 3, 4, 2});
+  auto emb = [idx](const TensorList& t) { return TensorList{F::embedding(idx, t[0], 1) * t[0].sum()}; };
+  r = autograd::gradgradcheck(emb, {randn({5, 3}, f64()).requires_grad_()});
+  EXPECT_TRUE(r.ok) << r.message;
+  Tensor target = from_vector<int64_t>({1, -100, 4, 0});
+  Tensor cw = rand({5}, f64()) + 0.5;
+  auto ce = [target, cw](const TensorList& t) {
+    return TensorList{F::cross_entropy(t[0], target, {.weight = cw, .label_smoothing = 0.2})};
+  };
+  r = autograd::gradgradcheck(ce, {randn({4, 5}, f64()).requires_grad_()});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
+TEST(FusedNnPrimitives, SimGradientsMatchCpu) {
+  if (!backend_available(DeviceType::sim)) GTEST_SKIP() << "no sim device";
+  manual_seed(22);
+  const Device sim = Device::sim();
+  Tensor x = randn({3, 5, 6}, f64()), w = randn({6}, f64()), b = randn({6}, f64());
+  Tensor table = randn({9, 6}, f64()), idx = randint(0, 9, {3, 5});
+  Tensor target = randint(0, 6, {3, 5});
+  auto run = [&](Device d) {
+    auto leaf = [d](const Tensor& t) { return t.to(d).detach().requires_grad_(); };
+    Tensor xd = leaf(x), wd = leaf(w), bd = leaf(b), td = leaf(table);
+    Tensor h = F::layer_norm(xd, {6}, wd, bd) + F::embedding(idx.to(d), td, 2);  // (3, 5, 6)
+    Tensor loss = F::cross_entropy(h.transpose(1, 2), target.to(d), {.label_smoothing = 0.1});
+    loss.backward();
+    return TensorList{loss, xd.grad(), wd.grad(), bd.grad(), td.grad()};
+  };
+  TensorList want = run(Device::cpu()), got = run(sim);
+  for (size_t i = 0; i < want.size(); ++i) {
+    EXPECT_EQ(got[i].device(), sim);
+    EXPECT_TRUE(allclose(got[i].cpu(), want[i], 1e-12, 1e-12)) << "output " << i;
+  }
+}
+
 TEST(Dropout, TrainsAndEvaluates) {
   manual_seed(3);
   auto d = Dropout::make(0.25);

@@ -53,6 +53,7 @@ const std::set<std::string> kMemoryMethods = {"deallocate", "copy_from_host", "c
 // Primitives whose cases go by other names.
 const std::map<std::string, std::vector<std::string>> kPrimitiveCases = {
     {"copy", {"contiguous", "clone", "cast"}},  // strided and casting copies
+    {"check_index_range", {"nll_loss"}},         // nll_loss validates its targets with it
 };
 
 // Public ops whose cases go by other names.
@@ -60,6 +61,10 @@ const std::map<std::string, std::vector<std::string>> kOpCases = {
     {"max", {"max_dim"}},
     {"min", {"min_dim"}},
     {"scaled_dot_product_attention", {"attention"}},
+    // the row forms the nn::functional ops are built on
+    {"cross_entropy_rows", {"cross_entropy"}},
+    {"embedding_rows", {"embedding"}},
+    {"layer_norm_rows", {"layer_norm"}},
 };
 
 // Names with no case, each with the reason.

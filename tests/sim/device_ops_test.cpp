@@ -9,17 +9,20 @@
 #include <cmath>
 #include <cstdlib>
 #include <limits>
+#include <utility>
+#include <vector>
 
 #include <ember/ember.h>
 
 #include "cuda_required.h"
 #include "kernels/memory.h"
 #include "kernels/sim/scheduler.h"
+#include "nn/functional.h"
 #include "registry/op_cases.h"
 #include "registry/reference_nn.h"
 #include "tensor/backends.h"
-#include "tensor/ops.h"
 #include "tensor/raw.h"
+#include "tensor/ops.h"
 
 #if EMBER_HAVE_CUDA
 #define EMBER_VARIANT_CUDA 1  // this file uses the cuda build's backend controls only
@@ -135,22 +138,54 @@ TEST_P(DeviceOps, MatmulBatchedBroadcastAndTransposed) {
   expect_close(a64.to(dev()).matmul(b64.to(dev())), a64.matmul(b64), 1e-12);
 }
 
-TEST_P(DeviceOps, OutOfRangeIndicesAreIndexErrors) {
+// A kernel records a bad index in the runtime's error slot; the IndexError, naming the op,
+// comes at the next synchronization the user causes (item(), a copy to the host,
+// synchronize()), not at the launch, and the slot is clear afterwards.
+TEST_P(DeviceOps, OutOfRangeIndicesAreIndexErrorsAtTheNextSynchronization) {
   Tensor x = arange(12, opts()).reshape({3, 4});
   Tensor bad = from_vector<int64_t>({0, 3}, {2}).to(dev());
+  Tensor y;
+  ASSERT_NO_THROW(y = x.index_select(0, bad)) << "the launch does not wait for its indices";
   try {
-    (void)x.index_select(0, bad);
+    (void)y.cpu();
     FAIL() << "index_select accepted index 3 for size 3";
   } catch (const IndexError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("index_select: index 3 is out of bounds for dim 0 with size 3"));
+    EXPECT_THAT(e.what(), HasSubstr("index_select: index 3 is out of bounds for size 3"));
   }
+  EXPECT_NO_THROW((void)x.cpu()) << "the slot is cleared once raised";
   Tensor bad2 = from_vector<int64_t>({0, -1, 2, 1, 0, 0}, {3, 2}).to(dev());
-  EXPECT_THROW((void)x.gather(1, bad2), IndexError);
+  Tensor g;
+  ASSERT_NO_THROW(g = x.gather(1, bad2));
+  try {
+    (void)g.sum().item<float>();
+    FAIL() << "gather accepted index -1";
+  } catch (const IndexError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("gather: index -1"));
+  }
   Tensor src = ones({3, 2}, opts());
-  EXPECT_THROW((void)x.scatter_add(1, bad2, src), IndexError);
+  ASSERT_NO_THROW((void)x.scatter_add(1, bad2, src));
+  EXPECT_THROW(backend(dev()).synchronize(), IndexError);
+  EXPECT_NO_THROW(backend(dev()).synchronize());
   Tensor good = from_vector<int64_t>({3, 0, 2, 1, 1, 1}, {3, 2}).to(dev());
   expect_close(x.scatter_add(1, good, src), x.cpu().scatter_add(1, good.cpu(), src.cpu()), 0.0);
   expect_close(x.gather(1, good), x.cpu().gather(1, good.cpu()), 0.0);
+}
+
+// nll_loss validates its targets on the device: no item(), the error at the next sync.
+TEST_P(DeviceOps, NllLossTargetErrorsAreDeferred) {
+  Tensor logp = randn({3, 4}, opts()).log_softmax(1);
+  Tensor bad = from_vector<int64_t>({0, 7, -100}, {3}).to(dev());
+  Tensor loss;
+  ASSERT_NO_THROW(loss = nn::functional::nll_loss(logp, bad));
+  try {
+    (void)loss.item<float>();
+    FAIL() << "nll_loss accepted class 7 of 4";
+  } catch (const IndexError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("nll_loss: index 7 is out of bounds for size 4"));
+  }
+  Tensor good = from_vector<int64_t>({0, 3, -100}, {3}).to(dev());
+  EXPECT_NEAR(nn::functional::nll_loss(logp, good).item<float>(),
+              nn::functional::nll_loss(logp.cpu(), good.cpu()).item<float>(), 1e-6);
 }
 
 TEST_P(DeviceOps, RandomFillsOnNonContiguousTensors) {
@@ -306,6 +341,117 @@ TEST_P(DeviceOps, Bf16AttentionPathMatchesTheReference) {
 }
 
 std::string device_name(const ::testing::TestParamInfo<Device>& p) { return p.param.is_cuda() ? "cuda" : "sim"; }
+
+// ---- cross entropy, layer norm and embedding kernels against the cpu backend ----------------
+// The backend primitives run directly on random inputs, outputs poisoned with NaN, in both
+// simulator schedules (a missing barrier shows up in the shuffled one).
+
+std::vector<sim::Schedule> schedules(Device d) {
+  if (d.is_cuda()) return {sim::Schedule::sequential};  // the schedule is the hardware's
+  return {sim::Schedule::sequential, sim::Schedule::shuffled};
+}
+
+Tensor poisoned(const Shape& shape, DType dt, Device d) {
+  return full(shape, std::numeric_limits<double>::quiet_NaN(), {.dtype = dt, .device = d});
+}
+
+TEST_P(DeviceOps, CrossEntropyKernelsMatchCpu) {
+  Backend& cpu = backend(DeviceType::cpu);
+  for (sim::Schedule sched : schedules(dev()))
+    for (DType dt : {DType::f32, DType::f64})
+      for (int64_t C : {7, 1500}) {  // a row per warp; a row per block
+        const sim::ScheduleGuard guard(sched, 0xCE);
+        manual_seed(C);
+        const int64_t R = 37;
+        Tensor z = (randn({R, C}) * 3.0).to(dt), w = rand({C}).to(dt) + 0.5, gl = randn({R}).to(dt);
+        Tensor t = randint(0, C, {R});
+        t.data_ptr<int64_t>()[4] = -100;  // ignored
+        const CrossEntropyParams p{.ignore_index = -100, .label_smoothing = 0.1};
+        for (const Tensor& weight : {Tensor(), w}) {
+          Tensor loss = poisoned({R}, dt, Device::cpu()), lse = poisoned({R}, dt, Device::cpu());
+          cpu.cross_entropy_forward({loss, lse, z, t, weight}, p);
+          Tensor gz = poisoned({R, C}, dt, Device::cpu());
+          cpu.cross_entropy_backward({gz, gl, z, lse, t, weight}, p);
+          Tensor dz = z.to(dev()), dtg = t.to(dev()), dw = weight.defined() ? weight.to(dev()) : weight;
+          Tensor dloss = poisoned({R}, dt, dev()), dlse = poisoned({R}, dt, dev());
+          backend(dev()).cross_entropy_forward({dloss, dlse, dz, dtg, dw}, p);
+          Tensor dgz = poisoned({R, C}, dt, dev());
+          backend(dev()).cross_entropy_backward({dgz, gl.to(dev()), dz, dlse, dtg, dw}, p);
+          const double tol = dt == DType::f64 ? 1e-12 : 2e-5;
+          expect_close(dloss, loss, tol);
+          expect_close(dlse, lse, tol);
+          expect_close(dgz, gz, tol);
+        }
+      }
+  Tensor bad = from_vector(std::vector<int64_t>{0, 9}, dev());  // 9: out of range for 3 classes
+  try {
+    auto [loss, lse] = raw::cross_entropy_forward(randn({2, 3}, opts()), bad, Tensor(), {});
+    (void)loss.cpu();  // raised at this synchronization
+    ADD_FAILURE() << "no error";
+  } catch (const IndexError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("cross_entropy"));
+  }
+}
+
+TEST_P(DeviceOps, LayerNormKernelsMatchCpu) {
+  for (sim::Schedule sched : schedules(dev()))
+    for (DType dt : {DType::f32, DType::f64})
+      for (int64_t N : {5, 1100}) {
+        const sim::ScheduleGuard guard(sched, 0x1A);
+        manual_seed(N);
+        const int64_t R = 19;
+        Tensor x = (randn({R, N}) * 2.0 + 0.5).to(dt), w = randn({N}).to(dt), b = randn({N}).to(dt);
+        Tensor dy = randn({R, N}).to(dt);
+        for (bool affine : {false, true}) {
+          Tensor ww = affine ? w : Tensor(), bb = affine ? b : Tensor();
+          auto on = [&](Device d) {
+            auto put = [&](const Tensor& t) { return t.defined() ? t.to(d) : t; };
+            Tensor y = poisoned({R, N}, dt, d), mean = poisoned({R}, dt, d), rstd = poisoned({R}, dt, d);
+            Backend& be = backend(d);
+            be.layer_norm_forward({y, mean, rstd, put(x), put(ww), put(bb)}, {.eps = 1e-5});
+            Tensor dx = poisoned({R, N}, dt, d), dw = poisoned({N}, dt, d), db = poisoned({N}, dt, d);
+            be.layer_norm_backward({dx, dw, db, put(dy), put(x), mean, rstd, put(ww)}, {.eps = 1e-5});
+            return std::vector<Tensor>{y, mean, rstd, dx, dw, db};
+          };
+          std::vector<Tensor> want = on(Device::cpu()), got = on(dev());
+          const double tol = dt == DType::f64 ? 1e-11 : 1e-4;
+          for (size_t i = 0; i < want.size(); ++i) expect_close(got[i], want[i], tol);
+        }
+      }
+}
+
+TEST_P(DeviceOps, EmbeddingKernelsMatchCpuBitForBit) {
+  for (sim::Schedule sched : schedules(dev()))
+    for (DType dt : {DType::f32, DType::f64}) {
+      const sim::ScheduleGuard guard(sched, 0xE3);
+      manual_seed(11);
+      const int64_t V = 50, D = 33, M = 300;
+      Tensor w = randn({V, D}).to(dt), g = randn({M, D}).to(dt);
+      Tensor idx = randint(0, 12, {M});  // many repeats: buckets of ~25 positions
+      idx.data_ptr<int64_t>()[7] = V - 1;
+      for (int64_t pad : {int64_t{-1}, int64_t{3}}) {
+        auto on = [&](Device d) {
+          Tensor out = poisoned({M, D}, dt, d), gw = poisoned({V, D}, dt, d);
+          backend(d).embedding_forward(out, w.to(d), idx.to(d));
+          backend(d).embedding_backward(gw, g.to(d), idx.to(d), pad);
+          return std::pair{out, gw};
+        };
+        auto [want_out, want_gw] = on(Device::cpu());
+        auto [got_out, got_gw] = on(dev());
+        expect_close(got_out, want_out, 0.0);
+        expect_close(got_gw, want_gw, 0.0);  // the same sums in the same order
+        if (pad >= 0) {
+          EXPECT_TRUE(same_values(got_gw.cpu().select(0, pad), zeros({D}, {.dtype = dt})));
+        }
+      }
+    }
+  try {
+    (void)raw::embedding_forward(randn({4, 2}, opts()), from_vector(std::vector<int64_t>{1, 4}, dev())).cpu();
+    ADD_FAILURE() << "no error";
+  } catch (const IndexError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("embedding"));
+  }
+}
 
 INSTANTIATE_TEST_SUITE_P(Devices, DeviceOps, ::testing::Values(Device::sim(), Device::cuda()), device_name);
 

@@ -1,0 +1,113 @@
+// Layer normalization over the last dim on the cpu device (see kernels/cuda/layer_norm.cu
+// for the formulas): rows split over OpenMP threads, statistics accumulated in T (f32 in
+// f32, f64 in f64); dweight and dbias summed over rows in row order, one column each.
+#include <omp.h>
+
+#include <cmath>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/loops.h"
+
+namespace ember::cpu {
+
+namespace {
+
+template <typename T>
+const T* in(const Tensor& t) {
+  return t.defined() ? static_cast<const T*>(t.raw_data()) : nullptr;
+}
+template <typename T>
+T* out(const Tensor& t) {
+  return t.defined() ? static_cast<T*>(t.raw_data()) : nullptr;
+}
+
+template <typename T>
+void forward(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b, T* y, T* mean, T* rstd) {
+  const bool parallel = R * N >= kParallelGrain && R > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t r = 0; r < R; ++r) {
+    const T* row = x + r * N;
+    T s = 0;
+    for (int64_t c = 0; c < N; ++c) s += row[c];
+    const T mu = s / static_cast<T>(N);
+    T v = 0;
+    for (int64_t c = 0; c < N; ++c) v += (row[c] - mu) * (row[c] - mu);
+    const T rs = T(1) / std::sqrt(v / static_cast<T>(N) + eps);
+    T* o = y + r * N;
+    for (int64_t c = 0; c < N; ++c) {
+      T h = (row[c] - mu) * rs;
+      if (w != nullptr) h = h * w[c];
+      if (b != nullptr) h = h + b[c];
+      o[c] = h;
+    }
+    mean[r] = mu;
+    rstd[r] = rs;
+  }
+}
+
+template <typename T>
+void backward(int64_t R, int64_t N, const T* dy, const T* x, const T* mean, const T* rstd, const T* w,
+              T* dx, T* dw, T* db) {
+  const bool parallel = R * N >= kParallelGrain && R > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t r = 0; r < R; ++r) {
+    const T *g = dy + r * N, *xr = x + r * N;
+    const T mu = mean[r], rs = rstd[r];
+    T sg = 0, sgx = 0;
+    for (int64_t c = 0; c < N; ++c) {
+      const T gc = w != nullptr ? g[c] * w[c] : g[c];
+      sg += gc;
+      sgx += gc * ((xr[c] - mu) * rs);
+    }
+    const T mg = sg / static_cast<T>(N), mgx = sgx / static_cast<T>(N);
+    T* o = dx + r * N;
+    for (int64_t c = 0; c < N; ++c) {
+      const T gc = w != nullptr ? g[c] * w[c] : g[c];
+      o[c] = rs * (gc - mg - (xr[c] - mu) * rs * mgx);
+    }
+  }
+  if (dw == nullptr && db == nullptr) return;
+  const bool cols_parallel = R * N >= kParallelGrain && N > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (cols_parallel)
+  for (int64_t c = 0; c < N; ++c) {
+    T sw = 0, sb = 0;
+    for (int64_t r = 0; r < R; ++r) {
+      const T g = dy[r * N + c];
+      sw += g * ((x[r * N + c] - mean[r]) * rstd[r]);
+      sb += g;
+    }
+    if (dw != nullptr) dw[c] = sw;
+    if (db != nullptr) db[c] = sb;
+  }
+}
+
+template <typename F>
+void for_dtype(DType dtype, F f) {
+  switch (dtype) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    default: fail<InternalError>("layer_norm", "no cpu kernel for ", dtype);
+  }
+}
+
+}  // namespace
+
+void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) {
+  const int64_t R = a.x.size(0), N = a.x.size(1);
+  for_dtype(a.x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    forward<T>(R, N, static_cast<T>(p.eps), in<T>(a.x), in<T>(a.weight), in<T>(a.bias), out<T>(a.y),
+               out<T>(a.mean), out<T>(a.rstd));
+  });
+}
+
+void CpuBackend::layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams&) {
+  const int64_t R = a.x.size(0), N = a.x.size(1);
+  for_dtype(a.x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    backward<T>(R, N, in<T>(a.grad_y), in<T>(a.x), in<T>(a.mean), in<T>(a.rstd), in<T>(a.weight),
+                out<T>(a.grad_x), out<T>(a.grad_weight), out<T>(a.grad_bias));
+  });
+}
+
+}  // namespace ember::cpu
