@@ -178,7 +178,8 @@ int64_t next_hook_handle() {
 
 int64_t Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
   if (!requires_grad())
-    fail<ValueError>("register_hook", "cannot register a hook on a tensor that does not require grad");
+    fail<ValueError>("register_hook",
+                     "cannot register a hook on a tensor that does not require grad");
   int64_t handle = next_hook_handle();
   if (is_leaf()) {
     ensure_autograd_meta().hooks.emplace_back(handle, std::move(hook));
@@ -198,7 +199,8 @@ void Tensor::remove_hook(int64_t handle) const {
 
 void Tensor::retain_grad() const {
   if (!requires_grad())
-    fail<ValueError>("retain_grad", "cannot retain the grad of a tensor that does not require grad");
+    fail<ValueError>("retain_grad",
+                     "cannot retain the grad of a tensor that does not require grad");
   if (is_leaf() || autograd_meta()->retains_grad) return;
   autograd_meta()->retains_grad = true;
   std::weak_ptr<TensorImpl> weak = impl_ptr();

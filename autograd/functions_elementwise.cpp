@@ -42,83 +42,127 @@ constexpr double kGeluC = 0.044715;
 
 // neg: dx = -g
 Tensor neg(const Tensor& x) {
-  return unary_op(UnaryOp::neg, "NegBackward", x, [](const Tensor& g, const Tensor&, const Tensor&, double) { return -g; }, false, false);
+  return unary_op(
+      UnaryOp::neg, "NegBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor&, double) { return -g; }, false, false);
 }
 // abs: dx = g * sign(x)
 Tensor abs(const Tensor& x) {
-  return unary_op(UnaryOp::abs, "AbsBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g * sign(x_); }, true, false);
+  return unary_op(
+      UnaryOp::abs, "AbsBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g * sign(x_); }, true,
+      false);
 }
 // sign: piecewise constant, dx = 0
 Tensor sign(const Tensor& x) {
-  return unary_op(UnaryOp::sign, "SignBackward", x, [](const Tensor&, const Tensor&, const Tensor&, double) { return Tensor(); }, false, false);
+  return unary_op(
+      UnaryOp::sign, "SignBackward", x,
+      [](const Tensor&, const Tensor&, const Tensor&, double) { return Tensor(); }, false, false);
 }
 // exp: dx = g * y
 Tensor exp(const Tensor& x) {
-  return unary_op(UnaryOp::exp, "ExpBackward", x, [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * y; }, false, true);
+  return unary_op(
+      UnaryOp::exp, "ExpBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * y; }, false, true);
 }
 // log: dx = g / x
 Tensor log(const Tensor& x) {
-  return unary_op(UnaryOp::log, "LogBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g / x_; }, true, false);
+  return unary_op(
+      UnaryOp::log, "LogBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g / x_; }, true, false);
 }
 // sqrt: dx = g / (2 y)
 Tensor sqrt(const Tensor& x) {
-  return unary_op(UnaryOp::sqrt, "SqrtBackward", x, [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g / (y * 2.0); }, false, true);
+  return unary_op(
+      UnaryOp::sqrt, "SqrtBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g / (y * 2.0); }, false,
+      true);
 }
 // rsqrt: y = x^(-1/2), dx = -g y^3 / 2
 Tensor rsqrt(const Tensor& x) {
-  return unary_op(UnaryOp::rsqrt, "RsqrtBackward", x, [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * y * y * y * -0.5; }, false, true);
+  return unary_op(
+      UnaryOp::rsqrt, "RsqrtBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * y * y * y * -0.5; },
+      false, true);
 }
 // tanh: dx = g (1 - y^2)
 Tensor tanh(const Tensor& x) {
-  return unary_op(UnaryOp::tanh, "TanhBackward", x, [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * (1.0 - y * y); }, false, true);
+  return unary_op(
+      UnaryOp::tanh, "TanhBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * (1.0 - y * y); },
+      false, true);
 }
 // sigmoid: dx = g y (1 - y)
 Tensor sigmoid(const Tensor& x) {
-  return unary_op(UnaryOp::sigmoid, "SigmoidBackward", x, [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * y * (1.0 - y); }, false, true);
+  return unary_op(
+      UnaryOp::sigmoid, "SigmoidBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * y * (1.0 - y); },
+      false, true);
 }
 // relu: dx = g where y > 0, else 0
 Tensor relu(const Tensor& x) {
-  return unary_op(UnaryOp::relu, "ReluBackward", x, [](const Tensor& g, const Tensor&, const Tensor& y, double) { return where(y > 0, g, 0); }, false, true);
+  return unary_op(
+      UnaryOp::relu, "ReluBackward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return where(y > 0, g, 0); },
+      false, true);
 }
 // silu: y = x s(x), dx = g s (1 + x (1 - s))
 Tensor silu(const Tensor& x) {
-  return unary_op(UnaryOp::silu, "SiluBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
-    Tensor s = sigmoid(x_);
-    return g * s * (1.0 + x_ * (1.0 - s));
-  }, true, false);
+  return unary_op(
+      UnaryOp::silu, "SiluBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
+        Tensor s = sigmoid(x_);
+        return g * s * (1.0 + x_ * (1.0 - s));
+      },
+      true, false);
 }
 // sin: dx = g cos(x); cos: dx = -g sin(x)
 Tensor sin(const Tensor& x) {
-  return unary_op(UnaryOp::sin, "SinBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g * cos(x_); }, true, false);
+  return unary_op(
+      UnaryOp::sin, "SinBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g * cos(x_); }, true,
+      false);
 }
 Tensor cos(const Tensor& x) {
-  return unary_op(UnaryOp::cos, "CosBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return -(g * sin(x_)); }, true, false);
+  return unary_op(
+      UnaryOp::cos, "CosBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return -(g * sin(x_)); }, true,
+      false);
 }
 // erf: dx = g 2/sqrt(pi) exp(-x^2)
 Tensor erf(const Tensor& x) {
-  return unary_op(UnaryOp::erf, "ErfBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
-    return g * exp(-(x_ * x_)) * (2.0 * std::numbers::inv_sqrtpi);
-  }, true, false);
+  return unary_op(
+      UnaryOp::erf, "ErfBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
+        return g * exp(-(x_ * x_)) * (2.0 * std::numbers::inv_sqrtpi);
+      },
+      true, false);
 }
 
 Tensor gelu(const Tensor& x, std::string_view approximate) {
   if (approximate == "none") {
     // y = x Phi(x): dx = g (Phi(x) + x phi(x)), phi the standard normal density
-    return unary_op(UnaryOp::gelu, "GeluBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
-      Tensor cdf = (erf(x_ * kInvSqrt2) + 1.0) * 0.5;
-      Tensor pdf = exp(x_ * x_ * -0.5) * kInvSqrt2Pi;
-      return g * (cdf + x_ * pdf);
-    }, true, false);
+    return unary_op(
+        UnaryOp::gelu, "GeluBackward", x,
+        [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
+          Tensor cdf = (erf(x_ * kInvSqrt2) + 1.0) * 0.5;
+          Tensor pdf = exp(x_ * x_ * -0.5) * kInvSqrt2Pi;
+          return g * (cdf + x_ * pdf);
+        },
+        true, false);
   }
   if (approximate == "tanh") {
     // y = x (1 + tanh(u)) / 2, u = k (x + c x^3):
     // dx = g ((1 + t) / 2 + x (1 - t^2) k (1 + 3 c x^2) / 2), t = tanh(u)
-    return unary_op(UnaryOp::gelu_tanh, "GeluBackward", x, [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
-      Tensor x2 = x_ * x_;
-      Tensor t = tanh((x_ + x2 * x_ * kGeluC) * kSqrt2OverPi);
-      Tensor du = (x2 * (3.0 * kGeluC) + 1.0) * kSqrt2OverPi;
-      return g * ((t + 1.0) * 0.5 + x_ * (1.0 - t * t) * du * 0.5);
-    }, true, false);
+    return unary_op(
+        UnaryOp::gelu_tanh, "GeluBackward", x,
+        [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
+          Tensor x2 = x_ * x_;
+          Tensor t = tanh((x_ + x2 * x_ * kGeluC) * kSqrt2OverPi);
+          Tensor du = (x2 * (3.0 * kGeluC) + 1.0) * kSqrt2OverPi;
+          return g * ((t + 1.0) * 0.5 + x_ * (1.0 - t * t) * du * 0.5);
+        },
+        true, false);
   }
   fail<ValueError>("gelu", "approximate must be \"none\" or \"tanh\", got \"", approximate, "\"");
 }
@@ -132,16 +176,18 @@ Tensor pow(const Tensor& x, const Scalar& exponent) {
       base = raw::cast(x, DType::f32);
     } else {
       if (exponent.to_int() < 0)
-        fail<ValueError>("pow", "integers to negative integer powers are not allowed (",
-                         x.dtype(), " tensor of shape ", str(x.sizes()), " to the power ",
-                         exponent, ")");
+        fail<ValueError>("pow", "integers to negative integer powers are not allowed (", x.dtype(),
+                         " tensor of shape ", str(x.sizes()), " to the power ", exponent, ")");
       base = raw::cast(x, DType::i64);
     }
   }
-  return unary_op(UnaryOp::pow_scalar, "PowBackward", base, [](const Tensor& g, const Tensor& x_, const Tensor&, double p) {
-    if (p == 0.0) return Tensor();
-    return g * pow(x_, p - 1.0) * p;
-  }, true, false, exponent.to_double());
+  return unary_op(
+      UnaryOp::pow_scalar, "PowBackward", base,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double p) {
+        if (p == 0.0) return Tensor();
+        return g * pow(x_, p - 1.0) * p;
+      },
+      true, false, exponent.to_double());
 }
 
 // ---- binary --------------------------------------------------------------------------
@@ -156,9 +202,8 @@ Tensor binary_op(BinaryOp op, const char* node, const Tensor& a, const Tensor& b
     SavedTensor sa = save_ab ? SavedTensor(a, false) : SavedTensor();
     SavedTensor sb = save_ab ? SavedTensor(b, false) : SavedTensor();
     auto sy = autograd::saved_output();
-    record(node, {a, b}, y, [=](const TensorList& g) {
-      return rule(g[0], sa.unpack(), sb.unpack(), sy->unpack());
-    });
+    record(node, {a, b}, y,
+           [=](const TensorList& g) { return rule(g[0], sa.unpack(), sb.unpack(), sy->unpack()); });
     if (save_y) autograd::fill(sy, y);
   }
   return y;
@@ -168,17 +213,23 @@ Tensor binary_op(BinaryOp op, const char* node, const Tensor& a, const Tensor& b
 // add: da = g, db = g (each summed back to its input's shape)
 Tensor add(const Tensor& a, const Tensor& b) {
   return binary_op(BinaryOp::add, "AddBackward", a, b, false, false,
-                   [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&) { return TensorList{g, g}; });
+                   [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&) {
+                     return TensorList{g, g};
+                   });
 }
 // sub: da = g, db = -g
 Tensor sub(const Tensor& a, const Tensor& b) {
   return binary_op(BinaryOp::sub, "SubBackward", a, b, false, false,
-                   [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&) { return TensorList{g, -g}; });
+                   [](const Tensor& g, const Tensor&, const Tensor&, const Tensor&) {
+                     return TensorList{g, -g};
+                   });
 }
 // mul: da = g b, db = g a
 Tensor mul(const Tensor& a, const Tensor& b) {
   return binary_op(BinaryOp::mul, "MulBackward", a, b, true, false,
-                   [](const Tensor& g, const Tensor& a_, const Tensor& b_, const Tensor&) { return TensorList{g * b_, g * a_}; });
+                   [](const Tensor& g, const Tensor& a_, const Tensor& b_, const Tensor&) {
+                     return TensorList{g * b_, g * a_};
+                   });
 }
 // div: da = g / b, db = -g a / b^2
 Tensor div(const Tensor& a, const Tensor& b) {
@@ -213,12 +264,30 @@ Tensor minimum(const Tensor& a, const Tensor& b) {
 }
 
 // Scalar operands become 0-dim tensors that need no gradient.
-Tensor add(const Tensor& a, const Scalar& b) { raw::check_defined("add", a); return add(a, raw::scalar_like(b, a)); }
-Tensor sub(const Tensor& a, const Scalar& b) { raw::check_defined("sub", a); return sub(a, raw::scalar_like(b, a)); }
-Tensor sub(const Scalar& a, const Tensor& b) { raw::check_defined("sub", b); return sub(raw::scalar_like(a, b), b); }
-Tensor mul(const Tensor& a, const Scalar& b) { raw::check_defined("mul", a); return mul(a, raw::scalar_like(b, a)); }
-Tensor div(const Tensor& a, const Scalar& b) { raw::check_defined("div", a); return div(a, raw::scalar_like(b, a)); }
-Tensor div(const Scalar& a, const Tensor& b) { raw::check_defined("div", b); return div(raw::scalar_like(a, b), b); }
+Tensor add(const Tensor& a, const Scalar& b) {
+  raw::check_defined("add", a);
+  return add(a, raw::scalar_like(b, a));
+}
+Tensor sub(const Tensor& a, const Scalar& b) {
+  raw::check_defined("sub", a);
+  return sub(a, raw::scalar_like(b, a));
+}
+Tensor sub(const Scalar& a, const Tensor& b) {
+  raw::check_defined("sub", b);
+  return sub(raw::scalar_like(a, b), b);
+}
+Tensor mul(const Tensor& a, const Scalar& b) {
+  raw::check_defined("mul", a);
+  return mul(a, raw::scalar_like(b, a));
+}
+Tensor div(const Tensor& a, const Scalar& b) {
+  raw::check_defined("div", a);
+  return div(a, raw::scalar_like(b, a));
+}
+Tensor div(const Scalar& a, const Tensor& b) {
+  raw::check_defined("div", b);
+  return div(raw::scalar_like(a, b), b);
+}
 
 // where: da = g where cond, db = g where !cond
 Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {

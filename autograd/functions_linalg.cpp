@@ -24,9 +24,13 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       // Each gradient is produced in its operand's layout: for a column-major operand (a
       // transposed view, as linear's weight.t()) the transposed product is computed and
       // viewed back, so the weight's own gradient comes out contiguous and is not copied.
-      auto column_major = [](const Tensor& t) { return t.dim() == 2 && t.stride(0) == 1 && t.stride(1) != 1; };
-      Tensor dA = column_major(A) ? matmul(B, G.transpose(-1, -2)).transpose(-1, -2) : matmul(G, B.transpose(-1, -2));
-      Tensor dB = column_major(B) ? matmul(G.transpose(-1, -2), A).transpose(-1, -2) : matmul(A.transpose(-1, -2), G);
+      auto column_major = [](const Tensor& t) {
+        return t.dim() == 2 && t.stride(0) == 1 && t.stride(1) != 1;
+      };
+      Tensor dA = column_major(A) ? matmul(B, G.transpose(-1, -2)).transpose(-1, -2)
+                                  : matmul(G, B.transpose(-1, -2));
+      Tensor dB = column_major(B) ? matmul(G.transpose(-1, -2), A).transpose(-1, -2)
+                                  : matmul(A.transpose(-1, -2), G);
       // Sum over batch dims the operand was broadcast along, then drop promoted dims.
       auto back = [](const Tensor& d, const Tensor& promoted, const Tensor& orig) {
         Tensor r = d;

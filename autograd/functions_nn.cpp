@@ -33,8 +33,10 @@ using autograd::TensorList;
 
 namespace {
 
-Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape, const Conv2dParams& p);
-Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Shape& w_shape, const Conv2dParams& p);
+Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape,
+                       const Conv2dParams& p);
+Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Shape& w_shape,
+                        const Conv2dParams& p);
 
 bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 
@@ -65,7 +67,8 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
 }
 
 // BI(g, w): the gradient of F for an input of shape x_shape.
-Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape, const Conv2dParams& p) {
+Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape,
+                       const Conv2dParams& p) {
   Tensor dx = raw::conv2d_backward_input(x_shape, g, w, p);
   if (needs_grad({&g, &w})) {
     const bool need_g = wants_grad(g), need_w = wants_grad(w);
@@ -82,7 +85,8 @@ Tensor conv_input_grad(const Tensor& g, const Tensor& w, const Shape& x_shape, c
 }
 
 // BW(g, x): the gradient of F for a weight of shape w_shape.
-Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Shape& w_shape, const Conv2dParams& p) {
+Tensor conv_weight_grad(const Tensor& g, const Tensor& x, const Shape& w_shape,
+                        const Conv2dParams& p) {
   Tensor dw = raw::conv2d_backward_weight(w_shape, g, x, p);
   if (needs_grad({&g, &x})) {
     const bool need_g = wants_grad(g), need_x = wants_grad(x);
@@ -138,7 +142,8 @@ Tensor dropout(const Tensor& x, double p) {
 }
 
 // The scores softmax(q k^T scale + mask) with differentiable ops: (..., Tq, Tk).
-Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& mask, bool causal, double scale) {
+Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& mask, bool causal,
+                       double scale) {
   Tensor s = matmul(q, k.transpose(-2, -1)) * scale;
   if (causal) {
     Tensor above = raw::tril_mask(q.size(-2), k.size(-2), 0, false, q.device());  // true: j <= i
@@ -150,12 +155,13 @@ Tensor attention_probs(const Tensor& q, const Tensor& k, const Tensor& mask, boo
 
 // The fused primitive's dropout factors Z (B, H, Tq, Tk): 1 / (1 - p) where a score is
 // kept, 0 where dropped (tensor/philox.h's dropout_keep), computed on the host.
-Tensor attention_dropout_factors(int64_t B, int64_t H, int64_t Tq, int64_t Tk, const AttentionParams& p,
-                                 DType dtype, Device device) {
+Tensor attention_dropout_factors(int64_t B, int64_t H, int64_t Tq, int64_t Tk,
+                                 const AttentionParams& p, DType dtype, Device device) {
   const uint64_t threshold = philox::dropout_threshold(p.dropout_p);
   const double keep = p.dropout_p < 1.0 ? 1.0 / (1.0 - p.dropout_p) : 0.0;
   std::vector<double> z(static_cast<size_t>(B * H * Tq * Tk));
-  for (size_t i = 0; i < z.size(); ++i) z[i] = philox::dropout_keep(p.seed, p.offset, i, threshold) ? keep : 0.0;
+  for (size_t i = 0; i < z.size(); ++i)
+    z[i] = philox::dropout_keep(p.seed, p.offset, i, threshold) ? keep : 0.0;
   return from_vector(z, {B, H, Tq, Tk}).to(dtype).to(device);
 }
 
@@ -178,7 +184,8 @@ TensorList attention_grads_differentiable(const Tensor& g, const Tensor& q, cons
 
 }  // namespace
 
-Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dParams& params) {
+Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+              const Conv2dParams& params) {
   raw::check_defined("conv2d", x);
   raw::check_defined("conv2d", weight);
   if (x.dim() == 3) {  // unbatched (C, H, W)
@@ -194,25 +201,29 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
   raw::check_defined(kSdpa, k);
   raw::check_defined(kSdpa, v);
   auto shapes = [&] {
-    return detail::cat_str(" (query ", str(q.sizes()), ", key ", str(k.sizes()), ", value ", str(v.sizes()), ")");
+    return detail::cat_str(" (query ", str(q.sizes()), ", key ", str(k.sizes()), ", value ",
+                           str(v.sizes()), ")");
   };
   raw::check_same_device(kSdpa, q, k);
   raw::check_same_device(kSdpa, q, v);
   if (!is_floating(q.dtype()) || k.dtype() != q.dtype() || v.dtype() != q.dtype())
-    fail<DTypeError>(kSdpa, "expected floating-point query, key and value of one dtype, got ", q.dtype(),
-                     ", ", k.dtype(), " and ", v.dtype(), shapes());
+    fail<DTypeError>(kSdpa, "expected floating-point query, key and value of one dtype, got ",
+                     q.dtype(), ", ", k.dtype(), " and ", v.dtype(), shapes());
   if (q.dim() < 2 || k.dim() < 2 || v.dim() < 2)
     fail<ShapeError>(kSdpa, "query, key and value need at least 2 dims (..., T, D)", shapes());
   const int64_t Tq = q.size(-2), D = q.size(-1), Tk = k.size(-2), Dv = v.size(-1);
   if (k.size(-1) != D)
-    fail<ShapeError>(kSdpa, "query and key must have the same embedding size (", D, " != ", k.size(-1), ")", shapes());
+    fail<ShapeError>(kSdpa, "query and key must have the same embedding size (", D,
+                     " != ", k.size(-1), ")", shapes());
   if (v.size(-2) != Tk)
-    fail<ShapeError>(kSdpa, "key and value must have the same sequence length (", Tk, " != ", v.size(-2), ")", shapes());
+    fail<ShapeError>(kSdpa, "key and value must have the same sequence length (", Tk,
+                     " != ", v.size(-2), ")", shapes());
   const Shape batch = broadcast_shapes(kSdpa, broadcast_shapes(kSdpa, lead(q), lead(k)), lead(v));
   if (!(dropout_p >= 0.0 && dropout_p <= 1.0))
     fail<ValueError>(kSdpa, "dropout_p must be in [0, 1], got ", dropout_p);
   if (is_causal && attn_mask.defined())
-    fail<ValueError>(kSdpa, "attn_mask must not be set when is_causal is true (got a mask of shape ",
+    fail<ValueError>(kSdpa,
+                     "attn_mask must not be set when is_causal is true (got a mask of shape ",
                      str(attn_mask.sizes()), ")");
   const double sc = scale.value_or(1.0 / std::sqrt(static_cast<double>(D)));
 
@@ -256,7 +267,8 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     const PhiloxState st = next_philox_state();
     params.dropout_p = dropout_p, params.seed = st.seed, params.offset = st.offset;
   }
-  auto [out4, lse] = raw::attention_forward(flat(q, Tq, D), flat(k, Tk, D), flat(v, Tk, Dv), mask4, params);
+  auto [out4, lse] =
+      raw::attention_forward(flat(q, Tq, D), flat(k, Tk, D), flat(v, Tk, Dv), mask4, params);
   Tensor out = raw::reshape(out4, with_tail(batch, Tq, Dv));
   if (needs_grad({&q, &k, &v})) {
     SavedTensor sq(q, false), sk(k, false), sv(v, false);
@@ -268,14 +280,17 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       if (autograd::GradMode::is_enabled())  // create_graph: a differentiable gradient
         return attention_grads_differentiable(
             g[0], q_, k_, v_, mask, is_causal, sc,
-            params.dropout_p > 0.0 ? raw::reshape(attention_dropout_factors(B, H, Tq, Tk, params, q_.dtype(), q_.device()),
-                                                  with_tail(batch, Tq, Tk))
-                                   : Tensor());
-      auto [dq, dk, dv] = raw::attention_backward(flat(g[0], Tq, Dv), flat(q_, Tq, D), flat(k_, Tk, D),
-                                                  flat(v_, Tk, Dv), raw::reshape(so->unpack(), {B, H, Tq, Dv}),
-                                                  lse_, mask4, params);
+            params.dropout_p > 0.0
+                ? raw::reshape(
+                      attention_dropout_factors(B, H, Tq, Tk, params, q_.dtype(), q_.device()),
+                      with_tail(batch, Tq, Tk))
+                : Tensor());
+      auto [dq, dk, dv] = raw::attention_backward(
+          flat(g[0], Tq, Dv), flat(q_, Tq, D), flat(k_, Tk, D), flat(v_, Tk, Dv),
+          raw::reshape(so->unpack(), {B, H, Tq, Dv}), lse_, mask4, params);
       // In the broadcast batch shape; the node sums them down to each input's shape.
-      return TensorList{raw::reshape(dq, with_tail(batch, Tq, D)), raw::reshape(dk, with_tail(batch, Tk, D)),
+      return TensorList{raw::reshape(dq, with_tail(batch, Tq, D)),
+                        raw::reshape(dk, with_tail(batch, Tk, D)),
                         raw::reshape(dv, with_tail(batch, Tk, Dv))};
     });
     autograd::fill(so, out);
@@ -333,7 +348,7 @@ Tensor layer_norm_rows(const Tensor& x, const Tensor& weight, const Tensor& bias
 Tensor embedding_rows(const Tensor& weight, const Tensor& indices,
                       std::optional<int64_t> padding_idx) {
   Tensor flat = raw::reshape(indices, {indices.numel()});  // (M)
-  Tensor out = raw::embedding_forward(weight, flat);         // (M, D)
+  Tensor out = raw::embedding_forward(weight, flat);       // (M, D)
   if (needs_grad({&weight})) {
     SavedTensor sidx(flat, false);
     const int64_t V = weight.size(0);
@@ -346,7 +361,8 @@ Tensor embedding_rows(const Tensor& weight, const Tensor& indices,
         return TensorList{raw::embedding_backward(g[0], idx, V, padding_idx)};
       Tensor gg = g[0];
       if (padding_idx) gg = where(ne(idx, *padding_idx).unsqueeze(1), gg, 0);
-      return TensorList{scatter_add(zeros(wshape, wopts), 0, idx.unsqueeze(1).expand(gg.sizes()), gg)};
+      return TensorList{
+          scatter_add(zeros(wshape, wopts), 0, idx.unsqueeze(1).expand(gg.sizes()), gg)};
     });
   }
   return out;
@@ -366,7 +382,8 @@ Tensor cross_entropy_rows(const Tensor& z, const Tensor& t, const Tensor& weight
       const int64_t C = zz.size(1);
       Tensor valid = ne(tt, p.ignore_index);
       Tensor safe = where(valid, tt, 0);
-      Tensor onehot = eq(arange(C, {.device = zz.device()}).unsqueeze(0), safe.unsqueeze(1)).to(zz.dtype());
+      Tensor onehot =
+          eq(arange(C, {.device = zz.device()}).unsqueeze(0), safe.unsqueeze(1)).to(zz.dtype());
       Tensor probs = softmax(zz, 1);
       Tensor wv = ww.defined() ? ww.to(zz.dtype()).unsqueeze(0) : ones({1, C}, zz.options());
       Tensor wt = ww.defined() ? ww.to(zz.dtype()).index_select(0, safe).unsqueeze(1)

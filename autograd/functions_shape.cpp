@@ -32,9 +32,8 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
   raw::fill_(out, 0);
   raw::copy_(raw::slice(out, dim, start, end, step), g);
   if (needs_grad({&g}))
-    record("SliceBackwardBackward", {g}, out, [=](const TensorList& gg) {
-      return TensorList{gg[0].slice(dim, start, end, step)};
-    });
+    record("SliceBackwardBackward", {g}, out,
+           [=](const TensorList& gg) { return TensorList{gg[0].slice(dim, start, end, step)}; });
   return out;
 }
 
@@ -43,9 +42,8 @@ Tensor select_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t
   raw::fill_(out, 0);
   raw::copy_(raw::select(out, dim, index), g);
   if (needs_grad({&g}))
-    record("SelectBackwardBackward", {g}, out, [=](const TensorList& gg) {
-      return TensorList{gg[0].select(dim, index)};
-    });
+    record("SelectBackwardBackward", {g}, out,
+           [=](const TensorList& gg) { return TensorList{gg[0].select(dim, index)}; });
   return out;
 }
 
@@ -56,32 +54,38 @@ Tensor select_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t
 Tensor Tensor::view(const Shape& shape) const {
   const profiler::OpScope profile("view");
   Shape in = sizes();
-  return view_op("ViewBackward", *this, raw::view(*this, shape), [in](const Tensor& g) { return g.reshape(in); });
+  return view_op("ViewBackward", *this, raw::view(*this, shape),
+                 [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::reshape(const Shape& shape) const {
   const profiler::OpScope profile("reshape");
   Shape in = sizes();
-  return view_op("ReshapeBackward", *this, raw::reshape(*this, shape), [in](const Tensor& g) { return g.reshape(in); });
+  return view_op("ReshapeBackward", *this, raw::reshape(*this, shape),
+                 [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
   const profiler::OpScope profile("flatten");
   Shape in = sizes();
-  return view_op("FlattenBackward", *this, raw::flatten(*this, start_dim, end_dim), [in](const Tensor& g) { return g.reshape(in); });
+  return view_op("FlattenBackward", *this, raw::flatten(*this, start_dim, end_dim),
+                 [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::unsqueeze(int64_t dim) const {
   const profiler::OpScope profile("unsqueeze");
   Shape in = sizes();
-  return view_op("UnsqueezeBackward", *this, raw::unsqueeze(*this, dim), [in](const Tensor& g) { return g.reshape(in); });
+  return view_op("UnsqueezeBackward", *this, raw::unsqueeze(*this, dim),
+                 [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::squeeze() const {
   const profiler::OpScope profile("squeeze");
   Shape in = sizes();
-  return view_op("SqueezeBackward", *this, raw::squeeze(*this), [in](const Tensor& g) { return g.reshape(in); });
+  return view_op("SqueezeBackward", *this, raw::squeeze(*this),
+                 [in](const Tensor& g) { return g.reshape(in); });
 }
 Tensor Tensor::squeeze(int64_t dim) const {
   const profiler::OpScope profile("squeeze");
   Shape in = sizes();
-  return view_op("SqueezeBackward", *this, raw::squeeze(*this, dim), [in](const Tensor& g) { return g.reshape(in); });
+  return view_op("SqueezeBackward", *this, raw::squeeze(*this, dim),
+                 [in](const Tensor& g) { return g.reshape(in); });
 }
 // transpose: dx = g transposed back
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
@@ -94,8 +98,9 @@ Tensor Tensor::t() const {
   if (dim() > 2)
     fail<ShapeError>("t", "expects a tensor with at most 2 dims, got shape ", str(sizes()),
                      "; use transpose(dim0, dim1)");
-  return dim() < 2 ? view_op("AliasBackward", *this, raw::alias(*this), [](const Tensor& g) { return g; })
-                   : transpose(0, 1);
+  return dim() < 2
+             ? view_op("AliasBackward", *this, raw::alias(*this), [](const Tensor& g) { return g; })
+             : transpose(0, 1);
 }
 // permute: dx = g permuted by the inverse permutation
 Tensor Tensor::permute(const DimList& dims) const {
@@ -104,12 +109,14 @@ Tensor Tensor::permute(const DimList& dims) const {
   DimList inverse(dims.size());
   for (size_t i = 0; i < dims.size(); ++i)
     inverse[wrap_dim("permute", dims[i], dim())] = static_cast<int64_t>(i);
-  return view_op("PermuteBackward", *this, y, [inverse](const Tensor& g) { return g.permute(inverse); });
+  return view_op("PermuteBackward", *this, y,
+                 [inverse](const Tensor& g) { return g.permute(inverse); });
 }
 // expand: dx = g summed over the expanded dims (FunctionNode reduces to x's shape)
 Tensor Tensor::expand(const Shape& shape) const {
   const profiler::OpScope profile("expand");
-  return view_op("ExpandBackward", *this, raw::expand(*this, shape), [](const Tensor& g) { return g; });
+  return view_op("ExpandBackward", *this, raw::expand(*this, shape),
+                 [](const Tensor& g) { return g; });
 }
 // slice: dx = zeros with g in the sliced positions
 Tensor Tensor::slice(int64_t dim_, int64_t start, int64_t end, int64_t step) const {
@@ -145,7 +152,8 @@ Tensor Tensor::select(int64_t dim_, int64_t index) const {
   Shape in = sizes();
   int64_t d = wrap_dim("select", dim_, dim());
   int64_t i = index < 0 ? index + in[d] : index;
-  return view_op("SelectBackward", *this, y, [=](const Tensor& g) { return select_backward(g, in, d, i); });
+  return view_op("SelectBackward", *this, y,
+                 [=](const Tensor& g) { return select_backward(g, in, d, i); });
 }
 Tensor Tensor::detach() const { return raw::alias(*this); }
 
@@ -241,7 +249,8 @@ std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim) {
   if (split_size <= 0 && !(split_size == 0 && n == 0))
     fail<ValueError>("split", "split_size must be positive, got ", split_size);
   std::vector<int64_t> sizes;
-  for (int64_t start = 0; start < n; start += split_size) sizes.push_back(std::min(split_size, n - start));
+  for (int64_t start = 0; start < n; start += split_size)
+    sizes.push_back(std::min(split_size, n - start));
   if (sizes.empty()) sizes.push_back(0);
   return split(x, sizes, d);
 }
@@ -272,7 +281,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
       Shape view_shape(shape.size(), 1);
       view_shape[d] = -1;
       Tensor idx = si.unpack().reshape(view_shape).expand(g[0].sizes());
-      return TensorList{scatter_add(zeros(shape, {.dtype = dt, .device = dev}), d, idx, g[0]), Tensor()};
+      return TensorList{scatter_add(zeros(shape, {.dtype = dt, .device = dev}), d, idx, g[0]),
+                        Tensor()};
     });
   }
   return y;
@@ -288,7 +298,8 @@ Tensor gather(const Tensor& x, int64_t dim, const Tensor& index) {
     DType dt = x.dtype();
     Device dev = x.device();
     record("GatherBackward", {x, index}, y, [=](const TensorList& g) {
-      return TensorList{scatter_add(zeros(shape, {.dtype = dt, .device = dev}), d, si.unpack(), g[0]), Tensor()};
+      return TensorList{
+          scatter_add(zeros(shape, {.dtype = dt, .device = dev}), d, si.unpack(), g[0]), Tensor()};
     });
   }
   return y;
@@ -308,7 +319,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
         Tensor full = raw::empty(src_shape, gs.dtype(), gs.device());
         raw::fill_(full, 0);
         Tensor region = full;
-        for (int64_t i = 0; i < idx.dim(); ++i) region = raw::slice(region, i, 0, idx.sizes()[i], 1);
+        for (int64_t i = 0; i < idx.dim(); ++i)
+          region = raw::slice(region, i, 0, idx.sizes()[i], 1);
         raw::copy_(region, gs);
         gs = full;
       }
@@ -347,8 +359,10 @@ bool inplace_needs_grad(const char* op, const Tensor& self, const Tensor* other)
     fail<ValueError>(op, "a leaf tensor that requires grad (shape ", str(self.sizes()),
                      ") cannot be modified in place; use NoGradGuard or work on a clone()");
   if (self_grad && self.autograd_meta()->is_view)
-    fail<ValueError>(op, "in-place modification of a view of a tensor that requires grad is "
-                         "not supported (shape ", str(self.sizes()), "); clone() it first");
+    fail<ValueError>(op,
+                     "in-place modification of a view of a tensor that requires grad is "
+                     "not supported (shape ",
+                     str(self.sizes()), "); clone() it first");
   return self_grad || (other != nullptr && other->defined() && other->requires_grad());
 }
 
@@ -411,24 +425,32 @@ Tensor& inplace_binary(Tensor& self, const Tensor& other, BinaryOp op, const cha
 }  // namespace
 
 Tensor& Tensor::add_(const Tensor& other) {
-  return inplace_binary(*this, other, BinaryOp::add, "add_", [](const Tensor& a, const Tensor& b) { return ember::add(a, b); }, false);
+  return inplace_binary(
+      *this, other, BinaryOp::add, "add_",
+      [](const Tensor& a, const Tensor& b) { return ember::add(a, b); }, false);
 }
 Tensor& Tensor::add_(const Scalar& other) {
   raw::check_defined("add_", *this);
   return add_(raw::scalar_like(other, *this));
 }
 Tensor& Tensor::sub_(const Tensor& other) {
-  return inplace_binary(*this, other, BinaryOp::sub, "sub_", [](const Tensor& a, const Tensor& b) { return ember::sub(a, b); }, false);
+  return inplace_binary(
+      *this, other, BinaryOp::sub, "sub_",
+      [](const Tensor& a, const Tensor& b) { return ember::sub(a, b); }, false);
 }
 Tensor& Tensor::mul_(const Tensor& other) {
-  return inplace_binary(*this, other, BinaryOp::mul, "mul_", [](const Tensor& a, const Tensor& b) { return ember::mul(a, b); }, true);
+  return inplace_binary(
+      *this, other, BinaryOp::mul, "mul_",
+      [](const Tensor& a, const Tensor& b) { return ember::mul(a, b); }, true);
 }
 Tensor& Tensor::mul_(const Scalar& other) {
   raw::check_defined("mul_", *this);
   return mul_(raw::scalar_like(other, *this));
 }
 Tensor& Tensor::div_(const Tensor& other) {
-  return inplace_binary(*this, other, BinaryOp::div, "div_", [](const Tensor& a, const Tensor& b) { return ember::div(a, b); }, true);
+  return inplace_binary(
+      *this, other, BinaryOp::div, "div_",
+      [](const Tensor& a, const Tensor& b) { return ember::div(a, b); }, true);
 }
 Tensor& Tensor::masked_fill_(const Tensor& mask, const Scalar& value) {
   if (inplace_needs_grad("masked_fill_", *this, nullptr)) {

@@ -23,7 +23,9 @@ class NoGradGuard {
 // Sets grad mode to `enabled` for its scope (the engine uses it for create_graph).
 class GradModeGuard {
  public:
-  explicit GradModeGuard(bool enabled) : prev_(GradMode::is_enabled()) { GradMode::set_enabled(enabled); }
+  explicit GradModeGuard(bool enabled) : prev_(GradMode::is_enabled()) {
+    GradMode::set_enabled(enabled);
+  }
   ~GradModeGuard() { GradMode::set_enabled(prev_); }
   GradModeGuard(const GradModeGuard&) = delete;
   GradModeGuard& operator=(const GradModeGuard&) = delete;

@@ -78,7 +78,7 @@ GradcheckReport gradcheck(const DifferentiableFn& f, const TensorList& inputs, d
       for (size_t p = 0; p < diff.size(); ++p) {
         auto n = static_cast<size_t>(diff_inputs[p].numel());
         row[p] = (!grads.empty() && grads[p].defined()) ? grads[p].to_vector<double>()
-                                                         : std::vector<double>(n, 0.0);
+                                                        : std::vector<double>(n, 0.0);
       }
     }
   }
@@ -92,7 +92,8 @@ GradcheckReport gradcheck(const DifferentiableFn& f, const TensorList& inputs, d
       auto minus = eval_flat(f, perturbed(inputs, diff[p], k, -eps));
       for (size_t o = 0; o < outs.size(); ++o) {
         for (int64_t j = 0; j < outs[o].numel(); ++j) {
-          double numeric = (plus[o][static_cast<size_t>(j)] - minus[o][static_cast<size_t>(j)]) / (2 * eps);
+          double numeric =
+              (plus[o][static_cast<size_t>(j)] - minus[o][static_cast<size_t>(j)]) / (2 * eps);
           double a = analytic[o][static_cast<size_t>(j)][p][static_cast<size_t>(k)];
           double d = std::fabs(a - numeric);
           ++report.entries;
@@ -122,7 +123,8 @@ GradcheckReport gradgradcheck(const DifferentiableFn& f, const TensorList& input
   {
     NoGradGuard no_grad;
     for (const Tensor& y : f(inputs))
-      if (y.defined() && is_floating(y.dtype())) vs.push_back(randn(y.sizes(), {.dtype = y.dtype(), .device = y.device()}));
+      if (y.defined() && is_floating(y.dtype()))
+        vs.push_back(randn(y.sizes(), {.dtype = y.dtype(), .device = y.device()}));
   }
   DifferentiableFn first = [f, vs](const TensorList& xs) {
     TensorList diff;

@@ -10,9 +10,9 @@ namespace ember::autograd {
 
 struct GradcheckReport {
   bool ok = true;
-  std::string message;     // empty when ok; else the worst element, named
-  double max_abs_diff = 0; // largest |analytic - numeric| over all Jacobian entries
-  int64_t entries = 0;     // Jacobian entries compared
+  std::string message;      // empty when ok; else the worst element, named
+  double max_abs_diff = 0;  // largest |analytic - numeric| over all Jacobian entries
+  int64_t entries = 0;      // Jacobian entries compared
   explicit operator bool() const { return ok; }
 };
 
@@ -28,7 +28,7 @@ GradcheckReport gradcheck(const DifferentiableFn& f, const TensorList& inputs, d
 
 // Checks the derivative of the gradient (double backward): gradcheck of
 // x -> d(sum(f(x) * v))/dx, built with create_graph, for a fixed random v.
-GradcheckReport gradgradcheck(const DifferentiableFn& f, const TensorList& inputs, double eps = 1e-6,
-                              double atol = 1e-5, double rtol = 1e-3);
+GradcheckReport gradgradcheck(const DifferentiableFn& f, const TensorList& inputs,
+                              double eps = 1e-6, double atol = 1e-5, double rtol = 1e-3);
 
 }  // namespace ember::autograd

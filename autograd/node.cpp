@@ -160,7 +160,8 @@ std::shared_ptr<Node> record(std::string name, const TensorList& inputs, const T
   node->inputs.reserve(inputs.size());
   for (const Tensor& in : inputs) {
     node->next_edges.push_back(gradient_edge(in));
-    node->inputs.push_back(in.defined() ? InputMeta{in.sizes(), in.dtype(), in.device()} : InputMeta{});
+    node->inputs.push_back(in.defined() ? InputMeta{in.sizes(), in.dtype(), in.device()}
+                                        : InputMeta{});
   }
   node->num_outputs = static_cast<uint32_t>(outputs.size());
   for (size_t i = 0; i < outputs.size(); ++i) {

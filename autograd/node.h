@@ -45,8 +45,8 @@ struct Node : std::enable_shared_from_this<Node> {
   const std::string& name() const { return name_; }
   uint64_t sequence_nr() const { return sequence_nr_; }
 
-  std::vector<Edge> next_edges;     // one per input
-  std::vector<InputMeta> inputs;    // one per input
+  std::vector<Edge> next_edges;   // one per input
+  std::vector<InputMeta> inputs;  // one per input
   uint32_t num_outputs = 1;
   // Hooks on the gradient of output slot `first`, run before apply (tensor hooks of non-leaves).
   std::vector<std::tuple<uint32_t, int64_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
@@ -107,8 +107,8 @@ Edge gradient_edge(const Tensor& t);
 // output a non-leaf pointing at it. `outputs` are modified (their autograd state).
 std::shared_ptr<Node> record(std::string name, const TensorList& inputs, const TensorList& outputs,
                              BackwardFn fn);
-inline std::shared_ptr<Node> record(std::string name, const TensorList& inputs, const Tensor& output,
-                                    BackwardFn fn) {
+inline std::shared_ptr<Node> record(std::string name, const TensorList& inputs,
+                                    const Tensor& output, BackwardFn fn) {
   return record(std::move(name), inputs, TensorList{output}, std::move(fn));
 }
 

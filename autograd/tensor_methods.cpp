@@ -34,9 +34,13 @@ Tensor Tensor::masked_fill(const Tensor& mask, const Scalar& value) const {
 }
 
 Tensor Tensor::sum() const { return ember::sum(*this); }
-Tensor Tensor::sum(const DimList& dims, bool keepdim) const { return ember::sum(*this, dims, keepdim); }
+Tensor Tensor::sum(const DimList& dims, bool keepdim) const {
+  return ember::sum(*this, dims, keepdim);
+}
 Tensor Tensor::mean() const { return ember::mean(*this); }
-Tensor Tensor::mean(const DimList& dims, bool keepdim) const { return ember::mean(*this, dims, keepdim); }
+Tensor Tensor::mean(const DimList& dims, bool keepdim) const {
+  return ember::mean(*this, dims, keepdim);
+}
 Tensor Tensor::prod() const { return ember::prod(*this); }
 Tensor Tensor::prod(int64_t dim, bool keepdim) const { return ember::prod(*this, {dim}, keepdim); }
 Tensor Tensor::max() const { return ember::amax(*this); }
@@ -48,9 +52,13 @@ std::tuple<Tensor, Tensor> Tensor::min(int64_t dim, bool keepdim) const {
   return ember::min(*this, dim, keepdim);
 }
 Tensor Tensor::argmax() const { return ember::argmax(reshape({-1}), 0); }
-Tensor Tensor::argmax(int64_t dim, bool keepdim) const { return ember::argmax(*this, dim, keepdim); }
+Tensor Tensor::argmax(int64_t dim, bool keepdim) const {
+  return ember::argmax(*this, dim, keepdim);
+}
 Tensor Tensor::argmin() const { return ember::argmin(reshape({-1}), 0); }
-Tensor Tensor::argmin(int64_t dim, bool keepdim) const { return ember::argmin(*this, dim, keepdim); }
+Tensor Tensor::argmin(int64_t dim, bool keepdim) const {
+  return ember::argmin(*this, dim, keepdim);
+}
 Tensor Tensor::var(const DimList& dims, int64_t correction, bool keepdim) const {
   return ember::var(*this, dims, correction, keepdim);
 }
@@ -64,7 +72,9 @@ Tensor Tensor::log_softmax(int64_t dim) const { return ember::log_softmax(*this,
 Tensor Tensor::index_select(int64_t dim, const Tensor& index) const {
   return ember::index_select(*this, dim, index);
 }
-Tensor Tensor::gather(int64_t dim, const Tensor& index) const { return ember::gather(*this, dim, index); }
+Tensor Tensor::gather(int64_t dim, const Tensor& index) const {
+  return ember::gather(*this, dim, index);
+}
 Tensor Tensor::scatter_add(int64_t dim, const Tensor& index, const Tensor& src) const {
   return ember::scatter_add(*this, dim, index, src);
 }
@@ -76,6 +86,8 @@ std::vector<Tensor> Tensor::split(int64_t split_size, int64_t dim) const {
 std::vector<Tensor> Tensor::split(const std::vector<int64_t>& split_sizes, int64_t dim) const {
   return ember::split(*this, split_sizes, dim);
 }
-std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t dim) const { return ember::chunk(*this, chunks, dim); }
+std::vector<Tensor> Tensor::chunk(int64_t chunks, int64_t dim) const {
+  return ember::chunk(*this, chunks, dim);
+}
 
 }  // namespace ember

@@ -43,8 +43,9 @@ void check_matmul(const ember::Tensor& a, const ember::Tensor& b, const ember::T
     for (int64_t i = 0; i < k; ++i) want += double(pa[p[0] * k + i]) * double(pb[i * n + p[1]]);
     const double got = pc[p[0] * n + p[1]];
     if (!(std::abs(got - want) <= 1e-3 * std::sqrt(double(k)) + 1e-4 * std::abs(want))) {
-      throw std::runtime_error("bench matmul: c[" + std::to_string(p[0]) + ", " + std::to_string(p[1]) +
-                         "] = " + std::to_string(got) + ", expected " + std::to_string(want));
+      throw std::runtime_error("bench matmul: c[" + std::to_string(p[0]) + ", " +
+                               std::to_string(p[1]) + "] = " + std::to_string(got) + ", expected " +
+                               std::to_string(want));
     }
   }
 }
@@ -54,9 +55,11 @@ void check_conv(const ember::Tensor& x, const ember::Tensor& w, const ember::Ten
                 const ember::Conv2dParams& p, const ember::Tensor& y) {
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
   const int64_t K = w.size(0), R = w.size(2), S = w.size(3), P = y.size(2), Q = y.size(3);
-  const std::vector<float> xv = x.to_vector<float>(), wv = w.to_vector<float>(), bv = b.to_vector<float>();
+  const std::vector<float> xv = x.to_vector<float>(), wv = w.to_vector<float>(),
+                           bv = b.to_vector<float>();
   const std::vector<float> yv = y.to_vector<float>();
-  const int64_t probes[][4] = {{0, 0, 0, 0}, {N - 1, K - 1, P - 1, Q - 1}, {N / 2, K / 3, P / 2, Q / 3}};
+  const int64_t probes[][4] = {
+      {0, 0, 0, 0}, {N - 1, K - 1, P - 1, Q - 1}, {N / 2, K / 3, P / 2, Q / 3}};
   for (const auto& pr : probes) {
     double want = bv[static_cast<size_t>(pr[1])];
     for (int64_t c = 0; c < C; ++c)
@@ -69,17 +72,20 @@ void check_conv(const ember::Tensor& x, const ember::Tensor& w, const ember::Ten
         }
     const double got = yv[static_cast<size_t>(((pr[0] * K + pr[1]) * P + pr[2]) * Q + pr[3])];
     if (!(std::abs(got - want) <= 1e-3 * std::sqrt(double(C * R * S)) + 1e-4 * std::abs(want)))
-      throw std::runtime_error("bench conv2d: out[" + std::to_string(pr[0]) + ", " + std::to_string(pr[1]) +
-                               ", ...] = " + std::to_string(got) + ", expected " + std::to_string(want));
+      throw std::runtime_error("bench conv2d: out[" + std::to_string(pr[0]) + ", " +
+                               std::to_string(pr[1]) + ", ...] = " + std::to_string(got) +
+                               ", expected " + std::to_string(want));
   }
 }
 
 // Checks y = attention(q, k, v) against the explicit matmul -> softmax -> matmul.
-void check_attention(const ember::Tensor& q, const ember::Tensor& k, const ember::Tensor& v, double scale,
-                     const ember::Tensor& y) {
-  const ember::Tensor want = ember::matmul(ember::softmax(ember::matmul(q, k.transpose(-2, -1)) * scale, -1), v);
+void check_attention(const ember::Tensor& q, const ember::Tensor& k, const ember::Tensor& v,
+                     double scale, const ember::Tensor& y) {
+  const ember::Tensor want =
+      ember::matmul(ember::softmax(ember::matmul(q, k.transpose(-2, -1)) * scale, -1), v);
   if (!ember::allclose(y, want, 1e-4, 1e-5))
-    throw std::runtime_error("bench attention: the fused result differs from matmul-softmax-matmul");
+    throw std::runtime_error(
+        "bench attention: the fused result differs from matmul-softmax-matmul");
 }
 
 }  // namespace
@@ -122,7 +128,8 @@ Setup attention_fwdbwd(Dims qkv, double scale) {
     q.requires_grad_();
     k.requires_grad_();
     v.requires_grad_();
-    check_attention(q, k, v, scale, ember::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale));
+    check_attention(q, k, v, scale,
+                    ember::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale));
     return [q, k, v, scale] {
       ember::Tensor y = ember::scaled_dot_product_attention(q, k, v, {}, 0.0, false, scale);
       ember::autograd::TensorList g = ember::autograd::grad({y.sum()}, {q, k, v});
@@ -156,7 +163,9 @@ Setup optimizer_setup(int64_t tensors, int64_t numel, bool adam) {
 }  // namespace
 
 Setup adam_step(int64_t tensors, int64_t numel) { return optimizer_setup(tensors, numel, true); }
-Setup sgd_momentum_step(int64_t tensors, int64_t numel) { return optimizer_setup(tensors, numel, false); }
+Setup sgd_momentum_step(int64_t tensors, int64_t numel) {
+  return optimizer_setup(tensors, numel, false);
+}
 
 Setup seed_train_step(bool attention) {
   return [attention]() -> Body {
@@ -185,7 +194,8 @@ Setup seed_train_step(bool attention) {
     // stays finite (lr 1e-3 on the 57600-wide layer overshoots, in LibTorch too).
     const float first = step();
     if (!(std::abs(first - std::log(static_cast<float>(S::vocab))) < 1.0f))
-      throw std::runtime_error("bench seed_train_step: first loss " + std::to_string(first) + ", expected about " +
+      throw std::runtime_error("bench seed_train_step: first loss " + std::to_string(first) +
+                               ", expected about " +
                                std::to_string(std::log(static_cast<float>(S::vocab))));
     for (int i = 0; i < 3; ++i)
       if (const float l = step(); !std::isfinite(l))

@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <fstream>
 #include <iostream>
@@ -29,7 +29,7 @@ namespace ember_bench {
 namespace {
 
 struct Options {
-  std::string json_path;  // empty: no JSON
+  std::string json_path;       // empty: no JSON
   std::string peak_rss_child;  // "WORKLOAD:LIBRARY": only measure that, in this process
   int threads = 0;
   bool color = false;
@@ -81,7 +81,8 @@ Options parse_own_flags(int argc, char** argv) {
     } else if (auto v = take_flag("--threads", argc, argv, i)) {
       char* end = nullptr;
       const long n = std::strtol(v->c_str(), &end, 10);
-      if (end == v->c_str() || *end != '\0' || n < 1 || n > 4096) usage_error("bad --threads " + *v);
+      if (end == v->c_str() || *end != '\0' || n < 1 || n > 4096)
+        usage_error("bad --threads " + *v);
       o.threads = static_cast<int>(n);
     } else {
       const std::string_view arg = argv[i];
@@ -112,17 +113,20 @@ void run_workload(benchmark::State& state, const Workload& w, const Setup& setup
   }
   for (auto _ : state) body();
   // Rates per second of wall time, scaled so the column reads in GB/s and TFLOP/s.
-  state.counters["GB/s"] = benchmark::Counter(w.bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
-  state.counters["TFLOP/s"] = benchmark::Counter(w.flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["GB/s"] =
+      benchmark::Counter(w.bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["TFLOP/s"] =
+      benchmark::Counter(w.flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void register_benchmarks() {
   for (const Workload& w : workloads()) {
-    for (const auto& [library, setup] : {std::pair{"ember", &w.ember}, std::pair{"libtorch", &w.libtorch}}) {
+    for (const auto& [library, setup] :
+         {std::pair{"ember", &w.ember}, std::pair{"libtorch", &w.libtorch}}) {
       const std::string name = std::string(library) + "/" + w.name;
-      benchmark::RegisterBenchmark(name.c_str(), [&w, setup = setup](benchmark::State& state) {
-        run_workload(state, w, *setup);
-      })
+      benchmark::RegisterBenchmark(
+          name.c_str(),
+          [&w, setup = setup](benchmark::State& state) { run_workload(state, w, *setup); })
           ->UseRealTime()  // the ops are multi-threaded: CPU time of one thread means nothing
           ->Unit(benchmark::kMicrosecond);
     }
@@ -144,7 +148,8 @@ double peak_rss_mb() {
 // one library, then "peak_rss_mb X" on stdout.
 int run_peak_rss_child(const std::string& spec) {
   const size_t colon = spec.find(':');
-  const std::string name = spec.substr(0, colon), library = colon == std::string::npos ? "" : spec.substr(colon + 1);
+  const std::string name = spec.substr(0, colon),
+                    library = colon == std::string::npos ? "" : spec.substr(colon + 1);
   for (const Workload& w : workloads()) {
     if (w.name != name) continue;
     Body body = library == "ember" ? w.ember() : w.libtorch();
@@ -157,13 +162,14 @@ int run_peak_rss_child(const std::string& spec) {
 }
 
 // Runs this program again (/proc/self/exe) as a peak-memory child; its VmHWM in MiB.
-std::optional<double> child_peak_rss(const std::string& workload, const std::string& library, int threads) {
+std::optional<double> child_peak_rss(const std::string& workload, const std::string& library,
+                                     int threads) {
   char exe[4096];
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (len <= 0) return std::nullopt;
   exe[len] = '\0';
-  const std::string cmd = "'" + std::string(exe) + "' --threads " + std::to_string(threads) + " --peak-rss-child " +
-                          workload + ":" + library;
+  const std::string cmd = "'" + std::string(exe) + "' --threads " + std::to_string(threads) +
+                          " --peak-rss-child " + workload + ":" + library;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) return std::nullopt;
   std::optional<double> mb;
@@ -182,8 +188,9 @@ int run(int argc, char** argv) {
   benchmark::Initialize(&bench_argc, opts.benchmark_argv.data());
   if (benchmark::ReportUnrecognizedArguments(bench_argc, opts.benchmark_argv.data())) return 2;
 
-  const int threads = opts.threads > 0 ? opts.threads
-                                       : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = opts.threads > 0
+                          ? opts.threads
+                          : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);  // ember's CPU backend
   const std::string torch_info = torch_side::set_threads(threads);
   if (!opts.peak_rss_child.empty()) return run_peak_rss_child(opts.peak_rss_child);
@@ -217,8 +224,8 @@ int run(int argc, char** argv) {
       return 1;
     }
     peaks.push_back({r.workload->name, kPeakRssIterations, *e, *t});
-    std::cout << r.workload->name << " peak RSS over " << kPeakRssIterations << " steps (fresh process): ember "
-              << *e << " MiB, libtorch " << *t << " MiB\n";
+    std::cout << r.workload->name << " peak RSS over " << kPeakRssIterations
+              << " steps (fresh process): ember " << *e << " MiB, libtorch " << *t << " MiB\n";
   }
   if (!opts.json_path.empty()) {
     write_json(opts.json_path, rows, threads, peaks);

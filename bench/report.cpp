@@ -167,7 +167,8 @@ void write_json(const std::string& path, const std::vector<Row>& rows, int threa
                                 {"libtorch_version", torch_side::version()},
                                 {"results", results}};
   for (const PeakRss& p : peaks)
-    doc[p.workload + "_peak_rss_mb"] = {{"ember", p.ember_mb}, {"libtorch", p.libtorch_mb}, {"iterations", p.iterations}};
+    doc[p.workload + "_peak_rss_mb"] = {
+        {"ember", p.ember_mb}, {"libtorch", p.libtorch_mb}, {"iterations", p.iterations}};
   std::ofstream out(path);
   out << doc.dump(2) << "\n";
   out.close();

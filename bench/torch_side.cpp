@@ -99,7 +99,8 @@ Setup adam_step(int64_t tensors, int64_t numel) {
 Setup sgd_momentum_step(int64_t tensors, int64_t numel) {
   return [tensors, numel]() -> Body {
     auto params = params_with_grads(tensors, numel);
-    auto opt = std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(1e-3).momentum(0.9));
+    auto opt =
+        std::make_shared<torch::optim::SGD>(params, torch::optim::SGDOptions(1e-3).momentum(0.9));
     opt->step();
     return [opt, params] {
       opt->step();
@@ -117,7 +118,8 @@ struct SeedModel : torch::nn::Module {
   torch::nn::Embedding embedding{nullptr};
   bool attention;
   explicit SeedModel(bool attention_) : attention(attention_) {
-    conv = register_module("conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(S::channels, S::filters, S::kernel)));
+    conv = register_module(
+        "conv", torch::nn::Conv2d(torch::nn::Conv2dOptions(S::channels, S::filters, S::kernel)));
     encode = register_module("encode", torch::nn::Linear(S::flat, S::code));
     embedding = register_module("embedding", torch::nn::Embedding(S::vocab, S::code));
     if (attention) {
@@ -144,16 +146,19 @@ Setup seed_train_step(bool attention) {
     using S = SeedShape;
     torch::manual_seed(0);
     auto model = std::make_shared<SeedModel>(attention);
-    auto opt = std::make_shared<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
+    auto opt =
+        std::make_shared<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(1e-3));
     const torch::Tensor image = torch::randn({S::batch, S::channels, S::image, S::image});
     const torch::Tensor text = torch::randint(0, S::vocab, {S::batch, S::tokens});
     const torch::Tensor target = torch::randint(0, S::vocab, {S::batch, S::tokens});
     opt->zero_grad();  // torch's Adam creates its state lazily: one step before timing
-    torch::nn::functional::cross_entropy(model->forward(image, text).transpose(1, 2), target).backward();
+    torch::nn::functional::cross_entropy(model->forward(image, text).transpose(1, 2), target)
+        .backward();
     opt->step();
     return [model, opt, image, text, target] {
       opt->zero_grad();
-      torch::Tensor loss = torch::nn::functional::cross_entropy(model->forward(image, text).transpose(1, 2), target);
+      torch::Tensor loss =
+          torch::nn::functional::cross_entropy(model->forward(image, text).transpose(1, 2), target);
       loss.backward();
       opt->step();
       benchmark::DoNotOptimize(loss.item<float>());

@@ -36,14 +36,14 @@ const std::vector<Workload>& workloads();
 struct SeedShape {
   static constexpr int64_t batch = 32, channels = 3, image = 32, filters = 64, kernel = 3;
   static constexpr int64_t code = 128, vocab = 100, tokens = 16;
-  static constexpr int64_t conv_out = image - kernel + 1;                      // 30
-  static constexpr int64_t flat = filters * conv_out * conv_out;               // 57600
+  static constexpr int64_t conv_out = image - kernel + 1;         // 30
+  static constexpr int64_t flat = filters * conv_out * conv_out;  // 57600
 };
 
 // ---- op families, one Setup factory per library ---------------------------------------
 // Inputs are f32 on the CPU, drawn from each library's own randn.
 namespace ember_side {
-Setup add(Dims a, Dims b);                   // a + b (broadcasting)
+Setup add(Dims a, Dims b);                      // a + b (broadcasting)
 Setup matmul(int64_t m, int64_t k, int64_t n);  // (m, k) @ (k, n)
 // conv2d(x, w, bias) with stride 1 and `pad` zero padding, then the gradients of
 // out.sum() for x, w and bias: x (N, C, H, W), w (K, C, R, S).
@@ -67,7 +67,7 @@ namespace torch_side {
 Setup add(Dims a, Dims b);
 Setup matmul(int64_t m, int64_t k, int64_t n);
 Setup conv2d_fwdbwd(Dims x, Dims w, int64_t pad);
-Setup attention_fwdbwd(Dims qkv, double scale);  // as matmul -> softmax -> matmul
+Setup attention_fwdbwd(Dims qkv, double scale);   // as matmul -> softmax -> matmul
 Setup adam_step(int64_t tensors, int64_t numel);  // torch::optim::Adam
 Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 Setup seed_train_step(bool attention);  // the same model, built from torch::nn modules

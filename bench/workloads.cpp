@@ -16,45 +16,67 @@ double numel(const Dims& d) {
 
 Workload add(std::string name, std::string description, const Dims& a, const Dims& b,
              const Dims& out) {
-  return {std::move(name), std::move(description), numel(out),
-          kF32 * (numel(a) + numel(b) + numel(out)), ember_side::add(a, b), torch_side::add(a, b)};
+  return {std::move(name),
+          std::move(description),
+          numel(out),
+          kF32 * (numel(a) + numel(b) + numel(out)),
+          ember_side::add(a, b),
+          torch_side::add(a, b)};
 }
 
 Workload matmul(std::string name, std::string description, int64_t m, int64_t k, int64_t n) {
-  const double dm = static_cast<double>(m), dk = static_cast<double>(k), dn = static_cast<double>(n);
-  return {std::move(name), std::move(description), 2 * dm * dk * dn,
-          kF32 * (dm * dk + dk * dn + dm * dn), ember_side::matmul(m, k, n),
+  const double dm = static_cast<double>(m), dk = static_cast<double>(k),
+               dn = static_cast<double>(n);
+  return {std::move(name),
+          std::move(description),
+          2 * dm * dk * dn,
+          kF32 * (dm * dk + dk * dn + dm * dn),
+          ember_side::matmul(m, k, n),
           torch_side::matmul(m, k, n)};
 }
 
 // conv2d forward + backward (x, w and bias) at stride 1: FLOPs of the three GEMM-shaped
 // products, 2 N K P Q C R S each; bytes of x, w, bias read, out written, and dx, dw, dbias
 // written.
-Workload conv2d_fwdbwd(std::string name, std::string description, const Dims& x, const Dims& w, int64_t pad) {
-  const double P = static_cast<double>(x[2] + 2 * pad - w[2] + 1), Q = static_cast<double>(x[3] + 2 * pad - w[3] + 1);
+Workload conv2d_fwdbwd(std::string name, std::string description, const Dims& x, const Dims& w,
+                       int64_t pad) {
+  const double P = static_cast<double>(x[2] + 2 * pad - w[2] + 1),
+               Q = static_cast<double>(x[3] + 2 * pad - w[3] + 1);
   const double out = static_cast<double>(x[0] * w[0]) * P * Q;
   const double macs = out * static_cast<double>(w[1] * w[2] * w[3]);
-  return {std::move(name), std::move(description), 3 * 2 * macs,
+  return {std::move(name),
+          std::move(description),
+          3 * 2 * macs,
           kF32 * (2 * numel(x) + 2 * numel(w) + 2 * static_cast<double>(w[0]) + out),
-          ember_side::conv2d_fwdbwd(x, w, pad), torch_side::conv2d_fwdbwd(x, w, pad)};
+          ember_side::conv2d_fwdbwd(x, w, pad),
+          torch_side::conv2d_fwdbwd(x, w, pad)};
 }
 
 // Attention forward + backward over (B, H, T, D) operands: six T x T x D products
 // (2 forward, 4 backward) of 2 B H T^2 D FLOPs each; bytes of q, k, v read, out written,
 // dq, dk, dv written.
-Workload attention_fwdbwd(std::string name, std::string description, const Dims& qkv, double scale) {
+Workload attention_fwdbwd(std::string name, std::string description, const Dims& qkv,
+                          double scale) {
   const double bh = static_cast<double>(qkv[0] * qkv[1]), t = static_cast<double>(qkv[2]),
                d = static_cast<double>(qkv[3]);
-  return {std::move(name), std::move(description), 6 * 2 * bh * t * t * d, kF32 * 7 * numel(qkv),
-          ember_side::attention_fwdbwd(qkv, scale), torch_side::attention_fwdbwd(qkv, scale)};
+  return {std::move(name),
+          std::move(description),
+          6 * 2 * bh * t * t * d,
+          kF32 * 7 * numel(qkv),
+          ember_side::attention_fwdbwd(qkv, scale),
+          torch_side::attention_fwdbwd(qkv, scale)};
 }
 
 // One optimizer step over tensors x numel f32 parameters. Adam reads param, grad and both
 // moments and writes param and moments: 28 bytes and about 12 FLOPs per parameter. SGD
 // with momentum reads param, grad, buffer and writes param, buffer: 20 bytes, 4 FLOPs.
-Workload optimizer_step(std::string name, std::string description, int64_t tensors, int64_t n, bool adam) {
+Workload optimizer_step(std::string name, std::string description, int64_t tensors, int64_t n,
+                        bool adam) {
   const double params = static_cast<double>(tensors * n);
-  return {std::move(name), std::move(description), params * (adam ? 12.0 : 4.0), params * (adam ? 28.0 : 20.0),
+  return {std::move(name),
+          std::move(description),
+          params * (adam ? 12.0 : 4.0),
+          params * (adam ? 28.0 : 20.0),
           adam ? ember_side::adam_step(tensors, n) : ember_side::sgd_momentum_step(tensors, n),
           adam ? torch_side::adam_step(tensors, n) : torch_side::sgd_momentum_step(tensors, n)};
 }
@@ -66,36 +88,51 @@ Workload optimizer_step(std::string name, std::string description, int64_t tenso
 Workload seed_train_step(std::string name, std::string description, bool attention) {
   using S = SeedShape;
   const double n = S::batch, code = S::code, vocab = S::vocab, t = S::tokens;
-  const double conv_macs = n * S::filters * S::conv_out * S::conv_out * S::channels * S::kernel * S::kernel;
+  const double conv_macs =
+      n * S::filters * S::conv_out * S::conv_out * S::channels * S::kernel * S::kernel;
   const double linear_macs = n * S::flat * code + n * t * code * vocab;
   const double attention_macs = attention ? 3 * n * code * code + 2 * n * n * code : 0;
-  const double params = S::filters * (S::channels * S::kernel * S::kernel + 1) + (S::flat + 1) * code +
-                        vocab * code + (code + 1) * vocab + (attention ? 3 * (code + 1) * code : 0);
+  const double params = S::filters * (S::channels * S::kernel * S::kernel + 1) +
+                        (S::flat + 1) * code + vocab * code + (code + 1) * vocab +
+                        (attention ? 3 * (code + 1) * code : 0);
   const double inputs = n * S::channels * S::image * S::image + 2 * n * t;
-  return {std::move(name), std::move(description), 3 * 2 * (conv_macs + linear_macs + attention_macs),
-          28 * params + kF32 * inputs, ember_side::seed_train_step(attention), torch_side::seed_train_step(attention)};
+  return {std::move(name),
+          std::move(description),
+          3 * 2 * (conv_macs + linear_macs + attention_macs),
+          28 * params + kF32 * inputs,
+          ember_side::seed_train_step(attention),
+          torch_side::seed_train_step(attention)};
 }
 
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
-  w.push_back(add("add_1elem", "add of two 1-element f32 tensors (dispatch overhead)", {1}, {1}, {1}));
+  w.push_back(
+      add("add_1elem", "add of two 1-element f32 tensors (dispatch overhead)", {1}, {1}, {1}));
   w.push_back(matmul("matmul_512", "512x512 @ 512x512 f32 matrix product", 512, 512, 512));
   // The seed's image encoder convolution and a ResNet 3x3 layer, forward + backward of sum().
-  w.push_back(conv2d_fwdbwd("conv_seed_fwdbwd", "conv2d 32x3x32x32, 64 filters 3x3, no padding; fwd + bwd",
+  w.push_back(conv2d_fwdbwd("conv_seed_fwdbwd",
+                            "conv2d 32x3x32x32, 64 filters 3x3, no padding; fwd + bwd",
                             {32, 3, 32, 32}, {64, 3, 3, 3}, 0));
-  w.push_back(conv2d_fwdbwd("conv_resnet_fwdbwd", "conv2d 8x64x56x56, 64 filters 3x3, padding 1; fwd + bwd",
+  w.push_back(conv2d_fwdbwd("conv_resnet_fwdbwd",
+                            "conv2d 8x64x56x56, 64 filters 3x3, padding 1; fwd + bwd",
                             {8, 64, 56, 56}, {64, 64, 3, 3}, 1));
   // softmax(q k^T / 8) v: ember's fused attention against LibTorch's matmul-softmax-matmul.
-  w.push_back(attention_fwdbwd("attention_fwdbwd", "attention q,k,v 4x8x256x64, softmax(q k^T/8) v; fwd + bwd",
+  w.push_back(attention_fwdbwd("attention_fwdbwd",
+                               "attention q,k,v 4x8x256x64, softmax(q k^T/8) v; fwd + bwd",
                                {4, 8, 256, 64}, 1.0 / 8.0));
   // Memory-bound optimizer steps: ten parameters of a million f32 each, gradients set.
-  w.push_back(optimizer_step("adam_10M", "Adam step over 10 x 1M f32 parameters", 10, 1000000, true));
-  w.push_back(optimizer_step("sgd_momentum_10M", "SGD (momentum 0.9) step over 10 x 1M f32 parameters", 10, 1000000, false));
+  w.push_back(
+      optimizer_step("adam_10M", "Adam step over 10 x 1M f32 parameters", 10, 1000000, true));
+  w.push_back(optimizer_step("sgd_momentum_10M",
+                             "SGD (momentum 0.9) step over 10 x 1M f32 parameters", 10, 1000000,
+                             false));
   // The seed's model, end to end: what a first user trains on a laptop.
-  w.push_back(seed_train_step("seed_train_step", "seed Example 1 model, batch 32, 16 tokens: Adam train step", false));
+  w.push_back(seed_train_step("seed_train_step",
+                              "seed Example 1 model, batch 32, 16 tokens: Adam train step", false));
   w.push_back(seed_train_step("seed_train_step_attention",
-                              "seed model with Example 2's attention decoder: Adam train step", true));
+                              "seed model with Example 2's attention decoder: Adam train step",
+                              true));
   return w;
 }
 

@@ -10,13 +10,15 @@ int main() {
   auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(), decoder);
   std::printf("%s\n\n", model->pretty_print().c_str());
   for (const auto& [name, t] : model->named_parameters())
-    if (name.starts_with("text_decoder.attention")) std::printf("%-40s %s\n", name.c_str(), str(t.sizes()).c_str());
+    if (name.starts_with("text_decoder.attention"))
+      std::printf("%-40s %s\n", name.c_str(), str(t.sizes()).c_str());
 
   auto opt = optim::Adam::make(model->parameters(), {.lr = 1e-4});
   ToyBatch batch = make_batch(16, 1);
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
-    Tensor loss = nn::F::cross_entropy(model->forward(batch.image, batch.text).transpose(1, 2), batch.target);
+    Tensor loss =
+        nn::F::cross_entropy(model->forward(batch.image, batch.text).transpose(1, 2), batch.target);
     opt->zero_grad();
     loss.backward();
     opt->step();

@@ -12,14 +12,18 @@ int main() {
   auto opt = optim::Adam::make({{model->image_encoder->parameters(), {.lr = lr * 0.1}},
                                 {model->text_decoder->parameters(), {.lr = lr}}});
   for (size_t g = 0; g < opt->param_groups().size(); ++g)
-    std::printf("group %zu: %zu tensors, lr %.5f\n", g, opt->param_groups()[g].params.size(), opt->param_groups()[g].lr());
+    std::printf("group %zu: %zu tensors, lr %.5f\n", g, opt->param_groups()[g].params.size(),
+                opt->param_groups()[g].lr());
 
   ToyBatch batch = make_batch(16, 2);
   Tensor w0 = encoder->linear->weight.detach().clone();
-  Tensor d0 = std::dynamic_pointer_cast<SimpleDecoder>(model->text_decoder)->linear->weight.detach().clone();
+  Tensor d0 = std::dynamic_pointer_cast<SimpleDecoder>(model->text_decoder)
+                  ->linear->weight.detach()
+                  .clone();
   double first = 0, last = 0;
   for (int step = 0; step < 30; ++step) {
-    Tensor loss = nn::F::cross_entropy(model->forward(batch.image, batch.text).transpose(1, 2), batch.target);
+    Tensor loss =
+        nn::F::cross_entropy(model->forward(batch.image, batch.text).transpose(1, 2), batch.target);
     opt->zero_grad();
     loss.backward();
     opt->step();
@@ -27,7 +31,12 @@ int main() {
     if (step == 0) first = last;
   }
   double enc_move = (encoder->linear->weight - w0).abs().max().item<double>();
-  double dec_move = (std::dynamic_pointer_cast<SimpleDecoder>(model->text_decoder)->linear->weight - d0).abs().max().item<double>();
-  std::printf("loss %.4f -> %.4f; largest weight change: encoder %.2e, decoder %.2e\n", first, last, enc_move, dec_move);
+  double dec_move =
+      (std::dynamic_pointer_cast<SimpleDecoder>(model->text_decoder)->linear->weight - d0)
+          .abs()
+          .max()
+          .item<double>();
+  std::printf("loss %.4f -> %.4f; largest weight change: encoder %.2e, decoder %.2e\n", first, last,
+              enc_move, dec_move);
   return last < first && enc_move < dec_move ? 0 : 1;
 }

@@ -20,7 +20,7 @@ struct ImageEncoder : nn::Module {
     linear = register_module("linear", nn::Linear::make(64 * 30 * 30, 128));
   }
   Tensor forward(const Tensor& x) {  // x (N, 3, 32, 32) -> (N, 128)
-    auto h = conv->forward(x);        // (N, 64, 30, 30)
+    auto h = conv->forward(x);       // (N, 64, 30, 30)
     return linear->forward(h.flatten(1));
   }
 };

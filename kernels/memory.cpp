@@ -45,7 +45,9 @@ const MemoryApi& api_of(const char* op, DeviceType device) {
 }  // namespace
 
 MemoryStats memory_stats(DeviceType device) { return api_of("memory_stats", device).stats(); }
-void reset_peak_memory_stats(DeviceType device) { api_of("reset_peak_memory_stats", device).reset_peak(); }
+void reset_peak_memory_stats(DeviceType device) {
+  api_of("reset_peak_memory_stats", device).reset_peak();
+}
 void empty_cache(DeviceType device) {
   if (device == DeviceType::cpu) return cpu::host_empty_large_cache();
   api_of("empty_cache", device).empty_cache();

@@ -11,7 +11,7 @@
 namespace ember::nn {
 
 struct MultiheadAttentionOptions {
-  double dropout = 0.0;      // on the attention weights, in training
+  double dropout = 0.0;  // on the attention weights, in training
   bool bias = true;
   bool batch_first = false;  // inputs (N, L, E) instead of (L, N, E)
 };
@@ -25,11 +25,11 @@ class MultiheadAttention : public Module {
   }
 
   struct ForwardOptions {
-    Tensor key_padding_mask{};       // (N, S): bool true = ignore that key, or float added
-    bool need_weights = true;        // also return the attention weights
-    Tensor attn_mask{};              // (L, S) or (N * heads, L, S): bool true = not allowed, or float added
+    Tensor key_padding_mask{};  // (N, S): bool true = ignore that key, or float added
+    bool need_weights = true;   // also return the attention weights
+    Tensor attn_mask{};  // (L, S) or (N * heads, L, S): bool true = not allowed, or float added
     bool average_attn_weights = true;
-    bool is_causal = false;          // query i attends to keys j <= i
+    bool is_causal = false;  // query i attends to keys j <= i
   };
   // query (L, N, E), key and value (S, N, E) ((N, L, E) with batch_first; (L, E) unbatched).
   // Returns the output of the query's shape and, with need_weights, the weights

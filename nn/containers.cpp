@@ -17,7 +17,9 @@ Tensor Sequential::forward(const Tensor& x) {
 }
 
 const std::shared_ptr<UnaryModule>& Sequential::operator[](size_t i) const {
-  if (i >= layers_.size()) fail<IndexError>("Sequential", "index ", i, " is out of range for ", layers_.size(), " modules");
+  if (i >= layers_.size())
+    fail<IndexError>("Sequential", "index ", i, " is out of range for ", layers_.size(),
+                     " modules");
   return layers_[i];
 }
 
@@ -30,7 +32,9 @@ void ModuleList::push_back(std::shared_ptr<Module> module) {
 }
 
 const std::shared_ptr<Module>& ModuleList::operator[](size_t i) const {
-  if (i >= modules_.size()) fail<IndexError>("ModuleList", "index ", i, " is out of range for ", modules_.size(), " modules");
+  if (i >= modules_.size())
+    fail<IndexError>("ModuleList", "index ", i, " is out of range for ", modules_.size(),
+                     " modules");
   return modules_[i];
 }
 
@@ -48,14 +52,19 @@ const std::shared_ptr<Module>& ModuleDict::operator[](const std::string& key) co
   return *m;
 }
 
-Tensor ParameterList::append(Tensor t) { return register_parameter(std::to_string(size()), std::move(t)); }
+Tensor ParameterList::append(Tensor t) {
+  return register_parameter(std::to_string(size()), std::move(t));
+}
 
 Tensor ParameterList::operator[](size_t i) const {
-  if (i >= size()) fail<IndexError>("ParameterList", "index ", i, " is out of range for ", size(), " parameters");
+  if (i >= size())
+    fail<IndexError>("ParameterList", "index ", i, " is out of range for ", size(), " parameters");
   return own_parameters().items()[i].second;
 }
 
-Tensor ParameterDict::insert(const std::string& key, Tensor t) { return register_parameter(key, std::move(t)); }
+Tensor ParameterDict::insert(const std::string& key, Tensor t) {
+  return register_parameter(key, std::move(t));
+}
 
 Tensor ParameterDict::operator[](const std::string& key) const {
   const Tensor* t = own_parameters().find(key);

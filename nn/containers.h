@@ -43,7 +43,9 @@ class ModuleList : public Module {
   template <typename M>
   std::shared_ptr<M> at(size_t i) const {
     auto m = std::dynamic_pointer_cast<M>((*this)[i]);
-    if (!m) fail<ValueError>("ModuleList::at", "module ", i, " is a ", (*this)[i]->name(), ", not the type asked for");
+    if (!m)
+      fail<ValueError>("ModuleList::at", "module ", i, " is a ", (*this)[i]->name(),
+                       ", not the type asked for");
     return m;
   }
   size_t size() const { return modules_.size(); }

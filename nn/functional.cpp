@@ -39,10 +39,12 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   raw::check_defined("linear", x);
   raw::check_defined("linear", weight);
   if (weight.dim() != 2)
-    fail<ShapeError>("linear", "weight must be (out_features, in_features), got ", str(weight.sizes()));
+    fail<ShapeError>("linear", "weight must be (out_features, in_features), got ",
+                     str(weight.sizes()));
   if (x.dim() == 0 || x.size(-1) != weight.size(1))
-    fail<ShapeError>("linear", "input of shape ", str(x.sizes()), " does not end in in_features=",
-                     weight.size(1), " of weight ", str(weight.sizes()));
+    fail<ShapeError>("linear", "input of shape ", str(x.sizes()),
+                     " does not end in in_features=", weight.size(1), " of weight ",
+                     str(weight.sizes()));
   Tensor y = x.matmul(weight.t());
   if (bias.defined()) {
     if (bias.dim() != 1 || bias.size(0) != weight.size(0))
@@ -69,7 +71,8 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
   if (padding_idx) {
     int64_t n = weight.size(0);
     if (*padding_idx < -n || *padding_idx >= n)
-      fail<IndexError>("embedding", "padding_idx ", *padding_idx, " is out of range for ", n, " embeddings");
+      fail<IndexError>("embedding", "padding_idx ", *padding_idx, " is out of range for ", n,
+                       " embeddings");
     pad = *padding_idx < 0 ? *padding_idx + n : *padding_idx;
   }
   return ember::embedding_rows(weight, flat, pad).reshape(out_shape);  // (..., dim)
@@ -84,9 +87,11 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
     fail<ShapeError>("layer_norm", "normalized_shape ", str(normalized_shape),
                      " does not match the trailing dims of input shape ", str(x.sizes()));
   if (weight.defined() && weight.sizes() != normalized_shape)
-    fail<ShapeError>("layer_norm", "weight of shape ", str(weight.sizes()), " must be ", str(normalized_shape));
+    fail<ShapeError>("layer_norm", "weight of shape ", str(weight.sizes()), " must be ",
+                     str(normalized_shape));
   if (bias.defined() && bias.sizes() != normalized_shape)
-    fail<ShapeError>("layer_norm", "bias of shape ", str(bias.sizes()), " must be ", str(normalized_shape));
+    fail<ShapeError>("layer_norm", "bias of shape ", str(bias.sizes()), " must be ",
+                     str(normalized_shape));
   // The fused primitive normalizes rows: x as (R, N), N the normalized elements.
   int64_t R = 1, N = 1;
   for (int64_t d = 0; d < x.dim() - n; ++d) R *= x.size(d);
@@ -98,7 +103,8 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 
 Tensor dropout(const Tensor& x, double p, bool training) {
   raw::check_defined("dropout", x);
-  if (!(p >= 0.0 && p <= 1.0)) fail<ValueError>("dropout", "probability must be in [0, 1], got ", p);
+  if (!(p >= 0.0 && p <= 1.0))
+    fail<ValueError>("dropout", "probability must be in [0, 1], got ", p);
   if (!training || p == 0.0) return x;
   if (p == 1.0) return x * 0.0;
   Tensor keep = (rand(x.sizes(), {.dtype = x.dtype(), .device = x.device()}) >= p).to(x.dtype());
@@ -151,7 +157,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
   if (!input.is_floating_point())
     fail<DTypeError>("cross_entropy", "input must be floating-point logits, got ", input.dtype());
   int64_t class_dim = input.dim() == 1 ? 0 : 1;
-  if (input.dim() < 1) fail<ShapeError>("cross_entropy", "input needs a class dim, got shape ", str(input.sizes()));
+  if (input.dim() < 1)
+    fail<ShapeError>("cross_entropy", "input needs a class dim, got shape ", str(input.sizes()));
   int64_t C = input.size(class_dim);
   double eps = o.label_smoothing;
   if (!(eps >= 0.0 && eps <= 1.0))
@@ -180,12 +187,15 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
     expect.erase(expect.begin() + 1);
   }
   if (target.dtype() != DType::i64)
-    fail<DTypeError>("cross_entropy", "target must hold i64 class indices or probabilities, got ", target.dtype());
+    fail<DTypeError>("cross_entropy", "target must hold i64 class indices or probabilities, got ",
+                     target.dtype());
   if (target.sizes() != expect)
-    fail<ShapeError>("cross_entropy", "target of shape ", str(target.sizes()), " does not match input ",
-                     str(input.sizes()), " (expected target shape ", str(expect), ")");
+    fail<ShapeError>("cross_entropy", "target of shape ", str(target.sizes()),
+                     " does not match input ", str(input.sizes()), " (expected target shape ",
+                     str(expect), ")");
   if (o.weight.defined() && (o.weight.dim() != 1 || o.weight.size(0) != C))
-    fail<ShapeError>("cross_entropy", "weight of shape ", str(o.weight.sizes()), " must be [", C, "]");
+    fail<ShapeError>("cross_entropy", "weight of shape ", str(o.weight.sizes()), " must be [", C,
+                     "]");
   Tensor t = target.reshape({-1});
   Tensor rows = ember::cross_entropy_rows(classes_last(input), t, o.weight,
                                           {.ignore_index = o.ignore_index, .label_smoothing = eps});
@@ -198,7 +208,8 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
         NoGradGuard no_grad;  // the count of (weighted) targets is not differentiated
         Tensor valid = ne(t, o.ignore_index);
         denom = valid.to(input.dtype());
-        if (o.weight.defined()) denom = denom * o.weight.to(input.dtype()).index_select(0, where(valid, t, 0));
+        if (o.weight.defined())
+          denom = denom * o.weight.to(input.dtype()).index_select(0, where(valid, t, 0));
         denom = denom.sum();
       }
       return rows.sum() / denom;

@@ -16,7 +16,8 @@ enum class Reduction { none, mean, sum };
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor());
 using ember::conv2d;
 // Rows of weight (num, dim) picked by the integer indices; padding_idx rows get no gradient.
-Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int64_t> padding_idx = std::nullopt);
+Tensor embedding(const Tensor& indices, const Tensor& weight,
+                 std::optional<int64_t> padding_idx = std::nullopt);
 // Normalizes over the trailing dims given by normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
@@ -34,14 +35,15 @@ using ember::tanh;
 
 // ---- losses --------------------------------------------------------------------------------
 struct CrossEntropyOptions {
-  Tensor weight{};            // (C) per-class weight, or undefined
+  Tensor weight{};  // (C) per-class weight, or undefined
   int64_t ignore_index = -100;
   Reduction reduction = Reduction::mean;
   double label_smoothing = 0.0;
 };
 // input: logits (N, C), (N, C, d1, ...) or (C); target: class indices (N), (N, d1, ...) or ()
 // as i64, or class probabilities of the input's shape.
-Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& options = {});
+Tensor cross_entropy(const Tensor& input, const Tensor& target,
+                     const CrossEntropyOptions& options = {});
 
 struct NllLossOptions {
   Tensor weight{};

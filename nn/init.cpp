@@ -9,8 +9,8 @@ namespace ember::nn::init {
 
 std::pair<int64_t, int64_t> calculate_fan_in_and_fan_out(const Tensor& w) {
   if (w.dim() < 2)
-    fail<ShapeError>("calculate_fan_in_and_fan_out", "needs a tensor with at least 2 dims, got shape ",
-                     str(w.sizes()));
+    fail<ShapeError>("calculate_fan_in_and_fan_out",
+                     "needs a tensor with at least 2 dims, got shape ", str(w.sizes()));
   int64_t receptive = 1;
   for (int64_t d = 2; d < w.dim(); ++d) receptive *= w.size(d);
   return {w.size(1) * receptive, w.size(0) * receptive};
@@ -61,7 +61,9 @@ namespace {
 double kaiming_std(const Tensor& t, double a, FanMode mode, std::string_view nonlinearity) {
   auto [fan_in, fan_out] = calculate_fan_in_and_fan_out(t);
   int64_t fan = mode == FanMode::fan_in ? fan_in : fan_out;
-  if (fan == 0) fail<ValueError>("kaiming init", "cannot initialise a tensor with zero fan, shape ", str(t.sizes()));
+  if (fan == 0)
+    fail<ValueError>("kaiming init", "cannot initialise a tensor with zero fan, shape ",
+                     str(t.sizes()));
   return calculate_gain(nonlinearity, a) / std::sqrt(static_cast<double>(fan));
 }
 }  // namespace

@@ -29,7 +29,8 @@ void default_init(Tensor& weight, Tensor& bias) {
 }  // namespace
 
 Linear::Linear(int64_t in, int64_t out, bool with_bias) : in_features(in), out_features(out) {
-  if (in < 0 || out < 0) fail<ValueError>("Linear", "features must be >= 0, got ", in, " and ", out);
+  if (in < 0 || out < 0)
+    fail<ValueError>("Linear", "features must be >= 0, got ", in, " and ", out);
   weight = register_parameter("weight", empty({out, in}));
   if (with_bias) bias = register_parameter("bias", empty({out}));
   reset_parameters();
@@ -40,8 +41,8 @@ void Linear::reset_parameters() { default_init(weight, bias); }
 Tensor Linear::forward(const Tensor& x) { return F::linear(x, weight, bias); }
 
 std::string Linear::extra_repr() const {
-  return "in_features=" + std::to_string(in_features) + ", out_features=" + std::to_string(out_features) +
-         ", bias=" + py_bool(bias.defined());
+  return "in_features=" + std::to_string(in_features) +
+         ", out_features=" + std::to_string(out_features) + ", bias=" + py_bool(bias.defined());
 }
 
 Conv2d::Conv2d(int64_t in, int64_t out, Pair2 k, Conv2dOptions o)
@@ -49,7 +50,8 @@ Conv2d::Conv2d(int64_t in, int64_t out, Pair2 k, Conv2dOptions o)
   if (o.groups <= 0 || in % o.groups != 0 || out % o.groups != 0)
     fail<ValueError>("Conv2d", "in_channels ", in, " and out_channels ", out,
                      " must be divisible by groups ", o.groups);
-  if (k.h <= 0 || k.w <= 0) fail<ValueError>("Conv2d", "kernel_size must be positive, got (", k.h, ", ", k.w, ")");
+  if (k.h <= 0 || k.w <= 0)
+    fail<ValueError>("Conv2d", "kernel_size must be positive, got (", k.h, ", ", k.w, ")");
   weight = register_parameter("weight", empty({out, in / o.groups, k.h, k.w}));
   if (o.bias) bias = register_parameter("bias", empty({out}));
   reset_parameters();
@@ -58,9 +60,12 @@ Conv2d::Conv2d(int64_t in, int64_t out, Pair2 k, Conv2dOptions o)
 void Conv2d::reset_parameters() { default_init(weight, bias); }
 
 Conv2dParams Conv2d::params() const {
-  return {.stride_h = options.stride.h, .stride_w = options.stride.w,
-          .pad_h = options.padding.h, .pad_w = options.padding.w,
-          .dilation_h = options.dilation.h, .dilation_w = options.dilation.w,
+  return {.stride_h = options.stride.h,
+          .stride_w = options.stride.w,
+          .pad_h = options.padding.h,
+          .pad_w = options.padding.w,
+          .dilation_h = options.dilation.h,
+          .dilation_w = options.dilation.w,
           .groups = options.groups};
 }
 
@@ -71,7 +76,8 @@ std::string Conv2d::extra_repr() const {
   std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +
                   ", kernel_size=" + pair(kernel_size) + ", stride=" + pair(options.stride);
   if (options.padding.h != 0 || options.padding.w != 0) s += ", padding=" + pair(options.padding);
-  if (options.dilation.h != 1 || options.dilation.w != 1) s += ", dilation=" + pair(options.dilation);
+  if (options.dilation.h != 1 || options.dilation.w != 1)
+    s += ", dilation=" + pair(options.dilation);
   if (options.groups != 1) s += ", groups=" + std::to_string(options.groups);
   if (!bias.defined()) s += ", bias=False";
   return s;
@@ -80,7 +86,8 @@ std::string Conv2d::extra_repr() const {
 Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad)
     : num_embeddings(num), embedding_dim(dim), padding_idx(pad) {
   if (pad && (*pad < -num || *pad >= num))
-    fail<IndexError>("Embedding", "padding_idx ", *pad, " is out of range for ", num, " embeddings");
+    fail<IndexError>("Embedding", "padding_idx ", *pad, " is out of range for ", num,
+                     " embeddings");
   if (pad && *pad < 0) padding_idx = *pad + num;
   weight = register_parameter("weight", empty({num, dim}));
   init::normal_(weight);
@@ -90,7 +97,9 @@ Embedding::Embedding(int64_t num, int64_t dim, std::optional<int64_t> pad)
   }
 }
 
-Tensor Embedding::forward(const Tensor& indices) { return F::embedding(indices, weight, padding_idx); }
+Tensor Embedding::forward(const Tensor& indices) {
+  return F::embedding(indices, weight, padding_idx);
+}
 
 std::string Embedding::extra_repr() const {
   std::string s = std::to_string(num_embeddings) + ", " + std::to_string(embedding_dim);
@@ -98,24 +107,29 @@ std::string Embedding::extra_repr() const {
   return s;
 }
 
-LayerNorm::LayerNorm(Shape shape, double e, bool affine) : normalized_shape(std::move(shape)), eps(e) {
+LayerNorm::LayerNorm(Shape shape, double e, bool affine)
+    : normalized_shape(std::move(shape)), eps(e) {
   if (affine) {
     weight = register_parameter("weight", ones(normalized_shape));
     bias = register_parameter("bias", zeros(normalized_shape));
   }
 }
 
-Tensor LayerNorm::forward(const Tensor& x) { return F::layer_norm(x, normalized_shape, weight, bias, eps); }
+Tensor LayerNorm::forward(const Tensor& x) {
+  return F::layer_norm(x, normalized_shape, weight, bias, eps);
+}
 
 std::string LayerNorm::extra_repr() const {
   std::string s = "(";
-  for (size_t i = 0; i < normalized_shape.size(); ++i) s += std::to_string(normalized_shape[i]) + ",";
+  for (size_t i = 0; i < normalized_shape.size(); ++i)
+    s += std::to_string(normalized_shape[i]) + ",";
   if (normalized_shape.size() > 1) s.pop_back();
   return s + "), eps=" + fmt_double(eps) + ", elementwise_affine=" + py_bool(weight.defined());
 }
 
 Dropout::Dropout(double prob) : p(prob) {
-  if (!(p >= 0.0 && p <= 1.0)) fail<ValueError>("Dropout", "probability must be in [0, 1], got ", p);
+  if (!(p >= 0.0 && p <= 1.0))
+    fail<ValueError>("Dropout", "probability must be in [0, 1], got ", p);
 }
 
 std::string Dropout::extra_repr() const { return "p=" + fmt_double(p) + ", inplace=False"; }

@@ -62,7 +62,8 @@ class Conv2d : public UnaryModule {
 // and gets no gradient.
 class Embedding : public Module {
  public:
-  Embedding(int64_t num_embeddings, int64_t embedding_dim, std::optional<int64_t> padding_idx = std::nullopt);
+  Embedding(int64_t num_embeddings, int64_t embedding_dim,
+            std::optional<int64_t> padding_idx = std::nullopt);
   static std::shared_ptr<Embedding> make(int64_t num_embeddings, int64_t embedding_dim,
                                          std::optional<int64_t> padding_idx = std::nullopt) {
     return std::make_shared<Embedding>(num_embeddings, embedding_dim, padding_idx);
@@ -79,7 +80,8 @@ class Embedding : public Module {
 class LayerNorm : public UnaryModule {
  public:
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
-  static std::shared_ptr<LayerNorm> make(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true) {
+  static std::shared_ptr<LayerNorm> make(Shape normalized_shape, double eps = 1e-5,
+                                         bool elementwise_affine = true) {
     return std::make_shared<LayerNorm>(std::move(normalized_shape), eps, elementwise_affine);
   }
   Tensor forward(const Tensor& x) override;

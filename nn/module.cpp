@@ -36,7 +36,8 @@ std::vector<std::pair<std::string, Tensor>> named_tensors(const Module& root, bo
   auto take = [&](const std::string& prefix, const Module& m) {
     const auto& dict = buffers ? m.own_buffers() : m.own_parameters();
     for (const auto& [name, t] : dict)
-      if (t.defined() && seen_tensors.insert(t.impl()).second) out.emplace_back(join(prefix, name), t);
+      if (t.defined() && seen_tensors.insert(t.impl()).second)
+        out.emplace_back(join(prefix, name), t);
   };
   if (!recurse) {
     take("", root);
@@ -151,8 +152,10 @@ std::vector<std::shared_ptr<Module>> Module::modules() {
 }
 
 Tensor Module::get_parameter(const std::string& path) const {
-  for (const auto& [name, t] : named_parameters()) if (name == path) return t;
-  for (const auto& [name, t] : named_buffers()) if (name == path) return t;
+  for (const auto& [name, t] : named_parameters())
+    if (name == path) return t;
+  for (const auto& [name, t] : named_buffers())
+    if (name == path) return t;
   fail<IndexError>("get_parameter", name(), " has no parameter or buffer '", path, "'");
 }
 
@@ -174,14 +177,16 @@ std::shared_ptr<Module> Module::get_submodule(const std::string& path) const {
 
 void Module::train(bool on) {
   std::unordered_set<const Module*> seen;
-  walk(*this, "", seen, [&](const std::string&, const Module& m) { const_cast<Module&>(m).training_ = on; });
+  walk(*this, "", seen,
+       [&](const std::string&, const Module& m) { const_cast<Module&>(m).training_ = on; });
 }
 
 void Module::apply(const std::function<void(Module&)>& fn) {
   // Children first, then this module, as torch.nn.Module.apply.
   std::vector<Module*> order;
   std::unordered_set<const Module*> seen;
-  walk(*this, "", seen, [&](const std::string&, const Module& m) { order.push_back(const_cast<Module*>(&m)); });
+  walk(*this, "", seen,
+       [&](const std::string&, const Module& m) { order.push_back(const_cast<Module*>(&m)); });
   for (auto it = order.rbegin(); it != order.rend(); ++it) fn(**it);
 }
 
@@ -195,7 +200,8 @@ void Module::to(Device device) {
 }
 
 void Module::to(DType dtype) {
-  if (!is_floating(dtype)) fail<DTypeError>("Module::to", "modules convert only to floating dtypes, got ", dtype);
+  if (!is_floating(dtype))
+    fail<DTypeError>("Module::to", "modules convert only to floating dtypes, got ", dtype);
   NoGradGuard no_grad;
   for (const Tensor& t : parameters()) {
     if (!t.is_floating_point()) continue;
@@ -254,7 +260,8 @@ LoadResult Module::load_state_dict(const StateDict& dict, bool strict) {
     if (src == nullptr) {
       result.missing_keys.push_back(key);
     } else if (src->sizes() != t.sizes()) {
-      result.shape_mismatches.push_back(key + ": expected " + str(t.sizes()) + ", got " + str(src->sizes()));
+      result.shape_mismatches.push_back(key + ": expected " + str(t.sizes()) + ", got " +
+                                        str(src->sizes()));
     }
   }
   for (const auto& [key, t] : dict)
@@ -285,7 +292,8 @@ std::string Module::name() const { return short_type_name(typeid(*this)); }
 std::string short_type_name(const std::type_info& type) {
   const char* mangled = type.name();
   int status = 0;
-  std::unique_ptr<char, void (*)(void*)> demangled(abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(mangled, nullptr, nullptr, &status), std::free);
   std::string full = status == 0 && demangled ? demangled.get() : mangled;
   if (auto lt = full.find('<'); lt != std::string::npos) full = full.substr(0, lt);
   if (auto colon = full.rfind("::"); colon != std::string::npos) full = full.substr(colon + 2);

@@ -27,10 +27,12 @@ using StateDict = OrderedDict<Tensor>;
 
 // What load_state_dict found; with strict=true any non-empty list is an Error instead.
 struct LoadResult {
-  std::vector<std::string> missing_keys;     // in the module, not in the dict
-  std::vector<std::string> unexpected_keys;  // in the dict, not in the module
-  std::vector<std::string> shape_mismatches; // "key: expected [..], got [..]"
-  bool ok() const { return missing_keys.empty() && unexpected_keys.empty() && shape_mismatches.empty(); }
+  std::vector<std::string> missing_keys;      // in the module, not in the dict
+  std::vector<std::string> unexpected_keys;   // in the dict, not in the module
+  std::vector<std::string> shape_mismatches;  // "key: expected [..], got [..]"
+  bool ok() const {
+    return missing_keys.empty() && unexpected_keys.empty() && shape_mismatches.empty();
+  }
 };
 
 class Module : public std::enable_shared_from_this<Module> {
@@ -49,15 +51,15 @@ class Module : public std::enable_shared_from_this<Module> {
   Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
   // Registers a child module and returns it with its own type.
   template <typename M>
-    requires std::is_base_of_v<Module, M>
-  std::shared_ptr<M> register_module(const std::string& name, std::shared_ptr<M> module) {
+  requires std::is_base_of_v<Module, M> std::shared_ptr<M> register_module(
+      const std::string& name, std::shared_ptr<M> module) {
     add_child(name, module);
     return module;
   }
   // Swaps the child registered as `name` for another (same name, same position).
   template <typename M>
-    requires std::is_base_of_v<Module, M>
-  std::shared_ptr<M> replace_module(const std::string& name, std::shared_ptr<M> module) {
+  requires std::is_base_of_v<Module, M> std::shared_ptr<M> replace_module(
+      const std::string& name, std::shared_ptr<M> module) {
     replace_child(name, module);
     return module;
   }

@@ -21,7 +21,8 @@ namespace {
 
 using json = nlohmann::json;
 
-static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "safetensors I/O assumes a little-endian host");
 
 const char* st_dtype(DType t) {
   switch (t) {
@@ -42,11 +43,14 @@ bool parse_dtype(const std::string& s, DType* out) {
   return true;
 }
 
-[[noreturn]] void corrupt(const std::string& why) { fail<ValueError>("load_safetensors", "corrupt file: ", why); }
+[[noreturn]] void corrupt(const std::string& why) {
+  fail<ValueError>("load_safetensors", "corrupt file: ", why);
+}
 
 }  // namespace
 
-std::string serialize_safetensors(const StateDict& tensors, const std::map<std::string, std::string>& metadata) {
+std::string serialize_safetensors(const StateDict& tensors,
+                                  const std::map<std::string, std::string>& metadata) {
   json header = json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
   std::vector<Tensor> host;
@@ -56,7 +60,9 @@ std::string serialize_safetensors(const StateDict& tensors, const std::map<std::
     if (!t.defined()) fail<ValueError>("save_safetensors", "tensor '", name, "' is undefined");
     Tensor h = t.detach().to(Device::cpu()).contiguous();
     uint64_t n = static_cast<uint64_t>(h.numel()) * h.element_size();
-    header[name] = {{"dtype", st_dtype(h.dtype())}, {"shape", h.sizes()}, {"data_offsets", {offset, offset + n}}};
+    header[name] = {{"dtype", st_dtype(h.dtype())},
+                    {"shape", h.sizes()},
+                    {"data_offsets", {offset, offset + n}}};
     offset += n;
     host.push_back(h);
   }
@@ -67,20 +73,27 @@ std::string serialize_safetensors(const StateDict& tensors, const std::map<std::
   uint64_t n = head.size();
   out.append(reinterpret_cast<const char*>(&n), 8);
   out += head;
-  for (const Tensor& h : host) out.append(static_cast<const char*>(h.raw_data()), static_cast<size_t>(h.numel()) * h.element_size());
+  for (const Tensor& h : host)
+    out.append(static_cast<const char*>(h.raw_data()),
+               static_cast<size_t>(h.numel()) * h.element_size());
   return out;
 }
 
-void save_safetensors(const std::string& path, const StateDict& tensors, const std::map<std::string, std::string>& metadata) {
+void save_safetensors(const std::string& path, const StateDict& tensors,
+                      const std::map<std::string, std::string>& metadata) {
   write_file_atomically(path, serialize_safetensors(tensors, metadata));
 }
 
 SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device device) {
-  if (size < 8) corrupt("shorter than the 8-byte header length (" + std::to_string(size) + " bytes)");
+  if (size < 8)
+    corrupt("shorter than the 8-byte header length (" + std::to_string(size) + " bytes)");
   uint64_t n = 0;
   std::memcpy(&n, data, 8);
-  if (n > kMaxSafetensorsHeader) corrupt("header length " + std::to_string(n) + " exceeds the 100 MiB limit");
-  if (n > size - 8) corrupt("header length " + std::to_string(n) + " runs past the end of the file (" + std::to_string(size) + " bytes)");
+  if (n > kMaxSafetensorsHeader)
+    corrupt("header length " + std::to_string(n) + " exceeds the 100 MiB limit");
+  if (n > size - 8)
+    corrupt("header length " + std::to_string(n) + " runs past the end of the file (" +
+            std::to_string(size) + " bytes)");
   const uint8_t* buffer = data + 8 + n;
   const uint64_t buffer_len = size - 8 - n;
 
@@ -93,7 +106,10 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device devic
   if (!header.is_object()) corrupt("header is not a JSON object");
 
   SafetensorsFile file;
-  struct Span { uint64_t begin, end; std::string name; };
+  struct Span {
+    uint64_t begin, end;
+    std::string name;
+  };
   std::vector<Span> spans;
   std::vector<std::pair<std::string, std::tuple<DType, Shape, uint64_t, uint64_t>>> entries;
   for (auto it = header.begin(); it != header.end(); ++it) {
@@ -102,12 +118,14 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device devic
     if (name == "__metadata__") {
       if (!v.is_object()) corrupt("__metadata__ is not an object");
       for (auto m = v.begin(); m != v.end(); ++m) {
-        if (!m.value().is_string()) corrupt("__metadata__ value of '" + m.key() + "' is not a string");
+        if (!m.value().is_string())
+          corrupt("__metadata__ value of '" + m.key() + "' is not a string");
         file.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
-    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") || !v.contains("data_offsets"))
+    if (!v.is_object() || !v.contains("dtype") || !v.contains("shape") ||
+        !v.contains("data_offsets"))
       corrupt("entry '" + name + "' needs dtype, shape and data_offsets");
     const json& jd = v["dtype"];
     const json& js = v["shape"];
@@ -121,32 +139,42 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device devic
     for (const json& d : js) {
       if (!d.is_number_unsigned()) corrupt("entry '" + name + "' shape holds " + d.dump());
       uint64_t s = d.get<uint64_t>();
-      if (s > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) || (s != 0 && count > std::numeric_limits<uint64_t>::max() / s / 8))
+      if (s > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) ||
+          (s != 0 && count > std::numeric_limits<uint64_t>::max() / s / 8))
         corrupt("entry '" + name + "' shape is too large");
       count *= s;
       shape.push_back(static_cast<int64_t>(s));
     }
-    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() || !jo[1].is_number_unsigned())
+    if (!jo.is_array() || jo.size() != 2 || !jo[0].is_number_unsigned() ||
+        !jo[1].is_number_unsigned())
       corrupt("entry '" + name + "' data_offsets must be two unsigned integers");
     uint64_t b = jo[0].get<uint64_t>(), e = jo[1].get<uint64_t>();
     if (b > e || e > buffer_len)
       corrupt("entry '" + name + "' data_offsets [" + std::to_string(b) + ", " + std::to_string(e) +
               "] fall outside the " + std::to_string(buffer_len) + "-byte data");
     if (e - b != count * element_size(dt))
-      corrupt("entry '" + name + "' has " + std::to_string(e - b) + " bytes for shape " + str(shape) + " of " + st_dtype(dt));
+      corrupt("entry '" + name + "' has " + std::to_string(e - b) + " bytes for shape " +
+              str(shape) + " of " + st_dtype(dt));
     spans.push_back({b, e, name});
     entries.emplace_back(name, std::make_tuple(dt, shape, b, e));
   }
-  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.begin < y.begin || (x.begin == y.begin && x.end < y.end); });
+  std::sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) {
+    return x.begin < y.begin || (x.begin == y.begin && x.end < y.end);
+  });
   uint64_t expect = 0;
   for (const Span& s : spans) {
-    if (s.begin != expect) corrupt("tensor '" + s.name + "' does not start where the previous one ends (hole or overlap)");
+    if (s.begin != expect)
+      corrupt("tensor '" + s.name +
+              "' does not start where the previous one ends (hole or overlap)");
     expect = s.end;
   }
-  if (expect != buffer_len) corrupt("the data holds " + std::to_string(buffer_len - expect) + " bytes no tensor covers");
+  if (expect != buffer_len)
+    corrupt("the data holds " + std::to_string(buffer_len - expect) + " bytes no tensor covers");
 
   // Tensors come back in the order of their data (the order they were saved in).
-  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) { return std::get<2>(x.second) < std::get<2>(y.second); });
+  std::sort(entries.begin(), entries.end(), [](const auto& x, const auto& y) {
+    return std::get<2>(x.second) < std::get<2>(y.second);
+  });
   for (const auto& [name, info] : entries) {
     const auto& [dt, shape, b, e] = info;
     Tensor t = raw::empty(shape, dt, Device::cpu());
@@ -164,7 +192,8 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device devic
 SafetensorsFile load_safetensors(const std::string& path, Device device) {
   std::ifstream in(path, std::ios::binary);
   if (!in) fail<ValueError>("load_safetensors", "cannot open '", path, "'");
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)),
+                             std::istreambuf_iterator<char>());
   try {
     return parse_safetensors(bytes.data(), bytes.size(), device);
   } catch (const Error& e) {
@@ -172,7 +201,8 @@ SafetensorsFile load_safetensors(const std::string& path, Device device) {
   }
 }
 
-void save(const Module& module, const std::string& path, const std::map<std::string, std::string>& metadata) {
+void save(const Module& module, const std::string& path,
+          const std::map<std::string, std::string>& metadata) {
   save_safetensors(path, module.state_dict(), metadata);
 }
 

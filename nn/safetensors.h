@@ -20,8 +20,8 @@
 namespace ember::nn {
 
 struct SafetensorsFile {
-  StateDict tensors;                           // in file order
-  std::map<std::string, std::string> metadata; // "__metadata__"
+  StateDict tensors;                            // in file order
+  std::map<std::string, std::string> metadata;  // "__metadata__"
 };
 
 // Headers above this size are refused (as the reference implementation does).

@@ -20,11 +20,17 @@ Options AdamOptions::to_map() const {
   return o;
 }
 
-Adam::Adam(std::vector<AdamGroup> groups, AdamOptions defaults) : Adam(std::move(groups), defaults, false) {}
+Adam::Adam(std::vector<AdamGroup> groups, AdamOptions defaults)
+    : Adam(std::move(groups), defaults, false) {}
 
 Adam::Adam(std::vector<AdamGroup> groups, AdamOptions defaults, bool decoupled)
-    : Optimizer({{"lr", 1e-3}, {"beta1", 0.9}, {"beta2", 0.999}, {"eps", 1e-8},
-                 {"weight_decay", decoupled ? 1e-2 : 0.0}, {"amsgrad", 0.0}, {"maximize", 0.0}}),
+    : Optimizer({{"lr", 1e-3},
+                 {"beta1", 0.9},
+                 {"beta2", 0.999},
+                 {"eps", 1e-8},
+                 {"weight_decay", decoupled ? 1e-2 : 0.0},
+                 {"amsgrad", 0.0},
+                 {"maximize", 0.0}}),
       decoupled_(decoupled) {
   check_options(defaults.to_map());
   for (const auto& [k, v] : defaults.to_map()) defaults_[k] = v;
@@ -32,22 +38,30 @@ Adam::Adam(std::vector<AdamGroup> groups, AdamOptions defaults, bool decoupled)
   for (AdamGroup& g : groups) add_param_group(std::move(g.params), g.options.to_map());
 }
 
-AdamW::AdamW(std::vector<AdamGroup> groups, AdamOptions defaults) : Adam(std::move(groups), defaults, true) {}
+AdamW::AdamW(std::vector<AdamGroup> groups, AdamOptions defaults)
+    : Adam(std::move(groups), defaults, true) {}
 
 void Adam::validate(const Options& o) const {
   if (o.at("lr") < 0) fail<ValueError>(name(), "invalid learning rate ", o.at("lr"));
   if (o.at("eps") < 0) fail<ValueError>(name(), "invalid epsilon ", o.at("eps"));
   for (const char* b : {"beta1", "beta2"})
-    if (!(o.at(b) >= 0 && o.at(b) < 1)) fail<ValueError>(name(), "invalid ", b, " ", o.at(b), " (must be in [0, 1))");
-  if (o.at("weight_decay") < 0) fail<ValueError>(name(), "invalid weight_decay ", o.at("weight_decay"));
+    if (!(o.at(b) >= 0 && o.at(b) < 1))
+      fail<ValueError>(name(), "invalid ", b, " ", o.at(b), " (must be in [0, 1))");
+  if (o.at("weight_decay") < 0)
+    fail<ValueError>(name(), "invalid weight_decay ", o.at("weight_decay"));
 }
 
 void Adam::step() {
   NoGradGuard no_grad;
   for (ParamGroup& g : groups_) {
-    AdamStepParams p{.lr = g.get("lr"), .beta1 = g.get("beta1"), .beta2 = g.get("beta2"), .eps = g.get("eps"),
-                     .weight_decay = g.get("weight_decay"), .decoupled_weight_decay = decoupled_,
-                     .amsgrad = g.get("amsgrad") != 0, .maximize = g.get("maximize") != 0};
+    AdamStepParams p{.lr = g.get("lr"),
+                     .beta1 = g.get("beta1"),
+                     .beta2 = g.get("beta2"),
+                     .eps = g.get("eps"),
+                     .weight_decay = g.get("weight_decay"),
+                     .decoupled_weight_decay = decoupled_,
+                     .amsgrad = g.get("amsgrad") != 0,
+                     .maximize = g.get("maximize") != 0};
     std::vector<Tensor> grads;
     grads.reserve(g.params.size());
     std::vector<AdamTensors> items;
@@ -62,7 +76,8 @@ void Adam::step() {
         Tensor* b = st.buffers.find(name);
         if (b == nullptr) {
           st.buffers.insert(name, zeros_like(param));
-        } else if (b->device() != param.device() || b->dtype() != param.dtype()) {  // the module moved
+        } else if (b->device() != param.device() ||
+                   b->dtype() != param.dtype()) {  // the module moved
           *b = b->to(param.device(), param.dtype()).contiguous();
         }
       }

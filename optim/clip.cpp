@@ -8,8 +8,10 @@
 
 namespace ember::optim {
 
-double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
-  if (!(norm_type > 0)) fail<ValueError>("clip_grad_norm_", "norm_type must be positive, got ", norm_type);
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type,
+                       bool error_if_nonfinite) {
+  if (!(norm_type > 0))
+    fail<ValueError>("clip_grad_norm_", "norm_type must be positive, got ", norm_type);
   NoGradGuard no_grad;
   std::vector<Tensor> grads;
   for (const Tensor& p : params)
@@ -19,7 +21,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
   const double sum = raw::multi_tensor_norm(grads, norm_type);
   const double total = std::isinf(norm_type) ? sum : std::pow(sum, 1.0 / norm_type);
   if (error_if_nonfinite && !std::isfinite(total))
-    fail<ValueError>("clip_grad_norm_", "the total norm of order ", norm_type, " of the gradients is ", total);
+    fail<ValueError>("clip_grad_norm_", "the total norm of order ", norm_type,
+                     " of the gradients is ", total);
   double coef = max_norm / (total + 1e-6);
   if (coef < 1.0)
     for (Tensor& g : grads) g.mul_(coef);
@@ -27,7 +30,8 @@ double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, doubl
 }
 
 void clip_grad_value_(const std::vector<Tensor>& params, double clip_value) {
-  if (!(clip_value >= 0)) fail<ValueError>("clip_grad_value_", "clip_value must be >= 0, got ", clip_value);
+  if (!(clip_value >= 0))
+    fail<ValueError>("clip_grad_value_", "clip_value must be >= 0, got ", clip_value);
   NoGradGuard no_grad;
   for (const Tensor& p : params) {
     Tensor g = p.grad();

@@ -45,14 +45,15 @@ nn::StateDict LRScheduler::state_dict() const {
 void LRScheduler::load_state_dict(const nn::StateDict& dict) {
   std::vector<double> base = dict.at("base_lrs").to_vector<double>();
   if (base.size() != optimizer_->param_groups().size())
-    fail<ValueError>("load_state_dict", name(), " was saved for ", base.size(), " groups, the optimizer has ",
-                     optimizer_->param_groups().size());
+    fail<ValueError>("load_state_dict", name(), " was saved for ", base.size(),
+                     " groups, the optimizer has ", optimizer_->param_groups().size());
   base_lrs_ = base;
   last_epoch_ = dict.at("last_epoch").item<int64_t>();
   apply(lr_at(last_epoch_));
 }
 
-StepLR::StepLR(std::shared_ptr<Optimizer> opt, int64_t s, double g) : LRScheduler(std::move(opt)), step_size(s), gamma(g) {
+StepLR::StepLR(std::shared_ptr<Optimizer> opt, int64_t s, double g)
+    : LRScheduler(std::move(opt)), step_size(s), gamma(g) {
   if (s <= 0) fail<ValueError>("StepLR", "step_size must be positive, got ", s);
   init();
 }
@@ -74,7 +75,10 @@ std::vector<double> MultiStepLR::lr_at(int64_t e) const {
   return r;
 }
 
-ExponentialLR::ExponentialLR(std::shared_ptr<Optimizer> opt, double g) : LRScheduler(std::move(opt)), gamma(g) { init(); }
+ExponentialLR::ExponentialLR(std::shared_ptr<Optimizer> opt, double g)
+    : LRScheduler(std::move(opt)), gamma(g) {
+  init();
+}
 std::vector<double> ExponentialLR::lr_at(int64_t e) const {
   std::vector<double> r;
   for (double b : base_lrs_) r.push_back(b * std::pow(gamma, static_cast<double>(e)));
@@ -88,7 +92,9 @@ CosineAnnealingLR::CosineAnnealingLR(std::shared_ptr<Optimizer> opt, int64_t t, 
 }
 std::vector<double> CosineAnnealingLR::lr_at(int64_t e) const {
   std::vector<double> r;
-  double c = (1.0 + std::cos(std::numbers::pi * static_cast<double>(e) / static_cast<double>(T_max))) / 2.0;
+  double c =
+      (1.0 + std::cos(std::numbers::pi * static_cast<double>(e) / static_cast<double>(T_max))) /
+      2.0;
   for (double b : base_lrs_) r.push_back(eta_min + (b - eta_min) * c);
   return r;
 }
@@ -101,7 +107,8 @@ LinearLR::LinearLR(std::shared_ptr<Optimizer> opt, double s, double e, int64_t t
   init();
 }
 std::vector<double> LinearLR::lr_at(int64_t e) const {
-  double f = start_factor + (end_factor - start_factor) * static_cast<double>(std::min(e, total_iters)) /
+  double f = start_factor + (end_factor - start_factor) *
+                                static_cast<double>(std::min(e, total_iters)) /
                                 static_cast<double>(total_iters);
   std::vector<double> r;
   for (double b : base_lrs_) r.push_back(b * f);
@@ -112,9 +119,11 @@ LambdaLR::LambdaLR(std::shared_ptr<Optimizer> opt, Fn fn) : LRScheduler(std::mov
   fns_.assign(optimizer_->param_groups().size(), fn);
   init();
 }
-LambdaLR::LambdaLR(std::shared_ptr<Optimizer> opt, std::vector<Fn> fns) : LRScheduler(std::move(opt)), fns_(std::move(fns)) {
+LambdaLR::LambdaLR(std::shared_ptr<Optimizer> opt, std::vector<Fn> fns)
+    : LRScheduler(std::move(opt)), fns_(std::move(fns)) {
   if (fns_.size() != optimizer_->param_groups().size())
-    fail<ValueError>("LambdaLR", "got ", fns_.size(), " functions for ", optimizer_->param_groups().size(), " groups");
+    fail<ValueError>("LambdaLR", "got ", fns_.size(), " functions for ",
+                     optimizer_->param_groups().size(), " groups");
   init();
 }
 std::vector<double> LambdaLR::lr_at(int64_t e) const {
@@ -123,18 +132,20 @@ std::vector<double> LambdaLR::lr_at(int64_t e) const {
   return r;
 }
 
-SequentialLR::SequentialLR(std::shared_ptr<Optimizer> opt, std::vector<std::shared_ptr<LRScheduler>> s,
-                           std::vector<int64_t> m)
+SequentialLR::SequentialLR(std::shared_ptr<Optimizer> opt,
+                           std::vector<std::shared_ptr<LRScheduler>> s, std::vector<int64_t> m)
     : LRScheduler(std::move(opt)), schedulers_(std::move(s)), milestones_(std::move(m)) {
   if (schedulers_.empty() || milestones_.size() != schedulers_.size() - 1)
-    fail<ValueError>("SequentialLR", "needs n schedulers and n - 1 milestones, got ", schedulers_.size(), " and ",
-                     milestones_.size());
+    fail<ValueError>("SequentialLR", "needs n schedulers and n - 1 milestones, got ",
+                     schedulers_.size(), " and ", milestones_.size());
   for (const auto& sch : schedulers_)
-    if (&sch->optimizer() != optimizer_.get()) fail<ValueError>("SequentialLR", "schedulers must share its optimizer");
+    if (&sch->optimizer() != optimizer_.get())
+      fail<ValueError>("SequentialLR", "schedulers must share its optimizer");
   init();
 }
 std::vector<double> SequentialLR::lr_at(int64_t e) const {
-  auto idx = static_cast<size_t>(std::upper_bound(milestones_.begin(), milestones_.end(), e) - milestones_.begin());
+  auto idx = static_cast<size_t>(std::upper_bound(milestones_.begin(), milestones_.end(), e) -
+                                 milestones_.begin());
   int64_t start = idx == 0 ? 0 : milestones_[idx - 1];
   return schedulers_[idx]->lr_at(e - start);
 }
@@ -142,16 +153,21 @@ std::vector<double> SequentialLR::lr_at(int64_t e) const {
 ReduceLROnPlateau::ReduceLROnPlateau(std::shared_ptr<Optimizer> opt, ReduceLROnPlateauOptions o)
     : optimizer_(std::move(opt)), options_(std::move(o)) {
   if (!optimizer_) fail<ValueError>("ReduceLROnPlateau", "needs an optimizer");
-  if (options_.mode != "min" && options_.mode != "max") fail<ValueError>("ReduceLROnPlateau", "mode must be min or max, got ", options_.mode);
+  if (options_.mode != "min" && options_.mode != "max")
+    fail<ValueError>("ReduceLROnPlateau", "mode must be min or max, got ", options_.mode);
   if (options_.threshold_mode != "rel" && options_.threshold_mode != "abs")
-    fail<ValueError>("ReduceLROnPlateau", "threshold_mode must be rel or abs, got ", options_.threshold_mode);
-  if (!(options_.factor < 1.0)) fail<ValueError>("ReduceLROnPlateau", "factor must be < 1, got ", options_.factor);
-  best_ = options_.mode == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
+    fail<ValueError>("ReduceLROnPlateau", "threshold_mode must be rel or abs, got ",
+                     options_.threshold_mode);
+  if (!(options_.factor < 1.0))
+    fail<ValueError>("ReduceLROnPlateau", "factor must be < 1, got ", options_.factor);
+  best_ = options_.mode == "min" ? std::numeric_limits<double>::infinity()
+                                 : -std::numeric_limits<double>::infinity();
 }
 
 bool ReduceLROnPlateau::better(double a, double best) const {
   bool rel = options_.threshold_mode == "rel";
-  if (options_.mode == "min") return rel ? a < best * (1.0 - options_.threshold) : a < best - options_.threshold;
+  if (options_.mode == "min")
+    return rel ? a < best * (1.0 - options_.threshold) : a < best - options_.threshold;
   return rel ? a > best * (1.0 + options_.threshold) : a > best + options_.threshold;
 }
 

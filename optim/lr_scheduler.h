@@ -120,14 +120,14 @@ class SequentialLR : public LRScheduler {
 
 // Lowers the rate by `factor` when a metric stops improving for `patience` checks.
 struct ReduceLROnPlateauOptions {
-  std::string mode = "min";            // or "max"
+  std::string mode = "min";  // or "max"
   double factor = 0.1;
   int64_t patience = 10;
   double threshold = 1e-4;
   std::string threshold_mode = "rel";  // or "abs"
   int64_t cooldown = 0;
   double min_lr = 0.0;
-  double eps = 1e-8;                   // changes smaller than this are skipped
+  double eps = 1e-8;  // changes smaller than this are skipped
 };
 
 class ReduceLROnPlateau {

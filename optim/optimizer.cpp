@@ -33,12 +33,16 @@ void Optimizer::add_param_group(std::vector<Tensor> params, const Options& overr
   std::unordered_set<const TensorImpl*> mine;
   for (const Tensor& p : params) {
     raw::check_defined(name().c_str(), p);
-    if (!p.is_leaf()) fail<ValueError>(name(), "can't optimize a non-leaf tensor of shape ", str(p.sizes()));
-    if (!p.is_floating_point()) fail<DTypeError>(name(), "parameters must be floating-point, got ", p.dtype());
+    if (!p.is_leaf())
+      fail<ValueError>(name(), "can't optimize a non-leaf tensor of shape ", str(p.sizes()));
+    if (!p.is_floating_point())
+      fail<DTypeError>(name(), "parameters must be floating-point, got ", p.dtype());
     if (seen.count(p.impl()))
-      fail<ValueError>(name(), "a parameter of shape ", str(p.sizes()), " appears in more than one group");
+      fail<ValueError>(name(), "a parameter of shape ", str(p.sizes()),
+                       " appears in more than one group");
     if (!mine.insert(p.impl()).second)
-      fail<ValueError>(name(), "a parameter of shape ", str(p.sizes()), " appears twice in one group");
+      fail<ValueError>(name(), "a parameter of shape ", str(p.sizes()),
+                       " appears twice in one group");
   }
   ParamGroup g{std::move(params), defaults_};
   for (const auto& [key, value] : overrides) g.options[key] = value;
@@ -67,7 +71,8 @@ nn::StateDict Optimizer::state_dict() const {
   for (size_t g = 0; g < groups_.size(); ++g) {
     const ParamGroup& group = groups_[g];
     std::string prefix = "param_groups." + std::to_string(g) + ".";
-    for (const auto& [key, value] : group.options) d.insert(prefix + key, scalar_tensor(value, {.dtype = DType::f64}));
+    for (const auto& [key, value] : group.options)
+      d.insert(prefix + key, scalar_tensor(value, {.dtype = DType::f64}));
     std::vector<int64_t> ids;
     for (const Tensor& p : group.params) {
       auto it = state_.find(p.impl());
@@ -88,12 +93,13 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
   size_t ngroups = 0;
   while (dict.contains("param_groups." + std::to_string(ngroups) + ".params")) ++ngroups;
   if (ngroups != groups_.size())
-    fail<ValueError>("load_state_dict", name(), " has ", groups_.size(), " parameter groups but the state dict has ", ngroups);
+    fail<ValueError>("load_state_dict", name(), " has ", groups_.size(),
+                     " parameter groups but the state dict has ", ngroups);
   for (size_t g = 0; g < groups_.size(); ++g) {
     int64_t n = dict.at("param_groups." + std::to_string(g) + ".params").numel();
     if (n != static_cast<int64_t>(groups_[g].params.size()))
-      fail<ValueError>("load_state_dict", "group ", g, " of ", name(), " has ", groups_[g].params.size(),
-                       " parameters but the state dict's has ", n);
+      fail<ValueError>("load_state_dict", "group ", g, " of ", name(), " has ",
+                       groups_[g].params.size(), " parameters but the state dict's has ", n);
   }
   NoGradGuard no_grad;
   int64_t index = 0;
@@ -102,7 +108,8 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
     std::string prefix = "param_groups." + std::to_string(g) + ".";
     Options opts = groups_[g].options;
     for (const auto& [key, t] : dict)
-      if (key.starts_with(prefix) && key != prefix + "params") opts[key.substr(prefix.size())] = t.item<double>();
+      if (key.starts_with(prefix) && key != prefix + "params")
+        opts[key.substr(prefix.size())] = t.item<double>();
     groups_[g].options = opts;
     for (const Tensor& p : groups_[g].params) {
       std::string sp = "state." + std::to_string(index++) + ".";

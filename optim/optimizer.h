@@ -12,8 +12,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "nn/ordered_dict.h"
 #include "nn/module.h"
+#include "nn/ordered_dict.h"
 #include "tensor/tensor.h"
 
 namespace ember::optim {

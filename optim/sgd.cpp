@@ -18,8 +18,12 @@ Options SGDOptions::to_map() const {
 }
 
 SGD::SGD(std::vector<SGDGroup> groups, SGDOptions defaults)
-    : Optimizer({{"lr", 1e-3}, {"momentum", 0.0}, {"dampening", 0.0}, {"weight_decay", 0.0},
-                 {"nesterov", 0.0}, {"maximize", 0.0}}) {
+    : Optimizer({{"lr", 1e-3},
+                 {"momentum", 0.0},
+                 {"dampening", 0.0},
+                 {"weight_decay", 0.0},
+                 {"nesterov", 0.0},
+                 {"maximize", 0.0}}) {
   check_options(defaults.to_map());
   for (const auto& [k, v] : defaults.to_map()) defaults_[k] = v;
   if (groups.empty()) fail<ValueError>("SGD", "got no parameters to optimize");
@@ -29,7 +33,8 @@ SGD::SGD(std::vector<SGDGroup> groups, SGDOptions defaults)
 void SGD::validate(const Options& o) const {
   if (o.at("lr") < 0) fail<ValueError>("SGD", "invalid learning rate ", o.at("lr"));
   if (o.at("momentum") < 0) fail<ValueError>("SGD", "invalid momentum ", o.at("momentum"));
-  if (o.at("weight_decay") < 0) fail<ValueError>("SGD", "invalid weight_decay ", o.at("weight_decay"));
+  if (o.at("weight_decay") < 0)
+    fail<ValueError>("SGD", "invalid weight_decay ", o.at("weight_decay"));
   if (o.at("nesterov") != 0 && (o.at("momentum") <= 0 || o.at("dampening") != 0))
     fail<ValueError>("SGD", "Nesterov momentum requires a momentum and zero dampening");
 }
@@ -37,8 +42,11 @@ void SGD::validate(const Options& o) const {
 void SGD::step() {
   NoGradGuard no_grad;
   for (ParamGroup& g : groups_) {
-    SgdStepParams p{.lr = g.get("lr"), .momentum = g.get("momentum"), .dampening = g.get("dampening"),
-                    .weight_decay = g.get("weight_decay"), .nesterov = g.get("nesterov") != 0,
+    SgdStepParams p{.lr = g.get("lr"),
+                    .momentum = g.get("momentum"),
+                    .dampening = g.get("dampening"),
+                    .weight_decay = g.get("weight_decay"),
+                    .nesterov = g.get("nesterov") != 0,
                     .maximize = g.get("maximize") != 0};
     std::vector<Tensor> grads;
     grads.reserve(g.params.size());
@@ -53,8 +61,9 @@ void SGD::step() {
       if (p.momentum != 0.0) {
         Tensor* b = st.buffers.find("momentum_buffer");
         if (b == nullptr || b->device() != param.device() || b->dtype() != param.dtype()) {
-          b = &st.buffers.insert("momentum_buffer", b ? b->to(param.device(), param.dtype()).contiguous()
-                                                       : zeros_like(param));
+          b = &st.buffers.insert(
+              "momentum_buffer",
+              b ? b->to(param.device(), param.dtype()).contiguous() : zeros_like(param));
           first = st.step == 0;
         }
         buf = b;

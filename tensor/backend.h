@@ -25,24 +25,24 @@ namespace ember {
 // output dtype rule (raw::unary_result_dtype) all read this list (CONTRIBUTING.md).
 // gelu is x Phi(x), the erf form; gelu_tanh 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
 // pow_scalar is x^arg.
-#define EMBER_UNARY_OPS(X)                                                   \
-  X(neg, "neg", false)                                                       \
-  X(abs, "abs", false)                                                       \
-  X(sign, "sign", false)                                                     \
-  X(exp, "exp", true)                                                        \
-  X(log, "log", true)                                                        \
-  X(sqrt, "sqrt", true)                                                      \
-  X(rsqrt, "rsqrt", true)                                                    \
-  X(tanh, "tanh", true)                                                      \
-  X(sigmoid, "sigmoid", true)                                                \
-  X(relu, "relu", false)                                                     \
-  X(gelu, "gelu", true)                                                      \
-  X(gelu_tanh, "gelu_tanh", true)                                            \
-  X(silu, "silu", true)                                                      \
-  X(sin, "sin", true)                                                        \
-  X(cos, "cos", true)                                                        \
-  X(erf, "erf", true)                                                        \
-  X(pow_scalar, "pow", false)                                                \
+#define EMBER_UNARY_OPS(X)        \
+  X(neg, "neg", false)            \
+  X(abs, "abs", false)            \
+  X(sign, "sign", false)          \
+  X(exp, "exp", true)             \
+  X(log, "log", true)             \
+  X(sqrt, "sqrt", true)           \
+  X(rsqrt, "rsqrt", true)         \
+  X(tanh, "tanh", true)           \
+  X(sigmoid, "sigmoid", true)     \
+  X(relu, "relu", false)          \
+  X(gelu, "gelu", true)           \
+  X(gelu_tanh, "gelu_tanh", true) \
+  X(silu, "silu", true)           \
+  X(sin, "sin", true)             \
+  X(cos, "cos", true)             \
+  X(erf, "erf", true)             \
+  X(pow_scalar, "pow", false)     \
   X(logical_not, "logical_not", false)
 
 enum class UnaryOp : uint8_t {
@@ -61,9 +61,21 @@ constexpr bool is_float_only(UnaryOp op) {
   return false;
 }
 enum class BinaryOp : uint8_t {
-  add, sub, mul, div, pow, maximum, minimum,
-  eq, ne, lt, le, gt, ge,  // results are bool
-  logical_and, logical_or  // inputs and results are bool
+  add,
+  sub,
+  mul,
+  div,
+  pow,
+  maximum,
+  minimum,
+  eq,
+  ne,
+  lt,
+  le,
+  gt,
+  ge,  // results are bool
+  logical_and,
+  logical_or  // inputs and results are bool
 };
 // var uses the `correction` argument (1 = Bessel's correction, as torch.var's default).
 enum class ReduceOp : uint8_t { sum, prod, mean, max, min, var };
@@ -138,10 +150,28 @@ struct CrossEntropyParams {
 // entry per family: supporting it means its forward and backward methods.
 enum class Primitive : uint8_t {
   // required: every backend implements them
-  copy, fill, unary, binary, where, reduce, matmul, softmax, random, index_select, gather,
-  scatter_add, check_index_range,
+  copy,
+  fill,
+  unary,
+  binary,
+  where,
+  reduce,
+  matmul,
+  softmax,
+  random,
+  index_select,
+  gather,
+  scatter_add,
+  check_index_range,
   // optional: the op layer falls back (tensor/dispatch.h) where a backend lacks them
-  adam_step, sgd_step, multi_norm, cross_entropy, conv2d, attention, layer_norm, embedding,
+  adam_step,
+  sgd_step,
+  multi_norm,
+  cross_entropy,
+  conv2d,
+  attention,
+  layer_norm,
+  embedding,
 };
 bool is_optional(Primitive op);
 
@@ -150,12 +180,12 @@ bool is_optional(Primitive op);
 // Cross entropy: logits (R, C) contiguous floating, target (R) contiguous i64, weight (C)
 // of the logits' dtype or undefined -> loss (R) and lse (R), the row log-sum-exp.
 struct CrossEntropyForwardArgs {
-  Tensor loss, lse;             // outputs (R), (R)
+  Tensor loss, lse;  // outputs (R), (R)
   Tensor logits, target, weight;
 };
 // grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r], from the forward's lse (R).
 struct CrossEntropyBackwardArgs {
-  Tensor grad_logits;           // output (R, C)
+  Tensor grad_logits;  // output (R, C)
   Tensor grad_loss, logits, lse, target, weight;
 };
 
@@ -239,8 +269,8 @@ class Backend {
   // Fills the contiguous `out` from Philox-4x32-10 with key `seed` and counter
   // (element index, offset): element i is a function of (seed, offset, i) only, so
   // every device produces the same numbers (tensor/philox.h defines them).
-  virtual void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset,
-                      double a, double b) = 0;
+  virtual void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a,
+                      double b) = 0;
   // out = in.index_select(dim, index): index is a contiguous i64 (N) tensor.
   virtual void index_select(const Tensor& out, const Tensor& in, int64_t dim,
                             const Tensor& index) = 0;
@@ -277,8 +307,7 @@ class Backend {
 
   // Cross entropy (CrossEntropyForwardArgs says the shapes). Target values outside [0, C)
   // that are not ignore_index raise IndexError.
-  virtual void cross_entropy_forward(const CrossEntropyForwardArgs& a,
-                                     const CrossEntropyParams& p);
+  virtual void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p);
   virtual void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
                                       const CrossEntropyParams& p);
 

@@ -20,7 +20,7 @@ struct Device {
   constexpr Device() = default;
   constexpr Device(DeviceType t, int i = 0) : type(t), index(i) {}  // NOLINT: implicit on purpose
   // Parses "cpu", "sim", "cuda", "cuda:1"; throws ValueError otherwise.
-  Device(std::string_view spec);  // NOLINT
+  Device(std::string_view spec);                                // NOLINT
   Device(const char* spec) : Device(std::string_view(spec)) {}  // NOLINT
 
   static constexpr Device cpu() { return {DeviceType::cpu, 0}; }

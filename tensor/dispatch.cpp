@@ -27,9 +27,9 @@ void warn_once(Primitive op, Device device, DType dtype, Dispatch::Route route) 
   const char* how = route == Dispatch::Route::host_in_place
                         ? "the cpu kernel on its host memory in place"
                         : "the cpu kernel on host copies (host round trip)";
-  const std::string line = detail::cat_str("ember: warning: ", to_string(op), " has no ",
-                                           device.str(), " kernel for ", dtype, "; running ",
-                                           how, "\n");
+  const std::string line =
+      detail::cat_str("ember: warning: ", to_string(op), " has no ", device.str(), " kernel for ",
+                      dtype, "; running ", how, "\n");
   std::fputs(line.c_str(), stderr);
 }
 

@@ -25,17 +25,29 @@ class Error : public std::runtime_error {
 };
 
 // Shapes that do not fit together (broadcasting, matmul, view, cat, ...).
-struct ShapeError : Error { using Error::Error; };
+struct ShapeError : Error {
+  using Error::Error;
+};
 // A dtype the op does not accept, or two inputs whose dtypes do not combine.
-struct DTypeError : Error { using Error::Error; };
+struct DTypeError : Error {
+  using Error::Error;
+};
 // Inputs on different devices, or a device that is not available.
-struct DeviceError : Error { using Error::Error; };
+struct DeviceError : Error {
+  using Error::Error;
+};
 // A dimension or element index out of range.
-struct IndexError : Error { using Error::Error; };
+struct IndexError : Error {
+  using Error::Error;
+};
 // Any other bad argument (negative size, step of zero, undefined tensor, ...).
-struct ValueError : Error { using Error::Error; };
+struct ValueError : Error {
+  using Error::Error;
+};
 // An invariant inside ember does not hold: a bug in ember, not in the caller.
-struct InternalError : Error { using Error::Error; };
+struct InternalError : Error {
+  using Error::Error;
+};
 
 namespace detail {
 template <typename... Args>
@@ -59,11 +71,11 @@ template <typename E = ValueError, typename... Args>
 #define EMBER_STRINGIFY(x) EMBER_STRINGIFY_(x)
 
 // Internal invariant: on failure throws InternalError with file, line and expression.
-#define EMBER_CHECK(cond, ...)                                                          \
-  do {                                                                                  \
-    if (!(cond)) [[unlikely]] {                                                         \
-      ::ember::fail<::ember::InternalError>(                                            \
-          "internal", __FILE__ ":" EMBER_STRINGIFY(__LINE__) ": check `" #cond "` failed"   \
-          __VA_OPT__(": ", ) __VA_ARGS__);                                              \
-    }                                                                                   \
+#define EMBER_CHECK(cond, ...)                                                                    \
+  do {                                                                                            \
+    if (!(cond)) [[unlikely]] {                                                                   \
+      ::ember::fail<::ember::InternalError>(                                                      \
+          "internal", __FILE__ ":" EMBER_STRINGIFY(                                               \
+                          __LINE__) ": check `" #cond "` failed" __VA_OPT__(": ", ) __VA_ARGS__); \
+    }                                                                                             \
   } while (0)

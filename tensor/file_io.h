@@ -8,6 +8,7 @@ namespace ember {
 
 // Writes a file atomically: a temporary beside `path`, fsync, rename, fsync of the folder.
 // Failures throw ValueError naming `op`.
-void write_file_atomically(const std::string& path, const std::string& bytes, std::string_view op = "save");
+void write_file_atomically(const std::string& path, const std::string& bytes,
+                           std::string_view op = "save");
 
 }  // namespace ember

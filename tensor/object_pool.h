@@ -58,7 +58,7 @@ class FreeList {
   }
   int count() const { return count_; }
   ~FreeList() {
-    for (int i = 0; i < count_; ++i) ::operator delete(blocks_[i], std::align_val_t{Align});
+    for (int i = 0; i < count_; ++i) ::operator delete (blocks_[i], std::align_val_t{Align});
     exited_ = true;
   }
 
@@ -83,13 +83,13 @@ struct PoolAllocator {
     if (n == 1)
       if (auto* list = FreeList<sizeof(T), alignof(T)>::mine())
         if (void* p = list->pop()) return static_cast<T*>(p);
-    return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{alignof(T)}));
+    return static_cast<T*>(::operator new (n * sizeof(T), std::align_val_t{alignof(T)}));
   }
   void deallocate(T* p, size_t n) noexcept {
     if (n == 1)
       if (auto* list = FreeList<sizeof(T), alignof(T)>::mine())
         if (list->push(p)) return;
-    ::operator delete(p, std::align_val_t{alignof(T)});
+    ::operator delete (p, std::align_val_t{alignof(T)});
   }
   template <typename U>
   bool operator==(const PoolAllocator<U>&) const noexcept {

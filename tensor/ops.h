@@ -43,7 +43,8 @@ Tensor from_vector(const std::vector<T>& values, Device device = Device::cpu()) 
 }
 // Wraps host memory ember does not own (no copy); `deleter`, if given, runs when the
 // last tensor using it dies. Strides default to contiguous.
-Tensor from_blob(void* data, const Shape& shape, DType dtype, std::function<void(void*)> deleter = {});
+Tensor from_blob(void* data, const Shape& shape, DType dtype,
+                 std::function<void(void*)> deleter = {});
 Tensor from_blob(void* data, const Shape& shape, const Strides& strides, DType dtype,
                  std::function<void(void*)> deleter = {});
 
@@ -51,7 +52,8 @@ Tensor from_blob(void* data, const Shape& shape, const Strides& strides, DType d
 void manual_seed(uint64_t seed);
 Tensor rand(const Shape& shape, TensorOptions options = {});   // U[0, 1)
 Tensor randn(const Shape& shape, TensorOptions options = {});  // N(0, 1)
-Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options = {});  // default dtype i64
+Tensor randint(int64_t low, int64_t high, const Shape& shape,
+               TensorOptions options = {});  // default dtype i64
 Tensor rand_like(const Tensor& t);
 Tensor randn_like(const Tensor& t);
 
@@ -143,7 +145,8 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 // the backend's AttentionParams contract names (the same scores on every device).
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask = Tensor(), double dropout_p = 0.0,
-                                    bool is_causal = false, std::optional<double> scale = std::nullopt);
+                                    bool is_causal = false,
+                                    std::optional<double> scale = std::nullopt);
 // The fused nn primitives, differentiable (nn::functional's layer_norm, embedding and
 // cross_entropy are built on them; autograd/functions_nn.cpp defines them):
 // layer norm over the last dim of x (R, N), weight and bias (N) or undefined -> (R, N).
@@ -160,7 +163,8 @@ Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tens
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);
 std::vector<Tensor> split(const Tensor& x, int64_t split_size, int64_t dim = 0);
-std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& split_sizes, int64_t dim = 0);
+std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& split_sizes,
+                          int64_t dim = 0);
 std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);

@@ -73,7 +73,9 @@ EMBER_HD int64_t randint(U32x4 r, int64_t low, int64_t high) {
 // Attention dropout: score (b, h, i, j), at linear index ((b H + h) Tq + i) Tk + j, is kept
 // when its 32-bit word is at least dropout_threshold(p) = ceil(p 2^32) (never for p = 1).
 // Four consecutive scores share one draw: word index % 4 of counter index / 4.
-inline uint64_t dropout_threshold(double p) { return static_cast<uint64_t>(std::ceil(p * 4294967296.0)); }
+inline uint64_t dropout_threshold(double p) {
+  return static_cast<uint64_t>(std::ceil(p * 4294967296.0));
+}
 EMBER_HD bool dropout_keep(uint64_t seed, uint64_t offset, uint64_t index, uint64_t threshold) {
   return draw(seed, offset, index >> 2).v[index & 3] >= threshold;
 }

@@ -53,7 +53,7 @@ struct Formatter {
       sci_mode = hi / lo > 1000.0 || hi > 1.0e8 || lo < 1.0e-4;
     }
     for (double v : finite) {
-      size_t len = sci_mode ? printf_double("%.*e", v).size()
+      size_t len = sci_mode   ? printf_double("%.*e", v).size()
                    : int_mode ? printf_double("%.0f", v).size() + 1
                               : printf_double("%.*f", v).size();
       width = std::max(width, len);
@@ -162,7 +162,8 @@ std::string Tensor::to_string() const {
   std::string body;
   if (numel() == 0) {
     if (dim() != 1) suffixes.push_back("size=" + shape_tuple(sizes()));
-    if (dtype() != DType::f32) suffixes.push_back("dtype=" + std::string(ember::to_string(dtype())));
+    if (dtype() != DType::f32)
+      suffixes.push_back("dtype=" + std::string(ember::to_string(dtype())));
     body = "[]";
   } else {
     // Printing is for people: read values in f64 on the host.
@@ -179,7 +180,8 @@ std::string Tensor::to_string() const {
 
   std::string s = prefix + body;
   size_t nl = s.rfind('\n');
-  auto last_line_len = static_cast<int64_t>(nl == std::string::npos ? s.size() + 2 : s.size() - nl + 1);
+  auto last_line_len =
+      static_cast<int64_t>(nl == std::string::npos ? s.size() + 2 : s.size() - nl + 1);
   for (const std::string& suffix : suffixes) {
     auto len = static_cast<int64_t>(suffix.size());
     if (last_line_len + len + 2 > kLineWidth) {

@@ -205,7 +205,8 @@ void add_allocated(size_t nbytes) noexcept {
 void start() {
   State& st = state();
   std::lock_guard lock(st.mu);
-  if (is_enabled()) fail<ValueError>("profiler.start", "the profiler is already running; stop() it first");
+  if (is_enabled())
+    fail<ValueError>("profiler.start", "the profiler is already running; stop() it first");
   st.session += 1;
   st.buffers.clear();
   st.last.clear();

@@ -57,7 +57,7 @@ struct Frame {
   int64_t child_bytes;  // allocated inside nested events
   int depth;            // recorded events enclosing this one
   EventKind kind;
-  bool inplace;         // an op's in-place form: "ember::add_"
+  bool inplace;  // an op's in-place form: "ember::add_"
 };
 
 // Each returns whether the frame was opened (an op inside an op is not).
@@ -84,7 +84,8 @@ inline bool is_enabled() noexcept { return detail::g_enabled.load(std::memory_or
 
 // Called by Storage for every allocation it makes.
 inline void record_allocation(size_t nbytes) noexcept {
-  if (is_enabled()) [[unlikely]] detail::add_allocated(nbytes);
+  if (is_enabled()) [[unlikely]]
+    detail::add_allocated(nbytes);
 }
 
 // Called by the runtime layer of the cuda and sim devices for every copy between host and
@@ -92,7 +93,8 @@ inline void record_allocation(size_t nbytes) noexcept {
 // host memory, but it stands in for the GPU, so a copy between a cpu and a sim tensor
 // counts as it would on cuda.
 inline void record_transfer(Transfer kind, DeviceType device, size_t nbytes = 0) noexcept {
-  if (is_enabled()) [[unlikely]] detail::add_transfer(kind, device, nbytes);
+  if (is_enabled()) [[unlikely]]
+    detail::add_transfer(kind, device, nbytes);
 }
 
 namespace detail {
@@ -100,7 +102,8 @@ namespace detail {
 class Scope {
  public:
   ~Scope() {
-    if (open_) [[unlikely]] end(frame_);
+    if (open_) [[unlikely]]
+      end(frame_);
   }
   Scope(const Scope&) = delete;
   Scope& operator=(const Scope&) = delete;
@@ -118,7 +121,8 @@ class Scope {
 class OpScope : detail::Scope {
  public:
   explicit OpScope(const char* name, bool inplace = false) {
-    if (is_enabled()) [[unlikely]] open_ = detail::begin_op(frame_, name, inplace);
+    if (is_enabled()) [[unlikely]]
+      open_ = detail::begin_op(frame_, name, inplace);
   }
 };
 
@@ -129,7 +133,8 @@ class OpScope : detail::Scope {
 class Range : detail::Scope {
  public:
   explicit Range(std::string_view name, EventKind kind = EventKind::user) {
-    if (is_enabled()) [[unlikely]] open_ = detail::begin_range(frame_, name, kind);
+    if (is_enabled()) [[unlikely]]
+      open_ = detail::begin_range(frame_, name, kind);
   }
 };
 
@@ -154,15 +159,15 @@ class Guard {
 // ---- results of the last session -----------------------------------------------------------
 
 struct Event {
-  std::string name;        // "ember::add", "MulBackward", a Range's name
+  std::string name;  // "ember::add", "MulBackward", a Range's name
   EventKind kind = EventKind::op;
-  int64_t thread = 0;      // a small id, stable for the thread's lifetime
-  int64_t start_ns = 0;    // since start()
+  int64_t thread = 0;    // a small id, stable for the thread's lifetime
+  int64_t start_ns = 0;  // since start()
   int64_t duration_ns = 0;
-  int64_t self_ns = 0;     // duration minus the events nested directly inside
-  int64_t self_bytes = 0;  // storage allocated while this event was the innermost
-  int64_t total_bytes = 0; // storage allocated while this event was open
-  int depth = 0;           // how many recorded events enclose it on its thread
+  int64_t self_ns = 0;      // duration minus the events nested directly inside
+  int64_t self_bytes = 0;   // storage allocated while this event was the innermost
+  int64_t total_bytes = 0;  // storage allocated while this event was open
+  int depth = 0;            // how many recorded events enclose it on its thread
 };
 
 // Every event of the last session, by thread, then start time (an enclosing event first).

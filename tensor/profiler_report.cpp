@@ -56,7 +56,8 @@ std::string format_time(double ns) {
 std::string format_bytes(int64_t bytes) {
   char buf[32];
   const double b = static_cast<double>(bytes);
-  if (b >= 1024.0 * 1024 * 1024) std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
+  if (b >= 1024.0 * 1024 * 1024)
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1024.0 * 1024 * 1024));
   else if (b >= 1024.0 * 1024) std::snprintf(buf, sizeof buf, "%.2f MiB", b / (1024.0 * 1024));
   else if (b >= 1024.0) std::snprintf(buf, sizeof buf, "%.2f KiB", b / 1024.0);
   else std::snprintf(buf, sizeof buf, "%" PRId64 " B", bytes);
@@ -87,22 +88,25 @@ std::string micros(int64_t ns) {
 }  // namespace
 
 std::string to_string(const TransferCounts& c) {
-  return "h2d=" + std::to_string(c.h2d) + " (" + format_bytes(c.h2d_bytes) + ") d2h=" +
-         std::to_string(c.d2h) + " (" + format_bytes(c.d2h_bytes) + ") syncs=" +
-         std::to_string(c.syncs);
+  return "h2d=" + std::to_string(c.h2d) + " (" + format_bytes(c.h2d_bytes) +
+         ") d2h=" + std::to_string(c.d2h) + " (" + format_bytes(c.d2h_bytes) +
+         ") syncs=" + std::to_string(c.syncs);
 }
 
 std::string table(SortBy sort_by, int64_t top_n) {
   std::vector<EventStats> stats = key_averages(sort_by);
   double self_total = 0;
   for (const EventStats& s : stats) self_total += static_cast<double>(s.self_ns);
-  if (top_n >= 0 && static_cast<size_t>(top_n) < stats.size()) stats.resize(static_cast<size_t>(top_n));
+  if (top_n >= 0 && static_cast<size_t>(top_n) < stats.size())
+    stats.resize(static_cast<size_t>(top_n));
 
   constexpr size_t kMaxName = 55;  // longer names are cut, as torch's table does
   size_t name_width = 4;
-  for (const EventStats& s : stats) name_width = std::max(name_width, std::min(s.name.size(), kMaxName));
-  const std::vector<std::string> headers = {"Self CPU %",   "Self CPU",   "CPU total %", "CPU total",
-                                            "CPU time avg", "# of Calls", "Self Alloc",  "Alloc"};
+  for (const EventStats& s : stats)
+    name_width = std::max(name_width, std::min(s.name.size(), kMaxName));
+  const std::vector<std::string> headers = {"Self CPU %", "Self CPU",     "CPU total %",
+                                            "CPU total",  "CPU time avg", "# of Calls",
+                                            "Self Alloc", "Alloc"};
   constexpr size_t kWidth = 12;
 
   std::string rule;
@@ -139,8 +143,8 @@ std::string table(SortBy sort_by, int64_t top_n) {
     const Device device(static_cast<DeviceType>(d));
     const TransferCounts c = transfer_counts(device.type);
     if (c == TransferCounts{}) continue;
-    out += "Transfers (" + (device.is_cuda() ? std::string("cuda") : device.str()) + "): " +
-           to_string(c) + "\n";
+    out += "Transfers (" + (device.is_cuda() ? std::string("cuda") : device.str()) +
+           "): " + to_string(c) + "\n";
   }
   return out;
 }
@@ -152,10 +156,12 @@ std::string chrome_trace_json() {
   for (const Event& e : events()) {
     out += first ? "\n" : ",\n";
     first = false;
-    out += "{\"name\":" + nlohmann::json(e.name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + ",\"cat\":\"" + to_string(e.kind) +
-           "\",\"ph\":\"X\",\"ts\":" + micros(e.start_ns) + ",\"dur\":" + micros(e.duration_ns) +
-           ",\"pid\":" + pid + ",\"tid\":" + std::to_string(e.thread) + ",\"args\":{\"self_us\":" +
-           micros(e.self_ns) + ",\"self_bytes\":" + std::to_string(e.self_bytes) +
+    out += "{\"name\":" +
+           nlohmann::json(e.name).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+           ",\"cat\":\"" + to_string(e.kind) + "\",\"ph\":\"X\",\"ts\":" + micros(e.start_ns) +
+           ",\"dur\":" + micros(e.duration_ns) + ",\"pid\":" + pid +
+           ",\"tid\":" + std::to_string(e.thread) + ",\"args\":{\"self_us\":" + micros(e.self_ns) +
+           ",\"self_bytes\":" + std::to_string(e.self_bytes) +
            ",\"bytes\":" + std::to_string(e.total_bytes) + "}}";
   }
   out += "\n],\"displayTimeUnit\":\"ms\"}\n";

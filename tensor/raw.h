@@ -119,7 +119,8 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
 std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target,
                                                  const Tensor& weight, const CrossEntropyParams& p);
 Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, const Tensor& lse,
-                              const Tensor& target, const Tensor& weight, const CrossEntropyParams& p);
+                              const Tensor& target, const Tensor& weight,
+                              const CrossEntropyParams& p);
 
 // ---- layer norm (tensor/raw_norm.cpp) and embedding (tensor/raw_embedding.cpp) ----------
 // x (R, N) floating, weight and bias (N) or undefined -> (y (R, N), mean (R), rstd (R)).

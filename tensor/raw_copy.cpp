@@ -90,7 +90,7 @@ void fill_(const Tensor& dst, const Scalar& value) {
 }
 
 void random_(const Tensor& dst, RandomDist dist, double a, double b) {
-  const char* op = dist == RandomDist::uniform ? "uniform_"
+  const char* op = dist == RandomDist::uniform  ? "uniform_"
                    : dist == RandomDist::normal ? "normal_"
                                                 : "randint";
   const profiler::OpScope profile(op);

@@ -17,7 +17,9 @@ void check_no_internal_overlap(const char* op, const Tensor& dst) {
 
 // x viewed with the (broadcast) shape, or x itself when it has that shape already: the
 // backends take either, and a small op is spared building a view.
-Tensor expand_to(const Tensor& x, const Shape& shape) { return x.sizes() == shape ? x : expand(x, shape); }
+Tensor expand_to(const Tensor& x, const Shape& shape) {
+  return x.sizes() == shape ? x : expand(x, shape);
+}
 
 }  // namespace
 
@@ -46,7 +48,8 @@ DType binary_result_dtype(BinaryOp op, DType a, DType b) {
   DType common = promote_types(a, b);
   if (op == BinaryOp::div && !is_floating(common)) return DType::f32;
   if (op == BinaryOp::sub && common == DType::b8)
-    fail<DTypeError>("sub", "subtracting two bool tensors is not supported; use logical_xor-like ops");
+    fail<DTypeError>("sub",
+                     "subtracting two bool tensors is not supported; use logical_xor-like ops");
   return common;
 }
 
@@ -133,8 +136,8 @@ void binary_(BinaryOp op, const Tensor& a, const Tensor& b) {
   // As PyTorch's canCast: the result may narrow within its category, not leave it.
   DType result = binary_result_dtype(op, a.dtype(), b.dtype());
   if (category(result) > category(a.dtype()))
-    fail<DTypeError>(name, "result dtype ", result, " cannot be stored in place into a ",
-                     a.dtype(), " tensor");
+    fail<DTypeError>(name, "result dtype ", result, " cannot be stored in place into a ", a.dtype(),
+                     " tensor");
   if (broadcast_shapes(name, a.sizes(), b.sizes()) != a.sizes())
     fail<ShapeError>(name, "operand of shape ", str(b.sizes()),
                      " does not broadcast to the in-place target shape ", str(a.sizes()));
@@ -158,13 +161,14 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b) {
                      str(cond.sizes()));
   check_same_device("where", cond, a);
   check_same_device("where", a, b);
-  Shape shape = broadcast_shapes("where", broadcast_shapes("where", cond.sizes(), a.sizes()),
-                                 b.sizes());
+  Shape shape =
+      broadcast_shapes("where", broadcast_shapes("where", cond.sizes(), a.sizes()), b.sizes());
   DType dt = result_type(a, b);
   Tensor out = empty(shape, dt, a.device());
   if (out.numel() == 0) return out;
-  backend(a.device()).where(out, expand_to(cond, shape), expand_to(cast(a, dt), shape),
-                            expand_to(cast(b, dt), shape));
+  backend(a.device())
+      .where(out, expand_to(cond, shape), expand_to(cast(a, dt), shape),
+             expand_to(cast(b, dt), shape));
   return out;
 }
 

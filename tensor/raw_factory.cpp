@@ -38,7 +38,8 @@ Tensor empty(const Shape& shape, TensorOptions options) {
 }
 
 namespace {
-Tensor filled(const char* op, const Shape& shape, const Scalar& value, const TensorOptions& options) {
+Tensor filled(const char* op, const Shape& shape, const Scalar& value,
+              const TensorOptions& options) {
   const profiler::OpScope profile(op);
   checked_numel(op, shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::f32), options.device);
@@ -47,8 +48,12 @@ Tensor filled(const char* op, const Shape& shape, const Scalar& value, const Ten
 }
 }  // namespace
 
-Tensor full(const Shape& shape, const Scalar& value, TensorOptions options) { return filled("full", shape, value, options); }
-Tensor zeros(const Shape& shape, TensorOptions options) { return filled("zeros", shape, 0, options); }
+Tensor full(const Shape& shape, const Scalar& value, TensorOptions options) {
+  return filled("full", shape, value, options);
+}
+Tensor zeros(const Shape& shape, TensorOptions options) {
+  return filled("zeros", shape, 0, options);
+}
 Tensor ones(const Shape& shape, TensorOptions options) { return filled("ones", shape, 1, options); }
 
 Tensor scalar_tensor(const Scalar& value, TensorOptions options) {
@@ -60,7 +65,9 @@ Tensor scalar_tensor(const Scalar& value, TensorOptions options) {
 Tensor empty_like(const Tensor& t) { return raw::empty(t.sizes(), t.dtype(), t.device()); }
 Tensor zeros_like(const Tensor& t) { return zeros(t.sizes(), t.options()); }
 Tensor ones_like(const Tensor& t) { return ones(t.sizes(), t.options()); }
-Tensor full_like(const Tensor& t, const Scalar& value) { return full(t.sizes(), value, t.options()); }
+Tensor full_like(const Tensor& t, const Scalar& value) {
+  return full(t.sizes(), value, t.options());
+}
 
 Tensor arange(const Scalar& end, TensorOptions options) { return arange(0, end, 1, options); }
 
@@ -84,7 +91,8 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step, Tensor
     for (int64_t i = 0; i < n; ++i) p[i] = a + i * c;
     return finish(raw::to_device(raw::cast(host, dt), options.device), options);
   }
-  return from_host_doubles({n}, options, dt, [&](int64_t i) { return s + static_cast<double>(i) * st; });
+  return from_host_doubles({n}, options, dt,
+                           [&](int64_t i) { return s + static_cast<double>(i) * st; });
 }
 
 Tensor linspace(double start, double end, int64_t steps, TensorOptions options) {
@@ -142,9 +150,8 @@ Tensor from_blob(void* data, const Shape& shape, const Strides& strides, DType d
     if (strides[i] < 0) fail<ValueError>("from_blob", "negative stride in ", str(strides));
     extent += (shape[i] - 1) * strides[i];
   }
-  auto storage = std::make_shared<Storage>(Device::cpu(), data,
-                                           static_cast<size_t>(extent) * element_size(dtype),
-                                           std::move(deleter));
+  auto storage = std::make_shared<Storage>(
+      Device::cpu(), data, static_cast<size_t>(extent) * element_size(dtype), std::move(deleter));
   return make_tensor(std::move(storage), shape, strides, 0, dtype);
 }
 
@@ -166,7 +173,8 @@ Tensor randn(const Shape& shape, TensorOptions options) {
 
 Tensor randint(int64_t low, int64_t high, const Shape& shape, TensorOptions options) {
   const profiler::OpScope profile("randint");
-  if (low >= high) fail<ValueError>("randint", "low (", low, ") must be less than high (", high, ")");
+  if (low >= high)
+    fail<ValueError>("randint", "low (", low, ") must be less than high (", high, ")");
   checked_numel("randint", shape);
   Tensor t = raw::empty(shape, dtype_or(options, DType::i64), options.device);
   raw::random_(t, RandomDist::randint, static_cast<double>(low), static_cast<double>(high));

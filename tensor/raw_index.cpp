@@ -27,8 +27,7 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   for (const Tensor& t : tensors) {
     check_same_device("cat", first, t);
     bool fits = t.dim() == first.dim();
-    for (int64_t i = 0; fits && i < t.dim(); ++i)
-      fits = i == d || t.sizes()[i] == first.sizes()[i];
+    for (int64_t i = 0; fits && i < t.dim(); ++i) fits = i == d || t.sizes()[i] == first.sizes()[i];
     if (!fits)
       fail<ShapeError>("cat", "shapes ", str(first.sizes()), " and ", str(t.sizes()),
                        " differ outside dim ", d);
@@ -57,7 +56,8 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
                      str(index.sizes()));
   if (x.dim() == 0) {
     wrap_dim("index_select", dim, 0);
-    return reshape(raw::index_select(reshape(x, {1}), 0, index), index.dim() == 0 ? Shape{} : Shape{index.numel()});
+    return reshape(raw::index_select(reshape(x, {1}), 0, index),
+                   index.dim() == 0 ? Shape{} : Shape{index.numel()});
   }
   int64_t d = wrap_dim("index_select", dim, x.dim());
   Shape shape = x.sizes();
@@ -107,9 +107,8 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
                      " and src ", str(src.sizes()), " need the same number of dims");
   for (int64_t i = 0; i < x.dim(); ++i) {
     if (index.sizes()[i] > src.sizes()[i] || (i != d && index.sizes()[i] > x.sizes()[i]))
-      fail<ShapeError>("scatter_add", "index shape ", str(index.sizes()),
-                       " is larger than src ", str(src.sizes()), " or self ", str(x.sizes()),
-                       " in dim ", i);
+      fail<ShapeError>("scatter_add", "index shape ", str(index.sizes()), " is larger than src ",
+                       str(src.sizes()), " or self ", str(x.sizes()), " in dim ", i);
   }
   Tensor out = clone(x);
   if (index.numel() > 0) backend(x.device()).scatter_add(out, d, index, src);

@@ -17,8 +17,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
     fail<DTypeError>("matmul", "expected two floating-point operands of one dtype, got ", a.dtype(),
                      " ", str(a.sizes()), " and ", b.dtype(), " ", str(b.sizes()));
   // Promote 1-D operands to matrices and remember which dims to drop afterwards.
-  Tensor A = a.dim() == 1 ? unsqueeze(a, 0) : a;   // (..., M, K)
-  Tensor B = b.dim() == 1 ? unsqueeze(b, 1) : b;   // (..., K, N)
+  Tensor A = a.dim() == 1 ? unsqueeze(a, 0) : a;  // (..., M, K)
+  Tensor B = b.dim() == 1 ? unsqueeze(b, 1) : b;  // (..., K, N)
   int64_t M = A.size(-2), K = A.size(-1), K2 = B.size(-2), N = B.size(-1);
   if (K != K2)
     fail<ShapeError>("matmul", "shapes ", str(a.sizes()), " and ", str(b.sizes()),
@@ -89,8 +89,9 @@ Tensor softmax(const Tensor& x, int64_t dim, bool log) {
   int64_t R = K == 0 ? 0 : moved.numel() / K;
   Tensor out = empty(moved.sizes(), x.dtype(), x.device());
   if (out.numel() > 0)
-    backend(x.device()).softmax(as_strided(out, {R, K}, {K, 1}, 0),
-                                as_strided(moved, {R, K}, {K, 1}, moved.storage_offset()), log);
+    backend(x.device())
+        .softmax(as_strided(out, {R, K}, {K, 1}, 0),
+                 as_strided(moved, {R, K}, {K, 1}, moved.storage_offset()), log);
   return transpose(out, d, last);
 }
 

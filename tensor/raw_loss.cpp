@@ -16,17 +16,18 @@ Operands prepare(const Tensor& logits, const Tensor& target, const Tensor& weigh
   check_defined("cross_entropy", logits);
   check_defined("cross_entropy", target);
   if (logits.dim() != 2 || !is_floating(logits.dtype()))
-    fail<ShapeError>("cross_entropy", "logits must be a floating (rows, classes) tensor, got ", logits.dtype(), " ",
-                     str(logits.sizes()));
+    fail<ShapeError>("cross_entropy", "logits must be a floating (rows, classes) tensor, got ",
+                     logits.dtype(), " ", str(logits.sizes()));
   if (target.dtype() != DType::i64 || target.dim() != 1 || target.size(0) != logits.size(0))
-    fail<ShapeError>("cross_entropy", "target must be i64 of shape [", logits.size(0), "], got ", target.dtype(),
-                     " ", str(target.sizes()));
+    fail<ShapeError>("cross_entropy", "target must be i64 of shape [", logits.size(0), "], got ",
+                     target.dtype(), " ", str(target.sizes()));
   check_same_device("cross_entropy", logits, target);
   Operands o{contiguous(logits), contiguous(target), Tensor()};
   if (weight.defined()) {
     check_same_device("cross_entropy", logits, weight);
     if (weight.dim() != 1 || weight.size(0) != logits.size(1))
-      fail<ShapeError>("cross_entropy", "weight of shape ", str(weight.sizes()), " must be [", logits.size(1), "]");
+      fail<ShapeError>("cross_entropy", "weight of shape ", str(weight.sizes()), " must be [",
+                       logits.size(1), "]");
     o.weight = contiguous(cast(weight, logits.dtype()));
   }
   return o;
@@ -35,7 +36,8 @@ Operands prepare(const Tensor& logits, const Tensor& target, const Tensor& weigh
 }  // namespace
 
 std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Tensor& target,
-                                                 const Tensor& weight, const CrossEntropyParams& p) {
+                                                 const Tensor& weight,
+                                                 const CrossEntropyParams& p) {
   const profiler::OpScope profile("cross_entropy");
   Operands o = prepare(logits, target, weight);
   const Dispatch run(Primitive::cross_entropy, logits.device(), logits.dtype());
@@ -57,7 +59,7 @@ Tensor cross_entropy_backward(const Tensor& grad_loss, const Tensor& logits, con
   const profiler::OpScope profile("cross_entropy_backward");
   Operands o = prepare(logits, target, weight);
   Tensor g = contiguous(cast(grad_loss, logits.dtype()));  // (R)
-  Tensor l = contiguous(lse);                               // (R)
+  Tensor l = contiguous(lse);                              // (R)
   const Dispatch run(Primitive::cross_entropy, logits.device(), logits.dtype());
   Tensor out = empty(o.logits.sizes(), logits.dtype(), run.device());  // (R, C)
   if (out.numel() > 0)

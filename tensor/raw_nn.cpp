@@ -23,8 +23,8 @@ constexpr const char* kAttnBwd = "scaled_dot_product_attention_backward";
 
 std::string params_str(const Conv2dParams& p) {
   return detail::cat_str("stride [", p.stride_h, ", ", p.stride_w, "], padding [", p.pad_h, ", ",
-                         p.pad_w, "], dilation [", p.dilation_h, ", ", p.dilation_w,
-                         "], groups ", p.groups);
+                         p.pad_w, "], dilation [", p.dilation_h, ", ", p.dilation_w, "], groups ",
+                         p.groups);
 }
 
 // The geometry of a convolution of an input of shape x by a weight of shape w.
@@ -34,12 +34,16 @@ struct ConvShapes {
 };
 
 ConvShapes conv_shapes(const char* op, const Shape& x, const Shape& w, const Conv2dParams& p) {
-  auto where = [&] { return detail::cat_str(" (input ", str(x), ", weight ", str(w), ", ", params_str(p), ")"); };
+  auto where = [&] {
+    return detail::cat_str(" (input ", str(x), ", weight ", str(w), ", ", params_str(p), ")");
+  };
   if (p.stride_h < 1 || p.stride_w < 1 || p.dilation_h < 1 || p.dilation_w < 1 || p.pad_h < 0 ||
       p.pad_w < 0 || p.groups < 1)
-    fail<ValueError>(op, "strides, dilations and groups must be positive and padding non-negative", where());
+    fail<ValueError>(op, "strides, dilations and groups must be positive and padding non-negative",
+                     where());
   if (x.size() != 4)
-    fail<ShapeError>(op, "expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), got shape ", str(x), where());
+    fail<ShapeError>(op, "expected a 4-D input (N, C, H, W) or a 3-D one (C, H, W), got shape ",
+                     str(x), where());
   if (w.size() != 4)
     fail<ShapeError>(op, "expected a 4-D weight (K, C/groups, R, S), got shape ", str(w), where());
   for (int64_t s : x)
@@ -48,27 +52,32 @@ ConvShapes conv_shapes(const char* op, const Shape& x, const Shape& w, const Con
   if (c.R < 1 || c.S < 1 || w[1] < 0)
     fail<ShapeError>(op, "the kernel must be at least 1x1, got weight shape ", str(w), where());
   if (c.C % p.groups != 0)
-    fail<ShapeError>(op, "input channels (", c.C, ") are not divisible by groups (", p.groups, ")", where());
+    fail<ShapeError>(op, "input channels (", c.C, ") are not divisible by groups (", p.groups, ")",
+                     where());
   if (c.K % p.groups != 0)
-    fail<ShapeError>(op, "output channels (", c.K, ") are not divisible by groups (", p.groups, ")", where());
+    fail<ShapeError>(op, "output channels (", c.K, ") are not divisible by groups (", p.groups, ")",
+                     where());
   if (w[1] * p.groups != c.C)
-    fail<ShapeError>(op, "the weight expects ", w[1], " input channels per group (", w[1] * p.groups,
-                     " in all), but the input has ", c.C, " channels", where());
+    fail<ShapeError>(op, "the weight expects ", w[1], " input channels per group (",
+                     w[1] * p.groups, " in all), but the input has ", c.C, " channels", where());
   const int64_t eff_r = p.dilation_h * (c.R - 1) + 1, eff_s = p.dilation_w * (c.S - 1) + 1;
   const int64_t ph = c.H + 2 * p.pad_h, pw = c.W + 2 * p.pad_w;
   if (eff_r > ph || eff_s > pw)
-    fail<ShapeError>(op, "the kernel (", eff_r, "x", eff_s, " after dilation) is larger than the padded input (",
-                     ph, "x", pw, ")", where());
+    fail<ShapeError>(op, "the kernel (", eff_r, "x", eff_s,
+                     " after dilation) is larger than the padded input (", ph, "x", pw, ")",
+                     where());
   c.P = (ph - eff_r) / p.stride_h + 1;
   c.Q = (pw - eff_s) / p.stride_w + 1;
   return c;
 }
 
-void check_float_same(const char* op, const Tensor& a, const char* an, const Tensor& b, const char* bn) {
+void check_float_same(const char* op, const Tensor& a, const char* an, const Tensor& b,
+                      const char* bn) {
   check_same_device(op, a, b);
   if (!is_floating(a.dtype()) || a.dtype() != b.dtype())
-    fail<DTypeError>(op, "expected floating-point ", an, " and ", bn, " of one dtype, got ", an, " ",
-                     a.dtype(), " ", str(a.sizes()), " and ", bn, " ", b.dtype(), " ", str(b.sizes()));
+    fail<DTypeError>(op, "expected floating-point ", an, " and ", bn, " of one dtype, got ", an,
+                     " ", a.dtype(), " ", str(a.sizes()), " and ", bn, " ", b.dtype(), " ",
+                     str(b.sizes()));
 }
 
 }  // namespace
@@ -117,7 +126,8 @@ Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const
   const ConvShapes c = conv_shapes(kConvBwdInput, x_shape, w.sizes(), p);
   if (grad_out.sizes() != c.out())
     fail<ShapeError>(kConvBwdInput, "expected grad_output of shape ", str(c.out()), ", got ",
-                     str(grad_out.sizes()), " (input ", str(x_shape), ", weight ", str(w.sizes()), ")");
+                     str(grad_out.sizes()), " (input ", str(x_shape), ", weight ", str(w.sizes()),
+                     ")");
   Tensor gx = empty(x_shape, w.dtype(), w.device());
   if (gx.numel() == 0) return gx;
   if (grad_out.numel() == 0) {
@@ -140,7 +150,8 @@ Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, cons
   const ConvShapes c = conv_shapes(kConvBwdWeight, x.sizes(), w_shape, p);
   if (grad_out.sizes() != c.out())
     fail<ShapeError>(kConvBwdWeight, "expected grad_output of shape ", str(c.out()), ", got ",
-                     str(grad_out.sizes()), " (input ", str(x.sizes()), ", weight ", str(w_shape), ")");
+                     str(grad_out.sizes()), " (input ", str(x.sizes()), ", weight ", str(w_shape),
+                     ")");
   Tensor gw = empty(w_shape, x.dtype(), x.device());
   if (gw.numel() == 0) return gw;
   if (grad_out.numel() == 0) {
@@ -169,23 +180,28 @@ AttnShapes attn_shapes(const char* op, const Tensor& q, const Tensor& k, const T
   check_defined(op, k);
   check_defined(op, v);
   auto where = [&] {
-    return detail::cat_str(" (query ", str(q.sizes()), ", key ", str(k.sizes()), ", value ", str(v.sizes()), ")");
+    return detail::cat_str(" (query ", str(q.sizes()), ", key ", str(k.sizes()), ", value ",
+                           str(v.sizes()), ")");
   };
   check_float_same(op, q, "query", k, "key");
   check_float_same(op, q, "query", v, "value");
   if (q.dim() != 4 || k.dim() != 4 || v.dim() != 4)
     fail<ShapeError>(op, "expected 4-D query, key and value (B, H, T, D)", where());
-  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(1) != q.size(1) || v.size(1) != q.size(1))
+  if (k.size(0) != q.size(0) || v.size(0) != q.size(0) || k.size(1) != q.size(1) ||
+      v.size(1) != q.size(1))
     fail<ShapeError>(op, "query, key and value must agree in batch and heads", where());
   if (k.size(3) != q.size(3))
-    fail<ShapeError>(op, "query and key must have the same embedding size (", q.size(3), " != ", k.size(3), ")", where());
+    fail<ShapeError>(op, "query and key must have the same embedding size (", q.size(3),
+                     " != ", k.size(3), ")", where());
   if (v.size(2) != k.size(2))
-    fail<ShapeError>(op, "key and value must have the same sequence length (", k.size(2), " != ", v.size(2), ")", where());
+    fail<ShapeError>(op, "key and value must have the same sequence length (", k.size(2),
+                     " != ", v.size(2), ")", where());
   return {q.size(0), q.size(1), q.size(2), k.size(2), q.size(3), v.size(3)};
 }
 
 void check_dropout(const char* op, const AttentionParams& p) {
-  if (!(p.dropout_p >= 0.0 && p.dropout_p <= 1.0)) fail<ValueError>(op, "dropout_p must be in [0, 1], got ", p.dropout_p);
+  if (!(p.dropout_p >= 0.0 && p.dropout_p <= 1.0))
+    fail<ValueError>(op, "dropout_p must be in [0, 1], got ", p.dropout_p);
 }
 
 // The additive mask as (Bm, Hm, Tqm, Tk), Bm in {1, B}, Hm in {1, H}, Tqm in {1, Tq}, with
@@ -194,8 +210,8 @@ Tensor prepare_mask(const char* op, const Tensor& mask, const Tensor& q, const A
   if (!mask.defined()) return mask;
   check_same_device(op, q, mask);
   if (mask.dtype() != q.dtype())
-    fail<DTypeError>(op, "expected an additive mask of the query's dtype ", q.dtype(), ", got ", mask.dtype(),
-                     " ", str(mask.sizes()));
+    fail<DTypeError>(op, "expected an additive mask of the query's dtype ", q.dtype(), ", got ",
+                     mask.dtype(), " ", str(mask.sizes()));
   const Shape scores = s.scores();
   bool ok = mask.dim() <= 4;
   for (int64_t i = 1; ok && i <= mask.dim(); ++i) {
@@ -204,8 +220,8 @@ Tensor prepare_mask(const char* op, const Tensor& mask, const Tensor& q, const A
   }
   if (!ok)
     fail<ShapeError>(op, "attn_mask of shape ", str(mask.sizes()),
-                     " cannot be broadcast to the attention scores' shape ", str(scores), " (query ",
-                     str(q.sizes()), ")");
+                     " cannot be broadcast to the attention scores' shape ", str(scores),
+                     " (query ", str(q.sizes()), ")");
   Tensor m = mask;
   while (m.dim() < 4) m = unsqueeze(m, 0);
   if (m.size(3) != s.Tk || (m.stride(3) != 1 && s.Tk > 1))
@@ -249,7 +265,8 @@ std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, c
 std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, const Tensor& q,
                                                       const Tensor& k, const Tensor& v,
                                                       const Tensor& out, const Tensor& lse,
-                                                      const Tensor& mask, const AttentionParams& p) {
+                                                      const Tensor& mask,
+                                                      const AttentionParams& p) {
   const profiler::OpScope profile(kAttnBwd);
   const AttnShapes s = attn_shapes(kAttnBwd, q, k, v);
   check_dropout(kAttnBwd, p);
@@ -260,9 +277,9 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
   check_float_same(kAttnBwd, q, "query", out, "output");
   check_float_same(kAttnBwd, q, "query", lse, "logsumexp");
   if (grad_out.sizes() != s.out() || out.sizes() != s.out() || lse.sizes() != Shape{s.B, s.H, s.Tq})
-    fail<ShapeError>(kAttnBwd, "expected grad_output and output of shape ", str(s.out()), " and logsumexp of ",
-                     str(Shape{s.B, s.H, s.Tq}), ", got ", str(grad_out.sizes()), ", ", str(out.sizes()),
-                     " and ", str(lse.sizes()));
+    fail<ShapeError>(kAttnBwd, "expected grad_output and output of shape ", str(s.out()),
+                     " and logsumexp of ", str(Shape{s.B, s.H, s.Tq}), ", got ",
+                     str(grad_out.sizes()), ", ", str(out.sizes()), " and ", str(lse.sizes()));
   Tensor m = prepare_mask(kAttnBwd, mask, q, s);
   Tensor gq = empty(q.sizes(), q.dtype(), q.device());
   Tensor gk = empty(k.sizes(), q.dtype(), q.device());

@@ -70,9 +70,9 @@ std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& grad_y, con
                      R, "], got ", str(grad_y.sizes()), ", ", str(mean.sizes()), ", ",
                      str(rstd.sizes()));
   const Dispatch run(Primitive::layer_norm, x.device(), x.dtype());
-  Tensor dx = empty({R, N}, x.dtype(), run.device());                              // (R, N)
-  Tensor dw = need_weight ? empty({N}, x.dtype(), run.device()) : Tensor();        // (N)
-  Tensor db = need_bias ? empty({N}, x.dtype(), run.device()) : Tensor();          // (N)
+  Tensor dx = empty({R, N}, x.dtype(), run.device());                        // (R, N)
+  Tensor dw = need_weight ? empty({N}, x.dtype(), run.device()) : Tensor();  // (N)
+  Tensor db = need_bias ? empty({N}, x.dtype(), run.device()) : Tensor();    // (N)
   if (R == 0 || N == 0) {
     for (const Tensor& t : {dw, db})
       if (t.defined()) fill_(t, 0);

@@ -1,7 +1,7 @@
 // Fused optimizer steps: validate, group by device, dispatch.
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <algorithm>
 #include <map>
 #include <tuple>
 
@@ -18,19 +18,22 @@ void check_state(const char* op, const Tensor& param, const Tensor& t, const cha
   if (!t.defined()) return;
   if (t.sizes() != param.sizes() || t.dtype() != param.dtype() || t.device() != param.device())
     fail<ShapeError>(op, what, " of shape ", str(t.sizes()), " (", t.dtype(), ", ", t.device(),
-                     ") does not match its parameter of shape ", str(param.sizes()), " (", param.dtype(),
-                     ", ", param.device(), ")");
+                     ") does not match its parameter of shape ", str(param.sizes()), " (",
+                     param.dtype(), ", ", param.device(), ")");
   if (!t.is_contiguous()) fail<ValueError>(op, what, " must be contiguous");
 }
 
 void check_param(const char* op, const Tensor& param, const Tensor& grad) {
   check_defined(op, param);
   check_defined(op, grad);
-  if (!is_floating(param.dtype())) fail<DTypeError>(op, "parameters must be floating-point, got ", param.dtype());
-  if (!param.is_contiguous()) fail<ValueError>(op, "parameter of shape ", str(param.sizes()), " must be contiguous");
+  if (!is_floating(param.dtype()))
+    fail<DTypeError>(op, "parameters must be floating-point, got ", param.dtype());
+  if (!param.is_contiguous())
+    fail<ValueError>(op, "parameter of shape ", str(param.sizes()), " must be contiguous");
   if (grad.sizes() != param.sizes() || grad.device() != param.device())
     fail<ShapeError>(op, "gradient of shape ", str(grad.sizes()), " on ", grad.device(),
-                     " does not match its parameter of shape ", str(param.sizes()), " on ", param.device());
+                     " does not match its parameter of shape ", str(param.sizes()), " on ",
+                     param.device());
 }
 
 }  // namespace
@@ -43,7 +46,8 @@ void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p)
     check_state("adam_step", *t.param, *t.exp_avg, "exp_avg");
     check_state("adam_step", *t.param, *t.exp_avg_sq, "exp_avg_sq");
     if (p.amsgrad) {
-      if (!t.max_exp_avg_sq || !t.max_exp_avg_sq->defined()) fail<ValueError>("adam_step", "amsgrad needs max_exp_avg_sq");
+      if (!t.max_exp_avg_sq || !t.max_exp_avg_sq->defined())
+        fail<ValueError>("adam_step", "amsgrad needs max_exp_avg_sq");
       check_state("adam_step", *t.param, *t.max_exp_avg_sq, "max_exp_avg_sq");
     }
     if (t.step < 1) fail<ValueError>("adam_step", "step counts start at 1, got ", t.step);
@@ -78,7 +82,8 @@ void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
   for (const SgdTensors& t : tensors) {
     check_param("sgd_step", *t.param, *t.grad);
     if (p.momentum != 0.0) {
-      if (!t.momentum_buffer || !t.momentum_buffer->defined()) fail<ValueError>("sgd_step", "momentum needs a buffer");
+      if (!t.momentum_buffer || !t.momentum_buffer->defined())
+        fail<ValueError>("sgd_step", "momentum needs a buffer");
       check_state("sgd_step", *t.param, *t.momentum_buffer, "momentum_buffer");
     }
     Device d = t.param->device();
@@ -110,9 +115,11 @@ double multi_tensor_norm(const std::vector<Tensor>& tensors, double norm_type) {
   std::map<std::tuple<int, int, int>, std::vector<Tensor>> groups;  // (device type, index, dtype)
   for (const Tensor& t : tensors) {
     check_defined(op, t);
-    if (!is_floating(t.dtype())) fail<DTypeError>(op, "tensors must be floating-point, got ", t.dtype());
+    if (!is_floating(t.dtype()))
+      fail<DTypeError>(op, "tensors must be floating-point, got ", t.dtype());
     const Device d = t.device();
-    groups[{static_cast<int>(d.type), d.index, static_cast<int>(t.dtype())}].push_back(contiguous(t));
+    groups[{static_cast<int>(d.type), d.index, static_cast<int>(t.dtype())}].push_back(
+        contiguous(t));
   }
   const bool inf = std::isinf(norm_type);
   double total = 0;

@@ -10,8 +10,8 @@ namespace ember::raw {
 namespace {
 
 struct ReducePlan {
-  Tensor rows;     // (R, K) contiguous, in the dtype the backend reduces in
-  Shape out_shape; // the result's shape (with 1s when keepdim)
+  Tensor rows;      // (R, K) contiguous, in the dtype the backend reduces in
+  Shape out_shape;  // the result's shape (with 1s when keepdim)
   int64_t K = 1;
 };
 
@@ -41,8 +41,7 @@ ReducePlan plan_reduce(const char* op, const Tensor& x, const DimList& dims, boo
 
 }  // namespace
 
-Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
-              int64_t correction) {
+Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim, int64_t correction) {
   const char* name = to_string(op);
   const profiler::OpScope profile(name);
   check_defined(name, x);
@@ -59,8 +58,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
                          str(x.sizes()), "; cast it with .to(DType::f32) first");
       break;
     case ReduceOp::max:
-    case ReduceOp::min:
-      break;
+    case ReduceOp::min: break;
   }
   if (correction < 0) fail<ValueError>(name, "correction must be >= 0, got ", correction);
   // A floating sum over trailing dims and some leading ones (a bias gradient: dims 0, 2, 3
@@ -73,13 +71,15 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
     for (int64_t d : red) is_red[static_cast<size_t>(d)] = true;
     int64_t t = n, tail = 1;
     while (t > 0 && is_red[static_cast<size_t>(t - 1)]) tail *= x.sizes()[static_cast<size_t>(--t)];
-    if (t > 0 && t < n && static_cast<int64_t>(red.size()) > n - t && tail >= 16) {
+    if (t > 0 && t<n&& static_cast<int64_t>(red.size())> n - t && tail >= 16) {
       DimList tail_dims, head_dims;
       for (int64_t d : red) (d >= t ? tail_dims : head_dims).push_back(d);
-      Tensor r = reduce(op, reduce(op, x, tail_dims, false, correction), head_dims, false, correction);
+      Tensor r =
+          reduce(op, reduce(op, x, tail_dims, false, correction), head_dims, false, correction);
       if (!keepdim) return r;
       Shape kept;
-      for (int64_t d = 0; d < n; ++d) kept.push_back(is_red[static_cast<size_t>(d)] ? 1 : x.sizes()[static_cast<size_t>(d)]);
+      for (int64_t d = 0; d < n; ++d)
+        kept.push_back(is_red[static_cast<size_t>(d)] ? 1 : x.sizes()[static_cast<size_t>(d)]);
       return as_strided(r, kept, contiguous_strides(kept), r.storage_offset());
     }
   }
@@ -123,8 +123,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
     } else if (shape[d - lead] == 1 && x.sizes()[d] != 1) {
       dims.push_back(d);
     } else if (shape[d - lead] != x.sizes()[d]) {
-      fail<ShapeError>("sum_to", "shape ", str(x.sizes()), " does not broadcast from ",
-                       str(shape));
+      fail<ShapeError>("sum_to", "shape ", str(x.sizes()), " does not broadcast from ", str(shape));
     }
   }
   if (dims.empty()) return view(x, shape);

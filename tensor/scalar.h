@@ -15,7 +15,7 @@ class Scalar {
 
   constexpr Scalar() : kind_(Kind::integer), i_(0) {}
   template <typename T>
-    requires std::is_arithmetic_v<T>
+  requires std::is_arithmetic_v<T>
   constexpr Scalar(T v) {  // NOLINT: implicit, like at::Scalar
     if constexpr (std::is_same_v<T, bool>) {
       kind_ = Kind::boolean;
@@ -31,8 +31,12 @@ class Scalar {
 
   constexpr Kind kind() const { return kind_; }
   constexpr bool is_floating() const { return kind_ == Kind::floating; }
-  constexpr double to_double() const { return kind_ == Kind::floating ? d_ : static_cast<double>(i_); }
-  constexpr int64_t to_int() const { return kind_ == Kind::floating ? static_cast<int64_t>(d_) : i_; }
+  constexpr double to_double() const {
+    return kind_ == Kind::floating ? d_ : static_cast<double>(i_);
+  }
+  constexpr int64_t to_int() const {
+    return kind_ == Kind::floating ? static_cast<int64_t>(d_) : i_;
+  }
   template <typename T>
   constexpr T to() const {
     if constexpr (std::is_same_v<T, bool>) return kind_ == Kind::floating ? d_ != 0.0 : i_ != 0;

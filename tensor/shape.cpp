@@ -72,8 +72,8 @@ Shape broadcast_shapes(std::string_view op, const Shape& a, const Shape& b) {
     int64_t sa = i < n - a.size() ? 1 : a[i - (n - a.size())];
     int64_t sb = i < n - b.size() ? 1 : b[i - (n - b.size())];
     if (sa != sb && sa != 1 && sb != 1)
-      fail<ShapeError>(op, "shapes ", str(a), " and ", str(b), " cannot be broadcast (dim ",
-                       i, ": ", sa, " vs ", sb, ")");
+      fail<ShapeError>(op, "shapes ", str(a), " and ", str(b), " cannot be broadcast (dim ", i,
+                       ": ", sa, " vs ", sb, ")");
     out[i] = sa == 1 ? sb : sa;
   }
   return out;

@@ -63,11 +63,14 @@ class Tensor {
   // Address of element 0 (device memory on cuda). No dtype check.
   inline void* raw_data() const;
   // Typed address of element 0; checks the dtype and that memory is host-addressable.
-  template <typename T> T* data_ptr() const;
+  template <typename T>
+  T* data_ptr() const;
   // The single element of a one-element tensor, converted to T (copied to host if needed).
-  template <typename T> T item() const;
+  template <typename T>
+  T item() const;
   // All elements in row-major order, converted to T (copied to host if needed).
-  template <typename T> std::vector<T> to_vector() const;
+  template <typename T>
+  std::vector<T> to_vector() const;
   bool is_same(const Tensor& other) const { return impl_ == other.impl_; }
   TensorImpl* impl() const { return impl_.get(); }
   // Handles sharing this tensor's TensorImpl (1: this one only).
@@ -217,11 +220,11 @@ struct TensorImpl {
 struct AutogradMeta {
   bool requires_grad = false;  // for leaves; a non-leaf requires grad through its grad_fn
   bool retains_grad = false;
-  bool is_view = false;        // a differentiable view of another tensor's storage
+  bool is_view = false;  // a differentiable view of another tensor's storage
   Tensor grad;
-  std::shared_ptr<autograd::Node> grad_fn;            // null for leaves
-  uint32_t output_nr = 0;                             // which output of grad_fn this is
-  std::weak_ptr<autograd::Node> grad_accumulator;     // leaves: their AccumulateGrad node
+  std::shared_ptr<autograd::Node> grad_fn;         // null for leaves
+  uint32_t output_nr = 0;                          // which output of grad_fn this is
+  std::weak_ptr<autograd::Node> grad_accumulator;  // leaves: their AccumulateGrad node
   std::vector<std::pair<int64_t, std::function<Tensor(const Tensor&)>>> hooks;  // leaves
 };
 
@@ -252,7 +255,8 @@ inline size_t Tensor::element_size() const { return ember::element_size(checked_
 inline const std::shared_ptr<Storage>& Tensor::storage() const { return checked_impl().storage; }
 inline void* Tensor::raw_data() const {
   const TensorImpl& t = checked_impl();
-  return static_cast<char*>(t.storage->data()) + t.offset * static_cast<int64_t>(ember::element_size(t.dtype));
+  return static_cast<char*>(t.storage->data()) +
+         t.offset * static_cast<int64_t>(ember::element_size(t.dtype));
 }
 
 namespace detail {

@@ -6,13 +6,15 @@ namespace ember {
 
 const Tensor& Batch::operator[](size_t i) const {
   if (i >= tensors_.size())
-    fail<IndexError>("Batch", "position ", i, " is out of range for a batch of ", tensors_.size(), " tensors");
+    fail<IndexError>("Batch", "position ", i, " is out of range for a batch of ", tensors_.size(),
+                     " tensors");
   return tensors_[i];
 }
 
 void Batch::check_unpack(size_t n) const {
   if (n != tensors_.size())
-    fail<ValueError>("Batch::unpack", "asked for ", n, " tensors, but the batch holds ", tensors_.size());
+    fail<ValueError>("Batch::unpack", "asked for ", n, " tensors, but the batch holds ",
+                     tensors_.size());
 }
 
 int64_t Batch::batch_size() const {

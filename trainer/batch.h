@@ -19,7 +19,8 @@ namespace ember {
 class Batch {
  public:
   Batch() = default;
-  Batch(std::vector<Tensor> tensors) : tensors_(std::move(tensors)) {}  // NOLINT: implicit on purpose
+  Batch(std::vector<Tensor> tensors)
+      : tensors_(std::move(tensors)) {}  // NOLINT: implicit on purpose
   Batch(std::initializer_list<Tensor> tensors) : tensors_(tensors) {}
 
   size_t size() const { return tensors_.size(); }

@@ -37,7 +37,8 @@ bool is_model_key(const std::string& key);
 
 // Where a checkpoint's fit resumes, parsed from its metadata.
 struct ResumeState {
-  int64_t epoch = 0, global_step = 0, batches_that_stepped = 0, batches_done = 0, total_batch_idx = 0;
+  int64_t epoch = 0, global_step = 0, batches_that_stepped = 0, batches_done = 0,
+          total_batch_idx = 0;
   std::string phase = "batch";  // "batch", "validated" or "epoch_end"
   bool stepped = false;         // whether the last batch done stepped the optimizer
   std::string train_results;    // MetricCollection JSON

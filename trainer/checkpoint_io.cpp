@@ -36,7 +36,8 @@ std::string list_str(const std::vector<std::string>& v, size_t max = 8) {
 std::string ember_version() { return EMBER_VERSION_STRING; }
 
 bool is_model_key(const std::string& key) {
-  return !key.starts_with("optimizer_states.") && !key.starts_with("lr_schedulers.") && !key.starts_with("extra.");
+  return !key.starts_with("optimizer_states.") && !key.starts_with("lr_schedulers.") &&
+         !key.starts_with("extra.");
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
@@ -47,15 +48,17 @@ Checkpoint read_checkpoint(const std::string& path) {
   try {
     file = nn::load_safetensors(path);
   } catch (const std::exception& e) {
-    fail<ValueError>("checkpoint", "'", path, "' is not a readable checkpoint (corrupt or truncated?): ", e.what());
+    fail<ValueError>("checkpoint", "'", path,
+                     "' is not a readable checkpoint (corrupt or truncated?): ", e.what());
   }
   auto it = file.metadata.find(kCheckpointFormatKey);
   if (it == file.metadata.end())
-    fail<ValueError>("checkpoint", "'", path, "' is a safetensors file but not an ember checkpoint (no '",
+    fail<ValueError>("checkpoint", "'", path,
+                     "' is a safetensors file but not an ember checkpoint (no '",
                      kCheckpointFormatKey, "' in its metadata)");
   if (it->second != kCheckpointFormatVersion)
-    fail<ValueError>("checkpoint", "'", path, "' has checkpoint format ", it->second, "; this ember reads format ",
-                     kCheckpointFormatVersion);
+    fail<ValueError>("checkpoint", "'", path, "' has checkpoint format ", it->second,
+                     "; this ember reads format ", kCheckpointFormatVersion);
   return Checkpoint{std::move(file.tensors), std::move(file.metadata)};
 }
 
@@ -84,9 +87,12 @@ ResumeState parse_resume_state(const Checkpoint& ckpt, const std::string& path) 
     r.phase = loops.at("phase");
     r.stepped = loops.at("stepped");
     r.train_results = loops.at("train_results");
-    for (const auto& [k, v] : loops.at("callback_metrics").items()) r.callback_metrics[k] = v.is_number() ? v.get<double>() : std::stod(v.get<std::string>());
-    if (r.phase != "batch" && r.phase != "validated" && r.phase != "epoch_end") throw std::runtime_error("bad phase");
-    if (r.epoch < 0 || r.global_step < 0 || r.batches_done < 0) throw std::runtime_error("negative counter");
+    for (const auto& [k, v] : loops.at("callback_metrics").items())
+      r.callback_metrics[k] = v.is_number() ? v.get<double>() : std::stod(v.get<std::string>());
+    if (r.phase != "batch" && r.phase != "validated" && r.phase != "epoch_end")
+      throw std::runtime_error("bad phase");
+    if (r.epoch < 0 || r.global_step < 0 || r.batches_done < 0)
+      throw std::runtime_error("negative counter");
     const auto rng = nlohmann::json::parse(get("rng"));
     field = "rng";
     r.rng.seed = rng.at("seed");
@@ -95,8 +101,8 @@ ResumeState parse_resume_state(const Checkpoint& ckpt, const std::string& path) 
     field = "callbacks";
     for (const auto& [k, v] : callbacks.items()) r.callback_states[k] = v.get<std::string>();
   } catch (const std::exception& e) {
-    fail<ValueError>("checkpoint", "'", path, "' has a malformed or missing '", field, "' entry in its metadata (",
-                     e.what(), ")");
+    fail<ValueError>("checkpoint", "'", path, "' has a malformed or missing '", field,
+                     "' entry in its metadata (", e.what(), ")");
   }
   return r;
 }
@@ -130,11 +136,14 @@ Checkpoint Trainer::dump_checkpoint() {
   Checkpoint ckpt;
   for (const auto& [k, v] : m.state_dict()) ckpt.tensors.insert(k, v);
   if (optimizer_)
-    for (const auto& [k, v] : optimizer_->state_dict()) ckpt.tensors.insert(kOptimizerPrefix + k, v);
+    for (const auto& [k, v] : optimizer_->state_dict())
+      ckpt.tensors.insert(kOptimizerPrefix + k, v);
   if (scheduler_.scheduler)
-    for (const auto& [k, v] : scheduler_.scheduler->state_dict()) ckpt.tensors.insert(kSchedulerPrefix + k, v);
+    for (const auto& [k, v] : scheduler_.scheduler->state_dict())
+      ckpt.tensors.insert(kSchedulerPrefix + k, v);
   if (scheduler_.plateau)
-    for (const auto& [k, v] : scheduler_.plateau->state_dict()) ckpt.tensors.insert(kSchedulerPrefix + k, v);
+    for (const auto& [k, v] : scheduler_.plateau->state_dict())
+      ckpt.tensors.insert(kSchedulerPrefix + k, v);
 
   ResumeState r;
   r.epoch = current_epoch_;
@@ -163,12 +172,14 @@ Checkpoint Trainer::dump_checkpoint() {
 }
 
 void Trainer::save_checkpoint(const std::string& path) {
-  if (!model_) fail<ValueError>("save_checkpoint", "no model is attached (call it during fit, or after)");
+  if (!model_)
+    fail<ValueError>("save_checkpoint", "no model is attached (call it during fit, or after)");
   Checkpoint ckpt = dump_checkpoint();
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec) fail<ValueError>("save_checkpoint", "cannot create '", parent.string(), "': ", ec.message());
+  if (ec)
+    fail<ValueError>("save_checkpoint", "cannot create '", parent.string(), "': ", ec.message());
   nn::save_safetensors(path, ckpt.tensors, ckpt.metadata);
 }
 
@@ -183,13 +194,15 @@ void Trainer::restore_model(const Checkpoint& ckpt, const std::string& path) {
   for (const auto& [k, v] : own) {
     const Tensor* t = state.find(k);
     if (!t) missing.push_back(k);
-    else if (t->sizes() != v.sizes()) shapes.push_back(k + ": model " + str(v.sizes()) + ", checkpoint " + str(t->sizes()));
+    else if (t->sizes() != v.sizes())
+      shapes.push_back(k + ": model " + str(v.sizes()) + ", checkpoint " + str(t->sizes()));
   }
   for (const auto& [k, v] : state)
     if (!own.contains(k)) unexpected.push_back(k);
   if (!missing.empty() || !unexpected.empty() || !shapes.empty())
-    fail<ValueError>("checkpoint", "'", path, "' does not fit the model: missing keys ", list_str(missing),
-                     ", unexpected keys ", list_str(unexpected), ", shape mismatches ", list_str(shapes));
+    fail<ValueError>("checkpoint", "'", path, "' does not fit the model: missing keys ",
+                     list_str(missing), ", unexpected keys ", list_str(unexpected),
+                     ", shape mismatches ", list_str(shapes));
   {
     FxScope fx(*this, "on_load_checkpoint");
     m.on_load_checkpoint(ckpt);
@@ -203,11 +216,15 @@ void Trainer::restore_training_state(const Checkpoint& ckpt, const ResumeState& 
   try {
     optimizer_->load_state_dict(opt_state);
   } catch (const Error& e) {
-    fail<ValueError>("checkpoint", "its optimizer state does not fit the optimizer configure_optimizers built: ", e.what());
+    fail<ValueError>(
+        "checkpoint",
+        "its optimizer state does not fit the optimizer configure_optimizers built: ", e.what());
   }
   const nn::StateDict sched_state = with_prefix(ckpt.tensors, kSchedulerPrefix);
   if (!scheduler_.empty()) {
-    if (sched_state.empty()) fail<ValueError>("checkpoint", "has no lr scheduler state, but configure_optimizers returned a scheduler");
+    if (sched_state.empty())
+      fail<ValueError>("checkpoint",
+                       "has no lr scheduler state, but configure_optimizers returned a scheduler");
     if (scheduler_.scheduler) scheduler_.scheduler->load_state_dict(sched_state);
     else scheduler_.plateau->load_state_dict(sched_state);
   }
@@ -222,8 +239,9 @@ void Trainer::restore_training_state(const Checkpoint& ckpt, const ResumeState& 
     auto it = r.callback_states.find(c->state_key());
     if (it != r.callback_states.end()) c->load_state_dict(it->second);
   }
-  call_callbacks("on_load_checkpoint", [&](Callback& c) { c.on_load_checkpoint(*this, *model_, ckpt); },
-                 [](const Callback&) { return true; });
+  call_callbacks(
+      "on_load_checkpoint", [&](Callback& c) { c.on_load_checkpoint(*this, *model_, ckpt); },
+      [](const Callback&) { return true; });
   resume_ = r;
 }
 

@@ -31,10 +31,12 @@ Batch collate(const std::vector<Batch>& samples) {
     column.reserve(samples.size());
     for (size_t i = 0; i < samples.size(); ++i) {
       if (samples[i].size() != width)
-        fail<ValueError>("collate", "sample ", i, " holds ", samples[i].size(), " tensors, sample 0 holds ", width);
+        fail<ValueError>("collate", "sample ", i, " holds ", samples[i].size(),
+                         " tensors, sample 0 holds ", width);
       if (samples[i][p].sizes() != samples[0][p].sizes())
-        fail<ShapeError>("collate", "tensor ", p, " of sample ", i, " has shape ", str(samples[i][p].sizes()),
-                         ", sample 0's has ", str(samples[0][p].sizes()), " (samples must stack)");
+        fail<ShapeError>("collate", "tensor ", p, " of sample ", i, " has shape ",
+                         str(samples[i][p].sizes()), ", sample 0's has ",
+                         str(samples[0][p].sizes()), " (samples must stack)");
       column.push_back(samples[i][p]);
     }
     out.push_back(stack(column, 0));
@@ -48,9 +50,9 @@ TensorDataset::TensorDataset(std::vector<Tensor> tensors) : tensors_(std::move(t
     if (!tensors_[i].defined() || tensors_[i].dim() == 0)
       fail<ValueError>("TensorDataset", "tensor ", i, " must have a leading (sample) dim");
     if (tensors_[i].size(0) != tensors_[0].size(0))
-      fail<ShapeError>("TensorDataset", "tensor ", i, " has ", tensors_[i].size(0), " rows, tensor 0 has ",
-                       tensors_[0].size(0), " (shapes ", str(tensors_[i].sizes()), " and ",
-                       str(tensors_[0].sizes()), ")");
+      fail<ShapeError>("TensorDataset", "tensor ", i, " has ", tensors_[i].size(0),
+                       " rows, tensor 0 has ", tensors_[0].size(0), " (shapes ",
+                       str(tensors_[i].sizes()), " and ", str(tensors_[0].sizes()), ")");
   }
   size_ = tensors_[0].size(0);
 }
@@ -65,7 +67,8 @@ Batch TensorDataset::get(int64_t index) const {
 
 Batch TensorDataset::get_batch(const std::vector<int64_t>& indices) const {
   for (int64_t i : indices)
-    if (i < 0 || i >= size_) fail<IndexError>("TensorDataset", "index ", i, " is out of range for ", size_, " samples");
+    if (i < 0 || i >= size_)
+      fail<IndexError>("TensorDataset", "index ", i, " is out of range for ", size_, " samples");
   Tensor idx = from_vector(indices);
   std::vector<Tensor> out;
   for (const Tensor& t : tensors_) out.push_back(index_select(t, 0, idx.to(t.device())));
@@ -96,7 +99,8 @@ struct BatchStream::Impl {
   void work() {
     std::unique_lock lock(mu);
     while (true) {
-      work_cv.wait(lock, [&] { return stop || next_task >= n() || next_task < consumed + capacity; });
+      work_cv.wait(lock,
+                   [&] { return stop || next_task >= n() || next_task < consumed + capacity; });
       if (stop || next_task >= n()) return;
       const int64_t task = next_task++;
       lock.unlock();
@@ -113,8 +117,9 @@ struct BatchStream::Impl {
   }
 };
 
-BatchStream::BatchStream(std::shared_ptr<const Dataset> dataset, std::vector<std::vector<int64_t>> batches,
-                         int64_t num_workers, int64_t prefetch_factor)
+BatchStream::BatchStream(std::shared_ptr<const Dataset> dataset,
+                         std::vector<std::vector<int64_t>> batches, int64_t num_workers,
+                         int64_t prefetch_factor)
     : impl_(std::make_unique<Impl>()) {
   impl_->dataset = std::move(dataset);
   impl_->batches = std::move(batches);
@@ -163,8 +168,10 @@ std::optional<Batch> BatchStream::next() {
 DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options)
     : dataset_(std::move(dataset)), options_(options) {
   if (!dataset_) fail<ValueError>("DataLoader", "dataset is null");
-  if (options_.batch_size < 1) fail<ValueError>("DataLoader", "batch_size must be at least 1, got ", options_.batch_size);
-  if (options_.num_workers < 0) fail<ValueError>("DataLoader", "num_workers must be >= 0, got ", options_.num_workers);
+  if (options_.batch_size < 1)
+    fail<ValueError>("DataLoader", "batch_size must be at least 1, got ", options_.batch_size);
+  if (options_.num_workers < 0)
+    fail<ValueError>("DataLoader", "num_workers must be >= 0, got ", options_.num_workers);
   if (options_.prefetch_factor < 1)
     fail<ValueError>("DataLoader", "prefetch_factor must be >= 1, got ", options_.prefetch_factor);
   seed_ = options_.seed ? *options_.seed : get_rng_state().seed;
@@ -185,7 +192,8 @@ std::vector<int64_t> DataLoader::sample_order(int64_t epoch) const {
   // random ops), so the two streams never share numbers even under the same seed.
   const uint64_t stream = (uint64_t{1} << 63) | static_cast<uint64_t>(epoch);
   for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j = philox::randint(philox::draw(seed_, stream, static_cast<uint64_t>(i)), 0, i + 1);
+    const int64_t j =
+        philox::randint(philox::draw(seed_, stream, static_cast<uint64_t>(i)), 0, i + 1);
     std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
   }
   return order;
@@ -199,10 +207,12 @@ std::unique_ptr<BatchStream> DataLoader::stream(int64_t first, int64_t last) con
   std::vector<std::vector<int64_t>> batches;
   for (int64_t b = first; b < last; ++b) {
     const int64_t begin = b * options_.batch_size;
-    const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order.size()));
+    const int64_t end =
+        std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order.size()));
     batches.emplace_back(order.begin() + begin, order.begin() + end);
   }
-  return std::make_unique<BatchStream>(dataset_, std::move(batches), options_.num_workers, options_.prefetch_factor);
+  return std::make_unique<BatchStream>(dataset_, std::move(batches), options_.num_workers,
+                                       options_.prefetch_factor);
 }
 
 DataLoader::Iterator::Iterator(std::shared_ptr<BatchStream> s) : stream_(std::move(s)) { ++*this; }

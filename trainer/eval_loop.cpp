@@ -83,7 +83,8 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   return eval_metrics_;
 }
 
-MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader, const std::string& ckpt_path) {
+MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader,
+                                  const std::string& ckpt_path) {
   const std::string path = resolve_ckpt_path(ckpt_path, fn);
   std::optional<Checkpoint> ckpt;
   if (!path.empty()) ckpt = read_checkpoint(path);
@@ -97,7 +98,8 @@ MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoad
     if (ckpt) restore_model(*ckpt, path);
     for (const auto& l : loggers_) l->log_hyperparams(model.hparams());
     const BatchCount& limit = val ? options_.limit_val_batches : options_.limit_test_batches;
-    const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches) : limit.of(loader.size());
+    const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches)
+                                        : limit.of(loader.size());
     result = run_evaluation(val ? Stage::validate : Stage::test, loader, n);
     EMBER_HOOKS(teardown, stage);
     for (const auto& l : loggers_) l->save();
@@ -117,7 +119,8 @@ MetricMap Trainer::test(ModelRef model, DataLoader& loader, const std::string& c
   return run_eval_entry(TrainerFn::test, model.get(), loader, ckpt_path);
 }
 
-std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader, const std::string& ckpt_path) {
+std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader,
+                                     const std::string& ckpt_path) {
   const std::string path = resolve_ckpt_path(ckpt_path, TrainerFn::predict);
   std::optional<Checkpoint> ckpt;
   if (!path.empty()) ckpt = read_checkpoint(path);
@@ -141,15 +144,19 @@ std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader, con
       if (!next) break;
       const Batch batch = next->to(device_);
       batch_idx_ = b;
-      call_callbacks("on_predict_batch_start", [&](Callback& c) { c.on_predict_batch_start(*this, model, batch, b); },
-                     [](const Callback&) { return true; });
+      call_callbacks(
+          "on_predict_batch_start",
+          [&](Callback& c) { c.on_predict_batch_start(*this, model, batch, b); },
+          [](const Callback&) { return true; });
       Tensor pred;
       {
         FxScope fx(*this, "predict_step");
         pred = model.predict_step(batch, b);
       }
-      call_callbacks("on_predict_batch_end", [&](Callback& c) { c.on_predict_batch_end(*this, model, pred, batch, b); },
-                     [](const Callback&) { return true; });
+      call_callbacks(
+          "on_predict_batch_end",
+          [&](Callback& c) { c.on_predict_batch_end(*this, model, pred, batch, b); },
+          [](const Callback&) { return true; });
       out.push_back(pred);
     }
     EMBER_HOOKS(on_predict_end);

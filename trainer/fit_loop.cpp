@@ -22,15 +22,19 @@ bool every(const Callback&) { return true; }
 void Trainer::run_sanity_check() {
   if (!val_loader_ || options_.num_sanity_val_steps == 0) return;
   const int64_t total = options_.limit_val_batches.of(val_loader_->size());
-  const int64_t n = options_.num_sanity_val_steps == -1 ? total : std::min(options_.num_sanity_val_steps, total);
+  const int64_t n =
+      options_.num_sanity_val_steps == -1 ? total : std::min(options_.num_sanity_val_steps, total);
   if (n == 0) return;
   // The sanity check leaves the generator as it found it (Lightning's isolate_rng), so
   // training draws the same numbers with or without it.
   const PhiloxState rng = get_rng_state();
   sanity_checking_ = true;
-  call_callbacks("on_sanity_check_start", [&](Callback& c) { c.on_sanity_check_start(*this, *model_); }, every);
+  call_callbacks(
+      "on_sanity_check_start", [&](Callback& c) { c.on_sanity_check_start(*this, *model_); },
+      every);
   run_evaluation(Stage::validate, *val_loader_, n);
-  call_callbacks("on_sanity_check_end", [&](Callback& c) { c.on_sanity_check_end(*this, *model_); }, every);
+  call_callbacks(
+      "on_sanity_check_end", [&](Callback& c) { c.on_sanity_check_end(*this, *model_); }, every);
   sanity_checking_ = false;
   // What the sanity check logged is forgotten, as in Lightning.
   eval_results_.reset();
@@ -64,12 +68,15 @@ void Trainer::run_train_epoch() {
   num_training_batches_ = is_fast_dev_run() ? std::min(total, options_.fast_dev_run.batches)
                                             : options_.limit_train_batches.of(total);
   if (num_training_batches_ == 0) {
-    std::fprintf(stderr, "ember: no training batches (limit_train_batches or an empty loader); skipping training\n");
+    std::fprintf(
+        stderr,
+        "ember: no training batches (limit_train_batches or an empty loader); skipping training\n");
     return;
   }
   const BatchCount& vci = options_.val_check_interval;
   if (vci.is_fraction) {
-    val_check_batch_ = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(num_training_batches_) * vci.fraction));
+    val_check_batch_ = std::max<int64_t>(
+        1, static_cast<int64_t>(static_cast<double>(num_training_batches_) * vci.fraction));
   } else {
     val_check_batch_ = vci.count;
     if (options_.check_val_every_n_epoch && val_check_batch_ > num_training_batches_ && val_loader_)
@@ -130,7 +137,8 @@ void Trainer::run_train_epoch() {
     current_batch_size_ = batch.batch_size();
     bool go_on = true;
     call_hooks(
-        "on_train_batch_start", [&](Callback& c) { c.on_train_batch_start(*this, *model_, batch, b); },
+        "on_train_batch_start",
+        [&](Callback& c) { c.on_train_batch_start(*this, *model_, batch, b); },
         [&](LightningModule& m) { go_on = m.on_train_batch_start(batch, b); });
     if (!go_on) break;  // the module asked to skip the rest of the epoch
 
@@ -167,10 +175,12 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
   }
   if (!loss.defined()) return loss;  // the module skips this batch
   if (loss.numel() != 1)
-    fail<ValueError>("training_step", "must return a one-element loss, got shape ", str(loss.sizes()));
+    fail<ValueError>("training_step", "must return a one-element loss, got shape ",
+                     str(loss.sizes()));
   if (!loss.requires_grad())
-    fail<ValueError>("training_step", "the loss does not require grad (computed under NoGradGuard, or with every "
-                                      "parameter frozen?)");
+    fail<ValueError>("training_step",
+                     "the loss does not require grad (computed under NoGradGuard, or with every "
+                     "parameter frozen?)");
   // Gradients are zeroed at the first batch of each accumulation window, after the
   // step's forward (as Lightning's closure does).
   if (b % accum == 0) {
@@ -190,8 +200,10 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
     EMBER_HOOKS(on_before_optimizer_step, *optimizer_);
     if (options_.gradient_clip_val > 0) {
       std::vector<Tensor> params;
-      for (const auto& g : optimizer_->param_groups()) params.insert(params.end(), g.params.begin(), g.params.end());
-      if (options_.gradient_clip_algorithm == "norm") optim::clip_grad_norm_(params, options_.gradient_clip_val);
+      for (const auto& g : optimizer_->param_groups())
+        params.insert(params.end(), g.params.begin(), g.params.end());
+      if (options_.gradient_clip_algorithm == "norm")
+        optim::clip_grad_norm_(params, options_.gradient_clip_val);
       else optim::clip_grad_value_(params, options_.gradient_clip_val);
     }
     {
@@ -213,8 +225,9 @@ void Trainer::post_batch(int64_t b, bool stepped, bool validated) {
     if (stepped && should_update_logs()) send_to_loggers(v.log, batches_that_stepped_);
     if (should_check_val(b)) {
       if (stepped) model_->zero_grad(true);  // frees gradient memory during validation
-      const int64_t n = is_fast_dev_run() ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
-                                          : options_.limit_val_batches.of(val_loader_->size());
+      const int64_t n = is_fast_dev_run()
+                            ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
+                            : options_.limit_val_batches.of(val_loader_->size());
       run_evaluation(Stage::validate, *val_loader_, n);
     }
   }
@@ -229,7 +242,9 @@ bool Trainer::should_check_val(int64_t b) const {
   const int64_t n = is_fast_dev_run() ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
                                       : options_.limit_val_batches.of(val_loader_->size());
   if (n == 0) return false;
-  if (options_.check_val_every_n_epoch && (current_epoch_ + 1) % *options_.check_val_every_n_epoch != 0) return false;
+  if (options_.check_val_every_n_epoch &&
+      (current_epoch_ + 1) % *options_.check_val_every_n_epoch != 0)
+    return false;
   if (should_stop) return true;
   // Lightning counts val_check_interval within the epoch, or across epochs when
   // check_val_every_n_epoch is unset.
@@ -244,12 +259,16 @@ void Trainer::finish_train_epoch(bool completed, bool resumed_at_end) {
   if (!resumed_at_end) {
     // An epoch cut short by max_steps stays resumable where it stopped.
     if (completed) phase_ = "epoch_end";
-    call_callbacks("on_train_epoch_end", [&](Callback& c) { c.on_train_epoch_end(*this, *model_); }, not_monitoring);
+    call_callbacks(
+        "on_train_epoch_end", [&](Callback& c) { c.on_train_epoch_end(*this, *model_); },
+        not_monitoring);
     {
       FxScope fx(*this, "on_train_epoch_end");
       model_->on_train_epoch_end();
     }
-    call_callbacks("on_train_epoch_end", [&](Callback& c) { c.on_train_epoch_end(*this, *model_); }, is_monitoring);
+    call_callbacks(
+        "on_train_epoch_end", [&](Callback& c) { c.on_train_epoch_end(*this, *model_); },
+        is_monitoring);
   }
   const MetricViews v = train_results_.views(false);
   merge_views(v);
@@ -280,7 +299,8 @@ void Trainer::update_schedulers(const std::string& interval, bool plateau) {
     if (s.strict)
       fail<ValueError>("ReduceLROnPlateau", "conditioned on metric '", s.monitor,
                        "', which is not available; available metrics are: [", available, "]");
-    std::fprintf(stderr, "ember: ReduceLROnPlateau skipped: metric '%s' is not available\n", s.monitor.c_str());
+    std::fprintf(stderr, "ember: ReduceLROnPlateau skipped: metric '%s' is not available\n",
+                 s.monitor.c_str());
     return;
   }
   s.plateau->step(*value);

@@ -32,7 +32,8 @@ std::string HParam::as_string() const {
 
 std::string hparams_to_json(const HParams& hparams) {
   nlohmann::ordered_json j = nlohmann::ordered_json::object();
-  for (const auto& [k, v] : hparams) std::visit([&, key = k](const auto& x) { j[key] = x; }, v.value());
+  for (const auto& [k, v] : hparams)
+    std::visit([&, key = k](const auto& x) { j[key] = x; }, v.value());
   return j.dump();
 }
 
@@ -50,7 +51,8 @@ HParams hparams_from_json(const std::string& text) {
     else if (v.is_number_integer()) out.emplace_back(k, v.get<int64_t>());
     else if (v.is_number()) out.emplace_back(k, v.get<double>());
     else if (v.is_string()) out.emplace_back(k, v.get<std::string>());
-    else fail<ValueError>("hparams_from_json", "value of '", k, "' is not a bool, number or string");
+    else
+      fail<ValueError>("hparams_from_json", "value of '", k, "' is not a bool, number or string");
   }
   return out;
 }

@@ -20,12 +20,11 @@ class HParam {
   HParam() = default;
   HParam(bool v) : value_(v) {}  // NOLINT: implicit, so brace lists read naturally
   template <std::integral T>
-    requires(!std::same_as<T, bool>)
-  HParam(T v) : value_(static_cast<int64_t>(v)) {}  // NOLINT
-  HParam(double v) : value_(v) {}                   // NOLINT
-  HParam(float v) : value_(static_cast<double>(v)) {}  // NOLINT
-  HParam(const char* v) : value_(std::string(v)) {}    // NOLINT
-  HParam(std::string v) : value_(std::move(v)) {}      // NOLINT
+  requires(!std::same_as<T, bool>) HParam(T v) : value_(static_cast<int64_t>(v)) {}  // NOLINT
+  HParam(double v) : value_(v) {}                                                    // NOLINT
+  HParam(float v) : value_(static_cast<double>(v)) {}                                // NOLINT
+  HParam(const char* v) : value_(std::string(v)) {}                                  // NOLINT
+  HParam(std::string v) : value_(std::move(v)) {}                                    // NOLINT
 
   const Value& value() const { return value_; }
   bool is_string() const { return std::holds_alternative<std::string>(value_); }

@@ -54,7 +54,8 @@ struct OptimizerConfig {
 
   OptimizerConfig() = default;
   template <std::derived_from<optim::Optimizer> O>
-  OptimizerConfig(std::shared_ptr<O> opt, SchedulerConfig sched = {})  // NOLINT: implicit on purpose
+  OptimizerConfig(std::shared_ptr<O> opt,
+                  SchedulerConfig sched = {})  // NOLINT: implicit on purpose
       : optimizer(std::move(opt)), lr_scheduler(std::move(sched)) {}
 };
 
@@ -65,7 +66,8 @@ struct LogOptions {
   std::optional<bool> on_epoch{};
   bool prog_bar = false;
   bool logger = true;
-  std::string reduce_fx = "mean";       // epoch reduction: "mean" (weighted by batch size), "sum", "max", "min"
+  std::string reduce_fx =
+      "mean";  // epoch reduction: "mean" (weighted by batch size), "sum", "max", "min"
   std::optional<int64_t> batch_size{};  // unset: the current batch's leading size
 };
 
@@ -98,7 +100,8 @@ class LightningModule : public nn::Module {
   virtual void on_train_epoch_end() {}
   // Returning false skips the rest of the epoch (Lightning's `return -1`).
   virtual bool on_train_batch_start(const Batch& /*batch*/, int64_t /*batch_idx*/) { return true; }
-  virtual void on_train_batch_end(const Tensor& /*loss*/, const Batch& /*batch*/, int64_t /*batch_idx*/) {}
+  virtual void on_train_batch_end(const Tensor& /*loss*/, const Batch& /*batch*/,
+                                  int64_t /*batch_idx*/) {}
   virtual void on_validation_start() {}
   virtual void on_validation_end() {}
   virtual void on_validation_epoch_start() {}
@@ -133,7 +136,7 @@ class LightningModule : public nn::Module {
   void save_hyperparameters(HParams hparams) { hparams_ = std::move(hparams); }
   const HParams& hparams() const { return hparams_; }
   bool has_trainer() const { return live_trainer() != nullptr; }
-  Trainer& trainer() const;  // throws ValueError when not attached to a Trainer
+  Trainer& trainer() const;       // throws ValueError when not attached to a Trainer
   int64_t current_epoch() const;  // 0 outside a Trainer
   int64_t global_step() const;
   Device device() const { return device_; }

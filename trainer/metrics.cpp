@@ -47,9 +47,12 @@ MetricCollection::Entry& MetricCollection::entry(const std::string& fx, const st
                                                  bool on_step, bool on_epoch, bool prog_bar,
                                                  bool logger, const std::string& reduce_fx) {
   if (reduce_fx != "mean" && reduce_fx != "sum" && reduce_fx != "max" && reduce_fx != "min")
-    fail<ValueError>("log", "reduce_fx must be \"mean\", \"sum\", \"max\" or \"min\", got \"", reduce_fx, "\"");
-  if (!on_step && !on_epoch) fail<ValueError>("log", "'", name, "': on_step and on_epoch cannot both be false");
-  auto it = std::find_if(entries_.begin(), entries_.end(), [&](const Entry& e) { return e.name == name; });
+    fail<ValueError>("log", "reduce_fx must be \"mean\", \"sum\", \"max\" or \"min\", got \"",
+                     reduce_fx, "\"");
+  if (!on_step && !on_epoch)
+    fail<ValueError>("log", "'", name, "': on_step and on_epoch cannot both be false");
+  auto it = std::find_if(entries_.begin(), entries_.end(),
+                         [&](const Entry& e) { return e.name == name; });
   if (it == entries_.end()) {
     Entry e;
     e.name = name;
@@ -62,7 +65,8 @@ MetricCollection::Entry& MetricCollection::entry(const std::string& fx, const st
     entries_.push_back(e);
     it = entries_.end() - 1;
   } else if (it->on_step != on_step || it->on_epoch != on_epoch || it->reduce_fx != reduce_fx) {
-    fail<ValueError>("log", "'", name, "' was logged in ", it->fx, " with other on_step/on_epoch/reduce_fx options");
+    fail<ValueError>("log", "'", name, "' was logged in ", it->fx,
+                     " with other on_step/on_epoch/reduce_fx options");
   }
   return *it;
 }
@@ -154,21 +158,30 @@ std::string MetricCollection::to_json() const {
   nlohmann::json j = nlohmann::json::array();
   for (const Entry& e : entries_) {
     // Non-finite numbers have no JSON form; they travel as strings.
-    auto num = [](double d) { return std::isfinite(d) ? nlohmann::json(d) : nlohmann::json(std::to_string(d)); };
-    j.push_back({{"name", e.name}, {"fx", e.fx}, {"on_step", e.on_step}, {"on_epoch", e.on_epoch},
-                 {"prog_bar", e.prog_bar}, {"logger", e.logger}, {"reduce_fx", e.reduce_fx},
-                 {"step_value", num(e.step_value.get())},
-                 {"sum", num(e.sum_dev.defined() ? e.sum_dev.item<double>() : e.sum)},
-                 {"weight", num(e.weight)},
-                 {"extreme",
-                  num(e.extreme_dev.defined() ? e.extreme_dev.item<double>() : e.extreme)},
-                 {"count", e.count}});
+    auto num = [](double d) {
+      return std::isfinite(d) ? nlohmann::json(d) : nlohmann::json(std::to_string(d));
+    };
+    j.push_back(
+        {{"name", e.name},
+         {"fx", e.fx},
+         {"on_step", e.on_step},
+         {"on_epoch", e.on_epoch},
+         {"prog_bar", e.prog_bar},
+         {"logger", e.logger},
+         {"reduce_fx", e.reduce_fx},
+         {"step_value", num(e.step_value.get())},
+         {"sum", num(e.sum_dev.defined() ? e.sum_dev.item<double>() : e.sum)},
+         {"weight", num(e.weight)},
+         {"extreme", num(e.extreme_dev.defined() ? e.extreme_dev.item<double>() : e.extreme)},
+         {"count", e.count}});
   }
   return j.dump();
 }
 
 void MetricCollection::from_json(const std::string& text) {
-  auto num = [](const nlohmann::json& j) { return j.is_string() ? std::stod(j.get<std::string>()) : j.get<double>(); };
+  auto num = [](const nlohmann::json& j) {
+    return j.is_string() ? std::stod(j.get<std::string>()) : j.get<double>();
+  };
   try {
     std::vector<Entry> entries;
     for (const auto& j : nlohmann::json::parse(text)) {

@@ -76,13 +76,14 @@ class MetricCollection {
   // values of evaluation loops).
   explicit MetricCollection(bool training = false) : training_(training) {}
 
-  void reset();  // a new epoch or run
+  void reset();       // a new epoch or run
   void begin_step();  // a new batch: step values from earlier batches are stale
   // Options already resolved against the hook's defaults. Logging one name with other
   // options than before in the same loop is an error (as Lightning's).
   // A tensor value is a one-element tensor; one on a device is kept there (detached).
-  void log(const std::string& fx, const std::string& name, double value, bool on_step, bool on_epoch,
-           bool prog_bar, bool logger, const std::string& reduce_fx, int64_t batch_size);
+  void log(const std::string& fx, const std::string& name, double value, bool on_step,
+           bool on_epoch, bool prog_bar, bool logger, const std::string& reduce_fx,
+           int64_t batch_size);
   void log(const std::string& fx, const std::string& name, const Tensor& value, bool on_step,
            bool on_epoch, bool prog_bar, bool logger, const std::string& reduce_fx,
            int64_t batch_size);

@@ -19,7 +19,8 @@ namespace fs = std::filesystem;
 
 int64_t BatchCount::of(int64_t total) const {
   if (is_fraction) {
-    if (fraction < 0 || fraction > 1) fail<ValueError>("Trainer", "a batch fraction must be in [0, 1], got ", fraction);
+    if (fraction < 0 || fraction > 1)
+      fail<ValueError>("Trainer", "a batch fraction must be in [0, 1], got ", fraction);
     return static_cast<int64_t>(static_cast<double>(total) * fraction);
   }
   if (count < 0) fail<ValueError>("Trainer", "a batch count must be >= 0, got ", count);
@@ -37,23 +38,34 @@ Trainer::Trainer(TrainerOptions options)
     : options_(std::move(options)), self_(std::make_shared<Trainer* const>(this)) {
   const TrainerOptions& o = options_;
   if (o.accumulate_grad_batches < 1)
-    fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ", o.accumulate_grad_batches);
-  if (o.gradient_clip_val < 0) fail<ValueError>("Trainer", "gradient_clip_val must be >= 0, got ", o.gradient_clip_val);
+    fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ",
+                     o.accumulate_grad_batches);
+  if (o.gradient_clip_val < 0)
+    fail<ValueError>("Trainer", "gradient_clip_val must be >= 0, got ", o.gradient_clip_val);
   if (o.gradient_clip_algorithm != "norm" && o.gradient_clip_algorithm != "value")
-    fail<ValueError>("Trainer", "gradient_clip_algorithm must be \"norm\" or \"value\", got \"", o.gradient_clip_algorithm, "\"");
+    fail<ValueError>("Trainer", "gradient_clip_algorithm must be \"norm\" or \"value\", got \"",
+                     o.gradient_clip_algorithm, "\"");
   if (o.max_steps < -1) fail<ValueError>("Trainer", "max_steps must be >= -1, got ", o.max_steps);
-  if (o.log_every_n_steps < 1) fail<ValueError>("Trainer", "log_every_n_steps must be >= 1, got ", o.log_every_n_steps);
-  if (o.num_sanity_val_steps < -1) fail<ValueError>("Trainer", "num_sanity_val_steps must be >= -1");
-  if (o.fast_dev_run.batches < 0) fail<ValueError>("Trainer", "fast_dev_run must be >= 0, got ", o.fast_dev_run.batches);
+  if (o.log_every_n_steps < 1)
+    fail<ValueError>("Trainer", "log_every_n_steps must be >= 1, got ", o.log_every_n_steps);
+  if (o.num_sanity_val_steps < -1)
+    fail<ValueError>("Trainer", "num_sanity_val_steps must be >= -1");
+  if (o.fast_dev_run.batches < 0)
+    fail<ValueError>("Trainer", "fast_dev_run must be >= 0, got ", o.fast_dev_run.batches);
   if (o.check_val_every_n_epoch && *o.check_val_every_n_epoch < 1)
-    fail<ValueError>("Trainer", "check_val_every_n_epoch must be >= 1, got ", *o.check_val_every_n_epoch);
+    fail<ValueError>("Trainer", "check_val_every_n_epoch must be >= 1, got ",
+                     *o.check_val_every_n_epoch);
   if (!o.val_check_interval.is_fraction && o.val_check_interval.count < 1)
-    fail<ValueError>("Trainer", "an integer val_check_interval must be >= 1, got ", o.val_check_interval.count);
-  if (o.val_check_interval.is_fraction && (o.val_check_interval.fraction <= 0 || o.val_check_interval.fraction > 1))
-    fail<ValueError>("Trainer", "a fractional val_check_interval must be in (0, 1], got ", o.val_check_interval.fraction);
-  if (o.accelerator != "auto" && o.accelerator != "cpu" && o.accelerator != "cuda" && o.accelerator != "gpu" &&
-      o.accelerator != "sim")
-    fail<ValueError>("Trainer", "accelerator must be auto, cpu, cuda or sim, got \"", o.accelerator, "\"");
+    fail<ValueError>("Trainer", "an integer val_check_interval must be >= 1, got ",
+                     o.val_check_interval.count);
+  if (o.val_check_interval.is_fraction &&
+      (o.val_check_interval.fraction <= 0 || o.val_check_interval.fraction > 1))
+    fail<ValueError>("Trainer", "a fractional val_check_interval must be in (0, 1], got ",
+                     o.val_check_interval.fraction);
+  if (o.accelerator != "auto" && o.accelerator != "cpu" && o.accelerator != "cuda" &&
+      o.accelerator != "gpu" && o.accelerator != "sim")
+    fail<ValueError>("Trainer", "accelerator must be auto, cpu, cuda or sim, got \"", o.accelerator,
+                     "\"");
 
   // Lightning: neither limit set -> 1000 epochs; max_steps alone -> no epoch limit.
   max_epochs_ = o.max_epochs ? *o.max_epochs : (o.max_steps == -1 ? 1000 : -1);
@@ -76,14 +88,17 @@ void Trainer::resolve_callbacks_and_loggers() {
     if (!c) fail<ValueError>("Trainer", "a callback is null");
   callbacks_ = options_.callbacks;
   auto has = [&](auto pred) { return std::any_of(callbacks_.begin(), callbacks_.end(), pred); };
-  if (options_.enable_model_summary && !has([](const auto& c) { return dynamic_cast<ModelSummary*>(c.get()); }))
+  if (options_.enable_model_summary &&
+      !has([](const auto& c) { return dynamic_cast<ModelSummary*>(c.get()); }))
     callbacks_.insert(callbacks_.begin(), ModelSummary::make());
   if (options_.enable_progress_bar && !has([](const auto& c) { return c->is_progress_bar(); }))
     callbacks_.push_back(ProgressBar::make());
-  if (options_.enable_checkpointing && !is_fast_dev_run() && !has([](const auto& c) { return c->is_checkpoint(); }))
+  if (options_.enable_checkpointing && !is_fast_dev_run() &&
+      !has([](const auto& c) { return c->is_checkpoint(); }))
     callbacks_.push_back(ModelCheckpoint::make());
   // Checkpoint callbacks last, so a checkpoint holds every other callback's final state.
-  std::stable_partition(callbacks_.begin(), callbacks_.end(), [](const auto& c) { return !c->is_checkpoint(); });
+  std::stable_partition(callbacks_.begin(), callbacks_.end(),
+                        [](const auto& c) { return !c->is_checkpoint(); });
 
   if (!is_fast_dev_run()) {
     if (options_.logger.use_default) loggers_.push_back(CSVLogger::make(options_.default_root_dir));
@@ -96,7 +111,8 @@ void Trainer::resolve_callbacks_and_loggers() {
   for (const auto& c : callbacks_) {
     const std::string key = c->state_key();
     if (std::find(keys.begin(), keys.end(), key) != keys.end())
-      fail<ValueError>("Trainer", "two callbacks have the state key '", key, "'; give them different options");
+      fail<ValueError>("Trainer", "two callbacks have the state key '", key,
+                       "'; give them different options");
     keys.push_back(key);
   }
 }
@@ -118,7 +134,8 @@ std::vector<std::shared_ptr<ModelCheckpoint>> Trainer::checkpoint_callbacks() co
 }
 
 LightningModule& Trainer::lightning_module() const {
-  if (!model_) fail<ValueError>("Trainer", "no model is attached (call fit, validate, test or predict)");
+  if (!model_)
+    fail<ValueError>("Trainer", "no model is attached (call fit, validate, test or predict)");
   return *model_;
 }
 
@@ -131,7 +148,8 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
   else if (a == "sim") device = Device::sim();
   else if (a == "cuda" || a == "gpu") device = Device::cuda(0);
   if (!backend_available(device.type))
-    fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device.str(), ", which is not available here");
+    fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device.str(),
+                      ", which is not available here");
   device_ = device;
   model_ = &model;
   fn_ = fn;
@@ -156,9 +174,11 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn f
   if (ckpt_path.empty()) return "";
   if (ckpt_path == "best") {
     auto cb = checkpoint_callback();
-    if (fn == TrainerFn::fit) fail<ValueError>("fit", "ckpt_path=\"best\" is for validate/test/predict");
+    if (fn == TrainerFn::fit)
+      fail<ValueError>("fit", "ckpt_path=\"best\" is for validate/test/predict");
     if (!cb || cb->best_model_path().empty())
-      fail<ValueError>("Trainer", "ckpt_path=\"best\", but no best checkpoint was saved by a ModelCheckpoint");
+      fail<ValueError>("Trainer",
+                       "ckpt_path=\"best\", but no best checkpoint was saved by a ModelCheckpoint");
     return cb->best_model_path();
   }
   if (ckpt_path != "last") return ckpt_path;
@@ -181,11 +201,13 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn f
     if (!cb->dirpath().empty() && fs::is_directory(cb->dirpath(), ec))
       for (const auto& e : fs::directory_iterator(cb->dirpath(), ec)) consider(e.path());
   if (best.empty() && fs::is_directory(options_.default_root_dir, ec))
-    for (auto it = fs::recursive_directory_iterator(options_.default_root_dir, ec); !ec && it != fs::recursive_directory_iterator();
-         it.increment(ec))
+    for (auto it = fs::recursive_directory_iterator(options_.default_root_dir, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
       consider(it->path());
   if (best.empty()) {
-    std::fprintf(stderr, "ember: ckpt_path=\"last\" is set, but there is no last checkpoint; starting from scratch\n");
+    std::fprintf(stderr,
+                 "ember: ckpt_path=\"last\" is set, but there is no last checkpoint; starting from "
+                 "scratch\n");
     return "";
   }
   return best.string();
@@ -195,7 +217,8 @@ void Trainer::fit(ModelRef model, DataLoader& train_loader, const std::string& c
   fit_impl(model.get(), train_loader, nullptr, ckpt_path);
 }
 
-void Trainer::fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader, const std::string& ckpt_path) {
+void Trainer::fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
+                  const std::string& ckpt_path) {
   fit_impl(model.get(), train_loader, &val_loader, ckpt_path);
 }
 
@@ -205,12 +228,16 @@ void Trainer::configure_optimizers() {
   const SchedulerConfig& s = config.lr_scheduler;
   if (!config.optimizer) fail<ValueError>("configure_optimizers", "returned no optimizer");
   if (s.scheduler && s.plateau)
-    fail<ValueError>("configure_optimizers", "set either scheduler or plateau in a SchedulerConfig, not both");
+    fail<ValueError>("configure_optimizers",
+                     "set either scheduler or plateau in a SchedulerConfig, not both");
   if (!s.empty() && s.interval != "step" && s.interval != "epoch")
-    fail<ValueError>("configure_optimizers", "interval must be \"step\" or \"epoch\", got \"", s.interval, "\"");
-  if (!s.empty() && s.frequency < 1) fail<ValueError>("configure_optimizers", "frequency must be >= 1, got ", s.frequency);
+    fail<ValueError>("configure_optimizers", "interval must be \"step\" or \"epoch\", got \"",
+                     s.interval, "\"");
+  if (!s.empty() && s.frequency < 1)
+    fail<ValueError>("configure_optimizers", "frequency must be >= 1, got ", s.frequency);
   if (s.plateau && s.monitor.empty())
-    fail<ValueError>("configure_optimizers", "a ReduceLROnPlateau scheduler needs `monitor` (e.g. \"val_loss\")");
+    fail<ValueError>("configure_optimizers",
+                     "a ReduceLROnPlateau scheduler needs `monitor` (e.g. \"val_loss\")");
   optimizer_ = config.optimizer;
   scheduler_ = config.lr_scheduler;
 }
@@ -313,9 +340,11 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value,
   const bool on_step = options.on_step.value_or(rule->default_on_step);
   const bool on_epoch = options.on_epoch.value_or(rule->default_on_epoch);
   if (on_step && !rule->step_allowed)
-    fail<ValueError>("log", "'", name, "': on_step=true is not supported in ", fx, " (an epoch-level hook)");
+    fail<ValueError>("log", "'", name, "': on_step=true is not supported in ", fx,
+                     " (an epoch-level hook)");
   const int64_t bs = options.batch_size.value_or(current_batch_size_);
-  active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger, options.reduce_fx, bs);
+  active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger,
+                       options.reduce_fx, bs);
 }
 
 void Trainer::update_callback_values() {

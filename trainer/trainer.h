@@ -2,8 +2,9 @@
 // 2.x's options, hook order and logging semantics (docs/trainer.md lists them, and where
 // ember differs).
 //
-//   Trainer trainer({.max_epochs = 5, .callbacks = {ModelCheckpoint::make({.monitor = "val_loss"})}});
-//   trainer.fit(model, train_loader, val_loader);          // or ..., "last" / a .ckpt path
+//   Trainer trainer({.max_epochs = 5, .callbacks = {ModelCheckpoint::make({.monitor =
+//   "val_loss"})}}); trainer.fit(model, train_loader, val_loader);          // or ..., "last" / a
+//   .ckpt path
 #pragma once
 
 #include <cstdint>
@@ -27,8 +28,8 @@ struct BatchCount {
   bool is_fraction = true;
   double fraction = 1.0;
   int64_t count = 0;
-  BatchCount(double f) : fraction(f) {}  // NOLINT: implicit on purpose
-  BatchCount(int n) : is_fraction(false), count(n) {}  // NOLINT
+  BatchCount(double f) : fraction(f) {}                    // NOLINT: implicit on purpose
+  BatchCount(int n) : is_fraction(false), count(n) {}      // NOLINT
   BatchCount(int64_t n) : is_fraction(false), count(n) {}  // NOLINT
   // The number of batches of a loader with `total` batches this means.
   int64_t of(int64_t total) const;
@@ -38,7 +39,7 @@ struct BatchCount {
 struct FastDevRun {
   int64_t batches = 0;
   FastDevRun(bool on) : batches(on ? 1 : 0) {}  // NOLINT: implicit on purpose
-  FastDevRun(int n) : batches(n) {}  // NOLINT
+  FastDevRun(int n) : batches(n) {}             // NOLINT
 };
 
 // The `logger` option: true (a CSVLogger in default_root_dir), false (none), one logger or several.
@@ -48,28 +49,31 @@ struct LoggerChoice {
   LoggerChoice(bool on) : use_default(on) {}  // NOLINT: implicit on purpose
   template <std::derived_from<Logger> L>
   LoggerChoice(std::shared_ptr<L> l) : use_default(false), loggers{std::move(l)} {}  // NOLINT
-  LoggerChoice(std::vector<std::shared_ptr<Logger>> ls) : use_default(false), loggers(std::move(ls)) {}  // NOLINT
+  LoggerChoice(std::vector<std::shared_ptr<Logger>> ls)
+      : use_default(false), loggers(std::move(ls)) {}  // NOLINT
 };
 
 struct TrainerOptions {
-  std::optional<int64_t> max_epochs{};  // unset: 1000, or no limit when max_steps is set; -1: no limit
-  int64_t max_steps = -1;               // optimizer steps; -1: no limit
-  std::string accelerator = "auto";     // auto (cuda when present, else cpu), cpu, cuda, sim
-  double gradient_clip_val = 0.0;       // 0: no clipping
+  std::optional<int64_t>
+      max_epochs{};                  // unset: 1000, or no limit when max_steps is set; -1: no limit
+  int64_t max_steps = -1;            // optimizer steps; -1: no limit
+  std::string accelerator = "auto";  // auto (cuda when present, else cpu), cpu, cuda, sim
+  double gradient_clip_val = 0.0;    // 0: no clipping
   std::string gradient_clip_algorithm = "norm";  // "norm" (2-norm of all gradients) or "value"
   int64_t accumulate_grad_batches = 1;
   BatchCount val_check_interval = 1.0;  // fraction of an epoch, or every n training batches
-  std::optional<int64_t> check_val_every_n_epoch = 1;  // unset: count val_check_interval across epochs
+  std::optional<int64_t> check_val_every_n_epoch =
+      1;  // unset: count val_check_interval across epochs
   BatchCount limit_train_batches = 1.0;
   BatchCount limit_val_batches = 1.0;
   BatchCount limit_test_batches = 1.0;
   BatchCount limit_predict_batches = 1.0;
-  int64_t num_sanity_val_steps = 2;     // -1: the whole validation loader
+  int64_t num_sanity_val_steps = 2;  // -1: the whole validation loader
   FastDevRun fast_dev_run = false;
   int64_t log_every_n_steps = 50;
-  std::optional<uint64_t> seed{};       // seeds the global generator when the Trainer is built
+  std::optional<uint64_t> seed{};  // seeds the global generator when the Trainer is built
   bool enable_progress_bar = true;
-  bool enable_checkpointing = true;     // adds a ModelCheckpoint when none is given
+  bool enable_checkpointing = true;  // adds a ModelCheckpoint when none is given
   bool enable_model_summary = true;
   std::string default_root_dir = ".";
   std::vector<std::shared_ptr<Callback>> callbacks{};
@@ -100,12 +104,14 @@ class Trainer {
   // ckpt_path: "" (start fresh), a checkpoint file, or "last" (the newest last.ckpt of
   // this trainer's ModelCheckpoint folder, else under default_root_dir).
   void fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path = "");
-  void fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader, const std::string& ckpt_path = "");
+  void fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
+           const std::string& ckpt_path = "");
   // Return the epoch-level metrics logged (Lightning's list of one dict per loader).
   // ckpt_path: "" (the model as it is), a file, "best" or "last".
   MetricMap validate(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
   MetricMap test(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
-  std::vector<Tensor> predict(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
+  std::vector<Tensor> predict(ModelRef model, DataLoader& loader,
+                              const std::string& ckpt_path = "");
 
   // Saves the current state (weights, optimizer, scheduler, loop, callbacks, RNG, hparams).
   void save_checkpoint(const std::string& path);
@@ -129,7 +135,7 @@ class Trainer {
 
   int64_t num_training_batches() const { return num_training_batches_; }
   int64_t num_eval_batches() const { return num_eval_batches_; }  // of the running val/test loop
-  int64_t batch_idx() const { return batch_idx_; }  // of the running loop
+  int64_t batch_idx() const { return batch_idx_; }                // of the running loop
   int64_t val_check_batch() const { return val_check_batch_; }
   bool has_val_loader() const { return val_loader_ != nullptr; }
   // Whether a validation loop (not the sanity check) has finished in the running fit.
@@ -179,7 +185,9 @@ class Trainer {
   struct FxScope {
     Trainer& t;
     std::string prev;
-    FxScope(Trainer& tr, const char* fx) : t(tr), prev(std::move(tr.current_fx_)) { t.current_fx_ = fx; }
+    FxScope(Trainer& tr, const char* fx) : t(tr), prev(std::move(tr.current_fx_)) {
+      t.current_fx_ = fx;
+    }
     ~FxScope() { t.current_fx_ = std::move(prev); }
     FxScope(const FxScope&) = delete;
     FxScope& operator=(const FxScope&) = delete;
@@ -191,7 +199,8 @@ class Trainer {
   void call_callbacks(const char* fx, CbFn&& cb, Which&& which);
 
   // entry points' shared parts (trainer.cpp)
-  void fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader, const std::string& ckpt_path);
+  void fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader,
+                const std::string& ckpt_path);
   void begin_run(TrainerFn fn, LightningModule& model);
   void end_run();
   void resolve_callbacks_and_loggers();
@@ -210,7 +219,8 @@ class Trainer {
   void update_schedulers(const std::string& interval, bool plateau);
   void run_sanity_check();
   MetricMap run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches);
-  MetricMap run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader, const std::string& ckpt_path);
+  MetricMap run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader,
+                           const std::string& ckpt_path);
 
   // checkpoints (checkpoint_io.cpp)
   Checkpoint dump_checkpoint();
@@ -222,7 +232,7 @@ class Trainer {
   void log_metric_impl(const std::string& name, const Value& value, const LogOptions& options);
   void send_to_loggers(const MetricValueMap& metrics, int64_t step);  // reads the values
   void merge_views(const MetricViews& views);
-  void clear_metrics();  // callback, logged and progress bar metrics
+  void clear_metrics();           // callback, logged and progress bar metrics
   void update_callback_values();  // callback_values_ with what the running loop logged
 
   TrainerOptions options_;
@@ -249,8 +259,9 @@ class Trainer {
   int64_t current_epoch_ = 0, global_step_ = 0, batches_that_stepped_ = 0;
   int64_t batch_idx_ = 0;
   int64_t num_training_batches_ = 0, num_eval_batches_ = 0, val_check_batch_ = 0;
-  int64_t total_batch_idx_ = 0;  // training batches over all epochs (for check_val_every_n_epoch unset)
-  int64_t eval_log_step_ = 0;    // logger step of on_step metrics in evaluation loops
+  int64_t total_batch_idx_ =
+      0;  // training batches over all epochs (for check_val_every_n_epoch unset)
+  int64_t eval_log_step_ = 0;  // logger step of on_step metrics in evaluation loops
   // Where a checkpoint saved now would resume: epoch, batches done in it, and "batch"
   // (after a batch), "validated" (after the validation following it) or "epoch_end"
   // (in the epoch-end hooks).

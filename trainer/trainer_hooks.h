@@ -24,7 +24,7 @@ void Trainer::call_callbacks(const char* fx, CbFn&& cb, Which&& which) {
 
 // EMBER_HOOKS(on_train_epoch_start) or EMBER_HOOKS(on_train_batch_end, loss, batch, idx):
 // every callback's hook(trainer, module, args...), then the module's hook(args...).
-#define EMBER_HOOKS(hook, ...)                                                          \
-  call_hooks(                                                                           \
+#define EMBER_HOOKS(hook, ...)                                                            \
+  call_hooks(                                                                             \
       #hook, [&](Callback& cb_) { cb_.hook(*this, *model_ __VA_OPT__(, ) __VA_ARGS__); }, \
       [&](LightningModule& m_) { m_.hook(__VA_ARGS__); })

@@ -20,7 +20,7 @@ using namespace ember;
 struct Vocabulary {
   std::vector<std::string> tokens;  // id -> word
   int64_t size() const { return static_cast<int64_t>(tokens.size()); }
-  int64_t id(const std::string& word) const;  // throws for an unknown word
+  int64_t id(const std::string& word) const;                  // throws for an unknown word
   std::string decode(const std::vector<int64_t>& ids) const;  // words joined by spaces
 };
 

@@ -13,13 +13,13 @@
 // stream synchronizations it made ("transfers per training step: h2d=.. d2h=.. syncs=.."),
 // the table of ops, backward nodes and Trainer phases, and writes trace.json
 // (chrome://tracing, Perfetto) beside the logs.
+#include <omp.h>
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <map>
-#include <omp.h>
 #include <string>
 
 #include "dataset.h"
@@ -56,9 +56,12 @@ struct Flags {
 
 [[noreturn]] void usage(const std::string& why) {
   std::fprintf(stderr,
-               "captioning: %s\nflags: --decoder simple|attention, --max-epochs N, --max-steps N, --batch-size N, "
-               "--lr X, --encoder-lr-scale X, --accelerator auto|cpu|cuda|sim, --seed N, --default-root-dir DIR, "
-               "--ckpt-path PATH|last, --train-size N, --val-size N, --num-workers N, --threads N (0: all cores), "
+               "captioning: %s\nflags: --decoder simple|attention, --max-epochs N, --max-steps N, "
+               "--batch-size N, "
+               "--lr X, --encoder-lr-scale X, --accelerator auto|cpu|cuda|sim, --seed N, "
+               "--default-root-dir DIR, "
+               "--ckpt-path PATH|last, --train-size N, --val-size N, --num-workers N, --threads N "
+               "(0: all cores), "
                "--profile (with --profile-skip N, --profile-steps N)\n",
                why.c_str());
   std::exit(2);
@@ -98,7 +101,8 @@ Flags parse(int argc, char** argv) {
   };
   auto integer = [&](const std::string& k, const std::string& v) {
     const double d = num(k, v);
-    if (!(std::abs(d) < 1e15) || d != std::floor(d)) usage("--" + k + " needs an integer, got '" + v + "'");
+    if (!(std::abs(d) < 1e15) || d != std::floor(d))
+      usage("--" + k + " needs an integer, got '" + v + "'");
     return static_cast<int64_t>(d);
   };
   for (const auto& [k, v] : values) {
@@ -120,7 +124,8 @@ Flags parse(int argc, char** argv) {
     else if (k == "profile-steps") f.profile_steps = integer(k, v);
     else usage("unknown flag --" + k);
   }
-  if (f.decoder != "simple" && f.decoder != "attention") usage("--decoder must be simple or attention");
+  if (f.decoder != "simple" && f.decoder != "attention")
+    usage("--decoder must be simple or attention");
   // --max-steps alone trains until the step count, as Lightning's max_steps.
   if (values.count("max-steps") && !values.count("max-epochs")) f.max_epochs = -1;
   // A run shorter than the warm-up still records its second half.
@@ -145,10 +150,13 @@ int main(int argc, char** argv) {
   if (flags.threads > 0) omp_set_num_threads(static_cast<int>(flags.threads));
   try {
     std::vector<std::shared_ptr<Callback>> callbacks = {
-        ModelCheckpoint::make({.filename = "{epoch}-{step}-{val_loss:.4f}", .monitor = "val_loss", .save_last = true}),
+        ModelCheckpoint::make({.filename = "{epoch}-{step}-{val_loss:.4f}",
+                               .monitor = "val_loss",
+                               .save_last = true}),
         LearningRateMonitor::make()};
     if (flags.profile)
-      callbacks.push_back(ProfilerCallback::make({.skip_first = flags.profile_skip, .active = flags.profile_steps}));
+      callbacks.push_back(ProfilerCallback::make(
+          {.skip_first = flags.profile_skip, .active = flags.profile_steps}));
     // The seed fixes initialisation; the data splits have seeds of their own.
     Trainer trainer({.max_epochs = flags.max_epochs,
                      .max_steps = flags.max_steps,
@@ -157,23 +165,31 @@ int main(int argc, char** argv) {
                      .seed = flags.seed,
                      .default_root_dir = flags.default_root_dir,
                      .callbacks = callbacks,
-                     .logger = std::vector<std::shared_ptr<Logger>>{CSVLogger::make(flags.default_root_dir),
-                                                                    TensorBoardLogger::make(flags.default_root_dir)}});
+                     .logger = std::vector<std::shared_ptr<Logger>>{
+                         CSVLogger::make(flags.default_root_dir),
+                         TensorBoardLogger::make(flags.default_root_dir)}});
     const int64_t vocab = vocabulary().size();
     auto encoder = std::make_shared<seed::ImageEncoder>();
     std::shared_ptr<seed::TextDecoder> decoder;
     if (flags.decoder == "simple") decoder = std::make_shared<seed::SimpleDecoder>(vocab);
     else decoder = std::make_shared<CausalAttentionDecoder>(vocab);
-    auto model = std::make_shared<CaptionModule>(encoder, decoder, flags.lr, flags.encoder_lr_scale);
-    model->save_hyperparameters({{"decoder", flags.decoder}, {"lr", flags.lr},
-                                 {"encoder_lr_scale", flags.encoder_lr_scale}, {"batch_size", flags.batch_size},
-                                 {"seed", static_cast<int64_t>(flags.seed)}, {"vocab", vocab},
-                                 {"train_size", flags.train_size}, {"val_size", flags.val_size}});
+    auto model =
+        std::make_shared<CaptionModule>(encoder, decoder, flags.lr, flags.encoder_lr_scale);
+    model->save_hyperparameters({{"decoder", flags.decoder},
+                                 {"lr", flags.lr},
+                                 {"encoder_lr_scale", flags.encoder_lr_scale},
+                                 {"batch_size", flags.batch_size},
+                                 {"seed", static_cast<int64_t>(flags.seed)},
+                                 {"vocab", vocab},
+                                 {"train_size", flags.train_size},
+                                 {"val_size", flags.val_size}});
 
     auto train_data = make_split(flags.train_size, 1000 + flags.seed);
     auto val_data = make_split(flags.val_size, 2000 + flags.seed);
-    DataLoader train_loader(train_data, {.batch_size = flags.batch_size, .shuffle = true,
-                                         .num_workers = flags.num_workers, .seed = flags.seed});
+    DataLoader train_loader(train_data, {.batch_size = flags.batch_size,
+                                         .shuffle = true,
+                                         .num_workers = flags.num_workers,
+                                         .seed = flags.seed});
     DataLoader val_loader(val_data, {.batch_size = 128});
 
     trainer.fit(model, train_loader, val_loader, flags.ckpt_path);
@@ -181,11 +197,14 @@ int main(int argc, char** argv) {
     if (!trainer.callback_metrics().count("val_acc")) trainer.validate(model, val_loader);
 
     std::printf("final: epoch=%lld step=%lld train_loss=%s val_loss=%s val_acc=%s\n",
-                static_cast<long long>(trainer.current_epoch()), static_cast<long long>(trainer.global_step()),
+                static_cast<long long>(trainer.current_epoch()),
+                static_cast<long long>(trainer.global_step()),
                 metric(trainer, "train_loss").c_str(), metric(trainer, "val_loss").c_str(),
                 metric(trainer, "val_acc").c_str());
     if (auto cb = trainer.checkpoint_callback()) {
-      std::printf("best checkpoint: %s\n", cb->best_model_path().empty() ? "(none: no validation ran)" : cb->best_model_path().c_str());
+      std::printf("best checkpoint: %s\n", cb->best_model_path().empty()
+                                               ? "(none: no validation ran)"
+                                               : cb->best_model_path().c_str());
       std::printf("last checkpoint: %s\n", cb->last_model_path().c_str());
     }
 
@@ -201,8 +220,8 @@ int main(int argc, char** argv) {
       std::vector<int64_t> want = {kBos};
       for (int64_t v : truth.select(0, i).to_vector<int64_t>()) want.push_back(v);
       const std::vector<int64_t> got = generated.select(0, i).to_vector<int64_t>();
-      std::printf("  truth: %-40s model: %s%s\n", vocabulary().decode(want).c_str(), vocabulary().decode(got).c_str(),
-                  want == got ? "" : "   (differs)");
+      std::printf("  truth: %-40s model: %s%s\n", vocabulary().decode(want).c_str(),
+                  vocabulary().decode(got).c_str(), want == got ? "" : "   (differs)");
     }
     return 0;
   } catch (const std::exception& e) {

@@ -52,7 +52,7 @@ struct CausalAttentionDecoder : seed::TextDecoder {
   // encoded_image (N, D), text (N, T) -> logits (N, T, vocab)
   Tensor forward(const Tensor& encoded_image, const Tensor& text) override {
     Tensor h = embedding->forward(text) + encoded_image.unsqueeze(1);  // (N, T, D)
-    return linear->forward(h + attention->forward(h));                  // residual around the block
+    return linear->forward(h + attention->forward(h));                 // residual around the block
   }
 };
 
@@ -62,8 +62,8 @@ struct CaptionModule : LightningModule {
   std::shared_ptr<seed::TextDecoder> text_decoder;
   double lr, encoder_lr_scale;
 
-  CaptionModule(std::shared_ptr<seed::ImageEncoder> enc, std::shared_ptr<seed::TextDecoder> dec, double lr_,
-                double encoder_lr_scale_)
+  CaptionModule(std::shared_ptr<seed::ImageEncoder> enc, std::shared_ptr<seed::TextDecoder> dec,
+                double lr_, double encoder_lr_scale_)
       : lr(lr_), encoder_lr_scale(encoder_lr_scale_) {
     image_encoder = register_module("image_encoder", std::move(enc));
     text_decoder = register_module("text_decoder", std::move(dec));
@@ -79,7 +79,7 @@ struct CaptionModule : LightningModule {
   }
   void validation_step(const Batch& batch, int64_t) override {
     auto [image, text, target] = batch.unpack<3>();
-    Tensor logits = forward(image, text);                             // (N, T, vocab)
+    Tensor logits = forward(image, text);  // (N, T, vocab)
     Tensor loss = nn::F::cross_entropy(logits.transpose(1, 2), target);
     Tensor acc = logits.argmax(-1).eq(target).to(DType::f32).mean();  // next-token accuracy
     log("val_loss", loss, {.prog_bar = true});
@@ -91,7 +91,8 @@ struct CaptionModule : LightningModule {
                               {text_decoder->parameters(), {.lr = lr}}});
   }
   // Greedy decoding: from <bos>, append the most likely next token `steps` times.
-  Tensor generate(const Tensor& image, int64_t bos, int64_t steps) {  // image (N, 3, 32, 32) -> (N, 1 + steps)
+  Tensor generate(const Tensor& image, int64_t bos,
+                  int64_t steps) {  // image (N, 3, 32, 32) -> (N, 1 + steps)
     NoGradGuard no_grad;
     Tensor code = image_encoder->forward(image);
     Tensor text = full({image.size(0), 1}, bos, {.dtype = DType::i64, .device = image.device()});

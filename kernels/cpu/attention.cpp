@@ -101,8 +101,9 @@ void drop_row(const Geom& g, T* row, int64_t n, int64_t bh, int64_t i, int64_t j
   const auto base = static_cast<uint64_t>((bh * g.Tq + i) * g.Tk + j0);
   const T keep_scale = static_cast<T>(g.keep_scale);
   for (int64_t c = 0; c < n; ++c)
-    row[c] = philox::dropout_keep(g.seed, g.offset, base + static_cast<uint64_t>(c), g.threshold) ? row[c] * keep_scale
-                                                                                                  : T(0);
+    row[c] = philox::dropout_keep(g.seed, g.offset, base + static_cast<uint64_t>(c), g.threshold)
+                 ? row[c] * keep_scale
+                 : T(0);
 }
 
 // row[0, valid) = exp(row - shift), row[valid, n) = 0. With `flush`, results below the
@@ -113,7 +114,8 @@ void exp_row(T* row, int64_t valid, int64_t n, T shift, bool flush) {
   RowArr<T> s(row, valid);
   s = (s - shift).exp();
   if (flush) {
-    for (int64_t c = 0; c < valid; ++c) row[c] = row[c] < std::numeric_limits<T>::min() ? T(0) : row[c];
+    for (int64_t c = 0; c < valid; ++c)
+      row[c] = row[c] < std::numeric_limits<T>::min() ? T(0) : row[c];
   }
   std::fill(row + valid, row + n, T(0));
 }
@@ -125,8 +127,8 @@ void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T
   const int64_t bk_max = std::min(g.Tk, kBlockK);
   const T scale = static_cast<T>(g.scale);
   const T neg_inf = -std::numeric_limits<T>::infinity();
-  const bool parallel = tasks > 1 && g.macs() >= kParallelMacs && omp_get_max_threads() > 1 &&
-                        !omp_in_parallel();
+  const bool parallel =
+      tasks > 1 && g.macs() >= kParallelMacs && omp_get_max_threads() > 1 && !omp_in_parallel();
 #pragma omp parallel if (parallel)
   {
     auto s_buf = scratch<T>(kBlockQ * bk_max);  // (bq, bk) scores, then probabilities
@@ -151,7 +153,8 @@ void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T
           T* row = s_buf.get() + r * bk;
           const T* mrow = mb != nullptr ? mb + (i0 + r) * g.ms2 : nullptr;
           const int64_t valid = prepare_row(g, row, bk, mrow, i0 + r, j0, scale);
-          const T mx = valid > 0 ? RowArr<T>(row, valid).template maxCoeff<Eigen::PropagateNaN>() : neg_inf;
+          const T mx =
+              valid > 0 ? RowArr<T>(row, valid).template maxCoeff<Eigen::PropagateNaN>() : neg_inf;
           const T m_new = std::isnan(mx) ? mx : std::max(m[r], mx);
           if (m_new == neg_inf) {  // nothing to attend to yet in this row
             std::fill(row, row + bk, T(0));
@@ -189,10 +192,10 @@ struct Backward {
     const T scale = static_cast<T>(g.scale);
     const int64_t b = bh / g.H, h = bh % g.H;
     const T* mb = mask != nullptr ? mask + b * g.ms0 + h * g.ms1 : nullptr;
-    const T* kbh = k + bh * g.Tk * g.D;    // (Tk, D)
-    const T* vbh = v + bh * g.Tk * g.Dv;   // (Tk, Dv)
-    T* dkbh = gk + bh * g.Tk * g.D;        // (Tk, D)
-    T* dvbh = gv + bh * g.Tk * g.Dv;       // (Tk, Dv)
+    const T* kbh = k + bh * g.Tk * g.D;   // (Tk, D)
+    const T* vbh = v + bh * g.Tk * g.Dv;  // (Tk, Dv)
+    T* dkbh = gk + bh * g.Tk * g.D;       // (Tk, D)
+    T* dvbh = gv + bh * g.Tk * g.Dv;      // (Tk, Dv)
     std::fill(dkbh + ka * g.D, dkbh + kb * g.D, T(0));
     std::fill(dvbh + ka * g.Dv, dvbh + kb * g.Dv, T(0));
     for (int64_t i0 = 0; i0 < g.Tq; i0 += kBlockQ) {
@@ -318,7 +321,8 @@ void CpuBackend::attention_forward(const AttentionForwardArgs& a, const Attentio
   const Geom g = make_geom(q, k, v, mask, p);
   dense::dispatch_floating(q, "attention", [&](auto tag) {
     using T = decltype(tag);
-    forward<T>(g, dense::in_ptr<T>(q), dense::in_ptr<T>(k), dense::in_ptr<T>(v), dense::in_ptr<T>(mask), dense::out_ptr<T>(out), dense::out_ptr<T>(lse));
+    forward<T>(g, dense::in_ptr<T>(q), dense::in_ptr<T>(k), dense::in_ptr<T>(v),
+               dense::in_ptr<T>(mask), dense::out_ptr<T>(out), dense::out_ptr<T>(lse));
   });
 }
 
@@ -328,8 +332,16 @@ void CpuBackend::attention_backward(const AttentionBackwardArgs& a, const Attent
   const Geom g = make_geom(q, k, v, mask, p);
   dense::dispatch_floating(q, "attention", [&](auto tag) {
     using T = decltype(tag);
-    Backward<T> bw{g,          dense::in_ptr<T>(q),   dense::in_ptr<T>(k),        dense::in_ptr<T>(v),        dense::in_ptr<T>(mask),
-                   dense::in_ptr<T>(out), dense::in_ptr<T>(lse), dense::in_ptr<T>(grad_out), dense::out_ptr<T>(grad_k), dense::out_ptr<T>(grad_v)};
+    Backward<T> bw{g,
+                   dense::in_ptr<T>(q),
+                   dense::in_ptr<T>(k),
+                   dense::in_ptr<T>(v),
+                   dense::in_ptr<T>(mask),
+                   dense::in_ptr<T>(out),
+                   dense::in_ptr<T>(lse),
+                   dense::in_ptr<T>(grad_out),
+                   dense::out_ptr<T>(grad_k),
+                   dense::out_ptr<T>(grad_v)};
     backward<T>(g, bw, dense::out_ptr<T>(grad_q));
   });
 }

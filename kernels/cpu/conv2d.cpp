@@ -62,10 +62,10 @@ constexpr int64_t kColBytes = 512 * 1024;
 constexpr int64_t kParallelMacs = 1 << 16;
 
 struct Geom {
-  int64_t N, C, H, W;   // input
-  int64_t K, R, S;      // filters
-  int64_t P, Q;         // output
-  int64_t G, Cg, Kg;    // groups; input and output channels per group
+  int64_t N, C, H, W;  // input
+  int64_t K, R, S;     // filters
+  int64_t P, Q;        // output
+  int64_t G, Cg, Kg;   // groups; input and output channels per group
   int64_t sh, sw, ph, pw, dh, dw;
 
   int64_t rows() const { return Cg * R * S; }  // im2col rows: the GEMM depth
@@ -152,38 +152,41 @@ void for_each_run(const Geom& g, XT* x, int64_t nch, int64_t j0, int64_t nc, CT*
 // col (nch CgRS-rows, nc) = the im2col of x (nch, H, W) for output columns [j0, j0 + nc).
 template <typename T>
 void im2col(const Geom& g, const T* x, int64_t nch, int64_t j0, int64_t nc, T* col) {
-  for_each_run(g, x, nch, j0, nc, col,
-               [&](T* dst, const T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
-                 const int64_t n = qb - qa;
-                 if (xrow == nullptr) {
-                   std::fill_n(dst, n, T(0));
-                   return;
-                 }
-                 const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
-                 std::fill_n(dst, a - qa, T(0));
-                 if (g.sw == 1) {
-                   if (b > a) std::memcpy(dst + (a - qa), xrow + a + off, static_cast<size_t>(b - a) * sizeof(T));
-                 } else {
-                   for (int64_t q = a; q < b; ++q) dst[q - qa] = xrow[q * g.sw + off];
-                 }
-                 std::fill_n(dst + (b - qa), qb - b, T(0));
-               });
+  for_each_run(
+      g, x, nch, j0, nc, col,
+      [&](T* dst, const T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
+        const int64_t n = qb - qa;
+        if (xrow == nullptr) {
+          std::fill_n(dst, n, T(0));
+          return;
+        }
+        const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
+        std::fill_n(dst, a - qa, T(0));
+        if (g.sw == 1) {
+          if (b > a)
+            std::memcpy(dst + (a - qa), xrow + a + off, static_cast<size_t>(b - a) * sizeof(T));
+        } else {
+          for (int64_t q = a; q < b; ++q) dst[q - qa] = xrow[q * g.sw + off];
+        }
+        std::fill_n(dst + (b - qa), qb - b, T(0));
+      });
 }
 
 // dx (nch, H, W) += col2im(col), the adjoint of im2col.
 template <typename T>
 void col2im_add(const Geom& g, const T* col, int64_t nch, int64_t j0, int64_t nc, T* dx) {
-  for_each_run(g, dx, nch, j0, nc, col,
-               [&](const T* src, T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
-                 if (xrow == nullptr) return;
-                 const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
-                 if (g.sw == 1) {
-                   T* d = xrow + off;
-                   for (int64_t q = a; q < b; ++q) d[q] += src[q - qa];
-                 } else {
-                   for (int64_t q = a; q < b; ++q) xrow[q * g.sw + off] += src[q - qa];
-                 }
-               });
+  for_each_run(
+      g, dx, nch, j0, nc, col,
+      [&](const T* src, T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
+        if (xrow == nullptr) return;
+        const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
+        if (g.sw == 1) {
+          T* d = xrow + off;
+          for (int64_t q = a; q < b; ++q) d[q] += src[q - qa];
+        } else {
+          for (int64_t q = a; q < b; ++q) xrow[q * g.sw + off] += src[q - qa];
+        }
+      });
 }
 
 bool go_parallel(const Geom& g, int64_t tasks) {
@@ -210,7 +213,8 @@ void forward(const Geom& g, const T* x, const T* w, const T* bias, T* out) {
       auto o = mat<T>(out + (n * g.K + grp * g.Kg) * cols + j0, g.Kg, nc, cols);
       // Eigen's `o = A B` zeroes o before accumulating into it: starting from the bias
       // instead costs nothing extra.
-      for (int64_t k = 0; k < g.Kg; ++k) o.row(k).setConstant(bias != nullptr ? bias[grp * g.Kg + k] : T(0));
+      for (int64_t k = 0; k < g.Kg; ++k)
+        o.row(k).setConstant(bias != nullptr ? bias[grp * g.Kg + k] : T(0));
       if (pointwise) {
         o.noalias() += wg * cmat<T>(xg + j0, rows, nc, cols);
       } else {
@@ -230,13 +234,16 @@ void backward_input_winograd(const Geom& g, const T* gout, const T* w, T* gx) {
     for (int64_t k = 0; k < g.Kg; ++k)
       for (int64_t c = 0; c < g.Cg; ++c)
         for (int64_t rs = 0; rs < 9; ++rs)
-          wt[static_cast<size_t>(((grp * g.Cg + c) * g.Kg + k) * 9 + (8 - rs))] = w[((grp * g.Kg + k) * g.Cg + c) * 9 + rs];
-  winograd_forward<T>({g.N, g.K, g.P, g.Q, g.C, g.G, 2 - g.ph, 2 - g.pw}, gout, wt.get(), nullptr, gx);
+          wt[static_cast<size_t>(((grp * g.Cg + c) * g.Kg + k) * 9 + (8 - rs))] =
+              w[((grp * g.Kg + k) * g.Cg + c) * 9 + rs];
+  winograd_forward<T>({g.N, g.K, g.P, g.Q, g.C, g.G, 2 - g.ph, 2 - g.pw}, gout, wt.get(), nullptr,
+                      gx);
 }
 
 template <typename T>
 void backward_input(const Geom& g, const T* gout, const T* w, T* gx) {
-  if (winograd_fits(g, g.Kg, g.Cg) && g.ph <= 2 && g.pw <= 2) return backward_input_winograd(g, gout, w, gx);
+  if (winograd_fits(g, g.Kg, g.Cg) && g.ph <= 2 && g.pw <= 2)
+    return backward_input_winograd(g, gout, w, gx);
   const int64_t rows = g.rows(), cols = g.cols(), RS = g.R * g.S;
   const int64_t nc_max = chunk_cols(g, sizeof(T));
   // Channel blocks only when images x groups cannot keep every thread busy.
@@ -325,7 +332,8 @@ void CpuBackend::conv2d_forward(const Tensor& out, const Tensor& x, const Tensor
   const Geom g = make_geom(x, w, out, p);
   dense::dispatch_floating(out, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    forward<T>(g, dense::in_ptr<T>(x), dense::in_ptr<T>(w), dense::in_ptr<T>(bias), dense::out_ptr<T>(out));
+    forward<T>(g, dense::in_ptr<T>(x), dense::in_ptr<T>(w), dense::in_ptr<T>(bias),
+               dense::out_ptr<T>(out));
   });
 }
 
@@ -334,7 +342,8 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
   const Geom g = make_geom(grad_x, w, grad_out, p);
   dense::dispatch_floating(grad_x, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    backward_input<T>(g, dense::in_ptr<T>(grad_out), dense::in_ptr<T>(w), dense::out_ptr<T>(grad_x));
+    backward_input<T>(g, dense::in_ptr<T>(grad_out), dense::in_ptr<T>(w),
+                      dense::out_ptr<T>(grad_x));
   });
 }
 
@@ -343,7 +352,8 @@ void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad
   const Geom g = make_geom(x, grad_w, grad_out, p);
   dense::dispatch_floating(grad_w, "conv2d", [&](auto tag) {
     using T = decltype(tag);
-    backward_weight<T>(g, dense::in_ptr<T>(grad_out), dense::in_ptr<T>(x), dense::out_ptr<T>(grad_w));
+    backward_weight<T>(g, dense::in_ptr<T>(grad_out), dense::in_ptr<T>(x),
+                       dense::out_ptr<T>(grad_w));
   });
 }
 

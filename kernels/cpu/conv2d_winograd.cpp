@@ -88,7 +88,8 @@ void for_each_run(const Tiles& tl, int64_t t0, int64_t nt, Fn&& fn) {
 template <typename T>
 struct RunScratch {
   explicit RunScratch(const Tiles& tl)
-      : rows(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))), comb(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))) {}
+      : rows(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))),
+        comb(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))) {}
   std::unique_ptr<T[]> rows;  // input or grad_out rows of a run; an output row
   std::unique_ptr<T[]> comb;  // rows combined by B^T or A; A^T M
 };
@@ -96,8 +97,8 @@ struct RunScratch {
 // V[xi][0, len) = (B^T d B)[xi] of the run's tiles for one input channel xc (H, W); v points
 // at V[0][c][j], consecutive xi are xs apart. Tile m reads columns 4 m .. 4 m + 5 of the run.
 template <typename T>
-void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int64_t len, RunScratch<T>& b, T* v,
-               int64_t xs) {
+void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int64_t len,
+               RunScratch<T>& b, T* v, int64_t xs) {
   const int64_t lv = lanes(len), w = 4 * lv + 4, col0 = 4 * tj0 - s.pw;
   const int64_t lo = std::clamp<int64_t>(-col0, 0, w), hi = std::clamp<int64_t>(s.W - col0, lo, w);
   T* rows = b.rows.get();  // (6, w): the input rows, zero outside x
@@ -115,7 +116,8 @@ void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int6
     for (int64_t u = hi; u < w; ++u) row[u] = T(0);
   }
   T* e = b.comb.get();  // (6, w): B^T over rows
-  const T *d0 = rows, *d1 = rows + w, *d2 = rows + 2 * w, *d3 = rows + 3 * w, *d4 = rows + 4 * w, *d5 = rows + 5 * w;
+  const T *d0 = rows, *d1 = rows + w, *d2 = rows + 2 * w, *d3 = rows + 3 * w, *d4 = rows + 4 * w,
+          *d5 = rows + 5 * w;
   T *e0 = e, *e1 = e + w, *e2 = e + 2 * w, *e3 = e + 3 * w, *e4 = e + 4 * w, *e5 = e + 5 * w;
 #pragma omp simd
   for (int64_t u = 0; u < w; ++u) {
@@ -128,11 +130,12 @@ void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int6
   }
   for (int64_t a = 0; a < 6; ++a) {  // B over columns
     const T* ea = e + a * w;
-    T *v0 = v + (6 * a) * xs, *v1 = v0 + xs, *v2 = v1 + xs, *v3 = v2 + xs, *v4 = v3 + xs, *v5 = v4 + xs;
+    T *v0 = v + (6 * a) * xs, *v1 = v0 + xs, *v2 = v1 + xs, *v3 = v2 + xs, *v4 = v3 + xs,
+      *v5 = v4 + xs;
 #pragma omp simd
     for (int64_t m = 0; m < lv; ++m) {
-      const T c0 = ea[4 * m], c1 = ea[4 * m + 1], c2 = ea[4 * m + 2], c3 = ea[4 * m + 3], c4 = ea[4 * m + 4],
-              c5 = ea[4 * m + 5];
+      const T c0 = ea[4 * m], c1 = ea[4 * m + 1], c2 = ea[4 * m + 2], c3 = ea[4 * m + 3],
+              c4 = ea[4 * m + 4], c5 = ea[4 * m + 5];
       v0[m] = 4 * c0 - 5 * c2 + c4;
       v1[m] = c3 + c4 - 4 * (c1 + c2);
       v2[m] = c4 - c3 + 4 * (c1 - c2);
@@ -146,13 +149,13 @@ void input_run(const WinogradConv& s, const T* xc, int64_t ti, int64_t tj0, int6
 // Output rows 4 ti .. 4 ti + 3 of channel plane ok (P, Q) = A^T M A + bias for the run's
 // tiles; mk points at M[0][k][j], consecutive xi are xs apart.
 template <typename T>
-void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, int64_t ti, int64_t tj0,
-                int64_t len, RunScratch<T>& b) {
+void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, int64_t ti,
+                int64_t tj0, int64_t len, RunScratch<T>& b) {
   const int64_t lv = lanes(len);
   T* t = b.comb.get();  // (4, 6, lv): A^T M
   for (int64_t c = 0; c < 6; ++c) {
-    const T *m0 = mk + c * xs, *m1 = m0 + 6 * xs, *m2 = m1 + 6 * xs, *m3 = m2 + 6 * xs, *m4 = m3 + 6 * xs,
-            *m5 = m4 + 6 * xs;
+    const T *m0 = mk + c * xs, *m1 = m0 + 6 * xs, *m2 = m1 + 6 * xs, *m3 = m2 + 6 * xs,
+            *m4 = m3 + 6 * xs, *m5 = m4 + 6 * xs;
     T *t0 = t + c * lv, *t1 = t0 + 6 * lv, *t2 = t1 + 6 * lv, *t3 = t2 + 6 * lv;
 #pragma omp simd
     for (int64_t m = 0; m < lv; ++m) {
@@ -166,7 +169,8 @@ void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, i
   const int64_t P = s.P(), Q = s.Q(), q0 = 4 * tj0, ncols = std::min(4 * len, Q - q0);
   T* row = b.rows.get();
   for (int64_t r = 0; r < 4 && 4 * ti + r < P; ++r) {
-    const T *a0 = t + (6 * r) * lv, *a1 = a0 + lv, *a2 = a1 + lv, *a3 = a2 + lv, *a4 = a3 + lv, *a5 = a4 + lv;
+    const T *a0 = t + (6 * r) * lv, *a1 = a0 + lv, *a2 = a1 + lv, *a3 = a2 + lv, *a4 = a3 + lv,
+            *a5 = a4 + lv;
 #pragma omp simd
     for (int64_t m = 0; m < lv; ++m) {
       const T s12 = a1[m] + a2[m], d12 = a1[m] - a2[m], s34 = a3[m] + a4[m], d34 = a3[m] - a4[m];
@@ -183,8 +187,8 @@ void output_run(const WinogradConv& s, const T* mk, int64_t xs, T bias, T* ok, i
 
 // Z[xi][0, len) = (A dy A^T)[xi] of the run's 4x4 grad_out tiles of channel plane gk (P, Q).
 template <typename T>
-void grad_run(const WinogradConv& s, const T* gk, int64_t ti, int64_t tj0, int64_t len, RunScratch<T>& b, T* z,
-              int64_t xs) {
+void grad_run(const WinogradConv& s, const T* gk, int64_t ti, int64_t tj0, int64_t len,
+              RunScratch<T>& b, T* z, int64_t xs) {
   const int64_t P = s.P(), Q = s.Q(), lv = lanes(len), w = 4 * lv, q0 = 4 * tj0;
   const int64_t ncols = std::min(4 * len, Q - q0);
   T* rows = b.rows.get();  // (4, w): the grad_out rows, zero outside
@@ -215,7 +219,8 @@ void grad_run(const WinogradConv& s, const T* gk, int64_t ti, int64_t tj0, int64
   }
   for (int64_t a = 0; a < 6; ++a) {  // A over columns
     const T* ea = e + a * w;
-    T *z0 = z + (6 * a) * xs, *z1 = z0 + xs, *z2 = z1 + xs, *z3 = z2 + xs, *z4 = z3 + xs, *z5 = z4 + xs;
+    T *z0 = z + (6 * a) * xs, *z1 = z0 + xs, *z2 = z1 + xs, *z3 = z2 + xs, *z4 = z3 + xs,
+      *z5 = z4 + xs;
 #pragma omp simd
     for (int64_t m = 0; m < lv; ++m) {
       const T c0 = ea[4 * m], c1 = ea[4 * m + 1], c2 = ea[4 * m + 2], c3 = ea[4 * m + 3];
@@ -259,7 +264,8 @@ void filter_adjoint(const T* sv, int64_t ss, T* g) {
   double r[3][6] = {};
   for (int64_t i = 0; i < 3; ++i)
     for (int64_t a = 0; a < 6; ++a)
-      for (int64_t bb = 0; bb < 6; ++bb) r[i][bb] += kG[a][i] * static_cast<double>(sv[(6 * a + bb) * ss]);
+      for (int64_t bb = 0; bb < 6; ++bb)
+        r[i][bb] += kG[a][i] * static_cast<double>(sv[(6 * a + bb) * ss]);
   for (int64_t i = 0; i < 3; ++i)
     for (int64_t j = 0; j < 3; ++j) {
       double acc = 0;
@@ -272,7 +278,6 @@ bool go_parallel(const WinogradConv& s, const Tiles& tl, int64_t tasks) {
   const int64_t macs = kXi * tl.total * (s.K / s.G) * s.C;
   return tasks > 1 && macs >= kParallelMacs && omp_get_max_threads() > 1 && !omp_in_parallel();
 }
-
 
 // Scratch whose slack lanes (read by the transforms, never written by the GEMMs) hold zeros.
 template <typename T>
@@ -288,8 +293,15 @@ std::unique_ptr<T[]> zeroed_scratch(int64_t n) {
 // the transforms write 36 streams at once, which must not fall into one cache set.
 struct Plan {
   Plan(const WinogradConv& s, size_t elem)
-      : Cg(s.C / s.G), Kg(s.K / s.G), tl(s), tb(block_tiles(tl, Cg, Kg, elem)), nblocks(ceil_div(tl.total, tb)),
-        tasks(s.G * nblocks), ld(tb + kLanes), vs(Cg * ld + kPad), ms(Kg * ld + kPad) {}
+      : Cg(s.C / s.G),
+        Kg(s.K / s.G),
+        tl(s),
+        tb(block_tiles(tl, Cg, Kg, elem)),
+        nblocks(ceil_div(tl.total, tb)),
+        tasks(s.G * nblocks),
+        ld(tb + kLanes),
+        vs(Cg * ld + kPad),
+        ms(Kg * ld + kPad) {}
   int64_t Cg, Kg;
   Tiles tl;
   int64_t tb, nblocks, tasks, ld, vs, ms;
@@ -300,11 +312,12 @@ struct Plan {
 
 // V (36, Cg, nt) of tiles [t0, t0 + nt) of group g.
 template <typename T>
-void transform_inputs(const WinogradConv& s, const Plan& pl, const T* x, int64_t g, int64_t t0, int64_t nt,
-                      RunScratch<T>& rs, T* V) {
+void transform_inputs(const WinogradConv& s, const Plan& pl, const T* x, int64_t g, int64_t t0,
+                      int64_t nt, RunScratch<T>& rs, T* V) {
   for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
     for (int64_t c = 0; c < pl.Cg; ++c)
-      input_run(s, x + (n * s.C + g * pl.Cg + c) * s.H * s.W, ti, tj, len, rs, V + c * pl.ld + j, pl.vs);
+      input_run(s, x + (n * s.C + g * pl.Cg + c) * s.H * s.W, ti, tj, len, rs, V + c * pl.ld + j,
+                pl.vs);
   });
 }
 
@@ -331,7 +344,8 @@ void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bi
       transform_inputs(s, pl, x, g, t0, nt, rs, V.get());
       for (int64_t xi = 0; xi < kXi; ++xi) {
         mat<T>(M.get() + xi * pl.ms, Kg, nt, pl.ld).noalias() =
-            cmat<T>(U.get() + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg) * cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld);
+            cmat<T>(U.get() + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg) *
+            cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld);
       }
       for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
         for (int64_t k = 0; k < Kg; ++k)
@@ -365,11 +379,13 @@ void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, 
       transform_inputs(s, pl, x, g, t0, nt, rs, V.get());
       for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
         for (int64_t k = 0; k < Kg; ++k)
-          grad_run(s, gout + (n * s.K + g * Kg + k) * s.P() * s.Q(), ti, tj, len, rs, Z.get() + k * pl.ld + j, pl.ms);
+          grad_run(s, gout + (n * s.K + g * Kg + k) * s.P() * s.Q(), ti, tj, len, rs,
+                   Z.get() + k * pl.ld + j, pl.ms);
       });
       for (int64_t xi = 0; xi < kXi; ++xi) {
         mat<T>(acc + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg).noalias() +=
-            cmat<T>(Z.get() + xi * pl.ms, Kg, nt, pl.ld) * cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld).transpose();
+            cmat<T>(Z.get() + xi * pl.ms, Kg, nt, pl.ld) *
+            cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld).transpose();
       }
     }
 #pragma omp for schedule(static)
@@ -387,9 +403,13 @@ void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, 
   }
 }
 
-template void winograd_forward<float>(const WinogradConv&, const float*, const float*, const float*, float*);
-template void winograd_forward<double>(const WinogradConv&, const double*, const double*, const double*, double*);
-template void winograd_backward_weight<float>(const WinogradConv&, const float*, const float*, float*);
-template void winograd_backward_weight<double>(const WinogradConv&, const double*, const double*, double*);
+template void winograd_forward<float>(const WinogradConv&, const float*, const float*, const float*,
+                                      float*);
+template void winograd_forward<double>(const WinogradConv&, const double*, const double*,
+                                       const double*, double*);
+template void winograd_backward_weight<float>(const WinogradConv&, const float*, const float*,
+                                              float*);
+template void winograd_backward_weight<double>(const WinogradConv&, const double*, const double*,
+                                               double*);
 
 }  // namespace ember::cpu

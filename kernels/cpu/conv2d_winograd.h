@@ -25,10 +25,13 @@ void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bi
 template <typename T>
 void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, T* gw);
 
-extern template void winograd_forward<float>(const WinogradConv&, const float*, const float*, const float*, float*);
-extern template void winograd_forward<double>(const WinogradConv&, const double*, const double*, const double*,
-                                              double*);
-extern template void winograd_backward_weight<float>(const WinogradConv&, const float*, const float*, float*);
-extern template void winograd_backward_weight<double>(const WinogradConv&, const double*, const double*, double*);
+extern template void winograd_forward<float>(const WinogradConv&, const float*, const float*,
+                                             const float*, float*);
+extern template void winograd_forward<double>(const WinogradConv&, const double*, const double*,
+                                              const double*, double*);
+extern template void winograd_backward_weight<float>(const WinogradConv&, const float*,
+                                                     const float*, float*);
+extern template void winograd_backward_weight<double>(const WinogradConv&, const double*,
+                                                      const double*, double*);
 
 }  // namespace ember::cpu

@@ -18,26 +18,27 @@ class CpuBackend final : public Backend {
   void copy_from_host(void* dst, const void* host_src, size_t nbytes) override;
   void copy_to_host(void* host_dst, const void* src, size_t nbytes) override;
 
-  void copy(const Tensor& out, const Tensor& in) override;                     // elementwise.cpp
-  void fill(const Tensor& out, const Scalar& value) override;                  // elementwise.cpp
+  void copy(const Tensor& out, const Tensor& in) override;     // elementwise.cpp
+  void fill(const Tensor& out, const Scalar& value) override;  // elementwise.cpp
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) override;
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override;
   void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
   void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
-              int64_t correction) override;                                    // reduce.cpp
-  void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;   // matmul.cpp
-  void softmax(const Tensor& out, const Tensor& in, bool log) override;        // softmax.cpp
+              int64_t correction) override;                                   // reduce.cpp
+  void matmul(const Tensor& out, const Tensor& a, const Tensor& b) override;  // matmul.cpp
+  void softmax(const Tensor& out, const Tensor& in, bool log) override;       // softmax.cpp
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a,
-              double b) override;                                              // random.cpp
+              double b) override;  // random.cpp
   void index_select(const Tensor& out, const Tensor& in, int64_t dim,
-                    const Tensor& index) override;                             // index.cpp
+                    const Tensor& index) override;  // index.cpp
   void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override;
-  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
-                   const Tensor& src) override;
+  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override;
 
   // cross_entropy.cpp
-  void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override;
-  void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override;
+  void cross_entropy_forward(const CrossEntropyForwardArgs& a,
+                             const CrossEntropyParams& p) override;
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
+                              const CrossEntropyParams& p) override;
 
   void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override;
   void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override;
@@ -48,7 +49,8 @@ class CpuBackend final : public Backend {
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;
-  void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override;
+  void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
+                  double norm_type) override;
 
   // conv2d.cpp
   void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,

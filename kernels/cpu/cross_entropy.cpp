@@ -53,8 +53,8 @@ void forward(T* loss, T* lse_out, const T* z, const int64_t* t, const T* w, int6
 }
 
 template <typename T>
-void backward(T* gz, const T* gl, const T* z, const T* lse, const int64_t* t, const T* w, int64_t R, int64_t C,
-              const CrossEntropyParams& p) {
+void backward(T* gz, const T* gl, const T* z, const T* lse, const int64_t* t, const T* w, int64_t R,
+              int64_t C, const CrossEntropyParams& p) {
   const double eps = p.label_smoothing;
   double W = 0;
   for (int64_t c = 0; c < C; ++c) W += w ? static_cast<double>(w[c]) : 1.0;
@@ -81,8 +81,10 @@ void backward(T* gz, const T* gl, const T* z, const T* lse, const int64_t* t, co
 
 }  // namespace
 
-void CpuBackend::cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) {
-  const Tensor &loss = a.loss, &lse = a.lse, &logits = a.logits, &target = a.target, &weight = a.weight;
+void CpuBackend::cross_entropy_forward(const CrossEntropyForwardArgs& a,
+                                       const CrossEntropyParams& p) {
+  const Tensor &loss = a.loss, &lse = a.lse, &logits = a.logits, &target = a.target,
+               &weight = a.weight;
   const int64_t R = logits.size(0), C = logits.size(1);
   const auto* t = static_cast<const int64_t*>(target.raw_data());
   check_targets(t, R, C, p.ignore_index);
@@ -90,29 +92,36 @@ void CpuBackend::cross_entropy_forward(const CrossEntropyForwardArgs& a, const C
     case DType::f32:
       return forward(static_cast<float*>(loss.raw_data()), static_cast<float*>(lse.raw_data()),
                      static_cast<const float*>(logits.raw_data()), t,
-                     weight.defined() ? static_cast<const float*>(weight.raw_data()) : nullptr, R, C, p);
+                     weight.defined() ? static_cast<const float*>(weight.raw_data()) : nullptr, R,
+                     C, p);
     case DType::f64:
       return forward(static_cast<double*>(loss.raw_data()), static_cast<double*>(lse.raw_data()),
                      static_cast<const double*>(logits.raw_data()), t,
-                     weight.defined() ? static_cast<const double*>(weight.raw_data()) : nullptr, R, C, p);
+                     weight.defined() ? static_cast<const double*>(weight.raw_data()) : nullptr, R,
+                     C, p);
     default: fail<InternalError>("cross_entropy", "no cpu kernel for ", logits.dtype());
   }
 }
 
-void CpuBackend::cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) {
+void CpuBackend::cross_entropy_backward(const CrossEntropyBackwardArgs& a,
+                                        const CrossEntropyParams& p) {
   const Tensor &grad_logits = a.grad_logits, &grad_loss = a.grad_loss, &logits = a.logits;
   const Tensor &lse = a.lse, &target = a.target, &weight = a.weight;
   const int64_t R = logits.size(0), C = logits.size(1);
   const auto* t = static_cast<const int64_t*>(target.raw_data());
   switch (logits.dtype()) {
     case DType::f32:
-      return backward(static_cast<float*>(grad_logits.raw_data()), static_cast<const float*>(grad_loss.raw_data()),
-                      static_cast<const float*>(logits.raw_data()), static_cast<const float*>(lse.raw_data()), t,
-                      weight.defined() ? static_cast<const float*>(weight.raw_data()) : nullptr, R, C, p);
+      return backward(
+          static_cast<float*>(grad_logits.raw_data()),
+          static_cast<const float*>(grad_loss.raw_data()),
+          static_cast<const float*>(logits.raw_data()), static_cast<const float*>(lse.raw_data()),
+          t, weight.defined() ? static_cast<const float*>(weight.raw_data()) : nullptr, R, C, p);
     case DType::f64:
-      return backward(static_cast<double*>(grad_logits.raw_data()), static_cast<const double*>(grad_loss.raw_data()),
-                      static_cast<const double*>(logits.raw_data()), static_cast<const double*>(lse.raw_data()), t,
-                      weight.defined() ? static_cast<const double*>(weight.raw_data()) : nullptr, R, C, p);
+      return backward(
+          static_cast<double*>(grad_logits.raw_data()),
+          static_cast<const double*>(grad_loss.raw_data()),
+          static_cast<const double*>(logits.raw_data()), static_cast<const double*>(lse.raw_data()),
+          t, weight.defined() ? static_cast<const double*>(weight.raw_data()) : nullptr, R, C, p);
     default: fail<InternalError>("cross_entropy", "no cpu kernel for ", logits.dtype());
   }
 }

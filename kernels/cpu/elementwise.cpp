@@ -27,13 +27,15 @@ void map1(const Tensor& out, const Tensor& in, F f) {
       O* o = reinterpret_cast<O*>(ptr[0]);
       const I* a = reinterpret_cast<const I*>(ptr[1]);
       for (int64_t i = 0; i < n; ++i) o[i] = f(a[i]);
-    } else if (st[0] == sizeof(O) && st[1] == 0) {  // one input value broadcast (a gradient of sum())
+    } else if (st[0] == sizeof(O) &&
+               st[1] == 0) {  // one input value broadcast (a gradient of sum())
       O* o = reinterpret_cast<O*>(ptr[0]);
       const O v = f(*reinterpret_cast<const I*>(ptr[1]));
       for (int64_t i = 0; i < n; ++i) o[i] = v;
     } else {
       for (int64_t i = 0; i < n; ++i)
-        *reinterpret_cast<O*>(ptr[0] + i * st[0]) = f(*reinterpret_cast<const I*>(ptr[1] + i * st[1]));
+        *reinterpret_cast<O*>(ptr[0] + i * st[0]) =
+            f(*reinterpret_cast<const I*>(ptr[1] + i * st[1]));
     }
   });
 }
@@ -103,8 +105,12 @@ void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
 void unary_int(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
   using T = int64_t;
   switch (op) {
-    case UnaryOp::neg: return map1<T, T>(out, in, [](T x) { return static_cast<T>(0ULL - static_cast<uint64_t>(x)); });
-    case UnaryOp::abs: return map1<T, T>(out, in, [](T x) { return x < 0 ? static_cast<T>(0ULL - static_cast<uint64_t>(x)) : x; });
+    case UnaryOp::neg:
+      return map1<T, T>(out, in,
+                        [](T x) { return static_cast<T>(0ULL - static_cast<uint64_t>(x)); });
+    case UnaryOp::abs:
+      return map1<T, T>(
+          out, in, [](T x) { return x < 0 ? static_cast<T>(0ULL - static_cast<uint64_t>(x)) : x; });
     case UnaryOp::sign: return map1<T, T>(out, in, [](T x) { return T((x > 0) - (x < 0)); });
     case UnaryOp::relu: return map1<T, T>(out, in, [](T x) { return x < 0 ? T(0) : x; });
     case UnaryOp::pow_scalar: {
@@ -123,7 +129,8 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
     case BinaryOp::sub: return map2<T, T>(out, a, b, [](T x, T y) { return T(x - y); });
     case BinaryOp::mul: return map2<T, T>(out, a, b, [](T x, T y) { return T(x * y); });
     case BinaryOp::div:
-      if constexpr (std::is_floating_point_v<T>) return map2<T, T>(out, a, b, [](T x, T y) { return x / y; });
+      if constexpr (std::is_floating_point_v<T>)
+        return map2<T, T>(out, a, b, [](T x, T y) { return x / y; });
       break;
     case BinaryOp::pow:
       if constexpr (std::is_floating_point_v<T>) {
@@ -141,10 +148,12 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
     case BinaryOp::gt: return map2<bool, T>(out, a, b, [](T x, T y) { return x > y; });
     case BinaryOp::ge: return map2<bool, T>(out, a, b, [](T x, T y) { return x >= y; });
     case BinaryOp::logical_and:
-      if constexpr (std::is_same_v<T, bool>) return map2<bool, bool>(out, a, b, [](bool x, bool y) { return x && y; });
+      if constexpr (std::is_same_v<T, bool>)
+        return map2<bool, bool>(out, a, b, [](bool x, bool y) { return x && y; });
       break;
     case BinaryOp::logical_or:
-      if constexpr (std::is_same_v<T, bool>) return map2<bool, bool>(out, a, b, [](bool x, bool y) { return x || y; });
+      if constexpr (std::is_same_v<T, bool>)
+        return map2<bool, bool>(out, a, b, [](bool x, bool y) { return x || y; });
       break;
   }
   fail<InternalError>(to_string(op), "no cpu kernel for ", a.dtype());
@@ -192,7 +201,8 @@ void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double a
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
-  EMBER_DISPATCH(a.dtype(), to_string(op), [&](auto tag) { binary_typed<decltype(tag)>(op, out, a, b); });
+  EMBER_DISPATCH(a.dtype(), to_string(op),
+                 [&](auto tag) { binary_typed<decltype(tag)>(op, out, a, b); });
 }
 
 void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {

@@ -47,8 +47,8 @@ void CpuBackend::embedding_forward(const Tensor& out, const Tensor& weight, cons
   const bool parallel = M * D >= kParallelGrain && M > 1 && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t m = 0; m < M; ++m)
-    std::memcpy(dst + static_cast<size_t>(m) * row_bytes, src + static_cast<size_t>(idx[m]) * row_bytes,
-                row_bytes);
+    std::memcpy(dst + static_cast<size_t>(m) * row_bytes,
+                src + static_cast<size_t>(idx[m]) * row_bytes, row_bytes);
 }
 
 void CpuBackend::embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,

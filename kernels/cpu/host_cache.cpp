@@ -19,7 +19,7 @@ namespace {
 
 constexpr bool kCache = !detail::kAddressSanitizer;
 
-constexpr int kMinShift = 6;                                  // 64 bytes
+constexpr int kMinShift = 6;                                           // 64 bytes
 constexpr int kClasses = std::bit_width(kMaxCachedBytes) - kMinShift;  // 64 B .. 64 KiB: 11
 
 // The size class of a cached request: block size 64 << class.
@@ -31,7 +31,8 @@ int size_class(size_t nbytes) {
 // Small blocks: per-thread free lists (detail::FreeList), one per size class. A class
 // number known at run time reaches its list through a table of functions, one per class.
 template <int C>
-using ClassList = detail::FreeList<(kHostAlignment << C), kHostAlignment, kCache ? kMaxCachedPerClass : 0>;
+using ClassList =
+    detail::FreeList<(kHostAlignment << C), kHostAlignment, kCache ? kMaxCachedPerClass : 0>;
 
 struct ClassOps {
   void* (*pop)();
@@ -60,7 +61,8 @@ constexpr std::array<ClassOps, sizeof...(C)> class_table(std::integer_sequence<i
   return {ops_of<C>()...};
 }
 
-constexpr std::array<ClassOps, kClasses> kClassOps = class_table(std::make_integer_sequence<int, kClasses>{});
+constexpr std::array<ClassOps, kClasses> kClassOps =
+    class_table(std::make_integer_sequence<int, kClasses>{});
 
 // Large blocks: one cache shared by all threads (they are rare next to the work done on
 // them, so a mutex costs nothing measurable), keyed by the block size. Sizes are rounded
@@ -74,7 +76,8 @@ struct LargeCache {
 };
 
 LargeCache& large_cache() {
-  static LargeCache* c = new LargeCache;  // never destroyed: tensors may die after static destruction
+  static LargeCache* c =
+      new LargeCache;  // never destroyed: tensors may die after static destruction
   return *c;
 }
 
@@ -118,12 +121,13 @@ void give_large(void* p, size_t nbytes) {
 
 // Every host block comes from the aligned operator new, so the free lists can delete it.
 void* allocate_block(size_t bytes) {
-  void* p = ::operator new(bytes, std::align_val_t{kHostAlignment}, std::nothrow);
-  if (p == nullptr) fail<ValueError>("allocate", "out of host memory allocating ", bytes, " bytes on cpu");
+  void* p = ::operator new (bytes, std::align_val_t{kHostAlignment}, std::nothrow);
+  if (p == nullptr)
+    fail<ValueError>("allocate", "out of host memory allocating ", bytes, " bytes on cpu");
   return p;
 }
 
-void free_block(void* p) noexcept { ::operator delete(p, std::align_val_t{kHostAlignment}); }
+void free_block(void* p) noexcept { ::operator delete (p, std::align_val_t{kHostAlignment}); }
 
 }  // namespace
 
@@ -134,7 +138,8 @@ std::atomic<int> g_fill_byte{-1};
 
 void* fill(void* p, size_t nbytes) {
   const int byte = g_fill_byte.load(std::memory_order_relaxed);
-  if (byte >= 0 && p != nullptr) [[unlikely]] std::memset(p, byte, nbytes);
+  if (byte >= 0 && p != nullptr) [[unlikely]]
+    std::memset(p, byte, nbytes);
   return p;
 }
 
@@ -145,8 +150,8 @@ void* allocate_unfilled(size_t nbytes) {
     return allocate_block(size_t{1} << (c + kMinShift));
   }
   if (kCache) return take_large(nbytes);
-  return allocate_block(std::max<size_t>(kHostAlignment,
-                                         (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment));
+  return allocate_block(std::max<size_t>(
+      kHostAlignment, (nbytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment));
 }
 }  // namespace
 
@@ -186,7 +191,8 @@ size_t host_cached_blocks() {
 
 size_t host_cached_bytes() {
   size_t n = 0;
-  for (int c = 0; c < kClasses; ++c) n += static_cast<size_t>(kClassOps[static_cast<size_t>(c)].count()) << (c + kMinShift);
+  for (int c = 0; c < kClasses; ++c)
+    n += static_cast<size_t>(kClassOps[static_cast<size_t>(c)].count()) << (c + kMinShift);
   return n;
 }
 

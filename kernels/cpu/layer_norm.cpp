@@ -22,7 +22,8 @@ T* out(const Tensor& t) {
 }
 
 template <typename T>
-void forward(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b, T* y, T* mean, T* rstd) {
+void forward(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b, T* y, T* mean,
+             T* rstd) {
   const bool parallel = R * N >= kParallelGrain && R > 1 && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t r = 0; r < R; ++r) {
@@ -46,8 +47,8 @@ void forward(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b, T*
 }
 
 template <typename T>
-void backward(int64_t R, int64_t N, const T* dy, const T* x, const T* mean, const T* rstd, const T* w,
-              T* dx, T* dw, T* db) {
+void backward(int64_t R, int64_t N, const T* dy, const T* x, const T* mean, const T* rstd,
+              const T* w, T* dx, T* dw, T* db) {
   const bool parallel = R * N >= kParallelGrain && R > 1 && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t r = 0; r < R; ++r) {

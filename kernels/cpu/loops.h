@@ -39,7 +39,8 @@ class DimVec {
       inline_[n_++] = v;
       return;
     }
-    if (heap_.empty()) heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
+    if (heap_.empty())
+      heap_.assign(inline_.begin(), inline_.begin() + static_cast<std::ptrdiff_t>(n_));
     heap_.push_back(v);
     ++n_;
   }
@@ -58,8 +59,8 @@ class DimVec {
 
 template <int N>
 struct LoopPlan {
-  DimVec sizes;                       // coalesced, innermost last
-  std::array<DimVec, N> strides;      // in bytes, per operand
+  DimVec sizes;                   // coalesced, innermost last
+  std::array<DimVec, N> strides;  // in bytes, per operand
   std::array<char*, N> base{};
   int64_t numel = 1;
 };
@@ -75,7 +76,8 @@ LoopPlan<N> plan_loop(const std::array<const Tensor*, N>& ops) {
   if (flat) {
     p.numel = numel(shape);
     p.sizes.push_back(p.numel);
-    for (int k = 0; k < N; ++k) p.strides[k].push_back(static_cast<int64_t>(ops[k]->element_size()));
+    for (int k = 0; k < N; ++k)
+      p.strides[k].push_back(static_cast<int64_t>(ops[k]->element_size()));
     return p;
   }
   for (size_t d = 0; d < shape.size(); ++d) {

@@ -50,7 +50,8 @@ void gemm_batch(const Tensor& out, const Tensor& a, const Tensor& b, Layout la, 
   T* po = static_cast<T*>(out.raw_data());
   const int64_t sa = a.stride(0), sb = b.stride(0);
   auto one = [&](int64_t i, int64_t row0, int64_t rows) {
-    MatMap<T, OA> A(pa + i * sa + row0 * (OA == Eigen::RowMajor ? la.ld : 1), rows, K, OuterStride<>(la.ld));
+    MatMap<T, OA> A(pa + i * sa + row0 * (OA == Eigen::RowMajor ? la.ld : 1), rows, K,
+                    OuterStride<>(la.ld));
     MatMap<T, OB> Bm(pb + i * sb, K, N, OuterStride<>(lb.ld));
     OutMap<T> C(po + i * M * N + row0 * N, rows, N);
     C.noalias() = A * Bm;

@@ -40,8 +40,8 @@ template <typename T, bool Amsgrad>
 void adam_loop(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v,
                T* __restrict vmax, int64_t n, const AdamScalars<T> c, bool parallel) {
   const T b1 = c.b1, b2 = c.b2, one_minus_b1 = c.one_minus_b1, one_minus_b2 = c.one_minus_b2;
-  const T step_size = c.step_size, inv_bc2_sqrt = c.inv_bc2_sqrt, eps = c.eps, l2 = c.l2, decay = c.decay,
-          sign = c.sign;
+  const T step_size = c.step_size, inv_bc2_sqrt = c.inv_bc2_sqrt, eps = c.eps, l2 = c.l2,
+          decay = c.decay, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
     T w = param[i];
@@ -71,16 +71,17 @@ void adam_one(const AdamTensors& t, const AdamStepParams& p) {
   const auto step = static_cast<double>(t.step);
   const double bc1 = 1.0 - std::pow(p.beta1, step);
   const double bc2_sqrt = std::sqrt(1.0 - std::pow(p.beta2, step));
-  const AdamScalars<T> c{static_cast<T>(p.beta1),
-                         static_cast<T>(p.beta2),
-                         static_cast<T>(1.0 - p.beta1),
-                         static_cast<T>(1.0 - p.beta2),
-                         static_cast<T>(p.lr / bc1),
-                         static_cast<T>(1.0 / bc2_sqrt),
-                         static_cast<T>(p.eps),
-                         p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay),
-                         p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1),
-                         p.maximize ? T(-1) : T(1)};
+  const AdamScalars<T> c{
+      static_cast<T>(p.beta1),
+      static_cast<T>(p.beta2),
+      static_cast<T>(1.0 - p.beta1),
+      static_cast<T>(1.0 - p.beta2),
+      static_cast<T>(p.lr / bc1),
+      static_cast<T>(1.0 / bc2_sqrt),
+      static_cast<T>(p.eps),
+      p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay),
+      p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1),
+      p.maximize ? T(-1) : T(1)};
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
   if (vmax == nullptr) {
     adam_loop<T, false>(param, grad, m, v, vmax, n, c, parallel);
@@ -95,8 +96,8 @@ struct SgdScalars {
 };
 
 template <typename T, bool Momentum, bool First, bool Nesterov>
-void sgd_loop(T* __restrict param, const T* __restrict grad, T* __restrict buf, int64_t n, const SgdScalars<T> c,
-              bool parallel) {
+void sgd_loop(T* __restrict param, const T* __restrict grad, T* __restrict buf, int64_t n,
+              const SgdScalars<T> c, bool parallel) {
   const T lr = c.lr, wd = c.wd, mu = c.mu, damp = c.damp, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
@@ -117,8 +118,9 @@ void sgd_one(const SgdTensors& t, const SgdStepParams& p) {
   const T* grad = static_cast<const T*>(t.grad->raw_data());
   T* buf = p.momentum != 0.0 ? static_cast<T*>(t.momentum_buffer->raw_data()) : nullptr;
   const int64_t n = t.param->numel();
-  const SgdScalars<T> c{static_cast<T>(p.lr), static_cast<T>(p.weight_decay), static_cast<T>(p.momentum),
-                        static_cast<T>(1.0 - p.dampening), p.maximize ? T(-1) : T(1)};
+  const SgdScalars<T> c{static_cast<T>(p.lr), static_cast<T>(p.weight_decay),
+                        static_cast<T>(p.momentum), static_cast<T>(1.0 - p.dampening),
+                        p.maximize ? T(-1) : T(1)};
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
   if (buf == nullptr) return sgd_loop<T, false, false, false>(param, grad, buf, n, c, parallel);
   if (t.first_step) {
@@ -160,7 +162,8 @@ double norm_one(const Tensor& t, double q) {
 
 }  // namespace
 
-void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) {
+void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
+                            double norm_type) {
   double total = 0;
   for (const Tensor* t : tensors) {
     double v = 0;
@@ -169,9 +172,10 @@ void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>&
       case DType::f64: v = norm_one<double>(*t, norm_type); break;
       default: fail<DTypeError>("multi_tensor_norm", "no cpu kernel for ", t->dtype());
     }
-    total = std::isinf(norm_type) ? (std::isnan(v) || std::isnan(total) ? std::numeric_limits<double>::quiet_NaN()
-                                                                         : std::max(total, v))
-                                  : total + v;
+    total = std::isinf(norm_type)
+                ? (std::isnan(v) || std::isnan(total) ? std::numeric_limits<double>::quiet_NaN()
+                                                      : std::max(total, v))
+                : total + v;
   }
   *static_cast<double*>(out.raw_data()) = total;
 }

@@ -27,18 +27,27 @@ void CpuBackend::random(const Tensor& out, RandomDist dist, uint64_t seed, uint6
     case RandomDist::uniform:
       if (out.dtype() == DType::f32) {
         const auto lo = static_cast<float>(a), span = static_cast<float>(b - a);
-        return fill_indexed<float>(out, [=](uint64_t i) { return lo + span * philox::uniform_f32(draw(seed, offset, i)); });
+        return fill_indexed<float>(out, [=](uint64_t i) {
+          return lo + span * philox::uniform_f32(draw(seed, offset, i));
+        });
       }
-      return fill_indexed<double>(out, [=](uint64_t i) { return a + (b - a) * philox::uniform_f64(draw(seed, offset, i)); });
+      return fill_indexed<double>(out, [=](uint64_t i) {
+        return a + (b - a) * philox::uniform_f64(draw(seed, offset, i));
+      });
     case RandomDist::normal:
       if (out.dtype() == DType::f32)
-        return fill_indexed<float>(out, [=](uint64_t i) { return static_cast<float>(a + b * philox::normal_f64(draw(seed, offset, i))); });
-      return fill_indexed<double>(out, [=](uint64_t i) { return a + b * philox::normal_f64(draw(seed, offset, i)); });
+        return fill_indexed<float>(out, [=](uint64_t i) {
+          return static_cast<float>(a + b * philox::normal_f64(draw(seed, offset, i)));
+        });
+      return fill_indexed<double>(
+          out, [=](uint64_t i) { return a + b * philox::normal_f64(draw(seed, offset, i)); });
     case RandomDist::randint: {
       const auto lo = static_cast<int64_t>(a), hi = static_cast<int64_t>(b);
       return EMBER_DISPATCH(out.dtype(), "randint", [&](auto tag) {
         using T = decltype(tag);
-        fill_indexed<T>(out, [=](uint64_t i) { return static_cast<T>(philox::randint(draw(seed, offset, i), lo, hi)); });
+        fill_indexed<T>(out, [=](uint64_t i) {
+          return static_cast<T>(philox::randint(draw(seed, offset, i), lo, hi));
+        });
       });
     }
   }

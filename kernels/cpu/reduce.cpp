@@ -44,7 +44,8 @@ acc_t<T> sum_row(const T* x, int64_t K, bool parallel) {
   std::vector<acc_t<T>> partial(static_cast<size_t>(blocks));
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t b = 0; b < blocks; ++b)
-    partial[static_cast<size_t>(b)] = sum_run(x + b * kSumBlock, std::min(kSumBlock, K - b * kSumBlock));
+    partial[static_cast<size_t>(b)] =
+        sum_run(x + b * kSumBlock, std::min(kSumBlock, K - b * kSumBlock));
   acc_t<T> s = 0;
   for (acc_t<T> v : partial) s += v;
   return s;

@@ -39,9 +39,11 @@ void CpuBackend::softmax(const Tensor& out, const Tensor& in, bool log) {
   const int64_t R = in.size(0), K = in.size(1);
   switch (in.dtype()) {
     case DType::f32:
-      return softmax_rows(static_cast<float*>(out.raw_data()), static_cast<const float*>(in.raw_data()), R, K, log);
+      return softmax_rows(static_cast<float*>(out.raw_data()),
+                          static_cast<const float*>(in.raw_data()), R, K, log);
     case DType::f64:
-      return softmax_rows(static_cast<double*>(out.raw_data()), static_cast<const double*>(in.raw_data()), R, K, log);
+      return softmax_rows(static_cast<double*>(out.raw_data()),
+                          static_cast<const double*>(in.raw_data()), R, K, log);
     default: fail<InternalError>("softmax", "no cpu kernel for ", in.dtype());
   }
 }

@@ -69,17 +69,18 @@ namespace ember::EMBER_VARIANT {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kRows = 32;                        // rows a block owns
-constexpr int kCols = 32;                        // columns of a streamed tile
-constexpr int kGroup = kThreads / kRows;         // lanes per row
-constexpr int kColsPerLane = kCols / kGroup;     // scores per lane and tile
-constexpr int kTileLd = kCols + 1;               // row stride of a score tile in shared memory
+constexpr int kRows = 32;                     // rows a block owns
+constexpr int kCols = 32;                     // columns of a streamed tile
+constexpr int kGroup = kThreads / kRows;      // lanes per row
+constexpr int kColsPerLane = kCols / kGroup;  // scores per lane and tile
+constexpr int kTileLd = kCols + 1;            // row stride of a score tile in shared memory
 
 // The head dim of a block: DH > 0 is compile time (D = Dv = DH), 0 the runtime D and Dv.
 template <int DH>
 struct Dims {
   int D, Dv;
-  EMBER_DEVICE explicit Dims(const AttentionArgs& a) : D(DH > 0 ? DH : a.D), Dv(DH > 0 ? DH : a.Dv) {}
+  EMBER_DEVICE explicit Dims(const AttentionArgs& a)
+      : D(DH > 0 ? DH : a.D), Dv(DH > 0 ? DH : a.Dv) {}
 };
 
 // The features d = g + kGroup c (c < n) of one row that a lane owns: registers for a
@@ -90,7 +91,8 @@ struct LaneRow {
   T reg[kRegs];
   T* smem;
   int n;  // features owned
-  EMBER_DEVICE LaneRow(T* row_base, int g, int width) : smem(row_base + g), n((width - g + kGroup - 1) / kGroup) {
+  EMBER_DEVICE LaneRow(T* row_base, int g, int width)
+      : smem(row_base + g), n((width - g + kGroup - 1) / kGroup) {
     if (width <= g) n = 0;
   }
   EMBER_DEVICE T& operator[](int c) {
@@ -118,8 +120,8 @@ EMBER_DEVICE void load_tile(T* dst, int ld, const T* src, int64_t r0, int64_t ro
 
 // The key and value tiles at j0 into shared memory, once the block is done with the last ones.
 template <typename T>
-EMBER_DEVICE void stage_kv(T* ks, int ldk, T* vs, int ldv, const T* k, const T* v, const AttentionArgs& a, int64_t bh,
-                           int64_t j0, int D, int Dv) {
+EMBER_DEVICE void stage_kv(T* ks, int ldk, T* vs, int ldv, const T* k, const T* v,
+                           const AttentionArgs& a, int64_t bh, int64_t j0, int D, int Dv) {
   __syncthreads();
   load_tile(ks, ldk, k + bh * a.Tk * D, j0, a.Tk, D);
   load_tile(vs, ldv, v + bh * a.Tk * Dv, j0, a.Tk, Dv);
@@ -129,7 +131,8 @@ EMBER_DEVICE void stage_kv(T* ks, int ldk, T* vs, int ldv, const T* k, const T* 
 // Values of the rows [r0, r0 + kRows) of a vector, zeros past `rows`.
 template <typename T>
 EMBER_DEVICE void load_vec(T* dst, const T* src, int64_t r0, int64_t rows) {
-  for (int r = static_cast<int>(threadIdx.x); r < kRows; r += kThreads) dst[r] = r0 + r < rows ? src[r0 + r] : T(0);
+  for (int r = static_cast<int>(threadIdx.x); r < kRows; r += kThreads)
+    dst[r] = r0 + r < rows ? src[r0 + r] : T(0);
 }
 
 template <typename T>
@@ -141,10 +144,11 @@ EMBER_DEVICE T dot(const T* a, const T* b, int n) {
 
 // acc[c] += sum_t w[t] tile[t, g + kGroup c] over the tile's kCols rows (features < width).
 template <typename T, int DH>
-EMBER_DEVICE void accumulate(LaneRow<T, DH>& acc, const T* w, const T* tile, int ld, int g, int width) {
+EMBER_DEVICE void accumulate(LaneRow<T, DH>& acc, const T* w, const T* tile, int ld, int g,
+                             int width) {
   for (int t = 0; t < kCols; ++t) {
     const T wt = w[t];
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int c = 0; c < acc.count(); ++c) {
       const int d = g + kGroup * c;
       if (d < width) acc[c] += wt * tile[t * ld + d];
@@ -155,7 +159,7 @@ EMBER_UNROLL
 // Reduce over the kGroup lanes of a row (consecutive lanes: xor offsets below kGroup).
 template <typename T, typename Merge>
 EMBER_DEVICE T row_allreduce(T v, Merge merge) {
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int off = kGroup / 2; off > 0; off /= 2) v = merge(v, shfl_xor(v, off));
   return v;
 }
@@ -167,7 +171,9 @@ struct Scores {
   const T* mask;  // the (Tq, Tk) slice of head bh, or null
   int64_t bh;
   // Inside both sequences and not causally masked.
-  EMBER_DEVICE bool live(int64_t i, int64_t j) const { return i < a.Tq && j < a.Tk && !(a.causal && j > i); }
+  EMBER_DEVICE bool live(int64_t i, int64_t j) const {
+    return i < a.Tq && j < a.Tk && !(a.causal && j > i);
+  }
   EMBER_DEVICE T score(T qk, int64_t i, int64_t j) const {
     const T s = qk * static_cast<T>(a.scale);
     return mask != nullptr ? s + mask[i * a.ms2 + j] : s;
@@ -176,7 +182,9 @@ struct Scores {
   EMBER_DEVICE T drop(T x, int64_t i, int64_t j) const {
     if (!a.dropout) return x;
     const auto idx = static_cast<uint64_t>((bh * a.Tq + i) * a.Tk + j);
-    return philox::dropout_keep(a.seed, a.offset, idx, a.threshold) ? x * static_cast<T>(a.keep_scale) : T(0);
+    return philox::dropout_keep(a.seed, a.offset, idx, a.threshold)
+               ? x * static_cast<T>(a.keep_scale)
+               : T(0);
   }
 };
 
@@ -218,10 +226,10 @@ __global__ void attention_fwd(T* out, T* lse, const T* q, const T* k, const T* v
   const int r = pl.r, g = pl.g;
   const int ldq = dm.D + 1, ldv = dm.Dv + 1;
   EMBER_DYNAMIC_SHARED(T, smem);
-  T* qs = smem;               // (kRows, D + 1)
-  T* ks = qs + kRows * ldq;   // (kCols, D + 1)
-  T* vs = ks + kCols * ldq;   // (kCols, Dv + 1)
-  T* ps = vs + kCols * ldv;   // (kRows, kCols + 1): P o Z of the tile
+  T* qs = smem;                  // (kRows, D + 1)
+  T* ks = qs + kRows * ldq;      // (kCols, D + 1)
+  T* vs = ks + kCols * ldq;      // (kCols, Dv + 1)
+  T* ps = vs + kCols * ldv;      // (kRows, kCols + 1): P o Z of the tile
   T* os = ps + kRows * kTileLd;  // general path: (kRows, Dv) accumulators
   const Scores<T> sc{a, mask_of(mask, a, bh), bh};
   load_tile(qs, ldq, q + bh * a.Tq * dm.D, i0, a.Tq, dm.D);
@@ -234,7 +242,7 @@ __global__ void attention_fwd(T* out, T* lse, const T* q, const T* k, const T* v
     stage_kv(ks, ldq, vs, ldv, k, v, a, bh, j0, dm.D, dm.Dv);  // (Q is stored too, the first time)
     T s[kColsPerLane];
     T mx = neg_inf;
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int c = 0; c < kColsPerLane; ++c) {
       const int jj = g + kGroup * c;
       const int64_t j = j0 + jj;
@@ -246,7 +254,7 @@ EMBER_UNROLL
     const bool any = !(m_new == neg_inf);  // else nothing to attend to yet in this row
     const T alpha = any ? d_exp(m - m_new) : T(1);
     T psum = 0;
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int c = 0; c < kColsPerLane; ++c) {
       const int jj = g + kGroup * c;
       const T p = any ? d_exp(s[c] - m_new) : T(0);
@@ -257,7 +265,7 @@ EMBER_UNROLL
     l = l * alpha + psum;
     if (any) m = m_new;
     __syncwarp();  // the row's P o Z, written by its 4 lanes of this warp: make it visible
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int c = 0; c < acc.count(); ++c) acc[c] *= alpha;
     accumulate(acc, ps + r * kTileLd, vs, ldv, g, dm.Dv);
   }
@@ -297,15 +305,15 @@ __global__ void attention_bwd_dkdv(T* dk, T* dv, const T* dout, const T* q, cons
   const int r = pl.r, g = pl.g;
   const int ldk = dm.D + 1, ldv = dm.Dv + 1;
   EMBER_DYNAMIC_SHARED(T, smem);
-  T* ks = smem;                    // (kRows, D + 1): the block's keys
-  T* vs = ks + kRows * ldk;        // (kRows, Dv + 1)
-  T* qs = vs + kRows * ldv;        // (kCols, D + 1): a query tile
-  T* dos = qs + kCols * ldk;       // (kCols, Dv + 1)
-  T* pz = dos + kCols * ldv;       // (kRows, kCols + 1): (P o Z)^T
-  T* ds = pz + kRows * kTileLd;    // (kRows, kCols + 1): dS^T
-  T* ls = ds + kRows * kTileLd;    // (kCols): lse of the tile's queries
-  T* dl = ls + kCols;              // (kCols): delta
-  T* acc_s = dl + kCols;           // general path: (kRows, D) dk, then (kRows, Dv) dv
+  T* ks = smem;                  // (kRows, D + 1): the block's keys
+  T* vs = ks + kRows * ldk;      // (kRows, Dv + 1)
+  T* qs = vs + kRows * ldv;      // (kCols, D + 1): a query tile
+  T* dos = qs + kCols * ldk;     // (kCols, Dv + 1)
+  T* pz = dos + kCols * ldv;     // (kRows, kCols + 1): (P o Z)^T
+  T* ds = pz + kRows * kTileLd;  // (kRows, kCols + 1): dS^T
+  T* ls = ds + kRows * kTileLd;  // (kCols): lse of the tile's queries
+  T* dl = ls + kCols;            // (kCols): delta
+  T* acc_s = dl + kCols;         // general path: (kRows, D) dk, then (kRows, Dv) dv
   const Scores<T> sc{a, mask_of(mask, a, bh), bh};
   load_tile(ks, ldk, k + bh * a.Tk * dm.D, j0, a.Tk, dm.D);
   load_tile(vs, ldv, v + bh * a.Tk * dm.Dv, j0, a.Tk, dm.Dv);
@@ -321,7 +329,7 @@ __global__ void attention_bwd_dkdv(T* dk, T* dv, const T* dout, const T* q, cons
     load_vec(ls, lse + bh * a.Tq, i0, a.Tq);
     load_vec(dl, delta + bh * a.Tq, i0, a.Tq);
     __syncthreads();
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int c = 0; c < kColsPerLane; ++c) {
       const int ii = g + kGroup * c;
       const int64_t i = i0 + ii;
@@ -353,20 +361,20 @@ EMBER_UNROLL
 
 // Rows are queries i; streams key tiles j.
 template <typename T, int DH>
-__global__ void attention_bwd_dq(T* dq, const T* dout, const T* q, const T* k, const T* v, const T* lse,
-                                 const T* delta, const T* mask, AttentionArgs a) {
+__global__ void attention_bwd_dq(T* dq, const T* dout, const T* q, const T* k, const T* v,
+                                 const T* lse, const T* delta, const T* mask, AttentionArgs a) {
   const Place<DH> pl(a);
   const auto& dm = pl.dm;
   const int64_t bh = pl.bh, i0 = pl.row0, i = pl.row;
   const int r = pl.r, g = pl.g;
   const int ldq = dm.D + 1, ldv = dm.Dv + 1;
   EMBER_DYNAMIC_SHARED(T, smem);
-  T* qs = smem;                    // (kRows, D + 1)
-  T* dos = qs + kRows * ldq;       // (kRows, Dv + 1)
-  T* ks = dos + kRows * ldv;       // (kCols, D + 1)
-  T* vs = ks + kCols * ldq;        // (kCols, Dv + 1)
-  T* ds = vs + kCols * ldv;        // (kRows, kCols + 1)
-  T* acc_s = ds + kRows * kTileLd; // general path: (kRows, D)
+  T* qs = smem;                     // (kRows, D + 1)
+  T* dos = qs + kRows * ldq;        // (kRows, Dv + 1)
+  T* ks = dos + kRows * ldv;        // (kCols, D + 1)
+  T* vs = ks + kCols * ldq;         // (kCols, Dv + 1)
+  T* ds = vs + kCols * ldv;         // (kRows, kCols + 1)
+  T* acc_s = ds + kRows * kTileLd;  // general path: (kRows, D)
   const Scores<T> sc{a, mask_of(mask, a, bh), bh};
   load_tile(qs, ldq, q + bh * a.Tq * dm.D, i0, a.Tq, dm.D);
   load_tile(dos, ldv, dout + bh * a.Tq * dm.Dv, i0, a.Tq, dm.Dv);
@@ -377,7 +385,7 @@ __global__ void attention_bwd_dq(T* dq, const T* dout, const T* q, const T* k, c
   const int64_t kend = key_end(a, i0);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, ldq, vs, ldv, k, v, a, bh, j0, dm.D, dm.Dv);
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int c = 0; c < kColsPerLane; ++c) {
       const int jj = g + kGroup * c;
       const int64_t j = j0 + jj;
@@ -405,16 +413,18 @@ EMBER_UNROLL
 // Shared bytes of each kernel (the general path adds its accumulators).
 size_t fwd_shared(const AttentionArgs& a, size_t F, bool general) {
   const size_t ldq = a.D + 1, ldv = a.Dv + 1;
-  return F * (kRows * ldq + kCols * ldq + kCols * ldv + kRows * kTileLd + (general ? kRows * a.Dv : 0));
+  return F *
+         (kRows * ldq + kCols * ldq + kCols * ldv + kRows * kTileLd + (general ? kRows * a.Dv : 0));
 }
 size_t dkdv_shared(const AttentionArgs& a, size_t F, bool general) {
   const size_t ldk = a.D + 1, ldv = a.Dv + 1;
-  return F * (kRows * ldk + kRows * ldv + kCols * ldk + kCols * ldv + 2 * kRows * kTileLd + 2 * kCols +
-              (general ? kRows * (a.D + a.Dv) : 0));
+  return F * (kRows * ldk + kRows * ldv + kCols * ldk + kCols * ldv + 2 * kRows * kTileLd +
+              2 * kCols + (general ? kRows * (a.D + a.Dv) : 0));
 }
 size_t dq_shared(const AttentionArgs& a, size_t F, bool general) {
   const size_t ldq = a.D + 1, ldv = a.Dv + 1;
-  return F * (kRows * ldq + kRows * ldv + kCols * ldq + kCols * ldv + kRows * kTileLd + (general ? kRows * a.D : 0));
+  return F * (kRows * ldq + kRows * ldv + kCols * ldq + kCols * ldv + kRows * kTileLd +
+              (general ? kRows * a.D : 0));
 }
 
 dim3 grid_of(const AttentionArgs& a, int64_t rows) {
@@ -432,8 +442,9 @@ int head_dim_of(const AttentionArgs& a) {
 void check_shared(const char* kernel, const AttentionArgs& a, size_t bytes) {
 #if EMBER_VARIANT_IS_CUDA
   if (bytes > rt::props().shared_per_block_optin)
-    fail<ValueError>("scaled_dot_product_attention", kernel, " needs ", bytes, " bytes of shared memory for head dims ",
-                     a.D, " and ", a.Dv, "; the device offers ", rt::props().shared_per_block_optin);
+    fail<ValueError>("scaled_dot_product_attention", kernel, " needs ", bytes,
+                     " bytes of shared memory for head dims ", a.D, " and ", a.Dv,
+                     "; the device offers ", rt::props().shared_per_block_optin);
 #else
   (void)kernel, (void)a, (void)bytes;
 #endif
@@ -453,25 +464,30 @@ bool use_bf16(DType dtype, const AttentionArgs& a) {
 }
 
 template <typename T, int DH>
-void forward_dh(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v, const T* mask) {
-  const LaunchConfig cfg{"attention_fwd", grid_of(a, a.Tq), dim3(kThreads), fwd_shared(a, sizeof(T), DH == 0)};
+void forward_dh(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v,
+                const T* mask) {
+  const LaunchConfig cfg{"attention_fwd", grid_of(a, a.Tq), dim3(kThreads),
+                         fwd_shared(a, sizeof(T), DH == 0)};
   check_shared(cfg.name, a, cfg.shared_bytes);
   launch(cfg, &attention_fwd<T, DH>, out, lse, q, k, v, mask, a);
 }
 
 template <typename T, int DH>
-void backward_dh(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
-                 const T* lse, const T* delta, const T* mask) {
-  const LaunchConfig kv{"attention_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads), dkdv_shared(a, sizeof(T), DH == 0)};
+void backward_dh(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
+                 const T* v, const T* lse, const T* delta, const T* mask) {
+  const LaunchConfig kv{"attention_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads),
+                        dkdv_shared(a, sizeof(T), DH == 0)};
   check_shared(kv.name, a, kv.shared_bytes);
   launch(kv, &attention_bwd_dkdv<T, DH>, dk, dv, dout, q, k, v, lse, delta, mask, a);
-  const LaunchConfig qc{"attention_bwd_dq", grid_of(a, a.Tq), dim3(kThreads), dq_shared(a, sizeof(T), DH == 0)};
+  const LaunchConfig qc{"attention_bwd_dq", grid_of(a, a.Tq), dim3(kThreads),
+                        dq_shared(a, sizeof(T), DH == 0)};
   check_shared(qc.name, a, qc.shared_bytes);
   launch(qc, &attention_bwd_dq<T, DH>, dq, dout, q, k, v, lse, delta, mask, a);
 }
 
 template <typename T>
-void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v, const T* mask) {
+void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v,
+             const T* mask) {
   if constexpr (std::is_same_v<T, float>) {
     if (use_bf16(DType::f32, a)) {
       switch (head_dim_of(a)) {
@@ -490,15 +506,16 @@ void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, con
 }
 
 template <typename T>
-void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k, const T* v,
-              const T* out, const T* lse, const T* mask) {
+void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
+              const T* v, const T* out, const T* lse, const T* mask) {
   const int64_t rows = a.B * a.H * a.Tq;
   struct Scratch {  // freed however the launches end
     void* p;
     ~Scratch() { rt::deallocate(p); }
   } scratch{rt::allocate(static_cast<size_t>(rows) * sizeof(T))};
   auto* delta = static_cast<T*>(scratch.p);  // (B, H, Tq)
-  const LaunchConfig dc{"attention_delta", dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
+  const LaunchConfig dc{"attention_delta",
+                        dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
                         dim3(kThreads)};
   launch(dc, &attention_delta<T>, delta, dout, out, rows, a.Dv);
   if constexpr (std::is_same_v<T, float>) {
@@ -521,31 +538,35 @@ void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const 
 
 }  // namespace
 
-void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse, const void* q,
-                              const void* k, const void* v, const void* mask) {
+void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse,
+                              const void* q, const void* k, const void* v, const void* mask) {
   switch (dtype) {
     case DType::f32:
-      return forward(a, static_cast<float*>(out), static_cast<float*>(lse), static_cast<const float*>(q),
-                     static_cast<const float*>(k), static_cast<const float*>(v), static_cast<const float*>(mask));
+      return forward(a, static_cast<float*>(out), static_cast<float*>(lse),
+                     static_cast<const float*>(q), static_cast<const float*>(k),
+                     static_cast<const float*>(v), static_cast<const float*>(mask));
     case DType::f64:
-      return forward(a, static_cast<double*>(out), static_cast<double*>(lse), static_cast<const double*>(q),
-                     static_cast<const double*>(k), static_cast<const double*>(v), static_cast<const double*>(mask));
+      return forward(a, static_cast<double*>(out), static_cast<double*>(lse),
+                     static_cast<const double*>(q), static_cast<const double*>(k),
+                     static_cast<const double*>(v), static_cast<const double*>(mask));
     default: fail<InternalError>("attention", "no kernel for ", dtype);
   }
 }
 
 void launch_attention_backward(DType dtype, const AttentionArgs& a, void* dq, void* dk, void* dv,
-                               const void* dout, const void* q, const void* k, const void* v, const void* out,
-                               const void* lse, const void* mask) {
+                               const void* dout, const void* q, const void* k, const void* v,
+                               const void* out, const void* lse, const void* mask) {
   switch (dtype) {
     case DType::f32:
       return backward(a, static_cast<float*>(dq), static_cast<float*>(dk), static_cast<float*>(dv),
-                      static_cast<const float*>(dout), static_cast<const float*>(q), static_cast<const float*>(k),
-                      static_cast<const float*>(v), static_cast<const float*>(out), static_cast<const float*>(lse),
+                      static_cast<const float*>(dout), static_cast<const float*>(q),
+                      static_cast<const float*>(k), static_cast<const float*>(v),
+                      static_cast<const float*>(out), static_cast<const float*>(lse),
                       static_cast<const float*>(mask));
     case DType::f64:
-      return backward(a, static_cast<double*>(dq), static_cast<double*>(dk), static_cast<double*>(dv),
-                      static_cast<const double*>(dout), static_cast<const double*>(q), static_cast<const double*>(k),
+      return backward(a, static_cast<double*>(dq), static_cast<double*>(dk),
+                      static_cast<double*>(dv), static_cast<const double*>(dout),
+                      static_cast<const double*>(q), static_cast<const double*>(k),
                       static_cast<const double*>(v), static_cast<const double*>(out),
                       static_cast<const double*>(lse), static_cast<const double*>(mask));
     default: fail<InternalError>("attention_backward", "no kernel for ", dtype);

@@ -22,9 +22,8 @@ struct AttentionArgs {
 };
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse,
                               const void* q, const void* k, const void* v, const void* mask);
-void launch_attention_backward(DType dtype, const AttentionArgs& a, void* dq, void* dk,
-                               void* dv, const void* dout, const void* q, const void* k,
-                               const void* v, const void* out, const void* lse,
-                               const void* mask);
+void launch_attention_backward(DType dtype, const AttentionArgs& a, void* dq, void* dk, void* dv,
+                               const void* dout, const void* q, const void* k, const void* v,
+                               const void* out, const void* lse, const void* mask);
 
 }  // namespace ember::EMBER_VARIANT

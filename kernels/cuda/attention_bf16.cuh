@@ -32,7 +32,8 @@ constexpr int kRows = 16 * kWarps;  // rows a block owns
 constexpr int kCols = 64;           // columns of a streamed tile
 
 // Rows [r0, r0 + 64) of a (rows, width) f32 matrix into shared bf16 (64, width), zeros past `rows`.
-__device__ __forceinline__ void load_bf16(bf16* dst, const float* src, int64_t r0, int64_t rows, int width) {
+__device__ __forceinline__ void load_bf16(bf16* dst, const float* src, int64_t r0, int64_t rows,
+                                          int width) {
   const int n = kRows * width;
   for (int e = static_cast<int>(threadIdx.x); e < n; e += kThreads) {
     const int r = e / width, c = e % width;
@@ -41,8 +42,8 @@ __device__ __forceinline__ void load_bf16(bf16* dst, const float* src, int64_t r
 }
 
 // The key and value tiles at j0 into shared memory, once the block is done with the last ones.
-__device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, const float* v, const AttentionArgs& a,
-                                         int64_t bh, int64_t j0, int dh) {
+__device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, const float* v,
+                                         const AttentionArgs& a, int64_t bh, int64_t j0, int dh) {
   __syncthreads();
   load_bf16(ks, k + bh * a.Tk * dh, j0, a.Tk, dh);
   load_bf16(vs, v + bh * a.Tk * dh, j0, a.Tk, dh);
@@ -52,8 +53,8 @@ __device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, con
 // One warp: C (16 x N, f32, row-major, ldc) = [C +] A (16 x K, bf16 row-major, lda) B, with
 // B (K x N) row-major (ldb) or, with kBt, the transpose of a row-major (N x K) matrix.
 template <int N, int K, bool kBt>
-__device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int lda, const bf16* B, int ldb,
-                                         bool accumulate) {
+__device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int lda, const bf16* B,
+                                         int ldb, bool accumulate) {
 #if defined(__CUDACC__)
 #if __CUDA_ARCH__ >= 800
   namespace w = nvcuda::wmma;
@@ -87,7 +88,8 @@ __device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int l
     const int row = e / N, col = e % N;
     float sum = accumulate ? C[row * ldc + col] : 0.0f;
     for (int kk = 0; kk < K; ++kk)
-      sum += __bfloat162float(A[row * lda + kk]) * __bfloat162float(kBt ? B[col * ldb + kk] : B[kk * ldb + col]);
+      sum += __bfloat162float(A[row * lda + kk]) *
+             __bfloat162float(kBt ? B[col * ldb + kk] : B[kk * ldb + col]);
     C[row * ldc + col] = sum;
   }
   __syncwarp();
@@ -97,25 +99,31 @@ __device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int l
 // The lanes of a warp over its 16-row strip: two lanes per row, 32 columns each.
 struct StripLane {
   int row, col0;  // row within the strip, first of its 32 columns
-  __device__ __forceinline__ StripLane() : row(static_cast<int>(threadIdx.x % 32) / 2), col0((threadIdx.x % 2) * 32) {}
+  __device__ __forceinline__ StripLane()
+      : row(static_cast<int>(threadIdx.x % 32) / 2), col0((threadIdx.x % 2) * 32) {}
 };
 
-__device__ __forceinline__ float pair_max(float v) { return nan_max(v, __shfl_xor_sync(0xFFFFFFFFu, v, 1)); }
-__device__ __forceinline__ float pair_sum(float v) { return v + __shfl_xor_sync(0xFFFFFFFFu, v, 1); }
+__device__ __forceinline__ float pair_max(float v) {
+  return nan_max(v, __shfl_xor_sync(0xFFFFFFFFu, v, 1));
+}
+__device__ __forceinline__ float pair_sum(float v) {
+  return v + __shfl_xor_sync(0xFFFFFFFFu, v, 1);
+}
 
 template <int DH>
-__global__ void __launch_bounds__(kThreads) fwd(float* out, float* lse, const float* q, const float* k,
-                                                const float* v, const float* mask, AttentionArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    fwd(float* out, float* lse, const float* q, const float* k, const float* v, const float* mask,
+        AttentionArgs a) {
   const int64_t bh = blockIdx.x, i0 = static_cast<int64_t>(blockIdx.y) * kRows;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const StripLane ln;
   const int r = warp * 16 + ln.row;  // the lane's row of the block
   const int64_t i = i0 + r;
   EMBER_DYNAMIC_SHARED(unsigned char, smem);
-  bf16* qs = reinterpret_cast<bf16*>(smem);  // (64, DH)
-  bf16* ks = qs + kRows * DH;                // (64, DH)
-  bf16* vs = ks + kCols * DH;                // (64, DH)
-  bf16* pb = vs + kCols * DH;                // (64, 64): P o Z
+  bf16* qs = reinterpret_cast<bf16*>(smem);                  // (64, DH)
+  bf16* ks = qs + kRows * DH;                                // (64, DH)
+  bf16* vs = ks + kCols * DH;                                // (64, DH)
+  bf16* pb = vs + kCols * DH;                                // (64, 64): P o Z
   float* sf = reinterpret_cast<float*>(pb + kRows * kCols);  // (64, 64): S
   float* of = sf + kRows * kCols;                            // (64, DH): the unnormalized output
   const Scores<float> sc{a, mask_of(mask, a, bh), bh};
@@ -126,7 +134,8 @@ __global__ void __launch_bounds__(kThreads) fwd(float* out, float* lse, const fl
   const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, vs, k, v, a, bh, j0, DH);
-    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH, false);
+    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH,
+                              false);
     __syncwarp();
     float* srow = sf + r * kCols;
     float mx = neg_inf;
@@ -149,33 +158,36 @@ __global__ void __launch_bounds__(kThreads) fwd(float* out, float* lse, const fl
     if (any) m = m_new;
     for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) of[r * DH + d] *= alpha;
     __syncwarp();
-    warp_mma<DH, kCols, false>(of + warp * 16 * DH, DH, pb + warp * 16 * kCols, kCols, vs, DH, true);
+    warp_mma<DH, kCols, false>(of + warp * 16 * DH, DH, pb + warp * 16 * kCols, kCols, vs, DH,
+                               true);
     __syncwarp();
   }
   if (i < a.Tq) {
     const float inv = 1.0f / l;
-    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) out[(bh * a.Tq + i) * DH + d] = of[r * DH + d] * inv;
+    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d)
+      out[(bh * a.Tq + i) * DH + d] = of[r * DH + d] * inv;
     if (ln.col0 == 0) lse[bh * a.Tq + i] = m + logf(l);
   }
 }
 
 // Rows are keys j; streams query tiles.
 template <int DH>
-__global__ void __launch_bounds__(kThreads) bwd_dkdv(float* dk, float* dv, const float* dout, const float* q,
-                                                     const float* k, const float* v, const float* lse,
-                                                     const float* delta, const float* mask, AttentionArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    bwd_dkdv(float* dk, float* dv, const float* dout, const float* q, const float* k,
+             const float* v, const float* lse, const float* delta, const float* mask,
+             AttentionArgs a) {
   const int64_t bh = blockIdx.x, j0 = static_cast<int64_t>(blockIdx.y) * kRows;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const StripLane ln;
   const int r = warp * 16 + ln.row;
   const int64_t j = j0 + r;
   EMBER_DYNAMIC_SHARED(unsigned char, smem);
-  bf16* ks = reinterpret_cast<bf16*>(smem);  // (64, DH): the block's keys
-  bf16* vs = ks + kRows * DH;                // (64, DH)
-  bf16* qs = vs + kRows * DH;                // (64, DH): a query tile
-  bf16* dos = qs + kCols * DH;               // (64, DH)
-  bf16* pzb = dos + kCols * DH;              // (64 keys, 64 queries): (P o Z)^T
-  bf16* dsb = pzb + kRows * kCols;           // (64, 64): dS^T
+  bf16* ks = reinterpret_cast<bf16*>(smem);                   // (64, DH): the block's keys
+  bf16* vs = ks + kRows * DH;                                 // (64, DH)
+  bf16* qs = vs + kRows * DH;                                 // (64, DH): a query tile
+  bf16* dos = qs + kCols * DH;                                // (64, DH)
+  bf16* pzb = dos + kCols * DH;                               // (64 keys, 64 queries): (P o Z)^T
+  bf16* dsb = pzb + kRows * kCols;                            // (64, 64): dS^T
   float* sf = reinterpret_cast<float*>(dsb + kRows * kCols);  // (64, 64): S^T, then P^T
   float* df = sf + kRows * kCols;                             // (64, 64): dP^T
   float* dkf = df + kRows * kCols;                            // (64, DH)
@@ -195,8 +207,10 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv(float* dk, float* dv, const
       dl[c] = i0 + c < a.Tq ? delta[bh * a.Tq + i0 + c] : 0.0f;
     }
     __syncthreads();
-    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, ks + warp * 16 * DH, DH, qs, DH, false);
-    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, vs + warp * 16 * DH, DH, dos, DH, false);
+    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, ks + warp * 16 * DH, DH, qs, DH,
+                              false);
+    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, vs + warp * 16 * DH, DH, dos, DH,
+                              false);
     __syncwarp();
     for (int c = ln.col0; c < ln.col0 + 32; ++c) {
       const int64_t i = i0 + c;
@@ -210,8 +224,10 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv(float* dk, float* dv, const
       dsb[r * kCols + c] = __float2bfloat16(ds);
     }
     __syncwarp();
-    warp_mma<DH, kCols, false>(dvf + warp * 16 * DH, DH, pzb + warp * 16 * kCols, kCols, dos, DH, true);
-    warp_mma<DH, kCols, false>(dkf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, qs, DH, true);
+    warp_mma<DH, kCols, false>(dvf + warp * 16 * DH, DH, pzb + warp * 16 * kCols, kCols, dos, DH,
+                               true);
+    warp_mma<DH, kCols, false>(dkf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, qs, DH,
+                               true);
     __syncwarp();
   }
   if (j < a.Tk) {
@@ -225,20 +241,20 @@ __global__ void __launch_bounds__(kThreads) bwd_dkdv(float* dk, float* dv, const
 
 // Rows are queries i; streams key tiles.
 template <int DH>
-__global__ void __launch_bounds__(kThreads) bwd_dq(float* dq, const float* dout, const float* q, const float* k,
-                                                   const float* v, const float* lse, const float* delta,
-                                                   const float* mask, AttentionArgs a) {
+__global__ void __launch_bounds__(kThreads)
+    bwd_dq(float* dq, const float* dout, const float* q, const float* k, const float* v,
+           const float* lse, const float* delta, const float* mask, AttentionArgs a) {
   const int64_t bh = blockIdx.x, i0 = static_cast<int64_t>(blockIdx.y) * kRows;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const StripLane ln;
   const int r = warp * 16 + ln.row;
   const int64_t i = i0 + r;
   EMBER_DYNAMIC_SHARED(unsigned char, smem);
-  bf16* qs = reinterpret_cast<bf16*>(smem);  // (64, DH)
-  bf16* dos = qs + kRows * DH;               // (64, DH)
-  bf16* ks = dos + kRows * DH;               // (64, DH): a key tile
-  bf16* vs = ks + kCols * DH;                // (64, DH)
-  bf16* dsb = vs + kCols * DH;               // (64, 64): dS
+  bf16* qs = reinterpret_cast<bf16*>(smem);                   // (64, DH)
+  bf16* dos = qs + kRows * DH;                                // (64, DH)
+  bf16* ks = dos + kRows * DH;                                // (64, DH): a key tile
+  bf16* vs = ks + kCols * DH;                                 // (64, DH)
+  bf16* dsb = vs + kCols * DH;                                // (64, 64): dS
   float* sf = reinterpret_cast<float*>(dsb + kRows * kCols);  // (64, 64): S
   float* df = sf + kRows * kCols;                             // (64, 64): dP
   float* dqf = df + kRows * kCols;                            // (64, DH)
@@ -251,8 +267,10 @@ __global__ void __launch_bounds__(kThreads) bwd_dq(float* dq, const float* dout,
   const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, vs, k, v, a, bh, j0, DH);
-    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH, false);
-    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, dos + warp * 16 * DH, DH, vs, DH, false);
+    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH,
+                              false);
+    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, dos + warp * 16 * DH, DH, vs, DH,
+                              false);
     __syncwarp();
     for (int c = ln.col0; c < ln.col0 + 32; ++c) {
       const int64_t j = j0 + c;
@@ -264,37 +282,46 @@ __global__ void __launch_bounds__(kThreads) bwd_dq(float* dq, const float* dout,
       dsb[r * kCols + c] = __float2bfloat16(ds);
     }
     __syncwarp();
-    warp_mma<DH, kCols, false>(dqf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, ks, DH, true);
+    warp_mma<DH, kCols, false>(dqf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, ks, DH,
+                               true);
     __syncwarp();
   }
   if (i < a.Tq) {
     const float scale = static_cast<float>(a.scale);
-    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) dq[(bh * a.Tq + i) * DH + d] = dqf[r * DH + d] * scale;
+    for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d)
+      dq[(bh * a.Tq + i) * DH + d] = dqf[r * DH + d] * scale;
   }
 }
 
-constexpr size_t fwd_shared(int dh) { return 2 * (3 * kRows * dh + kRows * kCols) + 4 * (kRows * kCols + kRows * dh); }
-constexpr size_t dkdv_shared(int dh) {
-  return 2 * (4 * kRows * dh + 2 * kRows * kCols) + 4 * (2 * kRows * kCols + 2 * kRows * dh + 2 * kCols);
+constexpr size_t fwd_shared(int dh) {
+  return 2 * (3 * kRows * dh + kRows * kCols) + 4 * (kRows * kCols + kRows * dh);
 }
-constexpr size_t dq_shared(int dh) { return 2 * (4 * kRows * dh + kRows * kCols) + 4 * (2 * kRows * kCols + kRows * dh); }
+constexpr size_t dkdv_shared(int dh) {
+  return 2 * (4 * kRows * dh + 2 * kRows * kCols) +
+         4 * (2 * kRows * kCols + 2 * kRows * dh + 2 * kCols);
+}
+constexpr size_t dq_shared(int dh) {
+  return 2 * (4 * kRows * dh + kRows * kCols) + 4 * (2 * kRows * kCols + kRows * dh);
+}
 
 inline dim3 grid_of(const AttentionArgs& a, int64_t rows) {
   return dim3(static_cast<unsigned>(a.B * a.H), static_cast<unsigned>((rows + kRows - 1) / kRows));
 }
 
 template <int DH>
-void forward(const AttentionArgs& a, float* out, float* lse, const float* q, const float* k, const float* v,
-             const float* mask) {
+void forward(const AttentionArgs& a, float* out, float* lse, const float* q, const float* k,
+             const float* v, const float* mask) {
   const LaunchConfig cfg{"attention_bf16_fwd", grid_of(a, a.Tq), dim3(kThreads), fwd_shared(DH)};
   check_shared(cfg.name, a, cfg.shared_bytes);
   launch(cfg, &fwd<DH>, out, lse, q, k, v, mask, a);
 }
 
 template <int DH>
-void backward(const AttentionArgs& a, float* dq, float* dk, float* dv, const float* dout, const float* q,
-              const float* k, const float* v, const float* lse, const float* delta, const float* mask) {
-  const LaunchConfig kv{"attention_bf16_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads), dkdv_shared(DH)};
+void backward(const AttentionArgs& a, float* dq, float* dk, float* dv, const float* dout,
+              const float* q, const float* k, const float* v, const float* lse, const float* delta,
+              const float* mask) {
+  const LaunchConfig kv{"attention_bf16_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads),
+                        dkdv_shared(DH)};
   check_shared(kv.name, a, kv.shared_bytes);
   launch(kv, &bwd_dkdv<DH>, dk, dv, dout, q, k, v, lse, delta, mask, a);
   const LaunchConfig qc{"attention_bf16_bwd_dq", grid_of(a, a.Tq), dim3(kThreads), dq_shared(DH)};

@@ -40,7 +40,8 @@ namespace {
 
 // The shape of a convolution from its three operands (x or grad_x, w or grad_w, out or grad_out).
 Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& out, const Conv2dParams& p) {
-  return {x.size(0), x.size(1), x.size(2), x.size(3), w.size(0), w.size(2), w.size(3), out.size(2), out.size(3), p};
+  return {x.size(0), x.size(1), x.size(2),   x.size(3),   w.size(0),
+          w.size(2), w.size(3), out.size(2), out.size(3), p};
 }
 
 // TF32 for this dtype on this device.
@@ -56,9 +57,8 @@ bool conv_uses_tf32(DType dtype) {
 // fails where it cannot be loaded.
 bool conv_uses_cudnn(DType dtype) {
   const backends::ConvImpl impl = backends::cuda::conv;
-  return dtype == DType::f32 &&
-         (impl == backends::ConvImpl::cudnn ||
-          (impl == backends::ConvImpl::automatic && cudnn_conv_available()));
+  return dtype == DType::f32 && (impl == backends::ConvImpl::cudnn ||
+                                 (impl == backends::ConvImpl::automatic && cudnn_conv_available()));
 }
 #endif
 
@@ -89,8 +89,8 @@ AttentionArgs attention_args(const Tensor& q, const Tensor& k, const Tensor& v, 
   a.B = q.size(0), a.H = q.size(1), a.Tq = q.size(2), a.Tk = k.size(2);
   a.D = static_cast<int>(q.size(3)), a.Dv = static_cast<int>(v.size(3));
   if (mask.defined()) {
-    EMBER_CHECK(mask.dim() == 4 && (mask.stride(3) == 1 || a.Tk == 1), "attention mask ", str(mask.sizes()),
-                " strides ", str(mask.strides()));
+    EMBER_CHECK(mask.dim() == 4 && (mask.stride(3) == 1 || a.Tk == 1), "attention mask ",
+                str(mask.sizes()), " strides ", str(mask.strides()));
     a.ms0 = mask.stride(0), a.ms1 = mask.stride(1), a.ms2 = mask.stride(2);
   }
   a.scale = p.scale;
@@ -110,7 +110,9 @@ void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullpt
 
 class DeviceBackend final : public Backend {
  public:
-  DeviceType device_type() const override { return EMBER_VARIANT_IS_CUDA ? DeviceType::cuda : DeviceType::sim; }
+  DeviceType device_type() const override {
+    return EMBER_VARIANT_IS_CUDA ? DeviceType::cuda : DeviceType::sim;
+  }
   bool available() const override { return rt::available(); }
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
@@ -141,21 +143,24 @@ class DeviceBackend final : public Backend {
   }
 
   void fill(const Tensor& out, const Scalar& value) override {
-    for_each_chunk(plan<1>({&out}), [&](const Geometry<1>& g, bool contiguous, const std::array<char*, 1>& ptr) {
-      launch_fill(out.dtype(), g, contiguous, ptr[0], value);
-    });
+    for_each_chunk(plan<1>({&out}),
+                   [&](const Geometry<1>& g, bool contiguous, const std::array<char*, 1>& ptr) {
+                     launch_fill(out.dtype(), g, contiguous, ptr[0], value);
+                   });
   }
 
   void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) override {
-    for_each_chunk(plan<2>({&out, &in}), [&](const Geometry<2>& g, bool contiguous, const std::array<char*, 2>& ptr) {
-      launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg);
-    });
+    for_each_chunk(plan<2>({&out, &in}),
+                   [&](const Geometry<2>& g, bool contiguous, const std::array<char*, 2>& ptr) {
+                     launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg);
+                   });
   }
 
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override {
-    for_each_chunk(plan<3>({&out, &a, &b}), [&](const Geometry<3>& g, bool contiguous, const std::array<char*, 3>& ptr) {
-      launch_binary(op, a.dtype(), g, contiguous, ptr[0], ptr[1], ptr[2]);
-    });
+    for_each_chunk(plan<3>({&out, &a, &b}),
+                   [&](const Geometry<3>& g, bool contiguous, const std::array<char*, 3>& ptr) {
+                     launch_binary(op, a.dtype(), g, contiguous, ptr[0], ptr[1], ptr[2]);
+                   });
   }
 
   void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override {
@@ -165,9 +170,11 @@ class DeviceBackend final : public Backend {
                    });
   }
 
-  void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in, int64_t correction) override {
+  void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
+              int64_t correction) override {
     auto* idx = indices.defined() ? static_cast<int64_t*>(indices.raw_data()) : nullptr;
-    launch_reduce(op, in.dtype(), out.raw_data(), idx, in.raw_data(), in.size(0), in.size(1), correction);
+    launch_reduce(op, in.dtype(), out.raw_data(), idx, in.raw_data(), in.size(0), in.size(1),
+                  correction);
   }
 
   void matmul(const Tensor& out, const Tensor& a_in, const Tensor& b_in) override {
@@ -180,12 +187,12 @@ class DeviceBackend final : public Backend {
       if (!layout_of(a, &la)) layout_of(a = raw::contiguous(a), &la);
       if (!layout_of(b, &lb)) layout_of(b = raw::contiguous(b), &lb);
     }
-    const GemmShape s{out.size(0), out.size(1), out.size(2), a.size(2), a.stride(0), a.stride(1),
-                      a.stride(2),  b.stride(0),   b.stride(1),   b.stride(2)};
+    const GemmShape s{out.size(0), out.size(1), out.size(2), a.size(2),   a.stride(0),
+                      a.stride(1), a.stride(2), b.stride(0), b.stride(1), b.stride(2)};
 #if EMBER_VARIANT_IS_CUDA
     if (cublas) {
-      cublas_gemm(out.dtype(), s, la.row_major, la.ld, lb.row_major, lb.ld, out.raw_data(), a.raw_data(),
-                  b.raw_data());
+      cublas_gemm(out.dtype(), s, la.row_major, la.ld, lb.row_major, lb.ld, out.raw_data(),
+                  a.raw_data(), b.raw_data());
       return;
     }
 #endif
@@ -199,7 +206,8 @@ class DeviceBackend final : public Backend {
     const void* b = bias.defined() ? bias.raw_data() : nullptr;
 #if EMBER_VARIANT_IS_CUDA
     if (conv_uses_cudnn(x.dtype()))
-      return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
+      return cudnn_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(),
+                                  b);
 #endif
     launch_conv2d_forward(x.dtype(), s, tf32, out.raw_data(), x.raw_data(), w.raw_data(), b);
   }
@@ -210,9 +218,11 @@ class DeviceBackend final : public Backend {
     const bool tf32 = conv_uses_tf32(w.dtype());
 #if EMBER_VARIANT_IS_CUDA
     if (conv_uses_cudnn(w.dtype()))
-      return cudnn_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(), w.raw_data());
+      return cudnn_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(),
+                                         w.raw_data());
 #endif
-    launch_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(), w.raw_data());
+    launch_conv2d_backward_input(w.dtype(), s, tf32, grad_x.raw_data(), grad_out.raw_data(),
+                                 w.raw_data());
   }
 
   void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
@@ -221,9 +231,11 @@ class DeviceBackend final : public Backend {
     const bool tf32 = conv_uses_tf32(x.dtype());
 #if EMBER_VARIANT_IS_CUDA
     if (conv_uses_cudnn(x.dtype()))
-      return cudnn_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(), x.raw_data());
+      return cudnn_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(),
+                                          grad_out.raw_data(), x.raw_data());
 #endif
-    launch_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(), x.raw_data());
+    launch_conv2d_backward_weight(x.dtype(), s, tf32, grad_w.raw_data(), grad_out.raw_data(),
+                                  x.raw_data());
   }
 
   void softmax(const Tensor& out, const Tensor& in, bool log) override {
@@ -232,24 +244,29 @@ class DeviceBackend final : public Backend {
 
   void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override {
     const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
-    launch_attention_forward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.out.raw_data(),
-                             a.lse.raw_data(), a.q.raw_data(), a.k.raw_data(), a.v.raw_data(), mask);
+    launch_attention_forward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p),
+                             a.out.raw_data(), a.lse.raw_data(), a.q.raw_data(), a.k.raw_data(),
+                             a.v.raw_data(), mask);
   }
 
   void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override {
     const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
-    launch_attention_backward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p), a.grad_q.raw_data(),
-                              a.grad_k.raw_data(), a.grad_v.raw_data(), a.grad_out.raw_data(), a.q.raw_data(),
-                              a.k.raw_data(), a.v.raw_data(), a.out.raw_data(), a.lse.raw_data(), mask);
+    launch_attention_backward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p),
+                              a.grad_q.raw_data(), a.grad_k.raw_data(), a.grad_v.raw_data(),
+                              a.grad_out.raw_data(), a.q.raw_data(), a.k.raw_data(), a.v.raw_data(),
+                              a.out.raw_data(), a.lse.raw_data(), mask);
   }
 
-  void cross_entropy_forward(const CrossEntropyForwardArgs& a, const CrossEntropyParams& p) override {
-    launch_cross_entropy_forward(a.logits.dtype(), ce_shape(a.logits, p), a.loss.raw_data(), a.lse.raw_data(),
-                                 a.logits.raw_data(), static_cast<const int64_t*>(a.target.raw_data()),
+  void cross_entropy_forward(const CrossEntropyForwardArgs& a,
+                             const CrossEntropyParams& p) override {
+    launch_cross_entropy_forward(a.logits.dtype(), ce_shape(a.logits, p), a.loss.raw_data(),
+                                 a.lse.raw_data(), a.logits.raw_data(),
+                                 static_cast<const int64_t*>(a.target.raw_data()),
                                  a.weight.defined() ? a.weight.raw_data() : nullptr);
   }
 
-  void cross_entropy_backward(const CrossEntropyBackwardArgs& a, const CrossEntropyParams& p) override {
+  void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
+                              const CrossEntropyParams& p) override {
     launch_cross_entropy_backward(a.logits.dtype(), ce_shape(a.logits, p), a.grad_logits.raw_data(),
                                   a.grad_loss.raw_data(), a.logits.raw_data(), a.lse.raw_data(),
                                   static_cast<const int64_t*>(a.target.raw_data()),
@@ -257,63 +274,72 @@ class DeviceBackend final : public Backend {
   }
 
   void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override {
-    launch_layer_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(), a.mean.raw_data(),
-                              a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight), data_or_null(a.bias));
+    launch_layer_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(),
+                              a.mean.raw_data(), a.rstd.raw_data(), a.x.raw_data(),
+                              data_or_null(a.weight), data_or_null(a.bias));
   }
 
   void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override {
     launch_layer_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
-                               data_or_null(a.grad_weight), data_or_null(a.grad_bias), a.grad_y.raw_data(),
-                               a.x.raw_data(), a.mean.raw_data(), a.rstd.raw_data(), data_or_null(a.weight));
+                               data_or_null(a.grad_weight), data_or_null(a.grad_bias),
+                               a.grad_y.raw_data(), a.x.raw_data(), a.mean.raw_data(),
+                               a.rstd.raw_data(), data_or_null(a.weight));
   }
 
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {
     launch_embedding_forward(weight.dtype(), {indices.numel(), weight.size(0), weight.size(1), -1},
-                             out.raw_data(), weight.raw_data(), static_cast<const int64_t*>(indices.raw_data()));
+                             out.raw_data(), weight.raw_data(),
+                             static_cast<const int64_t*>(indices.raw_data()));
   }
 
   void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
                           int64_t padding_idx) override {
-    launch_embedding_backward(grad_weight.dtype(),
-                              {indices.numel(), grad_weight.size(0), grad_weight.size(1), padding_idx},
-                              grad_weight.raw_data(), grad_out.raw_data(),
-                              static_cast<const int64_t*>(indices.raw_data()));
+    launch_embedding_backward(
+        grad_weight.dtype(),
+        {indices.numel(), grad_weight.size(0), grad_weight.size(1), padding_idx},
+        grad_weight.raw_data(), grad_out.raw_data(),
+        static_cast<const int64_t*>(indices.raw_data()));
   }
 
-  void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) override {
+  void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a,
+              double b) override {
     launch_random(out.dtype(), dist, out.raw_data(), out.numel(), seed, offset, a, b);
   }
 
-  void index_select(const Tensor& out, const Tensor& in_any, int64_t dim, const Tensor& index) override {
+  void index_select(const Tensor& out, const Tensor& in_any, int64_t dim,
+                    const Tensor& index) override {
     Tensor in = raw::contiguous(in_any);
     int64_t outer = 1, inner = 1;
     for (int64_t d = 0; d < dim; ++d) outer *= in.size(d);
     for (int64_t d = dim + 1; d < in.dim(); ++d) inner *= in.size(d);
     launch_index_select(in.element_size(), out.raw_data(), in.raw_data(),
-                        static_cast<const int64_t*>(index.raw_data()), outer, in.size(dim), index.numel(), inner,
-                        dim);
+                        static_cast<const int64_t*>(index.raw_data()), outer, in.size(dim),
+                        index.numel(), inner, dim);
   }
 
-  void check_index_range(const char* op, const Tensor& index, int64_t bound, int64_t ignore) override {
+  void check_index_range(const char* op, const Tensor& index, int64_t bound,
+                         int64_t ignore) override {
     const unsigned id = std::strcmp(op, "nll_loss") == 0 ? kNllLoss : kIndexSelect;
-    launch_check_index_range(static_cast<const int64_t*>(index.raw_data()), index.numel(), bound, ignore, id);
+    launch_check_index_range(static_cast<const int64_t*>(index.raw_data()), index.numel(), bound,
+                             ignore, id);
   }
 
   void gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) override {
     auto p = plan<3>(index.sizes(), {&out, &index, &in}, /*merge=*/false);
     p.strides[2][static_cast<size_t>(dim)] = 0;
     for_each_chunk(p, [&](const Geometry<3>& g, bool, const std::array<char*, 3>& ptr) {
-      launch_gather(in.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], dim, in.size(dim),
-                    in.stride(dim));
+      launch_gather(in.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], dim,
+                    in.size(dim), in.stride(dim));
     });
   }
 
-  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index, const Tensor& src) override {
+  void scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
+                   const Tensor& src) override {
     auto p = plan<3>(index.sizes(), {&out, &index, &src}, /*merge=*/false);
     p.strides[0][static_cast<size_t>(dim)] = 0;
     for_each_chunk(p, [&](const Geometry<3>& g, bool, const std::array<char*, 3>& ptr) {
-      launch_scatter_add(out.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], dim,
-                         out.size(dim), out.stride(dim));
+      launch_scatter_add(out.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2],
+                         dim, out.size(dim), out.stride(dim));
     });
   }
 
@@ -326,8 +352,9 @@ class DeviceBackend final : public Backend {
       for (const AdamTensors* t : group) {
         const auto step = static_cast<double>(t->step);
         slots.push_back({t->param->raw_data(), t->grad->raw_data(), t->exp_avg->raw_data(),
-                         t->exp_avg_sq->raw_data(), p.amsgrad ? t->max_exp_avg_sq->raw_data() : nullptr,
-                         t->param->numel(), p.lr / (1.0 - std::pow(p.beta1, step)),
+                         t->exp_avg_sq->raw_data(),
+                         p.amsgrad ? t->max_exp_avg_sq->raw_data() : nullptr, t->param->numel(),
+                         p.lr / (1.0 - std::pow(p.beta1, step)),
                          1.0 / std::sqrt(1.0 - std::pow(p.beta2, step))});
       }
       launch_adam_multi_tensor(dtype, slots, p);
@@ -340,18 +367,19 @@ class DeviceBackend final : public Backend {
       slots.reserve(group.size());
       for (const SgdTensors* t : group)
         slots.push_back({t->param->raw_data(), t->grad->raw_data(),
-                         p.momentum != 0.0 ? t->momentum_buffer->raw_data() : nullptr, t->param->numel(),
-                         t->first_step});
+                         p.momentum != 0.0 ? t->momentum_buffer->raw_data() : nullptr,
+                         t->param->numel(), t->first_step});
       launch_sgd_multi_tensor(dtype, slots, p);
     });
   }
 
-  void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors, double norm_type) override {
+  void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
+                  double norm_type) override {
     std::vector<NormSlot> slots;
     slots.reserve(tensors.size());
     for (const Tensor* t : tensors) slots.push_back({t->raw_data(), t->numel()});
-    launch_norm_multi_tensor(tensors.empty() ? DType::f32 : tensors.front()->dtype(), slots, norm_type,
-                             static_cast<double*>(out.raw_data()));
+    launch_norm_multi_tensor(tensors.empty() ? DType::f32 : tensors.front()->dtype(), slots,
+                             norm_type, static_cast<double*>(out.raw_data()));
   }
 
  private:
@@ -360,7 +388,8 @@ class DeviceBackend final : public Backend {
   static void for_each_dtype(const std::vector<Item>& items, F f) {
     std::vector<DType> seen;
     for (const Item& it : items)
-      if (std::find(seen.begin(), seen.end(), it.param->dtype()) == seen.end()) seen.push_back(it.param->dtype());
+      if (std::find(seen.begin(), seen.end(), it.param->dtype()) == seen.end())
+        seen.push_back(it.param->dtype());
     for (DType dtype : seen) {
       std::vector<const Item*> group;
       for (const Item& it : items)

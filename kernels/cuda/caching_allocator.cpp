@@ -36,9 +36,10 @@ void* CachingAllocator::allocate(size_t nbytes, void* stream) {
     if (ptr == nullptr) {
       size_t free_bytes = 0, total = 0;
       api_.mem_info(&free_bytes, &total);
-      fail<DeviceError>("allocate", "out of memory on ", device_, ": tried to allocate ", nbytes, " bytes (",
-                        size, " rounded) with ", free_bytes, " bytes free of ", total, "; ember holds ",
-                        stats_.allocated_bytes, " bytes in tensors and ", stats_.reserved_bytes,
+      fail<DeviceError>("allocate", "out of memory on ", device_, ": tried to allocate ", nbytes,
+                        " bytes (", size, " rounded) with ", free_bytes, " bytes free of ", total,
+                        "; ember holds ", stats_.allocated_bytes, " bytes in tensors and ",
+                        stats_.reserved_bytes,
                         " reserved (its cache was emptied and the allocation retried)");
     }
     stats_.num_device_allocs++;

@@ -28,10 +28,10 @@
 namespace ember::gpu {
 
 struct DeviceMemoryApi {
-  std::function<void*(size_t)> malloc;                 // nullptr when out of memory
+  std::function<void*(size_t)> malloc;  // nullptr when out of memory
   std::function<void(void*)> free;
   std::function<void(size_t* free, size_t* total)> mem_info;
-  std::function<void()> synchronize;                   // before cached blocks go back
+  std::function<void()> synchronize;  // before cached blocks go back
 };
 
 class CachingAllocator {

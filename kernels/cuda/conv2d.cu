@@ -96,17 +96,17 @@ EMBER_DEVICE void tf32_step(const Tiles<float>& t, int warp, TfC (&c)[2]) {
 #if __CUDA_ARCH__ >= 800
   namespace wmma = nvcuda::wmma;
   const int fm = warp / 2, fn = (warp % 2) * 2;
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int k8 = 0; k8 < kBK; k8 += 8) {
     TfA a;
     wmma::load_matrix_sync(a, &t.a[k8][fm * 16], kBM + kPad);
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int i = 0; i < a.num_elements; ++i) a.x[i] = wmma::__float_to_tf32(a.x[i]);
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int f = 0; f < 2; ++f) {
       TfB b;
       wmma::load_matrix_sync(b, &t.b[k8][(fn + f) * 16], kBN + kPad);
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int i = 0; i < b.num_elements; ++i) b.x[i] = wmma::__float_to_tf32(b.x[i]);
       wmma::mma_sync(c[f], a, b, c[f]);
     }
@@ -142,10 +142,9 @@ __global__ void __launch_bounds__(kThreads) conv2d_igemm(Ops ops) {
       ops.load_b(st, s0 * kBK, rb);
     }
     T acc[4][4];
-EMBER_UNROLL
-    for (int i = 0; i < 4; ++i)
-EMBER_UNROLL
-      for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
+    EMBER_UNROLL
+    for (int i = 0; i < 4; ++i) EMBER_UNROLL
+    for (int j = 0; j < 4; ++j) acc[i][j] = T(0);
 #if defined(__CUDACC__)
     [[maybe_unused]] TfC cf[2];
     if constexpr (kTf32) {
@@ -155,7 +154,7 @@ EMBER_UNROLL
 #endif
 
     for (int step = s0; step < s1; ++step) {
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int e = 0; e < kLoads; ++e) {
         t.a[a_k][a_m + e * kRowStep] = ra[e];
         if constexpr (Ops::kBKFastest) {
@@ -175,15 +174,14 @@ EMBER_UNROLL
       } else
 #endif
       {
-EMBER_UNROLL
+        EMBER_UNROLL
         for (int kk = 0; kk < kBK; ++kk) {
           // one vector load each: rows 4 ty.., columns 4 tx.. (16- or 32-byte aligned)
           const Pack<T, 4> av = *reinterpret_cast<const Pack<T, 4>*>(&t.a[kk][4 * ty]);
           const Pack<T, 4> bv = *reinterpret_cast<const Pack<T, 4>*>(&t.b[kk][4 * tx]);
-EMBER_UNROLL
-          for (int i = 0; i < 4; ++i)
-EMBER_UNROLL
-            for (int j = 0; j < 4; ++j) acc[i][j] += av.v[i] * bv.v[j];
+          EMBER_UNROLL
+          for (int i = 0; i < 4; ++i) EMBER_UNROLL
+          for (int j = 0; j < 4; ++j) acc[i][j] += av.v[i] * bv.v[j];
         }
       }
       __syncthreads();
@@ -193,20 +191,21 @@ EMBER_UNROLL
     if constexpr (kTf32) {  // fragments -> shared memory -> each thread's 4 x 4 outputs
       __shared__ OutTile o;
       const int warp = tid / 32, fm = warp / 2, fn = (warp % 2) * 2;
-      nvcuda::wmma::store_matrix_sync(&o.c[fm * 16][fn * 16], cf[0], kBN + kPad, nvcuda::wmma::mem_row_major);
-      nvcuda::wmma::store_matrix_sync(&o.c[fm * 16][fn * 16 + 16], cf[1], kBN + kPad, nvcuda::wmma::mem_row_major);
+      nvcuda::wmma::store_matrix_sync(&o.c[fm * 16][fn * 16], cf[0], kBN + kPad,
+                                      nvcuda::wmma::mem_row_major);
+      nvcuda::wmma::store_matrix_sync(&o.c[fm * 16][fn * 16 + 16], cf[1], kBN + kPad,
+                                      nvcuda::wmma::mem_row_major);
       __syncthreads();
-EMBER_UNROLL
-      for (int i = 0; i < 4; ++i)
-EMBER_UNROLL
-        for (int j = 0; j < 4; ++j) acc[i][j] = o.c[4 * ty + i][4 * tx + j];
+      EMBER_UNROLL
+      for (int i = 0; i < 4; ++i) EMBER_UNROLL
+      for (int j = 0; j < 4; ++j) acc[i][j] = o.c[4 * ty + i][4 * tx + j];
       __syncthreads();
     }
 #endif
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int i = 0; i < 4; ++i) {
       const int m = m0 + 4 * ty + i;
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int j = 0; j < 4; ++j) {
         const int n = n0 + 4 * tx + j;
         if (m < g.M && n < st.Ng) ops.store(st, m, n, acc[i][j]);
@@ -238,8 +237,10 @@ int fit32(const char* op, int64_t v, const char* what) {
 ConvGeom make_geom(const char* op, const Conv2dShape& s, Primitive prim) {
   ConvGeom g{};
   g.N = fit32(op, s.N, "batch"), g.C = fit32(op, s.C, "channels"), g.H = fit32(op, s.H, "height");
-  g.W = fit32(op, s.W, "width"), g.K = fit32(op, s.K, "filters"), g.R = fit32(op, s.R, "kernel height");
-  g.S = fit32(op, s.S, "kernel width"), g.P = fit32(op, s.P, "output height"), g.Q = fit32(op, s.Q, "output width");
+  g.W = fit32(op, s.W, "width"), g.K = fit32(op, s.K, "filters"),
+  g.R = fit32(op, s.R, "kernel height");
+  g.S = fit32(op, s.S, "kernel width"), g.P = fit32(op, s.P, "output height"),
+  g.Q = fit32(op, s.Q, "output width");
   g.G = fit32(op, s.p.groups, "groups");
   g.sh = fit32(op, s.p.stride_h, "stride"), g.sw = fit32(op, s.p.stride_w, "stride");
   g.ph = fit32(op, s.p.pad_h, "padding"), g.pw = fit32(op, s.p.pad_w, "padding");
@@ -254,7 +255,8 @@ ConvGeom make_geom(const char* op, const Conv2dShape& s, Primitive prim) {
       g.M = g.Kg, g.Ng = fit32(op, s.N * s.P * s.Q, "N P Q"), g.Kd = g.CgRS;
       break;
     case Primitive::backward_input:
-      g.M = g.Cg, g.Ng = fit32(op, s.N * s.H * s.W, "N H W"), g.Kd = fit32(op, s.K / s.p.groups * s.R * s.S, "Kg R S");
+      g.M = g.Cg, g.Ng = fit32(op, s.N * s.H * s.W, "N H W"),
+      g.Kd = fit32(op, s.K / s.p.groups * s.R * s.S, "Kg R S");
       break;
     case Primitive::backward_weight:
       g.M = g.Kg, g.Ng = g.CgRS, g.Kd = fit32(op, s.N * s.P * s.Q, "N P Q");
@@ -271,7 +273,8 @@ ConvGeom make_geom(const char* op, const Conv2dShape& s, Primitive prim) {
 dim3 grid_of(const ConvGeom& g) {
   const int64_t z = int64_t{g.G} * g.splits;
   const int64_t gy = (g.M + kBM - 1) / kBM;
-  if (gy > 65535) fail<ValueError>("conv2d", "at most ", 65535 * kBM, " channels per group, got ", g.M);
+  if (gy > 65535)
+    fail<ValueError>("conv2d", "at most ", 65535 * kBM, " channels per group, got ", g.M);
   return dim3(static_cast<unsigned>((g.Ng + kBN - 1) / kBN), static_cast<unsigned>(gy),
               static_cast<unsigned>(z < kMaxGridZ ? z : kMaxGridZ));
 }
@@ -280,7 +283,8 @@ dim3 grid_of(const ConvGeom& g) {
 // plane per row of the grid, looping beyond 65535.
 dim3 plane_grid(int pixels, int64_t planes) {
   const int bx = (pixels + kDwThreads - 1) / kDwThreads;
-  return dim3(static_cast<unsigned>(bx < 8 ? bx : 8), static_cast<unsigned>(planes < 65535 ? planes : 65535));
+  return dim3(static_cast<unsigned>(bx < 8 ? bx : 8),
+              static_cast<unsigned>(planes < 65535 ? planes : 65535));
 }
 
 template <typename Ops>
@@ -296,12 +300,14 @@ void run_igemm(const char* name, const Ops& ops, bool tf32) {
 }
 
 template <typename T>
-void forward(const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w, const void* bias) {
+void forward(const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w,
+             const void* bias) {
   const ForwardOps<T> ops{make_geom("conv2d", s, Primitive::forward), static_cast<T*>(out),
-                          static_cast<const T*>(x), static_cast<const T*>(w), static_cast<const T*>(bias)};
+                          static_cast<const T*>(x), static_cast<const T*>(w),
+                          static_cast<const T*>(bias)};
   if (ops.g.Cg == 1) {
-    const LaunchConfig cfg{"conv2d_depthwise_forward", plane_grid(ops.g.PQ, int64_t{ops.g.N} * ops.g.K),
-                           dim3(kDwThreads)};
+    const LaunchConfig cfg{"conv2d_depthwise_forward",
+                           plane_grid(ops.g.PQ, int64_t{ops.g.N} * ops.g.K), dim3(kDwThreads)};
     return launch(cfg, &conv2d_depthwise_forward<T>, ops.g, ops.out, ops.x, ops.w, ops.bias);
   }
   run_igemm("conv2d_forward", ops, tf32);
@@ -314,7 +320,8 @@ Phase make_phase(const ConvGeom& g, int ah, int aw) {
   Phase f{};
   f.ah = ah, f.aw = aw;
   f.Hh = (g.H - ah + g.sh - 1) / g.sh, f.Wh = (g.W - aw + g.sw - 1) / g.sw;
-  const auto taps = [](int a, int pad, int stride, int dil, int n, int* first, int* step, int* count) {
+  const auto taps = [](int a, int pad, int stride, int dil, int n, int* first, int* step,
+                       int* count) {
     *first = 0, *count = 0;
     for (int r = 0; r < n; ++r) {
       if ((a + pad - r * dil) % stride != 0) continue;
@@ -333,13 +340,19 @@ Phase make_phase(const ConvGeom& g, int ah, int aw) {
 // One launch per kMaxPhases output phases (one for strides up to 4 x 4); a phase
 // beyond H or W has no pixels and is left out.
 template <typename T>
-void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out, const void* w) {
+void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out,
+                    const void* w) {
   const char* op = "conv2d_backward_input";
-  BackwardInputOps<T> ops{make_geom(op, s, Primitive::backward_input), static_cast<T*>(grad_x),
-                          static_cast<const T*>(grad_out), static_cast<const T*>(w), 0, {}};
+  BackwardInputOps<T> ops{make_geom(op, s, Primitive::backward_input),
+                          static_cast<T*>(grad_x),
+                          static_cast<const T*>(grad_out),
+                          static_cast<const T*>(w),
+                          0,
+                          {}};
   const ConvGeom& g = ops.g;
   if (g.Cg == 1) {
-    const LaunchConfig cfg{"conv2d_depthwise_backward_input", plane_grid(g.HW, int64_t{g.N} * g.C), dim3(kDwThreads)};
+    const LaunchConfig cfg{"conv2d_depthwise_backward_input", plane_grid(g.HW, int64_t{g.N} * g.C),
+                           dim3(kDwThreads)};
     return launch(cfg, &conv2d_depthwise_backward_input<T>, g, ops.grad_x, ops.grad_out, ops.w);
   }
   const int rows = std::min(g.sh, g.H), cols = std::min(g.sw, g.W);
@@ -351,18 +364,21 @@ void backward_input(const Conv2dShape& s, bool tf32, void* grad_x, const void* g
       ops.ph[i] = make_phase(g, static_cast<int>(f / cols), static_cast<int>(f % cols));
       widest = std::max(widest, g.N * ops.ph[i].Hh * ops.ph[i].Wh);
     }
-    ops.g.Ng = widest, ops.g.splits = ops.phases;  // the grid: widest phase, one z per phase and group
+    ops.g.Ng = widest,
+    ops.g.splits = ops.phases;  // the grid: widest phase, one z per phase and group
     run_igemm(op, ops, tf32);
   }
 }
 
 template <typename T>
-void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out, const void* x) {
+void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out,
+                     const void* x) {
   ConvGeom g = make_geom("conv2d_backward_weight", s, Primitive::backward_weight);
   if (g.Cg == 1) {
-    const LaunchConfig cfg{"conv2d_depthwise_backward_weight",
-                           dim3(static_cast<unsigned>(g.RS), static_cast<unsigned>(std::min(g.K, 65535))),
-                           dim3(kDwThreads)};
+    const LaunchConfig cfg{
+        "conv2d_depthwise_backward_weight",
+        dim3(static_cast<unsigned>(g.RS), static_cast<unsigned>(std::min(g.K, 65535))),
+        dim3(kDwThreads)};
     return launch(cfg, &conv2d_depthwise_backward_weight<T>, g, static_cast<T*>(grad_w),
                   static_cast<const T*>(grad_out), static_cast<const T*>(x));
   }
@@ -371,21 +387,25 @@ void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* 
   int64_t splits = 1;
   if (blocks < kTargetBlocks) {
     splits = (kTargetBlocks + blocks - 1) / blocks;
-    splits = std::min<int64_t>({splits, (steps + kMinStepsPerSplit - 1) / kMinStepsPerSplit, kMaxSplits});
+    splits = std::min<int64_t>(
+        {splits, (steps + kMinStepsPerSplit - 1) / kMinStepsPerSplit, kMaxSplits});
   }
   g.steps_per_split = static_cast<int>((steps + splits - 1) / splits);
   g.splits = (steps + g.steps_per_split - 1) / g.steps_per_split;  // no split left empty
-  const int64_t n = int64_t{g.K} * g.CgRS;  // elements of grad_w
+  const int64_t n = int64_t{g.K} * g.CgRS;                         // elements of grad_w
   const auto* go = static_cast<const T*>(grad_out);
   const auto* xs = static_cast<const T*>(x);
   if (g.splits == 1) {
-    run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(grad_w), go, xs}, tf32);
+    run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(grad_w), go, xs},
+              tf32);
     return;
   }
   const rt::Scratch part(static_cast<size_t>(n * g.splits) * sizeof(T));  // (splits, K, Cg, R, S)
-  run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(part.get()), go, xs}, tf32);
+  run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(part.get()), go, xs},
+            tf32);
   const LaunchConfig cfg{"conv2d_sum_splits", dim3(grid_for(n, kThreads)), dim3(kThreads)};
-  launch(cfg, &conv2d_sum_splits<T>, static_cast<T*>(grad_w), static_cast<const T*>(part.get()), n, g.splits);
+  launch(cfg, &conv2d_sum_splits<T>, static_cast<T*>(grad_w), static_cast<const T*>(part.get()), n,
+         g.splits);
 }
 
 // f(T{}) for T = float or double (tf32 applies to float only: run_igemm ignores it otherwise).
@@ -400,18 +420,19 @@ void by_dtype(const char* op, DType dtype, F f) {
 
 }  // namespace
 
-void launch_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w,
-                           const void* bias) {
+void launch_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out, const void* x,
+                           const void* w, const void* bias) {
   by_dtype("conv2d", dtype, [&](auto t) { forward<decltype(t)>(s, tf32, out, x, w, bias); });
 }
 
-void launch_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out,
-                                  const void* w) {
-  by_dtype("conv2d_backward_input", dtype, [&](auto t) { backward_input<decltype(t)>(s, tf32, grad_x, grad_out, w); });
+void launch_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, void* grad_x,
+                                  const void* grad_out, const void* w) {
+  by_dtype("conv2d_backward_input", dtype,
+           [&](auto t) { backward_input<decltype(t)>(s, tf32, grad_x, grad_out, w); });
 }
 
-void launch_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out,
-                                   const void* x) {
+void launch_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, void* grad_w,
+                                   const void* grad_out, const void* x) {
   by_dtype("conv2d_backward_weight", dtype,
            [&](auto t) { backward_weight<decltype(t)>(s, tf32, grad_w, grad_out, x); });
 }

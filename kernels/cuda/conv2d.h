@@ -18,8 +18,8 @@ struct Conv2dShape {
   int64_t P, Q;        // output
   Conv2dParams p;      // stride, padding, dilation, groups
 };
-void launch_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out,
-                           const void* x, const void* w, const void* bias);
+void launch_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out, const void* x,
+                           const void* w, const void* bias);
 void launch_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, void* grad_x,
                                   const void* grad_out, const void* w);
 void launch_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, void* grad_w,

@@ -25,12 +25,12 @@ constexpr int kDwThreads = 256;
 
 // out (N, K, P, Q) from x (N, C, H, W), w (K, 1, R, S), bias (K) or null.
 template <typename T>
-__global__ void __launch_bounds__(kDwThreads) conv2d_depthwise_forward(ConvGeom g, T* out, const T* x, const T* w,
-                                                                     const T* bias) {
+__global__ void __launch_bounds__(kDwThreads)
+    conv2d_depthwise_forward(ConvGeom g, T* out, const T* x, const T* w, const T* bias) {
   for (int64_t plane = blockIdx.y; plane < int64_t{g.N} * g.K; plane += gridDim.y) {
     const int k = static_cast<int>(plane % g.K);
     const int64_t n = plane / g.K;
-    const T* xp = x + (n * g.C + k / g.Kg) * g.HW;  // (H, W)
+    const T* xp = x + (n * g.C + k / g.Kg) * g.HW;     // (H, W)
     const T* wp = w + static_cast<int64_t>(k) * g.RS;  // (R, S)
     const T b = bias != nullptr ? bias[k] : T(0);
     for (int pq = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); pq < g.PQ;
@@ -53,8 +53,8 @@ __global__ void __launch_bounds__(kDwThreads) conv2d_depthwise_forward(ConvGeom 
 
 // grad_x (N, C, H, W) from grad_out (N, K, P, Q), w (K, 1, R, S).
 template <typename T>
-__global__ void __launch_bounds__(kDwThreads) conv2d_depthwise_backward_input(ConvGeom g, T* grad_x,
-                                                                            const T* grad_out, const T* w) {
+__global__ void __launch_bounds__(kDwThreads)
+    conv2d_depthwise_backward_input(ConvGeom g, T* grad_x, const T* grad_out, const T* w) {
   for (int64_t plane = blockIdx.y; plane < int64_t{g.N} * g.C; plane += gridDim.y) {
     const int c = static_cast<int>(plane % g.C);
     const int64_t n = plane / g.C;
@@ -89,8 +89,8 @@ __global__ void __launch_bounds__(kDwThreads) conv2d_depthwise_backward_input(Co
 
 // grad_w (K, 1, R, S) from grad_out (N, K, P, Q), x (N, C, H, W): block (rs, k).
 template <typename T>
-__global__ void __launch_bounds__(kDwThreads) conv2d_depthwise_backward_weight(ConvGeom g, T* grad_w,
-                                                                             const T* grad_out, const T* x) {
+__global__ void __launch_bounds__(kDwThreads)
+    conv2d_depthwise_backward_weight(ConvGeom g, T* grad_w, const T* grad_out, const T* x) {
   const int rs = static_cast<int>(blockIdx.x);
   int s;
   const int r = g.div_S.divmod(rs, &s);

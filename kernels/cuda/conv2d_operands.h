@@ -13,21 +13,23 @@ namespace ember::EMBER_VARIANT::conv2d_detail {
 
 constexpr int kThreads = 256;
 constexpr int kBM = 64, kBN = 64, kBK = 16;
-constexpr int kPad = 4;                             // row padding: WMMA wants ldm % 4 == 0
-constexpr int kLoads = kBM * kBK / kThreads;        // 4 elements of each tile per thread
-constexpr int kRowStep = kThreads / kBK;            // 16: rows between a thread's A elements
-constexpr int kKStep = kThreads / kBN;              // 4: k rows between a thread's B elements
+constexpr int kPad = 4;                       // row padding: WMMA wants ldm % 4 == 0
+constexpr int kLoads = kBM * kBK / kThreads;  // 4 elements of each tile per thread
+constexpr int kRowStep = kThreads / kBK;      // 16: rows between a thread's A elements
+constexpr int kKStep = kThreads / kBN;        // 4: k rows between a thread's B elements
 
 struct ConvGeom {
   int N, C, H, W, K, R, S, P, Q, G, Cg, Kg;
   int sh, sw, ph, pw, dh, dw;
   int HW, PQ, RS, CgRS;
-  int M, Ng, Kd;            // the GEMM of one group
+  int M, Ng, Kd;  // the GEMM of one group
   int splits, steps_per_split;
   FastDiv div_W, div_PQ, div_Q, div_RS, div_S, div_sh, div_sw;
 };
 
-EMBER_DEVICE bool inside(int i, int n) { return static_cast<unsigned>(i) < static_cast<unsigned>(n); }
+EMBER_DEVICE bool inside(int i, int n) {
+  return static_cast<unsigned>(i) < static_cast<unsigned>(n);
+}
 
 // (c, r, s) of a filter-tap index c RS + r S + s; returns c.
 EMBER_DEVICE int decode_crs(const ConvGeom& g, int i, int* r, int* s) {
@@ -45,7 +47,7 @@ struct ARows {
 
   template <typename RowBase>
   EMBER_DEVICE void init(int m0, int tid, int M, RowBase row_base) {
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
       const int m = m0 + tid / kBK + e * kRowStep;
       ok[e] = m < M;
@@ -55,7 +57,7 @@ EMBER_UNROLL
   // r[e] = p[base[e] + off] where the row exists and the column is valid, else 0.
   template <typename T>
   EMBER_DEVICE void gather(const T* p, bool column_ok, int64_t off, T (&r)[kLoads]) const {
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) r[e] = (ok[e] && column_ok) ? p[base[e] + off] : T(0);
   }
 };
@@ -87,10 +89,10 @@ struct ForwardOps {
   using Scalar = T;
   static constexpr bool kBKFastest = false;  // B tile loaded along Ng: x is contiguous in q
   ConvGeom g;
-  T* out;          // (N, K, P, Q)
-  const T* x;      // (N, C, H, W)
-  const T* w;      // (K, Cg, R, S)
-  const T* bias;   // (K) or null
+  T* out;         // (N, K, P, Q)
+  const T* x;     // (N, C, H, W)
+  const T* w;     // (K, Cg, R, S)
+  const T* bias;  // (K) or null
 
   struct State : Slot {
     int ka, kb;
@@ -121,7 +123,7 @@ struct ForwardOps {
     s.a.gather(w, kk < g.Kd, kk, r);
   }
   EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
       const int kk = k0 + s.kb + e * kKStep;
       T v = T(0);
@@ -129,7 +131,8 @@ EMBER_UNROLL
         int r_, sx;
         const int c = decode_crs(g, kk, &r_, &sx);
         const int h = s.h0 + r_ * g.dh, vv = s.v0 + sx * g.dw;
-        if (inside(h, g.H) && inside(vv, g.W)) v = x[s.b_base + static_cast<int64_t>(c) * g.HW + h * g.W + vv];
+        if (inside(h, g.H) && inside(vv, g.W))
+          v = x[s.b_base + static_cast<int64_t>(c) * g.HW + h * g.W + vv];
       }
       r[e] = v;
     }
@@ -150,10 +153,10 @@ EMBER_UNROLL
 constexpr int kMaxPhases = 16;  // phases per launch (sh sw in all)
 
 struct Phase {
-  int ah, aw;            // the phase: h % sh, v % sw
-  int Hh, Wh;            // its rows and columns of grad_x
-  int r0, rstep, nr;     // its taps r = r0 + rstep i, i < nr
-  int q0, qstep, nq;     // and s = q0 + qstep j, j < nq
+  int ah, aw;                                  // the phase: h % sh, v % sw
+  int Hh, Wh;                                  // its rows and columns of grad_x
+  int r0, rstep, nr;                           // its taps r = r0 + rstep i, i < nr
+  int q0, qstep, nq;                           // and s = q0 + qstep j, j < nq
   FastDiv div_HhWh, div_Wh, div_taps, div_nq;  // taps = nr nq (1 when there are none)
 };
 
@@ -162,10 +165,10 @@ struct BackwardInputOps {
   using Scalar = T;
   static constexpr bool kBKFastest = false;  // B tile loaded along Ng: grad_x is contiguous in v
   ConvGeom g;
-  T* grad_x;           // (N, C, H, W)
-  const T* grad_out;   // (N, K, P, Q)
-  const T* w;          // (K, Cg, R, S)
-  int phases;          // in this launch
+  T* grad_x;          // (N, C, H, W)
+  const T* grad_out;  // (N, K, P, Q)
+  const T* w;         // (K, Cg, R, S)
+  int phases;         // in this launch
   Phase ph[kMaxPhases];
 
   struct State : Slot {
@@ -192,7 +195,8 @@ struct BackwardInputOps {
     const int grp = s.grp;
     s.ka = tid % kBK, s.kb = tid / kBN;
     // row c starts at w[grp Kg, c, 0, 0]
-    s.a.init(m0, tid, g.M, [&](int c) { return (static_cast<int64_t>(grp) * g.Kg * g.Cg + c) * g.RS; });
+    s.a.init(m0, tid, g.M,
+             [&](int c) { return (static_cast<int64_t>(grp) * g.Kg * g.Cg + c) * g.RS; });
     const int j = n0 + tid % kBN;
     s.b_ok = j < s.Ng;
     int hw, v;
@@ -213,7 +217,7 @@ struct BackwardInputOps {
   EMBER_DEVICE void load_b(const State& s, int k0, T (&r)[kLoads]) const {
     const Phase& f = ph[s.part];
     const int kd = g.Kg * f.nr * f.nq;
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
       const int kk = k0 + s.kb + e * kKStep;
       T v = T(0);
@@ -223,7 +227,8 @@ EMBER_UNROLL
         const int t = s.th - r_ * g.dh, u = s.tv - sx * g.dw;  // multiples of sh and sw
         if (t >= 0 && u >= 0) {
           const int p = g.div_sh.div(t), q = g.div_sw.div(u);
-          if (p < g.P && q < g.Q) v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
+          if (p < g.P && q < g.Q)
+            v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
         }
       }
       r[e] = v;
@@ -234,7 +239,8 @@ EMBER_UNROLL
     int hw, vv;
     const int n = f.div_HhWh.divmod(j, &hw);
     const int h = f.ah + f.div_Wh.divmod(hw, &vv) * g.sh, x = f.aw + vv * g.sw;
-    grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW + h * g.W + x] = v;
+    grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW +
+           h * g.W + x] = v;
   }
 };
 
@@ -245,14 +251,14 @@ struct BackwardWeightOps {
   using Scalar = T;
   static constexpr bool kBKFastest = true;  // B tile loaded along Kd: x is contiguous in q
   ConvGeom g;
-  T* dst;              // (splits, K, Cg, R, S): grad_w itself when splits == 1
-  const T* grad_out;   // (N, K, P, Q)
-  const T* x;          // (N, C, H, W)
+  T* dst;             // (splits, K, Cg, R, S): grad_w itself when splits == 1
+  const T* grad_out;  // (N, K, P, Q)
+  const T* x;         // (N, C, H, W)
 
   struct State : Slot {
     int ka;
     ARows a;
-    int64_t b_off[kLoads];  // x[0, grp Cg + c, 0, 0] of each B column
+    int64_t b_off[kLoads];         // x[0, grp Cg + c, 0, 0] of each B column
     int b_r[kLoads], b_s[kLoads];  // r dh - ph and s dw - pw of each B column
     bool b_ok[kLoads];
   };
@@ -264,7 +270,7 @@ struct BackwardWeightOps {
     const int grp = s.grp;
     s.ka = tid % kBK;
     s.a.init(m0, tid, g.M, [&](int k) { return static_cast<int64_t>(grp * g.Kg + k) * g.PQ; });
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
       const int j = n0 + tid / kBK + e * kRowStep;  // the B tile is loaded transposed: as A's rows
       s.b_ok[e] = j < g.Ng;
@@ -288,15 +294,17 @@ EMBER_UNROLL
     const int p = g.div_Q.divmod(pq, &q);
     const int hb = p * g.sh, vb = q * g.sw;
     const int64_t xb = static_cast<int64_t>(n) * g.C * g.HW;
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int e = 0; e < kLoads; ++e) {
       const int h = hb + s.b_r[e], v = vb + s.b_s[e];
-      r[e] = (kk < g.Kd && s.b_ok[e] && inside(h, g.H) && inside(v, g.W)) ? x[xb + s.b_off[e] + h * g.W + v]
-                                                                           : T(0);
+      r[e] = (kk < g.Kd && s.b_ok[e] && inside(h, g.H) && inside(v, g.W))
+                 ? x[xb + s.b_off[e] + h * g.W + v]
+                 : T(0);
     }
   }
   EMBER_DEVICE void store(const State& s, int k, int j, T v) const {
-    dst[(static_cast<int64_t>(s.part) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] = v;
+    dst[(static_cast<int64_t>(s.part) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] =
+        v;
   }
 };
 

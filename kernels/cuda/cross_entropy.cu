@@ -44,8 +44,8 @@ struct Operands {
 };
 
 template <typename T, typename Group>
-EMBER_DEVICE void forward_row(const Group& grp, const Operands& o, int64_t r, const T* z, const T* w,
-                              T* loss, T* lse_out) {
+EMBER_DEVICE void forward_row(const Group& grp, const Operands& o, int64_t r, const T* z,
+                              const T* w, T* loss, T* lse_out) {
   const int64_t C = o.C;
   const T* row = z + r * C;
   T m = row[0];
@@ -76,8 +76,8 @@ EMBER_DEVICE void forward_row(const Group& grp, const Operands& o, int64_t r, co
 }
 
 template <typename T, typename Group>
-EMBER_DEVICE void backward_row(const Group& grp, const Operands& o, int64_t r, const T* z, const T* w,
-                               const T* gl, const T* lse, T* gz) {
+EMBER_DEVICE void backward_row(const Group& grp, const Operands& o, int64_t r, const T* z,
+                               const T* w, const T* gl, const T* lse, T* gz) {
   const int64_t C = o.C;
   T* out = gz + r * C;
   const int64_t t = o.target[r];
@@ -136,7 +136,8 @@ __global__ void backward_block_rows(Operands o, int64_t R, const T* z, const T* 
 }
 
 LaunchConfig config(const char* warp_name, const char* block_name, int64_t R, int64_t C) {
-  if (C <= kWarpRowsMaxC) return {warp_name, dim3(grid_for(R, kWarpThreads / 32)), dim3(kWarpThreads)};
+  if (C <= kWarpRowsMaxC)
+    return {warp_name, dim3(grid_for(R, kWarpThreads / 32)), dim3(kWarpThreads)};
   return {block_name, dim3(grid_for(R, 1)), dim3(kBlockThreads)};
 }
 
@@ -158,12 +159,14 @@ void launch_cross_entropy_forward(DType dtype, const CrossEntropyShape& s, void*
     using T = decltype(tag);
     const auto* z = static_cast<const T*>(logits);
     const auto* w = static_cast<const T*>(weight);
-    const LaunchConfig cfg = config("cross_entropy_forward_warp_rows", "cross_entropy_forward_block_rows",
-                                    s.rows, s.classes);
+    const LaunchConfig cfg = config("cross_entropy_forward_warp_rows",
+                                    "cross_entropy_forward_block_rows", s.rows, s.classes);
     if (s.classes <= kWarpRowsMaxC) {
-      launch(cfg, &forward_warp_rows<T>, o, s.rows, z, w, static_cast<T*>(loss), static_cast<T*>(lse));
+      launch(cfg, &forward_warp_rows<T>, o, s.rows, z, w, static_cast<T*>(loss),
+             static_cast<T*>(lse));
     } else {
-      launch(cfg, &forward_block_rows<T>, o, s.rows, z, w, static_cast<T*>(loss), static_cast<T*>(lse));
+      launch(cfg, &forward_block_rows<T>, o, s.rows, z, w, static_cast<T*>(loss),
+             static_cast<T*>(lse));
     }
   });
 }

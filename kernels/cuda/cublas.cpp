@@ -36,7 +36,8 @@ Cublas* load() {
   auto* c = new Cublas;  // never destroyed: a handle outlives static destruction order
   void* lib = open_cuda_library(EMBER_CUBLAS_SONAME, &c->error);
   if (lib == nullptr) return c;
-  if (!resolve(lib, "cublasCreate_v2", &c->create) || !resolve(lib, "cublasSetStream_v2", &c->set_stream) ||
+  if (!resolve(lib, "cublasCreate_v2", &c->create) ||
+      !resolve(lib, "cublasSetStream_v2", &c->set_stream) ||
       !resolve(lib, "cublasSgemmStridedBatched", &c->sgemm) ||
       !resolve(lib, "cublasDgemmStridedBatched", &c->dgemm) ||
       !resolve(lib, "cublasGetStatusString", &c->status_string)) {
@@ -44,8 +45,10 @@ Cublas* load() {
     return c;
   }
   cublasStatus_t st = c->create(&c->handle);
-  if (st == CUBLAS_STATUS_SUCCESS) st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
-  if (st != CUBLAS_STATUS_SUCCESS) c->error = std::string("cuBLAS failed to start: ") + c->status_string(st);
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
+  if (st != CUBLAS_STATUS_SUCCESS)
+    c->error = std::string("cuBLAS failed to start: ") + c->status_string(st);
   return c;
 }
 
@@ -59,14 +62,15 @@ Cublas& cublas() {
 }
 
 int as_int(int64_t v, const char* what) {
-  if (v < 0 || v > INT_MAX) fail<ValueError>("matmul", what, " ", v, " exceeds cuBLAS's 32-bit range");
+  if (v < 0 || v > INT_MAX)
+    fail<ValueError>("matmul", what, " ", v, " exceeds cuBLAS's 32-bit range");
   return static_cast<int>(v);
 }
 
 }  // namespace
 
-void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda, bool b_row_major, int64_t ldb,
-                 void* out, const void* a, const void* b) {
+void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda, bool b_row_major,
+                 int64_t ldb, void* out, const void* a, const void* b) {
   // cuBLAS is column-major: compute out^T (n x m) = b^T (n x k) @ a^T (k x m). A row-major
   // operand already is its transpose in column-major terms; a column-major one is not.
   Cublas& c = cublas();
@@ -80,17 +84,18 @@ void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda,
   if (dtype == DType::f32) {
     const float one = 1.0f, zero = 0.0f;
     st = c.sgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const float*>(b), ld_b, s.b_batch,
-                 static_cast<const float*>(a), ld_a, s.a_batch, &zero, static_cast<float*>(out), m, stride_out,
-                 batch);
+                 static_cast<const float*>(a), ld_a, s.a_batch, &zero, static_cast<float*>(out), m,
+                 stride_out, batch);
   } else if (dtype == DType::f64) {
     const double one = 1.0, zero = 0.0;
-    st = c.dgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const double*>(b), ld_b, s.b_batch,
-                 static_cast<const double*>(a), ld_a, s.a_batch, &zero, static_cast<double*>(out), m,
-                 stride_out, batch);
+    st = c.dgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const double*>(b), ld_b,
+                 s.b_batch, static_cast<const double*>(a), ld_a, s.a_batch, &zero,
+                 static_cast<double*>(out), m, stride_out, batch);
   } else {
     fail<InternalError>("matmul", "no cuBLAS kernel for ", dtype);
   }
-  if (st != CUBLAS_STATUS_SUCCESS) fail<Error>("matmul", "cuBLAS gemm failed: ", c.status_string(st));
+  if (st != CUBLAS_STATUS_SUCCESS)
+    fail<Error>("matmul", "cuBLAS gemm failed: ", c.status_string(st));
 }
 
 }  // namespace ember::cuda_impl

@@ -16,8 +16,8 @@
 
 #include <cudnn.h>
 
-#include <climits>
 #include <algorithm>
+#include <climits>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -93,8 +93,10 @@ Cudnn* load() {
     return c;
   }
   cudnnStatus_t st = c->create(&c->handle);
-  if (st == CUDNN_STATUS_SUCCESS) st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
-  if (st != CUDNN_STATUS_SUCCESS) c->error = std::string("cuDNN failed to start: ") + c->error_string(st);
+  if (st == CUDNN_STATUS_SUCCESS)
+    st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
+  if (st != CUDNN_STATUS_SUCCESS)
+    c->error = std::string("cuDNN failed to start: ") + c->error_string(st);
   return c;
 }
 
@@ -127,7 +129,8 @@ class Descriptors {
  public:
   Descriptors(Cudnn& c, const char* op, DType dtype, const Conv2dShape& s, bool tf32) : c_(c) {
     const cudnnDataType_t dt = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-    if (dtype != DType::f32 && dtype != DType::f64) fail<InternalError>(op, "no cuDNN convolution for ", dtype);
+    if (dtype != DType::f32 && dtype != DType::f64)
+      fail<InternalError>(op, "no cuDNN convolution for ", dtype);
     const Conv2dParams& p = s.p;
     check(c, c.create_tensor(&x), op, "descriptor");
     check(c, c.create_tensor(&y), op, "descriptor");
@@ -135,14 +138,16 @@ class Descriptors {
     check(c, c.create_filter(&w), op, "descriptor");
     check(c, c.create_conv(&conv), op, "descriptor");
     const auto i = [op](int64_t v) { return as_int(op, v); };
-    check(c, c.set_tensor(x, CUDNN_TENSOR_NCHW, dt, i(s.N), i(s.C), i(s.H), i(s.W)), op, "input descriptor");
-    check(c, c.set_tensor(y, CUDNN_TENSOR_NCHW, dt, i(s.N), i(s.K), i(s.P), i(s.Q)), op, "output descriptor");
+    check(c, c.set_tensor(x, CUDNN_TENSOR_NCHW, dt, i(s.N), i(s.C), i(s.H), i(s.W)), op,
+          "input descriptor");
+    check(c, c.set_tensor(y, CUDNN_TENSOR_NCHW, dt, i(s.N), i(s.K), i(s.P), i(s.Q)), op,
+          "output descriptor");
     check(c, c.set_tensor(bias, CUDNN_TENSOR_NCHW, dt, 1, i(s.K), 1, 1), op, "bias descriptor");
     check(c, c.set_filter(w, dt, CUDNN_TENSOR_NCHW, i(s.K), i(s.C / p.groups), i(s.R), i(s.S)), op,
           "filter descriptor");
     check(c,
-          c.set_conv(conv, i(p.pad_h), i(p.pad_w), i(p.stride_h), i(p.stride_w), i(p.dilation_h), i(p.dilation_w),
-                     CUDNN_CROSS_CORRELATION, dt),
+          c.set_conv(conv, i(p.pad_h), i(p.pad_w), i(p.stride_h), i(p.stride_w), i(p.dilation_h),
+                     i(p.dilation_w), CUDNN_CROSS_CORRELATION, dt),
           op, "convolution descriptor");
     check(c, c.set_groups(conv, i(p.groups)), op, "group count");
     const bool f32_tf32 = dtype == DType::f32 && tf32;
@@ -173,8 +178,9 @@ struct Algo {
   int algo;
   size_t workspace;
 };
-using AlgoKey = std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-                           int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+using AlgoKey =
+    std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
+               int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
 
 class AlgoCache {
  public:
@@ -188,7 +194,8 @@ class AlgoCache {
     query(16, &n, perf);
     std::vector<Algo> v;
     for (int i = 0; i < n; ++i)
-      if (perf[i].status == CUDNN_STATUS_SUCCESS) v.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
+      if (perf[i].status == CUDNN_STATUS_SUCCESS)
+        v.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
     return cache_[key] = v;
   }
   // Puts the candidate that ran first for key (later calls try it first).
@@ -207,8 +214,12 @@ class AlgoCache {
 // alpha = 1 and beta = 0 (or 1) in the convolution's dtype, as cuDNN reads them.
 struct Scalars {
   explicit Scalars(DType dtype) : f64(dtype == DType::f64) {}
-  const void* one() const { return f64 ? static_cast<const void*>(&d1) : static_cast<const void*>(&f1); }
-  const void* zero() const { return f64 ? static_cast<const void*>(&d0) : static_cast<const void*>(&f0); }
+  const void* one() const {
+    return f64 ? static_cast<const void*>(&d1) : static_cast<const void*>(&f1);
+  }
+  const void* zero() const {
+    return f64 ? static_cast<const void*>(&d0) : static_cast<const void*>(&f0);
+  }
   bool f64;
   float f1 = 1.0f, f0 = 0.0f;
   double d1 = 1.0, d0 = 0.0;
@@ -218,13 +229,22 @@ struct Scalars {
 // with the first that runs: an algorithm whose workspace the device cannot hold, or
 // that cuDNN turns down at run time, gives way to the next, as in PyTorch.
 template <typename Perf, typename Query, typename Exec>
-void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool tf32, Query query, Exec exec) {
+void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool tf32, Query query,
+         Exec exec) {
   static AlgoCache cache;
   Cudnn& c = cudnn(op);
   const Descriptors d(c, op, dtype, s, tf32);
   const Conv2dParams& p = s.p;
-  const AlgoKey key{primitive, static_cast<int>(dtype), s.N, s.C, s.H, s.W, s.K, s.R, s.S,
-                    s.P, s.Q, p.stride_h, p.stride_w, p.pad_h, p.pad_w, p.dilation_h, p.dilation_w, p.groups, tf32};
+  const AlgoKey key{primitive,    static_cast<int>(dtype),
+                    s.N,          s.C,
+                    s.H,          s.W,
+                    s.K,          s.R,
+                    s.S,          s.P,
+                    s.Q,          p.stride_h,
+                    p.stride_w,   p.pad_h,
+                    p.pad_w,      p.dilation_h,
+                    p.dilation_w, p.groups,
+                    tf32};
   const std::vector<Algo> algos = cache.get<Perf>(key, [&](int want, int* got, Perf* perf) {
     check(c, query(c, d, want, got, perf), op, "algorithm query");
   });
@@ -257,24 +277,25 @@ void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool 
 
 bool cudnn_conv_available() { return loaded().error.empty(); }
 
-void cudnn_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out, const void* x, const void* w,
-                          const void* bias) {
+void cudnn_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* out, const void* x,
+                          const void* w, const void* bias) {
   run<cudnnConvolutionFwdAlgoPerf_t>(
       "conv2d", 0, dtype, s, tf32,
       [&](Cudnn& c, const Descriptors& d, int want, int* got, auto* perf) {
         return c.fwd_algos(c.handle, d.x, d.w, d.conv, d.y, want, got, perf);
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
-        cudnnStatus_t st = c.fwd(c.handle, k.one(), d.x, x, d.w, w, d.conv,
-                                 static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, ws_bytes, k.zero(), d.y, out);
+        cudnnStatus_t st =
+            c.fwd(c.handle, k.one(), d.x, x, d.w, w, d.conv,
+                  static_cast<cudnnConvolutionFwdAlgo_t>(algo), ws, ws_bytes, k.zero(), d.y, out);
         if (st == CUDNN_STATUS_SUCCESS && bias != nullptr)
           st = c.add_tensor(c.handle, k.one(), d.bias, bias, k.one(), d.y, out);
         return st;
       });
 }
 
-void cudnn_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, void* grad_x, const void* grad_out,
-                                 const void* w) {
+void cudnn_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, void* grad_x,
+                                 const void* grad_out, const void* w) {
   run<cudnnConvolutionBwdDataAlgoPerf_t>(
       "conv2d_backward_input", 1, dtype, s, tf32,
       [&](Cudnn& c, const Descriptors& d, int want, int* got, auto* perf) {
@@ -282,12 +303,13 @@ void cudnn_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, v
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
         return c.bwd_data(c.handle, k.one(), d.w, w, d.y, grad_out, d.conv,
-                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws, ws_bytes, k.zero(), d.x, grad_x);
+                          static_cast<cudnnConvolutionBwdDataAlgo_t>(algo), ws, ws_bytes, k.zero(),
+                          d.x, grad_x);
       });
 }
 
-void cudnn_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, void* grad_w, const void* grad_out,
-                                  const void* x) {
+void cudnn_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, void* grad_w,
+                                  const void* grad_out, const void* x) {
   run<cudnnConvolutionBwdFilterAlgoPerf_t>(
       "conv2d_backward_weight", 2, dtype, s, tf32,
       [&](Cudnn& c, const Descriptors& d, int want, int* got, auto* perf) {
@@ -295,7 +317,8 @@ void cudnn_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, 
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
         return c.bwd_filter(c.handle, k.one(), d.x, x, d.y, grad_out, d.conv,
-                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws, ws_bytes, k.zero(), d.w, grad_w);
+                            static_cast<cudnnConvolutionBwdFilterAlgo_t>(algo), ws, ws_bytes,
+                            k.zero(), d.w, grad_w);
       });
 }
 

@@ -49,18 +49,18 @@ EMBER_DEVICE int64_t grid_threads() { return static_cast<int64_t>(gridDim.x) * b
 // Element offsets of each operand for the row-major linear index i.
 template <int N>
 EMBER_DEVICE void offsets_of(const Geometry<N>& g, int64_t i, int64_t (&off)[N]) {
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int k = 0; k < N; ++k) off[k] = 0;
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int d = kMaxDims - 1; d >= 1; --d) {
     if (d < g.ndim) {
       const int64_t idx = i % g.sizes[d];
       i /= g.sizes[d];
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int k = 0; k < N; ++k) off[k] += idx * g.strides[k][d];
     }
   }
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int k = 0; k < N; ++k) off[k] += i * g.strides[k][0];  // the outermost dim: no division
 }
 
@@ -88,7 +88,7 @@ EMBER_DEVICE bool aligned_for(const T* p) {
 
 template <int V, typename O, typename F, typename... I>
 EMBER_DEVICE void apply_packs(Pack<O, V>& r, F f, const Pack<I, V>&... x) {
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int k = 0; k < V; ++k) r.v[k] = f(x.v[k]...);
 }
 
@@ -121,7 +121,7 @@ EMBER_DEVICE T shfl_xor(T v, int offset) {
 
 template <typename T, typename Merge>
 EMBER_DEVICE T warp_allreduce(T v, Merge merge) {
-EMBER_UNROLL
+  EMBER_UNROLL
   for (int offset = 16; offset > 0; offset /= 2) v = merge(v, shfl_xor(v, offset));
   return v;
 }

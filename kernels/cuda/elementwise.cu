@@ -30,7 +30,9 @@ constexpr int kVec = 4;
 
 // ---- the scalar functions ------------------------------------------------------------------
 
-EMBER_DEVICE int64_t wrap_neg(int64_t x) { return static_cast<int64_t>(0ULL - static_cast<uint64_t>(x)); }
+EMBER_DEVICE int64_t wrap_neg(int64_t x) {
+  return static_cast<int64_t>(0ULL - static_cast<uint64_t>(x));
+}
 
 template <typename T>
 EMBER_DEVICE T unary_fn(UnaryOp op, T x, double arg) {
@@ -49,7 +51,8 @@ EMBER_DEVICE T unary_fn(UnaryOp op, T x, double arg) {
       case UnaryOp::relu: return x < T(0) ? T(0) : x;
       case UnaryOp::gelu: return T(0.5) * x * (one + d_erf(x * T(0.70710678118654752440)));
       case UnaryOp::gelu_tanh:
-        return T(0.5) * x * (one + d_tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
+        return T(0.5) * x *
+               (one + d_tanh(T(0.79788456080286535588) * (x + T(0.044715) * x * x * x)));
       case UnaryOp::silu: return x / (one + d_exp(-x));
       case UnaryOp::sin: return d_sin(x);
       case UnaryOp::cos: return d_cos(x);
@@ -97,7 +100,8 @@ EMBER_DEVICE T arith_fn(BinaryOp op, T x, T y) {
 
 EMBER_HOST_DEVICE bool is_predicate(BinaryOp op) {
   return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
-         op == BinaryOp::gt || op == BinaryOp::ge || op == BinaryOp::logical_and || op == BinaryOp::logical_or;
+         op == BinaryOp::gt || op == BinaryOp::ge || op == BinaryOp::logical_and ||
+         op == BinaryOp::logical_or;
 }
 
 template <typename T>
@@ -119,7 +123,8 @@ EMBER_DEVICE bool predicate_fn(BinaryOp op, T x, T y) {
 
 template <typename O, typename I>
 __global__ void copy_contiguous(O* out, const I* in, int64_t n) {
-  map_contiguous<kVec>(n, [](I x) { return convert<O>(x); }, out, in);
+  map_contiguous<kVec>(
+      n, [](I x) { return convert<O>(x); }, out, in);
 }
 template <typename O, typename I>
 __global__ void copy_strided(Geometry<2> g, O* out, const I* in) {
@@ -128,7 +133,8 @@ __global__ void copy_strided(Geometry<2> g, O* out, const I* in) {
 
 template <typename T>
 __global__ void fill_contiguous(T* out, int64_t n, T value) {
-  map_contiguous<kVec>(n, [value]() { return value; }, out);
+  map_contiguous<kVec>(
+      n, [value]() { return value; }, out);
 }
 template <typename T>
 __global__ void fill_strided(Geometry<1> g, T* out, T value) {
@@ -137,7 +143,8 @@ __global__ void fill_strided(Geometry<1> g, T* out, T value) {
 
 template <typename T>
 __global__ void unary_contiguous(UnaryOp op, T* out, const T* in, int64_t n, double arg) {
-  map_contiguous<kVec>(n, [=](T x) { return unary_fn(op, x, arg); }, out, in);
+  map_contiguous<kVec>(
+      n, [=](T x) { return unary_fn(op, x, arg); }, out, in);
 }
 template <typename T>
 __global__ void unary_strided(UnaryOp op, Geometry<2> g, T* out, const T* in, double arg) {
@@ -154,20 +161,24 @@ EMBER_DEVICE O binary_fn(BinaryOp op, T x, T y) {
 }
 template <typename T, typename O>
 __global__ void binary_contiguous(BinaryOp op, O* out, const T* a, const T* b, int64_t n) {
-  map_contiguous<kVec>(n, [=](T x, T y) { return binary_fn<T, O>(op, x, y); }, out, a, b);
+  map_contiguous<kVec>(
+      n, [=](T x, T y) { return binary_fn<T, O>(op, x, y); }, out, a, b);
 }
 template <typename T, typename O>
 __global__ void binary_strided(BinaryOp op, Geometry<3> g, O* out, const T* a, const T* b) {
-  for_each_strided(g, [&](const int64_t(&off)[3]) { out[off[0]] = binary_fn<T, O>(op, a[off[1]], b[off[2]]); });
+  for_each_strided(
+      g, [&](const int64_t(&off)[3]) { out[off[0]] = binary_fn<T, O>(op, a[off[1]], b[off[2]]); });
 }
 
 template <typename T>
 __global__ void where_contiguous(T* out, const bool* cond, const T* a, const T* b, int64_t n) {
-  map_contiguous<kVec>(n, [](bool c, T x, T y) { return c ? x : y; }, out, cond, a, b);
+  map_contiguous<kVec>(
+      n, [](bool c, T x, T y) { return c ? x : y; }, out, cond, a, b);
 }
 template <typename T>
 __global__ void where_strided(Geometry<4> g, T* out, const bool* cond, const T* a, const T* b) {
-  for_each_strided(g, [&](const int64_t(&off)[4]) { out[off[0]] = cond[off[1]] ? a[off[2]] : b[off[3]]; });
+  for_each_strided(
+      g, [&](const int64_t(&off)[4]) { out[off[0]] = cond[off[1]] ? a[off[2]] : b[off[3]]; });
 }
 
 LaunchConfig config(const char* name, int64_t n) {
@@ -193,12 +204,14 @@ void launch_copy(DType out_dtype, DType in_dtype, const Geometry<2>& g, bool con
   });
 }
 
-void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out, const Scalar& value) {
+void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out,
+                 const Scalar& value) {
   EMBER_DISPATCH(dtype, "fill", [&](auto tag) {
     using T = decltype(tag);
     const T v = value.to<T>();
     if (contiguous) {
-      launch(config("fill_contiguous", g.numel), &fill_contiguous<T>, static_cast<T*>(out), g.numel, v);
+      launch(config("fill_contiguous", g.numel), &fill_contiguous<T>, static_cast<T*>(out), g.numel,
+             v);
     } else {
       launch(config("fill_strided", g.numel), &fill_strided<T>, g, static_cast<T*>(out), v);
     }
@@ -230,7 +243,8 @@ void launch_binary(BinaryOp op, DType dtype, const Geometry<3>& g, bool contiguo
       using O = decltype(out_tag);
       auto* po = static_cast<O*>(out);
       if (contiguous) {
-        launch(config("binary_contiguous", g.numel), &binary_contiguous<T, O>, op, po, pa, pb, g.numel);
+        launch(config("binary_contiguous", g.numel), &binary_contiguous<T, O>, op, po, pa, pb,
+               g.numel);
       } else {
         launch(config("binary_strided", g.numel), &binary_strided<T, O>, op, g, po, pa, pb);
       }

@@ -10,8 +10,8 @@
 
 namespace ember::EMBER_VARIANT {
 
-void launch_copy(DType out_dtype, DType in_dtype, const Geometry<2>& g, bool contiguous,
-                 void* out, const void* in);
+void launch_copy(DType out_dtype, DType in_dtype, const Geometry<2>& g, bool contiguous, void* out,
+                 const void* in);
 void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out,
                  const Scalar& value);
 void launch_unary(UnaryOp op, DType in_dtype, const Geometry<2>& g, bool contiguous, void* out,
@@ -19,7 +19,7 @@ void launch_unary(UnaryOp op, DType in_dtype, const Geometry<2>& g, bool contigu
 // a and b have `dtype`; out has it too, or bool for comparisons and logical ops.
 void launch_binary(BinaryOp op, DType dtype, const Geometry<3>& g, bool contiguous, void* out,
                    const void* a, const void* b);
-void launch_where(DType dtype, const Geometry<4>& g, bool contiguous, void* out,
-                  const void* cond, const void* a, const void* b);
+void launch_where(DType dtype, const Geometry<4>& g, bool contiguous, void* out, const void* cond,
+                  const void* a, const void* b);
 
 }  // namespace ember::EMBER_VARIANT

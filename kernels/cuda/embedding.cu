@@ -39,8 +39,8 @@ constexpr int kScanThreads = 256;
 using u64 = unsigned long long;
 
 template <typename T>
-__global__ void forward_kernel(int64_t M, int64_t V, int64_t D, T* out, const T* w, const int64_t* idx,
-                               rt::IndexErrorSlot* slot) {
+__global__ void forward_kernel(int64_t M, int64_t V, int64_t D, T* out, const T* w,
+                               const int64_t* idx, rt::IndexErrorSlot* slot) {
   for (int64_t e = global_thread(); e < M * D; e += grid_threads()) {
     const int64_t v = idx[e / D];
     if (check_index(v, V, slot, kEmbedding)) out[e] = w[v * D + e % D];
@@ -52,7 +52,8 @@ EMBER_DEVICE bool counted(int64_t v, int64_t V, int64_t pad, rt::IndexErrorSlot*
   return check_index(v, V, slot, kEmbedding) && v != pad;
 }
 
-__global__ void count_kernel(int64_t M, int64_t V, int64_t pad, const int64_t* idx, u64* count, rt::IndexErrorSlot* slot) {
+__global__ void count_kernel(int64_t M, int64_t V, int64_t pad, const int64_t* idx, u64* count,
+                             rt::IndexErrorSlot* slot) {
   for (int64_t m = global_thread(); m < M; m += grid_threads()) {
     const int64_t v = idx[m];
     if (counted(v, V, pad, slot)) atomicAdd(count + v, 1ull);
@@ -85,7 +86,8 @@ __global__ void scan_kernel(int64_t V, const u64* count, u64* start) {
   }
 }
 
-__global__ void place_kernel(int64_t M, int64_t V, int64_t pad, const int64_t* idx, u64* cursor, int64_t* pos) {
+__global__ void place_kernel(int64_t M, int64_t V, int64_t pad, const int64_t* idx, u64* cursor,
+                             int64_t* pos) {
   for (int64_t m = global_thread(); m < M; m += grid_threads()) {
     const int64_t v = idx[m];
     if (v >= 0 && v < V && v != pad) pos[atomicAdd(cursor + v, 1ull)] = m;
@@ -108,7 +110,8 @@ __global__ void sort_buckets_kernel(int64_t V, const u64* start, int64_t* pos) {
 }
 
 template <typename T>
-__global__ void sum_kernel(int64_t V, int64_t D, const u64* start, const int64_t* pos, const T* g, T* gw) {
+__global__ void sum_kernel(int64_t V, int64_t D, const u64* start, const int64_t* pos, const T* g,
+                           T* gw) {
   for (int64_t e = global_thread(); e < V * D; e += grid_threads()) {
     const int64_t v = e / D, d = e % D;
     T s = 0;
@@ -118,7 +121,9 @@ __global__ void sum_kernel(int64_t V, int64_t D, const u64* start, const int64_t
   }
 }
 
-LaunchConfig config(const char* name, int64_t n) { return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)}; }
+LaunchConfig config(const char* name, int64_t n) {
+  return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)};
+}
 
 template <typename F>
 void for_dtype(DType dtype, F f) {
@@ -135,8 +140,9 @@ void launch_embedding_forward(DType dtype, const EmbeddingShape& s, void* out, c
                               const int64_t* indices) {
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(config("embedding_forward", s.num_indices * s.dim), &forward_kernel<T>, s.num_indices, s.num_rows,
-           s.dim, static_cast<T*>(out), static_cast<const T*>(weight), indices, rt::index_error_slot());
+    launch(config("embedding_forward", s.num_indices * s.dim), &forward_kernel<T>, s.num_indices,
+           s.num_rows, s.dim, static_cast<T*>(out), static_cast<const T*>(weight), indices,
+           rt::index_error_slot());
   });
 }
 
@@ -155,13 +161,15 @@ void launch_embedding_backward(DType dtype, const EmbeddingShape& s, void* grad_
   launch(LaunchConfig{"embedding_backward_scan", dim3(1), dim3(kScanThreads)}, &scan_kernel, V,
          static_cast<const u64*>(count), start);
   rt::memcpy_d2d(cursor, start, static_cast<size_t>(V) * sizeof(u64));
-  launch(config("embedding_backward_place", M), &place_kernel, M, V, s.padding_idx, indices, cursor, pos);
-  launch(config("embedding_backward_sort", V), &sort_buckets_kernel, V, static_cast<const u64*>(start), pos);
+  launch(config("embedding_backward_place", M), &place_kernel, M, V, s.padding_idx, indices, cursor,
+         pos);
+  launch(config("embedding_backward_sort", V), &sort_buckets_kernel, V,
+         static_cast<const u64*>(start), pos);
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     launch(config("embedding_backward_sum", V * s.dim), &sum_kernel<T>, V, s.dim,
-           static_cast<const u64*>(start), static_cast<const int64_t*>(pos), static_cast<const T*>(grad_out),
-           static_cast<T*>(grad_weight));
+           static_cast<const u64*>(start), static_cast<const int64_t*>(pos),
+           static_cast<const T*>(grad_out), static_cast<T*>(grad_weight));
   });
 }
 

@@ -14,10 +14,10 @@ inline constexpr int kMaxDims = 8;
 
 template <int N>
 struct Geometry {
-  int ndim;                          // 1..kMaxDims
+  int ndim;  // 1..kMaxDims
   int64_t numel;
-  int64_t sizes[kMaxDims];           // outermost first
-  int64_t strides[N][kMaxDims];      // in elements
+  int64_t sizes[kMaxDims];       // outermost first
+  int64_t strides[N][kMaxDims];  // in elements
 };
 
 }  // namespace ember::EMBER_VARIANT

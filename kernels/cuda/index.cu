@@ -21,8 +21,8 @@
 
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/index.h"
-#include "tensor/error.h"
 #include "kernels/cuda/index_flag.h"
+#include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -37,8 +37,9 @@ __global__ void check_range_kernel(const int64_t* index, int64_t n, int64_t boun
 }
 
 template <typename T>
-__global__ void index_select_kernel(T* out, const T* in, const int64_t* index, int64_t outer, int64_t size,
-                                    int64_t n, int64_t inner, rt::IndexErrorSlot* slot) {
+__global__ void index_select_kernel(T* out, const T* in, const int64_t* index, int64_t outer,
+                                    int64_t size, int64_t n, int64_t inner,
+                                    rt::IndexErrorSlot* slot) {
   const int64_t total = outer * n * inner;
   for (int64_t e = global_thread(); e < total; e += grid_threads()) {
     const int64_t i = e % inner, j = (e / inner) % n, o = e / (inner * n);
@@ -48,8 +49,8 @@ __global__ void index_select_kernel(T* out, const T* in, const int64_t* index, i
 }
 
 template <typename T>
-__global__ void gather_kernel(Geometry<3> g, T* out, const int64_t* index, const T* in, int64_t dim_size,
-                              int64_t dim_stride, rt::IndexErrorSlot* slot) {
+__global__ void gather_kernel(Geometry<3> g, T* out, const int64_t* index, const T* in,
+                              int64_t dim_size, int64_t dim_stride, rt::IndexErrorSlot* slot) {
   for_each_strided(g, [&](const int64_t(&off)[3]) {
     const int64_t j = index[off[1]];
     if (check_index(j, dim_size, slot, kGather)) out[off[0]] = in[off[2] + j * dim_stride];
@@ -68,26 +69,29 @@ EMBER_DEVICE void add_to(T* slot, T v) {
 }
 
 template <typename T>
-__global__ void scatter_add_kernel(Geometry<3> g, T* out, const int64_t* index, const T* src, int64_t dim_size,
-                                   int64_t dim_stride, rt::IndexErrorSlot* slot) {
+__global__ void scatter_add_kernel(Geometry<3> g, T* out, const int64_t* index, const T* src,
+                                   int64_t dim_size, int64_t dim_stride, rt::IndexErrorSlot* slot) {
   for_each_strided(g, [&](const int64_t(&off)[3]) {
     const int64_t j = index[off[1]];
-    if (check_index(j, dim_size, slot, kScatterAdd)) add_to(out + off[0] + j * dim_stride, src[off[2]]);
+    if (check_index(j, dim_size, slot, kScatterAdd))
+      add_to(out + off[0] + j * dim_stride, src[off[2]]);
   });
 }
 
-LaunchConfig config(const char* name, int64_t n) { return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)}; }
+LaunchConfig config(const char* name, int64_t n) {
+  return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)};
+}
 
 }  // namespace
 
 void launch_check_index_range(const int64_t* index, int64_t n, int64_t bound, int64_t ignore,
                               unsigned op) {
-  launch(config("check_index_range", n), &check_range_kernel, index, n, bound, ignore, rt::index_error_slot(),
-         op);
+  launch(config("check_index_range", n), &check_range_kernel, index, n, bound, ignore,
+         rt::index_error_slot(), op);
 }
 
-void launch_index_select(size_t element_size, void* out, const void* in, const int64_t* index, int64_t outer,
-                         int64_t size, int64_t n, int64_t inner, int64_t dim) {
+void launch_index_select(size_t element_size, void* out, const void* in, const int64_t* index,
+                         int64_t outer, int64_t size, int64_t n, int64_t inner, int64_t dim) {
   (void)dim;  // a bad index names the op and the size; raised at the next synchronization
   const int64_t total = outer * n * inner;
   auto run = [&](auto tag) {
@@ -99,7 +103,8 @@ void launch_index_select(size_t element_size, void* out, const void* in, const i
     case 1: run(uint8_t{}); break;
     case 4: run(uint32_t{}); break;
     case 8: run(uint64_t{}); break;
-    default: fail<InternalError>("index_select", "no kernel for elements of ", element_size, " bytes");
+    default:
+      fail<InternalError>("index_select", "no kernel for elements of ", element_size, " bytes");
   }
 }
 
@@ -107,25 +112,26 @@ namespace {
 // Launches the gather or scatter_add kernel for dtype (kernel_for(T{}) names it), then
 // leaves bad index values to the error slot.
 template <typename KernelFor>
-void launch_along_dim(const char* op, DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
-                      const void* in, int64_t dim, int64_t dim_size, int64_t dim_stride, KernelFor kernel_for) {
+void launch_along_dim(const char* op, DType dtype, const Geometry<3>& g, void* out,
+                      const int64_t* index, const void* in, int64_t dim, int64_t dim_size,
+                      int64_t dim_stride, KernelFor kernel_for) {
   (void)dim;
   EMBER_DISPATCH(dtype, op, [&](auto tag) {
     using T = decltype(tag);
-    launch(config(op, g.numel), kernel_for(tag), g, static_cast<T*>(out), index, static_cast<const T*>(in),
-           dim_size, dim_stride, rt::index_error_slot());
+    launch(config(op, g.numel), kernel_for(tag), g, static_cast<T*>(out), index,
+           static_cast<const T*>(in), dim_size, dim_stride, rt::index_error_slot());
   });
 }
 }  // namespace
 
-void launch_gather(DType dtype, const Geometry<3>& g, void* out, const int64_t* index, const void* in,
-                   int64_t dim, int64_t dim_size, int64_t dim_stride) {
+void launch_gather(DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
+                   const void* in, int64_t dim, int64_t dim_size, int64_t dim_stride) {
   launch_along_dim("gather", dtype, g, out, index, in, dim, dim_size, dim_stride,
                    [](auto tag) { return &gather_kernel<decltype(tag)>; });
 }
 
-void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int64_t* index, const void* src,
-                        int64_t dim, int64_t dim_size, int64_t dim_stride) {
+void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
+                        const void* src, int64_t dim, int64_t dim_size, int64_t dim_stride) {
   launch_along_dim("scatter_add", dtype, g, out, index, src, dim, dim_size, dim_stride,
                    [](auto tag) { return &scatter_add_kernel<decltype(tag)>; });
 }

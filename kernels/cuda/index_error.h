@@ -10,7 +10,14 @@
 namespace ember::EMBER_VARIANT {
 
 // The ops whose kernels check index values (the slot's `op`).
-enum IndexOp : unsigned { kIndexSelect = 1, kGather, kScatterAdd, kEmbedding, kCrossEntropy, kNllLoss };
+enum IndexOp : unsigned {
+  kIndexSelect = 1,
+  kGather,
+  kScatterAdd,
+  kEmbedding,
+  kCrossEntropy,
+  kNllLoss
+};
 
 inline const char* index_op_name(unsigned long long op) {
   switch (op) {

@@ -82,8 +82,8 @@ EMBER_DEVICE void backward_row(const Group& grp, int64_t r, int64_t N, const T* 
 }
 
 template <typename T>
-__global__ void forward_warp_rows(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b, T* y,
-                                  T* mean, T* rstd) {
+__global__ void forward_warp_rows(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b,
+                                  T* y, T* mean, T* rstd) {
   const int warps = static_cast<int>(blockDim.x / 32);
   const WarpGroup grp{static_cast<int>(threadIdx.x % 32)};
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * warps + threadIdx.x / 32; r < R;
@@ -92,10 +92,11 @@ __global__ void forward_warp_rows(int64_t R, int64_t N, T eps, const T* x, const
 }
 
 template <typename T>
-__global__ void forward_block_rows(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b, T* y,
-                                   T* mean, T* rstd) {
+__global__ void forward_block_rows(int64_t R, int64_t N, T eps, const T* x, const T* w, const T* b,
+                                   T* y, T* mean, T* rstd) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  for (int64_t r = blockIdx.x; r < R; r += gridDim.x) forward_row(grp, r, N, eps, x, w, b, y, mean, rstd);
+  for (int64_t r = blockIdx.x; r < R; r += gridDim.x)
+    forward_row(grp, r, N, eps, x, w, b, y, mean, rstd);
 }
 
 template <typename T>
@@ -112,7 +113,8 @@ template <typename T>
 __global__ void backward_block_rows(int64_t R, int64_t N, const T* dy, const T* x, const T* mean,
                                     const T* rstd, const T* w, T* dx) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  for (int64_t r = blockIdx.x; r < R; r += gridDim.x) backward_row(grp, r, N, dy, x, mean, rstd, w, dx);
+  for (int64_t r = blockIdx.x; r < R; r += gridDim.x)
+    backward_row(grp, r, N, dy, x, mean, rstd, w, dx);
 }
 
 // dweight[c] = sum_r dy[r, c] xhat[r, c], dbias[c] = sum_r dy[r, c], rows in order.
@@ -142,8 +144,8 @@ void for_dtype(DType dtype, F f) {
 
 }  // namespace
 
-void launch_layer_norm_forward(DType dtype, const LayerNormShape& s, void* y, void* mean, void* rstd,
-                               const void* x, const void* weight, const void* bias) {
+void launch_layer_norm_forward(DType dtype, const LayerNormShape& s, void* y, void* mean,
+                               void* rstd, const void* x, const void* weight, const void* bias) {
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     const auto eps = static_cast<T>(s.eps);
@@ -151,11 +153,12 @@ void launch_layer_norm_forward(DType dtype, const LayerNormShape& s, void* y, vo
                *b = static_cast<const T*>(bias);
     auto *yp = static_cast<T*>(y), *mp = static_cast<T*>(mean), *rp = static_cast<T*>(rstd);
     if (s.cols <= kWarpRowsMaxN) {
-      const LaunchConfig cfg{"layer_norm_forward_warp_rows", dim3(grid_for(s.rows, kWarpThreads / 32)),
-                             dim3(kWarpThreads)};
+      const LaunchConfig cfg{"layer_norm_forward_warp_rows",
+                             dim3(grid_for(s.rows, kWarpThreads / 32)), dim3(kWarpThreads)};
       launch(cfg, &forward_warp_rows<T>, s.rows, s.cols, eps, xp, w, b, yp, mp, rp);
     } else {
-      const LaunchConfig cfg{"layer_norm_forward_block_rows", dim3(grid_for(s.rows, 1)), dim3(kBlockThreads)};
+      const LaunchConfig cfg{"layer_norm_forward_block_rows", dim3(grid_for(s.rows, 1)),
+                             dim3(kBlockThreads)};
       launch(cfg, &forward_block_rows<T>, s.rows, s.cols, eps, xp, w, b, yp, mp, rp);
     }
   });
@@ -171,11 +174,12 @@ void launch_layer_norm_backward(DType dtype, const LayerNormShape& s, void* dx, 
                *w = static_cast<const T*>(weight);
     auto* dxp = static_cast<T*>(dx);
     if (s.cols <= kWarpRowsMaxN) {
-      const LaunchConfig cfg{"layer_norm_backward_warp_rows", dim3(grid_for(s.rows, kWarpThreads / 32)),
-                             dim3(kWarpThreads)};
+      const LaunchConfig cfg{"layer_norm_backward_warp_rows",
+                             dim3(grid_for(s.rows, kWarpThreads / 32)), dim3(kWarpThreads)};
       launch(cfg, &backward_warp_rows<T>, s.rows, s.cols, g, xp, mp, rp, w, dxp);
     } else {
-      const LaunchConfig cfg{"layer_norm_backward_block_rows", dim3(grid_for(s.rows, 1)), dim3(kBlockThreads)};
+      const LaunchConfig cfg{"layer_norm_backward_block_rows", dim3(grid_for(s.rows, 1)),
+                             dim3(kBlockThreads)};
       launch(cfg, &backward_block_rows<T>, s.rows, s.cols, g, xp, mp, rp, w, dxp);
     }
     if (dweight != nullptr || dbias != nullptr) {

@@ -15,8 +15,8 @@ struct LayerNormShape {
 
 // x (rows, cols), weight (cols) or null, bias (cols) or null -> y (rows, cols),
 // mean (rows), rstd (rows).
-void launch_layer_norm_forward(DType dtype, const LayerNormShape& s, void* y, void* mean, void* rstd,
-                               const void* x, const void* weight, const void* bias);
+void launch_layer_norm_forward(DType dtype, const LayerNormShape& s, void* y, void* mean,
+                               void* rstd, const void* x, const void* weight, const void* bias);
 // dx (rows, cols) and, when not null, dweight (cols) and dbias (cols), from dy (rows, cols),
 // x and the forward's mean and rstd.
 void launch_layer_norm_backward(DType dtype, const LayerNormShape& s, void* dx, void* dweight,

@@ -25,29 +25,30 @@ namespace ember::EMBER_VARIANT {
 
 namespace {
 
-constexpr int kTile = 64;   // BM = BN
-constexpr int kStep = 16;   // BK
-constexpr int kSide = 16;   // threads per side: 16 x 16 = 256
+constexpr int kTile = 64;                  // BM = BN
+constexpr int kStep = 16;                  // BK
+constexpr int kSide = 16;                  // threads per side: 16 x 16 = 256
 constexpr int kPerThread = kTile / kSide;  // 4
 
 template <typename T>
 __global__ void gemm_tiled(GemmShape s, T* out, const T* a, const T* b) {
-  __shared__ T As[kStep][kTile + 1];  // As[k][m]: A's tile transposed; +1 breaks the store conflicts
+  __shared__ T
+      As[kStep][kTile + 1];  // As[k][m]: A's tile transposed; +1 breaks the store conflicts
   __shared__ T Bs[kStep][kTile + 1];  // Bs[k][n]
   const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
   const int tid = ty * kSide + tx;
-  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTile, n0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTile,
+                n0 = static_cast<int64_t>(blockIdx.x) * kTile;
   for (int64_t batch = blockIdx.z; batch < s.batch; batch += gridDim.z) {
     const T* pa = a + batch * s.a_batch;
     const T* pb = b + batch * s.b_batch;
     T acc[kPerThread][kPerThread];
-EMBER_UNROLL
-    for (int i = 0; i < kPerThread; ++i)
-EMBER_UNROLL
-      for (int j = 0; j < kPerThread; ++j) acc[i][j] = T(0);
+    EMBER_UNROLL
+    for (int i = 0; i < kPerThread; ++i) EMBER_UNROLL
+    for (int j = 0; j < kPerThread; ++j) acc[i][j] = T(0);
 
     for (int64_t k0 = 0; k0 < s.k; k0 += kStep) {
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int e = 0; e < kPerThread; ++e) {
         const int idx = tid + e * kSide * kSide;
         const int am = idx / kStep, ak = idx % kStep;  // A tile: 64 rows x 16
@@ -58,25 +59,24 @@ EMBER_UNROLL
         Bs[bk][bn] = (gk2 < s.k && gn < s.n) ? pb[gk2 * s.b_row + gn * s.b_col] : T(0);
       }
       __syncthreads();
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int kk = 0; kk < kStep; ++kk) {
         T av[kPerThread], bv[kPerThread];
-EMBER_UNROLL
+        EMBER_UNROLL
         for (int i = 0; i < kPerThread; ++i) av[i] = As[kk][ty + kSide * i];
-EMBER_UNROLL
+        EMBER_UNROLL
         for (int j = 0; j < kPerThread; ++j) bv[j] = Bs[kk][tx + kSide * j];
-EMBER_UNROLL
-        for (int i = 0; i < kPerThread; ++i)
-EMBER_UNROLL
-          for (int j = 0; j < kPerThread; ++j) acc[i][j] += av[i] * bv[j];
+        EMBER_UNROLL
+        for (int i = 0; i < kPerThread; ++i) EMBER_UNROLL
+        for (int j = 0; j < kPerThread; ++j) acc[i][j] += av[i] * bv[j];
       }
       __syncthreads();
     }
     T* po = out + batch * s.m * s.n;
-EMBER_UNROLL
+    EMBER_UNROLL
     for (int i = 0; i < kPerThread; ++i) {
       const int64_t gm = m0 + ty + kSide * i;
-EMBER_UNROLL
+      EMBER_UNROLL
       for (int j = 0; j < kPerThread; ++j) {
         const int64_t gn = n0 + tx + kSide * j;
         if (gm < s.m && gn < s.n) po[gm * s.n + gn] = acc[i][j];
@@ -90,7 +90,9 @@ void run(const GemmShape& s, T* out, const T* a, const T* b) {
   const auto gx = static_cast<unsigned>((s.n + kTile - 1) / kTile);
   const auto gy = static_cast<unsigned>((s.m + kTile - 1) / kTile);
   const auto gz = static_cast<unsigned>(s.batch < 65535 ? s.batch : 65535);
-  if (gy > 65535) fail<ValueError>("matmul", "the tiled GEMM handles at most ", 65535 * kTile, " rows, got ", s.m);
+  if (gy > 65535)
+    fail<ValueError>("matmul", "the tiled GEMM handles at most ", 65535 * kTile, " rows, got ",
+                     s.m);
   const LaunchConfig cfg{"gemm_tiled", dim3(gx, gy, gz), dim3(kSide, kSide)};
   launch(cfg, &gemm_tiled<T>, s, out, a, b);
 }
@@ -100,9 +102,11 @@ void run(const GemmShape& s, T* out, const T* a, const T* b) {
 void launch_gemm_tiled(DType dtype, const GemmShape& s, void* out, const void* a, const void* b) {
   switch (dtype) {
     case DType::f32:
-      return run(s, static_cast<float*>(out), static_cast<const float*>(a), static_cast<const float*>(b));
+      return run(s, static_cast<float*>(out), static_cast<const float*>(a),
+                 static_cast<const float*>(b));
     case DType::f64:
-      return run(s, static_cast<double*>(out), static_cast<const double*>(a), static_cast<const double*>(b));
+      return run(s, static_cast<double*>(out), static_cast<const double*>(a),
+                 static_cast<const double*>(b));
     default: fail<InternalError>("matmul", "no kernel for ", dtype);
   }
 }

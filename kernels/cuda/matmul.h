@@ -15,7 +15,6 @@ struct GemmShape {
   int64_t a_batch, a_row, a_col;  // strides of a, in elements (batch stride 0: broadcast)
   int64_t b_batch, b_row, b_col;
 };
-void launch_gemm_tiled(DType dtype, const GemmShape& s, void* out, const void* a,
-                       const void* b);
+void launch_gemm_tiled(DType dtype, const GemmShape& s, void* out, const void* a, const void* b);
 
 }  // namespace ember::EMBER_VARIANT

@@ -29,7 +29,8 @@
 //         36 with amsgrad; SGD: 3-6 FLOPs and 12 bytes (20 with momentum); norm: 2 FLOPs
 //         and 4 bytes per f32 element. Plus the table copy (32-48 bytes per tensor, 8 per
 //         chunk), which synchronizes the stream once per call.
-// Pre:    tensors contiguous, of one dtype; Adam step counts >= 1; validated by tensor/raw_optim.cpp.
+// Pre:    tensors contiguous, of one dtype; Adam step counts >= 1; validated by
+// tensor/raw_optim.cpp.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -137,8 +138,8 @@ struct AdamConsts {
 };
 
 template <typename T, bool Amsgrad>
-EMBER_DEVICE void adam_element(const AdamConsts<T>& c, T step_size, T inv_bc2_sqrt, T& w, T grad, T& m,
-                               T& v, T* vmax) {
+EMBER_DEVICE void adam_element(const AdamConsts<T>& c, T step_size, T inv_bc2_sqrt, T& w, T grad,
+                               T& m, T& v, T* vmax) {
   const T g = c.sign * grad + c.l2 * w;
   w *= c.decay;
   m = c.b1 * m + c.one_minus_b1 * g;
@@ -170,9 +171,10 @@ __global__ void adam_multi_tensor(const AdamDesc<T>* descs, const Chunk* chunks,
           P m = *reinterpret_cast<const P*>(d.m + i), v = *reinterpret_cast<const P*>(d.v + i);
           P vm{};
           if constexpr (Amsgrad) vm = *reinterpret_cast<const P*>(d.vmax + i);
-EMBER_UNROLL
+          EMBER_UNROLL
           for (int k = 0; k < V; ++k)
-            adam_element<T, Amsgrad>(c, d.step_size, d.inv_bc2_sqrt, w.v[k], g.v[k], m.v[k], v.v[k], &vm.v[k]);
+            adam_element<T, Amsgrad>(c, d.step_size, d.inv_bc2_sqrt, w.v[k], g.v[k], m.v[k], v.v[k],
+                                     &vm.v[k]);
           *reinterpret_cast<P*>(d.p + i) = w;
           *reinterpret_cast<P*>(d.m + i) = m;
           *reinterpret_cast<P*>(d.v + i) = v;
@@ -187,21 +189,29 @@ void run_adam(const std::vector<AdamSlot>& slots, const AdamStepParams& p) {
   descs.reserve(slots.size());
   for (const AdamSlot& s : slots) {
     if (s.n == 0) continue;
-    AdamDesc<T> d{static_cast<T*>(s.param), static_cast<const T*>(s.grad), static_cast<T*>(s.exp_avg),
-                  static_cast<T*>(s.exp_avg_sq), static_cast<T*>(s.max_exp_avg_sq), s.n,
-                  static_cast<T>(s.step_size), static_cast<T>(s.inv_bc2_sqrt), 0};
-    d.vec = aligned16(d.p) && aligned16(d.g) && aligned16(d.m) && aligned16(d.v) && aligned16(d.vmax);
+    AdamDesc<T> d{static_cast<T*>(s.param),
+                  static_cast<const T*>(s.grad),
+                  static_cast<T*>(s.exp_avg),
+                  static_cast<T*>(s.exp_avg_sq),
+                  static_cast<T*>(s.max_exp_avg_sq),
+                  s.n,
+                  static_cast<T>(s.step_size),
+                  static_cast<T>(s.inv_bc2_sqrt),
+                  0};
+    d.vec =
+        aligned16(d.p) && aligned16(d.g) && aligned16(d.m) && aligned16(d.v) && aligned16(d.vmax);
     descs.push_back(d);
   }
   if (descs.empty()) return;
-  const AdamConsts<T> c{static_cast<T>(p.beta1),
-                        static_cast<T>(p.beta2),
-                        static_cast<T>(1.0 - p.beta1),
-                        static_cast<T>(1.0 - p.beta2),
-                        static_cast<T>(p.eps),
-                        p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay),
-                        p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1),
-                        p.maximize ? T(-1) : T(1)};
+  const AdamConsts<T> c{
+      static_cast<T>(p.beta1),
+      static_cast<T>(p.beta2),
+      static_cast<T>(1.0 - p.beta1),
+      static_cast<T>(1.0 - p.beta2),
+      static_cast<T>(p.eps),
+      p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay),
+      p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1),
+      p.maximize ? T(-1) : T(1)};
   ChunkTable<AdamDesc<T>> table(descs);
   const LaunchConfig cfg{"adam_multi_tensor", dim3(table.grid()), dim3(kThreads)};
   if (p.amsgrad) {
@@ -241,7 +251,8 @@ EMBER_DEVICE void sgd_element(const SgdConsts<T>& c, bool first, T& w, T grad, T
 }
 
 template <typename T, bool Momentum>
-__global__ void sgd_multi_tensor(const SgdDesc<T>* descs, const Chunk* chunks, int64_t n_chunks, SgdConsts<T> c) {
+__global__ void sgd_multi_tensor(const SgdDesc<T>* descs, const Chunk* chunks, int64_t n_chunks,
+                                 SgdConsts<T> c) {
   constexpr int V = kPack<T>;
   using P = Pack<T, V>;
   for (int64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
@@ -250,12 +261,14 @@ __global__ void sgd_multi_tensor(const SgdDesc<T>* descs, const Chunk* chunks, i
     const bool first = d.first != 0;
     for_chunk<V>(
         ch, d.n, d.vec != 0,
-        [&](int64_t i) { sgd_element<T, Momentum>(c, first, d.p[i], d.g[i], Momentum ? d.buf + i : nullptr); },
+        [&](int64_t i) {
+          sgd_element<T, Momentum>(c, first, d.p[i], d.g[i], Momentum ? d.buf + i : nullptr);
+        },
         [&](int64_t i) {
           P w = *reinterpret_cast<const P*>(d.p + i), g = *reinterpret_cast<const P*>(d.g + i);
           P b{};
           if constexpr (Momentum) b = *reinterpret_cast<const P*>(d.buf + i);
-EMBER_UNROLL
+          EMBER_UNROLL
           for (int k = 0; k < V; ++k) sgd_element<T, Momentum>(c, first, w.v[k], g.v[k], &b.v[k]);
           *reinterpret_cast<P*>(d.p + i) = w;
           if constexpr (Momentum) *reinterpret_cast<P*>(d.buf + i) = b;
@@ -270,8 +283,12 @@ void run_sgd(const std::vector<SgdSlot>& slots, const SgdStepParams& p) {
   descs.reserve(slots.size());
   for (const SgdSlot& s : slots) {
     if (s.n == 0) continue;
-    SgdDesc<T> d{static_cast<T*>(s.param), static_cast<const T*>(s.grad),
-                 momentum ? static_cast<T*>(s.momentum_buffer) : nullptr, s.n, s.first_step ? 1 : 0, 0};
+    SgdDesc<T> d{static_cast<T*>(s.param),
+                 static_cast<const T*>(s.grad),
+                 momentum ? static_cast<T*>(s.momentum_buffer) : nullptr,
+                 s.n,
+                 s.first_step ? 1 : 0,
+                 0};
     d.vec = aligned16(d.p) && aligned16(d.g) && aligned16(d.buf);
     descs.push_back(d);
   }
@@ -313,8 +330,8 @@ EMBER_DEVICE double norm_merge(NormKind kind, double a, double b) {
 }
 
 template <typename T>
-__global__ void norm_partials(const NormDesc<T>* descs, const Chunk* chunks, int64_t n_chunks, NormKind kind,
-                              double q, double* partials) {
+__global__ void norm_partials(const NormDesc<T>* descs, const Chunk* chunks, int64_t n_chunks,
+                              NormKind kind, double q, double* partials) {
   constexpr int V = kPack<T>;
   using P = Pack<T, V>;
   double acc = 0;  // also the identity of max |x|
@@ -323,10 +340,12 @@ __global__ void norm_partials(const NormDesc<T>* descs, const Chunk* chunks, int
     const NormDesc<T> d = descs[ch.tensor];
     for_chunk<V>(
         ch, d.n, d.vec != 0,
-        [&](int64_t i) { acc = norm_merge(kind, acc, norm_term(kind, d_abs(static_cast<double>(d.x[i])), q)); },
+        [&](int64_t i) {
+          acc = norm_merge(kind, acc, norm_term(kind, d_abs(static_cast<double>(d.x[i])), q));
+        },
         [&](int64_t i) {
           const P x = *reinterpret_cast<const P*>(d.x + i);
-EMBER_UNROLL
+          EMBER_UNROLL
           for (int k = 0; k < V; ++k)
             acc = norm_merge(kind, acc, norm_term(kind, d_abs(static_cast<double>(x.v[k])), q));
         });
@@ -350,7 +369,10 @@ void run_norm(const std::vector<NormSlot>& slots, double q, double* out) {
   descs.reserve(slots.size());
   for (const NormSlot& s : slots)
     if (s.n > 0) descs.push_back({static_cast<const T*>(s.data), s.n, aligned16(s.data) ? 1 : 0});
-  const NormKind kind = q == 1.0 ? NormKind::l1 : q == 2.0 ? NormKind::l2 : std::isinf(q) ? NormKind::linf : NormKind::lq;
+  const NormKind kind = q == 1.0        ? NormKind::l1
+                        : q == 2.0      ? NormKind::l2
+                        : std::isinf(q) ? NormKind::linf
+                                        : NormKind::lq;
   if (descs.empty()) {
     rt::memset(out, 0, sizeof(double));  // +0.0: the sum (and the max) of nothing
     return;
@@ -358,8 +380,8 @@ void run_norm(const std::vector<NormSlot>& slots, double q, double* out) {
   ChunkTable<NormDesc<T>> table(descs);
   const unsigned grid = table.grid();
   auto* partials = static_cast<double*>(rt::allocate(grid * sizeof(double)));
-  launch({"norm_partials", dim3(grid), dim3(kThreads)}, &norm_partials<T>, table.descs(), table.chunks(),
-         table.n_chunks(), kind, q, partials);
+  launch({"norm_partials", dim3(grid), dim3(kThreads)}, &norm_partials<T>, table.descs(),
+         table.chunks(), table.n_chunks(), kind, q, partials);
   launch({"norm_fold", dim3(1), dim3(kThreads)}, &norm_fold, static_cast<const double*>(partials),
          static_cast<int64_t>(grid), kind, out);
   rt::deallocate(partials);
@@ -367,7 +389,8 @@ void run_norm(const std::vector<NormSlot>& slots, double q, double* out) {
 
 }  // namespace
 
-void launch_adam_multi_tensor(DType dtype, const std::vector<AdamSlot>& slots, const AdamStepParams& p) {
+void launch_adam_multi_tensor(DType dtype, const std::vector<AdamSlot>& slots,
+                              const AdamStepParams& p) {
   switch (dtype) {
     case DType::f32: return run_adam<float>(slots, p);
     case DType::f64: return run_adam<double>(slots, p);
@@ -375,7 +398,8 @@ void launch_adam_multi_tensor(DType dtype, const std::vector<AdamSlot>& slots, c
   }
 }
 
-void launch_sgd_multi_tensor(DType dtype, const std::vector<SgdSlot>& slots, const SgdStepParams& p) {
+void launch_sgd_multi_tensor(DType dtype, const std::vector<SgdSlot>& slots,
+                             const SgdStepParams& p) {
   switch (dtype) {
     case DType::f32: return run_sgd<float>(slots, p);
     case DType::f64: return run_sgd<double>(slots, p);
@@ -383,7 +407,8 @@ void launch_sgd_multi_tensor(DType dtype, const std::vector<SgdSlot>& slots, con
   }
 }
 
-void launch_norm_multi_tensor(DType dtype, const std::vector<NormSlot>& slots, double norm_type, double* out) {
+void launch_norm_multi_tensor(DType dtype, const std::vector<NormSlot>& slots, double norm_type,
+                              double* out) {
   switch (dtype) {
     case DType::f32: return run_norm<float>(slots, norm_type, out);
     case DType::f64: return run_norm<double>(slots, norm_type, out);

@@ -26,8 +26,8 @@ namespace {
 constexpr int kThreads = 256;
 
 template <typename T>
-__global__ void random_fill(T* out, int64_t n, RandomDist dist, uint64_t seed, uint64_t offset, double a,
-                            double b) {
+__global__ void random_fill(T* out, int64_t n, RandomDist dist, uint64_t seed, uint64_t offset,
+                            double a, double b) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     const philox::U32x4 r = philox::draw(seed, offset, static_cast<uint64_t>(i));
     T v{};
@@ -41,7 +41,8 @@ __global__ void random_fill(T* out, int64_t n, RandomDist dist, uint64_t seed, u
         }
         break;
       case RandomDist::normal:
-        if constexpr (std::is_floating_point_v<T>) v = static_cast<T>(a + b * philox::normal_f64(r));
+        if constexpr (std::is_floating_point_v<T>)
+          v = static_cast<T>(a + b * philox::normal_f64(r));
         break;
       case RandomDist::randint:
         v = static_cast<T>(philox::randint(r, static_cast<int64_t>(a), static_cast<int64_t>(b)));
@@ -52,15 +53,16 @@ __global__ void random_fill(T* out, int64_t n, RandomDist dist, uint64_t seed, u
 }
 
 template <typename T>
-void run(void* out, int64_t n, RandomDist dist, uint64_t seed, uint64_t offset, double a, double b) {
+void run(void* out, int64_t n, RandomDist dist, uint64_t seed, uint64_t offset, double a,
+         double b) {
   const LaunchConfig cfg{"random_fill", dim3(grid_for(n, kThreads)), dim3(kThreads)};
   launch(cfg, &random_fill<T>, static_cast<T*>(out), n, dist, seed, offset, a, b);
 }
 
 }  // namespace
 
-void launch_random(DType dtype, RandomDist dist, void* out, int64_t n, uint64_t seed, uint64_t offset,
-                   double a, double b) {
+void launch_random(DType dtype, RandomDist dist, void* out, int64_t n, uint64_t seed,
+                   uint64_t offset, double a, double b) {
   switch (dtype) {
     case DType::f32: return run<float>(out, n, dist, seed, offset, a, b);
     case DType::f64: return run<double>(out, n, dist, seed, offset, a, b);

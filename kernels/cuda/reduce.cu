@@ -43,7 +43,8 @@ struct Arg {
 
 template <typename T>
 EMBER_DEVICE Arg<T> shfl_xor(Arg<T> a, int offset) {
-  return {::ember::EMBER_VARIANT::shfl_xor(a.v, offset), ::ember::EMBER_VARIANT::shfl_xor(a.i, offset)};
+  return {::ember::EMBER_VARIANT::shfl_xor(a.v, offset),
+          ::ember::EMBER_VARIANT::shfl_xor(a.i, offset)};
 }
 
 template <typename T, bool IsMax>
@@ -63,7 +64,8 @@ EMBER_DEVICE Arg<T> arg_merge(Arg<T> a, Arg<T> b) {
 template <typename T, bool IsMax, typename Group>
 EMBER_DEVICE void reduce_arg_row(const Group& grp, const T* x, int64_t K, T* out, int64_t* index) {
   Arg<T> best{0, -1};
-  for (int64_t k = grp.rank; k < K; k += grp.size) best = arg_merge<T, IsMax>(best, Arg<T>{x[k], k});
+  for (int64_t k = grp.rank; k < K; k += grp.size)
+    best = arg_merge<T, IsMax>(best, Arg<T>{x[k], k});
   best = grp.allreduce(best, [](Arg<T> a, Arg<T> b) { return arg_merge<T, IsMax>(a, b); });
   if (grp.rank == 0) {
     *out = static_cast<T>(best.v);
@@ -72,8 +74,8 @@ EMBER_DEVICE void reduce_arg_row(const Group& grp, const T* x, int64_t K, T* out
 }
 
 template <typename T, typename Group>
-EMBER_DEVICE void reduce_row(ReduceOp op, const Group& grp, const T* x, int64_t K, int64_t correction,
-                             T* out, int64_t* index) {
+EMBER_DEVICE void reduce_row(ReduceOp op, const Group& grp, const T* x, int64_t K,
+                             int64_t correction, T* out, int64_t* index) {
   if (op == ReduceOp::max) return reduce_arg_row<T, true>(grp, x, K, out, index);
   if (op == ReduceOp::min) return reduce_arg_row<T, false>(grp, x, K, out, index);
   if constexpr (!std::is_same_v<T, bool>) {  // sums of bool arrive as i64
@@ -109,27 +111,29 @@ EMBER_DEVICE void reduce_row(ReduceOp op, const Group& grp, const T* x, int64_t 
 }
 
 template <typename T>
-__global__ void reduce_warp_rows(ReduceOp op, T* out, int64_t* indices, const T* in, int64_t R, int64_t K,
-                                 int64_t correction) {
+__global__ void reduce_warp_rows(ReduceOp op, T* out, int64_t* indices, const T* in, int64_t R,
+                                 int64_t K, int64_t correction) {
   const int warps = static_cast<int>(blockDim.x / 32);
   const WarpGroup grp{static_cast<int>(threadIdx.x % 32)};
   for (int64_t r = static_cast<int64_t>(blockIdx.x) * warps + threadIdx.x / 32; r < R;
        r += static_cast<int64_t>(gridDim.x) * warps)
-    reduce_row(op, grp, in + r * K, K, correction, out + r, indices != nullptr ? indices + r : nullptr);
+    reduce_row(op, grp, in + r * K, K, correction, out + r,
+               indices != nullptr ? indices + r : nullptr);
 }
 
 template <typename T>
-__global__ void reduce_block_rows(ReduceOp op, T* out, int64_t* indices, const T* in, int64_t R, int64_t K,
-                                  int64_t correction) {
+__global__ void reduce_block_rows(ReduceOp op, T* out, int64_t* indices, const T* in, int64_t R,
+                                  int64_t K, int64_t correction) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   for (int64_t r = blockIdx.x; r < R; r += gridDim.x)
-    reduce_row(op, grp, in + r * K, K, correction, out + r, indices != nullptr ? indices + r : nullptr);
+    reduce_row(op, grp, in + r * K, K, correction, out + r,
+               indices != nullptr ? indices + r : nullptr);
 }
 
 }  // namespace
 
-void launch_reduce(ReduceOp op, DType dtype, void* out, int64_t* indices, const void* in, int64_t rows,
-                   int64_t cols, int64_t correction) {
+void launch_reduce(ReduceOp op, DType dtype, void* out, int64_t* indices, const void* in,
+                   int64_t rows, int64_t cols, int64_t correction) {
   EMBER_DISPATCH(dtype, to_string(op), [&](auto tag) {
     using T = decltype(tag);
     if (std::is_same_v<T, bool> && op != ReduceOp::max && op != ReduceOp::min)
@@ -137,7 +141,8 @@ void launch_reduce(ReduceOp op, DType dtype, void* out, int64_t* indices, const 
     auto* po = static_cast<T*>(out);
     const auto* pi = static_cast<const T*>(in);
     if (cols <= kWarpRowsMaxK) {
-      const LaunchConfig cfg{"reduce_warp_rows", dim3(grid_for(rows, kWarpThreads / 32)), dim3(kWarpThreads)};
+      const LaunchConfig cfg{"reduce_warp_rows", dim3(grid_for(rows, kWarpThreads / 32)),
+                             dim3(kWarpThreads)};
       launch(cfg, &reduce_warp_rows<T>, op, po, indices, pi, rows, cols, correction);
     } else {
       const LaunchConfig cfg{"reduce_block_rows", dim3(grid_for(rows, 1)), dim3(kBlockThreads)};

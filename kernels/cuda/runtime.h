@@ -21,10 +21,10 @@ using Event = void*;   // cudaEvent_t on cuda; a host timestamp on sim
 
 struct DeviceProps {
   std::string name;
-  int major = 0, minor = 0;               // compute capability
-  int sm_count = 1;                       // multiprocessors (sim: OS threads running blocks)
+  int major = 0, minor = 0;  // compute capability
+  int sm_count = 1;          // multiprocessors (sim: OS threads running blocks)
   int max_threads_per_block = 1024;
-  size_t shared_per_block = 48 * 1024;    // without opting in
+  size_t shared_per_block = 48 * 1024;  // without opting in
   size_t shared_per_block_optin = 48 * 1024;
   size_t total_memory = 0;
 };

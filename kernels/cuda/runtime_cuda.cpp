@@ -19,12 +19,12 @@
 static_assert(EMBER_VARIANT_IS_CUDA == 1, "the CUDA runtime layer belongs to the cuda build");
 
 // A failed CUDA call: throws ember::Error with the call, file, line and CUDA's message.
-#define EMBER_CUDA_CHECK(expr)                                                                    \
-  do {                                                                                            \
-    const cudaError_t ember_err_ = (expr);                                                        \
-    if (ember_err_ != cudaSuccess)                                                                \
+#define EMBER_CUDA_CHECK(expr)                                                                  \
+  do {                                                                                          \
+    const cudaError_t ember_err_ = (expr);                                                      \
+    if (ember_err_ != cudaSuccess)                                                              \
       ::ember::fail<::ember::Error>("cuda", __FILE__ ":" EMBER_STRINGIFY(__LINE__) ": ", #expr, \
-                                    " failed: ", cudaGetErrorString(ember_err_));                 \
+                                    " failed: ", cudaGetErrorString(ember_err_));               \
   } while (0)
 
 namespace ember::cuda_impl::rt {
@@ -49,7 +49,8 @@ DeviceState* open_device() {
     return d;
   }
   cudaDeviceProp p{};
-  if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess ||
+  if ((e = cudaSetDevice(0)) != cudaSuccess ||
+      (e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess ||
       (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess) {
     d->why = cudaGetErrorString(e);
     return d;
@@ -64,20 +65,20 @@ DeviceState* open_device() {
   d->props.total_memory = p.totalGlobalMem;
   cudaStream_t stream = d->stream;
   d->allocator = std::make_unique<gpu::CachingAllocator>(
-      gpu::DeviceMemoryApi{
-          [](size_t n) -> void* {
-            void* ptr = nullptr;
-            if (cudaMalloc(&ptr, n) != cudaSuccess) {
-              cudaGetLastError();  // out of memory is not sticky; clear it
-              return nullptr;
-            }
-            return ptr;
-          },
-          [](void* ptr) { cudaFree(ptr); },
-          [](size_t* free_bytes, size_t* total) {
-            if (cudaMemGetInfo(free_bytes, total) != cudaSuccess) *free_bytes = *total = 0;
-          },
-          [stream] { cudaStreamSynchronize(stream); }},
+      gpu::DeviceMemoryApi{[](size_t n) -> void* {
+                             void* ptr = nullptr;
+                             if (cudaMalloc(&ptr, n) != cudaSuccess) {
+                               cudaGetLastError();  // out of memory is not sticky; clear it
+                               return nullptr;
+                             }
+                             return ptr;
+                           },
+                           [](void* ptr) { cudaFree(ptr); },
+                           [](size_t* free_bytes, size_t* total) {
+                             if (cudaMemGetInfo(free_bytes, total) != cudaSuccess)
+                               *free_bytes = *total = 0;
+                           },
+                           [stream] { cudaStreamSynchronize(stream); }},
       "cuda:0 (" + d->props.name + ")");
   d->ok = true;
   return d;
@@ -181,21 +182,26 @@ Event event_create() {
   EMBER_CUDA_CHECK(cudaEventCreate(&e));
   return e;
 }
-void event_record(Event e) { EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(e), ready().stream)); }
+void event_record(Event e) {
+  EMBER_CUDA_CHECK(cudaEventRecord(static_cast<cudaEvent_t>(e), ready().stream));
+}
 float event_elapsed_ms(Event start, Event end) {
   EMBER_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(end)));
   float ms = 0;
-  EMBER_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
+  EMBER_CUDA_CHECK(
+      cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(start), static_cast<cudaEvent_t>(end)));
   return ms;
 }
 void event_destroy(Event e) noexcept { cudaEventDestroy(static_cast<cudaEvent_t>(e)); }
 
 void check_launch(const char* kernel) {
   cudaError_t e = cudaGetLastError();
-  if (e != cudaSuccess) fail<Error>("cuda", "kernel '", kernel, "' failed to launch: ", cudaGetErrorString(e));
+  if (e != cudaSuccess)
+    fail<Error>("cuda", "kernel '", kernel, "' failed to launch: ", cudaGetErrorString(e));
   if (backends::cuda::sync_launches) {
     e = cudaStreamSynchronize(state().stream);
-    if (e != cudaSuccess) fail<Error>("cuda", "kernel '", kernel, "' failed: ", cudaGetErrorString(e));
+    if (e != cudaSuccess)
+      fail<Error>("cuda", "kernel '", kernel, "' failed: ", cudaGetErrorString(e));
   }
 }
 

@@ -55,13 +55,15 @@ __global__ void softmax_warp_rows(T* out, const T* in, int64_t R, int64_t K, boo
 template <typename T>
 __global__ void softmax_block_rows(T* out, const T* in, int64_t R, int64_t K, bool log) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  for (int64_t r = blockIdx.x; r < R; r += gridDim.x) softmax_row(grp, in + r * K, out + r * K, K, log);
+  for (int64_t r = blockIdx.x; r < R; r += gridDim.x)
+    softmax_row(grp, in + r * K, out + r * K, K, log);
 }
 
 template <typename T>
 void run(T* out, const T* in, int64_t R, int64_t K, bool log) {
   if (K <= kWarpRowsMaxK) {
-    const LaunchConfig cfg{"softmax_warp_rows", dim3(grid_for(R, kWarpThreads / 32)), dim3(kWarpThreads)};
+    const LaunchConfig cfg{"softmax_warp_rows", dim3(grid_for(R, kWarpThreads / 32)),
+                           dim3(kWarpThreads)};
     launch(cfg, &softmax_warp_rows<T>, out, in, R, K, log);
   } else {
     const LaunchConfig cfg{"softmax_block_rows", dim3(grid_for(R, 1)), dim3(kBlockThreads)};
@@ -73,8 +75,10 @@ void run(T* out, const T* in, int64_t R, int64_t K, bool log) {
 
 void launch_softmax(DType dtype, void* out, const void* in, int64_t rows, int64_t cols, bool log) {
   switch (dtype) {
-    case DType::f32: return run(static_cast<float*>(out), static_cast<const float*>(in), rows, cols, log);
-    case DType::f64: return run(static_cast<double*>(out), static_cast<const double*>(in), rows, cols, log);
+    case DType::f32:
+      return run(static_cast<float*>(out), static_cast<const float*>(in), rows, cols, log);
+    case DType::f64:
+      return run(static_cast<double*>(out), static_cast<const double*>(in), rows, cols, log);
     default: fail<InternalError>(log ? "log_softmax" : "softmax", "no kernel for ", dtype);
   }
 }

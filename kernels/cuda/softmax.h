@@ -9,7 +9,6 @@
 namespace ember::EMBER_VARIANT {
 
 // Rows of the contiguous (rows, cols) `in` into out (rows, cols).
-void launch_softmax(DType dtype, void* out, const void* in, int64_t rows, int64_t cols,
-                    bool log);
+void launch_softmax(DType dtype, void* out, const void* in, int64_t rows, int64_t cols, bool log);
 
 }  // namespace ember::EMBER_VARIANT

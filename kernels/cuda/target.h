@@ -30,11 +30,12 @@
 // Dynamic shared memory of the launch, as a T*: `EMBER_DYNAMIC_SHARED(float, smem);`
 // (on a GPU `extern __shared__ float smem[];`, which has no host equivalent).
 #if defined(__CUDACC__)
-#define EMBER_DYNAMIC_SHARED(T, name)                                       \
+#define EMBER_DYNAMIC_SHARED(T, name)                                    \
   extern __shared__ __align__(16) unsigned char ember_dynamic_shared_[]; \
   T* name = reinterpret_cast<T*>(ember_dynamic_shared_)
 #else
-#define EMBER_DYNAMIC_SHARED(T, name) T* name = static_cast<T*>(::ember::sim::detail::dynamic_shared())
+#define EMBER_DYNAMIC_SHARED(T, name) \
+  T* name = static_cast<T*>(::ember::sim::detail::dynamic_shared())
 #endif
 
 namespace ember::EMBER_VARIANT {
@@ -58,7 +59,8 @@ void launch(const LaunchConfig& cfg, void (*kernel)(Params...), Args&&... args) 
       std::forward<Args>(args)...);
   rt::check_launch(cfg.name);
 #else
-  ::ember::sim::launch(cfg.name, cfg.grid, cfg.block, cfg.shared_bytes, kernel, std::forward<Args>(args)...);
+  ::ember::sim::launch(cfg.name, cfg.grid, cfg.block, cfg.shared_bytes, kernel,
+                       std::forward<Args>(args)...);
 #endif
 }
 

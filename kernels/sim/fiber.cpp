@@ -120,8 +120,8 @@ void make_context(Context* ctx, const FiberStack& stack, void (*entry)(void*), v
   auto* frame = reinterpret_cast<uint64_t*>(top - 80);
   std::memset(frame, 0, 80);
   frame[0] = 0x1F80u | (uint64_t{0x037F} << 32);  // default MXCSR and x87 control word
-  frame[4] = reinterpret_cast<uint64_t>(arg);      // r12
-  frame[5] = reinterpret_cast<uint64_t>(entry);    // rbx
+  frame[4] = reinterpret_cast<uint64_t>(arg);     // r12
+  frame[5] = reinterpret_cast<uint64_t>(entry);   // rbx
   frame[7] = reinterpret_cast<uint64_t>(&ember_sim_fiber_start);
   ctx->sp = frame;
 }

@@ -29,11 +29,11 @@ inline uint16_t float_to_half_bits(float f) {
   const uint32_t u = float_bits(f);
   const uint32_t sign = (u >> 16) & 0x8000u;
   const uint32_t a = u & 0x7FFFFFFFu;
-  if (a > 0x7F800000u) return 0x7FFF;                    // NaN
+  if (a > 0x7F800000u) return 0x7FFF;                                  // NaN
   if (a >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // >= 65520: inf
-  if (a >= 0x38800000u) {                                // normal half: >= 2^-14
-    uint32_t r = a - 0x38000000u;                         // rebias 127 -> 15
-    r += 0xFFFu + ((r >> 13) & 1u);                       // round to nearest even
+  if (a >= 0x38800000u) {                                              // normal half: >= 2^-14
+    uint32_t r = a - 0x38000000u;                                      // rebias 127 -> 15
+    r += 0xFFFu + ((r >> 13) & 1u);                                    // round to nearest even
     return static_cast<uint16_t>(sign | (r >> 13));
   }
   if (a <= 0x33000000u) return static_cast<uint16_t>(sign);  // <= 2^-25: rounds to 0
@@ -73,8 +73,8 @@ struct Float16 {
   uint16_t bits = 0;
   Float16() = default;
   Float16(float f) : bits(Kind == 0 ? float_to_half_bits(f) : float_to_bf16_bits(f)) {}  // NOLINT
-  Float16(double d) : Float16(static_cast<float>(d)) {}  // NOLINT
-  Float16(int i) : Float16(static_cast<float>(i)) {}     // NOLINT
+  Float16(double d) : Float16(static_cast<float>(d)) {}                                  // NOLINT
+  Float16(int i) : Float16(static_cast<float>(i)) {}                                     // NOLINT
   operator float() const {  // NOLINT: implicit, as CUDA's types convert
     return Kind == 0 ? half_bits_to_float(bits) : bf16_bits_to_float(bits);
   }
@@ -122,7 +122,9 @@ inline float __bfloat162float(__nv_bfloat16 b) { return float(b); }
 inline __nv_bfloat16 __ushort_as_bfloat16(unsigned short b) { return __nv_bfloat16::from_bits(b); }
 inline unsigned short __bfloat16_as_ushort(__nv_bfloat16 b) { return b.bits; }
 inline __half2 __floats2half2_rn(float a, float b) { return {__half(a), __half(b)}; }
-inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) { return {__nv_bfloat16(a), __nv_bfloat16(b)}; }
+inline __nv_bfloat162 __floats2bfloat162_rn(float a, float b) {
+  return {__nv_bfloat16(a), __nv_bfloat16(b)};
+}
 inline float2 __half22float2(__half2 h) { return {float(h.x), float(h.y)}; }
 inline float2 __bfloat1622float2(__nv_bfloat162 h) { return {float(h.x), float(h.y)}; }
 inline __half __hadd(__half a, __half b) { return a + b; }
@@ -130,11 +132,15 @@ inline __half __hsub(__half a, __half b) { return a - b; }
 inline __half __hmul(__half a, __half b) { return a * b; }
 inline __half __hdiv(__half a, __half b) { return a / b; }
 inline __half __hneg(__half a) { return -a; }
-inline __half __habs(__half a) { return __half::from_bits(static_cast<uint16_t>(a.bits & 0x7FFFu)); }
+inline __half __habs(__half a) {
+  return __half::from_bits(static_cast<uint16_t>(a.bits & 0x7FFFu));
+}
 // fma: the float product of two 16-bit floats is exact; the sum rounds in float and
 // again to 16 bits, which can differ from the hardware's single rounding in the last
 // bit in rare cases (the 2p+2 argument above covers one operation, not a fused pair).
-inline __half __hfma(__half a, __half b, __half c) { return __half(float(a) * float(b) + float(c)); }
+inline __half __hfma(__half a, __half b, __half c) {
+  return __half(float(a) * float(b) + float(c));
+}
 inline __nv_bfloat16 __hadd(__nv_bfloat16 a, __nv_bfloat16 b) { return a + b; }
 inline __nv_bfloat16 __hmul(__nv_bfloat16 a, __nv_bfloat16 b) { return a * b; }
 inline __nv_bfloat16 __hfma(__nv_bfloat16 a, __nv_bfloat16 b, __nv_bfloat16 c) {

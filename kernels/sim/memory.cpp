@@ -135,12 +135,13 @@ void check_guards(const char* kernel) {
     int64_t after = first_bad(data + a.nbytes, a.tail_bytes);
     if (before < 0 && after < 0) continue;
     std::ostringstream os;
-    os << "kernel '" << kernel << "' wrote outside a " << a.nbytes << "-byte allocation at " << static_cast<const void*>(data)
-       << ": ";
+    os << "kernel '" << kernel << "' wrote outside a " << a.nbytes << "-byte allocation at "
+       << static_cast<const void*>(data) << ": ";
     if (after >= 0) {
       os << "byte " << after << " past its end was overwritten";
     } else {
-      os << "byte " << (static_cast<int64_t>(kGuardBytes) - before) << " before its start was overwritten";
+      os << "byte " << (static_cast<int64_t>(kGuardBytes) - before)
+         << " before its start was overwritten";
     }
     std::memset(data - kGuardBytes, kGuardByte, kGuardBytes);
     std::memset(data + a.nbytes, kGuardByte, a.tail_bytes);

@@ -184,8 +184,9 @@ void Worker::run_block(const Block& b) {
     }
     std::memset(shared.get(), 0xFF, b.shared_bytes);
   }
-  std::mt19937_64 rng(mix(b.seed ^ mix(hash_name(b.kernel) ^ mix((uint64_t{b.idx.z} << 42) ^
-                                                                  (uint64_t{b.idx.y} << 21) ^ b.idx.x))));
+  std::mt19937_64 rng(
+      mix(b.seed ^ mix(hash_name(b.kernel) ^
+                       mix((uint64_t{b.idx.z} << 42) ^ (uint64_t{b.idx.y} << 21) ^ b.idx.x))));
   t_block = &b;
   try {
     for (;;) {
@@ -245,8 +246,9 @@ void Worker::fail_stuck(const Block& b, uint32_t n) {
        << str3(first_exited->tid) << "). Every thread of a block must reach each barrier";
   } else {
     os << "deadlock: " << at_barrier << " threads wait at __syncthreads(), " << exited
-       << " have exited, and thread " << str3(first_warp->tid) << " waits at " << op_name(first_warp->op)
-       << "(mask " << hex(first_warp->mask) << ") for lanes that never join it";
+       << " have exited, and thread " << str3(first_warp->tid) << " waits at "
+       << op_name(first_warp->op) << "(mask " << hex(first_warp->mask)
+       << ") for lanes that never join it";
   }
   fail_in(b, os.str());
 }
@@ -296,7 +298,8 @@ void run_grid(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, Ke
   const uint64_t nblocks = uint64_t{grid.x} * grid.y * grid.z;
   auto bad = [&](const std::string& why) {
     fail<Error>("sim", "kernel '", kernel, "': invalid launch configuration (grid ", str3(grid),
-                ", block ", str3(block), ", ", shared_bytes, " bytes of dynamic shared memory): ", why);
+                ", block ", str3(block), ", ", shared_bytes,
+                " bytes of dynamic shared memory): ", why);
   };
   if (threads == 0 || nblocks == 0) bad("a dimension is zero");
   if (threads > kMaxThreadsPerBlock || block.x > 1024 || block.y > 1024 || block.z > 64)
@@ -308,10 +311,12 @@ void run_grid(const char* kernel, dim3 grid, dim3 block, size_t shared_bytes, Ke
   g_counters.blocks += nblocks;
   g_counters.threads += nblocks * threads;
 
-  const Block proto{kernel, grid, block, {0, 0, 0}, shared_bytes, body, schedule(), schedule_seed()};
+  const Block proto{kernel,       grid, block,      {0, 0, 0},
+                    shared_bytes, body, schedule(), schedule_seed()};
   auto run = [&](uint64_t linear) {
     Block b = proto;
-    b.idx = {static_cast<unsigned>(linear % grid.x), static_cast<unsigned>(linear / grid.x % grid.y),
+    b.idx = {static_cast<unsigned>(linear % grid.x),
+             static_cast<unsigned>(linear / grid.x % grid.y),
              static_cast<unsigned>(linear / (uint64_t{grid.x} * grid.y))};
     worker().run_block(b);
   };

@@ -55,7 +55,8 @@ inline unsigned __activemask() { return ::ember::sim::detail::active_mask(); }
 namespace ember::sim::detail {
 template <typename T>
 T shuffle(WarpOp op, unsigned mask, T var, int arg, int width) {
-  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>, "a shuffled value has at most 8 bytes");
+  static_assert(sizeof(T) <= 8 && std::is_trivially_copyable_v<T>,
+                "a shuffled value has at most 8 bytes");
   uint64_t bits = 0;
   std::memcpy(&bits, &var, sizeof(T));
   bits = warp_exchange(op, mask, bits, arg, width);
@@ -67,7 +68,8 @@ T shuffle(WarpOp op, unsigned mask, T var, int arg, int width) {
 
 template <typename T>
 T __shfl_sync(unsigned mask, T var, int src_lane, int width = warpSize) {
-  return ::ember::sim::detail::shuffle(::ember::sim::detail::WarpOp::shfl_idx, mask, var, src_lane, width);
+  return ::ember::sim::detail::shuffle(::ember::sim::detail::WarpOp::shfl_idx, mask, var, src_lane,
+                                       width);
 }
 template <typename T>
 T __shfl_up_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
@@ -81,19 +83,20 @@ T __shfl_down_sync(unsigned mask, T var, unsigned delta, int width = warpSize) {
 }
 template <typename T>
 T __shfl_xor_sync(unsigned mask, T var, int lane_mask, int width = warpSize) {
-  return ::ember::sim::detail::shuffle(::ember::sim::detail::WarpOp::shfl_xor, mask, var, lane_mask, width);
+  return ::ember::sim::detail::shuffle(::ember::sim::detail::WarpOp::shfl_xor, mask, var, lane_mask,
+                                       width);
 }
 inline unsigned __ballot_sync(unsigned mask, int pred) {
-  return static_cast<unsigned>(
-      ::ember::sim::detail::warp_exchange(::ember::sim::detail::WarpOp::ballot, mask, pred != 0, 0, 32));
+  return static_cast<unsigned>(::ember::sim::detail::warp_exchange(
+      ::ember::sim::detail::WarpOp::ballot, mask, pred != 0, 0, 32));
 }
 inline int __any_sync(unsigned mask, int pred) {
-  return static_cast<int>(
-      ::ember::sim::detail::warp_exchange(::ember::sim::detail::WarpOp::any, mask, pred != 0, 0, 32));
+  return static_cast<int>(::ember::sim::detail::warp_exchange(::ember::sim::detail::WarpOp::any,
+                                                              mask, pred != 0, 0, 32));
 }
 inline int __all_sync(unsigned mask, int pred) {
-  return static_cast<int>(
-      ::ember::sim::detail::warp_exchange(::ember::sim::detail::WarpOp::all, mask, pred != 0, 0, 32));
+  return static_cast<int>(::ember::sim::detail::warp_exchange(::ember::sim::detail::WarpOp::all,
+                                                              mask, pred != 0, 0, 32));
 }
 
 // ---- atomics ------------------------------------------------------------------------------
@@ -101,9 +104,9 @@ inline int __all_sync(unsigned mask, int pred) {
 // so every atomic is a real one.
 
 // The read-modify-writes std::atomic_ref has: atomicAdd, atomicSub, atomicExch, and/or/xor.
-#define EMBER_SIM_ATOMIC_RMW(name, method)                                  \
-  template <typename T>                                                     \
-  T name(T* address, T val) {                                               \
+#define EMBER_SIM_ATOMIC_RMW(name, method)                                      \
+  template <typename T>                                                         \
+  T name(T* address, T val) {                                                   \
     return std::atomic_ref<T>(*address).method(val, std::memory_order_relaxed); \
   }
 EMBER_SIM_ATOMIC_RMW(atomicAdd, fetch_add)
@@ -167,7 +170,9 @@ inline float __fmaf_rn(float x, float y, float z) { return std::fma(x, y, z); }
 inline double __dadd_rn(double x, double y) { return x + y; }
 inline double __dmul_rn(double x, double y) { return x * y; }
 inline double __fma_rn(double x, double y, double z) { return std::fma(x, y, z); }
-inline float __saturatef(float x) { return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f)); }
+inline float __saturatef(float x) {
+  return x < 0.0f ? 0.0f : (x > 1.0f ? 1.0f : (x == x ? x : 0.0f));
+}
 inline float rsqrtf(float x) { return 1.0f / std::sqrt(x); }
 inline double rsqrt(double x) { return 1.0 / std::sqrt(x); }
 inline float normcdff(float x) { return 0.5f * std::erfc(-x * 0.70710678118654752f); }
@@ -189,7 +194,9 @@ inline double max(double a, double b) { return std::fmax(a, b); }
 inline int __popc(unsigned x) { return __builtin_popcount(x); }
 inline int __popcll(unsigned long long x) { return __builtin_popcountll(x); }
 inline int __clz(int x) { return x == 0 ? 32 : __builtin_clz(static_cast<unsigned>(x)); }
-inline int __clzll(long long x) { return x == 0 ? 64 : __builtin_clzll(static_cast<unsigned long long>(x)); }
+inline int __clzll(long long x) {
+  return x == 0 ? 64 : __builtin_clzll(static_cast<unsigned long long>(x));
+}
 inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 inline unsigned __brev(unsigned x) {
@@ -197,7 +204,9 @@ inline unsigned __brev(unsigned x) {
   for (int i = 0; i < 32; ++i) r |= ((x >> i) & 1u) << (31 - i);
   return r;
 }
-inline unsigned __umulhi(unsigned a, unsigned b) { return static_cast<unsigned>((uint64_t{a} * b) >> 32); }
+inline unsigned __umulhi(unsigned a, unsigned b) {
+  return static_cast<unsigned>((uint64_t{a} * b) >> 32);
+}
 inline int __mulhi(int a, int b) { return static_cast<int>((int64_t{a} * b) >> 32); }
 inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
   __extension__ using u128 = unsigned __int128;
@@ -217,8 +226,14 @@ inline float __double2float_rn(double x) { return static_cast<float>(x); }
 // ---- memory access hints --------------------------------------------------------------------
 
 template <typename T>
-T __ldg(const T* p) { return *p; }
+T __ldg(const T* p) {
+  return *p;
+}
 template <typename T>
-T __ldcs(const T* p) { return *p; }
+T __ldcs(const T* p) {
+  return *p;
+}
 template <typename T>
-void __stcs(T* p, T v) { *p = v; }
+void __stcs(T* p, T v) {
+  *p = v;
+}

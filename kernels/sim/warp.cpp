@@ -62,7 +62,8 @@ bool Worker::release_warps(const Block& b, uint32_t n) {
         if (m.value != 0) ballot |= uint64_t{1} << std::countr_zero(g);
       }
       uint64_t values[32];
-      for (uint32_t g = group; g != 0; g &= g - 1) values[std::countr_zero(g)] = fibers[base + std::countr_zero(g)]->value;
+      for (uint32_t g = group; g != 0; g &= g - 1)
+        values[std::countr_zero(g)] = fibers[base + std::countr_zero(g)]->value;
       for (uint32_t g = group; g != 0; g &= g - 1) {
         const auto l = static_cast<uint32_t>(std::countr_zero(g));
         Fiber& m = *fibers[base + l];
@@ -94,7 +95,8 @@ bool Worker::release_warps(const Block& b, uint32_t n) {
 
 uint64_t warp_exchange(WarpOp op, unsigned mask, uint64_t value, int arg, int width) {
   Fiber& f = running_fiber(op_name(op));
-  if (width < 1 || width > 32 || (width & (width - 1)) != 0) trap("shuffle width must be a power of two in [1, 32]");
+  if (width < 1 || width > 32 || (width & (width - 1)) != 0)
+    trap("shuffle width must be a power of two in [1, 32]");
   f.op = op;
   f.mask = mask;
   f.value = value;

@@ -73,9 +73,7 @@ TEST(Autograd, NoGradGuardStopsRecording) {
     Tensor y = x * 2;
     EXPECT_FALSE(y.requires_grad());
     EXPECT_EQ(y.grad_fn(), nullptr);
-    {
-      NoGradGuard nested;
-    }
+    { NoGradGuard nested; }
     EXPECT_FALSE((x + 1).requires_grad());  // still off after the nested guard
   }
   EXPECT_TRUE((x * 2).requires_grad());
@@ -227,8 +225,8 @@ TEST(Autograd, BroadcastGradientsReduceToInputShapes) {
 }
 
 TEST(Autograd, MixedDtypesGiveGradientsInEachInputsDtype) {
-  Tensor a = randn({2}).requires_grad_();            // f32
-  Tensor b = randn({2}, f64()).requires_grad_();     // f64
+  Tensor a = randn({2}).requires_grad_();         // f32
+  Tensor b = randn({2}, f64()).requires_grad_();  // f64
   (a * b).sum().backward();
   EXPECT_EQ(a.grad().dtype(), DType::f32);
   EXPECT_EQ(b.grad().dtype(), DType::f64);

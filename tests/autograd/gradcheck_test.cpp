@@ -43,7 +43,8 @@ TEST(GradCheckCoverage, EveryDifferentiableOpIsChecked) {
   for (const OpCase& c : cases::op_cases())
     if (!c.grad_inputs.empty()) differentiable.insert(c.op);
   for (const OpCase* c : grad_cases()) checked.insert(c->op);
-  for (const std::string& op : differentiable) EXPECT_TRUE(checked.count(op)) << op << " has no f64 case small enough for gradcheck";
+  for (const std::string& op : differentiable)
+    EXPECT_TRUE(checked.count(op)) << op << " has no f64 case small enough for gradcheck";
 }
 
 // gradcheck itself must fail on a wrong rule: a planted bad derivative is caught.

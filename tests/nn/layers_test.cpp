@@ -18,7 +18,8 @@ TensorOptions f64() { return {.dtype = DType::f64}; }
 void expect_close(const Tensor& got, const std::vector<double>& want, double tol = 1e-9) {
   std::vector<double> g = got.to_vector<double>();
   ASSERT_EQ(g.size(), want.size());
-  for (size_t i = 0; i < g.size(); ++i) EXPECT_NEAR(g[i], want[i], tol * (1 + std::fabs(want[i]))) << "at " << i;
+  for (size_t i = 0; i < g.size(); ++i)
+    EXPECT_NEAR(g[i], want[i], tol * (1 + std::fabs(want[i]))) << "at " << i;
 }
 
 TEST(Linear, MatchesPlainLoops) {
@@ -26,7 +27,8 @@ TEST(Linear, MatchesPlainLoops) {
   auto lin = Linear::make(5, 3);
   lin->to(DType::f64);
   Tensor x = randn({4, 5}, f64());
-  std::vector<double> xv = x.to_vector<double>(), w = lin->weight.to_vector<double>(), b = lin->bias.to_vector<double>();
+  std::vector<double> xv = x.to_vector<double>(), w = lin->weight.to_vector<double>(),
+                      b = lin->bias.to_vector<double>();
   std::vector<double> want(12);
   for (int n = 0; n < 4; ++n)
     for (int o = 0; o < 3; ++o) {
@@ -54,7 +56,8 @@ TEST(Linear, Gradcheck) {
   Tensor x = randn({3, 4}, f64()).requires_grad_();
   Tensor w = randn({2, 4}, f64()).requires_grad_();
   Tensor b = randn({2}, f64()).requires_grad_();
-  auto r = gradcheck([](const TensorList& t) { return TensorList{F::linear(t[0], t[1], t[2])}; }, {x, w, b});
+  auto r = gradcheck([](const TensorList& t) { return TensorList{F::linear(t[0], t[1], t[2])}; },
+                     {x, w, b});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -80,26 +83,31 @@ TEST(Embedding, PicksRowsAndSkipsThePaddingRowsGradient) {
 TEST(Embedding, Gradcheck) {
   Tensor w = randn({5, 3}, f64()).requires_grad_();
   Tensor idx = from_vector<int64_t>({0, 3, 3, 4});
-  auto r = gradcheck([idx](const TensorList& t) { return TensorList{F::embedding(idx, t[0], 2)}; }, {w});
+  auto r =
+      gradcheck([idx](const TensorList& t) { return TensorList{F::embedding(idx, t[0], 2)}; }, {w});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
 TEST(LayerNorm, MatchesPlainLoopsAndGradcheck) {
   Tensor x = randn({2, 3, 4}, f64());
   Tensor w = randn({4}, f64()), b = randn({4}, f64());
-  std::vector<double> xv = x.to_vector<double>(), wv = w.to_vector<double>(), bv = b.to_vector<double>(), want(24);
+  std::vector<double> xv = x.to_vector<double>(), wv = w.to_vector<double>(),
+                      bv = b.to_vector<double>(), want(24);
   for (int r = 0; r < 6; ++r) {
     double mu = 0, var = 0;
     for (int i = 0; i < 4; ++i) mu += xv[r * 4 + i] / 4;
     for (int i = 0; i < 4; ++i) var += (xv[r * 4 + i] - mu) * (xv[r * 4 + i] - mu) / 4;
-    for (int i = 0; i < 4; ++i) want[r * 4 + i] = (xv[r * 4 + i] - mu) / std::sqrt(var + 1e-5) * wv[i] + bv[i];
+    for (int i = 0; i < 4; ++i)
+      want[r * 4 + i] = (xv[r * 4 + i] - mu) / std::sqrt(var + 1e-5) * wv[i] + bv[i];
   }
   expect_close(F::layer_norm(x, {4}, w, b), want);
   auto ln = LayerNorm::make({3, 4});
   EXPECT_EQ(ln->weight.sizes(), (Shape{3, 4}));
   EXPECT_THROW(ln->forward(randn({2, 4, 3})), ShapeError);
-  auto r = gradcheck([](const TensorList& t) { return TensorList{F::layer_norm(t[0], {3}, t[1], t[2])}; },
-                     {randn({2, 3}, f64()).requires_grad_(), randn({3}, f64()).requires_grad_(), randn({3}, f64()).requires_grad_()});
+  auto r = gradcheck(
+      [](const TensorList& t) { return TensorList{F::layer_norm(t[0], {3}, t[1], t[2])}; },
+      {randn({2, 3}, f64()).requires_grad_(), randn({3}, f64()).requires_grad_(),
+       randn({3}, f64()).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -108,12 +116,14 @@ TEST(LayerNorm, MatchesPlainLoopsAndGradcheck) {
 TEST(FusedNnPrimitives, DoubleBackward) {
   manual_seed(21);
   auto ln = [](const TensorList& t) { return TensorList{F::layer_norm(t[0], {2, 3}, t[1], t[2])}; };
-  auto r = autograd::gradgradcheck(ln, {randn({4, 2, 3}, f64()).requires_grad_(),
-                                        randn({2, 3}, f64()).requires_grad_(),
-                                        randn({2, 3}, f64()).requires_grad_()});
+  auto r = autograd::gradgradcheck(
+      ln, {randn({4, 2, 3}, f64()).requires_grad_(), randn({2, 3}, f64()).requires_grad_(),
+           randn({2, 3}, f64()).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
   Tensor idx = from_vector<int64_t>({0, 3, 3, 4, 2});
-  auto emb = [idx](const TensorList& t) { return TensorList{F::embedding(idx, t[0], 1) * t[0].sum()}; };
+  auto emb = [idx](const TensorList& t) {
+    return TensorList{F::embedding(idx, t[0], 1) * t[0].sum()};
+  };
   r = autograd::gradgradcheck(emb, {randn({5, 3}, f64()).requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
   Tensor target = from_vector<int64_t>({1, -100, 4, 0});
@@ -220,19 +230,23 @@ TEST(Losses, CrossEntropyByHand) {
   double l0 = -std::log(std::exp(3.0) / (std::exp(1.0) + std::exp(2.0) + std::exp(3.0)));
   double l1 = std::log(3.0);
   EXPECT_NEAR(F::cross_entropy(logits, target).item<double>(), (l0 + l1) / 2, 1e-12);
-  EXPECT_NEAR(F::cross_entropy(logits, target, {.reduction = F::Reduction::sum}).item<double>(), l0 + l1, 1e-12);
+  EXPECT_NEAR(F::cross_entropy(logits, target, {.reduction = F::Reduction::sum}).item<double>(),
+              l0 + l1, 1e-12);
   expect_close(F::cross_entropy(logits, target, {.reduction = F::Reduction::none}), {l0, l1});
   // Class weights: the mean divides by the weights of the targets.
   Tensor w = from_vector<double>({2.0, 1.0, 0.5});
-  EXPECT_NEAR(F::cross_entropy(logits, target, {.weight = w}).item<double>(), (0.5 * l0 + 2.0 * l1) / 2.5, 1e-12);
+  EXPECT_NEAR(F::cross_entropy(logits, target, {.weight = w}).item<double>(),
+              (0.5 * l0 + 2.0 * l1) / 2.5, 1e-12);
   // ignore_index drops a row from the sum and the count.
   Tensor t2 = from_vector<int64_t>({2, -100});
   EXPECT_NEAR(F::cross_entropy(logits, t2).item<double>(), l0, 1e-12);
   // Label smoothing eps: (1 - eps) nll + eps / C * mean over rows of -sum_c logp_c.
-  double eps = 0.1, lse0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)), lse1 = 1.0 + std::log(3.0);
+  double eps = 0.1, lse0 = std::log(std::exp(1.0) + std::exp(2.0) + std::exp(3.0)),
+         lse1 = 1.0 + std::log(3.0);
   double smooth0 = 3 * lse0 - 6, smooth1 = 3 * lse1 - 3;
   double want = (1 - eps) * (l0 + l1) / 2 + eps / 3 * (smooth0 + smooth1) / 2;
-  EXPECT_NEAR(F::cross_entropy(logits, target, {.label_smoothing = eps}).item<double>(), want, 1e-12);
+  EXPECT_NEAR(F::cross_entropy(logits, target, {.label_smoothing = eps}).item<double>(), want,
+              1e-12);
   // Probability targets.
   Tensor probs = from_vector<double>({0, 0, 1, 1, 0, 0}, {2, 3});
   EXPECT_NEAR(F::cross_entropy(logits, probs).item<double>(), (l0 + l1) / 2, 1e-12);
@@ -274,13 +288,15 @@ TEST(Losses, CrossEntropyGradcheck) {
   EXPECT_TRUE(rr.ok) << rr.message;
   // The fused rows equal log_softmax followed by the gather-based NLL.
   Tensor fused = F::cross_entropy(x, target, {.weight = w, .reduction = F::Reduction::sum});
-  Tensor composite = F::nll_loss(log_softmax(x, 1), target, {.weight = w, .reduction = F::Reduction::sum});
+  Tensor composite =
+      F::nll_loss(log_softmax(x, 1), target, {.weight = w, .reduction = F::Reduction::sum});
   EXPECT_NEAR(fused.item<double>(), composite.item<double>(), 1e-12);
 }
 
 TEST(Losses, NllMseL1AndBceByHand) {
   Tensor logp = from_vector<double>({-0.1, -2.0, -1.5, -0.3}, {2, 2});
-  EXPECT_NEAR(F::nll_loss(logp, from_vector<int64_t>({0, 1})).item<double>(), (0.1 + 0.3) / 2, 1e-12);
+  EXPECT_NEAR(F::nll_loss(logp, from_vector<int64_t>({0, 1})).item<double>(), (0.1 + 0.3) / 2,
+              1e-12);
   Tensor a = from_vector<double>({1, 2, 3}), b = from_vector<double>({1.5, 0, 3});
   EXPECT_NEAR(F::mse_loss(a, b).item<double>(), (0.25 + 4) / 3, 1e-12);
   EXPECT_NEAR(F::l1_loss(a, b, F::Reduction::sum).item<double>(), 2.5, 1e-12);
@@ -293,11 +309,16 @@ TEST(Losses, NllMseL1AndBceByHand) {
   EXPECT_NEAR(F::binary_cross_entropy_with_logits(x, y).item<double>(),
               (bce(0.5, 1, 1) + bce(-1.0, 0, 1) + 30.0) / 3, 1e-9);  // log(1 - sigmoid(30)) ~ -30
   Tensor pw = from_vector<double>({3.0});
-  EXPECT_NEAR(F::binary_cross_entropy_with_logits(x.narrow(0, 0, 2), y.narrow(0, 0, 2), {.pos_weight = pw}).item<double>(),
-              (bce(0.5, 1, 3) + bce(-1.0, 0, 3)) / 2, 1e-12);
-  auto r = gradcheck([&](const TensorList& t) {
-    return TensorList{F::binary_cross_entropy_with_logits(t[0], y, {.pos_weight = pw}), F::mse_loss(t[0], y), F::l1_loss(t[0], y)};
-  }, {x.detach().clone().requires_grad_()});
+  EXPECT_NEAR(
+      F::binary_cross_entropy_with_logits(x.narrow(0, 0, 2), y.narrow(0, 0, 2), {.pos_weight = pw})
+          .item<double>(),
+      (bce(0.5, 1, 3) + bce(-1.0, 0, 3)) / 2, 1e-12);
+  auto r = gradcheck(
+      [&](const TensorList& t) {
+        return TensorList{F::binary_cross_entropy_with_logits(t[0], y, {.pos_weight = pw}),
+                          F::mse_loss(t[0], y), F::l1_loss(t[0], y)};
+      },
+      {x.detach().clone().requires_grad_()});
   EXPECT_TRUE(r.ok) << r.message;
 }
 
@@ -308,9 +329,9 @@ TEST(MultiheadAttention, MatchesExplicitComputation) {
   auto mha = MultiheadAttention::make(8, 2, {.batch_first = true});
   mha->to(DType::f64);
   Tensor x = randn({3, 5, 8}, f64());
-  Tensor pad = from_vector<bool>({false, false, false, true, true,
-                                  false, false, false, false, false,
-                                  false, true, false, false, false}, {3, 5});
+  Tensor pad = from_vector<bool>({false, false, false, true, true, false, false, false, false,
+                                  false, false, true, false, false, false},
+                                 {3, 5});
   auto [out, weights] = mha->forward(x, x, x, {.key_padding_mask = pad});
   EXPECT_EQ(out.sizes(), (Shape{3, 5, 8}));
   EXPECT_EQ(weights.sizes(), (Shape{3, 5, 5}));
@@ -326,10 +347,17 @@ TEST(MultiheadAttention, MatchesExplicitComputation) {
   EXPECT_EQ(w[2 * 25 + 1], 0.0);
   // The same through explicit projections and per-head matmul-softmax-matmul.
   Tensor W = mha->in_proj_weight, B = mha->in_proj_bias;
-  auto proj = [&](int i) { return F::linear(x, W.narrow(0, i * 8, 8), B.narrow(0, i * 8, 8)).reshape({3, 5, 2, 4}).transpose(1, 2); };
+  auto proj = [&](int i) {
+    return F::linear(x, W.narrow(0, i * 8, 8), B.narrow(0, i * 8, 8))
+        .reshape({3, 5, 2, 4})
+        .transpose(1, 2);
+  };
   Tensor q = proj(0), k = proj(1), v = proj(2);
   Tensor mask = where(pad, full({}, -INFINITY, f64()), zeros({}, f64())).reshape({3, 1, 1, 5});
-  Tensor att = softmax(q.matmul(k.transpose(-2, -1)) / 2.0 + mask, -1).matmul(v).transpose(1, 2).reshape({3, 5, 8});
+  Tensor att = softmax(q.matmul(k.transpose(-2, -1)) / 2.0 + mask, -1)
+                   .matmul(v)
+                   .transpose(1, 2)
+                   .reshape({3, 5, 8});
   Tensor want = mha->out_proj->forward(att);
   EXPECT_TRUE(allclose(out, want, 1e-10, 1e-10));
   // The fused path (no weights) gives the same output.
@@ -346,7 +374,11 @@ TEST(MultiheadAttention, TrainingDropoutIsSdpaDropout) {
   mha->to(DType::f64);
   Tensor x = randn({2, 6, 8}, f64());
   Tensor W = mha->in_proj_weight, B = mha->in_proj_bias;
-  auto proj = [&](int i) { return F::linear(x, W.narrow(0, i * 8, 8), B.narrow(0, i * 8, 8)).reshape({2, 6, 2, 4}).transpose(1, 2); };
+  auto proj = [&](int i) {
+    return F::linear(x, W.narrow(0, i * 8, 8), B.narrow(0, i * 8, 8))
+        .reshape({2, 6, 2, 4})
+        .transpose(1, 2);
+  };
   auto through_sdpa = [&](double p) {
     Tensor att = scaled_dot_product_attention(proj(0), proj(1), proj(2), Tensor(), p);
     return mha->out_proj->forward(att.transpose(1, 2).reshape({2, 6, 8}));
@@ -365,13 +397,16 @@ TEST(MultiheadAttention, TrainingDropoutIsSdpaDropout) {
 TEST(MultiheadAttention, NamesShapesAndGradcheck) {
   auto mha = MultiheadAttention::make(4, 2);
   std::vector<std::string> keys = mha->state_dict().keys();
-  EXPECT_EQ(keys, (std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight", "out_proj.bias"}));
+  EXPECT_EQ(keys, (std::vector<std::string>{"in_proj_weight", "in_proj_bias", "out_proj.weight",
+                                            "out_proj.bias"}));
   EXPECT_THROW(MultiheadAttention::make(5, 2), ValueError);
   mha->to(DType::f64);
   Tensor x = randn({3, 2, 4}, f64()).requires_grad_();  // (L, N, E)
-  auto r = gradcheck([&](const TensorList& t) {
-    return TensorList{std::get<0>(mha->forward(t[0], t[0], t[0], {.is_causal = true}))};
-  }, {x});
+  auto r = gradcheck(
+      [&](const TensorList& t) {
+        return TensorList{std::get<0>(mha->forward(t[0], t[0], t[0], {.is_causal = true}))};
+      },
+      {x});
   EXPECT_TRUE(r.ok) << r.message;
 }
 

@@ -53,15 +53,18 @@ struct Captioner : Module {
 };
 
 TEST(Module, SeedExampleOneStateDictNamesAndShapes) {
-  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(), std::make_shared<SimpleDecoder>());
+  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(),
+                                           std::make_shared<SimpleDecoder>());
   StateDict sd = model->state_dict();
   std::vector<std::pair<std::string, Shape>> got;
   for (const auto& [k, t] : sd) got.emplace_back(k, t.sizes());
-  std::vector<std::pair<std::string, Shape>> want = {
-      {"image_encoder.conv.weight", {64, 3, 3, 3}},    {"image_encoder.conv.bias", {64}},
-      {"image_encoder.linear.weight", {128, 57600}},   {"image_encoder.linear.bias", {128}},
-      {"text_decoder.embedding.weight", {100, 128}},   {"text_decoder.linear.weight", {100, 128}},
-      {"text_decoder.linear.bias", {100}}};
+  std::vector<std::pair<std::string, Shape>> want = {{"image_encoder.conv.weight", {64, 3, 3, 3}},
+                                                     {"image_encoder.conv.bias", {64}},
+                                                     {"image_encoder.linear.weight", {128, 57600}},
+                                                     {"image_encoder.linear.bias", {128}},
+                                                     {"text_decoder.embedding.weight", {100, 128}},
+                                                     {"text_decoder.linear.weight", {100, 128}},
+                                                     {"text_decoder.linear.bias", {100}}};
   EXPECT_EQ(got, want);
 }
 
@@ -86,7 +89,8 @@ TEST(Module, DeepNestingGivesDottedNamesInRegistrationOrder) {
   for (auto& [n, m] : root->named_modules()) mods.push_back(n);
   EXPECT_THAT(mods, ElementsAre("", "a", "a.b", "a.b.leaf"));
   EXPECT_EQ(root->get_submodule("a.b.leaf")->name(), "Leaf");
-  EXPECT_TRUE(root->get_parameter("a.b.leaf.w").is_same(std::dynamic_pointer_cast<Leaf>(root->get_submodule("a.b.leaf"))->w));
+  EXPECT_TRUE(root->get_parameter("a.b.leaf.w")
+                  .is_same(std::dynamic_pointer_cast<Leaf>(root->get_submodule("a.b.leaf"))->w));
   EXPECT_THROW(root->get_submodule("a.c"), IndexError);
 }
 
@@ -125,7 +129,8 @@ TEST(Module, RegisteringIntoItsOwnSubtreeThrows) {
   auto a = std::make_shared<Module>();
   auto b = std::make_shared<Module>();
   a->register_module("b", b);
-  EXPECT_THAT([&] { b->register_module("a", a); }, ::testing::ThrowsMessage<ValueError>(HasSubstr("cycle")));
+  EXPECT_THAT([&] { b->register_module("a", a); },
+              ::testing::ThrowsMessage<ValueError>(HasSubstr("cycle")));
   EXPECT_THROW(a->register_module("self", a), ValueError);
 }
 
@@ -140,7 +145,8 @@ TEST(Module, RegisterModuleReturnsTheTypedPointer) {
 }
 
 TEST(Module, TrainAndEvalPropagate) {
-  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(), std::make_shared<SimpleDecoder>());
+  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(),
+                                           std::make_shared<SimpleDecoder>());
   model->eval();
   for (auto& m : model->modules()) EXPECT_FALSE(m->is_training());
   model->train();
@@ -157,14 +163,16 @@ TEST(Module, ToKeepsTheHandlesUsersHold) {
   EXPECT_TRUE(w.requires_grad());
   std::vector<double> after = w.to_vector<double>();
   ASSERT_EQ(before.size(), after.size());
-  for (size_t i = 0; i < before.size(); ++i) EXPECT_FLOAT_EQ(static_cast<float>(before[i]), static_cast<float>(after[i]));
+  for (size_t i = 0; i < before.size(); ++i)
+    EXPECT_FLOAT_EQ(static_cast<float>(before[i]), static_cast<float>(after[i]));
   EXPECT_THROW(lin->to(DType::i64), DTypeError);
   lin->to(Device::cpu());  // no-op move keeps everything
   EXPECT_TRUE(w.is_same(lin->weight));
 }
 
 TEST(Module, FreezingASubtree) {
-  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(), std::make_shared<SimpleDecoder>());
+  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(),
+                                           std::make_shared<SimpleDecoder>());
   int64_t total = model->num_parameters();
   model->image_encoder->requires_grad_(false);
   EXPECT_EQ(model->num_parameters(true), total - model->image_encoder->num_parameters());
@@ -184,7 +192,8 @@ TEST(Module, ZeroGradSetsToNoneOrZeroes) {
 }
 
 TEST(Module, ApplyVisitsChildrenBeforeParents) {
-  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(), std::make_shared<SimpleDecoder>());
+  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(),
+                                           std::make_shared<SimpleDecoder>());
   std::vector<std::string> order;
   model->apply([&](Module& m) { order.push_back(m.name()); });
   ASSERT_FALSE(order.empty());
@@ -226,7 +235,8 @@ TEST(Module, NonPersistentBuffersStayOutOfTheStateDict) {
 }
 
 TEST(Module, PrettyPrintLikePyTorch) {
-  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(), std::make_shared<SimpleDecoder>());
+  auto model = std::make_shared<Captioner>(std::make_shared<ImageEncoder>(),
+                                           std::make_shared<SimpleDecoder>());
   std::string s = model->pretty_print();
   EXPECT_EQ(s,
             "Captioner(\n"
@@ -243,11 +253,13 @@ TEST(Module, PrettyPrintLikePyTorch) {
 
 TEST(Containers, PyTorchNaming) {
   auto seq = Sequential::make({Linear::make(4, 8), ReLU::make(), Linear::make(8, 2)});
-  EXPECT_THAT(names(seq->named_parameters()), ElementsAre("0.weight", "0.bias", "2.weight", "2.bias"));
+  EXPECT_THAT(names(seq->named_parameters()),
+              ElementsAre("0.weight", "0.bias", "2.weight", "2.bias"));
   EXPECT_EQ(seq->forward(randn({5, 4})).sizes(), (Shape{5, 2}));
 
   auto root = std::make_shared<Module>();
-  auto list = root->register_module("layers", ModuleList::make({Linear::make(2, 2), Linear::make(2, 2, false)}));
+  auto list = root->register_module(
+      "layers", ModuleList::make({Linear::make(2, 2), Linear::make(2, 2, false)}));
   auto dict = root->register_module("heads", ModuleDict::make());
   dict->insert("query", Linear::make(2, 1));
   auto plist = root->register_module("scales", ParameterList::make());
@@ -255,8 +267,8 @@ TEST(Containers, PyTorchNaming) {
   auto pdict = root->register_module("extra", ParameterDict::make());
   pdict->insert("alpha", zeros({1}));
   EXPECT_THAT(names(root->named_parameters()),
-              ElementsAre("layers.0.weight", "layers.0.bias", "layers.1.weight", "heads.query.weight",
-                          "heads.query.bias", "scales.0", "extra.alpha"));
+              ElementsAre("layers.0.weight", "layers.0.bias", "layers.1.weight",
+                          "heads.query.weight", "heads.query.bias", "scales.0", "extra.alpha"));
   EXPECT_EQ(list->at<Linear>(1)->in_features, 2);
   EXPECT_THROW(list->at<Conv2d>(0), ValueError);
   EXPECT_THROW((*list)[5], IndexError);

@@ -62,7 +62,9 @@ TEST(Safetensors, ModuleSaveAndLoad) {
   Tensor x = randn({5, 4});
   EXPECT_TRUE(equal(a->forward(x), b->forward(x)));
   auto other = Sequential::make({Linear::make(4, 3)});
-  EXPECT_THAT([&] { load(*other, p.string()); }, ::testing::ThrowsMessage<ValueError>(HasSubstr("unexpected keys [2.weight, 2.bias]")));
+  EXPECT_THAT(
+      [&] { load(*other, p.string()); },
+      ::testing::ThrowsMessage<ValueError>(HasSubstr("unexpected keys [2.weight, 2.bias]")));
 }
 
 TEST(Safetensors, FailedSaveLeavesTheExistingFileIntact) {
@@ -77,13 +79,16 @@ TEST(Safetensors, FailedSaveLeavesTheExistingFileIntact) {
   bad.insert("broken", Tensor());  // fails half way through
   EXPECT_THROW(save_safetensors(p.string(), bad), ValueError);
   EXPECT_EQ(read_all(p), before);
-  EXPECT_THROW(save_safetensors((dir / "no_such_dir" / "x.safetensors").string(), good), ValueError);
+  EXPECT_THROW(save_safetensors((dir / "no_such_dir" / "x.safetensors").string(), good),
+               ValueError);
   for (const auto& e : fs::directory_iterator(dir))
-    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos) << "left behind: " << e.path();
+    EXPECT_EQ(e.path().filename().string().find(".tmp."), std::string::npos)
+        << "left behind: " << e.path();
 }
 
 // Builds a file from a raw header and data, for the corrupt-file cases.
-std::string make_file(const std::string& header, const std::string& data, int64_t claimed_len = -1) {
+std::string make_file(const std::string& header, const std::string& data,
+                      int64_t claimed_len = -1) {
   uint64_t n = claimed_len >= 0 ? static_cast<uint64_t>(claimed_len) : header.size();
   std::string out(reinterpret_cast<const char*>(&n), 8);
   return out + header + data;
@@ -105,15 +110,34 @@ TEST(Safetensors, CorruptFilesAreErrorsNotCrashes) {
   expect_corrupt(make_file("{}", "", 1000), "runs past the end");
   expect_corrupt(make_file("{\"a\": ", ""), "not valid JSON");
   expect_corrupt(make_file("[1, 2]", ""), "not a JSON object");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [2]}})", f32x2), "needs dtype, shape and data_offsets");
-  expect_corrupt(make_file(R"({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}})", f32x2), "unsupported dtype");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", f32x2), "shape holds");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}})", f32x2), "fall outside");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", f32x2), "has 8 bytes for shape [3]");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", f32x2), "does not start where");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", f32x2), "no tensor covers");
-  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})", f32x2), "too large");
-  expect_corrupt(make_file(R"({"a": {"dtype": "BOOL", "shape": [1], "data_offsets": [0, 1]}})", std::string(1, '\x02')), "neither 0 nor 1");
+  expect_corrupt(make_file(R"({"a": {"dtype": "F32", "shape": [2]}})", f32x2),
+                 "needs dtype, shape and data_offsets");
+  expect_corrupt(
+      make_file(R"({"a": {"dtype": "Q7", "shape": [2], "data_offsets": [0, 8]}})", f32x2),
+      "unsupported dtype");
+  expect_corrupt(
+      make_file(R"({"a": {"dtype": "F32", "shape": [-2], "data_offsets": [0, 8]}})", f32x2),
+      "shape holds");
+  expect_corrupt(
+      make_file(R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 16]}})", f32x2),
+      "fall outside");
+  expect_corrupt(
+      make_file(R"({"a": {"dtype": "F32", "shape": [3], "data_offsets": [0, 8]}})", f32x2),
+      "has 8 bytes for shape [3]");
+  expect_corrupt(
+      make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [4, 8]}})", f32x2),
+      "does not start where");
+  expect_corrupt(
+      make_file(R"({"a": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}})", f32x2),
+      "no tensor covers");
+  expect_corrupt(
+      make_file(
+          R"({"a": {"dtype": "F32", "shape": [4611686018427387904, 4], "data_offsets": [0, 8]}})",
+          f32x2),
+      "too large");
+  expect_corrupt(make_file(R"({"a": {"dtype": "BOOL", "shape": [1], "data_offsets": [0, 1]}})",
+                           std::string(1, '\x02')),
+                 "neither 0 nor 1");
   expect_corrupt(make_file(R"({"__metadata__": {"k": 3}})", ""), "is not a string");
   // Every truncation of a valid file is refused cleanly.
   StateDict d;
@@ -121,7 +145,9 @@ TEST(Safetensors, CorruptFilesAreErrorsNotCrashes) {
   std::string good = serialize_safetensors(d, {{"m", "v"}});
   for (size_t cut = 0; cut < good.size(); ++cut) {
     std::string t = good.substr(0, cut);
-    EXPECT_THROW(parse_safetensors(reinterpret_cast<const uint8_t*>(t.data()), t.size()), ValueError) << "cut at " << cut;
+    EXPECT_THROW(parse_safetensors(reinterpret_cast<const uint8_t*>(t.data()), t.size()),
+                 ValueError)
+        << "cut at " << cut;
   }
   EXPECT_THROW(load_safetensors("/nonexistent/file.safetensors"), ValueError);
 }

@@ -25,7 +25,8 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "check") {
-    // Python wrote: a = arange(6).reshape(2, 3) / 4 as f32, b = [-1, 2] as f64, c = [7, 8, 9] as i64.
+    // Python wrote: a = arange(6).reshape(2, 3) / 4 as f32, b = [-1, 2] as f64, c = [7, 8, 9] as
+    // i64.
     nn::SafetensorsFile f = nn::load_safetensors(path);
     bool ok = f.tensors.size() == 3;
     ok = ok && equal(f.tensors.at("a"), arange(6, {.dtype = DType::f32}).reshape({2, 3}) / 4.0);

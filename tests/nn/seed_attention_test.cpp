@@ -14,7 +14,9 @@
 namespace ember {
 namespace {
 
-double max_abs_diff(const Tensor& a, const Tensor& b) { return (a.cpu() - b.cpu()).abs().max().item<double>(); }
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  return (a.cpu() - b.cpu()).abs().max().item<double>();
+}
 
 TEST(SeedExample2, AttentionBlockEqualsScaledDotProductAttention) {
   for (Device dev : {Device::cpu(), Device::sim()}) {
@@ -34,7 +36,8 @@ TEST(SeedExample2, AttentionBlockEqualsScaledDotProductAttention) {
     std::vector<Tensor> ge = autograd::grad({explicit_out}, params, {g});
     std::vector<Tensor> gf = autograd::grad({fused}, params, {g});
     ASSERT_EQ(ge.size(), gf.size());
-    for (size_t i = 0; i < ge.size(); ++i) EXPECT_LT(max_abs_diff(ge[i], gf[i]), 1e-4) << dev << " parameter " << i;
+    for (size_t i = 0; i < ge.size(); ++i)
+      EXPECT_LT(max_abs_diff(ge[i], gf[i]), 1e-4) << dev << " parameter " << i;
   }
 }
 

@@ -31,18 +31,26 @@ Tensor start_param() { return from_vector<double>({1.0, 2.0, -1.0, 0.5, 0.0}).re
 void expect_vec_near(const Tensor& t, const Vec& want, double tol, int step) {
   Vec got = t.to_vector<double>();
   ASSERT_EQ(got.size(), want.size());
-  for (size_t i = 0; i < got.size(); ++i) EXPECT_NEAR(got[i], want[i], tol) << "element " << i << " after step " << step;
+  for (size_t i = 0; i < got.size(); ++i)
+    EXPECT_NEAR(got[i], want[i], tol) << "element " << i << " after step " << step;
 }
 
-struct SgdCfg { double lr, momentum, dampening, wd; bool nesterov, maximize; };
+struct SgdCfg {
+  double lr, momentum, dampening, wd;
+  bool nesterov, maximize;
+};
 
 class SgdTrajectory : public ::testing::TestWithParam<SgdCfg> {};
 
 TEST_P(SgdTrajectory, MatchesReference) {
   SgdCfg c = GetParam();
   Tensor p = start_param();
-  auto opt = SGD::make({p}, {.lr = c.lr, .momentum = c.momentum, .dampening = c.dampening, .weight_decay = c.wd,
-                             .nesterov = c.nesterov, .maximize = c.maximize});
+  auto opt = SGD::make({p}, {.lr = c.lr,
+                             .momentum = c.momentum,
+                             .dampening = c.dampening,
+                             .weight_decay = c.wd,
+                             .nesterov = c.nesterov,
+                             .maximize = c.maximize});
   Vec ref = p.to_vector<double>(), buf(ref.size(), 0.0);
   for (int step = 1; step <= 20; ++step) {
     opt->zero_grad();
@@ -63,20 +71,30 @@ TEST_P(SgdTrajectory, MatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Options, SgdTrajectory,
-                         ::testing::Values(SgdCfg{0.01, 0, 0, 0, false, false}, SgdCfg{0.01, 0.9, 0, 0, false, false},
-                                           SgdCfg{0.01, 0.9, 0.3, 0.01, false, false}, SgdCfg{0.01, 0.9, 0, 0.05, true, false},
+                         ::testing::Values(SgdCfg{0.01, 0, 0, 0, false, false},
+                                           SgdCfg{0.01, 0.9, 0, 0, false, false},
+                                           SgdCfg{0.01, 0.9, 0.3, 0.01, false, false},
+                                           SgdCfg{0.01, 0.9, 0, 0.05, true, false},
                                            SgdCfg{0.005, 0.5, 0, 0, false, true}));
 
-struct AdamCfg { double lr, b1, b2, eps, wd; bool amsgrad, maximize, decoupled; };
+struct AdamCfg {
+  double lr, b1, b2, eps, wd;
+  bool amsgrad, maximize, decoupled;
+};
 
 class AdamTrajectory : public ::testing::TestWithParam<AdamCfg> {};
 
 TEST_P(AdamTrajectory, MatchesReference) {
   AdamCfg c = GetParam();
   Tensor p = start_param();
-  AdamOptions o{.lr = c.lr, .betas = std::pair{c.b1, c.b2}, .eps = c.eps, .weight_decay = c.wd,
-                .amsgrad = c.amsgrad, .maximize = c.maximize};
-  std::shared_ptr<Optimizer> opt = c.decoupled ? std::shared_ptr<Optimizer>(AdamW::make({p}, o)) : Adam::make({p}, o);
+  AdamOptions o{.lr = c.lr,
+                .betas = std::pair{c.b1, c.b2},
+                .eps = c.eps,
+                .weight_decay = c.wd,
+                .amsgrad = c.amsgrad,
+                .maximize = c.maximize};
+  std::shared_ptr<Optimizer> opt =
+      c.decoupled ? std::shared_ptr<Optimizer>(AdamW::make({p}, o)) : Adam::make({p}, o);
   Vec ref = p.to_vector<double>(), m(ref.size(), 0), v(ref.size(), 0), vmax(ref.size(), 0);
   for (int step = 1; step <= 20; ++step) {
     opt->zero_grad();
@@ -106,7 +124,8 @@ INSTANTIATE_TEST_SUITE_P(Options, AdamTrajectory,
                                            AdamCfg{0.05, 0.8, 0.99, 1e-6, 0.1, false, false, false},
                                            AdamCfg{0.05, 0.9, 0.999, 1e-8, 0, true, false, false},
                                            AdamCfg{0.01, 0.9, 0.999, 1e-8, 0, false, true, false},
-                                           AdamCfg{0.02, 0.9, 0.999, 1e-8, 0.01, false, false, true},
+                                           AdamCfg{0.02, 0.9, 0.999, 1e-8, 0.01, false, false,
+                                                   true},
                                            AdamCfg{0.02, 0.9, 0.95, 1e-8, 0.1, true, false, true}));
 
 TEST(Optimizer, AdamWDefaultsToWeightDecayOneHundredth) {
@@ -136,7 +155,8 @@ TEST(Optimizer, SeedStyleGroupsForEncoderAndDecoder) {
   auto encoder = nn::Linear::make(3, 4);
   auto decoder = nn::Linear::make(4, 2);
   double lr = 1e-3;
-  auto opt = Adam::make({{encoder->parameters(), {.lr = lr * 0.1}}, {decoder->parameters(), {.lr = lr}}});
+  auto opt =
+      Adam::make({{encoder->parameters(), {.lr = lr * 0.1}}, {decoder->parameters(), {.lr = lr}}});
   ASSERT_EQ(opt->param_groups().size(), 2u);
   EXPECT_DOUBLE_EQ(opt->param_groups()[0].lr(), lr * 0.1);
   EXPECT_DOUBLE_EQ(opt->param_groups()[1].get("beta2"), 0.999);
@@ -166,8 +186,9 @@ TEST(Optimizer, SkipsParametersWithoutGradients) {
 TEST(Optimizer, StateDictRoundTripContinuesIdentically) {
   for (bool adam : {true, false}) {
     Tensor p = start_param(), q = start_param();
-    std::shared_ptr<Optimizer> o1 = adam ? std::shared_ptr<Optimizer>(Adam::make({p}, {.lr = 0.05, .amsgrad = true}))
-                                         : SGD::make({p}, {.lr = 0.01, .momentum = 0.9});
+    std::shared_ptr<Optimizer> o1 =
+        adam ? std::shared_ptr<Optimizer>(Adam::make({p}, {.lr = 0.05, .amsgrad = true}))
+             : SGD::make({p}, {.lr = 0.01, .momentum = 0.9});
     for (int i = 0; i < 5; ++i) {
       o1->zero_grad();
       loss_of(p).backward();
@@ -178,8 +199,9 @@ TEST(Optimizer, StateDictRoundTripContinuesIdentically) {
       NoGradGuard g;
       q.copy_(p);
     }
-    std::shared_ptr<Optimizer> o2 = adam ? std::shared_ptr<Optimizer>(Adam::make({q}, {.lr = 0.001}))
-                                         : SGD::make({q}, {.lr = 0.5, .momentum = 0.9});
+    std::shared_ptr<Optimizer> o2 = adam
+                                        ? std::shared_ptr<Optimizer>(Adam::make({q}, {.lr = 0.001}))
+                                        : SGD::make({q}, {.lr = 0.5, .momentum = 0.9});
     nn::StateDict sd = o1->state_dict();
     o2->load_state_dict(sd);
     EXPECT_DOUBLE_EQ(o2->param_groups()[0].lr(), adam ? 0.05 : 0.01);
@@ -194,7 +216,8 @@ TEST(Optimizer, StateDictRoundTripContinuesIdentically) {
     EXPECT_TRUE(equal(p, q)) << (adam ? "Adam" : "SGD");
     // It also survives a trip through a safetensors file.
     nn::SafetensorsFile f = nn::parse_safetensors(
-        reinterpret_cast<const uint8_t*>(nn::serialize_safetensors(sd).data()), nn::serialize_safetensors(sd).size());
+        reinterpret_cast<const uint8_t*>(nn::serialize_safetensors(sd).data()),
+        nn::serialize_safetensors(sd).size());
     EXPECT_EQ(f.tensors.keys(), sd.keys());
   }
 }
@@ -227,7 +250,8 @@ TEST(Schedulers, MatchTheirFormulas) {
   {
     StepLR s(sgd(), 3, 0.5);
     auto l = run(s, 7);
-    for (int e = 0; e <= 7; ++e) EXPECT_DOUBLE_EQ(l[static_cast<size_t>(e)], 0.1 * std::pow(0.5, e / 3));
+    for (int e = 0; e <= 7; ++e)
+      EXPECT_DOUBLE_EQ(l[static_cast<size_t>(e)], 0.1 * std::pow(0.5, e / 3));
   }
   {
     MultiStepLR s(sgd(), {2, 5}, 0.1);
@@ -239,13 +263,15 @@ TEST(Schedulers, MatchTheirFormulas) {
   {
     ExponentialLR s(sgd(), 0.9);
     auto l = run(s, 5);
-    for (int e = 0; e <= 5; ++e) EXPECT_NEAR(l[static_cast<size_t>(e)], 0.1 * std::pow(0.9, e), 1e-15);
+    for (int e = 0; e <= 5; ++e)
+      EXPECT_NEAR(l[static_cast<size_t>(e)], 0.1 * std::pow(0.9, e), 1e-15);
   }
   {
     CosineAnnealingLR s(sgd(), 10, 0.001);
     auto l = run(s, 10);
     for (int e = 0; e <= 10; ++e)
-      EXPECT_NEAR(l[static_cast<size_t>(e)], 0.001 + (0.1 - 0.001) * (1 + std::cos(std::numbers::pi * e / 10)) / 2, 1e-15);
+      EXPECT_NEAR(l[static_cast<size_t>(e)],
+                  0.001 + (0.1 - 0.001) * (1 + std::cos(std::numbers::pi * e / 10)) / 2, 1e-15);
   }
   {
     LinearLR s(sgd(), 0.25, 1.0, 4);
@@ -286,7 +312,8 @@ TEST(Schedulers, StateDictRestoresThePosition) {
 TEST(Schedulers, ReduceLROnPlateau) {
   auto opt = sgd(1.0);
   ReduceLROnPlateau s(opt, {.factor = 0.5, .patience = 2, .cooldown = 1, .min_lr = 0.2});
-  std::vector<double> metrics = {1.0, 0.9, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95, 0.95};
+  std::vector<double> metrics = {1.0,  0.9,  0.95, 0.95, 0.95, 0.95,
+                                 0.95, 0.95, 0.95, 0.95, 0.95, 0.95};
   std::vector<double> lrs;
   for (double m : metrics) {
     s.step(m);
@@ -299,13 +326,15 @@ TEST(Schedulers, ReduceLROnPlateau) {
   nn::StateDict sd = s.state_dict();
   ReduceLROnPlateau t(opt, {.factor = 0.5, .patience = 2, .cooldown = 1, .min_lr = 0.2});
   t.load_state_dict(sd);
-  EXPECT_EQ(t.state_dict().at("num_bad_epochs").item<int64_t>(), sd.at("num_bad_epochs").item<int64_t>());
+  EXPECT_EQ(t.state_dict().at("num_bad_epochs").item<int64_t>(),
+            sd.at("num_bad_epochs").item<int64_t>());
 }
 
 // ---- clipping ---------------------------------------------------------------------------
 
 TEST(Clipping, NormMatchesADirectComputation) {
-  Tensor a = from_vector<double>({3, 4}).requires_grad_(), b = from_vector<double>({12}).requires_grad_();
+  Tensor a = from_vector<double>({3, 4}).requires_grad_(),
+         b = from_vector<double>({12}).requires_grad_();
   a.set_grad(from_vector<double>({3, 4}));
   b.set_grad(from_vector<double>({12}));
   double total = clip_grad_norm_({a, b}, 6.5);

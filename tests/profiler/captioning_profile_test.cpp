@@ -26,15 +26,19 @@ int run(const std::string& cmd, std::string& output) {
 }
 
 TEST(ProfilerExample, CaptioningProfilePrintsTheTableAndWritesATrace) {
-  const fs::path root = fs::temp_directory_path() / ("ember_profiler_captioning_" + std::to_string(::getpid()));
+  const fs::path root =
+      fs::temp_directory_path() / ("ember_profiler_captioning_" + std::to_string(::getpid()));
   fs::remove_all(root);
-  const std::string cmd = std::string(EMBER_CAPTIONING_BIN) +
-                          " --profile --profile-skip 1 --profile-steps 2 --max-steps 3 --train-size 64"
-                          " --val-size 32 --batch-size 8 --decoder simple --threads 1 --default-root-dir " + root.string();
+  const std::string cmd =
+      std::string(EMBER_CAPTIONING_BIN) +
+      " --profile --profile-skip 1 --profile-steps 2 --max-steps 3 --train-size 64"
+      " --val-size 32 --batch-size 8 --decoder simple --threads 1 --default-root-dir " +
+      root.string();
   std::string out;
   ASSERT_EQ(run(cmd, out), 0) << out;
 
-  for (const char* col : {"Name", "Self CPU %", "CPU total", "# of Calls", "Alloc", "Self CPU time total"})
+  for (const char* col :
+       {"Name", "Self CPU %", "CPU total", "# of Calls", "Alloc", "Self CPU time total"})
     EXPECT_NE(out.find(col), std::string::npos) << col << " not in\n" << out;
   for (const char* row : {"ProfilerStep#1", "ProfilerStep#2", "backward", "ember::matmul"})
     EXPECT_NE(out.find(row), std::string::npos) << row << " not in\n" << out;

@@ -8,9 +8,9 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <set>
-#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "tensor/error.h"
@@ -56,11 +56,13 @@ fs::path scratch(const std::string& name) {
 }
 
 TEST(Profiler, CountsEachOpOfASmallGraphOnce) {
-  Tensor a = randn({8}).requires_grad_(), b = randn({8}).requires_grad_(), c = randn({8}).requires_grad_();
+  Tensor a = randn({8}).requires_grad_(), b = randn({8}).requires_grad_(),
+         c = randn({8}).requires_grad_();
   profiler::start();
   Tensor y = (a * b + c).sum();
   profiler::stop();
-  const std::map<std::string, int64_t> want = {{"ember::add", 1}, {"ember::mul", 1}, {"ember::sum", 1}};
+  const std::map<std::string, int64_t> want = {
+      {"ember::add", 1}, {"ember::mul", 1}, {"ember::sum", 1}};
   EXPECT_EQ(calls_of(profiler::EventKind::op), want);
   for (const auto& e : profiler::events()) EXPECT_EQ(e.depth, 0) << e.name;
 
@@ -276,13 +278,19 @@ TEST(Profiler, ManyThreadsRecordEveryEvent) {
 // The table's rows in the order asked for, with torch's columns.
 TEST(Profiler, TableSortsRowsAndKeepsTheTopN) {
   profiler::start();
-  { profiler::Range r("slow_once"); sleep_ms(8); }
-  for (int i = 0; i < 3; ++i) { profiler::Range r("fast_thrice"); sleep_ms(1); }
+  {
+    profiler::Range r("slow_once");
+    sleep_ms(8);
+  }
+  for (int i = 0; i < 3; ++i) {
+    profiler::Range r("fast_thrice");
+    sleep_ms(1);
+  }
   profiler::stop();
 
   const std::string by_total = profiler::table();
-  for (const char* col : {"Name", "Self CPU %", "Self CPU", "CPU total %", "CPU total", "CPU time avg",
-                          "# of Calls", "Self Alloc", "Alloc"})
+  for (const char* col : {"Name", "Self CPU %", "Self CPU", "CPU total %", "CPU total",
+                          "CPU time avg", "# of Calls", "Self Alloc", "Alloc"})
     EXPECT_NE(by_total.find(col), std::string::npos) << col;
   EXPECT_NE(by_total.find("Self CPU time total: "), std::string::npos);
   ASSERT_NE(by_total.find("slow_once"), std::string::npos);
@@ -326,7 +334,8 @@ TEST(Profiler, ChromeTraceIsJsonWithNestedCompleteEvents) {
   ASSERT_GT(events.size(), 5u);
   const nlohmann::json* step = nullptr;
   for (const auto& e : events) {
-    for (const char* key : {"name", "cat", "ph", "ts", "dur", "pid", "tid", "args"}) ASSERT_TRUE(e.contains(key)) << key;
+    for (const char* key : {"name", "cat", "ph", "ts", "dur", "pid", "tid", "args"})
+      ASSERT_TRUE(e.contains(key)) << key;
     EXPECT_EQ(e["ph"], "X");
     EXPECT_EQ(e["pid"].get<int64_t>(), static_cast<int64_t>(::getpid()));
     EXPECT_GE(e["dur"].get<double>(), 0.0);
@@ -347,7 +356,8 @@ TEST(Profiler, ChromeTraceIsJsonWithNestedCompleteEvents) {
       if (&o == &e || o["tid"] != e["tid"]) continue;
       const double u0 = o["ts"].get<double>(), u1 = u0 + o["dur"].get<double>();
       const bool disjoint = u1 <= t0 + kEps || t1 <= u0 + kEps;
-      const bool nested = (u0 >= t0 - kEps && u1 <= t1 + kEps) || (t0 >= u0 - kEps && t1 <= u1 + kEps);
+      const bool nested =
+          (u0 >= t0 - kEps && u1 <= t1 + kEps) || (t0 >= u0 - kEps && t1 <= u1 + kEps);
       EXPECT_TRUE(disjoint || nested) << e["name"] << " and " << o["name"] << " overlap";
     }
   }
@@ -355,7 +365,9 @@ TEST(Profiler, ChromeTraceIsJsonWithNestedCompleteEvents) {
   // Written whole: no temporary left beside it.
   for (const auto& f : fs::directory_iterator(path.parent_path()))
     EXPECT_EQ(f.path().filename().string().find(".tmp"), std::string::npos) << f.path();
-  EXPECT_THROW(profiler::export_chrome_trace((path.parent_path() / "no_such_dir" / "t.json").string()), Error);
+  EXPECT_THROW(
+      profiler::export_chrome_trace((path.parent_path() / "no_such_dir" / "t.json").string()),
+      Error);
   fs::remove_all(path.parent_path());
 }
 

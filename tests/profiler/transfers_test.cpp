@@ -49,8 +49,7 @@ TEST(Profiler, CountsNothingWhileOffAndRestartsAtZero) {
   profiler::stop();
   (void)host.to(Device::sim());  // off again
   EXPECT_EQ(profiler::transfer_counts(), (TransferCounts{1, 1, 0, 32, 32}));
-  EXPECT_EQ(profiler::to_string(profiler::transfer_counts()),
-            "h2d=1 (32 B) d2h=1 (32 B) syncs=0");
+  EXPECT_EQ(profiler::to_string(profiler::transfer_counts()), "h2d=1 (32 B) d2h=1 (32 B) syncs=0");
   profiler::start();
   EXPECT_EQ(profiler::transfer_counts(), TransferCounts{});
   profiler::stop();

@@ -27,8 +27,7 @@ Tensor draw(const In& in, const Shape& g, DType dt, Device dev) {
       if (fp) return (rand(g, o) + 0.5) * sgn.to(dt);
       return randint(1, 10, g, i64) * sgn;
     }
-    case Dist::small_int:
-      return randint(-3, 4, g, i64).to(dt);
+    case Dist::small_int: return randint(-3, 4, g, i64).to(dt);
     case Dist::wide:
       if (fp) return randn(g, o) * 5.0;
       return randint(-100, 100, g, i64).to(dt);
@@ -42,10 +41,8 @@ Tensor draw(const In& in, const Shape& g, DType dt, Device dev) {
                                            : -std::numeric_limits<double>::infinity();
       return randn(g, o).masked_fill(mask, v);
     }
-    case Dist::boolean:
-      return randint(0, 2, g, i64).to(DType::b8);
-    case Dist::index:
-      return randint(0, in.index_high, g, i64);
+    case Dist::boolean: return randint(0, 2, g, i64).to(DType::b8);
+    case Dist::index: return randint(0, in.index_high, g, i64);
   }
   throw std::logic_error("make_input: unknown dist");
 }
@@ -58,8 +55,7 @@ Tensor make_input(const In& in, Device device, DType case_dtype) {
   const Shape& s = in.shape;
   Shape g = s;
   switch (in.layout) {
-    case Layout::contiguous:
-      return draw(in, g, dt, device);
+    case Layout::contiguous: return draw(in, g, dt, device);
     case Layout::transposed: {
       std::reverse(g.begin(), g.end());
       DimList rev(s.size());
@@ -142,7 +138,8 @@ void set_elementwise_cost(OpCase& c, double flops_per_elem, DType out_dtype) {
     return flops_per_elem * static_cast<double>(ref::numel_of(broadcast_all(in)));
   };
   c.bytes = [out_dtype](const Inputs& in) {
-    double b = static_cast<double>(ref::numel_of(broadcast_all(in))) * static_cast<double>(element_size(out_dtype));
+    double b = static_cast<double>(ref::numel_of(broadcast_all(in))) *
+               static_cast<double>(element_size(out_dtype));
     for (const Tensor& t : in) b += bytes_of(t);
     return b;
   };

@@ -163,7 +163,7 @@ OpCase primitive_case(const Spec& s, bool backward) {
 struct SdpaSpec {
   const char* tag;
   Shape q, k, v;
-  Shape mask;            // empty: none
+  Shape mask;  // empty: none
   bool bool_mask = false;
   bool causal = false;
   double dropout = 0;
@@ -173,8 +173,14 @@ struct SdpaSpec {
 const std::vector<SdpaSpec>& sdpa_specs() {
   static const std::vector<SdpaSpec> v = {
       {"bool_mask_bcast_batch", {2, 3, 19, 16}, {2, 3, 27, 16}, {2, 3, 27, 8}, {3, 19, 27}, true},
-      {"bool_mask_bcast_batch_dropout", {2, 3, 19, 16}, {2, 3, 27, 16}, {2, 3, 27, 8},
-       {3, 19, 27}, true, false, 0.25},
+      {"bool_mask_bcast_batch_dropout",
+       {2, 3, 19, 16},
+       {2, 3, 27, 16},
+       {2, 3, 27, 8},
+       {3, 19, 27},
+       true,
+       false,
+       0.25},
       {"plain", {1, 2, 5, 6}, {1, 2, 7, 6}, {1, 2, 7, 3}, {}},
       {"causal", {1, 2, 5, 6}, {1, 2, 7, 6}, {1, 2, 7, 3}, {}, false, true},
       {"additive_mask", {1, 2, 5, 6}, {1, 2, 7, 6}, {1, 2, 7, 3}, {2, 5, 7}},
@@ -184,7 +190,14 @@ const std::vector<SdpaSpec>& sdpa_specs() {
       {"3d_no_heads", {3, 4, 5}, {3, 6, 5}, {3, 6, 2}, {}},
       {"bcast_batch_dims", {2, 1, 4, 5}, {1, 3, 6, 5}, {2, 3, 6, 4}, {}},
       {"plain", {2, 2, 33, 32}, {2, 2, 40, 32}, {2, 2, 40, 32}, {}, false, false, 0, DType::f32},
-      {"causal_dropout", {1, 2, 24, 16}, {1, 2, 24, 16}, {1, 2, 24, 16}, {}, false, true, 0.2,
+      {"causal_dropout",
+       {1, 2, 24, 16},
+       {1, 2, 24, 16},
+       {1, 2, 24, 16},
+       {},
+       false,
+       true,
+       0.2,
        DType::f32},
   };
   return v;
@@ -206,8 +219,8 @@ OpCase sdpa_case(const SdpaSpec& s) {
       in.push_back(randn(s.mask, o));
     } else {  // key 4 (or the last) always attends: no fully masked row
       const int64_t Tk = s.mask.back(), always = std::min<int64_t>(4, Tk - 1);
-      in.push_back(logical_or(rand(s.mask, {.device = dev}) > 0.5,
-                              eq(arange(Tk, {.device = dev}), always)));
+      in.push_back(
+          logical_or(rand(s.mask, {.device = dev}) > 0.5, eq(arange(Tk, {.device = dev}), always)));
     }
     return in;
   };
@@ -238,8 +251,7 @@ OpCase sdpa_case(const SdpaSpec& s) {
     ref::RefTensor mask;
     if (x.size() > 3) {
       mask = x[3];
-      if (bool_mask)
-        mask = ref::map(mask, [](double m) { return m != 0 ? 0.0 : -kInf; });
+      if (bool_mask) mask = ref::map(mask, [](double m) { return m != 0 ? 0.0 : -kInf; });
       Shape full = batch;
       full.push_back(mask.shape[mask.shape.size() - 2]);
       full.push_back(mask.shape.back());
@@ -252,8 +264,8 @@ OpCase sdpa_case(const SdpaSpec& s) {
     p.dropout_p = dropout;
     p.seed = kSdpaSeed;
     p.offset = kSdpaOffset;
-    ref::RefTensor out = ref::attention(q, flat(x[1]), flat(x[2]), x.size() > 3 ? &mask : nullptr,
-                                        p).out;
+    ref::RefTensor out =
+        ref::attention(q, flat(x[1]), flat(x[2]), x.size() > 3 ? &mask : nullptr, p).out;
     Shape out_shape = batch;
     out_shape.push_back(q.shape[2]);
     out_shape.push_back(x[2].shape.back());
@@ -263,9 +275,9 @@ OpCase sdpa_case(const SdpaSpec& s) {
   c.tol = attention_tol(s.dtype);
   const int64_t D = s.q.back(), Dv = s.v.back(), Tq = s.q[s.q.size() - 2];
   const int64_t Tk = s.k[s.k.size() - 2];
-  Shape batch = ref::broadcast(ref::broadcast(Shape(s.q.begin(), s.q.end() - 2),
-                                              Shape(s.k.begin(), s.k.end() - 2)),
-                               Shape(s.v.begin(), s.v.end() - 2));
+  Shape batch = ref::broadcast(
+      ref::broadcast(Shape(s.q.begin(), s.q.end() - 2), Shape(s.k.begin(), s.k.end() - 2)),
+      Shape(s.v.begin(), s.v.end() - 2));
   const double flops = attention_flops(ref::numel_of(batch), Tq, Tk, D, Dv, false);
   c.flops = [flops](const Inputs&) { return flops; };
   set_bytes(c, {ref::numel_of(batch) * Tq * Dv}, s.dtype);

@@ -33,17 +33,23 @@ struct CmpSpec {
 std::vector<CmpSpec> cmp_specs() {
   return {
       {"eq", [](const Tensor& a, const Tensor& b) { return eq(a, b); },
-       [](const Tensor& a, const Scalar& s) { return eq(a, s); }, [](double a, double b) { return b2d(a == b); }},
+       [](const Tensor& a, const Scalar& s) { return eq(a, s); },
+       [](double a, double b) { return b2d(a == b); }},
       {"ne", [](const Tensor& a, const Tensor& b) { return ne(a, b); },
-       [](const Tensor& a, const Scalar& s) { return ne(a, s); }, [](double a, double b) { return b2d(a != b); }},
+       [](const Tensor& a, const Scalar& s) { return ne(a, s); },
+       [](double a, double b) { return b2d(a != b); }},
       {"lt", [](const Tensor& a, const Tensor& b) { return a < b; },
-       [](const Tensor& a, const Scalar& s) { return a < s; }, [](double a, double b) { return b2d(a < b); }},
+       [](const Tensor& a, const Scalar& s) { return a < s; },
+       [](double a, double b) { return b2d(a < b); }},
       {"le", [](const Tensor& a, const Tensor& b) { return le(a, b); },
-       [](const Tensor& a, const Scalar& s) { return a <= s; }, [](double a, double b) { return b2d(a <= b); }},
+       [](const Tensor& a, const Scalar& s) { return a <= s; },
+       [](double a, double b) { return b2d(a <= b); }},
       {"gt", [](const Tensor& a, const Tensor& b) { return a.gt(b); },
-       [](const Tensor& a, const Scalar& s) { return gt(a, s); }, [](double a, double b) { return b2d(a > b); }},
+       [](const Tensor& a, const Scalar& s) { return gt(a, s); },
+       [](double a, double b) { return b2d(a > b); }},
       {"ge", [](const Tensor& a, const Tensor& b) { return ge(a, b); },
-       [](const Tensor& a, const Scalar& s) { return a >= s; }, [](double a, double b) { return b2d(a >= b); }},
+       [](const Tensor& a, const Scalar& s) { return a >= s; },
+       [](double a, double b) { return b2d(a >= b); }},
   };
 }
 
@@ -71,14 +77,17 @@ void add_comparisons(std::vector<OpCase>& out) {
     for (DType dt : {DType::f32, DType::f64, DType::i64})
       for (const auto& [a, b] : pairs) add_bool_binary(out, s.op, "compare", s.fn, s.ref, dt, a, b);
     // Mixed dtypes compare in the promoted dtype.
-    add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::f32, In{{3, 4}, I}, In{{3, 4}, I, C, DType::i64});
-    add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::f64, In{{3, 4}, I}, In{{1, 4}, I, C, DType::f32});
+    add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::f32, In{{3, 4}, I},
+                    In{{3, 4}, I, C, DType::i64});
+    add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::f64, In{{3, 4}, I},
+                    In{{1, 4}, I, C, DType::f32});
     // Scalars: an integer one and a fraction (an i64 tensor must not truncate 0.5).
     for (DType dt : {DType::f32, DType::i64})
       for (double sv : {1.0, 0.5}) {
         bool integer = sv == 1.0;
         In a{{3, 4}, I};
-        OpCase c = make_case(s.op, "compare_scalar", in_tag(a) + (integer ? "_s1" : "_s0.5"), dt, {a});
+        OpCase c =
+            make_case(s.op, "compare_scalar", in_tag(a) + (integer ? "_s1" : "_s0.5"), dt, {a});
         auto sfn = s.sfn;
         auto rf = s.ref;
         c.run = [sfn, integer, sv](const Inputs& x) {
@@ -93,9 +102,10 @@ void add_comparisons(std::vector<OpCase>& out) {
       }
   }
   // bool == bool
-  add_bool_binary(out, "eq", "compare", [](const Tensor& a, const Tensor& b) { return eq(a, b); },
-                  [](double a, double b) { return b2d(a == b); }, DType::b8, In{{3, 4}, Dist::boolean},
-                  In{{3, 4}, Dist::boolean});
+  add_bool_binary(
+      out, "eq", "compare", [](const Tensor& a, const Tensor& b) { return eq(a, b); },
+      [](double a, double b) { return b2d(a == b); }, DType::b8, In{{3, 4}, Dist::boolean},
+      In{{3, 4}, Dist::boolean});
 }
 
 void add_logical(std::vector<OpCase>& out) {
@@ -115,18 +125,22 @@ void add_logical(std::vector<OpCase>& out) {
     add_bool_binary(out, "logical_or", "logical", lor, ror, DType::b8, a, b);
   }
   // Non-bool inputs: nonzero is true (as in PyTorch).
-  add_bool_binary(out, "logical_and", "logical", land, rand_, DType::f32, In{{3, 4}, Dist::small_int},
+  add_bool_binary(out, "logical_and", "logical", land, rand_, DType::f32,
+                  In{{3, 4}, Dist::small_int},
                   In{{3, 4}, Dist::small_int, Layout::contiguous, DType::i64});
   add_bool_binary(out, "logical_or", "logical", lor, ror, DType::f64, In{{3, 4}, Dist::small_int},
                   In{{3, 4}, Dist::small_int});
-  for (const auto& [in, dt] : std::vector<std::pair<In, DType>>{{In{{3, 4}, B}, DType::b8},
-                                                                {In{{4, 3}, B, Layout::transposed}, DType::b8},
-                                                                {In{{}, B}, DType::b8},
-                                                                {In{{3, 4}, Dist::small_int}, DType::f32},
-                                                                {In{{3, 4}, Dist::small_int}, DType::i64}}) {
+  for (const auto& [in, dt] :
+       std::vector<std::pair<In, DType>>{{In{{3, 4}, B}, DType::b8},
+                                         {In{{4, 3}, B, Layout::transposed}, DType::b8},
+                                         {In{{}, B}, DType::b8},
+                                         {In{{3, 4}, Dist::small_int}, DType::f32},
+                                         {In{{3, 4}, Dist::small_int}, DType::i64}}) {
     OpCase c = make_case("logical_not", "logical", in_tag(in), dt, {in});
     c.run = [](const Inputs& x) { return Outputs{logical_not(x[0])}; };
-    c.reference = [](const Refs& x) { return Refs{ref::map(x[0], [](double v) { return b2d(v == 0); })}; };
+    c.reference = [](const Refs& x) {
+      return Refs{ref::map(x[0], [](double v) { return b2d(v == 0); })};
+    };
     c.out_dtypes = {DType::b8};
     set_elementwise_cost(c, 1, DType::b8);
     out.push_back(std::move(c));
@@ -140,7 +154,8 @@ void add_where(std::vector<OpCase>& out) {
   std::vector<std::vector<In>> triples = {
       {In{{3, 4}, B}, In{{3, 4}}, In{{3, 4}}},
       {In{{3, 1}, B}, In{{1, 4}}, In{{}}},
-      {In{{4, 3}, B, Layout::transposed}, In{{4, 3}, N, Layout::strided}, In{{4, 3}, N, Layout::expanded}},
+      {In{{4, 3}, B, Layout::transposed}, In{{4, 3}, N, Layout::strided},
+       In{{4, 3}, N, Layout::expanded}},
       {In{{2, 3, 4}, B}, In{{3, 4}}, In{{2, 1, 4}}},
   };
   for (DType dt : {DType::f32, DType::f64, DType::i64})
@@ -148,7 +163,9 @@ void add_where(std::vector<OpCase>& out) {
       if (dt != DType::f32 && k >= 2) continue;
       OpCase c = make_case("where", "where", ins_tag(triples[k]), dt, triples[k]);
       c.run = [](const Inputs& x) { return Outputs{where(x[0], x[1], x[2])}; };
-      c.reference = [where_ref](const Refs& x) { return Refs{ref::zip3(x[0], x[1], x[2], where_ref)}; };
+      c.reference = [where_ref](const Refs& x) {
+        return Refs{ref::zip3(x[0], x[1], x[2], where_ref)};
+      };
       c.out_dtypes = {dt};
       c.tol = tolerance(dt, TolKind::exact);
       set_elementwise_cost(c, 1, dt);
@@ -160,7 +177,9 @@ void add_where(std::vector<OpCase>& out) {
     std::vector<In> ins = {In{{3, 4}, B}, In{{3, 4}}, In{{3, 4}, N, C, DType::f64}};
     OpCase c = make_case("where", "where", ins_tag(ins), DType::f32, ins);
     c.run = [](const Inputs& x) { return Outputs{where(x[0], x[1], x[2])}; };
-    c.reference = [where_ref](const Refs& x) { return Refs{ref::zip3(x[0], x[1], x[2], where_ref)}; };
+    c.reference = [where_ref](const Refs& x) {
+      return Refs{ref::zip3(x[0], x[1], x[2], where_ref)};
+    };
     c.out_dtypes = {DType::f64};
     set_elementwise_cost(c, 1, DType::f64);
     c.grad_inputs = {1, 2};
@@ -172,7 +191,8 @@ void add_where(std::vector<OpCase>& out) {
     bool integer = dt == DType::i64;
     OpCase c = make_case("where", "where", ins_tag(ins) + (integer ? "_s7" : "_s0.5"), dt, ins);
     c.run = [integer](const Inputs& x) {
-      return Outputs{integer ? where(x[0], x[1], Scalar(int64_t{7})) : where(x[0], x[1], Scalar(0.5))};
+      return Outputs{integer ? where(x[0], x[1], Scalar(int64_t{7}))
+                             : where(x[0], x[1], Scalar(0.5))};
     };
     c.reference = [integer](const Refs& x) {
       double s = integer ? 7.0 : 0.5;
@@ -196,7 +216,10 @@ void add_masked_fill(std::vector<OpCase>& out) {
   std::vector<MF> specs = {
       {{In{{3, 4}}, In{{3, 4}, B}}, DType::f32, Scalar(-1.5), "vm1.5"},
       {{In{{3, 4}}, In{{1, 4}, B}}, DType::f32, Scalar(int64_t{2}), "v2"},
-      {{In{{4, 3}, Dist::normal, Layout::transposed}, In{{4, 3}, B}}, DType::f32, Scalar(0.25), "v0.25"},
+      {{In{{4, 3}, Dist::normal, Layout::transposed}, In{{4, 3}, B}},
+       DType::f32,
+       Scalar(0.25),
+       "v0.25"},
       {{In{{2, 3, 4}}, In{{3, 1}, B}}, DType::f64, Scalar(-1.5), "vm1.5"},
       {{In{{3, 4}}, In{{}, B}}, DType::f64, Scalar(3.0), "v3"},
       {{In{{3, 4}}, In{{3, 4}, B}}, DType::i64, Scalar(int64_t{7}), "v7"},

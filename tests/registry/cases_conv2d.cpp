@@ -20,10 +20,15 @@ struct ConvShape {
   Conv2dParams p;
 };
 
-Conv2dParams params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh = 1,
-                    int64_t dw = 1, int64_t g = 1) {
-  return {.stride_h = sh, .stride_w = sw, .pad_h = ph, .pad_w = pw, .dilation_h = dh,
-          .dilation_w = dw, .groups = g};
+Conv2dParams params(int64_t sh, int64_t sw, int64_t ph, int64_t pw, int64_t dh = 1, int64_t dw = 1,
+                    int64_t g = 1) {
+  return {.stride_h = sh,
+          .stride_w = sw,
+          .pad_h = ph,
+          .pad_w = pw,
+          .dilation_h = dh,
+          .dilation_w = dw,
+          .groups = g};
 }
 
 const std::vector<ConvShape>& shapes() {

@@ -37,7 +37,8 @@ struct UnarySpec {
 void add_unary(std::vector<OpCase>& out, const UnarySpec& s, DType dt, In in) {
   in.dist = s.dist;
   DType out_dt = is_floating(dt) ? dt : (s.keeps_int ? dt : DType::f32);
-  OpCase c = make_case(s.op, "unary", in_tag(in) + (s.dist == Dist::with_nan ? "_nan" : ""), dt, {in});
+  OpCase c =
+      make_case(s.op, "unary", in_tag(in) + (s.dist == Dist::with_nan ? "_nan" : ""), dt, {in});
   UFn fn = s.fn;
   URef rf = s.ref;
   c.run = [fn](const Inputs& x) { return Outputs{fn(x[0])}; };
@@ -52,32 +53,54 @@ void add_unary(std::vector<OpCase>& out, const UnarySpec& s, DType dt, In in) {
 std::vector<UnarySpec> unary_specs() {
   using K = TolKind;
   std::vector<UnarySpec> v = {
-      {"neg", [](const Tensor& x) { return neg(x); }, [](double x) { return -x; }, Dist::normal, 1, true, K::elementwise},
-      {"abs", [](const Tensor& x) { return abs(x); }, [](double x) { return std::fabs(x); }, Dist::normal, 1, true, K::elementwise},
-      {"sign", [](const Tensor& x) { return sign(x); }, ref::sign, Dist::normal, 1, true, K::elementwise},
-      {"exp", [](const Tensor& x) { return exp(x); }, [](double x) { return std::exp(x); }, Dist::normal, 1, false, K::transcendental},
-      {"log", [](const Tensor& x) { return log(x); }, [](double x) { return std::log(x); }, Dist::positive, 1, false, K::transcendental},
-      {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double x) { return std::sqrt(x); }, Dist::positive, 1, false, K::transcendental},
-      {"rsqrt", [](const Tensor& x) { return rsqrt(x); }, [](double x) { return 1.0 / std::sqrt(x); }, Dist::positive, 2, false, K::transcendental},
-      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); }, Dist::normal, 1, false, K::transcendental},
-      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, ref::sigmoid, Dist::normal, 3, false, K::transcendental},
-      {"relu", [](const Tensor& x) { return relu(x); }, ref::relu, Dist::normal, 1, true, K::elementwise},
-      {"gelu", [](const Tensor& x) { return gelu(x); }, ref::gelu_erf, Dist::normal, 6, false, K::transcendental},
-      {"gelu_tanh", [](const Tensor& x) { return gelu(x, "tanh"); }, ref::gelu_tanh, Dist::normal, 9, false, K::transcendental},
-      {"silu", [](const Tensor& x) { return silu(x); }, ref::silu, Dist::normal, 4, false, K::transcendental},
-      {"sin", [](const Tensor& x) { return sin(x); }, [](double x) { return std::sin(x); }, Dist::normal, 1, false, K::transcendental},
-      {"cos", [](const Tensor& x) { return cos(x); }, [](double x) { return std::cos(x); }, Dist::normal, 1, false, K::transcendental},
-      {"erf", [](const Tensor& x) { return erf(x); }, [](double x) { return std::erf(x); }, Dist::normal, 1, false,
+      {"neg", [](const Tensor& x) { return neg(x); }, [](double x) { return -x; }, Dist::normal, 1,
+       true, K::elementwise},
+      {"abs", [](const Tensor& x) { return abs(x); }, [](double x) { return std::fabs(x); },
+       Dist::normal, 1, true, K::elementwise},
+      {"sign", [](const Tensor& x) { return sign(x); }, ref::sign, Dist::normal, 1, true,
+       K::elementwise},
+      {"exp", [](const Tensor& x) { return exp(x); }, [](double x) { return std::exp(x); },
+       Dist::normal, 1, false, K::transcendental},
+      {"log", [](const Tensor& x) { return log(x); }, [](double x) { return std::log(x); },
+       Dist::positive, 1, false, K::transcendental},
+      {"sqrt", [](const Tensor& x) { return sqrt(x); }, [](double x) { return std::sqrt(x); },
+       Dist::positive, 1, false, K::transcendental},
+      {"rsqrt", [](const Tensor& x) { return rsqrt(x); },
+       [](double x) { return 1.0 / std::sqrt(x); }, Dist::positive, 2, false, K::transcendental},
+      {"tanh", [](const Tensor& x) { return tanh(x); }, [](double x) { return std::tanh(x); },
+       Dist::normal, 1, false, K::transcendental},
+      {"sigmoid", [](const Tensor& x) { return sigmoid(x); }, ref::sigmoid, Dist::normal, 3, false,
        K::transcendental},
+      {"relu", [](const Tensor& x) { return relu(x); }, ref::relu, Dist::normal, 1, true,
+       K::elementwise},
+      {"gelu", [](const Tensor& x) { return gelu(x); }, ref::gelu_erf, Dist::normal, 6, false,
+       K::transcendental},
+      {"gelu_tanh", [](const Tensor& x) { return gelu(x, "tanh"); }, ref::gelu_tanh, Dist::normal,
+       9, false, K::transcendental},
+      {"silu", [](const Tensor& x) { return silu(x); }, ref::silu, Dist::normal, 4, false,
+       K::transcendental},
+      {"sin", [](const Tensor& x) { return sin(x); }, [](double x) { return std::sin(x); },
+       Dist::normal, 1, false, K::transcendental},
+      {"cos", [](const Tensor& x) { return cos(x); }, [](double x) { return std::cos(x); },
+       Dist::normal, 1, false, K::transcendental},
+      {"erf", [](const Tensor& x) { return erf(x); }, [](double x) { return std::erf(x); },
+       Dist::normal, 1, false, K::transcendental},
       // pow with a scalar exponent; integer exponents of negative bases are real.
-      {"pow_e2", [](const Tensor& x) { return pow(x, 2); }, [](double x) { return x * x; }, Dist::normal, 1, true, K::transcendental},
-      {"pow_e3", [](const Tensor& x) { return pow(x, 3.0); }, [](double x) { return x * x * x; }, Dist::normal, 2, false, K::transcendental},
-      {"pow_e0.5", [](const Tensor& x) { return pow(x, 0.5); }, [](double x) { return std::sqrt(x); }, Dist::positive, 1, false, K::transcendental},
-      {"pow_em1.5", [](const Tensor& x) { return x.pow(-1.5); }, [](double x) { return std::pow(x, -1.5); }, Dist::positive, 1, false, K::transcendental},
-      {"pow_em2", [](const Tensor& x) { return pow(x, -2.0); }, [](double x) { return 1.0 / (x * x); }, Dist::nonzero, 1, false, K::transcendental},
+      {"pow_e2", [](const Tensor& x) { return pow(x, 2); }, [](double x) { return x * x; },
+       Dist::normal, 1, true, K::transcendental},
+      {"pow_e3", [](const Tensor& x) { return pow(x, 3.0); }, [](double x) { return x * x * x; },
+       Dist::normal, 2, false, K::transcendental},
+      {"pow_e0.5", [](const Tensor& x) { return pow(x, 0.5); },
+       [](double x) { return std::sqrt(x); }, Dist::positive, 1, false, K::transcendental},
+      {"pow_em1.5", [](const Tensor& x) { return x.pow(-1.5); },
+       [](double x) { return std::pow(x, -1.5); }, Dist::positive, 1, false, K::transcendental},
+      {"pow_em2", [](const Tensor& x) { return pow(x, -2.0); },
+       [](double x) { return 1.0 / (x * x); }, Dist::nonzero, 1, false, K::transcendental},
       // The method spellings go through the same ops.
-      {"exp_method", [](const Tensor& x) { return x.exp(); }, [](double x) { return std::exp(x); }, Dist::normal, 1, false, K::transcendental},
-      {"neg_operator", [](const Tensor& x) { return -x; }, [](double x) { return -x; }, Dist::normal, 1, true, K::elementwise},
+      {"exp_method", [](const Tensor& x) { return x.exp(); }, [](double x) { return std::exp(x); },
+       Dist::normal, 1, false, K::transcendental},
+      {"neg_operator", [](const Tensor& x) { return -x; }, [](double x) { return -x; },
+       Dist::normal, 1, true, K::elementwise},
   };
   return v;
 }
@@ -104,9 +127,11 @@ void add_unary_cases(std::vector<OpCase>& out) {
     add_unary(out, s, DType::i64, In{{3, 4}});
   }
   // Integer powers keep i64; a fractional exponent gives f32.
-  add_unary(out, {"pow_e0.5", [](const Tensor& x) { return pow(x, 0.5); }, [](double x) { return std::sqrt(x); },
-                  Dist::positive, 1, false, TolKind::transcendental},
-            DType::i64, In{{2, 3}, Dist::positive, Layout::transposed});
+  add_unary(
+      out,
+      {"pow_e0.5", [](const Tensor& x) { return pow(x, 0.5); },
+       [](double x) { return std::sqrt(x); }, Dist::positive, 1, false, TolKind::transcendental},
+      DType::i64, In{{2, 3}, Dist::positive, Layout::transposed});
 }
 
 // NaN propagates through maximum and minimum (as in PyTorch).
@@ -157,18 +182,22 @@ void add_binary(std::vector<OpCase>& out, const BinarySpec& s, DType dt, In a, I
 
 std::vector<BinarySpec> binary_specs() {
   return {
-      {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); }, [](double a, double b) { return a + b; }},
-      {"sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); }, [](double a, double b) { return a - b; }},
-      {"mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); }, [](double a, double b) { return a * b; }},
-      {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); }, [](double a, double b) { return a / b; },
-       Dist::normal, Dist::nonzero, true},
-      {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); }, [](double a, double b) { return std::pow(a, b); },
-       Dist::positive, Dist::normal},
+      {"add", [](const Tensor& a, const Tensor& b) { return add(a, b); },
+       [](double a, double b) { return a + b; }},
+      {"sub", [](const Tensor& a, const Tensor& b) { return sub(a, b); },
+       [](double a, double b) { return a - b; }},
+      {"mul", [](const Tensor& a, const Tensor& b) { return mul(a, b); },
+       [](double a, double b) { return a * b; }},
+      {"div", [](const Tensor& a, const Tensor& b) { return div(a, b); },
+       [](double a, double b) { return a / b; }, Dist::normal, Dist::nonzero, true},
+      {"pow", [](const Tensor& a, const Tensor& b) { return pow(a, b); },
+       [](double a, double b) { return std::pow(a, b); }, Dist::positive, Dist::normal},
       {"maximum", [](const Tensor& a, const Tensor& b) { return maximum(a, b); }, nan_max},
       {"minimum", [](const Tensor& a, const Tensor& b) { return minimum(a, b); }, nan_min},
-      {"add_operator", [](const Tensor& a, const Tensor& b) { return a + b; }, [](double a, double b) { return a + b; }},
-      {"div_method", [](const Tensor& a, const Tensor& b) { return a.div(b); }, [](double a, double b) { return a / b; },
-       Dist::normal, Dist::nonzero, true},
+      {"add_operator", [](const Tensor& a, const Tensor& b) { return a + b; },
+       [](double a, double b) { return a + b; }},
+      {"div_method", [](const Tensor& a, const Tensor& b) { return a.div(b); },
+       [](double a, double b) { return a / b; }, Dist::normal, Dist::nonzero, true},
   };
 }
 
@@ -189,7 +218,8 @@ void add_binary_cases(std::vector<OpCase>& out) {
       {In{{2, 3, 4}, N, T}, In{{3, 1}}},
       {In{{0, 4}}, In{{1, 4}}},
   };
-  std::vector<std::pair<In, In>> f64_pairs = {f32_pairs[0], f32_pairs[1], f32_pairs[3], f32_pairs[8]};
+  std::vector<std::pair<In, In>> f64_pairs = {f32_pairs[0], f32_pairs[1], f32_pairs[3],
+                                              f32_pairs[8]};
   std::vector<std::pair<In, In>> i64_pairs = {f32_pairs[0], f32_pairs[1], f32_pairs[8]};
   for (const BinarySpec& s : binary_specs()) {
     for (const auto& [a, b] : f32_pairs) add_binary(out, s, DType::f32, a, b);
@@ -204,19 +234,30 @@ void add_binary_cases(std::vector<OpCase>& out) {
       if (s.op == n) return s;
     return specs[0];
   };
-  add_binary(out, by_name("add"), DType::f32, In{{3, 4}}, In{{3, 4}, N, Layout::contiguous, DType::i64});
-  add_binary(out, by_name("sub"), DType::f32, In{{3, 4}}, In{{3, 1}, N, Layout::contiguous, DType::f64});
-  add_binary(out, by_name("mul"), DType::i64, In{{2, 3}}, In{{2, 3}, N, Layout::contiguous, DType::f64});
-  add_binary(out, by_name("add"), DType::i64, In{{2, 3}}, In{{2, 3}, N, Layout::contiguous, DType::b8});
-  add_binary(out, by_name("maximum"), DType::f64, In{{2, 3}}, In{{2, 3}, N, Layout::contiguous, DType::f32});
-  add_binary(out, by_name("div"), DType::i64, In{{2, 3}}, In{{2, 3}, N, Layout::contiguous, DType::f32});
+  add_binary(out, by_name("add"), DType::f32, In{{3, 4}},
+             In{{3, 4}, N, Layout::contiguous, DType::i64});
+  add_binary(out, by_name("sub"), DType::f32, In{{3, 4}},
+             In{{3, 1}, N, Layout::contiguous, DType::f64});
+  add_binary(out, by_name("mul"), DType::i64, In{{2, 3}},
+             In{{2, 3}, N, Layout::contiguous, DType::f64});
+  add_binary(out, by_name("add"), DType::i64, In{{2, 3}},
+             In{{2, 3}, N, Layout::contiguous, DType::b8});
+  add_binary(out, by_name("maximum"), DType::f64, In{{2, 3}},
+             In{{2, 3}, N, Layout::contiguous, DType::f32});
+  add_binary(out, by_name("div"), DType::i64, In{{2, 3}},
+             In{{2, 3}, N, Layout::contiguous, DType::f32});
   // A 0-dim tensor does not widen a dimensioned tensor of its category, but does lift
   // it to a higher category (PyTorch's rule; like Python scalars).
-  add_binary(out, by_name("add"), DType::f32, In{{3, 4}}, In{{}, N, Layout::contiguous, DType::f64});
-  add_binary(out, by_name("sub"), DType::f64, In{{}}, In{{2, 3}, N, Layout::contiguous, DType::f32});
-  add_binary(out, by_name("mul"), DType::i64, In{{3, 4}}, In{{}, N, Layout::contiguous, DType::f64});
-  add_binary(out, by_name("add"), DType::f32, In{{3, 4}}, In{{}, N, Layout::contiguous, DType::i64});
-  add_binary(out, by_name("maximum"), DType::f64, In{{}}, In{{}, N, Layout::contiguous, DType::f32});
+  add_binary(out, by_name("add"), DType::f32, In{{3, 4}},
+             In{{}, N, Layout::contiguous, DType::f64});
+  add_binary(out, by_name("sub"), DType::f64, In{{}},
+             In{{2, 3}, N, Layout::contiguous, DType::f32});
+  add_binary(out, by_name("mul"), DType::i64, In{{3, 4}},
+             In{{}, N, Layout::contiguous, DType::f64});
+  add_binary(out, by_name("add"), DType::f32, In{{3, 4}},
+             In{{}, N, Layout::contiguous, DType::i64});
+  add_binary(out, by_name("maximum"), DType::f64, In{{}},
+             In{{}, N, Layout::contiguous, DType::f32});
   // NaN propagates.
   for (const char* op : {"maximum", "minimum", "add", "mul"}) {
     BinarySpec s = by_name(op);
@@ -244,7 +285,7 @@ struct ScalarSpec {
   bool scalar_first;
   std::function<Tensor(const Tensor&)> fn;
   URef ref;
-  bool float_scalar;       // a float scalar makes integer tensors f32
+  bool float_scalar;          // a float scalar makes integer tensors f32
   bool int_to_float = false;  // div
   Dist dist = Dist::normal;
 };
@@ -271,22 +312,34 @@ void add_scalar_cases(std::vector<OpCase>& out) {
   // Scalars are chosen exactly representable in f32 where the op is exact, so the only
   // rounding is the op's own.
   std::vector<ScalarSpec> specs = {
-      {"add", "s2.5", false, [](const Tensor& x) { return add(x, 2.5); }, [](double x) { return x + 2.5; }, true},
-      {"add", "s2", false, [](const Tensor& x) { return x + 2; }, [](double x) { return x + 2; }, false},
-      {"add", "s2r", true, [](const Tensor& x) { return 2 + x; }, [](double x) { return 2 + x; }, false},
-      {"sub", "s1.5", false, [](const Tensor& x) { return sub(x, 1.5); }, [](double x) { return x - 1.5; }, true},
-      {"sub", "s3", false, [](const Tensor& x) { return x - 3; }, [](double x) { return x - 3; }, false},
-      {"sub", "s1.5", true, [](const Tensor& x) { return sub(1.5, x); }, [](double x) { return 1.5 - x; }, true},
-      {"sub", "s3", true, [](const Tensor& x) { return 3 - x; }, [](double x) { return 3 - x; }, false},
-      {"mul", "sm3", false, [](const Tensor& x) { return mul(x, -3); }, [](double x) { return -3 * x; }, false},
-      {"mul", "s0.5", false, [](const Tensor& x) { return x * 0.5; }, [](double x) { return 0.5 * x; }, true},
-      {"mul", "s0.5r", true, [](const Tensor& x) { return 0.5 * x; }, [](double x) { return 0.5 * x; }, true},
-      {"div", "s4", false, [](const Tensor& x) { return div(x, 4); }, [](double x) { return x / 4; }, false, true},
-      {"div", "s0.25", false, [](const Tensor& x) { return x / 0.25; }, [](double x) { return x / 0.25; }, true, true},
-      {"div", "s2", true, [](const Tensor& x) { return div(2, x); }, [](double x) { return 2 / x; }, false, true,
-       Dist::nonzero},
-      {"div", "s2.5", true, [](const Tensor& x) { return 2.5 / x; }, [](double x) { return 2.5 / x; }, true, true,
-       Dist::nonzero},
+      {"add", "s2.5", false, [](const Tensor& x) { return add(x, 2.5); },
+       [](double x) { return x + 2.5; }, true},
+      {"add", "s2", false, [](const Tensor& x) { return x + 2; }, [](double x) { return x + 2; },
+       false},
+      {"add", "s2r", true, [](const Tensor& x) { return 2 + x; }, [](double x) { return 2 + x; },
+       false},
+      {"sub", "s1.5", false, [](const Tensor& x) { return sub(x, 1.5); },
+       [](double x) { return x - 1.5; }, true},
+      {"sub", "s3", false, [](const Tensor& x) { return x - 3; }, [](double x) { return x - 3; },
+       false},
+      {"sub", "s1.5", true, [](const Tensor& x) { return sub(1.5, x); },
+       [](double x) { return 1.5 - x; }, true},
+      {"sub", "s3", true, [](const Tensor& x) { return 3 - x; }, [](double x) { return 3 - x; },
+       false},
+      {"mul", "sm3", false, [](const Tensor& x) { return mul(x, -3); },
+       [](double x) { return -3 * x; }, false},
+      {"mul", "s0.5", false, [](const Tensor& x) { return x * 0.5; },
+       [](double x) { return 0.5 * x; }, true},
+      {"mul", "s0.5r", true, [](const Tensor& x) { return 0.5 * x; },
+       [](double x) { return 0.5 * x; }, true},
+      {"div", "s4", false, [](const Tensor& x) { return div(x, 4); },
+       [](double x) { return x / 4; }, false, true},
+      {"div", "s0.25", false, [](const Tensor& x) { return x / 0.25; },
+       [](double x) { return x / 0.25; }, true, true},
+      {"div", "s2", true, [](const Tensor& x) { return div(2, x); }, [](double x) { return 2 / x; },
+       false, true, Dist::nonzero},
+      {"div", "s2.5", true, [](const Tensor& x) { return 2.5 / x; },
+       [](double x) { return 2.5 / x; }, true, true, Dist::nonzero},
   };
   for (const ScalarSpec& s : specs) {
     add_scalar_case(out, s, DType::f32, In{{3, 4}});

@@ -47,7 +47,8 @@ void add_index_select(std::vector<OpCase>& out) {
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 0 && k != 2 && k != 4) continue;
       const IS& s = specs[k];
-      OpCase c = make_case("index_select", ins_tag({s.x, s.index}) + "_d" + std::to_string(s.dim), dt, {s.x, s.index});
+      OpCase c = make_case("index_select", ins_tag({s.x, s.index}) + "_d" + std::to_string(s.dim),
+                           dt, {s.x, s.index});
       int64_t dim = s.dim;
       bool method = k == 1;
       c.run = [dim, method](const Inputs& x) {
@@ -58,7 +59,8 @@ void add_index_select(std::vector<OpCase>& out) {
       c.flops = [](const Inputs&) { return 0.0; };
       c.bytes = [dim](const Inputs& x) {
         double rows = numel_d(x[0]) / static_cast<double>(std::max<int64_t>(x[0].size(dim), 1));
-        return bytes_of(x[1]) + 2.0 * rows * numel_d(x[1]) * static_cast<double>(x[0].element_size());
+        return bytes_of(x[1]) +
+               2.0 * rows * numel_d(x[1]) * static_cast<double>(x[0].element_size());
       };
       if (is_floating(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
@@ -74,8 +76,8 @@ void add_gather_scatter(std::vector<OpCase>& out) {
   };
   std::vector<GS> specs = {
       {In{{4, 5}}, 1, index_in({4, 3}, 5)},
-      {In{{4, 5}}, 0, index_in({6, 5}, 4)},          // more rows than the input
-      {In{{4, 5}}, 1, index_in({2, 3}, 5)},          // smaller in the other dim too
+      {In{{4, 5}}, 0, index_in({6, 5}, 4)},  // more rows than the input
+      {In{{4, 5}}, 1, index_in({2, 3}, 5)},  // smaller in the other dim too
       {In{{2, 3, 4}}, -1, index_in({2, 3, 4}, 4)},
       {In{{2, 3, 4}}, 1, index_in({2, 5, 4}, 3, Layout::transposed)},
       {In{{4, 5}, N, Layout::transposed}, 0, index_in({3, 5}, 4)},
@@ -110,9 +112,12 @@ void add_gather_scatter(std::vector<OpCase>& out) {
         OpCase c = make_case("scatter_add", tag + "_" + in_tag(src), dt, {s.x, s.index, src});
         bool method = k == 0;
         c.run = [dim, method](const Inputs& x) {
-          return Outputs{method ? x[0].scatter_add(dim, x[1], x[2]) : scatter_add(x[0], dim, x[1], x[2])};
+          return Outputs{method ? x[0].scatter_add(dim, x[1], x[2])
+                                : scatter_add(x[0], dim, x[1], x[2])};
         };
-        c.reference = [dim](const Refs& x) { return Refs{ref::scatter_add(x[0], dim, x[1], x[2])}; };
+        c.reference = [dim](const Refs& x) {
+          return Refs{ref::scatter_add(x[0], dim, x[1], x[2])};
+        };
         c.out_dtypes = {dt};
         c.tol = tolerance(dt, TolKind::reduction);
         c.flops = [](const Inputs& x) { return numel_d(x[2]); };

@@ -54,7 +54,7 @@ void add_matmul_cases(std::vector<OpCase>& out) {
       {In{{64, 128}}, In{{128, 48}}},              // big enough for blocking and threads
       {In{{2, 65, 130}, N, T}, In{{130, 33}}},     // odd sizes, permuted
       {In{{300}}, In{{300, 200}}},                 // long K vector @ matrix
-      {In{{1, 2, 64, 256}}, In{{3, 1, 256, 16}}},   // broadcast batches, K = 256
+      {In{{1, 2, 64, 256}}, In{{3, 1, 256, 16}}},  // broadcast batches, K = 256
   };
   for (DType dt : {DType::f32, DType::f64})
     for (size_t k = 0; k < pairs.size(); ++k) {
@@ -62,13 +62,16 @@ void add_matmul_cases(std::vector<OpCase>& out) {
       const auto& [a, b] = pairs[k];
       OpCase c = make_case("matmul", "matmul", ins_tag({a, b}), dt, {a, b});
       bool method = k == 2;
-      c.run = [method](const Inputs& x) { return Outputs{method ? x[0].matmul(x[1]) : matmul(x[0], x[1])}; };
+      c.run = [method](const Inputs& x) {
+        return Outputs{method ? x[0].matmul(x[1]) : matmul(x[0], x[1])};
+      };
       c.reference = [](const Refs& x) { return Refs{ref::matmul(x[0], x[1])}; };
       c.out_dtypes = {dt};
       c.tol = tolerance(dt, TolKind::matmul);
       c.flops = [](const Inputs& x) {
         double kk = static_cast<double>(x[0].sizes().back());
-        return 2.0 * kk * static_cast<double>(ref::numel_of(matmul_shape(x[0].sizes(), x[1].sizes())));
+        return 2.0 * kk *
+               static_cast<double>(ref::numel_of(matmul_shape(x[0].sizes(), x[1].sizes())));
       };
       c.bytes = [](const Inputs& x) {
         return bytes_of(x[0]) + bytes_of(x[1]) +
@@ -87,12 +90,20 @@ void add_softmax_cases(std::vector<OpCase>& out) {
     int64_t dim;
   };
   std::vector<SM> specs = {
-      {In{{2, 3, 4}}, 0},  {In{{2, 3, 4}}, 1},  {In{{2, 3, 4}}, 2},
-      {In{{2, 3, 4}}, -1}, {In{{9}}, 0},        {In{{4, 7}, N, Layout::transposed}, 1},
-      {In{{4, 7}, N, Layout::transposed}, 0},   {In{{3, 5}, L}, -1},  // large logits: subtract the max
-      {In{{}}, 0},         {In{{3, 6}, N, Layout::strided}, 1},       {In{{3, 1}}, 1},
+      {In{{2, 3, 4}}, 0},
+      {In{{2, 3, 4}}, 1},
+      {In{{2, 3, 4}}, 2},
+      {In{{2, 3, 4}}, -1},
+      {In{{9}}, 0},
+      {In{{4, 7}, N, Layout::transposed}, 1},
+      {In{{4, 7}, N, Layout::transposed}, 0},
+      {In{{3, 5}, L}, -1},  // large logits: subtract the max
+      {In{{}}, 0},
+      {In{{3, 6}, N, Layout::strided}, 1},
+      {In{{3, 1}}, 1},
       {In{{4, 6}, Dist::with_ninf}, -1},  // masked logits (-inf); a fully masked row is NaN
-      {In{{64, 1000}}, -1}, {In{{64, 1000}}, 0},                      // threads and vector tails
+      {In{{64, 1000}}, -1},
+      {In{{64, 1000}}, 0},  // threads and vector tails
   };
   for (bool log : {false, true})
     for (DType dt : {DType::f32, DType::f64})
@@ -100,8 +111,9 @@ void add_softmax_cases(std::vector<OpCase>& out) {
         if (dt == DType::f64 && k != 1 && k != 5 && k != 7) continue;
         const SM& s = specs[k];
         OpCase c = make_case(log ? "log_softmax" : "softmax", "softmax",
-                             in_tag(s.in) + (s.in.dist == Dist::with_ninf ? "_ninf" : "") + "_d" + std::to_string(s.dim), dt,
-                             {s.in});
+                             in_tag(s.in) + (s.in.dist == Dist::with_ninf ? "_ninf" : "") + "_d" +
+                                 std::to_string(s.dim),
+                             dt, {s.in});
         int64_t dim = s.dim;
         bool method = k == 2;
         c.run = [dim, log, method](const Inputs& x) {

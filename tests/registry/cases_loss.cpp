@@ -18,13 +18,13 @@ namespace F = nn::functional;
 
 struct CeSpec {
   const char* tag;
-  Shape input;              // (C), (N, C) or (N, C, d...)
+  Shape input;  // (C), (N, C) or (N, C, d...)
   bool weight = false;
-  bool ignore = false;      // some targets are ignore_index
+  bool ignore = false;  // some targets are ignore_index
   int64_t ignore_index = -100;
   double smoothing = 0;
-  int reduction = 1;        // 0 none, 1 mean, 2 sum
-  bool soft = false;        // probability targets
+  int reduction = 1;  // 0 none, 1 mean, 2 sum
+  bool soft = false;  // probability targets
 };
 
 const char* reduction_tag(int r) { return r == 0 ? "none" : r == 1 ? "mean" : "sum"; }
@@ -41,8 +41,8 @@ Shape target_shape(const Shape& input) {
 Tensor make_target(const Shape& shape, int64_t C, bool ignore, int64_t ignore_index, Device dev) {
   Tensor t = randint(0, C, shape, {.dtype = DType::i64, .device = dev});
   if (!ignore) return t;
-  return where(rand(shape, {.device = dev}) < 0.25, full({}, static_cast<double>(ignore_index),
-                                                         {.dtype = DType::i64, .device = dev}),
+  return where(rand(shape, {.device = dev}) < 0.25,
+               full({}, static_cast<double>(ignore_index), {.dtype = DType::i64, .device = dev}),
                t);
 }
 

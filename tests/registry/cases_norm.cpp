@@ -124,8 +124,8 @@ OpCase embedding_backward_case(int64_t num, int64_t dim, const Shape& indices,
   go.push_back(dim);
   const std::vector<In> ins = {idx, In{{num, dim}}, In{go}};
   OpCase c;
-  c.name = "embedding_backward/" + ins_tag(ins) + (pad ? "_pad" + std::to_string(*pad) : "") +
-           "/" + dtype_tag(dt);
+  c.name = "embedding_backward/" + ins_tag(ins) + (pad ? "_pad" + std::to_string(*pad) : "") + "/" +
+           dtype_tag(dt);
   c.family = "embedding";
   c.op = "embedding_backward";
   c.dtype = dt;

@@ -244,7 +244,11 @@ void add_optim_cases(std::vector<OpCase>& out) {
   const std::vector<A> adams = {
       {"adam", {.lr = 1e-3}},
       {"adam_l2_amsgrad",
-       {.lr = 1e-2, .beta1 = 0.8, .beta2 = 0.99, .eps = 1e-6, .weight_decay = 0.1,
+       {.lr = 1e-2,
+        .beta1 = 0.8,
+        .beta2 = 0.99,
+        .eps = 1e-6,
+        .weight_decay = 0.1,
         .amsgrad = true}},
       {"adamw_maximize",
        {.lr = 3e-3, .weight_decay = 1e-2, .decoupled_weight_decay = true, .maximize = true}},

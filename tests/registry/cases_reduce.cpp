@@ -36,7 +36,8 @@ double reduced_numel(const Shape& shape, const DimList& dims) {
   return n;
 }
 
-void set_reduce_cost(OpCase& c, const DimList& dims, double flops_per_elem, DType out_dt, int n_out = 1) {
+void set_reduce_cost(OpCase& c, const DimList& dims, double flops_per_elem, DType out_dt,
+                     int n_out = 1) {
   c.flops = [flops_per_elem](const Inputs& in) { return flops_per_elem * numel_d(in[0]); };
   c.bytes = [dims, out_dt, n_out](const Inputs& in) {
     double out = reduced_numel(in[0].sizes(), dims);
@@ -75,16 +76,18 @@ void add_reduce(std::vector<OpCase>& out, const ReduceSpec& s, DType dt, Config 
   c.out_dtypes = {out_dt};
   c.tol = tolerance(out_dt, TolKind::reduction);
   set_reduce_cost(c, dims, s.flops, out_dt);
-  if (is_floating(dt) && !cfg.in.shape.empty() && cfg.in.dist != Dist::with_nan) c.grad_inputs = {0};
+  if (is_floating(dt) && !cfg.in.shape.empty() && cfg.in.dist != Dist::with_nan)
+    c.grad_inputs = {0};
   out.push_back(std::move(c));
 }
 
 std::vector<ReduceSpec> reduce_specs() {
   return {
       {"sum", [](const Tensor& x, const DimList& d, bool k) { return sum(x, d, k); }, ref::sum_of},
-      {"mean", [](const Tensor& x, const DimList& d, bool k) { return mean(x, d, k); }, ref::mean_of, 1, false},
-      {"prod", [](const Tensor& x, const DimList& d, bool k) { return prod(x, d, k); }, ref::prod_of, 1, true,
-       Dist::nonzero},
+      {"mean", [](const Tensor& x, const DimList& d, bool k) { return mean(x, d, k); },
+       ref::mean_of, 1, false},
+      {"prod", [](const Tensor& x, const DimList& d, bool k) { return prod(x, d, k); },
+       ref::prod_of, 1, true, Dist::nonzero},
       {"var", [](const Tensor& x, const DimList& d, bool k) { return var(x, d, 1, k); },
        [](const std::vector<double>& v) { return ref::var_of(v, 1); }, 3, false},
       {"var_c0", [](const Tensor& x, const DimList& d, bool k) { return var(x, d, 0, k); },
@@ -93,11 +96,15 @@ std::vector<ReduceSpec> reduce_specs() {
        [](const std::vector<double>& v) { return std::sqrt(ref::var_of(v, 1)); }, 3, false},
       {"std_c0", [](const Tensor& x, const DimList& d, bool k) { return ember::std(x, d, 0, k); },
        [](const std::vector<double>& v) { return std::sqrt(ref::var_of(v, 0)); }, 3, false},
-      {"amax", [](const Tensor& x, const DimList& d, bool k) { return amax(x, d, k); }, ref::max_of},
-      {"amin", [](const Tensor& x, const DimList& d, bool k) { return amin(x, d, k); }, ref::min_of},
+      {"amax", [](const Tensor& x, const DimList& d, bool k) { return amax(x, d, k); },
+       ref::max_of},
+      {"amin", [](const Tensor& x, const DimList& d, bool k) { return amin(x, d, k); },
+       ref::min_of},
       // Method spellings.
-      {"sum_method", [](const Tensor& x, const DimList& d, bool k) { return x.sum(d, k); }, ref::sum_of},
-      {"mean_method", [](const Tensor& x, const DimList& d, bool k) { return x.mean(d, k); }, ref::mean_of, 1, false},
+      {"sum_method", [](const Tensor& x, const DimList& d, bool k) { return x.sum(d, k); },
+       ref::sum_of},
+      {"mean_method", [](const Tensor& x, const DimList& d, bool k) { return x.mean(d, k); },
+       ref::mean_of, 1, false},
       {"var_method", [](const Tensor& x, const DimList& d, bool k) { return x.var(d, 1, k); },
        [](const std::vector<double>& v) { return ref::var_of(v, 1); }, 3, false},
       {"std_method", [](const Tensor& x, const DimList& d, bool k) { return x.std(d, 1, k); },
@@ -125,7 +132,8 @@ void add_reductions(std::vector<OpCase>& out) {
     for (size_t k = 0; k < configs.size(); ++k) {
       if (method && k != 1 && k != 5) continue;
       add_reduce(out, s, DType::f32, configs[k], DType::f32);
-      if (k == 0 || k == 2 || k == 3 || k == 5 || k == 10) add_reduce(out, s, DType::f64, configs[k], DType::f64);
+      if (k == 0 || k == 2 || k == 3 || k == 5 || k == 10)
+        add_reduce(out, s, DType::f64, configs[k], DType::f64);
       if (!s.int_ok || method) continue;
       // Products of i64 stay in range only over a few elements (configs 0 and 5).
       if (k == 0 || k == 5 || (s.op != "prod" && (k == 3 || k == 6)))
@@ -196,9 +204,13 @@ struct ArgConfig {
 void add_arg_reductions(std::vector<OpCase>& out) {
   const Dist N = Dist::normal;
   std::vector<ArgConfig> configs = {
-      {In{{2, 3, 4}}, 0, false}, {In{{2, 3, 4}}, 1, true},  {In{{2, 3, 4}}, -1, false},
-      {In{{4, 3, 5}, N, Layout::transposed}, 1, false},    {In{{7}}, 0, false},
-      {In{{}}, 0, false},          {In{{5, 6}, N, Layout::strided}, 1, true},
+      {In{{2, 3, 4}}, 0, false},
+      {In{{2, 3, 4}}, 1, true},
+      {In{{2, 3, 4}}, -1, false},
+      {In{{4, 3, 5}, N, Layout::transposed}, 1, false},
+      {In{{7}}, 0, false},
+      {In{{}}, 0, false},
+      {In{{5, 6}, N, Layout::strided}, 1, true},
   };
   for (bool is_max : {true, false})
     for (DType dt : {DType::f32, DType::f64, DType::i64})
@@ -241,8 +253,9 @@ void add_arg_reductions(std::vector<OpCase>& out) {
       }
   // NaN is the extreme (the first NaN wins), and large inputs.
   for (bool is_max : {true, false})
-    for (const ArgConfig& cfg0 : {ArgConfig{In{{4, 6}, Dist::with_nan}, 1, false},
-                                  ArgConfig{In{{1000, 300}}, 0, false}, ArgConfig{In{{300, 1000}}, 1, false}}) {
+    for (const ArgConfig& cfg0 :
+         {ArgConfig{In{{4, 6}, Dist::with_nan}, 1, false}, ArgConfig{In{{1000, 300}}, 0, false},
+          ArgConfig{In{{300, 1000}}, 1, false}}) {
       const ArgConfig& cfg = cfg0;
       std::string tag = in_tag(cfg.in) + "_" + dims_tag({cfg.dim}, cfg.keepdim) +
                         (cfg.in.dist == Dist::with_nan ? "_nan" : "");
@@ -260,8 +273,12 @@ void add_arg_reductions(std::vector<OpCase>& out) {
       set_reduce_cost(c, {dim}, 1, DType::f32, 2);
       out.push_back(std::move(c));
       OpCase a = make_case(is_max ? "argmax" : "argmin", tag, DType::f32, {cfg.in});
-      a.run = [dim, is_max](const Inputs& x) { return Outputs{is_max ? argmax(x[0], dim) : argmin(x[0], dim)}; };
-      a.reference = [dim, is_max](const Refs& x) { return Refs{ref::arg_reduce(x[0], dim, false, is_max).second}; };
+      a.run = [dim, is_max](const Inputs& x) {
+        return Outputs{is_max ? argmax(x[0], dim) : argmin(x[0], dim)};
+      };
+      a.reference = [dim, is_max](const Refs& x) {
+        return Refs{ref::arg_reduce(x[0], dim, false, is_max).second};
+      };
       a.out_dtypes = {DType::i64};
       set_reduce_cost(a, {dim}, 1, DType::i64);
       out.push_back(std::move(a));
@@ -276,7 +293,8 @@ void add_arg_reductions(std::vector<OpCase>& out) {
           OpCase c = make_case(is_max ? "max_all" : "min_all", in_tag(in), dt, {in});
           c.run = [is_max](const Inputs& x) { return Outputs{is_max ? x[0].max() : x[0].min()}; };
           c.reference = [is_max](const Refs& x) {
-            return Refs{ref::reduce(x[0], {}, false, is_max ? ref::Reducer(ref::max_of) : ref::Reducer(ref::min_of))};
+            return Refs{ref::reduce(
+                x[0], {}, false, is_max ? ref::Reducer(ref::max_of) : ref::Reducer(ref::min_of))};
           };
           c.out_dtypes = {dt};
           set_reduce_cost(c, {}, 1, dt);
@@ -285,7 +303,9 @@ void add_arg_reductions(std::vector<OpCase>& out) {
         }
         {
           OpCase c = make_case(is_max ? "argmax_all" : "argmin_all", in_tag(in), dt, {in});
-          c.run = [is_max](const Inputs& x) { return Outputs{is_max ? x[0].argmax() : x[0].argmin()}; };
+          c.run = [is_max](const Inputs& x) {
+            return Outputs{is_max ? x[0].argmax() : x[0].argmin()};
+          };
           c.reference = [is_max](const Refs& x) {
             ref::RefTensor flat = ref::reshape(x[0], {x[0].numel()});
             return Refs{ref::arg_reduce(flat, 0, false, is_max).second};

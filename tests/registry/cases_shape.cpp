@@ -73,11 +73,14 @@ void add_cat_stack(std::vector<OpCase>& out) {
       std::vector<In> ins = s.ins;
       if (dt == DType::b8)
         for (In& in : ins) in.dist = Dist::boolean;
-      OpCase c = make_case(s.stack ? "stack" : "cat", "join", ins_tag(ins) + "_d" + std::to_string(s.dim), dt, ins);
+      OpCase c = make_case(s.stack ? "stack" : "cat", "join",
+                           ins_tag(ins) + "_d" + std::to_string(s.dim), dt, ins);
       int64_t dim = s.dim;
       bool st = s.stack;
       c.run = [dim, st](const Inputs& x) { return Outputs{st ? stack(x, dim) : cat(x, dim)}; };
-      c.reference = [dim, st](const Refs& x) { return Refs{st ? ref::stack(x, dim) : ref::cat(x, dim)}; };
+      c.reference = [dim, st](const Refs& x) {
+        return Refs{st ? ref::stack(x, dim) : ref::cat(x, dim)};
+      };
       DType out_dt = dt;
       for (const In& in : ins) out_dt = promote_types(out_dt, in.dtype.value_or(dt));
       c.out_dtypes = {out_dt};
@@ -114,7 +117,8 @@ void add_split_chunk(std::vector<OpCase>& out) {
       const SC& s = specs[k];
       std::string args;
       for (size_t i = 0; i < s.arg.size(); ++i) args += (i ? "," : "") + std::to_string(s.arg[i]);
-      OpCase c = make_case(s.op, "split", in_tag(s.in) + "_" + args + "_d" + std::to_string(s.dim), dt, {s.in});
+      OpCase c = make_case(s.op, "split", in_tag(s.in) + "_" + args + "_d" + std::to_string(s.dim),
+                           dt, {s.in});
       auto arg = s.arg;
       int64_t dim = s.dim;
       std::string op = s.op;
@@ -140,9 +144,9 @@ void add_tri(std::vector<OpCase>& out) {
     int64_t diagonal;
   };
   std::vector<TR> specs = {
-      {In{{4, 5}}, 0},  {In{{4, 5}}, -1}, {In{{4, 5}}, 2},  {In{{5, 3}}, 1},
-      {In{{2, 3, 4}}, 0}, {In{{4, 4}, N, Layout::transposed}, -2}, {In{{3, 4}}, 10}, {In{{3, 4}}, -10},
-      {In{{4, 3}, N, Layout::strided}, 0},
+      {In{{4, 5}}, 0},     {In{{4, 5}}, -1},   {In{{4, 5}}, 2},
+      {In{{5, 3}}, 1},     {In{{2, 3, 4}}, 0}, {In{{4, 4}, N, Layout::transposed}, -2},
+      {In{{3, 4}}, 10},    {In{{3, 4}}, -10},  {In{{4, 3}, N, Layout::strided}, 0},
       {In{{300, 401}}, 3},
   };
   for (bool upper : {false, true})
@@ -150,8 +154,10 @@ void add_tri(std::vector<OpCase>& out) {
       for (size_t k = 0; k < specs.size(); ++k) {
         if (dt != DType::f32 && k != 1 && k != 4 && k != 5) continue;
         const TR& s = specs[k];
-        std::string dtag = s.diagonal < 0 ? "m" + std::to_string(-s.diagonal) : std::to_string(s.diagonal);
-        OpCase c = make_case(upper ? "triu" : "tril", "tri", in_tag(s.in) + "_k" + dtag, dt, {s.in});
+        std::string dtag =
+            s.diagonal < 0 ? "m" + std::to_string(-s.diagonal) : std::to_string(s.diagonal);
+        OpCase c =
+            make_case(upper ? "triu" : "tril", "tri", in_tag(s.in) + "_k" + dtag, dt, {s.in});
         int64_t d = s.diagonal;
         bool method = k == 2;
         c.run = [d, upper, method](const Inputs& x) {
@@ -176,7 +182,8 @@ void add_casts(std::vector<OpCase>& out) {
       if (from == DType::b8) dists = {Dist::boolean};
       for (Dist dist : dists) {
         In in{{3, 4}, dist};
-        std::string tag = in_tag(in) + "_to_" + dtype_tag(to) + (dist == Dist::small_int ? "_ints" : "");
+        std::string tag =
+            in_tag(in) + "_to_" + dtype_tag(to) + (dist == Dist::small_int ? "_ints" : "");
         OpCase c = make_case("cast", "cast", tag, from, {in});
         c.run = [to](const Inputs& x) { return Outputs{x[0].to(to)}; };
         c.reference = [to](const Refs& x) { return Refs{ref::cast(x[0], to)}; };
@@ -187,8 +194,10 @@ void add_casts(std::vector<OpCase>& out) {
       }
     }
   // Big casts (threads, vector tails).
-  for (auto [from, to] : std::vector<std::pair<DType, DType>>{
-           {DType::f32, DType::f64}, {DType::f64, DType::f32}, {DType::f32, DType::i64}, {DType::i64, DType::f32}}) {
+  for (auto [from, to] : std::vector<std::pair<DType, DType>>{{DType::f32, DType::f64},
+                                                              {DType::f64, DType::f32},
+                                                              {DType::f32, DType::i64},
+                                                              {DType::i64, DType::f32}}) {
     In in{{1031, 97}, Dist::wide};
     OpCase c = make_case("cast", "cast", in_tag(in) + "_to_" + dtype_tag(to), from, {in});
     c.run = [to](const Inputs& x) { return Outputs{x[0].to(to)}; };
@@ -218,21 +227,54 @@ void add_contiguous(std::vector<OpCase>& out) {
     std::function<ref::RefTensor(const ref::RefTensor&)> ref_view;
   };
   std::vector<CT> specs = {
-      {"permute201", {2, 3, 4}, [](const Tensor& x) { return x.permute({2, 0, 1}); },
-       [](const ref::RefTensor& x) { return ref::permute(x, {2, 0, 1}); }},
-      {"permute_last_first", {2, 3, 4, 5}, [](const Tensor& x) { return x.permute({3, 1, 2, 0}); },
-       [](const ref::RefTensor& x) { return ref::permute(x, {3, 1, 2, 0}); }},
-      {"transpose01", {5, 7}, [](const Tensor& x) { return x.transpose(0, 1); },
+      {"permute201",
+       {2, 3, 4},
+       [](const Tensor& x) {
+         return x.permute({2, 0, 1});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::permute(x, {2, 0, 1});
+       }},
+      {"permute_last_first",
+       {2, 3, 4, 5},
+       [](const Tensor& x) {
+         return x.permute({3, 1, 2, 0});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::permute(x, {3, 1, 2, 0});
+       }},
+      {"transpose01",
+       {5, 7},
+       [](const Tensor& x) { return x.transpose(0, 1); },
        [](const ref::RefTensor& x) { return ref::transpose(x, 0, 1); }},
-      {"slice_step3", {4, 10}, [](const Tensor& x) { return x.slice(1, 1, 10, 3); },
+      {"slice_step3",
+       {4, 10},
+       [](const Tensor& x) { return x.slice(1, 1, 10, 3); },
        [](const ref::RefTensor& x) { return ref::slice(x, 1, 1, 10, 3); }},
-      {"expand", {1, 4}, [](const Tensor& x) { return x.expand({3, 4}); },
-       [](const ref::RefTensor& x) { return ref::expand(x, {3, 4}); }},
-      {"select_col", {4, 5}, [](const Tensor& x) { return x.select(1, 2); },
+      {"expand",
+       {1, 4},
+       [](const Tensor& x) {
+         return x.expand({3, 4});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::expand(x, {3, 4});
+       }},
+      {"select_col",
+       {4, 5},
+       [](const Tensor& x) { return x.select(1, 2); },
        [](const ref::RefTensor& x) { return ref::select(x, 1, 2); }},
-      {"identity", {3, 4}, [](const Tensor& x) { return x; }, [](const ref::RefTensor& x) { return x; }},
-      {"permute201_big", {64, 129, 3}, [](const Tensor& x) { return x.permute({2, 0, 1}); },
-       [](const ref::RefTensor& x) { return ref::permute(x, {2, 0, 1}); }},
+      {"identity",
+       {3, 4},
+       [](const Tensor& x) { return x; },
+       [](const ref::RefTensor& x) { return x; }},
+      {"permute201_big",
+       {64, 129, 3},
+       [](const Tensor& x) {
+         return x.permute({2, 0, 1});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::permute(x, {2, 0, 1});
+       }},
   };
   for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8})
     for (size_t k = 0; k < specs.size(); ++k) {
@@ -241,7 +283,8 @@ void add_contiguous(std::vector<OpCase>& out) {
       In in{s.shape, dt == DType::b8 ? Dist::boolean : Dist::normal};
       for (bool clone : {false, true}) {
         if (clone && k > 2) continue;
-        OpCase c = make_case(clone ? "clone" : "contiguous", "copy", shape_tag(s.shape) + "_" + s.tag, dt, {in});
+        OpCase c = make_case(clone ? "clone" : "contiguous", "copy",
+                             shape_tag(s.shape) + "_" + s.tag, dt, {in});
         auto view = s.view;
         auto rv = s.ref_view;
         c.run = [view, clone](const Inputs& x) {
@@ -268,48 +311,84 @@ void add_views(std::vector<OpCase>& out) {
   };
   const Dist N = Dist::normal;
   std::vector<VW> specs = {
-      {"view_6x2", In{{3, 4}}, [](const Tensor& x) { return x.view({6, 2}); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {6, 2}); }},
-      {"view_m1x4", In{{2, 3, 4}}, [](const Tensor& x) { return x.view({-1, 4}); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {6, 4}); }},
-      {"reshape_T_12", In{{3, 4}, N, Layout::transposed}, [](const Tensor& x) { return x.reshape({12}); },
+      {"view_6x2", In{{3, 4}},
+       [](const Tensor& x) {
+         return x.view({6, 2});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {6, 2});
+       }},
+      {"view_m1x4", In{{2, 3, 4}},
+       [](const Tensor& x) {
+         return x.view({-1, 4});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {6, 4});
+       }},
+      {"reshape_T_12", In{{3, 4}, N, Layout::transposed},
+       [](const Tensor& x) { return x.reshape({12}); },
        [](const ref::RefTensor& x) { return ref::reshape(x, {12}); }},
       {"transpose_02", In{{2, 3, 4}}, [](const Tensor& x) { return x.transpose(0, 2); },
        [](const ref::RefTensor& x) { return ref::transpose(x, 0, 2); }},
-      {"t", In{{3, 4}}, [](const Tensor& x) { return x.t(); }, [](const ref::RefTensor& x) { return ref::transpose(x, 0, 1); }},
-      {"permute_120", In{{2, 3, 4}}, [](const Tensor& x) { return x.permute({1, 2, 0}); },
-       [](const ref::RefTensor& x) { return ref::permute(x, {1, 2, 0}); }},
+      {"t", In{{3, 4}}, [](const Tensor& x) { return x.t(); },
+       [](const ref::RefTensor& x) { return ref::transpose(x, 0, 1); }},
+      {"permute_120", In{{2, 3, 4}},
+       [](const Tensor& x) {
+         return x.permute({1, 2, 0});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::permute(x, {1, 2, 0});
+       }},
       {"slice_1_1_8_3", In{{3, 9}}, [](const Tensor& x) { return x.slice(1, 1, 8, 3); },
        [](const ref::RefTensor& x) { return ref::slice(x, 1, 1, 8, 3); }},
       {"slice_neg", In{{6, 2}}, [](const Tensor& x) { return x.slice(0, -4, -1); },
        [](const ref::RefTensor& x) { return ref::slice(x, 0, -4, -1, 1); }},
       {"slice_clamped", In{{5}}, [](const Tensor& x) { return x.slice(0, 2, 100); },
        [](const ref::RefTensor& x) { return ref::slice(x, 0, 2, 100, 1); }},
-      {"narrow_1_1_2", In{{3, 4}, N, Layout::transposed}, [](const Tensor& x) { return x.narrow(1, 1, 2); },
+      {"narrow_1_1_2", In{{3, 4}, N, Layout::transposed},
+       [](const Tensor& x) { return x.narrow(1, 1, 2); },
        [](const ref::RefTensor& x) { return ref::slice(x, 1, 1, 3, 1); }},
       {"select_0_m1", In{{3, 4}}, [](const Tensor& x) { return x.select(0, -1); },
        [](const ref::RefTensor& x) { return ref::select(x, 0, -1); }},
       {"select_1d", In{{5}}, [](const Tensor& x) { return x.select(0, 3); },
        [](const ref::RefTensor& x) { return ref::select(x, 0, 3); }},
       {"unsqueeze_m1", In{{3, 4}}, [](const Tensor& x) { return x.unsqueeze(-1); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {3, 4, 1}); }},
-      {"unsqueeze_1", In{{3, 4}, N, Layout::transposed}, [](const Tensor& x) { return x.unsqueeze(1); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {3, 1, 4}); }},
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {3, 4, 1});
+       }},
+      {"unsqueeze_1", In{{3, 4}, N, Layout::transposed},
+       [](const Tensor& x) { return x.unsqueeze(1); },
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {3, 1, 4});
+       }},
       {"squeeze", In{{1, 3, 1, 4}}, [](const Tensor& x) { return x.squeeze(); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {3, 4}); }},
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {3, 4});
+       }},
       {"squeeze_2", In{{1, 3, 1, 4}}, [](const Tensor& x) { return x.squeeze(2); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {1, 3, 4}); }},
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {1, 3, 4});
+       }},
       {"squeeze_noop", In{{3, 4}}, [](const Tensor& x) { return x.squeeze(0); },
        [](const ref::RefTensor& x) { return x; }},
-      {"expand_m1", In{{3, 1}}, [](const Tensor& x) { return x.expand({2, -1, 4}); },
-       [](const ref::RefTensor& x) { return ref::expand(x, {2, 3, 4}); }},
+      {"expand_m1", In{{3, 1}},
+       [](const Tensor& x) {
+         return x.expand({2, -1, 4});
+       },
+       [](const ref::RefTensor& x) {
+         return ref::expand(x, {2, 3, 4});
+       }},
       {"flatten", In{{2, 3, 4}}, [](const Tensor& x) { return x.flatten(); },
        [](const ref::RefTensor& x) { return ref::reshape(x, {24}); }},
-      {"flatten_1", In{{2, 3, 4}, N, Layout::transposed}, [](const Tensor& x) { return x.flatten(1); },
-       [](const ref::RefTensor& x) { return ref::reshape(x, {2, 12}); }},
+      {"flatten_1", In{{2, 3, 4}, N, Layout::transposed},
+       [](const Tensor& x) { return x.flatten(1); },
+       [](const ref::RefTensor& x) {
+         return ref::reshape(x, {2, 12});
+       }},
       {"flatten_0d", In{{}}, [](const Tensor& x) { return x.flatten(); },
        [](const ref::RefTensor& x) { return ref::reshape(x, {1}); }},
-      {"detach", In{{3, 4}}, [](const Tensor& x) { return x.detach(); }, [](const ref::RefTensor& x) { return x; }},
+      {"detach", In{{3, 4}}, [](const Tensor& x) { return x.detach(); },
+       [](const ref::RefTensor& x) { return x; }},
   };
   for (const VW& s : specs) {
     OpCase c = make_case("view", "view", s.tag + "_" + in_tag(s.in), DType::f32, {s.in});

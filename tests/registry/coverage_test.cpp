@@ -53,7 +53,7 @@ const std::set<std::string> kMemoryMethods = {"deallocate", "copy_from_host", "c
 // Primitives whose cases go by other names.
 const std::map<std::string, std::vector<std::string>> kPrimitiveCases = {
     {"copy", {"contiguous", "clone", "cast"}},  // strided and casting copies
-    {"check_index_range", {"nll_loss"}},         // nll_loss validates its targets with it
+    {"check_index_range", {"nll_loss"}},        // nll_loss validates its targets with it
 };
 
 // Public ops whose cases go by other names.

@@ -95,8 +95,7 @@ std::string compare(const Tensor& actual, const ref::RefTensor& expected, DType 
   if (bad == 0) return "";
   std::ostringstream head;
   head << bad << " of " << got.numel() << " elements differ (shape " << str(expected.shape)
-       << ", dtype " << expected_dtype << ", atol " << tol.atol << ", rtol " << tol.rtol
-       << "):\n";
+       << ", dtype " << expected_dtype << ", atol " << tol.atol << ", rtol " << tol.rtol << "):\n";
   return head.str() + os.str();
 }
 

@@ -29,9 +29,9 @@ struct Tolerance {
 };
 
 struct OpCase {
-  std::string name;    // "add/3x1_1x4/f32": op / inputs (T transposed, s strided, e expanded) / dtype
-  std::string family;  // "unary", "binary", "compare", "reduce", "matmul", ...
-  std::string op;      // the ember op under test: "add", "softmax", ...
+  std::string name;  // "add/3x1_1x4/f32": op / inputs (T transposed, s strided, e expanded) / dtype
+  std::string family;        // "unary", "binary", "compare", "reduce", "matmul", ...
+  std::string op;            // the ember op under test: "add", "softmax", ...
   DType dtype = DType::f32;  // the dtype of the case's (first) inputs
 
   // Random inputs (never all zeros) for a device and dtype. Call inputs() instead,
@@ -51,8 +51,8 @@ struct OpCase {
   // for non-differentiable cases (comparisons, casts, indices, ...).
   std::vector<int> grad_inputs;
 
-  uint64_t seed() const;                  // stable hash of the name
-  Inputs inputs(Device device) const;     // manual_seed(seed()) + make_inputs
+  uint64_t seed() const;               // stable hash of the name
+  Inputs inputs(Device device) const;  // manual_seed(seed()) + make_inputs
 };
 
 // Every case, built once.

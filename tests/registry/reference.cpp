@@ -34,17 +34,37 @@ void for_each_index(const Shape& shape, F&& f) {
 
 double read_element(const char* p, DType dtype) {
   switch (dtype) {
-    case DType::f32: { float v; std::memcpy(&v, p, sizeof v); return v; }
-    case DType::f64: { double v; std::memcpy(&v, p, sizeof v); return v; }
-    case DType::i64: { int64_t v; std::memcpy(&v, p, sizeof v); return static_cast<double>(v); }
-    case DType::b8: { uint8_t v; std::memcpy(&v, p, sizeof v); return v; }
+    case DType::f32: {
+      float v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    }
+    case DType::f64: {
+      double v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    }
+    case DType::i64: {
+      int64_t v;
+      std::memcpy(&v, p, sizeof v);
+      return static_cast<double>(v);
+    }
+    case DType::b8: {
+      uint8_t v;
+      std::memcpy(&v, p, sizeof v);
+      return v;
+    }
   }
   bad("unknown dtype");
 }
 }  // namespace
 
-double& RefTensor::operator[](const Index& idx) { return data[static_cast<size_t>(ravel(idx, shape))]; }
-double RefTensor::operator[](const Index& idx) const { return data[static_cast<size_t>(ravel(idx, shape))]; }
+double& RefTensor::operator[](const Index& idx) {
+  return data[static_cast<size_t>(ravel(idx, shape))];
+}
+double RefTensor::operator[](const Index& idx) const {
+  return data[static_cast<size_t>(ravel(idx, shape))];
+}
 
 // ---- construction and index helpers ----------------------------------------------------
 
@@ -104,7 +124,8 @@ int64_t ravel(const Index& idx, const Shape& shape) {
   if (idx.size() != shape.size()) bad("ravel: index rank does not match shape " + shape_str(shape));
   int64_t flat = 0;
   for (size_t d = 0; d < shape.size(); ++d) {
-    if (idx[d] < 0 || idx[d] >= shape[d]) bad("ravel: index " + index_str(idx) + " out of " + shape_str(shape));
+    if (idx[d] < 0 || idx[d] >= shape[d])
+      bad("ravel: index " + index_str(idx) + " out of " + shape_str(shape));
     flat = flat * shape[d] + idx[d];
   }
   return flat;
@@ -128,7 +149,8 @@ Shape broadcast(const Shape& a, const Shape& b) {
   for (size_t i = 0; i < n; ++i) {
     int64_t sa = i + a.size() >= n ? a[i + a.size() - n] : 1;
     int64_t sb = i + b.size() >= n ? b[i + b.size() - n] : 1;
-    if (sa != sb && sa != 1 && sb != 1) bad("cannot broadcast " + shape_str(a) + " and " + shape_str(b));
+    if (sa != sb && sa != 1 && sb != 1)
+      bad("cannot broadcast " + shape_str(a) + " and " + shape_str(b));
     out[i] = sa == 1 ? sb : sa;
   }
   return out;
@@ -147,10 +169,12 @@ double bget(const RefTensor& x, const Index& out_idx) {
 RefTensor reshape(const RefTensor& x, const Shape& shape) { return from_values(shape, x.data); }
 
 RefTensor expand(const RefTensor& x, const Shape& shape) {
-  if (broadcast(x.shape, shape) != shape) bad("cannot expand " + shape_str(x.shape) + " to " + shape_str(shape));
+  if (broadcast(x.shape, shape) != shape)
+    bad("cannot expand " + shape_str(x.shape) + " to " + shape_str(shape));
   RefTensor out = filled(shape, 0.0);
   int64_t flat = 0;
-  for_each_index(shape, [&](const Index& idx) { out.data[static_cast<size_t>(flat++)] = bget(x, idx); });
+  for_each_index(shape,
+                 [&](const Index& idx) { out.data[static_cast<size_t>(flat++)] = bget(x, idx); });
   return out;
 }
 
@@ -184,7 +208,8 @@ RefTensor map(const RefTensor& x, const std::function<double(double)>& f) {
   return out;
 }
 
-RefTensor zip(const RefTensor& a, const RefTensor& b, const std::function<double(double, double)>& f) {
+RefTensor zip(const RefTensor& a, const RefTensor& b,
+              const std::function<double(double, double)>& f) {
   RefTensor out = filled(broadcast(a.shape, b.shape), 0.0);
   int64_t flat = 0;
   for_each_index(out.shape, [&](const Index& idx) {
@@ -223,7 +248,8 @@ RefTensor reduce(const RefTensor& x, const DimList& dims_in, bool keepdim, const
     Index o = idx;
     for (size_t d = 0; d < o.size(); ++d)
       if (reduced[d]) o[d] = 0;
-    groups[static_cast<size_t>(ravel(o, kept_shape))].push_back(x.data[static_cast<size_t>(flat++)]);
+    groups[static_cast<size_t>(ravel(o, kept_shape))].push_back(
+        x.data[static_cast<size_t>(flat++)]);
   });
   RefTensor out = filled(kept_shape, 0.0);
   for (size_t i = 0; i < groups.size(); ++i) out.data[i] = f(groups[i]);
@@ -249,7 +275,8 @@ double prod_of(const std::vector<double>& v) {
 }
 
 double mean_of(const std::vector<double>& v) {
-  return v.empty() ? std::numeric_limits<double>::quiet_NaN() : sum_of(v) / static_cast<double>(v.size());
+  return v.empty() ? std::numeric_limits<double>::quiet_NaN()
+                   : sum_of(v) / static_cast<double>(v.size());
 }
 
 double max_of(const std::vector<double>& v) {
@@ -279,7 +306,8 @@ double var_of(const std::vector<double>& v, int64_t correction) {
   return denom > 0 ? ss / denom : std::numeric_limits<double>::quiet_NaN();
 }
 
-std::pair<RefTensor, RefTensor> arg_reduce(const RefTensor& x, int64_t dim_in, bool keepdim, bool is_max) {
+std::pair<RefTensor, RefTensor> arg_reduce(const RefTensor& x, int64_t dim_in, bool keepdim,
+                                           bool is_max) {
   if (x.dim() == 0) return {x, filled({}, 0.0)};
   size_t dim = static_cast<size_t>(wrap(dim_in, x.dim()));
   Shape kept = x.shape;
@@ -292,7 +320,8 @@ std::pair<RefTensor, RefTensor> arg_reduce(const RefTensor& x, int64_t dim_in, b
     for (int64_t j = 0; j < x.shape[dim]; ++j) {
       i[dim] = j;
       double v = x[i];
-      bool better = best_j < 0 || (!std::isnan(best) && (std::isnan(v) || (is_max ? v > best : v < best)));
+      bool better =
+          best_j < 0 || (!std::isnan(best) && (std::isnan(v) || (is_max ? v > best : v < best)));
       if (better) {
         best = v;
         best_j = j;
@@ -392,7 +421,8 @@ RefTensor permute(const RefTensor& x, const DimList& dims) {
 RefTensor transpose(const RefTensor& x, int64_t d0, int64_t d1) {
   DimList dims;
   for (int64_t d = 0; d < x.dim(); ++d) dims.push_back(d);
-  std::swap(dims[static_cast<size_t>(wrap(d0, x.dim()))], dims[static_cast<size_t>(wrap(d1, x.dim()))]);
+  std::swap(dims[static_cast<size_t>(wrap(d0, x.dim()))],
+            dims[static_cast<size_t>(wrap(d1, x.dim()))]);
   return permute(x, dims);
 }
 
@@ -491,7 +521,8 @@ RefTensor gather(const RefTensor& x, int64_t dim_in, const RefTensor& index) {
   return out;
 }
 
-RefTensor scatter_add(const RefTensor& x, int64_t dim_in, const RefTensor& index, const RefTensor& src) {
+RefTensor scatter_add(const RefTensor& x, int64_t dim_in, const RefTensor& index,
+                      const RefTensor& src) {
   size_t dim = static_cast<size_t>(wrap(dim_in, x.dim()));
   RefTensor out = x;
   for_each_index(index.shape, [&](const Index& i) {

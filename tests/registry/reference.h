@@ -38,7 +38,7 @@ RefTensor from_tensor(const Tensor& t);
 Index unravel(int64_t flat, const Shape& shape);
 int64_t ravel(const Index& idx, const Shape& shape);
 std::string index_str(const Index& idx);  // "(1, 0, 2)"
-int64_t wrap(int64_t dim, int64_t ndim);   // negative dims count from the end
+int64_t wrap(int64_t dim, int64_t ndim);  // negative dims count from the end
 // NumPy broadcasting; throws std::invalid_argument when the shapes do not fit.
 Shape broadcast(const Shape& a, const Shape& b);
 // The element of x that broadcasts to multi-index `out_idx` (x has <= out_idx.size() dims).
@@ -60,7 +60,8 @@ double cast_value(double x, DType dtype);
 
 // ---- elementwise -----------------------------------------------------------------------
 RefTensor map(const RefTensor& x, const std::function<double(double)>& f);
-RefTensor zip(const RefTensor& a, const RefTensor& b, const std::function<double(double, double)>& f);
+RefTensor zip(const RefTensor& a, const RefTensor& b,
+              const std::function<double(double, double)>& f);
 RefTensor zip3(const RefTensor& a, const RefTensor& b, const RefTensor& c,
                const std::function<double(double, double, double)>& f);
 RefTensor cast(const RefTensor& x, DType dtype);

@@ -66,8 +66,8 @@ RefTensor conv2d(const RefTensor& x, const RefTensor& w, const RefTensor* bias,
   return out;
 }
 
-RefTensor conv2d_backward_input(const Shape& x_shape, const RefTensor& grad_out,
-                                const RefTensor& w, const Conv2dParams& p) {
+RefTensor conv2d_backward_input(const Shape& x_shape, const RefTensor& grad_out, const RefTensor& w,
+                                const Conv2dParams& p) {
   RefTensor gx = filled(x_shape, 0.0);
   conv_taps(x_shape, w.shape, p, [&](int64_t xi, int64_t wi, int64_t oi) {
     gx.data[at(xi)] += grad_out.data[at(oi)] * w.data[at(wi)];
@@ -115,10 +115,10 @@ AttentionResult attention(const RefTensor& q, const RefTensor& k, const RefTenso
           s[at(j)] = acc;
           mx = std::max(mx, acc);
           const uint64_t lin = static_cast<uint64_t>(((b * H + h) * Tq + i) * Tk + j);
-          z[at(j)] = p.dropout_p > 0 ? (philox::dropout_keep(p.seed, p.offset, lin, threshold)
-                                            ? keep_scale
-                                            : 0.0)
-                                     : 1.0;
+          z[at(j)] =
+              p.dropout_p > 0
+                  ? (philox::dropout_keep(p.seed, p.offset, lin, threshold) ? keep_scale : 0.0)
+                  : 1.0;
         }
         const int64_t li = (b * H + h) * Tq + i;
         if (mx == -kInf) {  // no finite score: softmax of the row is NaN
@@ -164,8 +164,7 @@ AttentionResult attention(const RefTensor& q, const RefTensor& k, const RefTenso
 
 // ---- cross entropy ------------------------------------------------------------------------
 
-std::pair<RefTensor, RefTensor> cross_entropy_rows(const RefTensor& logits,
-                                                   const RefTensor& target,
+std::pair<RefTensor, RefTensor> cross_entropy_rows(const RefTensor& logits, const RefTensor& target,
                                                    const RefTensor* weight,
                                                    const CrossEntropyParams& p) {
   const int64_t R = logits.shape[0], C = logits.shape[1];
@@ -369,8 +368,8 @@ void adam_step(std::vector<double>& param, const std::vector<double>& grad,
   }
 }
 
-void sgd_step(std::vector<double>& param, const std::vector<double>& grad,
-              std::vector<double>* buf, bool first_step, const SgdStepParams& p) {
+void sgd_step(std::vector<double>& param, const std::vector<double>& grad, std::vector<double>* buf,
+              bool first_step, const SgdStepParams& p) {
   for (size_t i = 0; i < param.size(); ++i) {
     double d = (p.maximize ? -grad[i] : grad[i]) + p.weight_decay * param[i];
     if (buf) {

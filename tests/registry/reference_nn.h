@@ -17,8 +17,8 @@ namespace ember::ref {
 RefTensor conv2d(const RefTensor& x, const RefTensor& w, const RefTensor* bias,
                  const Conv2dParams& p);
 // The gradient for an input of shape x_shape: grad_out (N, K, P, Q), w -> (N, C, H, W).
-RefTensor conv2d_backward_input(const Shape& x_shape, const RefTensor& grad_out,
-                                const RefTensor& w, const Conv2dParams& p);
+RefTensor conv2d_backward_input(const Shape& x_shape, const RefTensor& grad_out, const RefTensor& w,
+                                const Conv2dParams& p);
 // The gradient for a weight of shape w_shape: grad_out (N, K, P, Q), x -> (K, C/groups, R, S).
 RefTensor conv2d_backward_weight(const Shape& w_shape, const RefTensor& grad_out,
                                  const RefTensor& x, const Conv2dParams& p);
@@ -29,9 +29,9 @@ RefTensor conv2d_backward_weight(const Shape& w_shape, const RefTensor& grad_out
 // mask additive, broadcastable to (B, H, Tq, Tk), or nullptr. A row with no finite score
 // has lse -inf and NaN outputs.
 struct AttentionResult {
-  RefTensor out;                 // (B, H, Tq, Dv)
-  RefTensor lse;                 // (B, H, Tq), of the scores before dropout
-  RefTensor dq, dk, dv;          // filled when a grad_out was given
+  RefTensor out;         // (B, H, Tq, Dv)
+  RefTensor lse;         // (B, H, Tq), of the scores before dropout
+  RefTensor dq, dk, dv;  // filled when a grad_out was given
 };
 AttentionResult attention(const RefTensor& q, const RefTensor& k, const RefTensor& v,
                           const RefTensor* mask, const AttentionParams& p,
@@ -40,8 +40,7 @@ AttentionResult attention(const RefTensor& q, const RefTensor& k, const RefTenso
 // ---- cross entropy ------------------------------------------------------------------------
 // Rows of logits (R, C) against class indices (R), CrossEntropyParams' formula; weight (C)
 // or nullptr. Returns (loss (R), lse (R)).
-std::pair<RefTensor, RefTensor> cross_entropy_rows(const RefTensor& logits,
-                                                   const RefTensor& target,
+std::pair<RefTensor, RefTensor> cross_entropy_rows(const RefTensor& logits, const RefTensor& target,
                                                    const RefTensor* weight,
                                                    const CrossEntropyParams& p);
 // grad_logits (R, C) = grad_loss[r] * d row_r / d logits[r, :].
@@ -80,8 +79,8 @@ void adam_step(std::vector<double>& param, const std::vector<double>& grad,
                std::vector<double>& exp_avg, std::vector<double>& exp_avg_sq,
                std::vector<double>* max_exp_avg_sq, int64_t step, const AdamStepParams& p);
 // One SGD update; buf only with momentum.
-void sgd_step(std::vector<double>& param, const std::vector<double>& grad,
-              std::vector<double>* buf, bool first_step, const SgdStepParams& p);
+void sgd_step(std::vector<double>& param, const std::vector<double>& grad, std::vector<double>* buf,
+              bool first_step, const SgdStepParams& p);
 // Sum of |x|^q over every element (max |x| for q = inf), NaN propagating.
 double multi_norm(const std::vector<RefTensor>& xs, double norm_type);
 

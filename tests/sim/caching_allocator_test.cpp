@@ -96,7 +96,7 @@ TEST(CachingAllocator, OutOfMemoryEmptiesTheCacheAndRetriesOnce) {
   FakeDevice dev(4096);
   CachingAllocator alloc(dev.api(), "fake");
   void* a = alloc.allocate(2048, nullptr);
-  alloc.deallocate(a);  // cached: 2048 reserved, 0 allocated
+  alloc.deallocate(a);                      // cached: 2048 reserved, 0 allocated
   void* b = alloc.allocate(3000, nullptr);  // 3072 > 4096 - 2048: fails, frees the cache, retries
   EXPECT_NE(b, nullptr);
   EXPECT_EQ(alloc.stats().num_ooms, 1);

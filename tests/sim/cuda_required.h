@@ -15,10 +15,12 @@ inline bool cuda_required() {
 }
 }  // namespace ember::simtest
 
-#define EMBER_SKIP_WITHOUT_CUDA()                                                                        \
-  do {                                                                                                   \
-    if (!::ember::backend_available(::ember::DeviceType::cuda)) {                                        \
-      if (::ember::simtest::cuda_required()) FAIL() << "EMBER_REQUIRE_CUDA=1 but no cuda device is available"; \
-      GTEST_SKIP() << "no cuda device: ember was built without CUDA, or no GPU and driver are visible";   \
-    }                                                                                                    \
+#define EMBER_SKIP_WITHOUT_CUDA()                                                              \
+  do {                                                                                         \
+    if (!::ember::backend_available(::ember::DeviceType::cuda)) {                              \
+      if (::ember::simtest::cuda_required())                                                   \
+        FAIL() << "EMBER_REQUIRE_CUDA=1 but no cuda device is available";                      \
+      GTEST_SKIP()                                                                             \
+          << "no cuda device: ember was built without CUDA, or no GPU and driver are visible"; \
+    }                                                                                          \
   } while (0)

@@ -21,8 +21,8 @@
 #include "registry/op_cases.h"
 #include "registry/reference_nn.h"
 #include "tensor/backends.h"
-#include "tensor/raw.h"
 #include "tensor/ops.h"
+#include "tensor/raw.h"
 
 #if EMBER_HAVE_CUDA
 #define EMBER_VARIANT_CUDA 1  // this file uses the cuda build's backend controls only
@@ -59,12 +59,15 @@ bool same_values(const Tensor& a, const Tensor& b) {
 void expect_close(const Tensor& device_result, const Tensor& cpu_result, double tol = 1e-5) {
   ASSERT_EQ(device_result.sizes(), cpu_result.sizes());
   ASSERT_EQ(device_result.dtype(), cpu_result.dtype());
-  std::vector<double> x = device_result.cpu().to_vector<double>(), y = cpu_result.to_vector<double>();
+  std::vector<double> x = device_result.cpu().to_vector<double>(),
+                      y = cpu_result.to_vector<double>();
   int bad = 0;
   for (size_t i = 0; i < x.size() && bad < 5; ++i) {
-    const bool ok = std::isnan(y[i]) ? std::isnan(x[i]) : std::fabs(x[i] - y[i]) <= tol * (1 + std::fabs(y[i]));
-    if (!ok) ADD_FAILURE() << "element " << i << ": " << x[i] << " on " << device_result.device() << ", " << y[i]
-                           << " on cpu (" << ++bad << ")";
+    const bool ok =
+        std::isnan(y[i]) ? std::isnan(x[i]) : std::fabs(x[i] - y[i]) <= tol * (1 + std::fabs(y[i]));
+    if (!ok)
+      ADD_FAILURE() << "element " << i << ": " << x[i] << " on " << device_result.device() << ", "
+                    << y[i] << " on cpu (" << ++bad << ")";
   }
 }
 
@@ -90,7 +93,7 @@ TEST_P(DeviceOps, EveryCastBetweenDtypes) {
   manual_seed(3);
   Tensor src = (randn({257}) * 40.0f).to(DType::f64);
   src.data_ptr<double>()[5] = std::numeric_limits<double>::quiet_NaN();  // NaN to integer: pinned
-  src.data_ptr<double>()[6] = 1e30;                                       // out of range: pinned
+  src.data_ptr<double>()[6] = 1e30;                                      // out of range: pinned
   for (DType from : {DType::f32, DType::f64, DType::i64, DType::b8}) {
     Tensor c = src.to(from);
     Tensor d = c.to(dev());
@@ -131,8 +134,8 @@ TEST_P(DeviceOps, MatmulBatchedBroadcastAndTransposed) {
   manual_seed(5);
   Tensor a = randn({3, 1, 70, 130}), b = randn({4, 130, 90});
   expect_close(a.to(dev()).matmul(b.to(dev())), a.matmul(b), 1e-4);
-  Tensor t = randn({130, 70}).t();                   // (70, 130), column-major
-  Tensor u = b.select(0, 1).t().contiguous().t();    // (130, 90), column-major
+  Tensor t = randn({130, 70}).t();                 // (70, 130), column-major
+  Tensor u = b.select(0, 1).t().contiguous().t();  // (130, 90), column-major
   expect_close(t.to(dev()).matmul(u.to(dev())), t.matmul(u), 1e-4);
   Tensor a64 = randn({65, 33}, {.dtype = DType::f64}), b64 = randn({33, 17}, {.dtype = DType::f64});
   expect_close(a64.to(dev()).matmul(b64.to(dev())), a64.matmul(b64), 1e-12);
@@ -244,7 +247,7 @@ TEST_P(DeviceOps, AdamWithClippingTrainsLikeTheCpu) {
     Tensor x = randn({5, 13}), y = randn({5, 7});
     cpu_opt->zero_grad();
     dev_opt->zero_grad();
-    ((*cpu_model)(x) - y).pow(2.0).sum().backward();
+    ((*cpu_model)(x)-y).pow(2.0).sum().backward();
     ((*dev_model)(x.to(dev())) - y.to(dev())).pow(2.0).sum().backward();
     const double n_cpu = optim::clip_grad_norm_(cpu_model->parameters(), 0.5);
     const double n_dev = optim::clip_grad_norm_(dev_model->parameters(), 0.5);
@@ -340,7 +343,9 @@ TEST_P(DeviceOps, Bf16AttentionPathMatchesTheReference) {
     }
 }
 
-std::string device_name(const ::testing::TestParamInfo<Device>& p) { return p.param.is_cuda() ? "cuda" : "sim"; }
+std::string device_name(const ::testing::TestParamInfo<Device>& p) {
+  return p.param.is_cuda() ? "cuda" : "sim";
+}
 
 // ---- cross entropy, layer norm and embedding kernels against the cpu backend ----------------
 // The backend primitives run directly on random inputs, outputs poisoned with NaN, in both
@@ -372,7 +377,8 @@ TEST_P(DeviceOps, CrossEntropyKernelsMatchCpu) {
           cpu.cross_entropy_forward({loss, lse, z, t, weight}, p);
           Tensor gz = poisoned({R, C}, dt, Device::cpu());
           cpu.cross_entropy_backward({gz, gl, z, lse, t, weight}, p);
-          Tensor dz = z.to(dev()), dtg = t.to(dev()), dw = weight.defined() ? weight.to(dev()) : weight;
+          Tensor dz = z.to(dev()), dtg = t.to(dev()),
+                 dw = weight.defined() ? weight.to(dev()) : weight;
           Tensor dloss = poisoned({R}, dt, dev()), dlse = poisoned({R}, dt, dev());
           backend(dev()).cross_entropy_forward({dloss, dlse, dz, dtg, dw}, p);
           Tensor dgz = poisoned({R, C}, dt, dev());
@@ -406,11 +412,14 @@ TEST_P(DeviceOps, LayerNormKernelsMatchCpu) {
           Tensor ww = affine ? w : Tensor(), bb = affine ? b : Tensor();
           auto on = [&](Device d) {
             auto put = [&](const Tensor& t) { return t.defined() ? t.to(d) : t; };
-            Tensor y = poisoned({R, N}, dt, d), mean = poisoned({R}, dt, d), rstd = poisoned({R}, dt, d);
+            Tensor y = poisoned({R, N}, dt, d), mean = poisoned({R}, dt, d),
+                   rstd = poisoned({R}, dt, d);
             Backend& be = backend(d);
             be.layer_norm_forward({y, mean, rstd, put(x), put(ww), put(bb)}, {.eps = 1e-5});
-            Tensor dx = poisoned({R, N}, dt, d), dw = poisoned({N}, dt, d), db = poisoned({N}, dt, d);
-            be.layer_norm_backward({dx, dw, db, put(dy), put(x), mean, rstd, put(ww)}, {.eps = 1e-5});
+            Tensor dx = poisoned({R, N}, dt, d), dw = poisoned({N}, dt, d),
+                   db = poisoned({N}, dt, d);
+            be.layer_norm_backward({dx, dw, db, put(dy), put(x), mean, rstd, put(ww)},
+                                   {.eps = 1e-5});
             return std::vector<Tensor>{y, mean, rstd, dx, dw, db};
           };
           std::vector<Tensor> want = on(Device::cpu()), got = on(dev());
@@ -446,14 +455,17 @@ TEST_P(DeviceOps, EmbeddingKernelsMatchCpuBitForBit) {
       }
     }
   try {
-    (void)raw::embedding_forward(randn({4, 2}, opts()), from_vector(std::vector<int64_t>{1, 4}, dev())).cpu();
+    (void)raw::embedding_forward(randn({4, 2}, opts()),
+                                 from_vector(std::vector<int64_t>{1, 4}, dev()))
+        .cpu();
     ADD_FAILURE() << "no error";
   } catch (const IndexError& e) {
     EXPECT_THAT(e.what(), HasSubstr("embedding"));
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Devices, DeviceOps, ::testing::Values(Device::sim(), Device::cuda()), device_name);
+INSTANTIATE_TEST_SUITE_P(Devices, DeviceOps, ::testing::Values(Device::sim(), Device::cuda()),
+                         device_name);
 
 // ---- cuda only ------------------------------------------------------------------------------
 
@@ -461,7 +473,8 @@ TEST(CudaDevice, TiledGemmMatchesCublas) {
   EMBER_SKIP_WITHOUT_CUDA();
 #if EMBER_HAVE_CUDA
   manual_seed(7);
-  Tensor a = randn({2, 300, 200}, {.device = Device::cuda()}), b = randn({200, 150}, {.device = Device::cuda()});
+  Tensor a = randn({2, 300, 200}, {.device = Device::cuda()}),
+         b = randn({200, 150}, {.device = Device::cuda()});
   const backends::GemmImpl before = backends::cuda::matmul;
   backends::cuda::matmul = backends::GemmImpl::cublas;
   Tensor by_cublas = a.matmul(b);
@@ -537,14 +550,28 @@ TEST(CudaDevice, UnavailableWithoutAGpuButEverythingElseWorks) {
   if (backend_available(DeviceType::cuda)) GTEST_SKIP() << "a GPU is present";
   EXPECT_THROW((void)empty({2}, {.device = Device::cuda()}), DeviceError);
   EXPECT_EQ(Device::best(), Device::cpu());
-  EXPECT_EQ((ones({2}, {.device = Device::sim()}) * 2.0f).cpu().to_vector<float>(), (std::vector<float>{2, 2}));
+  EXPECT_EQ((ones({2}, {.device = Device::sim()}) * 2.0f).cpu().to_vector<float>(),
+            (std::vector<float>{2, 2}));
 }
 
 // conv2d's division by a launch-time constant, against `/` on every divisor up to 600 and
 // dividends up to the 2^31 - 1 its callers stay below.
 TEST(KernelHelpers, FastDivMatchesDivision) {
-  const std::vector<int> ns = {0, 1, 2, 3, 63, 64, 65, 1000, 65535, 65536, 1 << 20, 123456789,
-                               (1 << 30) + 7, 2147483646, 2147483647};
+  const std::vector<int> ns = {0,
+                               1,
+                               2,
+                               3,
+                               63,
+                               64,
+                               65,
+                               1000,
+                               65535,
+                               65536,
+                               1 << 20,
+                               123456789,
+                               (1 << 30) + 7,
+                               2147483646,
+                               2147483647};
   int bad = 0;
   for (int d = 1; d <= 600; ++d) {
     const EMBER_VARIANT::FastDiv f(static_cast<uint32_t>(d));

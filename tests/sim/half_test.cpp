@@ -24,7 +24,8 @@ uint16_t bf16_reference(float f) {
   if (lo == u) return static_cast<uint16_t>(u >> 16);
   const uint32_t hi = lo + 0x10000u;  // next bfloat16 away from zero (may be inf)
   // Past the largest finite value, rounding treats infinity as the next step, 2^128.
-  const double hi_value = (hi & 0x7F800000u) == 0x7F800000u ? std::copysign(0x1p128, f) : bits_float(hi);
+  const double hi_value =
+      (hi & 0x7F800000u) == 0x7F800000u ? std::copysign(0x1p128, f) : bits_float(hi);
   const double dl = std::fabs(static_cast<double>(f) - static_cast<double>(bits_float(lo)));
   const double dh = std::fabs(hi_value - static_cast<double>(f));
   if (dl < dh) return static_cast<uint16_t>(lo >> 16);
@@ -93,9 +94,12 @@ TEST(Half, Bfloat16RoundsToNearestEven) {
     const float f = bits_float(rng());
     ASSERT_EQ(__bfloat16_as_ushort(__float2bfloat16(f)), bf16_reference(f)) << std::hexfloat << f;
   }
-  EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16(bits_float(0x3F808000u))), 0x3F80);  // tie, even down
-  EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16(bits_float(0x3F818000u))), 0x3F82);  // tie, even up
-  EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16(bits_float(0x7F7FFFFFu))), 0x7F80);  // max float: inf
+  EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16(bits_float(0x3F808000u))),
+            0x3F80);  // tie, even down
+  EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16(bits_float(0x3F818000u))),
+            0x3F82);  // tie, even up
+  EXPECT_EQ(__bfloat16_as_ushort(__float2bfloat16(bits_float(0x7F7FFFFFu))),
+            0x7F80);  // max float: inf
   EXPECT_EQ(__bfloat162float(__float2bfloat16(1.0f)), 1.0f);
   EXPECT_TRUE(__hisnan(__float2bfloat16(std::numeric_limits<float>::quiet_NaN())));
 }

@@ -18,7 +18,8 @@ TEST(SimMemory, StatsTrackAllocatedReservedAndPeak) {
   void* b = sim::device_malloc(24);
   MemoryStats mid = memory_stats(DeviceType::sim);
   EXPECT_EQ(mid.allocated_bytes - before.allocated_bytes, 1024);
-  EXPECT_GE(mid.reserved_bytes - before.reserved_bytes, 1024 + 4 * static_cast<int64_t>(sim::kGuardBytes));
+  EXPECT_GE(mid.reserved_bytes - before.reserved_bytes,
+            1024 + 4 * static_cast<int64_t>(sim::kGuardBytes));
   EXPECT_EQ(mid.num_allocs - before.num_allocs, 2);
   EXPECT_GE(mid.peak_allocated_bytes, mid.allocated_bytes);
   sim::device_free(a);

@@ -20,7 +20,9 @@ std::vector<const OpCase*> all_cases() {
   return v;
 }
 
-std::string case_name(const ::testing::TestParamInfo<const OpCase*>& info) { return sanitize(info.param->name); }
+std::string case_name(const ::testing::TestParamInfo<const OpCase*>& info) {
+  return sanitize(info.param->name);
+}
 
 class OpCaseSim : public ::testing::TestWithParam<const OpCase*> {};
 

@@ -45,7 +45,8 @@ TEST(PlantedBugs, MissingBarrierIsCaughtByTheShuffledSchedule) {
   EXPECT_EQ(wrong_elements(sim::Schedule::sequential, true), 0);
   EXPECT_EQ(wrong_elements(sim::Schedule::shuffled, true), 0);
   EXPECT_EQ(wrong_elements(sim::Schedule::sequential, false), 0) << "the bug hides in thread order";
-  EXPECT_GT(wrong_elements(sim::Schedule::shuffled, false), 50) << "the shuffled schedule must expose it";
+  EXPECT_GT(wrong_elements(sim::Schedule::shuffled, false), 50)
+      << "the shuffled schedule must expose it";
 }
 
 __global__ void write_one_past_the_end(float* out, int n) {

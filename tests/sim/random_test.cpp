@@ -61,9 +61,12 @@ TEST_P(PhiloxOnDevice, MatchesTheCpuBitForBit) {
   }
 }
 
-std::string device_name(const ::testing::TestParamInfo<Device>& p) { return p.param.is_cuda() ? "cuda" : "sim"; }
+std::string device_name(const ::testing::TestParamInfo<Device>& p) {
+  return p.param.is_cuda() ? "cuda" : "sim";
+}
 
-INSTANTIATE_TEST_SUITE_P(Devices, PhiloxOnDevice, ::testing::Values(Device::sim(), Device::cuda()), device_name);
+INSTANTIATE_TEST_SUITE_P(Devices, PhiloxOnDevice, ::testing::Values(Device::sim(), Device::cuda()),
+                         device_name);
 
 }  // namespace
 }  // namespace ember::simtest

@@ -20,7 +20,8 @@ __global__ void write_ids(uint4* out) {
   const unsigned block = blockIdx.x + gridDim.x * (blockIdx.y + gridDim.y * blockIdx.z);
   const unsigned thread = threadIdx.x + blockDim.x * (threadIdx.y + blockDim.y * threadIdx.z);
   const unsigned threads = blockDim.x * blockDim.y * blockDim.z;
-  out[block * threads + thread] = make_uint4(block, thread, threads, gridDim.x * gridDim.y * gridDim.z);
+  out[block * threads + thread] =
+      make_uint4(block, thread, threads, gridDim.x * gridDim.y * gridDim.z);
 }
 
 TEST(Simulator, BuiltInVariablesCoverEveryThreadOfA3dLaunch) {
@@ -63,8 +64,8 @@ TEST_P(BothSchedules, SharedMemoryAndBarriers) {
   std::iota(h.begin(), h.end(), 0);
   DeviceBuffer<int> in(h), out(h.size()), out2(h.size());
   run("reverse_block", 8, 256, &reverse_block, in.get(), out.get());
-  sim_impl::launch({"reverse_block_dynamic", 8, 256, 256 * sizeof(int)}, &reverse_block_dynamic, in.get(),
-                   out2.get());
+  sim_impl::launch({"reverse_block_dynamic", 8, 256, 256 * sizeof(int)}, &reverse_block_dynamic,
+                   in.get(), out2.get());
   std::vector<int> r = out.host(), r2 = out2.host();
   for (int b = 0; b < 8; ++b)
     for (int t = 0; t < 256; ++t) {
@@ -101,7 +102,8 @@ __global__ void atomics(int* count, float* fsum, int* imax, float* fmax, unsigne
   atomicMax(imax, g);
   atomicMax(fmax, static_cast<float>(g) * 0.25f);
   atomicAdd(u64, 3ull);
-  if (atomicCAS(cas_winners, 0u, static_cast<unsigned>(g) + 1) == 0u) atomicAdd(cas_winners + 1, 1u);
+  if (atomicCAS(cas_winners, 0u, static_cast<unsigned>(g) + 1) == 0u)
+    atomicAdd(cas_winners + 1, 1u);
   __threadfence();
 }
 
@@ -114,7 +116,8 @@ TEST(Simulator, AtomicsAreAtomicAcrossBlocksOnSeveralThreads) {
   DeviceBuffer<float> fsum(std::vector<float>{0.f}), fmax(std::vector<float>{-1.f});
   DeviceBuffer<unsigned> cas(std::vector<unsigned>{0u, 0u});
   DeviceBuffer<unsigned long long> u64(std::vector<unsigned long long>{0});
-  run("atomics", 64, 128, &atomics, count.get(), fsum.get(), imax.get(), fmax.get(), cas.get(), u64.get());
+  run("atomics", 64, 128, &atomics, count.get(), fsum.get(), imax.get(), fmax.get(), cas.get(),
+      u64.get());
   backends::sim::workers = old_workers;
   sim::set_parallel_min_threads(old_min);
   const int n = 64 * 128;
@@ -244,7 +247,8 @@ TEST(Simulator, VectorTypesHaveCudasSizesAndAlignment) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Schedules, BothSchedules,
-                         ::testing::Values(sim::Schedule::sequential, sim::Schedule::shuffled), schedule_name);
+                         ::testing::Values(sim::Schedule::sequential, sim::Schedule::shuffled),
+                         schedule_name);
 
 }  // namespace
 }  // namespace ember::simtest

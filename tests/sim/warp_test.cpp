@@ -87,7 +87,8 @@ TEST_P(WarpOps, WarpReduction) {
   for (int i = 0; i < 128; ++i) h[i] = static_cast<float>(i);
   DeviceBuffer<float> in(h), out(4);
   run("warp_sum", 1, 128, &warp_sum, in.get(), out.get());
-  for (int w = 0; w < 4; ++w) EXPECT_EQ(out.host()[w], static_cast<float>(32 * 32 * w + 31 * 32 / 2)) << w;
+  for (int w = 0; w < 4; ++w)
+    EXPECT_EQ(out.host()[w], static_cast<float>(32 * 32 * w + 31 * 32 / 2)) << w;
 }
 
 __global__ void votes(unsigned* out) {
@@ -139,7 +140,9 @@ TEST_P(WarpOps, PartialAndExitedLanes) {
   for (int t = 36; t < 40; ++t) EXPECT_EQ(h[t], -1) << t;  // lanes 8..11 do not exist
 }
 
-INSTANTIATE_TEST_SUITE_P(Schedules, WarpOps, ::testing::Values(sim::Schedule::sequential, sim::Schedule::shuffled), schedule_name);
+INSTANTIATE_TEST_SUITE_P(Schedules, WarpOps,
+                         ::testing::Values(sim::Schedule::sequential, sim::Schedule::shuffled),
+                         schedule_name);
 
 }  // namespace
 }  // namespace ember::simtest

@@ -20,12 +20,13 @@ namespace {
 bool aligned64(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
 
 TEST(HostCache, EveryBlockIsAlignedAndUsable) {
-  for (size_t n : {size_t{0}, size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{4097}, cpu::kMaxCachedBytes,
-                   cpu::kMaxCachedBytes + 1, size_t{3} << 20}) {
+  for (size_t n : {size_t{0}, size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{4097},
+                   cpu::kMaxCachedBytes, cpu::kMaxCachedBytes + 1, size_t{3} << 20}) {
     auto* p = static_cast<unsigned char*>(cpu::host_allocate(n));
     ASSERT_NE(p, nullptr);
     EXPECT_TRUE(aligned64(p)) << n << " bytes";
-    for (size_t i = 0; i < n; ++i) p[i] = static_cast<unsigned char>(i);  // the whole block is writable
+    for (size_t i = 0; i < n; ++i)
+      p[i] = static_cast<unsigned char>(i);  // the whole block is writable
     cpu::host_deallocate(p, n);
   }
 }
@@ -54,7 +55,8 @@ TEST(HostCache, LargeBlocksAreNotCachedAndTheCacheIsBounded) {
   const size_t blocks_before = cpu::host_cached_blocks();
   for (void* p : blocks) cpu::host_deallocate(p, 3000);
   EXPECT_LE(cpu::host_cached_blocks(), blocks_before + cpu::kMaxCachedPerClass);
-  EXPECT_LE(cpu::host_cached_bytes(), size_t{2} * cpu::kMaxCachedBytes * cpu::kMaxCachedPerClass * 11);
+  EXPECT_LE(cpu::host_cached_bytes(),
+            size_t{2} * cpu::kMaxCachedBytes * cpu::kMaxCachedPerClass * 11);
 }
 
 TEST(HostCache, LargeBlocksAreReusedAcrossThreadsUpToABound) {
@@ -64,7 +66,8 @@ TEST(HostCache, LargeBlocksAreReusedAcrossThreadsUpToABound) {
   cpu::host_deallocate(p, (1 << 20) + 3);
   EXPECT_GT(cpu::host_cached_large_bytes(), size_t{1} << 20);
   void* q = nullptr;
-  std::thread t([&] { q = cpu::host_allocate((1 << 20) + 100); });  // same size step, another thread
+  std::thread t(
+      [&] { q = cpu::host_allocate((1 << 20) + 100); });  // same size step, another thread
   t.join();
   EXPECT_EQ(q, p);
   EXPECT_EQ(cpu::host_cached_large_bytes(), 0u);

@@ -95,7 +95,7 @@ TEST(Dispatch, FallbackWarnsOncePerOpAndDeviceAndMatchesCpu) {
   const Device dev = Device::sim();
   manual_seed(5);
   Tensor z = randn({6, 5}, {.dtype = DType::f64});  // (R, C)
-  Tensor t = randint(0, 5, {6});                     // (R)
+  Tensor t = randint(0, 5, {6});                    // (R)
   const CrossEntropyParams p{.ignore_index = -100, .label_smoothing = 0.1};
   auto [want, want_lse] = raw::cross_entropy_forward(z, t, Tensor(), p);
 
@@ -118,7 +118,8 @@ TEST(Dispatch, FallbackWarnsOncePerOpAndDeviceAndMatchesCpu) {
   EXPECT_EQ(g.device(), dev);
   EXPECT_TRUE(allclose(got.cpu(), want, 0, 0));
   EXPECT_TRUE(allclose(got_lse.cpu(), want_lse, 0, 0));
-  EXPECT_TRUE(allclose(g.cpu(), raw::cross_entropy_backward(want, z, want_lse, t, Tensor(), p), 0, 0));
+  EXPECT_TRUE(
+      allclose(g.cpu(), raw::cross_entropy_backward(want, z, want_lse, t, Tensor(), p), 0, 0));
 
   // Another primitive on the same device warns once on its own.
   Tensor param = randn({7}, {.dtype = DType::f64}), grad = randn({7}, {.dtype = DType::f64});

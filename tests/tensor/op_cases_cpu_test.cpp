@@ -41,7 +41,8 @@ class PoisonAllocations : public ::testing::Environment {
  public:
   void SetUp() override {
 #if !defined(__SANITIZE_ADDRESS__)
-    if (!poison_host_allocations()) std::fprintf(stderr, "note: host allocations are not poisoned here\n");
+    if (!poison_host_allocations())
+      std::fprintf(stderr, "note: host allocations are not poisoned here\n");
 #endif
   }
 };
@@ -163,13 +164,18 @@ TEST(OpCaseRegistry, NamesAreUniqueAndCoverEveryOp) {
     ops.insert(c.op);
   }
   for (const char* op :
-       {"neg", "abs", "sign", "exp", "log", "sqrt", "rsqrt", "tanh", "sigmoid", "relu", "gelu", "gelu_tanh",
-        "silu", "sin", "cos", "pow_e2", "pow_e0.5", "add", "sub", "mul", "div", "pow", "maximum", "minimum",
-        "eq", "ne", "lt", "le", "gt", "ge", "logical_and", "logical_or", "logical_not", "where", "masked_fill",
-        "sum", "mean", "prod", "var", "std", "amax", "amin", "max_dim", "min_dim", "argmax", "argmin",
-        "max_all", "min_all", "argmax_all", "argmin_all", "matmul", "softmax", "log_softmax", "cat", "stack",
-        "split", "split_sizes", "chunk", "index_select", "gather", "scatter_add", "tril", "triu", "cast",
-        "contiguous", "clone", "view"})
+       {"neg",         "abs",        "sign",        "exp",     "log",          "sqrt",
+        "rsqrt",       "tanh",       "sigmoid",     "relu",    "gelu",         "gelu_tanh",
+        "silu",        "sin",        "cos",         "pow_e2",  "pow_e0.5",     "add",
+        "sub",         "mul",        "div",         "pow",     "maximum",      "minimum",
+        "eq",          "ne",         "lt",          "le",      "gt",           "ge",
+        "logical_and", "logical_or", "logical_not", "where",   "masked_fill",  "sum",
+        "mean",        "prod",       "var",         "std",     "amax",         "amin",
+        "max_dim",     "min_dim",    "argmax",      "argmin",  "max_all",      "min_all",
+        "argmax_all",  "argmin_all", "matmul",      "softmax", "log_softmax",  "cat",
+        "stack",       "split",      "split_sizes", "chunk",   "index_select", "gather",
+        "scatter_add", "tril",       "triu",        "cast",    "contiguous",   "clone",
+        "view"})
     EXPECT_TRUE(ops.count(op)) << "no case for " << op;
   EXPECT_GT(op_cases().size(), 500u);
 }
@@ -220,7 +226,8 @@ TEST(OpCaseRegistry, CompareReportsMismatchesWithTheirIndex) {
   EXPECT_EQ(compare(t, good, DType::f32, {1e-6, 1e-6}), "");
   EXPECT_THAT(compare(t, bad, DType::f32, {1e-6, 1e-6}), ::testing::HasSubstr("(1, 1)"));
   EXPECT_THAT(compare(t, good, DType::f64, {}), ::testing::HasSubstr("dtype"));
-  EXPECT_THAT(compare(t, ref::from_values({4}, {1, 2, 3, 4}), DType::f32, {}), ::testing::HasSubstr("shape"));
+  EXPECT_THAT(compare(t, ref::from_values({4}, {1, 2, 3, 4}), DType::f32, {}),
+              ::testing::HasSubstr("shape"));
 }
 
 // ---- in-place ops into poisoned destinations ----------------------------------------------
@@ -235,21 +242,29 @@ std::vector<InplaceCase> inplace_cases() {
   return {
       {"copy", [](Tensor& d, const Tensor& a, const Tensor&, const Tensor&) { d.copy_(a); },
        [](double a, double, double) { return a; }},
-      {"copy_bcast_row", [](Tensor& d, const Tensor&, const Tensor& b, const Tensor&) { d.copy_(b); },
+      {"copy_bcast_row",
+       [](Tensor& d, const Tensor&, const Tensor& b, const Tensor&) { d.copy_(b); },
        [](double, double b, double) { return b; }},
-      {"add_", [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).add_(b); },
+      {"add_",
+       [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).add_(b); },
        [](double a, double b, double) { return a + b; }},
-      {"sub_", [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).sub_(b); },
+      {"sub_",
+       [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).sub_(b); },
        [](double a, double b, double) { return a - b; }},
-      {"mul_", [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).mul_(b); },
+      {"mul_",
+       [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).mul_(b); },
        [](double a, double b, double) { return a * b; }},
-      {"div_", [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).div_(b); },
+      {"div_",
+       [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) { d.copy_(a).div_(b); },
        [](double a, double b, double) { return a / b; }},
-      {"add_scalar_", [](Tensor& d, const Tensor& a, const Tensor&, const Tensor&) { d.copy_(a).add_(2.5); },
+      {"add_scalar_",
+       [](Tensor& d, const Tensor& a, const Tensor&, const Tensor&) { d.copy_(a).add_(2.5); },
        [](double a, double, double) { return a + 2.5; }},
-      {"mul_scalar_", [](Tensor& d, const Tensor& a, const Tensor&, const Tensor&) { d.copy_(a).mul_(-2); },
+      {"mul_scalar_",
+       [](Tensor& d, const Tensor& a, const Tensor&, const Tensor&) { d.copy_(a).mul_(-2); },
        [](double a, double, double) { return -2 * a; }},
-      {"operators", [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) {
+      {"operators",
+       [](Tensor& d, const Tensor& a, const Tensor& b, const Tensor&) {
          d.copy_(a);
          d += b;
          d *= b;
@@ -257,7 +272,10 @@ std::vector<InplaceCase> inplace_cases() {
          d /= b;
        },
        [](double a, double b, double) { return ((a + b) * b - a) / b; }},
-      {"masked_fill_", [](Tensor& d, const Tensor& a, const Tensor&, const Tensor& m) { d.copy_(a).masked_fill_(m, 7.0); },
+      {"masked_fill_",
+       [](Tensor& d, const Tensor& a, const Tensor&, const Tensor& m) {
+         d.copy_(a).masked_fill_(m, 7.0);
+       },
        [](double a, double, double m) { return m != 0 ? 7.0 : a; }},
       {"fill_", [](Tensor& d, const Tensor&, const Tensor&, const Tensor&) { d.fill_(3.25); },
        [](double, double, double) { return 3.25; }},
@@ -280,8 +298,14 @@ TEST_P(InplaceCpu, WritesEveryElementOfTheViewAndNothingElse) {
   // 2: every other column of a (3, 8) buffer; 3: an inner block of a (5, 6) buffer.
   Tensor base, dst, outside;
   switch (layout) {
-    case 0: base = empty(shape); dst = base; break;
-    case 1: base = empty({4, 3}); dst = base.t(); break;
+    case 0:
+      base = empty(shape);
+      dst = base;
+      break;
+    case 1:
+      base = empty({4, 3});
+      dst = base.t();
+      break;
     case 2:
       base = empty({3, 8});
       dst = base.slice(1, 0, 8, 2);
@@ -320,7 +344,8 @@ std::string inplace_name(const ::testing::TestParamInfo<InplaceParam>& info) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Poisoned, InplaceCpu,
-                         ::testing::Combine(::testing::ValuesIn(inplace_cases()), ::testing::Values(0, 1, 2, 3)),
+                         ::testing::Combine(::testing::ValuesIn(inplace_cases()),
+                                            ::testing::Values(0, 1, 2, 3)),
                          inplace_name);
 
 }  // namespace

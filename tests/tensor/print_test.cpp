@@ -26,7 +26,8 @@ TEST(Print, FloatMatrixWithIntegerValues) {
 
 TEST(Print, Int64AndBool) {
   EXPECT_EQ(from_vector<int64_t>({1, 2, 3}).to_string(), "tensor([1, 2, 3])");
-  EXPECT_EQ(from_vector<int64_t>({1, 2, 3, 4}, {2, 2}).to_string(), "tensor([[1, 2],\n        [3, 4]])");
+  EXPECT_EQ(from_vector<int64_t>({1, 2, 3, 4}, {2, 2}).to_string(),
+            "tensor([[1, 2],\n        [3, 4]])");
   EXPECT_EQ(from_vector<int64_t>({-5, 10}).to_string(), "tensor([-5, 10])");
   EXPECT_EQ(from_vector<bool>({true, false}).to_string(), "tensor([ True, False])");
   EXPECT_EQ(from_vector<bool>({true, true}).to_string(), "tensor([True, True])");
@@ -71,7 +72,8 @@ TEST(Print, Empty) {
 }
 
 TEST(Print, ThreeDims) {
-  EXPECT_EQ(from_vector<float>({1, 2, 3, 4}, {2, 1, 2}).to_string(), "tensor([[[1., 2.]],\n\n        [[3., 4.]]])");
+  EXPECT_EQ(from_vector<float>({1, 2, 3, 4}, {2, 1, 2}).to_string(),
+            "tensor([[[1., 2.]],\n\n        [[3., 4.]]])");
 }
 
 TEST(Print, LongRowsWrapAtEightyColumns) {

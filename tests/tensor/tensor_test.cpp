@@ -43,7 +43,8 @@ TEST(Factories, ZerosOnesFullEmpty) {
 
 TEST(Factories, LikeFactoriesKeepShapeAndDType) {
   Tensor x = ones({2, 3}, {.dtype = DType::f64});
-  for (const Tensor& t : {zeros_like(x), ones_like(x), full_like(x, 2.0), empty_like(x), rand_like(x), randn_like(x)}) {
+  for (const Tensor& t : {zeros_like(x), ones_like(x), full_like(x, 2.0), empty_like(x),
+                          rand_like(x), randn_like(x)}) {
     EXPECT_EQ(t.sizes(), x.sizes());
     EXPECT_EQ(t.dtype(), DType::f64);
     EXPECT_FALSE(t.storage() == x.storage());
@@ -67,7 +68,8 @@ TEST(Factories, Arange) {
 
 TEST(Factories, Linspace) {
   EXPECT_THAT(linspace(0, 1, 5).to_vector<float>(), ElementsAre(0.f, 0.25f, 0.5f, 0.75f, 1.f));
-  EXPECT_THAT(linspace(-1, 1, 3, {.dtype = DType::f64}).to_vector<double>(), ElementsAre(-1.0, 0.0, 1.0));
+  EXPECT_THAT(linspace(-1, 1, 3, {.dtype = DType::f64}).to_vector<double>(),
+              ElementsAre(-1.0, 0.0, 1.0));
   EXPECT_THAT(linspace(2, 5, 1).to_vector<float>(), ElementsAre(2.f));
   EXPECT_EQ(linspace(0, 1, 0).numel(), 0);
   // The last value is exactly `end` even when the step is not representable.
@@ -180,7 +182,8 @@ TEST(Copies, ToDTypeIsIndependentAndRoundsLikePyTorch) {
   Tensor d = x.to(DType::f64);
   d.fill_(3.0);
   EXPECT_THAT(x.to_vector<float>(), ElementsAre(-1.75f, -0.5f, 0.f, 0.5f, 2.9f));
-  EXPECT_THAT(from_vector<bool>({true, false}).to(DType::f32).to_vector<float>(), ElementsAre(1.f, 0.f));
+  EXPECT_THAT(from_vector<bool>({true, false}).to(DType::f32).to_vector<float>(),
+              ElementsAre(1.f, 0.f));
   EXPECT_TRUE(x.to(Device::cpu()).is_same(x));
 }
 
@@ -218,7 +221,8 @@ TEST(Item, ToVectorOfViewsIsRowMajor) {
   EXPECT_THAT(x.to_vector<double>(), ElementsAre(0, 1, 2, 3, 4, 5));
 }
 
-// ---- from_blob ------------------------------------------------------------------------------------
+// ---- from_blob
+// ------------------------------------------------------------------------------------
 
 TEST(FromBlob, AliasesCallerMemory) {
   std::vector<float> buf = {1, 2, 3, 4, 5, 6};
@@ -313,7 +317,8 @@ TEST(Storage, ViewsKeepTheirStorageAlive) {
   EXPECT_EQ(Storage::live_count(), count0);
 }
 
-// ---- equal / allclose ------------------------------------------------------------------------------
+// ---- equal / allclose
+// ------------------------------------------------------------------------------
 
 TEST(Compare, EqualAndAllclose) {
   Tensor a = from_vector<float>({1, 2, 3});
@@ -327,7 +332,8 @@ TEST(Compare, EqualAndAllclose) {
   EXPECT_TRUE(allclose(a, from_vector<double>({1, 2, 3})));
 }
 
-// ---- promotion --------------------------------------------------------------------------------------
+// ---- promotion
+// --------------------------------------------------------------------------------------
 
 TEST(Promotion, DTypeLattice) {
   EXPECT_EQ(promote_types(DType::b8, DType::i64), DType::i64);
@@ -337,10 +343,12 @@ TEST(Promotion, DTypeLattice) {
   EXPECT_EQ((ones({2}, {.dtype = DType::i64}) + 1.5).dtype(), DType::f32);
   EXPECT_EQ((ones({2}, {.dtype = DType::f64}) * 2).dtype(), DType::f64);
   EXPECT_EQ((ones({2}) / ones({2}, {.dtype = DType::f64})).dtype(), DType::f64);
-  EXPECT_EQ(div(ones({2}, {.dtype = DType::i64}), ones({2}, {.dtype = DType::i64})).dtype(), DType::f32);
+  EXPECT_EQ(div(ones({2}, {.dtype = DType::i64}), ones({2}, {.dtype = DType::i64})).dtype(),
+            DType::f32);
   EXPECT_EQ(sum(ones({2}, {.dtype = DType::b8})).dtype(), DType::i64);
   EXPECT_EQ(cat({ones({2}), ones({2}, {.dtype = DType::f64})}).dtype(), DType::f64);
-  EXPECT_EQ(cat({ones({2}, {.dtype = DType::b8}), ones({2}, {.dtype = DType::i64})}).dtype(), DType::i64);
+  EXPECT_EQ(cat({ones({2}, {.dtype = DType::b8}), ones({2}, {.dtype = DType::i64})}).dtype(),
+            DType::i64);
 }
 
 }  // namespace

@@ -14,8 +14,8 @@ using ::testing::ElementsAre;
 // A (2, 3, 4) tensor holding 0..23.
 Tensor base234() { return arange(24, {.dtype = DType::f32}).view({2, 3, 4}); }
 
-void expect_geometry(const Tensor& v, const Tensor& base, const Shape& sizes, const Strides& strides,
-                     int64_t offset) {
+void expect_geometry(const Tensor& v, const Tensor& base, const Shape& sizes,
+                     const Strides& strides, int64_t offset) {
   EXPECT_TRUE(v.storage() == base.storage()) << "a view shares its base's storage";
   EXPECT_EQ(v.sizes(), sizes);
   // The stride of a size-1 dim never moves to another element, so any value is right
@@ -82,7 +82,7 @@ TEST(Views, SliceWithStep) {
   expect_geometry(x.slice(-1, -3, -1), x, {2, 3, 2}, {12, 4, 1}, 1);
   expect_geometry(x.slice(1, 2, 100), x, {2, 1, 4}, {12, 4, 1}, 8);  // end clamps
   expect_geometry(x.slice(1, 3, 3), x, {2, 0, 4}, {12, 4, 1}, 12);   // empty
-  Tensor s = x.slice(2, 0, 4, 3);  // columns 0 and 3
+  Tensor s = x.slice(2, 0, 4, 3);                                    // columns 0 and 3
   EXPECT_THAT(s.select(0, 0).to_vector<float>(), ElementsAre(0, 3, 4, 7, 8, 11));
 }
 
@@ -147,9 +147,9 @@ TEST(Views, Flatten) {
 TEST(Views, WritesThroughViewsReachTheBase) {
   Tensor x = zeros({3, 4});
   x.select(0, 1).fill_(1.0);
-  x.slice(1, 0, 4, 3).fill_(2.0);                  // columns 0 and 3
-  x.t().select(0, 2).add_(full({3}, 10.0));        // column 2
-  x.view({12}).narrow(0, 11, 1).mul_(-1.0);        // last element
+  x.slice(1, 0, 4, 3).fill_(2.0);                             // columns 0 and 3
+  x.t().select(0, 2).add_(full({3}, 10.0));                   // column 2
+  x.view({12}).narrow(0, 11, 1).mul_(-1.0);                   // last element
   EXPECT_THAT(x.to_vector<float>(), ElementsAre(2, 0, 10, 2,  //
                                                 2, 1, 11, 2,  //
                                                 2, 0, 10, -2));

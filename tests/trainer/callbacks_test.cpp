@@ -39,17 +39,26 @@ TEST(ModelCheckpoint, KeepsTheTopKByTheMonitorAndLast) {
   for (const std::string mode : {"min", "max"}) {
     const std::string dir = temp_dir("topk_" + mode);
     Scripted model({5, 3, 4, 1, 2});
-    auto ckpt = ModelCheckpoint::make({.dirpath = dir, .filename = "{epoch}-{val_loss:.1f}", .monitor = "val_loss",
-                                       .mode = mode, .save_top_k = 2, .save_last = true});
-    Trainer trainer(quiet({.max_epochs = 5, .num_sanity_val_steps = 0, .default_root_dir = dir, .callbacks = {ckpt},
+    auto ckpt = ModelCheckpoint::make({.dirpath = dir,
+                                       .filename = "{epoch}-{val_loss:.1f}",
+                                       .monitor = "val_loss",
+                                       .mode = mode,
+                                       .save_top_k = 2,
+                                       .save_last = true});
+    Trainer trainer(quiet({.max_epochs = 5,
+                           .num_sanity_val_steps = 0,
+                           .default_root_dir = dir,
+                           .callbacks = {ckpt},
                            .logger = false}));
     trainer.fit(model, loader, loader);
     if (mode == "min") {
-      EXPECT_EQ(files_in(dir), (std::set<std::string>{"epoch=3-val_loss=1.0.ckpt", "epoch=4-val_loss=2.0.ckpt", "last.ckpt"}));
+      EXPECT_EQ(files_in(dir), (std::set<std::string>{"epoch=3-val_loss=1.0.ckpt",
+                                                      "epoch=4-val_loss=2.0.ckpt", "last.ckpt"}));
       EXPECT_EQ(fs::path(ckpt->best_model_path()).filename(), "epoch=3-val_loss=1.0.ckpt");
       EXPECT_EQ(ckpt->best_model_score(), 1.0);
     } else {
-      EXPECT_EQ(files_in(dir), (std::set<std::string>{"epoch=0-val_loss=5.0.ckpt", "epoch=2-val_loss=4.0.ckpt", "last.ckpt"}));
+      EXPECT_EQ(files_in(dir), (std::set<std::string>{"epoch=0-val_loss=5.0.ckpt",
+                                                      "epoch=2-val_loss=4.0.ckpt", "last.ckpt"}));
       EXPECT_EQ(ckpt->best_model_score(), 5.0);
     }
     // last.ckpt is the final state; best loads by path ("best").
@@ -72,8 +81,10 @@ TEST(ModelCheckpoint, WithoutAMonitorKeepsTheLatestInTheLoggersFolder) {
   // every_n_train_steps, with save_top_k=-1, keeps one per trigger.
   const std::string dir2 = temp_dir("every_steps");
   Regressor model2;
-  Trainer t2(quiet({.max_epochs = 2, .default_root_dir = dir2,
-                    .callbacks = {ModelCheckpoint::make({.dirpath = dir2, .save_top_k = -1, .every_n_train_steps = 3})},
+  Trainer t2(quiet({.max_epochs = 2,
+                    .default_root_dir = dir2,
+                    .callbacks = {ModelCheckpoint::make(
+                        {.dirpath = dir2, .save_top_k = -1, .every_n_train_steps = 3})},
                     .logger = false}));
   t2.fit(model2, loader);
   EXPECT_EQ(files_in(dir2), (std::set<std::string>{"epoch=1-step=3.ckpt"}));
@@ -86,8 +97,12 @@ TEST(EarlyStopping, PatienceMinDeltaAndNonFiniteMetrics) {
   auto stopped_after = [&](std::vector<double> script, EarlyStoppingOptions o) {
     Scripted model(std::move(script));
     auto es = EarlyStopping::make(o);
-    Trainer trainer(quiet({.max_epochs = 5, .num_sanity_val_steps = 0, .enable_checkpointing = false,
-                           .default_root_dir = temp_dir("es"), .callbacks = {es}, .logger = false}));
+    Trainer trainer(quiet({.max_epochs = 5,
+                           .num_sanity_val_steps = 0,
+                           .enable_checkpointing = false,
+                           .default_root_dir = temp_dir("es"),
+                           .callbacks = {es},
+                           .logger = false}));
     trainer.fit(model, loader, loader);
     return std::make_pair(trainer.current_epoch(), es);
   };
@@ -116,7 +131,8 @@ TEST(LearningRateMonitor, LogsEachParameterGroup) {
     std::shared_ptr<nn::Linear> head;
     TwoGroups() { head = register_module("head", nn::Linear::make(1, 1)); }
     OptimizerConfig configure_optimizers() override {
-      auto opt = optim::Adam::make({{linear->parameters(), {.lr = 0.01}}, {head->parameters(), {.lr = 0.1}}});
+      auto opt = optim::Adam::make(
+          {{linear->parameters(), {.lr = 0.01}}, {head->parameters(), {.lr = 0.1}}});
       return {opt, {.scheduler = std::make_shared<optim::StepLR>(opt, 1, 0.5), .interval = "step"}};
     }
   };
@@ -124,7 +140,10 @@ TEST(LearningRateMonitor, LogsEachParameterGroup) {
   DataLoader loader(data, {.batch_size = 8});
   const std::string root = temp_dir("lrm");
   TwoGroups model;
-  Trainer trainer(quiet({.max_epochs = 1, .log_every_n_steps = 1, .enable_checkpointing = false, .default_root_dir = root,
+  Trainer trainer(quiet({.max_epochs = 1,
+                         .log_every_n_steps = 1,
+                         .enable_checkpointing = false,
+                         .default_root_dir = root,
                          .callbacks = {LearningRateMonitor::make()}}));
   trainer.fit(model, loader);
   std::ifstream in(root + "/lightning_logs/version_0/metrics.csv");
@@ -152,10 +171,13 @@ TEST(ProgressBar, PlainLinesWhenNotATerminal) {
   auto data = regression_data(80);
   DataLoader loader(data, {.batch_size = 8});  // 10 batches
   Regressor model;
-  Trainer trainer(quiet({.max_epochs = 2, .num_sanity_val_steps = 0, .enable_checkpointing = false,
-                         .default_root_dir = temp_dir("pbar"),
-                         .callbacks = {ProgressBar::make({.terminal = false, .lines_per_epoch = 5, .out = out})},
-                         .logger = false}));
+  Trainer trainer(quiet(
+      {.max_epochs = 2,
+       .num_sanity_val_steps = 0,
+       .enable_checkpointing = false,
+       .default_root_dir = temp_dir("pbar"),
+       .callbacks = {ProgressBar::make({.terminal = false, .lines_per_epoch = 5, .out = out})},
+       .logger = false}));
   trainer.fit(model, loader, loader);
   std::rewind(out);
   std::string text;
@@ -166,7 +188,8 @@ TEST(ProgressBar, PlainLinesWhenNotATerminal) {
   EXPECT_THAT(text, ::testing::HasSubstr("Epoch 1: 100% 10/10 ["));
   EXPECT_THAT(text, ::testing::HasSubstr("it/s"));
   EXPECT_THAT(text, ::testing::HasSubstr("val_loss="));
-  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'), 2 * (4 + 1 + 1));  // 4 periodic, 1 validation, 1 epoch end
+  EXPECT_EQ(std::count(text.begin(), text.end(), '\n'),
+            2 * (4 + 1 + 1));  // 4 periodic, 1 validation, 1 epoch end
 }
 
 TEST(ModelCheckpoint, AMonitorNotLoggedYetOnlySkipsTopKUntilValidationHasRun) {
@@ -175,12 +198,17 @@ TEST(ModelCheckpoint, AMonitorNotLoggedYetOnlySkipsTopKUntilValidationHasRun) {
   const std::string dir = temp_dir("monitor_missing");
   Regressor model;
   auto ckpt = ModelCheckpoint::make({.dirpath = dir, .monitor = "val_loss", .save_last = true});
-  Trainer trainer(quiet({.max_steps = 3, .default_root_dir = dir, .callbacks = {ckpt}, .logger = false}));
+  Trainer trainer(
+      quiet({.max_steps = 3, .default_root_dir = dir, .callbacks = {ckpt}, .logger = false}));
   trainer.fit(model, loader, loader);  // stops before the first validation
   EXPECT_EQ(files_in(dir), (std::set<std::string>{"last.ckpt"}));
   // After a validation, a monitor that is never logged is an error.
   Regressor again;
   auto wrong = ModelCheckpoint::make({.dirpath = temp_dir("monitor_wrong"), .monitor = "val_acc"});
-  Trainer t2(quiet({.max_epochs = 1, .num_sanity_val_steps = 0, .default_root_dir = dir, .callbacks = {wrong}, .logger = false}));
+  Trainer t2(quiet({.max_epochs = 1,
+                    .num_sanity_val_steps = 0,
+                    .default_root_dir = dir,
+                    .callbacks = {wrong},
+                    .logger = false}));
   EXPECT_THROW(t2.fit(again, loader, loader), ValueError);
 }

@@ -31,9 +31,14 @@ FitResult fit(const std::string& root, uint64_t init_seed, const std::string& ck
   DataLoader train(data, {.batch_size = 8, .shuffle = true, .seed = 3});
   DataLoader val(data, {.batch_size = 32});
   Regressor model(resumable());
-  auto steps = ModelCheckpoint::make({.dirpath = root + "/steps", .save_top_k = -1, .every_n_train_steps = 3});
-  auto epochs = ModelCheckpoint::make({.dirpath = root + "/epochs", .filename = "{epoch}", .save_top_k = -1});
-  Trainer trainer(quiet({.max_epochs = 3, .log_every_n_steps = 1, .default_root_dir = root, .callbacks = {steps, epochs}}));
+  auto steps = ModelCheckpoint::make(
+      {.dirpath = root + "/steps", .save_top_k = -1, .every_n_train_steps = 3});
+  auto epochs =
+      ModelCheckpoint::make({.dirpath = root + "/epochs", .filename = "{epoch}", .save_top_k = -1});
+  Trainer trainer(quiet({.max_epochs = 3,
+                         .log_every_n_steps = 1,
+                         .default_root_dir = root,
+                         .callbacks = {steps, epochs}}));
   trainer.fit(model, train, val, ckpt_path);
   FitResult r;
   r.losses = model.losses;
@@ -87,10 +92,12 @@ TEST(Checkpoint, ResumeMidEpochIsBitIdentical) {
   for (int step : {9, 15}) {
     const std::string ckpt = root + "/full/steps/epoch=1-step=" + std::to_string(step) + ".ckpt";
     ASSERT_TRUE(fs::exists(ckpt)) << ckpt;
-    const FitResult resumed = fit(root + "/resumed" + std::to_string(step), 99, ckpt);  // other init: weights must come from the file
+    const FitResult resumed = fit(root + "/resumed" + std::to_string(step), 99,
+                                  ckpt);  // other init: weights must come from the file
     ASSERT_EQ(resumed.losses.size(), 24u - static_cast<size_t>(step));
     for (size_t i = 0; i < resumed.losses.size(); ++i)
-      EXPECT_EQ(resumed.losses[i], full.losses[static_cast<size_t>(step) + i]) << "step " << step << " + " << i;
+      EXPECT_EQ(resumed.losses[i], full.losses[static_cast<size_t>(step) + i])
+          << "step " << step << " + " << i;
     expect_same_weights(resumed.weights, full.weights);
     EXPECT_EQ(resumed.metrics.at("val_loss"), full.metrics.at("val_loss"));
   }
@@ -116,7 +123,8 @@ TEST(Checkpoint, MaxStepsThenResumeContinuesTheEpoch) {
   DataLoader train(data, {.batch_size = 8, .shuffle = true, .seed = 3});
   DataLoader val(data, {.batch_size = 32});
   Regressor model(resumable());
-  Trainer first(quiet({.max_steps = 12, .default_root_dir = root + "/split",
+  Trainer first(quiet({.max_steps = 12,
+                       .default_root_dir = root + "/split",
                        .callbacks = {ModelCheckpoint::make({.save_last = true})}}));
   first.fit(model, train, val);
   EXPECT_EQ(first.global_step(), 12);
@@ -148,7 +156,8 @@ TEST(Checkpoint, BadFilesFailClearlyAndLeaveFilesIntact) {
     return files;
   };
   const auto before = snapshot();
-  for (const char* bad : {"truncated.ckpt", "garbage.ckpt", "weights_only.safetensors", "missing.ckpt"}) {
+  for (const char* bad :
+       {"truncated.ckpt", "garbage.ckpt", "weights_only.safetensors", "missing.ckpt"}) {
     auto data = regression_data(64);
     DataLoader train(data, {.batch_size = 8});
     Regressor model(resumable());
@@ -185,17 +194,18 @@ TEST(Checkpoint, TheMainJobsKeysAreTheSeedModelsDottedNames) {
   captioning::CaptionModule model(enc, dec, 1e-3, 0.1);
   std::vector<std::string> keys;
   for (const auto& [k, v] : model.state_dict()) keys.push_back(k);
-  EXPECT_THAT(keys, ::testing::ElementsAre("image_encoder.conv.weight", "image_encoder.conv.bias",
-                                           "image_encoder.linear.weight", "image_encoder.linear.bias",
-                                           "text_decoder.embedding.weight", "text_decoder.attention.query.weight",
-                                           "text_decoder.attention.query.bias", "text_decoder.attention.key.weight",
-                                           "text_decoder.attention.key.bias", "text_decoder.attention.value.weight",
-                                           "text_decoder.attention.value.bias", "text_decoder.linear.weight",
-                                           "text_decoder.linear.bias"));
+  EXPECT_THAT(keys, ::testing::ElementsAre(
+                        "image_encoder.conv.weight", "image_encoder.conv.bias",
+                        "image_encoder.linear.weight", "image_encoder.linear.bias",
+                        "text_decoder.embedding.weight", "text_decoder.attention.query.weight",
+                        "text_decoder.attention.query.bias", "text_decoder.attention.key.weight",
+                        "text_decoder.attention.key.bias", "text_decoder.attention.value.weight",
+                        "text_decoder.attention.value.bias", "text_decoder.linear.weight",
+                        "text_decoder.linear.bias"));
   // Exactly these, as the Trainer saves them.
   manual_seed(0);
-  auto data = std::make_shared<TensorDataset>(std::vector<Tensor>{randn({4, 3, 32, 32}), randint(0, 19, {4, 5}),
-                                                                   randint(0, 19, {4, 5})});
+  auto data = std::make_shared<TensorDataset>(
+      std::vector<Tensor>{randn({4, 3, 32, 32}), randint(0, 19, {4, 5}), randint(0, 19, {4, 5})});
   DataLoader loader(data, {.batch_size = 2});
   const std::string root = temp_dir("main_job_keys");
   Trainer trainer(quiet({.max_steps = 1, .default_root_dir = root}));

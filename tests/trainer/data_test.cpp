@@ -126,7 +126,8 @@ struct Slow : Dataset {
     // The first sample waits (up to 5 s) for a second thread to start loading, so the
     // test sees the prefetch overlap however busy the machine is.
     if (first.exchange(false)) {
-      for (int k = 0; k < 5000 && max_in_flight.load() < 2; ++k) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      for (int k = 0; k < 5000 && max_in_flight.load() < 2; ++k)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     std::this_thread::sleep_for(std::chrono::microseconds((i * 7919) % 5 * 300));
     --in_flight;

@@ -26,7 +26,7 @@ struct DeviceLogging : Regressor {
     log("mn", value(-a), {.on_step = false, .on_epoch = true, .reduce_fx = "min"});
     log("s", value(1.0), {.on_step = false, .on_epoch = true, .reduce_fx = "sum"});
     log("w", value(a), {.on_epoch = true, .batch_size = i + 1});  // a weighted mean
-    if (i % 2) log("mixed", value(a), {.on_epoch = true});  // host and device values alike
+    if (i % 2) log("mixed", value(a), {.on_epoch = true});        // host and device values alike
     else log("mixed", a, {.on_epoch = true});
     return loss;
   }
@@ -67,8 +67,11 @@ FitResult fit_on(const std::string& accelerator) {
   DataLoader val(data, {.batch_size = 16});    // 16, 16, 8
   DeviceLogging model;
   const std::string root = temp_dir("device_logging_" + accelerator);
-  TrainerOptions o = quiet({.max_epochs = 2, .num_sanity_val_steps = 0, .log_every_n_steps = 2,
-                            .enable_checkpointing = false, .default_root_dir = root});
+  TrainerOptions o = quiet({.max_epochs = 2,
+                            .num_sanity_val_steps = 0,
+                            .log_every_n_steps = 2,
+                            .enable_checkpointing = false,
+                            .default_root_dir = root});
   o.accelerator = accelerator;
   Trainer trainer(o);
   trainer.fit(model, train, val);
@@ -101,7 +104,9 @@ TEST(DeviceLogging, ATrainingStepOnSimReadsNothingBackUntilALoggerWrites) {
   DataLoader train(data, {.batch_size = 8});  // 5 batches
   Unread model;
   auto prof = ProfilerCallback::make({.skip_first = 1, .active = 3, .out = nullptr});
-  TrainerOptions o = quiet({.max_epochs = 1, .log_every_n_steps = 3, .enable_checkpointing = false,
+  TrainerOptions o = quiet({.max_epochs = 1,
+                            .log_every_n_steps = 3,
+                            .enable_checkpointing = false,
                             .default_root_dir = temp_dir("device_logging_profile"),
                             .callbacks = {prof}});
   o.accelerator = "sim";

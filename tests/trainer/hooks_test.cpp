@@ -26,14 +26,21 @@ struct RecordingCallback : Callback {
   void on_train_end(Trainer&, LightningModule&) override { rec("on_train_end"); }
   void on_train_epoch_start(Trainer&, LightningModule&) override { rec("on_train_epoch_start"); }
   void on_train_epoch_end(Trainer&, LightningModule&) override { rec("on_train_epoch_end"); }
-  void on_train_batch_start(Trainer&, LightningModule&, const Batch&, int64_t) override { rec("on_train_batch_start"); }
-  void on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&, int64_t) override {
+  void on_train_batch_start(Trainer&, LightningModule&, const Batch&, int64_t) override {
+    rec("on_train_batch_start");
+  }
+  void on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&,
+                          int64_t) override {
     rec("on_train_batch_end");
   }
   void on_validation_start(Trainer&, LightningModule&) override { rec("on_validation_start"); }
   void on_validation_end(Trainer&, LightningModule&) override { rec("on_validation_end"); }
-  void on_validation_epoch_start(Trainer&, LightningModule&) override { rec("on_validation_epoch_start"); }
-  void on_validation_epoch_end(Trainer&, LightningModule&) override { rec("on_validation_epoch_end"); }
+  void on_validation_epoch_start(Trainer&, LightningModule&) override {
+    rec("on_validation_epoch_start");
+  }
+  void on_validation_epoch_end(Trainer&, LightningModule&) override {
+    rec("on_validation_epoch_end");
+  }
   void on_validation_batch_start(Trainer&, LightningModule&, const Batch&, int64_t) override {
     rec("on_validation_batch_start");
   }
@@ -44,11 +51,19 @@ struct RecordingCallback : Callback {
   void on_test_end(Trainer&, LightningModule&) override { rec("on_test_end"); }
   void on_test_epoch_start(Trainer&, LightningModule&) override { rec("on_test_epoch_start"); }
   void on_test_epoch_end(Trainer&, LightningModule&) override { rec("on_test_epoch_end"); }
-  void on_test_batch_start(Trainer&, LightningModule&, const Batch&, int64_t) override { rec("on_test_batch_start"); }
-  void on_test_batch_end(Trainer&, LightningModule&, const Batch&, int64_t) override { rec("on_test_batch_end"); }
-  void on_before_backward(Trainer&, LightningModule&, const Tensor&) override { rec("on_before_backward"); }
+  void on_test_batch_start(Trainer&, LightningModule&, const Batch&, int64_t) override {
+    rec("on_test_batch_start");
+  }
+  void on_test_batch_end(Trainer&, LightningModule&, const Batch&, int64_t) override {
+    rec("on_test_batch_end");
+  }
+  void on_before_backward(Trainer&, LightningModule&, const Tensor&) override {
+    rec("on_before_backward");
+  }
   void on_after_backward(Trainer&, LightningModule&) override { rec("on_after_backward"); }
-  void on_before_zero_grad(Trainer&, LightningModule&, optim::Optimizer&) override { rec("on_before_zero_grad"); }
+  void on_before_zero_grad(Trainer&, LightningModule&, optim::Optimizer&) override {
+    rec("on_before_zero_grad");
+  }
   void on_before_optimizer_step(Trainer&, LightningModule&, optim::Optimizer&) override {
     rec("on_before_optimizer_step");
   }
@@ -86,12 +101,16 @@ struct RecordingModule : Regressor {
     rec("on_train_batch_start");
     return true;
   }
-  void on_train_batch_end(const Tensor&, const Batch&, int64_t) override { rec("on_train_batch_end"); }
+  void on_train_batch_end(const Tensor&, const Batch&, int64_t) override {
+    rec("on_train_batch_end");
+  }
   void on_validation_start() override { rec("on_validation_start"); }
   void on_validation_end() override { rec("on_validation_end"); }
   void on_validation_epoch_start() override { rec("on_validation_epoch_start"); }
   void on_validation_epoch_end() override { rec("on_validation_epoch_end"); }
-  void on_validation_batch_start(const Batch&, int64_t) override { rec("on_validation_batch_start"); }
+  void on_validation_batch_start(const Batch&, int64_t) override {
+    rec("on_validation_batch_start");
+  }
   void on_validation_batch_end(const Batch&, int64_t) override { rec("on_validation_batch_end"); }
   void on_test_start() override { rec("on_test_start"); }
   void on_test_end() override { rec("on_test_end"); }
@@ -126,7 +145,8 @@ Log expand(const std::vector<std::string>& names) {
 
 std::vector<std::string> val_loop(int batches) {
   std::vector<std::string> v = {"on_validation_start", "on_validation_epoch_start"};
-  for (int i = 0; i < batches; ++i) v.insert(v.end(), {"on_validation_batch_start", "validation_step", "on_validation_batch_end"});
+  for (int i = 0; i < batches; ++i)
+    v.insert(v.end(), {"on_validation_batch_start", "validation_step", "on_validation_batch_end"});
   v.insert(v.end(), {"on_validation_epoch_end", "on_validation_end"});
   return v;
 }
@@ -145,18 +165,25 @@ TEST(Hooks, FitFollowsLightningsOrder) {
   DataLoader train(data, {.batch_size = 16});
   DataLoader val(data, {.batch_size = 32});
   RecordingModule model(&log);
-  Trainer trainer(quiet({.max_epochs = 1, .num_sanity_val_steps = 1, .enable_checkpointing = false,
+  Trainer trainer(quiet({.max_epochs = 1,
+                         .num_sanity_val_steps = 1,
+                         .enable_checkpointing = false,
                          .default_root_dir = temp_dir("hooks_fit"),
-                         .callbacks = {std::make_shared<RecordingCallback>(&log)}, .logger = false}));
+                         .callbacks = {std::make_shared<RecordingCallback>(&log)},
+                         .logger = false}));
   trainer.fit(model, train, val);
-  const std::vector<std::string> batch = {"on_train_batch_start", "training_step", "on_before_zero_grad",
-                                          "on_before_backward", "on_after_backward", "on_before_optimizer_step",
+  const std::vector<std::string> batch = {"on_train_batch_start", "training_step",
+                                          "on_before_zero_grad",  "on_before_backward",
+                                          "on_after_backward",    "on_before_optimizer_step",
                                           "on_train_batch_end"};
-  const Log expected = expand(concat({{"setup:fit", "configure_optimizers", "on_fit_start", "cb:on_sanity_check_start"},
-                                      val_loop(1),
-                                      {"cb:on_sanity_check_end", "on_train_start", "on_train_epoch_start"},
-                                      batch, batch, val_loop(1),
-                                      {"on_train_epoch_end", "on_train_end", "on_fit_end", "teardown:fit"}}));
+  const Log expected = expand(
+      concat({{"setup:fit", "configure_optimizers", "on_fit_start", "cb:on_sanity_check_start"},
+              val_loop(1),
+              {"cb:on_sanity_check_end", "on_train_start", "on_train_epoch_start"},
+              batch,
+              batch,
+              val_loop(1),
+              {"on_train_epoch_end", "on_train_end", "on_fit_end", "teardown:fit"}}));
   EXPECT_THAT(log, ::testing::ElementsAreArray(expected));
 }
 
@@ -165,19 +192,23 @@ TEST(Hooks, AccumulationZeroesAtTheWindowStartAndStepsAtItsEnd) {
   auto data = regression_data(48);
   DataLoader train(data, {.batch_size = 16});
   RecordingModule model(&log);
-  Trainer trainer(quiet({.max_epochs = 1, .accumulate_grad_batches = 2, .enable_checkpointing = false,
-                         .default_root_dir = temp_dir("hooks_accum"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 1,
+                         .accumulate_grad_batches = 2,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("hooks_accum"),
+                         .logger = false}));
   trainer.fit(model, train);
   // Three batches in windows of two: the last, short window still steps.
-  const Log expected = expand(concat(
-      {{"setup:fit", "configure_optimizers", "on_fit_start", "on_train_start", "on_train_epoch_start"},
-       {"on_train_batch_start", "training_step", "on_before_zero_grad", "on_before_backward", "on_after_backward",
-        "on_train_batch_end"},
-       {"on_train_batch_start", "training_step", "on_before_backward", "on_after_backward", "on_before_optimizer_step",
-        "on_train_batch_end"},
-       {"on_train_batch_start", "training_step", "on_before_zero_grad", "on_before_backward", "on_after_backward",
-        "on_before_optimizer_step", "on_train_batch_end"},
-       {"on_train_epoch_end", "on_train_end", "on_fit_end", "teardown:fit"}}));
+  const Log expected = expand(
+      concat({{"setup:fit", "configure_optimizers", "on_fit_start", "on_train_start",
+               "on_train_epoch_start"},
+              {"on_train_batch_start", "training_step", "on_before_zero_grad", "on_before_backward",
+               "on_after_backward", "on_train_batch_end"},
+              {"on_train_batch_start", "training_step", "on_before_backward", "on_after_backward",
+               "on_before_optimizer_step", "on_train_batch_end"},
+              {"on_train_batch_start", "training_step", "on_before_zero_grad", "on_before_backward",
+               "on_after_backward", "on_before_optimizer_step", "on_train_batch_end"},
+              {"on_train_epoch_end", "on_train_end", "on_fit_end", "teardown:fit"}}));
   // No callback here: keep only the module's entries of the expectation.
   Log module_only;
   for (const auto& e : expected)
@@ -191,15 +222,19 @@ TEST(Hooks, ValidateAndTestFollowLightningsOrder) {
   auto data = regression_data(32);
   DataLoader loader(data, {.batch_size = 16});
   RecordingModule model(&log);
-  Trainer trainer(quiet({.enable_checkpointing = false, .default_root_dir = temp_dir("hooks_eval"),
-                         .callbacks = {std::make_shared<RecordingCallback>(&log)}, .logger = false}));
+  Trainer trainer(quiet({.enable_checkpointing = false,
+                         .default_root_dir = temp_dir("hooks_eval"),
+                         .callbacks = {std::make_shared<RecordingCallback>(&log)},
+                         .logger = false}));
   const MetricMap v = trainer.validate(model, loader);
-  EXPECT_THAT(log, ::testing::ElementsAreArray(expand(concat({{"setup:validate"}, val_loop(2), {"teardown:validate"}}))));
+  EXPECT_THAT(log, ::testing::ElementsAreArray(
+                       expand(concat({{"setup:validate"}, val_loop(2), {"teardown:validate"}}))));
   EXPECT_TRUE(v.count("val_loss"));
   log.clear();
   const MetricMap t = trainer.test(model, loader);
   std::vector<std::string> test = {"setup:test", "on_test_start", "on_test_epoch_start"};
-  for (int i = 0; i < 2; ++i) test.insert(test.end(), {"on_test_batch_start", "test_step", "on_test_batch_end"});
+  for (int i = 0; i < 2; ++i)
+    test.insert(test.end(), {"on_test_batch_start", "test_step", "on_test_batch_end"});
   test.insert(test.end(), {"on_test_epoch_end", "on_test_end", "teardown:test"});
   EXPECT_THAT(log, ::testing::ElementsAreArray(expand(test)));
   EXPECT_TRUE(t.count("test_loss"));
@@ -212,23 +247,37 @@ TEST(Hooks, ValCheckIntervalAndCheckValEveryNEpoch) {
   DataLoader train(data, {.batch_size = 8});  // 8 batches
   DataLoader val(data, {.batch_size = 64});
   RecordingModule model(&log);
-  Trainer trainer(quiet({.max_epochs = 2, .val_check_interval = 0.25, .num_sanity_val_steps = 0,
-                         .enable_checkpointing = false, .default_root_dir = temp_dir("hooks_vci"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 2,
+                         .val_check_interval = 0.25,
+                         .num_sanity_val_steps = 0,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("hooks_vci"),
+                         .logger = false}));
   trainer.fit(model, train, val);
-  EXPECT_EQ(std::count(log.begin(), log.end(), "validation_step"), 8);  // 4 an epoch, every 2 batches
+  EXPECT_EQ(std::count(log.begin(), log.end(), "validation_step"),
+            8);  // 4 an epoch, every 2 batches
   log.clear();
   RecordingModule model2(&log);
-  Trainer every2(quiet({.max_epochs = 4, .check_val_every_n_epoch = 2, .num_sanity_val_steps = 0,
-                        .enable_checkpointing = false, .default_root_dir = temp_dir("hooks_vci2"), .logger = false}));
+  Trainer every2(quiet({.max_epochs = 4,
+                        .check_val_every_n_epoch = 2,
+                        .num_sanity_val_steps = 0,
+                        .enable_checkpointing = false,
+                        .default_root_dir = temp_dir("hooks_vci2"),
+                        .logger = false}));
   every2.fit(model2, train, val);
   EXPECT_EQ(std::count(log.begin(), log.end(), "validation_step"), 2);  // after epochs 1 and 3
   log.clear();
   RecordingModule model3(&log);
-  Trainer by_count(quiet({.max_epochs = 2, .val_check_interval = 3, .check_val_every_n_epoch = std::nullopt,
-                          .num_sanity_val_steps = 0, .enable_checkpointing = false,
-                          .default_root_dir = temp_dir("hooks_vci3"), .logger = false}));
+  Trainer by_count(quiet({.max_epochs = 2,
+                          .val_check_interval = 3,
+                          .check_val_every_n_epoch = std::nullopt,
+                          .num_sanity_val_steps = 0,
+                          .enable_checkpointing = false,
+                          .default_root_dir = temp_dir("hooks_vci3"),
+                          .logger = false}));
   by_count.fit(model3, train, val);
-  EXPECT_EQ(std::count(log.begin(), log.end(), "validation_step"), 5);  // batches 3, 6, 9, 12, 15 of 16
+  EXPECT_EQ(std::count(log.begin(), log.end(), "validation_step"),
+            5);  // batches 3, 6, 9, 12, 15 of 16
 }
 
 TEST(Hooks, SkippingTheRestOfAnEpochAndStoppingByMaxSteps) {
@@ -238,13 +287,19 @@ TEST(Hooks, SkippingTheRestOfAnEpochAndStoppingByMaxSteps) {
   auto data = regression_data(64);
   DataLoader train(data, {.batch_size = 8});
   Skipper model;
-  Trainer trainer(quiet({.max_epochs = 3, .enable_checkpointing = false, .default_root_dir = temp_dir("skip"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 3,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("skip"),
+                         .logger = false}));
   trainer.fit(model, train);
   EXPECT_EQ(trainer.global_step(), 6);
   EXPECT_EQ(trainer.current_epoch(), 3);
 
   Regressor model2;
-  Trainer steps(quiet({.max_steps = 11, .enable_checkpointing = false, .default_root_dir = temp_dir("steps"), .logger = false}));
+  Trainer steps(quiet({.max_steps = 11,
+                       .enable_checkpointing = false,
+                       .default_root_dir = temp_dir("steps"),
+                       .logger = false}));
   steps.fit(model2, train);
   EXPECT_EQ(steps.global_step(), 11);
   EXPECT_EQ(model2.losses.size(), 11u);

@@ -19,8 +19,8 @@ struct Logging : Regressor {
   Tensor training_step(const Batch& batch, int64_t i) override {
     Tensor loss = Regressor::training_step(batch, i);
     const double a = 10.0 * static_cast<double>(current_epoch()) + static_cast<double>(i);
-    log("a", a);                                         // step only (default)
-    log("b", a, {.on_step = true, .on_epoch = true});    // forked
+    log("a", a);                                       // step only (default)
+    log("b", a, {.on_step = true, .on_epoch = true});  // forked
     log("c", a, {.on_step = false, .on_epoch = true, .reduce_fx = "max"});
     log("s", 1.0, {.on_step = false, .on_epoch = true, .reduce_fx = "sum"});
     return loss;
@@ -50,12 +50,15 @@ std::string read_file(const std::string& path) {
 
 TEST(Logging, StepAndEpochAggregation) {
   auto data = regression_data(40);
-  DataLoader train(data, {.batch_size = 10});     // 4 batches
-  DataLoader val(data, {.batch_size = 16});       // 16, 16, 8
+  DataLoader train(data, {.batch_size = 10});  // 4 batches
+  DataLoader val(data, {.batch_size = 16});    // 16, 16, 8
   Logging model;
   const std::string root = temp_dir("logging");
-  Trainer trainer(quiet({.max_epochs = 2, .num_sanity_val_steps = 0, .log_every_n_steps = 2,
-                         .enable_checkpointing = false, .default_root_dir = root}));
+  Trainer trainer(quiet({.max_epochs = 2,
+                         .num_sanity_val_steps = 0,
+                         .log_every_n_steps = 2,
+                         .enable_checkpointing = false,
+                         .default_root_dir = root}));
   trainer.fit(model, train, val);
 
   // During the epoch, callbacks see step values: a, b and b_step; never c (epoch only).
@@ -97,7 +100,8 @@ TEST(Logging, StepAndEpochAggregation) {
   // Per epoch: 2 step rows, 3 validation-step rows, 1 validation-epoch row, 1 train-epoch row.
   ASSERT_EQ(rows.size(), 14u);
   EXPECT_TRUE(rows[0].starts_with("1,,1,,,0,,1,"));
-  EXPECT_THAT(read_file(root + "/lightning_logs/version_0/hparams.yaml"), ::testing::HasSubstr("optimizer: \"sgd\""));
+  EXPECT_THAT(read_file(root + "/lightning_logs/version_0/hparams.yaml"),
+              ::testing::HasSubstr("optimizer: \"sgd\""));
 }
 
 TEST(Logging, HooksThatCannotLogThrow) {
@@ -107,7 +111,10 @@ TEST(Logging, HooksThatCannotLogThrow) {
   auto data = regression_data(16);
   DataLoader train(data, {.batch_size = 8});
   BadSetup model;
-  Trainer trainer(quiet({.max_epochs = 1, .enable_checkpointing = false, .default_root_dir = temp_dir("badlog"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 1,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("badlog"),
+                         .logger = false}));
   try {
     trainer.fit(model, train);
     FAIL() << "expected an error";

@@ -16,8 +16,11 @@ nn::StateDict train(int64_t batch_size, int64_t accumulate, uint64_t seed = 1) {
   auto data = regression_data(64);
   DataLoader loader(data, {.batch_size = batch_size, .shuffle = true, .seed = 4});
   Regressor model({.lr = 0.02});
-  Trainer trainer(quiet({.max_epochs = 2, .accumulate_grad_batches = accumulate, .enable_checkpointing = false,
-                         .default_root_dir = temp_dir("accum"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 2,
+                         .accumulate_grad_batches = accumulate,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("accum"),
+                         .logger = false}));
   trainer.fit(model, loader);
   EXPECT_EQ(trainer.global_step(), 2 * 64 / (batch_size * accumulate));
   return model.state_dict();
@@ -25,7 +28,9 @@ nn::StateDict train(int64_t batch_size, int64_t accumulate, uint64_t seed = 1) {
 
 // SGD with lr 1 and no momentum: the update is minus the (clipped) gradient.
 struct PlainSGD : Regressor {
-  OptimizerConfig configure_optimizers() override { return optim::SGD::make(parameters(), {.lr = 1.0}); }
+  OptimizerConfig configure_optimizers() override {
+    return optim::SGD::make(parameters(), {.lr = 1.0});
+  }
 };
 
 std::vector<float> flat(const nn::StateDict& d) {
@@ -52,8 +57,12 @@ TEST(Optimization, ClippingByNormAndByValue) {
     manual_seed(3);
     PlainSGD model;
     const std::vector<float> before = flat(model.state_dict());
-    Trainer trainer(quiet({.max_steps = 1, .gradient_clip_val = 0.01, .gradient_clip_algorithm = algorithm,
-                           .enable_checkpointing = false, .default_root_dir = temp_dir("clip"), .logger = false}));
+    Trainer trainer(quiet({.max_steps = 1,
+                           .gradient_clip_val = 0.01,
+                           .gradient_clip_algorithm = algorithm,
+                           .enable_checkpointing = false,
+                           .default_root_dir = temp_dir("clip"),
+                           .logger = false}));
     trainer.fit(model, loader);
     const std::vector<float> after = flat(model.state_dict());
     double norm2 = 0, largest = 0;
@@ -65,7 +74,8 @@ TEST(Optimization, ClippingByNormAndByValue) {
     if (algorithm == "norm") {
       EXPECT_NEAR(std::sqrt(norm2), 0.01, 1e-5);  // the whole update scaled to norm 0.01
     } else {
-      EXPECT_NEAR(largest, 0.01, 1e-6);  // every element clamped to [-0.01, 0.01]; the loss's gradient is larger
+      EXPECT_NEAR(largest, 0.01,
+                  1e-6);  // every element clamped to [-0.01, 0.01]; the loss's gradient is larger
       EXPECT_GT(std::sqrt(norm2), 0.0101);
     }
   }
@@ -77,13 +87,16 @@ TEST(Optimization, SchedulerIntervalStepVsEpoch) {
   DataLoader loader(data, {.batch_size = 8});  // 4 steps an epoch
   auto lr_after = [&](const std::string& interval, int64_t frequency, int64_t epochs) {
     Regressor model({.lr = 0.1, .scheduler = interval, .frequency = frequency});
-    Trainer trainer(quiet({.max_epochs = epochs, .enable_checkpointing = false,
-                           .default_root_dir = temp_dir("sched"), .logger = false}));
+    Trainer trainer(quiet({.max_epochs = epochs,
+                           .enable_checkpointing = false,
+                           .default_root_dir = temp_dir("sched"),
+                           .logger = false}));
     trainer.fit(model, loader);
     return trainer.optimizer()->param_groups()[0].lr();
   };
-  EXPECT_DOUBLE_EQ(lr_after("step", 1, 2), 0.1 * std::pow(0.5, 8));  // StepLR(1, 0.5) every optimizer step
-  EXPECT_DOUBLE_EQ(lr_after("step", 2, 2), 0.1 * std::pow(0.5, 4));  // every second step
+  EXPECT_DOUBLE_EQ(lr_after("step", 1, 2),
+                   0.1 * std::pow(0.5, 8));  // StepLR(1, 0.5) every optimizer step
+  EXPECT_DOUBLE_EQ(lr_after("step", 2, 2), 0.1 * std::pow(0.5, 4));   // every second step
   EXPECT_DOUBLE_EQ(lr_after("epoch", 1, 3), 0.1 * std::pow(0.5, 3));  // once an epoch
   EXPECT_DOUBLE_EQ(lr_after("epoch", 2, 3), 0.1 * std::pow(0.5, 1));  // after epoch 2 (of 1, 2, 3)
 }
@@ -96,14 +109,20 @@ TEST(Optimization, PlateauSchedulerReadsTheMonitoredMetric) {
   auto data = regression_data(32);
   DataLoader loader(data, {.batch_size = 8});
   Flat model({.lr = 0.1, .scheduler = "plateau"});
-  Trainer trainer(quiet({.max_epochs = 3, .num_sanity_val_steps = 0, .enable_checkpointing = false,
-                         .default_root_dir = temp_dir("plateau"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 3,
+                         .num_sanity_val_steps = 0,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("plateau"),
+                         .logger = false}));
   trainer.fit(model, loader, loader);
   // patience 0: the 2nd and 3rd checks see no improvement.
   EXPECT_NEAR(trainer.optimizer()->param_groups()[0].lr(), 0.001, 1e-12);
   // Without the metric (no validation), the strict default fails and names what exists.
   Flat again({.lr = 0.1, .scheduler = "plateau"});
-  Trainer no_val(quiet({.max_epochs = 1, .enable_checkpointing = false, .default_root_dir = temp_dir("plateau2"), .logger = false}));
+  Trainer no_val(quiet({.max_epochs = 1,
+                        .enable_checkpointing = false,
+                        .default_root_dir = temp_dir("plateau2"),
+                        .logger = false}));
   try {
     no_val.fit(again, loader);
     FAIL() << "expected an error";

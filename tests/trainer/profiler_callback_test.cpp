@@ -31,11 +31,13 @@ TEST(ProfilerCallback, RecordsTheWindowOfBatchesAndWritesTheTraceBesideTheLogs) 
   DataLoader train(data, {.batch_size = 8});
   Regressor model;
   auto prof = ProfilerCallback::make({.skip_first = 2, .active = 3, .out = nullptr});
-  Trainer trainer(quiet({.max_epochs = 1, .default_root_dir = temp_dir("profiler_window"), .callbacks = {prof}}));
+  Trainer trainer(quiet(
+      {.max_epochs = 1, .default_root_dir = temp_dir("profiler_window"), .callbacks = {prof}}));
   trainer.fit(model, train);
 
   EXPECT_FALSE(profiler::is_enabled());
-  EXPECT_EQ(top_level_ranges(), (std::vector<std::string>{"ProfilerStep#2", "ProfilerStep#3", "ProfilerStep#4"}));
+  EXPECT_EQ(top_level_ranges(),
+            (std::vector<std::string>{"ProfilerStep#2", "ProfilerStep#3", "ProfilerStep#4"}));
   // Each step holds the Trainer's phases, and the backward nodes run inside "backward".
   std::map<std::string, int> phases;
   for (const auto& e : profiler::events()) {
@@ -73,8 +75,10 @@ TEST(ProfilerCallback, AFitEndingInsideTheWindowReportsWhatItRecorded) {
   DataLoader train(data, {.batch_size = 8});
   Regressor model;
   const std::string dir = temp_dir("profiler_short");
-  auto prof = ProfilerCallback::make({.skip_first = 6, .active = 5, .dirpath = dir, .filename = "p.json", .out = nullptr});
-  Trainer trainer(quiet({.max_epochs = 1, .default_root_dir = dir, .callbacks = {prof}, .logger = false}));
+  auto prof = ProfilerCallback::make(
+      {.skip_first = 6, .active = 5, .dirpath = dir, .filename = "p.json", .out = nullptr});
+  Trainer trainer(
+      quiet({.max_epochs = 1, .default_root_dir = dir, .callbacks = {prof}, .logger = false}));
   trainer.fit(model, train);
   EXPECT_FALSE(profiler::is_enabled());
   EXPECT_EQ(top_level_ranges(), (std::vector<std::string>{"ProfilerStep#6", "ProfilerStep#7"}));
@@ -87,7 +91,8 @@ TEST(ProfilerCallback, AFitEndingBeforeTheWindowRecordsNothing) {
   DataLoader train(data, {.batch_size = 8});
   Regressor model;
   auto prof = ProfilerCallback::make({.skip_first = 5, .active = 1, .out = nullptr});
-  Trainer trainer(quiet({.max_epochs = 2, .default_root_dir = temp_dir("profiler_none"), .callbacks = {prof}}));
+  Trainer trainer(
+      quiet({.max_epochs = 2, .default_root_dir = temp_dir("profiler_none"), .callbacks = {prof}}));
   trainer.fit(model, train);
   EXPECT_FALSE(profiler::is_enabled());
   EXPECT_TRUE(prof->trace_path().empty());

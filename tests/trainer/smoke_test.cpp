@@ -25,7 +25,9 @@ TEST(TrainerSmoke, AModuleOutlivingItsTrainerIsDetached) {
   DataLoader train(data, {.batch_size = 8});
   Regressor model;
   {
-    Trainer trainer(quiet({.max_epochs = 1, .enable_checkpointing = false, .default_root_dir = temp_dir("detach"),
+    Trainer trainer(quiet({.max_epochs = 1,
+                           .enable_checkpointing = false,
+                           .default_root_dir = temp_dir("detach"),
                            .logger = false}));
     trainer.fit(model, train);
     EXPECT_TRUE(model.has_trainer());
@@ -52,14 +54,18 @@ TEST(TrainerSmoke, LimitsSanityStepsAndPredict) {
   };
   auto data = regression_data(80);
   DataLoader train(data, {.batch_size = 8, .num_workers = 2});  // 10 batches
-  DataLoader val(data, {.batch_size = 8});                        // 10 batches
+  DataLoader val(data, {.batch_size = 8});                      // 10 batches
   Counting model;
-  Trainer trainer(quiet({.max_epochs = 2, .limit_train_batches = 0.5, .limit_val_batches = 3,
-                         .num_sanity_val_steps = 2, .enable_checkpointing = false,
-                         .default_root_dir = temp_dir("limits"), .logger = false}));
+  Trainer trainer(quiet({.max_epochs = 2,
+                         .limit_train_batches = 0.5,
+                         .limit_val_batches = 3,
+                         .num_sanity_val_steps = 2,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("limits"),
+                         .logger = false}));
   trainer.fit(model, train, val);
-  EXPECT_EQ(model.train, 10);         // 5 a epoch
-  EXPECT_EQ(model.val, 2 + 2 * 3);    // sanity check, then 3 an epoch
+  EXPECT_EQ(model.train, 10);       // 5 a epoch
+  EXPECT_EQ(model.val, 2 + 2 * 3);  // sanity check, then 3 an epoch
   EXPECT_EQ(trainer.num_training_batches(), 5);
   EXPECT_EQ(trainer.callback_metrics().at("v2"), 2.0);
 
@@ -73,7 +79,9 @@ TEST(TrainerSmoke, AcceleratorMovesModelAndBatches) {
   auto data = regression_data(32);
   DataLoader train(data, {.batch_size = 16});
   Regressor model;
-  TrainerOptions o = quiet({.max_epochs = 2, .enable_checkpointing = false, .default_root_dir = temp_dir("sim"),
+  TrainerOptions o = quiet({.max_epochs = 2,
+                            .enable_checkpointing = false,
+                            .default_root_dir = temp_dir("sim"),
                             .logger = false});
   o.accelerator = "sim";  // the CUDA kernels, run by the simulator on the CPU
   Trainer trainer(o);

@@ -26,8 +26,11 @@ TEST(TfEvents, AFitsScalarsReadBack) {
   Regressor model;
   auto tb = TensorBoardLogger::make(root);
   auto csv = CSVLogger::make(root);
-  Trainer trainer(quiet({.max_epochs = 2, .num_sanity_val_steps = 0, .log_every_n_steps = 1,
-                         .enable_checkpointing = false, .default_root_dir = root,
+  Trainer trainer(quiet({.max_epochs = 2,
+                         .num_sanity_val_steps = 0,
+                         .log_every_n_steps = 1,
+                         .enable_checkpointing = false,
+                         .default_root_dir = root,
                          .logger = std::vector<std::shared_ptr<Logger>>{tb, csv}}));
   trainer.fit(model, loader, loader);
   // Both loggers share version_0.
@@ -48,7 +51,8 @@ TEST(TfEvents, AFitsScalarsReadBack) {
   }
   EXPECT_EQ(train_steps, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7}));
   ASSERT_EQ(train_values.size(), model.losses.size());
-  for (size_t i = 0; i < model.losses.size(); ++i) EXPECT_EQ(train_values[i], static_cast<float>(model.losses[i]));
+  for (size_t i = 0; i < model.losses.size(); ++i)
+    EXPECT_EQ(train_values[i], static_cast<float>(model.losses[i]));
   EXPECT_EQ(val_count, 2);
   EXPECT_TRUE(fs::exists(root + "/lightning_logs/version_0/hparams.yaml"));
 

@@ -11,7 +11,8 @@ int main(int argc, char** argv) {
   }
   ember::TensorBoardLogger logger(argv[1]);
   for (int64_t step = 0; step < 5; ++step)
-    logger.log_metrics({{"loss", 1.0 / static_cast<double>(step + 1)}, {"acc", 0.2 * static_cast<double>(step)},
+    logger.log_metrics({{"loss", 1.0 / static_cast<double>(step + 1)},
+                        {"acc", 0.2 * static_cast<double>(step)},
                         {"lr-Adam/pg1", 1e-3}},
                        step * 10);
   logger.finalize("success");

@@ -1,10 +1,10 @@
 // Small LightningModules and data for the trainer tests.
 #pragma once
 
+#include <unistd.h>
 #include <filesystem>
 #include <string>
 #include <system_error>
-#include <unistd.h>
 #include <vector>
 
 #include <ember/ember.h>
@@ -65,11 +65,15 @@ struct Regressor : LightningModule {
     if (opts.optimizer == "adam") opt = optim::Adam::make(parameters(), {.lr = opts.lr});
     else opt = optim::SGD::make(parameters(), {.lr = opts.lr, .momentum = 0.9});
     if (opts.scheduler == "step" || opts.scheduler == "epoch")
-      return {opt, {.scheduler = std::make_shared<optim::StepLR>(opt, 1, 0.5), .interval = opts.scheduler,
-                    .frequency = opts.frequency}};
+      return {opt,
+              {.scheduler = std::make_shared<optim::StepLR>(opt, 1, 0.5),
+               .interval = opts.scheduler,
+               .frequency = opts.frequency}};
     if (opts.scheduler == "plateau")
-      return {opt, {.plateau = std::make_shared<optim::ReduceLROnPlateau>(opt, optim::ReduceLROnPlateauOptions{.patience = 0}),
-                    .monitor = "val_loss"}};
+      return {opt,
+              {.plateau = std::make_shared<optim::ReduceLROnPlateau>(
+                   opt, optim::ReduceLROnPlateauOptions{.patience = 0}),
+               .monitor = "val_loss"}};
     return opt;
   }
 };
@@ -77,7 +81,8 @@ struct Regressor : LightningModule {
 // This process's scratch folder, removed when the process exits (checkpoints of the main
 // job's model are ~90 MB each).
 inline std::filesystem::path temp_root() {
-  return std::filesystem::temp_directory_path() / ("ember_trainer_test_" + std::to_string(::getpid()));
+  return std::filesystem::temp_directory_path() /
+         ("ember_trainer_test_" + std::to_string(::getpid()));
 }
 struct TempRootCleaner {
   ~TempRootCleaner() {

@@ -20,9 +20,11 @@ std::string fmt(double v) {
 
 EarlyStopping::EarlyStopping(EarlyStoppingOptions options) : options_(std::move(options)) {
   if (options_.mode != "min" && options_.mode != "max")
-    fail<ValueError>("EarlyStopping", "mode must be \"min\" or \"max\", got \"", options_.mode, "\"");
+    fail<ValueError>("EarlyStopping", "mode must be \"min\" or \"max\", got \"", options_.mode,
+                     "\"");
   if (options_.monitor.empty()) fail<ValueError>("EarlyStopping", "monitor must name a metric");
-  if (options_.patience < 0) fail<ValueError>("EarlyStopping", "patience must be >= 0, got ", options_.patience);
+  if (options_.patience < 0)
+    fail<ValueError>("EarlyStopping", "patience must be >= 0, got ", options_.patience);
   options_.min_delta = std::abs(options_.min_delta);
   best_score_ = options_.mode == "min" ? kInf : -kInf;
 }
@@ -36,20 +38,26 @@ void EarlyStopping::setup(Trainer& t, LightningModule&, const std::string&) {
     check_on_train_epoch_end_ = *options_.check_on_train_epoch_end;
   } else {
     const BatchCount& v = t.options().val_check_interval;
-    check_on_train_epoch_end_ = v.is_fraction && v.fraction == 1.0 && t.options().check_val_every_n_epoch == std::optional<int64_t>(1);
+    check_on_train_epoch_end_ = v.is_fraction && v.fraction == 1.0 &&
+                                t.options().check_val_every_n_epoch == std::optional<int64_t>(1);
   }
 }
 
 void EarlyStopping::on_train_epoch_end(Trainer& t, LightningModule&) {
-  if (check_on_train_epoch_end_ && t.fn() == TrainerFn::fit && !t.sanity_checking() && !t.is_fast_dev_run()) run_check(t);
+  if (check_on_train_epoch_end_ && t.fn() == TrainerFn::fit && !t.sanity_checking() &&
+      !t.is_fast_dev_run())
+    run_check(t);
 }
 
 void EarlyStopping::on_validation_end(Trainer& t, LightningModule&) {
-  if (!check_on_train_epoch_end_ && t.fn() == TrainerFn::fit && !t.sanity_checking() && !t.is_fast_dev_run()) run_check(t);
+  if (!check_on_train_epoch_end_ && t.fn() == TrainerFn::fit && !t.sanity_checking() &&
+      !t.is_fast_dev_run())
+    run_check(t);
 }
 
 bool EarlyStopping::improved(double current) const {
-  return options_.mode == "min" ? current < best_score_ - options_.min_delta : current > best_score_ + options_.min_delta;
+  return options_.mode == "min" ? current < best_score_ - options_.min_delta
+                                : current > best_score_ + options_.min_delta;
 }
 
 void EarlyStopping::run_check(Trainer& t) {
@@ -67,21 +75,27 @@ void EarlyStopping::run_check(Trainer& t) {
   const bool lower = options_.mode == "min";
   if (options_.check_finite && !std::isfinite(current)) {
     stop = true;
-    reason_ = "Monitored metric " + options_.monitor + " = " + fmt(current) + " is not finite. Previous best value was " +
-              fmt(best_score_) + ". Signaling Trainer to stop.";
-  } else if (options_.stopping_threshold && (lower ? current < *options_.stopping_threshold : current > *options_.stopping_threshold)) {
+    reason_ = "Monitored metric " + options_.monitor + " = " + fmt(current) +
+              " is not finite. Previous best value was " + fmt(best_score_) +
+              ". Signaling Trainer to stop.";
+  } else if (options_.stopping_threshold && (lower ? current < *options_.stopping_threshold
+                                                   : current > *options_.stopping_threshold)) {
     stop = true;
-    reason_ = "Stopping threshold reached: " + options_.monitor + " = " + fmt(current) + ". Signaling Trainer to stop.";
-  } else if (options_.divergence_threshold && (lower ? current > *options_.divergence_threshold : current < *options_.divergence_threshold)) {
+    reason_ = "Stopping threshold reached: " + options_.monitor + " = " + fmt(current) +
+              ". Signaling Trainer to stop.";
+  } else if (options_.divergence_threshold && (lower ? current > *options_.divergence_threshold
+                                                     : current < *options_.divergence_threshold)) {
     stop = true;
-    reason_ = "Divergence threshold reached: " + options_.monitor + " = " + fmt(current) + ". Signaling Trainer to stop.";
+    reason_ = "Divergence threshold reached: " + options_.monitor + " = " + fmt(current) +
+              ". Signaling Trainer to stop.";
   } else if (improved(current)) {
     best_score_ = current;
     wait_count_ = 0;
   } else if (++wait_count_ >= options_.patience) {
     stop = true;
-    reason_ = "Monitored metric " + options_.monitor + " did not improve in the last " + std::to_string(wait_count_) +
-              " records. Best score: " + fmt(best_score_) + ". Signaling Trainer to stop.";
+    reason_ = "Monitored metric " + options_.monitor + " did not improve in the last " +
+              std::to_string(wait_count_) + " records. Best score: " + fmt(best_score_) +
+              ". Signaling Trainer to stop.";
   }
   if (stop) {
     stopped_epoch_ = t.current_epoch();
@@ -91,8 +105,11 @@ void EarlyStopping::run_check(Trainer& t) {
 }
 
 std::string EarlyStopping::state_dict() const {
-  nlohmann::json j = {{"wait_count", wait_count_}, {"stopped_epoch", stopped_epoch_}, {"patience", options_.patience}};
-  j["best_score"] = std::isfinite(best_score_) ? nlohmann::json(best_score_) : nlohmann::json(std::to_string(best_score_));
+  nlohmann::json j = {{"wait_count", wait_count_},
+                      {"stopped_epoch", stopped_epoch_},
+                      {"patience", options_.patience}};
+  j["best_score"] = std::isfinite(best_score_) ? nlohmann::json(best_score_)
+                                               : nlohmann::json(std::to_string(best_score_));
   return j.dump();
 }
 

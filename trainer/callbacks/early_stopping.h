@@ -20,8 +20,8 @@ struct EarlyStoppingOptions {
   std::string mode = "min";
   bool strict = true;        // a missing metric is an error (else the check is skipped)
   bool check_finite = true;  // a NaN or infinite metric stops at once
-  std::optional<double> stopping_threshold{};   // stop once the metric is better than this
-  std::optional<double> divergence_threshold{}; // stop once it is worse than this
+  std::optional<double> stopping_threshold{};    // stop once the metric is better than this
+  std::optional<double> divergence_threshold{};  // stop once it is worse than this
   std::optional<bool> check_on_train_epoch_end{};
   bool verbose = false;
 };

@@ -5,10 +5,12 @@
 
 namespace ember {
 
-LearningRateMonitor::LearningRateMonitor(LearningRateMonitorOptions options) : options_(std::move(options)) {
+LearningRateMonitor::LearningRateMonitor(LearningRateMonitorOptions options)
+    : options_(std::move(options)) {
   const std::string& i = options_.logging_interval;
   if (!i.empty() && i != "step" && i != "epoch")
-    fail<ValueError>("LearningRateMonitor", "logging_interval must be \"step\", \"epoch\" or unset, got \"", i, "\"");
+    fail<ValueError>("LearningRateMonitor",
+                     "logging_interval must be \"step\", \"epoch\" or unset, got \"", i, "\"");
 }
 
 std::string LearningRateMonitor::interval(const Trainer& t) const {
@@ -42,7 +44,8 @@ void LearningRateMonitor::log(Trainer& t) {
   for (const auto& l : t.loggers()) l->log_metrics(rates, t.logger_step());
 }
 
-void LearningRateMonitor::on_train_batch_start(Trainer& t, LightningModule&, const Batch&, int64_t) {
+void LearningRateMonitor::on_train_batch_start(Trainer& t, LightningModule&, const Batch&,
+                                               int64_t) {
   if (interval(t) == "step" && t.should_update_logs()) log(t);
 }
 

@@ -24,7 +24,8 @@ class LearningRateMonitor : public Callback {
   static std::shared_ptr<LearningRateMonitor> make(LearningRateMonitorOptions options = {}) {
     return std::make_shared<LearningRateMonitor>(std::move(options));
   }
-  void on_train_batch_start(Trainer& trainer, LightningModule& module, const Batch& batch, int64_t batch_idx) override;
+  void on_train_batch_start(Trainer& trainer, LightningModule& module, const Batch& batch,
+                            int64_t batch_idx) override;
   void on_train_epoch_start(Trainer& trainer, LightningModule& module) override;
   // The rates as they would be logged now.
   MetricMap current_rates(const Trainer& trainer) const;

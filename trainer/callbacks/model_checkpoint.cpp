@@ -16,12 +16,17 @@ namespace fs = std::filesystem;
 
 ModelCheckpoint::ModelCheckpoint(ModelCheckpointOptions options) : options_(std::move(options)) {
   const auto& o = options_;
-  if (o.mode != "min" && o.mode != "max") fail<ValueError>("ModelCheckpoint", "mode must be \"min\" or \"max\", got \"", o.mode, "\"");
-  if (o.save_top_k < -1) fail<ValueError>("ModelCheckpoint", "save_top_k must be >= -1, got ", o.save_top_k);
+  if (o.mode != "min" && o.mode != "max")
+    fail<ValueError>("ModelCheckpoint", "mode must be \"min\" or \"max\", got \"", o.mode, "\"");
+  if (o.save_top_k < -1)
+    fail<ValueError>("ModelCheckpoint", "save_top_k must be >= -1, got ", o.save_top_k);
   if (o.monitor.empty() && o.save_top_k != -1 && o.save_top_k > 1)
-    fail<ValueError>("ModelCheckpoint", "save_top_k=", o.save_top_k, " needs a monitor to rank checkpoints by");
-  if (o.every_n_train_steps < 0) fail<ValueError>("ModelCheckpoint", "every_n_train_steps must be >= 0");
-  if (o.every_n_epochs && *o.every_n_epochs < 0) fail<ValueError>("ModelCheckpoint", "every_n_epochs must be >= 0");
+    fail<ValueError>("ModelCheckpoint", "save_top_k=", o.save_top_k,
+                     " needs a monitor to rank checkpoints by");
+  if (o.every_n_train_steps < 0)
+    fail<ValueError>("ModelCheckpoint", "every_n_train_steps must be >= 0");
+  if (o.every_n_epochs && *o.every_n_epochs < 0)
+    fail<ValueError>("ModelCheckpoint", "every_n_epochs must be >= 0");
   dirpath_ = o.dirpath;
 }
 
@@ -33,7 +38,10 @@ std::string ModelCheckpoint::state_key() const {
 
 void ModelCheckpoint::setup(Trainer& trainer, LightningModule&, const std::string&) {
   if (dirpath_.empty())
-    dirpath_ = (fs::path(trainer.loggers().empty() ? trainer.options().default_root_dir : trainer.log_dir()) / "checkpoints").string();
+    dirpath_ = (fs::path(trainer.loggers().empty() ? trainer.options().default_root_dir
+                                                   : trainer.log_dir()) /
+                "checkpoints")
+                   .string();
 }
 
 bool ModelCheckpoint::skip(const Trainer& t) const {
@@ -49,8 +57,11 @@ bool ModelCheckpoint::save_on_train_epoch_end(const Trainer& t) const {
   return v.is_fraction && v.fraction == 1.0;
 }
 
-void ModelCheckpoint::on_train_batch_end(Trainer& t, LightningModule&, const Tensor&, const Batch&, int64_t) {
-  if (skip(t) || options_.every_n_train_steps < 1 || t.global_step() % options_.every_n_train_steps != 0) return;
+void ModelCheckpoint::on_train_batch_end(Trainer& t, LightningModule&, const Tensor&, const Batch&,
+                                         int64_t) {
+  if (skip(t) || options_.every_n_train_steps < 1 ||
+      t.global_step() % options_.every_n_train_steps != 0)
+    return;
   save_topk_and_last(t);
 }
 
@@ -67,7 +78,8 @@ void ModelCheckpoint::on_validation_end(Trainer& t, LightningModule&) {
 }
 
 void ModelCheckpoint::on_train_end(Trainer& t, LightningModule&) {
-  if (!options_.save_last || t.is_fast_dev_run() || last_global_step_saved_ == t.global_step()) return;
+  if (!options_.save_last || t.is_fast_dev_run() || last_global_step_saved_ == t.global_step())
+    return;
   MetricMap m = t.callback_metrics();
   m.emplace("epoch", static_cast<double>(t.current_epoch()));
   m.emplace("step", static_cast<double>(t.global_step()));
@@ -85,7 +97,9 @@ void ModelCheckpoint::save_topk_and_last(Trainer& t) {
   last_global_step_saved_ = t.global_step();
 }
 
-bool ModelCheckpoint::better(double a, double b) const { return options_.mode == "min" ? a < b : a > b; }
+bool ModelCheckpoint::better(double a, double b) const {
+  return options_.mode == "min" ? a < b : a > b;
+}
 
 namespace {
 std::string number_text(double v) {
@@ -96,7 +110,8 @@ std::string number_text(double v) {
 }
 }  // namespace
 
-std::string ModelCheckpoint::format_name(int64_t epoch, int64_t step, const MetricMap& metrics) const {
+std::string ModelCheckpoint::format_name(int64_t epoch, int64_t step,
+                                         const MetricMap& metrics) const {
   const std::string tmpl = options_.filename.empty() ? "{epoch}-{step}" : options_.filename;
   std::string out;
   for (size_t i = 0; i < tmpl.size();) {
@@ -105,7 +120,8 @@ std::string ModelCheckpoint::format_name(int64_t epoch, int64_t step, const Metr
       continue;
     }
     const size_t close = tmpl.find('}', i);
-    if (close == std::string::npos) fail<ValueError>("ModelCheckpoint", "unclosed '{' in filename \"", tmpl, "\"");
+    if (close == std::string::npos)
+      fail<ValueError>("ModelCheckpoint", "unclosed '{' in filename \"", tmpl, "\"");
     std::string field = tmpl.substr(i + 1, close - i - 1), spec;
     if (auto colon = field.find(':'); colon != std::string::npos) {
       spec = field.substr(colon + 1);
@@ -121,9 +137,11 @@ std::string ModelCheckpoint::format_name(int64_t epoch, int64_t step, const Metr
     } else {
       // Python-style ".4f" / ".3e" / "d": the printf conversion of the same name.
       if (spec.find_first_not_of("0123456789.fegdFEG") != std::string::npos)
-        fail<ValueError>("ModelCheckpoint", "unsupported format spec '", spec, "' in filename \"", tmpl, "\"");
+        fail<ValueError>("ModelCheckpoint", "unsupported format spec '", spec, "' in filename \"",
+                         tmpl, "\"");
       char buf[128];
-      if (spec.back() == 'd') std::snprintf(buf, sizeof buf, "%.0f", std::isfinite(value) ? std::trunc(value) : value);
+      if (spec.back() == 'd')
+        std::snprintf(buf, sizeof buf, "%.0f", std::isfinite(value) ? std::trunc(value) : value);
       else std::snprintf(buf, sizeof buf, ("%" + spec).c_str(), value);
       text = buf;
     }
@@ -143,7 +161,8 @@ std::string ModelCheckpoint::unique_path(const std::string& stem, const std::str
 
 void ModelCheckpoint::remove_file(const Trainer& t, const std::string& path) const {
   // Never a file outside this callback's folder, nor the one the fit resumed from.
-  if (path.empty() || fs::path(path).parent_path() != fs::path(dirpath_) || path == t.ckpt_path()) return;
+  if (path.empty() || fs::path(path).parent_path() != fs::path(dirpath_) || path == t.ckpt_path())
+    return;
   std::error_code ec;
   fs::remove(path, ec);
 }
@@ -162,18 +181,22 @@ void ModelCheckpoint::save_topk(Trainer& t, const MetricMap& m) {
   if (it == m.end()) {
     std::string available;
     for (const auto& [k, v] : m) available += (available.empty() ? "" : ", ") + k;
-    const std::string msg = "monitor='" + options_.monitor + "' is not among the logged metrics [" + available +
-                            "]; did the module log('" + options_.monitor + "', ...)?";
+    const std::string msg = "monitor='" + options_.monitor + "' is not among the logged metrics [" +
+                            available + "]; did the module log('" + options_.monitor + "', ...)?";
     // As Lightning: an error once validation has run, else (a fit stopped before its
     // first validation) a warning, and only last.ckpt is written.
     if (t.validated_in_fit()) fail<ValueError>("ModelCheckpoint", msg);
-    if (!warned_missing_monitor_) std::fprintf(stderr, "ember: ModelCheckpoint: %s Skipping the top-k save.\n", msg.c_str());
+    if (!warned_missing_monitor_)
+      std::fprintf(stderr, "ember: ModelCheckpoint: %s Skipping the top-k save.\n", msg.c_str());
     warned_missing_monitor_ = true;
     return;
   }
   double score = it->second;
-  if (std::isnan(score)) score = options_.mode == "min" ? std::numeric_limits<double>::infinity() : -std::numeric_limits<double>::infinity();
-  const int64_t k = options_.save_top_k == -1 ? static_cast<int64_t>(best_k_models_.size()) + 1 : options_.save_top_k;
+  if (std::isnan(score))
+    score = options_.mode == "min" ? std::numeric_limits<double>::infinity()
+                                   : -std::numeric_limits<double>::infinity();
+  const int64_t k = options_.save_top_k == -1 ? static_cast<int64_t>(best_k_models_.size()) + 1
+                                              : options_.save_top_k;
   const bool enters = static_cast<int64_t>(best_k_models_.size()) < k ||
                       better(score, best_k_models_.at(kth_best_model_path_));
   if (!enters) return;
@@ -206,15 +229,15 @@ void ModelCheckpoint::save_last(Trainer& t, const MetricMap&) {
 
 std::string ModelCheckpoint::state_dict() const {
   nlohmann::json best = nlohmann::json::object();
-  for (const auto& [p, s] : best_k_models_) best[p] = std::isfinite(s) ? nlohmann::json(s) : nlohmann::json(std::to_string(s));
-  nlohmann::json j = {{"monitor", options_.monitor},
-                      {"dirpath", dirpath_},
-                      {"best_model_path", best_model_path_},
-                      {"kth_best_model_path", kth_best_model_path_},
-                      {"last_model_path", last_model_path_},
-                      {"best_k_models", best}};
-  j["best_model_score"] = best_model_score_ && std::isfinite(*best_model_score_) ? nlohmann::json(*best_model_score_)
-                                                                                 : nlohmann::json(nullptr);
+  for (const auto& [p, s] : best_k_models_)
+    best[p] = std::isfinite(s) ? nlohmann::json(s) : nlohmann::json(std::to_string(s));
+  nlohmann::json j = {
+      {"monitor", options_.monitor},         {"dirpath", dirpath_},
+      {"best_model_path", best_model_path_}, {"kth_best_model_path", kth_best_model_path_},
+      {"last_model_path", last_model_path_}, {"best_k_models", best}};
+  j["best_model_score"] = best_model_score_ && std::isfinite(*best_model_score_)
+                              ? nlohmann::json(*best_model_score_)
+                              : nlohmann::json(nullptr);
   return j.dump();
 }
 
@@ -222,7 +245,8 @@ void ModelCheckpoint::load_state_dict(const std::string& text) {
   try {
     const auto j = nlohmann::json::parse(text);
     best_model_path_ = j.at("best_model_path");
-    if (!j.at("best_model_score").is_null()) best_model_score_ = j.at("best_model_score").get<double>();
+    if (!j.at("best_model_score").is_null())
+      best_model_score_ = j.at("best_model_score").get<double>();
     // The ranking only carries over into the same folder (a resumed run usually logs to
     // a new version_N), as Lightning.
     if (j.at("dirpath").get<std::string>() == dirpath_) {

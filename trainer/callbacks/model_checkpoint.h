@@ -19,12 +19,13 @@
 namespace ember {
 
 struct ModelCheckpointOptions {
-  std::string dirpath{};  // unset: <log_dir>/checkpoints (<default_root_dir>/checkpoints without a logger)
+  std::string
+      dirpath{};  // unset: <log_dir>/checkpoints (<default_root_dir>/checkpoints without a logger)
   // Template: "{epoch}-{step}" gives "epoch=3-step=120.ckpt"; "{epoch}-{val_loss:.2f}"
   // gives "epoch=3-val_loss=0.42.ckpt" (any logged metric, with an optional printf-like
   // .Nf / .Ne / .Ng precision).
   std::string filename{};
-  std::string monitor{};   // unset: no metric; the latest checkpoint is kept
+  std::string monitor{};  // unset: no metric; the latest checkpoint is kept
   std::string mode = "min";
   int64_t save_top_k = 1;  // -1: keep all; 0: none (save_last still works)
   bool save_last = false;
@@ -42,8 +43,8 @@ class ModelCheckpoint : public Callback {
   }
 
   void setup(Trainer& trainer, LightningModule& module, const std::string& stage) override;
-  void on_train_batch_end(Trainer& trainer, LightningModule& module, const Tensor& loss, const Batch& batch,
-                          int64_t batch_idx) override;
+  void on_train_batch_end(Trainer& trainer, LightningModule& module, const Tensor& loss,
+                          const Batch& batch, int64_t batch_idx) override;
   void on_train_epoch_end(Trainer& trainer, LightningModule& module) override;
   void on_validation_end(Trainer& trainer, LightningModule& module) override;
   void on_train_end(Trainer& trainer, LightningModule& module) override;

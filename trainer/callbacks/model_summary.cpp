@@ -40,7 +40,8 @@ std::string summarize(nn::Module& module, int64_t max_depth) {
     const auto depth = static_cast<int64_t>(std::count(name.begin(), name.end(), '.')) + 1;
     if (depth > max_depth) continue;
     rows.push_back({name, m->name(), human_readable_count(count_params(*m, false)),
-                    human_readable_count(count_params(*m, true)), m->is_training() ? "train" : "eval"});
+                    human_readable_count(count_params(*m, true)),
+                    m->is_training() ? "train" : "eval"});
   }
   const Row header{"Name", "Type", "Params", "Trainable", "Mode"};
   size_t wi = std::to_string(rows.size()).size(), wn = header.name.size(), wt = header.type.size(),
@@ -51,10 +52,12 @@ std::string summarize(nn::Module& module, int64_t max_depth) {
     wp = std::max(wp, r.params.size());
     wr = std::max(wr, r.trainable.size());
   }
-  auto pad = [](const std::string& s, size_t w) { return s + std::string(w - std::min(w, s.size()), ' '); };
+  auto pad = [](const std::string& s, size_t w) {
+    return s + std::string(w - std::min(w, s.size()), ' ');
+  };
   auto line = [&](const std::string& idx, const Row& r) {
-    return pad(idx, wi) + " | " + pad(r.name, wn) + " | " + pad(r.type, wt) + " | " + pad(r.params, wp) + " | " +
-           pad(r.trainable, wr) + " | " + pad(r.mode, wm) + "\n";
+    return pad(idx, wi) + " | " + pad(r.name, wn) + " | " + pad(r.type, wt) + " | " +
+           pad(r.params, wp) + " | " + pad(r.trainable, wr) + " | " + pad(r.mode, wm) + "\n";
   };
   std::string out;
   const std::string head = line("", header);
@@ -66,7 +69,8 @@ std::string summarize(nn::Module& module, int64_t max_depth) {
   }
   const int64_t total = count_params(module, false), trainable = count_params(module, true);
   int64_t bytes = 0;
-  for (const Tensor& p : module.parameters()) bytes += p.numel() * static_cast<int64_t>(p.element_size());
+  for (const Tensor& p : module.parameters())
+    bytes += p.numel() * static_cast<int64_t>(p.element_size());
   char size[64];
   std::snprintf(size, sizeof size, "%.3f", static_cast<double>(bytes) / 1e6);
   out += pad(human_readable_count(trainable), 10) + "Trainable params\n";

@@ -9,8 +9,9 @@ namespace ember {
 
 ProfilerCallback::ProfilerCallback(ProfilerOptions options) : options_(std::move(options)) {
   if (options_.skip_first < 0 || options_.active < 1)
-    fail<ValueError>("ProfilerCallback", "needs skip_first >= 0 and active >= 1, got skip_first=",
-                     options_.skip_first, " active=", options_.active);
+    fail<ValueError>("ProfilerCallback",
+                     "needs skip_first >= 0 and active >= 1, got skip_first=", options_.skip_first,
+                     " active=", options_.active);
   if (options_.filename.empty()) fail<ValueError>("ProfilerCallback", "filename must not be empty");
 }
 
@@ -36,7 +37,9 @@ void ProfilerCallback::on_train_batch_start(Trainer& trainer, LightningModule&, 
   if (batch == options_.skip_first && !running_) {
     // Someone else's session (the user's own start()) is left alone.
     if (profiler::is_enabled()) {
-      std::fprintf(stderr, "ProfilerCallback: the profiler is already running; this callback records nothing\n");
+      std::fprintf(
+          stderr,
+          "ProfilerCallback: the profiler is already running; this callback records nothing\n");
       return;
     }
     profiler::start();
@@ -96,9 +99,10 @@ void ProfilerCallback::finish(Trainer& trainer) {
   trace_path_ = (dir / options_.filename).string();
   profiler::export_chrome_trace(trace_path_);
   if (options_.out) {
-    std::fprintf(options_.out, "\nProfiler: %lld training batches (from batch %lld)\n%sChrome trace: %s\n",
-                 static_cast<long long>(recorded_), static_cast<long long>(options_.skip_first), table_.c_str(),
-                 trace_path_.c_str());
+    std::fprintf(options_.out,
+                 "\nProfiler: %lld training batches (from batch %lld)\n%sChrome trace: %s\n",
+                 static_cast<long long>(recorded_), static_cast<long long>(options_.skip_first),
+                 table_.c_str(), trace_path_.c_str());
     std::fflush(options_.out);
   }
 }

@@ -36,8 +36,8 @@ struct ProfilerOptions {
   std::string dirpath{};   // where the trace goes; empty: the Trainer's log_dir()
   std::string filename = "trace.json";
   profiler::SortBy sort_by = profiler::SortBy::total;
-  int64_t row_limit = 30;  // rows of the table; -1: all
-  std::FILE* out = stdout; // where the table is printed; nullptr: not printed
+  int64_t row_limit = 30;   // rows of the table; -1: all
+  std::FILE* out = stdout;  // where the table is printed; nullptr: not printed
 };
 
 class ProfilerCallback : public Callback {
@@ -51,9 +51,10 @@ class ProfilerCallback : public Callback {
   }
 
   void on_fit_start(Trainer& trainer, LightningModule& module) override;
-  void on_train_batch_start(Trainer& trainer, LightningModule& module, const Batch& batch, int64_t batch_idx) override;
-  void on_train_batch_end(Trainer& trainer, LightningModule& module, const Tensor& loss, const Batch& batch,
-                          int64_t batch_idx) override;
+  void on_train_batch_start(Trainer& trainer, LightningModule& module, const Batch& batch,
+                            int64_t batch_idx) override;
+  void on_train_batch_end(Trainer& trainer, LightningModule& module, const Tensor& loss,
+                          const Batch& batch, int64_t batch_idx) override;
   void on_validation_start(Trainer& trainer, LightningModule& module) override;
   void on_train_epoch_end(Trainer& trainer, LightningModule& module) override;
   void on_train_end(Trainer& trainer, LightningModule& module) override;

@@ -30,7 +30,8 @@ class ProgressBar : public Callback {
 
   void on_sanity_check_start(Trainer&, LightningModule&) override;
   void on_train_epoch_start(Trainer&, LightningModule&) override;
-  void on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&, int64_t) override;
+  void on_train_batch_end(Trainer&, LightningModule&, const Tensor&, const Batch&,
+                          int64_t) override;
   void on_train_epoch_end(Trainer&, LightningModule&) override;
   void on_validation_start(Trainer&, LightningModule&) override;
   void on_validation_batch_end(Trainer&, LightningModule&, const Batch&, int64_t) override;

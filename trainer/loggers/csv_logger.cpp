@@ -11,11 +11,14 @@ namespace ember {
 CSVLogger::CSVLogger(std::string save_dir, LoggerOptions options)
     : FolderLogger(std::move(save_dir), std::move(options)) {}
 
-std::string CSVLogger::metrics_file() const { return (std::filesystem::path(log_dir()) / "metrics.csv").string(); }
+std::string CSVLogger::metrics_file() const {
+  return (std::filesystem::path(log_dir()) / "metrics.csv").string();
+}
 
 void CSVLogger::log_hyperparams(const HParams& hparams) {
   ensure_log_dir();
-  nn::write_file_atomically((std::filesystem::path(log_dir()) / "hparams.yaml").string(), hparams_to_yaml(hparams));
+  nn::write_file_atomically((std::filesystem::path(log_dir()) / "hparams.yaml").string(),
+                            hparams_to_yaml(hparams));
 }
 
 void CSVLogger::log_metrics(const MetricMap& metrics, int64_t step) {

@@ -1,9 +1,9 @@
 #include "trainer/loggers/tensorboard_logger.h"
 
+#include <unistd.h>
 #include <atomic>
 #include <chrono>
 #include <filesystem>
-#include <unistd.h>
 
 #include "nn/safetensors.h"
 #include "tensor/error.h"
@@ -32,8 +32,9 @@ void TensorBoardLogger::open() {
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   // TensorBoard's own naming: events.out.tfevents.<seconds>.<host>.<pid>.<counter>
-  const std::string name = "events.out.tfevents." + std::to_string(static_cast<int64_t>(now_seconds())) + "." +
-                           host + "." + std::to_string(getpid()) + "." + std::to_string(g_file_counter++);
+  const std::string name = "events.out.tfevents." +
+                           std::to_string(static_cast<int64_t>(now_seconds())) + "." + host + "." +
+                           std::to_string(getpid()) + "." + std::to_string(g_file_counter++);
   path_ = (std::filesystem::path(log_dir()) / name).string();
   file_ = std::fopen(path_.c_str(), "wb");
   if (!file_) fail<ValueError>("TensorBoardLogger", "cannot open '", path_, "' for writing");
@@ -48,13 +49,15 @@ void TensorBoardLogger::write(const std::string& event) {
 
 void TensorBoardLogger::log_hyperparams(const HParams& hparams) {
   ensure_log_dir();
-  nn::write_file_atomically((std::filesystem::path(log_dir()) / "hparams.yaml").string(), hparams_to_yaml(hparams));
+  nn::write_file_atomically((std::filesystem::path(log_dir()) / "hparams.yaml").string(),
+                            hparams_to_yaml(hparams));
 }
 
 void TensorBoardLogger::log_metrics(const MetricMap& metrics, int64_t step) {
   open();
   const double t = now_seconds();
-  for (const auto& [tag, value] : metrics) write(tfevents::encode_scalar_event(t, step, tag, static_cast<float>(value)));
+  for (const auto& [tag, value] : metrics)
+    write(tfevents::encode_scalar_event(t, step, tag, static_cast<float>(value)));
   std::fflush(file_);
 }
 

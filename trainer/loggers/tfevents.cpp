@@ -39,7 +39,9 @@ void put_varint(std::string& out, uint64_t v) {
   }
   out.push_back(static_cast<char>(v));
 }
-void put_tag(std::string& out, uint32_t field, uint32_t wire_type) { put_varint(out, (field << 3) | wire_type); }
+void put_tag(std::string& out, uint32_t field, uint32_t wire_type) {
+  put_varint(out, (field << 3) | wire_type);
+}
 void put_bytes_field(std::string& out, uint32_t field, std::string_view bytes) {
   put_tag(out, field, 2);
   put_varint(out, bytes.size());
@@ -69,7 +71,8 @@ struct Reader {
   }
   std::string_view bytes() {
     const uint64_t n = varint();
-    if (n > static_cast<uint64_t>(end - p)) fail<ValueError>("read_event_file", "field longer than its message");
+    if (n > static_cast<uint64_t>(end - p))
+      fail<ValueError>("read_event_file", "field longer than its message");
     std::string_view s(reinterpret_cast<const char*>(p), n);
     p += n;
     return s;
@@ -127,7 +130,8 @@ std::string encode_file_version_event(double wall_time) {
   return e;
 }
 
-std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag, float value) {
+std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag,
+                                float value) {
   std::string v;
   put_bytes_field(v, 1, tag);
   put_tag(v, 2, 5);
@@ -152,14 +156,16 @@ EventFile read_event_file(const std::string& path) {
   EventFile file;
   size_t pos = 0;
   while (pos < bytes.size()) {
-    if (bytes.size() - pos < 12) fail<ValueError>("read_event_file", "truncated record header at offset ", pos);
+    if (bytes.size() - pos < 12)
+      fail<ValueError>("read_event_file", "truncated record header at offset ", pos);
     const uint64_t len = get_le(b + pos, 8);
     if (get_le(b + pos + 8, 4) != masked_crc32c(b + pos, 8))
       fail<ValueError>("read_event_file", "bad length CRC at offset ", pos);
     if (len > bytes.size() - pos - 12 || bytes.size() - pos - 12 - len < 4)
       fail<ValueError>("read_event_file", "truncated record at offset ", pos);
     const unsigned char* data = b + pos + 12;
-    if (get_le(data + len, 4) != masked_crc32c(data, len)) fail<ValueError>("read_event_file", "bad data CRC at offset ", pos);
+    if (get_le(data + len, 4) != masked_crc32c(data, len))
+      fail<ValueError>("read_event_file", "bad data CRC at offset ", pos);
     pos += 12 + len + 4;
     ++file.num_records;
 

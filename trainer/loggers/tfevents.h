@@ -23,7 +23,8 @@ uint32_t masked_crc32c(const void* data, size_t n);
 std::string frame_record(std::string_view data);
 // Event protobufs.
 std::string encode_file_version_event(double wall_time);
-std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag, float value);
+std::string encode_scalar_event(double wall_time, int64_t step, const std::string& tag,
+                                float value);
 
 // What a reader finds in a file: the scalars, in file order. Throws ValueError on a bad
 // length or CRC, or a truncated record (naming the record's offset).
