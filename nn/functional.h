@@ -21,6 +21,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight,
 // Normalizes over the trailing dims given by normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
+// One-hot encoding of i64 indices (any shape) -> i64 (..., num_classes); num_classes -1
+// takes max + 1. An index outside [0, num_classes) is an IndexError. Not differentiable.
+Tensor one_hot(const Tensor& indices, int64_t num_classes = -1);
 // Zeroes each element with probability p when training, scaling the rest by 1/(1-p).
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 

@@ -79,6 +79,8 @@ enum class BinaryOp : uint8_t {
 };
 // var uses the `correction` argument (1 = Bessel's correction, as torch.var's default).
 enum class ReduceOp : uint8_t { sum, prod, mean, max, min, var };
+// Inclusive scans along one dim (cumsum, cumprod); see Backend::scan.
+enum class ScanOp : uint8_t { sum, prod };
 enum class RandomDist : uint8_t {
   uniform,  // U[a, b)
   normal,   // N(mean=a, std=b)
@@ -172,6 +174,7 @@ enum class Primitive : uint8_t {
   attention,
   layer_norm,
   embedding,
+  scan,
 };
 bool is_optional(Primitive op);
 
@@ -221,6 +224,7 @@ const char* to_string(Primitive op);
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
 const char* to_string(ReduceOp op);
+const char* to_string(ScanOp op);
 bool is_comparison(BinaryOp op);
 
 class Backend {
@@ -322,6 +326,12 @@ class Backend {
   virtual void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices);
   virtual void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,
                                   const Tensor& indices, int64_t padding_idx);
+
+  // Inclusive scan along the middle dim of the contiguous (O, K, I) `in` into out (O, K, I)
+  // of in's dtype (f32, f64 or i64): out[o, k, i] = in[o, 0, i] op ... op in[o, k, i], or
+  // with `reverse` in[o, k, i] op ... op in[o, K - 1, i] (the suffix scan, a backward's
+  // need). Each of the O * I lines is independent; K >= 1.
+  virtual void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).

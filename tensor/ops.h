@@ -124,6 +124,18 @@ std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = fals
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+// log(sum(exp(x))) over dims, stable (the max is subtracted first); a row of -inf gives -inf.
+// Integer inputs compute in f32, as torch.
+Tensor logsumexp(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+// Whether any (all) element is nonzero, over dims; any dtype in, bool out. Not
+// differentiable. Over no elements any is false and all is true.
+Tensor any(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+Tensor all(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+
+// ---- scans ---------------------------------------------------------------------------------
+// Inclusive running sum (product) along dim; integer and bool inputs give i64, as torch.
+Tensor cumsum(const Tensor& x, int64_t dim);
+Tensor cumprod(const Tensor& x, int64_t dim);
 
 // ---- linear algebra and normalisation ----------------------------------------------
 // torch.matmul: 1-D @ 1-D is a dot product, 2-D @ 2-D a matrix product, and leading
@@ -169,8 +181,29 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// The elements of x where mask (bool) is true, x and mask broadcast together, in row-major
+// order: a 1-D tensor (its length is read back to the host, as torch does).
+Tensor masked_select(const Tensor& x, const Tensor& mask);
+// x[indices] = values (accumulate: +=) with torch's advanced indexing over x's leading dims:
+// each index is an i64 tensor (negative counts from the end) or a bool mask over as many
+// dims as it has; the index tensors broadcast together to a shape B, and values broadcasts
+// to B + x's remaining dims. index_put_ writes x in place; index_put returns a new tensor.
+// Without accumulate, an element named twice gets the last of its values.
+Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
+                   bool accumulate = false);
+Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
+                 bool accumulate = false);
 Tensor tril(const Tensor& x, int64_t diagonal = 0);
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
+
+// ---- torch.linalg ---------------------------------------------------------------------------
+namespace linalg {
+// torch.linalg.vector_norm: (sum |x|^ord)^(1 / ord) over dims (empty = all) for ord > 0 or
+// negative; max |x| for inf, min |x| for -inf, the count of nonzeros for 0 (not
+// differentiable). The gradient is torch's; at a zero norm it is 0. x must be floating.
+Tensor vector_norm(const Tensor& x, double ord = 2.0, const DimList& dims = {},
+                   bool keepdim = false);
+}  // namespace linalg
 
 // ---- operators -------------------------------------------------------------------------
 inline Tensor operator-(const Tensor& x) { return neg(x); }

@@ -174,6 +174,14 @@ class Tensor {
   Tensor argmin(int64_t dim, bool keepdim = false) const;
   Tensor var(const DimList& dims = {}, int64_t correction = 1, bool keepdim = false) const;
   Tensor std(const DimList& dims = {}, int64_t correction = 1, bool keepdim = false) const;
+  Tensor logsumexp(const DimList& dims, bool keepdim = false) const;
+  Tensor any(const DimList& dims = {}, bool keepdim = false) const;
+  Tensor all(const DimList& dims = {}, bool keepdim = false) const;
+  Tensor cumsum(int64_t dim) const;
+  Tensor cumprod(int64_t dim) const;
+  Tensor masked_select(const Tensor& mask) const;
+  Tensor index_put(const std::vector<Tensor>& indices, const Tensor& values,
+                   bool accumulate = false) const;
 
   Tensor matmul(const Tensor& other) const;
   Tensor softmax(int64_t dim) const;
@@ -198,6 +206,8 @@ class Tensor {
   Tensor& mul_(const Scalar& other);
   Tensor& div_(const Tensor& other);
   Tensor& masked_fill_(const Tensor& mask, const Scalar& value);
+  Tensor& index_put_(const std::vector<Tensor>& indices, const Tensor& values,
+                     bool accumulate = false);
   Tensor& uniform_(double from = 0.0, double to = 1.0);
   Tensor& normal_(double mean = 0.0, double std = 1.0);
 

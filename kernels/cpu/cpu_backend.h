@@ -46,6 +46,8 @@ class CpuBackend final : public Backend {
   void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
                           int64_t padding_idx) override;  // layer_norm.cpp, embedding.cpp
 
+  void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override;  // scan.cpp
+
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;

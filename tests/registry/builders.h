@@ -75,5 +75,8 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+// scans, logical and norm reductions, mask and index assignment (issue 14)
+void add_scan_cases(std::vector<OpCase>& out);
+void add_select_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases
