@@ -3,22 +3,25 @@
 // the line kernel; cumprod over exact zeros for its gradient. Napkin math: one op per
 // element; bytes are the input read once and the output written once.
 #include "registry/builders.h"
+#include "tensor/raw.h"
 
 namespace ember::cases {
 
 namespace {
 
-// The inclusive scan of x along dim, in double.
-ref::RefTensor scan_ref(const ref::RefTensor& x, int64_t dim, bool prod) {
+// The inclusive scan of x along dim (reverse: the suffix scan), in double.
+ref::RefTensor scan_ref(const ref::RefTensor& x, int64_t dim, bool prod, bool reverse = false) {
   ref::RefTensor out = x;
   if (x.numel() == 0 || x.dim() == 0) return out;
-  const int64_t d = ref::wrap(dim, x.dim());
-  for (int64_t flat = 0; flat < x.numel(); ++flat) {
+  const int64_t d = ref::wrap(dim, x.dim()), K = x.shape[static_cast<size_t>(d)];
+  for (int64_t n = 0; n < x.numel(); ++n) {
+    // Row-major order (reversed for the suffix scan) visits prev before idx.
+    const int64_t flat = reverse ? x.numel() - 1 - n : n;
     ref::Index idx = ref::unravel(flat, x.shape);
-    if (idx[static_cast<size_t>(d)] == 0) continue;
+    const int64_t k = idx[static_cast<size_t>(d)];
+    if (k == (reverse ? K - 1 : 0)) continue;
     ref::Index prev = idx;
-    --prev[static_cast<size_t>(d)];
-    // Row-major order visits prev before idx, so out[prev] is final already.
+    prev[static_cast<size_t>(d)] += reverse ? 1 : -1;
     out[idx] = prod ? out[prev] * x[idx] : out[prev] + x[idx];
   }
   return out;
@@ -75,6 +78,23 @@ void add_cumprod_zeros(std::vector<OpCase>& out, DType dt) {
   out.push_back(std::move(c));
 }
 
+// The suffix scans the backward runs, straight through the primitive (gradcheck runs on
+// the cpu only, so these are what test them on sim).
+void add_reverse(std::vector<OpCase>& out, const std::string& op, In in, int64_t dim, DType dt) {
+  const bool prod = op == "cumprod";
+  if (prod && in.dist == Dist::normal) in.dist = Dist::nonzero;
+  OpCase c = scan_case(op, in_tag(in), dt, dim, false);
+  c.name = op + "_reverse/" + in_tag(in) + "_d" + std::to_string(dim) + "/" + dtype_tag(dt);
+  c.op = op + "_reverse";
+  c.make_inputs = input_maker({in});
+  c.run = [prod, dim](const Inputs& x) {
+    return Outputs{raw::scan(prod ? ScanOp::prod : ScanOp::sum, x[0], dim, true)};
+  };
+  c.reference = [prod, dim](const Refs& x) { return Refs{scan_ref(x[0], dim, prod, true)}; };
+  c.grad_inputs.clear();
+  out.push_back(std::move(c));
+}
+
 }  // namespace
 
 void add_scan_cases(std::vector<OpCase>& out) {
@@ -104,6 +124,12 @@ void add_scan_cases(std::vector<OpCase>& out) {
     // (i64 products of 200 factors would overflow.)
     if (op == "cumsum") add_scan(out, op, In{{2, 200}, Dist::small_int}, 1, DType::i64);
     add_scan(out, op, In{{4, 6}, Dist::boolean}, 0, DType::b8);
+  }
+  for (const std::string op : {"cumsum", "cumprod"}) {
+    add_reverse(out, op, In{{2, 3, 4}}, 1, DType::f64);
+    add_reverse(out, op, In{{3, 600}}, 1, DType::f32);  // the block kernel
+    add_reverse(out, op, In{{40, 20, 50}}, 1, DType::f32);
+    add_reverse(out, op, In{{3, 5}, Dist::small_int}, 1, DType::i64);
   }
   add_cumprod_zeros(out, DType::f64);
   add_cumprod_zeros(out, DType::f32);
