@@ -75,5 +75,9 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+// padding, flipping, reordering and resampling (shape engineer's files)
+void add_pad_cases(std::vector<OpCase>& out);
+void add_reorder_cases(std::vector<OpCase>& out);
+void add_resample_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases
