@@ -78,5 +78,9 @@ void add_linear_loss_cases(std::vector<OpCase>& out);
 // scans, logical and norm reductions, mask and index assignment (issue 14)
 void add_scan_cases(std::vector<OpCase>& out);
 void add_select_cases(std::vector<OpCase>& out);
+// padding, flipping, reordering and resampling (shape engineer's files)
+void add_pad_cases(std::vector<OpCase>& out);
+void add_reorder_cases(std::vector<OpCase>& out);
+void add_resample_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases
