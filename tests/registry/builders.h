@@ -75,5 +75,6 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+void add_smooth_loss_cases(std::vector<OpCase>& out);  // smooth_l1, huber, bce, kl_div
 
 }  // namespace ember::cases
