@@ -84,6 +84,30 @@ struct BceWithLogitsOptions {
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BceWithLogitsOptions& options = {});
 
+// 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0 is l1.
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target,
+                      Reduction reduction = Reduction::mean, double beta = 1.0);
+// 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): smooth_l1 scaled by delta.
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean,
+                  double delta = 1.0);
+
+struct BceOptions {
+  Tensor weight{};  // broadcasts to the input
+  Reduction reduction = Reduction::mean;
+};
+// input: probabilities in [0, 1]; -(t log x + (1 - t) log(1 - x)), each log clamped at -100
+// as torch does, so x = 0 or 1 gives a finite loss.
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target,
+                            const BceOptions& options = {});
+
+// kl_div alone has torch's "batchmean" (the sum over the batch size, the true KL
+// divergence); the other losses take Reduction, which cannot name it.
+enum class KlDivReduction { none, mean, sum, batchmean };
+// input: log-probabilities; target: probabilities (log-probabilities with log_target).
+// Pointwise target * (log target - input), 0 where target is 0.
+Tensor kl_div(const Tensor& input, const Tensor& target,
+              KlDivReduction reduction = KlDivReduction::mean, bool log_target = false);
+
 }  // namespace ember::nn::functional
 
 namespace ember::nn {

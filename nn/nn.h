@@ -1,4 +1,4 @@
-// The nn layer: modules, layers, containers, functional, init, safetensors.
+// The nn layer: modules, layers, losses, containers, functional, init, safetensors.
 #pragma once
 
 #include "nn/attention.h"
@@ -6,6 +6,7 @@
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/layers.h"
+#include "nn/loss.h"
 #include "nn/module.h"
 #include "nn/resample.h"
 #include "nn/safetensors.h"

@@ -82,5 +82,6 @@ void add_select_cases(std::vector<OpCase>& out);
 void add_pad_cases(std::vector<OpCase>& out);
 void add_reorder_cases(std::vector<OpCase>& out);
 void add_resample_cases(std::vector<OpCase>& out);
+void add_smooth_loss_cases(std::vector<OpCase>& out);  // smooth_l1, huber, bce, kl_div
 
 }  // namespace ember::cases
