@@ -95,8 +95,8 @@ std::vector<Tensor> index_tensors(const char* op, const Tensor& x,
   return out;
 }
 
-// Of repeated targets keep the last (the value a serial x[i] = v loop leaves); nullopt-like
-// empty result when every target is distinct. Reads the targets back to the host.
+// Of repeated targets keep the last (the value a serial x[i] = v loop leaves): the positions
+// to keep, or an undefined tensor when every target is distinct. Reads them to the host.
 Tensor last_of_each(const Tensor& lin) {
   const std::vector<int64_t> host = lin.to_vector<int64_t>();
   std::vector<std::pair<int64_t, int64_t>> order;  // (target, position)

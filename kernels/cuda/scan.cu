@@ -5,8 +5,8 @@
 // Shapes: in, out (O, K, I) contiguous.
 // Split:  v1 lines: one thread per line (o, i), grid-stride, walking k serially; neighbouring
 //            threads take neighbouring i, so every step of the walk is one coalesced row.
-//            Used when there are many lines (I > 1) or the lines are short.
-//         v2 block: one block of 256 threads per line (o, with I = 1), grid-stride over o;
+//            Used when there are many lines (enough to fill the GPU) or the lines are short.
+//         v2 block: one block of 256 threads per line (o, i), grid-stride over the lines;
 //            the line goes in tiles of 256: each thread loads one element, a Hillis-Steele
 //            scan in shared memory (8 steps, a barrier around each), plus the carry of the
 //            tiles before it, which thread 255 leaves in shared memory for the next tile.
@@ -25,6 +25,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kLog2Threads = 8;
+constexpr int64_t kBlockLines = 4096;  // below this many lines (and K >= 64): v2
 
 template <typename T, bool kProd>
 EMBER_DEVICE T combine(T a, T b) {
@@ -53,16 +54,17 @@ __global__ void lines_kernel(int64_t O, int64_t K, int64_t I, bool reverse, T* o
 }
 
 template <typename T, bool kProd>
-__global__ void block_kernel(int64_t O, int64_t K, bool reverse, T* out, const T* in) {
+__global__ void block_kernel(int64_t O, int64_t K, int64_t I, bool reverse, T* out, const T* in) {
   __shared__ T tile[kThreads];
   __shared__ T carry;
   const int t = static_cast<int>(threadIdx.x);
-  for (int64_t o = blockIdx.x; o < O; o += gridDim.x) {
-    const T* src = in + o * K;
-    T* dst = out + o * K;
+  for (int64_t line = blockIdx.x; line < O * I; line += gridDim.x) {
+    const int64_t base = line / I * K * I + line % I;
+    const T* src = in + base;
+    T* dst = out + base;
     for (int64_t k0 = 0; k0 < K; k0 += kThreads) {
       const int64_t k = k0 + t;
-      const int64_t at = reverse ? K - 1 - k : k;
+      const int64_t at = (reverse ? K - 1 - k : k) * I;
       const T identity = kProd ? T(1) : T(0);
       T v = k < K ? src[at] : identity;
       tile[t] = v;
@@ -88,13 +90,13 @@ template <typename T, bool kProd>
 void launch_typed(const ScanShape& s, void* out, const void* in) {
   auto* dst = static_cast<T*>(out);
   const auto* src = static_cast<const T*>(in);
-  if (s.inner == 1 && s.len >= 64) {
-    const int64_t blocks = s.outer < 4096 ? s.outer : 4096;
-    launch(LaunchConfig{"scan_block", dim3(static_cast<unsigned>(blocks)), dim3(kThreads)},
-           &block_kernel<T, kProd>, s.outer, s.len, s.reverse, dst, src);
+  const int64_t lines = s.outer * s.inner;
+  // Long lines too few to fill the GPU one thread each: a block per line.
+  if (s.len >= 64 && lines < kBlockLines) {
+    launch(LaunchConfig{"scan_block", dim3(static_cast<unsigned>(lines)), dim3(kThreads)},
+           &block_kernel<T, kProd>, s.outer, s.len, s.inner, s.reverse, dst, src);
     return;
   }
-  const int64_t lines = s.outer * s.inner;
   launch(LaunchConfig{"scan_lines", dim3(grid_for(lines, kThreads)), dim3(kThreads)},
          &lines_kernel<T, kProd>, s.outer, s.len, s.inner, s.reverse, dst, src);
 }

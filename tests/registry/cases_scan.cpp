@@ -115,6 +115,7 @@ void add_scan_cases(std::vector<OpCase>& out) {
     add_scan(out, op, In{{3, 600}}, 1, DType::f32);
     add_scan(out, op, In{{3, 600}}, 1, DType::f64);
     add_scan(out, op, In{{70}}, 0, DType::f64);
+    add_scan(out, op, In{{2, 300, 3}}, 1, DType::f32);  // blocks on lines of stride 3
     // Many lines: the line kernel, and the cpu's threads.
     add_scan(out, op, In{{40, 20, 50}}, 1, DType::f32);
     add_scan(out, op, In{{300, 130}}, 0, DType::f32);
@@ -128,6 +129,7 @@ void add_scan_cases(std::vector<OpCase>& out) {
   for (const std::string op : {"cumsum", "cumprod"}) {
     add_reverse(out, op, In{{2, 3, 4}}, 1, DType::f64);
     add_reverse(out, op, In{{3, 600}}, 1, DType::f32);  // the block kernel
+    add_reverse(out, op, In{{2, 300, 3}}, 1, DType::f64);
     add_reverse(out, op, In{{40, 20, 50}}, 1, DType::f32);
     add_reverse(out, op, In{{3, 5}, Dist::small_int}, 1, DType::i64);
   }
