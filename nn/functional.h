@@ -24,13 +24,20 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // Zeroes each element with probability p when training, scaling the rest by 1/(1-p).
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
+using ember::elu;
 using ember::gelu;
+using ember::hardsigmoid;
+using ember::hardswish;
+using ember::leaky_relu;
 using ember::log_softmax;
+using ember::mish;
+using ember::prelu;
 using ember::relu;
 using ember::scaled_dot_product_attention;
 using ember::sigmoid;
 using ember::silu;
 using ember::softmax;
+using ember::softplus;
 using ember::tanh;
 
 // ---- losses --------------------------------------------------------------------------------

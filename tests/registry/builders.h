@@ -75,5 +75,6 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+void add_activation_cases(std::vector<OpCase>& out);  // clamp, activations (issue 14)
 
 }  // namespace ember::cases
