@@ -44,13 +44,20 @@ struct InterpolateOptions {
 // with torch.nn.functional.interpolate's index formulas.
 Tensor interpolate(const Tensor& x, const InterpolateOptions& options);
 
+using ember::elu;
 using ember::gelu;
+using ember::hardsigmoid;
+using ember::hardswish;
+using ember::leaky_relu;
 using ember::log_softmax;
+using ember::mish;
+using ember::prelu;
 using ember::relu;
 using ember::scaled_dot_product_attention;
 using ember::sigmoid;
 using ember::silu;
 using ember::softmax;
+using ember::softplus;
 using ember::tanh;
 
 // ---- losses --------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 // The nn layer: modules, layers, losses, containers, functional, init, safetensors.
 #pragma once
 
+#include "nn/activation.h"
 #include "nn/attention.h"
 #include "nn/containers.h"
 #include "nn/functional.h"

@@ -24,26 +24,44 @@ namespace ember {
 // inputs are refused but by sign, pow and logical_not). The enum, to_string and the
 // output dtype rule (raw::unary_result_dtype) all read this list (CONTRIBUTING.md).
 // gelu is x Phi(x), the erf form; gelu_tanh 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
-// pow_scalar is x^arg.
-#define EMBER_UNARY_OPS(X)        \
-  X(neg, "neg", false)            \
-  X(abs, "abs", false)            \
-  X(sign, "sign", false)          \
-  X(exp, "exp", true)             \
-  X(log, "log", true)             \
-  X(sqrt, "sqrt", true)           \
-  X(rsqrt, "rsqrt", true)         \
-  X(tanh, "tanh", true)           \
-  X(sigmoid, "sigmoid", true)     \
-  X(relu, "relu", false)          \
-  X(gelu, "gelu", true)           \
-  X(gelu_tanh, "gelu_tanh", true) \
-  X(silu, "silu", true)           \
-  X(sin, "sin", true)             \
-  X(cos, "cos", true)             \
-  X(erf, "erf", true)             \
-  X(pow_scalar, "pow", false)     \
-  X(logical_not, "logical_not", false)
+// pow_scalar is x^arg. The ops of issue 14, beside the cuda kernels' unary_fn:
+// floor/ceil/trunc and round (half to even) keep integers; clamp is min(max(x, arg), arg2)
+// with NaN propagating and an absent bound passed as -inf/+inf; leaky_relu takes the
+// negative slope in arg, elu alpha; softplus is log(1 + exp(arg x)) / arg, and x where
+// arg x > arg2 (torch's beta, threshold); hardswish x relu6(x + 3) / 6, hardsigmoid
+// relu6(x + 3) / 6, mish x tanh(softplus(x)).
+#define EMBER_UNARY_OPS(X)             \
+  X(neg, "neg", false)                 \
+  X(abs, "abs", false)                 \
+  X(sign, "sign", false)               \
+  X(exp, "exp", true)                  \
+  X(log, "log", true)                  \
+  X(sqrt, "sqrt", true)                \
+  X(rsqrt, "rsqrt", true)              \
+  X(tanh, "tanh", true)                \
+  X(sigmoid, "sigmoid", true)          \
+  X(relu, "relu", false)               \
+  X(gelu, "gelu", true)                \
+  X(gelu_tanh, "gelu_tanh", true)      \
+  X(silu, "silu", true)                \
+  X(sin, "sin", true)                  \
+  X(cos, "cos", true)                  \
+  X(erf, "erf", true)                  \
+  X(pow_scalar, "pow", false)          \
+  X(logical_not, "logical_not", false) \
+  X(floor, "floor", false)             \
+  X(ceil, "ceil", false)               \
+  X(round, "round", false)             \
+  X(trunc, "trunc", false)             \
+  X(log1p, "log1p", true)              \
+  X(expm1, "expm1", true)              \
+  X(clamp, "clamp", false)             \
+  X(leaky_relu, "leaky_relu", true)    \
+  X(elu, "elu", true)                  \
+  X(softplus, "softplus", true)        \
+  X(mish, "mish", true)                \
+  X(hardswish, "hardswish", true)      \
+  X(hardsigmoid, "hardsigmoid", true)
 
 enum class UnaryOp : uint8_t {
 #define EMBER_UNARY_ENUM(op, name, float_only) op,
@@ -252,9 +270,10 @@ class Backend {
   virtual void copy(const Tensor& out, const Tensor& in) = 0;
   // out[i] = value (cast to out's dtype).
   virtual void fill(const Tensor& out, const Scalar& value) = 0;
-  // out[i] = op(in[i], arg); in expanded, same dtype as out except logical_not (out bool).
-  // Float-only ops (exp, ...) get floating inputs.
-  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) = 0;
+  // out[i] = op(in[i], arg, arg2); in expanded, same dtype as out except logical_not (out
+  // bool). Float-only ops (exp, ...) get floating inputs. clamp on i64 gets bounds that
+  // are integral and within the i64 range, or infinite (raw::unary makes them so).
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) = 0;
   // out[i] = op(a[i], b[i]); a and b expanded with one dtype; out has it too, or bool
   // for comparisons and logical ops.
   virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;

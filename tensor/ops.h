@@ -76,6 +76,42 @@ Tensor cos(const Tensor& x);
 Tensor erf(const Tensor& x);
 Tensor pow(const Tensor& x, const Scalar& exponent);
 Tensor pow(const Tensor& x, const Tensor& exponent);
+// Rounding keeps integer inputs as they are and has zero gradient; round is half to even.
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x);
+Tensor trunc(const Tensor& x);
+Tensor log1p(const Tensor& x);  // log(1 + x), exact for small x
+Tensor expm1(const Tensor& x);  // exp(x) - 1, exact for small x
+
+// ---- clamp (issue 14) ---------------------------------------------------------------------
+// min(max(x, min), max) as torch.clamp: at least one bound; min > max gives max everywhere;
+// NaN propagates (from x and from the bounds). Scalar bounds run one fused pass and keep
+// integer dtypes (a floating bound makes integers f32); tensor bounds broadcast with x and
+// promote with it, and get gradients where they bind. clip is clamp.
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+Tensor clamp(const Tensor& x, const std::optional<Tensor>& min,
+             const std::optional<Tensor>& max = std::nullopt);
+Tensor clip(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+Tensor clip(const Tensor& x, const std::optional<Tensor>& min,
+            const std::optional<Tensor>& max = std::nullopt);
+Tensor clamp_min(const Tensor& x, const Scalar& min);
+Tensor clamp_min(const Tensor& x, const Tensor& min);
+Tensor clamp_max(const Tensor& x, const Scalar& max);
+Tensor clamp_max(const Tensor& x, const Tensor& max);
+
+// ---- activations (issue 14; nn::functional re-exports them) --------------------------------
+// Each with torch.nn.functional's defaults; the scalar-parameter ones are one fused pass.
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+// log(1 + exp(beta x)) / beta, and x itself where beta x > threshold.
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor mish(const Tensor& x);         // x tanh(softplus(x))
+Tensor hardswish(const Tensor& x);    // x relu6(x + 3) / 6
+Tensor hardsigmoid(const Tensor& x);  // relu6(x + 3) / 6
+// max(0, x) + weight min(0, x), weight (1) or (C) along dim 1 of x (dim 0 counts as C = 1
+// for a 1-D x), as torch.prelu; weight gets a gradient.
+Tensor prelu(const Tensor& x, const Tensor& weight);
 
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, const Scalar& b);

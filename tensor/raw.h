@@ -44,7 +44,7 @@ void random_(const Tensor& dst, RandomDist dist, double a, double b);
 
 // ---- elementwise ---------------------------------------------------------------------
 DType unary_result_dtype(UnaryOp op, DType in);
-Tensor unary(UnaryOp op, const Tensor& x, double arg = 0.0);
+Tensor unary(UnaryOp op, const Tensor& x, double arg = 0.0, double arg2 = 0.0);
 DType binary_result_dtype(BinaryOp op, DType a, DType b);
 // torch.result_type of two tensors: a 0-dim operand widens the result only when it is of
 // a higher category (bool < integer < floating) than the dimensioned one.

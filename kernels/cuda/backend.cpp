@@ -151,10 +151,10 @@ class DeviceBackend final : public Backend {
                    });
   }
 
-  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) override {
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) override {
     for_each_chunk(plan<2>({&out, &in}),
                    [&](const Geometry<2>& g, bool contiguous, const std::array<char*, 2>& ptr) {
-                     launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg);
+                     launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg, arg2);
                    });
   }
 

@@ -83,5 +83,6 @@ void add_pad_cases(std::vector<OpCase>& out);
 void add_reorder_cases(std::vector<OpCase>& out);
 void add_resample_cases(std::vector<OpCase>& out);
 void add_smooth_loss_cases(std::vector<OpCase>& out);  // smooth_l1, huber, bce, kl_div
+void add_activation_cases(std::vector<OpCase>& out);  // clamp, activations (issue 14)
 
 }  // namespace ember::cases
