@@ -3,8 +3,10 @@
 
 #include "nn/attention.h"
 #include "nn/containers.h"
+#include "nn/conv.h"
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "nn/module.h"
+#include "nn/pooling.h"
 #include "nn/safetensors.h"

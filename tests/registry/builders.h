@@ -75,5 +75,7 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+void add_pool_cases(std::vector<OpCase>& out);            // cases_pool.cpp
+void add_conv_transpose_cases(std::vector<OpCase>& out);  // cases_conv_transpose.cpp
 
 }  // namespace ember::cases
