@@ -3,6 +3,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 #include <string_view>
 #include <utility>
 
@@ -65,6 +66,21 @@ std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& x, Pair
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
 using ember::conv_transpose2d;
+// ---- padding and resampling (nn/pad.cpp, nn/interpolate.cpp) ---------------------------
+// Pads the last pads.size()/2 dims of x, last dim first: {left, right, top, bottom, front,
+// back}. mode "constant" (any dims; negative pads crop) fills with value; "reflect",
+// "replicate" and "circular" pad the last 1, 2 or 3 dims of a 2-D to 5-D input.
+Tensor pad(const Tensor& x, const std::vector<int64_t>& pads, std::string_view mode = "constant",
+           double value = 0.0);
+struct InterpolateOptions {
+  std::vector<int64_t> size{};          // the output's spatial sizes, or empty
+  std::vector<double> scale_factor{};   // one per spatial dim (or one for all), or empty
+  std::string mode = "nearest";         // "nearest" or "bilinear"
+  std::optional<bool> align_corners{};  // bilinear only; unset means false
+};
+// Resizes the spatial dims of x (N, C, L) (nearest) or (N, C, H, W) (nearest, bilinear)
+// with torch.nn.functional.interpolate's index formulas.
+Tensor interpolate(const Tensor& x, const InterpolateOptions& options);
 
 using ember::gelu;
 using ember::log_softmax;

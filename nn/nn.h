@@ -9,4 +9,5 @@
 #include "nn/layers.h"
 #include "nn/module.h"
 #include "nn/pooling.h"
+#include "nn/resample.h"
 #include "nn/safetensors.h"

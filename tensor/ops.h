@@ -186,6 +186,23 @@ Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tens
 Tensor tril(const Tensor& x, int64_t diagonal = 0);
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
 
+// ---- reordering and repetition (autograd/functions_reorder.cpp) ---------------------------
+// Reverses the order of the elements along each of dims (a copy, as torch.flip).
+Tensor flip(const Tensor& x, const DimList& dims);
+// Rotates the elements along each dims[i] by shifts[i] (positive moves toward higher
+// indices); with dims empty, x is rolled as its flattened form and reshaped back.
+Tensor roll(const Tensor& x, const std::vector<int64_t>& shifts, const DimList& dims = {});
+// Copies x sizes[i] times along each dim (sizes.size() >= x.dim(); leading sizes add dims).
+Tensor repeat(const Tensor& x, const std::vector<int64_t>& sizes);
+// repeat with dims padded by leading ones when shorter than x.dim() (as torch.tile).
+Tensor tile(const Tensor& x, const std::vector<int64_t>& dims);
+// Repeats each element (or each slice along dim) `repeats` times in place; without dim,
+// x is flattened first. repeats as a tensor: i64, 0-dim or one count per slice.
+Tensor repeat_interleave(const Tensor& x, int64_t repeats,
+                         std::optional<int64_t> dim = std::nullopt);
+Tensor repeat_interleave(const Tensor& x, const Tensor& repeats,
+                         std::optional<int64_t> dim = std::nullopt);
+
 // ---- operators -------------------------------------------------------------------------
 inline Tensor operator-(const Tensor& x) { return neg(x); }
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }

@@ -77,5 +77,9 @@ void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
 void add_pool_cases(std::vector<OpCase>& out);            // cases_pool.cpp
 void add_conv_transpose_cases(std::vector<OpCase>& out);  // cases_conv_transpose.cpp
+// padding, flipping, reordering and resampling (shape engineer's files)
+void add_pad_cases(std::vector<OpCase>& out);
+void add_reorder_cases(std::vector<OpCase>& out);
+void add_resample_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases
