@@ -1,7 +1,6 @@
 #include "nn/conv.h"
 
 #include <cmath>
-#include <vector>
 
 #include "nn/init.h"
 #include "tensor/raw.h"
@@ -32,47 +31,12 @@ std::string pair_str(Pair2 p) {
 }
 std::string one_str(int64_t v) { return "(" + std::to_string(v) + ",)"; }
 
-enum class PadMode : uint8_t { zeros, reflect, replicate, circular };
-
-PadMode pad_mode(const std::string& name) {
-  if (name == "zeros") return PadMode::zeros;
-  if (name == "reflect") return PadMode::reflect;
-  if (name == "replicate") return PadMode::replicate;
-  if (name == "circular") return PadMode::circular;
+// Conv2d's padding_mode as F::pad's mode.
+const char* pad_mode(const std::string& name) {
+  if (name == "zeros") return "constant";
+  if (name == "reflect" || name == "replicate" || name == "circular") return name.c_str();
   fail<ValueError>("Conv2d", "padding_mode must be 'zeros', 'reflect', 'replicate' or ",
                    "'circular', got '", name, "'");
-}
-
-// The source row of padded row j (j in [-before, n + after)) of a dim of size n.
-int64_t source_row(int64_t j, int64_t n, PadMode mode) {
-  switch (mode) {
-    case PadMode::reflect: return j < 0 ? -j : j >= n ? 2 * (n - 1) - j : j;
-    case PadMode::replicate: return j < 0 ? 0 : j >= n ? n - 1 : j;
-    case PadMode::circular: return ((j % n) + n) % n;
-    case PadMode::zeros: break;
-  }
-  return j;
-}
-
-// x padded along dim by (before, after) rows: zeros concatenated, or the other modes as a
-// differentiable index_select of the source rows.
-Tensor pad_dim(const Tensor& x, int64_t dim, int64_t before, int64_t after, PadMode mode) {
-  if (before == 0 && after == 0) return x;
-  const int64_t n = x.size(dim);
-  if (mode == PadMode::zeros) {
-    Shape b = x.sizes(), a = x.sizes();
-    b[static_cast<size_t>(dim)] = before;
-    a[static_cast<size_t>(dim)] = after;
-    return cat({zeros(b, x.options()), x, zeros(a, x.options())}, dim);
-  }
-  const int64_t limit = mode == PadMode::reflect ? n - 1 : mode == PadMode::circular ? n : -1;
-  if (limit >= 0 && (before > limit || after > limit))
-    fail<ValueError>("Conv2d", "padding (", before, ", ", after, ") is too large for an input ",
-                     "dim of size ", n, " in ", mode == PadMode::reflect ? "reflect" : "circular",
-                     " mode (input ", str(x.sizes()), ")");
-  std::vector<int64_t> rows;
-  for (int64_t j = -before; j < n + after; ++j) rows.push_back(source_row(j, n, mode));
-  return index_select(x, dim, from_vector(rows, x.device()));
 }
 
 }  // namespace
@@ -101,15 +65,15 @@ Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias,
                  .dilation_h = o.dilation.h,
                  .dilation_w = o.dilation.w,
                  .groups = o.groups};
-  const PadMode mode = pad_mode(o.padding_mode);
-  if (mode == PadMode::zeros && top == bottom && left == right) return conv2d(x, weight, bias, p);
+  const char* mode = pad_mode(o.padding_mode);
+  if (o.padding_mode == "zeros" && top == bottom && left == right)
+    return conv2d(x, weight, bias, p);
   raw::check_defined("Conv2d", x);
   if (x.dim() != 3 && x.dim() != 4)
     fail<ShapeError>("Conv2d", "expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got ",
                      str(x.sizes()));
-  Tensor xp = pad_dim(pad_dim(x, x.dim() - 2, top, bottom, mode), x.dim() - 1, left, right, mode);
   p.pad_h = p.pad_w = 0;
-  return conv2d(xp, weight, bias, p);
+  return conv2d(F::pad(x, {left, right, top, bottom}, mode), weight, bias, p);
 }
 
 }  // namespace detail

@@ -70,8 +70,8 @@ class Conv1d : public UnaryModule {
 
 namespace detail {
 // Conv2d's forward with its padding (sizes, "same", "valid") and padding_mode: zero padding
-// that is the same on both sides goes to conv2d; anything else pads the input first
-// (reflect, replicate and circular as torch's F.pad) and convolves without padding.
+// that is the same on both sides goes to conv2d; anything else pads the input with F::pad
+// first (as torch's _conv_forward) and convolves without padding.
 Tensor conv2d_padded(const Tensor& x, const Tensor& weight, const Tensor& bias,
                      const Conv2dOptions& options, Pair2 kernel_size);
 // ValueError for an unknown padding_mode or padding="same" with a stride.

@@ -6,7 +6,10 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <ember/ember.h>
 
@@ -84,6 +87,40 @@ TEST(PoolSemantics, GlobalAveragePoolingIsTheMean) {
   Tensor y = AdaptiveAvgPool2d::make(1)->forward(x);
   EXPECT_EQ(y.sizes(), (Shape{2, 3, 1, 1}));
   EXPECT_TRUE(allclose(y.flatten(1), x.mean({2, 3}), 1e-12, 1e-12));
+}
+
+// The pooling backward is linear in the incoming gradient g; its own gradient (a gather at
+// the indices for max, avg pooling again for avg) is checked as a function of g.
+TEST(PoolSemantics, BackwardIsDifferentiableInTheIncomingGradient) {
+  manual_seed(6);
+  const Tensor x = randn({1, 2, 5, 6}, f64()).requires_grad_();
+  using Pool = std::function<Tensor(const Tensor&)>;
+  const std::vector<std::pair<const char*, Pool>> pools = {
+      {"max", [](const Tensor& t) { return F::max_pool2d(t, 3, {.stride = 2, .padding = 1}); }},
+      {"avg",
+       [](const Tensor& t) {
+         return F::avg_pool2d(
+             t, 3, {.stride = 2, .padding = 1, .ceil_mode = true, .count_include_pad = false});
+       }},
+      {"adaptive_avg",
+       [](const Tensor& t) {
+         return F::adaptive_avg_pool2d(t, {2, 4});
+       }},
+      {"adaptive_max",
+       [](const Tensor& t) {
+         return F::adaptive_max_pool2d(t, {3, 4});
+       }},
+  };
+  for (const auto& [name, pool] : pools) {
+    const Shape ys = pool(x).sizes();
+    Tensor g = randn(ys, f64()).requires_grad_();
+    auto dx_of_g = [&, pool = pool](const autograd::TensorList& t) {
+      Tensor y = pool(x);
+      return autograd::grad({y}, {x}, {t[0]}, true, /*create_graph=*/true);
+    };
+    auto r = autograd::gradcheck(dx_of_g, {g});
+    EXPECT_TRUE(r.ok) << name << ": " << r.message;
+  }
 }
 
 TEST(PoolModules, HaveNoStateAndPrintAsTorch) {
@@ -220,7 +257,7 @@ TEST(Conv2dPaddingOptions, PaddingModesPadAsTorch) {
   EXPECT_EQ(c->extra_repr(), "1, 2, kernel_size=(3, 3), stride=(1, 1), padding_mode=reflect");
   EXPECT_THROW(Conv2d::make(1, 1, 3, {.padding = 3, .padding_mode = "reflect"})
                    ->forward(randn({1, 1, 3, 3})),
-               ValueError);
+               Error);  // F::pad: reflect padding must be smaller than the dim
 }
 
 TEST(Conv2dPaddingOptions, CircularPaddedConvolutionGradcheck) {
