@@ -20,6 +20,7 @@
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/plan.h"
+#include "kernels/cuda/pool.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
@@ -109,6 +110,17 @@ CrossEntropyShape ce_shape(const Tensor& logits, const CrossEntropyParams& p) {
 
 void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
+// x (B, H, W) planes and out (B, P, Q).
+PoolShape pool_shape(const Tensor& x, const Tensor& out, const Pool2dParams& p) {
+  return {x.size(0),
+          {x.size(1), out.size(1), p.kernel_h, p.stride_h, p.pad_h, p.dilation_h},
+          {x.size(2), out.size(2), p.kernel_w, p.stride_w, p.pad_w, p.dilation_w},
+          p.adaptive,
+          p.mode == PoolMode::max,
+          p.count_include_pad,
+          p.divisor_override};
+}
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override {
@@ -117,7 +129,8 @@ class DeviceBackend final : public Backend {
   bool available() const override { return rt::available(); }
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
-    if (op == Primitive::cross_entropy || op == Primitive::layer_norm || op == Primitive::embedding)
+    if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
+        op == Primitive::embedding || op == Primitive::pool2d)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
     return true;
@@ -291,6 +304,18 @@ class DeviceBackend final : public Backend {
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override {
     launch_scan(in.dtype(), {in.size(0), in.size(1), in.size(2), op == ScanOp::prod, reverse},
                 out.raw_data(), in.raw_data());
+  }
+
+  void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
+                      const Pool2dParams& p) override {
+    launch_pool2d_forward(x.dtype(), pool_shape(x, out, p), out.raw_data(),
+                          static_cast<int64_t*>(data_or_null(indices)), x.raw_data());
+  }
+
+  void pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
+                       const Pool2dParams& p) override {
+    launch_pool2d_backward(grad_x.dtype(), pool_shape(grad_x, grad_out, p), grad_x.raw_data(),
+                           grad_out.raw_data(), static_cast<const int64_t*>(data_or_null(indices)));
   }
 
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {
