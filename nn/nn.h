@@ -7,4 +7,5 @@
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "nn/module.h"
+#include "nn/norm.h"
 #include "nn/safetensors.h"

@@ -105,6 +105,18 @@ void Backend::cross_entropy_forward(const CrossEntropyForwardArgs&, const CrossE
 void Backend::cross_entropy_backward(const CrossEntropyBackwardArgs&, const CrossEntropyParams&) {
   unimplemented(Primitive::cross_entropy);
 }
+void Backend::batch_norm_forward(const BatchNormForwardArgs&, const BatchNormParams&) {
+  unimplemented(Primitive::batch_norm);
+}
+void Backend::batch_norm_backward(const BatchNormBackwardArgs&, const BatchNormParams&) {
+  unimplemented(Primitive::batch_norm);
+}
+void Backend::group_norm_forward(const GroupNormForwardArgs&, const GroupNormParams&) {
+  unimplemented(Primitive::group_norm);
+}
+void Backend::group_norm_backward(const GroupNormBackwardArgs&, const GroupNormParams&) {
+  unimplemented(Primitive::group_norm);
+}
 
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
@@ -145,6 +157,8 @@ const char* to_string(Primitive op) {
     case Primitive::attention: return "attention";
     case Primitive::layer_norm: return "layer_norm";
     case Primitive::embedding: return "embedding";
+    case Primitive::batch_norm: return "batch_norm";
+    case Primitive::group_norm: return "group_norm";
   }
   return "?";
 }

@@ -46,6 +46,12 @@ class CpuBackend final : public Backend {
   void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
                           int64_t padding_idx) override;  // layer_norm.cpp, embedding.cpp
 
+  // batch_norm.cpp, group_norm.cpp
+  void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override;
+  void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override;
+  void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) override;
+  void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) override;
+
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;

@@ -75,5 +75,8 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+// batch norm and instance norm, group norm (reference_norm.h holds their references).
+void add_batch_norm_cases(std::vector<OpCase>& out);
+void add_group_norm_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases

@@ -48,6 +48,8 @@ const std::vector<OpCase>& op_cases() {
     add_optim_cases(v);
     add_fill_cases(v);
     add_linear_loss_cases(v);
+    add_batch_norm_cases(v);
+    add_group_norm_cases(v);
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)
