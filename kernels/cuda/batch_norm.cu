@@ -7,7 +7,9 @@
 //         invstd from running_mean and running_var. y = (x - mean) invstd w + b.
 //         Backward, A = w invstd: training dx = A (g - sum g / n) - A invstd^2 (x - mean)
 //         sum g (x - mean) / n; eval dx = A g; dw = invstd sum g (x - mean), db = sum g.
-//         Accumulated in T (f32 in f32, f64 in f64).
+//         Sums accumulate in double for f32 too (as on the cpu): one accumulator per
+//         thread, so FP64's lower rate does not bound a kernel bound by memory, and a sum
+//         over a large channel (50 K values) keeps f32's relative accuracy.
 // Shapes: x (N, C, S) contiguous; weight, bias, running stats, mean, invstd (C).
 // Split:  one block of 256 threads per channel (grid-stride over channels), its threads
 //         striding over the channel's N*S values (S contiguous runs of N strips), block
@@ -41,24 +43,25 @@ __global__ void forward_channels(BatchNormShape sh, const T* x, const T* w, cons
                                  T* mean, T* invstd, T* rm, T* rv, const int64_t* nbt) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   const int64_t C = sh.c, S = sh.s, M = sh.n * sh.s;
-  auto add = [](T a, T c) { return a + c; };
+  auto add = [](double a, double c) { return a + c; };
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     T mu, inv;
     if (sh.training) {
-      T s = 0;
+      double s = 0;
       for (int64_t i = grp.rank; i < M; i += grp.size) s += x[channel_at(i, c, C, S)];
-      mu = grp.allreduce(s, add) / static_cast<T>(M);
-      T v = 0;
+      const double mean_d = grp.allreduce(s, add) / static_cast<double>(M);
+      double v = 0;
       for (int64_t i = grp.rank; i < M; i += grp.size) {
-        const T d = x[channel_at(i, c, C, S)] - mu;
+        const double d = x[channel_at(i, c, C, S)] - mean_d;
         v += d * d;
       }
-      const T var = grp.allreduce(v, add) / static_cast<T>(M);
-      inv = T(1) / d_sqrt(var + static_cast<T>(sh.eps));
+      const double var = grp.allreduce(v, add) / static_cast<double>(M);
+      mu = static_cast<T>(mean_d);
+      inv = static_cast<T>(1.0 / d_sqrt(var + sh.eps));
       if (grp.rank == 0 && rm != nullptr) {
-        const T f = nbt != nullptr ? T(1) / static_cast<T>(*nbt) : static_cast<T>(sh.momentum);
-        rm[c] = (T(1) - f) * rm[c] + f * mu;
-        rv[c] = (T(1) - f) * rv[c] + f * var * static_cast<T>(M) / static_cast<T>(M - 1);
+        const double f = nbt != nullptr ? 1.0 / static_cast<double>(*nbt) : sh.momentum;
+        rm[c] = static_cast<T>((1.0 - f) * rm[c] + f * mean_d);
+        rv[c] = static_cast<T>((1.0 - f) * rv[c] + f * var * M / (M - 1.0));
       }
     } else {
       mu = rm[c];
@@ -83,27 +86,27 @@ __global__ void backward_channels(BatchNormShape sh, const T* g, const T* x, con
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   const int64_t C = sh.c, S = sh.s, M = sh.n * sh.s;
   const bool sums = dw != nullptr || db != nullptr || (dx != nullptr && sh.training);
-  auto add = [](T a, T c) { return a + c; };
+  auto add = [](double a, double c) { return a + c; };
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     const T mu = mean[c], inv = invstd[c];
-    T sg = 0, sgx = 0;  // sum g, sum g (x - mean)
+    double sg = 0, sgx = 0;  // sum g, sum g (x - mean)
     if (sums) {
       for (int64_t i = grp.rank; i < M; i += grp.size) {
         const int64_t o = channel_at(i, c, C, S);
         sg += g[o];
-        sgx += g[o] * (x[o] - mu);
+        sgx += static_cast<double>(g[o]) * (x[o] - mu);
       }
       sg = grp.allreduce(sg, add);
       sgx = grp.allreduce(sgx, add);
     }
     if (grp.rank == 0) {
-      if (dw != nullptr) dw[c] = sgx * inv;
-      if (db != nullptr) db[c] = sg;
+      if (dw != nullptr) dw[c] = static_cast<T>(sgx * inv);
+      if (db != nullptr) db[c] = static_cast<T>(sg);
     }
     if (dx == nullptr) continue;
     const T A = w != nullptr ? w[c] * inv : inv;
-    const T B = sh.training ? -A * inv * inv * sgx / static_cast<T>(M) : T(0);
-    const T K = sh.training ? -A * sg / static_cast<T>(M) : T(0);
+    const T B = sh.training ? static_cast<T>(-A * inv * inv * sgx / M) : T(0);
+    const T K = sh.training ? static_cast<T>(-A * sg / M) : T(0);
     for (int64_t i = grp.rank; i < M; i += grp.size) {
       const int64_t o = channel_at(i, c, C, S);
       dx[o] = A * g[o] + B * (x[o] - mu) + K;

@@ -3,7 +3,8 @@
 // Math:   per (n, g) over its K = (C/G) S values: mean, var (biased, two passes),
 //         rstd = 1 / sqrt(var + eps), xhat = (x - mean) rstd, y = xhat w[c] + b[c].
 //         Backward with gw = g w[c]: dx = rstd (gw - mean(gw) - xhat mean(gw xhat)),
-//         dw[c] = sum_{n,s} g xhat, db[c] = sum_{n,s} g. Accumulated in T.
+//         dw[c] = sum_{n,s} g xhat, db[c] = sum_{n,s} g. Sums accumulate in double for
+//         f32 too, as in kernels/cuda/batch_norm.cu.
 // Shapes: x (N, C, S) contiguous, weight, bias (C) or none -> y (N, C, S), mean, rstd
 //         (N, G); backward dy (N, C, S) -> dx (N, C, S), dweight, dbias (C).
 // Split:  forward and dx: one block of 256 threads per (n, g) (grid-stride), striding
@@ -31,16 +32,17 @@ __global__ void forward_groups(GroupNormShape sh, const T* x, const T* w, const 
                                T* rstd) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   const int64_t G = sh.groups, Cg = sh.c / G, K = Cg * sh.s;
-  auto add = [](T a, T c) { return a + c; };
+  auto add = [](double a, double c) { return a + c; };
   for (int64_t ng = blockIdx.x; ng < sh.n * G; ng += gridDim.x) {
     const T* xb = x + ng * K;
-    T s = 0;
+    double s = 0;
     for (int64_t i = grp.rank; i < K; i += grp.size) s += xb[i];
-    const T mu = grp.allreduce(s, add) / static_cast<T>(K);
-    T v = 0;
-    for (int64_t i = grp.rank; i < K; i += grp.size) v += (xb[i] - mu) * (xb[i] - mu);
-    const T var = grp.allreduce(v, add) / static_cast<T>(K);
-    const T r = T(1) / d_sqrt(var + static_cast<T>(sh.eps));
+    const double mean_d = grp.allreduce(s, add) / static_cast<double>(K);
+    double v = 0;
+    for (int64_t i = grp.rank; i < K; i += grp.size) v += (xb[i] - mean_d) * (xb[i] - mean_d);
+    const double var = grp.allreduce(v, add) / static_cast<double>(K);
+    const T mu = static_cast<T>(mean_d);
+    const T r = static_cast<T>(1.0 / d_sqrt(var + sh.eps));
     if (grp.rank == 0) {
       mean[ng] = mu;
       rstd[ng] = r;
@@ -61,20 +63,20 @@ __global__ void backward_input(GroupNormShape sh, const T* g, const T* x, const 
                                const T* rstd, const T* w, T* dx) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   const int64_t G = sh.groups, Cg = sh.c / G, K = Cg * sh.s;
-  auto add = [](T a, T c) { return a + c; };
+  auto add = [](double a, double c) { return a + c; };
   for (int64_t ng = blockIdx.x; ng < sh.n * G; ng += gridDim.x) {
     const T *gb = g + ng * K, *xb = x + ng * K;
     const T mu = mean[ng], r = rstd[ng];
     const int64_t c0 = (ng % G) * Cg;
-    T sgw = 0, sgwx = 0;  // sum gw, sum gw (x - mean)
+    double sgw = 0, sgwx = 0;  // sum gw, sum gw (x - mean)
     for (int64_t i = grp.rank; i < K; i += grp.size) {
       const T gw = w != nullptr ? gb[i] * w[c0 + i / sh.s] : gb[i];
       sgw += gw;
-      sgwx += gw * (xb[i] - mu);
+      sgwx += static_cast<double>(gw) * (xb[i] - mu);
     }
     sgw = grp.allreduce(sgw, add);
     sgwx = grp.allreduce(sgwx, add);
-    const T B = -r * r * r * sgwx / static_cast<T>(K), Kc = -r * sgw / static_cast<T>(K);
+    const T B = static_cast<T>(-r * r * r * sgwx / K), Kc = static_cast<T>(-r * sgw / K);
     for (int64_t i = grp.rank; i < K; i += grp.size) {
       const T A = w != nullptr ? r * w[c0 + i / sh.s] : r;
       dx[ng * K + i] = A * gb[i] + B * (xb[i] - mu) + Kc;
@@ -87,19 +89,19 @@ __global__ void backward_affine(GroupNormShape sh, const T* g, const T* x, const
                                 const T* rstd, T* dw, T* db) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
   const int64_t C = sh.c, S = sh.s, G = sh.groups, Cg = C / G, M = sh.n * S;
-  auto add = [](T a, T c) { return a + c; };
+  auto add = [](double a, double c) { return a + c; };
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
-    T sw = 0, sb = 0;
+    double sw = 0, sb = 0;
     for (int64_t i = grp.rank; i < M; i += grp.size) {
       const int64_t n = i / S, o = (n * C + c) * S + (i - n * S), ng = n * G + c / Cg;
-      sw += g[o] * (x[o] - mean[ng]) * rstd[ng];
+      sw += static_cast<double>(g[o]) * ((x[o] - mean[ng]) * rstd[ng]);
       sb += g[o];
     }
     sw = grp.allreduce(sw, add);
     sb = grp.allreduce(sb, add);
     if (grp.rank == 0) {
-      if (dw != nullptr) dw[c] = sw;
-      if (db != nullptr) db[c] = sb;
+      if (dw != nullptr) dw[c] = static_cast<T>(sw);
+      if (db != nullptr) db[c] = static_cast<T>(sb);
     }
   }
 }

@@ -7,6 +7,7 @@
 // autograd::grad (gradcheck checks the rules on the cpu).
 // Napkin math: ~8 FLOPs per element forward (moments, centre, scale, affine), ~10 backward.
 #include "autograd/engine.h"
+#include "autograd/grad_mode.h"
 #include "nn/functional.h"
 #include "registry/builders.h"
 #include "registry/reference_norm.h"
@@ -111,6 +112,7 @@ OpCase batch_norm_backward_case(const Shape& shape, bool training, DType dt) {
   c.dtype = dt;
   c.make_inputs = input_maker(ins);
   c.run = [=](const Inputs& x) {
+    const autograd::GradModeGuard grad_on(true);  // ops --perf times under no_grad
     autograd::TensorList leaves = {x[0].detach().requires_grad_(), x[2].detach().requires_grad_(),
                                    zeros(channels(shape), x[2].options()).requires_grad_()};
     const Tensor rm = training ? Tensor() : x[3], rv = training ? Tensor() : x[4];
@@ -180,6 +182,9 @@ void add_batch_norm_cases(std::vector<OpCase>& out) {
   out.push_back(batch_norm_case({16, 16, 14, 14}, false, true, DType::f32));
   out.push_back(batch_norm_backward_case({16, 16, 14, 14}, true, DType::f32));
   out.push_back(batch_norm_running_case({16, 16, 14, 14}, false, DType::f32));
+  // The ResNet's first stage at half its batch of 128 (timings: scripts/ops.sh --perf).
+  out.push_back(batch_norm_case({64, 16, 28, 28}, true, true, DType::f32));
+  out.push_back(batch_norm_backward_case({64, 16, 28, 28}, true, DType::f32));
   for (DType dt : {DType::f32, DType::f64}) {
     out.push_back(instance_norm_case({2, 3, 4, 5}, false, dt));
     out.push_back(instance_norm_case({3, 2, 3, 3}, true, dt));

@@ -3,6 +3,7 @@
 // input, a threaded size) and its gradients on each device through autograd::grad.
 // Napkin math: ~8 FLOPs per element forward, ~10 backward.
 #include "autograd/engine.h"
+#include "autograd/grad_mode.h"
 #include "nn/functional.h"
 #include "registry/builders.h"
 #include "registry/reference_norm.h"
@@ -64,6 +65,7 @@ OpCase group_norm_backward_case(const Shape& shape, int64_t groups, bool affine,
   c.dtype = dt;
   c.make_inputs = input_maker(ins);
   c.run = [=](const Inputs& x) {
+    const autograd::GradModeGuard grad_on(true);  // ops --perf times under no_grad
     autograd::TensorList leaves = {x[0].detach().requires_grad_()};
     Tensor w, b;
     if (affine) {
