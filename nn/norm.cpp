@@ -70,7 +70,10 @@ Tensor BatchNormBase::forward(const Tensor& x) {
   if (x.size(1) != num_features)
     fail<ShapeError>(name(), "expected ", num_features, " channels (dim 1), got input of shape ",
                      str(x.sizes()));
-  const int64_t N = x.size(0), C = x.size(1), S = x.dim() == 2 ? 1 : x.numel() / (N * C);
+  const int64_t N = x.size(0), C = x.size(1),
+                S = x.dim() == 4   ? x.size(2) * x.size(3)
+                    : x.dim() == 3 ? x.size(2)
+                                   : 1;
   // As torch: training counts the batch; with momentum unset the running statistics are
   // the cumulative average, weighted 1 / num_batches_tracked, a value the primitive reads
   // on the device (no host synchronization per step).

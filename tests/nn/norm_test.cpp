@@ -11,6 +11,8 @@
 
 #include <ember/ember.h>
 
+#include "tensor/profiler.h"
+
 namespace ember::nn {
 namespace {
 
@@ -115,6 +117,24 @@ std::string device_name(const ::testing::TestParamInfo<DeviceType>& p) {
 INSTANTIATE_TEST_SUITE_P(Norm, BatchNormDevices,
                          ::testing::Values(DeviceType::cpu, DeviceType::sim), device_name);
 
+// A training step stays on the device: the running update (with momentum or the
+// cumulative 1 / num_batches_tracked) and the counter need no copy to the host and no
+// synchronization.
+TEST(BatchNorm, TrainingStepStaysOnTheDevice) {
+  for (std::optional<double> momentum : {std::optional<double>(0.1), std::optional<double>()}) {
+    auto bn = BatchNorm2d::make(3, {.momentum = momentum});
+    bn->to(Device::sim());
+    Tensor x = randn({4, 3, 5, 5}).to(Device::sim()).requires_grad_();
+    profiler::start();
+    bn->forward(x).sum().backward();
+    profiler::stop();
+    const profiler::TransferCounts moved = profiler::transfer_counts(DeviceType::sim);
+    EXPECT_EQ(moved.d2h, 0) << (momentum ? "momentum" : "cumulative");
+    EXPECT_EQ(moved.syncs, 0) << (momentum ? "momentum" : "cumulative");
+    EXPECT_EQ(bn->num_batches_tracked.item<int64_t>(), 1);
+  }
+}
+
 TEST(BatchNorm, ParametersBuffersAndKeysAsTorch) {
   auto bn = BatchNorm2d::make(16);
   EXPECT_THAT(bn->state_dict().keys(),
@@ -174,7 +194,8 @@ TEST(BatchNorm, ErrorsNameTheModuleAndShapes) {
   }
   EXPECT_EQ(bn1->num_batches_tracked.item<int64_t>(), 1);  // torch counts before it checks
   bn1->eval();
-  EXPECT_EQ(bn1->forward(randn({1, 3})).sizes(), (Shape{1, 3}));  // fine in eval
+  EXPECT_EQ(bn1->forward(randn({1, 3})).sizes(), (Shape{1, 3}));        // fine in eval
+  EXPECT_EQ(bn1->forward(randn({0, 3, 4})).sizes(), (Shape{0, 3, 4}));  // an empty batch too
   EXPECT_THROW(F::batch_norm(randn({1, 3, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true),
                ValueError);
   EXPECT_THROW(F::batch_norm(randn({2, 3}), Tensor(), Tensor()), ValueError);  // eval, no stats
