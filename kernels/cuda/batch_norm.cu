@@ -12,7 +12,7 @@
 //         over a large channel (50 K values) keeps f32's relative accuracy.
 // Shapes: x (N, C, S) contiguous; weight, bias, running stats, mean, invstd (C).
 // Split:  one block of 256 threads per channel (grid-stride over channels), its threads
-//         striding over the channel's N*S values (S contiguous runs of N strips), block
+//         striding over the channel's N*S values (N strips of S contiguous ones), block
 //         reductions through BlockGroup; thread 0 writes the channel's statistics, its
 //         running update and dw, db (no atomics: deterministic).
 // Cost:   forward ~8 FLOPs per element, bytes 3 reads (the second and third from cache
@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/device_utils.h"
+#include "kernels/cuda/fast_div.h"
 #include "tensor/error.h"
 
 namespace ember::EMBER_VARIANT {
@@ -32,27 +33,40 @@ namespace {
 
 constexpr int kThreads = 256;
 
-// The element i in [0, N*S) of channel c.
-EMBER_DEVICE int64_t channel_at(int64_t i, int64_t c, int64_t C, int64_t S) {
-  const int64_t n = i / S;
-  return (n * C + c) * S + (i - n * S);
+// The offset of value i in [0, N*S) of channel c. i / S goes through a FastDiv built at
+// launch (the GPU's 64-bit division costs tens of instructions per element); a channel
+// of 2^31 values or more takes the plain division.
+struct ChannelIndex {
+  int64_t C, S;
+  bool fast;
+  FastDiv by_s;
+  EMBER_DEVICE int64_t at(int64_t i, int64_t c) const {
+    const int64_t n = fast ? by_s.div(static_cast<int>(i)) : i / S;
+    return (n * C + c) * S + (i - n * S);
+  }
+};
+
+ChannelIndex channel_index(const BatchNormShape& s) {
+  const bool fast = s.n * s.s < (int64_t{1} << 31);
+  return {s.c, s.s, fast, fast ? FastDiv(static_cast<uint32_t>(s.s)) : FastDiv()};
 }
 
 template <typename T>
-__global__ void forward_channels(BatchNormShape sh, const T* x, const T* w, const T* b, T* y,
-                                 T* mean, T* invstd, T* rm, T* rv, const int64_t* nbt) {
+__global__ void forward_channels(BatchNormShape sh, ChannelIndex ix, const T* x, const T* w,
+                                 const T* b, T* y, T* mean, T* invstd, T* rm, T* rv,
+                                 const int64_t* nbt) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  const int64_t C = sh.c, S = sh.s, M = sh.n * sh.s;
+  const int64_t C = sh.c, M = sh.n * sh.s;
   auto add = [](double a, double c) { return a + c; };
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
     T mu, inv;
     if (sh.training) {
       double s = 0;
-      for (int64_t i = grp.rank; i < M; i += grp.size) s += x[channel_at(i, c, C, S)];
+      for (int64_t i = grp.rank; i < M; i += grp.size) s += x[ix.at(i, c)];
       const double mean_d = grp.allreduce(s, add) / static_cast<double>(M);
       double v = 0;
       for (int64_t i = grp.rank; i < M; i += grp.size) {
-        const double d = x[channel_at(i, c, C, S)] - mean_d;
+        const double d = x[ix.at(i, c)] - mean_d;
         v += d * d;
       }
       const double var = grp.allreduce(v, add) / static_cast<double>(M);
@@ -74,17 +88,17 @@ __global__ void forward_channels(BatchNormShape sh, const T* x, const T* w, cons
     const T scale = w != nullptr ? inv * w[c] : inv;
     const T shift = b != nullptr ? b[c] : T(0);
     for (int64_t i = grp.rank; i < M; i += grp.size) {
-      const int64_t o = channel_at(i, c, C, S);
+      const int64_t o = ix.at(i, c);
       y[o] = (x[o] - mu) * scale + shift;
     }
   }
 }
 
 template <typename T>
-__global__ void backward_channels(BatchNormShape sh, const T* g, const T* x, const T* mean,
-                                  const T* invstd, const T* w, T* dx, T* dw, T* db) {
+__global__ void backward_channels(BatchNormShape sh, ChannelIndex ix, const T* g, const T* x,
+                                  const T* mean, const T* invstd, const T* w, T* dx, T* dw, T* db) {
   const BlockGroup grp{static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x)};
-  const int64_t C = sh.c, S = sh.s, M = sh.n * sh.s;
+  const int64_t C = sh.c, M = sh.n * sh.s;
   const bool sums = dw != nullptr || db != nullptr || (dx != nullptr && sh.training);
   auto add = [](double a, double c) { return a + c; };
   for (int64_t c = blockIdx.x; c < C; c += gridDim.x) {
@@ -92,7 +106,7 @@ __global__ void backward_channels(BatchNormShape sh, const T* g, const T* x, con
     double sg = 0, sgx = 0;  // sum g, sum g (x - mean)
     if (sums) {
       for (int64_t i = grp.rank; i < M; i += grp.size) {
-        const int64_t o = channel_at(i, c, C, S);
+        const int64_t o = ix.at(i, c);
         sg += g[o];
         sgx += static_cast<double>(g[o]) * (x[o] - mu);
       }
@@ -108,7 +122,7 @@ __global__ void backward_channels(BatchNormShape sh, const T* g, const T* x, con
     const T B = sh.training ? static_cast<T>(-A * inv * inv * sgx / M) : T(0);
     const T K = sh.training ? static_cast<T>(-A * sg / M) : T(0);
     for (int64_t i = grp.rank; i < M; i += grp.size) {
-      const int64_t o = channel_at(i, c, C, S);
+      const int64_t o = ix.at(i, c);
       dx[o] = A * g[o] + B * (x[o] - mu) + K;
     }
   }
@@ -130,7 +144,7 @@ void launch_batch_norm_forward(DType dtype, const BatchNormShape& s,
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     const LaunchConfig cfg{"batch_norm_forward", dim3(grid_for(s.c, 1)), dim3(kThreads)};
-    launch(cfg, &forward_channels<T>, s, static_cast<const T*>(p.x),
+    launch(cfg, &forward_channels<T>, s, channel_index(s), static_cast<const T*>(p.x),
            static_cast<const T*>(p.weight), static_cast<const T*>(p.bias), static_cast<T*>(p.y),
            static_cast<T*>(p.mean), static_cast<T*>(p.invstd), static_cast<T*>(p.running_mean),
            static_cast<T*>(p.running_var), p.num_batches_tracked);
@@ -142,10 +156,10 @@ void launch_batch_norm_backward(DType dtype, const BatchNormShape& s,
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
     const LaunchConfig cfg{"batch_norm_backward", dim3(grid_for(s.c, 1)), dim3(kThreads)};
-    launch(cfg, &backward_channels<T>, s, static_cast<const T*>(p.dy), static_cast<const T*>(p.x),
-           static_cast<const T*>(p.mean), static_cast<const T*>(p.invstd),
-           static_cast<const T*>(p.weight), static_cast<T*>(p.dx), static_cast<T*>(p.dweight),
-           static_cast<T*>(p.dbias));
+    launch(cfg, &backward_channels<T>, s, channel_index(s), static_cast<const T*>(p.dy),
+           static_cast<const T*>(p.x), static_cast<const T*>(p.mean),
+           static_cast<const T*>(p.invstd), static_cast<const T*>(p.weight), static_cast<T*>(p.dx),
+           static_cast<T*>(p.dweight), static_cast<T*>(p.dbias));
   });
 }
 
