@@ -268,6 +268,16 @@ TEST(InstanceNorm2d, DefaultsTrainingEvalAndUnbatched) {
         want[static_cast<size_t>(c)] += 0.1 * xv[(n * 3 + c) * 16 + s] / 32;
   expect_close(tracked->running_mean, want, 1e-5);
   EXPECT_EQ(tracked->num_batches_tracked.item<int64_t>(), 0);  // as torch: never counted
+  // Eval with tracking normalizes every instance with the running statistics.
+  tracked->eval();
+  const std::vector<double> rm = tracked->running_mean.to_vector<double>(),
+                            rv = tracked->running_var.to_vector<double>();
+  std::vector<double> expect(xv.size());
+  for (size_t i = 0; i < xv.size(); ++i) {
+    const size_t c = (i / 16) % 3;
+    expect[i] = (xv[i] - rm[c]) / std::sqrt(rv[c] + 1e-5);
+  }
+  expect_close(tracked->forward(x), expect, 1e-5);
 }
 
 TEST(LayerNorm, BiasFalseRegistersOnlyTheWeight) {
