@@ -161,6 +161,21 @@ TEST(BatchNorm, ParametersBuffersAndKeysAsTorch) {
   EXPECT_EQ(bn->num_batches_tracked.dtype(), DType::i64);
 }
 
+// The state travels through safetensors with its dtypes: num_batches_tracked as an
+// i64 scalar, so a checkpoint resumes the cumulative average where it stopped.
+TEST(BatchNorm, StateDictRoundTripsThroughSafetensors) {
+  auto bn = BatchNorm2d::make(4, {.momentum = std::nullopt});
+  for (int i = 0; i < 2; ++i) bn->forward(randn({3, 4, 2, 2}) * 2.0 + 1.0);
+  const std::string bytes = serialize_safetensors(bn->state_dict());
+  SafetensorsFile file =
+      parse_safetensors(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size());
+  auto other = BatchNorm2d::make(4, {.momentum = std::nullopt});
+  EXPECT_TRUE(other->load_state_dict(file.tensors).ok());
+  EXPECT_EQ(other->num_batches_tracked.dtype(), DType::i64);
+  EXPECT_EQ(other->num_batches_tracked.item<int64_t>(), 2);
+  expect_close(other->running_var, bn->running_var.to_vector<double>(), 0.0);
+}
+
 TEST(BatchNorm, AffineGradientsFlowAndTheRunningStatisticsGetNone) {
   auto bn = BatchNorm1d::make(3);
   Tensor x = randn({6, 3}).requires_grad_();
