@@ -25,6 +25,23 @@ Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& 
 // One-hot encoding of i64 indices (any shape) -> i64 (..., num_classes); num_classes -1
 // takes max + 1. An index outside [0, num_classes) is an IndexError. Not differentiable.
 Tensor one_hot(const Tensor& indices, int64_t num_classes = -1);
+// Batch norm of x (N, C, *) per channel over (N, *), as torch.nn.functional.batch_norm:
+// training uses the batch's statistics and updates running_mean, running_var (C) in place
+// (r <- (1 - momentum) r + momentum stat, the variance unbiased); eval normalizes with
+// them. Both running statistics may be undefined in training. weight, bias (C) or undefined.
+Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
+                  const Tensor& weight = Tensor(), const Tensor& bias = Tensor(),
+                  bool training = false, double momentum = 0.1, double eps = 1e-5);
+// Group norm of x (N, C, *) in num_groups groups of C / num_groups channels.
+Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight = Tensor(),
+                  const Tensor& bias = Tensor(), double eps = 1e-5);
+// Instance norm of x (N, C, *): each (sample, channel) over its spatial values
+// (use_input_stats), the running statistics (C), when given, updated with their mean over
+// the batch; without use_input_stats the running statistics normalize.
+Tensor instance_norm(const Tensor& x, const Tensor& running_mean = Tensor(),
+                     const Tensor& running_var = Tensor(), const Tensor& weight = Tensor(),
+                     const Tensor& bias = Tensor(), bool use_input_stats = true,
+                     double momentum = 0.1, double eps = 1e-5);
 // Zeroes each element with probability p when training, scaling the rest by 1/(1-p).
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 

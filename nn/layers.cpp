@@ -107,11 +107,11 @@ std::string Embedding::extra_repr() const {
   return s;
 }
 
-LayerNorm::LayerNorm(Shape shape, double e, bool affine)
+LayerNorm::LayerNorm(Shape shape, double e, bool affine, bool with_bias)
     : normalized_shape(std::move(shape)), eps(e) {
   if (affine) {
     weight = register_parameter("weight", ones(normalized_shape));
-    bias = register_parameter("bias", zeros(normalized_shape));
+    if (with_bias) bias = register_parameter("bias", zeros(normalized_shape));
   }
 }
 

@@ -77,19 +77,21 @@ class Embedding : public Module {
   Tensor weight;
 };
 
+// bias=false (torch 2.1's argument) keeps the weight but registers no "bias".
 class LayerNorm : public UnaryModule {
  public:
-  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
+  explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true,
+                     bool bias = true);
   static Ptr<LayerNorm> make(Shape normalized_shape, double eps = 1e-5,
-                             bool elementwise_affine = true) {
-    return std::make_shared<LayerNorm>(std::move(normalized_shape), eps, elementwise_affine);
+                                         bool elementwise_affine = true, bool bias = true) {
+    return std::make_shared<LayerNorm>(std::move(normalized_shape), eps, elementwise_affine, bias);
   }
   Tensor forward(const Tensor& x) override;
   std::string extra_repr() const override;
 
   Shape normalized_shape;
   double eps;
-  Tensor weight, bias;  // ones, zeros; undefined without elementwise_affine
+  Tensor weight, bias;  // ones, zeros; undefined without elementwise_affine (bias: or bias)
 };
 
 class Dropout : public UnaryModule, public Make<Dropout> {

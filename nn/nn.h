@@ -9,4 +9,5 @@
 #include "nn/loss.h"
 #include "nn/module.h"
 #include "nn/resample.h"
+#include "nn/norm.h"
 #include "nn/safetensors.h"

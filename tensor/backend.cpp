@@ -105,6 +105,18 @@ void Backend::cross_entropy_forward(const CrossEntropyForwardArgs&, const CrossE
 void Backend::cross_entropy_backward(const CrossEntropyBackwardArgs&, const CrossEntropyParams&) {
   unimplemented(Primitive::cross_entropy);
 }
+void Backend::batch_norm_forward(const BatchNormForwardArgs&, const BatchNormParams&) {
+  unimplemented(Primitive::batch_norm);
+}
+void Backend::batch_norm_backward(const BatchNormBackwardArgs&, const BatchNormParams&) {
+  unimplemented(Primitive::batch_norm);
+}
+void Backend::group_norm_forward(const GroupNormForwardArgs&, const GroupNormParams&) {
+  unimplemented(Primitive::group_norm);
+}
+void Backend::group_norm_backward(const GroupNormBackwardArgs&, const GroupNormParams&) {
+  unimplemented(Primitive::group_norm);
+}
 
 void Backend::scan(ScanOp, const Tensor&, const Tensor&, bool) { unimplemented(Primitive::scan); }
 
@@ -148,6 +160,8 @@ const char* to_string(Primitive op) {
     case Primitive::layer_norm: return "layer_norm";
     case Primitive::embedding: return "embedding";
     case Primitive::scan: return "scan";
+    case Primitive::batch_norm: return "batch_norm";
+    case Primitive::group_norm: return "group_norm";
   }
   return "?";
 }

@@ -175,6 +175,8 @@ enum class Primitive : uint8_t {
   layer_norm,
   embedding,
   scan,
+  batch_norm,
+  group_norm,
 };
 bool is_optional(Primitive op);
 
@@ -217,6 +219,53 @@ struct LayerNormForwardArgs {
 // grad_x (R, N) and, where defined, grad_weight (N) and grad_bias (N) from grad_y (R, N).
 struct LayerNormBackwardArgs {
   Tensor grad_x, grad_weight, grad_bias;  // outputs (weight and bias ones may be undefined)
+  Tensor grad_y, x, mean, rstd, weight;
+};
+
+// Batch norm per channel of x (N, C, S) contiguous floating (S = H*W, L or 1), over its
+// N*S values; weight, bias (C) of x's dtype or undefined. Training (N*S >= 2): the batch's
+// mean and invstd = 1 / sqrt(biased var + eps) -> mean, invstd (C), and, where
+// running_mean and running_var (C, contiguous, x's dtype) are defined, updated in place:
+//   r <- (1 - f) r + f stat, with the unbiased variance var * n / (n - 1), n = N*S,
+// f = momentum, or 1 / num_batches_tracked (0-dim i64, read on the device, already
+// incremented) when that is defined (cumulative average). Eval: the running statistics
+// normalize, and mean, invstd (C) receive running_mean and 1 / sqrt(running_var + eps).
+// Either way y = (x - mean) invstd weight + bias, accumulated in f64 for f32 on the cpu.
+struct BatchNormParams {
+  bool training = true;
+  double momentum = 0.1;
+  double eps = 1e-5;
+};
+struct BatchNormForwardArgs {
+  Tensor y, mean, invstd;                                 // outputs (N, C, S), (C), (C)
+  Tensor x, weight, bias;                                 // (N, C, S), (C), (C)
+  Tensor running_mean, running_var, num_batches_tracked;  // (C), (C), () i64; in place
+};
+// From the forward's mean and invstd (C): grad_x (N, C, S) with the batch statistics'
+// own gradient in training (dx = invstd w (g - mean(g) - xhat mean(g xhat)), means over
+// N*S) or without it in eval (dx = invstd w g); grad_weight = sum g xhat and grad_bias =
+// sum g (C). Each output may be undefined.
+struct BatchNormBackwardArgs {
+  Tensor grad_x, grad_weight, grad_bias;  // outputs (N, C, S), (C), (C)
+  Tensor grad_y, x, mean, invstd, weight;
+};
+
+// Group norm of x (N, C, S) contiguous floating in `groups` groups of C / groups
+// channels: per (n, g) mean and rstd = 1 / sqrt(biased var + eps) over its (C/G)*S
+// values -> mean, rstd (N, G); y = (x - mean) rstd weight[c] + bias[c], weight and bias
+// (C) or undefined.
+struct GroupNormParams {
+  int64_t groups = 1;
+  double eps = 1e-5;
+};
+struct GroupNormForwardArgs {
+  Tensor y, mean, rstd;  // outputs (N, C, S), (N, G), (N, G)
+  Tensor x, weight, bias;
+};
+// grad_x (N, C, S) = rstd (gw - mean(gw) - xhat mean(gw xhat)) per group, gw = g weight[c];
+// grad_weight = sum_{n,s} g xhat, grad_bias = sum_{n,s} g (C). Each output may be undefined.
+struct GroupNormBackwardArgs {
+  Tensor grad_x, grad_weight, grad_bias;  // outputs (N, C, S), (C), (C)
   Tensor grad_y, x, mean, rstd, weight;
 };
 
@@ -318,6 +367,12 @@ class Backend {
   // Layer norm (LayerNormForwardArgs says the shapes).
   virtual void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p);
   virtual void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p);
+
+  // Batch norm and group norm (BatchNormForwardArgs, GroupNormForwardArgs say the shapes).
+  virtual void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p);
+  virtual void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p);
+  virtual void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p);
+  virtual void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p);
 
   // Embedding: out (M, D) = weight (V, D) rows at indices (M) i64, all contiguous; an index
   // outside [0, V) raises IndexError. The backward writes every row of grad_weight (V, D):

@@ -171,6 +171,19 @@ Tensor embedding_rows(const Tensor& weight, const Tensor& indices,
 Tensor cross_entropy_rows(const Tensor& logits, const Tensor& target, const Tensor& weight,
                           const CrossEntropyParams& p);
 
+// Batch norm and group norm of x (N, C, S) (nn::functional's batch_norm, group_norm and
+// instance_norm are built on them; autograd/functions_norm.cpp defines them). batch_norm:
+// weight, bias, running_mean, running_var (C) or undefined, num_batches_tracked (0-dim
+// i64) or undefined (then momentum weighs the running update, else 1 / its value); the
+// running statistics are updated in place, without grad, in training.
+Tensor batch_norm_ncs(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                      const Tensor& running_mean, const Tensor& running_var,
+                      const Tensor& num_batches_tracked, bool training, double momentum,
+                      double eps);
+// groups divides C; weight, bias (C) or undefined.
+Tensor group_norm_ncs(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
+                      double eps);
+
 // ---- joining, splitting, indexing --------------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);

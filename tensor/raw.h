@@ -143,6 +143,30 @@ Tensor embedding_forward(const Tensor& weight, const Tensor& indices);
 Tensor embedding_backward(const Tensor& grad_out, const Tensor& indices, int64_t num_weights,
                           std::optional<int64_t> padding_idx);
 
+// ---- batch norm and group norm (tensor/raw_batch_norm.cpp, raw_group_norm.cpp) -----------
+// x (N, C, S) floating; weight, bias (C) or undefined; running_mean, running_var (C) or
+// undefined (required in eval), updated in place in training; num_batches_tracked (0-dim
+// i64) or undefined: when defined, the running update uses 1 / its value instead of
+// momentum. -> (y (N, C, S), mean (C), invstd (C)): the statistics that normalized y.
+std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(
+    const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+    const Tensor& running_var, const Tensor& num_batches_tracked, const BatchNormParams& p);
+// (dx (N, C, S) if need_input, dweight (C) if need_weight, dbias (C) if need_bias).
+std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                                       const Tensor& mean, const Tensor& invstd,
+                                                       const Tensor& weight, bool training,
+                                                       bool need_input, bool need_weight,
+                                                       bool need_bias);
+// x (N, C, S) floating, C % groups == 0 -> (y (N, C, S), mean (N, G), rstd (N, G)).
+std::tuple<Tensor, Tensor, Tensor> group_norm_forward(const Tensor& x, const Tensor& weight,
+                                                      const Tensor& bias, int64_t groups,
+                                                      double eps);
+std::tuple<Tensor, Tensor, Tensor> group_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                                       const Tensor& mean, const Tensor& rstd,
+                                                       const Tensor& weight, int64_t groups,
+                                                       bool need_input, bool need_weight,
+                                                       bool need_bias);
+
 // ---- fused optimizer steps (tensor/raw_optim.cpp) ------------------------------------------
 // Validates (shapes, dtypes, devices, contiguity of state) and runs one fused update per
 // parameter on its device; every tensor is updated in place.

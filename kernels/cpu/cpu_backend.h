@@ -47,6 +47,11 @@ class CpuBackend final : public Backend {
                           int64_t padding_idx) override;  // layer_norm.cpp, embedding.cpp
 
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override;  // scan.cpp
+  // batch_norm.cpp, group_norm.cpp
+  void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override;
+  void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override;
+  void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) override;
+  void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) override;
 
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;

@@ -10,10 +10,12 @@
 #include <cstring>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv2d.h"
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/group_norm.h"
 #include "kernels/cuda/index.h"
 #include "kernels/cuda/index_error.h"
 #include "kernels/cuda/layer_norm.h"
@@ -109,6 +111,14 @@ CrossEntropyShape ce_shape(const Tensor& logits, const CrossEntropyParams& p) {
 
 void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
+BatchNormShape bn_shape(const Tensor& x, const BatchNormParams& p) {
+  return {x.size(0), x.size(1), x.size(2), p.training, p.momentum, p.eps};
+}
+
+GroupNormShape gn_shape(const Tensor& x, const GroupNormParams& p) {
+  return {x.size(0), x.size(1), x.size(2), p.groups, p.eps};
+}
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override {
@@ -120,6 +130,8 @@ class DeviceBackend final : public Backend {
     if (op == Primitive::cross_entropy || op == Primitive::layer_norm || op == Primitive::embedding)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
+    if (op == Primitive::batch_norm || op == Primitive::group_norm)
+      return dtype == DType::f32 || dtype == DType::f64;
     return true;
   }
 
@@ -291,6 +303,50 @@ class DeviceBackend final : public Backend {
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override {
     launch_scan(in.dtype(), {in.size(0), in.size(1), in.size(2), op == ScanOp::prod, reverse},
                 out.raw_data(), in.raw_data());
+  }
+
+  void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override {
+    launch_batch_norm_forward(
+        a.x.dtype(), bn_shape(a.x, p),
+        {.y = a.y.raw_data(),
+         .mean = a.mean.raw_data(),
+         .invstd = a.invstd.raw_data(),
+         .x = a.x.raw_data(),
+         .weight = data_or_null(a.weight),
+         .bias = data_or_null(a.bias),
+         .running_mean = data_or_null(a.running_mean),
+         .running_var = data_or_null(a.running_var),
+         .num_batches_tracked = static_cast<const int64_t*>(data_or_null(a.num_batches_tracked))});
+  }
+
+  void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override {
+    launch_batch_norm_backward(a.x.dtype(), bn_shape(a.x, p),
+                               {.dx = data_or_null(a.grad_x),
+                                .dweight = data_or_null(a.grad_weight),
+                                .dbias = data_or_null(a.grad_bias),
+                                .dy = a.grad_y.raw_data(),
+                                .x = a.x.raw_data(),
+                                .mean = a.mean.raw_data(),
+                                .invstd = a.invstd.raw_data(),
+                                .weight = data_or_null(a.weight)});
+  }
+
+  void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) override {
+    launch_group_norm_forward(a.x.dtype(), gn_shape(a.x, p), a.y.raw_data(), a.mean.raw_data(),
+                              a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight),
+                              data_or_null(a.bias));
+  }
+
+  void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) override {
+    launch_group_norm_backward(a.x.dtype(), gn_shape(a.x, p),
+                               {.dx = data_or_null(a.grad_x),
+                                .dweight = data_or_null(a.grad_weight),
+                                .dbias = data_or_null(a.grad_bias),
+                                .dy = a.grad_y.raw_data(),
+                                .x = a.x.raw_data(),
+                                .mean = a.mean.raw_data(),
+                                .rstd = a.rstd.raw_data(),
+                                .weight = data_or_null(a.weight)});
   }
 
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {

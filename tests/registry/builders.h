@@ -83,5 +83,8 @@ void add_pad_cases(std::vector<OpCase>& out);
 void add_reorder_cases(std::vector<OpCase>& out);
 void add_resample_cases(std::vector<OpCase>& out);
 void add_smooth_loss_cases(std::vector<OpCase>& out);  // smooth_l1, huber, bce, kl_div
+// batch norm and instance norm, group norm (reference_norm.h holds their references).
+void add_batch_norm_cases(std::vector<OpCase>& out);
+void add_group_norm_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases

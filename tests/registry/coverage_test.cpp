@@ -65,6 +65,8 @@ const std::map<std::string, std::vector<std::string>> kOpCases = {
     {"cross_entropy_rows", {"cross_entropy"}},
     {"embedding_rows", {"embedding"}},
     {"layer_norm_rows", {"layer_norm"}},
+    {"batch_norm_ncs", {"batch_norm"}},
+    {"group_norm_ncs", {"group_norm"}},
 };
 
 // Names with no case, each with the reason.

@@ -54,6 +54,8 @@ const std::vector<OpCase>& op_cases() {
     add_reorder_cases(v);
     add_resample_cases(v);
     add_smooth_loss_cases(v);
+    add_batch_norm_cases(v);
+    add_group_norm_cases(v);
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)
