@@ -16,6 +16,7 @@
 // primitive draws its keep mask from Philox at the generator state taken here, and
 // regenerates it in the backward (the create_graph backward materializes it). A floating
 // mask that requires grad takes the composite path matmul -> softmax -> dropout -> matmul.
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -192,6 +193,55 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
     return conv_forward(x.unsqueeze(0), weight, bias, params).squeeze(0);
   }
   return conv_forward(x, weight, bias, params);
+}
+
+// The adjoint of conv2d: y = BI(x, w) for the convolution that maps y's shape back to x's
+// (its weight (C, K/groups, R, S) is conv2d's (out, in/groups, R, S) layout), so every
+// device's conv2d kernels serve it and the rules above differentiate it.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                        const Conv2dParams& params, int64_t output_padding_h,
+                        int64_t output_padding_w) {
+  constexpr const char* kOp = "conv_transpose2d";
+  raw::check_defined(kOp, x);
+  raw::check_defined(kOp, weight);
+  if (x.dim() == 3)  // unbatched (C, H, W)
+    return conv_transpose2d(x.unsqueeze(0), weight, bias, params, output_padding_h,
+                            output_padding_w)
+        .squeeze(0);
+  const Conv2dParams& p = params;
+  auto where = [&] {
+    return detail::cat_str(" (input ", str(x.sizes()), ", weight ", str(weight.sizes()),
+                           ", stride [", p.stride_h, ", ", p.stride_w, "], output_padding [",
+                           output_padding_h, ", ", output_padding_w, "], dilation [", p.dilation_h,
+                           ", ", p.dilation_w, "])");
+  };
+  if (x.dim() != 4 || weight.dim() != 4)
+    fail<ShapeError>(kOp, "expected a 3-D or 4-D input and a 4-D weight", where());
+  if (p.groups < 1 || weight.size(0) != x.size(1) || x.size(1) % p.groups != 0)
+    fail<ShapeError>(kOp, "the input has ", x.size(1), " channels but the weight (in_channels, ",
+                     "out_channels/groups, kH, kW) expects ", weight.size(0), " with groups ",
+                     p.groups, where());
+  if (output_padding_h < 0 || output_padding_w < 0 ||
+      output_padding_h >= std::max(p.stride_h, p.dilation_h) ||
+      output_padding_w >= std::max(p.stride_w, p.dilation_w))
+    fail<ValueError>(kOp, "output_padding must be smaller than either stride or dilation", where());
+  if (output_padding_h >= p.stride_h || output_padding_w >= p.stride_w)
+    fail<ValueError>(kOp,
+                     "output_padding must be smaller than the stride in ember "
+                     "(docs/decisions.md)",
+                     where());
+  const int64_t N = x.size(0), K = weight.size(1) * p.groups;
+  const int64_t P = (x.size(2) - 1) * p.stride_h - 2 * p.pad_h +
+                    p.dilation_h * (weight.size(2) - 1) + output_padding_h + 1;
+  const int64_t Q = (x.size(3) - 1) * p.stride_w - 2 * p.pad_w +
+                    p.dilation_w * (weight.size(3) - 1) + output_padding_w + 1;
+  if (P < 1 || Q < 1)
+    fail<ShapeError>(kOp, "the output would be ", P, "x", Q, ", not positive", where());
+  Tensor y = conv_input_grad(x, weight, {N, K, P, Q}, p);  // (N, K, P, Q)
+  if (!bias.defined()) return y;
+  if (bias.dim() != 1 || bias.size(0) != K)
+    fail<ShapeError>(kOp, "bias of shape ", str(bias.sizes()), " must be [", K, "]", where());
+  return y + bias.reshape({K, 1, 1});
 }
 
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,

@@ -5,8 +5,20 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "tensor/ops.h"
+
+namespace ember::nn {
+
+// A pair of sizes written as one number ({.stride = 2}) or two ({.stride = {2, 1}}).
+struct Pair2 {
+  int64_t h, w;
+  Pair2(int64_t v) : h(v), w(v) {}  // NOLINT: implicit on purpose
+  Pair2(int64_t vh, int64_t vw) : h(vh), w(vw) {}
+};
+
+}  // namespace ember::nn
 
 namespace ember::nn::functional {
 
@@ -45,6 +57,35 @@ Tensor instance_norm(const Tensor& x, const Tensor& running_mean = Tensor(),
 // Zeroes each element with probability p when training, scaling the rest by 1/(1-p).
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
+// ---- pooling and convolution variants (nn/functional_pool.cpp) ------------------------------
+// x (N, C, H, W) or (C, H, W); stride defaults to the kernel size; padding at most half the
+// kernel; ceil_mode keeps a last partial window that starts inside the input or left padding.
+struct MaxPool2dOptions {
+  std::optional<Pair2> stride = std::nullopt;
+  Pair2 padding = 0;
+  Pair2 dilation = 1;
+  bool ceil_mode = false;
+};
+Tensor max_pool2d(const Tensor& x, Pair2 kernel_size, const MaxPool2dOptions& options = {});
+// {values, indices}: i64 flat h W + w of each window's first maximum (return_indices=True).
+std::pair<Tensor, Tensor> max_pool2d_with_indices(const Tensor& x, Pair2 kernel_size,
+                                                  const MaxPool2dOptions& options = {});
+struct AvgPool2dOptions {
+  std::optional<Pair2> stride = std::nullopt;
+  Pair2 padding = 0;
+  bool ceil_mode = false;
+  bool count_include_pad = true;
+  std::optional<int64_t> divisor_override = std::nullopt;
+};
+Tensor avg_pool2d(const Tensor& x, Pair2 kernel_size, const AvgPool2dOptions& options = {});
+// Windows floor(i H / oh) to ceil((i + 1) H / oh): output (..., oh, ow).
+Tensor adaptive_avg_pool2d(const Tensor& x, Pair2 output_size);
+Tensor adaptive_max_pool2d(const Tensor& x, Pair2 output_size);
+std::pair<Tensor, Tensor> adaptive_max_pool2d_with_indices(const Tensor& x, Pair2 output_size);
+// x (N, C, L) or (C, L), weight (K, C/groups, k), bias (K) -> (N, K, L_out), through conv2d.
+Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+              int64_t stride = 1, int64_t padding = 0, int64_t dilation = 1, int64_t groups = 1);
+using ember::conv_transpose2d;
 // ---- padding and resampling (nn/pad.cpp, nn/interpolate.cpp) ---------------------------
 // Pads the last pads.size()/2 dims of x, last dim first: {left, right, top, bottom, front,
 // back}. mode "constant" (any dims; negative pads crop) fills with value; "reflect",

@@ -4,9 +4,21 @@
 #include <sstream>
 
 #include "autograd/grad_mode.h"
+#include "nn/conv.h"
 #include "nn/init.h"
 
 namespace ember::nn {
+
+Conv2dPadding::Conv2dPadding(std::string_view name) : Pair2(0) {
+  if (name == "same") {
+    mode = Mode::same;
+  } else if (name == "valid") {
+    mode = Mode::valid;
+  } else {
+    fail<ValueError>("Conv2d", "padding must be sizes, 'same' or 'valid', got '", std::string(name),
+                     "'");
+  }
+}
 
 namespace {
 std::string fmt_double(double v) {
@@ -52,6 +64,7 @@ Conv2d::Conv2d(int64_t in, int64_t out, Pair2 k, Conv2dOptions o)
                      " must be divisible by groups ", o.groups);
   if (k.h <= 0 || k.w <= 0)
     fail<ValueError>("Conv2d", "kernel_size must be positive, got (", k.h, ", ", k.w, ")");
+  detail::check_conv2d_padding(o);
   weight = register_parameter("weight", empty({out, in / o.groups, k.h, k.w}));
   if (o.bias) bias = register_parameter("bias", empty({out}));
   reset_parameters();
@@ -69,17 +82,24 @@ Conv2dParams Conv2d::params() const {
           .groups = options.groups};
 }
 
-Tensor Conv2d::forward(const Tensor& x) { return conv2d(x, weight, bias, params()); }
+Tensor Conv2d::forward(const Tensor& x) {
+  return detail::conv2d_padded(x, weight, bias, options, kernel_size);
+}
 
 std::string Conv2d::extra_repr() const {
   auto pair = [](Pair2 p) { return "(" + std::to_string(p.h) + ", " + std::to_string(p.w) + ")"; };
   std::string s = std::to_string(in_channels) + ", " + std::to_string(out_channels) +
                   ", kernel_size=" + pair(kernel_size) + ", stride=" + pair(options.stride);
-  if (options.padding.h != 0 || options.padding.w != 0) s += ", padding=" + pair(options.padding);
+  if (options.padding.mode != Conv2dPadding::Mode::sizes)
+    s += std::string(", padding=") +
+         (options.padding.mode == Conv2dPadding::Mode::same ? "same" : "valid");
+  else if (options.padding.h != 0 || options.padding.w != 0)
+    s += ", padding=" + pair(options.padding);
   if (options.dilation.h != 1 || options.dilation.w != 1)
     s += ", dilation=" + pair(options.dilation);
   if (options.groups != 1) s += ", groups=" + std::to_string(options.groups);
   if (!bias.defined()) s += ", bias=False";
+  if (options.padding_mode != "zeros") s += ", padding_mode=" + options.padding_mode;
   return s;
 }
 

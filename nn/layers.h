@@ -3,6 +3,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "nn/functional.h"
 #include "nn/module.h"
@@ -24,19 +25,27 @@ class Linear : public UnaryModule {
   Tensor weight, bias;
 };
 
-// A pair of sizes written as one number ({.stride = 2}) or two ({.stride = {2, 1}}).
-struct Pair2 {
-  int64_t h, w;
-  Pair2(int64_t v) : h(v), w(v) {}  // NOLINT: implicit on purpose
-  Pair2(int64_t vh, int64_t vw) : h(vh), w(vw) {}
+// Conv2d's padding: sizes ({.padding = 1}, {.padding = {1, 2}}), or torch's "same" (the
+// output keeps the input's size; stride 1; an odd total puts the extra row and column at
+// the bottom and right) or "valid" (none).
+struct Conv2dPadding : Pair2 {
+  enum class Mode : uint8_t { sizes, same, valid };
+  Mode mode = Mode::sizes;
+  Conv2dPadding(int64_t v) : Pair2(v) {}  // NOLINT: implicit on purpose
+  Conv2dPadding(int64_t vh, int64_t vw) : Pair2(vh, vw) {}
+  Conv2dPadding(Pair2 p) : Pair2(p) {}  // NOLINT
+  template <size_t N>
+  Conv2dPadding(const char (&name)[N]) : Conv2dPadding(std::string_view(name, N - 1)) {}  // NOLINT
+  explicit Conv2dPadding(std::string_view name);  // "same" or "valid", else ValueError
 };
 
 struct Conv2dOptions {
   Pair2 stride = 1;
-  Pair2 padding = 0;
+  Conv2dPadding padding = 0;
   Pair2 dilation = 1;
   int64_t groups = 1;
   bool bias = true;
+  std::string padding_mode = "zeros";  // zeros | reflect | replicate | circular
 };
 
 // weight (out, in/groups, kh, kw), bias (out).

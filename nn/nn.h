@@ -3,11 +3,13 @@
 
 #include "nn/attention.h"
 #include "nn/containers.h"
+#include "nn/conv.h"
 #include "nn/functional.h"
 #include "nn/init.h"
 #include "nn/layers.h"
 #include "nn/loss.h"
 #include "nn/module.h"
+#include "nn/pooling.h"
 #include "nn/resample.h"
 #include "nn/norm.h"
 #include "nn/safetensors.h"

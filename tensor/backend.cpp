@@ -72,6 +72,12 @@ void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&
                                      const Conv2dParams&) {
   unimplemented(Primitive::conv2d);
 }
+void Backend::pool2d_forward(const Tensor&, const Tensor&, const Tensor&, const Pool2dParams&) {
+  unimplemented(Primitive::pool2d);
+}
+void Backend::pool2d_backward(const Tensor&, const Tensor&, const Tensor&, const Pool2dParams&) {
+  unimplemented(Primitive::pool2d);
+}
 void Backend::attention_forward(const AttentionForwardArgs&, const AttentionParams&) {
   unimplemented(Primitive::attention);
 }
@@ -162,6 +168,7 @@ const char* to_string(Primitive op) {
     case Primitive::scan: return "scan";
     case Primitive::batch_norm: return "batch_norm";
     case Primitive::group_norm: return "group_norm";
+    case Primitive::pool2d: return "pool2d";
   }
   return "?";
 }

@@ -95,6 +95,25 @@ struct Conv2dParams {
   int64_t groups = 1;
 };
 
+// 2-D pooling over each (H, W) plane (PyTorch's MaxPool2d/AvgPool2d/Adaptive*Pool2d).
+// Fixed windows: output (p, q) covers rows p stride_h - pad_h + i dilation_h, i < kernel_h
+// (and likewise columns), the out-of-input ones skipped. Adaptive windows (adaptive = true;
+// kernel, stride, pad and dilation unused): rows floor(p H / P) to ceil((p + 1) H / P).
+enum class PoolMode : uint8_t { max, avg };
+struct Pool2dParams {
+  PoolMode mode = PoolMode::max;
+  bool adaptive = false;
+  int64_t kernel_h = 1, kernel_w = 1;
+  int64_t stride_h = 1, stride_w = 1;
+  int64_t pad_h = 0, pad_w = 0;
+  int64_t dilation_h = 1, dilation_w = 1;  // max only
+  bool ceil_mode = false;                  // read by the op layer only (the output size)
+  // avg: the divisor is divisor_override when > 0, else the window clipped to the padded
+  // input (count_include_pad) or to the input.
+  bool count_include_pad = true;
+  int64_t divisor_override = 0;
+};
+
 // Fused attention: softmax(q k^T * scale + mask) v, the score matrix never stored.
 struct AttentionParams {
   double scale = 1.0;
@@ -177,6 +196,7 @@ enum class Primitive : uint8_t {
   scan,
   batch_norm,
   group_norm,
+  pool2d,
 };
 bool is_optional(Primitive op);
 
@@ -396,6 +416,17 @@ class Backend {
                                      const Conv2dParams& p);
   virtual void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                                       const Conv2dParams& p);
+
+  // 2-D pooling (Pool2dParams says the windows), contiguous, floating of one dtype:
+  // x (B, H, W) planes -> out (B, P, Q); for max, indices (B, P, Q) i64 receive the flat
+  // h W + w of each window's first maximum in row-major window order (a NaN wins, the last
+  // one seen, as PyTorch); undefined for avg. Every window holds an input element.
+  virtual void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
+                              const Pool2dParams& p);
+  // grad_x (B, H, W), every element written: max adds grad_out (B, P, Q) at indices;
+  // avg spreads each grad_out element over its window divided by the forward's divisor.
+  virtual void pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
+                               const Pool2dParams& p);
 
   // Attention (AttentionForwardArgs says the shapes); lse is saved for the backward,
   // which recomputes the probabilities.

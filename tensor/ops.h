@@ -9,6 +9,7 @@
 #include <optional>
 #include <string_view>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tensor/backend.h"
@@ -148,6 +149,19 @@ Tensor log_softmax(const Tensor& x, int64_t dim);
 // bias (K) or undefined -> (N, K, P, Q). An unbatched (C, H, W) input gives (K, P, Q).
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
               const Conv2dParams& params = {});
+// Transposed 2-D convolution as torch.nn.functional.conv_transpose2d, the adjoint of conv2d:
+// x (N, C, H, W) or (C, H, W), weight (C, K/groups, R, S), bias (K) or undefined ->
+// (N, K, P, Q), P = (H - 1) stride_h - 2 pad_h + dilation_h (R - 1) + output_padding_h + 1.
+Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor(),
+                        const Conv2dParams& params = {}, int64_t output_padding_h = 0,
+                        int64_t output_padding_w = 0);
+// 2-D pooling (Pool2dParams), the differentiable op under nn::functional's max_pool2d,
+// avg_pool2d and adaptive_{avg,max}_pool2d: x (N, C, H, W) or (C, H, W) floating ->
+// {values (..., P, Q), indices (..., P, Q) i64 into each H W plane for max, undefined for
+// avg}. P, Q follow from the windows (ceil_mode as torch), or are output_h, output_w for
+// adaptive pooling.
+std::pair<Tensor, Tensor> pool2d(const Tensor& x, const Pool2dParams& params, int64_t output_h = 0,
+                                 int64_t output_w = 0);
 // softmax(q k^T * scale + mask) v over the last two dims, as
 // torch.nn.functional.scaled_dot_product_attention: q (..., Tq, D), k (..., Tk, D),
 // v (..., Tk, Dv). A bool mask marks the pairs that take part (true = attend); a floating

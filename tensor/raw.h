@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <tuple>
+#include <utility>
 #include <vector>
 
 #include "tensor/backend.h"
@@ -100,6 +101,14 @@ Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const
 // grad_out (N, K, P, Q) and x.
 Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p);
+// 2-D pooling (raw_pool.cpp; ember::pool2d says the shapes): errors name `op`
+// ("max_pool2d", ...) and the input's shape. Returns {values, indices or undefined}.
+std::pair<Tensor, Tensor> pool2d_forward(const char* op, const Tensor& x, const Pool2dParams& p,
+                                         int64_t output_h = 0, int64_t output_w = 0);
+// The gradient of pool2d_forward for an input of shape x_shape, given grad_out of the
+// values' shape and (max) the forward's indices.
+Tensor pool2d_backward(const char* op, const Shape& x_shape, const Tensor& grad_out,
+                       const Tensor& indices, const Pool2dParams& p);
 // softmax(q k^T * scale + mask) v without keeping the scores: q (B, H, Tq, D),
 // k (B, H, Tk, D), v (B, H, Tk, Dv), mask additive of q's dtype and broadcastable to
 // (B, H, Tq, Tk), or undefined -> out (B, H, Tq, Dv) and lse (B, H, Tq), the log-sum-exp of

@@ -66,6 +66,11 @@ class CpuBackend final : public Backend {
                              const Conv2dParams& p) override;
   void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p) override;
+  // pool.cpp
+  void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
+                      const Pool2dParams& p) override;
+  void pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
+                       const Pool2dParams& p) override;
   // attention.cpp
   void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override;
   void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override;

@@ -22,6 +22,7 @@
 #include "kernels/cuda/matmul.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/plan.h"
+#include "kernels/cuda/pool.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
@@ -119,6 +120,17 @@ GroupNormShape gn_shape(const Tensor& x, const GroupNormParams& p) {
   return {x.size(0), x.size(1), x.size(2), p.groups, p.eps};
 }
 
+// x (B, H, W) planes and out (B, P, Q).
+PoolShape pool_shape(const Tensor& x, const Tensor& out, const Pool2dParams& p) {
+  return {x.size(0),
+          {x.size(1), out.size(1), p.kernel_h, p.stride_h, p.pad_h, p.dilation_h},
+          {x.size(2), out.size(2), p.kernel_w, p.stride_w, p.pad_w, p.dilation_w},
+          p.adaptive,
+          p.mode == PoolMode::max,
+          p.count_include_pad,
+          p.divisor_override};
+}
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override {
@@ -127,7 +139,8 @@ class DeviceBackend final : public Backend {
   bool available() const override { return rt::available(); }
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
-    if (op == Primitive::cross_entropy || op == Primitive::layer_norm || op == Primitive::embedding)
+    if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
+        op == Primitive::embedding || op == Primitive::pool2d)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
     if (op == Primitive::batch_norm || op == Primitive::group_norm)
@@ -347,6 +360,18 @@ class DeviceBackend final : public Backend {
                                 .mean = a.mean.raw_data(),
                                 .rstd = a.rstd.raw_data(),
                                 .weight = data_or_null(a.weight)});
+  }
+
+  void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
+                      const Pool2dParams& p) override {
+    launch_pool2d_forward(x.dtype(), pool_shape(x, out, p), out.raw_data(),
+                          static_cast<int64_t*>(data_or_null(indices)), x.raw_data());
+  }
+
+  void pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
+                       const Pool2dParams& p) override {
+    launch_pool2d_backward(grad_x.dtype(), pool_shape(grad_x, grad_out, p), grad_x.raw_data(),
+                           grad_out.raw_data(), static_cast<const int64_t*>(data_or_null(indices)));
   }
 
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {

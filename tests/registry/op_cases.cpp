@@ -50,6 +50,8 @@ const std::vector<OpCase>& op_cases() {
     add_linear_loss_cases(v);
     add_scan_cases(v);
     add_select_cases(v);
+    add_pool_cases(v);
+    add_conv_transpose_cases(v);
     add_pad_cases(v);
     add_reorder_cases(v);
     add_resample_cases(v);

@@ -1,0 +1,142 @@
+// 2-D max and avg pooling (fixed and adaptive windows, kernels/pool_window.h) on the cpu
+// device: the (H, W) planes split over OpenMP threads, each plane's outputs in row-major
+// order with the window's columns as the inner, contiguous loop.
+//   max: out = the first maximum in row-major window order (a NaN wins, the last one seen),
+//        index = its h W + w; backward adds grad_out at the index, in output order.
+//   avg: out = window sum / divisor; backward spreads grad_out / divisor over the window.
+// Cost: forward reads each window once (B P Q kh kw loads), backward writes each input once
+// plus one add per (output, window element) for avg, one per output for max.
+#include <omp.h>
+
+#include <cmath>
+#include <limits>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/loops.h"
+#include "kernels/pool_window.h"
+
+namespace ember::cpu {
+
+namespace {
+
+using pool::PoolDim;
+using pool::Span;
+
+struct Planes {
+  int64_t B, H, W, P, Q;
+  PoolDim rows, cols;
+  bool adaptive;
+};
+
+Planes planes(const Tensor& x, const Tensor& out, const Pool2dParams& p) {
+  const int64_t H = x.size(1), W = x.size(2), P = out.size(1), Q = out.size(2);
+  return {x.size(0),
+          H,
+          W,
+          P,
+          Q,
+          {H, P, p.kernel_h, p.stride_h, p.pad_h, p.dilation_h},
+          {W, Q, p.kernel_w, p.stride_w, p.pad_w, p.dilation_w},
+          p.adaptive};
+}
+
+template <typename T>
+T divisor(const Span& r, const Span& c, const Pool2dParams& p) {
+  if (p.divisor_override > 0) return static_cast<T>(p.divisor_override);
+  if (p.count_include_pad) return static_cast<T>(r.padded * c.padded);
+  return static_cast<T>(r.count() * c.count());
+}
+
+bool parallel_over(int64_t B, int64_t work) {
+  return B > 1 && work >= kParallelGrain && !omp_in_parallel();
+}
+
+template <typename T>
+void forward(const Planes& g, const Pool2dParams& p, const T* x, T* out, int64_t* idx) {
+#pragma omp parallel for schedule(static) if (parallel_over(g.B, g.B * g.H * g.W))
+  for (int64_t b = 0; b < g.B; ++b) {
+    const T* plane = x + b * g.H * g.W;  // (H, W)
+    for (int64_t i = 0; i < g.P; ++i) {
+      const Span r = pool::window(i, g.rows, g.adaptive);
+      for (int64_t j = 0; j < g.Q; ++j) {
+        const Span c = pool::window(j, g.cols, g.adaptive);
+        const int64_t o = (b * g.P + i) * g.Q + j;
+        if (p.mode == PoolMode::max) {
+          T best = -std::numeric_limits<T>::infinity();
+          int64_t at = r.lo * g.W + c.lo;
+          for (int64_t h = r.lo; h < r.hi; h += r.step)
+            for (int64_t w = c.lo; w < c.hi; w += c.step) {
+              const T v = plane[h * g.W + w];
+              if (v > best || std::isnan(v)) best = v, at = h * g.W + w;
+            }
+          out[o] = best;
+          idx[o] = at;
+        } else {
+          T s = 0;
+          for (int64_t h = r.lo; h < r.hi; ++h)
+            for (int64_t w = c.lo; w < c.hi; ++w) s += plane[h * g.W + w];
+          out[o] = s / divisor<T>(r, c, p);
+        }
+      }
+    }
+  }
+}
+
+template <typename T>
+void backward(const Planes& g, const Pool2dParams& p, const T* go, const int64_t* idx, T* gx) {
+#pragma omp parallel for schedule(static) if (parallel_over(g.B, g.B * g.H * g.W))
+  for (int64_t b = 0; b < g.B; ++b) {
+    T* plane = gx + b * g.H * g.W;  // (H, W)
+    for (int64_t e = 0; e < g.H * g.W; ++e) plane[e] = 0;
+    const T* gp = go + b * g.P * g.Q;  // (P, Q)
+    if (p.mode == PoolMode::max) {
+      const int64_t* ip = idx + b * g.P * g.Q;
+      for (int64_t o = 0; o < g.P * g.Q; ++o) plane[ip[o]] += gp[o];
+      continue;
+    }
+    for (int64_t i = 0; i < g.P; ++i) {
+      const Span r = pool::window(i, g.rows, g.adaptive);
+      for (int64_t j = 0; j < g.Q; ++j) {
+        const Span c = pool::window(j, g.cols, g.adaptive);
+        const T v = gp[i * g.Q + j] / divisor<T>(r, c, p);
+        for (int64_t h = r.lo; h < r.hi; ++h)
+          for (int64_t w = c.lo; w < c.hi; ++w) plane[h * g.W + w] += v;
+      }
+    }
+  }
+}
+
+template <typename F>
+void for_dtype(DType dtype, F f) {
+  switch (dtype) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    default: fail<InternalError>("pool2d", "no cpu kernel for ", dtype);
+  }
+}
+
+int64_t* indices_of(const Tensor& t) {
+  return t.defined() ? static_cast<int64_t*>(t.raw_data()) : nullptr;
+}
+
+}  // namespace
+
+void CpuBackend::pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
+                                const Pool2dParams& p) {
+  for_dtype(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    forward(planes(x, out, p), p, static_cast<const T*>(x.raw_data()),
+            static_cast<T*>(out.raw_data()), indices_of(indices));
+  });
+}
+
+void CpuBackend::pool2d_backward(const Tensor& grad_x, const Tensor& grad_out,
+                                 const Tensor& indices, const Pool2dParams& p) {
+  for_dtype(grad_x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    backward(planes(grad_x, grad_out, p), p, static_cast<const T*>(grad_out.raw_data()),
+             indices_of(indices), static_cast<T*>(grad_x.raw_data()));
+  });
+}
+
+}  // namespace ember::cpu
