@@ -92,7 +92,7 @@ class LayerNorm : public UnaryModule {
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true,
                      bool bias = true);
   static Ptr<LayerNorm> make(Shape normalized_shape, double eps = 1e-5,
-                                         bool elementwise_affine = true, bool bias = true) {
+                             bool elementwise_affine = true, bool bias = true) {
     return std::make_shared<LayerNorm>(std::move(normalized_shape), eps, elementwise_affine, bias);
   }
   Tensor forward(const Tensor& x) override;

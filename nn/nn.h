@@ -9,7 +9,7 @@
 #include "nn/layers.h"
 #include "nn/loss.h"
 #include "nn/module.h"
+#include "nn/norm.h"
 #include "nn/pooling.h"
 #include "nn/resample.h"
-#include "nn/norm.h"
 #include "nn/safetensors.h"
