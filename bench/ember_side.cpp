@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "autograd/engine.h"
+#include "examples/fashion_mnist/model.h"
 #include "examples/seed_models.h"
 #include "nn/functional.h"
 #include "optim/adam.h"
@@ -200,6 +201,38 @@ Setup seed_train_step(bool attention) {
     for (int i = 0; i < 3; ++i)
       if (const float l = step(); !std::isfinite(l))
         throw std::runtime_error("bench seed_train_step: loss " + std::to_string(l));
+    return [step] { benchmark::DoNotOptimize(step()); };
+  };
+}
+
+Setup resnet_train_step() {
+  return []() -> Body {
+    using S = ResNetShape;
+    ember::manual_seed(0);
+    std::shared_ptr<fmnist::ResNet> model = fmnist::make_resnet(S::classes);
+    model->train();
+    auto opt = ember::optim::SGD::make(
+        model->parameters(),
+        {.lr = S::lr, .momentum = S::momentum, .weight_decay = S::weight_decay, .nesterov = true});
+    const ember::Tensor images = ember::randn({S::batch, 1, S::image, S::image});
+    const ember::Tensor labels = ember::randint(0, S::classes, {S::batch});  // (N,) i64
+    auto step = [model, opt, images, labels] {
+      opt->zero_grad();
+      ember::Tensor loss = ember::nn::functional::cross_entropy(model->forward(images), labels);
+      loss.backward();
+      opt->step();
+      return loss.item<float>();
+    };
+    // Random labels over 10 classes: the untrained model's loss is near log(10); a few
+    // steps must keep it finite (BatchNorm in train mode, running statistics updated).
+    const float first = step();
+    if (!(std::abs(first - std::log(static_cast<float>(S::classes))) < 1.0f))
+      throw std::runtime_error("bench resnet_train_step: first loss " + std::to_string(first) +
+                               ", expected about " +
+                               std::to_string(std::log(static_cast<float>(S::classes))));
+    for (int i = 0; i < 3; ++i)
+      if (const float l = step(); !std::isfinite(l))
+        throw std::runtime_error("bench resnet_train_step: loss " + std::to_string(l));
     return [step] { benchmark::DoNotOptimize(step()); };
   };
 }

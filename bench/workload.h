@@ -40,6 +40,13 @@ struct SeedShape {
   static constexpr int64_t flat = filters * conv_out * conv_out;  // 57600
 };
 
+// The Fashion-MNIST example's ResNet (examples/fashion_mnist/model.h) and its batch.
+struct ResNetShape {
+  static constexpr int64_t batch = 128, image = 28, classes = 10, stem = 16;
+  static constexpr int64_t widths[3] = {16, 32, 64}, strides[3] = {1, 2, 2};
+  static constexpr double lr = 0.1, momentum = 0.9, weight_decay = 5e-4;
+};
+
 // ---- op families, one Setup factory per library ---------------------------------------
 // Inputs are f32 on the CPU, drawn from each library's own randn.
 namespace ember_side {
@@ -61,6 +68,11 @@ Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 // batch 32, captions of 16 tokens, Adam at lr 1e-3. The step: zero_grad, forward,
 // cross-entropy over output.transpose(1, 2), backward, optimizer step.
 Setup seed_train_step(bool attention);
+// One training step of the Fashion-MNIST example's ResNet in train mode (batch statistics,
+// running statistics updated): zero_grad, forward of a (128, 1, 28, 28) batch,
+// cross-entropy against random labels, backward, SGD (momentum 0.9, Nesterov, weight
+// decay 5e-4 on every parameter).
+Setup resnet_train_step();
 }  // namespace ember_side
 
 namespace torch_side {
@@ -71,6 +83,7 @@ Setup attention_fwdbwd(Dims qkv, double scale);   // as matmul -> softmax -> mat
 Setup adam_step(int64_t tensors, int64_t numel);  // torch::optim::Adam
 Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 Setup seed_train_step(bool attention);  // the same model, built from torch::nn modules
+Setup resnet_train_step();              // the same ResNet, built from torch::nn modules
 
 // Sets LibTorch's intra-op thread count; returns LibTorch's description of its
 // parallel setup (at::get_parallel_info) for the log.

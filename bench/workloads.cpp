@@ -104,6 +104,37 @@ Workload seed_train_step(std::string name, std::string description, bool attenti
           torch_side::seed_train_step(attention)};
 }
 
+// One ResNet training step: FLOPs of the convolutions and fc (forward MACs x 2, times
+// three for the forward and the two gradient products of the backward); bytes of the
+// parameters with SGD's momentum state (20 per parameter) and the input images.
+Workload resnet_train_step(std::string name, std::string description) {
+  using S = ResNetShape;
+  const double n = S::batch;
+  double hw = S::image * S::image;            // the current feature map's pixels
+  double macs = n * S::stem * hw * 1 * 9;     // conv1, 1 -> 16
+  double params = S::stem * 9 + 2 * S::stem;  // conv1 and bn1
+  double in = S::stem;
+  for (int i = 0; i < 3; ++i) {
+    const double out = S::widths[i];
+    hw /= static_cast<double>(S::strides[i] * S::strides[i]);
+    macs += n * out * hw * (in * 9 + out * 9);  // the block's two 3x3 convolutions
+    params += (in + out) * out * 9 + 4 * out;   // their weights, bn1 and bn2
+    if (S::strides[i] != 1 || in != out) {      // 1x1 downsample and its BatchNorm2d
+      macs += n * out * hw * in;
+      params += in * out + 2 * out;
+    }
+    in = out;
+  }
+  macs += n * in * S::classes;
+  params += (in + 1) * S::classes;
+  return {std::move(name),
+          std::move(description),
+          3 * 2 * macs,
+          20 * params + kF32 * n * S::image * S::image,
+          ember_side::resnet_train_step(),
+          torch_side::resnet_train_step()};
+}
+
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
@@ -133,6 +164,10 @@ std::vector<Workload> make_workloads() {
   w.push_back(seed_train_step("seed_train_step_attention",
                               "seed model with Example 2's attention decoder: Adam train step",
                               true));
+  // The Fashion-MNIST example's ResNet: convolutions, BatchNorm, pooling, SGD.
+  w.push_back(resnet_train_step(
+      "resnet_train_step",
+      "Fashion-MNIST ResNet 16/32/64, batch 128 of 1x28x28: SGD (Nesterov) train step"));
   return w;
 }
 

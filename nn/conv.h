@@ -26,9 +26,8 @@ class ConvTranspose2d : public UnaryModule {
  public:
   ConvTranspose2d(int64_t in_channels, int64_t out_channels, Pair2 kernel_size,
                   ConvTranspose2dOptions options = {});
-  static std::shared_ptr<ConvTranspose2d> make(int64_t in_channels, int64_t out_channels,
-                                               Pair2 kernel_size,
-                                               ConvTranspose2dOptions options = {}) {
+  static Ptr<ConvTranspose2d> make(int64_t in_channels, int64_t out_channels, Pair2 kernel_size,
+                                   ConvTranspose2dOptions options = {}) {
     return std::make_shared<ConvTranspose2d>(in_channels, out_channels, kernel_size, options);
   }
   Tensor forward(const Tensor& x) override;
@@ -55,8 +54,8 @@ class Conv1d : public UnaryModule {
  public:
   Conv1d(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
          Conv1dOptions options = {});
-  static std::shared_ptr<Conv1d> make(int64_t in_channels, int64_t out_channels,
-                                      int64_t kernel_size, Conv1dOptions options = {}) {
+  static Ptr<Conv1d> make(int64_t in_channels, int64_t out_channels, int64_t kernel_size,
+                          Conv1dOptions options = {}) {
     return std::make_shared<Conv1d>(in_channels, out_channels, kernel_size, options);
   }
   Tensor forward(const Tensor& x) override;

@@ -14,7 +14,7 @@ namespace ember::nn {
 class MaxPool2d : public UnaryModule {
  public:
   explicit MaxPool2d(Pair2 k, F::MaxPool2dOptions o = {}) : kernel_size(k), options(o) {}
-  static std::shared_ptr<MaxPool2d> make(Pair2 k, F::MaxPool2dOptions o = {}) {
+  static Ptr<MaxPool2d> make(Pair2 k, F::MaxPool2dOptions o = {}) {
     return std::make_shared<MaxPool2d>(k, o);
   }
   Tensor forward(const Tensor& x) override { return F::max_pool2d(x, kernel_size, options); }
@@ -31,7 +31,7 @@ class MaxPool2d : public UnaryModule {
 class AvgPool2d : public UnaryModule {
  public:
   explicit AvgPool2d(Pair2 k, F::AvgPool2dOptions o = {}) : kernel_size(k), options(o) {}
-  static std::shared_ptr<AvgPool2d> make(Pair2 k, F::AvgPool2dOptions o = {}) {
+  static Ptr<AvgPool2d> make(Pair2 k, F::AvgPool2dOptions o = {}) {
     return std::make_shared<AvgPool2d>(k, o);
   }
   Tensor forward(const Tensor& x) override { return F::avg_pool2d(x, kernel_size, options); }

@@ -9,15 +9,10 @@ namespace fmnist {
 using namespace ember;
 
 Tensor augment_batch(const Tensor& images, const AugmentOptions& o, uint64_t stream) {
-  const int64_t N = images.size(0), C = images.size(1), H = images.size(2), W = images.size(3);
+  const int64_t N = images.size(0), H = images.size(2), W = images.size(3);
   const int64_t p = o.padding;
-  TensorOptions like{.dtype = images.dtype(), .device = images.device()};
-  Tensor padded = images;  // (N, C, H + 2p, W + 2p)
-  if (p > 0) {
-    Tensor side = full({N, C, H, p}, o.pad_value, like);
-    Tensor rows = full({N, C, p, W + 2 * p}, o.pad_value, like);
-    padded = cat({rows, cat({side, images, side}, 3), rows}, 2);
-  }
+  Tensor padded = p > 0 ? nn::F::pad(images, {p, p, p, p}, "constant", o.pad_value)
+                        : images;  // (N, C, H + 2p, W + 2p)
   std::mt19937_64 rng(o.seed ^ stream);
   std::uniform_int_distribution<int64_t> offset(0, 2 * p);
   std::bernoulli_distribution coin(o.flip_p);
@@ -30,8 +25,7 @@ Tensor augment_batch(const Tensor& images, const AugmentOptions& o, uint64_t str
     flips.push_back(coin(rng));
   }
   Tensor cropped = stack(crops);  // (N, C, H, W)
-  Tensor reversed = arange(W - 1, -1, -1, {.dtype = DType::i64, .device = images.device()});
-  Tensor mirrored = cropped.index_select(3, reversed);
+  Tensor mirrored = flip(cropped, {3});
   Tensor mask = from_vector<bool>(flips, {N, 1, 1, 1}, images.device());
   return where(mask, mirrored, cropped);
 }
