@@ -46,7 +46,7 @@ class BatchNorm1d : public BatchNormBase {
  public:
   explicit BatchNorm1d(int64_t features, BatchNormOptions opts = {})
       : BatchNormBase(features, opts) {}
-  static std::shared_ptr<BatchNorm1d> make(int64_t num_features, BatchNormOptions options = {}) {
+  static Ptr<BatchNorm1d> make(int64_t num_features, BatchNormOptions options = {}) {
     return std::make_shared<BatchNorm1d>(num_features, options);
   }
 
@@ -59,7 +59,7 @@ class BatchNorm2d : public BatchNormBase {
  public:
   explicit BatchNorm2d(int64_t features, BatchNormOptions opts = {})
       : BatchNormBase(features, opts) {}
-  static std::shared_ptr<BatchNorm2d> make(int64_t num_features, BatchNormOptions options = {}) {
+  static Ptr<BatchNorm2d> make(int64_t num_features, BatchNormOptions options = {}) {
     return std::make_shared<BatchNorm2d>(num_features, options);
   }
 
@@ -72,8 +72,8 @@ class BatchNorm2d : public BatchNormBase {
 class GroupNorm : public UnaryModule {
  public:
   GroupNorm(int64_t num_groups, int64_t num_channels, double eps = 1e-5, bool affine = true);
-  static std::shared_ptr<GroupNorm> make(int64_t num_groups, int64_t num_channels,
-                                         double eps = 1e-5, bool affine = true) {
+  static Ptr<GroupNorm> make(int64_t num_groups, int64_t num_channels, double eps = 1e-5,
+                             bool affine = true) {
     return std::make_shared<GroupNorm>(num_groups, num_channels, eps, affine);
   }
   Tensor forward(const Tensor& x) override;
@@ -99,8 +99,7 @@ struct InstanceNormOptions {
 class InstanceNorm2d : public UnaryModule {
  public:
   explicit InstanceNorm2d(int64_t num_features, InstanceNormOptions options = {});
-  static std::shared_ptr<InstanceNorm2d> make(int64_t num_features,
-                                              InstanceNormOptions options = {}) {
+  static Ptr<InstanceNorm2d> make(int64_t num_features, InstanceNormOptions options = {}) {
     return std::make_shared<InstanceNorm2d>(num_features, options);
   }
   Tensor forward(const Tensor& x) override;

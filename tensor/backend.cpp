@@ -118,6 +118,8 @@ void Backend::group_norm_backward(const GroupNormBackwardArgs&, const GroupNormP
   unimplemented(Primitive::group_norm);
 }
 
+void Backend::scan(ScanOp, const Tensor&, const Tensor&, bool) { unimplemented(Primitive::scan); }
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();
@@ -159,6 +161,7 @@ const char* to_string(Primitive op) {
     case Primitive::embedding: return "embedding";
     case Primitive::batch_norm: return "batch_norm";
     case Primitive::group_norm: return "group_norm";
+    case Primitive::scan: return "scan";
   }
   return "?";
 }
@@ -205,6 +208,8 @@ const char* to_string(ReduceOp op) {
   }
   return "?";
 }
+
+const char* to_string(ScanOp op) { return op == ScanOp::sum ? "cumsum" : "cumprod"; }
 
 bool is_comparison(BinaryOp op) {
   return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||
