@@ -172,8 +172,17 @@ enum class Primitive : uint8_t {
   attention,
   layer_norm,
   embedding,
+  upsample_bilinear,
 };
 bool is_optional(Primitive op);
+
+// Bilinear resizing (F::interpolate's "bilinear"): torch's source coordinate of output
+// index o along a dim is scale * o with align_corners, else max(scale * (o + 0.5) - 0.5, 0);
+// the scales are torch's ((in-1)/(out-1), or 1/scale_factor, or in/out), set by the op.
+struct UpsampleBilinearParams {
+  bool align_corners = false;
+  double scale_h = 0.0, scale_w = 0.0;
+};
 
 // Named operands of the primitives that take more than four tensors (outputs first).
 
@@ -322,6 +331,16 @@ class Backend {
   virtual void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices);
   virtual void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,
                                   const Tensor& indices, int64_t padding_idx);
+
+  // Bilinear resizing: x (B, H, W) -> out (B, P, Q), contiguous, floating of one dtype;
+  // each output is the lerp in H of the lerps in W of its four source neighbours, with
+  // weights and indices computed in the dtype's accumulation type (f32 for f32). The
+  // backward writes every element of grad_x (B, H, W): each input element sums the
+  // grad_out (B, P, Q) terms it fed, in increasing (p, q), so no float atomics.
+  virtual void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
+                                         const UpsampleBilinearParams& p);
+  virtual void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
+                                          const UpsampleBilinearParams& p);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).

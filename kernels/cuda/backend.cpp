@@ -24,6 +24,7 @@
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/softmax.h"
+#include "kernels/cuda/upsample.h"
 #include "tensor/backends.h"
 #include "tensor/philox.h"
 #include "tensor/raw.h"
@@ -108,6 +109,12 @@ CrossEntropyShape ce_shape(const Tensor& logits, const CrossEntropyParams& p) {
 
 void* data_or_null(const Tensor& t) { return t.defined() ? t.raw_data() : nullptr; }
 
+// x (B, H, W) and out (B, P, Q) of a bilinear resize.
+UpsampleShape upsample_shape(const Tensor& x, const Tensor& out, const UpsampleBilinearParams& p) {
+  return {x.size(0),   x.size(1), x.size(2), out.size(1),
+          out.size(2), p.scale_h, p.scale_w, p.align_corners};
+}
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override {
@@ -116,7 +123,8 @@ class DeviceBackend final : public Backend {
   bool available() const override { return rt::available(); }
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
-    if (op == Primitive::cross_entropy || op == Primitive::layer_norm || op == Primitive::embedding)
+    if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
+        op == Primitive::embedding || op == Primitive::upsample_bilinear)
       return dtype == DType::f32 || dtype == DType::f64;
     return true;
   }
@@ -299,6 +307,18 @@ class DeviceBackend final : public Backend {
         {indices.numel(), grad_weight.size(0), grad_weight.size(1), padding_idx},
         grad_weight.raw_data(), grad_out.raw_data(),
         static_cast<const int64_t*>(indices.raw_data()));
+  }
+
+  void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
+                                 const UpsampleBilinearParams& p) override {
+    launch_upsample_bilinear_forward(x.dtype(), upsample_shape(x, out, p), out.raw_data(),
+                                     x.raw_data());
+  }
+
+  void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
+                                  const UpsampleBilinearParams& p) override {
+    launch_upsample_bilinear_backward(grad_x.dtype(), upsample_shape(grad_x, grad_out, p),
+                                      grad_x.raw_data(), grad_out.raw_data());
   }
 
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a,
