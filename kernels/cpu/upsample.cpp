@@ -5,13 +5,15 @@
 //         f64 for f64). forward y[p, q] = (1-lh) ((1-lw) x[h0,w0] + lw x[h0,w1])
 //                                         + lh ((1-lw) x[h1,w0] + lw x[h1,w1]).
 //         backward gx[h, w] = sum over (p, q) of g[p, q] wh(p, h) ww(q, w), where
-//         wh(p, h) = [h0(p) = h] (1-lh(p)) + [h1(p) = h] lh(p) (likewise ww), in increasing
-//         (p, q): a gather, so threads never write the same element.
+//         wh(p, h) = [h0(p) = h] (1-lh(p)) + [h1(p) = h] lh(p) (likewise ww), separably:
+//         along W into a (B, P, W) buffer, then along H; both passes gather (a thread
+//         writes only its own rows), in increasing index order, so sums are reproducible.
 // Shapes: x, gx (B, H, W); y, g (B, P, Q); contiguous.
-// Split:  OpenMP over the B * rows of the written tensor. The per-dim source tables are
-//         computed once per call (P + Q entries).
+// Split:  OpenMP over the B * rows of the written tensor. The per-dim source tables (and
+//         their transposes for the backward) are computed once per call.
 // Cost:   forward 11 flops per output, bytes = (B*H*W + B*P*Q) * sizeof(T); backward
-//         about 4 flops per (output, input) pair that touches, the same bytes.
+//         about 4 flops per output (W pass) and per B*P*W element (H pass), plus a
+//         B*P*W buffer in A.
 #include <omp.h>
 
 #include <algorithm>
@@ -103,26 +105,37 @@ void forward(int64_t B, int64_t H, int64_t W, int64_t P, int64_t Q, const T* x, 
   }
 }
 
+// Separable: first along W, tmp (B, P, W) = sum over q of g[., ., q] ww(q, w), then along
+// H, gx[., h, :] += wh(p, h) tmp[., p, :] over contiguous rows (vectorizes).
 template <typename T, typename A>
 void backward(int64_t B, int64_t H, int64_t W, int64_t P, int64_t Q, const T* g, T* gx,
               const UpsampleBilinearParams& p) {
   const Readers<A> rh = readers(taps<A>(H, P, p.scale_h, p.align_corners), H);
   const Readers<A> rw = readers(taps<A>(W, Q, p.scale_w, p.align_corners), W);
+  std::vector<A> tmp(static_cast<size_t>(B * P * W));  // (B, P, W)
   const bool parallel = B * P * Q >= kParallelGrain && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t bp = 0; bp < B * P; ++bp) {
+    const T* row = g + bp * Q;
+    A* t = tmp.data() + bp * W;
+    for (int64_t w = 0; w < W; ++w) {
+      A s = 0;
+      for (int64_t j = rw.start[w]; j < rw.start[w + 1]; ++j)
+        s += rw.w[j] * static_cast<A>(row[rw.out[j]]);
+      t[w] = s;
+    }
+  }
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t bh = 0; bh < B * H; ++bh) {
     const int64_t b = bh / H, h = bh % H;
-    for (int64_t w = 0; w < W; ++w) {
-      A s = 0;
-      for (int64_t i = rh.start[h]; i < rh.start[h + 1]; ++i) {
-        const T* row = g + (b * P + rh.out[i]) * Q;
-        A sw = 0;
-        for (int64_t j = rw.start[w]; j < rw.start[w + 1]; ++j)
-          sw += rw.w[j] * static_cast<A>(row[rw.out[j]]);
-        s += rh.w[i] * sw;
-      }
-      gx[bh * W + w] = static_cast<T>(s);
+    std::vector<A> acc(static_cast<size_t>(W), A(0));
+    for (int64_t i = rh.start[h]; i < rh.start[h + 1]; ++i) {
+      const A wh = rh.w[i];
+      const A* t = tmp.data() + (b * P + rh.out[i]) * W;
+      for (int64_t w = 0; w < W; ++w) acc[w] += wh * t[w];
     }
+    T* dst = gx + bh * W;
+    for (int64_t w = 0; w < W; ++w) dst[w] = static_cast<T>(acc[w]);
   }
 }
 
