@@ -190,6 +190,42 @@ Tensor pow(const Tensor& x, const Scalar& exponent) {
       true, false, exponent.to_double());
 }
 
+// floor, ceil, round, trunc: piecewise constant, dx = 0 (integers pass through unchanged)
+Tensor floor(const Tensor& x) {
+  return unary_op(
+      UnaryOp::floor, "FloorBackward", x,
+      [](const Tensor&, const Tensor&, const Tensor&, double) { return Tensor(); }, false, false);
+}
+Tensor ceil(const Tensor& x) {
+  return unary_op(
+      UnaryOp::ceil, "CeilBackward", x,
+      [](const Tensor&, const Tensor&, const Tensor&, double) { return Tensor(); }, false, false);
+}
+Tensor round(const Tensor& x) {
+  return unary_op(
+      UnaryOp::round, "RoundBackward", x,
+      [](const Tensor&, const Tensor&, const Tensor&, double) { return Tensor(); }, false, false);
+}
+Tensor trunc(const Tensor& x) {
+  return unary_op(
+      UnaryOp::trunc, "TruncBackward", x,
+      [](const Tensor&, const Tensor&, const Tensor&, double) { return Tensor(); }, false, false);
+}
+// log1p: dx = g / (1 + x)
+Tensor log1p(const Tensor& x) {
+  return unary_op(
+      UnaryOp::log1p, "Log1PBackward", x,
+      [](const Tensor& g, const Tensor& x_, const Tensor&, double) { return g / (x_ + 1.0); }, true,
+      false);
+}
+// expm1: dx = g (y + 1)
+Tensor expm1(const Tensor& x) {
+  return unary_op(
+      UnaryOp::expm1, "Expm1Backward", x,
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return g * (y + 1.0); }, false,
+      true);
+}
+
 // ---- binary --------------------------------------------------------------------------
 
 namespace {

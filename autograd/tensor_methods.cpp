@@ -17,6 +17,28 @@ Tensor Tensor::sin() const { return ember::sin(*this); }
 Tensor Tensor::cos() const { return ember::cos(*this); }
 Tensor Tensor::pow(const Scalar& exponent) const { return ember::pow(*this, exponent); }
 Tensor Tensor::pow(const Tensor& exponent) const { return ember::pow(*this, exponent); }
+Tensor Tensor::floor() const { return ember::floor(*this); }
+Tensor Tensor::ceil() const { return ember::ceil(*this); }
+Tensor Tensor::round() const { return ember::round(*this); }
+Tensor Tensor::trunc() const { return ember::trunc(*this); }
+Tensor Tensor::log1p() const { return ember::log1p(*this); }
+Tensor Tensor::expm1() const { return ember::expm1(*this); }
+Tensor Tensor::clamp(std::optional<Scalar> min, std::optional<Scalar> max) const {
+  return ember::clamp(*this, min, max);
+}
+Tensor Tensor::clamp(const std::optional<Tensor>& min, const std::optional<Tensor>& max) const {
+  return ember::clamp(*this, min, max);
+}
+Tensor Tensor::clip(std::optional<Scalar> min, std::optional<Scalar> max) const {
+  return ember::clip(*this, min, max);
+}
+Tensor Tensor::clip(const std::optional<Tensor>& min, const std::optional<Tensor>& max) const {
+  return ember::clip(*this, min, max);
+}
+Tensor Tensor::clamp_min(const Scalar& min) const { return ember::clamp_min(*this, min); }
+Tensor Tensor::clamp_min(const Tensor& min) const { return ember::clamp_min(*this, min); }
+Tensor Tensor::clamp_max(const Scalar& max) const { return ember::clamp_max(*this, max); }
+Tensor Tensor::clamp_max(const Tensor& max) const { return ember::clamp_max(*this, max); }
 Tensor Tensor::add(const Tensor& other) const { return ember::add(*this, other); }
 Tensor Tensor::sub(const Tensor& other) const { return ember::sub(*this, other); }
 Tensor Tensor::mul(const Tensor& other) const { return ember::mul(*this, other); }

@@ -19,8 +19,8 @@ struct MultiheadAttentionOptions {
 class MultiheadAttention : public Module {
  public:
   MultiheadAttention(int64_t embed_dim, int64_t num_heads, MultiheadAttentionOptions options = {});
-  static std::shared_ptr<MultiheadAttention> make(int64_t embed_dim, int64_t num_heads,
-                                                  MultiheadAttentionOptions options = {}) {
+  static Ptr<MultiheadAttention> make(int64_t embed_dim, int64_t num_heads,
+                                      MultiheadAttentionOptions options = {}) {
     return std::make_shared<MultiheadAttention>(embed_dim, num_heads, options);
   }
 

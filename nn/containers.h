@@ -15,7 +15,7 @@ class Sequential : public UnaryModule {
  public:
   Sequential() = default;
   explicit Sequential(std::vector<std::shared_ptr<UnaryModule>> modules);
-  static std::shared_ptr<Sequential> make(std::vector<std::shared_ptr<UnaryModule>> modules = {}) {
+  static Ptr<Sequential> make(std::vector<std::shared_ptr<UnaryModule>> modules = {}) {
     return std::make_shared<Sequential>(std::move(modules));
   }
   void push_back(std::shared_ptr<UnaryModule> module);
@@ -34,7 +34,7 @@ class ModuleList : public Module {
  public:
   ModuleList() = default;
   explicit ModuleList(std::vector<std::shared_ptr<Module>> modules);
-  static std::shared_ptr<ModuleList> make(std::vector<std::shared_ptr<Module>> modules = {}) {
+  static Ptr<ModuleList> make(std::vector<std::shared_ptr<Module>> modules = {}) {
     return std::make_shared<ModuleList>(std::move(modules));
   }
   void push_back(std::shared_ptr<Module> module);
@@ -60,7 +60,7 @@ class ModuleList : public Module {
 class ModuleDict : public Module {
  public:
   ModuleDict() = default;
-  static std::shared_ptr<ModuleDict> make() { return std::make_shared<ModuleDict>(); }
+  static Ptr<ModuleDict> make() { return std::make_shared<ModuleDict>(); }
   void insert(const std::string& key, std::shared_ptr<Module> module);
   const std::shared_ptr<Module>& operator[](const std::string& key) const;
   template <typename M>
@@ -78,7 +78,7 @@ class ModuleDict : public Module {
 class ParameterList : public Module {
  public:
   ParameterList() = default;
-  static std::shared_ptr<ParameterList> make() { return std::make_shared<ParameterList>(); }
+  static Ptr<ParameterList> make() { return std::make_shared<ParameterList>(); }
   Tensor append(Tensor t);
   Tensor operator[](size_t i) const;
   size_t size() const { return own_parameters().size(); }
@@ -88,7 +88,7 @@ class ParameterList : public Module {
 class ParameterDict : public Module {
  public:
   ParameterDict() = default;
-  static std::shared_ptr<ParameterDict> make() { return std::make_shared<ParameterDict>(); }
+  static Ptr<ParameterDict> make() { return std::make_shared<ParameterDict>(); }
   Tensor insert(const std::string& key, Tensor t);
   Tensor operator[](const std::string& key) const;
   bool contains(const std::string& key) const { return own_parameters().contains(key); }

@@ -246,4 +246,58 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
   return reduce(loss, o.reduction);
 }
 
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  check_same_shape("smooth_l1_loss", input, target);
+  if (!(beta >= 0.0)) fail<ValueError>("smooth_l1_loss", "beta must be non-negative, got ", beta);
+  Tensor d = input - target;
+  Tensor ad = abs(d);
+  if (beta == 0.0) return reduce(ad, reduction);
+  return reduce(where(lt(ad, beta), d * d * (0.5 / beta), ad - 0.5 * beta), reduction);
+}
+
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  check_same_shape("huber_loss", input, target);
+  if (!(delta > 0.0)) fail<ValueError>("huber_loss", "delta must be positive, got ", delta);
+  Tensor d = input - target;
+  Tensor ad = abs(d);
+  return reduce(where(lt(ad, delta), d * d * 0.5, (ad - 0.5 * delta) * delta), reduction);
+}
+
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BceOptions& o) {
+  check_same_shape("binary_cross_entropy", input, target);
+  if (!input.is_floating_point())
+    fail<DTypeError>("binary_cross_entropy", "input must hold floating-point probabilities, got ",
+                     input.dtype());
+  // torch clamps each log at -100: a saturated prediction costs 100, not inf, and the
+  // clamped side gets no gradient.
+  auto clamped_log = [](const Tensor& p) {
+    Tensor l = log(p);
+    return where(ge(l, -100.0), l, -100.0);
+  };
+  Tensor loss = -(target * clamped_log(input) + (1.0 - target) * clamped_log(1.0 - input));
+  if (o.weight.defined()) loss = loss * o.weight;
+  return reduce(loss, o.reduction);
+}
+
+Tensor kl_div(const Tensor& input, const Tensor& target, KlDivReduction reduction,
+              bool log_target) {
+  check_same_shape("kl_div", input, target);
+  Tensor loss;
+  if (log_target) {
+    loss = exp(target) * (target - input);
+  } else {
+    // xlogy(t, t): log of 1 where t <= 0 keeps both the value and its gradient finite.
+    Tensor safe = where(gt(target, 0.0), target, 1.0);
+    loss = target * (log(safe) - input);
+  }
+  switch (reduction) {
+    case KlDivReduction::none: return loss;
+    case KlDivReduction::mean: return loss.mean();
+    case KlDivReduction::sum: return loss.sum();
+    case KlDivReduction::batchmean:
+      return input.dim() == 0 ? loss.sum() : loss.sum() / static_cast<double>(input.size(0));
+  }
+  return loss;
+}
+
 }  // namespace ember::nn::functional

@@ -22,6 +22,9 @@ Tensor embedding(const Tensor& indices, const Tensor& weight,
 // Normalizes over the trailing dims given by normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
+// One-hot encoding of i64 indices (any shape) -> i64 (..., num_classes); num_classes -1
+// takes max + 1. An index outside [0, num_classes) is an IndexError. Not differentiable.
+Tensor one_hot(const Tensor& indices, int64_t num_classes = -1);
 // Zeroes each element with probability p when training, scaling the rest by 1/(1-p).
 Tensor dropout(const Tensor& x, double p = 0.5, bool training = true);
 
@@ -41,13 +44,20 @@ struct InterpolateOptions {
 // with torch.nn.functional.interpolate's index formulas.
 Tensor interpolate(const Tensor& x, const InterpolateOptions& options);
 
+using ember::elu;
 using ember::gelu;
+using ember::hardsigmoid;
+using ember::hardswish;
+using ember::leaky_relu;
 using ember::log_softmax;
+using ember::mish;
+using ember::prelu;
 using ember::relu;
 using ember::scaled_dot_product_attention;
 using ember::sigmoid;
 using ember::silu;
 using ember::softmax;
+using ember::softplus;
 using ember::tanh;
 
 // ---- losses --------------------------------------------------------------------------------
@@ -80,6 +90,30 @@ struct BceWithLogitsOptions {
 };
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BceWithLogitsOptions& options = {});
+
+// 0.5 d^2 / beta where |d| < beta, else |d| - 0.5 beta (d = input - target); beta 0 is l1.
+Tensor smooth_l1_loss(const Tensor& input, const Tensor& target,
+                      Reduction reduction = Reduction::mean, double beta = 1.0);
+// 0.5 d^2 where |d| < delta, else delta (|d| - 0.5 delta): smooth_l1 scaled by delta.
+Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction = Reduction::mean,
+                  double delta = 1.0);
+
+struct BceOptions {
+  Tensor weight{};  // broadcasts to the input
+  Reduction reduction = Reduction::mean;
+};
+// input: probabilities in [0, 1]; -(t log x + (1 - t) log(1 - x)), each log clamped at -100
+// as torch does, so x = 0 or 1 gives a finite loss.
+Tensor binary_cross_entropy(const Tensor& input, const Tensor& target,
+                            const BceOptions& options = {});
+
+// kl_div alone has torch's "batchmean" (the sum over the batch size, the true KL
+// divergence); the other losses take Reduction, which cannot name it.
+enum class KlDivReduction { none, mean, sum, batchmean };
+// input: log-probabilities; target: probabilities (log-probabilities with log_target).
+// Pointwise target * (log target - input), 0 where target is 0.
+Tensor kl_div(const Tensor& input, const Tensor& target,
+              KlDivReduction reduction = KlDivReduction::mean, bool log_target = false);
 
 }  // namespace ember::nn::functional
 

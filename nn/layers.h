@@ -13,7 +13,7 @@ namespace ember::nn {
 class Linear : public UnaryModule {
  public:
   Linear(int64_t in_features, int64_t out_features, bool bias = true);
-  static std::shared_ptr<Linear> make(int64_t in_features, int64_t out_features, bool bias = true) {
+  static Ptr<Linear> make(int64_t in_features, int64_t out_features, bool bias = true) {
     return std::make_shared<Linear>(in_features, out_features, bias);
   }
   Tensor forward(const Tensor& x) override;
@@ -43,8 +43,8 @@ struct Conv2dOptions {
 class Conv2d : public UnaryModule {
  public:
   Conv2d(int64_t in_channels, int64_t out_channels, Pair2 kernel_size, Conv2dOptions options = {});
-  static std::shared_ptr<Conv2d> make(int64_t in_channels, int64_t out_channels, Pair2 kernel_size,
-                                      Conv2dOptions options = {}) {
+  static Ptr<Conv2d> make(int64_t in_channels, int64_t out_channels, Pair2 kernel_size,
+                          Conv2dOptions options = {}) {
     return std::make_shared<Conv2d>(in_channels, out_channels, kernel_size, options);
   }
   Tensor forward(const Tensor& x) override;
@@ -64,8 +64,8 @@ class Embedding : public Module {
  public:
   Embedding(int64_t num_embeddings, int64_t embedding_dim,
             std::optional<int64_t> padding_idx = std::nullopt);
-  static std::shared_ptr<Embedding> make(int64_t num_embeddings, int64_t embedding_dim,
-                                         std::optional<int64_t> padding_idx = std::nullopt) {
+  static Ptr<Embedding> make(int64_t num_embeddings, int64_t embedding_dim,
+                             std::optional<int64_t> padding_idx = std::nullopt) {
     return std::make_shared<Embedding>(num_embeddings, embedding_dim, padding_idx);
   }
   Tensor forward(const Tensor& indices);
@@ -80,8 +80,8 @@ class Embedding : public Module {
 class LayerNorm : public UnaryModule {
  public:
   explicit LayerNorm(Shape normalized_shape, double eps = 1e-5, bool elementwise_affine = true);
-  static std::shared_ptr<LayerNorm> make(Shape normalized_shape, double eps = 1e-5,
-                                         bool elementwise_affine = true) {
+  static Ptr<LayerNorm> make(Shape normalized_shape, double eps = 1e-5,
+                             bool elementwise_affine = true) {
     return std::make_shared<LayerNorm>(std::move(normalized_shape), eps, elementwise_affine);
   }
   Tensor forward(const Tensor& x) override;

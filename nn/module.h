@@ -25,6 +25,22 @@ namespace ember::nn {
 
 using StateDict = OrderedDict<Tensor>;
 
+// A module handle: a std::shared_ptr<M> that can also be called, so `conv(x)` does what
+// `conv->forward(x)` does. make() returns one; it converts to std::shared_ptr<M> and to
+// std::shared_ptr of any base wherever those are taken (register_module, Sequential,
+// containers), so code written against std::shared_ptr keeps working.
+template <typename M>
+class Ptr : public std::shared_ptr<M> {
+ public:
+  using std::shared_ptr<M>::shared_ptr;
+  Ptr() = default;
+  Ptr(std::shared_ptr<M> p) : std::shared_ptr<M>(std::move(p)) {}  // NOLINT: implicit on purpose
+  template <typename... Args>
+  decltype(auto) operator()(Args&&... args) const {
+    return (*this)->forward(std::forward<Args>(args)...);
+  }
+};
+
 // What load_state_dict found; with strict=true any non-empty list is an Error instead.
 struct LoadResult {
   std::vector<std::string> missing_keys;      // in the module, not in the dict
@@ -51,15 +67,15 @@ class Module : public std::enable_shared_from_this<Module> {
   Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
   // Registers a child module and returns it with its own type.
   template <typename M>
-  requires std::is_base_of_v<Module, M> std::shared_ptr<M> register_module(
-      const std::string& name, std::shared_ptr<M> module) {
+  requires std::is_base_of_v<Module, M> Ptr<M> register_module(const std::string& name,
+                                                               std::shared_ptr<M> module) {
     add_child(name, module);
     return module;
   }
   // Swaps the child registered as `name` for another (same name, same position).
   template <typename M>
-  requires std::is_base_of_v<Module, M> std::shared_ptr<M> replace_module(
-      const std::string& name, std::shared_ptr<M> module) {
+  requires std::is_base_of_v<Module, M> Ptr<M> replace_module(const std::string& name,
+                                                              std::shared_ptr<M> module) {
     replace_child(name, module);
     return module;
   }
@@ -130,11 +146,11 @@ class UnaryModule : public Module {
   Tensor operator()(const Tensor& x) { return forward(x); }
 };
 
-// Gives a module class `T::make(args...)` returning std::shared_ptr<T>.
+// Gives a module class `T::make(args...)` returning a callable handle, Ptr<T>.
 template <typename T>
 struct Make {
   template <typename... Args>
-  static std::shared_ptr<T> make(Args&&... args) {
+  static Ptr<T> make(Args&&... args) {
     return std::make_shared<T>(std::forward<Args>(args)...);
   }
 };

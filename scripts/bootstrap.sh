@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, with apt-get, what one of ember's commands needs and this machine lacks. A no-op
 # (and silent but for one line) when everything is there.
-#   scripts/bootstrap.sh core   build the library and its programs (scripts/demo.sh)
+#   scripts/bootstrap.sh core   build the library and its programs, the examples' data sets
+#                               (scripts/demo.sh, scripts/example.sh)
 #   scripts/bootstrap.sh test   core + GoogleTest (scripts/test.sh, .ci/run)
 #   scripts/bootstrap.sh ci     test + clang-format, clang and LLVM's OpenMP (.ci/run: the
 #                               format check and the ThreadSanitizer build)
@@ -13,6 +14,8 @@ core=(
   cmake ninja-build g++ pkg-config
   libeigen3-dev            # CPU GEMM
   nlohmann-json3-dev       # safetensors headers, checkpoints, benchmark JSON
+  zlib1g-dev               # gzip of the data sets the examples read
+  dataset-fashion-mnist    # examples/fashion_mnist (and its ctest), ~30 MB
 )  # OpenMP comes with g++ (libgomp)
 test=(libgtest-dev libgmock-dev)
 ci=(clang clang-format libomp-dev python3)

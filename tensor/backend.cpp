@@ -114,6 +114,8 @@ void Backend::cross_entropy_backward(const CrossEntropyBackwardArgs&, const Cros
   unimplemented(Primitive::cross_entropy);
 }
 
+void Backend::scan(ScanOp, const Tensor&, const Tensor&, bool) { unimplemented(Primitive::scan); }
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();
@@ -154,6 +156,7 @@ const char* to_string(Primitive op) {
     case Primitive::layer_norm: return "layer_norm";
     case Primitive::embedding: return "embedding";
     case Primitive::upsample_bilinear: return "upsample_bilinear";
+    case Primitive::scan: return "scan";
   }
   return "?";
 }
@@ -200,6 +203,8 @@ const char* to_string(ReduceOp op) {
   }
   return "?";
 }
+
+const char* to_string(ScanOp op) { return op == ScanOp::sum ? "cumsum" : "cumprod"; }
 
 bool is_comparison(BinaryOp op) {
   return op == BinaryOp::eq || op == BinaryOp::ne || op == BinaryOp::lt || op == BinaryOp::le ||

@@ -24,26 +24,44 @@ namespace ember {
 // inputs are refused but by sign, pow and logical_not). The enum, to_string and the
 // output dtype rule (raw::unary_result_dtype) all read this list (CONTRIBUTING.md).
 // gelu is x Phi(x), the erf form; gelu_tanh 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)));
-// pow_scalar is x^arg.
-#define EMBER_UNARY_OPS(X)        \
-  X(neg, "neg", false)            \
-  X(abs, "abs", false)            \
-  X(sign, "sign", false)          \
-  X(exp, "exp", true)             \
-  X(log, "log", true)             \
-  X(sqrt, "sqrt", true)           \
-  X(rsqrt, "rsqrt", true)         \
-  X(tanh, "tanh", true)           \
-  X(sigmoid, "sigmoid", true)     \
-  X(relu, "relu", false)          \
-  X(gelu, "gelu", true)           \
-  X(gelu_tanh, "gelu_tanh", true) \
-  X(silu, "silu", true)           \
-  X(sin, "sin", true)             \
-  X(cos, "cos", true)             \
-  X(erf, "erf", true)             \
-  X(pow_scalar, "pow", false)     \
-  X(logical_not, "logical_not", false)
+// pow_scalar is x^arg. The ops of issue 14, beside the cuda kernels' unary_fn:
+// floor/ceil/trunc and round (half to even) keep integers; clamp is min(max(x, arg), arg2)
+// with NaN propagating and an absent bound passed as -inf/+inf; leaky_relu takes the
+// negative slope in arg, elu alpha; softplus is log(1 + exp(arg x)) / arg, and x where
+// arg x > arg2 (torch's beta, threshold); hardswish x relu6(x + 3) / 6, hardsigmoid
+// relu6(x + 3) / 6, mish x tanh(softplus(x)).
+#define EMBER_UNARY_OPS(X)             \
+  X(neg, "neg", false)                 \
+  X(abs, "abs", false)                 \
+  X(sign, "sign", false)               \
+  X(exp, "exp", true)                  \
+  X(log, "log", true)                  \
+  X(sqrt, "sqrt", true)                \
+  X(rsqrt, "rsqrt", true)              \
+  X(tanh, "tanh", true)                \
+  X(sigmoid, "sigmoid", true)          \
+  X(relu, "relu", false)               \
+  X(gelu, "gelu", true)                \
+  X(gelu_tanh, "gelu_tanh", true)      \
+  X(silu, "silu", true)                \
+  X(sin, "sin", true)                  \
+  X(cos, "cos", true)                  \
+  X(erf, "erf", true)                  \
+  X(pow_scalar, "pow", false)          \
+  X(logical_not, "logical_not", false) \
+  X(floor, "floor", false)             \
+  X(ceil, "ceil", false)               \
+  X(round, "round", false)             \
+  X(trunc, "trunc", false)             \
+  X(log1p, "log1p", true)              \
+  X(expm1, "expm1", true)              \
+  X(clamp, "clamp", false)             \
+  X(leaky_relu, "leaky_relu", true)    \
+  X(elu, "elu", true)                  \
+  X(softplus, "softplus", true)        \
+  X(mish, "mish", true)                \
+  X(hardswish, "hardswish", true)      \
+  X(hardsigmoid, "hardsigmoid", true)
 
 enum class UnaryOp : uint8_t {
 #define EMBER_UNARY_ENUM(op, name, float_only) op,
@@ -79,6 +97,8 @@ enum class BinaryOp : uint8_t {
 };
 // var uses the `correction` argument (1 = Bessel's correction, as torch.var's default).
 enum class ReduceOp : uint8_t { sum, prod, mean, max, min, var };
+// Inclusive scans along one dim (cumsum, cumprod); see Backend::scan.
+enum class ScanOp : uint8_t { sum, prod };
 enum class RandomDist : uint8_t {
   uniform,  // U[a, b)
   normal,   // N(mean=a, std=b)
@@ -173,6 +193,7 @@ enum class Primitive : uint8_t {
   layer_norm,
   embedding,
   upsample_bilinear,
+  scan,
 };
 bool is_optional(Primitive op);
 
@@ -230,6 +251,7 @@ const char* to_string(Primitive op);
 const char* to_string(UnaryOp op);
 const char* to_string(BinaryOp op);
 const char* to_string(ReduceOp op);
+const char* to_string(ScanOp op);
 bool is_comparison(BinaryOp op);
 
 class Backend {
@@ -257,9 +279,10 @@ class Backend {
   virtual void copy(const Tensor& out, const Tensor& in) = 0;
   // out[i] = value (cast to out's dtype).
   virtual void fill(const Tensor& out, const Scalar& value) = 0;
-  // out[i] = op(in[i], arg); in expanded, same dtype as out except logical_not (out bool).
-  // Float-only ops (exp, ...) get floating inputs.
-  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) = 0;
+  // out[i] = op(in[i], arg, arg2); in expanded, same dtype as out except logical_not (out
+  // bool). Float-only ops (exp, ...) get floating inputs. clamp on i64 gets bounds that
+  // are integral and within the i64 range, or infinite (raw::unary makes them so).
+  virtual void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) = 0;
   // out[i] = op(a[i], b[i]); a and b expanded with one dtype; out has it too, or bool
   // for comparisons and logical ops.
   virtual void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) = 0;
@@ -336,11 +359,17 @@ class Backend {
   // each output is the lerp in H of the lerps in W of its four source neighbours, with
   // weights and indices computed in the dtype's accumulation type (f32 for f32). The
   // backward writes every element of grad_x (B, H, W): each input element sums the
-  // grad_out (B, P, Q) terms it fed, in increasing (p, q), so no float atomics.
+  // grad_out (B, P, Q) terms it fed, in a fixed order, so no float atomics.
   virtual void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
                                          const UpsampleBilinearParams& p);
   virtual void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
                                           const UpsampleBilinearParams& p);
+
+  // Inclusive scan along the middle dim of the contiguous (O, K, I) `in` into out (O, K, I)
+  // of in's dtype (f32, f64 or i64): out[o, k, i] = in[o, 0, i] op ... op in[o, k, i], or
+  // with `reverse` in[o, k, i] op ... op in[o, K - 1, i] (the suffix scan, a backward's
+  // need). Each of the O * I lines is independent; K >= 1.
+  virtual void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).

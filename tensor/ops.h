@@ -76,6 +76,42 @@ Tensor cos(const Tensor& x);
 Tensor erf(const Tensor& x);
 Tensor pow(const Tensor& x, const Scalar& exponent);
 Tensor pow(const Tensor& x, const Tensor& exponent);
+// Rounding keeps integer inputs as they are and has zero gradient; round is half to even.
+Tensor floor(const Tensor& x);
+Tensor ceil(const Tensor& x);
+Tensor round(const Tensor& x);
+Tensor trunc(const Tensor& x);
+Tensor log1p(const Tensor& x);  // log(1 + x), exact for small x
+Tensor expm1(const Tensor& x);  // exp(x) - 1, exact for small x
+
+// ---- clamp (issue 14) ---------------------------------------------------------------------
+// min(max(x, min), max) as torch.clamp: at least one bound; min > max gives max everywhere;
+// NaN propagates (from x and from the bounds). Scalar bounds run one fused pass and keep
+// integer dtypes (a floating bound makes integers f32); tensor bounds broadcast with x and
+// promote with it, and get gradients where they bind. clip is clamp.
+Tensor clamp(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+Tensor clamp(const Tensor& x, const std::optional<Tensor>& min,
+             const std::optional<Tensor>& max = std::nullopt);
+Tensor clip(const Tensor& x, std::optional<Scalar> min, std::optional<Scalar> max = std::nullopt);
+Tensor clip(const Tensor& x, const std::optional<Tensor>& min,
+            const std::optional<Tensor>& max = std::nullopt);
+Tensor clamp_min(const Tensor& x, const Scalar& min);
+Tensor clamp_min(const Tensor& x, const Tensor& min);
+Tensor clamp_max(const Tensor& x, const Scalar& max);
+Tensor clamp_max(const Tensor& x, const Tensor& max);
+
+// ---- activations (issue 14; nn::functional re-exports them) --------------------------------
+// Each with torch.nn.functional's defaults; the scalar-parameter ones are one fused pass.
+Tensor leaky_relu(const Tensor& x, double negative_slope = 0.01);
+Tensor elu(const Tensor& x, double alpha = 1.0);
+// log(1 + exp(beta x)) / beta, and x itself where beta x > threshold.
+Tensor softplus(const Tensor& x, double beta = 1.0, double threshold = 20.0);
+Tensor mish(const Tensor& x);         // x tanh(softplus(x))
+Tensor hardswish(const Tensor& x);    // x relu6(x + 3) / 6
+Tensor hardsigmoid(const Tensor& x);  // relu6(x + 3) / 6
+// max(0, x) + weight min(0, x), weight (1) or (C) along dim 1 of x (dim 0 counts as C = 1
+// for a 1-D x), as torch.prelu; weight gets a gradient.
+Tensor prelu(const Tensor& x, const Tensor& weight);
 
 Tensor add(const Tensor& a, const Tensor& b);
 Tensor add(const Tensor& a, const Scalar& b);
@@ -124,6 +160,18 @@ std::tuple<Tensor, Tensor> max(const Tensor& x, int64_t dim, bool keepdim = fals
 std::tuple<Tensor, Tensor> min(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmax(const Tensor& x, int64_t dim, bool keepdim = false);
 Tensor argmin(const Tensor& x, int64_t dim, bool keepdim = false);
+// log(sum(exp(x))) over dims, stable (the max is subtracted first); a row of -inf gives -inf.
+// Integer inputs compute in f32, as torch.
+Tensor logsumexp(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+// Whether any (all) element is nonzero, over dims; any dtype in, bool out. Not
+// differentiable. Over no elements any is false and all is true.
+Tensor any(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+Tensor all(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
+
+// ---- scans ---------------------------------------------------------------------------------
+// Inclusive running sum (product) along dim; integer and bool inputs give i64, as torch.
+Tensor cumsum(const Tensor& x, int64_t dim);
+Tensor cumprod(const Tensor& x, int64_t dim);
 
 // ---- linear algebra and normalisation ----------------------------------------------
 // torch.matmul: 1-D @ 1-D is a dot product, 2-D @ 2-D a matrix product, and leading
@@ -169,8 +217,29 @@ std::vector<Tensor> chunk(const Tensor& x, int64_t chunks, int64_t dim = 0);
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor gather(const Tensor& x, int64_t dim, const Tensor& index);
 Tensor scatter_add(const Tensor& x, int64_t dim, const Tensor& index, const Tensor& src);
+// The elements of x where mask (bool) is true, x and mask broadcast together, in row-major
+// order: a 1-D tensor (its length is read back to the host, as torch does).
+Tensor masked_select(const Tensor& x, const Tensor& mask);
+// x[indices] = values (accumulate: +=) with torch's advanced indexing over x's leading dims:
+// each index is an i64 tensor (negative counts from the end) or a bool mask over as many
+// dims as it has; the index tensors broadcast together to a shape B, and values broadcasts
+// to B + x's remaining dims. index_put_ writes x in place; index_put returns a new tensor.
+// Without accumulate, an element named twice gets the last of its values.
+Tensor& index_put_(Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
+                   bool accumulate = false);
+Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tensor& values,
+                 bool accumulate = false);
 Tensor tril(const Tensor& x, int64_t diagonal = 0);
 Tensor triu(const Tensor& x, int64_t diagonal = 0);
+
+// ---- torch.linalg ---------------------------------------------------------------------------
+namespace linalg {
+// torch.linalg.vector_norm: (sum |x|^ord)^(1 / ord) over dims (empty = all) for ord > 0 or
+// negative; max |x| for inf, min |x| for -inf, the count of nonzeros for 0 (not
+// differentiable). The gradient is torch's; at a zero norm it is 0. x must be floating.
+Tensor vector_norm(const Tensor& x, double ord = 2.0, const DimList& dims = {},
+                   bool keepdim = false);
+}  // namespace linalg
 
 // ---- reordering and repetition (autograd/functions_reorder.cpp) ---------------------------
 // Reverses the order of the elements along each of dims (a copy, as torch.flip).

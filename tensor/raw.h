@@ -44,7 +44,7 @@ void random_(const Tensor& dst, RandomDist dist, double a, double b);
 
 // ---- elementwise ---------------------------------------------------------------------
 DType unary_result_dtype(UnaryOp op, DType in);
-Tensor unary(UnaryOp op, const Tensor& x, double arg = 0.0);
+Tensor unary(UnaryOp op, const Tensor& x, double arg = 0.0, double arg2 = 0.0);
 DType binary_result_dtype(BinaryOp op, DType a, DType b);
 // torch.result_type of two tensors: a 0-dim operand widens the result only when it is of
 // a higher category (bool < integer < floating) than the dimensioned one.
@@ -64,6 +64,9 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim,
 // Values and indices of the max (min) over one dim; `name` is the op errors name.
 std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, bool is_max,
                                    const char* name = nullptr);
+// Inclusive scan of x along dim (reverse: from the end); integer and bool inputs scan in
+// i64, f16/bf16 in f32 cast back.
+Tensor scan(ScanOp op, const Tensor& x, int64_t dim, bool reverse = false);
 // Sums x down to `shape` (the reverse of broadcasting to x's shape).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

@@ -1,4 +1,7 @@
 // Elementwise ops: dtype promotion, broadcasting, then one backend call.
+#include <algorithm>
+#include <cmath>
+
 #include "tensor/backend.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
@@ -21,6 +24,18 @@ Tensor expand_to(const Tensor& x, const Shape& shape) {
   return x.sizes() == shape ? x : expand(x, shape);
 }
 
+// clamp's bounds for an i64 input as the backends take them (tensor/backend.h): a bound
+// every i64 value passes becomes infinite, the others integral and inside the i64 range,
+// so the kernels' conversion to i64 is always defined.
+void integer_clamp_bounds(double& lo, double& hi) {
+  constexpr double kTwo63 = 9223372036854775808.0;
+  constexpr double kBelowTwo63 = 9223372036854774784.0;  // the largest double < 2^63
+  if (std::isnan(lo) || std::isnan(hi))
+    fail<ValueError>("clamp", "a NaN bound needs a floating input, got an integer tensor");
+  lo = lo <= -kTwo63 ? -INFINITY : std::min(std::ceil(lo), kBelowTwo63);
+  hi = hi >= kTwo63 ? INFINITY : std::max(std::floor(hi), -kTwo63);
+}
+
 }  // namespace
 
 DType unary_result_dtype(UnaryOp op, DType in) {
@@ -31,14 +46,15 @@ DType unary_result_dtype(UnaryOp op, DType in) {
   return in;
 }
 
-Tensor unary(UnaryOp op, const Tensor& x, double arg) {
+Tensor unary(UnaryOp op, const Tensor& x, double arg, double arg2) {
   const char* name = to_string(op);
   const profiler::OpScope profile(name);
   check_defined(name, x);
   DType out_dtype = unary_result_dtype(op, x.dtype());
   Tensor in = cast(x, op == UnaryOp::logical_not ? DType::b8 : out_dtype);
   Tensor out = empty(x.sizes(), out_dtype, x.device());
-  if (out.numel() > 0) backend(x.device()).unary(op, out, in, arg);
+  if (op == UnaryOp::clamp && !is_floating(out_dtype)) integer_clamp_bounds(arg, arg2);
+  if (out.numel() > 0) backend(x.device()).unary(op, out, in, arg, arg2);
   return out;
 }
 

@@ -20,7 +20,7 @@ class CpuBackend final : public Backend {
 
   void copy(const Tensor& out, const Tensor& in) override;     // elementwise.cpp
   void fill(const Tensor& out, const Scalar& value) override;  // elementwise.cpp
-  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) override;
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) override;
   void binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) override;
   void where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) override;
   void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
@@ -49,6 +49,8 @@ class CpuBackend final : public Backend {
                                  const UpsampleBilinearParams& p) override;  // upsample.cpp
   void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
                                   const UpsampleBilinearParams& p) override;
+
+  void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override;  // scan.cpp
 
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;

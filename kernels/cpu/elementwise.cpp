@@ -65,8 +65,22 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   });
 }
 
+// log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|)).
 template <typename T>
-void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
+T softplus_fn(T z) {
+  return (z > T(0) ? z : T(0)) + std::log1p(std::exp(-std::abs(z)));
+}
+
+// relu6(x + 3); NaN propagates.
+template <typename T>
+T relu6_shift(T x) {
+  T r = x + T(3);
+  r = r < T(0) ? T(0) : r;
+  return r > T(6) ? T(6) : r;
+}
+
+template <typename T>
+void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) {
   const T kSqrt1_2 = static_cast<T>(0.70710678118654752440);
   const T kSqrt2OverPi = static_cast<T>(0.79788456080286535588);
   switch (op) {
@@ -98,11 +112,43 @@ void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
       return map1<T, T>(out, in, [=](T x) { return std::pow(x, e); });
     }
     case UnaryOp::logical_not: break;
+    case UnaryOp::floor: return map1<T, T>(out, in, [](T x) { return std::floor(x); });
+    case UnaryOp::ceil: return map1<T, T>(out, in, [](T x) { return std::ceil(x); });
+    // nearbyint rounds half to even in the default rounding mode, as torch.round.
+    case UnaryOp::round: return map1<T, T>(out, in, [](T x) { return std::nearbyint(x); });
+    case UnaryOp::trunc: return map1<T, T>(out, in, [](T x) { return std::trunc(x); });
+    case UnaryOp::log1p: return map1<T, T>(out, in, [](T x) { return std::log1p(x); });
+    case UnaryOp::expm1: return map1<T, T>(out, in, [](T x) { return std::expm1(x); });
+    case UnaryOp::clamp: {
+      const T lo = static_cast<T>(arg), hi = static_cast<T>(arg2);
+      return map1<T, T>(out, in, [=](T x) { return nan_min(nan_max(x, lo), hi); });
+    }
+    case UnaryOp::leaky_relu: {
+      const T slope = static_cast<T>(arg);
+      return map1<T, T>(out, in, [=](T x) { return x > T(0) ? x : x * slope; });
+    }
+    case UnaryOp::elu: {
+      const T alpha = static_cast<T>(arg);
+      return map1<T, T>(out, in, [=](T x) { return x > T(0) ? x : alpha * std::expm1(x); });
+    }
+    case UnaryOp::softplus: {
+      const T beta = static_cast<T>(arg), threshold = static_cast<T>(arg2);
+      return map1<T, T>(out, in, [=](T x) {
+        const T z = x * beta;
+        return z > threshold ? x : softplus_fn(z) / beta;
+      });
+    }
+    case UnaryOp::mish:
+      return map1<T, T>(out, in, [](T x) { return x * std::tanh(softplus_fn(x)); });
+    case UnaryOp::hardswish:
+      return map1<T, T>(out, in, [](T x) { return x * relu6_shift(x) / T(6); });
+    case UnaryOp::hardsigmoid:
+      return map1<T, T>(out, in, [](T x) { return relu6_shift(x) / T(6); });
   }
   fail<InternalError>(to_string(op), "no cpu kernel for ", out.dtype());
 }
 
-void unary_int(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
+void unary_int(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) {
   using T = int64_t;
   switch (op) {
     case UnaryOp::neg:
@@ -116,6 +162,20 @@ void unary_int(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
     case UnaryOp::pow_scalar: {
       const auto e = static_cast<T>(arg);
       return map1<T, T>(out, in, [=](T x) { return int_pow(x, e); });
+    }
+    case UnaryOp::floor:
+    case UnaryOp::ceil:
+    case UnaryOp::round:
+    case UnaryOp::trunc: return map1<T, T>(out, in, [](T x) { return x; });
+    case UnaryOp::clamp: {
+      // Bounds are integral and in range, or infinite for an absent one (raw::unary).
+      const bool has_lo = arg > -1e19, has_hi = arg2 < 1e19;
+      const T lo = has_lo ? static_cast<T>(arg) : std::numeric_limits<T>::min();
+      const T hi = has_hi ? static_cast<T>(arg2) : std::numeric_limits<T>::max();
+      return map1<T, T>(out, in, [=](T x) {
+        const T y = x < lo ? lo : x;
+        return y > hi ? hi : y;  // min > max gives max, as torch.clamp
+      });
     }
     default: break;
   }
@@ -187,11 +247,11 @@ void CpuBackend::fill(const Tensor& out, const Scalar& value) {
   });
 }
 
-void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) {
+void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) {
   switch (in.dtype()) {
-    case DType::f32: return unary_float<float>(op, out, in, arg);
-    case DType::f64: return unary_float<double>(op, out, in, arg);
-    case DType::i64: return unary_int(op, out, in, arg);
+    case DType::f32: return unary_float<float>(op, out, in, arg, arg2);
+    case DType::f64: return unary_float<double>(op, out, in, arg, arg2);
+    case DType::i64: return unary_int(op, out, in, arg, arg2);
     case DType::b8:
       if (op == UnaryOp::logical_not) return map1<bool, bool>(out, in, [](bool x) { return !x; });
       if (op == UnaryOp::sign) return map1<bool, bool>(out, in, [](bool x) { return x; });

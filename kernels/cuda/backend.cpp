@@ -23,6 +23,7 @@
 #include "kernels/cuda/random.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/cuda/scan.h"
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/upsample.h"
 #include "tensor/backends.h"
@@ -126,6 +127,7 @@ class DeviceBackend final : public Backend {
     if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
         op == Primitive::embedding || op == Primitive::upsample_bilinear)
       return dtype == DType::f32 || dtype == DType::f64;
+    if (op == Primitive::scan) return dtype != DType::b8;
     return true;
   }
 
@@ -157,10 +159,10 @@ class DeviceBackend final : public Backend {
                    });
   }
 
-  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg) override {
+  void unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) override {
     for_each_chunk(plan<2>({&out, &in}),
                    [&](const Geometry<2>& g, bool contiguous, const std::array<char*, 2>& ptr) {
-                     launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg);
+                     launch_unary(op, in.dtype(), g, contiguous, ptr[0], ptr[1], arg, arg2);
                    });
   }
 
@@ -292,6 +294,11 @@ class DeviceBackend final : public Backend {
                                data_or_null(a.grad_weight), data_or_null(a.grad_bias),
                                a.grad_y.raw_data(), a.x.raw_data(), a.mean.raw_data(),
                                a.rstd.raw_data(), data_or_null(a.weight));
+  }
+
+  void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override {
+    launch_scan(in.dtype(), {in.size(0), in.size(1), in.size(2), op == ScanOp::prod, reverse},
+                out.raw_data(), in.raw_data());
   }
 
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override {

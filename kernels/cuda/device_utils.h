@@ -31,6 +31,19 @@ EMBER_DEVICE float d_pow(float x, float y) { return powf(x, y); }
 EMBER_DEVICE double d_pow(double x, double y) { return pow(x, y); }
 EMBER_DEVICE float d_abs(float x) { return fabsf(x); }
 EMBER_DEVICE double d_abs(double x) { return fabs(x); }
+EMBER_DEVICE float d_floor(float x) { return floorf(x); }
+EMBER_DEVICE double d_floor(double x) { return floor(x); }
+EMBER_DEVICE float d_ceil(float x) { return ceilf(x); }
+EMBER_DEVICE double d_ceil(double x) { return ceil(x); }
+EMBER_DEVICE float d_trunc(float x) { return truncf(x); }
+EMBER_DEVICE double d_trunc(double x) { return trunc(x); }
+// rint rounds half to even (the default rounding mode on the host, always on the GPU).
+EMBER_DEVICE float d_rint(float x) { return rintf(x); }
+EMBER_DEVICE double d_rint(double x) { return rint(x); }
+EMBER_DEVICE float d_log1p(float x) { return log1pf(x); }
+EMBER_DEVICE double d_log1p(double x) { return log1p(x); }
+EMBER_DEVICE float d_expm1(float x) { return expm1f(x); }
+EMBER_DEVICE double d_expm1(double x) { return expm1(x); }
 
 // The scalar rules shared with the cpu backend (kernels/scalar_semantics.h).
 using ::ember::scalar::convert;

@@ -34,8 +34,29 @@ EMBER_DEVICE int64_t wrap_neg(int64_t x) {
   return static_cast<int64_t>(0ULL - static_cast<uint64_t>(x));
 }
 
+// log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|)).
 template <typename T>
-EMBER_DEVICE T unary_fn(UnaryOp op, T x, double arg) {
+EMBER_DEVICE T softplus_fn(T z) {
+  return (z > T(0) ? z : T(0)) + d_log1p(d_exp(-d_abs(z)));
+}
+
+// relu6(x + 3) / 6 without the division's rounding on the clamped ends; NaN propagates.
+template <typename T>
+EMBER_DEVICE T relu6_shift(T x) {
+  T r = x + T(3);
+  r = r < T(0) ? T(0) : r;
+  return r > T(6) ? T(6) : r;
+}
+
+// i64 clamp: bounds are integral and in range, or infinite for an absent one (raw::unary).
+EMBER_DEVICE int64_t clamp_int(int64_t x, double lo, double hi) {
+  if (lo > -1e19 && x < static_cast<int64_t>(lo)) x = static_cast<int64_t>(lo);
+  if (hi < 1e19 && x > static_cast<int64_t>(hi)) x = static_cast<int64_t>(hi);
+  return x;
+}
+
+template <typename T>
+EMBER_DEVICE T unary_fn(UnaryOp op, T x, double arg, double arg2) {
   if constexpr (std::is_floating_point_v<T>) {
     const T one = 1;
     switch (op) {
@@ -59,6 +80,22 @@ EMBER_DEVICE T unary_fn(UnaryOp op, T x, double arg) {
       case UnaryOp::erf: return d_erf(x);
       case UnaryOp::pow_scalar: return arg == 2.0 ? x * x : d_pow(x, static_cast<T>(arg));
       case UnaryOp::logical_not: break;
+      case UnaryOp::floor: return d_floor(x);
+      case UnaryOp::ceil: return d_ceil(x);
+      case UnaryOp::round: return d_rint(x);
+      case UnaryOp::trunc: return d_trunc(x);
+      case UnaryOp::log1p: return d_log1p(x);
+      case UnaryOp::expm1: return d_expm1(x);
+      case UnaryOp::clamp: return nan_min(nan_max(x, static_cast<T>(arg)), static_cast<T>(arg2));
+      case UnaryOp::leaky_relu: return x > T(0) ? x : x * static_cast<T>(arg);
+      case UnaryOp::elu: return x > T(0) ? x : static_cast<T>(arg) * d_expm1(x);
+      case UnaryOp::softplus: {
+        const T beta = static_cast<T>(arg), z = x * beta;
+        return z > static_cast<T>(arg2) ? x : softplus_fn(z) / beta;
+      }
+      case UnaryOp::mish: return x * d_tanh(softplus_fn(x));
+      case UnaryOp::hardswish: return x * relu6_shift(x) / T(6);
+      case UnaryOp::hardsigmoid: return relu6_shift(x) / T(6);
     }
     return x;
   } else if constexpr (std::is_same_v<T, int64_t>) {
@@ -68,7 +105,8 @@ EMBER_DEVICE T unary_fn(UnaryOp op, T x, double arg) {
       case UnaryOp::sign: return static_cast<T>((x > 0) - (x < 0));
       case UnaryOp::relu: return x < 0 ? T(0) : x;
       case UnaryOp::pow_scalar: return int_pow(x, static_cast<T>(arg));
-      default: return x;
+      case UnaryOp::clamp: return clamp_int(x, arg, arg2);
+      default: return x;  // floor, ceil, round, trunc: integers are their own rounding
     }
   } else {  // bool
     return op == UnaryOp::logical_not ? !x : x;
@@ -142,13 +180,16 @@ __global__ void fill_strided(Geometry<1> g, T* out, T value) {
 }
 
 template <typename T>
-__global__ void unary_contiguous(UnaryOp op, T* out, const T* in, int64_t n, double arg) {
+__global__ void unary_contiguous(UnaryOp op, T* out, const T* in, int64_t n, double arg,
+                                 double arg2) {
   map_contiguous<kVec>(
-      n, [=](T x) { return unary_fn(op, x, arg); }, out, in);
+      n, [=](T x) { return unary_fn(op, x, arg, arg2); }, out, in);
 }
 template <typename T>
-__global__ void unary_strided(UnaryOp op, Geometry<2> g, T* out, const T* in, double arg) {
-  for_each_strided(g, [&](const int64_t(&off)[2]) { out[off[0]] = unary_fn(op, in[off[1]], arg); });
+__global__ void unary_strided(UnaryOp op, Geometry<2> g, T* out, const T* in, double arg,
+                              double arg2) {
+  for_each_strided(
+      g, [&](const int64_t(&off)[2]) { out[off[0]] = unary_fn(op, in[off[1]], arg, arg2); });
 }
 
 // O is T, or bool for comparisons and logical ops (T may be bool either way).
@@ -219,15 +260,16 @@ void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out,
 }
 
 void launch_unary(UnaryOp op, DType in_dtype, const Geometry<2>& g, bool contiguous, void* out,
-                  const void* in, double arg) {
+                  const void* in, double arg, double arg2) {
   EMBER_DISPATCH(in_dtype, to_string(op), [&](auto tag) {
     using T = decltype(tag);
     auto* po = static_cast<T*>(out);
     const auto* pi = static_cast<const T*>(in);
     if (contiguous) {
-      launch(config("unary_contiguous", g.numel), &unary_contiguous<T>, op, po, pi, g.numel, arg);
+      launch(config("unary_contiguous", g.numel), &unary_contiguous<T>, op, po, pi, g.numel, arg,
+             arg2);
     } else {
-      launch(config("unary_strided", g.numel), &unary_strided<T>, op, g, po, pi, arg);
+      launch(config("unary_strided", g.numel), &unary_strided<T>, op, g, po, pi, arg, arg2);
     }
   });
 }

@@ -15,7 +15,7 @@ void launch_copy(DType out_dtype, DType in_dtype, const Geometry<2>& g, bool con
 void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out,
                  const Scalar& value);
 void launch_unary(UnaryOp op, DType in_dtype, const Geometry<2>& g, bool contiguous, void* out,
-                  const void* in, double arg);
+                  const void* in, double arg, double arg2);
 // a and b have `dtype`; out has it too, or bool for comparisons and logical ops.
 void launch_binary(BinaryOp op, DType dtype, const Geometry<3>& g, bool contiguous, void* out,
                    const void* a, const void* b);

@@ -664,8 +664,8 @@ class HostBackendWithoutNn final : public Backend {
   void copy_to_host(void* d, const void* s, size_t n) override { cpu().copy_to_host(d, s, n); }
   void copy(const Tensor& o, const Tensor& i) override { cpu().copy(o, i); }
   void fill(const Tensor& o, const Scalar& v) override { cpu().fill(o, v); }
-  void unary(UnaryOp op, const Tensor& o, const Tensor& i, double a) override {
-    cpu().unary(op, o, i, a);
+  void unary(UnaryOp op, const Tensor& o, const Tensor& i, double a, double a2) override {
+    cpu().unary(op, o, i, a, a2);
   }
   void binary(BinaryOp op, const Tensor& o, const Tensor& a, const Tensor& b) override {
     cpu().binary(op, o, a, b);

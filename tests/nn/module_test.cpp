@@ -275,5 +275,59 @@ TEST(Containers, PyTorchNaming) {
   EXPECT_TRUE((*pdict)["alpha"].requires_grad());
 }
 
+// ---- callable handles ----------------------------------------------------------------------
+
+// A parent that holds its children as callable handles.
+struct TwoLayer : UnaryModule {
+  Ptr<Linear> fc1, fc2;
+  TwoLayer() {
+    fc1 = register_module("fc1", Linear::make(3, 4));
+    fc2 = register_module("fc2", Linear::make(4, 2));
+  }
+  Tensor forward(const Tensor& x) override { return fc2(relu(fc1(x))); }
+};
+
+TEST(ModuleHandles, CallingAHandleIsForward) {
+  manual_seed(2);
+  Tensor x = randn({5, 3});
+  auto lin = Linear::make(3, 4);
+  EXPECT_TRUE(equal(lin(x), lin->forward(x)));
+  auto conv = Conv2d::make(1, 2, 3, {.padding = 1});
+  Tensor img = randn({2, 1, 6, 6});
+  EXPECT_TRUE(equal(conv(img), conv->forward(img)));
+  // Non-unary forwards: an embedding's indices, attention's three inputs.
+  auto emb = Embedding::make(6, 3);
+  Tensor idx = from_vector<int64_t>({1, 5, 0});
+  EXPECT_TRUE(equal(emb(idx), emb->forward(idx)));
+  auto mha = MultiheadAttention::make(4, 2);
+  Tensor q = randn({3, 1, 4});
+  EXPECT_TRUE(equal(std::get<0>(mha(q, q, q)), std::get<0>(mha->forward(q, q, q))));
+  auto net = std::make_shared<TwoLayer>();
+  EXPECT_TRUE(equal(net->forward(x), net->fc2->forward(relu(net->fc1->forward(x)))));
+}
+
+TEST(ModuleHandles, ConvertWhereSharedPtrsAreTaken) {
+  auto lin = Linear::make(3, 4);
+  std::shared_ptr<Linear> same = lin;
+  std::shared_ptr<Module> base = lin;
+  EXPECT_EQ(same.get(), lin.get());
+  EXPECT_EQ(base.get(), lin.get());
+  // Sequential takes std::shared_ptr<UnaryModule>; the result is callable too.
+  auto seq = Sequential::make({lin, ReLU::make(), Linear::make(4, 2)});
+  Tensor x = randn({2, 3});
+  EXPECT_EQ(seq(x).sizes(), (Shape{2, 2}));
+  EXPECT_TRUE(equal(seq(x), seq->forward(x)));
+  EXPECT_EQ((*seq)[0].get(), lin.get());
+  auto list = ModuleList::make({lin, seq});
+  EXPECT_EQ(list->at<Linear>(0).get(), lin.get());
+  // register_module returns the handle typed, shared with the tree.
+  Module parent;
+  Ptr<Linear> child = parent.register_module("child", lin);
+  EXPECT_EQ(child.get(), lin.get());
+  EXPECT_EQ(parent.get_submodule("child").get(), lin.get());
+  Ptr<Module> empty;
+  EXPECT_FALSE(empty);
+}
+
 }  // namespace
 }  // namespace ember::nn

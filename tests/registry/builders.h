@@ -75,9 +75,14 @@ void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
+// scans, logical and norm reductions, mask and index assignment (issue 14)
+void add_scan_cases(std::vector<OpCase>& out);
+void add_select_cases(std::vector<OpCase>& out);
 // padding, flipping, reordering and resampling (shape engineer's files)
 void add_pad_cases(std::vector<OpCase>& out);
 void add_reorder_cases(std::vector<OpCase>& out);
 void add_resample_cases(std::vector<OpCase>& out);
+void add_smooth_loss_cases(std::vector<OpCase>& out);  // smooth_l1, huber, bce, kl_div
+void add_activation_cases(std::vector<OpCase>& out);  // clamp, activations (issue 14)
 
 }  // namespace ember::cases

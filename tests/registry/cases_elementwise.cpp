@@ -96,6 +96,19 @@ std::vector<UnarySpec> unary_specs() {
        [](double x) { return std::pow(x, -1.5); }, Dist::positive, 1, false, K::transcendental},
       {"pow_em2", [](const Tensor& x) { return pow(x, -2.0); },
        [](double x) { return 1.0 / (x * x); }, Dist::nonzero, 1, false, K::transcendental},
+      // Rounding keeps integers; zero gradient (issue 14).
+      {"floor", [](const Tensor& x) { return floor(x); }, [](double x) { return std::floor(x); },
+       Dist::wide, 1, true, K::exact},
+      {"ceil", [](const Tensor& x) { return x.ceil(); }, [](double x) { return std::ceil(x); },
+       Dist::wide, 1, true, K::exact},
+      {"round", [](const Tensor& x) { return round(x); },
+       [](double x) { return std::nearbyint(x); }, Dist::wide, 1, true, K::exact},
+      {"trunc", [](const Tensor& x) { return x.trunc(); }, [](double x) { return std::trunc(x); },
+       Dist::wide, 1, true, K::exact},
+      {"log1p", [](const Tensor& x) { return log1p(x); }, [](double x) { return std::log1p(x); },
+       Dist::positive, 2, false, K::transcendental},
+      {"expm1", [](const Tensor& x) { return x.expm1(); }, [](double x) { return std::expm1(x); },
+       Dist::normal, 2, false, K::transcendental},
       // The method spellings go through the same ops.
       {"exp_method", [](const Tensor& x) { return x.exp(); }, [](double x) { return std::exp(x); },
        Dist::normal, 1, false, K::transcendental},
@@ -125,6 +138,21 @@ void add_unary_cases(std::vector<OpCase>& out) {
     }
     if (s.op == "pow_em2") continue;  // integers to negative powers are an error in PyTorch
     add_unary(out, s, DType::i64, In{{3, 4}});
+  }
+  // round is half to even, as torch.round: small integers halved are exact halves.
+  add_unary(
+      out,
+      {"round", [](const Tensor& x) { return round(x * 0.5); },
+       [](double x) { return std::nearbyint(x * 0.5); }, Dist::small_int, 1, true, TolKind::exact},
+      DType::f32, In{{6, 7}});
+  // log1p and expm1 keep their digits near 0, where log(1 + x) and exp(x) - 1 lose them.
+  for (const char* op : {"log1p", "expm1"}) {
+    const bool l = op[0] == 'l';
+    add_unary(out,
+              {op, [l](const Tensor& x) { return l ? log1p(x * 1e-6) : expm1(x * 1e-6); },
+               [l](double x) { return l ? std::log1p(x * 1e-6) : std::expm1(x * 1e-6); },
+               Dist::normal, 2, false, TolKind::transcendental},
+              DType::f32, In{{5, 6}});
   }
   // Integer powers keep i64; a fractional exponent gives f32.
   add_unary(

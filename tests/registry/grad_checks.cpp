@@ -49,7 +49,8 @@ double step_for(const OpCase& c) { return c.op == "cast" ? 1e-2 : 1e-6; }
 
 bool double_backward_family(const OpCase& c) {
   return c.family == "unary" || c.family == "binary" || c.family == "reduce" ||
-         c.family == "matmul" || c.family == "softmax" || c.family == "linalg";
+         c.family == "matmul" || c.family == "softmax" || c.family == "linalg" ||
+         c.family == "scan" || c.family == "activation";
 }
 
 }  // namespace

@@ -48,9 +48,13 @@ const std::vector<OpCase>& op_cases() {
     add_optim_cases(v);
     add_fill_cases(v);
     add_linear_loss_cases(v);
+    add_scan_cases(v);
+    add_select_cases(v);
     add_pad_cases(v);
     add_reorder_cases(v);
     add_resample_cases(v);
+    add_smooth_loss_cases(v);
+    add_activation_cases(v);
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)
