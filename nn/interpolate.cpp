@@ -1,19 +1,17 @@
 // nn::functional::interpolate, as torch.nn.functional.interpolate for mode "nearest"
-// ((N, C, L) and (N, C, H, W)) and "bilinear" ((N, C, H, W)). Both are separable, so each
-// resized dim is a gather along it:
+// ((N, C, L) and (N, C, H, W)) and "bilinear" ((N, C, H, W)).
 //   nearest:  src = min(floor(dst * scale), in - 1), computed in f32 as torch does, with
-//             scale = 1 / scale_factor when a scale factor is given, else in / out;
-//   bilinear: src = scale * dst (align_corners, scale = (in-1)/(out-1)) or
-//             max(scale * (dst + 0.5) - 0.5, 0) (scale as nearest's), i0 = floor(src),
-//             i1 = min(i0 + 1, in - 1), y = (1-l) x[i0] + l x[i1] with l = src - i0;
-//             H first, then W: the same sum as torch's four-corner formula.
-// The gradients are index_select's (g summed into the source rows), scaled by the weights.
+//             scale = 1 / scale_factor when a scale factor is given, else in / out; one
+//             index_select per resized dim (its gradient sums g into the source rows).
+//   bilinear: the backend's upsample_bilinear primitive (tensor/backend.h: torch's source
+//             index, the four-corner lerp), a recorded node whose backward is the
+//             primitive's gather-style backward.
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/recording.h"
 #include "nn/functional.h"
 #include "tensor/profiler.h"
-#include "tensor/raw.h"
 
 namespace ember::nn::functional {
 
@@ -36,26 +34,39 @@ Tensor nearest_dim(const Tensor& x, int64_t dim, int64_t out, const std::vector<
   return index_select(x, dim, from_vector(idx, x.device()));
 }
 
-Tensor bilinear_dim(const Tensor& x, int64_t dim, int64_t out, const std::vector<double>& factors,
-                    size_t i, bool align_corners) {
-  int64_t in = x.size(dim);
-  double scale = align_corners ? (out > 1 ? static_cast<double>(in - 1) / (out - 1) : 0.0)
-                               : scale_of(factors, i, in, out);
-  std::vector<int64_t> i0(out), i1(out);
-  std::vector<double> w1(out);
-  for (int64_t o = 0; o < out; ++o) {
-    double src = align_corners ? scale * o : std::max(scale * (o + 0.5) - 0.5, 0.0);
-    int64_t lo = std::min<int64_t>(static_cast<int64_t>(src), in - 1);
-    i0[o] = lo;
-    i1[o] = lo < in - 1 ? lo + 1 : lo;
-    w1[o] = src - static_cast<double>(lo);
+// torch's area_pixel_compute_scale: (in-1)/(out-1) with align_corners, else as nearest.
+double bilinear_scale(const std::vector<double>& factors, size_t i, int64_t in, int64_t out,
+                      bool align_corners) {
+  if (align_corners) return out > 1 ? static_cast<double>(in - 1) / (out - 1) : 0.0;
+  return scale_of(factors, i, in, out);
+}
+
+Tensor bilinear(const Tensor& x, int64_t P, int64_t Q, const UpsampleBilinearParams& p);
+
+// The gradient of bilinear() for an (H, W) input; linear in g, so its own gradient is
+// bilinear() again (double backward).
+Tensor bilinear_backward(const Tensor& g, int64_t H, int64_t W, const UpsampleBilinearParams& p) {
+  Tensor gx = raw::upsample_bilinear_backward(g, H, W, p);  // (N, C, H, W)
+  if (autograd::needs_grad({&g})) {
+    const int64_t P = g.size(2), Q = g.size(3);
+    autograd::record("UpsampleBilinearBackwardBackward", {g}, gx,
+                     [P, Q, p](const autograd::TensorList& gg) {
+                       return autograd::TensorList{bilinear(gg[0], P, Q, p)};
+                     });
   }
-  Shape wshape(x.dim(), 1);
-  wshape[dim] = out;
-  Tensor l1 = from_vector(w1, wshape, x.device()).to(x.dtype());  // (1, .., out, .., 1)
-  Tensor a = index_select(x, dim, from_vector(i0, x.device()));
-  Tensor b = index_select(x, dim, from_vector(i1, x.device()));
-  return a + (b - a) * l1;
+  return gx;
+}
+
+// x (N, C, H, W) -> (N, C, P, Q) through the backend's bilinear primitive.
+Tensor bilinear(const Tensor& x, int64_t P, int64_t Q, const UpsampleBilinearParams& p) {
+  Tensor y = raw::upsample_bilinear_forward(x, P, Q, p);
+  if (autograd::needs_grad({&x})) {
+    const int64_t H = x.size(2), W = x.size(3);
+    autograd::record("UpsampleBilinearBackward", {x}, y, [H, W, p](const autograd::TensorList& g) {
+      return autograd::TensorList{bilinear_backward(g[0], H, W, p)};
+    });
+  }
+  return y;
 }
 
 }  // namespace
@@ -63,16 +74,16 @@ Tensor bilinear_dim(const Tensor& x, int64_t dim, int64_t out, const std::vector
 Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
   const profiler::OpScope profile("interpolate");
   raw::check_defined("interpolate", x);
-  const bool bilinear = o.mode == "bilinear";
-  if (!bilinear && o.mode != "nearest")
+  const bool is_bilinear = o.mode == "bilinear";
+  if (!is_bilinear && o.mode != "nearest")
     fail<ValueError>("interpolate", "mode must be 'nearest' or 'bilinear', got '", o.mode, "'");
-  if (bilinear ? x.dim() != 4 : (x.dim() != 3 && x.dim() != 4))
+  if (is_bilinear ? x.dim() != 4 : (x.dim() != 3 && x.dim() != 4))
     fail<ShapeError>("interpolate", "mode '", o.mode, "' needs a ",
-                     bilinear ? "4-D (N, C, H, W)" : "3-D (N, C, L) or 4-D (N, C, H, W)",
+                     is_bilinear ? "4-D (N, C, H, W)" : "3-D (N, C, L) or 4-D (N, C, H, W)",
                      " input, got shape ", str(x.sizes()));
-  if (!bilinear && o.align_corners)
+  if (!is_bilinear && o.align_corners)
     fail<ValueError>("interpolate", "align_corners can only be set with mode 'bilinear'");
-  if (bilinear && !is_floating(x.dtype()))
+  if (is_bilinear && !is_floating(x.dtype()))
     fail<DTypeError>("interpolate", "bilinear needs a floating input, got ", x.dtype());
   if (o.size.empty() == o.scale_factor.empty())
     fail<ValueError>("interpolate", "give exactly one of size and scale_factor (input shape ",
@@ -99,12 +110,15 @@ Tensor interpolate(const Tensor& x, const InterpolateOptions& o) {
       fail<ShapeError>("interpolate", "input of shape ", str(x.sizes()), " resized to spatial ",
                        "sizes ", str(out), ": every input and output size must be positive");
   }
-  Tensor y = x;
-  for (size_t i = 0; i < spatial; ++i) {
-    int64_t dim = static_cast<int64_t>(i) + 2;
-    y = bilinear ? bilinear_dim(y, dim, out[i], factors, i, o.align_corners.value_or(false))
-                 : nearest_dim(y, dim, out[i], factors, i);
+  if (is_bilinear) {
+    const bool align = o.align_corners.value_or(false);
+    UpsampleBilinearParams p{align, bilinear_scale(factors, 0, x.size(2), out[0], align),
+                             bilinear_scale(factors, 1, x.size(3), out[1], align)};
+    return bilinear(x, out[0], out[1], p);
   }
+  Tensor y = x;
+  for (size_t i = 0; i < spatial; ++i)
+    y = nearest_dim(y, static_cast<int64_t>(i) + 2, out[i], factors, i);
   return y;
 }
 

@@ -105,6 +105,14 @@ void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
 void Backend::embedding_backward(const Tensor&, const Tensor&, const Tensor&, int64_t) {
   unimplemented(Primitive::embedding);
 }
+void Backend::upsample_bilinear_forward(const Tensor&, const Tensor&,
+                                        const UpsampleBilinearParams&) {
+  unimplemented(Primitive::upsample_bilinear);
+}
+void Backend::upsample_bilinear_backward(const Tensor&, const Tensor&,
+                                         const UpsampleBilinearParams&) {
+  unimplemented(Primitive::upsample_bilinear);
+}
 void Backend::cross_entropy_forward(const CrossEntropyForwardArgs&, const CrossEntropyParams&) {
   unimplemented(Primitive::cross_entropy);
 }
@@ -165,6 +173,7 @@ const char* to_string(Primitive op) {
     case Primitive::attention: return "attention";
     case Primitive::layer_norm: return "layer_norm";
     case Primitive::embedding: return "embedding";
+    case Primitive::upsample_bilinear: return "upsample_bilinear";
     case Primitive::scan: return "scan";
     case Primitive::pool2d: return "pool2d";
     case Primitive::batch_norm: return "batch_norm";

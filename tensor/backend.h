@@ -211,12 +211,21 @@ enum class Primitive : uint8_t {
   attention,
   layer_norm,
   embedding,
+  upsample_bilinear,
   scan,
   pool2d,
   batch_norm,
   group_norm,
 };
 bool is_optional(Primitive op);
+
+// Bilinear resizing (F::interpolate's "bilinear"): torch's source coordinate of output
+// index o along a dim is scale * o with align_corners, else max(scale * (o + 0.5) - 0.5, 0);
+// the scales are torch's ((in-1)/(out-1), or 1/scale_factor, or in/out), set by the op.
+struct UpsampleBilinearParams {
+  bool align_corners = false;
+  double scale_h = 0.0, scale_w = 0.0;
+};
 
 // Named operands of the primitives that take more than four tensors (outputs first).
 
@@ -420,6 +429,16 @@ class Backend {
   virtual void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices);
   virtual void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,
                                   const Tensor& indices, int64_t padding_idx);
+
+  // Bilinear resizing: x (B, H, W) -> out (B, P, Q), contiguous, floating of one dtype;
+  // each output is the lerp in H of the lerps in W of its four source neighbours, with
+  // weights and indices computed in the dtype's accumulation type (f32 for f32). The
+  // backward writes every element of grad_x (B, H, W): each input element sums the
+  // grad_out (B, P, Q) terms it fed, in a fixed order, so no float atomics.
+  virtual void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
+                                         const UpsampleBilinearParams& p);
+  virtual void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
+                                          const UpsampleBilinearParams& p);
 
   // Inclusive scan along the middle dim of the contiguous (O, K, I) `in` into out (O, K, I)
   // of in's dtype (f32, f64 or i64): out[o, k, i] = in[o, 0, i] op ... op in[o, k, i], or

@@ -151,6 +151,12 @@ Tensor embedding_forward(const Tensor& weight, const Tensor& indices);
 // [0, num_weights), gets none.
 Tensor embedding_backward(const Tensor& grad_out, const Tensor& indices, int64_t num_weights,
                           std::optional<int64_t> padding_idx);
+// Bilinear resizing (tensor/raw_resample.cpp): x (N, C, H, W) floating -> (N, C, P, Q);
+// the backward maps grad_out (N, C, P, Q) to grad_x (N, C, H, W) for the same params.
+Tensor upsample_bilinear_forward(const Tensor& x, int64_t P, int64_t Q,
+                                 const UpsampleBilinearParams& p);
+Tensor upsample_bilinear_backward(const Tensor& grad_out, int64_t H, int64_t W,
+                                  const UpsampleBilinearParams& p);
 
 // ---- batch norm and group norm (tensor/raw_batch_norm.cpp, raw_group_norm.cpp) -----------
 // x (N, C, S) floating; weight, bias (C) or undefined; running_mean, running_var (C) or

@@ -45,6 +45,10 @@ class CpuBackend final : public Backend {
   void embedding_forward(const Tensor& out, const Tensor& weight, const Tensor& indices) override;
   void embedding_backward(const Tensor& grad_weight, const Tensor& grad_out, const Tensor& indices,
                           int64_t padding_idx) override;  // layer_norm.cpp, embedding.cpp
+  void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
+                                 const UpsampleBilinearParams& p) override;  // upsample.cpp
+  void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
+                                  const UpsampleBilinearParams& p) override;
 
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override;  // scan.cpp
   // batch_norm.cpp, group_norm.cpp

@@ -28,6 +28,7 @@
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/scan.h"
 #include "kernels/cuda/softmax.h"
+#include "kernels/cuda/upsample.h"
 #include "tensor/backends.h"
 #include "tensor/philox.h"
 #include "tensor/raw.h"
@@ -131,6 +132,12 @@ GroupNormShape gn_shape(const Tensor& x, const GroupNormParams& p) {
   return {x.size(0), x.size(1), x.size(2), p.groups, p.eps};
 }
 
+// x (B, H, W) and out (B, P, Q) of a bilinear resize.
+UpsampleShape upsample_shape(const Tensor& x, const Tensor& out, const UpsampleBilinearParams& p) {
+  return {x.size(0),   x.size(1), x.size(2), out.size(1),
+          out.size(2), p.scale_h, p.scale_w, p.align_corners};
+}
+
 class DeviceBackend final : public Backend {
  public:
   DeviceType device_type() const override {
@@ -140,9 +147,9 @@ class DeviceBackend final : public Backend {
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
     if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
-        op == Primitive::embedding || op == Primitive::pool2d)
-      return dtype == DType::f32 || dtype == DType::f64;
-    if (op == Primitive::batch_norm || op == Primitive::group_norm)
+        op == Primitive::embedding || op == Primitive::pool2d ||
+        op == Primitive::batch_norm || op == Primitive::group_norm ||
+        op == Primitive::upsample_bilinear)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
     return true;
@@ -387,6 +394,18 @@ class DeviceBackend final : public Backend {
         {indices.numel(), grad_weight.size(0), grad_weight.size(1), padding_idx},
         grad_weight.raw_data(), grad_out.raw_data(),
         static_cast<const int64_t*>(indices.raw_data()));
+  }
+
+  void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
+                                 const UpsampleBilinearParams& p) override {
+    launch_upsample_bilinear_forward(x.dtype(), upsample_shape(x, out, p), out.raw_data(),
+                                     x.raw_data());
+  }
+
+  void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
+                                  const UpsampleBilinearParams& p) override {
+    launch_upsample_bilinear_backward(grad_x.dtype(), upsample_shape(grad_x, grad_out, p),
+                                      grad_x.raw_data(), grad_out.raw_data());
   }
 
   void random(const Tensor& out, RandomDist dist, uint64_t seed, uint64_t offset, double a,

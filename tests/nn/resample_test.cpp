@@ -92,6 +92,26 @@ TEST(Interpolate, BilinearAlignCornersKeepsTheCorners) {
                 x.select(2, sh).select(2, sw).item<double>(), 1e-12);
 }
 
+// The recorded backward nodes differentiate again (multiplying by a sum of the input
+// makes the gradient depend on g and x, so the check reaches the backward's own rule).
+TEST(Resample, DoubleBackward) {
+  TensorOptions f64{.dtype = DType::f64};
+  using autograd::TensorList;
+  auto up = [](const TensorList& t) {
+    F::InterpolateOptions o{.size = {5, 3}, .mode = "bilinear"};
+    return TensorList{F::interpolate(t[0], o) * t[0].sum()};
+  };
+  auto r = autograd::gradgradcheck(up, {randn({1, 2, 3, 4}, f64).requires_grad_()});
+  EXPECT_TRUE(r.ok) << r.message;
+  auto pads = [](const TensorList& t) {
+    return TensorList{(F::pad(t[0], {1, -1, 2, 0}, "constant", 0.5) +
+                       F::pad(t[0], {2, 1}, "reflect").slice(2, 1, 4)) *  // (2, 3, 3)
+                      t[0].sum()};
+  };
+  r = autograd::gradgradcheck(pads, {randn({2, 1, 3}, f64).requires_grad_()});
+  EXPECT_TRUE(r.ok) << r.message;
+}
+
 TEST(Upsample, IsInterpolateWithFixedOptions) {
   auto up = Upsample::make(F::InterpolateOptions{.scale_factor = {2.0}, .mode = "bilinear"});
   Tensor x = randn({2, 3, 4, 5});

@@ -1,12 +1,14 @@
 // nn::functional::interpolate: nearest on (N, C, L) and (N, C, H, W), bilinear with and
-// without align_corners, from a size or a scale factor. Costs: nearest moves data (no
-// flops); bilinear does 3 flops per output element per resized dim (two lerps).
-// References: torch's formulas per output element (nearest in f32 as torch computes
-// it; bilinear as the four-corner weighted sum in double).
+// without align_corners, from a size or a scale factor; bilinear cases are the family of
+// the upsample_bilinear primitive, whose backward also runs alone on every device.
+// Costs: nearest moves data (no flops); bilinear ~6 flops per output element forward, 8
+// backward. References: torch's formulas per output element (nearest in f32 as torch
+// computes it; bilinear as the four-corner weighted sum in double).
 #include <cmath>
 
 #include "nn/functional.h"
 #include "registry/builders.h"
+#include "tensor/raw.h"
 
 namespace ember::cases {
 
@@ -85,6 +87,62 @@ ref::RefTensor ref_bilinear(const ref::RefTensor& x, const InterpSpec& s, const 
   return y;
 }
 
+// The gradient of ref_bilinear for an input of shape in, from g: each output's four
+// weighted terms added into their sources.
+ref::RefTensor ref_bilinear_backward(const ref::RefTensor& g, const InterpSpec& s,
+                                     const Shape& in) {
+  ref::RefTensor gx = ref::filled(in, 0.0);
+  const int64_t H = in[2], W = in[3];
+  for (int64_t f = 0; f < g.numel(); ++f) {
+    ref::Index o = ref::unravel(f, g.shape);
+    double sh = bilinear_src(s, 0, o[2], H, g.shape[2]);
+    double sw = bilinear_src(s, 1, o[3], W, g.shape[3]);
+    int64_t h0 = static_cast<int64_t>(sh), w0 = static_cast<int64_t>(sw);
+    int64_t h1 = h0 < H - 1 ? h0 + 1 : h0, w1 = w0 < W - 1 ? w0 + 1 : w0;
+    double lh = sh - h0, lw = sw - w0, v = g.data[static_cast<size_t>(f)];
+    gx[{o[0], o[1], h0, w0}] += (1 - lh) * (1 - lw) * v;
+    gx[{o[0], o[1], h0, w1}] += (1 - lh) * lw * v;
+    gx[{o[0], o[1], h1, w0}] += lh * (1 - lw) * v;
+    gx[{o[0], o[1], h1, w1}] += lh * lw * v;
+  }
+  return gx;
+}
+
+// The primitive's backward on every device: grad_x from a random grad_out.
+void add_bilinear_backward(std::vector<OpCase>& out, const InterpSpec& s, DType dt) {
+  Shape out_shape = out_shape_of(s), in_shape = s.in.shape;
+  UpsampleBilinearParams p;
+  p.align_corners = s.o.align_corners.value_or(false);
+  auto scale = [&](size_t i) {
+    int64_t in = in_shape[i + 2], o = out_shape[i + 2];
+    if (p.align_corners) return o > 1 ? static_cast<double>(in - 1) / (o - 1) : 0.0;
+    return scale_for(s, i, in, o);
+  };
+  p.scale_h = scale(0);
+  p.scale_w = scale(1);
+  OpCase c;
+  c.name = "upsample_bilinear_backward/" + tag_of(s) + "/" + dtype_tag(dt);
+  c.family = "upsample_bilinear";
+  c.op = "upsample_bilinear_backward";
+  c.dtype = dt;
+  c.make_inputs = input_maker({In{out_shape}});
+  c.run = [in_shape, p](const Inputs& x) {
+    return Outputs{raw::upsample_bilinear_backward(x[0], in_shape[2], in_shape[3], p)};
+  };
+  c.reference = [s, in_shape](const Refs& x) {
+    return Refs{ref_bilinear_backward(x[0], s, in_shape)};
+  };
+  c.out_dtypes = {dt};
+  c.tol = tolerance(dt, TolKind::reduction);
+  double out_n = static_cast<double>(ref::numel_of(out_shape));
+  double in_n = static_cast<double>(ref::numel_of(in_shape));
+  c.flops = [out_n](const Inputs&) { return 8.0 * out_n; };
+  c.bytes = [out_n, in_n](const Inputs& in) {
+    return (out_n + in_n) * static_cast<double>(element_size(in[0].dtype()));
+  };
+  out.push_back(std::move(c));
+}
+
 }  // namespace
 
 void add_resample_cases(std::vector<OpCase>& out) {
@@ -116,7 +174,7 @@ void add_resample_cases(std::vector<OpCase>& out) {
       if (dt == DType::f64 && big) continue;
       OpCase c;
       c.name = "interpolate/" + tag_of(s) + "/" + dtype_tag(dt);
-      c.family = "interpolate";
+      c.family = bilinear ? "upsample_bilinear" : "interpolate";  // the primitive's cases
       c.op = "interpolate";
       c.dtype = dt;
       c.make_inputs = input_maker({s.in});
@@ -134,6 +192,7 @@ void add_resample_cases(std::vector<OpCase>& out) {
       };
       if (is_floating(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
+      if (bilinear && (dt == DType::f32 || k == 8 || k == 9)) add_bilinear_backward(out, s, dt);
     }
 }
 
