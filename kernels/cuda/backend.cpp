@@ -147,9 +147,8 @@ class DeviceBackend final : public Backend {
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
     if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
-        op == Primitive::embedding || op == Primitive::pool2d ||
-        op == Primitive::batch_norm || op == Primitive::group_norm ||
-        op == Primitive::upsample_bilinear)
+        op == Primitive::embedding || op == Primitive::pool2d || op == Primitive::batch_norm ||
+        op == Primitive::group_norm || op == Primitive::upsample_bilinear)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
     return true;

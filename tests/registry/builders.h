@@ -85,7 +85,7 @@ void add_pad_cases(std::vector<OpCase>& out);
 void add_reorder_cases(std::vector<OpCase>& out);
 void add_resample_cases(std::vector<OpCase>& out);
 void add_smooth_loss_cases(std::vector<OpCase>& out);  // smooth_l1, huber, bce, kl_div
-void add_activation_cases(std::vector<OpCase>& out);  // clamp, activations (issue 14)
+void add_activation_cases(std::vector<OpCase>& out);   // clamp, activations (issue 14)
 // batch norm and instance norm, group norm (reference_norm.h holds their references).
 void add_batch_norm_cases(std::vector<OpCase>& out);
 void add_group_norm_cases(std::vector<OpCase>& out);

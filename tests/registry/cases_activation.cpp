@@ -206,7 +206,9 @@ void add_prelu(std::vector<OpCase>& out, DType dt, In x, int64_t weights) {
   };
   c.out_dtypes = {dt};
   c.tol = tolerance(dt, TolKind::elementwise);
-  set_elementwise_cost(c, 2, dt);
+  // The weight lines up with dim 1, not NumPy-style: x's elements set the cost.
+  c.flops = [](const Inputs& in) { return 2.0 * static_cast<double>(in[0].numel()); };
+  c.bytes = [](const Inputs& in) { return 2.0 * bytes_of(in[0]) + bytes_of(in[1]); };
   c.grad_inputs = {0, 1};
   out.push_back(std::move(c));
 }
