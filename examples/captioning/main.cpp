@@ -22,6 +22,7 @@
 #include <map>
 #include <string>
 
+#include "common/flags.h"
 #include "dataset.h"
 #include "model.h"
 
@@ -69,67 +70,34 @@ struct Flags {
 
 Flags parse(int argc, char** argv) {
   Flags f;
-  std::map<std::string, std::string> values;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") usage("trains the seed's captioning model");
-    if (!arg.starts_with("--")) usage("unexpected argument '" + arg + "'");
-    if (arg == "--profile") {  // the one flag without a value
-      f.profile = true;
-      continue;
-    }
-    std::string value;
-    if (auto eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      usage(arg + " needs a value");
-    }
-    values[arg.substr(2)] = value;
-  }
-  auto num = [&](const std::string& k, const std::string& v) {
-    try {
-      size_t used = 0;
-      double d = std::stod(v, &used);
-      if (used != v.size()) throw std::invalid_argument(v);
-      return d;
-    } catch (const std::exception&) {
-      usage("--" + k + " needs a number, got '" + v + "'");
-    }
-  };
-  auto integer = [&](const std::string& k, const std::string& v) {
-    const double d = num(k, v);
-    if (!(std::abs(d) < 1e15) || d != std::floor(d))
-      usage("--" + k + " needs an integer, got '" + v + "'");
-    return static_cast<int64_t>(d);
-  };
-  for (const auto& [k, v] : values) {
+  const examples::FlagValues flags(argc, argv, usage, "trains the seed's captioning model",
+                                   {"profile"});
+  f.profile = flags.has_switch("profile");
+  for (const auto& [k, v] : flags.values()) {
     if (k == "decoder") f.decoder = v;
-    else if (k == "max-epochs") f.max_epochs = integer(k, v);
-    else if (k == "max-steps") f.max_steps = integer(k, v);
-    else if (k == "batch-size") f.batch_size = integer(k, v);
-    else if (k == "lr") f.lr = num(k, v);
-    else if (k == "encoder-lr-scale") f.encoder_lr_scale = num(k, v);
+    else if (k == "max-epochs") f.max_epochs = flags.integer(k, v);
+    else if (k == "max-steps") f.max_steps = flags.integer(k, v);
+    else if (k == "batch-size") f.batch_size = flags.integer(k, v);
+    else if (k == "lr") f.lr = flags.number(k, v);
+    else if (k == "encoder-lr-scale") f.encoder_lr_scale = flags.number(k, v);
     else if (k == "accelerator") f.accelerator = v;
-    else if (k == "seed") f.seed = static_cast<uint64_t>(integer(k, v));
+    else if (k == "seed") f.seed = static_cast<uint64_t>(flags.integer(k, v));
     else if (k == "default-root-dir") f.default_root_dir = v;
     else if (k == "ckpt-path") f.ckpt_path = v;
-    else if (k == "train-size") f.train_size = integer(k, v);
-    else if (k == "val-size") f.val_size = integer(k, v);
-    else if (k == "num-workers") f.num_workers = integer(k, v);
-    else if (k == "threads") f.threads = integer(k, v);
-    else if (k == "profile-skip") f.profile_skip = integer(k, v);
-    else if (k == "profile-steps") f.profile_steps = integer(k, v);
+    else if (k == "train-size") f.train_size = flags.integer(k, v);
+    else if (k == "val-size") f.val_size = flags.integer(k, v);
+    else if (k == "num-workers") f.num_workers = flags.integer(k, v);
+    else if (k == "threads") f.threads = flags.integer(k, v);
+    else if (k == "profile-skip") f.profile_skip = flags.integer(k, v);
+    else if (k == "profile-steps") f.profile_steps = flags.integer(k, v);
     else usage("unknown flag --" + k);
   }
   if (f.decoder != "simple" && f.decoder != "attention")
     usage("--decoder must be simple or attention");
   // --max-steps alone trains until the step count, as Lightning's max_steps.
-  if (values.count("max-steps") && !values.count("max-epochs")) f.max_epochs = -1;
+  if (flags.has("max-steps") && !flags.has("max-epochs")) f.max_epochs = -1;
   // A run shorter than the warm-up still records its second half.
-  if (f.max_steps >= 0 && !values.count("profile-skip"))
+  if (f.max_steps >= 0 && !flags.has("profile-skip"))
     f.profile_skip = std::min(f.profile_skip, f.max_steps / 2);
   return f;
 }

@@ -19,6 +19,7 @@
 #include <map>
 #include <string>
 
+#include "common/flags.h"
 #include "fashion_mnist/data.h"
 #include "fashion_mnist/model.h"
 
@@ -54,56 +55,25 @@ struct Flags {
 
 Flags parse(int argc, char** argv) {
   Flags f;
-  std::map<std::string, std::string> values;
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "-h" || arg == "--help") usage("trains a ResNet on Fashion-MNIST");
-    if (!arg.starts_with("--")) usage("unexpected argument '" + arg + "'");
-    std::string value;
-    if (auto eq = arg.find('='); eq != std::string::npos) {
-      value = arg.substr(eq + 1);
-      arg = arg.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      usage(arg + " needs a value");
-    }
-    values[arg.substr(2)] = value;
-  }
-  auto num = [&](const std::string& k, const std::string& v) {
-    try {
-      size_t used = 0;
-      double d = std::stod(v, &used);
-      if (used != v.size()) throw std::invalid_argument(v);
-      return d;
-    } catch (const std::exception&) {
-      usage("--" + k + " needs a number, got '" + v + "'");
-    }
-  };
-  auto integer = [&](const std::string& k, const std::string& v) {
-    const double d = num(k, v);
-    if (!(std::abs(d) < 1e15) || d != std::floor(d))
-      usage("--" + k + " needs an integer, got '" + v + "'");
-    return static_cast<int64_t>(d);
-  };
-  for (const auto& [k, v] : values) {
-    if (k == "max-epochs") f.max_epochs = integer(k, v);
-    else if (k == "max-steps") f.max_steps = integer(k, v);
-    else if (k == "batch-size") f.batch_size = integer(k, v);
-    else if (k == "lr") f.lr = num(k, v);
-    else if (k == "weight-decay") f.weight_decay = num(k, v);
+  const examples::FlagValues flags(argc, argv, usage, "trains a ResNet on Fashion-MNIST");
+  for (const auto& [k, v] : flags.values()) {
+    if (k == "max-epochs") f.max_epochs = flags.integer(k, v);
+    else if (k == "max-steps") f.max_steps = flags.integer(k, v);
+    else if (k == "batch-size") f.batch_size = flags.integer(k, v);
+    else if (k == "lr") f.lr = flags.number(k, v);
+    else if (k == "weight-decay") f.weight_decay = flags.number(k, v);
     else if (k == "accelerator") f.accelerator = v;
-    else if (k == "seed") f.seed = static_cast<uint64_t>(integer(k, v));
+    else if (k == "seed") f.seed = static_cast<uint64_t>(flags.integer(k, v));
     else if (k == "default-root-dir") f.default_root_dir = v;
     else if (k == "ckpt-path") f.ckpt_path = v;
     else if (k == "data-dir") f.data_dir = v;
-    else if (k == "num-workers") f.num_workers = integer(k, v);
-    else if (k == "threads") f.threads = integer(k, v);
+    else if (k == "num-workers") f.num_workers = flags.integer(k, v);
+    else if (k == "threads") f.threads = flags.integer(k, v);
     else usage("unknown flag --" + k);
   }
   if (f.batch_size < 1) usage("--batch-size must be positive");
   // --max-steps alone trains until the step count, as Lightning's max_steps.
-  if (values.count("max-steps") && !values.count("max-epochs")) f.max_epochs = -1;
+  if (flags.has("max-steps") && !flags.has("max-epochs")) f.max_epochs = -1;
   return f;
 }
 
