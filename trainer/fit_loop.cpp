@@ -166,7 +166,7 @@ void Trainer::run_train_epoch() {
 
 Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped) {
   stepped = false;
-  const int64_t accum = options_.accumulate_grad_batches;
+  const int64_t accum = accumulate_grad_batches_;
   Tensor loss;
   {
     FxScope fx(*this, "training_step");
