@@ -26,3 +26,4 @@
 #include "trainer/loggers/csv_logger.h"
 #include "trainer/loggers/tensorboard_logger.h"
 #include "trainer/trainer.h"
+#include "trainer/tuner/lr_finder.h"
