@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <fstream>
 
 #include "test_models.h"
 
@@ -269,8 +270,10 @@ TEST(ModelCheckpointOptions, SaveWeightsOnlyHoldsWeightsAndHparamsAndCannotResum
   DataLoader loader(data, {.batch_size = 4});
   Regressor fresh;
   Trainer trainer(quiet({.max_epochs = 3, .default_root_dir = dir, .logger = false}));
+  const std::set<std::string> before = files_in(dir);
   EXPECT_THAT(error_of([&] { trainer.fit(fresh, loader, loader, path); }),
               AllOf(HasSubstr(path), HasSubstr("weights-only")));
+  EXPECT_EQ(files_in(dir), before);  // refused before anything ran
   Regressor other;
   Trainer t2(quiet({.enable_checkpointing = false, .logger = false}));
   t2.validate(other, loader, path);
@@ -296,6 +299,37 @@ TEST(ModelCheckpointOptions, TrainerSaveCheckpointWeightsOnly) {
   // A weights-only save over a full one replaces it whole (written atomically).
   trainer.save_checkpoint(dir + "/full.ckpt", true);
   EXPECT_EQ(read_checkpoint(dir + "/full.ckpt").metadata.at("weights_only"), "true");
+}
+
+namespace {
+// A module whose on_save_checkpoint fails when asked to.
+struct FailingSave : Regressor {
+  bool fail_now = false;
+  void on_save_checkpoint(Checkpoint&) override {
+    if (fail_now) throw std::runtime_error("disk full (simulated)");
+  }
+};
+std::string bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+}  // namespace
+
+TEST(ModelCheckpointOptions, AFailedSaveLeavesTheExistingFileAsItWas) {
+  const std::string dir = temp_dir("mc_failed_save");
+  auto data = regression_data(16);
+  DataLoader loader(data, {.batch_size = 4});
+  FailingSave model;
+  Trainer trainer(quiet({.max_epochs = 1, .enable_checkpointing = false, .default_root_dir = dir}));
+  trainer.fit(model, loader);
+  const std::string path = dir + "/model.ckpt";
+  trainer.save_checkpoint(path);
+  const std::string saved = bytes_of(path);
+  model.fail_now = true;
+  for (const bool weights_only : {false, true})
+    EXPECT_THROW(trainer.save_checkpoint(path, weights_only), std::runtime_error);
+  EXPECT_EQ(bytes_of(path), saved);
+  EXPECT_EQ(files_in(dir).count("model.ckpt"), 1u);
 }
 
 TEST(ModelCheckpointOptions, SaveLastLinkIsASymlinkToTheNewestCheckpoint) {
