@@ -43,6 +43,7 @@ TEST(FormatSpec, FixedExponentGeneralAndPercent) {
   EXPECT_EQ(format_number(123.0, ".2g"), "1.2e+02");
   EXPECT_EQ(format_number(0.5, "%"), "50.000000%");
   EXPECT_EQ(format_number(0.5, ".1%"), "50.0%");
+  EXPECT_EQ(format_number(1e300, ".1f").size(), 303u);  // 301 digits, '.', 1 digit
 }
 
 TEST(FormatSpec, NoTypeIsReprOrGWithDotZero) {

@@ -108,10 +108,14 @@ std::string split_scientific(const std::string& s, int64_t& decpt) {
 }
 
 std::string printf_number(const char* conv, int64_t precision, double v) {
-  char fmt[8] = {'%', '.', '*', conv[0], 0};
-  char buf[512];
-  std::snprintf(buf, sizeof buf, fmt, static_cast<int>(precision), v);
-  return buf;
+  const char fmt[5] = {'%', '.', '*', conv[0], 0};
+  const int p = static_cast<int>(precision);
+  // Sized first: "%.*f" of 1e300 has over 300 digits.
+  const int n = std::snprintf(nullptr, 0, fmt, p, v);
+  std::string out(static_cast<size_t>(n) + 1, '\0');
+  std::snprintf(out.data(), out.size(), fmt, p, v);
+  out.resize(static_cast<size_t>(n));
+  return out;
 }
 
 std::string format_float(double value, const Spec& p) {

@@ -217,7 +217,7 @@ std::string ModelCheckpoint::format_checkpoint_name(const MetricMap& metrics,
       // integer 0 (Lightning's torch.tensor(0)), any other metric a float.
       auto it = metrics.find(name);
       if (it == metrics.end()) text = format_number(int64_t{0}, spec);
-      else if (name == "epoch" || name == "step")
+      else if ((name == "epoch" || name == "step") && std::abs(it->second) < 9e18)
         text = format_number(static_cast<int64_t>(it->second), spec);
       else text = format_number(it->second, spec);
     } catch (const ValueError& e) {
