@@ -53,7 +53,7 @@ struct ModelCheckpointOptions {
   SaveLast save_last = false;
   bool auto_insert_metric_name = true;
   int64_t every_n_train_steps = 0;
-  std::optional<int64_t> every_n_epochs{};  // unset: 1 (when every_n_train_steps is 0)
+  std::optional<int64_t> every_n_epochs{};  // unset: 1 unless another trigger is set, else 0
   std::optional<bool> save_on_train_epoch_end{};
   // ---- issue 18: Lightning's other options -------------------------------------------------
   bool save_weights_only = false;  // trainer.save_checkpoint(path, weights_only = true)
