@@ -7,6 +7,10 @@
 //                                   "epoch", "global_step", "loops", "callbacks", "rng",
 //                                   "hyper_parameters" (the last four JSON)
 //
+// A weights-only checkpoint (save_checkpoint(path, true)) holds the model's state and the
+// metadata "ember_checkpoint", "ember_version", "epoch", "global_step", "hyper_parameters"
+// and "weights_only" = "true": no optimizer, scheduler, loop, callback or RNG state.
+//
 // Tensors a module or callback adds in on_save_checkpoint belong under "extra.".
 #pragma once
 
@@ -23,6 +27,8 @@ namespace ember {
 
 inline constexpr const char* kCheckpointFormatKey = "ember_checkpoint";
 inline constexpr const char* kCheckpointFormatVersion = "1";
+// The metadata key marking a weights-only checkpoint (its value "true").
+inline constexpr const char* kWeightsOnlyKey = "weights_only";
 
 // ember's version (the CMake project version), written into every checkpoint.
 std::string ember_version();
@@ -46,7 +52,8 @@ struct ResumeState {
   PhiloxState rng;
   std::map<std::string, std::string> callback_states;  // by state_key
 };
-// Throws ValueError naming the path and the malformed field.
+// Throws ValueError naming the path and the malformed field, or that the file is a
+// weights-only checkpoint (nothing to resume a fit from).
 ResumeState parse_resume_state(const Checkpoint& checkpoint, const std::string& path);
 // The metadata entries of a ResumeState (inverse of parse_resume_state).
 void write_resume_state(const ResumeState& state, std::map<std::string, std::string>& metadata);

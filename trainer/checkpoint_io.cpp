@@ -68,6 +68,14 @@ HParams checkpoint_hparams(const Checkpoint& ckpt) {
 }
 
 ResumeState parse_resume_state(const Checkpoint& ckpt, const std::string& path) {
+  // Lightning refuses it too ("checkpoint contains only the model").
+  if (auto it = ckpt.metadata.find(kWeightsOnlyKey);
+      it != ckpt.metadata.end() && it->second == "true")
+    fail<ValueError>("checkpoint", "'", path,
+                     "' is a weights-only checkpoint (saved with weights_only=true or "
+                     "ModelCheckpoint's save_weights_only): it has no optimizer, loop or callback "
+                     "state to resume fit from; load its weights into the model and fit without "
+                     "ckpt_path");
   ResumeState r;
   std::string field = "loops";
   try {
@@ -131,10 +139,23 @@ void write_resume_state(const ResumeState& r, std::map<std::string, std::string>
 
 // ---- Trainer ----------------------------------------------------------------------------------
 
-Checkpoint Trainer::dump_checkpoint() {
+Checkpoint Trainer::dump_checkpoint(bool weights_only) {
   LightningModule& m = lightning_module();
   Checkpoint ckpt;
   for (const auto& [k, v] : m.state_dict()) ckpt.tensors.insert(k, v);
+  if (weights_only) {
+    // As Lightning's dump_checkpoint(weights_only=True): the model's state, the counters
+    // and hyperparameters; only the module's on_save_checkpoint runs (not the callbacks').
+    ckpt.metadata[kCheckpointFormatKey] = kCheckpointFormatVersion;
+    ckpt.metadata["ember_version"] = ember_version();
+    ckpt.metadata["hyper_parameters"] = hparams_to_json(m.hparams());
+    ckpt.metadata["epoch"] = std::to_string(current_epoch_);
+    ckpt.metadata["global_step"] = std::to_string(global_step_);
+    ckpt.metadata[kWeightsOnlyKey] = "true";
+    FxScope fx(*this, "on_save_checkpoint");
+    m.on_save_checkpoint(ckpt);
+    return ckpt;
+  }
   if (optimizer_)
     for (const auto& [k, v] : optimizer_->state_dict())
       ckpt.tensors.insert(kOptimizerPrefix + k, v);
@@ -171,10 +192,10 @@ Checkpoint Trainer::dump_checkpoint() {
   return ckpt;
 }
 
-void Trainer::save_checkpoint(const std::string& path) {
+void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
   if (!model_)
     fail<ValueError>("save_checkpoint", "no model is attached (call it during fit, or after)");
-  Checkpoint ckpt = dump_checkpoint();
+  Checkpoint ckpt = dump_checkpoint(weights_only);
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   std::error_code ec;
   if (!parent.empty()) std::filesystem::create_directories(parent, ec);

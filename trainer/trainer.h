@@ -113,8 +113,11 @@ class Trainer {
   std::vector<Tensor> predict(ModelRef model, DataLoader& loader,
                               const std::string& ckpt_path = "");
 
-  // Saves the current state (weights, optimizer, scheduler, loop, callbacks, RNG, hparams).
-  void save_checkpoint(const std::string& path);
+  // Saves the current state (weights, optimizer, scheduler, loop, callbacks, RNG, hparams),
+  // atomically: a failed write leaves an existing file at `path` as it was. weights_only:
+  // the module's weights and hyperparameters only (Lightning's), which load into a model
+  // and serve validate/test/predict, but cannot resume a fit.
+  void save_checkpoint(const std::string& path, bool weights_only = false);
 
   // ---- state -------------------------------------------------------------------------------
   const TrainerOptions& options() const { return options_; }
@@ -227,7 +230,7 @@ class Trainer {
                            const std::string& ckpt_path);
 
   // checkpoints (checkpoint_io.cpp)
-  Checkpoint dump_checkpoint();
+  Checkpoint dump_checkpoint(bool weights_only = false);
   void restore_model(const Checkpoint& ckpt, const std::string& path);
   void restore_training_state(const Checkpoint& ckpt, const ResumeState& resume);
 
