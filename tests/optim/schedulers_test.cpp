@@ -388,6 +388,12 @@ TEST(Schedulers, OtherBadOptionsNameTheScheduler) {
         ChainedScheduler({s, other});
       },
       ThrowsMessage<ValueError>(HasSubstr("another optimizer")));
+  ChainedScheduler chained({s});  // only steps: no closed form
+  EXPECT_THAT(
+      [&] { chained.lr_at(3); },
+      ThrowsMessage<ValueError>(AllOf(HasSubstr("ChainedScheduler"), HasSubstr("closed form"))));
+  EXPECT_THAT([] { SequentialLR(sgd(), {std::make_shared<StepLR>(sgd(), 2)}, {}); },
+              ThrowsMessage<ValueError>(HasSubstr("SequentialLR")));
 }
 
 // ---- state round trips mid-schedule ---------------------------------------------------
