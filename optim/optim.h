@@ -4,5 +4,6 @@
 #include "optim/adam.h"
 #include "optim/clip.h"
 #include "optim/lr_scheduler.h"
+#include "optim/lr_scheduler_more.h"
 #include "optim/optimizer.h"
 #include "optim/sgd.h"
