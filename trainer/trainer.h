@@ -218,6 +218,7 @@ class Trainer {
   bool should_check_val(int64_t batch_idx) const;
   void update_schedulers(const std::string& interval, bool plateau);
   void run_sanity_check();
+  void warn_if_modules_in_eval_mode() const;  // modes of submodules: fit does not train()
   MetricMap run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches);
   MetricMap run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader,
                            const std::string& ckpt_path);
