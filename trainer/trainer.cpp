@@ -226,7 +226,7 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn f
   if (newest.empty()) {
     // Not an error, so "last" can be set before the first fit (Lightning's warning).
     std::fprintf(stderr,
-                 "ember: `%s` is set, but there is no last checkpoint available. No checkpoint "
+                 "ember: %s is set, but there is no last checkpoint available. No checkpoint "
                  "will be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)`.\n",
                  call.c_str());
     return "";

@@ -101,8 +101,9 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // ckpt_path: "" (start fresh), a checkpoint file, or "last" (the newest last.ckpt of
-  // this trainer's ModelCheckpoint folder, else under default_root_dir).
+  // ckpt_path: "" (start fresh), a checkpoint file, "last" (the newest last*.ckpt in this
+  // trainer's ModelCheckpoint folders, nowhere else; none: a warning and a fresh start) or
+  // "best" (the first ModelCheckpoint's best_model_path).
   void fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path = "");
   void fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
            const std::string& ckpt_path = "");
