@@ -12,11 +12,17 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   MetricCollection* prev_results = active_results_;
   const bool prev_epoch_end = epoch_end_reached_;
   const int64_t prev_batch_idx = batch_idx_;
-  const bool was_training = model_->is_training();
 
   stage_ = stage;
   num_eval_batches_ = num_batches;
-  model_->eval();
+  // Modes of submodules (Lightning 2.2+): every module's mode is recorded, and put back by
+  // on_*_model_train after on_*_end, so an injected module left in eval() stays there.
+  model_->recorded_modes_.capture(*model_);
+  {
+    FxScope fx(*this, val ? "on_validation_model_eval" : "on_test_model_eval");
+    if (val) model_->on_validation_model_eval();
+    else model_->on_test_model_eval();
+  }
   NoGradGuard no_grad;
   eval_results_.reset();
   active_results_ = &eval_results_;
@@ -79,7 +85,11 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   active_results_ = prev_results;
   epoch_end_reached_ = prev_epoch_end;
   batch_idx_ = prev_batch_idx;
-  if (was_training) model_->train();
+  {
+    FxScope fx(*this, val ? "on_validation_model_train" : "on_test_model_train");
+    if (val) model_->on_validation_model_train();
+    else model_->on_test_model_train();
+  }
   return eval_metrics_;
 }
 
@@ -135,7 +145,11 @@ std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader,
                                         : options_.limit_predict_batches.of(loader.size());
     stage_ = Stage::predict;
     num_eval_batches_ = n;
-    model.eval();
+    model.recorded_modes_.capture(model);  // restored after on_predict_end (Lightning 2.2+)
+    {
+      FxScope fx(*this, "on_predict_model_eval");
+      model.on_predict_model_eval();
+    }
     NoGradGuard no_grad;
     EMBER_HOOKS(on_predict_start);
     std::unique_ptr<BatchStream> stream = loader.stream(0, n);
@@ -160,6 +174,7 @@ std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader,
       out.push_back(pred);
     }
     EMBER_HOOKS(on_predict_end);
+    model.restore_module_modes();
     EMBER_HOOKS(teardown, std::string("predict"));
   } catch (...) {
     end_run();

@@ -48,9 +48,23 @@ bool Trainer::fit_done() const {
   return should_stop;
 }
 
+void Trainer::warn_if_modules_in_eval_mode() const {
+  const auto modules = model_->modules();
+  const auto eval = std::count_if(modules.begin() + 1, modules.end(),  // not the model itself
+                                  [](const auto& m) { return !m->is_training(); });
+  if (eval > 0)
+    std::fprintf(stderr,
+                 "ember: Found %lld module(s) in eval mode at the start of training. This may "
+                 "lead to unexpected behavior during training. If this is intentional, you can "
+                 "ignore this warning.\n",
+                 static_cast<long long>(eval));
+}
+
 void Trainer::run_fit_loop() {
   should_stop = false;
-  model_->train();
+  // Modes of submodules (Lightning 2.2+): fit does not call train(); the modes are the
+  // user's (a frozen injected encoder stays in eval()), and Lightning's warning says so.
+  warn_if_modules_in_eval_mode();
   autograd::GradModeGuard grad_on(true);
   stage_ = Stage::train;
   EMBER_HOOKS(on_train_start);
@@ -92,7 +106,6 @@ void Trainer::run_train_epoch() {
   const std::string phase = r ? r->phase : "batch";
 
   train_loader_->set_epoch(current_epoch_);
-  model_->train();
   stage_ = Stage::train;
   if (r && !r->train_results.empty()) train_results_.from_json(r->train_results);
   else train_results_.reset();

@@ -21,12 +21,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "nn/module.h"
 #include "optim/lr_scheduler.h"
 #include "optim/optimizer.h"
 #include "trainer/batch.h"
 #include "trainer/hparams.h"
+#include "trainer/module_mode.h"
 
 namespace ember {
 
@@ -79,6 +81,15 @@ struct Checkpoint {
   std::map<std::string, std::string> metadata;
 };
 
+// load_from_checkpoint's options (Lightning's strict and map_location).
+struct LoadCheckpointOptions {
+  // false: keys missing from the checkpoint or unknown to the module are listed in a warning
+  // instead of failing; mis-shaped tensors fail either way (as in PyTorch).
+  bool strict = true;
+  // Where the module goes after loading; unset: it stays on its device.
+  std::optional<Device> map_location{};
+};
+
 class LightningModule : public nn::Module {
  public:
   // ---- steps -------------------------------------------------------------------------------
@@ -123,6 +134,32 @@ class LightningModule : public nn::Module {
   virtual void on_save_checkpoint(Checkpoint& /*checkpoint*/) {}
   virtual void on_load_checkpoint(const Checkpoint& /*checkpoint*/) {}
 
+  // ---- modes around evaluation (Lightning 2.2+) ----------------------------------------------
+  // Validation, test and predict record every submodule's train/eval mode, then call
+  // *_model_eval (before on_*_start); after on_validation_end / on_test_end they call
+  // *_model_train, and predict restores after on_predict_end. The defaults are eval() and
+  // "restore what was recorded", so an injected module its user left in eval() stays there.
+  // An override of *_model_train replaces the restore (Lightning calls that hook only when it
+  // is overridden, and restores otherwise); restore_module_modes() is the default's body.
+  virtual void on_validation_model_eval() { eval(); }
+  virtual void on_validation_model_train() { restore_module_modes(); }
+  virtual void on_test_model_eval() { eval(); }
+  virtual void on_test_model_train() { restore_module_modes(); }
+  virtual void on_predict_model_eval() { eval(); }
+  // Every submodule back to the mode the running evaluation loop recorded.
+  void restore_module_modes() { recorded_modes_.restore(*this); }
+
+  // ---- loading checkpoints -------------------------------------------------------------------
+  // Lightning's load_from_checkpoint for a module its user built again (injected submodules
+  // cannot be rebuilt from a file): checks the checkpoint's weights and buffers against this
+  // module by name and shape, calls on_load_checkpoint, loads them, and makes the saved
+  // hyperparameters hparams() (those this module saved itself win, as Lightning's keyword
+  // arguments do). A missing or unreadable file, a shape mismatch or (strict) a missing or
+  // unexpected key throws ValueError naming the file and the keys, before anything changes.
+  //   model->load_from_checkpoint("ckpts/last.ckpt", {.strict = false});
+  nn::LoadResult load_from_checkpoint(const std::string& path,
+                                      const LoadCheckpointOptions& options = {});
+
   // ---- logging -----------------------------------------------------------------------------
   // Records a scalar (a one-element tensor, detached) for the logger, the progress bar
   // and callbacks. Outside a Trainer's run it does nothing; in a hook that cannot log
@@ -149,6 +186,7 @@ class LightningModule : public nn::Module {
   }
 
  private:
+  friend class Trainer;  // records the modes before evaluation
   Trainer* live_trainer() const {
     auto p = trainer_.lock();
     return p ? *p : nullptr;
@@ -156,6 +194,19 @@ class LightningModule : public nn::Module {
   std::weak_ptr<Trainer* const> trainer_;
   Device device_ = Device::cpu();
   HParams hparams_;
+  ModuleMode recorded_modes_;  // by the running validation/test/predict loop
 };
+
+// Lightning's MyModule.load_from_checkpoint(path, **kwargs): builds M from `args` (the
+// injected submodules and settings), then loads the checkpoint into it (strict).
+//   auto model = load_from_checkpoint<Captioner>("last.ckpt", encoder, decoder, 1e-3);
+// checkpoint_hparams(read_checkpoint(path)) (trainer/checkpoint.h) reads the saved
+// hyperparameters first when the arguments should come from them.
+template <std::derived_from<LightningModule> M, typename... Args>
+std::shared_ptr<M> load_from_checkpoint(const std::string& path, Args&&... args) {
+  auto model = std::make_shared<M>(std::forward<Args>(args)...);
+  model->load_from_checkpoint(path);
+  return model;
+}
 
 }  // namespace ember

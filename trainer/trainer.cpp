@@ -178,45 +178,66 @@ void Trainer::end_run() {
 
 std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn fn) const {
   if (ckpt_path.empty()) return "";
+  const char* fn_name = fn == TrainerFn::fit        ? "fit"
+                        : fn == TrainerFn::validate ? "validate"
+                        : fn == TrainerFn::test     ? "test"
+                                                    : "predict";
+  const std::string call = "." + std::string(fn_name) + "(ckpt_path=\"" + ckpt_path + "\")";
+  const auto callbacks = checkpoint_callbacks();
+  // Lightning's _parse_ckpt_path: "best" is the first ModelCheckpoint's best_model_path.
   if (ckpt_path == "best") {
-    auto cb = checkpoint_callback();
-    if (fn == TrainerFn::fit)
-      fail<ValueError>("fit", "ckpt_path=\"best\" is for validate/test/predict");
-    if (!cb || cb->best_model_path().empty())
-      fail<ValueError>("Trainer",
-                       "ckpt_path=\"best\", but no best checkpoint was saved by a ModelCheckpoint");
-    return cb->best_model_path();
+    if (callbacks.size() > 1)
+      std::fprintf(stderr,
+                   "ember: `%s` is called with Trainer configured with multiple `ModelCheckpoint` "
+                   "callbacks. It will use the best checkpoint path from first checkpoint "
+                   "callback.\n",
+                   call.c_str());
+    if (callbacks.empty())
+      fail<ValueError>("Trainer", "`", call, "` is set but `ModelCheckpoint` is not configured.");
+    if (callbacks.front()->best_model_path().empty()) {
+      if (is_fast_dev_run())
+        fail<ValueError>("Trainer", "You cannot execute `", call,
+                         "` with `fast_dev_run=True`. Please pass an exact checkpoint path.");
+      fail<ValueError>("Trainer", "`", call,
+                       "` is set but `ModelCheckpoint` is not configured to save the best model "
+                       "(no best checkpoint was saved)");
+    }
+    return callbacks.front()->best_model_path();
   }
   if (ckpt_path != "last") return ckpt_path;
-  // The newest last*.ckpt: in this trainer's ModelCheckpoint folders first, else anywhere
-  // under default_root_dir (each run logs to a new version_N folder).
-  fs::path best;
-  fs::file_time_type best_time{};
-  auto consider = [&](const fs::path& p) {
+  // "last" is the newest last*.ckpt in this trainer's ModelCheckpoint folders, nowhere else
+  // (Lightning's _find_last_checkpoints): another run's folder under default_root_dir is
+  // never resumed by accident. A callback not set up yet has no dirpath; its folder is the
+  // one ModelCheckpoint::setup will choose.
+  fs::path newest;
+  fs::file_time_type newest_time{};
+  for (const auto& cb : callbacks) {
+    std::string dir = cb->dirpath();
+    if (dir.empty())
+      dir = (fs::path(loggers_.empty() ? options_.default_root_dir : log_dir()) / "checkpoints")
+                .string();
     std::error_code ec;
-    const std::string n = p.filename().string();
-    if (!n.starts_with("last") || p.extension() != ".ckpt" || !fs::is_regular_file(p, ec)) return;
-    const auto t = fs::last_write_time(p, ec);
-    if (!ec && (best.empty() || t > best_time)) {
-      best = p;
-      best_time = t;
+    if (!fs::is_directory(dir, ec)) continue;
+    for (const auto& e : fs::directory_iterator(dir, ec)) {
+      const std::string n = e.path().filename().string();
+      if (!n.starts_with("last") || e.path().extension() != ".ckpt" || !e.is_regular_file(ec))
+        continue;
+      const auto t = fs::last_write_time(e.path(), ec);
+      if (!ec && (newest.empty() || t > newest_time)) {
+        newest = e.path();
+        newest_time = t;
+      }
     }
-  };
-  std::error_code ec;
-  for (const auto& cb : checkpoint_callbacks())
-    if (!cb->dirpath().empty() && fs::is_directory(cb->dirpath(), ec))
-      for (const auto& e : fs::directory_iterator(cb->dirpath(), ec)) consider(e.path());
-  if (best.empty() && fs::is_directory(options_.default_root_dir, ec))
-    for (auto it = fs::recursive_directory_iterator(options_.default_root_dir, ec);
-         !ec && it != fs::recursive_directory_iterator(); it.increment(ec))
-      consider(it->path());
-  if (best.empty()) {
+  }
+  if (newest.empty()) {
+    // Not an error, so "last" can be set before the first fit (Lightning's warning).
     std::fprintf(stderr,
-                 "ember: ckpt_path=\"last\" is set, but there is no last checkpoint; starting from "
-                 "scratch\n");
+                 "ember: %s is set, but there is no last checkpoint available. No checkpoint "
+                 "will be loaded. HINT: Set `ModelCheckpoint(..., save_last=True)`.\n",
+                 call.c_str());
     return "";
   }
-  return best.string();
+  return newest.string();
 }
 
 void Trainer::fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path) {

@@ -101,8 +101,9 @@ class Trainer {
   Trainer(const Trainer&) = delete;
   Trainer& operator=(const Trainer&) = delete;
 
-  // ckpt_path: "" (start fresh), a checkpoint file, or "last" (the newest last.ckpt of
-  // this trainer's ModelCheckpoint folder, else under default_root_dir).
+  // ckpt_path: "" (start fresh), a checkpoint file, "last" (the newest last*.ckpt in this
+  // trainer's ModelCheckpoint folders, nowhere else; none: a warning and a fresh start) or
+  // "best" (the first ModelCheckpoint's best_model_path).
   void fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path = "");
   void fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
            const std::string& ckpt_path = "");
@@ -225,6 +226,7 @@ class Trainer {
   bool should_check_val(int64_t batch_idx) const;
   void update_schedulers(const std::string& interval, bool plateau);
   void run_sanity_check();
+  void warn_if_modules_in_eval_mode() const;  // modes of submodules: fit does not train()
   MetricMap run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches);
   MetricMap run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader,
                            const std::string& ckpt_path);

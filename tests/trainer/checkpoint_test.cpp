@@ -123,9 +123,12 @@ TEST(Checkpoint, MaxStepsThenResumeContinuesTheEpoch) {
   DataLoader train(data, {.batch_size = 8, .shuffle = true, .seed = 3});
   DataLoader val(data, {.batch_size = 32});
   Regressor model(resumable());
+  // last.ckpt goes where the resuming trainer's first ModelCheckpoint saves: "last" looks in
+  // that trainer's checkpoint folders only (Lightning's rule).
   Trainer first(quiet({.max_steps = 12,
                        .default_root_dir = root + "/split",
-                       .callbacks = {ModelCheckpoint::make({.save_last = true})}}));
+                       .callbacks = {ModelCheckpoint::make(
+                           {.dirpath = root + "/split/steps", .save_last = true})}}));
   first.fit(model, train, val);
   EXPECT_EQ(first.global_step(), 12);
   EXPECT_EQ(first.current_epoch(), 1);
