@@ -316,3 +316,37 @@ TEST(LearningRateMonitor, NeedsALogger) {
   Trainer t(plain({.max_epochs = 1, .callbacks = {LearningRateMonitor::make()}}));
   EXPECT_THROW(t.fit(model, loader), ValueError);
 }
+
+TEST(LearningRateMonitor, NamedSchedulerCountsAsLightning) {
+  // Lightning counts only unnamed optimizers of a class, but suffixes a named one by the
+  // count so far: two unnamed Adams, then a named one, give lr-Adam, lr-Adam-1, fast-1.
+  struct ThreeAdams : LightningModule {
+    std::shared_ptr<nn::Linear> a, b, c;
+    ThreeAdams() {
+      automatic_optimization(false);
+      a = register_module("a", nn::Linear::make(4, 1));
+      b = register_module("b", nn::Linear::make(4, 1));
+      c = register_module("c", nn::Linear::make(4, 1));
+    }
+    Tensor training_step(const Batch&, int64_t) override { return Tensor(); }
+    OptimizerConfig configure_optimizers() override {
+      auto oa = optim::Adam::make(a->parameters(), {.lr = 0.1});
+      auto ob = optim::Adam::make(b->parameters(), {.lr = 0.2});
+      auto oc = optim::Adam::make(c->parameters(), {.lr = 0.3});
+      return OptimizerConfigList{{oa, {.scheduler = step_lr(oa)}},
+                                 {ob, {.scheduler = step_lr(ob)}},
+                                 {oc, {.scheduler = step_lr(oc), .name = "fast"}}};
+    }
+  } model;
+  auto data = regression_data(16);
+  DataLoader loader(data, {.batch_size = 16});
+  Trainer t(quiet({.max_epochs = 1,
+                   .enable_checkpointing = false,
+                   .callbacks = {LearningRateMonitor::make()},
+                   .logger = std::make_shared<Capture>()}));
+  t.fit(model, loader);
+  const MetricMap rates = LearningRateMonitor::make()->current_rates(t);
+  EXPECT_THAT(keys(rates), ::testing::UnorderedElementsAre("lr-Adam", "lr-Adam-1", "fast-1"));
+  EXPECT_DOUBLE_EQ(rates.at("fast-1"), 0.3);
+  EXPECT_DOUBLE_EQ(rates.at("lr-Adam-1"), 0.2);
+}

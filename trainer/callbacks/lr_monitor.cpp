@@ -43,14 +43,15 @@ void add_rates(const optim::Optimizer& opt, const std::string& base, bool moment
 
 MetricMap LearningRateMonitor::current_rates(const Trainer& t, const std::string& interval) const {
   MetricMap out;
-  // Lightning counts optimizer classes as it names: the n-th unnamed one of a class
-  // (n > 1) gets the suffix "-<n-1>".
+  // Lightning counts the optimizers of each class that have no scheduler name; a name
+  // gets "-<n-1>" when n > 1 of its class were counted so far (a named one included).
   std::map<std::string, int> seen_types;
   std::vector<const optim::Optimizer*> seen;
   auto prefixed = [&](const optim::Optimizer& opt, const std::string& name, bool count) {
     seen.push_back(&opt);
-    if (!count) return name;
-    const int n = ++seen_types[opt.name()];
+    if (count) ++seen_types[opt.name()];
+    const auto it = seen_types.find(opt.name());
+    const int n = it == seen_types.end() ? 0 : it->second;
     return n > 1 ? name + "-" + std::to_string(n - 1) : name;
   };
   for (const SchedulerConfig& s : t.lr_scheduler_configs()) {
