@@ -226,7 +226,10 @@ struct HookModel : Regressor {
     LightningOptimizer opt = optimizer();
     opt.zero_grad();
     manual_backward(loss);
-    opt.step();
+    opt.step([&] {
+      log.push_back("closure");
+      return Tensor();
+    });
     log.push_back("training_step end");
     return loss;
   }
@@ -298,14 +301,14 @@ TEST(OptimizationHooks, AccumulatingBatchRunsTheClosureWithoutOptimizerStep) {
 
 TEST(OptimizationHooks, ManualOrderAsLightning) {
   // Lightning's _manual_train_batch: no zero_grad/optimizer_step hooks; manual_backward
-  // runs the backward hooks and step() on_before_optimizer_step.
+  // runs the backward hooks and step(closure) the closure, then on_before_optimizer_step.
   EXPECT_THAT(one_batch_log(true),
-              ::testing::ElementsAre("Callback.on_train_batch_start", "on_train_batch_start",
-                                     "training_step", "Callback.on_before_backward",
-                                     "on_before_backward", "Callback.on_after_backward",
-                                     "on_after_backward", "Callback.on_before_optimizer_step",
-                                     "on_before_optimizer_step", "training_step end",
-                                     "Callback.on_train_batch_end", "on_train_batch_end"));
+              ::testing::ElementsAre(
+                  "Callback.on_train_batch_start", "on_train_batch_start", "training_step",
+                  "Callback.on_before_backward", "on_before_backward", "Callback.on_after_backward",
+                  "on_after_backward", "closure", "Callback.on_before_optimizer_step",
+                  "on_before_optimizer_step", "training_step end", "Callback.on_train_batch_end",
+                  "on_train_batch_end"));
 }
 
 TEST(OptimizationHooks, OptimizerStepOverrides) {
