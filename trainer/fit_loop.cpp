@@ -171,7 +171,7 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
     return run_manual_batch(batch, b);
   }
   stepped = false;
-  const int64_t accum = options_.accumulate_grad_batches;
+  const int64_t accum = accumulate_grad_batches_;
   optim::Optimizer& opt = *optimizers_[0];
   Tensor loss;
   bool closure_ran = false;

@@ -27,6 +27,11 @@ int64_t BatchCount::of(int64_t total) const {
   return std::min(count, total);
 }
 
+void Trainer::set_accumulate_grad_batches(int64_t n) {
+  if (n < 1) fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ", n);
+  accumulate_grad_batches_ = n;
+}
+
 LightningModule& ModelRef::get() const {
   if (!model_) fail<ValueError>("Trainer", "the model is null");
   return *model_;
@@ -40,6 +45,7 @@ Trainer::Trainer(TrainerOptions options)
   if (o.accumulate_grad_batches < 1)
     fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ",
                      o.accumulate_grad_batches);
+  accumulate_grad_batches_ = o.accumulate_grad_batches;
   if (o.gradient_clip_val < 0)
     fail<ValueError>("Trainer", "gradient_clip_val must be >= 0, got ", o.gradient_clip_val);
   if (o.gradient_clip_algorithm != "norm" && o.gradient_clip_algorithm != "value")

@@ -123,6 +123,10 @@ class Trainer {
   std::optional<int64_t> max_epochs() const { return max_epochs_; }
   int64_t max_steps() const { return options_.max_steps; }
   bool should_stop = false;  // set by callbacks (EarlyStopping) or user code to end fit
+  // Batches accumulated per optimizer step: the option's value, changed by epoch by
+  // GradientAccumulationScheduler. Read at every training batch.
+  int64_t accumulate_grad_batches() const { return accumulate_grad_batches_; }
+  void set_accumulate_grad_batches(int64_t n);
   TrainerFn fn() const { return fn_; }
   bool training() const { return stage_ == Stage::train; }
   bool validating() const { return stage_ == Stage::validate; }
@@ -285,7 +289,8 @@ class Trainer {
   // (in the epoch-end hooks).
   int64_t batches_done_ = 0;
   std::string phase_ = "batch";
-  bool last_stepped_ = false;  // whether the last training batch stepped the optimizer
+  int64_t accumulate_grad_batches_ = 1;  // see accumulate_grad_batches()
+  bool last_stepped_ = false;            // whether the last training batch stepped the optimizer
   profiler::TransferCounts batch_transfers_;
   std::string ckpt_path_;
   std::optional<ResumeState> resume_;  // set by fit(ckpt_path) until the loop reaches it
