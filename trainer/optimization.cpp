@@ -5,6 +5,7 @@
 
 #include "optim/clip.h"
 #include "tensor/profiler.h"
+#include "trainer/callbacks/grad_accum_scheduler.h"
 #include "trainer/trainer_hooks.h"
 
 namespace ember {
@@ -47,6 +48,12 @@ void Trainer::check_optimization_options() const {
                      "Automatic gradient accumulation is not supported for manual "
                      "optimization. Remove `Trainer(accumulate_grad_batches=",
                      options_.accumulate_grad_batches, ")` or switch to automatic optimization.");
+  for (const auto& c : callbacks_)
+    if (dynamic_cast<const GradientAccumulationScheduler*>(c.get()))
+      fail<ValueError>("GradientAccumulationScheduler",
+                       "Automatic gradient accumulation and the `GradientAccumulationScheduler` "
+                       "is not supported for manual optimization. Please remove the callback or "
+                       "switch to automatic optimization.");
 }
 
 Tensor Trainer::run_manual_batch(const Batch& batch, int64_t b) {

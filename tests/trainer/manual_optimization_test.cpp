@@ -158,6 +158,18 @@ TEST(ManualOptimization, OptionErrorsAsLightning) {
     }
   }
   {
+    Gan model;
+    Trainer trainer(gan_options(
+        {.max_epochs = 1, .callbacks = {GradientAccumulationScheduler::make({{0, 2}})}}));
+    try {
+      trainer.fit(model, loader);
+      FAIL() << "expected a ValueError";
+    } catch (const ValueError& e) {
+      EXPECT_THAT(e.what(), ::testing::HasSubstr("`GradientAccumulationScheduler` is not "
+                                                 "supported for manual optimization"));
+    }
+  }
+  {
     // Several optimizers with automatic optimization: Lightning 2.x refuses.
     Gan model;
     model.automatic_optimization(true);
