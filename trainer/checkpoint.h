@@ -1,8 +1,9 @@
 // Checkpoints: one safetensors file per save (nn::save_safetensors, written atomically).
 //
 //   <param or buffer name>          the model's state_dict, plain dotted names (PyTorch loads them)
-//   optimizer_states.0.<key>        the optimizer's state_dict (optim::Optimizer::state_dict)
-//   lr_schedulers.0.<key>           the scheduler's
+//   optimizer_states.<i>.<key>      optimizer i's state_dict (optim::Optimizer::state_dict), in
+//                                   configure_optimizers' order
+//   lr_schedulers.<i>.<key>         scheduler config i's
 //   __metadata__                    strings: "ember_checkpoint" (format version), "ember_version",
 //                                   "epoch", "global_step", "loops", "callbacks", "rng",
 //                                   "hyper_parameters" (the last four JSON)

@@ -15,8 +15,24 @@
 namespace ember {
 
 namespace {
-constexpr const char* kOptimizerPrefix = "optimizer_states.0.";
-constexpr const char* kSchedulerPrefix = "lr_schedulers.0.";
+// Every optimizer's and scheduler config's state, by its index in configure_optimizers'
+// order: "optimizer_states.<i>.<key>", "lr_schedulers.<i>.<key>" (Lightning's lists).
+std::string optimizer_prefix(size_t i) { return "optimizer_states." + std::to_string(i) + "."; }
+std::string scheduler_prefix(size_t i) { return "lr_schedulers." + std::to_string(i) + "."; }
+// How many of the lists a checkpoint holds (the count of consecutive indices present).
+size_t count_prefixed(const nn::StateDict& all, std::string (*prefix)(size_t)) {
+  size_t n = 0;
+  for (;; ++n) {
+    const std::string p = prefix(n);
+    bool found = false;
+    for (const auto& [k, v] : all)
+      if (k.starts_with(p)) {
+        found = true;
+        break;
+      }
+    if (!found) return n;
+  }
+}
 
 nn::StateDict with_prefix(const nn::StateDict& all, const std::string& prefix) {
   nn::StateDict out;
@@ -156,15 +172,14 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
     m.on_save_checkpoint(ckpt);
     return ckpt;
   }
-  if (optimizer_)
-    for (const auto& [k, v] : optimizer_->state_dict())
-      ckpt.tensors.insert(kOptimizerPrefix + k, v);
-  if (scheduler_.scheduler)
-    for (const auto& [k, v] : scheduler_.scheduler->state_dict())
-      ckpt.tensors.insert(kSchedulerPrefix + k, v);
-  if (scheduler_.plateau)
-    for (const auto& [k, v] : scheduler_.plateau->state_dict())
-      ckpt.tensors.insert(kSchedulerPrefix + k, v);
+  for (size_t i = 0; i < optimizers_.size(); ++i)
+    for (const auto& [k, v] : optimizers_[i]->state_dict())
+      ckpt.tensors.insert(optimizer_prefix(i) + k, v);
+  for (size_t i = 0; i < scheduler_configs_.size(); ++i) {
+    const SchedulerConfig& s = scheduler_configs_[i];
+    const nn::StateDict state = s.scheduler ? s.scheduler->state_dict() : s.plateau->state_dict();
+    for (const auto& [k, v] : state) ckpt.tensors.insert(scheduler_prefix(i) + k, v);
+  }
 
   ResumeState r;
   r.epoch = current_epoch_;
@@ -184,9 +199,12 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
   ckpt.metadata[kCheckpointFormatKey] = kCheckpointFormatVersion;
   ckpt.metadata["ember_version"] = ember_version();
   ckpt.metadata["hyper_parameters"] = hparams_to_json(m.hparams());
-  if (optimizer_) ckpt.metadata["optimizer"] = optimizer_->name();
-  if (scheduler_.scheduler) ckpt.metadata["lr_scheduler"] = scheduler_.scheduler->name();
-  if (scheduler_.plateau) ckpt.metadata["lr_scheduler"] = "ReduceLROnPlateau";
+  // Names, comma-separated in configure_optimizers' order.
+  for (const auto& o : optimizers_)
+    ckpt.metadata["optimizer"] += (ckpt.metadata["optimizer"].empty() ? "" : ",") + o->name();
+  for (const SchedulerConfig& s : scheduler_configs_)
+    ckpt.metadata["lr_scheduler"] += (ckpt.metadata["lr_scheduler"].empty() ? "" : ",") +
+                                     (s.scheduler ? s.scheduler->name() : "ReduceLROnPlateau");
   write_resume_state(r, ckpt.metadata);
   EMBER_HOOKS(on_save_checkpoint, ckpt);
   return ckpt;
@@ -232,22 +250,29 @@ void Trainer::restore_model(const Checkpoint& ckpt, const std::string& path) {
 }
 
 void Trainer::restore_training_state(const Checkpoint& ckpt, const ResumeState& r) {
-  const nn::StateDict opt_state = with_prefix(ckpt.tensors, kOptimizerPrefix);
-  if (opt_state.empty()) fail<ValueError>("checkpoint", "has no optimizer state to resume from");
-  try {
-    optimizer_->load_state_dict(opt_state);
-  } catch (const Error& e) {
-    fail<ValueError>(
-        "checkpoint",
-        "its optimizer state does not fit the optimizer configure_optimizers built: ", e.what());
+  const size_t n_opt = count_prefixed(ckpt.tensors, optimizer_prefix);
+  if (n_opt == 0) fail<ValueError>("checkpoint", "has no optimizer state to resume from");
+  if (n_opt != optimizers_.size())
+    fail<ValueError>("checkpoint", "has the state of ", n_opt,
+                     " optimizer(s), but configure_optimizers returned ", optimizers_.size());
+  const size_t n_sched = count_prefixed(ckpt.tensors, scheduler_prefix);
+  if (n_sched != scheduler_configs_.size())
+    fail<ValueError>("checkpoint", "has the state of ", n_sched,
+                     " lr scheduler(s), but configure_optimizers returned ",
+                     scheduler_configs_.size());
+  for (size_t i = 0; i < optimizers_.size(); ++i) {
+    try {
+      optimizers_[i]->load_state_dict(with_prefix(ckpt.tensors, optimizer_prefix(i)));
+    } catch (const Error& e) {
+      fail<ValueError>("checkpoint", "the state of optimizer ", i,
+                       " does not fit the optimizer configure_optimizers built: ", e.what());
+    }
   }
-  const nn::StateDict sched_state = with_prefix(ckpt.tensors, kSchedulerPrefix);
-  if (!scheduler_.empty()) {
-    if (sched_state.empty())
-      fail<ValueError>("checkpoint",
-                       "has no lr scheduler state, but configure_optimizers returned a scheduler");
-    if (scheduler_.scheduler) scheduler_.scheduler->load_state_dict(sched_state);
-    else scheduler_.plateau->load_state_dict(sched_state);
+  for (size_t i = 0; i < scheduler_configs_.size(); ++i) {
+    const SchedulerConfig& s = scheduler_configs_[i];
+    const nn::StateDict state = with_prefix(ckpt.tensors, scheduler_prefix(i));
+    if (s.scheduler) s.scheduler->load_state_dict(state);
+    else s.plateau->load_state_dict(state);
   }
   current_epoch_ = r.epoch;
   global_step_ = r.global_step;

@@ -5,7 +5,6 @@
 #include <cstdio>
 
 #include "autograd/grad_mode.h"
-#include "optim/clip.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 #include "tensor/random.h"
@@ -178,54 +177,61 @@ void Trainer::run_train_epoch() {
 }
 
 Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped) {
+  if (!model_->automatic_optimization()) {
+    // Lightning counts every manual-optimization batch as stepped (_batches_that_stepped);
+    // global_step counts the optimizer steps training_step made.
+    stepped = true;
+    return run_manual_batch(batch, b);
+  }
   stepped = false;
   const int64_t accum = accumulate_grad_batches_;
+  optim::Optimizer& opt = *optimizers_[0];
   Tensor loss;
-  {
-    FxScope fx(*this, "training_step");
-    const profiler::Range profile("training_step");
-    loss = model_->training_step(batch, b);
-  }
-  if (!loss.defined()) return loss;  // the module skips this batch
-  if (loss.numel() != 1)
-    fail<ValueError>("training_step", "must return a one-element loss, got shape ",
-                     str(loss.sizes()));
-  if (!loss.requires_grad())
-    fail<ValueError>("training_step",
-                     "the loss does not require grad (computed under NoGradGuard, or with every "
-                     "parameter frozen?)");
-  // Gradients are zeroed at the first batch of each accumulation window, after the
-  // step's forward (as Lightning's closure does).
-  if (b % accum == 0) {
-    EMBER_HOOKS(on_before_zero_grad, *optimizer_);
-    const profiler::Range profile("zero_grad");
-    optimizer_->zero_grad(true);
-  }
-  const Tensor scaled = accum > 1 ? loss / static_cast<double>(accum) : loss;
-  EMBER_HOOKS(on_before_backward, scaled);
-  {
-    const profiler::Range profile("backward");
-    scaled.backward();
-  }
-  EMBER_HOOKS(on_after_backward);
-  const bool last_in_window = (b + 1) % accum == 0 || b + 1 == num_training_batches_;
-  if (last_in_window) {
-    EMBER_HOOKS(on_before_optimizer_step, *optimizer_);
-    if (options_.gradient_clip_val > 0) {
-      std::vector<Tensor> params;
-      for (const auto& g : optimizer_->param_groups())
-        params.insert(params.end(), g.params.begin(), g.params.end());
-      if (options_.gradient_clip_algorithm == "norm")
-        optim::clip_grad_norm_(params, options_.gradient_clip_val);
-      else optim::clip_grad_value_(params, options_.gradient_clip_val);
-    }
+  bool closure_ran = false;
+  // Lightning's closure: training_step, zero_grad (first batch of an accumulation window,
+  // after the step's forward), backward.
+  const Closure closure = [&]() -> Tensor {
+    closure_ran = true;
     {
-      const profiler::Range profile("optimizer_step");
-      optimizer_->step();
+      FxScope fx(*this, "training_step");
+      const profiler::Range profile("training_step");
+      loss = model_->training_step(batch, b);
     }
-    ++global_step_;
-    stepped = true;
+    if (!loss.defined()) return loss;  // the module skips this batch
+    if (loss.numel() != 1)
+      fail<ValueError>("training_step", "must return a one-element loss, got shape ",
+                       str(loss.sizes()));
+    if (!loss.requires_grad())
+      fail<ValueError>("training_step",
+                       "the loss does not require grad (computed under NoGradGuard, or with every "
+                       "parameter frozen?)");
+    if (b % accum == 0) {
+      EMBER_HOOKS(on_before_zero_grad, opt);
+      FxScope fx(*this, "optimizer_zero_grad");
+      const profiler::Range profile("zero_grad");
+      model_->optimizer_zero_grad(current_epoch_, b, opt);
+    }
+    backward(accum > 1 ? loss / static_cast<double>(accum) : loss);
+    return loss;
+  };
+  const bool last_in_window = (b + 1) % accum == 0 || b + 1 == num_training_batches_;
+  if (!last_in_window) {
+    closure();
+    return loss.defined() ? loss.detach() : loss;
   }
+  LightningOptimizer handle(optimizers_[0], self_);
+  {
+    FxScope fx(*this, "optimizer_step");
+    model_->optimizer_step(current_epoch_, b, handle, closure);
+  }
+  if (!closure_ran)
+    fail<ValueError>("optimizer_step",
+                     "The closure hasn't been executed. HINT: did you call `closure()` in your "
+                     "`optimizer_step` hook? It could also happen because the "
+                     "`optimizer.step(closure)` call did not execute it internally.");
+  if (!loss.defined()) return loss;  // a skipped batch is no step
+  ++global_step_;
+  stepped = true;
   return loss.detach();
 }
 
@@ -296,7 +302,13 @@ void Trainer::finish_train_epoch(bool completed, bool resumed_at_end) {
 }
 
 void Trainer::update_schedulers(const std::string& interval, bool plateau) {
-  const SchedulerConfig& s = scheduler_;
+  // Lightning: with manual optimization the module steps its schedulers itself.
+  if (!model_->automatic_optimization()) return;
+  for (const SchedulerConfig& s : scheduler_configs_) update_scheduler(s, interval, plateau);
+}
+
+void Trainer::update_scheduler(const SchedulerConfig& s, const std::string& interval,
+                               bool plateau) {
   if (s.empty() || s.interval != interval || plateau != static_cast<bool>(s.plateau)) return;
   const int64_t idx = interval == "step" ? global_step_ : current_epoch_ + 1;
   if (idx % s.frequency != 0) return;

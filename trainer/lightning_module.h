@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "nn/module.h"
 #include "optim/lr_scheduler.h"
@@ -29,6 +30,7 @@
 #include "trainer/batch.h"
 #include "trainer/hparams.h"
 #include "trainer/module_mode.h"
+#include "trainer/lightning_optimizer.h"
 
 namespace ember {
 
@@ -47,18 +49,40 @@ struct SchedulerConfig {
   bool empty() const { return !scheduler && !plateau; }
 };
 
-// What configure_optimizers returns: an optimizer, or an optimizer and a scheduler.
+struct OptimizerConfig;
+using OptimizerList = std::vector<std::shared_ptr<optim::Optimizer>>;
+using SchedulerList = std::vector<SchedulerConfig>;
+using OptimizerConfigList = std::vector<OptimizerConfig>;
+
+// What configure_optimizers returns, in Lightning's forms: an optimizer; an optimizer and
+// a scheduler; a list of optimizers; a list of optimizer configs (each with its own
+// scheduler); or a list of optimizers and a list of schedulers. Several optimizers need
+// manual optimization (LightningModule::automatic_optimization(false)), as in Lightning.
 //   return optim::Adam::make(parameters());
 //   return {opt, {.scheduler = std::make_shared<optim::StepLR>(opt, 10), .interval = "step"}};
+//   return OptimizerList{gen_opt, disc_opt};
+//   return OptimizerConfigList{{gen_opt, {.scheduler = gen_sched}}, disc_opt};
+//   return {OptimizerList{gen_opt, disc_opt}, SchedulerList{{.scheduler = gen_sched}}};
 struct OptimizerConfig {
+  // The single-optimizer form (kept source-compatible).
   std::shared_ptr<optim::Optimizer> optimizer;
   SchedulerConfig lr_scheduler{};
+  // The list forms: every optimizer, and every scheduler (any of these optimizers').
+  OptimizerList optimizers{};
+  SchedulerList lr_schedulers{};
 
   OptimizerConfig() = default;
   template <std::derived_from<optim::Optimizer> O>
   OptimizerConfig(std::shared_ptr<O> opt,
                   SchedulerConfig sched = {})  // NOLINT: implicit on purpose
       : optimizer(std::move(opt)), lr_scheduler(std::move(sched)) {}
+  OptimizerConfig(OptimizerList opts, SchedulerList scheds = {})  // NOLINT
+      : optimizers(std::move(opts)), lr_schedulers(std::move(scheds)) {}
+  OptimizerConfig(const OptimizerConfigList& configs);  // NOLINT: implicit on purpose
+
+  // Every optimizer and every scheduler config, whichever form built this.
+  OptimizerList all_optimizers() const;
+  SchedulerList all_schedulers() const;
 };
 
 // log()'s options. Unset on_step/on_epoch take the defaults of the hook that logs
@@ -131,6 +155,19 @@ class LightningModule : public nn::Module {
   virtual void on_after_backward() {}
   virtual void on_before_zero_grad(optim::Optimizer& /*optimizer*/) {}
   virtual void on_before_optimizer_step(optim::Optimizer& /*optimizer*/) {}
+  // ---- optimization (automatic: the Trainer calls these; docs/trainer.md "Optimization") ----
+  // Steps the optimizer at the end of an accumulation window. `closure` runs training_step,
+  // zero_grad and backward and returns the loss; the default is optimizer.step(closure).
+  // An override must call the closure (directly or through optimizer.step(closure)).
+  virtual void optimizer_step(int64_t /*epoch*/, int64_t /*batch_idx*/,
+                              LightningOptimizer& optimizer, const Closure& closure) {
+    optimizer.step(closure);
+  }
+  // Zeroes the gradients at the first batch of an accumulation window.
+  virtual void optimizer_zero_grad(int64_t /*epoch*/, int64_t /*batch_idx*/,
+                                   optim::Optimizer& optimizer) {
+    optimizer.zero_grad(true);
+  }
   virtual void on_save_checkpoint(Checkpoint& /*checkpoint*/) {}
   virtual void on_load_checkpoint(const Checkpoint& /*checkpoint*/) {}
 
@@ -169,6 +206,29 @@ class LightningModule : public nn::Module {
   void log_dict(const std::map<std::string, Tensor>& values, const LogOptions& options = {});
   void log_dict(const std::map<std::string, double>& values, const LogOptions& options = {});
 
+  // ---- manual optimization (docs/trainer.md "Optimization") ---------------------------------
+  // false: training_step does its own backward and steps (Lightning's
+  // `self.automatic_optimization = False`); set it in the constructor.
+  bool automatic_optimization() const { return automatic_optimization_; }
+  void automatic_optimization(bool on) { automatic_optimization_ = on; }
+  // The optimizers configure_optimizers returned, as handles whose step() runs the
+  // hooks and counts global steps; optimizer(i) is the i-th. ValueError outside fit.
+  std::vector<LightningOptimizer> optimizers() const;
+  LightningOptimizer optimizer(size_t i = 0) const;
+  const SchedulerList& lr_schedulers() const;
+  // on_before_backward, loss.backward(), on_after_backward (manual optimization only).
+  void manual_backward(const Tensor& loss);
+  // Freezes (requires_grad false) the parameters of the other optimizers that `optimizer`
+  // does not also hold; untoggle_optimizer restores what they were.
+  void toggle_optimizer(const optim::Optimizer& optimizer);
+  void toggle_optimizer(const LightningOptimizer& optimizer) {
+    toggle_optimizer(optimizer.optimizer());
+  }
+  void untoggle_optimizer(const optim::Optimizer& optimizer);
+  void untoggle_optimizer(const LightningOptimizer& optimizer) {
+    untoggle_optimizer(optimizer.optimizer());
+  }
+
   // ---- hyperparameters and state -----------------------------------------------------------
   void save_hyperparameters(HParams hparams) { hparams_ = std::move(hparams); }
   const HParams& hparams() const { return hparams_; }
@@ -195,6 +255,9 @@ class LightningModule : public nn::Module {
   Device device_ = Device::cpu();
   HParams hparams_;
   ModuleMode recorded_modes_;  // by the running validation/test/predict loop
+  // manual optimization
+  bool automatic_optimization_ = true;
+  std::map<const void*, std::pair<Tensor, bool>> param_requires_grad_state_;  // toggle_optimizer
 };
 
 // Lightning's MyModule.load_from_checkpoint(path, **kwargs): builds M from `args` (the

@@ -251,22 +251,48 @@ void Trainer::fit(ModelRef model, DataLoader& train_loader, DataLoader& val_load
 
 void Trainer::configure_optimizers() {
   FxScope fx(*this, "configure_optimizers");
-  OptimizerConfig config = model_->configure_optimizers();
-  const SchedulerConfig& s = config.lr_scheduler;
-  if (!config.optimizer) fail<ValueError>("configure_optimizers", "returned no optimizer");
-  if (s.scheduler && s.plateau)
+  const OptimizerConfig config = model_->configure_optimizers();
+  OptimizerList opts = config.all_optimizers();
+  SchedulerList scheds = config.all_schedulers();
+  if (opts.empty()) fail<ValueError>("configure_optimizers", "returned no optimizer");
+  for (size_t i = 0; i < opts.size(); ++i)
+    if (!opts[i]) fail<ValueError>("configure_optimizers", "optimizer ", i, " is null");
+  // Lightning 2.x: several optimizers only with manual optimization.
+  if (opts.size() > 1 && model_->automatic_optimization())
     fail<ValueError>("configure_optimizers",
-                     "set either scheduler or plateau in a SchedulerConfig, not both");
-  if (!s.empty() && s.interval != "step" && s.interval != "epoch")
-    fail<ValueError>("configure_optimizers", "interval must be \"step\" or \"epoch\", got \"",
-                     s.interval, "\"");
-  if (!s.empty() && s.frequency < 1)
-    fail<ValueError>("configure_optimizers", "frequency must be >= 1, got ", s.frequency);
-  if (s.plateau && s.monitor.empty())
-    fail<ValueError>("configure_optimizers",
-                     "a ReduceLROnPlateau scheduler needs `monitor` (e.g. \"val_loss\")");
-  optimizer_ = config.optimizer;
-  scheduler_ = config.lr_scheduler;
+                     "Training with multiple optimizers is only supported with manual "
+                     "optimization. Set `automatic_optimization(false)` and access your "
+                     "optimizers in `training_step` with `optimizers()` (got ",
+                     opts.size(), " optimizers)");
+  for (const SchedulerConfig& s : scheds) {
+    if (s.empty())
+      fail<ValueError>("configure_optimizers",
+                       "a SchedulerConfig in the list has neither scheduler nor plateau");
+    if (s.scheduler && s.plateau)
+      fail<ValueError>("configure_optimizers",
+                       "set either scheduler or plateau in a SchedulerConfig, not both");
+    if (s.interval != "step" && s.interval != "epoch")
+      fail<ValueError>("configure_optimizers", "interval must be \"step\" or \"epoch\", got \"",
+                       s.interval, "\"");
+    if (s.frequency < 1)
+      fail<ValueError>("configure_optimizers", "frequency must be >= 1, got ", s.frequency);
+    if (s.plateau && s.monitor.empty())
+      fail<ValueError>("configure_optimizers",
+                       "a ReduceLROnPlateau scheduler needs `monitor` (e.g. \"val_loss\")");
+    // Lightning finds a scheduler's optimizer through it; it must be one of these.
+    optim::Optimizer* owner = s.scheduler ? &s.scheduler->optimizer() : &s.plateau->optimizer();
+    if (std::none_of(opts.begin(), opts.end(), [&](const auto& o) { return o.get() == owner; }))
+      fail<ValueError>("configure_optimizers", "a scheduler wraps an optimizer (", owner->name(),
+                       ") that configure_optimizers did not return");
+  }
+  optimizers_ = std::move(opts);
+  scheduler_configs_ = std::move(scheds);
+  check_optimization_options();
+}
+
+const SchedulerConfig& Trainer::lr_scheduler_config() const {
+  static const SchedulerConfig none{};
+  return scheduler_configs_.empty() ? none : scheduler_configs_[0];
 }
 
 void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader,
@@ -372,6 +398,10 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value,
   const int64_t bs = options.batch_size.value_or(current_batch_size_);
   active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger,
                        options.reduce_fx, bs);
+}
+
+void Trainer::update_callback_metrics(const MetricMap& values) {
+  for (const auto& [k, v] : values) callback_values_[k] = v;
 }
 
 void Trainer::update_callback_values() {

@@ -161,6 +161,8 @@ class Trainer {
   std::optional<double> callback_metric(const std::string& name);
   std::vector<std::string> callback_metric_names();
   const MetricMap& logged_metrics() const { return logged_metrics_; }
+  // Adds values to callback_metrics (LearningRateMonitor's rates, as Lightning's).
+  void update_callback_metrics(const MetricMap& values);
   const MetricMap& progress_bar_metrics() const;
   // The epoch-level metrics of the last validation or test loop (set before its *_end hooks).
   const MetricMap& eval_metrics() const { return eval_metrics_; }
@@ -172,8 +174,15 @@ class Trainer {
   std::string log_dir() const;
   std::shared_ptr<class ModelCheckpoint> checkpoint_callback() const;
   std::vector<std::shared_ptr<class ModelCheckpoint>> checkpoint_callbacks() const;
-  std::shared_ptr<optim::Optimizer> optimizer() const { return optimizer_; }
-  const SchedulerConfig& lr_scheduler_config() const { return scheduler_; }
+  // Optimization (docs/trainer.md "Optimization"): every optimizer and scheduler config
+  // configure_optimizers returned; optimizer() and lr_scheduler_config() are the first
+  // (null / empty when there is none).
+  const OptimizerList& optimizers() const { return optimizers_; }
+  const SchedulerList& lr_scheduler_configs() const { return scheduler_configs_; }
+  std::shared_ptr<optim::Optimizer> optimizer() const {
+    return optimizers_.empty() ? nullptr : optimizers_[0];
+  }
+  const SchedulerConfig& lr_scheduler_config() const;
   // The step loggers receive now (Lightning's _batches_that_stepped).
   int64_t logger_step() const { return batches_that_stepped_; }
   // Whether step metrics are sent to loggers at this batch (log_every_n_steps).
@@ -188,6 +197,9 @@ class Trainer {
 
  private:
   enum class Stage { none, train, validate, test, predict };
+  // manual optimization: the handles and the module reach the steps below
+  friend class LightningOptimizer;
+  friend class LightningModule;
 
   // Sets the hook name log() reads its defaults from, for a scope.
   struct FxScope {
@@ -225,6 +237,12 @@ class Trainer {
   void post_batch(int64_t batch_idx, bool stepped, bool validated);
   bool should_check_val(int64_t batch_idx) const;
   void update_schedulers(const std::string& interval, bool plateau);
+  void update_scheduler(const SchedulerConfig& s, const std::string& interval, bool plateau);
+  // optimization (optimization.cpp)
+  Tensor run_manual_batch(const Batch& batch, int64_t batch_idx);
+  Tensor step_optimizer(optim::Optimizer& optimizer, const Closure& closure);
+  void backward(const Tensor& loss);  // on_before_backward, backward, on_after_backward
+  void check_optimization_options() const;
   void run_sanity_check();
   void warn_if_modules_in_eval_mode() const;  // modes of submodules: fit does not train()
   MetricMap run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches);
@@ -261,8 +279,8 @@ class Trainer {
 
   DataLoader* train_loader_ = nullptr;
   DataLoader* val_loader_ = nullptr;
-  std::shared_ptr<optim::Optimizer> optimizer_;
-  SchedulerConfig scheduler_;
+  OptimizerList optimizers_;         // optimization: configure_optimizers' optimizers
+  SchedulerList scheduler_configs_;  // and scheduler configs, in order
 
   // progress
   int64_t current_epoch_ = 0, global_step_ = 0, batches_that_stepped_ = 0;
