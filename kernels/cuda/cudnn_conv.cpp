@@ -27,6 +27,7 @@
 
 #include "kernels/cuda/dynlib.h"
 #include "kernels/cuda/runtime.h"
+#include "tensor/determinism.h"
 #include "tensor/error.h"
 
 #define EMBER_CUDNN_STR2(x) #x
@@ -177,6 +178,7 @@ class Descriptors {
 struct Algo {
   int algo;
   size_t workspace;
+  bool deterministic;  // cuDNN guarantees the same result on every run
 };
 using AlgoKey =
     std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
@@ -195,7 +197,8 @@ class AlgoCache {
     std::vector<Algo> v;
     for (int i = 0; i < n; ++i)
       if (perf[i].status == CUDNN_STATUS_SUCCESS)
-        v.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
+        v.push_back({static_cast<int>(perf[i].algo), perf[i].memory,
+                     perf[i].determinism == CUDNN_DETERMINISTIC});
     return cache_[key] = v;
   }
   // Puts the candidate that ran first for key (later calls try it first).
@@ -250,7 +253,16 @@ void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool 
   });
   const Scalars k(dtype);
   std::string why = "cuDNN ranks no algorithm as runnable";
+  // use_deterministic_algorithms: only algorithms cuDNN calls deterministic; with none,
+  // alert (throws, or warns once under warn_only and takes the ranking as it is).
+  bool only_deterministic = are_deterministic_algorithms_enabled();
+  if (only_deterministic &&
+      std::none_of(algos.begin(), algos.end(), [](const Algo& a) { return a.deterministic; })) {
+    alert_not_deterministic(op);
+    only_deterministic = false;
+  }
   for (size_t i = 0; i < algos.size(); ++i) {
+    if (only_deterministic && !algos[i].deterministic) continue;
     void* ws_ptr = nullptr;
     std::optional<rt::Scratch> ws;
     try {
