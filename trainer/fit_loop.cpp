@@ -50,6 +50,7 @@ bool Trainer::fit_done() const {
 
 void Trainer::run_fit_loop() {
   should_stop = false;
+  stop_message_shown_ = false;
   model_->train();
   autograd::GradModeGuard grad_on(true);
   stage_ = Stage::train;
