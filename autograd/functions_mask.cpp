@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "autograd/recording.h"
-#include "tensor/determinism.h"
 
 namespace ember {
 
@@ -145,10 +144,6 @@ Tensor index_put(const Tensor& x, const std::vector<Tensor>& indices, const Tens
                      " cannot be broadcast to the indexing result of shape ", str(v_shape));
   const int64_t nb = numel(b);
   if (nb == 0 || R == 0) return x.clone();
-  // Floating-point atomics on the GPU devices add duplicates in a varying order; ember has
-  // no sorted form yet (tensor/determinism.h).
-  if (accumulate && x.device().type != DeviceType::cpu && is_floating(x.dtype()))
-    alert_not_deterministic("index_put_ with accumulate=true");
   lin = raw::reshape(raw::contiguous(lin), {nb});
   Tensor v = values.expand(v_shape).reshape({nb, R});  // (nB, R), differentiable
   Tensor xf = x.reshape({L, R});

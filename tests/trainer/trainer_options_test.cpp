@@ -188,45 +188,87 @@ TEST(TrainerOptions, DetectAnomalyNamesTheOp) {
   EXPECT_FALSE(autograd::AnomalyMode::is_enabled());  // only for the fit
 }
 
-TEST(TrainerOptions, DeterministicSetsTheSwitchAndIndexPutAlerts) {
-  struct Restore {
-    ~Restore() {
-      use_deterministic_algorithms(false);
-      backends::cudnn::benchmark = false;
-    }
-  } restore;
+namespace {
+// Restores the process-wide switches a test changes.
+struct RestoreSwitches {
+  ~RestoreSwitches() {
+    use_deterministic_algorithms(false);
+    backends::cudnn::benchmark = false;
+    backends::sim::schedule = backends::SimSchedule::sequential;
+  }
+};
+
+// x (4) with v added at idx in index order, accumulating in float as a sequential loop does.
+std::vector<float> in_order(const std::vector<int64_t>& idx, const std::vector<float>& v) {
+  std::vector<float> out(4, 0.0f);
+  for (size_t k = 0; k < idx.size(); ++k) out[static_cast<size_t>(idx[k])] += v[k];
+  return out;
+}
+}  // namespace
+
+TEST(TrainerOptions, DeterministicAndBenchmarkSetTheSwitches) {
+  RestoreSwitches restore;
   {
     Trainer t(quiet({.logger = false}));  // unset: left as it is
     EXPECT_FALSE(are_deterministic_algorithms_enabled());
   }
   backends::cudnn::benchmark = true;
-  Trainer trainer(quiet({.logger = false, .deterministic = true}));
-  EXPECT_TRUE(are_deterministic_algorithms_enabled());
-  EXPECT_FALSE(backends::cudnn::benchmark);  // Lightning: deterministic and unset -> false
-
-  if (!backend_available(DeviceType::sim)) GTEST_SKIP() << "no sim device";
-  Tensor x = zeros({4}, {.device = Device::sim()});
-  Tensor idx = from_vector<int64_t>({1, 1, 2}, {3}).to(Device::sim());
-  Tensor v = from_vector<float>({1.0f, 2.0f, 3.0f}, {3}).to(Device::sim());
-  try {
-    (void)index_put(x, {idx}, v, /*accumulate=*/true);
-    ADD_FAILURE() << "index_put accumulate on sim did not throw";
-  } catch (const ValueError& e) {
-    EXPECT_THAT(e.what(), HasSubstr("index_put_ with accumulate=true"));
-    EXPECT_THAT(e.what(), HasSubstr("deterministic"));
+  {
+    Trainer t(quiet({.logger = false, .deterministic = true}));
+    EXPECT_TRUE(are_deterministic_algorithms_enabled());
+    EXPECT_FALSE(is_deterministic_algorithms_warn_only_enabled());
+    EXPECT_FALSE(backends::cudnn::benchmark);  // Lightning: deterministic and unset -> false
   }
-  // Without accumulate (each slot written once) and on cpu, index_put is deterministic.
-  EXPECT_NO_THROW((void)index_put(x, {idx}, v, false));
-  EXPECT_EQ(index_put(zeros({4}), {idx.cpu()}, v.cpu(), true).to_vector<float>(),
-            (std::vector<float>{0, 3, 3, 0}));
-  // warn_only runs the op.
-  use_deterministic_algorithms(true, /*warn_only=*/true);
-  EXPECT_EQ(index_put(x, {idx}, v, true).cpu().to_vector<float>(),
-            (std::vector<float>{0, 3, 3, 0}));
+  {
+    Trainer t(quiet({.logger = false, .deterministic = "warn"}));
+    EXPECT_TRUE(is_deterministic_algorithms_warn_only_enabled());
+  }
   Trainer off(quiet({.logger = false, .deterministic = false, .benchmark = true}));
   EXPECT_FALSE(are_deterministic_algorithms_enabled());
   EXPECT_TRUE(backends::cudnn::benchmark);
   EXPECT_THROW(Trainer(quiet({.deterministic = "always"})), ValueError);
+}
+
+TEST(TrainerOptions, AlertNotDeterministicThrowsOrWarns) {
+  RestoreSwitches restore;
+  EXPECT_NO_THROW(alert_not_deterministic("some_op"));  // off: nothing
+  use_deterministic_algorithms(true);
+  try {
+    alert_not_deterministic("some_op");
+    ADD_FAILURE() << "did not throw";
+  } catch (const ValueError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("some_op: does not have a deterministic implementation"));
+  }
+  use_deterministic_algorithms(true, /*warn_only=*/true);
+  EXPECT_NO_THROW(alert_not_deterministic("some_op"));
+}
+
+TEST(TrainerOptions, DeterministicIndexPutAccumulateOnSimAddsInIndexOrder) {
+  if (!backend_available(DeviceType::sim)) GTEST_SKIP() << "no sim device";
+  RestoreSwitches restore;
+  // 1e8 + 1 rounds back to 1e8 in f32, so the order of the three adds into x[1] shows:
+  // in index order the sum is 0, with the 1 added last it is 1.
+  const std::vector<int64_t> idx = {1, 3, 1, 1, 0};
+  const std::vector<float> v = {1e8f, 2.0f, 1.0f, -1e8f, 5.0f};
+  const std::vector<float> expected = in_order(idx, v);
+  ASSERT_EQ(expected[1], 0.0f);
+  Tensor index = from_vector<int64_t>(idx, {5}).to(Device::sim());
+  Tensor values = from_vector<float>(v, {5}).to(Device::sim());
+  Trainer trainer(quiet({.logger = false, .deterministic = true}));
+  // The shuffled schedule resumes a block's threads in a random order, as a GPU may.
+  backends::sim::schedule = backends::SimSchedule::shuffled;
+  for (uint64_t seed = 1; seed <= 6; ++seed) {
+    backends::sim::seed = seed;
+    Tensor x = zeros({4}, {.device = Device::sim()});
+    EXPECT_EQ(index_put(x, {index}, values, /*accumulate=*/true).cpu().to_vector<float>(), expected)
+        << "seed " << seed;
+  }
+  // A 2-d scatter_add along dim 1 (fibers are rows), against the same sequential sums.
+  Tensor idx2 = from_vector<int64_t>({1, 1, 1, 0, 2, 2, 2, 2}, {2, 4}).to(Device::sim());
+  Tensor src2 = from_vector<float>({1e8f, 1.0f, -1e8f, 3.0f, 1e8f, 1.0f, 1.0f, -1e8f}, {2, 4})
+                    .to(Device::sim());
+  Tensor out2 = scatter_add(zeros({2, 3}, {.device = Device::sim()}), 1, idx2, src2);
+  EXPECT_EQ(out2.cpu().to_vector<float>(), (std::vector<float>{3, 0, 0, 0, 0, 0}));
 }
 
 TEST(TrainerOptions, InvalidLimits) {
