@@ -101,6 +101,21 @@ TEST(TrainerOptions, MaxTimeStopsAtTheFirstBatchEndAfterIt) {
   EXPECT_TRUE(trainer.callback_metric("val_loss"));  // validation runs after the stop, as Timer
 }
 
+TEST(TrainerOptions, MaxTimeNotReachedLeavesTheRunAlone) {
+  auto data = regression_data(16);
+  DataLoader loader(data, {.batch_size = 8});
+  Regressor model;
+  Trainer trainer(quiet({.max_epochs = 2,
+                         .enable_checkpointing = false,
+                         .logger = false,
+                         .max_time = "00:01:00:00"}));
+  EXPECT_EQ(trainer.max_epochs(), 2);
+  trainer.fit(model, loader);
+  EXPECT_EQ(trainer.current_epoch(), 2);
+  EXPECT_EQ(trainer.global_step(), 4);
+  EXPECT_FALSE(trainer.should_stop);
+}
+
 TEST(TrainerOptions, MaxTimeWaitsForMinEpochs) {
   auto data = regression_data(16);
   DataLoader loader(data, {.batch_size = 8});
