@@ -12,6 +12,7 @@
 #include <queue>
 #include <unordered_map>
 
+#include "autograd/anomaly_mode.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
@@ -98,6 +99,8 @@ void run(const TensorList& roots, const TensorList& root_grads, bool retain_grap
     if (any && (accumulate_leaves || !is_leaf_sink)) {
       const profiler::Range profile(node->name(), profiler::EventKind::backward);
       outs = node->apply(std::move(grads));
+      if (AnomalyMode::is_enabled()) [[unlikely]]
+        check_gradients(*node, outs);
     }
     if (!retain_graph) node->release_saved();
 

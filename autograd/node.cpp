@@ -2,6 +2,7 @@
 
 #include <atomic>
 
+#include "autograd/anomaly_mode.h"
 #include "tensor/ops.h"
 #include "tensor/raw.h"
 
@@ -164,6 +165,8 @@ std::shared_ptr<Node> record(std::string name, const TensorList& inputs, const T
                                         : InputMeta{});
   }
   node->num_outputs = static_cast<uint32_t>(outputs.size());
+  if (AnomalyMode::is_enabled()) [[unlikely]]
+    node->anomaly_forward = describe_forward(node->name(), inputs);
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& out = outputs[i];
     if (!out.defined() || !is_floating(out.dtype())) continue;

@@ -50,6 +50,8 @@ struct Node : std::enable_shared_from_this<Node> {
   uint32_t num_outputs = 1;
   // Hooks on the gradient of output slot `first`, run before apply (tensor hooks of non-leaves).
   std::vector<std::tuple<uint32_t, int64_t, std::function<Tensor(const Tensor&)>>> pre_hooks;
+  // Anomaly mode only (autograd/anomaly_mode.h): the forward op and its inputs' shapes.
+  std::string anomaly_forward;
 
  private:
   std::string name_;

@@ -116,6 +116,10 @@ constinit Setting<AttentionPath> attention{"EMBER_ATTENTION_BF16", AttentionPath
 constinit Setting<bool> sync_launches{"EMBER_CUDA_SYNC", false, &starts_with_one};
 }  // namespace cuda
 
+namespace cudnn {
+constinit Setting<bool> benchmark{"EMBER_CUDNN_BENCHMARK", false, &is_one};
+}  // namespace cudnn
+
 namespace sim {
 constinit Setting<SimSchedule> schedule{"EMBER_SIM_SCHEDULE", SimSchedule::sequential,
                                         &parse_schedule};

@@ -16,6 +16,7 @@
 //   cuda::conv_tf32          false       EMBER_CONV_TF32=1
 //   cuda::attention          f32         EMBER_ATTENTION_BF16=1
 //   cuda::sync_launches      false       EMBER_CUDA_SYNC=1
+//   cudnn::benchmark         false       EMBER_CUDNN_BENCHMARK=1
 //   sim::schedule, sim::seed sequential  EMBER_SIM_SCHEDULE=shuffled[:seed] (seed 0x5EED)
 //   sim::workers             0           EMBER_SIM_WORKERS=N (at least 1)
 //   sim::stack_kb            0           EMBER_SIM_STACK_KB=N (at least 16)
@@ -91,6 +92,13 @@ extern Setting<AttentionPath> attention;
 // Synchronize after every kernel launch, so an error names the kernel that caused it.
 extern Setting<bool> sync_launches;
 }  // namespace cuda
+
+namespace cudnn {
+// torch.backends.cudnn.benchmark: time cuDNN's convolution algorithms for each new shape and
+// keep the fastest, instead of taking the heuristics' first choice. Off by default; the
+// Trainer's `benchmark` option sets it (false when deterministic and unset).
+extern Setting<bool> benchmark;
+}  // namespace cudnn
 
 namespace sim {
 extern Setting<SimSchedule> schedule;

@@ -44,7 +44,7 @@ void Trainer::run_sanity_check() {
 bool Trainer::fit_done() const {
   if (options_.max_steps != -1 && global_step_ >= options_.max_steps) return true;
   if (*max_epochs_ != -1 && current_epoch_ >= *max_epochs_) return true;
-  return should_stop;
+  return should_stop && can_stop_early();  // min_epochs / min_steps first
 }
 
 void Trainer::warn_if_modules_in_eval_mode() const {
@@ -64,8 +64,10 @@ void Trainer::run_fit_loop() {
   // Modes of submodules (Lightning 2.2+): fit does not call train(); the modes are the
   // user's (a frozen injected encoder stays in eval()), and Lightning's warning says so.
   warn_if_modules_in_eval_mode();
+  stop_message_shown_ = false;
   autograd::GradModeGuard grad_on(true);
   stage_ = Stage::train;
+  train_start_ = std::chrono::steady_clock::now();  // max_time counts from here, as Timer
   EMBER_HOOKS(on_train_start);
   while (!fit_done()) {
     run_train_epoch();
@@ -126,8 +128,9 @@ void Trainer::run_train_epoch() {
   // The batch the checkpoint was saved after may still owe its validation and logging.
   if (r && start > 0) {
     post_batch(start - 1, r->stepped, phase == "validated");
-    if (should_stop || (options_.max_steps != -1 && global_step_ >= options_.max_steps)) {
-      finish_train_epoch(start == num_training_batches_ || should_stop, false);
+    const bool stop = should_stop && can_stop_early();
+    if (stop || (options_.max_steps != -1 && global_step_ >= options_.max_steps)) {
+      finish_train_epoch(start == num_training_batches_ || stop, false);
       return;
     }
   }
@@ -165,13 +168,14 @@ void Trainer::run_train_epoch() {
     last_stepped_ = stepped;
     phase_ = "batch";
     EMBER_HOOKS(on_train_batch_end, loss, batch, b);
+    check_max_time();  // after the hooks, as Lightning's Timer callback
     post_batch(b, stepped, false);
 
     if (options_.max_steps != -1 && global_step_ >= options_.max_steps) {
       completed = b + 1 == num_training_batches_;
       break;
     }
-    if (should_stop) break;
+    if (should_stop && can_stop_early()) break;
   }
   finish_train_epoch(completed, false);
 }
@@ -264,7 +268,7 @@ bool Trainer::should_check_val(int64_t b) const {
   if (options_.check_val_every_n_epoch &&
       (current_epoch_ + 1) % *options_.check_val_every_n_epoch != 0)
     return false;
-  if (should_stop) return true;
+  if (should_stop && can_stop_early()) return true;
   // Lightning counts val_check_interval within the epoch, or across epochs when
   // check_val_every_n_epoch is unset.
   const int64_t done = options_.check_val_every_n_epoch ? b + 1 : total_batch_idx_;

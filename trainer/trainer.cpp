@@ -6,11 +6,13 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "autograd/anomaly_mode.h"
 #include "tensor/ops.h"
 #include "trainer/callbacks/model_checkpoint.h"
 #include "trainer/callbacks/model_summary.h"
 #include "trainer/callbacks/progress_bar.h"
 #include "trainer/loggers/csv_logger.h"
+#include "trainer/loggers/tensorboard_logger.h"
 #include "trainer/trainer_hooks.h"
 
 namespace ember {
@@ -73,8 +75,10 @@ Trainer::Trainer(TrainerOptions options)
     fail<ValueError>("Trainer", "accelerator must be auto, cpu, cuda or sim, got \"", o.accelerator,
                      "\"");
 
-  // Lightning: neither limit set -> 1000 epochs; max_steps alone -> no epoch limit.
-  max_epochs_ = o.max_epochs ? *o.max_epochs : (o.max_steps == -1 ? 1000 : -1);
+  // Lightning: neither limit set -> 1000 epochs; max_steps (or max_time) alone -> no epoch
+  // limit.
+  max_epochs_ = o.max_epochs ? *o.max_epochs : (o.max_steps == -1 && !o.max_time ? 1000 : -1);
+  init_run_options();
   if (is_fast_dev_run()) {
     max_epochs_ = 1;
     options_.max_steps = o.fast_dev_run.batches;
@@ -107,7 +111,12 @@ void Trainer::resolve_callbacks_and_loggers() {
                         [](const auto& c) { return !c->is_checkpoint(); });
 
   if (!is_fast_dev_run()) {
-    if (options_.logger.use_default) loggers_.push_back(CSVLogger::make(options_.default_root_dir));
+    // Lightning's default is TensorBoard (when installed; ember always has it); ember keeps
+    // a CSV beside it in the same version_N folder (docs/trainer.md, Options).
+    if (options_.logger.use_default) {
+      loggers_.push_back(TensorBoardLogger::make(options_.default_root_dir));
+      loggers_.push_back(CSVLogger::make(options_.default_root_dir));
+    }
     for (const auto& l : options_.logger.loggers) {
       if (!l) fail<ValueError>("Trainer", "a logger is null");
       loggers_.push_back(l);
@@ -169,6 +178,8 @@ void Trainer::end_run() {
   // The loaders belong to the caller and may not outlive this call.
   train_loader_ = nullptr;
   val_loader_ = nullptr;
+  overfit_train_.reset();  // overfit_batches' unshuffled twins read the caller's datasets
+  overfit_val_.reset();
   resume_.reset();  // a resume the loop never reached (max_epochs already met) ends here
   stage_ = Stage::none;
   fn_ = TrainerFn::none;
@@ -308,8 +319,11 @@ void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoa
   }
   begin_run(TrainerFn::fit, model);
   validated_in_fit_ = false;
-  train_loader_ = &train_loader;
-  val_loader_ = val_loader;
+  train_loader_ = overfit_view(&train_loader, overfit_train_, "train");  // overfit_batches
+  val_loader_ = overfit_view(val_loader, overfit_val_, "val");
+  // detect_anomaly: backward checks every node's gradients (autograd/anomaly_mode.h).
+  std::optional<autograd::DetectAnomalyGuard> anomaly;
+  if (options_.detect_anomaly) anomaly.emplace(true);
   ckpt_path_ = path;
   try {
     EMBER_HOOKS(setup, std::string("fit"));

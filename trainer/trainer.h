@@ -7,7 +7,9 @@
 //   .ckpt path
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -42,7 +44,9 @@ struct FastDevRun {
   FastDevRun(int n) : batches(n) {}             // NOLINT
 };
 
-// The `logger` option: true (a CSVLogger in default_root_dir), false (none), one logger or several.
+// The `logger` option: true (a TensorBoardLogger and a CSVLogger, both writing to
+// default_root_dir/lightning_logs/version_N), false (none), one logger, or several:
+// `.logger = {tb, csv}` or a vector.
 struct LoggerChoice {
   bool use_default = true;
   std::vector<std::shared_ptr<Logger>> loggers;
@@ -51,6 +55,28 @@ struct LoggerChoice {
   LoggerChoice(std::shared_ptr<L> l) : use_default(false), loggers{std::move(l)} {}  // NOLINT
   LoggerChoice(std::vector<std::shared_ptr<Logger>> ls)
       : use_default(false), loggers(std::move(ls)) {}  // NOLINT
+  // A braced list of loggers of different types (each converts to shared_ptr<Logger>).
+  LoggerChoice(std::initializer_list<std::shared_ptr<Logger>> ls)
+      : use_default(false), loggers(ls) {}  // NOLINT
+};
+
+// max_time: a duration (std::chrono::minutes(90)) or Lightning's "DD:HH:MM:SS" string.
+struct MaxTime {
+  std::chrono::duration<double> duration{};
+  template <typename Rep, typename Period>
+  MaxTime(std::chrono::duration<Rep, Period> d) : duration(d) {}  // NOLINT: implicit on purpose
+  MaxTime(const std::string& dd_hh_mm_ss);                        // NOLINT
+  MaxTime(const char* dd_hh_mm_ss) : MaxTime(std::string(dd_hh_mm_ss)) {}  // NOLINT
+};
+
+// deterministic: unset (leave ember::use_deterministic_algorithms as it is), true, false,
+// or "warn" (non-deterministic ops warn once instead of throwing).
+struct DeterministicChoice {
+  std::optional<bool> enabled{};
+  bool warn_only = false;
+  DeterministicChoice() = default;
+  DeterministicChoice(bool on) : enabled(on) {}  // NOLINT: implicit on purpose
+  DeterministicChoice(const char* mode);         // NOLINT: "warn"
 };
 
 struct TrainerOptions {
@@ -78,6 +104,22 @@ struct TrainerOptions {
   std::string default_root_dir = ".";
   std::vector<std::shared_ptr<Callback>> callbacks{};
   LoggerChoice logger = true;
+
+  // ---- run limits, debugging and determinism (issue 18, trainer_options.cpp) ----------------
+  // should_stop (EarlyStopping, Timer, user code) cannot end fit before these are met.
+  std::optional<int64_t> min_epochs{};  // unset: 0 (1 when min_steps is set)
+  std::optional<int64_t> min_steps{};
+  // Fit stops at the first training batch end after this much time (measured from
+  // on_train_start); with max_epochs unset there is then no epoch limit, as Lightning.
+  std::optional<MaxTime> max_time{};
+  // > 0: train and validate on the first batches (a fraction or a count) of each loader,
+  // with the training loader's shuffling off.
+  BatchCount overfit_batches = 0.0;
+  bool detect_anomaly = false;  // autograd::DetectAnomalyGuard around fit
+  DeterministicChoice deterministic{};
+  // cuDNN's algorithm search (backends::cudnn::benchmark); unset: false when deterministic,
+  // else left as it is.
+  std::optional<bool> benchmark{};
 };
 
 // A LightningModule by reference or shared_ptr, for the entry points.
@@ -126,6 +168,8 @@ class Trainer {
   int64_t global_step() const { return global_step_; }
   std::optional<int64_t> max_epochs() const { return max_epochs_; }
   int64_t max_steps() const { return options_.max_steps; }
+  int64_t min_epochs() const { return min_epochs_; }
+  std::optional<int64_t> min_steps() const { return options_.min_steps; }
   bool should_stop = false;  // set by callbacks (EarlyStopping) or user code to end fit
   // Batches accumulated per optimizer step: the option's value, changed by epoch by
   // GradientAccumulationScheduler. Read at every training batch.
@@ -224,12 +268,20 @@ class Trainer {
   void begin_run(TrainerFn fn, LightningModule& model);
   void end_run();
   void resolve_callbacks_and_loggers();
+  void init_run_options();  // issue 18's options: checks, globals (trainer_options.cpp)
   void configure_optimizers();
   std::string resolve_ckpt_path(const std::string& ckpt_path, TrainerFn fn) const;
 
   // loops (fit_loop.cpp, eval_loop.cpp)
   void run_fit_loop();
   bool fit_done() const;
+  // Whether should_stop may end fit now: min_epochs and min_steps are met (trainer_options.cpp).
+  bool can_stop_early() const;
+  // Sets should_stop once max_time has elapsed since on_train_start.
+  void check_max_time();
+  // The loader a fit reads: `loader`, or with overfit_batches its unshuffled twin.
+  DataLoader* overfit_view(DataLoader* loader, std::unique_ptr<DataLoader>& twin,
+                           const char* which);
   void run_train_epoch();
   void finish_train_epoch(bool completed, bool resumed_at_end);
   Tensor run_training_batch(const Batch& batch, int64_t batch_idx, bool& stepped);
@@ -307,6 +359,12 @@ class Trainer {
   MetricValueMap callback_values_, pbar_values_;
   MetricMap callback_metrics_, logged_metrics_, eval_metrics_;
   mutable MetricMap pbar_metrics_;
+
+  // run limits and debugging (issue 18)
+  int64_t min_epochs_ = 0;
+  std::chrono::steady_clock::time_point train_start_{};
+  mutable bool stop_message_shown_ = false;
+  std::unique_ptr<DataLoader> overfit_train_, overfit_val_;
 };
 
 }  // namespace ember

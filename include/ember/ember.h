@@ -7,6 +7,7 @@
 #include "optim/optim.h"
 #include "tensor/backend.h"
 #include "tensor/backends.h"
+#include "tensor/determinism.h"
 #include "tensor/device.h"
 #include "tensor/dtype.h"
 #include "tensor/error.h"

@@ -30,6 +30,7 @@
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/upsample.h"
 #include "tensor/backends.h"
+#include "tensor/determinism.h"
 #include "tensor/philox.h"
 #include "tensor/raw.h"
 #include "tensor/tensor.h"
@@ -443,6 +444,19 @@ class DeviceBackend final : public Backend {
                    const Tensor& src) override {
     auto p = plan<3>(index.sizes(), {&out, &index, &src}, /*merge=*/false);
     p.strides[0][static_cast<size_t>(dim)] = 0;
+    // Floating-point atomics add in a varying order; under use_deterministic_algorithms
+    // each fiber adds its sources in order instead (integer and bool sums commute).
+    if (is_floating(out.dtype()) && are_deterministic_algorithms_enabled()) {
+      const auto nd = static_cast<int64_t>(p.sizes.size());
+      const int64_t outer = nd > kMaxDims ? nd - kMaxDims : 0;  // dims for_each_chunk splits off
+      const int gdim = index.dim() == 0 || dim < outer ? -1 : static_cast<int>(dim - outer);
+      for_each_chunk(p, [&](const Geometry<3>& g, bool, const std::array<char*, 3>& ptr) {
+        launch_scatter_add_ordered(out.dtype(), g, gdim, ptr[0],
+                                   reinterpret_cast<const int64_t*>(ptr[1]), ptr[2], out.size(dim),
+                                   out.stride(dim));
+      });
+      return;
+    }
     for_each_chunk(p, [&](const Geometry<3>& g, bool, const std::array<char*, 3>& ptr) {
       launch_scatter_add(out.dtype(), g, ptr[0], reinterpret_cast<const int64_t*>(ptr[1]), ptr[2],
                          dim, out.size(dim), out.stride(dim));

@@ -8,8 +8,10 @@
 // BackwardFilter; deprecated in cuDNN 9 in favour of the graph API but still shipped,
 // and far shorter to drive): NCHW tensors, cross-correlation, groups and dilation in the
 // convolution descriptor. Algorithms come from cuDNN's heuristics (the *_v7 queries, no
-// timing runs), cached per shape; the first that runs is taken (one cuDNN turns down,
-// or whose workspace does not fit, gives way to the next). The workspace is taken from
+// timing runs; with backends::cudnn::benchmark, from timing runs: the Find calls), cached
+// per shape; under use_deterministic_algorithms only the deterministic ones are tried; the
+// first that runs is taken (one cuDNN turns down, or whose workspace does not fit, gives
+// way to the next). The workspace is taken from
 // ember's caching allocator for the call. f32 runs on FMA kernels only (CUDNN_FMA_MATH)
 // unless TF32 is allowed (CUDNN_DEFAULT_MATH), matching ember's kernels.
 #include "kernels/cuda/cudnn_conv.h"
@@ -27,6 +29,8 @@
 
 #include "kernels/cuda/dynlib.h"
 #include "kernels/cuda/runtime.h"
+#include "tensor/backends.h"
+#include "tensor/determinism.h"
 #include "tensor/error.h"
 
 #define EMBER_CUDNN_STR2(x) #x
@@ -53,10 +57,13 @@ struct Cudnn {
   decltype(&cudnnSetConvolutionMathType) set_math = nullptr;
   decltype(&cudnnDestroyConvolutionDescriptor) destroy_conv = nullptr;
   decltype(&cudnnGetConvolutionForwardAlgorithm_v7) fwd_algos = nullptr;
+  decltype(&cudnnFindConvolutionForwardAlgorithm) fwd_find = nullptr;  // backends::cudnn::benchmark
   decltype(&cudnnConvolutionForward) fwd = nullptr;
   decltype(&cudnnGetConvolutionBackwardDataAlgorithm_v7) bwd_data_algos = nullptr;
+  decltype(&cudnnFindConvolutionBackwardDataAlgorithm) bwd_data_find = nullptr;
   decltype(&cudnnConvolutionBackwardData) bwd_data = nullptr;
   decltype(&cudnnGetConvolutionBackwardFilterAlgorithm_v7) bwd_filter_algos = nullptr;
+  decltype(&cudnnFindConvolutionBackwardFilterAlgorithm) bwd_filter_find = nullptr;
   decltype(&cudnnConvolutionBackwardFilter) bwd_filter = nullptr;
   decltype(&cudnnAddTensor) add_tensor = nullptr;
   cudnnHandle_t handle = nullptr;
@@ -92,6 +99,11 @@ Cudnn* load() {
     c->error = std::string(EMBER_CUDNN_SONAME) + " lacks a function ember calls";
     return c;
   }
+  // The timing searches are optional: without them benchmark keeps the heuristics.
+  bool find = resolve(lib, "cudnnFindConvolutionForwardAlgorithm", &c->fwd_find);
+  find = find && resolve(lib, "cudnnFindConvolutionBackwardDataAlgorithm", &c->bwd_data_find);
+  find = find && resolve(lib, "cudnnFindConvolutionBackwardFilterAlgorithm", &c->bwd_filter_find);
+  if (!find) c->fwd_find = nullptr;
   cudnnStatus_t st = c->create(&c->handle);
   if (st == CUDNN_STATUS_SUCCESS)
     st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
@@ -177,10 +189,11 @@ class Descriptors {
 struct Algo {
   int algo;
   size_t workspace;
+  bool deterministic;  // cuDNN guarantees the same result on every run
 };
 using AlgoKey =
     std::tuple<int, int, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t,
-               int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool>;
+               int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, int64_t, bool, bool>;
 
 class AlgoCache {
  public:
@@ -195,7 +208,8 @@ class AlgoCache {
     std::vector<Algo> v;
     for (int i = 0; i < n; ++i)
       if (perf[i].status == CUDNN_STATUS_SUCCESS)
-        v.push_back({static_cast<int>(perf[i].algo), perf[i].memory});
+        v.push_back({static_cast<int>(perf[i].algo), perf[i].memory,
+                     perf[i].determinism == CUDNN_DETERMINISTIC});
     return cache_[key] = v;
   }
   // Puts the candidate that ran first for key (later calls try it first).
@@ -233,6 +247,9 @@ void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool 
          Exec exec) {
   static AlgoCache cache;
   Cudnn& c = cudnn(op);
+  // backends::cudnn::benchmark: cuDNN times every algorithm on this shape (the Find calls,
+  // which allocate their own workspace) and ranks them by time, once per shape.
+  const bool benchmark = backends::cudnn::benchmark && c.fwd_find != nullptr;
   const Descriptors d(c, op, dtype, s, tf32);
   const Conv2dParams& p = s.p;
   const AlgoKey key{primitive,    static_cast<int>(dtype),
@@ -244,13 +261,23 @@ void run(const char* op, int primitive, DType dtype, const Conv2dShape& s, bool 
                     p.stride_w,   p.pad_h,
                     p.pad_w,      p.dilation_h,
                     p.dilation_w, p.groups,
-                    tf32};
+                    tf32,         benchmark};
   const std::vector<Algo> algos = cache.get<Perf>(key, [&](int want, int* got, Perf* perf) {
-    check(c, query(c, d, want, got, perf), op, "algorithm query");
+    check(c, query(c, d, benchmark, want, got, perf), op,
+          benchmark ? "algorithm search" : "algorithm query");
   });
   const Scalars k(dtype);
   std::string why = "cuDNN ranks no algorithm as runnable";
+  // use_deterministic_algorithms: only algorithms cuDNN calls deterministic; with none,
+  // alert (throws, or warns once under warn_only and takes the ranking as it is).
+  bool only_deterministic = are_deterministic_algorithms_enabled();
+  if (only_deterministic &&
+      std::none_of(algos.begin(), algos.end(), [](const Algo& a) { return a.deterministic; })) {
+    alert_not_deterministic(op);
+    only_deterministic = false;
+  }
   for (size_t i = 0; i < algos.size(); ++i) {
+    if (only_deterministic && !algos[i].deterministic) continue;
     void* ws_ptr = nullptr;
     std::optional<rt::Scratch> ws;
     try {
@@ -281,8 +308,8 @@ void cudnn_conv2d_forward(DType dtype, const Conv2dShape& s, bool tf32, void* ou
                           const void* w, const void* bias) {
   run<cudnnConvolutionFwdAlgoPerf_t>(
       "conv2d", 0, dtype, s, tf32,
-      [&](Cudnn& c, const Descriptors& d, int want, int* got, auto* perf) {
-        return c.fwd_algos(c.handle, d.x, d.w, d.conv, d.y, want, got, perf);
+      [&](Cudnn& c, const Descriptors& d, bool find, int want, int* got, auto* perf) {
+        return (find ? c.fwd_find : c.fwd_algos)(c.handle, d.x, d.w, d.conv, d.y, want, got, perf);
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
         cudnnStatus_t st =
@@ -298,8 +325,9 @@ void cudnn_conv2d_backward_input(DType dtype, const Conv2dShape& s, bool tf32, v
                                  const void* grad_out, const void* w) {
   run<cudnnConvolutionBwdDataAlgoPerf_t>(
       "conv2d_backward_input", 1, dtype, s, tf32,
-      [&](Cudnn& c, const Descriptors& d, int want, int* got, auto* perf) {
-        return c.bwd_data_algos(c.handle, d.w, d.y, d.conv, d.x, want, got, perf);
+      [&](Cudnn& c, const Descriptors& d, bool find, int want, int* got, auto* perf) {
+        return (find ? c.bwd_data_find : c.bwd_data_algos)(c.handle, d.w, d.y, d.conv, d.x, want,
+                                                           got, perf);
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
         return c.bwd_data(c.handle, k.one(), d.w, w, d.y, grad_out, d.conv,
@@ -312,8 +340,9 @@ void cudnn_conv2d_backward_weight(DType dtype, const Conv2dShape& s, bool tf32, 
                                   const void* grad_out, const void* x) {
   run<cudnnConvolutionBwdFilterAlgoPerf_t>(
       "conv2d_backward_weight", 2, dtype, s, tf32,
-      [&](Cudnn& c, const Descriptors& d, int want, int* got, auto* perf) {
-        return c.bwd_filter_algos(c.handle, d.x, d.y, d.conv, d.w, want, got, perf);
+      [&](Cudnn& c, const Descriptors& d, bool find, int want, int* got, auto* perf) {
+        return (find ? c.bwd_filter_find : c.bwd_filter_algos)(c.handle, d.x, d.y, d.conv, d.w,
+                                                               want, got, perf);
       },
       [&](Cudnn& c, const Descriptors& d, int algo, void* ws, size_t ws_bytes, const Scalars& k) {
         return c.bwd_filter(c.handle, k.one(), d.x, x, d.y, grad_out, d.conv,

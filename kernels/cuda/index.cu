@@ -16,6 +16,11 @@
 //         launch synchronizes.
 // Pre:    scatter_add on floats adds in an unspecified order: sums can differ from the
 //         cpu's in the last bits (as in PyTorch on CUDA).
+// Versions: scatter_add_ordered (use_deterministic_algorithms): one thread per fiber (the
+//         positions that differ only along `dim`), adding its sources in index order with
+//         no atomics: two fibers never write the same output element, so the sums are the
+//         same on every run (and equal the cpu's sequential ones). Parallel over
+//         numel / size(dim) fibers only.
 #include <cstdint>
 #include <type_traits>
 
@@ -78,6 +83,36 @@ __global__ void scatter_add_kernel(Geometry<3> g, T* out, const int64_t* index, 
   });
 }
 
+// d: the geometry's dim along which index runs, or -1 when a chunk holds one position of it
+// (for_each_chunk split it off); fibers are visited outermost-first, each in order of k.
+template <typename T>
+__global__ void scatter_add_ordered_kernel(Geometry<3> g, int d, T* out, const int64_t* index,
+                                           const T* src, int64_t dim_size, int64_t dim_stride,
+                                           rt::IndexErrorSlot* slot) {
+  const int64_t len = d >= 0 ? g.sizes[d] : 1;
+  const int64_t fibers = len == 0 ? 0 : g.numel / len;
+  const int64_t index_step = d >= 0 ? g.strides[1][d] : 0;
+  const int64_t src_step = d >= 0 ? g.strides[2][d] : 0;
+  for (int64_t f = global_thread(); f < fibers; f += grid_threads()) {
+    int64_t off[3] = {0, 0, 0};
+    int64_t rest = f;
+    for (int i = g.ndim - 1; i >= 0; --i) {
+      if (i == d) continue;
+      const int64_t c = rest % g.sizes[i];
+      rest /= g.sizes[i];
+      for (int t = 0; t < 3; ++t) off[t] += c * g.strides[t][i];
+    }
+    for (int64_t k = 0; k < len; ++k) {
+      const int64_t j = index[off[1] + k * index_step];
+      if (!check_index(j, dim_size, slot, kScatterAdd)) continue;
+      T& o = out[off[0] + j * dim_stride];
+      const T v = src[off[2] + k * src_step];
+      if constexpr (std::is_same_v<T, bool>) o = o || v;
+      else o += v;
+    }
+  }
+}
+
 LaunchConfig config(const char* name, int64_t n) {
   return {name, dim3(grid_for(n, kThreads)), dim3(kThreads)};
 }
@@ -134,6 +169,20 @@ void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int6
                         const void* src, int64_t dim, int64_t dim_size, int64_t dim_stride) {
   launch_along_dim("scatter_add", dtype, g, out, index, src, dim, dim_size, dim_stride,
                    [](auto tag) { return &scatter_add_kernel<decltype(tag)>; });
+}
+
+void launch_scatter_add_ordered(DType dtype, const Geometry<3>& g, int geometry_dim, void* out,
+                                const int64_t* index, const void* src, int64_t dim_size,
+                                int64_t dim_stride) {
+  const int64_t len = geometry_dim >= 0 ? g.sizes[geometry_dim] : 1;
+  const int64_t fibers = len == 0 ? 0 : g.numel / len;
+  if (fibers == 0) return;
+  EMBER_DISPATCH(dtype, "scatter_add", [&](auto tag) {
+    using T = decltype(tag);
+    launch(config("scatter_add_ordered", fibers), &scatter_add_ordered_kernel<T>, g, geometry_dim,
+           static_cast<T*>(out), index, static_cast<const T*>(src), dim_size, dim_stride,
+           rt::index_error_slot());
+  });
 }
 
 }  // namespace ember::EMBER_VARIANT

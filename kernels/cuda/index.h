@@ -19,5 +19,10 @@ void launch_gather(DType dtype, const Geometry<3>& g, void* out, const int64_t* 
                    const void* in, int64_t dim, int64_t dim_size, int64_t dim_stride);
 void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
                         const void* src, int64_t dim, int64_t dim_size, int64_t dim_stride);
+// scatter_add without atomics, in index order (use_deterministic_algorithms);
+// geometry_dim: the dim of g that `dim` became, or -1 when the chunk holds one position of it.
+void launch_scatter_add_ordered(DType dtype, const Geometry<3>& g, int geometry_dim, void* out,
+                                const int64_t* index, const void* src, int64_t dim_size,
+                                int64_t dim_stride);
 
 }  // namespace ember::EMBER_VARIANT

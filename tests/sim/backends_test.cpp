@@ -143,6 +143,9 @@ TEST(Backends, DefaultsWithoutTheEnvironment) {
   if (unset(backends::cuda::sync_launches)) {
     EXPECT_FALSE(backends::cuda::sync_launches);
   }
+  if (unset(backends::cudnn::benchmark)) {
+    EXPECT_FALSE(backends::cudnn::benchmark);
+  }
   if (unset(backends::sim::schedule)) {
     EXPECT_EQ(backends::sim::schedule.get(), backends::SimSchedule::sequential);
     EXPECT_EQ(backends::sim::seed.get(), 0x5EEDu);
@@ -156,7 +159,7 @@ TEST(Backends, DefaultsWithoutTheEnvironment) {
 }
 
 // ctest runs this with EMBER_CUDA_GEMM=tiled EMBER_CONV=ember EMBER_CONV_TF32=1
-// EMBER_ATTENTION_BF16=1 EMBER_CUDA_SYNC=1 EMBER_SIM_SCHEDULE=shuffled:77
+// EMBER_ATTENTION_BF16=1 EMBER_CUDA_SYNC=1 EMBER_CUDNN_BENCHMARK=1 EMBER_SIM_SCHEDULE=shuffled:77
 // EMBER_SIM_WORKERS=3 EMBER_SIM_STACK_KB=128.
 TEST(BackendsEnvironment, VariablesGiveTheInitialValuesOnce) {
   if (std::getenv("EMBER_SIM_STACK_KB") == nullptr)
@@ -166,6 +169,7 @@ TEST(BackendsEnvironment, VariablesGiveTheInitialValuesOnce) {
   EXPECT_TRUE(backends::cuda::conv_tf32);
   EXPECT_EQ(backends::cuda::attention.get(), backends::AttentionPath::bf16);
   EXPECT_TRUE(backends::cuda::sync_launches);
+  EXPECT_TRUE(backends::cudnn::benchmark);
   EXPECT_EQ(backends::sim::schedule.get(), backends::SimSchedule::shuffled);
   EXPECT_EQ(backends::sim::seed.get(), 77u);
   EXPECT_EQ(backends::sim::workers.get(), 3);
