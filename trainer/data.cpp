@@ -8,7 +8,6 @@
 #include <thread>
 
 #include "tensor/ops.h"
-#include "tensor/philox.h"
 #include "tensor/random.h"
 
 namespace ember {
@@ -42,6 +41,41 @@ Batch collate(const std::vector<Batch>& samples) {
     out.push_back(stack(column, 0));
   }
   return Batch(std::move(out));
+}
+
+Tensor pad_sequence(const std::vector<Tensor>& sequences, bool batch_first, double padding_value) {
+  const char* op = "pad_sequence";
+  if (sequences.empty()) fail<ValueError>(op, "received an empty list of sequences");
+  const Tensor& first = sequences[0];
+  if (!first.defined() || first.dim() == 0)
+    fail<ValueError>(op, "sequence 0 must have a leading (length) dim, got shape ",
+                     str(first.defined() ? first.sizes() : Shape{}));
+  const Shape trailing(first.sizes().begin() + 1, first.sizes().end());
+  int64_t longest = 0;
+  for (size_t i = 0; i < sequences.size(); ++i) {
+    const Tensor& t = sequences[i];
+    if (!t.defined() || t.dim() == 0 || Shape(t.sizes().begin() + 1, t.sizes().end()) != trailing)
+      fail<ShapeError>(op, "sequence ", i, " has shape ", str(t.defined() ? t.sizes() : Shape{}),
+                       ", sequence 0 has ", str(first.sizes()),
+                       " (only the leading length may differ)");
+    if (t.dtype() != first.dtype() || t.device() != first.device())
+      fail<ValueError>(op, "sequence ", i, " is ", t.dtype(), " on ", t.device().str(),
+                       ", sequence 0 is ", first.dtype(), " on ", first.device().str());
+    longest = std::max(longest, t.size(0));
+  }
+  std::vector<Tensor> padded;
+  padded.reserve(sequences.size());
+  for (const Tensor& t : sequences) {
+    if (t.size(0) == longest) {
+      padded.push_back(t);
+      continue;
+    }
+    Shape pad_shape = t.sizes();
+    pad_shape[0] = longest - t.size(0);
+    padded.push_back(
+        cat({t, full(pad_shape, padding_value, {.dtype = t.dtype(), .device = t.device()})}, 0));
+  }
+  return stack(padded, batch_first ? 0 : 1);
 }
 
 TensorDataset::TensorDataset(std::vector<Tensor> tensors) : tensors_(std::move(tensors)) {
@@ -84,6 +118,7 @@ struct BatchStream::Impl {
   };
   std::shared_ptr<const Dataset> dataset;
   std::vector<std::vector<int64_t>> batches;
+  CollateFn collate_fn;
   int64_t capacity = 0;  // batches loaded ahead of the consumer, at most
 
   std::mutex mu;
@@ -96,6 +131,15 @@ struct BatchStream::Impl {
 
   int64_t n() const { return static_cast<int64_t>(batches.size()); }
 
+  Batch load(int64_t b) const {
+    const std::vector<int64_t>& indices = batches[static_cast<size_t>(b)];
+    if (!collate_fn) return dataset->get_batch(indices);
+    std::vector<Batch> samples;
+    samples.reserve(indices.size());
+    for (int64_t i : indices) samples.push_back(dataset->get(i));
+    return collate_fn(samples);
+  }
+
   void work() {
     std::unique_lock lock(mu);
     while (true) {
@@ -106,7 +150,7 @@ struct BatchStream::Impl {
       lock.unlock();
       Slot slot;
       try {
-        slot.batch = dataset->get_batch(batches[static_cast<size_t>(task)]);
+        slot.batch = load(task);
       } catch (...) {
         slot.error = std::current_exception();
       }
@@ -119,10 +163,11 @@ struct BatchStream::Impl {
 
 BatchStream::BatchStream(std::shared_ptr<const Dataset> dataset,
                          std::vector<std::vector<int64_t>> batches, int64_t num_workers,
-                         int64_t prefetch_factor)
+                         int64_t prefetch_factor, CollateFn collate_fn)
     : impl_(std::make_unique<Impl>()) {
   impl_->dataset = std::move(dataset);
   impl_->batches = std::move(batches);
+  impl_->collate_fn = std::move(collate_fn);
   if (num_workers > 0) {
     impl_->capacity = num_workers * std::max<int64_t>(prefetch_factor, 1);
     for (int64_t w = 0; w < num_workers && w < impl_->n(); ++w)
@@ -148,7 +193,7 @@ std::optional<Batch> BatchStream::next() {
   Impl& s = *impl_;
   if (s.workers.empty()) {  // no workers: load in this thread
     if (s.consumed >= s.n()) return std::nullopt;
-    return s.dataset->get_batch(s.batches[static_cast<size_t>(s.consumed++)]);
+    return s.load(s.consumed++);
   }
   std::unique_lock lock(s.mu);
   if (s.consumed >= s.n()) return std::nullopt;
@@ -174,45 +219,54 @@ DataLoader::DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions
     fail<ValueError>("DataLoader", "num_workers must be >= 0, got ", options_.num_workers);
   if (options_.prefetch_factor < 1)
     fail<ValueError>("DataLoader", "prefetch_factor must be >= 1, got ", options_.prefetch_factor);
+  // torch's rules for the sampler options.
+  const DataLoaderOptions& o = options_;
+  if (o.sampler && o.shuffle)
+    fail<ValueError>("DataLoader", "sampler option is mutually exclusive with shuffle");
+  if (o.batch_sampler && (o.batch_size != 1 || o.shuffle || o.sampler || o.drop_last))
+    fail<ValueError>("DataLoader",
+                     "batch_sampler option is mutually exclusive with batch_size, shuffle, "
+                     "sampler, and drop_last (got batch_size=",
+                     o.batch_size, ", shuffle=", o.shuffle, ", sampler ",
+                     o.sampler ? "set" : "unset", ", drop_last=", o.drop_last, ")");
+  if (o.persistent_workers && o.num_workers == 0)
+    fail<ValueError>("DataLoader", "persistent_workers option needs num_workers > 0");
   seed_ = options_.seed ? *options_.seed : get_rng_state().seed;
+  if (o.batch_sampler) {
+    batch_sampler_ = o.batch_sampler;
+  } else {
+    std::shared_ptr<const Sampler> sampler = o.sampler;
+    if (!sampler && o.shuffle)
+      sampler =
+          std::make_shared<RandomSampler>(dataset_->size(), RandomSamplerOptions{.seed = seed_});
+    if (!sampler) sampler = std::make_shared<SequentialSampler>(dataset_->size());
+    batch_sampler_ = std::make_shared<BatchSampler>(sampler, o.batch_size, o.drop_last);
+  }
 }
 
-int64_t DataLoader::size() const {
-  const int64_t n = dataset_->size(), b = options_.batch_size;
-  return options_.drop_last ? n / b : (n + b - 1) / b;
-}
+int64_t DataLoader::size() const { return batch_sampler_->size(); }
 
 std::vector<int64_t> DataLoader::sample_order(int64_t epoch) const {
-  const int64_t n = dataset_->size();
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  if (!options_.shuffle) return order;
-  // Fisher-Yates with Philox draws keyed by the loader's seed. The counter's high word
-  // has its top bit set, which no op of the global generator reaches (its offsets count
-  // random ops), so the two streams never share numbers even under the same seed.
-  const uint64_t stream = (uint64_t{1} << 63) | static_cast<uint64_t>(epoch);
-  for (int64_t i = n - 1; i > 0; --i) {
-    const int64_t j =
-        philox::randint(philox::draw(seed_, stream, static_cast<uint64_t>(i)), 0, i + 1);
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(j)]);
-  }
+  if (!options_.batch_sampler) return batch_sampler_->sampler().indices(epoch);
+  std::vector<int64_t> order;
+  for (const auto& b : batch_sampler_->batches(epoch))
+    order.insert(order.end(), b.begin(), b.end());
   return order;
 }
 
+std::vector<std::vector<int64_t>> DataLoader::batch_indices(int64_t epoch) const {
+  return batch_sampler_->batches(epoch);
+}
+
 std::unique_ptr<BatchStream> DataLoader::stream(int64_t first, int64_t last) const {
-  const int64_t total = size();
+  std::vector<std::vector<int64_t>> all = batch_indices(epoch_);
+  const auto total = static_cast<int64_t>(all.size());
   if (last < 0 || last > total) last = total;
-  if (first < 0) first = 0;
-  std::vector<int64_t> order = sample_order(epoch_);
-  std::vector<std::vector<int64_t>> batches;
-  for (int64_t b = first; b < last; ++b) {
-    const int64_t begin = b * options_.batch_size;
-    const int64_t end =
-        std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order.size()));
-    batches.emplace_back(order.begin() + begin, order.begin() + end);
-  }
+  first = std::clamp<int64_t>(first, 0, last);
+  std::vector<std::vector<int64_t>> batches(std::make_move_iterator(all.begin() + first),
+                                            std::make_move_iterator(all.begin() + last));
   return std::make_unique<BatchStream>(dataset_, std::move(batches), options_.num_workers,
-                                       options_.prefetch_factor);
+                                       options_.prefetch_factor, options_.collate_fn);
 }
 
 DataLoader::Iterator::Iterator(std::shared_ptr<BatchStream> s) : stream_(std::move(s)) { ++*this; }

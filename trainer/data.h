@@ -7,11 +7,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "trainer/batch.h"
+#include "trainer/sampler.h"
 
 namespace ember {
 
@@ -31,6 +33,15 @@ class Dataset {
 // Stacks samples position by position: tensor p of the result is stack(sample_i[p]).
 // Samples must hold the same number of tensors with equal shapes.
 Batch collate(const std::vector<Batch>& samples);
+
+// torch.nn.utils.rnn.pad_sequence: tensors of shapes (L_i, *) padded with `padding_value`
+// to the longest L and stacked: (L, B, *), or (B, L, *) with batch_first. The trailing
+// dims and dtypes must agree. Differentiable (built from cat and stack).
+Tensor pad_sequence(const std::vector<Tensor>& sequences, bool batch_first = false,
+                    double padding_value = 0.0);
+
+// A DataLoader's collate_fn: the samples of one batch (Dataset::get of each) -> the batch.
+using CollateFn = std::function<Batch(const std::vector<Batch>&)>;
 
 // Samples are the rows (dim 0) of equally long tensors.
 class TensorDataset : public Dataset {
@@ -56,6 +67,19 @@ struct DataLoaderOptions {
   // the global generator's seed when the loader is built (manual_seed makes it
   // reproducible).
   std::optional<uint64_t> seed{};
+  // ---- samplers and collation (torch.utils.data.DataLoader's) ----
+  // The indices of each epoch (mutually exclusive with shuffle), or whole batches of them
+  // (mutually exclusive with batch_size, shuffle, sampler and drop_last). Their own seeds
+  // decide their order; `seed` above only serves shuffle.
+  std::shared_ptr<const Sampler> sampler{};
+  std::shared_ptr<const BatchSampler> batch_sampler{};
+  // Unset: Dataset::get_batch (stacking). Set: get() of each index, then collate_fn.
+  CollateFn collate_fn{};
+  // Batches' cpu tensors in page-locked host memory, so copies to cuda are asynchronous
+  // (docs/trainer.md "Data": a plain copy where no cuda device exists).
+  bool pin_memory = false;
+  // Keep the worker threads between epochs (needs num_workers > 0).
+  bool persistent_workers = false;
 };
 
 // One pass over some batches of an epoch. With workers, batch b is loaded by a worker
@@ -63,7 +87,7 @@ struct DataLoaderOptions {
 class BatchStream {
  public:
   BatchStream(std::shared_ptr<const Dataset> dataset, std::vector<std::vector<int64_t>> batches,
-              int64_t num_workers, int64_t prefetch_factor);
+              int64_t num_workers, int64_t prefetch_factor, CollateFn collate_fn = {});
   ~BatchStream();  // stops and joins the workers
   BatchStream(const BatchStream&) = delete;
   BatchStream& operator=(const BatchStream&) = delete;
@@ -82,8 +106,8 @@ class DataLoader {
  public:
   DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
 
-  int64_t size() const;  // batches per epoch
-  int64_t num_samples() const { return dataset_->size(); }
+  int64_t size() const;                                     // batches per epoch
+  int64_t num_samples() const { return dataset_->size(); }  // of the dataset
   const DataLoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
   uint64_t seed() const { return seed_; }
@@ -91,8 +115,11 @@ class DataLoader {
   // The epoch whose order begin()/stream() use (the Trainer sets it before each epoch).
   void set_epoch(int64_t epoch) { epoch_ = epoch; }
   int64_t epoch() const { return epoch_; }
-  // The sample order of an epoch: 0..n-1, or its seeded permutation when shuffling.
+  // The sample order of an epoch: the sampler's indices (0..n-1, or the seeded permutation
+  // when shuffling); with a batch_sampler, its batches one after the other.
   std::vector<int64_t> sample_order(int64_t epoch) const;
+  // The index lists of an epoch's batches.
+  std::vector<std::vector<int64_t>> batch_indices(int64_t epoch) const;
 
   // Batches [first, last) of the current epoch (last = -1: to the end). Batches before
   // `first` are not loaded, which is how a resumed run skips what it already trained on.
@@ -123,6 +150,7 @@ class DataLoader {
   DataLoaderOptions options_;
   uint64_t seed_ = 0;
   int64_t epoch_ = 0;
+  std::shared_ptr<const BatchSampler> batch_sampler_;  // options' or built from them
 };
 
 }  // namespace ember
