@@ -166,6 +166,14 @@ Checkpoint Trainer::dump_checkpoint() {
   if (optimizer_) ckpt.metadata["optimizer"] = optimizer_->name();
   if (scheduler_.scheduler) ckpt.metadata["lr_scheduler"] = scheduler_.scheduler->name();
   if (scheduler_.plateau) ckpt.metadata["lr_scheduler"] = "ReduceLROnPlateau";
+  // The DataModule's state and hyperparameters (data): Lightning keys the state by the
+  // class name; ember has no portable class name, so "datamodule".
+  if (datamodule_) {
+    std::string state = datamodule_->state_dict();
+    if (!state.empty()) ckpt.metadata["datamodule"] = std::move(state);
+    if (!datamodule_->hparams().empty())
+      ckpt.metadata["datamodule_hyper_parameters"] = hparams_to_json(datamodule_->hparams());
+  }
   write_resume_state(r, ckpt.metadata);
   EMBER_HOOKS(on_save_checkpoint, ckpt);
   return ckpt;

@@ -277,4 +277,26 @@ DataLoader::Iterator& DataLoader::Iterator::operator++() {
   return *this;
 }
 
+// ---- LoaderList -------------------------------------------------------------------------
+
+LoaderList::LoaderList(std::shared_ptr<DataLoader> loader) { add(std::move(loader)); }
+
+LoaderList::LoaderList(std::initializer_list<std::reference_wrapper<DataLoader>> loaders) {
+  for (DataLoader& l : loaders) loaders_.push_back(&l);
+}
+
+LoaderList::LoaderList(std::initializer_list<std::shared_ptr<DataLoader>> loaders) {
+  for (const auto& l : loaders) add(l);
+}
+
+LoaderList::LoaderList(std::vector<std::shared_ptr<DataLoader>> loaders) {
+  for (auto& l : loaders) add(std::move(l));
+}
+
+void LoaderList::add(std::shared_ptr<DataLoader> loader) {
+  if (!loader) fail<ValueError>("DataLoader", "loader ", loaders_.size(), " of the list is null");
+  loaders_.push_back(loader.get());
+  owned_.push_back(std::move(loader));
+}
+
 }  // namespace ember

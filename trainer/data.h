@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -151,6 +152,29 @@ class DataLoader {
   uint64_t seed_ = 0;
   int64_t epoch_ = 0;
   std::shared_ptr<const BatchSampler> batch_sampler_;  // options' or built from them
+};
+
+// One loader or several, as the Trainer's entry points and a LightningDataModule take them:
+// `loader`, `{val_a, val_b}`, a shared_ptr, or a list of shared_ptrs (which it keeps
+// alive). Loaders given by reference belong to the caller.
+class LoaderList {
+ public:
+  LoaderList() = default;
+  LoaderList(DataLoader& loader) : loaders_{&loader} {}  // NOLINT: implicit on purpose
+  LoaderList(std::shared_ptr<DataLoader> loader);        // NOLINT
+  LoaderList(std::initializer_list<std::reference_wrapper<DataLoader>> loaders);  // NOLINT
+  LoaderList(std::initializer_list<std::shared_ptr<DataLoader>> loaders);         // NOLINT
+  LoaderList(std::vector<std::shared_ptr<DataLoader>> loaders);                   // NOLINT
+
+  size_t size() const { return loaders_.size(); }
+  bool empty() const { return loaders_.empty(); }
+  DataLoader& operator[](size_t i) const { return *loaders_[i]; }
+  const std::vector<DataLoader*>& pointers() const { return loaders_; }
+
+ private:
+  void add(std::shared_ptr<DataLoader> loader);
+  std::vector<DataLoader*> loaders_;
+  std::vector<std::shared_ptr<DataLoader>> owned_;
 };
 
 }  // namespace ember

@@ -162,7 +162,11 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
 void Trainer::end_run() {
   // The loaders belong to the caller and may not outlive this call.
   train_loader_ = nullptr;
-  val_loader_ = nullptr;
+  val_loaders_.clear();
+  run_loaders_.clear();
+  datamodule_ = nullptr;
+  dataloader_idx_ = 0;
+  num_eval_loaders_ = 0;
   resume_.reset();  // a resume the loop never reached (max_epochs already met) ends here
   stage_ = Stage::none;
   fn_ = TrainerFn::none;
@@ -214,12 +218,44 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn f
 }
 
 void Trainer::fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path) {
-  fit_impl(model.get(), train_loader, nullptr, ckpt_path);
+  fit_impl(model.get(), &train_loader, {}, ckpt_path, nullptr);
 }
 
-void Trainer::fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
+void Trainer::fit(ModelRef model, DataLoader& train_loader, LoaderList val_loaders,
                   const std::string& ckpt_path) {
-  fit_impl(model.get(), train_loader, &val_loader, ckpt_path);
+  fit_impl(model.get(), &train_loader, std::move(val_loaders), ckpt_path, nullptr);
+}
+
+void Trainer::fit(ModelRef model, LightningDataModule& datamodule, const std::string& ckpt_path) {
+  fit_impl(model.get(), nullptr, {}, ckpt_path, &datamodule);
+}
+
+// ---- DataModules ----------------------------------------------------------------------------
+
+void Trainer::datamodule_begin(const std::string& stage) {
+  if (!datamodule_) return;
+  datamodule_->prepare_data();
+  datamodule_->setup(stage);
+}
+
+void Trainer::restore_datamodule(const Checkpoint& ckpt) {
+  if (!datamodule_) return;
+  auto it = ckpt.metadata.find("datamodule");
+  if (it != ckpt.metadata.end()) datamodule_->load_state_dict(it->second);
+}
+
+HParams Trainer::run_hparams() const {
+  HParams out = model_->hparams();
+  if (!datamodule_) return out;
+  for (const auto& [k, v] : datamodule_->hparams()) {
+    auto same = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == k; });
+    if (same == out.end()) out.emplace_back(k, v);
+    else if (!(same->second == v))
+      fail<ValueError>("Trainer", "the hyperparameter '", k, "' is ", same->second.as_string(),
+                       " in the LightningModule and ", v.as_string(),
+                       " in the LightningDataModule (merged hparams must agree)");
+  }
+  return out;
 }
 
 void Trainer::configure_optimizers() {
@@ -242,8 +278,8 @@ void Trainer::configure_optimizers() {
   scheduler_ = config.lr_scheduler;
 }
 
-void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader,
-                       const std::string& ckpt_path) {
+void Trainer::fit_impl(LightningModule& model, DataLoader* train_loader, LoaderList val_loaders,
+                       const std::string& ckpt_path, LightningDataModule* datamodule) {
   // The checkpoint is read (and validated) before anything is written or changed, so a
   // bad file fails cleanly and leaves every existing file as it was.
   const std::string path = resolve_ckpt_path(ckpt_path, TrainerFn::fit);
@@ -255,20 +291,37 @@ void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoa
   }
   begin_run(TrainerFn::fit, model);
   validated_in_fit_ = false;
-  train_loader_ = &train_loader;
-  val_loader_ = val_loader;
+  train_loader_ = train_loader;
+  val_loaders_ = val_loaders.pointers();
+  run_loaders_.push_back(std::move(val_loaders));
+  datamodule_ = datamodule;
   ckpt_path_ = path;
   try {
+    datamodule_begin("fit");
     EMBER_HOOKS(setup, std::string("fit"));
     if (ckpt) restore_model(*ckpt, path);
+    if (ckpt) restore_datamodule(*ckpt);
     configure_optimizers();
     if (ckpt) restore_training_state(*ckpt, *resume);
-    for (const auto& l : loggers_) l->log_hyperparams(model.hparams());
+    const HParams hparams = run_hparams();
+    for (const auto& l : loggers_) l->log_hyperparams(hparams);
     EMBER_HOOKS(on_fit_start);
+    if (datamodule_) {
+      // Lightning asks for val_dataloader in the sanity check and for train_dataloader when
+      // the fit loop starts, both after on_fit_start: the same order, asked once.
+      LoaderList val = datamodule_->val_dataloader();
+      val_loaders_ = val.pointers();
+      run_loaders_.push_back(std::move(val));
+      std::shared_ptr<DataLoader> train = datamodule_->train_dataloader();
+      if (!train) fail<ValueError>("fit", "the LightningDataModule's train_dataloader() is null");
+      train_loader_ = train.get();
+      run_loaders_.emplace_back(std::move(train));
+    }
     run_sanity_check();
     run_fit_loop();
     EMBER_HOOKS(on_fit_end);
     for (const auto& l : loggers_) l->finalize("success");
+    if (datamodule_) datamodule_->teardown("fit");
     EMBER_HOOKS(teardown, std::string("fit"));
   } catch (...) {
     for (const auto& l : loggers_) {
@@ -343,6 +396,16 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value,
     fail<ValueError>("log", "'", name, "': on_step=true is not supported in ", fx,
                      " (an epoch-level hook)");
   const int64_t bs = options.batch_size.value_or(current_batch_size_);
+  // Lightning's add_dataloader_idx: with several eval loaders, names logged while one of
+  // them runs (step and batch hooks) are kept apart per loader.
+  const bool in_loader = fx == "validation_step" || fx == "test_step" ||
+                         fx.starts_with("on_validation_batch") || fx.starts_with("on_test_batch");
+  if (options.add_dataloader_idx && num_eval_loaders_ > 1 && in_loader) {
+    active_results_->log(fx, name + "/dataloader_idx_" + std::to_string(dataloader_idx_), value,
+                         on_step, on_epoch, options.prog_bar, options.logger, options.reduce_fx,
+                         bs);
+    return;
+  }
   active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger,
                        options.reduce_fx, bs);
 }
