@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <deque>
 #include <exception>
 #include <map>
 #include <mutex>
@@ -109,6 +110,30 @@ Batch TensorDataset::get_batch(const std::vector<int64_t>& indices) const {
   return Batch(std::move(out));
 }
 
+// ---- WorkerPool -------------------------------------------------------------------------
+
+// The worker threads of a persistent_workers loader: they outlive each epoch's BatchStream
+// and serve one stream at a time.
+class WorkerPool {
+ public:
+  explicit WorkerPool(int64_t threads);
+  ~WorkerPool();  // runs the queued jobs, joins the threads
+  WorkerPool(const WorkerPool&) = delete;
+  WorkerPool& operator=(const WorkerPool&) = delete;
+  // Claims the pool for one stream; false while another stream holds it (that stream then
+  // starts threads of its own, so two live streams of one loader cannot starve each other).
+  bool acquire();
+  void release();
+  void post(std::function<void()> job);
+
+ private:
+  std::vector<std::thread> threads_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stop_ = false, held_ = false;
+};
+
 // ---- BatchStream ------------------------------------------------------------------------
 
 struct BatchStream::Impl {
@@ -127,7 +152,12 @@ struct BatchStream::Impl {
   int64_t next_task = 0;          // the next batch a worker takes
   int64_t consumed = 0;           // batches handed out
   bool stop = false;
+  bool threaded = false;
   std::vector<std::thread> workers;
+  // With a persistent pool: the jobs still inside work(), and the pool to hand back.
+  std::shared_ptr<WorkerPool> pool;
+  int64_t running = 0;
+  std::condition_variable done_cv;
 
   int64_t n() const { return static_cast<int64_t>(batches.size()); }
 
@@ -163,25 +193,45 @@ struct BatchStream::Impl {
 
 BatchStream::BatchStream(std::shared_ptr<const Dataset> dataset,
                          std::vector<std::vector<int64_t>> batches, int64_t num_workers,
-                         int64_t prefetch_factor, CollateFn collate_fn)
+                         int64_t prefetch_factor, CollateFn collate_fn,
+                         std::shared_ptr<WorkerPool> pool)
     : impl_(std::make_unique<Impl>()) {
   impl_->dataset = std::move(dataset);
   impl_->batches = std::move(batches);
   impl_->collate_fn = std::move(collate_fn);
-  if (num_workers > 0) {
+  if (num_workers > 0 && impl_->n() > 0) {
+    impl_->threaded = true;
     impl_->capacity = num_workers * std::max<int64_t>(prefetch_factor, 1);
-    for (int64_t w = 0; w < num_workers && w < impl_->n(); ++w)
-      impl_->workers.emplace_back([impl = impl_.get()] { impl->work(); });
+    const int64_t count = std::min(num_workers, impl_->n());
+    if (pool && pool->acquire()) {
+      impl_->pool = std::move(pool);
+      impl_->running = count;
+      for (int64_t w = 0; w < count; ++w)
+        impl_->pool->post([impl = impl_.get()] {
+          impl->work();
+          std::lock_guard lock(impl->mu);
+          --impl->running;
+          impl->done_cv.notify_all();
+        });
+    } else {
+      for (int64_t w = 0; w < count; ++w)
+        impl_->workers.emplace_back([impl = impl_.get()] { impl->work(); });
+    }
   }
 }
 
 BatchStream::~BatchStream() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stop = true;
-  }
+  std::unique_lock lock(impl_->mu);
+  impl_->stop = true;
+  lock.unlock();
   impl_->work_cv.notify_all();
   for (auto& t : impl_->workers) t.join();
+  if (impl_->pool) {  // the pool's threads live on; wait until none is inside work()
+    lock.lock();
+    impl_->done_cv.wait(lock, [&] { return impl_->running == 0; });
+    lock.unlock();
+    impl_->pool->release();
+  }
 }
 
 int64_t BatchStream::remaining() const {
@@ -191,7 +241,7 @@ int64_t BatchStream::remaining() const {
 
 std::optional<Batch> BatchStream::next() {
   Impl& s = *impl_;
-  if (s.workers.empty()) {  // no workers: load in this thread
+  if (!s.threaded) {  // no workers: load in this thread
     if (s.consumed >= s.n()) return std::nullopt;
     return s.load(s.consumed++);
   }
@@ -206,6 +256,51 @@ std::optional<Batch> BatchStream::next() {
   s.work_cv.notify_all();
   if (slot.error) std::rethrow_exception(slot.error);
   return std::move(slot.batch);
+}
+
+WorkerPool::WorkerPool(int64_t threads) {
+  for (int64_t t = 0; t < threads; ++t)
+    threads_.emplace_back([this] {
+      std::unique_lock lock(mu_);
+      while (true) {
+        cv_.wait(lock, [&] { return stop_ || !jobs_.empty(); });
+        if (jobs_.empty()) return;  // stop_, nothing left
+        std::function<void()> job = std::move(jobs_.front());
+        jobs_.pop_front();
+        lock.unlock();
+        job();
+        lock.lock();
+      }
+    });
+}
+
+WorkerPool::~WorkerPool() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+bool WorkerPool::acquire() {
+  std::lock_guard lock(mu_);
+  if (held_) return false;
+  held_ = true;
+  return true;
+}
+
+void WorkerPool::release() {
+  std::lock_guard lock(mu_);
+  held_ = false;
+}
+
+void WorkerPool::post(std::function<void()> job) {
+  {
+    std::lock_guard lock(mu_);
+    jobs_.push_back(std::move(job));
+  }
+  cv_.notify_one();
 }
 
 // ---- DataLoader -------------------------------------------------------------------------
@@ -265,8 +360,10 @@ std::unique_ptr<BatchStream> DataLoader::stream(int64_t first, int64_t last) con
   first = std::clamp<int64_t>(first, 0, last);
   std::vector<std::vector<int64_t>> batches(std::make_move_iterator(all.begin() + first),
                                             std::make_move_iterator(all.begin() + last));
+  if (options_.persistent_workers && !pool_)
+    pool_ = std::make_shared<WorkerPool>(options_.num_workers);
   return std::make_unique<BatchStream>(dataset_, std::move(batches), options_.num_workers,
-                                       options_.prefetch_factor, options_.collate_fn);
+                                       options_.prefetch_factor, options_.collate_fn, pool_);
 }
 
 DataLoader::Iterator::Iterator(std::shared_ptr<BatchStream> s) : stream_(std::move(s)) { ++*this; }

@@ -83,12 +83,16 @@ struct DataLoaderOptions {
   bool persistent_workers = false;
 };
 
+// The worker threads a persistent_workers loader keeps between epochs (data.cpp).
+class WorkerPool;
+
 // One pass over some batches of an epoch. With workers, batch b is loaded by a worker
 // thread up to num_workers * prefetch_factor batches ahead and handed out in order.
 class BatchStream {
  public:
   BatchStream(std::shared_ptr<const Dataset> dataset, std::vector<std::vector<int64_t>> batches,
-              int64_t num_workers, int64_t prefetch_factor, CollateFn collate_fn = {});
+              int64_t num_workers, int64_t prefetch_factor, CollateFn collate_fn = {},
+              std::shared_ptr<WorkerPool> pool = nullptr);
   ~BatchStream();  // stops and joins the workers
   BatchStream(const BatchStream&) = delete;
   BatchStream& operator=(const BatchStream&) = delete;
@@ -152,6 +156,7 @@ class DataLoader {
   uint64_t seed_ = 0;
   int64_t epoch_ = 0;
   std::shared_ptr<const BatchSampler> batch_sampler_;  // options' or built from them
+  mutable std::shared_ptr<WorkerPool> pool_;           // persistent_workers, made on first use
 };
 
 // One loader or several, as the Trainer's entry points and a LightningDataModule take them:

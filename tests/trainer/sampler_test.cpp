@@ -1,10 +1,14 @@
-// Samplers, batch samplers, collate_fn and pad_sequence: orders, frequencies against the
-// weights, torch's option rules, and variable-length batches.
+// Samplers, batch samplers, collate_fn, pad_sequence and persistent workers: orders,
+// frequencies against the weights, torch's option rules, variable-length batches, and
+// worker threads kept between epochs.
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cmath>
 #include <numeric>
+#include <thread>
 
 #include "test_models.h"
 
@@ -235,4 +239,45 @@ TEST(DataLoader, CollateFnBuildsVariableLengthBatches) {
   // Without it the default collate cannot stack unequal lengths.
   DataLoader plain(std::make_shared<Ragged>(), {.batch_size = 2});
   EXPECT_THROW(plain.stream()->next(), ShapeError);
+}
+
+// Counts the threads that load samples for the first time: a thread's thread_local flag
+// starts false, so a thread kept between epochs is counted once, a new one again.
+std::atomic<int64_t> fresh_threads{0};
+struct SlowRows : Dataset {
+  int64_t size() const override { return 16; }
+  Batch get(int64_t i) const override {
+    thread_local bool seen = false;
+    if (!seen) {
+      seen = true;
+      ++fresh_threads;
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    return {scalar_tensor(i, {.dtype = DType::i64})};
+  }
+};
+
+int64_t threads_over_epochs(bool persistent, int64_t epochs) {
+  fresh_threads = 0;
+  DataLoader loader(std::make_shared<SlowRows>(),
+                    {.batch_size = 2, .num_workers = 2, .persistent_workers = persistent});
+  for (int64_t e = 0; e < epochs; ++e) {
+    loader.set_epoch(e);
+    std::vector<int64_t> seen;
+    for (const Batch& b : loader)
+      for (int64_t v : b[0].to_vector<int64_t>()) seen.push_back(v);
+    EXPECT_EQ(seen, iota_vec(16));  // in order, every epoch
+  }
+  return fresh_threads;
+}
+
+TEST(DataLoader, PersistentWorkersKeepTheirThreadsBetweenEpochs) {
+  EXPECT_LE(threads_over_epochs(true, 4), 2);
+  EXPECT_GE(threads_over_epochs(false, 4), 4);  // at least one new thread per epoch
+  // Two live streams of one persistent loader: the second starts threads of its own.
+  DataLoader loader(std::make_shared<SlowRows>(),
+                    {.batch_size = 4, .num_workers = 2, .persistent_workers = true});
+  auto first = loader.stream(), second = loader.stream();
+  EXPECT_EQ(second->next()->at(0).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
+  EXPECT_EQ(first->next()->at(0).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
 }
