@@ -281,3 +281,25 @@ TEST(DataLoader, PersistentWorkersKeepTheirThreadsBetweenEpochs) {
   EXPECT_EQ(second->next()->at(0).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
   EXPECT_EQ(first->next()->at(0).to_vector<int64_t>(), (std::vector<int64_t>{0, 1, 2, 3}));
 }
+
+TEST(DataLoader, AStreamFromALaterBatchReplaysTheSamplersEpoch) {
+  // How a resumed fit skips what it trained on: stream(first) gives the same batches as
+  // the tail of the whole epoch, for a random sampler too.
+  auto data = regression_data(20);
+  auto weighted = std::make_shared<WeightedRandomSampler>(
+      std::vector<double>{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, 15, true,
+      8);
+  DataLoader loader(data, {.batch_size = 4, .sampler = weighted});
+  loader.set_epoch(3);
+  EXPECT_EQ(loader.size(), 4);
+  std::vector<Tensor> whole;
+  for (const Batch& b : loader) whole.push_back(b[0]);
+  ASSERT_EQ(whole.size(), 4u);
+  auto tail = loader.stream(2);
+  EXPECT_TRUE(allclose(tail->next()->at(0), whole[2]));
+  EXPECT_TRUE(allclose(tail->next()->at(0), whole[3]));
+  EXPECT_FALSE(tail->next().has_value());
+  // Epoch 3's rows are the sampler's indices for epoch 3.
+  const std::vector<int64_t> idx = weighted->indices(3);
+  EXPECT_TRUE(allclose(whole[0], data->get_batch({idx.begin(), idx.begin() + 4})[0]));
+}
