@@ -32,17 +32,43 @@ class Callback {
   virtual void on_validation_end(Trainer&, LightningModule&) {}
   virtual void on_validation_epoch_start(Trainer&, LightningModule&) {}
   virtual void on_validation_epoch_end(Trainer&, LightningModule&) {}
+  // The batch hooks of validation and test come in two forms: the Trainer calls the one
+  // with dataloader_idx, whose default calls the two-index one, so a callback overrides
+  // whichever it needs. (-Woverloaded-virtual is silenced here: overriding one form and
+  // leaving the other to the base is the intended use.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
   virtual void on_validation_batch_start(Trainer&, LightningModule&, const Batch&,
                                          int64_t /*batch_idx*/) {}
+  virtual void on_validation_batch_start(Trainer& t, LightningModule& m, const Batch& batch,
+                                         int64_t batch_idx, int64_t /*dataloader_idx*/) {
+    on_validation_batch_start(t, m, batch, batch_idx);
+  }
   virtual void on_validation_batch_end(Trainer&, LightningModule&, const Batch&,
                                        int64_t /*batch_idx*/) {}
+  virtual void on_validation_batch_end(Trainer& t, LightningModule& m, const Batch& batch,
+                                       int64_t batch_idx, int64_t /*dataloader_idx*/) {
+    on_validation_batch_end(t, m, batch, batch_idx);
+  }
+#pragma GCC diagnostic pop
   virtual void on_test_start(Trainer&, LightningModule&) {}
   virtual void on_test_end(Trainer&, LightningModule&) {}
   virtual void on_test_epoch_start(Trainer&, LightningModule&) {}
   virtual void on_test_epoch_end(Trainer&, LightningModule&) {}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
   virtual void on_test_batch_start(Trainer&, LightningModule&, const Batch&,
                                    int64_t /*batch_idx*/) {}
+  virtual void on_test_batch_start(Trainer& t, LightningModule& m, const Batch& batch,
+                                   int64_t batch_idx, int64_t /*dataloader_idx*/) {
+    on_test_batch_start(t, m, batch, batch_idx);
+  }
   virtual void on_test_batch_end(Trainer&, LightningModule&, const Batch&, int64_t /*batch_idx*/) {}
+  virtual void on_test_batch_end(Trainer& t, LightningModule& m, const Batch& batch,
+                                 int64_t batch_idx, int64_t /*dataloader_idx*/) {
+    on_test_batch_end(t, m, batch, batch_idx);
+  }
+#pragma GCC diagnostic pop
   virtual void on_predict_start(Trainer&, LightningModule&) {}
   virtual void on_predict_end(Trainer&, LightningModule&) {}
   virtual void on_predict_batch_start(Trainer&, LightningModule&, const Batch&,

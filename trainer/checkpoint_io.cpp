@@ -205,6 +205,14 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
   for (const SchedulerConfig& s : scheduler_configs_)
     ckpt.metadata["lr_scheduler"] += (ckpt.metadata["lr_scheduler"].empty() ? "" : ",") +
                                      (s.scheduler ? s.scheduler->name() : "ReduceLROnPlateau");
+  // The DataModule's state and hyperparameters (data): Lightning keys the state by the
+  // class name; ember has no portable class name, so "datamodule".
+  if (datamodule_) {
+    std::string state = datamodule_->state_dict();
+    if (!state.empty()) ckpt.metadata["datamodule"] = std::move(state);
+    if (!datamodule_->hparams().empty())
+      ckpt.metadata["datamodule_hyper_parameters"] = hparams_to_json(datamodule_->hparams());
+  }
   write_resume_state(r, ckpt.metadata);
   EMBER_HOOKS(on_save_checkpoint, ckpt);
   return ckpt;

@@ -7,11 +7,14 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <memory>
 #include <optional>
 #include <vector>
 
 #include "trainer/batch.h"
+#include "trainer/sampler.h"
 
 namespace ember {
 
@@ -31,6 +34,15 @@ class Dataset {
 // Stacks samples position by position: tensor p of the result is stack(sample_i[p]).
 // Samples must hold the same number of tensors with equal shapes.
 Batch collate(const std::vector<Batch>& samples);
+
+// torch.nn.utils.rnn.pad_sequence: tensors of shapes (L_i, *) padded with `padding_value`
+// to the longest L and stacked: (L, B, *), or (B, L, *) with batch_first. The trailing
+// dims and dtypes must agree. Differentiable (built from cat and stack).
+Tensor pad_sequence(const std::vector<Tensor>& sequences, bool batch_first = false,
+                    double padding_value = 0.0);
+
+// A DataLoader's collate_fn: the samples of one batch (Dataset::get of each) -> the batch.
+using CollateFn = std::function<Batch(const std::vector<Batch>&)>;
 
 // Samples are the rows (dim 0) of equally long tensors.
 class TensorDataset : public Dataset {
@@ -56,14 +68,31 @@ struct DataLoaderOptions {
   // the global generator's seed when the loader is built (manual_seed makes it
   // reproducible).
   std::optional<uint64_t> seed{};
+  // ---- samplers and collation (torch.utils.data.DataLoader's) ----
+  // The indices of each epoch (mutually exclusive with shuffle), or whole batches of them
+  // (mutually exclusive with batch_size, shuffle, sampler and drop_last). Their own seeds
+  // decide their order; `seed` above only serves shuffle.
+  std::shared_ptr<const Sampler> sampler{};
+  std::shared_ptr<const BatchSampler> batch_sampler{};
+  // Unset: Dataset::get_batch (stacking). Set: get() of each index, then collate_fn.
+  CollateFn collate_fn{};
+  // Batches' cpu tensors in page-locked host memory, so copies to cuda are asynchronous
+  // (docs/trainer.md "Data": a plain copy where no cuda device exists).
+  bool pin_memory = false;
+  // Keep the worker threads between epochs (needs num_workers > 0).
+  bool persistent_workers = false;
 };
+
+// The worker threads a persistent_workers loader keeps between epochs (data.cpp).
+class WorkerPool;
 
 // One pass over some batches of an epoch. With workers, batch b is loaded by a worker
 // thread up to num_workers * prefetch_factor batches ahead and handed out in order.
 class BatchStream {
  public:
   BatchStream(std::shared_ptr<const Dataset> dataset, std::vector<std::vector<int64_t>> batches,
-              int64_t num_workers, int64_t prefetch_factor);
+              int64_t num_workers, int64_t prefetch_factor, CollateFn collate_fn = {},
+              std::shared_ptr<WorkerPool> pool = nullptr);
   ~BatchStream();  // stops and joins the workers
   BatchStream(const BatchStream&) = delete;
   BatchStream& operator=(const BatchStream&) = delete;
@@ -82,8 +111,8 @@ class DataLoader {
  public:
   DataLoader(std::shared_ptr<const Dataset> dataset, DataLoaderOptions options = {});
 
-  int64_t size() const;  // batches per epoch
-  int64_t num_samples() const { return dataset_->size(); }
+  int64_t size() const;                                     // batches per epoch
+  int64_t num_samples() const { return dataset_->size(); }  // of the dataset
   const DataLoaderOptions& options() const { return options_; }
   const Dataset& dataset() const { return *dataset_; }
   uint64_t seed() const { return seed_; }
@@ -91,8 +120,11 @@ class DataLoader {
   // The epoch whose order begin()/stream() use (the Trainer sets it before each epoch).
   void set_epoch(int64_t epoch) { epoch_ = epoch; }
   int64_t epoch() const { return epoch_; }
-  // The sample order of an epoch: 0..n-1, or its seeded permutation when shuffling.
+  // The sample order of an epoch: the sampler's indices (0..n-1, or the seeded permutation
+  // when shuffling); with a batch_sampler, its batches one after the other.
   std::vector<int64_t> sample_order(int64_t epoch) const;
+  // The index lists of an epoch's batches.
+  std::vector<std::vector<int64_t>> batch_indices(int64_t epoch) const;
 
   // Batches [first, last) of the current epoch (last = -1: to the end). Batches before
   // `first` are not loaded, which is how a resumed run skips what it already trained on.
@@ -123,6 +155,31 @@ class DataLoader {
   DataLoaderOptions options_;
   uint64_t seed_ = 0;
   int64_t epoch_ = 0;
+  std::shared_ptr<const BatchSampler> batch_sampler_;  // options' or built from them
+  mutable std::shared_ptr<WorkerPool> pool_;           // persistent_workers, made on first use
+};
+
+// One loader or several, as the Trainer's entry points and a LightningDataModule take them:
+// `loader`, `{val_a, val_b}`, a shared_ptr, or a list of shared_ptrs (which it keeps
+// alive). Loaders given by reference belong to the caller.
+class LoaderList {
+ public:
+  LoaderList() = default;
+  LoaderList(DataLoader& loader) : loaders_{&loader} {}  // NOLINT: implicit on purpose
+  LoaderList(std::shared_ptr<DataLoader> loader);        // NOLINT
+  LoaderList(std::initializer_list<std::reference_wrapper<DataLoader>> loaders);  // NOLINT
+  LoaderList(std::initializer_list<std::shared_ptr<DataLoader>> loaders);         // NOLINT
+  LoaderList(std::vector<std::shared_ptr<DataLoader>> loaders);                   // NOLINT
+
+  size_t size() const { return loaders_.size(); }
+  bool empty() const { return loaders_.empty(); }
+  DataLoader& operator[](size_t i) const { return *loaders_[i]; }
+  const std::vector<DataLoader*>& pointers() const { return loaders_; }
+
+ private:
+  void add(std::shared_ptr<DataLoader> loader);
+  std::vector<DataLoader*> loaders_;
+  std::vector<std::shared_ptr<DataLoader>> owned_;
 };
 
 }  // namespace ember

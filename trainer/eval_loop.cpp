@@ -6,7 +6,40 @@
 
 namespace ember {
 
-MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches) {
+namespace {
+
+// Lightning's split of the epoch metrics per loader: map i holds the names suffixed
+// "/dataloader_idx_i" and every name without a dataloader suffix (epoch-end hooks).
+std::vector<MetricMap> split_per_loader(const MetricMap& metrics, size_t loaders) {
+  std::vector<MetricMap> out(std::max<size_t>(loaders, 1));
+  for (const auto& [k, v] : metrics) {
+    const size_t at = k.rfind("/dataloader_idx_");
+    if (loaders <= 1 || at == std::string::npos) {
+      for (MetricMap& m : out) m[k] = v;
+      continue;
+    }
+    const std::string idx = k.substr(at + 16);
+    for (size_t i = 0; i < out.size(); ++i)
+      if (idx == std::to_string(i)) out[i][k] = v;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<int64_t> Trainer::eval_batches(Stage stage,
+                                           const std::vector<DataLoader*>& loaders) const {
+  const BatchCount& limit =
+      stage == Stage::validate ? options_.limit_val_batches : options_.limit_test_batches;
+  std::vector<int64_t> n;
+  for (const DataLoader* l : loaders)
+    n.push_back(is_fast_dev_run() ? std::min(l->size(), options_.fast_dev_run.batches)
+                                  : limit.of(l->size()));
+  return n;
+}
+
+std::vector<MetricMap> Trainer::run_evaluation(Stage stage, const std::vector<DataLoader*>& loaders,
+                                               const std::vector<int64_t>& num_batches) {
   const bool val = stage == Stage::validate;
   const Stage prev_stage = stage_;
   MetricCollection* prev_results = active_results_;
@@ -14,7 +47,7 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
   const int64_t prev_batch_idx = batch_idx_;
 
   stage_ = stage;
-  num_eval_batches_ = num_batches;
+  num_eval_loaders_ = static_cast<int64_t>(loaders.size());
   // Modes of submodules (Lightning 2.2+): every module's mode is recorded, and put back by
   // on_*_model_train after on_*_end, so an injected module left in eval() stays there.
   model_->recorded_modes_.capture(*model_);
@@ -35,34 +68,42 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
     EMBER_HOOKS(on_test_start);
     EMBER_HOOKS(on_test_epoch_start);
   }
-  std::unique_ptr<BatchStream> stream = loader.stream(0, num_batches);
-  for (int64_t b = 0; b < num_batches; ++b) {
-    std::optional<Batch> next = stream->next();
-    if (!next) break;
-    const Batch batch = next->to(device_);
-    batch_idx_ = b;
-    eval_results_.begin_step();
-    current_batch_size_ = batch.batch_size();
-    if (val) {
-      EMBER_HOOKS(on_validation_batch_start, batch, b);
-      {
-        FxScope fx(*this, "validation_step");
-        model_->validation_step(batch, b);
+  // Several loaders run one after the other in one epoch (Lightning's sequential mode):
+  // batch_idx restarts at 0 for each, and the hooks get the loader's index.
+  for (size_t d = 0; d < loaders.size(); ++d) {
+    const int64_t dl = static_cast<int64_t>(d), n = num_batches.at(d);
+    dataloader_idx_ = dl;
+    num_eval_batches_ = n;
+    if (n == 0) continue;
+    std::unique_ptr<BatchStream> stream = loaders[d]->stream(0, n);
+    for (int64_t b = 0; b < n; ++b) {
+      std::optional<Batch> next = stream->next();
+      if (!next) break;
+      const Batch batch = next->to(device_);
+      batch_idx_ = b;
+      eval_results_.begin_step();
+      current_batch_size_ = batch.batch_size();
+      if (val) {
+        EMBER_HOOKS(on_validation_batch_start, batch, b, dl);
+        {
+          FxScope fx(*this, "validation_step");
+          model_->validation_step(batch, b, dl);
+        }
+        EMBER_HOOKS(on_validation_batch_end, batch, b, dl);
+      } else {
+        EMBER_HOOKS(on_test_batch_start, batch, b, dl);
+        {
+          FxScope fx(*this, "test_step");
+          model_->test_step(batch, b, dl);
+        }
+        EMBER_HOOKS(on_test_batch_end, batch, b, dl);
       }
-      EMBER_HOOKS(on_validation_batch_end, batch, b);
-    } else {
-      EMBER_HOOKS(on_test_batch_start, batch, b);
-      {
-        FxScope fx(*this, "test_step");
-        model_->test_step(batch, b);
-      }
-      EMBER_HOOKS(on_test_batch_end, batch, b);
+      // Metrics logged with on_step=true in an evaluation loop: progress bar and loggers.
+      const MetricViews v = eval_results_.views(true);
+      for (const auto& [k, x] : v.pbar) pbar_values_[k] = x;
+      if (!sanity_checking_ && !v.log.empty()) send_to_loggers(v.log, eval_log_step_);
+      if (!v.log.empty()) ++eval_log_step_;
     }
-    // Metrics logged with on_step=true in an evaluation loop: progress bar and loggers.
-    const MetricViews v = eval_results_.views(true);
-    for (const auto& [k, x] : v.pbar) pbar_values_[k] = x;
-    if (!sanity_checking_ && !v.log.empty()) send_to_loggers(v.log, eval_log_step_);
-    if (!v.log.empty()) ++eval_log_step_;
   }
   epoch_end_reached_ = true;
   if (val) EMBER_HOOKS(on_validation_epoch_end);
@@ -90,11 +131,12 @@ MetricMap Trainer::run_evaluation(Stage stage, DataLoader& loader, int64_t num_b
     if (val) model_->on_validation_model_train();
     else model_->on_test_model_train();
   }
-  return eval_metrics_;
+  return split_per_loader(eval_metrics_, loaders.size());
 }
 
-MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader,
-                                  const std::string& ckpt_path) {
+std::vector<MetricMap> Trainer::run_eval_entry(TrainerFn fn, LightningModule& model,
+                                               LoaderList loaders, const std::string& ckpt_path,
+                                               LightningDataModule* datamodule) {
   const std::string path = resolve_ckpt_path(ckpt_path, fn);
   std::optional<Checkpoint> ckpt;
   if (!path.empty()) ckpt = read_checkpoint(path);
@@ -102,15 +144,22 @@ MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoad
   const std::string stage = val ? "validate" : "test";
   ckpt_path_ = path;
   begin_run(fn, model);
-  MetricMap result;
+  datamodule_ = datamodule;
+  std::vector<MetricMap> result;
   try {
+    datamodule_begin(stage);
     EMBER_HOOKS(setup, stage);
     if (ckpt) restore_model(*ckpt, path);
-    for (const auto& l : loggers_) l->log_hyperparams(model.hparams());
-    const BatchCount& limit = val ? options_.limit_val_batches : options_.limit_test_batches;
-    const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches)
-                                        : limit.of(loader.size());
-    result = run_evaluation(val ? Stage::validate : Stage::test, loader, n);
+    if (ckpt) restore_datamodule(*ckpt);
+    const HParams hparams = run_hparams();
+    for (const auto& l : loggers_) l->log_hyperparams(hparams);
+    if (datamodule_) loaders = val ? datamodule_->val_dataloader() : datamodule_->test_dataloader();
+    if (loaders.empty())
+      fail<ValueError>(stage, "no ", stage, " loader: the LightningDataModule's ",
+                       val ? "val" : "test", "_dataloader() returned none");
+    const Stage st = val ? Stage::validate : Stage::test;
+    result = run_evaluation(st, loaders.pointers(), eval_batches(st, loaders.pointers()));
+    if (datamodule_) datamodule_->teardown(stage);
     EMBER_HOOKS(teardown, stage);
     for (const auto& l : loggers_) l->save();
   } catch (...) {
@@ -121,26 +170,60 @@ MetricMap Trainer::run_eval_entry(TrainerFn fn, LightningModule& model, DataLoad
   return result;
 }
 
-MetricMap Trainer::validate(ModelRef model, DataLoader& loader, const std::string& ckpt_path) {
-  return run_eval_entry(TrainerFn::validate, model.get(), loader, ckpt_path);
+std::vector<MetricMap> Trainer::validate(ModelRef model, LoaderList loaders,
+                                         const std::string& ckpt_path) {
+  return run_eval_entry(TrainerFn::validate, model.get(), std::move(loaders), ckpt_path, nullptr);
 }
 
-MetricMap Trainer::test(ModelRef model, DataLoader& loader, const std::string& ckpt_path) {
-  return run_eval_entry(TrainerFn::test, model.get(), loader, ckpt_path);
+std::vector<MetricMap> Trainer::validate(ModelRef model, LightningDataModule& datamodule,
+                                         const std::string& ckpt_path) {
+  return run_eval_entry(TrainerFn::validate, model.get(), {}, ckpt_path, &datamodule);
 }
 
-std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader,
+std::vector<MetricMap> Trainer::test(ModelRef model, LoaderList loaders,
                                      const std::string& ckpt_path) {
+  return run_eval_entry(TrainerFn::test, model.get(), std::move(loaders), ckpt_path, nullptr);
+}
+
+std::vector<MetricMap> Trainer::test(ModelRef model, LightningDataModule& datamodule,
+                                     const std::string& ckpt_path) {
+  return run_eval_entry(TrainerFn::test, model.get(), {}, ckpt_path, &datamodule);
+}
+
+std::vector<Tensor> Trainer::predict(ModelRef model, DataLoader& loader,
+                                     const std::string& ckpt_path) {
+  return run_predict(model.get(), &loader, ckpt_path, nullptr);
+}
+
+std::vector<Tensor> Trainer::predict(ModelRef model, LightningDataModule& datamodule,
+                                     const std::string& ckpt_path) {
+  return run_predict(model.get(), nullptr, ckpt_path, &datamodule);
+}
+
+std::vector<Tensor> Trainer::run_predict(LightningModule& model, DataLoader* loader_ptr,
+                                         const std::string& ckpt_path,
+                                         LightningDataModule* datamodule) {
   const std::string path = resolve_ckpt_path(ckpt_path, TrainerFn::predict);
   std::optional<Checkpoint> ckpt;
   if (!path.empty()) ckpt = read_checkpoint(path);
-  LightningModule& model = model_ref.get();
   ckpt_path_ = path;
   begin_run(TrainerFn::predict, model);
+  datamodule_ = datamodule;
   std::vector<Tensor> out;
   try {
+    datamodule_begin("predict");
     EMBER_HOOKS(setup, std::string("predict"));
     if (ckpt) restore_model(*ckpt, path);
+    if (ckpt) restore_datamodule(*ckpt);
+    if (datamodule_) {
+      LoaderList loaders = datamodule_->predict_dataloader();
+      if (loaders.size() != 1)
+        fail<ValueError>("predict", "the LightningDataModule's predict_dataloader() returned ",
+                         loaders.size(), " loaders; ember's predict takes one");
+      loader_ptr = &loaders[0];
+      run_loaders_.push_back(std::move(loaders));
+    }
+    DataLoader& loader = *loader_ptr;
     const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches)
                                         : options_.limit_predict_batches.of(loader.size());
     stage_ = Stage::predict;
@@ -175,6 +258,7 @@ std::vector<Tensor> Trainer::predict(ModelRef model_ref, DataLoader& loader,
     }
     EMBER_HOOKS(on_predict_end);
     model.restore_module_modes();
+    if (datamodule_) datamodule_->teardown("predict");
     EMBER_HOOKS(teardown, std::string("predict"));
   } catch (...) {
     end_run();

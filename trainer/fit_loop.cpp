@@ -19,11 +19,16 @@ bool every(const Callback&) { return true; }
 }  // namespace
 
 void Trainer::run_sanity_check() {
-  if (!val_loader_ || options_.num_sanity_val_steps == 0) return;
-  const int64_t total = options_.limit_val_batches.of(val_loader_->size());
-  const int64_t n =
-      options_.num_sanity_val_steps == -1 ? total : std::min(options_.num_sanity_val_steps, total);
-  if (n == 0) return;
+  if (!has_val_loader() || options_.num_sanity_val_steps == 0) return;
+  // num_sanity_val_steps batches of each validation loader.
+  std::vector<int64_t> n;
+  for (const DataLoader* l : val_loaders_) {
+    const int64_t total = options_.limit_val_batches.of(l->size());
+    n.push_back(options_.num_sanity_val_steps == -1
+                    ? total
+                    : std::min(options_.num_sanity_val_steps, total));
+  }
+  if (std::all_of(n.begin(), n.end(), [](int64_t k) { return k == 0; })) return;
   // The sanity check leaves the generator as it found it (Lightning's isolate_rng), so
   // training draws the same numbers with or without it.
   const PhiloxState rng = get_rng_state();
@@ -31,7 +36,7 @@ void Trainer::run_sanity_check() {
   call_callbacks(
       "on_sanity_check_start", [&](Callback& c) { c.on_sanity_check_start(*this, *model_); },
       every);
-  run_evaluation(Stage::validate, *val_loader_, n);
+  run_evaluation(Stage::validate, val_loaders_, n);
   call_callbacks(
       "on_sanity_check_end", [&](Callback& c) { c.on_sanity_check_end(*this, *model_); }, every);
   sanity_checking_ = false;
@@ -94,7 +99,8 @@ void Trainer::run_train_epoch() {
         1, static_cast<int64_t>(static_cast<double>(num_training_batches_) * vci.fraction));
   } else {
     val_check_batch_ = vci.count;
-    if (options_.check_val_every_n_epoch && val_check_batch_ > num_training_batches_ && val_loader_)
+    if (options_.check_val_every_n_epoch && val_check_batch_ > num_training_batches_ &&
+        has_val_loader())
       fail<ValueError>("Trainer", "val_check_interval (", val_check_batch_,
                        ") must be at most the number of training batches (", num_training_batches_,
                        "); unset check_val_every_n_epoch to count batches across epochs");
@@ -248,10 +254,7 @@ void Trainer::post_batch(int64_t b, bool stepped, bool validated) {
     if (stepped && should_update_logs()) send_to_loggers(v.log, batches_that_stepped_);
     if (should_check_val(b)) {
       if (stepped) model_->zero_grad(true);  // frees gradient memory during validation
-      const int64_t n = is_fast_dev_run()
-                            ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
-                            : options_.limit_val_batches.of(val_loader_->size());
-      run_evaluation(Stage::validate, *val_loader_, n);
+      run_evaluation(Stage::validate, val_loaders_, eval_batches(Stage::validate, val_loaders_));
     }
   }
   if (stepped) {
@@ -261,10 +264,9 @@ void Trainer::post_batch(int64_t b, bool stepped, bool validated) {
 }
 
 bool Trainer::should_check_val(int64_t b) const {
-  if (!val_loader_) return false;
-  const int64_t n = is_fast_dev_run() ? std::min(val_loader_->size(), options_.fast_dev_run.batches)
-                                      : options_.limit_val_batches.of(val_loader_->size());
-  if (n == 0) return false;
+  if (!has_val_loader()) return false;
+  const std::vector<int64_t> n = eval_batches(Stage::validate, val_loaders_);
+  if (std::all_of(n.begin(), n.end(), [](int64_t k) { return k == 0; })) return false;
   if (options_.check_val_every_n_epoch &&
       (current_epoch_ + 1) % *options_.check_val_every_n_epoch != 0)
     return false;

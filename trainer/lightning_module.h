@@ -95,6 +95,9 @@ struct LogOptions {
   std::string reduce_fx =
       "mean";  // epoch reduction: "mean" (weighted by batch size), "sum", "max", "min"
   std::optional<int64_t> batch_size{};  // unset: the current batch's leading size
+  // With several validation/test loaders, names logged while loader i runs get the suffix
+  // "/dataloader_idx_i" (Lightning's add_dataloader_idx); false keeps the name as given.
+  bool add_dataloader_idx = true;
 };
 
 // A checkpoint as the hooks see it: tensors by name and string metadata. The module's
@@ -119,8 +122,22 @@ class LightningModule : public nn::Module {
   // ---- steps -------------------------------------------------------------------------------
   // The loss to minimise; an undefined tensor skips the batch's backward and step.
   virtual Tensor training_step(const Batch& batch, int64_t batch_idx);
+  // validation_step and test_step (and their batch hooks below) come in two forms: the
+  // Trainer calls the one with dataloader_idx (which loader of several the batch is from),
+  // whose default calls the two-index one, so a module overrides whichever it needs.
+  // -Woverloaded-virtual is silenced around each pair: overriding one form and leaving
+  // the other to the base is the intended use, not an accident.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
   virtual void validation_step(const Batch& batch, int64_t batch_idx);
+  virtual void validation_step(const Batch& batch, int64_t batch_idx, int64_t /*dataloader_idx*/) {
+    validation_step(batch, batch_idx);
+  }
   virtual void test_step(const Batch& batch, int64_t batch_idx);
+  virtual void test_step(const Batch& batch, int64_t batch_idx, int64_t /*dataloader_idx*/) {
+    test_step(batch, batch_idx);
+  }
+#pragma GCC diagnostic pop
   virtual Tensor predict_step(const Batch& batch, int64_t batch_idx);
   virtual OptimizerConfig configure_optimizers();
 
@@ -141,14 +158,36 @@ class LightningModule : public nn::Module {
   virtual void on_validation_end() {}
   virtual void on_validation_epoch_start() {}
   virtual void on_validation_epoch_end() {}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
   virtual void on_validation_batch_start(const Batch& /*batch*/, int64_t /*batch_idx*/) {}
+  virtual void on_validation_batch_start(const Batch& batch, int64_t batch_idx,
+                                         int64_t /*dataloader_idx*/) {
+    on_validation_batch_start(batch, batch_idx);
+  }
   virtual void on_validation_batch_end(const Batch& /*batch*/, int64_t /*batch_idx*/) {}
+  virtual void on_validation_batch_end(const Batch& batch, int64_t batch_idx,
+                                       int64_t /*dataloader_idx*/) {
+    on_validation_batch_end(batch, batch_idx);
+  }
+#pragma GCC diagnostic pop
   virtual void on_test_start() {}
   virtual void on_test_end() {}
   virtual void on_test_epoch_start() {}
   virtual void on_test_epoch_end() {}
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverloaded-virtual"
   virtual void on_test_batch_start(const Batch& /*batch*/, int64_t /*batch_idx*/) {}
+  virtual void on_test_batch_start(const Batch& batch, int64_t batch_idx,
+                                   int64_t /*dataloader_idx*/) {
+    on_test_batch_start(batch, batch_idx);
+  }
   virtual void on_test_batch_end(const Batch& /*batch*/, int64_t /*batch_idx*/) {}
+  virtual void on_test_batch_end(const Batch& batch, int64_t batch_idx,
+                                 int64_t /*dataloader_idx*/) {
+    on_test_batch_end(batch, batch_idx);
+  }
+#pragma GCC diagnostic pop
   virtual void on_predict_start() {}
   virtual void on_predict_end() {}
   virtual void on_before_backward(const Tensor& /*loss*/) {}

@@ -177,7 +177,11 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
 void Trainer::end_run() {
   // The loaders belong to the caller and may not outlive this call.
   train_loader_ = nullptr;
-  val_loader_ = nullptr;
+  val_loaders_.clear();
+  run_loaders_.clear();
+  datamodule_ = nullptr;
+  dataloader_idx_ = 0;
+  num_eval_loaders_ = 0;
   overfit_train_.reset();  // overfit_batches' unshuffled twins read the caller's datasets
   overfit_val_.reset();
   resume_.reset();  // a resume the loop never reached (max_epochs already met) ends here
@@ -252,12 +256,44 @@ std::string Trainer::resolve_ckpt_path(const std::string& ckpt_path, TrainerFn f
 }
 
 void Trainer::fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path) {
-  fit_impl(model.get(), train_loader, nullptr, ckpt_path);
+  fit_impl(model.get(), &train_loader, {}, ckpt_path, nullptr);
 }
 
-void Trainer::fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
+void Trainer::fit(ModelRef model, DataLoader& train_loader, LoaderList val_loaders,
                   const std::string& ckpt_path) {
-  fit_impl(model.get(), train_loader, &val_loader, ckpt_path);
+  fit_impl(model.get(), &train_loader, std::move(val_loaders), ckpt_path, nullptr);
+}
+
+void Trainer::fit(ModelRef model, LightningDataModule& datamodule, const std::string& ckpt_path) {
+  fit_impl(model.get(), nullptr, {}, ckpt_path, &datamodule);
+}
+
+// ---- DataModules ----------------------------------------------------------------------------
+
+void Trainer::datamodule_begin(const std::string& stage) {
+  if (!datamodule_) return;
+  datamodule_->prepare_data();
+  datamodule_->setup(stage);
+}
+
+void Trainer::restore_datamodule(const Checkpoint& ckpt) {
+  if (!datamodule_) return;
+  auto it = ckpt.metadata.find("datamodule");
+  if (it != ckpt.metadata.end()) datamodule_->load_state_dict(it->second);
+}
+
+HParams Trainer::run_hparams() const {
+  HParams out = model_->hparams();
+  if (!datamodule_) return out;
+  for (const auto& [k, v] : datamodule_->hparams()) {
+    auto same = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == k; });
+    if (same == out.end()) out.emplace_back(k, v);
+    else if (!(same->second == v))
+      fail<ValueError>("Trainer", "the hyperparameter '", k, "' is ", same->second.as_string(),
+                       " in the LightningModule and ", v.as_string(),
+                       " in the LightningDataModule (merged hparams must agree)");
+  }
+  return out;
 }
 
 void Trainer::configure_optimizers() {
@@ -306,8 +342,8 @@ const SchedulerConfig& Trainer::lr_scheduler_config() const {
   return scheduler_configs_.empty() ? none : scheduler_configs_[0];
 }
 
-void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader,
-                       const std::string& ckpt_path) {
+void Trainer::fit_impl(LightningModule& model, DataLoader* train_loader, LoaderList val_loaders,
+                       const std::string& ckpt_path, LightningDataModule* datamodule) {
   // The checkpoint is read (and validated) before anything is written or changed, so a
   // bad file fails cleanly and leaves every existing file as it was.
   const std::string path = resolve_ckpt_path(ckpt_path, TrainerFn::fit);
@@ -319,23 +355,41 @@ void Trainer::fit_impl(LightningModule& model, DataLoader& train_loader, DataLoa
   }
   begin_run(TrainerFn::fit, model);
   validated_in_fit_ = false;
-  train_loader_ = overfit_view(&train_loader, overfit_train_, "train");  // overfit_batches
-  val_loader_ = overfit_view(val_loader, overfit_val_, "val");
+  train_loader_ = overfit_view(train_loader, overfit_train_, "train");  // overfit_batches
+  val_loaders_ = val_loaders.pointers();
+  if (val_loaders_.size() == 1) val_loaders_[0] = overfit_view(val_loaders_[0], overfit_val_, "val");
+  run_loaders_.push_back(std::move(val_loaders));
+  datamodule_ = datamodule;
   // detect_anomaly: backward checks every node's gradients (autograd/anomaly_mode.h).
   std::optional<autograd::DetectAnomalyGuard> anomaly;
   if (options_.detect_anomaly) anomaly.emplace(true);
   ckpt_path_ = path;
   try {
+    datamodule_begin("fit");
     EMBER_HOOKS(setup, std::string("fit"));
     if (ckpt) restore_model(*ckpt, path);
+    if (ckpt) restore_datamodule(*ckpt);
     configure_optimizers();
     if (ckpt) restore_training_state(*ckpt, *resume);
-    for (const auto& l : loggers_) l->log_hyperparams(model.hparams());
+    const HParams hparams = run_hparams();
+    for (const auto& l : loggers_) l->log_hyperparams(hparams);
     EMBER_HOOKS(on_fit_start);
+    if (datamodule_) {
+      // Lightning asks for val_dataloader in the sanity check and for train_dataloader when
+      // the fit loop starts, both after on_fit_start: the same order, asked once.
+      LoaderList val = datamodule_->val_dataloader();
+      val_loaders_ = val.pointers();
+      run_loaders_.push_back(std::move(val));
+      std::shared_ptr<DataLoader> train = datamodule_->train_dataloader();
+      if (!train) fail<ValueError>("fit", "the LightningDataModule's train_dataloader() is null");
+      train_loader_ = train.get();
+      run_loaders_.emplace_back(std::move(train));
+    }
     run_sanity_check();
     run_fit_loop();
     EMBER_HOOKS(on_fit_end);
     for (const auto& l : loggers_) l->finalize("success");
+    if (datamodule_) datamodule_->teardown("fit");
     EMBER_HOOKS(teardown, std::string("fit"));
   } catch (...) {
     for (const auto& l : loggers_) {
@@ -410,6 +464,16 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value,
     fail<ValueError>("log", "'", name, "': on_step=true is not supported in ", fx,
                      " (an epoch-level hook)");
   const int64_t bs = options.batch_size.value_or(current_batch_size_);
+  // Lightning's add_dataloader_idx: with several eval loaders, names logged while one of
+  // them runs (step and batch hooks) are kept apart per loader.
+  const bool in_loader = fx == "validation_step" || fx == "test_step" ||
+                         fx.starts_with("on_validation_batch") || fx.starts_with("on_test_batch");
+  if (options.add_dataloader_idx && num_eval_loaders_ > 1 && in_loader) {
+    active_results_->log(fx, name + "/dataloader_idx_" + std::to_string(dataloader_idx_), value,
+                         on_step, on_epoch, options.prog_bar, options.logger, options.reduce_fx,
+                         bs);
+    return;
+  }
   active_results_->log(fx, name, value, on_step, on_epoch, options.prog_bar, options.logger,
                        options.reduce_fx, bs);
 }

@@ -19,6 +19,7 @@
 #include "trainer/callback.h"
 #include "trainer/checkpoint.h"
 #include "trainer/data.h"
+#include "trainer/datamodule.h"
 #include "trainer/lightning_module.h"
 #include "trainer/loggers/logger.h"
 #include "trainer/metrics.h"
@@ -147,13 +148,28 @@ class Trainer {
   // trainer's ModelCheckpoint folders, nowhere else; none: a warning and a fresh start) or
   // "best" (the first ModelCheckpoint's best_model_path).
   void fit(ModelRef model, DataLoader& train_loader, const std::string& ckpt_path = "");
-  void fit(ModelRef model, DataLoader& train_loader, DataLoader& val_loader,
+  // val_loaders: one loader or several ({val_a, val_b}); with several, the step hooks get
+  // each batch's dataloader_idx and logged names a "/dataloader_idx_i" suffix.
+  void fit(ModelRef model, DataLoader& train_loader, LoaderList val_loaders,
            const std::string& ckpt_path = "");
-  // Return the epoch-level metrics logged (Lightning's list of one dict per loader).
+  // The loaders come from the DataModule (prepare_data, setup("fit"), then
+  // val_dataloader() and train_dataloader() after on_fit_start).
+  void fit(ModelRef model, LightningDataModule& datamodule, const std::string& ckpt_path = "");
+  // Return the epoch-level metrics logged, one map per loader (Lightning's list of dicts):
+  // map i holds what was logged while loader i ran, and what the epoch-level hooks logged.
   // ckpt_path: "" (the model as it is), a file, "best" or "last".
-  MetricMap validate(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
-  MetricMap test(ModelRef model, DataLoader& loader, const std::string& ckpt_path = "");
+  std::vector<MetricMap> validate(ModelRef model, LoaderList loaders,
+                                  const std::string& ckpt_path = "");
+  std::vector<MetricMap> validate(ModelRef model, LightningDataModule& datamodule,
+                                  const std::string& ckpt_path = "");
+  std::vector<MetricMap> test(ModelRef model, LoaderList loaders,
+                              const std::string& ckpt_path = "");
+  std::vector<MetricMap> test(ModelRef model, LightningDataModule& datamodule,
+                              const std::string& ckpt_path = "");
   std::vector<Tensor> predict(ModelRef model, DataLoader& loader,
+                              const std::string& ckpt_path = "");
+  // The DataModule's predict_dataloader() must give one loader.
+  std::vector<Tensor> predict(ModelRef model, LightningDataModule& datamodule,
                               const std::string& ckpt_path = "");
 
   // Saves the current state (weights, optimizer, scheduler, loop, callbacks, RNG, hparams),
@@ -189,7 +205,12 @@ class Trainer {
   int64_t num_eval_batches() const { return num_eval_batches_; }  // of the running val/test loop
   int64_t batch_idx() const { return batch_idx_; }                // of the running loop
   int64_t val_check_batch() const { return val_check_batch_; }
-  bool has_val_loader() const { return val_loader_ != nullptr; }
+  bool has_val_loader() const { return !val_loaders_.empty(); }
+  // Which validation/test loader runs (0 when there is one), and how many there are.
+  int64_t dataloader_idx() const { return dataloader_idx_; }
+  int64_t num_eval_dataloaders() const { return num_eval_loaders_; }
+  // The DataModule the running entry point was given (nullptr for loaders).
+  LightningDataModule* datamodule() const { return datamodule_; }
   // Whether a validation loop (not the sanity check) has finished in the running fit.
   bool validated_in_fit() const { return validated_in_fit_; }
   // The checkpoint the running fit/validate/test/predict started from ("" for none).
@@ -263,8 +284,8 @@ class Trainer {
   void call_callbacks(const char* fx, CbFn&& cb, Which&& which);
 
   // entry points' shared parts (trainer.cpp)
-  void fit_impl(LightningModule& model, DataLoader& train_loader, DataLoader* val_loader,
-                const std::string& ckpt_path);
+  void fit_impl(LightningModule& model, DataLoader* train_loader, LoaderList val_loaders,
+                const std::string& ckpt_path, LightningDataModule* datamodule);
   void begin_run(TrainerFn fn, LightningModule& model);
   void end_run();
   void resolve_callbacks_and_loggers();
@@ -297,9 +318,22 @@ class Trainer {
   void check_optimization_options() const;
   void run_sanity_check();
   void warn_if_modules_in_eval_mode() const;  // modes of submodules: fit does not train()
-  MetricMap run_evaluation(Stage stage, DataLoader& loader, int64_t num_batches);
-  MetricMap run_eval_entry(TrainerFn fn, LightningModule& model, DataLoader& loader,
-                           const std::string& ckpt_path);
+  // Runs the loaders one after the other in one evaluation epoch, num_batches[i] of
+  // loader i; returns the epoch metrics split per loader.
+  std::vector<MetricMap> run_evaluation(Stage stage, const std::vector<DataLoader*>& loaders,
+                                        const std::vector<int64_t>& num_batches);
+  // The batches each loader runs: limit_val/test_batches or fast_dev_run.
+  std::vector<int64_t> eval_batches(Stage stage, const std::vector<DataLoader*>& loaders) const;
+  std::vector<MetricMap> run_eval_entry(TrainerFn fn, LightningModule& model, LoaderList loaders,
+                                        const std::string& ckpt_path,
+                                        LightningDataModule* datamodule);
+  std::vector<Tensor> run_predict(LightningModule& model, DataLoader* loader,
+                                  const std::string& ckpt_path, LightningDataModule* datamodule);
+  // DataModule hooks around the module's (datamodule.h) and its checkpoint state.
+  void datamodule_begin(const std::string& stage);
+  void restore_datamodule(const Checkpoint& ckpt);
+  // The module's hyperparameters and the DataModule's, merged (what loggers receive).
+  HParams run_hparams() const;
 
   // checkpoints (checkpoint_io.cpp)
   Checkpoint dump_checkpoint(bool weights_only = false);
@@ -330,7 +364,11 @@ class Trainer {
   int64_t current_batch_size_ = 1;
 
   DataLoader* train_loader_ = nullptr;
-  DataLoader* val_loader_ = nullptr;
+  // ---- several validation/test loaders, DataModules (data) ----
+  std::vector<DataLoader*> val_loaders_;
+  std::vector<LoaderList> run_loaders_;  // keep the loaders of the run alive until its end
+  LightningDataModule* datamodule_ = nullptr;
+  int64_t dataloader_idx_ = 0, num_eval_loaders_ = 0;
   OptimizerList optimizers_;         // optimization: configure_optimizers' optimizers
   SchedulerList scheduler_configs_;  // and scheduler configs, in order
 

@@ -63,7 +63,7 @@ TEST(ModelCheckpoint, KeepsTheTopKByTheMonitorAndLast) {
     }
     // last.ckpt is the final state; best loads by path ("best").
     EXPECT_EQ(read_checkpoint(dir + "/last.ckpt").metadata.at("global_step"), "10");
-    const MetricMap v = trainer.validate(model, loader, "best");
+    const MetricMap v = trainer.validate(model, loader, "best").at(0);
     EXPECT_TRUE(v.count("val_loss"));
   }
 }

@@ -226,12 +226,12 @@ TEST(Hooks, ValidateAndTestFollowLightningsOrder) {
                          .default_root_dir = temp_dir("hooks_eval"),
                          .callbacks = {std::make_shared<RecordingCallback>(&log)},
                          .logger = false}));
-  const MetricMap v = trainer.validate(model, loader);
+  const MetricMap v = trainer.validate(model, loader).at(0);
   EXPECT_THAT(log, ::testing::ElementsAreArray(
                        expand(concat({{"setup:validate"}, val_loop(2), {"teardown:validate"}}))));
   EXPECT_TRUE(v.count("val_loss"));
   log.clear();
-  const MetricMap t = trainer.test(model, loader);
+  const MetricMap t = trainer.test(model, loader).at(0);
   std::vector<std::string> test = {"setup:test", "on_test_start", "on_test_epoch_start"};
   for (int i = 0; i < 2; ++i)
     test.insert(test.end(), {"on_test_batch_start", "test_step", "on_test_batch_end"});
