@@ -18,6 +18,7 @@
 #include "kernels/cpu/pool_fast.h"
 
 #include <algorithm>
+#include <type_traits>
 
 namespace ember::cpu::pool_fast {
 
@@ -48,6 +49,52 @@ void border_forward(const Planes& g, const Pool2dParams& p, const T* x, const Sp
   }
 }
 
+// Max over the interior columns [j0, j0 + n) of one output row, n <= kChunk: the running
+// maxima and the winners' offsets in the window (h - r.lo) W + t stay in local arrays. The
+// offset is the same for every lane of one step (a broadcast, not a per-lane index) and
+// as wide as T, so the selects fill whole vectors.
+constexpr int64_t kChunk = 64;
+
+template <typename T, int KW, int SW>
+void max_chunk(const T* __restrict x, int64_t W, const Span& r, int64_t kw, int64_t sw, int64_t pw,
+               int64_t j0, int64_t n, T* __restrict o, int64_t* __restrict at) {
+  using Off = std::conditional_t<sizeof(T) == 4, int32_t, int64_t>;
+  T best[kChunk];
+  Off off[kChunk];
+  for (int64_t c = 0; c < n; ++c) best[c] = -std::numeric_limits<T>::infinity(), off[c] = 0;
+  for (int64_t h = r.lo; h < r.hi; ++h) {
+    const T* __restrict row = x + h * W + j0 * sw - pw;  // inside x: j0 is interior
+    const Off oh = static_cast<Off>((h - r.lo) * W);
+    if constexpr (KW > 0) {
+      for (int64_t c = 0; c < n; ++c) {
+        T b = best[c];
+        Off a = off[c];
+        for (int t = 0; t < KW; ++t) {
+          const T v = row[c * SW + t];
+          const bool take = v > b || v != v;  // v != v: NaN
+          b = take ? v : b;
+          a = take ? oh + t : a;
+        }
+        best[c] = b;
+        off[c] = a;
+      }
+    } else {
+      for (int64_t t = 0; t < kw; ++t)
+        for (int64_t c = 0; c < n; ++c) {
+          const T v = row[c * sw + t];
+          const bool take = v > best[c] || v != v;
+          best[c] = take ? v : best[c];
+          off[c] = take ? static_cast<Off>(oh + t) : off[c];
+        }
+    }
+  }
+  const int64_t origin = r.lo * W + j0 * sw - pw;  // window origin of column j0
+  for (int64_t c = 0; c < n; ++c) {
+    o[j0 + c] = best[c];
+    at[j0 + c] = origin + c * sw + off[c];
+  }
+}
+
 // KW, SW: the window's width and column stride when fixed at compile time, else 0.
 template <typename T, bool kMax, int KW, int SW>
 void fixed_forward(const Planes& g, const Pool2dParams& p, const T* __restrict x, T* __restrict out,
@@ -62,37 +109,8 @@ void fixed_forward(const Planes& g, const Pool2dParams& p, const T* __restrict x
     border_forward<T, kMax>(g, p, x, r, 0, in.lo, o, at);
     border_forward<T, kMax>(g, p, x, r, in.hi, Q, o, at);
     if constexpr (kMax) {
-      for (int64_t j = in.lo; j < in.hi; ++j) {
-        o[j] = -std::numeric_limits<T>::infinity();
-        at[j] = r.lo * W + j * sw - pw;
-      }
-      for (int64_t h = r.lo; h < r.hi; ++h) {
-        const int64_t base = h * W - pw;  // x[base + j sw + t]: window column t of output j
-        if constexpr (KW > 0) {
-          for (int64_t j = in.lo; j < in.hi; ++j) {
-            T best = o[j];
-            int64_t a = at[j];
-            for (int t = 0; t < KW; ++t) {
-              const int64_t e = base + j * SW + t;
-              const T v = x[e];
-              const bool take = v > best || v != v;  // v != v: NaN
-              best = take ? v : best;
-              a = take ? e : a;
-            }
-            o[j] = best;
-            at[j] = a;
-          }
-        } else {
-          for (int64_t t = 0; t < kw; ++t)
-            for (int64_t j = in.lo; j < in.hi; ++j) {
-              const int64_t e = base + j * sw + t;
-              const T v = x[e];
-              const bool take = v > o[j] || v != v;
-              o[j] = take ? v : o[j];
-              at[j] = take ? e : at[j];
-            }
-        }
-      }
+      for (int64_t j = in.lo; j < in.hi; j += kChunk)
+        max_chunk<T, KW, SW>(x, W, r, kw, sw, pw, j, std::min(kChunk, in.hi - j), o, at);
     } else {
       for (int64_t j = in.lo; j < in.hi; ++j) o[j] = 0;
       for (int64_t h = r.lo; h < r.hi; ++h) {
