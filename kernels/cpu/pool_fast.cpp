@@ -53,7 +53,7 @@ void border_forward(const Planes& g, const Pool2dParams& p, const T* x, const Sp
 // maxima and the winners' offsets in the window (h - r.lo) W + t stay in local arrays. The
 // offset is the same for every lane of one step (a broadcast, not a per-lane index) and
 // as wide as T, so the selects fill whole vectors.
-constexpr int64_t kChunk = 64;
+constexpr int64_t kChunk = 65;  // 4 vectors of floats or 8 of doubles, and one
 
 template <typename T, int KW, int SW>
 void max_chunk(const T* __restrict x, int64_t W, const Span& r, int64_t kw, int64_t sw, int64_t pw,
@@ -109,8 +109,18 @@ void fixed_forward(const Planes& g, const Pool2dParams& p, const T* __restrict x
     border_forward<T, kMax>(g, p, x, r, 0, in.lo, o, at);
     border_forward<T, kMax>(g, p, x, r, in.hi, Q, o, at);
     if constexpr (kMax) {
-      for (int64_t j = in.lo; j < in.hi; j += kChunk)
-        max_chunk<T, KW, SW>(x, W, r, kw, sw, pw, j, std::min(kChunk, in.hi - j), o, at);
+      // Chunks of m kVec + 1 columns: GCC leaves a strided loop's last column to its
+      // scalar epilogue (peeling for gaps), so these are m whole vectors and one column.
+      // A tail narrower than that is one such chunk ending at in.hi, overlapping the
+      // chunk before: it recomputes those outputs to the same values.
+      constexpr int64_t kVec = 64 / sizeof(T);  // one AVX-512 register
+      for (int64_t j = in.lo; j < in.hi;) {
+        int64_t n = std::min(kChunk, in.hi - j);
+        if (n > kVec) n -= (n - 1) % kVec;
+        else if (in.hi - in.lo > kVec) j = in.hi - (n = kVec + 1);
+        max_chunk<T, KW, SW>(x, W, r, kw, sw, pw, j, n, o, at);
+        j += n;
+      }
     } else {
       for (int64_t j = in.lo; j < in.hi; ++j) o[j] = 0;
       for (int64_t h = r.lo; h < r.hi; ++h) {
