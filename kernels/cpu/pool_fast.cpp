@@ -13,7 +13,8 @@
 //     ceil_mode's clipped last window) take pool_fast.h's per-window loops.
 //   avg backward: the transpose of the fixed forward; columns of the window that one output
 //     column's writes cannot overlap (stride-wide groups) share a loop, so the writes form
-//     interleaved vector stores. It scales by 1 / divisor where the general loop divides.
+//     interleaved vector stores (3x3/2: one pass over column pairs). It scales by
+//     1 / divisor where the general loop divides.
 // Cost: as pool.cpp (every window read once), at vector width for the interior.
 #include "kernels/cpu/pool_fast.h"
 
@@ -159,6 +160,20 @@ void fixed_avg_backward(const Planes& g, const Pool2dParams& p, const T* __restr
     const T inv = T(1) / divisor<T>(r, Span{0, kw, 1, kw}, p);
     for (int64_t h = r.lo; h < r.hi; ++h) {
       const int64_t base = h * W - pw;
+      if constexpr (KW == 3 && SW == 2) {
+        // Window column 2 of output j is column 0 of output j + 1: one pass over column
+        // pairs, each written once (half the time of three strided passes).
+        if (in.hi == in.lo) continue;
+        const int64_t a = in.lo, z = in.hi;
+        gx[base + 2 * a] += gr[a] * inv;
+        gx[base + 2 * a + 1] += gr[a] * inv;
+        for (int64_t j = a + 1; j < z; ++j) {
+          gx[base + 2 * j] += (gr[j - 1] + gr[j]) * inv;
+          gx[base + 2 * j + 1] += gr[j] * inv;
+        }
+        gx[base + 2 * z] += gr[z - 1] * inv;  // inside the row: z - 1 is interior
+        continue;
+      }
       // Window columns [t0, t0 + sw): output j writes base + j sw + [t0, t0 + sw), disjoint
       // from every other output's writes in this loop.
       for (int64_t t0 = 0; t0 < kw; t0 += sw) {
