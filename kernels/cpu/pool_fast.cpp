@@ -1,7 +1,7 @@
 // The vectorized plane kernels of 2-D pooling on the cpu device (kernels/cpu/pool.cpp picks
 // them per call and threads over the planes). They visit every window's elements in the
 // same row-major order as pool.cpp's general loops, so max keeps the first maximum and the
-// NaN rule, and avg's forward adds in the same order (identical results):
+// NaN rule, and fixed-window avg adds in the same order (identical results):
 //   global avg (one output whose window covers the whole plane: AdaptiveAvgPool2d(1), or a
 //     fixed window as large as the plane): one contiguous sum per plane over vector lanes
 //     in double (`omp simd reduction`), backward a broadcast fill;
@@ -9,8 +9,9 @@
 //     (windows inside [0, W)) in one loop over output columns, contiguous writes, the
 //     window's rows outside it; kernel widths 2 and 3 at strides 1 and 2 unroll the
 //     columns of the window inside that loop (ResNet's 3x3/2 stem, VGG's and U-Net's 2x2/2),
-//     other sizes run the window's columns as an outer loop. The border columns (padding,
-//     ceil_mode's clipped last window) take pool_fast.h's per-window loops.
+//     other sizes run the window's columns as an outer loop (max: in chunks, max_chunk).
+//     The border columns (padding, ceil_mode's clipped last window) take pool_fast.h's
+//     per-window loops.
 //   avg backward: the transpose of the fixed forward; columns of the window that one output
 //     column's writes cannot overlap (stride-wide groups) share a loop, so the writes form
 //     interleaved vector stores (3x3/2: one pass over column pairs). It scales by
