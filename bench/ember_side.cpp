@@ -3,6 +3,7 @@
 // enough for the optimizer to treat it as used.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -202,6 +203,48 @@ Setup seed_train_step(bool attention) {
       if (const float l = step(); !std::isfinite(l))
         throw std::runtime_error("bench seed_train_step: loss " + std::to_string(l));
     return [step] { benchmark::DoNotOptimize(step()); };
+  };
+}
+
+// Checks a few outputs of y = pool(x) (max 3x3 stride 2 padding 1, or the plane's mean)
+// against plain loops in double.
+void check_pool(const ember::Tensor& x, const ember::Tensor& y, bool max) {
+  const int64_t H = x.size(2), W = x.size(3), P = y.size(2), Q = y.size(3);
+  const ember::Tensor xc = x.contiguous(), yc = y.contiguous();
+  const float* px = xc.data_ptr<float>();  // (N, C, H, W)
+  const float* py = yc.data_ptr<float>();  // (N, C, P, Q)
+  const int64_t planes = x.size(0) * x.size(1);
+  for (const int64_t b : {int64_t{0}, planes / 3, planes - 1})
+    for (const int64_t o : {int64_t{0}, P * Q / 2, P * Q - 1}) {
+      const int64_t i = o / Q, j = o % Q;
+      double want = max ? -INFINITY : 0;
+      for (int64_t h = max ? 2 * i - 1 : 0; h < (max ? 2 * i + 2 : H); ++h)
+        for (int64_t w = max ? 2 * j - 1 : 0; w < (max ? 2 * j + 2 : W); ++w) {
+          if (h < 0 || h >= H || w < 0 || w >= W) continue;
+          const double v = px[(b * H + h) * W + w];
+          want = max ? std::max(want, v) : want + v / double(H * W);
+        }
+      const double got = py[b * P * Q + o];
+      if (!(std::abs(got - want) <= 1e-5 * (1 + std::abs(want))))
+        throw std::runtime_error("bench pool: plane " + std::to_string(b) + " output " +
+                                 std::to_string(o) + " = " + std::to_string(got) + ", expected " +
+                                 std::to_string(want));
+    }
+}
+
+Setup pool2d_fwdbwd(Dims x_dims, bool max) {
+  return [x_dims, max]() -> Body {
+    namespace F = ember::nn::functional;
+    ember::Tensor x = ember::randn(x_dims);
+    x.requires_grad_();
+    auto pool = [max](const ember::Tensor& t) {
+      return max ? F::max_pool2d(t, 3, {.stride = 2, .padding = 1}) : F::adaptive_avg_pool2d(t, 1);
+    };
+    check_pool(x, pool(x), max);
+    return [x, pool] {
+      ember::Tensor y = pool(x);
+      keep(ember::autograd::grad({y.sum()}, {x})[0]);
+    };
   };
 }
 

@@ -235,6 +235,17 @@ struct ResNet : torch::nn::Module {
 };
 }  // namespace
 
+Setup pool2d_fwdbwd(Dims x_dims, bool max) {
+  return [x_dims, max]() -> Body {
+    torch::Tensor x = torch::randn(x_dims).requires_grad_();
+    return [x, max] {
+      torch::Tensor y = max ? torch::max_pool2d(x, {3, 3}, /*stride=*/{2, 2}, /*padding=*/{1, 1})
+                            : torch::adaptive_avg_pool2d(x, {1, 1});
+      keep(torch::autograd::grad({y.sum()}, {x})[0]);
+    };
+  };
+}
+
 Setup resnet_train_step() {
   return []() -> Body {
     using S = ResNetShape;

@@ -73,6 +73,9 @@ Setup seed_train_step(bool attention);
 // cross-entropy against random labels, backward, SGD (momentum 0.9, Nesterov, weight
 // decay 5e-4 on every parameter).
 Setup resnet_train_step();
+// 2-D pooling of x (N, C, H, W), then the gradient of out.sum() for x: max (3x3, stride 2,
+// padding 1: the ResNet stem's) or global average (adaptive_avg_pool2d to 1x1).
+Setup pool2d_fwdbwd(Dims x, bool max);
 }  // namespace ember_side
 
 namespace torch_side {
@@ -84,6 +87,7 @@ Setup adam_step(int64_t tensors, int64_t numel);  // torch::optim::Adam
 Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 Setup seed_train_step(bool attention);  // the same model, built from torch::nn modules
 Setup resnet_train_step();              // the same ResNet, built from torch::nn modules
+Setup pool2d_fwdbwd(Dims x, bool max);
 
 // Sets LibTorch's intra-op thread count; returns LibTorch's description of its
 // parallel setup (at::get_parallel_info) for the log.

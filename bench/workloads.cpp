@@ -135,6 +135,22 @@ Workload resnet_train_step(std::string name, std::string description) {
           torch_side::resnet_train_step()};
 }
 
+// Pooling forward + backward of sum(): max 3x3/2 pad 1 reads x, writes out and indices
+// (i64), reads the gradient and indices, writes dx (9 comparisons per output); the global
+// average reads x, writes one mean per plane, writes dx (one add per element).
+Workload pool2d_fwdbwd(std::string name, std::string description, const Dims& x, bool max) {
+  const double in = numel(x);
+  const double out = max ? static_cast<double>(x[0] * x[1]) * static_cast<double>((x[2] + 1) / 2) *
+                               static_cast<double>((x[3] + 1) / 2)
+                         : static_cast<double>(x[0] * x[1]);
+  return {std::move(name),
+          std::move(description),
+          max ? 9 * out : in,
+          kF32 * 2 * in + (max ? (kF32 + 8) * 2 * out : kF32 * 2 * out),
+          ember_side::pool2d_fwdbwd(x, max),
+          torch_side::pool2d_fwdbwd(x, max)};
+}
+
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
@@ -168,6 +184,13 @@ std::vector<Workload> make_workloads() {
   w.push_back(resnet_train_step(
       "resnet_train_step",
       "Fashion-MNIST ResNet 16/32/64, batch 128 of 1x28x28: SGD (Nesterov) train step"));
+  // Pooling: the ResNet stem's max pool and a ResNet-18 head's global average pool.
+  w.push_back(pool2d_fwdbwd("maxpool_3x3s2_fwdbwd",
+                            "max_pool2d 32x64x56x56, 3x3 stride 2 padding 1; fwd + bwd",
+                            {32, 64, 56, 56}, true));
+  w.push_back(pool2d_fwdbwd("global_avgpool_fwdbwd",
+                            "adaptive_avg_pool2d 32x512x7x7 to 1x1; fwd + bwd", {32, 512, 7, 7},
+                            false));
   return w;
 }
 

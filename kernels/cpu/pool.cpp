@@ -6,27 +6,20 @@
 //   avg: out = window sum / divisor; backward spreads grad_out / divisor over the window.
 // Cost: forward reads each window once (B P Q kh kw loads), backward writes each input once
 // plus one add per (output, window element) for avg, one per output for max.
+// These are the general loops: the windows pool_fast.h names (global avg, fixed windows
+// without dilation) take pool_fast.cpp's vectorized plane kernels instead.
 #include <omp.h>
-
-#include <cmath>
-#include <limits>
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
-#include "kernels/pool_window.h"
+#include "kernels/cpu/pool_fast.h"
 
 namespace ember::cpu {
 
 namespace {
 
-using pool::PoolDim;
 using pool::Span;
-
-struct Planes {
-  int64_t B, H, W, P, Q;
-  PoolDim rows, cols;
-  bool adaptive;
-};
+using pool_fast::Planes;
 
 Planes planes(const Tensor& x, const Tensor& out, const Pool2dParams& p) {
   const int64_t H = x.size(1), W = x.size(2), P = out.size(1), Q = out.size(2);
@@ -40,43 +33,27 @@ Planes planes(const Tensor& x, const Tensor& out, const Pool2dParams& p) {
           p.adaptive};
 }
 
-template <typename T>
-T divisor(const Span& r, const Span& c, const Pool2dParams& p) {
-  if (p.divisor_override > 0) return static_cast<T>(p.divisor_override);
-  if (p.count_include_pad) return static_cast<T>(r.padded * c.padded);
-  return static_cast<T>(r.count() * c.count());
-}
-
 bool parallel_over(int64_t B, int64_t work) {
   return B > 1 && work >= kParallelGrain && !omp_in_parallel();
 }
 
 template <typename T>
 void forward(const Planes& g, const Pool2dParams& p, const T* x, T* out, int64_t* idx) {
+  const pool_fast::ForwardPlane<T> fast = pool_fast::forward_plane<T>(g, p);
 #pragma omp parallel for schedule(static) if (parallel_over(g.B, g.B * g.H * g.W))
   for (int64_t b = 0; b < g.B; ++b) {
     const T* plane = x + b * g.H * g.W;  // (H, W)
+    if (fast) {
+      fast(g, p, plane, out + b * g.P * g.Q, idx ? idx + b * g.P * g.Q : nullptr);
+      continue;
+    }
     for (int64_t i = 0; i < g.P; ++i) {
       const Span r = pool::window(i, g.rows, g.adaptive);
       for (int64_t j = 0; j < g.Q; ++j) {
         const Span c = pool::window(j, g.cols, g.adaptive);
         const int64_t o = (b * g.P + i) * g.Q + j;
-        if (p.mode == PoolMode::max) {
-          T best = -std::numeric_limits<T>::infinity();
-          int64_t at = r.lo * g.W + c.lo;
-          for (int64_t h = r.lo; h < r.hi; h += r.step)
-            for (int64_t w = c.lo; w < c.hi; w += c.step) {
-              const T v = plane[h * g.W + w];
-              if (v > best || std::isnan(v)) best = v, at = h * g.W + w;
-            }
-          out[o] = best;
-          idx[o] = at;
-        } else {
-          T s = 0;
-          for (int64_t h = r.lo; h < r.hi; ++h)
-            for (int64_t w = c.lo; w < c.hi; ++w) s += plane[h * g.W + w];
-          out[o] = s / divisor<T>(r, c, p);
-        }
+        if (p.mode == PoolMode::max) pool_fast::max_window(plane, g.W, r, c, out + o, idx + o);
+        else out[o] = pool_fast::avg_window(plane, g.W, r, c, p);
       }
     }
   }
@@ -84,11 +61,16 @@ void forward(const Planes& g, const Pool2dParams& p, const T* x, T* out, int64_t
 
 template <typename T>
 void backward(const Planes& g, const Pool2dParams& p, const T* go, const int64_t* idx, T* gx) {
+  const pool_fast::BackwardPlane<T> fast = pool_fast::backward_plane<T>(g, p);
 #pragma omp parallel for schedule(static) if (parallel_over(g.B, g.B * g.H * g.W))
   for (int64_t b = 0; b < g.B; ++b) {
-    T* plane = gx + b * g.H * g.W;  // (H, W)
-    for (int64_t e = 0; e < g.H * g.W; ++e) plane[e] = 0;
+    T* plane = gx + b * g.H * g.W;     // (H, W)
     const T* gp = go + b * g.P * g.Q;  // (P, Q)
+    if (fast) {
+      fast(g, p, gp, plane);
+      continue;
+    }
+    for (int64_t e = 0; e < g.H * g.W; ++e) plane[e] = 0;
     if (p.mode == PoolMode::max) {
       const int64_t* ip = idx + b * g.P * g.Q;
       for (int64_t o = 0; o < g.P * g.Q; ++o) plane[ip[o]] += gp[o];
@@ -96,12 +78,9 @@ void backward(const Planes& g, const Pool2dParams& p, const T* go, const int64_t
     }
     for (int64_t i = 0; i < g.P; ++i) {
       const Span r = pool::window(i, g.rows, g.adaptive);
-      for (int64_t j = 0; j < g.Q; ++j) {
-        const Span c = pool::window(j, g.cols, g.adaptive);
-        const T v = gp[i * g.Q + j] / divisor<T>(r, c, p);
-        for (int64_t h = r.lo; h < r.hi; ++h)
-          for (int64_t w = c.lo; w < c.hi; ++w) plane[h * g.W + w] += v;
-      }
+      for (int64_t j = 0; j < g.Q; ++j)
+        pool_fast::avg_window_backward(plane, g.W, r, pool::window(j, g.cols, g.adaptive), p,
+                                       gp[i * g.Q + j]);
     }
   }
 }

@@ -5,7 +5,8 @@
 // whose last window is dropped by torch's rule or clipped at the padded edge,
 // count_include_pad both ways, divisor_override, adaptive sizes that do not divide (and
 // outputs larger than the input), global average pooling, ties (integer-valued inputs: the
-// first maximum wins) and NaN (the last NaN wins), unbatched (C, H, W) and transposed inputs.
+// first maximum wins) and NaN (the last NaN wins), unbatched (C, H, W) and transposed inputs,
+// and each vectorized path of kernels/cpu/pool_fast.cpp (fast_*, global_*).
 // Napkin math: one flop per window element per output; bytes = input + outputs.
 #include "nn/functional.h"
 #include "registry/builders.h"
@@ -106,6 +107,77 @@ const std::vector<PoolSpec>& adaptive_specs(PoolMode mode) {
       {"small_5x6_to_2x4", {1, 2, 5, 6}, adaptive(kMax), 2, 4},
   };
   return mode == kAvg ? a : m;
+}
+
+// Shapes for kernels/cpu/pool_fast.cpp's plane kernels: fixed windows without dilation
+// (kernel widths 2 and 3 at strides 1 and 2 unrolled, other widths and strides), wide
+// enough that the interior columns run full vector iterations and a tail (odd Q), with the
+// padded and ceil_mode border columns beside them, ties, NaN and all -inf windows.
+const std::vector<PoolSpec>& fast_max_specs() {
+  static const std::vector<PoolSpec> v = {
+      {"fast_k3s2p1_odd", {2, 3, 13, 75}, fixed(kMax, 3, 3, 2, 2, 1, 1)},
+      {"fast_k3s2p1_ceil", {1, 3, 12, 76}, fixed(kMax, 3, 3, 2, 2, 1, 1, true)},
+      {"fast_ties_k3s2p1", {2, 2, 11, 73}, fixed(kMax, 3, 3, 2, 2, 1, 1), 0, 0, Dist::small_int},
+      {"fast_nan_k3s2p1", {2, 2, 11, 73}, fixed(kMax, 3, 3, 2, 2, 1, 1), 0, 0, Dist::with_nan},
+      {"fast_nan_k2s2_ceil",
+       {2, 2, 9, 71},
+       fixed(kMax, 2, 2, 2, 2, 0, 0, true),
+       0,
+       0,
+       Dist::with_nan},
+      {"fast_ties_k2s2_ceil",
+       {1, 3, 9, 69},
+       fixed(kMax, 2, 2, 2, 2, 0, 0, true),
+       0,
+       0,
+       Dist::small_int},
+      {"fast_ninf_k3s1p1", {1, 2, 7, 41}, fixed(kMax, 3, 3, 1, 1, 1, 1), 0, 0, Dist::with_ninf},
+      {"fast_ties_k2s1", {1, 2, 6, 37}, fixed(kMax, 2, 2, 1, 1), 0, 0, Dist::small_int},
+      {"fast_k3x2_s2x1_p1x0", {1, 2, 9, 40}, fixed(kMax, 3, 2, 2, 1, 1, 0)},
+      {"fast_k4s3p2_ceil", {1, 2, 14, 71}, fixed(kMax, 4, 4, 3, 3, 2, 2, true)},
+      {"fast_ties_k5s2p2", {1, 2, 13, 67}, fixed(kMax, 5, 5, 2, 2, 2, 2), 0, 0, Dist::small_int},
+      {"fast_nan_k4s1p1", {1, 2, 8, 39}, fixed(kMax, 4, 4, 1, 1, 1, 1), 0, 0, Dist::with_nan},
+      {"small_fast_k3s2p1_narrow", {1, 2, 5, 2}, fixed(kMax, 3, 3, 2, 2, 1, 1)},
+      {"small_fast_k2s2_wide", {1, 2, 4, 37}, fixed(kMax, 2, 2, 2, 2, 0, 0, true)},
+  };
+  return v;
+}
+
+const std::vector<PoolSpec>& fast_avg_specs() {
+  static const std::vector<PoolSpec> v = {
+      {"fast_k3s2p1_include_pad", {2, 2, 9, 75}, fixed(kAvg, 3, 3, 2, 2, 1, 1)},
+      {"fast_k3s2p1_ceil_exclude_pad",
+       {1, 2, 10, 76},
+       avg(fixed(kAvg, 3, 3, 2, 2, 1, 1, true), false)},
+      {"fast_k2s2_ceil", {1, 3, 9, 77}, fixed(kAvg, 2, 2, 2, 2, 0, 0, true)},
+      {"fast_k3s1p1_divisor7", {1, 2, 6, 40}, avg(fixed(kAvg, 3, 3, 1, 1, 1, 1), true, 7)},
+      {"fast_k2s1", {1, 2, 5, 40}, fixed(kAvg, 2, 2, 1, 1)},
+      {"fast_k5s3p2_ceil_exclude_pad",
+       {1, 2, 13, 70},
+       avg(fixed(kAvg, 5, 5, 3, 3, 2, 2, true), false)},
+      {"fast_k4s2p1", {1, 2, 10, 66}, fixed(kAvg, 4, 4, 2, 2, 1, 1)},
+      {"fast_k3x5_s1x2_p0x2", {1, 2, 7, 45}, avg(fixed(kAvg, 3, 5, 1, 2, 0, 2), false)},
+      // one output whose window covers the plane: the global path with each divisor rule
+      {"global_fixed_k9x11", {2, 3, 9, 11}, fixed(kAvg, 9, 11, 9, 11)},
+      {"global_fixed_k7p1_include_pad", {1, 2, 5, 5}, fixed(kAvg, 7, 7, 1, 1, 1, 1)},
+      {"global_fixed_k7p1_exclude_pad", {1, 2, 5, 5}, avg(fixed(kAvg, 7, 7, 1, 1, 1, 1), false)},
+      {"small_fast_k3s2p1_narrow", {1, 2, 5, 2}, avg(fixed(kAvg, 3, 3, 2, 2, 1, 1), false)},
+      {"small_fast_k3s2p1_wide", {1, 2, 4, 37}, fixed(kAvg, 3, 3, 2, 2, 1, 1, true)},
+      {"small_global_fixed_k5p1_divisor4",
+       {1, 2, 3, 3},
+       avg(fixed(kAvg, 5, 5, 1, 1, 1, 1), true, 4)},
+  };
+  return v;
+}
+
+const std::vector<PoolSpec>& global_avg_specs() {
+  static const std::vector<PoolSpec> v = {
+      {"global_13x11_to_1", {2, 3, 13, 11}, adaptive(kAvg), 1, 1},
+      {"global_7x100_to_1", {1, 4, 7, 100}, adaptive(kAvg), 1, 1},
+      {"global_chw_9x9_to_1", {5, 9, 9}, adaptive(kAvg), 1, 1},
+      {"small_global_5x7_to_1", {1, 2, 5, 7}, adaptive(kAvg), 1, 1},
+  };
+  return v;
 }
 
 bool differentiable(const PoolSpec& s) { return s.dist == Dist::normal; }
@@ -227,6 +299,10 @@ void add_pool_cases(std::vector<OpCase>& out) {
   add_family(out, {"adaptive_avg_pool2d"}, adaptive_specs(kAvg));
   add_family(out, {"adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"},
              adaptive_specs(kMax));
+  // kernels/cpu/pool_fast.cpp's paths.
+  add_family(out, {"max_pool2d_with_indices"}, fast_max_specs());
+  add_family(out, {"avg_pool2d"}, fast_avg_specs());
+  add_family(out, {"adaptive_avg_pool2d"}, global_avg_specs());
   // The op under the functional forms, once per mode.
   out.push_back(forward("pool2d", max_specs()[1], DType::f32));
   out.push_back(forward("pool2d", avg_specs().back(), DType::f64));  // small: gradcheck
