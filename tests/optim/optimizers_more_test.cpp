@@ -357,6 +357,22 @@ TEST(MoreOptimizers, GroupsUseTheirOwnOptions) {
   EXPECT_FALSE(opt->state(b).buffers.contains("grad_avg"));
 }
 
+TEST(MoreOptimizers, AdagradGroupAddedLaterGetsItsAccumulatorOnItsFirstStep) {
+  Tensor a = start_param(), b = start_param();
+  auto opt = Adagrad::make({a}, {.lr = 0.1});
+  opt->add_param_group({b}, {{"initial_accumulator_value", 2.0}});
+  EXPECT_FALSE(opt->state(b).buffers.contains("sum"));
+  loss_of(b).backward();
+  const Vec g = grad_of(b.to_vector<double>());
+  Vec want = b.to_vector<double>();
+  opt->step();
+  for (size_t i = 0; i < want.size(); ++i)
+    want[i] -= 0.1 * g[i] / (std::sqrt(2.0 + g[i] * g[i]) + 1e-10);
+  EXPECT_LT(max_abs_diff(b, from_vector(want)), 1e-14);
+  EXPECT_EQ(opt->state(a).step, 0);  // no gradient: skipped
+  EXPECT_EQ(opt->state(b).step, 1);
+}
+
 // Runs `make` on p for 5 steps, restores a fresh optimizer on a copy from its state dict
 // (through a safetensors file), then 5 more steps on both: identical parameters.
 void expect_round_trip(const std::function<std::shared_ptr<Optimizer>(const Tensor&)>& make,
