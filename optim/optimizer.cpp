@@ -118,6 +118,10 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
       st.step = dict.at(sp + "step").item<int64_t>();
       for (const auto& [key, t] : dict) {
         if (!key.starts_with(sp) || key == sp + "step") continue;
+        if (t.dim() == 0 && p.dim() != 0) {  // a per-parameter scalar (NAdam's mu_product)
+          st.buffers.insert(key.substr(sp.size()), t.to(Device::cpu(), DType::f64).clone());
+          continue;
+        }
         if (t.sizes() != p.sizes())
           fail<ShapeError>("load_state_dict", "state '", key, "' of shape ", str(t.sizes()),
                            " does not match its parameter of shape ", str(p.sizes()));

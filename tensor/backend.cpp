@@ -90,6 +90,18 @@ void Backend::adam_step(const std::vector<AdamTensors>&, const AdamStepParams&) 
 void Backend::sgd_step(const std::vector<SgdTensors>&, const SgdStepParams&) {
   unimplemented(Primitive::sgd_step);
 }
+void Backend::rmsprop_step(const std::vector<RmspropTensors>&, const RmspropStepParams&) {
+  unimplemented(Primitive::rmsprop_step);
+}
+void Backend::adagrad_step(const std::vector<AdagradTensors>&, const AdagradStepParams&) {
+  unimplemented(Primitive::adagrad_step);
+}
+void Backend::nadam_step(const std::vector<NadamTensors>&, const NadamStepParams&) {
+  unimplemented(Primitive::nadam_step);
+}
+void Backend::radam_step(const std::vector<RadamTensors>&, const RadamStepParams&) {
+  unimplemented(Primitive::radam_step);
+}
 void Backend::multi_norm(const Tensor&, const std::vector<const Tensor*>&, double) {
   unimplemented(Primitive::multi_norm);
 }
@@ -178,6 +190,10 @@ const char* to_string(Primitive op) {
     case Primitive::pool2d: return "pool2d";
     case Primitive::batch_norm: return "batch_norm";
     case Primitive::group_norm: return "group_norm";
+    case Primitive::rmsprop_step: return "rmsprop_step";
+    case Primitive::adagrad_step: return "adagrad_step";
+    case Primitive::nadam_step: return "nadam_step";
+    case Primitive::radam_step: return "radam_step";
   }
   return "?";
 }

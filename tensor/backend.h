@@ -177,6 +177,69 @@ struct SgdTensors {
   bool first_step;                // the buffer starts as the first (decayed) gradient
 };
 
+// ---- RMSprop, Adagrad, NAdam, RAdam (torch.optim's formulas; kernels/cpu/optim_more.cpp) ----
+// The per-tensor scalars that depend on a step count are computed on the host in f64 by
+// tensor/optim_coeffs.h, the same for every backend.
+
+// RMSprop: sq = alpha sq + (1 - alpha) g^2; centered: ga += (1 - alpha)(g - ga) and the
+// denominator sqrt(sq - ga^2) + eps, else sqrt(sq) + eps; momentum: buf = mu buf + g / den.
+struct RmspropStepParams {
+  double lr = 1e-2, alpha = 0.99, eps = 1e-8, weight_decay = 0.0, momentum = 0.0;
+  bool centered = false;
+  bool maximize = false;
+};
+struct RmspropTensors {
+  const Tensor* param;
+  const Tensor* grad;
+  const Tensor* square_avg;
+  const Tensor* momentum_buffer;  // null unless momentum > 0
+  const Tensor* grad_avg;         // null unless centered
+};
+
+// Adagrad: sum += g^2; p -= lr / (1 + (step - 1) lr_decay) * g / (sqrt(sum) + eps).
+struct AdagradStepParams {
+  double lr = 1e-2, lr_decay = 0.0, weight_decay = 0.0, eps = 1e-10;
+  bool maximize = false;
+};
+struct AdagradTensors {
+  const Tensor* param;
+  const Tensor* grad;
+  const Tensor* sum;
+  int64_t step;  // after incrementing: 1 on the first update
+};
+
+// NAdam: Adam's moments with Nesterov momentum whose coefficient mu_t = beta1 (1 - 0.5 *
+// 0.96^(t momentum_decay)) warms up; the parameter keeps the product mu_1 ... mu_t.
+struct NadamStepParams {
+  double lr = 2e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0,
+         momentum_decay = 4e-3;
+  bool decoupled_weight_decay = false;
+  bool maximize = false;
+};
+struct NadamTensors {
+  const Tensor* param;
+  const Tensor* grad;
+  const Tensor* exp_avg;
+  const Tensor* exp_avg_sq;
+  int64_t step;       // after incrementing: 1 on the first update
+  double mu_product;  // mu_1 ... mu_step, this step's mu included
+};
+
+// RAdam: Adam's moments, the adaptive term scaled by the variance rectification r_t
+// while rho_t > 5, else a plain momentum step (the first steps).
+struct RadamStepParams {
+  double lr = 1e-3, beta1 = 0.9, beta2 = 0.999, eps = 1e-8, weight_decay = 0.0;
+  bool decoupled_weight_decay = false;
+  bool maximize = false;
+};
+struct RadamTensors {
+  const Tensor* param;
+  const Tensor* grad;
+  const Tensor* exp_avg;
+  const Tensor* exp_avg_sq;
+  int64_t step;  // after incrementing: 1 on the first update
+};
+
 // Fused log-softmax + negative log-likelihood over rows of logits (label smoothing eps):
 //   row_i = (1 - eps) w[t_i] (lse_i - z[i, t_i]) + eps / C * sum_c w_c (lse_i - z[i, c])
 // with w = 1 when no class weights are given and row_i = 0 when t_i == ignore_index.
@@ -216,6 +279,11 @@ enum class Primitive : uint8_t {
   pool2d,
   batch_norm,
   group_norm,
+  // RMSprop, Adagrad, NAdam, RAdam (issue 18)
+  rmsprop_step,
+  adagrad_step,
+  nadam_step,
+  radam_step,
 };
 bool is_optional(Primitive op);
 
@@ -399,6 +467,11 @@ class Backend {
   // contiguous, of one floating dtype per parameter, updated in place.
   virtual void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
   virtual void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
+  // The same contract for RMSprop, Adagrad, NAdam and RAdam.
+  virtual void rmsprop_step(const std::vector<RmspropTensors>& tensors, const RmspropStepParams& p);
+  virtual void adagrad_step(const std::vector<AdagradTensors>& tensors, const AdagradStepParams& p);
+  virtual void nadam_step(const std::vector<NadamTensors>& tensors, const NadamStepParams& p);
+  virtual void radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams& p);
   // The norm of a group of tensors (clip_grad_norm_) in one reduction: out, a 0-dim f64
   // tensor on this device, = sum over every element of |x|^norm_type, or max |x| when
   // norm_type is inf (NaN propagates), accumulated in f64. Tensors contiguous, floating,

@@ -187,6 +187,11 @@ std::tuple<Tensor, Tensor, Tensor> group_norm_backward(const Tensor& grad_y, con
 // parameter on its device; every tensor is updated in place.
 void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p);
 void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p);
+// RMSprop, Adagrad, NAdam, RAdam (tensor/raw_optim_more.cpp), with the same checks.
+void rmsprop_step(const std::vector<RmspropTensors>& tensors, const RmspropStepParams& p);
+void adagrad_step(const std::vector<AdagradTensors>& tensors, const AdagradStepParams& p);
+void nadam_step(const std::vector<NadamTensors>& tensors, const NadamStepParams& p);
+void radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams& p);
 // Sum over every element of every tensor of |x|^norm_type (max |x| for norm_type = inf),
 // in f64: one multi-tensor reduction per (device, dtype), the results combined on the
 // host. Not differentiable (clip_grad_norm_ runs it on gradients). Empty list: 0.

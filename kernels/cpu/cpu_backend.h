@@ -60,6 +60,13 @@ class CpuBackend final : public Backend {
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;
   void sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) override;
+  // optim_more.cpp
+  void rmsprop_step(const std::vector<RmspropTensors>& tensors,
+                    const RmspropStepParams& p) override;
+  void adagrad_step(const std::vector<AdagradTensors>& tensors,
+                    const AdagradStepParams& p) override;
+  void nadam_step(const std::vector<NadamTensors>& tensors, const NadamStepParams& p) override;
+  void radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams& p) override;
   void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
                   double norm_type) override;
 

@@ -31,6 +31,7 @@
 #include "kernels/cuda/upsample.h"
 #include "tensor/backends.h"
 #include "tensor/determinism.h"
+#include "tensor/optim_coeffs.h"
 #include "tensor/philox.h"
 #include "tensor/raw.h"
 #include "tensor/tensor.h"
@@ -493,6 +494,71 @@ class DeviceBackend final : public Backend {
     });
   }
 
+  // RMSprop, Adagrad, NAdam, RAdam: the step-dependent scalars per tensor on the host.
+  void rmsprop_step(const std::vector<RmspropTensors>& tensors,
+                    const RmspropStepParams& p) override {
+    step_slots(
+        tensors,
+        [&](DType dtype, const std::vector<StepSlot>& slots) {
+          launch_rmsprop_multi_tensor(dtype, slots, p);
+        },
+        [](const RmspropTensors& t) {
+          return StepSlot{nullptr,
+                          nullptr,
+                          {data_of(t.square_avg), data_of(t.momentum_buffer), data_of(t.grad_avg)},
+                          0,
+                          {}};
+        });
+  }
+
+  void adagrad_step(const std::vector<AdagradTensors>& tensors,
+                    const AdagradStepParams& p) override {
+    step_slots(
+        tensors,
+        [&](DType dtype, const std::vector<StepSlot>& slots) {
+          launch_adagrad_multi_tensor(dtype, slots, p);
+        },
+        [&](const AdagradTensors& t) {
+          return StepSlot{nullptr,
+                          nullptr,
+                          {data_of(t.sum), nullptr, nullptr},
+                          0,
+                          {adagrad_clr(p, t.step), 0.0, 0.0}};
+        });
+  }
+
+  void nadam_step(const std::vector<NadamTensors>& tensors, const NadamStepParams& p) override {
+    step_slots(
+        tensors,
+        [&](DType dtype, const std::vector<StepSlot>& slots) {
+          launch_nadam_multi_tensor(dtype, slots, p);
+        },
+        [&](const NadamTensors& t) {
+          const NadamCoeffs k = nadam_coeffs(p, t.step, t.mu_product);
+          return StepSlot{nullptr,
+                          nullptr,
+                          {data_of(t.exp_avg), data_of(t.exp_avg_sq), nullptr},
+                          0,
+                          {k.inv_bc2_sqrt, k.grad_coef, k.avg_coef}};
+        });
+  }
+
+  void radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams& p) override {
+    step_slots(
+        tensors,
+        [&](DType dtype, const std::vector<StepSlot>& slots) {
+          launch_radam_multi_tensor(dtype, slots, p);
+        },
+        [&](const RadamTensors& t) {
+          const RadamCoeffs k = radam_coeffs(p, t.step);
+          return StepSlot{nullptr,
+                          nullptr,
+                          {data_of(t.exp_avg), data_of(t.exp_avg_sq), nullptr},
+                          0,
+                          {k.step_size, k.adaptive, k.rectified ? 1.0 : 0.0}};
+        });
+  }
+
   void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
                   double norm_type) override {
     std::vector<NormSlot> slots;
@@ -503,6 +569,26 @@ class DeviceBackend final : public Backend {
   }
 
  private:
+  static void* data_of(const Tensor* t) { return t == nullptr ? nullptr : t->raw_data(); }
+
+  // launch_group(dtype, slots) per dtype of the group, each slot from slot_of(item) (its states
+  // and scalars) with the parameter, gradient and size filled in here.
+  template <typename Item, typename Launch, typename SlotOf>
+  static void step_slots(const std::vector<Item>& items, Launch launch_group, SlotOf slot_of) {
+    for_each_dtype(items, [&](DType dtype, const std::vector<const Item*>& group) {
+      std::vector<StepSlot> slots;
+      slots.reserve(group.size());
+      for (const Item* t : group) {
+        StepSlot s = slot_of(*t);
+        s.param = t->param->raw_data();
+        s.grad = t->grad->raw_data();
+        s.n = t->param->numel();
+        slots.push_back(s);
+      }
+      launch_group(dtype, slots);
+    });
+  }
+
   // f(dtype, members) for each parameter dtype present in the group, in first-seen order.
   template <typename Item, typename F>
   static void for_each_dtype(const std::vector<Item>& items, F f) {

@@ -37,6 +37,26 @@ void launch_adam_multi_tensor(DType dtype, const std::vector<AdamSlot>& slots,
                               const AdamStepParams& p);
 void launch_sgd_multi_tensor(DType dtype, const std::vector<SgdSlot>& slots,
                              const SgdStepParams& p);
+
+// One parameter of an RMSprop/Adagrad/NAdam/RAdam step (optim_more.cu): its state
+// tensors in the optimizer's order (null where absent) and its step-dependent scalars
+// (tensor/optim_coeffs.h): Adagrad {clr}; NAdam {inv_bc2_sqrt, grad_coef, avg_coef};
+// RAdam {step_size, adaptive, rectified ? 1 : 0}; RMSprop none.
+struct StepSlot {
+  void* param;
+  const void* grad;
+  void* state[3];
+  int64_t n;
+  double k[3];
+};
+void launch_rmsprop_multi_tensor(DType dtype, const std::vector<StepSlot>& slots,
+                                 const RmspropStepParams& p);
+void launch_adagrad_multi_tensor(DType dtype, const std::vector<StepSlot>& slots,
+                                 const AdagradStepParams& p);
+void launch_nadam_multi_tensor(DType dtype, const std::vector<StepSlot>& slots,
+                               const NadamStepParams& p);
+void launch_radam_multi_tensor(DType dtype, const std::vector<StepSlot>& slots,
+                               const RadamStepParams& p);
 // *out (device) = sum of |x|^norm_type over every element (max |x| for norm_type = inf).
 void launch_norm_multi_tensor(DType dtype, const std::vector<NormSlot>& slots, double norm_type,
                               double* out);

@@ -73,6 +73,7 @@ void add_loss_cases(std::vector<OpCase>& out);
 void add_norm_cases(std::vector<OpCase>& out);
 void add_embedding_cases(std::vector<OpCase>& out);
 void add_optim_cases(std::vector<OpCase>& out);
+void add_optim_more_cases(std::vector<OpCase>& out);  // RMSprop, Adagrad, NAdam, RAdam
 void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
 // scans, logical and norm reductions, mask and index assignment (issue 14)

@@ -46,6 +46,7 @@ const std::vector<OpCase>& op_cases() {
     add_norm_cases(v);
     add_embedding_cases(v);
     add_optim_cases(v);
+    add_optim_more_cases(v);
     add_fill_cases(v);
     add_linear_loss_cases(v);
     add_scan_cases(v);

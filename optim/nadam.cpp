@@ -1,0 +1,80 @@
+#include "optim/nadam.h"
+
+#include "autograd/grad_mode.h"
+#include "optim/adam_checks.h"
+#include "optim/state_buffers.h"
+#include "tensor/optim_coeffs.h"
+#include "tensor/raw.h"
+
+namespace ember::optim {
+
+Options NAdamOptions::to_map() const {
+  Options o;
+  if (lr) o["lr"] = *lr;
+  if (betas) {
+    o["beta1"] = betas->first;
+    o["beta2"] = betas->second;
+  }
+  if (eps) o["eps"] = *eps;
+  if (weight_decay) o["weight_decay"] = *weight_decay;
+  if (momentum_decay) o["momentum_decay"] = *momentum_decay;
+  if (decoupled_weight_decay) o["decoupled_weight_decay"] = *decoupled_weight_decay ? 1.0 : 0.0;
+  if (maximize) o["maximize"] = *maximize ? 1.0 : 0.0;
+  return o;
+}
+
+NAdam::NAdam(std::vector<NAdamGroup> groups, NAdamOptions defaults)
+    : Optimizer({{"lr", 2e-3},
+                 {"beta1", 0.9},
+                 {"beta2", 0.999},
+                 {"eps", 1e-8},
+                 {"weight_decay", 0.0},
+                 {"momentum_decay", 4e-3},
+                 {"decoupled_weight_decay", 0.0},
+                 {"maximize", 0.0}}) {
+  check_options(defaults.to_map());
+  for (const auto& [k, v] : defaults.to_map()) defaults_[k] = v;
+  if (groups.empty()) fail<ValueError>(name(), "got no parameters to optimize");
+  for (NAdamGroup& g : groups) add_param_group(std::move(g.params), g.options.to_map());
+}
+
+void NAdam::validate(const Options& o) const {
+  check_adam_like(name(), o);
+  if (o.at("momentum_decay") < 0)
+    fail<ValueError>(name(), "invalid momentum_decay ", o.at("momentum_decay"));
+}
+
+void NAdam::step() {
+  NoGradGuard no_grad;
+  for (ParamGroup& g : groups_) {
+    NadamStepParams p{.lr = g.get("lr"),
+                      .beta1 = g.get("beta1"),
+                      .beta2 = g.get("beta2"),
+                      .eps = g.get("eps"),
+                      .weight_decay = g.get("weight_decay"),
+                      .momentum_decay = g.get("momentum_decay"),
+                      .decoupled_weight_decay = g.get("decoupled_weight_decay") != 0,
+                      .maximize = g.get("maximize") != 0};
+    std::vector<Tensor> grads;
+    grads.reserve(g.params.size());
+    std::vector<NadamTensors> items;
+    for (const Tensor& param : g.params) {
+      Tensor grad = param.grad();
+      if (!grad.defined()) continue;
+      grads.push_back(grad.detach());
+      ParamState& st = state(param);
+      Tensor* mu_product = st.buffers.find("mu_product");
+      double product = mu_product ? mu_product->item<double>() : 1.0;
+      ++st.step;
+      product *= nadam_mu(p, st.step);
+      // A host f64 scalar, as load_state_dict keeps a 0-dim state of a tensor parameter.
+      st.buffers.insert("mu_product", scalar_tensor(product, {.dtype = DType::f64}));
+      ensure_buffers(st, param, {"exp_avg", "exp_avg_sq"});
+      items.push_back({&param, &grads.back(), st.buffers.find("exp_avg"),
+                       st.buffers.find("exp_avg_sq"), st.step, product});
+    }
+    if (!items.empty()) raw::nadam_step(items, p);
+  }
+}
+
+}  // namespace ember::optim
