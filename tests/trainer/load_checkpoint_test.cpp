@@ -241,7 +241,7 @@ TEST(CkptPath, BestNeedsACheckpointCallbackWithABestModel) {
   trained.fit(model, loader, loader);
   const std::string best = trained.checkpoint_callback()->best_model_path();
   ASSERT_FALSE(best.empty());
-  const MetricMap v = trained.validate(model, loader, "best");
+  const MetricMap v = trained.validate(model, loader, "best").at(0);
   EXPECT_TRUE(v.count("val_loss"));
   EXPECT_EQ(trained.ckpt_path(), best);
 }
