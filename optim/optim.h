@@ -7,3 +7,4 @@
 #include "optim/lr_scheduler_more.h"
 #include "optim/optimizer.h"
 #include "optim/sgd.h"
+#include "optim/swa_lr.h"
