@@ -11,3 +11,4 @@
 #include "optim/radam.h"
 #include "optim/rmsprop.h"
 #include "optim/sgd.h"
+#include "optim/swa_lr.h"

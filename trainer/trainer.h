@@ -260,6 +260,14 @@ class Trainer {
   void log_metric(const std::string& name, double value, const LogOptions& options);
   void log_metric(const std::string& name, const Tensor& value, const LogOptions& options);
 
+  // ---- StochasticWeightAveraging (trainer/callbacks/swa.h, trainer/swa_support.cpp) ---------
+  // The scheduler configs, for a callback that swaps a scheduler in (SWA's SWALR).
+  SchedulerList& mutable_lr_scheduler_configs() { return scheduler_configs_; }
+  // One pass of training_step over the running fit's training batches (limit_train_batches
+  // kept) without gradients, backward, steps, batch hooks or logging: what recomputes batch
+  // norm statistics after SWA (Lightning's extra epoch with backward skipped).
+  void forward_training_batches();
+
  private:
   enum class Stage { none, train, validate, test, predict };
   // manual optimization: the handles and the module reach the steps below

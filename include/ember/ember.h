@@ -23,6 +23,7 @@
 #include "trainer/callbacks/model_summary.h"
 #include "trainer/callbacks/profiler.h"
 #include "trainer/callbacks/progress_bar.h"
+#include "trainer/callbacks/swa.h"
 #include "trainer/callbacks/timer.h"
 #include "trainer/loggers/csv_logger.h"
 #include "trainer/loggers/tensorboard_logger.h"
