@@ -89,6 +89,27 @@ int64_t product(const Tensor& t, const std::vector<int64_t>& dims) {
   return p;
 }
 
+bool is_identity(const DimList& perm) {
+  for (size_t i = 0; i < perm.size(); ++i)
+    if (perm[i] != static_cast<int64_t>(i)) return false;
+  return true;
+}
+
+// x's dims in the order batch, first, second as a (B, P, Q) matrix batch. When x holds them
+// as batch, second, first already, a reshape (a view) and a transpose give that without the
+// copy a permute + reshape would make (attention's keys "bhkd" as (B, d, k)); matmul takes
+// transposed operands as they are.
+Tensor as_batch(const Tensor& x, const DimList& batch, const DimList& first, const DimList& second,
+                int64_t B, int64_t P, int64_t Q) {
+  DimList direct = batch, swapped = batch;
+  direct.insert(direct.end(), first.begin(), first.end());
+  direct.insert(direct.end(), second.begin(), second.end());
+  swapped.insert(swapped.end(), second.begin(), second.end());
+  swapped.insert(swapped.end(), first.begin(), first.end());
+  if (!is_identity(direct) && is_identity(swapped)) return x.reshape({B, Q, P}).transpose(1, 2);
+  return x.permute(direct).reshape({B, P, Q});
+}
+
 // One batched matmul: a [batch, a-only, contracted] @ b [batch, contracted, b-only].
 Labeled contract(const Labeled& a, const Labeled& b, const std::vector<bool>& needed_later) {
   auto has = [](const Labeled& x, int l) {
@@ -105,20 +126,15 @@ Labeled contract(const Labeled& a, const Labeled& b, const std::vector<bool>& ne
   }
   for (int l : b.labels)
     if (!has(a, l)) only_b.push_back(l);
-  DimList pa, pb, bd, ad, bod, kd;
-  for (int l : batch) pa.push_back(pos(a, l)), pb.push_back(pos(b, l));
-  for (int l : only_a) pa.push_back(pos(a, l));
-  for (int l : inner) pa.push_back(pos(a, l)), pb.push_back(pos(b, l));
-  for (int l : only_b) pb.push_back(pos(b, l));
-  std::vector<int64_t> batch_dims, a_dims, b_dims, k_dims;
-  for (int l : batch) batch_dims.push_back(pos(a, l));
+  DimList batch_a, batch_b, a_dims, b_dims, k_a, k_b;
+  for (int l : batch) batch_a.push_back(pos(a, l)), batch_b.push_back(pos(b, l));
   for (int l : only_a) a_dims.push_back(pos(a, l));
   for (int l : only_b) b_dims.push_back(pos(b, l));
-  for (int l : inner) k_dims.push_back(pos(a, l));
-  const int64_t B = product(a.t, batch_dims), M = product(a.t, a_dims), N = product(b.t, b_dims),
-                K = product(a.t, k_dims);
-  Tensor am = a.t.permute(pa).reshape({B, M, K});
-  Tensor bm = b.t.permute(pb).reshape({B, K, N});
+  for (int l : inner) k_a.push_back(pos(a, l)), k_b.push_back(pos(b, l));
+  const int64_t B = product(a.t, batch_a), M = product(a.t, a_dims), N = product(b.t, b_dims),
+                K = product(a.t, k_a);
+  Tensor am = as_batch(a.t, batch_a, a_dims, k_a, B, M, K);
+  Tensor bm = as_batch(b.t, batch_b, k_b, b_dims, B, K, N);
   Shape out_shape;
   std::vector<int> out_labels;
   for (int l : batch) out_shape.push_back(a.t.size(pos(a, l))), out_labels.push_back(l);

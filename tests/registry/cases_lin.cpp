@@ -118,6 +118,8 @@ void add_einsum_cases(std::vector<OpCase>& out) {
       {"ij,kl->ikjl", "ij,kl->ikjl", {In{{2, 3}}, In{{4, 2}}}},
       {"i...->...", "ia->a", {In{{3, 4}}}},
       {"ab,b,bc->", "ab,b,bc->", {In{{3, 4}}, In{{4}}, In{{4, 2}}}},
+      {"...ij->ij", "aij->ij", {In{{2, 3, 4}}}},  // "..." left out of the output: summed
+      {"bji,bjk->bik", "bji,bjk->bik", {In{{2, 4, 3}}, In{{2, 4, 5}}}},  // a as a transposed view
   };
   for (DType dt : {DType::f32, DType::f64})
     for (size_t k = 0; k < specs.size(); ++k) {
