@@ -211,7 +211,11 @@ void add_outer_cases(std::vector<OpCase>& out) {
                               ref::reshape(x[1], {1, x[1].numel()}))};
     };
     c.tol = tolerance(dt, TolKind::elementwise);
-    set_elementwise_cost(c, 1, dt);
+    c.flops = [](const Inputs& x) { return numel_d(x[0]) * numel_d(x[1]); };
+    c.bytes = [](const Inputs& x) {
+      return bytes_of(x[0]) + bytes_of(x[1]) +
+             numel_d(x[0]) * numel_d(x[1]) * static_cast<double>(x[0].element_size());
+    };
     c.grad_inputs = {0, 1};
     out.push_back(std::move(c));
   }
