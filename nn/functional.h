@@ -173,6 +173,13 @@ enum class KlDivReduction { none, mean, sum, batchmean };
 Tensor kl_div(const Tensor& input, const Tensor& target,
               KlDivReduction reduction = KlDivReduction::mean, bool log_target = false);
 
+// ---- normalization by norms (issue 15, nn/functional_linalg.cpp) ------------------------------
+// x / max(||x||_p, eps) along dim, as torch.nn.functional.normalize.
+Tensor normalize(const Tensor& x, double p = 2.0, int64_t dim = 1, double eps = 1e-12);
+// sum(x1 / max(||x1||, eps) * x2 / max(||x2||, eps)) along dim, each norm clamped on its own
+// (current torch's formula); x1 and x2 broadcast together first.
+Tensor cosine_similarity(const Tensor& x1, const Tensor& x2, int64_t dim = 1, double eps = 1e-8);
+
 }  // namespace ember::nn::functional
 
 namespace ember::nn {

@@ -268,6 +268,23 @@ Tensor vector_norm(const Tensor& x, double ord = 2.0, const DimList& dims = {},
                    bool keepdim = false);
 }  // namespace linalg
 
+// ---- products and einsum (issue 15; autograd/functions_blas.cpp, functions_einsum.cpp) --------
+// beta * input + alpha * (mat1 @ mat2), mat1 (n, m), mat2 (m, p), input expandable to (n, p),
+// as torch.addmm; beta = 0 ignores input (its NaN and inf too) and gives it no gradient.
+Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, const Scalar& beta = 1,
+             const Scalar& alpha = 1);
+// The batched form: batch1 (b, n, m), batch2 (b, m, p), input expandable to (b, n, p).
+Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2,
+               const Scalar& beta = 1, const Scalar& alpha = 1);
+// a (n) and b (m) -> (n, m), a_i b_j (dtypes promote).
+Tensor outer(const Tensor& a, const Tensor& b);
+// torch.einsum: "ij,jk->ik", implicit output ("ij,jk" is "ik": the subscripts seen once,
+// alphabetically, after the "..." dims), "..." for broadcast batch dims, size-1 dims
+// broadcast. Labels are summed, permuted and contracted pairwise left to right, one
+// batched matmul per pair. A subscript repeated within one operand (a diagonal) is a
+// ValueError naming it; a rank or size mismatch is a ShapeError naming the shapes.
+Tensor einsum(std::string_view equation, const std::vector<Tensor>& operands);
+
 // ---- reordering and repetition (autograd/functions_reorder.cpp) ---------------------------
 // Reverses the order of the elements along each of dims (a copy, as torch.flip).
 Tensor flip(const Tensor& x, const DimList& dims);
