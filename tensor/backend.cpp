@@ -99,6 +99,12 @@ void Backend::layer_norm_forward(const LayerNormForwardArgs&, const LayerNormPar
 void Backend::layer_norm_backward(const LayerNormBackwardArgs&, const LayerNormParams&) {
   unimplemented(Primitive::layer_norm);
 }
+void Backend::rms_norm_forward(const RmsNormForwardArgs&, const RmsNormParams&) {
+  unimplemented(Primitive::rms_norm);
+}
+void Backend::rms_norm_backward(const RmsNormBackwardArgs&, const RmsNormParams&) {
+  unimplemented(Primitive::rms_norm);
+}
 void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
   unimplemented(Primitive::embedding);
 }
@@ -178,6 +184,7 @@ const char* to_string(Primitive op) {
     case Primitive::pool2d: return "pool2d";
     case Primitive::batch_norm: return "batch_norm";
     case Primitive::group_norm: return "group_norm";
+    case Primitive::rms_norm: return "rms_norm";
   }
   return "?";
 }
