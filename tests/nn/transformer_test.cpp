@@ -230,6 +230,29 @@ TEST(TransformerEncoder, ClonesLayersAndAppliesThemInTurn) {
   expect_close(stack->forward(x, {.src_key_padding_mask = pad}), want);
 }
 
+// Gradients flow through both layers (attention, MLP, norms) as finite differences say.
+TEST(Transformer, Gradcheck) {
+  manual_seed(6);
+  for (bool norm_first : {false, true}) {
+    auto enc = TransformerEncoderLayer::make(
+        4, 2, {.dim_feedforward = 6, .activation = "gelu", .norm_first = norm_first});
+    auto dec =
+        TransformerDecoderLayer::make(4, 2, {.dim_feedforward = 6, .norm_first = norm_first});
+    enc->to(DType::f64);
+    dec->to(DType::f64);
+    enc->eval();
+    dec->eval();
+    Tensor x = randn({3, 2, 4}, f64()).requires_grad_();
+    Tensor mem = randn({2, 2, 4}, f64()).requires_grad_();
+    auto f = [&](const autograd::TensorList& in) {
+      Tensor h = enc->forward(in[0], {.is_causal = true});
+      return autograd::TensorList{dec->forward(h, in[1])};
+    };
+    auto report = autograd::gradcheck(f, {x, mem});
+    EXPECT_TRUE(report.ok) << "norm_first=" << norm_first << ": " << report.message;
+  }
+}
+
 TEST(Transformer, ErrorsNameTheLayerAndShapes) {
   try {
     TransformerEncoderLayer::make(10, 3);
