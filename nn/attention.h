@@ -14,6 +14,10 @@ struct MultiheadAttentionOptions {
   double dropout = 0.0;  // on the attention weights, in training
   bool bias = true;
   bool batch_first = false;  // inputs (N, L, E) instead of (L, N, E)
+  // issue 15: torch's remaining arguments.
+  bool add_bias_kv = false;    // learned bias_k, bias_v (1, 1, E) appended to the keys, values
+  bool add_zero_attn = false;  // a zero key and value appended after the projections
+  int64_t kdim = 0, vdim = 0;  // the key's and value's widths; 0 = embed_dim
 };
 
 class MultiheadAttention : public Module {
@@ -43,8 +47,14 @@ class MultiheadAttention : public Module {
 
   int64_t embed_dim, num_heads, head_dim;
   MultiheadAttentionOptions options;
-  Tensor in_proj_weight;  // (3 E, E): query, key, value projections stacked
+  int64_t kdim, vdim;
+  // (3 E, E): query, key, value projections stacked, when kdim == vdim == E; else
+  // undefined and the separate q_proj_weight (E, E), k_proj_weight (E, kdim),
+  // v_proj_weight (E, vdim) hold them (torch's names).
+  Tensor in_proj_weight;
+  Tensor q_proj_weight, k_proj_weight, v_proj_weight;
   Tensor in_proj_bias;    // (3 E)
+  Tensor bias_k, bias_v;  // (1, 1, E) with add_bias_kv
   std::shared_ptr<Linear> out_proj;
 };
 

@@ -34,6 +34,11 @@ Tensor embedding(const Tensor& indices, const Tensor& weight,
 // Normalizes over the trailing dims given by normalized_shape.
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
                   const Tensor& bias = Tensor(), double eps = 1e-5);
+// RMS norm over the trailing dims given by normalized_shape, as
+// torch.nn.functional.rms_norm: x / sqrt(mean(x^2) + eps) * weight; eps nullopt takes the
+// machine epsilon of x's dtype (torch.finfo(dtype).eps).
+Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight = Tensor(),
+                std::optional<double> eps = std::nullopt);
 // One-hot encoding of i64 indices (any shape) -> i64 (..., num_classes); num_classes -1
 // takes max + 1. An index outside [0, num_classes) is an IndexError. Not differentiable.
 Tensor one_hot(const Tensor& indices, int64_t num_classes = -1);

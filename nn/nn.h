@@ -14,3 +14,4 @@
 #include "nn/pooling.h"
 #include "nn/resample.h"
 #include "nn/safetensors.h"
+#include "nn/transformer.h"

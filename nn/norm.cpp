@@ -165,4 +165,23 @@ Tensor InstanceNorm2d::forward(const Tensor& x) {
 
 std::string InstanceNorm2d::extra_repr() const { return norm_repr(num_features, options); }
 
+// ---- RMSNorm (issue 15) ----------------------------------------------------------------------
+
+RMSNorm::RMSNorm(Shape shape, std::optional<double> e, bool affine)
+    : normalized_shape(std::move(shape)), eps(e) {
+  if (affine) weight = register_parameter("weight", ones(normalized_shape));
+}
+
+Tensor RMSNorm::forward(const Tensor& x) { return F::rms_norm(x, normalized_shape, weight, eps); }
+
+// torch's repr: "RMSNorm((8,), eps=None, elementwise_affine=True)".
+std::string RMSNorm::extra_repr() const {
+  std::string s = "(";  // Python's tuple: "(4,)", "(2, 3)"
+  for (size_t i = 0; i < normalized_shape.size(); ++i)
+    s += (i > 0 ? ", " : "") + std::to_string(normalized_shape[i]);
+  if (normalized_shape.size() == 1) s += ",";
+  return s + "), eps=" + (eps ? fmt_double(*eps) : std::string("None")) +
+         ", elementwise_affine=" + py_bool(weight.defined());
+}
+
 }  // namespace ember::nn

@@ -111,4 +111,23 @@ class InstanceNorm2d : public UnaryModule {
   Tensor running_mean, running_var, num_batches_tracked;
 };
 
+// torch.nn.RMSNorm (issue 15): normalizes over the trailing normalized_shape dims by the
+// root mean square; parameter weight (ones) with elementwise_affine, no bias. eps nullopt
+// takes the machine epsilon of the input's dtype at each forward, as torch does.
+class RMSNorm : public UnaryModule {
+ public:
+  explicit RMSNorm(Shape normalized_shape, std::optional<double> eps = std::nullopt,
+                   bool elementwise_affine = true);
+  static Ptr<RMSNorm> make(Shape normalized_shape, std::optional<double> eps = std::nullopt,
+                           bool elementwise_affine = true) {
+    return std::make_shared<RMSNorm>(std::move(normalized_shape), eps, elementwise_affine);
+  }
+  Tensor forward(const Tensor& x) override;
+  std::string extra_repr() const override;
+
+  Shape normalized_shape;
+  std::optional<double> eps;
+  Tensor weight;  // normalized_shape, ones; undefined without elementwise_affine
+};
+
 }  // namespace ember::nn

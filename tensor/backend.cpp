@@ -111,6 +111,12 @@ void Backend::layer_norm_forward(const LayerNormForwardArgs&, const LayerNormPar
 void Backend::layer_norm_backward(const LayerNormBackwardArgs&, const LayerNormParams&) {
   unimplemented(Primitive::layer_norm);
 }
+void Backend::rms_norm_forward(const RmsNormForwardArgs&, const RmsNormParams&) {
+  unimplemented(Primitive::rms_norm);
+}
+void Backend::rms_norm_backward(const RmsNormBackwardArgs&, const RmsNormParams&) {
+  unimplemented(Primitive::rms_norm);
+}
 void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
   unimplemented(Primitive::embedding);
 }
@@ -194,6 +200,7 @@ const char* to_string(Primitive op) {
     case Primitive::adagrad_step: return "adagrad_step";
     case Primitive::nadam_step: return "nadam_step";
     case Primitive::radam_step: return "radam_step";
+    case Primitive::rms_norm: return "rms_norm";
   }
   return "?";
 }

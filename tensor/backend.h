@@ -284,6 +284,7 @@ enum class Primitive : uint8_t {
   adagrad_step,
   nadam_step,
   radam_step,
+  rms_norm,  // issue 15: RMSNorm
 };
 bool is_optional(Primitive op);
 
@@ -335,6 +336,22 @@ struct LayerNormForwardArgs {
 struct LayerNormBackwardArgs {
   Tensor grad_x, grad_weight, grad_bias;  // outputs (weight and bias ones may be undefined)
   Tensor grad_y, x, mean, rstd, weight;
+};
+
+// RMS norm over the last dim (torch.nn.RMSNorm): x (R, N) contiguous floating, weight (N)
+// of x's dtype or undefined -> y = x rstd weight (R, N) and rstd (R) = 1 / sqrt(mean(x^2) +
+// eps), accumulated in at least x's dtype. The backward, with g = dy weight:
+//   dx = rstd (g - x rstd^2 mean(g x)),  dweight = sum_rows dy x rstd (where defined).
+struct RmsNormParams {
+  double eps = 1e-6;
+};
+struct RmsNormForwardArgs {
+  Tensor y, rstd;  // outputs (R, N), (R)
+  Tensor x, weight;
+};
+struct RmsNormBackwardArgs {
+  Tensor grad_x, grad_weight;  // outputs (R, N), (N) or undefined
+  Tensor grad_y, x, rstd, weight;
 };
 
 // Batch norm per channel of x (N, C, S) contiguous floating (S = H*W, L or 1), over its
@@ -488,6 +505,10 @@ class Backend {
   // Layer norm (LayerNormForwardArgs says the shapes).
   virtual void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p);
   virtual void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p);
+
+  // RMS norm (RmsNormForwardArgs says the shapes; issue 15).
+  virtual void rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p);
+  virtual void rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p);
 
   // Batch norm and group norm (BatchNormForwardArgs, GroupNormForwardArgs say the shapes).
   virtual void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p);

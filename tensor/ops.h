@@ -213,6 +213,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 // cross_entropy are built on them; autograd/functions_nn.cpp defines them):
 // layer norm over the last dim of x (R, N), weight and bias (N) or undefined -> (R, N).
 Tensor layer_norm_rows(const Tensor& x, const Tensor& weight, const Tensor& bias, double eps);
+// RMS norm over the last dim of x (R, N), weight (N) or undefined -> (R, N)
+// (nn::functional::rms_norm; autograd/functions_rms_norm.cpp).
+Tensor rms_norm_rows(const Tensor& x, const Tensor& weight, double eps);
 // weight (V, D) rows at indices (any shape, i64, M elements) -> (M, D); padding_idx, in
 // [0, V), gets no gradient.
 Tensor embedding_rows(const Tensor& weight, const Tensor& indices,

@@ -143,6 +143,12 @@ std::tuple<Tensor, Tensor, Tensor> layer_norm_backward(const Tensor& grad_y, con
                                                        const Tensor& mean, const Tensor& rstd,
                                                        const Tensor& weight, bool need_weight,
                                                        bool need_bias);
+// RMS norm (tensor/raw_rms_norm.cpp): x (R, N) floating, weight (N) or undefined ->
+// (y (R, N), rstd (R)); the backward gives (dx (R, N), dweight (N) if need_weight).
+std::tuple<Tensor, Tensor> rms_norm_forward(const Tensor& x, const Tensor& weight, double eps);
+std::tuple<Tensor, Tensor> rms_norm_backward(const Tensor& grad_y, const Tensor& x,
+                                             const Tensor& rstd, const Tensor& weight,
+                                             bool need_weight);
 // weight (V, D) rows at indices (M elements, i64) -> (M, D); IndexError for an index
 // outside [0, V).
 Tensor embedding_forward(const Tensor& weight, const Tensor& indices);

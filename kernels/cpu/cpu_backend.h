@@ -51,6 +51,9 @@ class CpuBackend final : public Backend {
                                   const UpsampleBilinearParams& p) override;
 
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override;  // scan.cpp
+  // rms_norm.cpp (issue 15)
+  void rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) override;
+  void rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) override;
   // batch_norm.cpp, group_norm.cpp
   void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override;
   void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override;

@@ -25,6 +25,7 @@
 #include "kernels/cuda/pool.h"
 #include "kernels/cuda/random.h"
 #include "kernels/cuda/reduce.h"
+#include "kernels/cuda/rms_norm.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/scan.h"
 #include "kernels/cuda/softmax.h"
@@ -150,7 +151,8 @@ class DeviceBackend final : public Backend {
   bool supports(Primitive op, DType dtype) const override {
     if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
         op == Primitive::embedding || op == Primitive::pool2d || op == Primitive::batch_norm ||
-        op == Primitive::group_norm || op == Primitive::upsample_bilinear)
+        op == Primitive::group_norm || op == Primitive::upsample_bilinear ||
+        op == Primitive::rms_norm)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
     return true;
@@ -319,6 +321,17 @@ class DeviceBackend final : public Backend {
                                data_or_null(a.grad_weight), data_or_null(a.grad_bias),
                                a.grad_y.raw_data(), a.x.raw_data(), a.mean.raw_data(),
                                a.rstd.raw_data(), data_or_null(a.weight));
+  }
+
+  // RMS norm (issue 15).
+  void rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) override {
+    launch_rms_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(),
+                            a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight));
+  }
+  void rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) override {
+    launch_rms_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
+                             data_or_null(a.grad_weight), a.grad_y.raw_data(), a.x.raw_data(),
+                             a.rstd.raw_data(), data_or_null(a.weight));
   }
 
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override {

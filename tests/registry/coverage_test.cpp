@@ -67,6 +67,7 @@ const std::map<std::string, std::vector<std::string>> kOpCases = {
     {"layer_norm_rows", {"layer_norm"}},
     {"batch_norm_ncs", {"batch_norm"}},
     {"group_norm_ncs", {"group_norm"}},
+    {"rms_norm_rows", {"rms_norm"}},
 };
 
 // Names with no case, each with the reason.

@@ -61,6 +61,7 @@ const std::vector<OpCase>& op_cases() {
     add_batch_norm_cases(v);
     add_group_norm_cases(v);
     add_lin_cases(v);
+    add_rms_norm_cases(v);
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)
