@@ -13,4 +13,5 @@
 #include "nn/norm.h"
 #include "nn/pooling.h"
 #include "nn/resample.h"
+#include "nn/rnn.h"
 #include "nn/safetensors.h"

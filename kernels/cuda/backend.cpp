@@ -151,6 +151,9 @@ class DeviceBackend final : public Backend {
         op == Primitive::group_norm || op == Primitive::upsample_bilinear)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
+    // issue 15 (rnn): no CUDA kernels for the fused cells yet; the cpu ones run on sim's
+    // host memory in place, and a cuda device copies through the host (with a warning).
+    if (op == Primitive::lstm_cell || op == Primitive::gru_cell) return false;
     return true;
   }
 
