@@ -283,6 +283,26 @@ TEST(RecurrentCells, FusedCellsPassGradcheck) {
   EXPECT_TRUE(autograd::gradgradcheck(gru, gin));
 }
 
+// The layers on sim (kernels/cuda/rnn_cell.cu run by the simulator) match the cpu's.
+TEST(RecurrentLayers, SimMatchesCpu) {
+  for (bool lstm : {true, false}) {
+    manual_seed(9);
+    std::shared_ptr<RNNBase> m =
+        lstm ? std::shared_ptr<RNNBase>(LSTM::make(3, 5, {.num_layers = 2}))
+             : std::shared_ptr<RNNBase>(GRU::make(3, 5, {.bidirectional = true}));
+    Tensor x = randn({4, 2, 3});
+    auto [out, hn, cn] = call(*m, x.requires_grad_(true), Tensor(), Tensor());
+    Tensor gx = autograd::grad({out.sum() + hn.sum()}, {x})[0];
+    m->to(Device::sim());
+    Tensor xs = x.detach().to(Device::sim()).requires_grad_(true);
+    auto [sout, shn, scn] = call(*m, xs, Tensor(), Tensor());
+    Tensor sgx = autograd::grad({sout.sum() + shn.sum()}, {xs})[0];
+    expect_close(sout.to(Device::cpu()), out, "output", 1e-5);
+    expect_close(shn.to(Device::cpu()), hn, "h_n", 1e-5);
+    expect_close(sgx.to(Device::cpu()), gx, "grad x", 1e-5);
+  }
+}
+
 TEST(RecurrentLayers, ErrorsNameTheLayerAndShapes) {
   auto lstm = LSTM::make(4, 5, {.num_layers = 2});
   try {
