@@ -13,5 +13,6 @@
 #include "nn/norm.h"
 #include "nn/pooling.h"
 #include "nn/resample.h"
+#include "nn/rnn.h"
 #include "nn/safetensors.h"
 #include "nn/transformer.h"

@@ -150,6 +150,14 @@ void Backend::group_norm_backward(const GroupNormBackwardArgs&, const GroupNormP
   unimplemented(Primitive::group_norm);
 }
 
+// Recurrent cells (issue 15, rnn).
+void Backend::lstm_cell_forward(const LstmCellForwardArgs&) { unimplemented(Primitive::lstm_cell); }
+void Backend::lstm_cell_backward(const LstmCellBackwardArgs&) {
+  unimplemented(Primitive::lstm_cell);
+}
+void Backend::gru_cell_forward(const GruCellForwardArgs&) { unimplemented(Primitive::gru_cell); }
+void Backend::gru_cell_backward(const GruCellBackwardArgs&) { unimplemented(Primitive::gru_cell); }
+
 void Backend::scan(ScanOp, const Tensor&, const Tensor&, bool) { unimplemented(Primitive::scan); }
 
 bool backend_available(DeviceType type) {
@@ -201,6 +209,8 @@ const char* to_string(Primitive op) {
     case Primitive::nadam_step: return "nadam_step";
     case Primitive::radam_step: return "radam_step";
     case Primitive::rms_norm: return "rms_norm";
+    case Primitive::lstm_cell: return "lstm_cell";  // issue 15, rnn
+    case Primitive::gru_cell: return "gru_cell";
   }
   return "?";
 }

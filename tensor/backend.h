@@ -285,6 +285,9 @@ enum class Primitive : uint8_t {
   nadam_step,
   radam_step,
   rms_norm,  // issue 15: RMSNorm
+  // recurrent cells (issue 15, rnn)
+  lstm_cell,
+  gru_cell,
 };
 bool is_optional(Primitive op);
 
@@ -380,6 +383,35 @@ struct BatchNormForwardArgs {
 struct BatchNormBackwardArgs {
   Tensor grad_x, grad_weight, grad_bias;  // outputs (N, C, S), (C), (C)
   Tensor grad_y, x, mean, invstd, weight;
+};
+
+// ---- recurrent cells (issue 15, rnn) ----------------------------------------------------
+// The LSTM cell after its two GEMMs, all contiguous floating of one dtype: igates = x W_ih^T
+// + b_ih and hgates = h W_hh^T + b_hh (B, 4H) in torch's gate order i, f, g, o, c_prev
+// (B, H) -> c = sigmoid(f) c_prev + sigmoid(i) tanh(g), h = sigmoid(o) tanh(c) (B, H), and
+// workspace (B, 4H): the activated gates i, f, g, o the backward needs (with c_prev, c).
+struct LstmCellForwardArgs {
+  Tensor h, c, workspace;  // outputs (B, H), (B, H), (B, 4H)
+  Tensor igates, hgates, c_prev;
+};
+// grad_gates (B, 4H): the gradient of the gates' pre-activations (the same for igates and
+// hgates), grad_c_prev (B, H), from grad_h and grad_c (B, H), either undefined for zero.
+struct LstmCellBackwardArgs {
+  Tensor grad_gates, grad_c_prev;  // outputs (B, 4H), (B, H)
+  Tensor grad_h, grad_c, c_prev, c, workspace;
+};
+// The GRU cell after its two GEMMs: igates, hgates (B, 3H) in torch's order r, z, n and
+// h_prev (B, H) -> r = sigmoid(i_r + h_r), z = sigmoid(i_z + h_z),
+// n = tanh(i_n + r h_n), h = (1 - z) n + z h_prev (B, H); workspace (B, 4H) = r, z, n, h_n.
+struct GruCellForwardArgs {
+  Tensor h, workspace;  // outputs (B, H), (B, 4H)
+  Tensor igates, hgates, h_prev;
+};
+// grad_igates, grad_hgates (B, 3H) (they differ in the n block: r times it for hgates) and
+// grad_h_prev (B, H) from grad_h (B, H).
+struct GruCellBackwardArgs {
+  Tensor grad_igates, grad_hgates, grad_h_prev;  // outputs
+  Tensor grad_h, h_prev, workspace;
 };
 
 // Group norm of x (N, C, S) contiguous floating in `groups` groups of C / groups
@@ -515,6 +547,12 @@ class Backend {
   virtual void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p);
   virtual void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p);
   virtual void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p);
+
+  // Recurrent cells, issue 15 (LstmCellForwardArgs, GruCellForwardArgs say the shapes).
+  virtual void lstm_cell_forward(const LstmCellForwardArgs& a);
+  virtual void lstm_cell_backward(const LstmCellBackwardArgs& a);
+  virtual void gru_cell_forward(const GruCellForwardArgs& a);
+  virtual void gru_cell_backward(const GruCellBackwardArgs& a);
 
   // Embedding: out (M, D) = weight (V, D) rows at indices (M) i64, all contiguous; an index
   // outside [0, V) raises IndexError. The backward writes every row of grad_weight (V, D):

@@ -237,6 +237,15 @@ Tensor batch_norm_ncs(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor group_norm_ncs(const Tensor& x, int64_t groups, const Tensor& weight, const Tensor& bias,
                       double eps);
 
+// Fused recurrent cells after their two GEMMs (issue 15, rnn; autograd/functions_rnn.cpp,
+// tensor/backend.h's LstmCellForwardArgs says the math). LSTM: igates, hgates (B, 4H)
+// pre-activations in gate order i, f, g, o, c_prev (B, H) -> (h, c) (B, H).
+std::tuple<Tensor, Tensor> lstm_cell(const Tensor& igates, const Tensor& hgates,
+                                     const Tensor& c_prev);
+// GRU: igates = x W_ih^T + b_ih, hgates = h W_hh^T + b_hh (B, 3H) in order r, z, n,
+// h_prev (B, H) -> h (B, H).
+Tensor gru_cell(const Tensor& igates, const Tensor& hgates, const Tensor& h_prev);
+
 // ---- joining, splitting, indexing --------------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim = 0);

@@ -164,6 +164,22 @@ Tensor upsample_bilinear_forward(const Tensor& x, int64_t P, int64_t Q,
 Tensor upsample_bilinear_backward(const Tensor& grad_out, int64_t H, int64_t W,
                                   const UpsampleBilinearParams& p);
 
+// ---- recurrent cells (tensor/raw_rnn.cpp; issue 15, rnn) -------------------------------
+// Backend's LstmCellForwardArgs, GruCellForwardArgs say the math. igates, hgates (B, 4H),
+// c_prev (B, H) -> (h, c (B, H), workspace (B, 4H)).
+std::tuple<Tensor, Tensor, Tensor> lstm_cell_forward(const Tensor& igates, const Tensor& hgates,
+                                                     const Tensor& c_prev);
+// (grad_gates (B, 4H), grad_c_prev (B, H)); grad_h or grad_c may be undefined (zero).
+std::tuple<Tensor, Tensor> lstm_cell_backward(const Tensor& grad_h, const Tensor& grad_c,
+                                              const Tensor& c_prev, const Tensor& c,
+                                              const Tensor& workspace);
+// igates, hgates (B, 3H), h_prev (B, H) -> (h (B, H), workspace (B, 4H)).
+std::tuple<Tensor, Tensor> gru_cell_forward(const Tensor& igates, const Tensor& hgates,
+                                            const Tensor& h_prev);
+// (grad_igates (B, 3H), grad_hgates (B, 3H), grad_h_prev (B, H)) from grad_h (B, H).
+std::tuple<Tensor, Tensor, Tensor> gru_cell_backward(const Tensor& grad_h, const Tensor& h_prev,
+                                                     const Tensor& workspace);
+
 // ---- batch norm and group norm (tensor/raw_batch_norm.cpp, raw_group_norm.cpp) -----------
 // x (N, C, S) floating; weight, bias (C) or undefined; running_mean, running_var (C) or
 // undefined (required in eval), updated in place in training; num_batches_tracked (0-dim

@@ -59,6 +59,11 @@ class CpuBackend final : public Backend {
   void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override;
   void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) override;
   void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) override;
+  // rnn_cell.cpp (issue 15, rnn)
+  void lstm_cell_forward(const LstmCellForwardArgs& a) override;
+  void lstm_cell_backward(const LstmCellBackwardArgs& a) override;
+  void gru_cell_forward(const GruCellForwardArgs& a) override;
+  void gru_cell_backward(const GruCellBackwardArgs& a) override;
 
   // optim.cpp
   void adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) override;

@@ -26,6 +26,7 @@
 #include "kernels/cuda/random.h"
 #include "kernels/cuda/reduce.h"
 #include "kernels/cuda/rms_norm.h"
+#include "kernels/cuda/rnn_cell.h"  // issue 15, rnn
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/scan.h"
 #include "kernels/cuda/softmax.h"
@@ -155,6 +156,8 @@ class DeviceBackend final : public Backend {
         op == Primitive::rms_norm)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
+    if (op == Primitive::lstm_cell || op == Primitive::gru_cell)  // issue 15, rnn
+      return dtype == DType::f32 || dtype == DType::f64;
     return true;
   }
 
@@ -375,6 +378,30 @@ class DeviceBackend final : public Backend {
                                 .mean = a.mean.raw_data(),
                                 .invstd = a.invstd.raw_data(),
                                 .weight = data_or_null(a.weight)});
+  }
+
+  // The fused recurrent cells (issue 15, rnn).
+  void lstm_cell_forward(const LstmCellForwardArgs& a) override {
+    launch_lstm_cell_forward(a.c_prev.dtype(), a.c_prev.size(0), a.c_prev.size(1), a.h.raw_data(),
+                             a.c.raw_data(), a.workspace.raw_data(), a.igates.raw_data(),
+                             a.hgates.raw_data(), a.c_prev.raw_data());
+  }
+  void lstm_cell_backward(const LstmCellBackwardArgs& a) override {
+    launch_lstm_cell_backward(a.c_prev.dtype(), a.c_prev.size(0), a.c_prev.size(1),
+                              a.grad_gates.raw_data(), a.grad_c_prev.raw_data(),
+                              data_or_null(a.grad_h), data_or_null(a.grad_c), a.c_prev.raw_data(),
+                              a.c.raw_data(), a.workspace.raw_data());
+  }
+  void gru_cell_forward(const GruCellForwardArgs& a) override {
+    launch_gru_cell_forward(a.h_prev.dtype(), a.h_prev.size(0), a.h_prev.size(1), a.h.raw_data(),
+                            a.workspace.raw_data(), a.igates.raw_data(), a.hgates.raw_data(),
+                            a.h_prev.raw_data());
+  }
+  void gru_cell_backward(const GruCellBackwardArgs& a) override {
+    launch_gru_cell_backward(a.h_prev.dtype(), a.h_prev.size(0), a.h_prev.size(1),
+                             a.grad_igates.raw_data(), a.grad_hgates.raw_data(),
+                             a.grad_h_prev.raw_data(), a.grad_h.raw_data(), a.h_prev.raw_data(),
+                             a.workspace.raw_data());
   }
 
   void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) override {

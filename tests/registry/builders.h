@@ -92,5 +92,6 @@ void add_batch_norm_cases(std::vector<OpCase>& out);
 void add_group_norm_cases(std::vector<OpCase>& out);
 void add_lin_cases(std::vector<OpCase>& out);  // cases_lin.cpp: einsum, addmm, ... (issue 15)
 void add_rms_norm_cases(std::vector<OpCase>& out);  // cases_rms_norm.cpp (issue 15)
+void add_rnn_cases(std::vector<OpCase>& out);  // lstm_cell, gru_cell (issue 15)
 
 }  // namespace ember::cases

@@ -62,6 +62,7 @@ const std::vector<OpCase>& op_cases() {
     add_group_norm_cases(v);
     add_lin_cases(v);
     add_rms_norm_cases(v);
+    add_rnn_cases(v);  // issue 15, rnn
     std::set<std::string> seen;
     for (const OpCase& c : v)
       if (!seen.insert(sanitize(c.name)).second)
