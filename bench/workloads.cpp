@@ -135,6 +135,19 @@ Workload resnet_train_step(std::string name, std::string description) {
           torch_side::resnet_train_step()};
 }
 
+// One GPT training step: FLOPs of the matrix products (2 per MAC, x3 for the backward) and
+// of attention's two (T x T) products, causal or not (the fused kernel skips no work on
+// the CPU); bytes of the parameters with AdamW's state (28 per parameter) and the tokens.
+Workload gpt_train_step(std::string name, std::string description) {
+  using S = GPTShape;
+  const double bt = S::batch * S::context, C = S::n_embd;
+  const double block_macs = bt * 12 * C * C + 2 * S::batch * S::context * S::context * C;
+  const double macs = S::n_layer * block_macs + bt * C * S::vocab;  // + the tied head
+  const double params = S::n_layer * (12 * C * C + 13 * C) + (S::vocab + S::context) * C + 2 * C;
+  return {std::move(name),          std::move(description),       3 * 2 * macs,
+          28 * params + 2 * 8 * bt, ember_side::gpt_train_step(), torch_side::gpt_train_step()};
+}
+
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
@@ -168,6 +181,10 @@ std::vector<Workload> make_workloads() {
   w.push_back(resnet_train_step(
       "resnet_train_step",
       "Fashion-MNIST ResNet 16/32/64, batch 128 of 1x28x28: SGD (Nesterov) train step"));
+  // examples/char_lm's GPT (issue 15): embeddings, LayerNorm, causal attention, AdamW.
+  w.push_back(gpt_train_step(
+      "gpt_train_step",
+      "char_lm GPT 4x128, 4 heads, batch 32 of 128 tokens, tied head: AdamW train step"));
   return w;
 }
 

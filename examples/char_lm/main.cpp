@@ -171,8 +171,9 @@ std::string sample(GPT& net, const Vocab& vocab, const Flags& f) {
     std::vector<int64_t> window(tokens.begin() + from, tokens.end());
     const auto T = static_cast<int64_t>(window.size());
     Tensor logits = net.forward(from_vector(window, {1, T}, device));
-    Tensor row = logits.select(1, T - 1).view({-1}).to(Device::cpu()).to(DType::f64);
-    const auto* p = static_cast<const double*>(row.contiguous().raw_data());
+    const Tensor row =
+        logits.select(1, T - 1).reshape({-1}).to(Device::cpu()).to(DType::f64).contiguous();
+    const auto* p = static_cast<const double*>(row.raw_data());
     std::vector<std::pair<double, int64_t>> scored;
     for (int64_t v = 0; v < vocab.size(); ++v) scored.emplace_back(p[v] / f.temperature, v);
     const auto k = static_cast<size_t>(std::min<int64_t>(f.top_k, vocab.size()));
