@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "autograd/engine.h"
+#include "examples/char_lm/model.h"
 #include "examples/fashion_mnist/model.h"
 #include "examples/seed_models.h"
 #include "nn/functional.h"
@@ -276,6 +277,43 @@ Setup resnet_train_step() {
     for (int i = 0; i < 3; ++i)
       if (const float l = step(); !std::isfinite(l))
         throw std::runtime_error("bench resnet_train_step: loss " + std::to_string(l));
+    return [step] { benchmark::DoNotOptimize(step()); };
+  };
+}
+
+Setup gpt_train_step() {
+  return []() -> Body {
+    using S = GPTShape;
+    ember::manual_seed(0);
+    auto model = std::make_shared<char_lm::GPT>(char_lm::GPTConfig{.vocab_size = S::vocab,
+                                                                   .context = S::context,
+                                                                   .n_layer = S::n_layer,
+                                                                   .n_head = S::n_head,
+                                                                   .n_embd = S::n_embd});
+    model->train();
+    std::vector<ember::Tensor> decay, no_decay;
+    for (const ember::Tensor& p : model->parameters())
+      (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    auto opt = ember::optim::AdamW::make(
+        {{decay, {.weight_decay = S::weight_decay}}, {no_decay, {.weight_decay = 0.0}}},
+        {.lr = S::lr, .betas = std::pair{S::beta1, S::beta2}});
+    const ember::Tensor x = ember::randint(0, S::vocab, {S::batch, S::context});
+    const ember::Tensor y = ember::randint(0, S::vocab, {S::batch, S::context});
+    auto step = [model, opt, x, y] {
+      opt->zero_grad();
+      ember::Tensor logits = model->forward(x);
+      ember::Tensor loss =
+          ember::nn::functional::cross_entropy(logits.view({-1, S::vocab}), y.view({-1}));
+      loss.backward();
+      opt->step();
+      return loss.item<float>();
+    };
+    // Random tokens: the untrained model's loss is near log(vocab) (N(0, 0.02) weights).
+    const float first = step();
+    if (!(std::abs(first - std::log(static_cast<float>(S::vocab))) < 0.5f))
+      throw std::runtime_error("bench gpt_train_step: first loss " + std::to_string(first) +
+                               ", expected about " +
+                               std::to_string(std::log(static_cast<float>(S::vocab))));
     return [step] { benchmark::DoNotOptimize(step()); };
   };
 }

@@ -13,8 +13,10 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/embedding.h>
 #include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
 #include <torch/nn/modules/pooling.h>
 #include <torch/optim/adam.h>
+#include <torch/optim/adamw.h>
 #include <torch/optim/sgd.h>
 #include <torch/types.h>
 #include <torch/version.h>
@@ -267,6 +269,100 @@ Setup resnet_train_step() {
       return loss.item<float>();
     };
     step();  // SGD's momentum buffers are created by the first step: outside the timing
+    return [step] { benchmark::DoNotOptimize(step()); };
+  };
+}
+
+namespace {
+// examples/char_lm/model.h's GPT in torch::nn: the same layout, init and tied head.
+struct GPTBlock : torch::nn::Module {
+  GPTBlock() {
+    using S = GPTShape;
+    const int64_t C = S::n_embd;
+    const double proj_std = 0.02 / std::sqrt(2.0 * S::n_layer);
+    ln_1 = register_module("ln_1", torch::nn::LayerNorm(torch::nn::LayerNormOptions({C})));
+    c_attn = register_module("c_attn", linear(C, 3 * C, 0.02));
+    attn_proj = register_module("attn_proj", linear(C, C, proj_std));
+    ln_2 = register_module("ln_2", torch::nn::LayerNorm(torch::nn::LayerNormOptions({C})));
+    c_fc = register_module("c_fc", linear(C, 4 * C, 0.02));
+    mlp_proj = register_module("mlp_proj", linear(4 * C, C, proj_std));
+  }
+  static torch::nn::Linear linear(int64_t in, int64_t out, double std) {
+    torch::nn::Linear l(in, out);
+    torch::nn::init::normal_(l->weight, 0.0, std);
+    torch::nn::init::zeros_(l->bias);
+    return l;
+  }
+  torch::Tensor attention(const torch::Tensor& x) {  // (B, T, C)
+    const int64_t B = x.size(0), T = x.size(1), C = x.size(2), nh = GPTShape::n_head;
+    std::vector<torch::Tensor> qkv = c_attn(x).split(C, 2);
+    auto heads = [&](const torch::Tensor& t) { return t.view({B, T, nh, C / nh}).transpose(1, 2); };
+    torch::Tensor q = heads(qkv[0]), k = heads(qkv[1]), v = heads(qkv[2]);
+    torch::Tensor att = torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(C / nh));
+    torch::Tensor future = torch::ones({T, T}, torch::kBool).triu(1);
+    att = torch::softmax(att.masked_fill(future, -INFINITY), -1);
+    return attn_proj(torch::matmul(att, v).transpose(1, 2).contiguous().view({B, T, C}));
+  }
+  torch::Tensor forward(const torch::Tensor& x) {
+    torch::Tensor h = x + attention(ln_1(x));
+    return h + mlp_proj(torch::gelu(c_fc(ln_2(h)), "tanh"));
+  }
+  torch::nn::LayerNorm ln_1{nullptr}, ln_2{nullptr};
+  torch::nn::Linear c_attn{nullptr}, attn_proj{nullptr}, c_fc{nullptr}, mlp_proj{nullptr};
+};
+
+struct GPT : torch::nn::Module {
+  GPT() {
+    using S = GPTShape;
+    wte = register_module("wte", torch::nn::Embedding(S::vocab, S::n_embd));
+    wpe = register_module("wpe", torch::nn::Embedding(S::context, S::n_embd));
+    torch::nn::init::normal_(wte->weight, 0.0, 0.02);
+    torch::nn::init::normal_(wpe->weight, 0.0, 0.02);
+    for (int64_t i = 0; i < S::n_layer; ++i)
+      blocks.push_back(register_module("h" + std::to_string(i), std::make_shared<GPTBlock>()));
+    ln_f = register_module("ln_f", torch::nn::LayerNorm(torch::nn::LayerNormOptions({S::n_embd})));
+  }
+  torch::Tensor forward(const torch::Tensor& idx) {  // (B, T) -> (B, T, vocab)
+    torch::Tensor h = wte(idx) + wpe(torch::arange(idx.size(1)));
+    for (const auto& b : blocks) h = b->forward(h);
+    return torch::nn::functional::linear(ln_f(h), wte->weight);  // the tied head
+  }
+  torch::nn::Embedding wte{nullptr}, wpe{nullptr};
+  std::vector<std::shared_ptr<GPTBlock>> blocks;
+  torch::nn::LayerNorm ln_f{nullptr};
+};
+}  // namespace
+
+Setup gpt_train_step() {
+  return []() -> Body {
+    using S = GPTShape;
+    torch::manual_seed(0);
+    auto model = std::make_shared<GPT>();
+    model->train();
+    std::vector<torch::Tensor> decay, no_decay;
+    for (const torch::Tensor& p : model->parameters())
+      (p.dim() >= 2 ? decay : no_decay).push_back(p);
+    auto options = [](double wd) {
+      return std::make_unique<torch::optim::AdamWOptions>(
+          torch::optim::AdamWOptions(S::lr).betas({S::beta1, S::beta2}).weight_decay(wd));
+    };
+    std::vector<torch::optim::OptimizerParamGroup> groups;
+    groups.emplace_back(decay, options(S::weight_decay));
+    groups.emplace_back(no_decay, options(0.0));
+    auto opt = std::make_shared<torch::optim::AdamW>(
+        std::move(groups), torch::optim::AdamWOptions(S::lr).betas({S::beta1, S::beta2}));
+    const torch::Tensor x = torch::randint(0, S::vocab, {S::batch, S::context});
+    const torch::Tensor y = torch::randint(0, S::vocab, {S::batch, S::context});
+    auto step = [model, opt, x, y] {
+      opt->zero_grad();
+      torch::Tensor logits = model->forward(x);
+      torch::Tensor loss =
+          torch::nn::functional::cross_entropy(logits.view({-1, S::vocab}), y.view({-1}));
+      loss.backward();
+      opt->step();
+      return loss.item<float>();
+    };
+    step();  // AdamW's moments are created by the first step: outside the timing
     return [step] { benchmark::DoNotOptimize(step()); };
   };
 }

@@ -47,6 +47,14 @@ struct ResNetShape {
   static constexpr double lr = 0.1, momentum = 0.9, weight_decay = 5e-4;
 };
 
+// examples/char_lm's default GPT (examples/char_lm/model.h; issue 15) and its batch: the
+// vocabulary is the 114 bytes of Debian's fortunes, the tokens random.
+struct GPTShape {
+  static constexpr int64_t batch = 32, context = 128, vocab = 114;
+  static constexpr int64_t n_layer = 4, n_head = 4, n_embd = 128;
+  static constexpr double lr = 1e-3, beta1 = 0.9, beta2 = 0.99, weight_decay = 0.1;
+};
+
 // ---- op families, one Setup factory per library ---------------------------------------
 // Inputs are f32 on the CPU, drawn from each library's own randn.
 namespace ember_side {
@@ -76,6 +84,8 @@ Setup resnet_train_step();
 // 2-D pooling of x (N, C, H, W), then the gradient of out.sum() for x: max (3x3, stride 2,
 // padding 1: the ResNet stem's) or global average (adaptive_avg_pool2d to 1x1).
 Setup pool2d_fwdbwd(Dims x, bool max);
+// One AdamW step of GPTShape's GPT (issue 15): decay on the 2-D+ parameters only.
+Setup gpt_train_step();
 }  // namespace ember_side
 
 namespace torch_side {
@@ -88,6 +98,9 @@ Setup sgd_momentum_step(int64_t tensors, int64_t numel);
 Setup seed_train_step(bool attention);  // the same model, built from torch::nn modules
 Setup resnet_train_step();              // the same ResNet, built from torch::nn modules
 Setup pool2d_fwdbwd(Dims x, bool max);
+// The same GPT from torch::nn modules; attention as matmul -> causal mask -> softmax ->
+// matmul (LibTorch 1.13 has no public scaled_dot_product_attention).
+Setup gpt_train_step();
 
 // Sets LibTorch's intra-op thread count; returns LibTorch's description of its
 // parallel setup (at::get_parallel_info) for the log.

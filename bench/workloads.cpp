@@ -151,6 +151,19 @@ Workload pool2d_fwdbwd(std::string name, std::string description, const Dims& x,
           torch_side::pool2d_fwdbwd(x, max)};
 }
 
+// One GPT training step: FLOPs of the matrix products (2 per MAC, x3 for the backward) and
+// of attention's two (T x T) products, causal or not (the fused kernel skips no work on
+// the CPU); bytes of the parameters with AdamW's state (28 per parameter) and the tokens.
+Workload gpt_train_step(std::string name, std::string description) {
+  using S = GPTShape;
+  const double bt = S::batch * S::context, C = S::n_embd;
+  const double block_macs = bt * 12 * C * C + 2 * S::batch * S::context * S::context * C;
+  const double macs = S::n_layer * block_macs + bt * C * S::vocab;  // + the tied head
+  const double params = S::n_layer * (12 * C * C + 13 * C) + (S::vocab + S::context) * C + 2 * C;
+  return {std::move(name),          std::move(description),       3 * 2 * macs,
+          28 * params + 2 * 8 * bt, ember_side::gpt_train_step(), torch_side::gpt_train_step()};
+}
+
 std::vector<Workload> make_workloads() {
   std::vector<Workload> w;
   // Per-op overhead: validation, allocation, dispatch, autograd checks. No real math.
@@ -191,6 +204,10 @@ std::vector<Workload> make_workloads() {
   w.push_back(pool2d_fwdbwd("global_avgpool_fwdbwd",
                             "adaptive_avg_pool2d 32x512x7x7 to 1x1; fwd + bwd", {32, 512, 7, 7},
                             false));
+  // examples/char_lm's GPT (issue 15): embeddings, LayerNorm, causal attention, AdamW.
+  w.push_back(gpt_train_step(
+      "gpt_train_step",
+      "char_lm GPT 4x128, 4 heads, batch 32 of 128 tokens, tied head: AdamW train step"));
   return w;
 }
 

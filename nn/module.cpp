@@ -2,6 +2,7 @@
 
 #include <cxxabi.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <memory>
 #include <sstream>
@@ -97,6 +98,14 @@ void Module::replace_child(const std::string& name, std::shared_ptr<Module> modu
   if (module->contains_module(this))
     fail<ValueError>("replace_module", "replacing '", name, "' would make a cycle");
   children_.insert(name, std::move(module));
+}
+
+Tensor Module::replace_parameter(const std::string& name, Tensor t) {
+  if (!parameters_.contains(name))
+    fail<IndexError>("replace_parameter", "no parameter named '", name, "' in ", this->name());
+  if (t.defined() && !t.is_leaf())
+    fail<ValueError>("replace_parameter", "'", name, "' must be a leaf tensor; pass x.detach()");
+  return parameters_.insert(name, std::move(t));
 }
 
 std::vector<std::pair<std::string, Tensor>> Module::named_parameters(bool recurse) const {
@@ -238,17 +247,26 @@ int64_t Module::num_parameters(bool trainable_only) const {
 }
 
 StateDict Module::state_dict() const {
+  // Every path, without the de-duplication of named_parameters(): torch's state_dict lists a
+  // tied weight (lm_head.weight = tok_emb.weight) under both names, and its strict load of a
+  // GPT's weights expects both. Parameters of the whole tree first, then persistent buffers.
   StateDict dict;
-  for (auto& [name, t] : named_parameters()) dict.insert(name, t.detach());
-  // Buffers registered as non-persistent stay out, wherever they sit in the tree.
-  std::unordered_set<const TensorImpl*> skip;
-  std::unordered_set<const Module*> seen;
-  walk(*this, "", seen, [&](const std::string&, const Module& m) {
-    for (const std::string& n : m.non_persistent_)
-      if (const Tensor* b = m.buffers_.find(n); b && b->defined()) skip.insert(b->impl());
-  });
-  for (auto& [name, t] : named_buffers())
-    if (!skip.count(t.impl())) dict.insert(name, t.detach());
+  std::function<void(const Module&, const std::string&, bool)> collect =
+      [&](const Module& m, const std::string& prefix, bool buffers) {
+        if (!buffers) {
+          for (const auto& [n, t] : m.parameters_)
+            if (t.defined()) dict.insert(join(prefix, n), t.detach());
+        } else {
+          for (const auto& [n, t] : m.buffers_)
+            if (t.defined() && std::find(m.non_persistent_.begin(), m.non_persistent_.end(), n) ==
+                                   m.non_persistent_.end())
+              dict.insert(join(prefix, n), t.detach());
+        }
+        for (const auto& [n, child] : m.children_)
+          if (child) collect(*child, join(prefix, n), buffers);
+      };
+  collect(*this, "", false);
+  collect(*this, "", true);
   return dict;
 }
 

@@ -65,6 +65,10 @@ class Module : public std::enable_shared_from_this<Module> {
   // Buffers are state that is not trained (running stats, masks); non-persistent ones
   // are left out of state_dict().
   Tensor register_buffer(const std::string& name, Tensor t, bool persistent = true);
+  // Points the parameter registered as `name` at another tensor (same name, same position)
+  // and returns it: `head->weight = head->replace_parameter("weight", emb->weight)` ties the
+  // head's weight to the embedding's, as torch's `head.weight = emb.weight` does.
+  Tensor replace_parameter(const std::string& name, Tensor t);
   // Registers a child module and returns it with its own type.
   template <typename M>
   requires std::is_base_of_v<Module, M> Ptr<M> register_module(const std::string& name,
@@ -106,7 +110,11 @@ class Module : public std::enable_shared_from_this<Module> {
   void apply(const std::function<void(Module&)>& fn);
   int64_t num_parameters(bool trainable_only = false) const;
 
+  // As PyTorch's: every path through the tree, so a tied tensor or a shared module appears
+  // under each of its names (parameters() and named_*() list it once, under its first).
   StateDict state_dict() const;
+  // Loads every key of state_dict(): with a tied tensor, each of its names must be in the
+  // dict (strict) and each present one is copied in, in state_dict() order, as PyTorch does.
   LoadResult load_state_dict(const StateDict& dict, bool strict = true);
 
   // ---- printing -------------------------------------------------------------------------

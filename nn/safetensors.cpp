@@ -43,6 +43,17 @@ bool parse_dtype(const std::string& s, DType* out) {
   return true;
 }
 
+// The name under which a tensor viewing the same bytes as t (same storage, offset, shape,
+// strides and dtype) was written, or null. Partial overlaps are written as copies.
+const std::string* find_alias(const std::vector<std::pair<Tensor, std::string>>& written,
+                              const Tensor& t) {
+  for (const auto& [w, name] : written)
+    if (w.storage() == t.storage() && w.storage_offset() == t.storage_offset() &&
+        w.sizes() == t.sizes() && w.strides() == t.strides() && w.dtype() == t.dtype())
+      return &name;
+  return nullptr;
+}
+
 [[noreturn]] void corrupt(const std::string& why) {
   fail<ValueError>("load_safetensors", "corrupt file: ", why);
 }
@@ -52,12 +63,21 @@ bool parse_dtype(const std::string& s, DType* out) {
 std::string serialize_safetensors(const StateDict& tensors,
                                   const std::map<std::string, std::string>& metadata) {
   json header = json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  std::map<std::string, std::string> meta = metadata;
   std::vector<Tensor> host;
+  std::vector<std::pair<Tensor, std::string>> written;  // for finding aliases
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
     if (name == "__metadata__") fail<ValueError>("save_safetensors", "'__metadata__' is reserved");
     if (!t.defined()) fail<ValueError>("save_safetensors", "tensor '", name, "' is undefined");
+    // A tensor already written under another name (a tied weight: state_dict() lists it under
+    // each) is written once and its extra name recorded in __metadata__ as {alias: kept}, as
+    // the safetensors package's save_model does; the loaders below restore it.
+    if (const std::string* kept = find_alias(written, t)) {
+      meta.emplace(name, *kept);  // user metadata under that key wins, as in save_model
+      continue;
+    }
+    written.emplace_back(t, name);
     Tensor h = t.detach().to(Device::cpu()).contiguous();
     uint64_t n = static_cast<uint64_t>(h.numel()) * h.element_size();
     header[name] = {{"dtype", st_dtype(h.dtype())},
@@ -66,6 +86,7 @@ std::string serialize_safetensors(const StateDict& tensors,
     offset += n;
     host.push_back(h);
   }
+  if (!meta.empty()) header["__metadata__"] = meta;
   std::string head = header.dump();
   while (head.size() % 8 != 0) head.push_back(' ');  // the data starts 8-byte aligned
   std::string out;
@@ -186,6 +207,12 @@ SafetensorsFile parse_safetensors(const uint8_t* data, size_t size, Device devic
     }
     file.tensors.insert(name, raw::to_device(t, device));
   }
+  // Aliases written by save_safetensors or the safetensors package's save_model: a metadata
+  // entry whose key is no tensor of the file and whose value is one names the same tensor
+  // (the loaded dict holds both keys, one tensor, as torch's state_dict of a tied model).
+  for (const auto& [alias, kept] : file.metadata)
+    if (!file.tensors.contains(alias) && alias != "__metadata__")
+      if (const Tensor* t = file.tensors.find(kept)) file.tensors.insert(alias, *t);
   return file;
 }
 

@@ -16,6 +16,7 @@ core=(
   nlohmann-json3-dev       # safetensors headers, checkpoints, benchmark JSON
   zlib1g-dev               # gzip of the data sets the examples read
   dataset-fashion-mnist    # examples/fashion_mnist (and its ctest), ~30 MB
+  fortunes                 # examples/char_lm (and its ctest): the fortune-cookie text, ~3 MB
 )  # OpenMP comes with g++ (libgomp)
 test=(libgtest-dev libgmock-dev)
 ci=(clang clang-format libomp-dev python3)
