@@ -134,6 +134,14 @@ void Backend::group_norm_backward(const GroupNormBackwardArgs&, const GroupNormP
 
 void Backend::scan(ScanOp, const Tensor&, const Tensor&, bool) { unimplemented(Primitive::scan); }
 
+// sorting and sampling (issue 15)
+void Backend::sort(const Tensor&, const Tensor&, const Tensor&, bool) {
+  unimplemented(Primitive::sort);
+}
+void Backend::multinomial(const Tensor&, const Tensor&, const Tensor&, bool, uint64_t, uint64_t) {
+  unimplemented(Primitive::multinomial);
+}
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();
@@ -178,6 +186,8 @@ const char* to_string(Primitive op) {
     case Primitive::pool2d: return "pool2d";
     case Primitive::batch_norm: return "batch_norm";
     case Primitive::group_norm: return "group_norm";
+    case Primitive::sort: return "sort";
+    case Primitive::multinomial: return "multinomial";
   }
   return "?";
 }

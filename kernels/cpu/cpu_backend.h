@@ -51,6 +51,11 @@ class CpuBackend final : public Backend {
                                   const UpsampleBilinearParams& p) override;
 
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override;  // scan.cpp
+  // sort.cpp (issue 15)
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in,
+            bool descending) override;
+  void multinomial(const Tensor& out, const Tensor& probs, const Tensor& workspace,
+                   bool replacement, uint64_t seed, uint64_t offset) override;
   // batch_norm.cpp, group_norm.cpp
   void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override;
   void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override;
