@@ -160,6 +160,14 @@ void Backend::gru_cell_backward(const GruCellBackwardArgs&) { unimplemented(Prim
 
 void Backend::scan(ScanOp, const Tensor&, const Tensor&, bool) { unimplemented(Primitive::scan); }
 
+// sorting and sampling (issue 15)
+void Backend::sort(const Tensor&, const Tensor&, const Tensor&, bool) {
+  unimplemented(Primitive::sort);
+}
+void Backend::multinomial(const Tensor&, const Tensor&, const Tensor&, bool, uint64_t, uint64_t) {
+  unimplemented(Primitive::multinomial);
+}
+
 bool backend_available(DeviceType type) {
   Backend* b = registry()[static_cast<size_t>(type)];
   return b != nullptr && b->available();
@@ -211,6 +219,8 @@ const char* to_string(Primitive op) {
     case Primitive::rms_norm: return "rms_norm";
     case Primitive::lstm_cell: return "lstm_cell";  // issue 15, rnn
     case Primitive::gru_cell: return "gru_cell";
+    case Primitive::sort: return "sort";
+    case Primitive::multinomial: return "multinomial";
   }
   return "?";
 }

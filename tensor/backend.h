@@ -288,6 +288,9 @@ enum class Primitive : uint8_t {
   // recurrent cells (issue 15, rnn)
   lstm_cell,
   gru_cell,
+  // sorting and sampling (issue 15)
+  sort,
+  multinomial,
 };
 bool is_optional(Primitive op);
 
@@ -577,6 +580,22 @@ class Backend {
   // with `reverse` in[o, k, i] op ... op in[o, K - 1, i] (the suffix scan, a backward's
   // need). Each of the O * I lines is independent; K >= 1.
   virtual void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse);
+
+  // ---- sorting and sampling (issue 15) ----
+  // Sorts each row of the contiguous (R, N) `in` (f32, f64 or i64): values (R, N) of in's
+  // dtype and indices (R, N) i64 (the column each value came from). The order is stable
+  // (equal values keep their column order) and NaN counts as larger than every number
+  // (last ascending, first descending), as torch.sort(stable=True). N >= 1.
+  virtual void sort(const Tensor& values, const Tensor& indices, const Tensor& in, bool descending);
+  // Draws num_samples = out.size(1) categories per row of the contiguous (R, C) weights
+  // `probs` (f32 or f64; finite, >= 0, a positive sum and, without replacement, at least
+  // num_samples positive weights: the op checks) into out (R, S) i64. Sample s of row r
+  // uses the uniform philox::uniform_f64(draw(seed, offset, r S + s)): with replacement
+  // the first c whose running f64 sum of weights exceeds u * total; without replacement the
+  // same on the weights not drawn yet (sequential draws). `workspace` (R, C) f64 is
+  // scratch. Only sums, products and comparisons in f64, so every device draws the same.
+  virtual void multinomial(const Tensor& out, const Tensor& probs, const Tensor& workspace,
+                           bool replacement, uint64_t seed, uint64_t offset);
 
   // Convolution, all tensors contiguous and floating of one dtype:
   // x (N, C, H, W), w (K, C/groups, R, S), bias (K) or undefined -> out (N, K, P, Q).

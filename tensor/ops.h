@@ -174,6 +174,26 @@ Tensor all(const Tensor& x, const DimList& dims = {}, bool keepdim = false);
 Tensor cumsum(const Tensor& x, int64_t dim);
 Tensor cumprod(const Tensor& x, int64_t dim);
 
+// ---- sorting and sampling (issue 15, docs/sequence.md) ------------------------------------
+// torch.sort: {values, indices (i64)} along dim. Always stable (equal values keep their
+// index order; `stable` is accepted for torch's signature); NaN is larger than every number
+// (last ascending, first descending). The values' gradient goes back to the indices.
+std::tuple<Tensor, Tensor> sort(const Tensor& x, int64_t dim = -1, bool descending = false,
+                                bool stable = false);
+// torch.argsort: the indices of sort.
+Tensor argsort(const Tensor& x, int64_t dim = -1, bool descending = false, bool stable = false);
+// torch.topk: the k largest (smallest) values along dim and their indices, in sorted order
+// (also for sorted = false), ties by index, NaN the largest; IndexError for k outside
+// [0, size of dim].
+std::tuple<Tensor, Tensor> topk(const Tensor& x, int64_t k, int64_t dim = -1, bool largest = true,
+                                bool sorted = true);
+// torch.multinomial: probs (C) or (R, C) of non-negative weights (any positive sum) ->
+// (S) or (R, S) i64 categories from the default generator (manual_seed), the same on every
+// device; without replacement a category is drawn at most once per row. ValueError for a
+// negative or non-finite weight, a row summing to 0, num_samples <= 0, or (without
+// replacement) more samples than positive weights.
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement = false);
+
 // ---- linear algebra and normalisation ----------------------------------------------
 // torch.matmul: 1-D @ 1-D is a dot product, 2-D @ 2-D a matrix product, and leading
 // dims of N-D operands broadcast as batch dims.

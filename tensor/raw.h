@@ -68,6 +68,16 @@ std::tuple<Tensor, Tensor> max_min(const Tensor& x, int64_t dim, bool keepdim, b
 // Inclusive scan of x along dim (reverse: from the end); integer and bool inputs scan in
 // i64, f16/bf16 in f32 cast back.
 Tensor scan(ScanOp op, const Tensor& x, int64_t dim, bool reverse = false);
+// ---- sorting and sampling (issue 15, raw_sort.cpp) ------------------------------------------
+// dim wrapped into [0, max(x.dim(), 1)); IndexError naming op, dim and x's shape otherwise.
+int64_t sort_dim(const char* op, const Tensor& x, int64_t dim);
+// {values, indices (i64)} of x sorted along dim, stably, NaN as the largest value (see
+// Backend::sort); contiguous, of x's shape. `op` names errors ("sort", "topk", ...).
+std::pair<Tensor, Tensor> sort(const Tensor& x, int64_t dim, bool descending,
+                               const char* op = "sort");
+// torch.multinomial: probs (C) or (R, C) of non-negative finite weights -> (S) or (R, S)
+// i64 categories, from the default generator (Backend::multinomial says how).
+Tensor multinomial(const Tensor& probs, int64_t num_samples, bool replacement);
 // Sums x down to `shape` (the reverse of broadcasting to x's shape).
 Tensor sum_to(const Tensor& x, const Shape& shape);
 

@@ -195,6 +195,13 @@ class Tensor {
   Tensor all(const DimList& dims = {}, bool keepdim = false) const;
   Tensor cumsum(int64_t dim) const;
   Tensor cumprod(int64_t dim) const;
+  // sorting and sampling (issue 15): see ember::sort, argsort, topk, multinomial
+  std::tuple<Tensor, Tensor> sort(int64_t dim = -1, bool descending = false,
+                                  bool stable = false) const;
+  Tensor argsort(int64_t dim = -1, bool descending = false, bool stable = false) const;
+  std::tuple<Tensor, Tensor> topk(int64_t k, int64_t dim = -1, bool largest = true,
+                                  bool sorted = true) const;
+  Tensor multinomial(int64_t num_samples, bool replacement = false) const;
   Tensor masked_select(const Tensor& mask) const;
   Tensor index_put(const std::vector<Tensor>& indices, const Tensor& values,
                    bool accumulate = false) const;

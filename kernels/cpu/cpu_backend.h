@@ -54,6 +54,11 @@ class CpuBackend final : public Backend {
   // rms_norm.cpp (issue 15)
   void rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) override;
   void rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) override;
+  // sort.cpp (issue 15)
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in,
+            bool descending) override;
+  void multinomial(const Tensor& out, const Tensor& probs, const Tensor& workspace,
+                   bool replacement, uint64_t seed, uint64_t offset) override;
   // batch_norm.cpp, group_norm.cpp
   void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override;
   void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override;

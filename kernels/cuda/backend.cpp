@@ -20,6 +20,7 @@
 #include "kernels/cuda/index_error.h"
 #include "kernels/cuda/layer_norm.h"
 #include "kernels/cuda/matmul.h"
+#include "kernels/cuda/multinomial.h"
 #include "kernels/cuda/optim.h"
 #include "kernels/cuda/plan.h"
 #include "kernels/cuda/pool.h"
@@ -30,6 +31,7 @@
 #include "kernels/cuda/runtime.h"
 #include "kernels/cuda/scan.h"
 #include "kernels/cuda/softmax.h"
+#include "kernels/cuda/sort.h"
 #include "kernels/cuda/upsample.h"
 #include "tensor/backends.h"
 #include "tensor/determinism.h"
@@ -158,6 +160,8 @@ class DeviceBackend final : public Backend {
     if (op == Primitive::scan) return dtype != DType::b8;
     if (op == Primitive::lstm_cell || op == Primitive::gru_cell)  // issue 15, rnn
       return dtype == DType::f32 || dtype == DType::f64;
+    if (op == Primitive::sort) return dtype != DType::b8;  // sorting and sampling (issue 15)
+    if (op == Primitive::multinomial) return dtype == DType::f32 || dtype == DType::f64;
     return true;
   }
 
@@ -340,6 +344,20 @@ class DeviceBackend final : public Backend {
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override {
     launch_scan(in.dtype(), {in.size(0), in.size(1), in.size(2), op == ScanOp::prod, reverse},
                 out.raw_data(), in.raw_data());
+  }
+
+  // sorting and sampling (issue 15)
+  void sort(const Tensor& values, const Tensor& indices, const Tensor& in,
+            bool descending) override {
+    launch_sort(in.dtype(), {in.size(0), in.size(1), descending}, values.raw_data(),
+                static_cast<int64_t*>(indices.raw_data()), in.raw_data());
+  }
+  void multinomial(const Tensor& out, const Tensor& probs, const Tensor& workspace,
+                   bool replacement, uint64_t seed, uint64_t offset) override {
+    launch_multinomial(probs.dtype(),
+                       {probs.size(0), probs.size(1), out.size(1), replacement, seed, offset},
+                       static_cast<int64_t*>(out.raw_data()), probs.raw_data(),
+                       static_cast<double*>(workspace.raw_data()));
   }
 
   void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,

@@ -78,6 +78,8 @@ void add_fill_cases(std::vector<OpCase>& out);
 void add_linear_loss_cases(std::vector<OpCase>& out);
 // scans, logical and norm reductions, mask and index assignment (issue 14)
 void add_scan_cases(std::vector<OpCase>& out);
+// sort, argsort, topk, multinomial (issue 15)
+void add_sort_cases(std::vector<OpCase>& out);
 void add_select_cases(std::vector<OpCase>& out);
 void add_pool_cases(std::vector<OpCase>& out);            // cases_pool.cpp
 void add_conv_transpose_cases(std::vector<OpCase>& out);  // cases_conv_transpose.cpp

@@ -50,6 +50,7 @@ const std::vector<OpCase>& op_cases() {
     add_fill_cases(v);
     add_linear_loss_cases(v);
     add_scan_cases(v);
+    add_sort_cases(v);  // issue 15
     add_select_cases(v);
     add_pool_cases(v);
     add_conv_transpose_cases(v);
