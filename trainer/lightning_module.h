@@ -29,8 +29,8 @@
 #include "optim/optimizer.h"
 #include "trainer/batch.h"
 #include "trainer/hparams.h"
-#include "trainer/module_mode.h"
 #include "trainer/lightning_optimizer.h"
+#include "trainer/module_mode.h"
 
 namespace ember {
 

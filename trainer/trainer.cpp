@@ -357,7 +357,8 @@ void Trainer::fit_impl(LightningModule& model, DataLoader* train_loader, LoaderL
   validated_in_fit_ = false;
   train_loader_ = overfit_view(train_loader, overfit_train_, "train");  // overfit_batches
   val_loaders_ = val_loaders.pointers();
-  if (val_loaders_.size() == 1) val_loaders_[0] = overfit_view(val_loaders_[0], overfit_val_, "val");
+  if (val_loaders_.size() == 1)
+    val_loaders_[0] = overfit_view(val_loaders_[0], overfit_val_, "val");
   run_loaders_.push_back(std::move(val_loaders));
   datamodule_ = datamodule;
   // detect_anomaly: backward checks every node's gradients (autograd/anomaly_mode.h).

@@ -92,8 +92,8 @@ void add_activation_cases(std::vector<OpCase>& out);   // clamp, activations (is
 // batch norm and instance norm, group norm (reference_norm.h holds their references).
 void add_batch_norm_cases(std::vector<OpCase>& out);
 void add_group_norm_cases(std::vector<OpCase>& out);
-void add_lin_cases(std::vector<OpCase>& out);  // cases_lin.cpp: einsum, addmm, ... (issue 15)
+void add_lin_cases(std::vector<OpCase>& out);       // cases_lin.cpp: einsum, addmm, ... (issue 15)
 void add_rms_norm_cases(std::vector<OpCase>& out);  // cases_rms_norm.cpp (issue 15)
-void add_rnn_cases(std::vector<OpCase>& out);  // lstm_cell, gru_cell (issue 15)
+void add_rnn_cases(std::vector<OpCase>& out);       // lstm_cell, gru_cell (issue 15)
 
 }  // namespace ember::cases
