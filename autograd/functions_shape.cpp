@@ -335,7 +335,10 @@ Tensor triangle(const char* op, const Tensor& x, int64_t diagonal, bool upper) {
   raw::check_defined(op, x);
   if (x.dim() < 2)
     fail<ShapeError>(op, "needs a tensor with at least 2 dims, got shape ", str(x.sizes()));
-  return where(raw::tril_mask(x.size(-2), x.size(-1), diagonal, upper, x.device()), x, 0);
+  // A zero of x's own dtype: the integer scalar 0 would promote a bool x to i64 (torch's
+  // triu keeps the dtype, and attention masks are built with it).
+  return where(raw::tril_mask(x.size(-2), x.size(-1), diagonal, upper, x.device()), x,
+               zeros({}, {.dtype = x.dtype(), .device = x.device()}));
 }
 }  // namespace
 

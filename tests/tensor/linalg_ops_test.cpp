@@ -119,5 +119,29 @@ TEST(CosineSimilarity, ZeroVectorIsFiniteAndBroadcasts) {
               HasSubstr("cosine_similarity"));
 }
 
+TEST(Triangle, KeepsTheDtypeOfBoolAndIntegerInputs) {
+  // A bool mask stays bool (an i64 result once turned MultiheadAttention's causal mask into
+  // +1 instead of -inf); integers stay integers; values as torch.triu / torch.tril.
+  for (Device d : {Device::cpu(), Device::sim()}) {
+    const Tensor b = ones({3, 4}, {.dtype = DType::b8, .device = d});
+    const Tensor u = triu(b, 1);
+    ASSERT_EQ(u.dtype(), DType::b8);
+    const Tensor l = tril(b, -1);
+    ASSERT_EQ(l.dtype(), DType::b8);
+    const Tensor i = triu(arange(12, {.dtype = DType::i64, .device = d}).reshape({3, 4}));
+    ASSERT_EQ(i.dtype(), DType::i64);
+    const std::vector<int64_t> uh = u.to(DType::i64).to_vector<int64_t>();
+    const std::vector<int64_t> lh = l.to(DType::i64).to_vector<int64_t>();
+    const std::vector<int64_t> ih = i.to_vector<int64_t>();
+    for (int64_t r = 0; r < 3; ++r)
+      for (int64_t c = 0; c < 4; ++c) {
+        const size_t at = static_cast<size_t>(r * 4 + c);
+        EXPECT_EQ(uh[at], c - r >= 1 ? 1 : 0) << r << "," << c;
+        EXPECT_EQ(lh[at], c - r <= -1 ? 1 : 0) << r << "," << c;
+        EXPECT_EQ(ih[at], c >= r ? r * 4 + c : 0) << r << "," << c;
+      }
+  }
+}
+
 }  // namespace
 }  // namespace ember
