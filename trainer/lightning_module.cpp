@@ -113,11 +113,11 @@ nn::LoadResult LightningModule::load_from_checkpoint(const std::string& path,
 
   // The saved hyperparameters, overridden by those this module saved when it was built.
   HParams merged = checkpoint_hparams(ckpt);
-  for (const auto& [k, v] : hparams_) {
-    auto it =
-        std::find_if(merged.begin(), merged.end(), [&](const auto& p) { return p.first == k; });
-    if (it != merged.end()) it->second = v;
-    else merged.emplace_back(k, v);
+  for (const auto& own : hparams_) {
+    auto it = std::find_if(merged.begin(), merged.end(),
+                           [&](const auto& p) { return p.first == own.first; });
+    if (it != merged.end()) it->second = own.second;
+    else merged.push_back(own);
   }
   hparams_ = std::move(merged);
   on_load_checkpoint(ckpt);  // before the weights, as Lightning
