@@ -286,7 +286,8 @@ HParams Trainer::run_hparams() const {
   HParams out = model_->hparams();
   if (!datamodule_) return out;
   for (const auto& [k, v] : datamodule_->hparams()) {
-    auto same = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == k; });
+    const std::string& key = k;  // clang 14 cannot capture a structured binding
+    auto same = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == key; });
     if (same == out.end()) out.emplace_back(k, v);
     else if (!(same->second == v))
       fail<ValueError>("Trainer", "the hyperparameter '", k, "' is ", same->second.as_string(),

@@ -97,12 +97,14 @@ void LRFinderResult::plot(const std::string& path, int64_t skip_begin, int64_t s
     fail<ValueError>("LRFinderResult::plot", "needs at least 2 finite points, got ", x.size());
   const int W = 640, H = 480, left = 40, right = 20, top = 20, bottom = 40;
   plot::Canvas c(W, H);
-  const auto [x0, x1] = std::minmax_element(x.begin(), x.end());
-  const auto [y0, y1] = std::minmax_element(y.begin(), y.end());
-  const double xs = *x1 > *x0 ? (W - left - right) / (*x1 - *x0) : 0.0;
-  const double ys = *y1 > *y0 ? (H - top - bottom) / (*y1 - *y0) : 0.0;
-  auto px = [&](double v) { return left + static_cast<int>(std::lround((v - *x0) * xs)); };
-  auto py = [&](double v) { return H - bottom - static_cast<int>(std::lround((v - *y0) * ys)); };
+  const double x0 = *std::min_element(x.begin(), x.end());
+  const double x1 = *std::max_element(x.begin(), x.end());
+  const double y0 = *std::min_element(y.begin(), y.end());
+  const double y1 = *std::max_element(y.begin(), y.end());
+  const double xs = x1 > x0 ? (W - left - right) / (x1 - x0) : 0.0;
+  const double ys = y1 > y0 ? (H - top - bottom) / (y1 - y0) : 0.0;
+  auto px = [&](double v) { return left + static_cast<int>(std::lround((v - x0) * xs)); };
+  auto py = [&](double v) { return H - bottom - static_cast<int>(std::lround((v - y0) * ys)); };
   const plot::Rgb axis{0, 0, 0}, curve{31, 119, 180}, mark{214, 39, 40};
   c.line(left, H - bottom, W - right, H - bottom, axis);  // lr axis
   c.line(left, top, left, H - bottom, axis);              // loss axis
