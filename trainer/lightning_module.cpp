@@ -113,11 +113,11 @@ nn::LoadResult LightningModule::load_from_checkpoint(const std::string& path,
 
   // The saved hyperparameters, overridden by those this module saved when it was built.
   HParams merged = checkpoint_hparams(ckpt);
-  for (const auto& own : hparams_) {
+  for (const auto& mine : hparams_) {
     auto it = std::find_if(merged.begin(), merged.end(),
-                           [&](const auto& p) { return p.first == own.first; });
-    if (it != merged.end()) it->second = own.second;
-    else merged.push_back(own);
+                           [&](const auto& p) { return p.first == mine.first; });
+    if (it != merged.end()) it->second = mine.second;
+    else merged.push_back(mine);
   }
   hparams_ = std::move(merged);
   on_load_checkpoint(ckpt);  // before the weights, as Lightning
