@@ -9,35 +9,13 @@
 
 #include "tensor/backends.h"
 #include "tensor/determinism.h"
+#include "trainer/duration.h"
 #include "trainer/trainer.h"
 
 namespace ember {
 
-namespace {
-// "DD:HH:MM:SS" -> seconds; each field a non-negative integer, as Lightning's Timer.
-double parse_dd_hh_mm_ss(const std::string& text) {
-  std::vector<int64_t> fields;
-  std::string cur;
-  for (const char c : text + ":") {
-    if (c == ':') {
-      if (cur.empty()) fields.push_back(-1);
-      else fields.push_back(std::stoll(cur));
-      cur.clear();
-    } else if (std::isdigit(static_cast<unsigned char>(c)) && cur.size() < 9) {
-      cur += c;
-    } else {
-      fields.assign(1, -1);
-      break;
-    }
-  }
-  if (fields.size() != 4 || fields[0] < 0 || fields[1] < 0 || fields[2] < 0 || fields[3] < 0)
-    fail<ValueError>("Trainer", "max_time must be \"DD:HH:MM:SS\" (e.g. \"00:12:00:00\"), got \"",
-                     text, "\"");
-  return static_cast<double>(((fields[0] * 24 + fields[1]) * 60 + fields[2]) * 60 + fields[3]);
-}
-}  // namespace
-
-MaxTime::MaxTime(const std::string& dd_hh_mm_ss) : duration(parse_dd_hh_mm_ss(dd_hh_mm_ss)) {}
+MaxTime::MaxTime(const std::string& dd_hh_mm_ss)
+    : duration(parse_dd_hh_mm_ss(dd_hh_mm_ss, "Trainer", "max_time")) {}
 
 DeterministicChoice::DeterministicChoice(const char* mode) {
   if (mode == nullptr || std::string(mode) != "warn")

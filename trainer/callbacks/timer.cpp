@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "tensor/error.h"
+#include "trainer/duration.h"
 #include "trainer/trainer.h"
 
 namespace ember {
@@ -19,17 +20,8 @@ void check_stage(const std::string& stage) {
 }
 }  // namespace
 
-TimerDuration::TimerDuration(const char* text) {
-  // "DD:HH:MM:SS", each field a non-negative integer.
-  long long f[4];
-  char tail = 0;
-  if (!text || std::sscanf(text, "%lld:%lld:%lld:%lld%c", &f[0], &f[1], &f[2], &f[3], &tail) != 4 ||
-      f[0] < 0 || f[1] < 0 || f[2] < 0 || f[3] < 0)
-    fail<ValueError>("Timer", "a duration string must be \"DD:HH:MM:SS\", got \"", text ? text : "",
-                     "\"");
-  seconds = std::chrono::duration<double>(
-      static_cast<double>(((f[0] * 24 + f[1]) * 60 + f[2]) * 60 + f[3]));
-}
+TimerDuration::TimerDuration(const char* text)
+    : seconds(parse_dd_hh_mm_ss(text ? text : "", "Timer", "duration")) {}
 
 Timer::Timer(TimerOptions options) : options_(std::move(options)) {
   if (options_.interval != "step" && options_.interval != "epoch")
