@@ -2,6 +2,7 @@
 #include <numeric>
 
 #include "autograd/recording.h"
+#include "tensor/pinned_memory.h"
 #include "tensor/profiler.h"
 
 namespace ember {
@@ -181,6 +182,12 @@ Tensor Tensor::to(Device device) const {
   return view_op("ToCopyBackward", *this, y, [](const Tensor& g) { return g; });
 }
 Tensor Tensor::to(Device device, DType dtype) const { return to(dtype).to(device); }
+// pin_memory (issue 18): dx = g, as PyTorch's _pin_memory
+Tensor pin_memory(const Tensor& x) {
+  Tensor y = raw::pin_memory(x);
+  if (y.is_same(x)) return y;
+  return view_op("PinMemoryBackward", x, y, [](const Tensor& g) { return g; });
+}
 
 // ---- joining and splitting ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/object_pool.h"
+#include "tensor/pinned_memory.h"
 #include "tensor/profiler.h"
 #include "tensor/random.h"
 #include "tensor/raw.h"
@@ -53,7 +54,9 @@ Tensor to_device(const Tensor& x, Device device) {
   // Through the device's own copies even where its memory is the host's (sim): they
   // wait for its work and are what the profiler counts as transfers.
   if (from.is_cpu()) {
-    backend(device).copy_from_host(out.raw_data(), src.raw_data(), nbytes);
+    // From pinned memory: enqueued on the device's stream, the block fenced until it ran.
+    if (!copy_pinned_to_device_async(src, out.raw_data(), device, nbytes))
+      backend(device).copy_from_host(out.raw_data(), src.raw_data(), nbytes);
   } else if (device.is_cpu()) {
     backend(from).copy_to_host(out.raw_data(), src.raw_data(), nbytes);
   } else {  // between two devices that are not host memory: stage through the host

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstdio>
 #include <deque>
 #include <exception>
 #include <map>
@@ -9,6 +10,7 @@
 #include <thread>
 
 #include "tensor/ops.h"
+#include "tensor/pinned_memory.h"
 #include "tensor/random.h"
 
 namespace ember {
@@ -133,6 +135,49 @@ class WorkerPool {
   std::deque<std::function<void()>> jobs_;
   bool stop_ = false, held_ = false;
 };
+
+// ---- pin_memory --------------------------------------------------------------------------
+
+namespace {
+// Whether a loader with pin_memory pins: only where pinned memory serves a device. Without
+// one it warns once per process, as PyTorch ("no accelerator is found"), and loads as usual.
+bool pin_batches(bool pin_memory) {
+  if (!pin_memory) return false;
+  if (pinned_memory_has_device()) return true;
+  static std::once_flag warned;
+  std::call_once(warned, [] {
+    std::fputs(
+        "ember: warning: DataLoader: pin_memory is true but no GPU is present, so batches "
+        "are not pinned\n",
+        stderr);
+  });
+  return false;
+}
+
+Batch pinned(const Batch& batch) {
+  std::vector<Tensor> out;
+  out.reserve(batch.size());
+  for (const Tensor& t : batch)
+    out.push_back(t.defined() && t.device().is_cpu() ? pin_memory(t) : t);
+  return Batch(std::move(out));
+}
+
+// The loader's dataset with each whole batch pinned: the batch is pinned where it is
+// loaded (a worker thread, as PyTorch's pin thread), so the consumer's copies to the
+// device are asynchronous from the start.
+class PinnedBatches : public Dataset {
+ public:
+  explicit PinnedBatches(std::shared_ptr<const Dataset> inner) : inner_(std::move(inner)) {}
+  int64_t size() const override { return inner_->size(); }
+  Batch get(int64_t index) const override { return inner_->get(index); }
+  Batch get_batch(const std::vector<int64_t>& indices) const override {
+    return pinned(inner_->get_batch(indices));
+  }
+
+ private:
+  std::shared_ptr<const Dataset> inner_;
+};
+}  // namespace
 
 // ---- BatchStream ------------------------------------------------------------------------
 
@@ -362,8 +407,19 @@ std::unique_ptr<BatchStream> DataLoader::stream(int64_t first, int64_t last) con
                                             std::make_move_iterator(all.begin() + last));
   if (options_.persistent_workers && !pool_)
     pool_ = std::make_shared<WorkerPool>(options_.num_workers);
-  return std::make_unique<BatchStream>(dataset_, std::move(batches), options_.num_workers,
-                                       options_.prefetch_factor, options_.collate_fn, pool_);
+  std::shared_ptr<const Dataset> dataset = dataset_;
+  CollateFn collate_fn = options_.collate_fn;
+  if (pin_batches(options_.pin_memory)) {  // pin what the stream's loads return
+    if (collate_fn) {
+      collate_fn = [inner = std::move(collate_fn)](const std::vector<Batch>& samples) {
+        return pinned(inner(samples));
+      };
+    } else {
+      dataset = std::make_shared<PinnedBatches>(dataset_);
+    }
+  }
+  return std::make_unique<BatchStream>(std::move(dataset), std::move(batches), options_.num_workers,
+                                       options_.prefetch_factor, std::move(collate_fn), pool_);
 }
 
 DataLoader::Iterator::Iterator(std::shared_ptr<BatchStream> s) : stream_(std::move(s)) { ++*this; }

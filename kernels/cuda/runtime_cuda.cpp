@@ -7,6 +7,7 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include "kernels/cuda/caching_allocator.h"
@@ -14,6 +15,7 @@
 #include "kernels/cuda/runtime.h"
 #include "tensor/backends.h"
 #include "tensor/error.h"
+#include "tensor/pinned_memory.h"
 #include "tensor/profiler.h"
 
 static_assert(EMBER_VARIANT_IS_CUDA == 1, "the CUDA runtime layer belongs to the cuda build");
@@ -193,6 +195,41 @@ float event_elapsed_ms(Event start, Event end) {
   return ms;
 }
 void event_destroy(Event e) noexcept { cudaEventDestroy(static_cast<cudaEvent_t>(e)); }
+
+// pin_memory (issue 18): page-locked host memory for tensor/pinned_memory.h; copies from
+// it are enqueued on the one stream and fenced by an event each.
+std::optional<PinnedMemoryApi> pinned_memory_api() {
+  if (!available()) return std::nullopt;
+  PinnedMemoryApi api;
+  api.name = "cuda (cudaHostAlloc)";
+  api.copy_target = DeviceType::cuda;
+  api.malloc = [](size_t n) -> void* {
+    void* p = nullptr;
+    if (cudaHostAlloc(&p, n, cudaHostAllocDefault) != cudaSuccess) {
+      cudaGetLastError();  // out of pinned memory is not sticky; clear it
+      return nullptr;
+    }
+    return p;
+  };
+  api.free = [](void* p) { cudaFreeHost(p); };
+  api.copy_to_device_async = [](void* dst, const void* src, size_t n) {
+    EMBER_CUDA_CHECK(cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, ready().stream));
+  };
+  api.record_event = []() -> void* {
+    cudaEvent_t e = nullptr;
+    EMBER_CUDA_CHECK(cudaEventCreateWithFlags(&e, cudaEventDisableTiming));
+    EMBER_CUDA_CHECK(cudaEventRecord(e, ready().stream));
+    return e;
+  };
+  // Any answer but "not ready" ends the wait: a failed stream reports at its next sync.
+  api.event_done = [](void* e) {
+    if (cudaEventQuery(static_cast<cudaEvent_t>(e)) != cudaErrorNotReady) return true;
+    cudaGetLastError();  // "not ready" is reported as the last error; check_launch must not see it
+    return false;
+  };
+  api.destroy_event = [](void* e) { cudaEventDestroy(static_cast<cudaEvent_t>(e)); };
+  return api;
+}
 
 void check_launch(const char* kernel) {
   cudaError_t e = cudaGetLastError();
