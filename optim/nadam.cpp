@@ -9,29 +9,15 @@
 namespace ember::optim {
 
 Options NAdamOptions::to_map() const {
-  Options o;
-  if (lr) o["lr"] = *lr;
-  if (betas) {
-    o["beta1"] = betas->first;
-    o["beta2"] = betas->second;
-  }
-  if (eps) o["eps"] = *eps;
-  if (weight_decay) o["weight_decay"] = *weight_decay;
+  Options o = adam_like_map(*this);
   if (momentum_decay) o["momentum_decay"] = *momentum_decay;
-  if (decoupled_weight_decay) o["decoupled_weight_decay"] = *decoupled_weight_decay ? 1.0 : 0.0;
-  if (maximize) o["maximize"] = *maximize ? 1.0 : 0.0;
+  set_flag(o, "decoupled_weight_decay", decoupled_weight_decay);
   return o;
 }
 
 NAdam::NAdam(std::vector<NAdamGroup> groups, NAdamOptions defaults)
-    : Optimizer({{"lr", 2e-3},
-                 {"beta1", 0.9},
-                 {"beta2", 0.999},
-                 {"eps", 1e-8},
-                 {"weight_decay", 0.0},
-                 {"momentum_decay", 4e-3},
-                 {"decoupled_weight_decay", 0.0},
-                 {"maximize", 0.0}}) {
+    : Optimizer(adam_like_defaults(2e-3, 0.0,
+                                   {{"momentum_decay", 4e-3}, {"decoupled_weight_decay", 0.0}})) {
   check_options(defaults.to_map());
   for (const auto& [k, v] : defaults.to_map()) defaults_[k] = v;
   if (groups.empty()) fail<ValueError>(name(), "got no parameters to optimize");
@@ -47,14 +33,9 @@ void NAdam::validate(const Options& o) const {
 void NAdam::step() {
   NoGradGuard no_grad;
   for (ParamGroup& g : groups_) {
-    NadamStepParams p{.lr = g.get("lr"),
-                      .beta1 = g.get("beta1"),
-                      .beta2 = g.get("beta2"),
-                      .eps = g.get("eps"),
-                      .weight_decay = g.get("weight_decay"),
-                      .momentum_decay = g.get("momentum_decay"),
-                      .decoupled_weight_decay = g.get("decoupled_weight_decay") != 0,
-                      .maximize = g.get("maximize") != 0};
+    NadamStepParams p = adam_like_step_params<NadamStepParams>(g);
+    p.momentum_decay = g.get("momentum_decay");
+    p.decoupled_weight_decay = g.get("decoupled_weight_decay") != 0;
     std::vector<Tensor> grads;
     grads.reserve(g.params.size());
     std::vector<NadamTensors> items;

@@ -8,27 +8,13 @@
 namespace ember::optim {
 
 Options RAdamOptions::to_map() const {
-  Options o;
-  if (lr) o["lr"] = *lr;
-  if (betas) {
-    o["beta1"] = betas->first;
-    o["beta2"] = betas->second;
-  }
-  if (eps) o["eps"] = *eps;
-  if (weight_decay) o["weight_decay"] = *weight_decay;
-  if (decoupled_weight_decay) o["decoupled_weight_decay"] = *decoupled_weight_decay ? 1.0 : 0.0;
-  if (maximize) o["maximize"] = *maximize ? 1.0 : 0.0;
+  Options o = adam_like_map(*this);
+  set_flag(o, "decoupled_weight_decay", decoupled_weight_decay);
   return o;
 }
 
 RAdam::RAdam(std::vector<RAdamGroup> groups, RAdamOptions defaults)
-    : Optimizer({{"lr", 1e-3},
-                 {"beta1", 0.9},
-                 {"beta2", 0.999},
-                 {"eps", 1e-8},
-                 {"weight_decay", 0.0},
-                 {"decoupled_weight_decay", 0.0},
-                 {"maximize", 0.0}}) {
+    : Optimizer(adam_like_defaults(1e-3, 0.0, {{"decoupled_weight_decay", 0.0}})) {
   check_options(defaults.to_map());
   for (const auto& [k, v] : defaults.to_map()) defaults_[k] = v;
   if (groups.empty()) fail<ValueError>(name(), "got no parameters to optimize");
@@ -40,13 +26,8 @@ void RAdam::validate(const Options& o) const { check_adam_like(name(), o); }
 void RAdam::step() {
   NoGradGuard no_grad;
   for (ParamGroup& g : groups_) {
-    RadamStepParams p{.lr = g.get("lr"),
-                      .beta1 = g.get("beta1"),
-                      .beta2 = g.get("beta2"),
-                      .eps = g.get("eps"),
-                      .weight_decay = g.get("weight_decay"),
-                      .decoupled_weight_decay = g.get("decoupled_weight_decay") != 0,
-                      .maximize = g.get("maximize") != 0};
+    RadamStepParams p = adam_like_step_params<RadamStepParams>(g);
+    p.decoupled_weight_decay = g.get("decoupled_weight_decay") != 0;
     std::vector<Tensor> grads;
     grads.reserve(g.params.size());
     std::vector<RadamTensors> items;
