@@ -9,6 +9,8 @@
 
 #include <ember/ember.h>
 
+#include "tests/registry/reference_optim.h"
+
 namespace ember::optim {
 namespace {
 
@@ -149,7 +151,13 @@ INSTANTIATE_TEST_SUITE_P(Options, AdagradTrajectory,
                                            AdagradCfg{0.1, 0.05, 0.01, 0.5, 1e-10, false},
                                            AdagradCfg{0.05, 0, 0, 0.1, 1e-6, true}));
 
-// ---- NAdam ---------------------------------------------------------------------------------
+// ---- NAdam and RAdam ------------------------------------------------------------------------
+
+// Their shared reference (tests/registry/reference_optim.h) from a test's options.
+template <typename Cfg>
+double adam_like_moments(const Cfg& c, double& w, double grad, double& m, double& v) {
+  return cases::adam_like_moments({c.lr, c.b1, c.b2, c.wd, c.decoupled, c.maximize}, w, grad, m, v);
+}
 
 struct NadamCfg {
   double lr, b1, b2, eps, wd, momentum_decay;
@@ -177,14 +185,7 @@ TEST_P(NadamTrajectory, MatchesTorchAlgorithm) {
     mu_product *= mu;
     const double mu_product_next = mu_product * mu_next;
     for (size_t i = 0; i < w.size(); ++i) {
-      double g = c.maximize ? -grad[i] : grad[i];
-      if (c.decoupled) {
-        w[i] *= 1 - c.lr * c.wd;
-      } else {
-        g += c.wd * w[i];
-      }
-      m[i] = m[i] + (1 - c.b1) * (g - m[i]);  // lerp, as torch
-      v[i] = c.b2 * v[i] + (1 - c.b2) * g * g;
+      const double g = adam_like_moments(c, w[i], grad[i], m[i], v[i]);
       const double den = std::sqrt(v[i] / bc2) + c.eps;
       w[i] -= c.lr * (1 - mu) / (1 - mu_product) * g / den;
       w[i] -= c.lr * mu_next / (1 - mu_product_next) * m[i] / den;
@@ -203,8 +204,6 @@ INSTANTIATE_TEST_SUITE_P(Options, NadamTrajectory,
                                            NadamCfg{1e-2, 0.8, 0.99, 1e-6, 0.1, 4e-3, false, false},
                                            NadamCfg{1e-2, 0.9, 0.999, 1e-8, 0.1, 4e-3, true, false},
                                            NadamCfg{5e-3, 0.9, 0.99, 1e-8, 0, 0.5, false, true}));
-
-// ---- RAdam ---------------------------------------------------------------------------------
 
 struct RadamCfg {
   double lr, b1, b2, eps, wd;
@@ -230,14 +229,7 @@ TEST_P(RadamTrajectory, MatchesTorchAlgorithm) {
     const double rho_t = rho_inf - 2 * t * std::pow(c.b2, t) / bc2;
     ++(rho_t > 5 ? rectified : plain);
     for (size_t i = 0; i < w.size(); ++i) {
-      double g = c.maximize ? -grad[i] : grad[i];
-      if (c.decoupled) {
-        w[i] *= 1 - c.lr * c.wd;
-      } else {
-        g += c.wd * w[i];
-      }
-      m[i] = m[i] + (1 - c.b1) * (g - m[i]);
-      v[i] = c.b2 * v[i] + (1 - c.b2) * g * g;
+      adam_like_moments(c, w[i], grad[i], m[i], v[i]);
       const double corrected = m[i] / bc1;
       if (rho_t > 5) {
         const double rect = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /

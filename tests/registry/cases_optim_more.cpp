@@ -15,6 +15,7 @@
 #include <functional>
 
 #include "registry/builders.h"
+#include "registry/reference_optim.h"
 #include "tensor/raw.h"
 
 namespace ember::cases {
@@ -198,6 +199,23 @@ Tensor moment_state(int k, const std::function<Tensor(double)>& normal) {
   return a * a + 1e-6;  // exp_avg_sq
 }
 
+// The shared reference of the step params' common fields.
+template <typename AdamLikeParams>
+AdamLikeRef adam_like_ref(const AdamLikeParams& p) {
+  return {p.lr, p.beta1, p.beta2, p.weight_decay, p.decoupled_weight_decay, p.maximize};
+}
+
+// A step case of two moment states (exp_avg, exp_avg_sq).
+Spec moment_spec(const char* op, const char* family, const std::string& tag) {
+  Spec s;
+  s.op = op;
+  s.family = family;
+  s.tag = tag;
+  s.states = 2;
+  s.make_state = moment_state;
+  return s;
+}
+
 double nadam_mu_at(const NadamStepParams& p, int64_t t) {
   return p.beta1 * (1 - 0.5 * std::pow(0.96, static_cast<double>(t) * p.momentum_decay));
 }
@@ -209,12 +227,7 @@ double nadam_product(const NadamStepParams& p, int64_t step) {
 }
 
 Spec nadam_spec(const std::string& tag, const NadamStepParams& p) {
-  Spec s;
-  s.op = "nadam_step";
-  s.family = "nadam";
-  s.tag = tag;
-  s.states = 2;
-  s.make_state = moment_state;
+  Spec s = moment_spec("nadam_step", "nadam", tag);
   s.run = [p](const std::vector<std::vector<const Tensor*>>& group, int round) {
     std::vector<NadamTensors> items;
     for (size_t i = 0; i < group.size(); ++i) {
@@ -228,16 +241,9 @@ Spec nadam_spec(const std::string& tag, const NadamStepParams& p) {
     const double mu = nadam_mu_at(p, step), mu_next = nadam_mu_at(p, step + 1);
     const double product = nadam_product(p, step);
     for (size_t i = 0; i < w.size(); ++i) {
-      double g = p.maximize ? -grad[i] : grad[i];
-      if (p.decoupled_weight_decay) {
-        w[i] *= 1 - p.lr * p.weight_decay;
-      } else {
-        g += p.weight_decay * w[i];
-      }
       double& m = st[0][i];
       double& v = st[1][i];
-      m += (1 - p.beta1) * (g - m);
-      v = p.beta2 * v + (1 - p.beta2) * g * g;
+      const double g = adam_like_moments(adam_like_ref(p), w[i], grad[i], m, v);
       const double den = std::sqrt(v / bc2) + p.eps;
       w[i] -= p.lr * (1 - mu) / (1 - product) * g / den;
       w[i] -= p.lr * mu_next / (1 - product * mu_next) * m / den;
@@ -248,12 +254,7 @@ Spec nadam_spec(const std::string& tag, const NadamStepParams& p) {
 }
 
 Spec radam_spec(const std::string& tag, const RadamStepParams& p) {
-  Spec s;
-  s.op = "radam_step";
-  s.family = "radam";
-  s.tag = tag;
-  s.states = 2;
-  s.make_state = moment_state;
+  Spec s = moment_spec("radam_step", "radam", tag);
   s.run = [p](const std::vector<std::vector<const Tensor*>>& group, int round) {
     std::vector<RadamTensors> items;
     for (size_t i = 0; i < group.size(); ++i)
@@ -266,16 +267,9 @@ Spec radam_spec(const std::string& tag, const RadamStepParams& p) {
     const double rho_inf = 2 / (1 - p.beta2) - 1;
     const double rho_t = rho_inf - 2 * t * std::pow(p.beta2, t) / bc2;
     for (size_t i = 0; i < w.size(); ++i) {
-      double g = p.maximize ? -grad[i] : grad[i];
-      if (p.decoupled_weight_decay) {
-        w[i] *= 1 - p.lr * p.weight_decay;
-      } else {
-        g += p.weight_decay * w[i];
-      }
       double& m = st[0][i];
       double& v = st[1][i];
-      m += (1 - p.beta1) * (g - m);
-      v = p.beta2 * v + (1 - p.beta2) * g * g;
+      adam_like_moments(adam_like_ref(p), w[i], grad[i], m, v);
       const double corrected = m / bc1;
       if (rho_t > 5) {
         const double rect = std::sqrt((rho_t - 4) * (rho_t - 2) * rho_inf /
