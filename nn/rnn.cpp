@@ -58,23 +58,38 @@ RNNBase::RNNBase(Mode m, int64_t in, int64_t hidden, RNNOptions o)
     fail<ValueError>(op, "num_layers must be positive, got ", options.num_layers);
   if (!(options.dropout >= 0.0 && options.dropout <= 1.0))
     fail<ValueError>(op, "dropout should be a number in range [0, 1], got ", options.dropout);
-  if (options.proj_size != 0)
-    fail<ValueError>(op, "proj_size is not supported (got ", options.proj_size,
-                     "); use proj_size=0");
+  // proj_size (LSTM only, torch's messages): h is (.., proj_size), c stays (.., hidden).
+  const int64_t P = options.proj_size;
+  if (P < 0)
+    fail<ValueError>(op,
+                     "proj_size should be a positive integer or zero to disable "
+                     "projections, got ",
+                     P);
+  if (P != 0 && m != Mode::lstm)
+    fail<ValueError>(op,
+                     "proj_size argument is only supported for LSTM, not RNN or GRU (got "
+                     "proj_size=",
+                     P, ")");
+  if (P >= hidden)
+    fail<ValueError>(op, "proj_size has to be smaller than hidden_size, got proj_size=", P,
+                     " and hidden_size=", hidden);
   const int64_t G = gates_of(m), D = options.bidirectional ? 2 : 1;
+  const int64_t out_h = P > 0 ? P : hidden;  // the size of h and of each direction's output
   for (int64_t k = 0; k < options.num_layers; ++k)
     for (int64_t d = 0; d < D; ++d) {
       const std::string sfx = "_l" + std::to_string(k) + (d == 1 ? "_reverse" : "");
-      const int64_t layer_in = k == 0 ? in : hidden * D;
+      const int64_t layer_in = k == 0 ? in : out_h * D;
       std::vector<Tensor> w;
       w.push_back(register_parameter("weight_ih" + sfx, empty({G * hidden, layer_in})));
-      w.push_back(register_parameter("weight_hh" + sfx, empty({G * hidden, hidden})));
+      w.push_back(register_parameter("weight_hh" + sfx, empty({G * hidden, out_h})));
       if (options.bias) {
         w.push_back(register_parameter("bias_ih" + sfx, empty({G * hidden})));
         w.push_back(register_parameter("bias_hh" + sfx, empty({G * hidden})));
       } else {
         w.insert(w.end(), {Tensor(), Tensor()});
       }
+      // torch registers weight_hr after the biases (its _flat_weights order)
+      w.push_back(P > 0 ? register_parameter("weight_hr" + sfx, empty({P, hidden})) : Tensor());
       all_weights.push_back(std::move(w));
     }
   reset_parameters();
@@ -104,6 +119,7 @@ std::string RNNBase::extra_repr() const {
   if (options.batch_first) r += ", batch_first=True";
   if (options.dropout != 0.0) r += ", dropout=" + std::to_string(options.dropout);
   if (options.bidirectional) r += ", bidirectional=True";
+  if (options.proj_size != 0) r += ", proj_size=" + std::to_string(options.proj_size);
   return r;
 }
 
@@ -121,21 +137,22 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
   Tensor x = unbatched ? input.unsqueeze(1) : options.batch_first ? input.transpose(0, 1) : input;
   const int64_t T = x.size(0), B = x.size(1), H = hidden_size, L = options.num_layers;
   const int64_t D = options.bidirectional ? 2 : 1;
-  const Shape state_shape = unbatched ? Shape{L * D, H} : Shape{L * D, B, H};
+  const int64_t P = options.proj_size > 0 ? options.proj_size : H;  // h's size
   const bool lstm = mode == Mode::lstm;
-  auto initial = [&](const Tensor& s, const char* what) {
-    if (!s.defined()) return zeros({L * D, B, H}, {.dtype = x.dtype(), .device = x.device()});
+  auto initial = [&](const Tensor& s, int64_t size, const char* what) {
+    if (!s.defined()) return zeros({L * D, B, size}, {.dtype = x.dtype(), .device = x.device()});
+    const Shape state_shape = unbatched ? Shape{L * D, size} : Shape{L * D, B, size};
     if (s.sizes() != state_shape)
       fail<ShapeError>(op, "Expected ", what, " size ", str(state_shape), ", got ", str(s.sizes()),
                        " (input ", str(input.sizes()), ")");
     return unbatched ? s.unsqueeze(1) : s;
   };
-  Tensor h_init = initial(h0, lstm ? "hidden[0]" : "hidden");  // (L*D, B, H)
-  Tensor c_init = lstm ? initial(c0, "hidden[1]") : Tensor();  // (L*D, B, H)
-  std::vector<Tensor> h_last, c_last;                          // L*D x (B, H)
-  Tensor layer_in = x;                                         // (T, B, K)
+  Tensor h_init = initial(h0, P, lstm ? "hidden[0]" : "hidden");  // (L*D, B, P)
+  Tensor c_init = lstm ? initial(c0, H, "hidden[1]") : Tensor();  // (L*D, B, H)
+  std::vector<Tensor> h_last, c_last;                             // L*D x (B, P), (B, H)
+  Tensor layer_in = x;                                            // (T, B, K)
   for (int64_t k = 0; k < L; ++k) {
-    std::vector<Tensor> dir_out;  // D x (T, B, H)
+    std::vector<Tensor> dir_out;  // D x (T, B, P)
     for (int64_t d = 0; d < D; ++d) {
       const int64_t idx = k * D + d;
       const std::vector<Tensor>& w = all_weights[static_cast<size_t>(idx)];
@@ -150,7 +167,10 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
         Tensor hg = project(h, w[1], w[3]);  // (B, G*H)
         const Tensor& it = steps[static_cast<size_t>(t)];
         switch (mode) {
-          case Mode::lstm: std::tie(h, c) = lstm_cell(it, hg, c); break;
+          case Mode::lstm:
+            std::tie(h, c) = lstm_cell(it, hg, c);
+            if (w[4].defined()) h = project(h, w[4], Tensor());  // h_t = W_hr (o * tanh(c_t))
+            break;
           case Mode::gru: h = gru_cell(it, hg, h); break;
           case Mode::rnn_tanh: h = tanh(it + hg); break;
           case Mode::rnn_relu: h = relu(it + hg); break;
@@ -161,12 +181,12 @@ std::tuple<Tensor, Tensor, Tensor> RNNBase::run(const Tensor& input, const Tenso
       h_last.push_back(h);
       if (lstm) c_last.push_back(c);
     }
-    layer_in = D == 1 ? dir_out[0] : cat(dir_out, 2);  // (T, B, D*H)
+    layer_in = D == 1 ? dir_out[0] : cat(dir_out, 2);  // (T, B, D*P)
     if (k + 1 < L && options.dropout > 0.0)
       layer_in = F::dropout(layer_in, options.dropout, is_training());
   }
-  Tensor out = layer_in;                                                  // (T, B, D*H)
-  Tensor hn = stack(h_last, 0), cn = lstm ? stack(c_last, 0) : Tensor();  // (L*D, B, H)
+  Tensor out = layer_in;                                                  // (T, B, D*P)
+  Tensor hn = stack(h_last, 0), cn = lstm ? stack(c_last, 0) : Tensor();  // (L*D, B, P|H)
   if (unbatched) {
     out = out.squeeze(1);
     hn = hn.squeeze(1);

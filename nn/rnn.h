@@ -5,7 +5,9 @@
 // (T, input_size); states are (num_layers * num_directions, B, H) ((.., H) unbatched).
 // Parameters per layer k and direction (suffix "" or "_reverse"): weight_ih_l{k} (G*H, in),
 // weight_hh_l{k} (G*H, H), bias_ih_l{k}, bias_hh_l{k} (G*H), G = 4 (LSTM: i, f, g, o),
-// 3 (GRU: r, z, n) or 1, all initialized U(-1/sqrt(H), 1/sqrt(H)).
+// 3 (GRU: r, z, n) or 1, all initialized U(-1/sqrt(H), 1/sqrt(H)). An LSTM with proj_size
+// P > 0 also has weight_hr_l{k} (P, H): each step's h is projected to P, so weight_hh is
+// (4H, P), a layer above the first takes D*P inputs, h0/h_n are (L*D, B, P), c stays H.
 #pragma once
 
 #include <optional>
@@ -19,7 +21,7 @@
 namespace ember::nn {
 
 // torch's arguments after input_size and hidden_size. nonlinearity is RNN's alone; proj_size
-// must be 0 (ember has no LSTM projection yet).
+// LSTM's alone (0: none; else 0 < proj_size < hidden_size).
 struct RNNOptions {
   int64_t num_layers = 1;
   std::string nonlinearity = "tanh";  // tanh | relu (RNN only)
@@ -27,7 +29,7 @@ struct RNNOptions {
   bool batch_first = false;
   double dropout = 0.0;  // on every layer's output but the last, in training
   bool bidirectional = false;
-  int64_t proj_size = 0;
+  int64_t proj_size = 0;  // LSTM: h_t = weight_hr (o_t * tanh(c_t)), of this size
 };
 
 // The shared multi-layer loop: per layer and direction, one GEMM projects every step's
@@ -42,7 +44,8 @@ class RNNBase : public Module {
   Mode mode;
   int64_t input_size, hidden_size;
   RNNOptions options;
-  // weight_ih, weight_hh, bias_ih, bias_hh of each (layer, direction), in torch's order.
+  // weight_ih, weight_hh, bias_ih, bias_hh, weight_hr of each (layer, direction), in torch's
+  // order; absent ones (no bias, no projection) undefined.
   std::vector<std::vector<Tensor>> all_weights;
 
  protected:

@@ -61,6 +61,7 @@ struct Reference {
             Tensor g = tanh(gate(a, 2, H)), o = sigmoid(gate(a, 3, H));
             c = f * c + i * g;
             h = o * tanh(c);
+            if (w[4].defined()) h = matmul(h, w[4].transpose(0, 1));  // proj_size
           } else if (mode == Mode::gru) {
             Tensor r = sigmoid(gate(xi, 0, H) + gate(hh, 0, H));
             Tensor z = sigmoid(gate(xi, 1, H) + gate(hh, 1, H));
@@ -85,13 +86,15 @@ struct Combo {
   Mode mode;
   int64_t layers;
   bool bidirectional, batch_first, initial_state, bias;
+  int64_t proj_size = 0;
 };
 
 std::string tag(const Combo& c) {
   const char* m[] = {"rnn_tanh", "rnn_relu", "lstm", "gru"};
   return std::string(m[static_cast<int>(c.mode)]) + "_L" + std::to_string(c.layers) +
          (c.bidirectional ? "_bi" : "") + (c.batch_first ? "_bf" : "") +
-         (c.initial_state ? "_h0" : "") + (c.bias ? "" : "_nobias");
+         (c.initial_state ? "_h0" : "") + (c.bias ? "" : "_nobias") +
+         (c.proj_size ? "_proj" + std::to_string(c.proj_size) : "");
 }
 
 std::shared_ptr<RNNBase> make_layer(const Combo& c, int64_t in, int64_t H) {
@@ -99,7 +102,8 @@ std::shared_ptr<RNNBase> make_layer(const Combo& c, int64_t in, int64_t H) {
                .nonlinearity = c.mode == Mode::rnn_relu ? "relu" : "tanh",
                .bias = c.bias,
                .batch_first = c.batch_first,
-               .bidirectional = c.bidirectional};
+               .bidirectional = c.bidirectional,
+               .proj_size = c.proj_size};
   if (c.mode == Mode::lstm) return LSTM::make(in, H, o);
   if (c.mode == Mode::gru) return GRU::make(in, H, o);
   return RNN::make(in, H, o);
@@ -123,21 +127,24 @@ std::tuple<Tensor, Tensor, Tensor> call(RNNBase& m, const Tensor& x, const Tenso
 void check_combo(const Combo& c) {
   SCOPED_TRACE(tag(c));
   const int64_t T = 5, B = 3, K = 4, H = 6, D = c.bidirectional ? 2 : 1;
+  const int64_t P = c.proj_size > 0 ? c.proj_size : H;  // h's size
   manual_seed(7);
   auto m = make_layer(c, K, H);
   m->to(DType::f64);
   Tensor x = randn(c.batch_first ? Shape{B, T, K} : Shape{T, B, K}, f64()).requires_grad_(true);
   const bool lstm = c.mode == Mode::lstm;
-  Tensor h0 = c.initial_state ? randn({c.layers * D, B, H}, f64()).requires_grad_(true) : Tensor();
+  Tensor h0 = c.initial_state ? randn({c.layers * D, B, P}, f64()).requires_grad_(true) : Tensor();
   Tensor c0 =
       c.initial_state && lstm ? randn({c.layers * D, B, H}, f64()).requires_grad_(true) : Tensor();
   auto [out, hn, cn] = call(*m, x, h0, c0);
 
   const Reference ref{c.mode, H, c.layers, D};
   Tensor xr = c.batch_first ? x.transpose(0, 1) : x;
-  Tensor zero = zeros({c.layers * D, B, H}, f64());
-  auto [rout, rhn, rcn] = ref.run(m->all_weights, xr, h0.defined() ? h0 : zero,
+  Tensor zero = zeros({c.layers * D, B, H}, f64()), zero_h = zeros({c.layers * D, B, P}, f64());
+  auto [rout, rhn, rcn] = ref.run(m->all_weights, xr, h0.defined() ? h0 : zero_h,
                                   lstm ? (c0.defined() ? c0 : zero) : Tensor());
+  EXPECT_EQ(out.size(-1), D * P);
+  EXPECT_EQ(hn.sizes(), (Shape{c.layers * D, B, P}));
   if (c.batch_first) rout = rout.transpose(0, 1);
   expect_close(out, rout, "output");
   expect_close(hn, rhn, "h_n");
@@ -145,9 +152,10 @@ void check_combo(const Combo& c) {
 
   // Every gradient, through a random weighting of all outputs.
   Tensor wo = randn(out.sizes(), f64()), wh = randn(hn.sizes(), f64());
+  Tensor wc = lstm ? randn(cn.sizes(), f64()) : Tensor();
   auto loss = [&](const Tensor& o, const Tensor& h, const Tensor& cc) {
     Tensor l = (o * wo).sum() + (h * wh).sum();
-    return lstm ? l + (cc * wh).sum() : l;
+    return lstm ? l + (cc * wc).sum() : l;
   };
   TensorList wrt{x};
   for (const Tensor& p : m->parameters()) wrt.push_back(p);
@@ -171,6 +179,56 @@ TEST(RecurrentLayers, MatchAPlainLoopInEveryCombination) {
 TEST(RecurrentLayers, WithoutBiasMatchAPlainLoop) {
   for (Mode mode : {Mode::lstm, Mode::gru, Mode::rnn_tanh})
     check_combo({mode, 2, true, false, true, false});
+}
+
+// proj_size (PyTorch semantics): h projected by weight_hr after every step, so h_0, h_n and
+// the output carry proj_size features while c keeps hidden_size.
+TEST(RecurrentLayers, LstmWithProjectionMatchesAPlainLoop) {
+  for (int64_t layers : {1, 2})
+    for (bool bi : {false, true})
+      for (bool bf : {false, true})
+        for (bool init : {false, true}) check_combo({Mode::lstm, layers, bi, bf, init, true, 4});
+  check_combo({Mode::lstm, 2, true, false, true, false, 2});  // no bias
+}
+
+TEST(RecurrentLayers, LstmProjectionParametersAndErrorsAsPyTorch) {
+  auto lstm = LSTM::make(10, 20, {.num_layers = 2, .bidirectional = true, .proj_size = 5});
+  std::vector<std::string> names;
+  for (const auto& [name, p] : lstm->named_parameters()) {
+    names.push_back(name);
+    for (double v : p.template to_vector<double>()) ASSERT_LE(std::fabs(v), 1 / std::sqrt(20.0));
+  }
+  ASSERT_EQ(names.size(), 20u);
+  EXPECT_EQ(names[4], "weight_hr_l0");
+  EXPECT_EQ(names[19], "weight_hr_l1_reverse");
+  auto sd = lstm->state_dict();
+  EXPECT_EQ(sd.at("weight_hr_l0").sizes(), (Shape{5, 20}));
+  EXPECT_EQ(sd.at("weight_hh_l0").sizes(), (Shape{80, 5}));
+  EXPECT_EQ(sd.at("weight_ih_l1_reverse").sizes(), (Shape{80, 10}));  // D * proj_size inputs
+  EXPECT_THAT(lstm->extra_repr(), HasSubstr("proj_size=5"));
+  // unbatched: h (L*D, P), c (L*D, H)
+  auto [out, hc] = lstm->forward(randn({3, 10}));
+  EXPECT_EQ(out.sizes(), (Shape{3, 10}));
+  EXPECT_EQ(std::get<0>(hc).sizes(), (Shape{4, 5}));
+  EXPECT_EQ(std::get<1>(hc).sizes(), (Shape{4, 20}));
+  // h0 must be (L*D, B, proj_size): a hidden_size one is refused, naming both shapes
+  try {
+    lstm->forward(randn({3, 2, 10}), std::make_tuple(randn({4, 2, 20}), randn({4, 2, 20})));
+    FAIL() << "no error";
+  } catch (const ShapeError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("LSTM"));
+    EXPECT_THAT(e.what(), HasSubstr("Expected hidden[0] size [4, 2, 5], got [4, 2, 20]"));
+  }
+  for (int64_t bad : {20, 25, -1}) try {
+      LSTM::make(10, 20, {.proj_size = bad});
+      FAIL() << "no error for " << bad;
+    } catch (const ValueError& e) {
+      EXPECT_THAT(e.what(), HasSubstr("LSTM"));
+      EXPECT_THAT(e.what(), HasSubstr("proj_size"));
+      EXPECT_THAT(e.what(), HasSubstr(std::to_string(bad)));
+    }
+  EXPECT_THROW(GRU::make(10, 20, {.proj_size = 5}), ValueError);
+  EXPECT_THROW(RNN::make(10, 20, {.proj_size = 5}), ValueError);
 }
 
 TEST(RecurrentLayers, UnbatchedInputIsOneSequence) {
@@ -325,7 +383,7 @@ TEST(RecurrentLayers, ErrorsNameTheLayerAndShapes) {
   EXPECT_THROW(gru->forward(randn({2, 3, 4}), randn({1, 3, 5})), ShapeError);  // B is 2
   EXPECT_THROW(gru->forward(randn({2, 3, 4, 1})), ShapeError);
   EXPECT_THROW(RNN::make(4, 5, {.nonlinearity = "gelu"}), ValueError);
-  EXPECT_THROW(LSTM::make(4, 5, {.proj_size = 2}), ValueError);
+  EXPECT_THROW(LSTM::make(4, 5, {.proj_size = 5}), ValueError);
   EXPECT_THROW(GRUCell::make(4, 5)->forward(randn({2, 3})), ShapeError);
   EXPECT_THROW(
       LSTMCell::make(4, 5)->forward(randn({2, 4}), std::make_tuple(randn({3, 5}), randn({2, 5}))),
