@@ -54,8 +54,12 @@ std::shared_ptr<ProcessGroup> init_process_group(InitOptions options) {
     return make_gloo_process_group(store, env.rank, env.world_size, options.timeout);
   }
   if (backend == "nccl") {
+#if EMBER_HAVE_CUDA
+    return make_nccl_process_group(store, env.rank, env.world_size, options.timeout);
+#else
     fail<ValueError>("init_process_group",
                      "backend 'nccl' is not built in this ember (it needs the CUDA build)");
+#endif
   }
   fail<ValueError>("init_process_group", "unknown backend '", backend, "' (gloo, nccl)");
 }

@@ -100,6 +100,12 @@ std::shared_ptr<ProcessGroup> make_gloo_process_group(std::shared_ptr<Store> sto
                                                       int world_size,
                                                       std::chrono::milliseconds timeout);
 
+// An NCCL group on the current cuda device (cudaGetDevice), the ncclUniqueId handed out
+// through `store`. Defined in the CUDA build only (nccl_group.cpp).
+std::shared_ptr<ProcessGroup> make_nccl_process_group(std::shared_ptr<Store> store, int rank,
+                                                      int world_size,
+                                                      std::chrono::milliseconds timeout);
+
 namespace detail {
 // Checks what every backend needs of a collective's tensor: defined, contiguous.
 void check_collective_tensor(const char* op, const char* name, const Tensor& t);

@@ -13,7 +13,8 @@
 #include <sstream>
 #include <thread>
 
-#include "distributed/store.h"
+#include "distributed/process_group.h"
+#include "tensor/ops.h"
 
 extern char** environ;
 
@@ -121,4 +122,32 @@ TEST(Collectives, ARankThatExitsMakesTheOthersThrow) {
 TEST(Collectives, ARankThatHangsMakesTheOthersTimeOut) {
   auto r = run_ranks("hang", 2, 1500, 30s);
   EXPECT_EQ(r.codes, (std::vector<int>{0, 0})) << r.logs;
+}
+
+// In one process: a group of one rank, and init_process_group's argument errors.
+TEST(InitProcessGroup, SingleRankGlooAndArgumentErrors) {
+  namespace dist = ember::distributed;
+  using ember::DType;
+  dist::ClusterEnvironment env;  // rank 0 of 1
+  env.port = free_port();
+  auto pg = dist::init_process_group({.backend = "gloo", .timeout = 5s, .env = env});
+  EXPECT_EQ(pg->rank(), 0);
+  EXPECT_EQ(pg->world_size(), 1);
+  EXPECT_EQ(pg->backend_name(), "gloo");
+  ember::Tensor t = ember::from_vector(std::vector<double>{1.5, -2.0, 3.25});
+  pg->all_reduce(t, dist::ReduceOp::avg)->wait();
+  EXPECT_EQ(t.to_vector<double>(), (std::vector<double>{1.5, -2.0, 3.25}));
+  // Non-contiguous tensors, bad roots and wrong sizes are refused at the call.
+  ember::Tensor m = ember::from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {2, 3});
+  EXPECT_THROW(pg->all_reduce(m.transpose(0, 1)), ember::ValueError);
+  EXPECT_THROW(pg->broadcast(m, 1), ember::ValueError);
+  EXPECT_THROW(pg->reduce_scatter_tensor(ember::from_vector(std::vector<float>{1, 2}), m),
+               ember::ShapeError);
+  EXPECT_THROW(pg->all_reduce(ember::from_vector(std::vector<int64_t>{1}), dist::ReduceOp::avg),
+               ember::DTypeError);
+  pg->barrier()->wait();
+#if !EMBER_HAVE_CUDA
+  EXPECT_THROW(dist::init_process_group({.backend = "nccl", .env = env}), ember::ValueError);
+#endif
+  EXPECT_THROW(dist::init_process_group({.backend = "mpi", .env = env}), ember::ValueError);
 }
