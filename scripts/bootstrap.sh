@@ -17,6 +17,7 @@ core=(
   zlib1g-dev               # gzip of the data sets the examples read
   dataset-fashion-mnist    # examples/fashion_mnist (and its ctest), ~30 MB
   fortunes                 # examples/char_lm (and its ctest): the fortune-cookie text, ~3 MB
+  libgloo-dev              # distributed/: the Gloo backend (collectives over TCP)
 )  # OpenMP comes with g++ (libgomp)
 test=(libgtest-dev libgmock-dev)
 ci=(clang clang-format libomp-dev python3)

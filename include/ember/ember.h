@@ -2,6 +2,7 @@
 #pragma once
 
 #include "autograd/autograd.h"
+#include "distributed/distributed.h"
 #include "kernels/memory.h"
 #include "nn/nn.h"
 #include "optim/optim.h"
@@ -25,6 +26,7 @@
 #include "trainer/callbacks/progress_bar.h"
 #include "trainer/callbacks/swa.h"
 #include "trainer/callbacks/timer.h"
+#include "trainer/distributed_sampler.h"
 #include "trainer/loggers/csv_logger.h"
 #include "trainer/loggers/tensorboard_logger.h"
 #include "trainer/trainer.h"
