@@ -13,6 +13,7 @@
 #include "tensor/dtype.h"
 #include "tensor/error.h"
 #include "tensor/ops.h"
+#include "tensor/pinned_memory.h"
 #include "tensor/profiler.h"
 #include "tensor/scalar.h"
 #include "tensor/shape.h"

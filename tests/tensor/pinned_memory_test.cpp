@@ -19,11 +19,11 @@ namespace {
 
 // What the fake device did: the blocks it allocated and freed, copies, events.
 struct FakeDevice {
-  int mallocs = 0, frees = 0, copies = 0;
-  size_t fail_above = SIZE_MAX;    // malloc of more bytes than this fails
-  std::vector<int*> events;        // every event recorded, in order
-  std::set<const int*> completed;  // events the "stream" has run past
-  std::set<void*> live;            // malloc'd, not yet freed
+  int mallocs = 0, frees = 0, copies = 0, destroyed = 0;
+  size_t fail_above = SIZE_MAX;              // malloc of more bytes than this fails
+  std::vector<std::unique_ptr<int>> events;  // every event recorded (never reused)
+  std::set<const int*> completed;            // events the "stream" has run past
+  std::set<void*> live;                      // malloc'd, not yet freed
 
   PinnedMemoryApi api() {
     PinnedMemoryApi a;
@@ -46,14 +46,16 @@ struct FakeDevice {
       std::memcpy(dst, src, n);  // sim memory is host memory
     };
     a.record_event = [this]() -> void* {
-      events.push_back(new int(static_cast<int>(events.size())));
-      return events.back();
+      events.push_back(std::make_unique<int>(static_cast<int>(events.size())));
+      return events.back().get();
     };
     a.event_done = [this](void* e) { return completed.count(static_cast<int*>(e)) != 0; };
-    a.destroy_event = [](void* e) { delete static_cast<int*>(e); };
+    a.destroy_event = [this](void*) { ++destroyed; };
     return a;
   }
-  void complete_all() { completed.insert(events.begin(), events.end()); }
+  void complete_all() {
+    for (const auto& e : events) completed.insert(e.get());
+  }
 };
 
 // An allocator over a fresh fake device.
@@ -121,8 +123,10 @@ TEST_F(CachingHostAllocatorTest, CompletedEventsOfALiveBlockDoNotPileUp) {
     dev.complete_all();
   }
   EXPECT_EQ(a.stats().pending_events, 1);  // only the last copy's
+  EXPECT_EQ(dev.destroyed, 99);            // the completed ones were released
   a.deallocate(p);
   EXPECT_EQ(a.stats().fenced_blocks, 0);
+  EXPECT_EQ(dev.destroyed, 100);
 }
 
 TEST_F(CachingHostAllocatorTest, RunningOutReturnsTheCacheThenNamesTheBytes) {
