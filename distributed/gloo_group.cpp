@@ -19,6 +19,7 @@
 #include <gloo/rendezvous/context.h>
 #include <gloo/rendezvous/store.h>
 #include <gloo/transport/tcp/device.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -67,13 +68,19 @@ class GlooWork : public Work {
   void wait() override {
     std::unique_lock<std::mutex> lock(mutex_);
     cv_.wait(lock, [this] { return done_; });
-    if (error_) std::rethrow_exception(error_);
+    // A fresh exception on the waiting thread: an exception_ptr shared with the worker
+    // would be freed by whichever thread drops it last, through libstdc++'s uninstrumented
+    // reference count, which ThreadSanitizer reports as a race.
+    if (failed_) throw DistBackendError(op_, message_);
   }
-  void finish(std::exception_ptr error) {
+  void finish() { finish_with("", ""); }
+  void finish_with(std::string op, std::string message) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
       done_ = true;
-      error_ = std::move(error);
+      failed_ = !op.empty();
+      op_ = std::move(op);
+      message_ = std::move(message);
     }
     cv_.notify_all();
   }
@@ -82,7 +89,8 @@ class GlooWork : public Work {
   std::mutex mutex_;
   std::condition_variable cv_;
   bool done_ = false;
-  std::exception_ptr error_;
+  bool failed_ = false;
+  std::string op_, message_;
 };
 
 using ReduceFn = void (*)(void*, const void*, const void*, size_t);
@@ -123,6 +131,21 @@ void divide(void* data, size_t n, int by) {
   for (size_t i = 0; i < n; ++i) p[i] /= static_cast<T>(by);
 }
 
+// Gloo writes to its sockets without MSG_NOSIGNAL, so a peer that dies mid-collective
+// would kill this process with SIGPIPE instead of failing the collective. Ignore SIGPIPE
+// (process-wide, as Python, and so PyTorch, always does), unless the program installed a
+// handler of its own.
+void ignore_sigpipe_once() {
+  static const bool done = [] {
+    struct sigaction old {};
+    if (::sigaction(SIGPIPE, nullptr, &old) == 0 && old.sa_handler == SIG_DFL) {
+      ::signal(SIGPIPE, SIG_IGN);
+    }
+    return true;
+  }();
+  (void)done;
+}
+
 std::shared_ptr<gloo::transport::Device> make_device() {
   gloo::transport::tcp::attr attr;
   // GLOO_SOCKET_IFNAME (torch's variable) picks the interface; else the address this host's
@@ -143,9 +166,11 @@ class GlooProcessGroup : public ProcessGroup {
                    std::chrono::milliseconds timeout)
       : ProcessGroup(rank, world_size, timeout) {
     const auto start = Clock::now();
+    ignore_sigpipe_once();
     try {
       auto device = make_device();
-      GlooStoreAdapter adapter(std::make_shared<PrefixStore>("gloo", std::move(store)));
+      GlooStoreAdapter adapter(std::make_shared<PrefixStore>(
+          "gloo/" + std::to_string(detail::next_group_id()), std::move(store)));
       auto context = std::make_shared<gloo::rendezvous::Context>(rank, world_size);
       context->setTimeout(timeout);
       context->connectFullMesh(adapter, device);
@@ -308,6 +333,12 @@ class GlooProcessGroup : public ProcessGroup {
     }
   }
 
+  // What an Error says after its "op: ".
+  static std::string message_of(const Error& e) {
+    const std::string what = e.what();
+    return what.substr(std::min(what.size(), e.op().size() + 2));
+  }
+
   std::shared_ptr<Work> enqueue(const char* op, std::function<void(uint32_t)> body) {
     auto work = std::make_shared<GlooWork>();
     {
@@ -333,26 +364,25 @@ class GlooProcessGroup : public ProcessGroup {
         queue_.pop_front();
       }
       const auto start = Clock::now();
-      std::exception_ptr error;
       try {
         if (broken_) {
           fail_collective(task.op, Clock::duration::zero(),
                           "an earlier collective failed, the group is unusable");
         }
         task.body(tag_++);
-      } catch (const DistError&) {
-        error = std::current_exception();
+        task.work->finish();
+      } catch (const Error& e) {
+        task.work->finish_with(e.op(), message_of(e));
       } catch (const std::exception& e) {
         // A dead peer (closed connection) or a timeout inside Gloo: the pairs are out of
         // step, so every later collective of this group fails too.
         broken_ = true;
         try {
           fail_collective(task.op, Clock::now() - start, e.what());
-        } catch (...) {
-          error = std::current_exception();
+        } catch (const Error& err) {
+          task.work->finish_with(err.op(), message_of(err));
         }
       }
-      task.work->finish(error);
     }
   }
 

@@ -126,7 +126,7 @@ class NcclProcessGroup : public ProcessGroup {
     const NcclApi& api = nccl();
     cudaGetDevice(&device_);
     ncclUniqueId id;
-    PrefixStore s("nccl", std::move(store));
+    PrefixStore s("nccl/" + std::to_string(detail::next_group_id()), std::move(store));
     if (rank == 0) {
       check(api.get_unique_id(&id), "init_process_group", start);
       s.set("unique_id", Bytes(id.internal, id.internal + sizeof id.internal));

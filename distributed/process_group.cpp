@@ -1,5 +1,7 @@
 #include "distributed/process_group.h"
 
+#include <atomic>
+
 #include "tensor/error.h"
 
 namespace ember::distributed {
@@ -30,6 +32,11 @@ void ProcessGroup::fail_collective(const char* op, std::chrono::steady_clock::du
   fail<DistBackendError>(op, "rank ", rank_, " of ", world_size_, " (", backend_name(), "): ", why,
                          " after ", detail::seconds_str(elapsed), " (timeout ",
                          detail::seconds_str(timeout_), ")");
+}
+
+int detail::next_group_id() {
+  static std::atomic<int> next{0};
+  return next++;
 }
 
 void detail::check_collective_tensor(const char* op, const char* name, const Tensor& t) {

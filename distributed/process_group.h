@@ -94,8 +94,8 @@ struct InitOptions {
 // whose construction waits for every rank (at most the timeout).
 std::shared_ptr<ProcessGroup> init_process_group(InitOptions options = {});
 
-// A Gloo group over `store` (which it prefixes with "gloo/"): ranks exchange their
-// addresses there.
+// A Gloo group over `store` (its keys prefixed with "gloo/<n>/", n counting this process's
+// groups): ranks exchange their addresses there.
 std::shared_ptr<ProcessGroup> make_gloo_process_group(std::shared_ptr<Store> store, int rank,
                                                       int world_size,
                                                       std::chrono::milliseconds timeout);
@@ -107,6 +107,9 @@ std::shared_ptr<ProcessGroup> make_nccl_process_group(std::shared_ptr<Store> sto
                                                       std::chrono::milliseconds timeout);
 
 namespace detail {
+// The n-th group this process makes (0, 1, ...): the groups' keys in a shared store. Every
+// rank makes its groups in the same order (as in torch), so the numbers agree.
+int next_group_id();
 // Checks what every backend needs of a collective's tensor: defined, contiguous.
 void check_collective_tensor(const char* op, const char* name, const Tensor& t);
 }  // namespace detail

@@ -110,10 +110,10 @@ void TCPStore::connect_locked(const char* op, Clock::time_point start,
       ::freeaddrinfo(res);
     }
     if (fd_ >= 0) return;
-    if (Clock::now() + std::chrono::milliseconds(50) >= deadline) {
-      fail_op(op, start, timeout, "cannot connect: " + why);
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const auto now = Clock::now();
+    if (now >= deadline) fail_op(op, start, timeout, "cannot connect: " + why);
+    std::this_thread::sleep_for(
+        std::min<Clock::duration>(std::chrono::milliseconds(50), deadline - now));
   }
 }
 

@@ -151,3 +151,33 @@ TEST(InitProcessGroup, SingleRankGlooAndArgumentErrors) {
 #endif
   EXPECT_THROW(dist::init_process_group({.backend = "mpi", .env = env}), ember::ValueError);
 }
+
+// Two groups over one store (as DDP's and a user's would be) keep their keys apart.
+TEST(InitProcessGroup, TwoGroupsShareAStore) {
+  namespace dist = ember::distributed;
+  auto store = std::make_shared<dist::TCPStore>(
+      "127.0.0.1", dist::TCPStoreOptions{.port = 0, .is_master = true, .timeout = 5s});
+  auto a = dist::make_gloo_process_group(store, 0, 1, 5s);
+  auto b = dist::make_gloo_process_group(store, 0, 1, 5s);
+  a->barrier()->wait();
+  b->barrier()->wait();
+  EXPECT_GE(store->num_keys(), 2);  // one address key per group
+}
+
+// A rank whose store never answers fails in init_process_group, naming itself.
+TEST(InitProcessGroup, UnreachableStoreNamesTheRank) {
+  namespace dist = ember::distributed;
+  dist::ClusterEnvironment env;
+  env.world_size = 2;
+  env.rank = 1;
+  env.port = free_port();  // nobody serves it
+  try {
+    dist::init_process_group({.backend = "gloo", .timeout = 400ms, .env = env});
+    FAIL() << "init_process_group returned";
+  } catch (const dist::DistStoreError& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("rank 1"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("cannot connect"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("timeout 0.400 s"), std::string::npos) << msg;
+  }
+}
