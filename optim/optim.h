@@ -4,6 +4,7 @@
 #include "optim/adagrad.h"
 #include "optim/adam.h"
 #include "optim/clip.h"
+#include "optim/grad_scaler.h"
 #include "optim/lr_scheduler.h"
 #include "optim/lr_scheduler_more.h"
 #include "optim/nadam.h"

@@ -105,6 +105,12 @@ void Backend::radam_step(const std::vector<RadamTensors>&, const RadamStepParams
 void Backend::multi_norm(const Tensor&, const std::vector<const Tensor*>&, double) {
   unimplemented(Primitive::multi_norm);
 }
+void Backend::amp_unscale(const std::vector<const Tensor*>&, const Tensor&, const Tensor&) {
+  unimplemented(Primitive::amp_unscale);
+}
+void Backend::amp_update_scale(const Tensor&, const Tensor&, const Tensor&, const AmpScaleParams&) {
+  unimplemented(Primitive::amp_update_scale);
+}
 void Backend::layer_norm_forward(const LayerNormForwardArgs&, const LayerNormParams&) {
   unimplemented(Primitive::layer_norm);
 }
@@ -221,6 +227,8 @@ const char* to_string(Primitive op) {
     case Primitive::gru_cell: return "gru_cell";
     case Primitive::sort: return "sort";
     case Primitive::multinomial: return "multinomial";
+    case Primitive::amp_unscale: return "amp_unscale";  // issue 16, scaler
+    case Primitive::amp_update_scale: return "amp_update_scale";
   }
   return "?";
 }

@@ -291,8 +291,20 @@ enum class Primitive : uint8_t {
   // sorting and sampling (issue 15)
   sort,
   multinomial,
+  // mixed precision: GradScaler's unscale and scale update (issue 16, scaler)
+  amp_unscale,
+  amp_update_scale,
 };
 bool is_optional(Primitive op);
+
+// GradScaler's scale update (issue 16, scaler), PyTorch's _amp_update_scale_: on an inf or
+// NaN (found_inf != 0) scale *= backoff_factor and the tracker restarts at 0; else the
+// tracker counts the finite step, and at growth_interval consecutive ones scale *=
+// growth_factor (kept only when that product is finite) and the tracker restarts.
+struct AmpScaleParams {
+  double growth_factor = 2.0, backoff_factor = 0.5;
+  int64_t growth_interval = 2000;
+};
 
 // Bilinear resizing (F::interpolate's "bilinear"): torch's source coordinate of output
 // index o along a dim is scale * o with align_corners, else max(scale * (o + 0.5) - 0.5, 0);
@@ -530,6 +542,18 @@ class Backend {
   // of one dtype; norm_type > 0.
   virtual void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
                           double norm_type);
+
+  // ---- mixed precision (issue 16, scaler): GradScaler's two device-side steps ----
+  // PyTorch's _amp_foreach_non_finite_check_and_unscale_: each element x of every tensor
+  // becomes x * inv_scale, and found_inf becomes 1 when some x (before scaling) is inf or
+  // NaN, else keeps its value. Tensors contiguous, floating, of one dtype; found_inf and
+  // inv_scale 0-dim f32 on this device. No host synchronization.
+  virtual void amp_unscale(const std::vector<const Tensor*>& tensors, const Tensor& found_inf,
+                           const Tensor& inv_scale);
+  // PyTorch's _amp_update_scale_ (AmpScaleParams): scale 0-dim f32, growth_tracker 0-dim
+  // i64, found_inf 0-dim f32, all on this device, updated in place without a host sync.
+  virtual void amp_update_scale(const Tensor& scale, const Tensor& growth_tracker,
+                                const Tensor& found_inf, const AmpScaleParams& p);
 
   // Cross entropy (CrossEntropyForwardArgs says the shapes). Target values outside [0, C)
   // that are not ignore_index raise IndexError.

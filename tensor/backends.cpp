@@ -110,7 +110,7 @@ bool parse_stack_kb(const char* text, int* out) {
 namespace cuda {
 constinit Setting<GemmImpl> matmul{"EMBER_CUDA_GEMM", GemmImpl::cublas, &parse_gemm};
 constinit Setting<ConvImpl> conv{"EMBER_CONV", ConvImpl::automatic, &parse_conv};
-constinit Setting<bool> conv_tf32{"EMBER_CONV_TF32", false, &is_one};
+constinit Setting<bool> matmul_allow_tf32{"EMBER_MATMUL_TF32", false, &is_one};  // issue 16
 constinit Setting<AttentionPath> attention{"EMBER_ATTENTION_BF16", AttentionPath::f32,
                                            &parse_attention};
 constinit Setting<bool> sync_launches{"EMBER_CUDA_SYNC", false, &starts_with_one};
@@ -118,6 +118,7 @@ constinit Setting<bool> sync_launches{"EMBER_CUDA_SYNC", false, &starts_with_one
 
 namespace cudnn {
 constinit Setting<bool> benchmark{"EMBER_CUDNN_BENCHMARK", false, &is_one};
+constinit Setting<bool> allow_tf32{"EMBER_CONV_TF32", true, &is_one};  // issue 16
 }  // namespace cudnn
 
 namespace sim {

@@ -3,7 +3,7 @@
 //
 //   ember::backends::cuda::matmul = ember::backends::GemmImpl::ember;  // no cuBLAS
 //   ember::backends::sim::schedule = ember::backends::SimSchedule::shuffled;
-//   if (ember::backends::cuda::conv_tf32) ...
+//   ember::backends::cuda::matmul_allow_tf32 = true;  // torch.backends.cuda.matmul.allow_tf32
 //
 // Each option is a Setting: typed, read and written from any thread (an atomic), and
 // read by the kernels at each call, so a change applies to the next op. Its initial value
@@ -13,7 +13,8 @@
 //   option                   default     environment
 //   cuda::matmul             cublas      EMBER_CUDA_GEMM=tiled (or =ember)
 //   cuda::conv               automatic   EMBER_CONV=cudnn|ember (anything else: ValueError)
-//   cuda::conv_tf32          false       EMBER_CONV_TF32=1
+//   cuda::matmul_allow_tf32  false       EMBER_MATMUL_TF32=1 (else off)
+//   cudnn::allow_tf32        true        EMBER_CONV_TF32=1 (anything else: off)
 //   cuda::attention          f32         EMBER_ATTENTION_BF16=1
 //   cuda::sync_launches      false       EMBER_CUDA_SYNC=1
 //   cudnn::benchmark         false       EMBER_CUDNN_BENCHMARK=1
@@ -85,9 +86,10 @@ enum class SimSchedule : uint8_t { sequential, shuffled };
 namespace cuda {
 extern Setting<GemmImpl> matmul;
 extern Setting<ConvImpl> conv;
-// f32 convolutions may use TF32 tensor cores (sm_80+; ember's kernels and cuDNN alike):
-// off by default, since results then differ from f32.
-extern Setting<bool> conv_tf32;
+// torch.backends.cuda.matmul.allow_tf32 (issue 16): f32 matmul on `cuda` may use TF32
+// tensor cores (cuBLAS's TF32 math mode, sm_80+). Off by default, as PyTorch: a GEMM's
+// long sums lose most to TF32's 10-bit mantissa. ember's tiled GEMM ignores it.
+extern Setting<bool> matmul_allow_tf32;
 extern Setting<AttentionPath> attention;
 // Synchronize after every kernel launch, so an error names the kernel that caused it.
 extern Setting<bool> sync_launches;
@@ -98,7 +100,16 @@ namespace cudnn {
 // keep the fastest, instead of taking the heuristics' first choice. Off by default; the
 // Trainer's `benchmark` option sets it (false when deterministic and unset).
 extern Setting<bool> benchmark;
+// torch.backends.cudnn.allow_tf32 (issue 16): f32 convolutions on `cuda` may use TF32
+// tensor cores (sm_80+), in cuDNN and ember's implicit-GEMM kernels alike. On by default,
+// as PyTorch; EMBER_CONV_TF32 (the older switch) still sets the initial value.
+extern Setting<bool> allow_tf32;
 }  // namespace cudnn
+
+namespace cuda {
+// The former name of cudnn::allow_tf32 (the same setting).
+inline Setting<bool>& conv_tf32 = cudnn::allow_tf32;
+}  // namespace cuda
 
 namespace sim {
 extern Setting<SimSchedule> schedule;

@@ -229,6 +229,17 @@ void radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams&
 // host. Not differentiable (clip_grad_norm_ runs it on gradients). Empty list: 0.
 double multi_tensor_norm(const std::vector<Tensor>& tensors, double norm_type);
 
+// ---- mixed precision (issue 16, scaler; tensor/raw_amp.cpp) ----
+// PyTorch's _amp_foreach_non_finite_check_and_unscale_: multiplies every tensor in place by
+// inv_scale and sets found_inf to 1 when an element was inf or NaN. found_inf and
+// inv_scale: one-element f32 tensors on the tensors' device; one launch per dtype.
+void amp_unscale_(const std::vector<Tensor>& tensors, const Tensor& found_inf,
+                  const Tensor& inv_scale);
+// PyTorch's _amp_update_scale_ on scale (one-element f32), growth_tracker (one-element
+// i64) and found_inf (one-element f32), all on one device (AmpScaleParams, backend.h).
+void amp_update_scale_(const Tensor& scale, const Tensor& growth_tracker, const Tensor& found_inf,
+                       const AmpScaleParams& p);
+
 // ---- checks shared by ops ---------------------------------------------------------------
 void check_defined(const char* op, const Tensor& t);
 void check_same_device(const char* op, const Tensor& a, const Tensor& b);

@@ -53,7 +53,8 @@ std::string ember_version() { return EMBER_VERSION_STRING; }
 
 bool is_model_key(const std::string& key) {
   return !key.starts_with("optimizer_states.") && !key.starts_with("lr_schedulers.") &&
-         !key.starts_with("extra.");
+         !key.starts_with("extra.") &&
+         !key.starts_with("MixedPrecision.");  // the GradScaler (issue 16, scaler)
 }
 
 Checkpoint read_checkpoint(const std::string& path) {
@@ -180,6 +181,10 @@ Checkpoint Trainer::dump_checkpoint(bool weights_only) {
     const nn::StateDict state = s.scheduler ? s.scheduler->state_dict() : s.plateau->state_dict();
     for (const auto& [k, v] : state) ckpt.tensors.insert(scheduler_prefix(i) + k, v);
   }
+  {  // the precision plugin's state (the GradScaler's, under Lightning's "MixedPrecision")
+    const std::string key = precision_->state_key();
+    for (const auto& [k, v] : precision_->state_dict()) ckpt.tensors.insert(key + "." + k, v);
+  }
 
   ResumeState r;
   r.epoch = current_epoch_;
@@ -282,6 +287,8 @@ void Trainer::restore_training_state(const Checkpoint& ckpt, const ResumeState& 
     if (s.scheduler) s.scheduler->load_state_dict(state);
     else s.plateau->load_state_dict(state);
   }
+  if (const std::string key = precision_->state_key(); !key.empty())  // issue 16, scaler
+    precision_->load_state_dict(with_prefix(ckpt.tensors, key + "."));
   current_epoch_ = r.epoch;
   global_step_ = r.global_step;
   batches_that_stepped_ = r.batches_that_stepped;

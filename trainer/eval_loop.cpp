@@ -79,7 +79,7 @@ std::vector<MetricMap> Trainer::run_evaluation(Stage stage, const std::vector<Da
     for (int64_t b = 0; b < n; ++b) {
       std::optional<Batch> next = stream->next();
       if (!next) break;
-      const Batch batch = next->to(device_);
+      const Batch batch = precision_->convert_input(next->to(device_));
       batch_idx_ = b;
       eval_results_.begin_step();
       current_batch_size_ = batch.batch_size();
@@ -239,7 +239,7 @@ std::vector<Tensor> Trainer::run_predict(LightningModule& model, DataLoader* loa
     for (int64_t b = 0; b < n; ++b) {
       std::optional<Batch> next = stream->next();
       if (!next) break;
-      const Batch batch = next->to(device_);
+      const Batch batch = precision_->convert_input(next->to(device_));
       batch_idx_ = b;
       call_callbacks(
           "on_predict_batch_start",

@@ -150,7 +150,7 @@ void Trainer::run_train_epoch() {
     // own transfers are what ProfilerCallback reports).
     const profiler::TransferCounts before =
         profiler::is_enabled() ? profiler::transfer_counts() : profiler::TransferCounts{};
-    const Batch batch = next->to(device_);
+    const Batch batch = precision_->convert_input(next->to(device_));
     batch_transfers_ =
         profiler::is_enabled() ? profiler::transfer_counts() - before : profiler::TransferCounts{};
     batch_idx_ = b;

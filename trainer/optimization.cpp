@@ -67,7 +67,9 @@ Tensor Trainer::run_manual_batch(const Batch& batch, int64_t b) {
   return out.defined() ? out.detach() : out;
 }
 
-void Trainer::backward(const Tensor& loss) {
+void Trainer::backward(const Tensor& unscaled_loss) {
+  // "16-mixed": the scaled loss, which the hooks see too (Lightning's pre_backward order).
+  const Tensor loss = precision_->pre_backward(unscaled_loss);
   EMBER_HOOKS(on_before_backward, loss);
   {
     const profiler::Range profile("backward");
@@ -84,6 +86,8 @@ Tensor Trainer::step_optimizer(optim::Optimizer& opt, const Closure& closure) {
     // ember: a training_step that returned no loss skips the step (docs/trainer.md).
     if (automatic && !loss.defined()) return loss;
   }
+  // "16-mixed": true gradients for the hook and for clipping (GradScaler::unscale_).
+  precision_->unscale_gradients(opt);
   EMBER_HOOKS(on_before_optimizer_step, opt);
   if (automatic && options_.gradient_clip_val > 0) {
     std::vector<Tensor> params;
@@ -95,7 +99,7 @@ Tensor Trainer::step_optimizer(optim::Optimizer& opt, const Closure& closure) {
   }
   {
     const profiler::Range profile("optimizer_step");
-    opt.step();
+    precision_->optimizer_step(opt);  // "16-mixed": skipped on an inf or NaN gradient
   }
   // Manual optimization: each step is a global step (automatic: the loop counts them).
   if (!automatic) ++global_step_;

@@ -30,7 +30,7 @@ void Trainer::forward_training_batches() {
   for (int64_t b = 0; b < n; ++b) {
     std::optional<Batch> next = stream->next();
     if (!next) break;
-    const Batch batch = next->to(device_);
+    const Batch batch = precision_->convert_input(next->to(device_));
     discarded.begin_step();
     current_batch_size_ = batch.batch_size();
     model_->training_step(batch, b);

@@ -48,6 +48,10 @@ Trainer::Trainer(TrainerOptions options)
     fail<ValueError>("Trainer", "accumulate_grad_batches must be >= 1, got ",
                      o.accumulate_grad_batches);
   accumulate_grad_batches_ = o.accumulate_grad_batches;
+  // precision (issue 16, scaler): the value is checked even when a plugin replaces it
+  const PrecisionMode precision = parse_precision(o.precision);
+  precision_ = o.precision_plugin ? o.precision_plugin : make_precision_plugin(precision);
+  precision_->check_supported();
   if (o.gradient_clip_val < 0)
     fail<ValueError>("Trainer", "gradient_clip_val must be >= 0, got ", o.gradient_clip_val);
   if (o.gradient_clip_algorithm != "norm" && o.gradient_clip_algorithm != "value")
@@ -170,6 +174,7 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
   fn_ = fn;
   model.attach(self_, device_);
   model.to(device_);
+  precision_->convert_module(model);  // "64-true": f64 parameters and buffers
   // Versions are chosen before anything is written, so loggers sharing a folder agree.
   for (const auto& l : loggers_) (void)l->version();
 }

@@ -23,6 +23,7 @@
 #include "trainer/lightning_module.h"
 #include "trainer/loggers/logger.h"
 #include "trainer/metrics.h"
+#include "trainer/precision.h"  // issue 16, scaler
 
 namespace ember {
 
@@ -121,6 +122,14 @@ struct TrainerOptions {
   // cuDNN's algorithm search (backends::cudnn::benchmark); unset: false when deterministic,
   // else left as it is.
   std::optional<bool> benchmark{};
+
+  // ---- precision (issue 16, scaler; trainer/precision.h) ----
+  // Lightning's values: "32-true" ("32"), "64-true" ("64"), "bf16-mixed", "16-mixed",
+  // "bf16-true", "16-true". The half modes need the bf16/f16 dtypes (an error until then).
+  std::string precision = "32-true";
+  // A precision plugin instead of `precision` (Lightning's plugins=[...]), e.g. a
+  // MixedPrecision with its own GradScaler options.
+  std::shared_ptr<PrecisionPlugin> precision_plugin{};
 };
 
 // A LightningModule by reference or shared_ptr, for the entry points.
@@ -411,6 +420,12 @@ class Trainer {
   std::chrono::steady_clock::time_point train_start_{};
   mutable bool stop_message_shown_ = false;
   std::unique_ptr<DataLoader> overfit_train_, overfit_val_;
+
+  // precision (issue 16, scaler): options_.precision's plugin, or options_.precision_plugin
+  std::shared_ptr<PrecisionPlugin> precision_;
+
+ public:
+  PrecisionPlugin& precision_plugin() const { return *precision_; }
 };
 
 }  // namespace ember

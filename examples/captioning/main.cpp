@@ -6,6 +6,7 @@
 //              [--lr X] [--encoder-lr-scale X] [--accelerator auto|cpu|cuda|sim] [--seed N]
 //              [--default-root-dir DIR] [--ckpt-path PATH|last] [--train-size N] [--val-size N]
 //              [--num-workers N] [--threads N] [--profile [--profile-skip N] [--profile-steps N]]
+//              [--precision 32-true|64-true|bf16-mixed|16-mixed|bf16-true|16-true]
 //
 // --profile records training batches profile-skip .. profile-skip + profile-steps - 1
 // (5..9 by default; with a short --max-steps, from half of it) with ember::profiler,
@@ -53,6 +54,7 @@ struct Flags {
   bool profile = false;
   int64_t profile_skip = 5;
   int64_t profile_steps = 5;
+  std::string precision = "32-true";  // the Trainer's precision (issue 16)
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -63,7 +65,8 @@ struct Flags {
                "--default-root-dir DIR, "
                "--ckpt-path PATH|last, --train-size N, --val-size N, --num-workers N, --threads N "
                "(0: all cores), "
-               "--profile (with --profile-skip N, --profile-steps N)\n",
+               "--profile (with --profile-skip N, --profile-steps N), "
+               "--precision 32-true|64-true|bf16-mixed|16-mixed|bf16-true|16-true\n",
                why.c_str());
   std::exit(2);
 }
@@ -90,6 +93,7 @@ Flags parse(int argc, char** argv) {
     else if (k == "threads") f.threads = flags.integer(k, v);
     else if (k == "profile-skip") f.profile_skip = flags.integer(k, v);
     else if (k == "profile-steps") f.profile_steps = flags.integer(k, v);
+    else if (k == "precision") f.precision = v;
     else usage("unknown flag --" + k);
   }
   if (f.decoder != "simple" && f.decoder != "attention")
@@ -126,16 +130,18 @@ int main(int argc, char** argv) {
       callbacks.push_back(ProfilerCallback::make(
           {.skip_first = flags.profile_skip, .active = flags.profile_steps}));
     // The seed fixes initialisation; the data splits have seeds of their own.
-    Trainer trainer({.max_epochs = flags.max_epochs,
-                     .max_steps = flags.max_steps,
-                     .accelerator = flags.accelerator,
-                     .log_every_n_steps = 10,
-                     .seed = flags.seed,
-                     .default_root_dir = flags.default_root_dir,
-                     .callbacks = callbacks,
-                     .logger = std::vector<std::shared_ptr<Logger>>{
-                         CSVLogger::make(flags.default_root_dir),
-                         TensorBoardLogger::make(flags.default_root_dir)}});
+    Trainer trainer(
+        {.max_epochs = flags.max_epochs,
+         .max_steps = flags.max_steps,
+         .accelerator = flags.accelerator,
+         .log_every_n_steps = 10,
+         .seed = flags.seed,
+         .default_root_dir = flags.default_root_dir,
+         .callbacks = callbacks,
+         .logger =
+             std::vector<std::shared_ptr<Logger>>{CSVLogger::make(flags.default_root_dir),
+                                                  TensorBoardLogger::make(flags.default_root_dir)},
+         .precision = flags.precision});
     const int64_t vocab = vocabulary().size();
     auto encoder = std::make_shared<seed::ImageEncoder>();
     std::shared_ptr<seed::TextDecoder> decoder;

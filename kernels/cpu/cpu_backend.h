@@ -82,6 +82,11 @@ class CpuBackend final : public Backend {
   void radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams& p) override;
   void multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
                   double norm_type) override;
+  // amp.cpp: GradScaler's unscale and scale update (issue 16, scaler)
+  void amp_unscale(const std::vector<const Tensor*>& tensors, const Tensor& found_inf,
+                   const Tensor& inv_scale) override;
+  void amp_update_scale(const Tensor& scale, const Tensor& growth_tracker, const Tensor& found_inf,
+                        const AmpScaleParams& p) override;
 
   // conv2d.cpp
   void conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w, const Tensor& bias,

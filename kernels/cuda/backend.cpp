@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/cuda/amp.h"  // GradScaler (issue 16, scaler)
 #include "kernels/cuda/attention.h"
 #include "kernels/cuda/batch_norm.h"
 #include "kernels/cuda/conv2d.h"
@@ -57,7 +58,7 @@ Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& out, cons
 
 // TF32 for this dtype on this device.
 bool conv_uses_tf32(DType dtype) {
-  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && backends::cuda::conv_tf32 &&
+  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && backends::cudnn::allow_tf32 &&
          rt::props().major >= 8;
 }
 
@@ -624,6 +625,23 @@ class DeviceBackend final : public Backend {
     for (const Tensor* t : tensors) slots.push_back({t->raw_data(), t->numel()});
     launch_norm_multi_tensor(tensors.empty() ? DType::f32 : tensors.front()->dtype(), slots,
                              norm_type, static_cast<double*>(out.raw_data()));
+  }
+
+  // ---- GradScaler (issue 16, scaler): kernels/cuda/amp.cu ----
+  void amp_unscale(const std::vector<const Tensor*>& tensors, const Tensor& found_inf,
+                   const Tensor& inv_scale) override {
+    std::vector<UnscaleSlot> slots;
+    slots.reserve(tensors.size());
+    for (const Tensor* t : tensors) slots.push_back({t->raw_data(), t->numel()});
+    if (slots.empty()) return;
+    launch_amp_unscale(tensors.front()->dtype(), slots, static_cast<float*>(found_inf.raw_data()),
+                       static_cast<const float*>(inv_scale.raw_data()));
+  }
+  void amp_update_scale(const Tensor& scale, const Tensor& growth_tracker, const Tensor& found_inf,
+                        const AmpScaleParams& p) override {
+    launch_amp_update_scale(static_cast<float*>(scale.raw_data()),
+                            static_cast<int64_t*>(growth_tracker.raw_data()),
+                            static_cast<const float*>(found_inf.raw_data()), p);
   }
 
  private:

@@ -40,7 +40,7 @@
 // Pre:    the op layer's checks (tensor/raw_nn.cpp): every size >= 1, C = G Cg, K = G Kg,
 //         P, Q >= 1; the launchers check that M, Ng, Kd and the padded extents fit in
 //         31 bits (the decoded coordinates are 32-bit; offsets are 64-bit).
-// Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with backends::cuda::conv_tf32
+// Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with backends::cudnn::allow_tf32
 //         on sm_80+: the same tiles multiplied by TF32 tensor cores (WMMA m16n16k8, f32
 //         accumulation; inputs rounded to 10-bit mantissas, so results differ from f32).
 //         Backward-input runs its sh sw phases as the z of the grid (up to 16 a launch),

@@ -12,6 +12,7 @@
 
 #include "kernels/cuda/dynlib.h"
 #include "kernels/cuda/runtime.h"
+#include "tensor/backends.h"
 #include "tensor/error.h"
 
 #ifndef EMBER_CUBLAS_SONAME
@@ -28,6 +29,8 @@ struct Cublas {
   decltype(&cublasSgemmStridedBatched) sgemm = nullptr;
   decltype(&cublasDgemmStridedBatched) dgemm = nullptr;
   decltype(&cublasGetStatusString) status_string = nullptr;
+  decltype(&cublasSetMathMode) set_math_mode = nullptr;
+  bool tf32 = false;  // the handle's math mode: TF32 tensor ops, or the default
   cublasHandle_t handle = nullptr;
   std::string error;  // why cuBLAS is not usable, when it is not
 };
@@ -40,7 +43,8 @@ Cublas* load() {
       !resolve(lib, "cublasSetStream_v2", &c->set_stream) ||
       !resolve(lib, "cublasSgemmStridedBatched", &c->sgemm) ||
       !resolve(lib, "cublasDgemmStridedBatched", &c->dgemm) ||
-      !resolve(lib, "cublasGetStatusString", &c->status_string)) {
+      !resolve(lib, "cublasGetStatusString", &c->status_string) ||
+      !resolve(lib, "cublasSetMathMode", &c->set_math_mode)) {
     c->error = std::string(EMBER_CUBLAS_SONAME) + " lacks a function ember calls";
     return c;
   }
@@ -82,6 +86,13 @@ void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda,
   const long long stride_out = s.m * s.n;
   cublasStatus_t st;
   if (dtype == DType::f32) {
+    // backends::cuda::matmul_allow_tf32, read at each call (torch.backends.cuda.matmul).
+    if (const bool tf32 = backends::cuda::matmul_allow_tf32; tf32 != c.tf32) {
+      st = c.set_math_mode(c.handle, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+      if (st != CUBLAS_STATUS_SUCCESS)
+        fail<Error>("matmul", "cuBLAS math mode failed: ", c.status_string(st));
+      c.tf32 = tf32;
+    }
     const float one = 1.0f, zero = 0.0f;
     st = c.sgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const float*>(b), ld_b, s.b_batch,
                  static_cast<const float*>(a), ld_a, s.a_batch, &zero, static_cast<float*>(out), m,

@@ -80,6 +80,7 @@ void add_linear_loss_cases(std::vector<OpCase>& out);
 void add_scan_cases(std::vector<OpCase>& out);
 // sort, argsort, topk, multinomial (issue 15)
 void add_sort_cases(std::vector<OpCase>& out);
+void add_amp_cases(std::vector<OpCase>& out);  // issue 16, scaler
 void add_select_cases(std::vector<OpCase>& out);
 void add_pool_cases(std::vector<OpCase>& out);            // cases_pool.cpp
 void add_conv_transpose_cases(std::vector<OpCase>& out);  // cases_conv_transpose.cpp

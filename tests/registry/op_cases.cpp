@@ -14,6 +14,7 @@
 
 #include "kernels/cpu/host_cache.h"
 #include "registry/builders.h"
+#include "tensor/backends.h"
 
 namespace ember::cases {
 
@@ -51,6 +52,7 @@ const std::vector<OpCase>& op_cases() {
     add_linear_loss_cases(v);
     add_scan_cases(v);
     add_sort_cases(v);  // issue 15
+    add_amp_cases(v);   // issue 16, scaler: GradScaler's primitives
     add_select_cases(v);
     add_pool_cases(v);
     add_conv_transpose_cases(v);
@@ -127,6 +129,13 @@ bool poison_host_allocations() {
 }
 
 std::string check_case(const OpCase& c, Device device) {
+  // f32 cases meet f64 references at f32 tolerances: TF32 convolutions (on by default on
+  // `cuda`, as torch.backends.cudnn.allow_tf32) are off here, as in PyTorch's own tests.
+  struct NoTf32 {
+    bool before = backends::cudnn::allow_tf32;
+    NoTf32() { backends::cudnn::allow_tf32 = false; }
+    ~NoTf32() { backends::cudnn::allow_tf32 = before; }
+  } no_tf32;
   try {
     Inputs in = c.inputs(device);
     Refs expected = c.reference(to_refs(in));

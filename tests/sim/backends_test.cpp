@@ -134,8 +134,12 @@ TEST(Backends, DefaultsWithoutTheEnvironment) {
   if (unset(backends::cuda::conv)) {
     EXPECT_EQ(backends::cuda::conv.get(), backends::ConvImpl::automatic);
   }
-  if (unset(backends::cuda::conv_tf32)) {
-    EXPECT_FALSE(backends::cuda::conv_tf32);
+  // torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32 (issue 16)
+  if (unset(backends::cudnn::allow_tf32)) {
+    EXPECT_TRUE(backends::cudnn::allow_tf32);
+  }
+  if (unset(backends::cuda::matmul_allow_tf32)) {
+    EXPECT_FALSE(backends::cuda::matmul_allow_tf32);
   }
   if (unset(backends::cuda::attention)) {
     EXPECT_EQ(backends::cuda::attention.get(), backends::AttentionPath::f32);
@@ -158,7 +162,7 @@ TEST(Backends, DefaultsWithoutTheEnvironment) {
   }
 }
 
-// ctest runs this with EMBER_CUDA_GEMM=tiled EMBER_CONV=ember EMBER_CONV_TF32=1
+// ctest runs this with EMBER_CUDA_GEMM=tiled EMBER_CONV=ember EMBER_CONV_TF32=0 EMBER_MATMUL_TF32=1
 // EMBER_ATTENTION_BF16=1 EMBER_CUDA_SYNC=1 EMBER_CUDNN_BENCHMARK=1 EMBER_SIM_SCHEDULE=shuffled:77
 // EMBER_SIM_WORKERS=3 EMBER_SIM_STACK_KB=128.
 TEST(BackendsEnvironment, VariablesGiveTheInitialValuesOnce) {
@@ -166,7 +170,8 @@ TEST(BackendsEnvironment, VariablesGiveTheInitialValuesOnce) {
     GTEST_SKIP() << "run by ctest (ember_backends_environment) with the variables set";
   EXPECT_EQ(backends::cuda::matmul.get(), backends::GemmImpl::ember);
   EXPECT_EQ(backends::cuda::conv.get(), backends::ConvImpl::ember);
-  EXPECT_TRUE(backends::cuda::conv_tf32);
+  EXPECT_FALSE(backends::cudnn::allow_tf32);  // both against their defaults (issue 16)
+  EXPECT_TRUE(backends::cuda::matmul_allow_tf32);
   EXPECT_EQ(backends::cuda::attention.get(), backends::AttentionPath::bf16);
   EXPECT_TRUE(backends::cuda::sync_launches);
   EXPECT_TRUE(backends::cudnn::benchmark);
@@ -201,6 +206,28 @@ TEST(BackendsEnvironment, MalformedConvChoiceIsAValueError) {
       EXPECT_THAT(e.what(), HasSubstr("EMBER_CONV must be 'cudnn' or 'ember', got 'winograd'"));
     }
   }
+}
+
+// The TF32 switches (issue 16): typed, read back, and conv_tf32 is cudnn::allow_tf32 under
+// its former name.
+TEST(Backends, Tf32SwitchesAreTypedSettings) {
+  {
+    const Scoped conv(backends::cudnn::allow_tf32, false);
+    EXPECT_FALSE(backends::cudnn::allow_tf32);
+    EXPECT_FALSE(backends::cuda::conv_tf32);
+    backends::cuda::conv_tf32 = true;
+    EXPECT_TRUE(backends::cudnn::allow_tf32.get());
+    EXPECT_EQ(&backends::cuda::conv_tf32, &backends::cudnn::allow_tf32);
+  }
+  const Scoped matmul(backends::cuda::matmul_allow_tf32, true);
+  EXPECT_TRUE(backends::cuda::matmul_allow_tf32.get());
+  EXPECT_STREQ(backends::cuda::matmul_allow_tf32.env_name(), "EMBER_MATMUL_TF32");
+  EXPECT_STREQ(backends::cudnn::allow_tf32.env_name(), "EMBER_CONV_TF32");
+  // sim runs ember's FMA GEMM whatever the switch says: f32-exact against the cpu.
+  manual_seed(9);
+  const Tensor a = randn({33, 17}), b = randn({17, 9});
+  EXPECT_TRUE(
+      allclose(a.to(Device::sim()).matmul(b.to(Device::sim())).cpu(), a.matmul(b), 1e-5, 1e-5));
 }
 
 }  // namespace

@@ -1,0 +1,110 @@
+#include "trainer/precision.h"
+
+#include "tensor/error.h"
+
+namespace ember {
+
+namespace {
+
+constexpr const char* kValues =
+    "\"32-true\" (or \"32\"), \"64-true\" (or \"64\"), \"bf16-mixed\", \"16-mixed\", "
+    "\"bf16-true\", \"16-true\"";
+
+// The half modes' common refusal until the bf16/f16 dtypes and autocast exist.
+[[noreturn]] void needs_half_dtypes(PrecisionMode mode) {
+  fail<ValueError>("Trainer", "precision=\"", to_string(mode),
+                   "\" needs the bf16/f16 dtypes (issue 16), which this ember build does not "
+                   "have yet; use \"32-true\" or \"64-true\"");
+}
+
+}  // namespace
+
+PrecisionMode parse_precision(const std::string& value) {
+  if (value == "32-true" || value == "32") return PrecisionMode::f32_true;
+  if (value == "64-true" || value == "64") return PrecisionMode::f64_true;
+  if (value == "bf16-mixed") return PrecisionMode::bf16_mixed;
+  if (value == "16-mixed") return PrecisionMode::f16_mixed;
+  if (value == "bf16-true") return PrecisionMode::bf16_true;
+  if (value == "16-true") return PrecisionMode::f16_true;
+  fail<ValueError>("Trainer", "precision=\"", value, "\" is not supported; the values are ",
+                   kValues);
+}
+
+const char* to_string(PrecisionMode mode) {
+  switch (mode) {
+    case PrecisionMode::f32_true: return "32-true";
+    case PrecisionMode::f64_true: return "64-true";
+    case PrecisionMode::bf16_mixed: return "bf16-mixed";
+    case PrecisionMode::f16_mixed: return "16-mixed";
+    case PrecisionMode::bf16_true: return "bf16-true";
+    case PrecisionMode::f16_true: return "16-true";
+  }
+  return "?";
+}
+
+// ---- DoublePrecision ----
+
+void DoublePrecision::convert_module(nn::Module& module) const { module.to(DType::f64); }
+
+Batch DoublePrecision::convert_input(const Batch& batch) const {
+  std::vector<Tensor> out;
+  out.reserve(batch.size());
+  for (const Tensor& t : batch)
+    out.push_back(t.defined() && is_floating(t.dtype()) ? t.to(DType::f64) : t);
+  return Batch(std::move(out));
+}
+
+// ---- MixedPrecision ----
+
+MixedPrecision::MixedPrecision(PrecisionMode mode, optim::GradScalerOptions scaler)
+    : PrecisionPlugin(mode) {
+  if (mode != PrecisionMode::f16_mixed && mode != PrecisionMode::bf16_mixed)
+    fail<ValueError>("MixedPrecision", "mode must be \"16-mixed\" or \"bf16-mixed\", got \"",
+                     to_string(mode), "\"");
+  if (mode == PrecisionMode::f16_mixed) scaler_ = std::make_unique<optim::GradScaler>(scaler);
+}
+
+void MixedPrecision::check_supported() const { needs_half_dtypes(mode()); }
+
+Tensor MixedPrecision::pre_backward(const Tensor& loss) {
+  return scaler_ ? scaler_->scale(loss) : loss;
+}
+
+void MixedPrecision::unscale_gradients(optim::Optimizer& optimizer) {
+  if (!scaler_) return;
+  scaler_->unscale_(optimizer);
+}
+
+bool MixedPrecision::optimizer_step(optim::Optimizer& optimizer) {
+  if (!scaler_) return PrecisionPlugin::optimizer_step(optimizer);
+  // Lightning steps and updates the scaler per optimizer step.
+  const bool stepped = scaler_->step(optimizer);
+  scaler_->update();
+  return stepped;
+}
+
+nn::StateDict MixedPrecision::state_dict() const {
+  return scaler_ ? scaler_->state_dict() : nn::StateDict{};
+}
+
+void MixedPrecision::load_state_dict(const nn::StateDict& dict) {
+  if (scaler_ && !dict.empty()) scaler_->load_state_dict(dict);
+}
+
+// ---- HalfPrecision ----
+
+void HalfPrecision::check_supported() const { needs_half_dtypes(mode()); }
+
+std::unique_ptr<PrecisionPlugin> make_precision_plugin(PrecisionMode mode) {
+  switch (mode) {
+    case PrecisionMode::f32_true: return std::make_unique<PrecisionPlugin>(mode);
+    case PrecisionMode::f64_true: return std::make_unique<DoublePrecision>();
+    case PrecisionMode::bf16_mixed:
+    case PrecisionMode::f16_mixed: return std::make_unique<MixedPrecision>(mode);
+    case PrecisionMode::bf16_true:
+    case PrecisionMode::f16_true: return std::make_unique<HalfPrecision>(mode);
+  }
+  return std::make_unique<PrecisionPlugin>(mode);
+}
+
+}  // namespace ember
