@@ -117,6 +117,9 @@ void Backend::rms_norm_forward(const RmsNormForwardArgs&, const RmsNormParams&) 
 void Backend::rms_norm_backward(const RmsNormBackwardArgs&, const RmsNormParams&) {
   unimplemented(Primitive::rms_norm);
 }
+void Backend::gelu_backward(const Tensor&, const Tensor&, const Tensor&, bool) {
+  unimplemented(Primitive::gelu_backward);  // issue 15, perf
+}
 void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
   unimplemented(Primitive::embedding);
 }
@@ -221,6 +224,7 @@ const char* to_string(Primitive op) {
     case Primitive::gru_cell: return "gru_cell";
     case Primitive::sort: return "sort";
     case Primitive::multinomial: return "multinomial";
+    case Primitive::gelu_backward: return "gelu_backward";  // issue 15, perf
   }
   return "?";
 }
