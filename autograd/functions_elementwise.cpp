@@ -5,7 +5,9 @@
 #include <cmath>
 #include <numbers>
 
+#include "autograd/grad_mode.h"
 #include "autograd/recording.h"
+#include "tensor/raw_gelu.h"
 
 namespace ember {
 
@@ -145,6 +147,8 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
     return unary_op(
         UnaryOp::gelu, "GeluBackward", x,
         [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
+          // One fused pass unless the backward itself is being recorded (create_graph).
+          if (!autograd::GradMode::is_enabled()) return raw::gelu_backward(g, x_, false);
           Tensor cdf = (erf(x_ * kInvSqrt2) + 1.0) * 0.5;
           Tensor pdf = exp(x_ * x_ * -0.5) * kInvSqrt2Pi;
           return g * (cdf + x_ * pdf);
@@ -157,6 +161,7 @@ Tensor gelu(const Tensor& x, std::string_view approximate) {
     return unary_op(
         UnaryOp::gelu_tanh, "GeluBackward", x,
         [](const Tensor& g, const Tensor& x_, const Tensor&, double) {
+          if (!autograd::GradMode::is_enabled()) return raw::gelu_backward(g, x_, true);
           Tensor x2 = x_ * x_;
           Tensor t = tanh((x_ + x2 * x_ * kGeluC) * kSqrt2OverPi);
           Tensor du = (x2 * (3.0 * kGeluC) + 1.0) * kSqrt2OverPi;

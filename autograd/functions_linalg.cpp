@@ -29,8 +29,16 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       };
       Tensor dA = column_major(A) ? matmul(B, G.transpose(-1, -2)).transpose(-1, -2)
                                   : matmul(G, B.transpose(-1, -2));
-      Tensor dB = column_major(B) ? matmul(G.transpose(-1, -2), A).transpose(-1, -2)
-                                  : matmul(A.transpose(-1, -2), G);
+      // A 2-D B broadcast over A's batch dims (linear on (batch, T, in)): one GEMM over
+      // the flattened rows gives the batch sum directly, instead of a batched product
+      // whose batch dim a sum then reduces through a strided copy.
+      Tensor A_rows = A, G_rows = G;
+      if (B.dim() == 2 && A.dim() > 2 && G.dim() == A.dim() && A.size(-1) > 0 && G.size(-1) > 0) {
+        A_rows = A.reshape({A.numel() / A.size(-1), A.size(-1)});
+        G_rows = G.reshape({G.numel() / G.size(-1), G.size(-1)});
+      }
+      Tensor dB = column_major(B) ? matmul(G_rows.transpose(-1, -2), A_rows).transpose(-1, -2)
+                                  : matmul(A_rows.transpose(-1, -2), G_rows);
       // Sum over batch dims the operand was broadcast along, then drop promoted dims.
       auto back = [](const Tensor& d, const Tensor& promoted, const Tensor& orig) {
         Tensor r = d;

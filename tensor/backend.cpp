@@ -123,6 +123,9 @@ void Backend::rms_norm_forward(const RmsNormForwardArgs&, const RmsNormParams&) 
 void Backend::rms_norm_backward(const RmsNormBackwardArgs&, const RmsNormParams&) {
   unimplemented(Primitive::rms_norm);
 }
+void Backend::gelu_backward(const Tensor&, const Tensor&, const Tensor&, bool) {
+  unimplemented(Primitive::gelu_backward);  // issue 15, perf
+}
 void Backend::embedding_forward(const Tensor&, const Tensor&, const Tensor&) {
   unimplemented(Primitive::embedding);
 }
@@ -229,6 +232,7 @@ const char* to_string(Primitive op) {
     case Primitive::multinomial: return "multinomial";
     case Primitive::amp_unscale: return "amp_unscale";  // issue 16, scaler
     case Primitive::amp_update_scale: return "amp_update_scale";
+    case Primitive::gelu_backward: return "gelu_backward";  // issue 15, perf
   }
   return "?";
 }

@@ -294,6 +294,7 @@ enum class Primitive : uint8_t {
   // mixed precision: GradScaler's unscale and scale update (issue 16, scaler)
   amp_unscale,
   amp_update_scale,
+  gelu_backward,  // issue 15, perf: GELU's derivative in one pass
 };
 bool is_optional(Primitive op);
 
@@ -574,6 +575,11 @@ class Backend {
   virtual void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p);
   virtual void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p);
   virtual void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p);
+
+  // GELU's backward (issue 15, perf): grad_x = grad_y gelu'(x), the erf form, or the tanh
+  // form when `tanh`; grad_x, grad_y and x contiguous, of one shape and floating dtype.
+  virtual void gelu_backward(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x,
+                             bool tanh);
 
   // Recurrent cells, issue 15 (LstmCellForwardArgs, GruCellForwardArgs say the shapes).
   virtual void lstm_cell_forward(const LstmCellForwardArgs& a);

@@ -54,6 +54,9 @@ class CpuBackend final : public Backend {
   // rms_norm.cpp (issue 15)
   void rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) override;
   void rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) override;
+  // gelu_backward.cpp (issue 15, perf)
+  void gelu_backward(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x,
+                     bool tanh) override;
   // sort.cpp (issue 15)
   void sort(const Tensor& values, const Tensor& indices, const Tensor& in,
             bool descending) override;

@@ -16,6 +16,7 @@
 #include "kernels/cuda/cross_entropy.h"
 #include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/embedding.h"
+#include "kernels/cuda/gelu_backward.h"  // issue 15, perf
 #include "kernels/cuda/group_norm.h"
 #include "kernels/cuda/index.h"
 #include "kernels/cuda/index_error.h"
@@ -163,6 +164,8 @@ class DeviceBackend final : public Backend {
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::sort) return dtype != DType::b8;  // sorting and sampling (issue 15)
     if (op == Primitive::multinomial) return dtype == DType::f32 || dtype == DType::f64;
+    if (op == Primitive::gelu_backward)  // issue 15, perf
+      return dtype == DType::f32 || dtype == DType::f64;
     return true;
   }
 
@@ -340,6 +343,13 @@ class DeviceBackend final : public Backend {
     launch_rms_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
                              data_or_null(a.grad_weight), a.grad_y.raw_data(), a.x.raw_data(),
                              a.rstd.raw_data(), data_or_null(a.weight));
+  }
+
+  // GELU's fused backward (issue 15, perf).
+  void gelu_backward(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x,
+                     bool tanh) override {
+    launch_gelu_backward(x.dtype(), x.numel(), tanh, grad_x.raw_data(), grad_y.raw_data(),
+                         x.raw_data());
   }
 
   void scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) override {

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "autograd/engine.h"
 #include "nn/functional.h"
 #include "registry/builders.h"
 
@@ -225,10 +226,61 @@ void add_prelu_cases(std::vector<OpCase>& out) {
 
 }  // namespace
 
+namespace {
+
+// GELU's fused backward (the gelu_backward primitive, issue 15 perf): autograd's
+// GeluBackward runs it when the backward is not recorded. x wide (randn * 5: both tails
+// and the tanh form's saturation), grad_output random; against g gelu'(x) in f64.
+double ref_dgelu(double x, bool tanh) {
+  if (tanh) {
+    const double k = std::sqrt(2.0 / M_PI), c = 0.044715;
+    const double t = std::tanh(k * (x + c * x * x * x));
+    return 0.5 * (1.0 + t) + 0.5 * x * (1.0 - t * t) * k * (1.0 + 3.0 * c * x * x);
+  }
+  return 0.5 * (1.0 + std::erf(x / std::sqrt(2.0))) +
+         x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
+}
+
+OpCase gelu_backward_case(const Shape& shape, bool tanh, DType dt) {
+  const std::vector<In> ins = {In{shape, Dist::wide}, In{shape}};
+  OpCase c;
+  c.name = std::string("gelu_backward/") + (tanh ? "tanh_" : "none_") + ins_tag(ins) + "/" +
+           dtype_tag(dt);
+  c.family = "gelu_backward";
+  c.op = "gelu_backward";
+  c.dtype = dt;
+  c.make_inputs = input_maker(ins);
+  c.run = [tanh](const Inputs& x) {
+    Tensor leaf = x[0].detach().requires_grad_();
+    Tensor y = F::gelu(leaf, tanh ? "tanh" : "none");
+    return autograd::grad({y}, {leaf}, {x[1]});
+  };
+  c.reference = [tanh](const Refs& x) {
+    ref::RefTensor g = x[1];
+    for (size_t i = 0; i < g.data.size(); ++i) g.data[i] *= ref_dgelu(x[0].data[i], tanh);
+    return Refs{g};
+  };
+  c.out_dtypes = {dt};
+  c.tol = tolerance(dt, TolKind::transcendental);
+  set_elementwise_cost(c, 25, dt);
+  return c;
+}
+
+void add_gelu_backward_cases(std::vector<OpCase>& out) {
+  for (bool tanh : {false, true})
+    for (DType dt : {DType::f32, DType::f64}) {
+      out.push_back(gelu_backward_case({7, 13}, tanh, dt));
+      out.push_back(gelu_backward_case({3, 50, 400}, tanh, dt));  // threads, vector tails
+    }
+}
+
+}  // namespace
+
 void add_activation_cases(std::vector<OpCase>& out) {
   for (const Spec& s : specs()) add_spec(out, s);
   add_clamp_tensor_cases(out);
   add_prelu_cases(out);
+  add_gelu_backward_cases(out);
 }
 
 }  // namespace ember::cases

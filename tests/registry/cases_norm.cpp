@@ -161,6 +161,10 @@ void add_norm_cases(std::vector<OpCase>& out) {
     out.push_back(layer_norm_backward_case({3, 4, 5}, 2, false, dt));
   }
   out.push_back(layer_norm_backward_case({16, 1000}, 1, true, DType::f32));
+  // More rows than one of the cpu kernel's row blocks (64), the last block partial: the
+  // weight and bias gradients are summed per block, then across blocks.
+  for (DType dt : {DType::f32, DType::f64})
+    out.push_back(layer_norm_backward_case({150, 33}, 1, true, dt));
 }
 
 void add_embedding_cases(std::vector<OpCase>& out) {
