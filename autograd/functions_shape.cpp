@@ -173,7 +173,11 @@ Tensor Tensor::to(DType dtype) const {
   const profiler::OpScope profile("to");
   Tensor y = raw::cast(*this, dtype);
   if (y.is_same(*this)) return y;
-  return view_op("ToCopyBackward", *this, y, [](const Tensor& g) { return g; });
+  // As torch: a cast to an integer or bool type leaves the graph; between floating types
+  // the gradient is cast back (a bf16 copy of an f32 weight sends f32 gradients to it).
+  if (!is_floating(dtype)) return y;
+  return view_op("ToCopyBackward", *this, y,
+                 [src = this->dtype()](const Tensor& g) { return g.to(src); });
 }
 Tensor Tensor::to(Device device) const {
   const profiler::OpScope profile("to");

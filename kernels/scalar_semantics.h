@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "tensor/half.h"
+
 #if defined(__CUDACC__)
 #define EMBER_SCALAR_FN __host__ __device__ __forceinline__
 #else
@@ -38,15 +40,25 @@ EMBER_SCALAR_FN T nan_min(T a, T b) {
   return a < b ? a : b;
 }
 
-// Casts: to bool is `!= 0`; float to integer pins out-of-range values and NaN to
-// INT64_MIN (what x86 gives; C++ leaves them undefined and a GPU would saturate).
+// Casts: to bool is `!= 0`; float to integer truncates and pins out-of-range values and
+// NaN to INT64_MIN (what x86 gives; C++ leaves them undefined and a GPU would saturate);
+// to a narrower integer goes through i64 and wraps, as integer casts do (torch's float ->
+// u8 does the same). bf16 and f16 go through float both ways (a double rounds to float
+// first, as in c10's Half(double)).
 template <typename O, typename I>
 EMBER_SCALAR_FN O convert(I v) {
-  if constexpr (std::is_same_v<O, bool>) {
+  if constexpr (std::is_same_v<O, I>) {
+    return v;
+  } else if constexpr (is_half_v<I>) {
+    return convert<O>(static_cast<float>(v));
+  } else if constexpr (is_half_v<O>) {
+    return O(static_cast<float>(v));
+  } else if constexpr (std::is_same_v<O, bool>) {
     return v != I(0);
   } else if constexpr (std::is_integral_v<O> && std::is_floating_point_v<I>) {
     constexpr I lim = static_cast<I>(9.2e18);
-    return (v >= -lim && v <= lim) ? static_cast<O>(v) : static_cast<O>(INT64_MIN);
+    const int64_t w = (v >= -lim && v <= lim) ? static_cast<int64_t>(v) : INT64_MIN;
+    return static_cast<O>(w);
   } else {
     return static_cast<O>(v);
   }

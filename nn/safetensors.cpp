@@ -30,6 +30,11 @@ const char* st_dtype(DType t) {
     case DType::f64: return "F64";
     case DType::i64: return "I64";
     case DType::b8: return "BOOL";
+    case DType::bf16: return "BF16";  // the 16-bit and small integer dtypes (issue 16)
+    case DType::f16: return "F16";
+    case DType::i32: return "I32";
+    case DType::i8: return "I8";
+    case DType::u8: return "U8";
   }
   return "?";
 }
@@ -39,6 +44,11 @@ bool parse_dtype(const std::string& s, DType* out) {
   else if (s == "F64") *out = DType::f64;
   else if (s == "I64") *out = DType::i64;
   else if (s == "BOOL") *out = DType::b8;
+  else if (s == "BF16") *out = DType::bf16;
+  else if (s == "F16") *out = DType::f16;
+  else if (s == "I32") *out = DType::i32;
+  else if (s == "I8") *out = DType::i8;
+  else if (s == "U8") *out = DType::u8;
   else return false;
   return true;
 }

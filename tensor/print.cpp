@@ -173,7 +173,10 @@ std::string Tensor::to_string() const {
     collect(host, summarize, shown);
     Formatter f(dtype(), shown);
     body = tensor_str(host, indent, summarize, f);
-    if (dtype() == DType::f64) suffixes.push_back("dtype=f64");
+    // As torch: the default float and the integer and bool dtypes a literal would get go
+    // unnamed, every other dtype is named.
+    if (dtype() != DType::f32 && dtype() != DType::i64 && dtype() != DType::b8)
+      suffixes.push_back("dtype=" + std::string(ember::to_string(dtype())));
   }
   if (requires_grad() && is_leaf()) suffixes.push_back("requires_grad=True");
   if (!is_leaf()) suffixes.push_back("grad_fn=<" + detail::grad_fn_name(*this) + ">");

@@ -2,6 +2,7 @@
 #include <vector>
 
 #include "tensor/backend.h"
+#include "tensor/finfo.h"
 #include "tensor/object_pool.h"
 #include "tensor/pinned_memory.h"
 #include "tensor/profiler.h"
@@ -105,6 +106,21 @@ void random_(const Tensor& dst, RandomDist dist, double a, double b) {
   PhiloxState st = next_philox_state();
   if (dst.numel() == 0) return;
   Backend& be = backend(dst.device());
+  // The 16-bit floats draw the f32 numbers and round them, the small integer types draw
+  // i64 ones: the same values on every device, and the backends need no kernels for them.
+  if (is_half(dst.dtype()) || dst.dtype() == DType::i32 || dst.dtype() == DType::i8 ||
+      dst.dtype() == DType::u8) {
+    if (dist == RandomDist::randint) {
+      const IInfo lim = iinfo(dst.dtype());
+      if (a < static_cast<double>(lim.min) || b - 1 > static_cast<double>(lim.max))
+        fail<ValueError>(op, "range [", a, ", ", b, ") does not fit ", dst.dtype());
+    }
+    Tensor tmp = empty(dst.sizes(), is_half(dst.dtype()) ? DType::f32 : DType::i64, dst.device());
+    be.random(tmp, dist, st.seed, st.offset, a, b);
+    be.copy(dst, tmp);
+    dst.bump_version();
+    return;
+  }
   if (dst.is_contiguous()) {
     be.random(dst, dist, st.seed, st.offset, a, b);
   } else {

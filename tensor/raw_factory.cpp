@@ -134,6 +134,12 @@ template Tensor from_vector(const std::vector<double>&, const Shape&, Device);
 template Tensor from_vector(const std::vector<int64_t>&, const Shape&, Device);
 template Tensor from_vector(const std::vector<int32_t>&, const Shape&, Device);
 template Tensor from_vector(const std::vector<bool>&, const Shape&, Device);
+// The 16-bit floats and the byte types keep their dtype; int stays i64 (above), since code
+// written before i32 existed relies on it.
+template Tensor from_vector(const std::vector<bf16>&, const Shape&, Device);
+template Tensor from_vector(const std::vector<f16>&, const Shape&, Device);
+template Tensor from_vector(const std::vector<int8_t>&, const Shape&, Device);
+template Tensor from_vector(const std::vector<uint8_t>&, const Shape&, Device);
 
 Tensor from_blob(void* data, const Shape& shape, DType dtype, std::function<void(void*)> deleter) {
   return from_blob(data, shape, contiguous_strides(shape), dtype, std::move(deleter));

@@ -49,7 +49,7 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim, i
   switch (op) {
     case ReduceOp::sum:
     case ReduceOp::prod:
-      if (dt == DType::b8) dt = DType::i64;
+      if (is_integral(dt)) dt = DType::i64;  // bool, u8, i8, i32 sum to i64 as in torch
       break;
     case ReduceOp::mean:
     case ReduceOp::var:
@@ -64,7 +64,9 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim, i
   // A floating sum over trailing dims and some leading ones (a bias gradient: dims 0, 2, 3
   // of (N, C, H, W)) runs in two steps, the trailing dims first, so the contiguous input is
   // read in place instead of being permuted into a copy.
-  if (op == ReduceOp::sum && is_floating(dt) && x.dtype() == dt && x.is_contiguous()) {
+  // (Not for bf16/f16: the partial sums would be rounded to 16 bits in between.)
+  if (op == ReduceOp::sum && is_floating(dt) && !is_half(dt) && x.dtype() == dt &&
+      x.is_contiguous()) {
     const int64_t n = x.dim();
     const DimList red = wrap_dims(name, dims, n);
     std::vector<bool> is_red(static_cast<size_t>(n), false);

@@ -135,15 +135,16 @@ Tensor single_element_on_host(const Tensor& t, const char* op) {
 
 double item_as_double(const Tensor& t) {
   Tensor h = single_element_on_host(t, "item");
-  return EMBER_DISPATCH(h.dtype(), "item", [&](auto tag) {
+  return dispatch_all(h.dtype(), "item", [&](auto tag) {
     return static_cast<double>(*static_cast<decltype(tag)*>(h.raw_data()));
   });
 }
 
 int64_t item_as_int(const Tensor& t) {
   Tensor h = single_element_on_host(t, "item");
-  return EMBER_DISPATCH(h.dtype(), "item", [&](auto tag) {
-    return static_cast<int64_t>(*static_cast<decltype(tag)*>(h.raw_data()));
+  return dispatch_all(h.dtype(), "item", [&](auto tag) {
+    using T = decltype(tag);
+    return static_cast<int64_t>(static_cast<opmath_t<T>>(*static_cast<T*>(h.raw_data())));
   });
 }
 

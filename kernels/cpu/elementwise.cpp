@@ -11,6 +11,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/widen.h"
 #include "kernels/scalar_semantics.h"
 
 namespace ember::cpu {
@@ -289,9 +290,9 @@ bool copy_transposed(const Tensor& out, const Tensor& in) {
 }  // namespace
 
 void CpuBackend::copy(const Tensor& out, const Tensor& in) {
-  EMBER_DISPATCH(out.dtype(), "copy", [&](auto o) {
+  dispatch_all(out.dtype(), "copy", [&](auto o) {
     using O = decltype(o);
-    EMBER_DISPATCH(in.dtype(), "copy", [&](auto i) {
+    dispatch_all(in.dtype(), "copy", [&](auto i) {
       using I = decltype(i);
       if (copy_transposed<O, I>(out, in)) return;
       map1<O, I>(out, in, [](I v) { return convert<O>(v); });
@@ -300,7 +301,7 @@ void CpuBackend::copy(const Tensor& out, const Tensor& in) {
 }
 
 void CpuBackend::fill(const Tensor& out, const Scalar& value) {
-  EMBER_DISPATCH(out.dtype(), "fill", [&](auto tag) {
+  dispatch_all(out.dtype(), "fill", [&](auto tag) {
     using T = decltype(tag);
     const T v = value.to<T>();
     auto p = plan_loop<1>({&out});
@@ -316,6 +317,12 @@ void CpuBackend::fill(const Tensor& out, const Scalar& value) {
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) {
+  if (is_half(in.dtype())) {
+    Tensor o = wide_output(out);
+    unary(op, o, widened(*this, in), arg, arg2);
+    if (!o.is_same(out)) copy(out, o);
+    return;
+  }
   switch (in.dtype()) {
     case DType::f32: return unary_float<float>(op, out, in, arg, arg2);
     case DType::f64: return unary_float<double>(op, out, in, arg, arg2);
@@ -324,17 +331,24 @@ void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double a
       if (op == UnaryOp::logical_not) return map1<bool, bool>(out, in, [](bool x) { return !x; });
       if (op == UnaryOp::sign) return map1<bool, bool>(out, in, [](bool x) { return x; });
       break;
+    default: break;
   }
   fail<InternalError>(to_string(op), "no cpu kernel for ", in.dtype());
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  if (is_half(a.dtype())) {
+    Tensor o = wide_output(out);
+    binary(op, o, widened(*this, a), widened(*this, b));
+    if (!o.is_same(out)) copy(out, o);
+    return;
+  }
   EMBER_DISPATCH(a.dtype(), to_string(op),
                  [&](auto tag) { binary_typed<decltype(tag)>(op, out, a, b); });
 }
 
 void CpuBackend::where(const Tensor& out, const Tensor& cond, const Tensor& a, const Tensor& b) {
-  EMBER_DISPATCH(out.dtype(), "where", [&](auto tag) {
+  dispatch_all(out.dtype(), "where", [&](auto tag) {
     using T = decltype(tag);
     auto p = plan_loop<4>({&out, &cond, &a, &b});
     run_loop(p, [&](const std::array<char*, 4>& ptr, const std::array<int64_t, 4>& st, int64_t n) {

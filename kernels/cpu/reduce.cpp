@@ -10,6 +10,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/cpu/widen.h"
 
 namespace ember::cpu {
 
@@ -128,6 +129,12 @@ void reduce_rows(ReduceOp op, T* out, int64_t* indices, const T* in, int64_t R, 
 void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
                         int64_t correction) {
   const int64_t R = in.size(0), K = in.size(1);
+  if (is_half(in.dtype())) {  // accumulate in f32 and round once (issue 16)
+    Tensor o = wide_output(out);
+    reduce(op, o, indices, widened(*this, in), correction);
+    if (!o.is_same(out)) copy(out, o);
+    return;
+  }
   EMBER_DISPATCH(in.dtype(), to_string(op), [&](auto tag) {
     using T = decltype(tag);
     int64_t* idx = indices.defined() ? static_cast<int64_t*>(indices.raw_data()) : nullptr;

@@ -102,6 +102,7 @@ void CpuBackend::sort(const Tensor& values, const Tensor& indices, const Tensor&
     case DType::f64: return sort_typed<double>(values, indices, in, descending);
     case DType::i64: return sort_typed<int64_t>(values, indices, in, descending);
     case DType::b8: break;
+    default: break;  // the dtypes of issue 16 have no kernel here
   }
   fail<InternalError>("sort", "no cpu kernel for ", in.dtype());
 }
@@ -115,6 +116,7 @@ void CpuBackend::multinomial(const Tensor& out, const Tensor& probs, const Tenso
       return multinomial_typed<double>(out, probs, workspace, replacement, seed, offset);
     case DType::i64:
     case DType::b8: break;
+    default: break;  // the dtypes of issue 16 have no kernel here
   }
   fail<InternalError>("multinomial", "no cpu kernel for ", probs.dtype());
 }

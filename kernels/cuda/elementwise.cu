@@ -183,22 +183,25 @@ template <typename T>
 __global__ void unary_contiguous(UnaryOp op, T* out, const T* in, int64_t n, double arg,
                                  double arg2) {
   map_contiguous<kVec>(
-      n, [=](T x) { return unary_fn(op, x, arg, arg2); }, out, in);
+      n, [=](T x) { return T(unary_fn(op, static_cast<opmath_t<T>>(x), arg, arg2)); }, out, in);
 }
 template <typename T>
 __global__ void unary_strided(UnaryOp op, Geometry<2> g, T* out, const T* in, double arg,
                               double arg2) {
-  for_each_strided(
-      g, [&](const int64_t(&off)[2]) { out[off[0]] = unary_fn(op, in[off[1]], arg, arg2); });
+  for_each_strided(g, [&](const int64_t(&off)[2]) {
+    out[off[0]] = T(unary_fn(op, static_cast<opmath_t<T>>(in[off[1]]), arg, arg2));
+  });
 }
 
-// O is T, or bool for comparisons and logical ops (T may be bool either way).
+// O is T, or bool for comparisons and logical ops (T may be bool either way). bf16 and f16
+// compute in f32 and round once (PyTorch's opmath).
 template <typename T, typename O>
 EMBER_DEVICE O binary_fn(BinaryOp op, T x, T y) {
+  using M = opmath_t<T>;
   if constexpr (std::is_same_v<O, bool>) {
-    if (is_predicate(op)) return predicate_fn(op, x, y);
+    if (is_predicate(op)) return predicate_fn(op, static_cast<M>(x), static_cast<M>(y));
   }
-  return static_cast<O>(arith_fn(op, x, y));
+  return static_cast<O>(arith_fn(op, static_cast<M>(x), static_cast<M>(y)));
 }
 template <typename T, typename O>
 __global__ void binary_contiguous(BinaryOp op, O* out, const T* a, const T* b, int64_t n) {
@@ -230,9 +233,9 @@ LaunchConfig config(const char* name, int64_t n) {
 
 void launch_copy(DType out_dtype, DType in_dtype, const Geometry<2>& g, bool contiguous, void* out,
                  const void* in) {
-  EMBER_DISPATCH(out_dtype, "copy", [&](auto o) {
+  dispatch_all(out_dtype, "copy", [&](auto o) {
     using O = decltype(o);
-    EMBER_DISPATCH(in_dtype, "copy", [&](auto i) {
+    dispatch_all(in_dtype, "copy", [&](auto i) {
       using I = decltype(i);
       auto* po = static_cast<O*>(out);
       const auto* pi = static_cast<const I*>(in);
@@ -247,7 +250,7 @@ void launch_copy(DType out_dtype, DType in_dtype, const Geometry<2>& g, bool con
 
 void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out,
                  const Scalar& value) {
-  EMBER_DISPATCH(dtype, "fill", [&](auto tag) {
+  dispatch_all(dtype, "fill", [&](auto tag) {
     using T = decltype(tag);
     const T v = value.to<T>();
     if (contiguous) {
@@ -261,7 +264,7 @@ void launch_fill(DType dtype, const Geometry<1>& g, bool contiguous, void* out,
 
 void launch_unary(UnaryOp op, DType in_dtype, const Geometry<2>& g, bool contiguous, void* out,
                   const void* in, double arg, double arg2) {
-  EMBER_DISPATCH(in_dtype, to_string(op), [&](auto tag) {
+  dispatch_with_halves(in_dtype, to_string(op), [&](auto tag) {
     using T = decltype(tag);
     auto* po = static_cast<T*>(out);
     const auto* pi = static_cast<const T*>(in);
@@ -277,7 +280,7 @@ void launch_unary(UnaryOp op, DType in_dtype, const Geometry<2>& g, bool contigu
 void launch_binary(BinaryOp op, DType dtype, const Geometry<3>& g, bool contiguous, void* out,
                    const void* a, const void* b) {
   const bool to_bool = is_predicate(op);
-  EMBER_DISPATCH(dtype, to_string(op), [&](auto tag) {
+  dispatch_with_halves(dtype, to_string(op), [&](auto tag) {
     using T = decltype(tag);
     const auto* pa = static_cast<const T*>(a);
     const auto* pb = static_cast<const T*>(b);
@@ -301,7 +304,7 @@ void launch_binary(BinaryOp op, DType dtype, const Geometry<3>& g, bool contiguo
 
 void launch_where(DType dtype, const Geometry<4>& g, bool contiguous, void* out, const void* cond,
                   const void* a, const void* b) {
-  EMBER_DISPATCH(dtype, "where", [&](auto tag) {
+  dispatch_all(dtype, "where", [&](auto tag) {
     using T = decltype(tag);
     auto* po = static_cast<T*>(out);
     const auto* pc = static_cast<const bool*>(cond);

@@ -10,7 +10,8 @@
 //         the group combines through __shfl_xor_sync (and shared memory across warps).
 // Cost:   FLOPs = R*K (2*R*K for var); bytes = R*K*sizeof(T) (twice for var) +
 //         R*sizeof(T) (+ 8*R with indices).
-// Accumulators: floating sums and products in f64 (like the cpu backend), integer ones
+// Accumulators: floating sums and products in f64 (like the cpu backend; bf16 and f16
+//         too, rounded once at the end), integer ones
 //         in u64 (wrapping, so any order gives the cpu's result), max/min in T.
 // Pre:    K == 0 only for sum/prod/mean/var (sum 0, prod 1, mean and var NaN).
 // Version: one row per block means a single long row (a full sum) uses one
@@ -31,13 +32,15 @@ constexpr int kWarpThreads = 256;
 constexpr int kBlockThreads = 512;
 
 template <typename T>
-using sum_t = std::conditional_t<std::is_floating_point_v<T>, double, unsigned long long>;
+using sum_t =
+    std::conditional_t<std::is_floating_point_v<T> || is_half_v<T>, double, unsigned long long>;
 
-// What max/min carry: the value (bool widened to int, which shuffles) and its index;
+// What max/min carry: the value (bool widened to int and bf16/f16 to float, which
+// shuffle) and its index;
 // index -1 marks "no element yet". Trivial, so it can live in shared memory.
 template <typename T>
 struct Arg {
-  std::conditional_t<std::is_same_v<T, bool>, int, T> v;
+  std::conditional_t<std::is_same_v<T, bool>, int, opmath_t<T>> v;
   long long i;
 };
 
@@ -65,7 +68,7 @@ template <typename T, bool IsMax, typename Group>
 EMBER_DEVICE void reduce_arg_row(const Group& grp, const T* x, int64_t K, T* out, int64_t* index) {
   Arg<T> best{0, -1};
   for (int64_t k = grp.rank; k < K; k += grp.size)
-    best = arg_merge<T, IsMax>(best, Arg<T>{x[k], k});
+    best = arg_merge<T, IsMax>(best, Arg<T>{static_cast<opmath_t<T>>(x[k]), k});
   best = grp.allreduce(best, [](Arg<T> a, Arg<T> b) { return arg_merge<T, IsMax>(a, b); });
   if (grp.rank == 0) {
     *out = static_cast<T>(best.v);
@@ -134,7 +137,7 @@ __global__ void reduce_block_rows(ReduceOp op, T* out, int64_t* indices, const T
 
 void launch_reduce(ReduceOp op, DType dtype, void* out, int64_t* indices, const void* in,
                    int64_t rows, int64_t cols, int64_t correction) {
-  EMBER_DISPATCH(dtype, to_string(op), [&](auto tag) {
+  dispatch_with_halves(dtype, to_string(op), [&](auto tag) {
     using T = decltype(tag);
     if (std::is_same_v<T, bool> && op != ReduceOp::max && op != ReduceOp::min)
       fail<InternalError>(to_string(op), "no kernel for bool (the op layer reduces bool as i64)");

@@ -39,3 +39,37 @@ save_file({"a": (np.arange(6, dtype=np.float32).reshape(2, 3) / 4),
            "c": np.array([7, 8, 9], dtype=np.int64)},
           py_file, metadata={"written_by": "python"})
 subprocess.run([tool, "check", py_file], check=True)
+
+# The dtypes of issue 16. numpy has float16 and the integers; BF16 (which numpy lacks) is
+# checked from the raw bytes of ember's file, the bf16 bit patterns of 1, -2.5 and 0.1.
+import json
+import struct
+
+ember16 = os.path.join(work, "from_ember16.safetensors")
+subprocess.run([tool, "write16", ember16], check=True)
+with open(ember16, "rb") as fh:
+    raw = fh.read()
+(hlen,) = struct.unpack("<Q", raw[:8])
+header = json.loads(raw[8:8 + hlen])
+body = raw[8 + hlen:]
+assert {k: v["dtype"] for k, v in header.items()} == \
+    {"h": "F16", "w": "BF16", "i": "I32", "c": "I8", "u": "U8"}, header
+b, e = header["w"]["data_offsets"]
+assert np.frombuffer(body[b:e], dtype="<u2").tolist() == [0x3F80, 0xC020, 0x3DCD]
+with safe_open(ember16, framework="numpy") as f:
+    np.testing.assert_array_equal(f.get_tensor("h"),
+                                  np.array([1.5, -2, 65504, 2.0 ** -24], dtype=np.float16))
+    assert f.get_tensor("h").dtype == np.float16
+    np.testing.assert_array_equal(f.get_tensor("i"), np.array([-7, 100000], dtype=np.int32))
+    assert f.get_tensor("i").dtype == np.int32
+    np.testing.assert_array_equal(f.get_tensor("c"), np.array([-128, 127], dtype=np.int8))
+    np.testing.assert_array_equal(f.get_tensor("u"), np.array([0, 255], dtype=np.uint8))
+    assert f.get_tensor("u").dtype == np.uint8
+print("python read ember's 16-bit file: ok")
+
+py16 = os.path.join(work, "from_python16.safetensors")
+save_file({"h": np.array([0.5, -3, 2.0 ** -24], dtype=np.float16),
+           "i": np.array([-7, 100000], dtype=np.int32),
+           "c": np.array([-128, 127], dtype=np.int8),
+           "u": np.array([0, 255], dtype=np.uint8)}, py16)
+subprocess.run([tool, "check16", py16], check=True)

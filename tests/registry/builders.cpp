@@ -112,6 +112,12 @@ std::string dtype_tag(DType d) { return std::string(to_string(d)); }
 
 Tolerance tolerance(DType out_dtype, TolKind kind) {
   if (!is_floating(out_dtype) || kind == TolKind::exact) return {0.0, 0.0};
+  // bf16/f16: one rounding of an f32 result (half an ulp), a few ulps where an op is a
+  // composite of rounded steps.
+  if (is_half(out_dtype)) {
+    const double eps = out_dtype == DType::bf16 ? 0x1p-7 : 0x1p-10;
+    return {eps, 4 * eps};
+  }
   bool f32 = out_dtype == DType::f32;
   switch (kind) {
     case TolKind::exact: return {0.0, 0.0};

@@ -76,7 +76,7 @@ void add_reduce(std::vector<OpCase>& out, const ReduceSpec& s, DType dt, Config 
   c.out_dtypes = {out_dt};
   c.tol = tolerance(out_dt, TolKind::reduction);
   set_reduce_cost(c, dims, s.flops, out_dt);
-  if (is_floating(dt) && !cfg.in.shape.empty() && cfg.in.dist != Dist::with_nan)
+  if (is_floating(dt) && !is_half(dt) && !cfg.in.shape.empty() && cfg.in.dist != Dist::with_nan)
     c.grad_inputs = {0};
   out.push_back(std::move(c));
 }
@@ -134,6 +134,8 @@ void add_reductions(std::vector<OpCase>& out) {
       add_reduce(out, s, DType::f32, configs[k], DType::f32);
       if (k == 0 || k == 2 || k == 3 || k == 5 || k == 10)
         add_reduce(out, s, DType::f64, configs[k], DType::f64);
+      if (k == 0 || k == 3 || k == 5)  // bf16/f16, accumulated in f32 (issue 16)
+        for (DType h : {DType::bf16, DType::f16}) add_reduce(out, s, h, configs[k], h);
       if (!s.int_ok || method) continue;
       // Products of i64 stay in range only over a few elements (configs 0 and 5).
       if (k == 0 || k == 5 || (s.op != "prod" && (k == 3 || k == 6)))

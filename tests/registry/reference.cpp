@@ -54,8 +54,14 @@ double read_element(const char* p, DType dtype) {
       std::memcpy(&v, p, sizeof v);
       return v;
     }
+    default:  // the 16-bit floats and small integers: through their C++ types
+      return dispatch_all(dtype, "read_element", [&](auto tag) {
+        using T = decltype(tag);
+        T v;
+        std::memcpy(&v, p, sizeof v);
+        return static_cast<double>(static_cast<opmath_t<T>>(v));
+      });
   }
-  bad("unknown dtype");
 }
 }  // namespace
 
@@ -196,6 +202,11 @@ double cast_value(double x, DType dtype) {
     case DType::f64: return x;
     case DType::i64: return std::trunc(x);
     case DType::b8: return x != 0.0 ? 1.0 : 0.0;
+    case DType::bf16: return static_cast<double>(static_cast<float>(bf16(static_cast<float>(x))));
+    case DType::f16: return static_cast<double>(static_cast<float>(f16(static_cast<float>(x))));
+    case DType::i32:
+    case DType::i8:
+    case DType::u8: return std::trunc(x);
   }
   bad("unknown dtype");
 }

@@ -67,6 +67,11 @@ double poison_value(DType dt, int pass) {
     case DType::f64: return pass == 0 ? std::numeric_limits<double>::quiet_NaN() : -1e30;
     case DType::i64: return pass == 0 ? -1234567.0 : 7654321.0;
     case DType::b8: return pass == 0 ? 1.0 : 0.0;
+    case DType::bf16:
+    case DType::f16: return pass == 0 ? std::numeric_limits<double>::quiet_NaN() : -1e4;
+    case DType::i32: return pass == 0 ? -1234567.0 : 7654321.0;
+    case DType::i8: return pass == 0 ? -123.0 : 76.0;
+    case DType::u8: return pass == 0 ? 213.0 : 76.0;
   }
   return 0.0;
 }
@@ -98,6 +103,12 @@ void poison_raw(const Tensor& t, double v) {
       for (int64_t i = 0; i < n; ++i) p[i] = v != 0.0;
       break;
     }
+    default:  // the dtypes of issue 16, through their C++ types
+      dispatch_all(t.dtype(), "poison_raw", [&](auto tag) {
+        using T = decltype(tag);
+        T* p = static_cast<T*>(t.raw_data());
+        for (int64_t i = 0; i < n; ++i) p[i] = static_cast<T>(static_cast<opmath_t<T>>(v));
+      });
   }
 }
 
