@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include "malloc_policy.h"
+#include "process_counters.h"
 #include "report.h"
 #include "workload.h"
 
@@ -141,7 +143,9 @@ void run_workload(benchmark::State& state, const Workload& w, const Setup& setup
     state.SkipWithError(e.what());
     return;
   }
+  const ProcessCounters counters;
   for (auto _ : state) body();
+  counters.report(state);
   // Rates per second of wall time, scaled so the column reads in GB/s and TFLOP/s.
   state.counters["GB/s"] =
       benchmark::Counter(w.bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -218,6 +222,7 @@ std::optional<double> child_peak_rss(const std::string& workload, const std::str
 }
 
 int run(int argc, char** argv) {
+  fix_malloc_policy();  // before either library allocates: see malloc_policy.h
   Options opts = parse_own_flags(argc, argv);
   int bench_argc = static_cast<int>(opts.benchmark_argv.size()) - 1;
   benchmark::Initialize(&bench_argc, opts.benchmark_argv.data());

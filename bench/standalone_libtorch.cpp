@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "malloc_policy.h"
+#include "process_counters.h"
 #include "workload.h"
 
 // workloads.cpp names ember's Setup factories; here they make nothing (no ember row is
@@ -52,12 +54,15 @@ void run_libtorch(benchmark::State& state, const Workload& w, int bench_threads)
     state.SkipWithError(e.what());
   }
   if (body) {
+    const ProcessCounters counters;
     for (auto _ : state) body();
+    counters.report(state);
   }
   if (own_threads) torch_side::set_num_threads(bench_threads);
 }
 
 int run(int argc, char** argv) {
+  fix_malloc_policy();  // before either library allocates: see malloc_policy.h
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool repetitions_given = false;
   std::vector<char*> rest{argv[0]};
