@@ -25,6 +25,7 @@
 #include "malloc_policy.h"
 #include "process_counters.h"
 #include "report.h"
+#include "wait_policy.h"
 #include "workload.h"
 
 namespace ember_bench {
@@ -236,7 +237,8 @@ int run(int argc, char** argv) {
   if (!opts.peak_rss_child.empty()) return run_peak_rss_child(opts.peak_rss_child);
   std::cout << "machine: " << machine_description() << "\nlibtorch: " << torch_side::version()
             << ", BLAS: " << torch_side::blas() << "\n"
-            << torch_side::config() << "threads: " << threads << " (ember: OpenMP; libtorch:)\n"
+            << torch_side::config() << "OpenMP wait policy: " << wait_policy_description()
+            << "\nthreads: " << threads << " (ember: OpenMP; libtorch:)\n"
             << torch_info << "\n";
   if (auto load = load_average(); load && *load > 0.5 * threads) {
     std::cout << "WARNING: load average " << *load << " with " << threads
@@ -285,6 +287,7 @@ int run(int argc, char** argv) {
 }  // namespace ember_bench
 
 int main(int argc, char** argv) {
+  ember_bench::use_passive_wait_policy(argv);  // see wait_policy.h
   try {
     return ember_bench::run(argc, argv);
   } catch (const std::exception& e) {

@@ -21,6 +21,7 @@
 
 #include "malloc_policy.h"
 #include "process_counters.h"
+#include "wait_policy.h"
 #include "workload.h"
 
 // workloads.cpp names ember's Setup factories; here they make nothing (no ember row is
@@ -87,7 +88,8 @@ int run(int argc, char** argv) {
 
   const std::string info = torch_side::set_threads(threads);
   std::cout << "libtorch " << torch_side::version() << " alone, BLAS: " << torch_side::blas()
-            << ", threads: " << threads << "\n"
+            << ", threads: " << threads << ", OpenMP wait policy: " << wait_policy_description()
+            << "\n"
             << info << "\n";
   for (const Workload& w : workloads()) {
     benchmark::RegisterBenchmark(
@@ -105,6 +107,7 @@ int run(int argc, char** argv) {
 }  // namespace ember_bench
 
 int main(int argc, char** argv) {
+  ember_bench::use_passive_wait_policy(argv);  // see wait_policy.h
   try {
     return ember_bench::run(argc, argv);
   } catch (const std::exception& e) {
