@@ -223,7 +223,7 @@ std::optional<double> child_peak_rss(const std::string& workload, const std::str
 }
 
 int run(int argc, char** argv) {
-  fix_malloc_policy();  // before either library allocates: see malloc_policy.h
+  fix_malloc_policy();  // before any workload allocates: see malloc_policy.h
   Options opts = parse_own_flags(argc, argv);
   int bench_argc = static_cast<int>(opts.benchmark_argv.size()) - 1;
   benchmark::Initialize(&bench_argc, opts.benchmark_argv.data());

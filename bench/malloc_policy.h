@@ -1,5 +1,5 @@
 // One fixed glibc malloc policy for every process of the bench (ember_bench, its peak-memory
-// children, libtorch_standalone), set before either library allocates.
+// children, libtorch_standalone), set before any workload allocates.
 //
 // Why: glibc adapts its mmap and trim thresholds to the sizes freed so far (a freed mmap'd
 // block raises the mmap threshold to its size and the trim threshold to twice that). In

@@ -63,7 +63,7 @@ void run_libtorch(benchmark::State& state, const Workload& w, int bench_threads)
 }
 
 int run(int argc, char** argv) {
-  fix_malloc_policy();  // before either library allocates: see malloc_policy.h
+  fix_malloc_policy();  // before any workload allocates: see malloc_policy.h
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool repetitions_given = false;
   std::vector<char*> rest{argv[0]};
