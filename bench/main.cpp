@@ -1,7 +1,7 @@
 // ember_bench: times every workload in ember and in LibTorch, prints Google Benchmark's
 // report and a comparison table, and with --json FILE writes the comparison as JSON.
 //
-//   ember_bench [--json FILE] [--threads N] [Google Benchmark flags...]
+//   ember_bench [--json FILE] [--threads N] [--no-peak-rss] [Google Benchmark flags...]
 //
 // Both libraries run with the same number of threads: N, by default the hardware
 // threads. ember's CPU kernels use OpenMP (omp_set_num_threads); LibTorch gets
@@ -22,7 +22,10 @@
 #include <thread>
 #include <vector>
 
+#include "malloc_policy.h"
+#include "process_counters.h"
 #include "report.h"
+#include "wait_policy.h"
 #include "workload.h"
 
 namespace ember_bench {
@@ -32,13 +35,15 @@ struct Options {
   std::string json_path;       // empty: no JSON
   std::string peak_rss_child;  // "WORKLOAD:LIBRARY": only measure that, in this process
   int threads = 0;
+  bool peak_rss = true;  // --no-peak-rss: skip the fresh-process memory measurement
   bool color = false;
   std::vector<char*> benchmark_argv;  // argv[0] and the flags for Google Benchmark, null-terminated
 };
 
 [[noreturn]] void usage_error(const std::string& message) {
   std::cerr << "ember_bench: " << message
-            << "\nusage: ember_bench [--json FILE] [--threads N] [--benchmark_* flags]\n";
+            << "\nusage: ember_bench [--json FILE] [--threads N] [--no-peak-rss] "
+               "[--benchmark_* flags]\n";
   std::exit(2);
 }
 
@@ -78,6 +83,8 @@ Options parse_own_flags(int argc, char** argv) {
       o.json_path = *path;
     } else if (auto child = take_flag("--peak-rss-child", argc, argv, i)) {
       o.peak_rss_child = *child;
+    } else if (std::string_view(argv[i]) == "--no-peak-rss") {
+      o.peak_rss = false;
     } else if (auto v = take_flag("--threads", argc, argv, i)) {
       char* end = nullptr;
       const long n = std::strtol(v->c_str(), &end, 10);
@@ -102,7 +109,33 @@ Options parse_own_flags(int argc, char** argv) {
   return o;
 }
 
-void run_workload(benchmark::State& state, const Workload& w, const Setup& setup) {
+// Both libraries on a workload's own thread count (the `_1thread` rows) while it runs,
+// and back on the bench's count after.
+class ThreadScope {
+ public:
+  ThreadScope(int workload_threads, int bench_threads)
+      : changed_(workload_threads != 0 && workload_threads != bench_threads),
+        restore_(bench_threads) {
+    if (changed_) set(workload_threads);
+  }
+  ~ThreadScope() {
+    if (changed_) set(restore_);
+  }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  static void set(int n) {
+    omp_set_num_threads(n);  // ember's CPU backend
+    torch_side::set_num_threads(n);
+  }
+  bool changed_;
+  int restore_;
+};
+
+void run_workload(benchmark::State& state, const Workload& w, const Setup& setup,
+                  int bench_threads) {
+  const ThreadScope threads(w.threads, bench_threads);
   Body body;
   try {
     body = setup();
@@ -111,7 +144,9 @@ void run_workload(benchmark::State& state, const Workload& w, const Setup& setup
     state.SkipWithError(e.what());
     return;
   }
+  const ProcessCounters counters;
   for (auto _ : state) body();
+  counters.report(state);
   // Rates per second of wall time, scaled so the column reads in GB/s and TFLOP/s.
   state.counters["GB/s"] =
       benchmark::Counter(w.bytes * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
@@ -119,14 +154,15 @@ void run_workload(benchmark::State& state, const Workload& w, const Setup& setup
       benchmark::Counter(w.flops * 1e-12, benchmark::Counter::kIsIterationInvariantRate);
 }
 
-void register_benchmarks() {
+void register_benchmarks(int threads) {
   for (const Workload& w : workloads()) {
     for (const auto& [library, setup] :
          {std::pair{"ember", &w.ember}, std::pair{"libtorch", &w.libtorch}}) {
       const std::string name = std::string(library) + "/" + w.name;
-      benchmark::RegisterBenchmark(
-          name.c_str(),
-          [&w, setup = setup](benchmark::State& state) { run_workload(state, w, *setup); })
+      benchmark::RegisterBenchmark(name.c_str(),
+                                   [&w, setup = setup, threads](benchmark::State& state) {
+                                     run_workload(state, w, *setup, threads);
+                                   })
           ->UseRealTime()  // the ops are multi-threaded: CPU time of one thread means nothing
           ->Unit(benchmark::kMicrosecond);
     }
@@ -152,6 +188,10 @@ int run_peak_rss_child(const std::string& spec) {
                     library = colon == std::string::npos ? "" : spec.substr(colon + 1);
   for (const Workload& w : workloads()) {
     if (w.name != name) continue;
+    if (w.threads != 0) {
+      omp_set_num_threads(w.threads);
+      torch_side::set_num_threads(w.threads);
+    }
     Body body = library == "ember" ? w.ember() : w.libtorch();
     for (int i = 0; i < kPeakRssIterations; ++i) body();
     std::cout << "peak_rss_mb " << peak_rss_mb() << "\n";
@@ -183,6 +223,7 @@ std::optional<double> child_peak_rss(const std::string& workload, const std::str
 }
 
 int run(int argc, char** argv) {
+  fix_malloc_policy();  // before any workload allocates: see malloc_policy.h
   Options opts = parse_own_flags(argc, argv);
   int bench_argc = static_cast<int>(opts.benchmark_argv.size()) - 1;
   benchmark::Initialize(&bench_argc, opts.benchmark_argv.data());
@@ -194,15 +235,21 @@ int run(int argc, char** argv) {
   omp_set_num_threads(threads);  // ember's CPU backend
   const std::string torch_info = torch_side::set_threads(threads);
   if (!opts.peak_rss_child.empty()) return run_peak_rss_child(opts.peak_rss_child);
-  std::cout << "machine: " << machine_description() << "\nthreads: " << threads
-            << " (ember: OpenMP; libtorch " << torch_side::version() << ":)\n"
+  std::cout << "machine: " << machine_description() << "\nlibtorch: " << torch_side::version()
+            << ", BLAS: " << torch_side::blas() << "\n"
+            << torch_side::config() << "OpenMP wait policy: " << wait_policy_description()
+            << "\nthreads: " << threads << " (ember: OpenMP; libtorch:)\n"
             << torch_info << "\n";
   if (auto load = load_average(); load && *load > 0.5 * threads) {
     std::cout << "WARNING: load average " << *load << " with " << threads
               << " threads: other processes compete for the cores, timings will be noisy\n\n";
   }
 
-  register_benchmarks();
+  // The roofline, before any workload: both libraries' threads are still idle then.
+  Rooflines roofs{threads, measure_roofline(threads), {}};
+  roofs.one = threads == 1 ? roofs.all : measure_roofline(1);
+  print_rooflines(std::cout, roofs);
+  register_benchmarks(threads);
   CollectingReporter reporter(opts.color);
   const size_t ran = benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
@@ -212,11 +259,12 @@ int run(int argc, char** argv) {
   }
 
   const std::vector<Row> rows = collect_rows(reporter);
-  print_table(std::cout, rows);
+  print_table(std::cout, rows, roofs);
   // Peak memory of the end-to-end training step, each library in a fresh process.
   std::vector<PeakRss> peaks;
   for (const Row& r : rows) {
-    if (r.workload->name != "seed_train_step" || !r.ember_s || !r.libtorch_s) continue;
+    if (!opts.peak_rss || r.workload->name != "seed_train_step" || !r.ember_s || !r.libtorch_s)
+      continue;
     auto e = child_peak_rss(r.workload->name, "ember", threads);
     auto t = child_peak_rss(r.workload->name, "libtorch", threads);
     if (!e || !t) {
@@ -228,7 +276,7 @@ int run(int argc, char** argv) {
               << " steps (fresh process): ember " << *e << " MiB, libtorch " << *t << " MiB\n";
   }
   if (!opts.json_path.empty()) {
-    write_json(opts.json_path, rows, threads, peaks);
+    write_json(opts.json_path, rows, roofs, peaks);
     std::cout << "wrote " << opts.json_path << "\n";
   }
   for (const std::string& e : reporter.errors()) std::cerr << "ember_bench: FAILED " << e << "\n";
@@ -239,6 +287,7 @@ int run(int argc, char** argv) {
 }  // namespace ember_bench
 
 int main(int argc, char** argv) {
+  ember_bench::use_passive_wait_policy(argv);  // see wait_policy.h
   try {
     return ember_bench::run(argc, argv);
   } catch (const std::exception& e) {

@@ -103,11 +103,22 @@ std::vector<Row> collect_rows(const CollectingReporter& reporter) {
   return rows;
 }
 
-void print_table(std::ostream& os, const std::vector<Row>& rows) {
+void print_rooflines(std::ostream& os, const Rooflines& roofs) {
+  const auto line = [&os](const char* label, const Roofline& r) {
+    os << "roofline, " << label << ": peak f32 " << significant(r.flops * 1e-9)
+       << " GFLOP/s (FMA loop), memory " << significant(r.bytes * 1e-9) << " GB/s (copy "
+       << significant(r.copy_bytes * 1e-9) << ", triad " << significant(r.triad_bytes * 1e-9)
+       << ")\n";
+  };
+  line((std::to_string(roofs.threads) + " threads").c_str(), roofs.all);
+  if (roofs.threads != 1) line("1 thread", roofs.one);
+}
+
+void print_table(std::ostream& os, const std::vector<Row>& rows, const Rooflines& roofs) {
   const auto col = [&os](const std::string& s, int width) { os << std::setw(width) << s; };
   os << "\n" << std::left << std::setw(16) << "workload" << std::right;
-  for (const char* h : {"ember ms", "libtorch ms", "ratio", "ember GB/s", "ember TFLOP/s",
-                        "torch GB/s", "torch TFLOP/s"}) {
+  for (const char* h : {"ember ms", "libtorch ms", "ratio", "ember roof", "torch roof",
+                        "ember GB/s", "ember TFLOP/s", "torch GB/s", "torch TFLOP/s"}) {
     col(h, 15);
   }
   os << "\n";
@@ -117,13 +128,16 @@ void print_table(std::ostream& os, const std::vector<Row>& rows) {
     col(significant(scaled(r.ember_s, 1e3)), 15);
     col(significant(scaled(r.libtorch_s, 1e3)), 15);
     col(significant(ratio(r)), 15);
+    col(significant(roofline_fraction(roofs.of(w), w.flops, w.bytes, r.ember_s)), 15);
+    col(significant(roofline_fraction(roofs.of(w), w.flops, w.bytes, r.libtorch_s)), 15);
     col(significant(scaled(per_second(w.bytes, r.ember_s), 1e-9)), 15);
     col(significant(scaled(per_second(w.flops, r.ember_s), 1e-12)), 15);
     col(significant(scaled(per_second(w.bytes, r.libtorch_s), 1e-9)), 15);
     col(significant(scaled(per_second(w.flops, r.libtorch_s), 1e-12)), 15);
     os << "\n";
   }
-  os << "ratio = ember ms / libtorch ms (below 1: ember is faster)\n";
+  os << "ratio = ember ms / libtorch ms (below 1: ember is faster); roof = the fraction of the "
+        "roofline reached: max(FLOPs / peak, bytes / bandwidth) / time\n";
 }
 
 std::string machine_description() {
@@ -144,7 +158,16 @@ std::optional<double> load_average() {
   return std::nullopt;
 }
 
-void write_json(const std::string& path, const std::vector<Row>& rows, int threads,
+namespace {
+nlohmann::ordered_json roofline_json(const Roofline& r) {
+  return {{"peak_gflops", r.flops * 1e-9},
+          {"bandwidth_gbps", r.bytes * 1e-9},
+          {"copy_gbps", r.copy_bytes * 1e-9},
+          {"triad_gbps", r.triad_bytes * 1e-9}};
+}
+}  // namespace
+
+void write_json(const std::string& path, const std::vector<Row>& rows, const Rooflines& roofs,
                 const std::vector<PeakRss>& peaks) {
   nlohmann::ordered_json results = nlohmann::ordered_json::array();
   for (const Row& r : rows) {
@@ -154,6 +177,11 @@ void write_json(const std::string& path, const std::vector<Row>& rows, int threa
         {"ember_ms", number_or_null(scaled(r.ember_s, 1e3))},
         {"libtorch_ms", number_or_null(scaled(r.libtorch_s, 1e3))},
         {"ratio", number_or_null(ratio(r))},
+        {"threads", w.threads == 0 ? roofs.threads : w.threads},
+        {"ember_roofline",
+         number_or_null(roofline_fraction(roofs.of(w), w.flops, w.bytes, r.ember_s))},
+        {"libtorch_roofline",
+         number_or_null(roofline_fraction(roofs.of(w), w.flops, w.bytes, r.libtorch_s))},
         {"ember_gbps", number_or_null(scaled(per_second(w.bytes, r.ember_s), 1e-9))},
         {"ember_tflops", number_or_null(scaled(per_second(w.flops, r.ember_s), 1e-12))},
         {"libtorch_gbps", number_or_null(scaled(per_second(w.bytes, r.libtorch_s), 1e-9))},
@@ -162,9 +190,14 @@ void write_json(const std::string& path, const std::vector<Row>& rows, int threa
         {"bytes", w.bytes},
     });
   }
+  nlohmann::ordered_json roofline = roofline_json(roofs.all);
+  roofline["threads"] = roofs.threads;
+  roofline["one_thread"] = roofline_json(roofs.one);
   nlohmann::ordered_json doc = {{"machine", machine_description()},
-                                {"threads", threads},
+                                {"threads", roofs.threads},
                                 {"libtorch_version", torch_side::version()},
+                                {"libtorch_blas", torch_side::blas()},
+                                {"roofline", roofline},
                                 {"results", results}};
   for (const PeakRss& p : peaks)
     doc[p.workload + "_peak_rss_mb"] = {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "roofline.h"
 #include "workload.h"
 
 namespace ember_bench {
@@ -36,8 +37,18 @@ struct Row {
   std::optional<double> ember_s, libtorch_s;  // seconds per iteration; empty if not run
 };
 
+// The machine's roofline on all the bench's threads and on one (the `_1thread` rows).
+struct Rooflines {
+  int threads = 0;
+  Roofline all, one;
+  const Roofline& of(const Workload& w) const { return w.threads == 1 ? one : all; }
+};
+
+// Prints both rooflines, as measured.
+void print_rooflines(std::ostream& os, const Rooflines& roofs);
+
 std::vector<Row> collect_rows(const CollectingReporter& reporter);
-void print_table(std::ostream& os, const std::vector<Row>& rows);
+void print_table(std::ostream& os, const std::vector<Row>& rows, const Rooflines& roofs);
 
 // "AMD EPYC 7B13, 2 cores, Linux 6.1.0-18-amd64 x86_64, Debian GNU/Linux 12 (bookworm)"
 std::string machine_description();
@@ -53,10 +64,11 @@ struct PeakRss {
   double ember_mb = 0, libtorch_mb = 0;
 };
 
-// Writes {"machine": ..., "threads": ..., "libtorch_version": ..., "results": [...]},
-// plus "<workload>_peak_rss_mb": {"ember": ..., "libtorch": ..., "iterations": ...} for
-// each peak. Throws std::runtime_error when the file cannot be written.
-void write_json(const std::string& path, const std::vector<Row>& rows, int threads,
+// Writes {"machine": ..., "threads": ..., "libtorch_version": ..., "libtorch_blas": ...,
+// "roofline": {...}, "results": [...]}, plus "<workload>_peak_rss_mb": {"ember": ...,
+// "libtorch": ..., "iterations": ...} for each peak. Throws std::runtime_error when the
+// file cannot be written.
+void write_json(const std::string& path, const std::vector<Row>& rows, const Rooflines& roofs,
                 const std::vector<PeakRss>& peaks = {});
 
 }  // namespace ember_bench

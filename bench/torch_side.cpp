@@ -2,6 +2,7 @@
 // translation unit: its headers take ~15 s to compile and emit warnings of their own.
 // It includes no ember header, so the two libraries meet only through workload.h.
 #include <ATen/Parallel.h>
+#include <ATen/Version.h>
 #include <benchmark/benchmark.h>
 #include <torch/autograd.h>
 #include <torch/nn/functional/loss.h>
@@ -367,22 +368,52 @@ Setup gpt_train_step() {
   };
 }
 
-std::string set_threads(int threads) {
-  // at::set_num_threads sets OpenMP's count (and MKL's, absent here) but not OpenBLAS's,
+namespace {
+using SetFn = void (*)(int);
+using GetFn = int (*)();
+// OpenBLAS's own thread count, when LibTorch computes matmul with it (Debian's build);
+// looked up at run time because the bench does not link OpenBLAS itself (LibTorch does).
+SetFn openblas_set() {
+  static const auto fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+  return fn;
+}
+}  // namespace
+
+void set_num_threads(int threads) {
+  // at::set_num_threads sets OpenMP's count (and MKL's, when present) but not OpenBLAS's,
   // which Debian's LibTorch calls for matmul. OpenBLAS read OPENBLAS_NUM_THREADS when it
-  // was loaded, so set it through its API; looked up at run time because the bench does
-  // not link OpenBLAS itself (LibTorch does).
+  // was loaded, so set it through its API.
   at::set_num_threads(threads);
-  using SetFn = void (*)(int);
-  using GetFn = int (*)();
+  if (SetFn set_blas = openblas_set()) set_blas(threads);
+}
+
+std::string set_threads(int threads) {
+  set_num_threads(threads);
   std::string info = at::get_parallel_info();
-  if (auto* set_blas = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) {
-    set_blas(threads);
+  if (openblas_set() != nullptr) {
     if (auto* get_blas = reinterpret_cast<GetFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"))) {
       info += "OpenBLAS threads: " + std::to_string(get_blas()) + "\n";
     }
   }
   return info;
+}
+
+std::string config() { return at::show_config(); }
+
+std::string blas() {
+  // show_config() lists "BLAS_INFO=open, LAPACK_INFO=..." on its build-settings line.
+  const std::string c = at::show_config();
+  const std::string key = "BLAS_INFO=";
+  const size_t at = c.find(key);
+  if (at == std::string::npos) return openblas_set() != nullptr ? "OpenBLAS" : "unknown";
+  const size_t end = c.find_first_of(", \n", at + key.size());
+  std::string name = c.substr(at + key.size(), end - at - key.size());
+  if (name == "open") name = "OpenBLAS";
+  // Debian's build calls the system's BLAS through its generic interface: name the library
+  // that answers (libopenblas0-pthread, which the bench's bootstrap installs).
+  if (name == "generic" && openblas_set() != nullptr) name = "OpenBLAS (generic BLAS interface)";
+  if (name == "mkl") name = "MKL";
+  return name;
 }
 
 std::string version() { return TORCH_VERSION; }

@@ -27,6 +27,9 @@ struct Workload {
   double bytes = 0;         // bytes that must move per iteration (inputs read + output written)
   Setup ember;
   Setup libtorch;
+  // Threads both libraries run this workload on; 0: the bench's --threads (all cores).
+  // The `_1thread` rows set 1, so beside the threaded row they give the parallel efficiency.
+  int threads = 0;
 };
 
 // Every workload, in report order (defined in workloads.cpp).
@@ -105,7 +108,14 @@ Setup gpt_train_step();
 // Sets LibTorch's intra-op thread count; returns LibTorch's description of its
 // parallel setup (at::get_parallel_info) for the log.
 std::string set_threads(int threads);
+// Sets LibTorch's intra-op thread count (and OpenBLAS's) without the description: cheap
+// enough to call around each workload that runs on fewer threads.
+void set_num_threads(int threads);
 std::string version();  // "1.13.1"
+// The BLAS LibTorch was built with, from at::show_config()'s BLAS_INFO ("open", "mkl").
+std::string blas();
+// at::show_config(): LibTorch's build configuration, for the log.
+std::string config();
 }  // namespace torch_side
 
 }  // namespace ember_bench
