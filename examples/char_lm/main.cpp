@@ -12,7 +12,7 @@
 //           [--seed N] [--default-root-dir DIR] [--ckpt-path PATH|last] [--data-dir DIR]
 //           [--threads N] [--prompt TEXT] [--sample-chars N] [--temperature X] [--top-k N]
 //
-// Defaults of --layers, --width, --max-steps, --lr: gpt 4, 128, 2000, 1e-3; lstm/gru 2, 256,
+// Defaults of --layers, --width, --max-steps, --lr: gpt 4, 128, 2500, 2e-3; lstm/gru 2, 256,
 // 800, 2e-3.
 //
 // Ends with `final: step=S train_loss=X val_loss=Y` (mean cross-entropy, nats per
@@ -71,7 +71,7 @@ struct Flags {
                "char_lm: %s\nflags: --model gpt|lstm|gru, --max-steps N, --batch-size N, --lr X, "
                "--weight-decay X, --warmup N, --layers N, --heads N, --width N, --context N "
                "(--layers/--width: the GPT's blocks and width, or the LSTM/GRU's layers and "
-               "hidden size; defaults gpt 4/128, 2000 steps, lr 1e-3; lstm/gru %lld/%lld, %lld "
+               "hidden size; defaults gpt 4/128, 2500 steps, lr 2e-3; lstm/gru %lld/%lld, %lld "
                "steps, lr %g), "
                "--val-every N, --val-batches N, --accelerator auto|cpu|cuda|sim, --seed N, "
                "--default-root-dir DIR, --ckpt-path PATH|last, --data-dir DIR, --threads N, "
@@ -115,8 +115,8 @@ Flags parse(int argc, char** argv) {
   const bool gpt = f.model == "gpt";
   if (!flags.values().count("layers")) f.layers = gpt ? 4 : kRnnLayers;
   if (!flags.values().count("width")) f.width = gpt ? 128 : kRnnWidth;
-  if (!flags.values().count("max-steps")) f.max_steps = gpt ? 2000 : kRnnSteps;
-  if (!flags.values().count("lr")) f.lr = gpt ? 1e-3 : kRnnLr;
+  if (!flags.values().count("max-steps")) f.max_steps = gpt ? 2500 : kRnnSteps;
+  if (!flags.values().count("lr")) f.lr = gpt ? 2e-3 : kRnnLr;
   if (f.layers < (gpt ? 0 : 1) || f.width < 1) usage("--layers and --width must be positive");
   if (f.batch_size < 1 || f.context < 1 || f.max_steps < 1 || f.val_batches < 1)
     usage("--batch-size, --context, --max-steps and --val-batches must be positive");
