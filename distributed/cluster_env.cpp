@@ -1,7 +1,7 @@
 #include "distributed/cluster_env.h"
 
+#include <algorithm>
 #include <cstdlib>
-#include <regex>
 
 #include "tensor/error.h"
 
@@ -78,10 +78,20 @@ void validate(const ClusterEnvironment& e, const char* rank_var, const char* siz
 }  // namespace
 
 std::string slurm_first_host(const std::string& nodelist) {
-  // Lightning's resolve_root_node_address: "host[a-b,c]" -> "hosta", then the first of a
-  // comma- or space-separated list.
-  std::string s = std::regex_replace(nodelist, std::regex(R"(\[(.*?)[,-].*\])"), "$1");
-  s = std::regex_replace(s, std::regex(R"(\[)"), "");
+  // Lightning's resolve_root_node_address, without std::regex (GCC 12 warns inside
+  // libstdc++'s regex compiler at -O1): re.sub(r"\[(.*?)[,-].*\]", r"\1") keeps what
+  // precedes the first ',' or '-' after the first '[' (when a ']' follows it) and drops the
+  // rest up to the last ']'; then every '[' goes; then the first of a space- or
+  // comma-separated list.
+  std::string s = nodelist;
+  const size_t open = s.find('[');
+  if (open != std::string::npos) {
+    const size_t sep = s.find_first_of(",-", open + 1);
+    const size_t close = s.rfind(']');
+    if (sep != std::string::npos && close != std::string::npos && close > sep)
+      s = s.substr(0, open) + s.substr(open + 1, sep - open - 1) + s.substr(close + 1);
+  }
+  s.erase(std::remove(s.begin(), s.end(), '['), s.end());
   s = s.substr(0, s.find(' '));
   return s.substr(0, s.find(','));
 }

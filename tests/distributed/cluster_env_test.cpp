@@ -108,6 +108,7 @@ TEST(ClusterEnvironment, SlurmFirstHost) {
   EXPECT_EQ(slurm_first_host("node[5-9]"), "node5");
   EXPECT_EQ(slurm_first_host("node[12,14-16]"), "node12");
   EXPECT_EQ(slurm_first_host("alpha[001-004],beta7"), "alpha001");
+  EXPECT_EQ(slurm_first_host("a[1-2],b[3-4]"), "a1");  // up to the last bracket, as re.sub
 }
 
 TEST(ClusterEnvironment, OpenMpi) {
