@@ -246,4 +246,7 @@ bool copy_pinned_to_device_async(const Tensor& x, void* dst, Device device, size
 
 bool is_pinned(const Tensor& x) { return raw::is_pinned(x); }
 
+Tensor Tensor::pin_memory() const { return ember::pin_memory(*this); }
+bool Tensor::is_pinned() const { return ember::is_pinned(*this); }
+
 }  // namespace ember

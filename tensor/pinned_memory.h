@@ -112,8 +112,7 @@ void register_pinned_memory_provider(std::function<std::optional<PinnedMemoryApi
 
 // A contiguous copy of a cpu tensor in pinned memory (x itself when already pinned), as
 // torch's x.pin_memory(); gradients pass through unchanged. Throws DeviceError for a
-// tensor of another device. (Free functions, not Tensor methods, so far: see
-// docs/decisions.md "pin_memory".)
+// tensor of another device. Also the methods Tensor::pin_memory() and Tensor::is_pinned().
 Tensor pin_memory(const Tensor& x);
 // Whether x's storage came from a pinned-memory allocator (views of it included).
 bool is_pinned(const Tensor& x);

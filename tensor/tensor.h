@@ -128,6 +128,10 @@ class Tensor {
   Tensor to(Device device) const;  // *this when already there
   Tensor to(Device device, DType dtype) const;
   Tensor cpu() const { return to(Device::cpu()); }
+  // A contiguous copy in pinned host memory (*this when already pinned), as torch's
+  // x.pin_memory(); copies from it to cuda are asynchronous (tensor/pinned_memory.h).
+  Tensor pin_memory() const;
+  bool is_pinned() const;  // storage from a pinned-memory allocator (views included)
 
   // ---- math (same as the free functions in tensor/ops.h) ----------------------------
   Tensor neg() const;

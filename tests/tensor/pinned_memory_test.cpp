@@ -173,6 +173,19 @@ TEST_F(PinnedTensor, PinMemoryCopiesIntoAPinnedBlock) {
   EXPECT_TRUE(equal(pt, t));
 }
 
+TEST_F(PinnedTensor, MethodsAsTorch) {
+  // x.pin_memory() / x.is_pinned(), as torch spells them, are the free functions.
+  Tensor x = randn({4, 2});
+  EXPECT_FALSE(x.is_pinned());
+  Tensor p = x.pin_memory();
+  EXPECT_TRUE(p.is_pinned());
+  EXPECT_TRUE(is_pinned(p));
+  EXPECT_TRUE(equal(p, x));
+  EXPECT_TRUE(p.pin_memory().is_same(p));
+  EXPECT_TRUE(p.transpose(0, 1).is_pinned());
+  EXPECT_EQ(dev_.mallocs, 1);
+}
+
 TEST_F(PinnedTensor, ThePinnedBlockReturnsToItsAllocatorWhenTheTensorDies) {
   void* block = nullptr;
   {
