@@ -94,6 +94,8 @@ DDPStrategy::DDPStrategy(DevicesChoice devices, int64_t num_nodes, const std::st
   if (!external && n * num_nodes > 1) {
     rt.launcher = std::make_unique<SubprocessLauncher>();
     env = rt.launcher->launch(n, static_cast<int>(num_nodes));
+  } else if (!external && !std::getenv("MASTER_PORT")) {
+    env.port = find_free_port();  // a group of one: no fixed port to collide on
   } else if (external && env.world_size != n * num_nodes) {
     // Lightning's check: the launcher's processes must be the ones the Trainer asks for.
     fail<ValueError>(op, "devices=", n, " and num_nodes=", num_nodes, " make ", n * num_nodes,

@@ -190,7 +190,12 @@ TEST(DDPTrainer, OptionErrors) {
   } catch (const ember::ValueError& e) {
     EXPECT_NE(std::string(e.what()).find("horovod"), std::string::npos) << e.what();
   }
+  // ddp with one device is a group of one (Lightning runs it too).
+  Trainer one({.enable_progress_bar = false, .strategy = "ddp", .devices = 1});
+  EXPECT_EQ(one.world_size(), 1);
+  EXPECT_EQ(one.strategy().name(), "ddp");
   Trainer single;
+  EXPECT_EQ(single.strategy().name(), "single_device");
   EXPECT_EQ(single.world_size(), 1);
   EXPECT_EQ(single.global_rank(), 0);
   EXPECT_TRUE(single.is_global_zero());
