@@ -140,6 +140,15 @@ TEST(DDPTrainer, OnlyRankZeroWritesLogsAndCheckpoints) {
   fs::remove_all(dir);
 }
 
+// A loader with the user's DistributedSampler is not split again, and
+// use_distributed_sampler=false leaves every loader whole; the worker checks the batch counts.
+TEST(DDPTrainer, UserSamplerAndOptionOff) {
+  const std::string dir = fresh_dir("sampler");
+  WorkerRun r = worker(args("sampler", dir, 2, 8, 2), dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
 // A rank that dies makes the launcher's parent fail with the collective's error, naming the
 // dead process, well within the test's limit (the group's timeout is 5 s).
 TEST(DDPTrainer, KilledRankMakesTheOthersFail) {

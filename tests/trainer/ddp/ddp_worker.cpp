@@ -8,6 +8,8 @@
 //           with save_last, to resume from [ckpt] when it is not "-")
 //   sync    log with and without sync_dist and all_gather; every rank checks the values
 //   kill    rank 1 kills itself (SIGKILL) in its third training step
+//   sampler a loader with the user's DistributedSampler is read as it is; with
+//           use_distributed_sampler=false every rank reads the whole loader
 //   io      like train; ranks other than zero move to <dir>/cwd_rank<r> after the Trainer is
 //           built, so a relative path written by them would land there
 #include <unistd.h>
@@ -108,6 +110,7 @@ int main(int argc, char** argv) {
                      .precision = "64-true",
                      .strategy = devices > 1 ? "ddp" : "auto",
                      .devices = devices,
+                     .use_distributed_sampler = g_mode != "sampler",
                      .process_group_timeout = std::chrono::seconds(5)});
     if (io && trainer.global_rank() != 0) {
       const std::string cwd = dir + "/cwd_rank" + std::to_string(trainer.global_rank());
@@ -117,6 +120,29 @@ int main(int argc, char** argv) {
     auto model = std::make_shared<Linear4>();
     DataLoader train(data(64, 11), {.batch_size = batch, .shuffle = true, .seed = 5});
     DataLoader val(data(40, 12), {.batch_size = 8});
+    if (g_mode == "sampler") {
+      // Not split by the Trainer (the option is off): 64 / 8 batches on every rank.
+      trainer.fit(model, train, val, ckpt);
+      CHECK_W(trainer.num_training_batches() == 8, "%lld batches",
+              static_cast<long long>(trainer.num_training_batches()));
+      // The user's own share, which the Trainer must not split again: 32 / 8 batches.
+      Trainer again({.max_steps = 2,
+                     .accelerator = "cpu",
+                     .enable_progress_bar = false,
+                     .enable_checkpointing = false,
+                     .logger = false,
+                     .precision = "64-true",
+                     .strategy = "ddp",
+                     .devices = devices});
+      auto share = std::make_shared<DistributedSampler>(
+          64, DistributedSamplerOptions{.num_replicas = again.world_size(),
+                                        .rank = again.global_rank()});
+      DataLoader mine(data(64, 11), {.batch_size = batch, .sampler = share});
+      again.fit(model, mine);
+      CHECK_W(again.num_training_batches() == 4, "%lld batches",
+              static_cast<long long>(again.num_training_batches()));
+      return g_failures == 0 ? 0 : 1;
+    }
     trainer.fit(model, train, val, ckpt);
     if (g_mode == "sync") {
       const double world = static_cast<double>(trainer.world_size());
