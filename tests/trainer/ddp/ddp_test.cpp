@@ -149,6 +149,15 @@ TEST(DDPTrainer, UserSamplerAndOptionOff) {
   fs::remove_all(dir);
 }
 
+// EarlyStopping's decision is any rank's (a monitor logged without sync_dist differs between
+// them): both ranks stop after the first validation, instead of rank 0 training on alone.
+TEST(DDPTrainer, EarlyStoppingStopsEveryRank) {
+  const std::string dir = fresh_dir("stop");
+  WorkerRun r = worker(args("stop", dir, 2, 8, 12), dir, 60);
+  EXPECT_EQ(r.code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
 // A rank that dies makes the launcher's parent fail with the collective's error, naming the
 // dead process, well within the test's limit (the group's timeout is 5 s).
 TEST(DDPTrainer, KilledRankMakesTheOthersFail) {

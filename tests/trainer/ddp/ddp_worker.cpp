@@ -8,6 +8,7 @@
 //           with save_last, to resume from [ckpt] when it is not "-")
 //   sync    log with and without sync_dist and all_gather; every rank checks the values
 //   kill    rank 1 kills itself (SIGKILL) in its third training step
+//   stop    EarlyStopping on a metric only rank 1 wants to stop on: every rank stops
 //   sampler a loader with the user's DistributedSampler is read as it is; with
 //           use_distributed_sampler=false every rank reads the whole loader
 //   io      like train; ranks other than zero move to <dir>/cwd_rank<r> after the Trainer is
@@ -50,6 +51,7 @@ struct Linear4 : LightningModule {
     log("train_loss", loss, {.sync_dist = true});
     const Trainer& t = trainer();
     if (g_mode == "kill" && t.global_rank() == 1 && t.global_step() == 2) std::raise(SIGKILL);
+    if (g_mode == "stop") log("flag", static_cast<double>(t.global_rank()));  // not synced
     if (g_mode == "sync") {
       log("synced", static_cast<double>(t.global_rank() + 1), {.sync_dist = true});
       log("synced_max", static_cast<double>(t.global_rank() + 1),
@@ -97,6 +99,11 @@ int main(int argc, char** argv) {
   const std::string name = argc > 7 ? argv[7] : "result";
   try {
     const bool io = g_mode == "io";
+    std::vector<std::shared_ptr<Callback>> callbacks = {
+        ModelCheckpoint::make({.save_top_k = -1, .save_last = true, .every_n_train_steps = 1})};
+    if (g_mode == "stop")
+      callbacks.push_back(
+          EarlyStopping::make({.monitor = "flag", .mode = "max", .stopping_threshold = 0.5}));
     Trainer trainer({.max_steps = steps,
                      .accelerator = "cpu",
                      .num_sanity_val_steps = 0,
@@ -105,8 +112,7 @@ int main(int argc, char** argv) {
                      .enable_progress_bar = false,
                      .enable_model_summary = io,
                      .default_root_dir = io ? "root" : dir + "/root",
-                     .callbacks = {ModelCheckpoint::make(
-                         {.save_top_k = -1, .save_last = true, .every_n_train_steps = 1})},
+                     .callbacks = callbacks,
                      .precision = "64-true",
                      .strategy = devices > 1 ? "ddp" : "auto",
                      .devices = devices,
@@ -144,6 +150,9 @@ int main(int argc, char** argv) {
       return g_failures == 0 ? 0 : 1;
     }
     trainer.fit(model, train, val, ckpt);
+    if (g_mode == "stop")  // after the first epoch's validation (4 batches of 8 per rank)
+      CHECK_W(trainer.global_step() == 4, "stopped at step %lld",
+              static_cast<long long>(trainer.global_step()));
     if (g_mode == "sync") {
       const double world = static_cast<double>(trainer.world_size());
       const double rank = static_cast<double>(trainer.global_rank());
