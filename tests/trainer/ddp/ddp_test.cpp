@@ -16,6 +16,8 @@
 
 #include <ember/ember.h>
 
+#include "trainer/launcher.h"  // find_free_port
+
 namespace fs = std::filesystem;
 
 namespace {
@@ -104,6 +106,26 @@ TEST(DDPTrainer, TwoRanksEqualOneRankWithTwiceTheBatch) {
   const Result c = read_result(dir + "/other.txt");
   ASSERT_FALSE(c.params.empty());
   EXPECT_GT(std::abs(c.params[0] - a.params[0]), 1e-9);
+  fs::remove_all(dir);
+}
+
+// num_nodes: two "nodes" of one process each (both on this machine, started by hand with
+// NODE_RANK and rank 0's address, as on a cluster) train as one process with twice the batch.
+TEST(DDPTrainer, TwoNodesEqualOneRankWithTwiceTheBatch) {
+  const std::string dir = fresh_dir("nodes");
+  WorkerRun one = worker(args("train", dir, 1, 16, 6, "-", "one"), dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  const std::string env = "GLOO_SOCKET_IFNAME=lo MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                          std::to_string(ember::find_free_port()) + " EMBER_TEST_NUM_NODES=2 ";
+  const std::string run = std::string(" timeout -s KILL 60 ") + EMBER_DDP_WORKER + " " +
+                          args("train", dir, 1, 8, 6, "-", "nodes");
+  const std::string cmd = "sh -c '" + env + "NODE_RANK=1" + run + " 2>" + dir + "/err1 & p=$!; " +
+                          env + "NODE_RANK=0" + run + " 2>" + dir +
+                          "/err0; r=$?; wait $p; exit $((r | $?))' >/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const Result a = read_result(dir + "/one.txt"), b = read_result(dir + "/nodes.txt");
+  EXPECT_EQ(b.scalars.at("world_size"), 2);
+  expect_close(b.params, a.params, 1e-12);
   fs::remove_all(dir);
 }
 

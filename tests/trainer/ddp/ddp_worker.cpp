@@ -97,6 +97,9 @@ int main(int argc, char** argv) {
                 steps = std::atoll(argv[5]);
   const std::string ckpt = argc > 6 && std::string(argv[6]) != "-" ? argv[6] : "";
   const std::string name = argc > 7 ? argv[7] : "result";
+  // ddp_test's two "nodes" on this machine (each started with NODE_RANK, MASTER_ADDR/PORT).
+  const char* nodes_env = std::getenv("EMBER_TEST_NUM_NODES");
+  const int64_t num_nodes = nodes_env ? std::atoll(nodes_env) : 1;
   try {
     const bool io = g_mode == "io";
     std::vector<std::shared_ptr<Callback>> callbacks = {
@@ -114,8 +117,9 @@ int main(int argc, char** argv) {
                      .default_root_dir = io ? "root" : dir + "/root",
                      .callbacks = callbacks,
                      .precision = "64-true",
-                     .strategy = devices > 1 ? "ddp" : "auto",
+                     .strategy = devices * num_nodes > 1 ? "ddp" : "auto",
                      .devices = devices,
+                     .num_nodes = num_nodes,
                      .use_distributed_sampler = g_mode != "sampler",
                      .process_group_timeout = std::chrono::seconds(5)});
     if (io && trainer.global_rank() != 0) {
