@@ -203,8 +203,9 @@ void Trainer::end_run() {
   num_eval_loaders_ = 0;
   overfit_train_.reset();  // overfit_batches' unshuffled twins read the caller's datasets
   overfit_val_.reset();
-  distributed_twins_.clear();  // ddp's loaders read the caller's datasets
-  resume_.reset();             // a resume the loop never reached (max_epochs already met) ends here
+  // issue 17: ddp's loaders read the caller's datasets
+  distributed_twins_.clear();
+  resume_.reset();  // a resume the loop never reached (max_epochs already met) ends here
   stage_ = Stage::none;
   fn_ = TrainerFn::none;
   active_results_ = nullptr;
