@@ -274,7 +274,7 @@ void ModelCheckpoint::save_topk(Trainer& t, const MetricMap& m) {
     // As Lightning: an error once validation has run, else (a fit stopped before its
     // first validation) a warning, and only last.ckpt is written.
     if (t.validated_in_fit()) fail<ValueError>("ModelCheckpoint", msg);
-    if (!warned_missing_monitor_)
+    if (!warned_missing_monitor_ && t.is_global_zero())  // issue 17: once, on rank zero
       std::fprintf(stderr, "ember: ModelCheckpoint: %s Skipping the top-k save.\n", msg.c_str());
     warned_missing_monitor_ = true;
     return;
