@@ -227,12 +227,17 @@ void Trainer::save_checkpoint(const std::string& path, bool weights_only) {
   if (!model_)
     fail<ValueError>("save_checkpoint", "no model is attached (call it during fit, or after)");
   Checkpoint ckpt = dump_checkpoint(weights_only);
-  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
-  std::error_code ec;
-  if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-  if (ec)
-    fail<ValueError>("save_checkpoint", "cannot create '", parent.string(), "': ", ec.message());
-  nn::save_safetensors(path, ckpt.tensors, ckpt.metadata);
+  // issue 17: global rank zero writes (the ranks' states are equal under ddp); every rank
+  // waits until the file exists, as Lightning's strategy.barrier("Trainer.save_checkpoint").
+  if (is_global_zero()) {
+    const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+    std::error_code ec;
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+    if (ec)
+      fail<ValueError>("save_checkpoint", "cannot create '", parent.string(), "': ", ec.message());
+    nn::save_safetensors(path, ckpt.tensors, ckpt.metadata);
+  }
+  strategy_->barrier("Trainer.save_checkpoint");
 }
 
 void Trainer::restore_model(const Checkpoint& ckpt, const std::string& path) {

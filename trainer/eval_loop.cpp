@@ -158,11 +158,13 @@ std::vector<MetricMap> Trainer::run_eval_entry(TrainerFn fn, LightningModule& mo
       fail<ValueError>(stage, "no ", stage, " loader: the LightningDataModule's ",
                        val ? "val" : "test", "_dataloader() returned none");
     const Stage st = val ? Stage::validate : Stage::test;
-    result = run_evaluation(st, loaders.pointers(), eval_batches(st, loaders.pointers()));
+    const std::vector<DataLoader*> mine = distributed_views(loaders.pointers());  // ddp's share
+    result = run_evaluation(st, mine, eval_batches(st, mine));
     if (datamodule_) datamodule_->teardown(stage);
     EMBER_HOOKS(teardown, stage);
     for (const auto& l : loggers_) l->save();
   } catch (...) {
+    strategy_->on_exception();
     end_run();
     throw;
   }

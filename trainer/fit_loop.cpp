@@ -56,7 +56,7 @@ void Trainer::warn_if_modules_in_eval_mode() const {
   const auto modules = model_->modules();
   const auto eval = std::count_if(modules.begin() + 1, modules.end(),  // not the model itself
                                   [](const auto& m) { return !m->is_training(); });
-  if (eval > 0)
+  if (eval > 0 && is_global_zero())  // issue 17: once, as Lightning's rank_zero_warn
     std::fprintf(stderr,
                  "ember: Found %lld module(s) in eval mode at the start of training. This may "
                  "lead to unexpected behavior during training. If this is intentional, you can "

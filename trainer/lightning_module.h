@@ -98,6 +98,9 @@ struct LogOptions {
   // With several validation/test loaders, names logged while loader i runs get the suffix
   // "/dataloader_idx_i" (Lightning's add_dataloader_idx); false keeps the name as given.
   bool add_dataloader_idx = true;
+  // Under ddp: reduce the value over the ranks with reduce_fx ("mean": their mean) when it
+  // is logged (Lightning's sync_dist); false keeps it this rank's own.
+  bool sync_dist = false;
 };
 
 // A checkpoint as the hooks see it: tensors by name and string metadata. The module's
@@ -272,7 +275,10 @@ class LightningModule : public nn::Module {
   void save_hyperparameters(HParams hparams) { hparams_ = std::move(hparams); }
   const HParams& hparams() const { return hparams_; }
   bool has_trainer() const { return live_trainer() != nullptr; }
-  Trainer& trainer() const;       // throws ValueError when not attached to a Trainer
+  Trainer& trainer() const;  // throws ValueError when not attached to a Trainer
+  // issue 17, strategy: every rank's `t` stacked along a new dim 0, (world_size, *t.sizes);
+  // one process: t as it is (Lightning's all_gather). Every rank must call it.
+  Tensor all_gather(const Tensor& t) const;
   int64_t current_epoch() const;  // 0 outside a Trainer
   int64_t global_step() const;
   Device device() const { return device_; }

@@ -86,6 +86,10 @@ Tensor Trainer::step_optimizer(optim::Optimizer& opt, const Closure& closure) {
     // ember: a training_step that returned no loss skips the step (docs/trainer.md).
     if (automatic && !loss.defined()) return loss;
   }
+  // issue 17, ddp: the gradients averaged over the ranks (DistributedDataParallel's job,
+  // done here after backward for now; with accumulation only the last micro-batch's
+  // backward is followed by it, as no_sync).
+  if (world_size() > 1) strategy_->reduce_gradients(model_->parameters());
   // "16-mixed": true gradients for the hook and for clipping (GradScaler::unscale_).
   precision_->unscale_gradients(opt);
   EMBER_HOOKS(on_before_optimizer_step, opt);

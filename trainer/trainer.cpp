@@ -11,6 +11,7 @@
 #include "trainer/callbacks/model_checkpoint.h"
 #include "trainer/callbacks/model_summary.h"
 #include "trainer/callbacks/progress_bar.h"
+#include "trainer/ddp_strategy.h"  // issue 17, strategy
 #include "trainer/loggers/csv_logger.h"
 #include "trainer/loggers/tensorboard_logger.h"
 #include "trainer/trainer_hooks.h"
@@ -92,6 +93,8 @@ Trainer::Trainer(TrainerOptions options)
     options_.log_every_n_steps = 1;
   }
   if (o.seed) manual_seed(*o.seed);
+  // issue 17: ddp launches or joins its processes here, so the ranks are known below.
+  strategy_ = make_strategy(options_);
   resolve_callbacks_and_loggers();
 }
 
@@ -125,6 +128,14 @@ void Trainer::resolve_callbacks_and_loggers() {
       if (!l) fail<ValueError>("Trainer", "a logger is null");
       loggers_.push_back(l);
     }
+  }
+  if (!is_global_zero()) {
+    // issue 17: the progress bar and the model summary show on global rank zero only, and
+    // the other ranks' loggers write nothing (their folders stay the same, for checkpoints).
+    std::erase_if(callbacks_, [](const auto& c) {
+      return c->is_progress_bar() || dynamic_cast<ModelSummary*>(c.get());
+    });
+    for (auto& l : loggers_) l = rank_zero_only(l);
   }
   std::vector<std::string> keys;
   for (const auto& c : callbacks_) {
@@ -169,14 +180,17 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
   if (!backend_available(device.type))
     fail<DeviceError>("Trainer", "accelerator \"", a, "\" asks for ", device.str(),
                       ", which is not available here");
-  device_ = device;
+  device_ = strategy_->root_device(device);  // ddp on cuda: cuda:LOCAL_RANK
   model_ = &model;
   fn_ = fn;
   model.attach(self_, device_);
   model.to(device_);
   precision_->convert_module(model);  // "64-true": f64 parameters and buffers
-  // Versions are chosen before anything is written, so loggers sharing a folder agree.
+  strategy_->setup_module(model);     // ddp: rank 0's parameters and buffers everywhere
+  // Versions are chosen before anything is written, so loggers sharing a folder agree (and
+  // under ddp every rank chooses before rank zero writes).
   for (const auto& l : loggers_) (void)l->version();
+  strategy_->barrier("Trainer.begin_run");
 }
 
 void Trainer::end_run() {
@@ -189,6 +203,8 @@ void Trainer::end_run() {
   num_eval_loaders_ = 0;
   overfit_train_.reset();  // overfit_batches' unshuffled twins read the caller's datasets
   overfit_val_.reset();
+  // issue 17: ddp's loaders read the caller's datasets
+  distributed_twins_.clear();
   resume_.reset();  // a resume the loop never reached (max_epochs already met) ends here
   stage_ = Stage::none;
   fn_ = TrainerFn::none;
@@ -392,6 +408,8 @@ void Trainer::fit_impl(LightningModule& model, DataLoader* train_loader, LoaderL
       train_loader_ = train.get();
       run_loaders_.emplace_back(std::move(train));
     }
+    train_loader_ = distributed_view(train_loader_);  // ddp: this rank's share
+    val_loaders_ = distributed_views(val_loaders_);
     run_sanity_check();
     run_fit_loop();
     EMBER_HOOKS(on_fit_end);
@@ -399,6 +417,7 @@ void Trainer::fit_impl(LightningModule& model, DataLoader* train_loader, LoaderL
     if (datamodule_) datamodule_->teardown("fit");
     EMBER_HOOKS(teardown, std::string("fit"));
   } catch (...) {
+    strategy_->on_exception();
     for (const auto& l : loggers_) {
       try {
         l->finalize("failed");
@@ -471,6 +490,17 @@ void Trainer::log_metric_impl(const std::string& name, const Value& value,
     fail<ValueError>("log", "'", name, "': on_step=true is not supported in ", fx,
                      " (an epoch-level hook)");
   const int64_t bs = options.batch_size.value_or(current_batch_size_);
+  if (options.sync_dist && world_size() > 1) {
+    // issue 17: reduced when logged, so every rank holds the same value (Lightning syncs
+    // step values when logged and epoch values when computed: the same when the ranks'
+    // batch sizes are equal).
+    const Value synced = strategy_->reduce(value, options.reduce_fx);
+    LogOptions rest = options;
+    rest.sync_dist = false;
+    rest.batch_size = bs;
+    log_metric_impl(name, synced, rest);
+    return;
+  }
   // Lightning's add_dataloader_idx: with several eval loaders, names logged while one of
   // them runs (step and batch hooks) are kept apart per loader.
   const bool in_loader = fx == "validation_step" || fx == "test_step" ||

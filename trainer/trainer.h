@@ -24,6 +24,7 @@
 #include "trainer/loggers/logger.h"
 #include "trainer/metrics.h"
 #include "trainer/precision.h"  // issue 16, scaler
+#include "trainer/strategy.h"   // issue 17, strategy
 
 namespace ember {
 
@@ -130,6 +131,19 @@ struct TrainerOptions {
   // A precision plugin instead of `precision` (Lightning's plugins=[...]), e.g. a
   // MixedPrecision with its own GradScaler options.
   std::shared_ptr<PrecisionPlugin> precision_plugin{};
+
+  // ---- strategy (issue 17; trainer/strategy.h, docs/distributed.md "Trainer") ----
+  // "auto" (one process; ddp when devices or num_nodes ask for more), "single_device" or
+  // "ddp". ddp without an external launcher starts the other local ranks itself: the
+  // program re-executes itself when the Trainer is built (trainer/launcher.h).
+  std::string strategy = "auto";
+  DevicesChoice devices = "auto";  // processes per node, or "auto"
+  int64_t num_nodes = 1;
+  // Training and validation/test loaders get a DistributedSampler share under ddp (unless
+  // they already have a DistributedSampler), as Lightning's use_distributed_sampler.
+  bool use_distributed_sampler = true;
+  // The rendezvous' and every collective's timeout (Lightning's DDPStrategy(timeout=)).
+  std::chrono::milliseconds process_group_timeout = std::chrono::minutes(30);
 };
 
 // A LightningModule by reference or shared_ptr, for the entry points.
@@ -426,6 +440,23 @@ class Trainer {
 
  public:
   PrecisionPlugin& precision_plugin() const { return *precision_; }
+
+  // ---- strategy (issue 17; trainer/strategy.h, trainer/ddp_strategy.h) ----
+  Strategy& strategy() const { return *strategy_; }
+  int64_t world_size() const { return strategy_->world_size(); }
+  int64_t global_rank() const { return strategy_->global_rank(); }
+  int64_t local_rank() const { return strategy_->local_rank(); }
+  int64_t node_rank() const { return strategy_->node_rank(); }
+  int64_t num_nodes() const { return options_.num_nodes; }
+  bool is_global_zero() const { return strategy_->is_global_zero(); }
+
+ private:
+  // Under ddp: the loader itself, or a twin whose sampler is this rank's share of the
+  // loader's own order (trainer/distributed_loaders.cpp); twins live until end_run.
+  DataLoader* distributed_view(DataLoader* loader);
+  std::vector<DataLoader*> distributed_views(const std::vector<DataLoader*>& loaders);
+  std::unique_ptr<Strategy> strategy_;
+  std::vector<std::pair<DataLoader*, std::unique_ptr<DataLoader>>> distributed_twins_;
 };
 
 }  // namespace ember

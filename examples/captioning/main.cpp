@@ -7,6 +7,12 @@
 //              [--default-root-dir DIR] [--ckpt-path PATH|last] [--train-size N] [--val-size N]
 //              [--num-workers N] [--threads N] [--profile [--profile-skip N] [--profile-steps N]]
 //              [--precision 32-true|64-true|bf16-mixed|16-mixed|bf16-true|16-true]
+//              [--strategy auto|ddp] [--devices N] [--num-nodes N]
+//
+// --strategy ddp --devices N trains on N processes (the program re-executes itself for
+// ranks 1..N-1; docs/distributed.md): --batch-size is per process, and the losses are
+// logged with sync_dist, so `--strategy ddp --devices 2 --batch-size 16` trains like
+// `--batch-size 32` in one process. Rank zero prints and writes the logs and checkpoints.
 //
 // --profile records training batches profile-skip .. profile-skip + profile-steps - 1
 // (5..9 by default; with a short --max-steps, from half of it) with ember::profiler,
@@ -16,6 +22,7 @@
 // (chrome://tracing, Perfetto) beside the logs.
 #include <omp.h>
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -55,6 +62,9 @@ struct Flags {
   int64_t profile_skip = 5;
   int64_t profile_steps = 5;
   std::string precision = "32-true";  // the Trainer's precision (issue 16)
+  std::string strategy = "auto";      // issue 17: "ddp" for several processes
+  int64_t devices = 1;
+  int64_t num_nodes = 1;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -66,7 +76,8 @@ struct Flags {
                "--ckpt-path PATH|last, --train-size N, --val-size N, --num-workers N, --threads N "
                "(0: all cores), "
                "--profile (with --profile-skip N, --profile-steps N), "
-               "--precision 32-true|64-true|bf16-mixed|16-mixed|bf16-true|16-true\n",
+               "--precision 32-true|64-true|bf16-mixed|16-mixed|bf16-true|16-true, "
+               "--strategy auto|ddp, --devices N, --num-nodes N\n",
                why.c_str());
   std::exit(2);
 }
@@ -91,6 +102,9 @@ Flags parse(int argc, char** argv) {
     else if (k == "val-size") f.val_size = flags.integer(k, v);
     else if (k == "num-workers") f.num_workers = flags.integer(k, v);
     else if (k == "threads") f.threads = flags.integer(k, v);
+    else if (k == "strategy") f.strategy = v;
+    else if (k == "devices") f.devices = flags.integer(k, v);
+    else if (k == "num-nodes") f.num_nodes = flags.integer(k, v);
     else if (k == "profile-skip") f.profile_skip = flags.integer(k, v);
     else if (k == "profile-steps") f.profile_steps = flags.integer(k, v);
     else if (k == "precision") f.precision = v;
@@ -141,7 +155,12 @@ int main(int argc, char** argv) {
          .logger =
              std::vector<std::shared_ptr<Logger>>{CSVLogger::make(flags.default_root_dir),
                                                   TensorBoardLogger::make(flags.default_root_dir)},
-         .precision = flags.precision});
+         .precision = flags.precision,
+         .strategy = flags.strategy,
+         .devices = flags.devices,
+         .num_nodes = flags.num_nodes});
+    // ddp splits the cores between its processes; --threads still decides.
+    if (flags.threads > 0) omp_set_num_threads(static_cast<int>(flags.threads));
     const int64_t vocab = vocabulary().size();
     auto encoder = std::make_shared<seed::ImageEncoder>();
     std::shared_ptr<seed::TextDecoder> decoder;
@@ -166,10 +185,23 @@ int main(int argc, char** argv) {
                                          .seed = flags.seed});
     DataLoader val_loader(val_data, {.batch_size = 128});
 
+    const auto fit_start = std::chrono::steady_clock::now();
+    const int64_t first_step = trainer.global_step();
     trainer.fit(model, train_loader, val_loader, flags.ckpt_path);
+    const double fit_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - fit_start).count();
+    const int64_t steps = trainer.global_step() - first_step;
     // A fit stopped by max_steps between validations has no validation metrics yet.
     if (!trainer.callback_metrics().count("val_acc")) trainer.validate(model, val_loader);
 
+    // Every rank ran the same steps; rank zero speaks for them.
+    if (!trainer.is_global_zero()) return 0;
+    std::printf(
+        "throughput: %lld process(es), %lld steps in %.2f s (fit, with validation): "
+        "%.2f steps/s, %.1f samples/s\n",
+        static_cast<long long>(trainer.world_size()), static_cast<long long>(steps), fit_seconds,
+        static_cast<double>(steps) / fit_seconds,
+        static_cast<double>(steps * flags.batch_size * trainer.world_size()) / fit_seconds);
     std::printf("final: epoch=%lld step=%lld train_loss=%s val_loss=%s val_acc=%s\n",
                 static_cast<long long>(trainer.current_epoch()),
                 static_cast<long long>(trainer.global_step()),

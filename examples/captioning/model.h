@@ -74,7 +74,7 @@ struct CaptionModule : LightningModule {
   Tensor training_step(const Batch& batch, int64_t) override {
     auto [image, text, target] = batch.unpack<3>();
     Tensor loss = nn::F::cross_entropy(forward(image, text).transpose(1, 2), target);
-    log("train_loss", loss, {.prog_bar = true});
+    log("train_loss", loss, {.prog_bar = true, .sync_dist = true});
     return loss;
   }
   void validation_step(const Batch& batch, int64_t) override {
@@ -82,8 +82,8 @@ struct CaptionModule : LightningModule {
     Tensor logits = forward(image, text);  // (N, T, vocab)
     Tensor loss = nn::F::cross_entropy(logits.transpose(1, 2), target);
     Tensor acc = logits.argmax(-1).eq(target).to(DType::f32).mean();  // next-token accuracy
-    log("val_loss", loss, {.prog_bar = true});
-    log("val_acc", acc, {.prog_bar = true});
+    log("val_loss", loss, {.prog_bar = true, .sync_dist = true});
+    log("val_acc", acc, {.prog_bar = true, .sync_dist = true});
   }
   // Example 3's parameter groups: the injected encoder at a fraction of the decoder's rate.
   OptimizerConfig configure_optimizers() override {

@@ -97,10 +97,14 @@ void EarlyStopping::run_check(Trainer& t) {
               std::to_string(wait_count_) + " records. Best score: " + fmt(best_score_) +
               ". Signaling Trainer to stop.";
   }
+  // issue 17: under ddp every rank stops when any does (Lightning's reduce_boolean_decision
+  // with all=False), so a monitor logged without sync_dist cannot split the ranks.
+  stop = t.strategy().reduce_boolean_decision(stop, /*all=*/false);
   if (stop) {
     stopped_epoch_ = t.current_epoch();
     t.should_stop = true;
-    if (options_.verbose) std::fprintf(stderr, "%s\n", reason_.c_str());
+    if (options_.verbose && t.is_global_zero() && !reason_.empty())
+      std::fprintf(stderr, "%s\n", reason_.c_str());
   }
 }
 

@@ -168,6 +168,8 @@ MetricMap ModelCheckpoint::monitor_candidates(Trainer& t) const {
 }
 
 void ModelCheckpoint::save_topk_and_last(Trainer& t) {
+  // issue 17: every rank looks at the folder (unique names) before rank zero writes to it.
+  t.strategy().barrier("ModelCheckpoint");
   const MetricMap m = monitor_candidates(t);
   if (options_.save_top_k != 0) save_topk(t, m);
   if (options_.save_last) save_last(t, m);
@@ -249,6 +251,7 @@ void ModelCheckpoint::remove_file(const Trainer& t, const std::string& path) con
   // count as inside), nor the one the fit resumed from.
   const fs::path rel = fs::path(path).lexically_relative(dirpath_);
   if (path.empty() || rel.empty() || *rel.begin() == ".." || path == t.ckpt_path()) return;
+  if (!t.is_global_zero()) return;  // issue 17: rank zero owns the files
   std::error_code ec;
   fs::remove(path, ec);
 }
@@ -271,7 +274,7 @@ void ModelCheckpoint::save_topk(Trainer& t, const MetricMap& m) {
     // As Lightning: an error once validation has run, else (a fit stopped before its
     // first validation) a warning, and only last.ckpt is written.
     if (t.validated_in_fit()) fail<ValueError>("ModelCheckpoint", msg);
-    if (!warned_missing_monitor_)
+    if (!warned_missing_monitor_ && t.is_global_zero())  // issue 17: once, on rank zero
       std::fprintf(stderr, "ember: ModelCheckpoint: %s Skipping the top-k save.\n", msg.c_str());
     warned_missing_monitor_ = true;
     return;
@@ -282,8 +285,10 @@ void ModelCheckpoint::save_topk(Trainer& t, const MetricMap& m) {
                                    : -std::numeric_limits<double>::infinity();
   const int64_t k = options_.save_top_k == -1 ? static_cast<int64_t>(best_k_models_.size()) + 1
                                               : options_.save_top_k;
-  const bool enters = static_cast<int64_t>(best_k_models_.size()) < k ||
-                      better(score, best_k_models_.at(kth_best_model_path_));
+  // issue 17: the ranks decide together (a monitor logged without sync_dist may differ).
+  const bool enters =
+      t.strategy().reduce_boolean_decision(static_cast<int64_t>(best_k_models_.size()) < k ||
+                                           better(score, best_k_models_.at(kth_best_model_path_)));
   if (!enters) return;
   std::string removed;
   if (static_cast<int64_t>(best_k_models_.size()) == k && k > 0) {
@@ -329,9 +334,12 @@ void ModelCheckpoint::save_last(Trainer& t, const MetricMap& m) {
   const std::string path = unique_path(m, CHECKPOINT_NAME_LAST, previous);
   // Set before saving: it is part of the callback's state in the file.
   last_model_path_ = path;
-  if (options_.save_last.link && !last_checkpoint_saved_.empty() && options_.save_top_k != 0)
-    link_or_copy(last_checkpoint_saved_, path);
-  else save_file(t, path);
+  if (options_.save_last.link && !last_checkpoint_saved_.empty() && options_.save_top_k != 0) {
+    if (t.is_global_zero()) link_or_copy(last_checkpoint_saved_, path);
+    t.strategy().barrier("ModelCheckpoint.link");  // issue 17: the link exists everywhere
+  } else {
+    save_file(t, path);
+  }
   if (!previous.empty() && previous != path) remove_file(t, previous);
 }
 

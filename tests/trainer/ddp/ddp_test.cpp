@@ -1,0 +1,242 @@
+// Trainer(strategy="ddp") across processes (issue 17): each test runs ember_ddp_worker,
+// whose Trainer re-executes it for rank 1 (the launcher), on the loopback interface.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <unistd.h>
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <ember/ember.h>
+
+#include "trainer/launcher.h"  // find_free_port
+
+namespace fs = std::filesystem;
+
+namespace {
+
+struct WorkerRun {
+  int code;
+  std::string err;
+  double seconds;
+};
+
+// Runs the worker with a hard limit; its stderr is returned.
+WorkerRun worker(const std::string& args, const std::string& dir, int limit_s = 90) {
+  const std::string err = dir + "/stderr.txt";
+  const std::string cmd = "GLOO_SOCKET_IFNAME=lo timeout -s KILL " + std::to_string(limit_s) + " " +
+                          EMBER_DDP_WORKER + " " + args + " 2>" + err + " >/dev/null";
+  const auto t0 = std::chrono::steady_clock::now();
+  const int status = std::system(cmd.c_str());
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::ifstream in(err);
+  std::stringstream text;
+  text << in.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, text.str(), s};
+}
+
+std::string fresh_dir(const std::string& name) {
+  const fs::path d =
+      fs::temp_directory_path() / ("ember_ddp_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d.string();
+}
+
+// "key value" lines of a result file: scalars, and the parameters' values in order.
+struct Result {
+  std::map<std::string, double> scalars;
+  std::vector<double> params;
+};
+Result read_result(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  Result r;
+  std::string key, text;
+  while (in >> key >> text) {
+    const double v = std::stod(text);  // "nan" too (a run that never validated)
+    if (key.starts_with("linear.")) r.params.push_back(v);
+    else r.scalars[key] = v;
+  }
+  return r;
+}
+
+void expect_close(const std::vector<double>& a, const std::vector<double>& b, double rtol) {
+  ASSERT_EQ(a.size(), b.size());
+  ASSERT_FALSE(a.empty());
+  for (size_t i = 0; i < a.size(); ++i)
+    EXPECT_LE(std::abs(a[i] - b[i]), 1e-14 + rtol * std::abs(b[i])) << "parameter value " << i;
+}
+
+std::string args(const std::string& mode, const std::string& dir, int devices, int batch, int steps,
+                 const std::string& ckpt = "-", const std::string& name = "result") {
+  return mode + " " + dir + " " + std::to_string(devices) + " " + std::to_string(batch) + " " +
+         std::to_string(steps) + " " + ckpt + " " + name;
+}
+
+}  // namespace
+
+// 2 ranks x batch 8 take the same steps as 1 rank x batch 16: the same global batches (the
+// ranks' shares of the loader's own order) and averaged gradients; f64 throughout.
+TEST(DDPTrainer, TwoRanksEqualOneRankWithTwiceTheBatch) {
+  const std::string dir = fresh_dir("equal");
+  WorkerRun one = worker(args("train", dir, 1, 16, 6, "-", "one"), dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  WorkerRun two = worker(args("train", dir, 2, 8, 6, "-", "two"), dir);
+  ASSERT_EQ(two.code, 0) << two.err;
+  const Result a = read_result(dir + "/one.txt"), b = read_result(dir + "/two.txt");
+  EXPECT_EQ(a.scalars.at("world_size"), 1);
+  EXPECT_EQ(b.scalars.at("world_size"), 2);
+  EXPECT_EQ(b.scalars.at("step"), 6);
+  expect_close(b.params, a.params, 1e-12);
+  // The losses logged with sync_dist are the global batch's (train) and data set's (val).
+  EXPECT_NEAR(b.scalars.at("train_loss"), a.scalars.at("train_loss"),
+              1e-12 * a.scalars.at("train_loss"));
+  EXPECT_NEAR(b.scalars.at("val_loss"), a.scalars.at("val_loss"), 1e-12 * a.scalars.at("val_loss"));
+  // A different batch split would not match: the comparison can fail.
+  WorkerRun other = worker(args("train", dir, 1, 8, 6, "-", "other"), dir);
+  ASSERT_EQ(other.code, 0) << other.err;
+  const Result c = read_result(dir + "/other.txt");
+  ASSERT_FALSE(c.params.empty());
+  EXPECT_GT(std::abs(c.params[0] - a.params[0]), 1e-9);
+  fs::remove_all(dir);
+}
+
+// num_nodes: two "nodes" of one process each (both on this machine, started by hand with
+// NODE_RANK and rank 0's address, as on a cluster) train as one process with twice the batch.
+TEST(DDPTrainer, TwoNodesEqualOneRankWithTwiceTheBatch) {
+  const std::string dir = fresh_dir("nodes");
+  WorkerRun one = worker(args("train", dir, 1, 16, 6, "-", "one"), dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  const std::string env = "GLOO_SOCKET_IFNAME=lo MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
+                          std::to_string(ember::find_free_port()) + " EMBER_TEST_NUM_NODES=2 ";
+  const std::string run = std::string(" timeout -s KILL 60 ") + EMBER_DDP_WORKER + " " +
+                          args("train", dir, 1, 8, 6, "-", "nodes");
+  const std::string cmd = "sh -c '" + env + "NODE_RANK=1" + run + " 2>" + dir + "/err1 & p=$!; " +
+                          env + "NODE_RANK=0" + run + " 2>" + dir +
+                          "/err0; r=$?; wait $p; exit $((r | $?))' >/dev/null";
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  const Result a = read_result(dir + "/one.txt"), b = read_result(dir + "/nodes.txt");
+  EXPECT_EQ(b.scalars.at("world_size"), 2);
+  expect_close(b.params, a.params, 1e-12);
+  fs::remove_all(dir);
+}
+
+// sync_dist means over the ranks ("max" with reduce_fx); unsynced values stay the rank's own;
+// all_gather stacks the ranks' tensors. The worker checks on every rank.
+TEST(DDPTrainer, SyncDistAndAllGather) {
+  const std::string dir = fresh_dir("sync");
+  WorkerRun r = worker(args("sync", dir, 2, 8, 2), dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// Rank 1 moves to its own folder after the Trainer is built: whatever it wrote under the
+// relative default_root_dir would land there. Only rank zero's folder may fill up, with one
+// version folder and one set of checkpoints.
+TEST(DDPTrainer, OnlyRankZeroWritesLogsAndCheckpoints) {
+  const std::string dir = fresh_dir("io");
+  const fs::path old_cwd = fs::current_path();
+  fs::current_path(dir);  // the parent's relative "root" is dir/root
+  WorkerRun r = worker(args("io", dir, 2, 8, 4), dir);
+  fs::current_path(old_cwd);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const fs::path logs = fs::path(dir) / "root" / "lightning_logs";
+  EXPECT_TRUE(fs::exists(logs / "version_0" / "metrics.csv"));
+  EXPECT_FALSE(fs::exists(logs / "version_1"));
+  EXPECT_TRUE(fs::exists(logs / "version_0" / "checkpoints" / "last.ckpt"));
+  int ckpts = 0;
+  for (const auto& e : fs::directory_iterator(logs / "version_0" / "checkpoints"))
+    ckpts += e.path().extension() == ".ckpt";
+  EXPECT_GE(ckpts, 5);  // 4 steps (save_top_k=-1) and last
+  const fs::path rank1 = fs::path(dir) / "cwd_rank1";
+  ASSERT_TRUE(fs::is_directory(rank1));
+  EXPECT_TRUE(fs::is_empty(rank1)) << "rank 1 wrote " << fs::directory_iterator(rank1)->path();
+  fs::remove_all(dir);
+}
+
+// A loader with the user's DistributedSampler is not split again, and
+// use_distributed_sampler=false leaves every loader whole; the worker checks the batch counts.
+TEST(DDPTrainer, UserSamplerAndOptionOff) {
+  const std::string dir = fresh_dir("sampler");
+  WorkerRun r = worker(args("sampler", dir, 2, 8, 2), dir);
+  EXPECT_EQ(r.code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// EarlyStopping's decision is any rank's (a monitor logged without sync_dist differs between
+// them): both ranks stop after the first validation, instead of rank 0 training on alone.
+TEST(DDPTrainer, EarlyStoppingStopsEveryRank) {
+  const std::string dir = fresh_dir("stop");
+  WorkerRun r = worker(args("stop", dir, 2, 8, 12), dir, 60);
+  EXPECT_EQ(r.code, 0) << r.err;
+  fs::remove_all(dir);
+}
+
+// A rank that dies makes the launcher's parent fail with the collective's error, naming the
+// dead process, well within the test's limit (the group's timeout is 5 s).
+TEST(DDPTrainer, KilledRankMakesTheOthersFail) {
+  const std::string dir = fresh_dir("kill");
+  WorkerRun r = worker(args("kill", dir, 2, 8, 6), dir, 60);
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.code, -1) << "killed by the test's limit: it hung";
+  EXPECT_LT(r.seconds, 30);
+  EXPECT_NE(r.err.find("rank 1"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("signal 9"), std::string::npos) << r.err;
+  fs::remove_all(dir);
+}
+
+// Resuming from the step-3 checkpoint under ddp (both ranks load it) ends where the
+// straight 6-step run ends.
+TEST(DDPTrainer, ResumeEqualsStraightRun) {
+  const std::string dir = fresh_dir("resume");
+  WorkerRun straight = worker(args("train", dir, 2, 8, 6, "-", "straight"), dir);
+  ASSERT_EQ(straight.code, 0) << straight.err;
+  const std::string first_dir = dir + "/first";
+  fs::create_directories(first_dir);
+  WorkerRun first = worker(args("train", first_dir, 2, 8, 3, "-", "first"), first_dir);
+  ASSERT_EQ(first.code, 0) << first.err;
+  const std::string ckpt = first_dir + "/root/lightning_logs/version_0/checkpoints/last.ckpt";
+  ASSERT_TRUE(fs::exists(ckpt));
+  WorkerRun resumed = worker(args("train", first_dir, 2, 8, 6, ckpt, "resumed"), first_dir);
+  ASSERT_EQ(resumed.code, 0) << resumed.err;
+  const Result a = read_result(dir + "/straight.txt"), b = read_result(first_dir + "/resumed.txt");
+  EXPECT_EQ(b.scalars.at("step"), 6);
+  expect_close(b.params, a.params, 1e-12);
+  // The step-3 weights differ from the final ones: the resumed run did train.
+  const Result c = read_result(first_dir + "/first.txt");
+  ASSERT_FALSE(c.params.empty());
+  EXPECT_GT(std::abs(c.params[0] - a.params[0]), 1e-9);
+  fs::remove_all(dir);
+}
+
+// Option errors name the option and the value, before anything starts.
+TEST(DDPTrainer, OptionErrors) {
+  using ember::Trainer;
+  EXPECT_THROW(Trainer({.strategy = "fsdp"}), ember::ValueError);
+  EXPECT_THROW(Trainer({.strategy = "ddp", .devices = 0}), ember::ValueError);
+  EXPECT_THROW(Trainer({.strategy = "ddp", .num_nodes = 0}), ember::ValueError);
+  EXPECT_THROW(ember::TrainerOptions({.devices = "all"}), ember::ValueError);
+  try {
+    Trainer t({.strategy = "horovod"});
+    FAIL();
+  } catch (const ember::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("horovod"), std::string::npos) << e.what();
+  }
+  // ddp with one device is a group of one (Lightning runs it too).
+  Trainer one({.enable_progress_bar = false, .strategy = "ddp", .devices = 1});
+  EXPECT_EQ(one.world_size(), 1);
+  EXPECT_EQ(one.strategy().name(), "ddp");
+  Trainer single;
+  EXPECT_EQ(single.strategy().name(), "single_device");
+  EXPECT_EQ(single.world_size(), 1);
+  EXPECT_EQ(single.global_rank(), 0);
+  EXPECT_TRUE(single.is_global_zero());
+}
