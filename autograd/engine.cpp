@@ -32,11 +32,24 @@ struct NewestFirst {
   }
 };
 
+// The callbacks queue_callback adds to the backward pass running on this thread.
+thread_local std::vector<std::function<void()>>* t_callbacks = nullptr;
+
+struct CallbackScope {
+  explicit CallbackScope(std::vector<std::function<void()>>* c) : prev(t_callbacks) {
+    t_callbacks = c;
+  }
+  ~CallbackScope() { t_callbacks = prev; }
+  std::vector<std::function<void()>>* prev;
+};
+
 void add_into(Tensor& slot, const Tensor& g) { slot = slot.defined() ? ember::add(slot, g) : g; }
 
 void run(const TensorList& roots, const TensorList& root_grads, bool retain_graph,
          bool create_graph, bool accumulate_leaves, const std::vector<Capture>& captures) {
   GradModeGuard mode(create_graph);
+  std::vector<std::function<void()>> callbacks;
+  CallbackScope callback_scope(&callbacks);
   std::unordered_map<Node*, int> deps;
   std::unordered_map<Node*, TensorList> buffers;
 
@@ -115,6 +128,11 @@ void run(const TensorList& roots, const TensorList& root_grads, bool retain_grap
       if (--deps[e.fn.get()] == 0) ready.push(e.fn);
     }
   }
+  // An index loop: a callback may queue another.
+  for (size_t i = 0; i < callbacks.size(); ++i) {
+    std::function<void()> callback = std::move(callbacks[i]);
+    callback();
+  }
 }
 
 TensorList default_grads(const char* op, const TensorList& roots, const TensorList& given) {
@@ -139,6 +157,11 @@ TensorList default_grads(const char* op, const TensorList& roots, const TensorLi
 }
 
 }  // namespace
+
+void queue_callback(std::function<void()> callback) {
+  if (t_callbacks == nullptr) fail<ValueError>("queue_callback", "called outside a backward pass");
+  t_callbacks->push_back(std::move(callback));
+}
 
 void backward(const TensorList& tensors, const TensorList& grad_tensors, bool retain_graph,
               bool create_graph) {
@@ -192,9 +215,22 @@ int64_t Tensor::register_hook(std::function<Tensor(const Tensor&)> hook) const {
   return handle;
 }
 
+int64_t Tensor::register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const {
+  if (!requires_grad())
+    fail<ValueError>("register_post_accumulate_grad_hook",
+                     "cannot register a hook on a tensor that does not require grad");
+  if (!is_leaf())
+    fail<ValueError>("register_post_accumulate_grad_hook",
+                     "post accumulate grad hooks cannot be registered on non-leaf tensors");
+  int64_t handle = next_hook_handle();
+  ensure_autograd_meta().post_accumulate_grad_hooks.emplace_back(handle, std::move(hook));
+  return handle;
+}
+
 void Tensor::remove_hook(int64_t handle) const {
   if (AutogradMeta* m = autograd_meta()) {
     std::erase_if(m->hooks, [&](const auto& h) { return h.first == handle; });
+    std::erase_if(m->post_accumulate_grad_hooks, [&](const auto& h) { return h.first == handle; });
     if (m->grad_fn)
       std::erase_if(m->grad_fn->pre_hooks, [&](const auto& h) { return std::get<1>(h) == handle; });
   }

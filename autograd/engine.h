@@ -1,6 +1,7 @@
 // The backward engine: runs the graph's nodes in reverse topological order.
 #pragma once
 
+#include <functional>
 #include <optional>
 
 #include "autograd/node.h"
@@ -19,5 +20,12 @@ void backward(const TensorList& tensors, const TensorList& grad_tensors = {},
 TensorList grad(const TensorList& outputs, const TensorList& inputs,
                 const TensorList& grad_outputs = {}, std::optional<bool> retain_graph = {},
                 bool create_graph = false, bool allow_unused = false);
+
+// During a backward pass (from a hook or a node), queues `callback` to run once the pass
+// has run every node, before backward() returns (torch's
+// Variable._execution_engine.queue_callback): how DDP waits for its last all-reduce.
+// Callbacks run in the order queued; one may queue more. Outside a backward pass it throws
+// ValueError. A pass that throws drops its callbacks.
+void queue_callback(std::function<void()> callback);
 
 }  // namespace ember::autograd

@@ -68,6 +68,9 @@ TensorList AccumulateGrad::apply(TensorList&& grads) {
   } else {
     raw::binary_(BinaryOp::add, meta.grad, g);
   }
+  // Copied: a hook may register or remove hooks.
+  auto post_hooks = meta.post_accumulate_grad_hooks;
+  for (auto& [handle, hook] : post_hooks) hook(self);
   return {};
 }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "distributed/cluster_env.h"
+#include "distributed/data_parallel.h"
 #include "distributed/errors.h"
 #include "distributed/process_group.h"
 #include "distributed/store.h"

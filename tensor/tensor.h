@@ -101,6 +101,10 @@ class Tensor {
   // return value replaces the gradient. Returns a handle for remove_hook.
   int64_t register_hook(std::function<Tensor(const Tensor&)> hook) const;
   void remove_hook(int64_t handle) const;
+  // Leaves only (torch 2.1's name): calls hook(*this) after backward has accumulated into
+  // this->grad(), so the hook sees the new .grad() (DDP's gradient buckets start here).
+  // Returns a handle for remove_hook.
+  int64_t register_post_accumulate_grad_hook(std::function<void(const Tensor&)> hook) const;
   // Makes a non-leaf keep its .grad() after backward, as leaves do.
   void retain_grad() const;
 
@@ -269,6 +273,8 @@ struct AutogradMeta {
   uint32_t output_nr = 0;                          // which output of grad_fn this is
   std::weak_ptr<autograd::Node> grad_accumulator;  // leaves: their AccumulateGrad node
   std::vector<std::pair<int64_t, std::function<Tensor(const Tensor&)>>> hooks;  // leaves
+  // Leaves: run after AccumulateGrad wrote .grad() (register_post_accumulate_grad_hook).
+  std::vector<std::pair<int64_t, std::function<void(const Tensor&)>>> post_accumulate_grad_hooks;
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
