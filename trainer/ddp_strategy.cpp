@@ -122,18 +122,31 @@ void DDPStrategy::wait(const std::shared_ptr<dist::Work>& work, const char* what
   try {
     work->wait();
   } catch (const dist::DistError& e) {
-    SubprocessLauncher* launcher = runtime().launcher.get();
-    if (!launcher) throw;
-    // A dead child is why, most likely: give the kernel a moment to report it.
-    std::string failures;
-    for (int i = 0; i < 40 && failures.empty(); ++i) {
-      failures = launcher->failed_children();
-      if (failures.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
-    if (failures.empty()) throw;
-    runtime().failure_reported = true;
-    fail<dist::DistBackendError>(what, e.what(),
-                                 "; a process the launcher started failed: ", failures);
+    rethrow_naming_failed_children(e, what);
+  }
+}
+
+void DDPStrategy::rethrow_naming_failed_children(const dist::DistError& e,
+                                                 const char* what) const {
+  SubprocessLauncher* launcher = runtime().launcher.get();
+  if (!launcher) throw;
+  // A dead child is why, most likely: give the kernel a moment to report it.
+  std::string failures;
+  for (int i = 0; i < 40 && failures.empty(); ++i) {
+    failures = launcher->failed_children();
+    if (failures.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (failures.empty()) throw;
+  runtime().failure_reported = true;
+  fail<dist::DistBackendError>(what, e.what(), "; a process the launcher started failed: ",
+                               failures);
+}
+
+void DDPStrategy::backward(const std::function<void()>& run) {
+  try {
+    run();
+  } catch (const dist::DistError& e) {
+    rethrow_naming_failed_children(e, "DDPStrategy: backward (the gradients' all_reduce)");
   }
 }
 
@@ -143,14 +156,25 @@ Device DDPStrategy::root_device(Device accelerator) const {
 }
 
 void DDPStrategy::setup_module(LightningModule& model) {
-  autograd::NoGradGuard no_grad;
-  auto sync = [&](Tensor t) {
-    Tensor c = t.contiguous();
-    wait(pg_->broadcast(c, 0), "DDPStrategy: broadcast of the parameters");
-    if (!c.is_same(t)) t.copy_(c);
-  };
-  for (const Tensor& p : model.parameters()) sync(p);
-  for (const Tensor& b : model.buffers()) sync(b);
+  ddp_.reset();  // the previous run's hooks go first
+  manual_ = !model.automatic_optimization();
+  // The Trainer owns neither the module nor this strategy's run: a non-owning handle
+  // (the aliasing constructor with an empty owner), dropped at the next run.
+  std::shared_ptr<nn::Module> handle(std::shared_ptr<void>(), &model);
+  try {
+    ddp_ = std::make_unique<dist::DistributedDataParallel>(handle, pg_);
+  } catch (const dist::DistError& e) {
+    rethrow_naming_failed_children(e, "DDPStrategy: DistributedDataParallel's set-up");
+  }
+}
+
+Tensor DDPStrategy::run_training_step(const std::function<Tensor()>& step, bool sync) {
+  if (!ddp_ || manual_) return step();
+  if (!sync) {
+    auto guard = ddp_->no_sync();
+    return ddp_->run_forward(step);
+  }
+  return ddp_->run_forward(step);
 }
 
 void DDPStrategy::reduce_gradients(const std::vector<Tensor>& params) {

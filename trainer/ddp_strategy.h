@@ -14,6 +14,7 @@
 #include <string>
 
 #include "distributed/cluster_env.h"
+#include "distributed/data_parallel.h"
 #include "distributed/process_group.h"
 #include "trainer/strategy.h"
 
@@ -38,10 +39,16 @@ class DDPStrategy : public Strategy {
 
   Device root_device(Device accelerator) const override;
   void setup_module(LightningModule& model) override;
-  // A stand-in for distributed::DistributedDataParallel (bucketed and overlapped with
-  // backward): after backward, one all_reduce(avg) per dtype over all the gradients
-  // flattened into one buffer, in parameter order.
+  // Wraps the model in a distributed::DistributedDataParallel (which checks that every
+  // rank has the same parameter shapes and broadcasts rank 0's parameters and buffers).
+  // Automatic optimization runs each training_step as its forward: buckets of gradients
+  // are all-reduced while backward runs (docs/distributed.md "DistributedDataParallel").
+  Tensor run_training_step(const std::function<Tensor()>& step, bool sync) override;
+  // Manual optimization: after the user's backward passes, one all_reduce(avg) per dtype
+  // over all the gradients flattened into one buffer, in parameter order.
   void reduce_gradients(const std::vector<Tensor>& params) override;
+  // A failed all-reduce inside backward names the launched children that died.
+  void backward(const std::function<void()>& run) override;
   Tensor reduce(const Tensor& value, const std::string& reduce_fx) override;
   double reduce(double value, const std::string& reduce_fx) override;
   Tensor all_gather(const Tensor& t) override;
@@ -52,9 +59,15 @@ class DDPStrategy : public Strategy {
  private:
   // Waits for a collective; a failure names the launched children that died, if any.
   void wait(const std::shared_ptr<distributed::Work>& work, const char* what) const;
+  // Inside a catch: rethrows e, as a DistBackendError naming the launched children that
+  // died when there are any.
+  [[noreturn]] void rethrow_naming_failed_children(const distributed::DistError& e,
+                                                   const char* what) const;
 
   distributed::ClusterEnvironment env_;
   std::shared_ptr<distributed::ProcessGroup> pg_;
+  std::unique_ptr<distributed::DistributedDataParallel> ddp_;  // per run (setup_module)
+  bool manual_ = false;  // the run's module uses manual optimization: no reducer hooks
 };
 
 // The Trainer's strategy for its options: Strategy ("auto" with one process) or

@@ -198,6 +198,7 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
   optim::Optimizer& opt = *optimizers_[0];
   Tensor loss;
   bool closure_ran = false;
+  const bool last_in_window = (b + 1) % accum == 0 || b + 1 == num_training_batches_;
   // Lightning's closure: training_step, zero_grad (first batch of an accumulation window,
   // after the step's forward), backward.
   const Closure closure = [&]() -> Tensor {
@@ -205,7 +206,9 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
     {
       FxScope fx(*this, "training_step");
       const profiler::Range profile("training_step");
-      loss = model_->training_step(batch, b);
+      // ddp: a DistributedDataParallel forward; before the window's last batch, no_sync.
+      loss = strategy_->run_training_step([&] { return model_->training_step(batch, b); },
+                                          last_in_window);
     }
     if (!loss.defined()) return loss;  // the module skips this batch
     if (loss.numel() != 1)
@@ -224,7 +227,6 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
     backward(accum > 1 ? loss / static_cast<double>(accum) : loss);
     return loss;
   };
-  const bool last_in_window = (b + 1) % accum == 0 || b + 1 == num_training_batches_;
   if (!last_in_window) {
     closure();
     return loss.defined() ? loss.detach() : loss;

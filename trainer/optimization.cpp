@@ -73,7 +73,7 @@ void Trainer::backward(const Tensor& unscaled_loss) {
   EMBER_HOOKS(on_before_backward, loss);
   {
     const profiler::Range profile("backward");
-    loss.backward();
+    strategy_->backward([&] { loss.backward(); });
   }
   EMBER_HOOKS(on_after_backward);
 }
@@ -86,10 +86,10 @@ Tensor Trainer::step_optimizer(optim::Optimizer& opt, const Closure& closure) {
     // ember: a training_step that returned no loss skips the step (docs/trainer.md).
     if (automatic && !loss.defined()) return loss;
   }
-  // issue 17, ddp: the gradients averaged over the ranks (DistributedDataParallel's job,
-  // done here after backward for now; with accumulation only the last micro-batch's
-  // backward is followed by it, as no_sync).
-  if (world_size() > 1) strategy_->reduce_gradients(model_->parameters());
+  // ddp: automatic optimization's backward averaged the gradients already
+  // (DistributedDataParallel, Strategy::run_training_step); manual optimization's are
+  // averaged here, after the user's backward passes.
+  if (!automatic && world_size() > 1) strategy_->reduce_gradients(model_->parameters());
   // "16-mixed": true gradients for the hook and for clipping (GradScaler::unscale_).
   precision_->unscale_gradients(opt);
   EMBER_HOOKS(on_before_optimizer_step, opt);

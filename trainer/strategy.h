@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +40,18 @@ class Strategy {
   virtual Device root_device(Device accelerator) const { return accelerator; }
   // The model is on its device: ddp makes every rank's parameters and buffers rank 0's.
   virtual void setup_module(LightningModule& /*model*/) {}
-  // After backward, before the optimizer step: ddp averages the gradients over the ranks.
+  // Runs an automatic-optimization training_step (and, through the loop's closure, its
+  // backward follows): ddp as a DistributedDataParallel forward, whose backward averages
+  // the gradients over the ranks while it runs; sync = false (a micro-batch of gradient
+  // accumulation before the last) under no_sync, so only the last one communicates.
+  virtual Tensor run_training_step(const std::function<Tensor()>& step, bool /*sync*/) {
+    return step();
+  }
+  // Runs loss.backward() (run): ddp turns a failed all-reduce into an error naming the
+  // processes that died.
+  virtual void backward(const std::function<void()>& run) { run(); }
+  // Manual optimization, before each optimizer step: ddp averages the gradients over the
+  // ranks (one collective after backward; the user's backward passes are not DDP's).
   virtual void reduce_gradients(const std::vector<Tensor>& /*params*/) {}
   // log(..., {.sync_dist = true}): the value reduced over the ranks by reduce_fx ("mean",
   // "sum", "max", "min").

@@ -1,4 +1,4 @@
-// Trainer(strategy="ddp") across processes (issue 17): each test runs ember_ddp_worker,
+// Trainer(strategy="ddp") across processes (issue 17): each test runs ember_ddp_trainer_worker,
 // whose Trainer re-executes it for rank 1 (the launcher), on the loopback interface.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -32,7 +32,7 @@ struct WorkerRun {
 WorkerRun worker(const std::string& args, const std::string& dir, int limit_s = 90) {
   const std::string err = dir + "/stderr.txt";
   const std::string cmd = "GLOO_SOCKET_IFNAME=lo timeout -s KILL " + std::to_string(limit_s) + " " +
-                          EMBER_DDP_WORKER + " " + args + " 2>" + err + " >/dev/null";
+                          EMBER_DDP_TRAINER_WORKER + " " + args + " 2>" + err + " >/dev/null";
   const auto t0 = std::chrono::steady_clock::now();
   const int status = std::system(cmd.c_str());
   const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -117,7 +117,7 @@ TEST(DDPTrainer, TwoNodesEqualOneRankWithTwiceTheBatch) {
   ASSERT_EQ(one.code, 0) << one.err;
   const std::string env = "GLOO_SOCKET_IFNAME=lo MASTER_ADDR=127.0.0.1 MASTER_PORT=" +
                           std::to_string(ember::find_free_port()) + " EMBER_TEST_NUM_NODES=2 ";
-  const std::string run = std::string(" timeout -s KILL 60 ") + EMBER_DDP_WORKER + " " +
+  const std::string run = std::string(" timeout -s KILL 60 ") + EMBER_DDP_TRAINER_WORKER + " " +
                           args("train", dir, 1, 8, 6, "-", "nodes");
   const std::string cmd = "sh -c '" + env + "NODE_RANK=1" + run + " 2>" + dir + "/err1 & p=$!; " +
                           env + "NODE_RANK=0" + run + " 2>" + dir +

@@ -2,7 +2,7 @@
 // re-executes it for the other ranks. The exit code says how it went (0: as expected),
 // stderr says why not.
 //
-//   ember_ddp_worker <mode> <dir> <devices> <batch> <steps> [ckpt] [extra]
+//   ember_ddp_trainer_worker <mode> <dir> <devices> <batch> <steps> [ckpt] [extra]
 //   train   fit a linear model (f64) on 64 samples, validate on 40; rank zero writes the
 //           weights and the final losses to <dir>/<extra>.txt (a checkpoint each step
 //           with save_last, to resume from [ckpt] when it is not "-")
@@ -88,7 +88,7 @@ std::shared_ptr<TensorDataset> data(int64_t n, uint64_t seed) {
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::fprintf(stderr, "usage: ember_ddp_worker mode dir devices batch steps [ckpt] [name]\n");
+    std::fprintf(stderr, "usage: ember_ddp_trainer_worker mode dir devices batch steps [ckpt] [name]\n");
     return 2;
   }
   g_mode = argv[1];
