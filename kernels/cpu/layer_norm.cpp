@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/half_operands.h"
 
 namespace ember::cpu {
 
@@ -117,6 +118,7 @@ void for_dtype(DType dtype, F f) {
 }  // namespace
 
 void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) {
+  if (is_half(a.x.dtype())) return half_ops::layer_norm_forward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -125,7 +127,8 @@ void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNo
   });
 }
 
-void CpuBackend::layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams&) {
+void CpuBackend::layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) {
+  if (is_half(a.x.dtype())) return half_ops::layer_norm_backward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -15,6 +15,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/norm_sums.h"
+#include "kernels/half_operands.h"
 
 namespace ember::cpu {
 
@@ -107,6 +108,7 @@ void for_dtype(DType dtype, F f) {
 }  // namespace
 
 void CpuBackend::rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) {
+  if (is_half(a.x.dtype())) return half_ops::rms_norm_forward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -114,7 +116,8 @@ void CpuBackend::rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormPara
   });
 }
 
-void CpuBackend::rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams&) {
+void CpuBackend::rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) {
+  if (is_half(a.x.dtype())) return half_ops::rms_norm_backward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);
