@@ -13,6 +13,8 @@
 // AVX2/F16C take the scalar conversions of tensor/half.h.
 #pragma once
 
+#include <omp.h>
+
 #include <cstdint>
 #include <vector>
 
@@ -23,6 +25,7 @@
 #define EMBER_HALF_ROWS_SIMD 0
 #endif
 
+#include "kernels/cpu/loops.h"
 #include "tensor/half.h"
 
 namespace ember::cpu {
@@ -101,6 +104,31 @@ inline float* row_scratch(int64_t n, int slot) {
   std::vector<float>& b = buffers[slot];
   if (static_cast<int64_t>(b.size()) < n) b.resize(static_cast<size_t>(n));
   return b.data();
+}
+
+// Runs an f32 row kernel over the rows of a bf16/f16 x (R, N) into y (R, N): each row is
+// widened into a thread-local f32 row, body(r, row) rewrites it in place, and it is rounded
+// into y. Rows split over OpenMP threads as the f32 kernels split them.
+template <typename H, typename Body>
+void for_each_half_row(const H* x, H* y, int64_t R, int64_t N, Body body) {
+  const bool parallel = R * N >= kParallelGrain && R > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t r = 0; r < R; ++r) {
+    float* row = row_scratch(N, 0);  // (N)
+    widen_row(x + r * N, row, N);
+    body(r, row);
+    narrow_row(row, y + r * N, N);
+  }
+}
+
+// A bf16/f16 vector (n) as f32 (empty when t is null): weights read by every row.
+template <typename H>
+std::vector<float> widened_vector(const H* t, int64_t n) {
+  std::vector<float> v;
+  if (t == nullptr) return v;
+  v.resize(static_cast<size_t>(n));
+  widen_row(t, v.data(), n);
+  return v;
 }
 
 }  // namespace ember::cpu
