@@ -42,17 +42,15 @@ TensorList batch_norm_grads_differentiable(const Tensor& dy, const Tensor& x, co
                                            const Tensor& mean, const Tensor& invstd, bool training,
                                            double eps, bool need_x, bool need_w, bool need_b) {
   Tensor gw = w.defined() ? dy * per_channel(w) : dy;
-  // A bf16/f16 x keeps f32 statistics (issue 16): in x's dtype here, so gradients keep it.
-  const Tensor m = per_channel(mean.to(x.dtype())), is = per_channel(invstd.to(x.dtype()));
   Tensor xhat;
   if (training) {
     Tensor xc = x - x.mean({0, 2}, true);
     xhat = xc * rsqrt((xc * xc).mean({0, 2}, true) + eps);
   } else {
-    xhat = (x - m) * is;
+    xhat = (x - per_channel(mean)) * per_channel(invstd);
   }
   Tensor dx;
-  if (need_x) dx = training ? normalized_input_grad(gw, x, {0, 2}, eps) : gw * is;
+  if (need_x) dx = training ? normalized_input_grad(gw, x, {0, 2}, eps) : gw * per_channel(invstd);
   return {dx, need_w ? (dy * xhat).sum({0, 2}) : Tensor(), need_b ? dy.sum({0, 2}) : Tensor()};
 }
 

@@ -95,6 +95,29 @@ TEST_P(HalfNn, BatchNormRunningStatsKeepTheirDtype) {
   }
 }
 
+// Batch norm's saved statistics are f32 for a half x: the differentiable backward
+// (create_graph), which mixes them with x, still gives gradients in x's dtype (the engine
+// casts them to their inputs' dtypes, as torch's) close to the fused backward's.
+TEST_P(HalfNn, BatchNormDoubleBackwardMatchesTheFusedOne) {
+  const auto [device, dt] = GetParam();
+  manual_seed(6);
+  const TensorOptions o{.dtype = dt, .device = device};
+  Tensor x = randn({4, 3, 5}, o).requires_grad_();  // (N, C, S)
+  Tensor w = (rand({3}, o) + 0.5).detach().requires_grad_();
+  Tensor rm = zeros({3}, o), rv = ones({3}, o);
+  Tensor g = randn({4, 3, 5}, o);
+  Tensor y = F::batch_norm(x, rm, rv, w, Tensor(), false);  // eval
+  autograd::TensorList plain = autograd::grad({y}, {x, w}, {g}, true);
+  autograd::TensorList graph = autograd::grad({y}, {x, w}, {g}, true, true);
+  const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+  for (size_t i = 0; i < 2; ++i) {
+    EXPECT_EQ(graph[i].dtype(), dt) << i;
+    Tensor diff = (graph[i].to(DType::f64) - plain[i].to(DType::f64)).abs();
+    Tensor bound = plain[i].to(DType::f64).abs() * (8 * eps) + 4 * eps;
+    EXPECT_LE((diff - bound).max().item<double>(), 0.0) << i;
+  }
+}
+
 // The loss of half logits is in their dtype (torch), computed in f32: within an ulp of f64.
 TEST_P(HalfNn, CrossEntropyIsInTheLogitsDtype) {
   const auto [device, dt] = GetParam();
