@@ -2,6 +2,7 @@
 // contiguous, dispatch. The running statistics are updated in place by the forward
 // primitive itself, so a training step reads nothing back on the host.
 #include <limits>
+#include <optional>
 #include <vector>
 
 #include "tensor/backend.h"
@@ -23,14 +24,19 @@ void check_input(const char* op, const Tensor& x) {
                      str(x.sizes()));
 }
 
-// A per-channel operand: (C) of x's dtype on x's device, or undefined.
-void check_channel(const char* op, const char* name, const Tensor& x, const Tensor& t) {
+// A per-channel operand: (C) of dtype `want` (x's unless said) on x's device, or undefined.
+void check_channel(const char* op, const char* name, const Tensor& x, const Tensor& t,
+                   std::optional<DType> want = std::nullopt) {
   if (!t.defined()) return;
   check_same_device(op, x, t);
-  if (t.dtype() != x.dtype() || t.dim() != 1 || t.size(0) != x.size(1))
-    fail<ShapeError>(op, name, " of ", t.dtype(), " ", str(t.sizes()), " must be ", x.dtype(), " [",
+  const DType dt = want.value_or(x.dtype());
+  if (t.dtype() != dt || t.dim() != 1 || t.size(0) != x.size(1))
+    fail<ShapeError>(op, name, " of ", t.dtype(), " ", str(t.sizes()), " must be ", dt, " [",
                      x.size(1), "] (input ", str(x.sizes()), ")");
 }
+
+// The saved statistics' dtype: f32 for a bf16/f16 x, as torch's CUDA kernels (issue 16).
+DType stat_dtype(const Tensor& x) { return is_half(x.dtype()) ? DType::f32 : x.dtype(); }
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? contiguous(t) : t; }
 
@@ -61,8 +67,9 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_forward(
   }
   Dispatch run(Primitive::batch_norm, x.device(), x.dtype());
   Tensor y = empty({N, C, S}, x.dtype(), run.device());  // (N, C, S)
-  Tensor mean = empty({C}, x.dtype(), run.device());     // (C)
-  Tensor invstd = empty({C}, x.dtype(), run.device());   // (C)
+  // The running statistics stay in their buffers' dtype (issue 16).
+  Tensor mean = empty({C}, stat_dtype(x), run.device());    // (C)
+  Tensor invstd = empty({C}, stat_dtype(x), run.device());  // (C)
   if (C == 0) return {run.result(y), run.result(mean), run.result(invstd)};
   // The kernel updates contiguous running statistics; a strided one goes through a copy.
   const bool update = p.training && running_mean.defined();
@@ -103,8 +110,8 @@ std::tuple<Tensor, Tensor, Tensor> batch_norm_backward(const Tensor& grad_y, con
   check_input(kBwd, x);
   check_defined(kBwd, grad_y);
   check_channel(kBwd, "weight", x, weight);
-  check_channel(kBwd, "mean", x, mean);
-  check_channel(kBwd, "invstd", x, invstd);
+  check_channel(kBwd, "mean", x, mean, stat_dtype(x));
+  check_channel(kBwd, "invstd", x, invstd, stat_dtype(x));
   if (grad_y.sizes() != x.sizes())
     fail<ShapeError>(kBwd, "expected grad_output of shape ", str(x.sizes()), ", got ",
                      str(grad_y.sizes()));

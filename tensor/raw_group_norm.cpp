@@ -44,9 +44,11 @@ std::tuple<Tensor, Tensor, Tensor> group_norm_forward(const Tensor& x, const Ten
   check_operands(kOp, x, groups, weight, bias);
   const int64_t N = x.size(0), C = x.size(1), S = x.size(2);
   const Dispatch run(Primitive::group_norm, x.device(), x.dtype());
-  Tensor y = empty({N, C, S}, x.dtype(), run.device());       // (N, C, S)
-  Tensor mean = empty({N, groups}, x.dtype(), run.device());  // (N, G)
-  Tensor rstd = empty({N, groups}, x.dtype(), run.device());  // (N, G)
+  Tensor y = empty({N, C, S}, x.dtype(), run.device());  // (N, C, S)
+  // bf16/f16 inputs keep f32 statistics, as torch's CUDA kernels do (issue 16).
+  const DType stat = is_half(x.dtype()) ? DType::f32 : x.dtype();
+  Tensor mean = empty({N, groups}, stat, run.device());  // (N, G)
+  Tensor rstd = empty({N, groups}, stat, run.device());  // (N, G)
   if (y.numel() > 0) {
     run.backend().group_norm_forward({.y = y,
                                       .mean = mean,

@@ -42,7 +42,9 @@ std::tuple<Tensor, Tensor> cross_entropy_forward(const Tensor& logits, const Ten
   Operands o = prepare(logits, target, weight);
   const Dispatch run(Primitive::cross_entropy, logits.device(), logits.dtype());
   Tensor loss = empty({o.logits.size(0)}, logits.dtype(), run.device());  // (R)
-  Tensor lse = empty({o.logits.size(0)}, logits.dtype(), run.device());   // (R)
+  // bf16/f16 logits keep an f32 log-sum-exp for the backward (issue 16).
+  Tensor lse = empty({o.logits.size(0)}, is_half(logits.dtype()) ? DType::f32 : logits.dtype(),
+                     run.device());  // (R)
   if (loss.numel() > 0)
     run.backend().cross_entropy_forward({.loss = loss,
                                          .lse = lse,

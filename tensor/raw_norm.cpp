@@ -40,8 +40,10 @@ std::tuple<Tensor, Tensor, Tensor> layer_norm_forward(const Tensor& x, const Ten
   const int64_t R = x.size(0), N = x.size(1);
   const Dispatch run(Primitive::layer_norm, x.device(), x.dtype());
   Tensor y = empty({R, N}, x.dtype(), run.device());  // (R, N)
-  Tensor mean = empty({R}, x.dtype(), run.device());  // (R)
-  Tensor rstd = empty({R}, x.dtype(), run.device());  // (R)
+  // bf16/f16 inputs keep f32 statistics, as torch's CUDA kernels do (issue 16).
+  const DType stat = is_half(x.dtype()) ? DType::f32 : x.dtype();
+  Tensor mean = empty({R}, stat, run.device());  // (R)
+  Tensor rstd = empty({R}, stat, run.device());  // (R)
   if (y.numel() > 0) {
     run.backend().layer_norm_forward({.y = y,
                                       .mean = mean,

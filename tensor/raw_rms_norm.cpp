@@ -37,7 +37,8 @@ std::tuple<Tensor, Tensor> rms_norm_forward(const Tensor& x, const Tensor& weigh
   const int64_t R = x.size(0), N = x.size(1);
   const Dispatch run(Primitive::rms_norm, x.device(), x.dtype());
   Tensor y = empty({R, N}, x.dtype(), run.device());  // (R, N)
-  Tensor rstd = empty({R}, x.dtype(), run.device());  // (R)
+  // bf16/f16 inputs keep an f32 rstd, as torch's CUDA kernels do (issue 16).
+  Tensor rstd = empty({R}, is_half(x.dtype()) ? DType::f32 : x.dtype(), run.device());  // (R)
   if (y.numel() > 0) {
     run.backend().rms_norm_forward({.y = y,
                                     .rstd = rstd,

@@ -60,7 +60,7 @@ void CpuBackend::index_select(const Tensor& out, const Tensor& in_any, int64_t d
 void CpuBackend::gather(const Tensor& out, const Tensor& in, int64_t dim, const Tensor& index) {
   const int64_t S = in.size(dim);
   const auto* idx = static_cast<const int64_t*>(index.raw_data());
-  EMBER_DISPATCH(in.dtype(), "gather", [&](auto tag) {
+  dispatch_all(in.dtype(), "gather", [&](auto tag) {  // a copy: every dtype
     using T = decltype(tag);
     const T* src = static_cast<const T*>(in.raw_data());
     T* dst = static_cast<T*>(out.raw_data());
@@ -77,15 +77,18 @@ void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index
                              const Tensor& src_t) {
   const int64_t S = out.size(dim);
   const auto* idx = static_cast<const int64_t*>(index.raw_data());
-  EMBER_DISPATCH(out.dtype(), "scatter_add", [&](auto tag) {
+  // bf16/f16 add in f32 and round after each add (torch's per-element rounding).
+  dispatch_with_halves(out.dtype(), "scatter_add", [&](auto tag) {
     using T = decltype(tag);
+    using M = opmath_t<T>;
     const T* src = static_cast<const T*>(src_t.raw_data());
     T* dst = static_cast<T*>(out.raw_data());
     for_each_index(index.sizes(), [&](const std::vector<int64_t>& pos) {
       int64_t j = idx[offset_of(pos, index.strides())];
       check_index("scatter_add", j, S, dim);
       T& slot = dst[offset_of(pos, out.strides(), dim) + j * out.stride(dim)];
-      slot = static_cast<T>(slot + src[offset_of(pos, src_t.strides())]);
+      slot = static_cast<T>(static_cast<M>(slot) +
+                            static_cast<M>(src[offset_of(pos, src_t.strides())]));
     });
   });
 }

@@ -1,6 +1,8 @@
 // Layer normalization over the last dim on the cpu device (see kernels/cuda/layer_norm.cu
 // for the formulas): rows split over OpenMP threads, statistics accumulated in T (f32 in
 // f32, f64 in f64); dweight and dbias summed over fixed row blocks, then across blocks.
+// bf16/f16: the forward fuses the conversions per row (kernels/cpu/half_rows.h); the
+// backward runs on widened operands (kernels/half_operands.h).
 #include <omp.h>
 
 #include <algorithm>
@@ -8,7 +10,9 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/half_operands.h"
 
 namespace ember::cpu {
 
@@ -105,6 +109,21 @@ void backward(int64_t R, int64_t N, const T* dy, const T* x, const T* mean, cons
   }
 }
 
+// bf16/f16 (issue 16): each row widened to f32, the f32 row kernel, rounded once; mean and
+// rstd (R) are f32.
+template <typename H>
+void forward_half(const LayerNormForwardArgs& a, float eps) {
+  const int64_t R = a.x.size(0), N = a.x.size(1);
+  const std::vector<float> w = widened_vector(in<H>(a.weight), N),
+                           b = widened_vector(in<H>(a.bias), N);
+  const float* wp = w.empty() ? nullptr : w.data();
+  const float* bp = b.empty() ? nullptr : b.data();
+  float *mean = out<float>(a.mean), *rstd = out<float>(a.rstd);
+  for_each_half_row(in<H>(a.x), out<H>(a.y), R, N, [&](int64_t r, float* row) {
+    forward<float>(1, N, eps, row, wp, bp, row, mean + r, rstd + r);
+  });
+}
+
 template <typename F>
 void for_dtype(DType dtype, F f) {
   switch (dtype) {
@@ -117,6 +136,8 @@ void for_dtype(DType dtype, F f) {
 }  // namespace
 
 void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) {
+  if (a.x.dtype() == DType::bf16) return forward_half<bf16>(a, static_cast<float>(p.eps));
+  if (a.x.dtype() == DType::f16) return forward_half<f16>(a, static_cast<float>(p.eps));
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -125,7 +146,8 @@ void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNo
   });
 }
 
-void CpuBackend::layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams&) {
+void CpuBackend::layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) {
+  if (is_half(a.x.dtype())) return half_ops::layer_norm_backward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -71,7 +71,7 @@ void for_dtype(const char* op, DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
-    default: fail<InternalError>(op, "no cpu kernel for ", dtype);
+    default: fail<DTypeError>(op, "no cpu kernel for ", dtype);  // bf16/f16 refused
   }
 }
 

@@ -90,7 +90,7 @@ void for_dtype(DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
-    default: fail<InternalError>("pool2d", "no cpu kernel for ", dtype);
+    default: fail<DTypeError>("pool2d", "no cpu kernel for ", dtype);  // bf16/f16 refused
   }
 }
 

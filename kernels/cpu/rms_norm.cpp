@@ -7,14 +7,18 @@
 //         vectorized inner loop (deterministic, no atomics).
 // Cost:   forward ~4 FLOPs per element, bytes 1 read + 1 write of x's size; backward ~6
 //         FLOPs per element, bytes 2 reads (dy, x) + 1 write, and 2 more reads for dweight.
+// bf16/f16: the forward fuses the conversions per row (kernels/cpu/half_rows.h); the
+//         backward runs on widened operands (kernels/half_operands.h).
 #include <omp.h>
 
 #include <algorithm>
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/norm_sums.h"
+#include "kernels/half_operands.h"
 
 namespace ember::cpu {
 
@@ -104,9 +108,24 @@ void for_dtype(DType dtype, F f) {
   }
 }
 
+// bf16/f16 (issue 16): each row widened to f32, the f32 row kernel, rounded once; rstd (R)
+// is f32.
+template <typename H>
+void forward_half(const RmsNormForwardArgs& a, double eps) {
+  const int64_t R = a.x.size(0), N = a.x.size(1);
+  const std::vector<float> w = widened_vector(in<H>(a.weight), N);
+  const float* wp = w.empty() ? nullptr : w.data();
+  float* rstd = out<float>(a.rstd);
+  for_each_half_row(in<H>(a.x), out<H>(a.y), R, N, [&](int64_t r, float* row) {
+    forward<float>(1, N, eps, row, wp, row, rstd + r);
+  });
+}
+
 }  // namespace
 
 void CpuBackend::rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) {
+  if (a.x.dtype() == DType::bf16) return forward_half<bf16>(a, p.eps);  // issue 16
+  if (a.x.dtype() == DType::f16) return forward_half<f16>(a, p.eps);
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -114,7 +133,8 @@ void CpuBackend::rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormPara
   });
 }
 
-void CpuBackend::rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams&) {
+void CpuBackend::rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) {
+  if (is_half(a.x.dtype())) return half_ops::rms_norm_backward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {
     using T = decltype(tag);

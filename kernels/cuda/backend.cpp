@@ -35,6 +35,7 @@
 #include "kernels/cuda/softmax.h"
 #include "kernels/cuda/sort.h"
 #include "kernels/cuda/upsample.h"
+#include "kernels/half_operands.h"
 #include "tensor/backends.h"
 #include "tensor/determinism.h"
 #include "tensor/optim_coeffs.h"
@@ -154,10 +155,13 @@ class DeviceBackend final : public Backend {
   bool available() const override { return rt::available(); }
   // Every primitive of the contract has kernels here; the fused nn ones for f32 and f64.
   bool supports(Primitive op, DType dtype) const override {
+    // bf16/f16 (issue 16): the norms and cross entropy through f32 (kernels/half_operands.h),
+    // embedding in its own kernels.
     if (op == Primitive::cross_entropy || op == Primitive::layer_norm ||
-        op == Primitive::embedding || op == Primitive::pool2d || op == Primitive::batch_norm ||
-        op == Primitive::group_norm || op == Primitive::upsample_bilinear ||
+        op == Primitive::embedding || op == Primitive::batch_norm || op == Primitive::group_norm ||
         op == Primitive::rms_norm)
+      return is_floating(dtype);
+    if (op == Primitive::pool2d || op == Primitive::upsample_bilinear)
       return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::scan) return dtype != DType::b8;
     if (op == Primitive::lstm_cell || op == Primitive::gru_cell)  // issue 15, rnn
@@ -307,6 +311,7 @@ class DeviceBackend final : public Backend {
 
   void cross_entropy_forward(const CrossEntropyForwardArgs& a,
                              const CrossEntropyParams& p) override {
+    if (is_half(a.logits.dtype())) return half_ops::cross_entropy_forward(*this, a, p);  // issue 16
     launch_cross_entropy_forward(a.logits.dtype(), ce_shape(a.logits, p), a.loss.raw_data(),
                                  a.lse.raw_data(), a.logits.raw_data(),
                                  static_cast<const int64_t*>(a.target.raw_data()),
@@ -315,6 +320,8 @@ class DeviceBackend final : public Backend {
 
   void cross_entropy_backward(const CrossEntropyBackwardArgs& a,
                               const CrossEntropyParams& p) override {
+    if (is_half(a.logits.dtype()))
+      return half_ops::cross_entropy_backward(*this, a, p);  // issue 16
     launch_cross_entropy_backward(a.logits.dtype(), ce_shape(a.logits, p), a.grad_logits.raw_data(),
                                   a.grad_loss.raw_data(), a.logits.raw_data(), a.lse.raw_data(),
                                   static_cast<const int64_t*>(a.target.raw_data()),
@@ -322,12 +329,14 @@ class DeviceBackend final : public Backend {
   }
 
   void layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::layer_norm_forward(*this, a, p);  // issue 16
     launch_layer_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(),
                               a.mean.raw_data(), a.rstd.raw_data(), a.x.raw_data(),
                               data_or_null(a.weight), data_or_null(a.bias));
   }
 
   void layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::layer_norm_backward(*this, a, p);  // issue 16
     launch_layer_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
                                data_or_null(a.grad_weight), data_or_null(a.grad_bias),
                                a.grad_y.raw_data(), a.x.raw_data(), a.mean.raw_data(),
@@ -336,10 +345,12 @@ class DeviceBackend final : public Backend {
 
   // RMS norm (issue 15).
   void rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::rms_norm_forward(*this, a, p);  // issue 16
     launch_rms_norm_forward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.y.raw_data(),
                             a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight));
   }
   void rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::rms_norm_backward(*this, a, p);  // issue 16
     launch_rms_norm_backward(a.x.dtype(), {a.x.size(0), a.x.size(1), p.eps}, a.grad_x.raw_data(),
                              data_or_null(a.grad_weight), a.grad_y.raw_data(), a.x.raw_data(),
                              a.rstd.raw_data(), data_or_null(a.weight));
@@ -384,6 +395,7 @@ class DeviceBackend final : public Backend {
   }
 
   void batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::batch_norm_forward(*this, a, p);  // issue 16
     launch_batch_norm_forward(
         a.x.dtype(), bn_shape(a.x, p),
         {.y = a.y.raw_data(),
@@ -398,6 +410,7 @@ class DeviceBackend final : public Backend {
   }
 
   void batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::batch_norm_backward(*this, a, p);  // issue 16
     launch_batch_norm_backward(a.x.dtype(), bn_shape(a.x, p),
                                {.dx = data_or_null(a.grad_x),
                                 .dweight = data_or_null(a.grad_weight),
@@ -434,12 +447,14 @@ class DeviceBackend final : public Backend {
   }
 
   void group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::group_norm_forward(*this, a, p);  // issue 16
     launch_group_norm_forward(a.x.dtype(), gn_shape(a.x, p), a.y.raw_data(), a.mean.raw_data(),
                               a.rstd.raw_data(), a.x.raw_data(), data_or_null(a.weight),
                               data_or_null(a.bias));
   }
 
   void group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) override {
+    if (is_half(a.x.dtype())) return half_ops::group_norm_backward(*this, a, p);  // issue 16
     launch_group_norm_backward(a.x.dtype(), gn_shape(a.x, p),
                                {.dx = data_or_null(a.grad_x),
                                 .dweight = data_or_null(a.grad_weight),
@@ -516,7 +531,9 @@ class DeviceBackend final : public Backend {
     p.strides[0][static_cast<size_t>(dim)] = 0;
     // Floating-point atomics add in a varying order; under use_deterministic_algorithms
     // each fiber adds its sources in order instead (integer and bool sums commute).
-    if (is_floating(out.dtype()) && are_deterministic_algorithms_enabled()) {
+    // bf16/f16 always add in order (issue 16): their kernels have no 16-bit atomics.
+    if (is_floating(out.dtype()) &&
+        (are_deterministic_algorithms_enabled() || is_half(out.dtype()))) {
       const auto nd = static_cast<int64_t>(p.sizes.size());
       const int64_t outer = nd > kMaxDims ? nd - kMaxDims : 0;  // dims for_each_chunk splits off
       const int gdim = index.dim() == 0 || dim < outer ? -1 : static_cast<int>(dim - outer);

@@ -14,7 +14,8 @@
 //           4. each bucket sorted ascending       (... then put in order: one thread per
 //                                                  bucket, insertion sort)
 //           5. gw[v, d] = sum_k g[pos[k], d]      (one thread per (v, d), bucket order)
-//         so every float sum runs in increasing m whatever the schedule.
+//         so every float sum runs in increasing m whatever the schedule; bf16/f16 sums
+//         run in f32 and round once.
 // Cost:   forward: bytes = M*D*sizeof(T)*2 + 8*M, FLOPs 0. backward: M*D adds, bytes =
 //         (M + V)*D*sizeof(T) + ~40*M + 24*V; step 4 is O(n^2) in a bucket's size n
 //         (buckets are small in language models but for padding, which is skipped).
@@ -114,10 +115,10 @@ __global__ void sum_kernel(int64_t V, int64_t D, const u64* start, const int64_t
                            T* gw) {
   for (int64_t e = global_thread(); e < V * D; e += grid_threads()) {
     const int64_t v = e / D, d = e % D;
-    T s = 0;
+    opmath_t<T> s = 0;  // bf16/f16 sum in f32, rounded once
     for (auto k = static_cast<int64_t>(start[v]); k < static_cast<int64_t>(start[v + 1]); ++k)
-      s += g[pos[k] * D + d];
-    gw[e] = s;
+      s += static_cast<opmath_t<T>>(g[pos[k] * D + d]);
+    gw[e] = T(s);
   }
 }
 
@@ -130,6 +131,8 @@ void for_dtype(DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
+    case DType::bf16: return f(bf16{});  // issue 16
+    case DType::f16: return f(f16{});
     default: fail<InternalError>("embedding", "no kernel for ", dtype);
   }
 }

@@ -20,7 +20,8 @@
 //         positions that differ only along `dim`), adding its sources in index order with
 //         no atomics: two fibers never write the same output element, so the sums are the
 //         same on every run (and equal the cpu's sequential ones). Parallel over
-//         numel / size(dim) fibers only.
+//         numel / size(dim) fibers only. bf16/f16 always take it (no 16-bit atomics on
+//         ember's half types), adding in f32 and rounding after each add as the cpu does.
 #include <cstdint>
 #include <type_traits>
 
@@ -108,7 +109,7 @@ __global__ void scatter_add_ordered_kernel(Geometry<3> g, int d, T* out, const i
       T& o = out[off[0] + j * dim_stride];
       const T v = src[off[2] + k * src_step];
       if constexpr (std::is_same_v<T, bool>) o = o || v;
-      else o += v;
+      else o = T(static_cast<opmath_t<T>>(o) + static_cast<opmath_t<T>>(v));
     }
   }
 }
@@ -136,6 +137,7 @@ void launch_index_select(size_t element_size, void* out, const void* in, const i
   };
   switch (element_size) {
     case 1: run(uint8_t{}); break;
+    case 2: run(uint16_t{}); break;  // bf16, f16 (issue 16)
     case 4: run(uint32_t{}); break;
     case 8: run(uint64_t{}); break;
     default:
@@ -161,8 +163,12 @@ void launch_along_dim(const char* op, DType dtype, const Geometry<3>& g, void* o
 
 void launch_gather(DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
                    const void* in, int64_t dim, int64_t dim_size, int64_t dim_stride) {
-  launch_along_dim("gather", dtype, g, out, index, in, dim, dim_size, dim_stride,
-                   [](auto tag) { return &gather_kernel<decltype(tag)>; });
+  (void)dim;
+  dispatch_all(dtype, "gather", [&](auto tag) {  // a copy: every dtype
+    using T = decltype(tag);
+    launch(config("gather", g.numel), &gather_kernel<T>, g, static_cast<T*>(out), index,
+           static_cast<const T*>(in), dim_size, dim_stride, rt::index_error_slot());
+  });
 }
 
 void launch_scatter_add(DType dtype, const Geometry<3>& g, void* out, const int64_t* index,
@@ -177,7 +183,7 @@ void launch_scatter_add_ordered(DType dtype, const Geometry<3>& g, int geometry_
   const int64_t len = geometry_dim >= 0 ? g.sizes[geometry_dim] : 1;
   const int64_t fibers = len == 0 ? 0 : g.numel / len;
   if (fibers == 0) return;
-  EMBER_DISPATCH(dtype, "scatter_add", [&](auto tag) {
+  dispatch_with_halves(dtype, "scatter_add", [&](auto tag) {
     using T = decltype(tag);
     launch(config("scatter_add_ordered", fibers), &scatter_add_ordered_kernel<T>, g, geometry_dim,
            static_cast<T*>(out), index, static_cast<const T*>(src), dim_size, dim_stride,

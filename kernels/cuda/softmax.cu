@@ -3,7 +3,7 @@
 // Math:   m = max_k x[k] (NaN propagates; a row of -inf uses m = 0, so it gives NaN, as
 //         on the cpu), s = sum_k exp(x[k] - m); softmax y = exp(x - m) / s, log_softmax
 //         y = x - m - log(s). Computed in T (f32 rows accumulate in f32, as GPU
-//         frameworks do; the cpu backend sums in f64).
+//         frameworks do; the cpu backend sums in f64); bf16/f16 rows in f32, rounded once.
 // Shapes: in (R, K) contiguous -> out (R, K) contiguous.
 // Split:  K <= 1024: one row per warp (8 per block of 256 threads); else one row per
 //         block of 512 threads. Three passes over the row: max, sum of exponentials,
@@ -25,21 +25,24 @@ constexpr int kWarpRowsMaxK = 1024;
 constexpr int kWarpThreads = 256;
 constexpr int kBlockThreads = 512;
 
+// bf16/f16 rows load each value as f32 (opmath M), compute in f32 and round once on store.
 template <typename T, typename Group>
 EMBER_DEVICE void softmax_row(const Group& grp, const T* x, T* y, int64_t K, bool log) {
-  T m = x[0];
-  for (int64_t k = grp.rank; k < K; k += grp.size) m = nan_max(m, x[k]);
-  m = grp.allreduce(m, [](T a, T b) { return nan_max(a, b); });
-  if (m < T(0) && m * T(0) != T(0)) m = 0;  // m is -inf (inf * 0 is NaN): a fully masked row
-  T s = 0;
-  for (int64_t k = grp.rank; k < K; k += grp.size) s += d_exp(x[k] - m);
-  s = grp.allreduce(s, [](T a, T b) { return a + b; });
+  using M = opmath_t<T>;
+  M m = static_cast<M>(x[0]);
+  for (int64_t k = grp.rank; k < K; k += grp.size) m = nan_max(m, static_cast<M>(x[k]));
+  m = grp.allreduce(m, [](M a, M b) { return nan_max(a, b); });
+  if (m < M(0) && m * M(0) != M(0)) m = 0;  // m is -inf (inf * 0 is NaN): a fully masked row
+  M s = 0;
+  for (int64_t k = grp.rank; k < K; k += grp.size) s += d_exp(static_cast<M>(x[k]) - m);
+  s = grp.allreduce(s, [](M a, M b) { return a + b; });
   if (log) {
-    const T lse = d_log(s);
-    for (int64_t k = grp.rank; k < K; k += grp.size) y[k] = x[k] - m - lse;
+    const M lse = d_log(s);
+    for (int64_t k = grp.rank; k < K; k += grp.size) y[k] = T(static_cast<M>(x[k]) - m - lse);
   } else {
-    const T inv = T(1) / s;
-    for (int64_t k = grp.rank; k < K; k += grp.size) y[k] = d_exp(x[k] - m) * inv;
+    const M inv = M(1) / s;
+    for (int64_t k = grp.rank; k < K; k += grp.size)
+      y[k] = T(d_exp(static_cast<M>(x[k]) - m) * inv);
   }
 }
 
@@ -79,6 +82,10 @@ void launch_softmax(DType dtype, void* out, const void* in, int64_t rows, int64_
       return run(static_cast<float*>(out), static_cast<const float*>(in), rows, cols, log);
     case DType::f64:
       return run(static_cast<double*>(out), static_cast<const double*>(in), rows, cols, log);
+    case DType::bf16:  // issue 16
+      return run(static_cast<bf16*>(out), static_cast<const bf16*>(in), rows, cols, log);
+    case DType::f16:
+      return run(static_cast<f16*>(out), static_cast<const f16*>(in), rows, cols, log);
     default: fail<InternalError>(log ? "log_softmax" : "softmax", "no kernel for ", dtype);
   }
 }

@@ -158,6 +158,13 @@ OpCase instance_norm_case(const Shape& shape, bool running, DType dt) {
   return c;
 }
 
+// A bf16/f16 case (issue 16): f32 math inside, compared with the f64 reference at the
+// dtype's tolerance; gradcheck stays f64.
+OpCase half_case(OpCase c) {
+  c.grad_inputs.clear();
+  return c;
+}
+
 }  // namespace
 
 void add_batch_norm_cases(std::vector<OpCase>& out) {
@@ -185,6 +192,18 @@ void add_batch_norm_cases(std::vector<OpCase>& out) {
   // The ResNet's first stage at half its batch of 128 (timings: scripts/ops.sh --perf).
   out.push_back(batch_norm_case({64, 16, 28, 28}, true, true, DType::f32));
   out.push_back(batch_norm_backward_case({64, 16, 28, 28}, true, DType::f32));
+  // bf16/f16: the running statistics stay in their buffers' dtype (rounded once per update).
+  for (DType dt : {DType::bf16, DType::f16}) {
+    for (bool training : {true, false}) {
+      out.push_back(half_case(batch_norm_case({4, 3, 2, 3}, training, true, dt)));
+      out.push_back(
+          half_case(batch_norm_case({3, 4, 2, 3}, training, true, dt, Layout::transposed)));
+    }
+    out.push_back(half_case(batch_norm_running_case({4, 3, 5}, false, dt)));
+    out.push_back(half_case(batch_norm_running_case({3, 2, 2, 2}, true, dt)));
+    out.push_back(half_case(batch_norm_backward_case({4, 3, 5}, true, dt)));
+    out.push_back(half_case(batch_norm_backward_case({2, 3, 2, 3}, false, dt)));
+  }
   for (DType dt : {DType::f32, DType::f64}) {
     out.push_back(instance_norm_case({2, 3, 4, 5}, false, dt));
     out.push_back(instance_norm_case({3, 2, 3, 3}, true, dt));

@@ -223,6 +223,9 @@ void add_masked_fill(std::vector<OpCase>& out) {
       {{In{{2, 3, 4}}, In{{3, 1}, B}}, DType::f64, Scalar(-1.5), "vm1.5"},
       {{In{{3, 4}}, In{{}, B}}, DType::f64, Scalar(3.0), "v3"},
       {{In{{3, 4}}, In{{3, 4}, B}}, DType::i64, Scalar(int64_t{7}), "v7"},
+      // bf16/f16 (issue 16): the value rounded to the dtype, elements kept bit for bit.
+      {{In{{3, 4}}, In{{1, 4}, B}}, DType::bf16, Scalar(-1.5), "vm1.5"},
+      {{In{{2, 3, 4}}, In{{3, 1}, B}}, DType::f16, Scalar(0.25), "v0.25"},
   };
   for (const MF& s : specs) {
     OpCase c = make_case("masked_fill", "where", ins_tag(s.ins) + "_" + s.vtag, s.dt, s.ins);
@@ -237,7 +240,7 @@ void add_masked_fill(std::vector<OpCase>& out) {
     };
     c.out_dtypes = {s.dt};
     set_elementwise_cost(c, 1, s.dt);
-    if (is_floating(s.dt)) c.grad_inputs = {0};
+    if (is_floating(s.dt) && !is_half(s.dt)) c.grad_inputs = {0};
     out.push_back(std::move(c));
   }
 }

@@ -43,7 +43,8 @@ void add_index_select(std::vector<OpCase>& out) {
       {In{{1000, 64}}, 0, index_in({500}, 1000)},
       {In{{64, 1000}}, 1, index_in({300}, 1000)},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  // bf16/f16 (issue 16): index_select and gather move bytes, scatter_add adds in f32.
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 0 && k != 2 && k != 4) continue;
       const IS& s = specs[k];
@@ -62,7 +63,7 @@ void add_index_select(std::vector<OpCase>& out) {
         return bytes_of(x[1]) +
                2.0 * rows * numel_d(x[1]) * static_cast<double>(x[0].element_size());
       };
-      if (is_floating(dt)) c.grad_inputs = {0};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
 }
@@ -85,7 +86,8 @@ void add_gather_scatter(std::vector<OpCase>& out) {
       {In{{200, 64}}, 0, index_in({1000, 64}, 200)},
       {In{{64, 30}}, 1, index_in({64, 2000}, 30)},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  // bf16/f16 (issue 16): index_select and gather move bytes, scatter_add adds in f32.
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 0 && k != 4) continue;
       const GS& s = specs[k];
@@ -103,7 +105,7 @@ void add_gather_scatter(std::vector<OpCase>& out) {
         c.bytes = [](const Inputs& x) {
           return bytes_of(x[1]) + 2.0 * numel_d(x[1]) * static_cast<double>(x[0].element_size());
         };
-        if (is_floating(dt)) c.grad_inputs = {0};
+        if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
         out.push_back(std::move(c));
       }
       {
@@ -124,7 +126,7 @@ void add_gather_scatter(std::vector<OpCase>& out) {
         c.bytes = [](const Inputs& x) {
           return 2.0 * bytes_of(x[0]) + bytes_of(x[1]) + 2.0 * bytes_of(x[2]);
         };
-        if (is_floating(dt)) c.grad_inputs = {0, 2};
+        if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0, 2};
         out.push_back(std::move(c));
       }
     }

@@ -105,9 +105,10 @@ void add_pointwise_losses(std::vector<OpCase>& out) {
   const std::vector<Shape> shapes = {{3, 4}, {2, 3, 5}, {1031, 97}};
   for (const char* op : {"mse_loss", "l1_loss"})
     for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
-      for (DType dt : {DType::f32, DType::f64})
+      for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16})
         for (size_t k = 0; k < shapes.size(); ++k) {
           if (dt == DType::f64 && k == shapes.size() - 1) continue;
+          if (is_half(dt) && k > 1) continue;  // issue 16: composites of half ops
           std::vector<In> ins = {
               In{shapes[k]},
               In{shapes[k], Dist::normal, k == 1 ? Layout::transposed : Layout::contiguous}};
@@ -125,7 +126,7 @@ void add_pointwise_losses(std::vector<OpCase>& out) {
           c.out_dtypes = {dt};
           c.tol = tolerance(dt, r == Reduction::none ? TolKind::elementwise : TolKind::reduction);
           set_loss_cost(c, mse ? 3 : 2, r);
-          c.grad_inputs = {0, 1};
+          if (!is_half(dt)) c.grad_inputs = {0, 1};
           out.push_back(std::move(c));
         }
 }
@@ -145,9 +146,10 @@ void add_bce_with_logits(std::vector<OpCase>& out) {
       {{4, 3}, true, true},   {{257, 33}, false, false},
   };
   for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
-    for (DType dt : {DType::f32, DType::f64})
+    for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16})
       for (size_t k = 0; k < specs.size(); ++k) {
         if (dt == DType::f64 && k == specs.size() - 1) continue;
+        if (is_half(dt) && k != 0 && k != 2) continue;  // issue 16: composites of half ops
         const BS& s = specs[k];
         std::vector<In> ins = {In{s.shape, Dist::wide}, In{s.shape, Dist::positive}};
         if (s.weight) ins.push_back(In{{s.shape.back()}, Dist::positive});
@@ -179,7 +181,7 @@ void add_bce_with_logits(std::vector<OpCase>& out) {
         c.out_dtypes = {dt};
         c.tol = tolerance(dt, r == Reduction::none ? TolKind::transcendental : TolKind::reduction);
         set_loss_cost(c, 8, r);
-        c.grad_inputs = {0, 1};
+        if (!is_half(dt)) c.grad_inputs = {0, 1};
         out.push_back(std::move(c));
       }
 }

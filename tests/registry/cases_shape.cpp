@@ -66,7 +66,7 @@ void add_cat_stack(std::vector<OpCase>& out) {
       {{In{{2, 2}, N, Layout::contiguous, DType::i64}, In{{2, 2}}}, 1, true},
       {{In{{300, 200}}, In{{300, 101}, N, T}}, 1, false},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 1 && k != 3 && k != 7) continue;
       const CS& s = specs[k];
@@ -86,7 +86,8 @@ void add_cat_stack(std::vector<OpCase>& out) {
       c.out_dtypes = {out_dt};
       set_copy_cost(c);
       for (size_t i = 0; i < ins.size(); ++i)
-        if (is_floating(ins[i].dtype.value_or(dt))) c.grad_inputs.push_back(static_cast<int>(i));
+        if (is_floating(ins[i].dtype.value_or(dt)) && !is_half(dt))
+          c.grad_inputs.push_back(static_cast<int>(i));
       out.push_back(std::move(c));
     }
 }
