@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "autograd/anomaly_mode.h"
+#include "autograd/autocast_policy.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
@@ -37,6 +38,8 @@ void add_into(Tensor& slot, const Tensor& g) { slot = slot.defined() ? ember::ad
 void run(const TensorList& roots, const TensorList& root_grads, bool retain_graph,
          bool create_graph, bool accumulate_leaves, const std::vector<Capture>& captures) {
   GradModeGuard mode(create_graph);
+  // autocast does not apply to derivative rules: a gradient keeps its forward op's dtype.
+  autocast_policy::Suspend no_autocast;
   std::unordered_map<Node*, int> deps;
   std::unordered_map<Node*, TensorList> buffers;
 
