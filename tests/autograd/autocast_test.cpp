@@ -172,6 +172,13 @@ TEST(AutocastPolicy, MixedDtypesPromoteToTheWidest) {
   EXPECT_EQ((h * f).dtype(), DType::f32);
   EXPECT_EQ((h + h).dtype(), DType::bf16);
   EXPECT_EQ((h + randn({2, 4}, {.dtype = DType::f64})).dtype(), DType::f64);
+  // torch's promote list (cat, stack): the widest dtype, with gradients back in each dtype.
+  Tensor leaf = rand_leaf({2, 4});
+  Tensor joined = cat({h, leaf});
+  EXPECT_EQ(joined.dtype(), DType::f32);
+  EXPECT_EQ(stack({h, f}).dtype(), DType::f32);
+  sum(joined).backward();
+  EXPECT_EQ(leaf.grad().dtype(), DType::f32);
 }
 
 // conv and attention are cast to the autocast dtype; their bf16 kernels come from other
