@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "autograd/anomaly_mode.h"
+#include "autograd/autocast_policy.h"
 #include "tensor/ops.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
@@ -50,6 +51,8 @@ void run(const TensorList& roots, const TensorList& root_grads, bool retain_grap
   GradModeGuard mode(create_graph);
   std::vector<std::function<void()>> callbacks;
   CallbackScope callback_scope(&callbacks);
+  // autocast does not apply to derivative rules: a gradient keeps its forward op's dtype.
+  autocast_policy::Suspend no_autocast;
   std::unordered_map<Node*, int> deps;
   std::unordered_map<Node*, TensorList> buffers;
 

@@ -1,7 +1,9 @@
-// addmm, baddbmm and outer as torch's, composed of matmul, mul and add, so their gradients
-// are those ops'. beta * input + alpha * (m1 @ m2): with beta = 0 the input is not read
-// (NaN and inf in it do not propagate, torch's rule) and gets no gradient; alpha = 1 and
-// beta = 1 skip their multiplications, so the common case costs one matmul and one add.
+// mm and bmm (matmul behind torch's stricter shape checks); addmm, baddbmm and outer as
+// torch's, composed of matmul, mul and add, so their gradients are those ops'. beta * input + alpha
+// * (m1 @ m2): with beta = 0 the input is not read (NaN and inf in it do not propagate, torch's
+// rule) and gets no gradient; alpha = 1 and beta = 1 skip their multiplications, so the common case
+// costs one matmul and one add.
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -32,8 +34,32 @@ Tensor scaled_sum(const char* op, const Tensor& input, const Tensor& product, co
 
 }  // namespace
 
+Tensor mm(const Tensor& a, const Tensor& b) {
+  raw::check_defined("mm", a);
+  raw::check_defined("mm", b);
+  if (a.dim() != 2 || b.dim() != 2 || a.size(1) != b.size(0))
+    fail<ShapeError>("mm", "needs matrices (n, m) and (m, p), got ", str(a.sizes()), " and ",
+                     str(b.sizes()));
+  return matmul(a, b);
+}
+
+Tensor bmm(const Tensor& a, const Tensor& b) {
+  raw::check_defined("bmm", a);
+  raw::check_defined("bmm", b);
+  if (a.dim() != 3 || b.dim() != 3 || a.size(0) != b.size(0) || a.size(2) != b.size(1))
+    fail<ShapeError>("bmm", "needs batches (b, n, m) and (b, m, p), got ", str(a.sizes()), " and ",
+                     str(b.sizes()));
+  return matmul(a, b);
+}
+
 Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
              const Scalar& alpha) {
+  if (autocast_policy::active())  // autocast: lower precision
+    return autocast_policy::lower_precision(
+        [&](const Tensor& i, const Tensor& m1, const Tensor& m2) {
+          return addmm(i, m1, m2, beta, alpha);
+        },
+        input, mat1, mat2);
   raw::check_defined("addmm", input);
   raw::check_defined("addmm", mat1);
   raw::check_defined("addmm", mat2);
@@ -45,6 +71,12 @@ Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, const 
 
 Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2, const Scalar& beta,
                const Scalar& alpha) {
+  if (autocast_policy::active())  // autocast: lower precision
+    return autocast_policy::lower_precision(
+        [&](const Tensor& i, const Tensor& b1, const Tensor& b2) {
+          return baddbmm(i, b1, b2, beta, alpha);
+        },
+        input, batch1, batch2);
   raw::check_defined("baddbmm", input);
   raw::check_defined("baddbmm", batch1);
   raw::check_defined("baddbmm", batch2);

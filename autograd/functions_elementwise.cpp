@@ -5,6 +5,7 @@
 #include <cmath>
 #include <numbers>
 
+#include "autograd/autocast_policy.h"
 #include "autograd/grad_mode.h"
 #include "autograd/recording.h"
 #include "tensor/raw_gelu.h"
@@ -21,8 +22,18 @@ namespace {
 // d out / d x for the unary ops, given the incoming gradient g, the input x and output y.
 using UnaryRule = Tensor (*)(const Tensor& g, const Tensor& x, const Tensor& y, double arg);
 
+// autocast's f32 list (torch's fp32 policy): the ops whose 16-bit results lose too much
+// (exp and log over a wide range, powers).
+bool runs_in_f32(UnaryOp op) {
+  return op == UnaryOp::exp || op == UnaryOp::expm1 || op == UnaryOp::log || op == UnaryOp::log1p ||
+         op == UnaryOp::rsqrt || op == UnaryOp::pow_scalar || op == UnaryOp::softplus;
+}
+
 Tensor unary_op(UnaryOp op, const char* node, const Tensor& x, UnaryRule rule, bool save_x,
                 bool save_y, double arg = 0.0) {
+  if (autocast_policy::active() && runs_in_f32(op))  // autocast: exp, log, pow, ...
+    return autocast_policy::fp32(
+        [&](const Tensor& t) { return unary_op(op, node, t, rule, save_x, save_y, arg); }, x);
   Tensor y = raw::unary(op, x, arg);
   if (needs_grad({&x})) {
     SavedTensor sx = save_x ? SavedTensor(x, false) : SavedTensor();
@@ -281,6 +292,8 @@ Tensor div(const Tensor& a, const Tensor& b) {
 }
 // pow: da = g b a^(b-1), db = g y log(a) (0 where a == 0, as PyTorch)
 Tensor pow(const Tensor& a, const Tensor& b) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([](const Tensor& x, const Tensor& y) { return pow(x, y); }, a, b);
   return binary_op(BinaryOp::pow, "PowBackward", a, b, true, true,
                    [](const Tensor& g, const Tensor& a_, const Tensor& b_, const Tensor& y) {
                      Tensor da = g * b_ * pow(a_, b_ - 1.0);

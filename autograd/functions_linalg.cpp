@@ -1,4 +1,5 @@
 // Differentiable matmul and softmax.
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -11,6 +12,9 @@ using autograd::TensorList;
 // matmul, with 1-D operands promoted to matrices (a: (K) -> (1, K), b: (K) -> (K, 1)):
 //   dA = G @ B^T, dB = A^T @ G, each summed over broadcast batch dims, then reshaped back.
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  if (autocast_policy::active())  // autocast: lower precision
+    return autocast_policy::lower_precision(
+        [](const Tensor& x, const Tensor& y) { return matmul(x, y); }, a, b);
   Tensor y = raw::matmul(a, b);
   if (needs_grad({&a, &b})) {
     SavedTensor sa(a, false), sb(b, false);
@@ -62,6 +66,8 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
 
 // softmax: dx = y (g - sum(g y, dim))
 Tensor softmax(const Tensor& x, int64_t dim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([dim](const Tensor& t) { return softmax(t, dim); }, x);
   Tensor y = raw::softmax(x, dim, false);
   if (needs_grad({&x})) {
     auto sy = autograd::saved_output();
@@ -79,6 +85,8 @@ Tensor softmax(const Tensor& x, int64_t dim) {
 
 // log_softmax: dx = g - exp(y) sum(g, dim)
 Tensor log_softmax(const Tensor& x, int64_t dim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([dim](const Tensor& t) { return log_softmax(t, dim); }, x);
   Tensor y = raw::softmax(x, dim, true);
   if (needs_grad({&x})) {
     auto sy = autograd::saved_output();

@@ -21,6 +21,7 @@
 #include <limits>
 #include <vector>
 
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 #include "tensor/philox.h"
 #include "tensor/random.h"
@@ -187,6 +188,12 @@ TensorList attention_grads_differentiable(const Tensor& g, const Tensor& q, cons
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
               const Conv2dParams& params) {
+  if (autocast_policy::active())  // autocast: lower precision (conv1d too)
+    return autocast_policy::lower_precision(
+        [&](const Tensor& x_, const Tensor& w, const Tensor& b) {
+          return conv2d(x_, w, b, params);
+        },
+        x, weight, bias);
   raw::check_defined("conv2d", x);
   raw::check_defined("conv2d", weight);
   if (x.dim() == 3) {  // unbatched (C, H, W)
@@ -201,6 +208,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
 Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bias,
                         const Conv2dParams& params, int64_t output_padding_h,
                         int64_t output_padding_w) {
+  if (autocast_policy::active())  // autocast: lower precision
+    return autocast_policy::lower_precision(
+        [&](const Tensor& x_, const Tensor& w, const Tensor& b) {
+          return conv_transpose2d(x_, w, b, params, output_padding_h, output_padding_w);
+        },
+        x, weight, bias);
   constexpr const char* kOp = "conv_transpose2d";
   raw::check_defined(kOp, x);
   raw::check_defined(kOp, weight);
@@ -247,6 +260,12 @@ Tensor conv_transpose2d(const Tensor& x, const Tensor& weight, const Tensor& bia
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                     const Tensor& attn_mask, double dropout_p, bool is_causal,
                                     std::optional<double> scale) {
+  if (autocast_policy::active())  // autocast: lower precision
+    return autocast_policy::lower_precision(
+        [&](const Tensor& q_, const Tensor& k_, const Tensor& v_, const Tensor& m) {
+          return scaled_dot_product_attention(q_, k_, v_, m, dropout_p, is_causal, scale);
+        },
+        q, k, v, attn_mask);
   raw::check_defined(kSdpa, q);
   raw::check_defined(kSdpa, k);
   raw::check_defined(kSdpa, v);

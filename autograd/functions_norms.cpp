@@ -2,6 +2,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -16,6 +17,8 @@ using autograd::TensorList;
 // gradient is softmax(x) g, from the differentiable ops). An infinite m (a row of -inf, or
 // one holding +inf) is replaced by 0: -inf rows give log(0) = -inf, +inf rows +inf.
 Tensor logsumexp(const Tensor& x, const DimList& dims, bool keepdim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([&](const Tensor& t) { return logsumexp(t, dims, keepdim); }, x);
   raw::check_defined("logsumexp", x);
   const Tensor xf = is_floating(x.dtype()) ? x : x.to(DType::f32);
   const DimList wd = wrap_dims("logsumexp", dims, x.dim());
@@ -34,6 +37,9 @@ namespace linalg {
 //   dx = g x |x|^(p - 2) / y^(p - 1), and 0 where y = 0,
 // written with differentiable ops (y recomputed) so double backward works.
 Tensor vector_norm(const Tensor& x, double ord, const DimList& dims, bool keepdim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& t) { return vector_norm(t, ord, dims, keepdim); }, x);
   constexpr const char* op = "linalg.vector_norm";
   raw::check_defined(op, x);
   if (!is_floating(x.dtype()))

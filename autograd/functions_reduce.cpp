@@ -1,4 +1,5 @@
 // Differentiable reductions. g has the reduced shape; expand_reduced broadcasts it back.
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -19,6 +20,8 @@ int64_t reduced_count(const Shape& shape, const DimList& dims) {
 
 // sum: dx = g broadcast over the reduced dims
 Tensor sum(const Tensor& x, const DimList& dims, bool keepdim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([&](const Tensor& t) { return sum(t, dims, keepdim); }, x);
   Tensor y = raw::reduce(ReduceOp::sum, x, dims, keepdim);
   if (needs_grad({&x})) {
     DimList wd = wrap_dims("sum", dims, x.dim());
@@ -32,6 +35,8 @@ Tensor sum(const Tensor& x, const DimList& dims, bool keepdim) {
 
 // mean: dx = g / K broadcast, K the number of reduced elements
 Tensor mean(const Tensor& x, const DimList& dims, bool keepdim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([&](const Tensor& t) { return mean(t, dims, keepdim); }, x);
   Tensor y = raw::reduce(ReduceOp::mean, x, dims, keepdim);
   if (needs_grad({&x})) {
     DimList wd = wrap_dims("mean", dims, x.dim());
@@ -46,6 +51,8 @@ Tensor mean(const Tensor& x, const DimList& dims, bool keepdim) {
 
 // prod: dx = g y / x (inputs without zeros)
 Tensor prod(const Tensor& x, const DimList& dims, bool keepdim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([&](const Tensor& t) { return prod(t, dims, keepdim); }, x);
   Tensor y = raw::reduce(ReduceOp::prod, x, dims, keepdim);
   if (needs_grad({&x})) {
     DimList wd = wrap_dims("prod", dims, x.dim());
@@ -62,6 +69,9 @@ Tensor prod(const Tensor& x, const DimList& dims, bool keepdim) {
 
 // var: dx = g 2 (x - mean) / (K - correction)
 Tensor var(const Tensor& x, const DimList& dims, int64_t correction, bool keepdim) {
+  if (autocast_policy::active())  // autocast: f32 (std too)
+    return autocast_policy::fp32([&](const Tensor& t) { return var(t, dims, correction, keepdim); },
+                                 x);
   Tensor y = raw::reduce(ReduceOp::var, x, dims, keepdim, correction);
   if (needs_grad({&x})) {
     DimList wd = wrap_dims("var", dims, x.dim());

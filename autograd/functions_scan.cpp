@@ -1,4 +1,5 @@
 // Differentiable scans: cumsum and cumprod along one dim.
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -22,7 +23,11 @@ Tensor scan_sum(const Tensor& x, int64_t dim, bool reverse) {
 
 }  // namespace
 
-Tensor cumsum(const Tensor& x, int64_t dim) { return scan_sum(x, dim, false); }
+Tensor cumsum(const Tensor& x, int64_t dim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([dim](const Tensor& t) { return cumsum(t, dim); }, x);
+  return scan_sum(x, dim, false);
+}
 
 // cumprod: dx_k = sum_{i >= k} g_i prod_{j <= i, j != k} x_j, along each line. With z the
 // line's first zero, x' = x with x_z = 1 and rcumsum the suffix sum:
@@ -32,6 +37,8 @@ Tensor cumsum(const Tensor& x, int64_t dim) { return scan_sum(x, dim, false); }
 //           backward; a second zero at k itself gets 0 and no second derivative)
 // Written with differentiable ops, so double backward works (but as said at second zeros).
 Tensor cumprod(const Tensor& x, int64_t dim) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32([dim](const Tensor& t) { return cumprod(t, dim); }, x);
   Tensor y = raw::scan(ScanOp::prod, x, dim);
   if (needs_grad({&x})) {
     const int64_t d = wrap_dim("cumprod", dim, x.dim());

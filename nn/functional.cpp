@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "autograd/autocast_policy.h"
 #include "autograd/node.h"
 #include "autograd/recording.h"
 
@@ -36,6 +37,11 @@ Tensor classes_last(const Tensor& x) {
 }  // namespace
 
 Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  // autocast: lower precision, casting the weight itself (not weight.t()) so its cast is cached
+  if (autocast_policy::active())
+    return autocast_policy::lower_precision(
+        [](const Tensor& x_, const Tensor& w, const Tensor& b) { return linear(x_, w, b); }, x,
+        weight, bias);
   raw::check_defined("linear", x);
   raw::check_defined("linear", weight);
   if (weight.dim() != 2)
@@ -80,6 +86,12 @@ Tensor embedding(const Tensor& indices, const Tensor& weight, std::optional<int6
 
 Tensor layer_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                   const Tensor& bias, double eps) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& x_, const Tensor& w, const Tensor& b) {
+          return layer_norm(x_, normalized_shape, w, b, eps);
+        },
+        x, weight, bias);
   raw::check_defined("layer_norm", x);
   auto n = static_cast<int64_t>(normalized_shape.size());
   if (n == 0 || n > x.dim() ||
@@ -114,6 +126,14 @@ Tensor dropout(const Tensor& x, double p, bool training) {
 // ---- losses ------------------------------------------------------------------------------
 
 Tensor nll_loss(const Tensor& input, const Tensor& target, const NllLossOptions& o) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t, const Tensor& w) {
+          NllLossOptions o2 = o;
+          o2.weight = w;
+          return nll_loss(i, t, o2);
+        },
+        input, target, o.weight);
   raw::check_defined("nll_loss", input);
   raw::check_defined("nll_loss", target);
   if (target.dtype() != DType::i64)
@@ -152,6 +172,14 @@ Tensor nll_loss(const Tensor& input, const Tensor& target, const NllLossOptions&
 }
 
 Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntropyOptions& o) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t, const Tensor& w) {
+          CrossEntropyOptions o2 = o;
+          o2.weight = w;
+          return cross_entropy(i, t, o2);
+        },
+        input, target, o.weight);
   raw::check_defined("cross_entropy", input);
   raw::check_defined("cross_entropy", target);
   if (!input.is_floating_point())
@@ -219,18 +247,33 @@ Tensor cross_entropy(const Tensor& input, const Tensor& target, const CrossEntro
 }
 
 Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t) { return mse_loss(i, t, reduction); }, input, target);
   check_same_shape("mse_loss", input, target);
   Tensor d = input - target;
   return reduce(d * d, reduction);
 }
 
 Tensor l1_loss(const Tensor& input, const Tensor& target, Reduction reduction) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t) { return l1_loss(i, t, reduction); }, input, target);
   check_same_shape("l1_loss", input, target);
   return reduce(abs(input - target), reduction);
 }
 
 Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& target,
                                         const BceWithLogitsOptions& o) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t, const Tensor& w, const Tensor& pw) {
+          BceWithLogitsOptions o2 = o;
+          o2.weight = w;
+          o2.pos_weight = pw;
+          return binary_cross_entropy_with_logits(i, t, o2);
+        },
+        input, target, o.weight, o.pos_weight);
   check_same_shape("binary_cross_entropy_with_logits", input, target);
   // Stable form: (1 - t) x + (1 + (pw - 1) t) * (log(1 + exp(-|x|)) + max(-x, 0))
   Tensor x = input;
@@ -247,6 +290,10 @@ Tensor binary_cross_entropy_with_logits(const Tensor& input, const Tensor& targe
 }
 
 Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduction, double beta) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t) { return smooth_l1_loss(i, t, reduction, beta); },
+        input, target);
   check_same_shape("smooth_l1_loss", input, target);
   if (!(beta >= 0.0)) fail<ValueError>("smooth_l1_loss", "beta must be non-negative, got ", beta);
   Tensor d = input - target;
@@ -256,6 +303,10 @@ Tensor smooth_l1_loss(const Tensor& input, const Tensor& target, Reduction reduc
 }
 
 Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction, double delta) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t) { return huber_loss(i, t, reduction, delta); }, input,
+        target);
   check_same_shape("huber_loss", input, target);
   if (!(delta > 0.0)) fail<ValueError>("huber_loss", "delta must be positive, got ", delta);
   Tensor d = input - target;
@@ -264,6 +315,14 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BceOptions& o) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t, const Tensor& w) {
+          BceOptions o2 = o;
+          o2.weight = w;
+          return binary_cross_entropy(i, t, o2);
+        },
+        input, target, o.weight);
   check_same_shape("binary_cross_entropy", input, target);
   if (!input.is_floating_point())
     fail<DTypeError>("binary_cross_entropy", "input must hold floating-point probabilities, got ",
@@ -281,6 +340,10 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Bce
 
 Tensor kl_div(const Tensor& input, const Tensor& target, KlDivReduction reduction,
               bool log_target) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& i, const Tensor& t) { return kl_div(i, t, reduction, log_target); },
+        input, target);
   check_same_shape("kl_div", input, target);
   Tensor loss;
   if (log_target) {

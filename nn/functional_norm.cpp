@@ -1,5 +1,6 @@
 // nn::functional's batch_norm, group_norm and instance_norm: shape checks with PyTorch's
 // messages, then the (N, C, S) primitives of autograd/functions_norm.cpp.
+#include "autograd/autocast_policy.h"
 #include "autograd/grad_mode.h"
 #include "nn/functional.h"
 #include "tensor/raw.h"
@@ -29,6 +30,13 @@ Tensor repeat_per_sample(const Tensor& t, int64_t N) {
 Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                   const Tensor& weight, const Tensor& bias, bool training, double momentum,
                   double eps) {
+  if (autocast_policy::active())  // autocast: f32 (the running statistics are left as they are:
+                                  // updated in place)
+    return autocast_policy::fp32(
+        [&](const Tensor& x_, const Tensor& w, const Tensor& b) {
+          return batch_norm(x_, running_mean, running_var, w, b, training, momentum, eps);
+        },
+        x, weight, bias);
   Tensor xs = as_ncs("batch_norm", x);  // (N, C, S)
   if (training && xs.size(0) * xs.size(2) == 1)
     fail<ValueError>("batch_norm", "Expected more than 1 value per channel when training, ",
@@ -40,6 +48,12 @@ Tensor batch_norm(const Tensor& x, const Tensor& running_mean, const Tensor& run
 
 Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, const Tensor& bias,
                   double eps) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& x_, const Tensor& w, const Tensor& b) {
+          return group_norm(x_, num_groups, w, b, eps);
+        },
+        x, weight, bias);
   Tensor xs = as_ncs("group_norm", x);  // (N, C, S)
   return ember::group_norm_ncs(xs, num_groups, weight, bias, eps).reshape(x.sizes());
 }
@@ -47,6 +61,12 @@ Tensor group_norm(const Tensor& x, int64_t num_groups, const Tensor& weight, con
 Tensor instance_norm(const Tensor& x, const Tensor& running_mean, const Tensor& running_var,
                      const Tensor& weight, const Tensor& bias, bool use_input_stats,
                      double momentum, double eps) {
+  if (autocast_policy::active())  // autocast: f32 (running statistics left as they are)
+    return autocast_policy::fp32(
+        [&](const Tensor& x_, const Tensor& w, const Tensor& b) {
+          return instance_norm(x_, running_mean, running_var, w, b, use_input_stats, momentum, eps);
+        },
+        x, weight, bias);
   Tensor xs = as_ncs("instance_norm", x);  // (N, C, S)
   const int64_t N = xs.size(0), C = xs.size(1), S = xs.size(2);
   if (running_mean.defined() != running_var.defined())

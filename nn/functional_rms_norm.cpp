@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "autograd/autocast_policy.h"
 #include "nn/functional.h"
 #include "tensor/raw.h"
 
@@ -10,6 +11,10 @@ namespace ember::nn::functional {
 
 Tensor rms_norm(const Tensor& x, const Shape& normalized_shape, const Tensor& weight,
                 std::optional<double> eps) {
+  if (autocast_policy::active())  // autocast: f32
+    return autocast_policy::fp32(
+        [&](const Tensor& x_, const Tensor& w) { return rms_norm(x_, normalized_shape, w, eps); },
+        x, weight);
   raw::check_defined("rms_norm", x);
   auto n = static_cast<int64_t>(normalized_shape.size());
   if (n == 0 || n > x.dim() ||

@@ -305,6 +305,10 @@ Tensor vector_norm(const Tensor& x, double ord = 2.0, const DimList& dims = {},
 // as torch.addmm; beta = 0 ignores input (its NaN and inf too) and gives it no gradient.
 Tensor addmm(const Tensor& input, const Tensor& mat1, const Tensor& mat2, const Scalar& beta = 1,
              const Scalar& alpha = 1);
+// torch.mm: a (n, m) @ b (m, p) only (no broadcasting, no 1-D); torch.bmm: a (b, n, m) @
+// b (b, m, p) with equal batch sizes. Both are matmul after that check (issue 16, autocast).
+Tensor mm(const Tensor& a, const Tensor& b);
+Tensor bmm(const Tensor& a, const Tensor& b);
 // The batched form: batch1 (b, n, m), batch2 (b, m, p), input expandable to (b, n, p).
 Tensor baddbmm(const Tensor& input, const Tensor& batch1, const Tensor& batch2,
                const Scalar& beta = 1, const Scalar& alpha = 1);

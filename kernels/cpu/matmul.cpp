@@ -4,11 +4,18 @@
 // (row-major, or column-major as a transposed view gives); any other layout is copied
 // once. A batch of products is split over threads; one large product is split into row
 // blocks, one per thread. Eigen runs every product on one thread (it sees omp_in_parallel).
+//
+// bf16/f16 (issue 16): each operand is widened to f32 once (a batch-broadcast operand, such
+// as linear's weight, once for all batches, not per batch), the f32 GEMM runs (f32
+// accumulation) into an f32 result, which is rounded once into the 16-bit output. The
+// widened copies cost 2x the operands' bytes of temporary memory; converting panels inside
+// the GEMM's packing would avoid them, which Eigen does not let us hook.
 #include <omp.h>
 
 #include <Eigen/Core>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/widen.h"
 #include "tensor/raw.h"
 
 namespace ember::cpu {
@@ -98,12 +105,27 @@ void gemm(const Tensor& out, const Tensor& a_in, const Tensor& b_in) {
   return gemm_batch<T, C, C>(out, a, b, la, lb);
 }
 
+// A bf16/f16 operand (B, rows, cols) as f32, keeping a broadcast batch (stride 0) broadcast.
+Tensor widen_operand(CpuBackend& be, const Tensor& t) {
+  if (t.size(0) > 1 && t.stride(0) == 0)
+    return raw::expand(widened(be, raw::slice(t, 0, 0, 1, 1)), t.sizes());
+  return widened(be, t);
+}
+
+void gemm_half(CpuBackend& be, const Tensor& out, const Tensor& a, const Tensor& b) {
+  Tensor wide = wide_output(out);
+  gemm<float>(wide, widen_operand(be, a), widen_operand(be, b));
+  be.copy(out, wide);  // the one rounding
+}
+
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
   switch (out.dtype()) {
     case DType::f32: return gemm<float>(out, a, b);
     case DType::f64: return gemm<double>(out, a, b);
+    case DType::bf16:
+    case DType::f16: return gemm_half(*this, out, a, b);
     default: fail<InternalError>("matmul", "no cpu kernel for ", out.dtype());
   }
 }

@@ -23,11 +23,26 @@ namespace ember::cuda_impl {
 
 namespace {
 
+// cublasGemmEx and cublasGemmStridedBatchedEx are overloaded in C++ (a legacy form takes
+// the compute type as a cudaDataType), so their pointer types are spelled out: the
+// cublasComputeType_t forms, the symbols the library exports.
+using GemmExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t, int, int,
+                                    int, const void*, const void*, cudaDataType, int, const void*,
+                                    cudaDataType, int, const void*, void*, cudaDataType, int,
+                                    cublasComputeType_t, cublasGemmAlgo_t);
+using GemmBatchedExFn = cublasStatus_t (*)(cublasHandle_t, cublasOperation_t, cublasOperation_t,
+                                           int, int, int, const void*, const void*, cudaDataType,
+                                           int, long long, const void*, cudaDataType, int,
+                                           long long, const void*, void*, cudaDataType, int,
+                                           long long, int, cublasComputeType_t, cublasGemmAlgo_t);
+
 struct Cublas {
   decltype(&cublasCreate_v2) create = nullptr;
   decltype(&cublasSetStream_v2) set_stream = nullptr;
   decltype(&cublasSgemmStridedBatched) sgemm = nullptr;
   decltype(&cublasDgemmStridedBatched) dgemm = nullptr;
+  GemmExFn gemm_ex = nullptr;                 // bf16/f16 (issue 16)
+  GemmBatchedExFn gemm_batched_ex = nullptr;  // bf16/f16 (issue 16)
   decltype(&cublasGetStatusString) status_string = nullptr;
   decltype(&cublasSetMathMode) set_math_mode = nullptr;
   bool tf32 = false;  // the handle's math mode: TF32 tensor ops, or the default
@@ -43,6 +58,8 @@ Cublas* load() {
       !resolve(lib, "cublasSetStream_v2", &c->set_stream) ||
       !resolve(lib, "cublasSgemmStridedBatched", &c->sgemm) ||
       !resolve(lib, "cublasDgemmStridedBatched", &c->dgemm) ||
+      !resolve(lib, "cublasGemmEx", &c->gemm_ex) ||
+      !resolve(lib, "cublasGemmStridedBatchedEx", &c->gemm_batched_ex) ||
       !resolve(lib, "cublasGetStatusString", &c->status_string) ||
       !resolve(lib, "cublasSetMathMode", &c->set_math_mode)) {
     c->error = std::string(EMBER_CUBLAS_SONAME) + " lacks a function ember calls";
@@ -102,6 +119,20 @@ void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda,
     st = c.dgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const double*>(b), ld_b,
                  s.b_batch, static_cast<const double*>(a), ld_a, s.a_batch, &zero,
                  static_cast<double*>(out), m, stride_out, batch);
+  } else if (is_half(dtype)) {
+    // bf16/f16 (issue 16): 16-bit operands and output, f32 accumulation
+    // (CUBLAS_COMPUTE_32F, PyTorch's choice), which cuBLAS runs on tensor cores; alpha and
+    // beta are then floats. One product: cublasGemmEx, several: the strided-batched form.
+    const cudaDataType t = dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_16F;
+    const float one = 1.0f, zero = 0.0f;
+    if (batch == 1) {
+      st = c.gemm_ex(c.handle, op_b, op_a, m, n, k, &one, b, t, ld_b, a, t, ld_a, &zero, out, t, m,
+                     CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    } else {
+      st = c.gemm_batched_ex(c.handle, op_b, op_a, m, n, k, &one, b, t, ld_b, s.b_batch, a, t, ld_a,
+                             s.a_batch, &zero, out, t, m, stride_out, batch, CUBLAS_COMPUTE_32F,
+                             CUBLAS_GEMM_DEFAULT);
+    }
   } else {
     fail<InternalError>("matmul", "no cuBLAS kernel for ", dtype);
   }

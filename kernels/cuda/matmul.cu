@@ -1,7 +1,9 @@
 // Tiled GEMM in shared memory: the `sim` device's matmul, selectable on `cuda`.
 //
 // Math:   out[b] = a[b] @ b[b] for every batch b; f32 accumulates in f32 (as cuBLAS
-//         does without TF32), f64 in f64.
+//         does without TF32), f64 in f64, bf16 and f16 in f32 (each element widened as it
+//         is loaded into shared memory, the sum rounded once when stored: cuBLAS's
+//         CUBLAS_COMPUTE_32F, what serves `cuda`).
 // Shapes: a (B, M, K), b (B, K, N) with any strides (batch stride 0 when broadcast);
 //         out (B, M, N) contiguous.
 // Split:  one 64x64 tile of out per block of 16x16 threads; thread (tx, ty) owns the
@@ -15,11 +17,14 @@
 // Pre:    K >= 1 (the op layer fills out with zeros for K == 0).
 // Version: plain FMA loop, no tensor cores and no double buffering: correct everywhere,
 //         about a tenth of cuBLAS on Hopper; cuBLAS serves `cuda` by default.
+//         bf16/f16 (issue 16): the same loop on the f32 accumulator type; the shared
+//         tiles hold the widened values (f32 tiles, as for f32 inputs).
 #include <cstdint>
 
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/matmul.h"
 #include "tensor/error.h"
+#include "tensor/half.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -30,11 +35,13 @@ constexpr int kStep = 16;                  // BK
 constexpr int kSide = 16;                  // threads per side: 16 x 16 = 256
 constexpr int kPerThread = kTile / kSide;  // 4
 
+// T is the storage type, Acc = opmath_t<T> the type the tiles are held and summed in.
 template <typename T>
 __global__ void gemm_tiled(GemmShape s, T* out, const T* a, const T* b) {
-  __shared__ T
+  using Acc = opmath_t<T>;
+  __shared__ Acc
       As[kStep][kTile + 1];  // As[k][m]: A's tile transposed; +1 breaks the store conflicts
-  __shared__ T Bs[kStep][kTile + 1];  // Bs[k][n]
+  __shared__ Acc Bs[kStep][kTile + 1];  // Bs[k][n]
   const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
   const int tid = ty * kSide + tx;
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kTile,
@@ -42,10 +49,10 @@ __global__ void gemm_tiled(GemmShape s, T* out, const T* a, const T* b) {
   for (int64_t batch = blockIdx.z; batch < s.batch; batch += gridDim.z) {
     const T* pa = a + batch * s.a_batch;
     const T* pb = b + batch * s.b_batch;
-    T acc[kPerThread][kPerThread];
+    Acc acc[kPerThread][kPerThread];
     EMBER_UNROLL
     for (int i = 0; i < kPerThread; ++i) EMBER_UNROLL
-    for (int j = 0; j < kPerThread; ++j) acc[i][j] = T(0);
+    for (int j = 0; j < kPerThread; ++j) acc[i][j] = Acc(0);
 
     for (int64_t k0 = 0; k0 < s.k; k0 += kStep) {
       EMBER_UNROLL
@@ -53,15 +60,15 @@ __global__ void gemm_tiled(GemmShape s, T* out, const T* a, const T* b) {
         const int idx = tid + e * kSide * kSide;
         const int am = idx / kStep, ak = idx % kStep;  // A tile: 64 rows x 16
         const int64_t gm = m0 + am, gk = k0 + ak;
-        As[ak][am] = (gm < s.m && gk < s.k) ? pa[gm * s.a_row + gk * s.a_col] : T(0);
+        As[ak][am] = (gm < s.m && gk < s.k) ? Acc(pa[gm * s.a_row + gk * s.a_col]) : Acc(0);
         const int bk = idx / kTile, bn = idx % kTile;  // B tile: 16 rows x 64
         const int64_t gk2 = k0 + bk, gn = n0 + bn;
-        Bs[bk][bn] = (gk2 < s.k && gn < s.n) ? pb[gk2 * s.b_row + gn * s.b_col] : T(0);
+        Bs[bk][bn] = (gk2 < s.k && gn < s.n) ? Acc(pb[gk2 * s.b_row + gn * s.b_col]) : Acc(0);
       }
       __syncthreads();
       EMBER_UNROLL
       for (int kk = 0; kk < kStep; ++kk) {
-        T av[kPerThread], bv[kPerThread];
+        Acc av[kPerThread], bv[kPerThread];
         EMBER_UNROLL
         for (int i = 0; i < kPerThread; ++i) av[i] = As[kk][ty + kSide * i];
         EMBER_UNROLL
@@ -79,7 +86,7 @@ __global__ void gemm_tiled(GemmShape s, T* out, const T* a, const T* b) {
       EMBER_UNROLL
       for (int j = 0; j < kPerThread; ++j) {
         const int64_t gn = n0 + tx + kSide * j;
-        if (gm < s.m && gn < s.n) po[gm * s.n + gn] = acc[i][j];
+        if (gm < s.m && gn < s.n) po[gm * s.n + gn] = T(acc[i][j]);  // the one rounding
       }
     }
   }
@@ -107,6 +114,11 @@ void launch_gemm_tiled(DType dtype, const GemmShape& s, void* out, const void* a
     case DType::f64:
       return run(s, static_cast<double*>(out), static_cast<const double*>(a),
                  static_cast<const double*>(b));
+    case DType::bf16:  // issue 16
+      return run(s, static_cast<bf16*>(out), static_cast<const bf16*>(a),
+                 static_cast<const bf16*>(b));
+    case DType::f16:
+      return run(s, static_cast<f16*>(out), static_cast<const f16*>(a), static_cast<const f16*>(b));
     default: fail<InternalError>("matmul", "no kernel for ", dtype);
   }
 }

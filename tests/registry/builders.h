@@ -96,5 +96,7 @@ void add_group_norm_cases(std::vector<OpCase>& out);
 void add_lin_cases(std::vector<OpCase>& out);       // cases_lin.cpp: einsum, addmm, ... (issue 15)
 void add_rms_norm_cases(std::vector<OpCase>& out);  // cases_rms_norm.cpp (issue 15)
 void add_rnn_cases(std::vector<OpCase>& out);       // lstm_cell, gru_cell (issue 15)
+// cases_matmul_half.cpp: the matmul family in bf16/f16 (issue 16, autocast)
+void add_matmul_half_cases(std::vector<OpCase>& out);
 
 }  // namespace ember::cases

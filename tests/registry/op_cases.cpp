@@ -64,6 +64,7 @@ const std::vector<OpCase>& op_cases() {
     add_batch_norm_cases(v);
     add_group_norm_cases(v);
     add_lin_cases(v);
+    add_matmul_half_cases(v);  // issue 16, autocast
     add_rms_norm_cases(v);
     add_rnn_cases(v);  // issue 15, rnn
     std::set<std::string> seen;
