@@ -45,6 +45,8 @@ bool wants_grad(const Tensor& t) { return t.defined() && t.requires_grad(); }
 // db = g summed over N, P and Q, as a matrix-vector product with ones (vectorized) and a
 // sum over N: g (N, K, P, Q) -> (K).
 Tensor conv_bias_grad(const Tensor& g) {
+  // bf16/f16 (issue 16): one reduction, summed in f32 and rounded once.
+  if (is_half(g.dtype())) return sum(g, {0, 2, 3});
   const int64_t N = g.size(0), K = g.size(1), PQ = g.size(2) * g.size(3);
   return sum(matmul(g.reshape({N, K, PQ}), ones({PQ}, g.options())), {0});
 }

@@ -3,6 +3,7 @@
 #include "autograd/grad_mode.h"
 #include "optim/adam_checks.h"
 #include "tensor/ops.h"
+#include "tensor/optim_state_dtype.h"
 #include "tensor/raw.h"
 
 namespace ember::optim {
@@ -48,11 +49,11 @@ void Adam::step() {
       for (const char* name : {"exp_avg", "exp_avg_sq", "max_exp_avg_sq"}) {
         if (!p.amsgrad && name[0] == 'm') continue;
         Tensor* b = st.buffers.find(name);
+        const DType sd = optim_state_dtype(param.dtype());  // f32 for bf16/f16 params
         if (b == nullptr) {
-          st.buffers.insert(name, zeros_like(param));
-        } else if (b->device() != param.device() ||
-                   b->dtype() != param.dtype()) {  // the module moved
-          *b = b->to(param.device(), param.dtype()).contiguous();
+          st.buffers.insert(name, zeros(param.sizes(), {.dtype = sd, .device = param.device()}));
+        } else if (b->device() != param.device() || b->dtype() != sd) {  // the module moved
+          *b = b->to(param.device(), sd).contiguous();
         }
       }
       const Tensor* m = st.buffers.find("exp_avg");

@@ -4,6 +4,7 @@
 
 #include "autograd/grad_mode.h"
 #include "tensor/ops.h"
+#include "tensor/optim_state_dtype.h"
 #include "tensor/raw.h"
 
 namespace ember::optim {
@@ -125,7 +126,9 @@ void Optimizer::load_state_dict(const nn::StateDict& dict) {
         if (t.sizes() != p.sizes())
           fail<ShapeError>("load_state_dict", "state '", key, "' of shape ", str(t.sizes()),
                            " does not match its parameter of shape ", str(p.sizes()));
-        st.buffers.insert(key.substr(sp.size()), t.to(p.device(), p.dtype()).clone());
+        // f32 for a bf16/f16 parameter: a checkpoint keeps the state's precision.
+        st.buffers.insert(key.substr(sp.size()),
+                          t.to(p.device(), optim_state_dtype(p.dtype())).clone());
       }
       restored[p.impl()] = std::move(st);
     }

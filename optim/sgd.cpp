@@ -2,6 +2,7 @@
 
 #include "autograd/grad_mode.h"
 #include "tensor/ops.h"
+#include "tensor/optim_state_dtype.h"
 #include "tensor/raw.h"
 
 namespace ember::optim {
@@ -60,10 +61,11 @@ void SGD::step() {
       const Tensor* buf = nullptr;
       if (p.momentum != 0.0) {
         Tensor* b = st.buffers.find("momentum_buffer");
-        if (b == nullptr || b->device() != param.device() || b->dtype() != param.dtype()) {
-          b = &st.buffers.insert(
-              "momentum_buffer",
-              b ? b->to(param.device(), param.dtype()).contiguous() : zeros_like(param));
+        const DType sd = optim_state_dtype(param.dtype());  // f32 for bf16/f16 params
+        if (b == nullptr || b->device() != param.device() || b->dtype() != sd) {
+          b = &st.buffers.insert("momentum_buffer",
+                                 b ? b->to(param.device(), sd).contiguous()
+                                   : zeros(param.sizes(), {.dtype = sd, .device = param.device()}));
           first = st.step == 0;
         }
         buf = b;

@@ -7,6 +7,7 @@
 
 #include "optim/optimizer.h"
 #include "tensor/ops.h"
+#include "tensor/optim_state_dtype.h"
 
 namespace ember::optim {
 
@@ -15,10 +16,11 @@ inline void ensure_buffers(ParamState& st, const Tensor& param,
                            std::initializer_list<const char*> names, double fill = 0.0) {
   for (const char* name : names) {
     Tensor* b = st.buffers.find(name);
+    const DType sd = optim_state_dtype(param.dtype());  // f32 for bf16/f16 params
     if (b == nullptr) {
-      st.buffers.insert(name, fill == 0.0 ? zeros_like(param) : full_like(param, fill));
-    } else if (b->device() != param.device() || b->dtype() != param.dtype()) {
-      *b = b->to(param.device(), param.dtype()).contiguous();
+      st.buffers.insert(name, full(param.sizes(), fill, {.dtype = sd, .device = param.device()}));
+    } else if (b->device() != param.device() || b->dtype() != sd) {
+      *b = b->to(param.device(), sd).contiguous();
     }
   }
 }

@@ -229,6 +229,10 @@ Tensor prepare_mask(const char* op, const Tensor& mask, const Tensor& q, const A
   return m;
 }
 
+// The log-sum-exp saved for the backward is f32 for bf16/f16 attention (as PyTorch's flash
+// attention): a 16-bit lse would misplace every recomputed probability by up to 2^-8 of lse.
+DType lse_dtype(DType q) { return is_half(q) ? DType::f32 : q; }
+
 }  // namespace
 
 std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -238,7 +242,7 @@ std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, c
   check_dropout(kAttn, p);
   Tensor m = prepare_mask(kAttn, mask, q, s);
   Tensor out = empty(s.out(), q.dtype(), q.device());  // (B, H, Tq, Dv)
-  Tensor lse = empty({s.B, s.H, s.Tq}, q.dtype(), q.device());
+  Tensor lse = empty({s.B, s.H, s.Tq}, lse_dtype(q.dtype()), q.device());
   if (lse.numel() == 0) return {out, lse};
   if (s.Tk == 0) {  // nothing to attend to: an empty sum
     fill_(out, 0);
@@ -249,7 +253,7 @@ std::tuple<Tensor, Tensor> attention_forward(const Tensor& q, const Tensor& k, c
   const Dispatch run(Primitive::attention, q.device(), q.dtype());
   if (run.is_fallback()) {
     out = empty(s.out(), q.dtype(), run.device());
-    lse = empty(lse.sizes(), q.dtype(), run.device());
+    lse = empty(lse.sizes(), lse.dtype(), run.device());
   }
   Tensor hm = run.operand(m);
   run.backend().attention_forward({.out = out,
@@ -275,7 +279,10 @@ std::tuple<Tensor, Tensor, Tensor> attention_backward(const Tensor& grad_out, co
   check_defined(kAttnBwd, lse);
   check_float_same(kAttnBwd, q, "query", grad_out, "grad_output");
   check_float_same(kAttnBwd, q, "query", out, "output");
-  check_float_same(kAttnBwd, q, "query", lse, "logsumexp");
+  check_same_device(kAttnBwd, q, lse);
+  if (lse.dtype() != lse_dtype(q.dtype()))
+    fail<DTypeError>(kAttnBwd, "expected a logsumexp of dtype ", lse_dtype(q.dtype()),
+                     " for a query of dtype ", q.dtype(), ", got ", lse.dtype());
   if (grad_out.sizes() != s.out() || out.sizes() != s.out() || lse.sizes() != Shape{s.B, s.H, s.Tq})
     fail<ShapeError>(kAttnBwd, "expected grad_output and output of shape ", str(s.out()),
                      " and logsumexp of ", str(Shape{s.B, s.H, s.Tq}), ", got ",

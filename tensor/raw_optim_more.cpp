@@ -5,6 +5,7 @@
 
 #include "tensor/backend.h"
 #include "tensor/dispatch.h"
+#include "tensor/optim_state_dtype.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
 
@@ -23,14 +24,19 @@ void check_tensor(const char* op, const Tensor& param, const Tensor& grad) {
     fail<ShapeError>(op, "gradient of shape ", str(grad.sizes()), " on ", grad.device(),
                      " does not match its parameter of shape ", str(param.sizes()), " on ",
                      param.device());
+  if (grad.dtype() != param.dtype())
+    fail<DTypeError>(op, "gradient of dtype ", grad.dtype(), " does not match its parameter's ",
+                     param.dtype(), " (shape ", str(param.sizes()), ")");
 }
 
 void check_buffer(const char* op, const Tensor& param, const Tensor* t, const char* what) {
   if (t == nullptr || !t->defined()) fail<ValueError>(op, "missing state ", what);
-  if (t->sizes() != param.sizes() || t->dtype() != param.dtype() || t->device() != param.device())
+  if (t->sizes() != param.sizes() || t->dtype() != optim_state_dtype(param.dtype()) ||
+      t->device() != param.device())
     fail<ShapeError>(op, what, " of shape ", str(t->sizes()), " (", t->dtype(), ", ", t->device(),
                      ") does not match its parameter of shape ", str(param.sizes()), " (",
-                     param.dtype(), ", ", param.device(), ")");
+                     param.dtype(), ", ", param.device(), "; state dtype ",
+                     optim_state_dtype(param.dtype()), ")");
   if (!t->is_contiguous()) fail<ValueError>(op, what, " must be contiguous");
 }
 

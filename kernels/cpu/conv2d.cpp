@@ -48,6 +48,7 @@
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/cpu/widen.h"
 
 namespace ember::cpu {
 
@@ -327,8 +328,16 @@ void backward_weight(const Geom& g, const T* gout, const T* x, T* gw) {
 
 }  // namespace
 
+// bf16/f16 (issue 16): the operands widened to f32, the f32 kernel (im2col or Winograd),
+// the result rounded once: PyTorch's cpu convolution computes halves in f32 too.
 void CpuBackend::conv2d_forward(const Tensor& out, const Tensor& x, const Tensor& w,
                                 const Tensor& bias, const Conv2dParams& p) {
+  if (is_half(out.dtype())) {
+    const Tensor wide = wide_output(out);
+    conv2d_forward(wide, widened(*this, x), widened(*this, w),
+                   bias.defined() ? widened(*this, bias) : bias, p);
+    return copy(out, wide);
+  }
   const Geom g = make_geom(x, w, out, p);
   dense::dispatch_floating(out, "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -339,6 +348,11 @@ void CpuBackend::conv2d_forward(const Tensor& out, const Tensor& x, const Tensor
 
 void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_out,
                                        const Tensor& w, const Conv2dParams& p) {
+  if (is_half(grad_x.dtype())) {  // f32 operands, one rounding (issue 16)
+    const Tensor wide = wide_output(grad_x);
+    conv2d_backward_input(wide, widened(*this, grad_out), widened(*this, w), p);
+    return copy(grad_x, wide);
+  }
   const Geom g = make_geom(grad_x, w, grad_out, p);
   dense::dispatch_floating(grad_x, "conv2d", [&](auto tag) {
     using T = decltype(tag);
@@ -349,6 +363,11 @@ void CpuBackend::conv2d_backward_input(const Tensor& grad_x, const Tensor& grad_
 
 void CpuBackend::conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out,
                                         const Tensor& x, const Conv2dParams& p) {
+  if (is_half(grad_w.dtype())) {  // f32 operands, one rounding (issue 16)
+    const Tensor wide = wide_output(grad_w);
+    conv2d_backward_weight(wide, widened(*this, grad_out), widened(*this, x), p);
+    return copy(grad_w, wide);
+  }
   const Geom g = make_geom(x, grad_w, grad_out, p);
   dense::dispatch_floating(grad_w, "conv2d", [&](auto tag) {
     using T = decltype(tag);

@@ -1,5 +1,7 @@
 // Fused optimizer steps of the cpu backend: one pass over param, grad and state per
-// element, in the parameter's precision with f64 scalars.
+// element, in the parameter's precision with f64 scalars; a bf16/f16 parameter (and its
+// gradient) is read into f32, updated against f32 state (tensor/optim_state_dtype.h) and
+// rounded once (W is the parameter's storage type, T = opmath_t<W> the math's and state's).
 //
 // Adam (torch.optim.Adam / AdamW):
 //   g = maximize ? -grad : grad;  Adam: g += wd * p;  AdamW: p *= 1 - lr * wd
@@ -36,16 +38,16 @@ struct AdamScalars {
   T b1, b2, one_minus_b1, one_minus_b2, step_size, inv_bc2_sqrt, eps, l2, decay, sign;
 };
 
-template <typename T, bool Amsgrad>
-void adam_loop(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v,
+template <typename W, typename T, bool Amsgrad>
+void adam_loop(W* __restrict param, const W* __restrict grad, T* __restrict m, T* __restrict v,
                T* __restrict vmax, int64_t n, const AdamScalars<T> c, bool parallel) {
   const T b1 = c.b1, b2 = c.b2, one_minus_b1 = c.one_minus_b1, one_minus_b2 = c.one_minus_b2;
   const T step_size = c.step_size, inv_bc2_sqrt = c.inv_bc2_sqrt, eps = c.eps, l2 = c.l2,
           decay = c.decay, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
-    T w = param[i];
-    T g = sign * grad[i] + l2 * w;
+    T w = static_cast<T>(param[i]);
+    T g = sign * static_cast<T>(grad[i]) + l2 * w;
     w *= decay;
     T mi = b1 * m[i] + one_minus_b1 * g;
     T vi = b2 * v[i] + one_minus_b2 * g * g;
@@ -56,14 +58,15 @@ void adam_loop(T* __restrict param, const T* __restrict grad, T* __restrict m, T
       denom_v = vmax[i] > vi ? vmax[i] : vi;
       vmax[i] = denom_v;
     }
-    param[i] = w - step_size * mi / (std::sqrt(denom_v) * inv_bc2_sqrt + eps);
+    param[i] = W(w - step_size * mi / (std::sqrt(denom_v) * inv_bc2_sqrt + eps));
   }
 }
 
-template <typename T>
+template <typename W>
 void adam_one(const AdamTensors& t, const AdamStepParams& p) {
-  T* param = static_cast<T*>(t.param->raw_data());
-  const T* grad = static_cast<const T*>(t.grad->raw_data());
+  using T = opmath_t<W>;
+  W* param = static_cast<W*>(t.param->raw_data());
+  const W* grad = static_cast<const W*>(t.grad->raw_data());
   T* m = static_cast<T*>(t.exp_avg->raw_data());
   T* v = static_cast<T*>(t.exp_avg_sq->raw_data());
   T* vmax = p.amsgrad ? static_cast<T*>(t.max_exp_avg_sq->raw_data()) : nullptr;
@@ -84,9 +87,9 @@ void adam_one(const AdamTensors& t, const AdamStepParams& p) {
       p.maximize ? T(-1) : T(1)};
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
   if (vmax == nullptr) {
-    adam_loop<T, false>(param, grad, m, v, vmax, n, c, parallel);
+    adam_loop<W, T, false>(param, grad, m, v, vmax, n, c, parallel);
   } else {
-    adam_loop<T, true>(param, grad, m, v, vmax, n, c, parallel);
+    adam_loop<W, T, true>(param, grad, m, v, vmax, n, c, parallel);
   }
 }
 
@@ -95,40 +98,41 @@ struct SgdScalars {
   T lr, wd, mu, damp, sign;
 };
 
-template <typename T, bool Momentum, bool First, bool Nesterov>
-void sgd_loop(T* __restrict param, const T* __restrict grad, T* __restrict buf, int64_t n,
+template <typename W, typename T, bool Momentum, bool First, bool Nesterov>
+void sgd_loop(W* __restrict param, const W* __restrict grad, T* __restrict buf, int64_t n,
               const SgdScalars<T> c, bool parallel) {
   const T lr = c.lr, wd = c.wd, mu = c.mu, damp = c.damp, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
-    T w = param[i];
-    T d = sign * grad[i] + wd * w;
+    T w = static_cast<T>(param[i]);
+    T d = sign * static_cast<T>(grad[i]) + wd * w;
     if constexpr (Momentum) {
       T b = First ? d : mu * buf[i] + damp * d;
       buf[i] = b;
       d = Nesterov ? d + mu * b : b;
     }
-    param[i] = w - lr * d;
+    param[i] = W(w - lr * d);
   }
 }
 
-template <typename T>
+template <typename W>
 void sgd_one(const SgdTensors& t, const SgdStepParams& p) {
-  T* param = static_cast<T*>(t.param->raw_data());
-  const T* grad = static_cast<const T*>(t.grad->raw_data());
+  using T = opmath_t<W>;
+  W* param = static_cast<W*>(t.param->raw_data());
+  const W* grad = static_cast<const W*>(t.grad->raw_data());
   T* buf = p.momentum != 0.0 ? static_cast<T*>(t.momentum_buffer->raw_data()) : nullptr;
   const int64_t n = t.param->numel();
   const SgdScalars<T> c{static_cast<T>(p.lr), static_cast<T>(p.weight_decay),
                         static_cast<T>(p.momentum), static_cast<T>(1.0 - p.dampening),
                         p.maximize ? T(-1) : T(1)};
   const bool parallel = n >= kParallelGrain && !omp_in_parallel();
-  if (buf == nullptr) return sgd_loop<T, false, false, false>(param, grad, buf, n, c, parallel);
+  if (buf == nullptr) return sgd_loop<W, T, false, false, false>(param, grad, buf, n, c, parallel);
   if (t.first_step) {
-    return p.nesterov ? sgd_loop<T, true, true, true>(param, grad, buf, n, c, parallel)
-                      : sgd_loop<T, true, true, false>(param, grad, buf, n, c, parallel);
+    return p.nesterov ? sgd_loop<W, T, true, true, true>(param, grad, buf, n, c, parallel)
+                      : sgd_loop<W, T, true, true, false>(param, grad, buf, n, c, parallel);
   }
-  return p.nesterov ? sgd_loop<T, true, false, true>(param, grad, buf, n, c, parallel)
-                    : sgd_loop<T, true, false, false>(param, grad, buf, n, c, parallel);
+  return p.nesterov ? sgd_loop<W, T, true, false, true>(param, grad, buf, n, c, parallel)
+                    : sgd_loop<W, T, true, false, false>(param, grad, buf, n, c, parallel);
 }
 
 template <typename T>
@@ -170,6 +174,8 @@ void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>&
     switch (t->dtype()) {
       case DType::f32: v = norm_one<float>(*t, norm_type); break;
       case DType::f64: v = norm_one<double>(*t, norm_type); break;
+      case DType::bf16: v = norm_one<bf16>(*t, norm_type); break;  // issue 16
+      case DType::f16: v = norm_one<f16>(*t, norm_type); break;
       default: fail<DTypeError>("multi_tensor_norm", "no cpu kernel for ", t->dtype());
     }
     total = std::isinf(norm_type)
@@ -185,6 +191,8 @@ void CpuBackend::adam_step(const std::vector<AdamTensors>& tensors, const AdamSt
     switch (t.param->dtype()) {
       case DType::f32: adam_one<float>(t, p); break;
       case DType::f64: adam_one<double>(t, p); break;
+      case DType::bf16: adam_one<bf16>(t, p); break;  // f32 state (issue 16)
+      case DType::f16: adam_one<f16>(t, p); break;
       default: fail<DTypeError>("adam_step", "no cpu kernel for ", t.param->dtype());
     }
   }
@@ -195,6 +203,8 @@ void CpuBackend::sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepP
     switch (t.param->dtype()) {
       case DType::f32: sgd_one<float>(t, p); break;
       case DType::f64: sgd_one<double>(t, p); break;
+      case DType::bf16: sgd_one<bf16>(t, p); break;  // f32 state (issue 16)
+      case DType::f16: sgd_one<f16>(t, p); break;
       default: fail<DTypeError>("sgd_step", "no cpu kernel for ", t.param->dtype());
     }
   }

@@ -41,6 +41,8 @@ void for_each_tensor(const char* op, const std::vector<Item>& tensors, F f) {
     switch (t.param->dtype()) {
       case DType::f32: f(t, float{}); break;
       case DType::f64: f(t, double{}); break;
+      case DType::bf16: f(t, bf16{}); break;  // f32 state and math (issue 16)
+      case DType::f16: f(t, f16{}); break;
       default: fail<DTypeError>(op, "no cpu kernel for ", t.param->dtype());
     }
   }
@@ -53,16 +55,16 @@ struct RmspropScalars {
   T lr, alpha, one_minus_alpha, eps, l2, mu, sign;
 };
 
-template <typename T, bool Centered, bool Momentum>
-void rmsprop_loop(T* __restrict param, const T* __restrict grad, T* __restrict sq,
+template <typename W, typename T, bool Centered, bool Momentum>
+void rmsprop_loop(W* __restrict param, const W* __restrict grad, T* __restrict sq,
                   T* __restrict buf, T* __restrict ga, int64_t n, const RmspropScalars<T> c,
                   bool parallel) {
   const T lr = c.lr, alpha = c.alpha, one_minus_alpha = c.one_minus_alpha, eps = c.eps, l2 = c.l2,
           mu = c.mu, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
-    const T w = param[i];
-    const T g = sign * grad[i] + l2 * w;
+    const T w = static_cast<T>(param[i]);
+    const T g = sign * static_cast<T>(grad[i]) + l2 * w;
     const T s = alpha * sq[i] + one_minus_alpha * g * g;
     sq[i] = s;
     T den;
@@ -76,55 +78,57 @@ void rmsprop_loop(T* __restrict param, const T* __restrict grad, T* __restrict s
     if constexpr (Momentum) {
       const T b = mu * buf[i] + g / den;
       buf[i] = b;
-      param[i] = w - lr * b;
+      param[i] = W(w - lr * b);
     } else {
-      param[i] = w - lr * g / den;
+      param[i] = W(w - lr * g / den);
     }
   }
 }
 
-template <typename T>
+template <typename W>
 void rmsprop_one(const RmspropTensors& t, const RmspropStepParams& p) {
+  using T = opmath_t<W>;
   const RmspropScalars<T> c{static_cast<T>(p.lr),           static_cast<T>(p.alpha),
                             static_cast<T>(1.0 - p.alpha),  static_cast<T>(p.eps),
                             static_cast<T>(p.weight_decay), static_cast<T>(p.momentum),
                             p.maximize ? T(-1) : T(1)};
-  T* w = data<T>(t.param);
-  const T* g = data<T>(t.grad);
+  W* w = data<W>(t.param);
+  const W* g = data<W>(t.grad);
   T* sq = data<T>(t.square_avg);
   T* buf = p.momentum > 0 ? data<T>(t.momentum_buffer) : nullptr;
   T* ga = p.centered ? data<T>(t.grad_avg) : nullptr;
   const int64_t n = t.param->numel();
   const bool par = parallel_for(n);
   if (p.centered) {
-    return buf ? rmsprop_loop<T, true, true>(w, g, sq, buf, ga, n, c, par)
-               : rmsprop_loop<T, true, false>(w, g, sq, buf, ga, n, c, par);
+    return buf ? rmsprop_loop<W, T, true, true>(w, g, sq, buf, ga, n, c, par)
+               : rmsprop_loop<W, T, true, false>(w, g, sq, buf, ga, n, c, par);
   }
-  return buf ? rmsprop_loop<T, false, true>(w, g, sq, buf, ga, n, c, par)
-             : rmsprop_loop<T, false, false>(w, g, sq, buf, ga, n, c, par);
+  return buf ? rmsprop_loop<W, T, false, true>(w, g, sq, buf, ga, n, c, par)
+             : rmsprop_loop<W, T, false, false>(w, g, sq, buf, ga, n, c, par);
 }
 
 // ---- Adagrad -------------------------------------------------------------------------------
 
-template <typename T>
-void adagrad_loop(T* __restrict param, const T* __restrict grad, T* __restrict sum, int64_t n,
+template <typename W, typename T>
+void adagrad_loop(W* __restrict param, const W* __restrict grad, T* __restrict sum, int64_t n,
                   const T clr, const T eps, const T l2, const T sign, bool parallel) {
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
-    const T w = param[i];
-    const T g = sign * grad[i] + l2 * w;
+    const T w = static_cast<T>(param[i]);
+    const T g = sign * static_cast<T>(grad[i]) + l2 * w;
     const T s = sum[i] + g * g;
     sum[i] = s;
-    param[i] = w - clr * g / (std::sqrt(s) + eps);
+    param[i] = W(w - clr * g / (std::sqrt(s) + eps));
   }
 }
 
-template <typename T>
+template <typename W>
 void adagrad_one(const AdagradTensors& t, const AdagradStepParams& p) {
+  using T = opmath_t<W>;
   const int64_t n = t.param->numel();
-  adagrad_loop<T>(data<T>(t.param), data<T>(t.grad), data<T>(t.sum), n,
-                  static_cast<T>(adagrad_clr(p, t.step)), static_cast<T>(p.eps),
-                  static_cast<T>(p.weight_decay), p.maximize ? T(-1) : T(1), parallel_for(n));
+  adagrad_loop<W, T>(data<W>(t.param), data<W>(t.grad), data<T>(t.sum), n,
+                     static_cast<T>(adagrad_clr(p, t.step)), static_cast<T>(p.eps),
+                     static_cast<T>(p.weight_decay), p.maximize ? T(-1) : T(1), parallel_for(n));
 }
 
 // ---- NAdam and RAdam -----------------------------------------------------------------------
@@ -147,64 +151,66 @@ MomentScalars<T> moment_scalars(const P& p) {
           p.maximize ? T(-1) : T(1)};
 }
 
-template <typename T>
-void nadam_loop(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v,
+template <typename W, typename T>
+void nadam_loop(W* __restrict param, const W* __restrict grad, T* __restrict m, T* __restrict v,
                 int64_t n, const MomentScalars<T> c, const T inv_bc2_sqrt, const T cg, const T cm,
                 bool parallel) {
   const T b1 = c.b1, b2 = c.b2, one_minus_b1 = c.one_minus_b1, one_minus_b2 = c.one_minus_b2,
           eps = c.eps, l2 = c.l2, decay = c.decay, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
-    T w = param[i];
-    const T g = sign * grad[i] + l2 * w;
+    T w = static_cast<T>(param[i]);
+    const T g = sign * static_cast<T>(grad[i]) + l2 * w;
     w *= decay;
     const T mi = b1 * m[i] + one_minus_b1 * g;
     const T vi = b2 * v[i] + one_minus_b2 * g * g;
     m[i] = mi;
     v[i] = vi;
     const T den = std::sqrt(vi) * inv_bc2_sqrt + eps;
-    param[i] = w - (cg * g + cm * mi) / den;
+    param[i] = W(w - (cg * g + cm * mi) / den);
   }
 }
 
-template <typename T>
+template <typename W>
 void nadam_one(const NadamTensors& t, const NadamStepParams& p) {
+  using T = opmath_t<W>;
   const NadamCoeffs k = nadam_coeffs(p, t.step, t.mu_product);
   const int64_t n = t.param->numel();
-  nadam_loop<T>(data<T>(t.param), data<T>(t.grad), data<T>(t.exp_avg), data<T>(t.exp_avg_sq), n,
-                moment_scalars<T>(p), static_cast<T>(k.inv_bc2_sqrt), static_cast<T>(k.grad_coef),
-                static_cast<T>(k.avg_coef), parallel_for(n));
+  nadam_loop<W, T>(data<W>(t.param), data<W>(t.grad), data<T>(t.exp_avg), data<T>(t.exp_avg_sq), n,
+                   moment_scalars<T>(p), static_cast<T>(k.inv_bc2_sqrt),
+                   static_cast<T>(k.grad_coef), static_cast<T>(k.avg_coef), parallel_for(n));
 }
 
-template <typename T, bool Rectified>
-void radam_loop(T* __restrict param, const T* __restrict grad, T* __restrict m, T* __restrict v,
+template <typename W, typename T, bool Rectified>
+void radam_loop(W* __restrict param, const W* __restrict grad, T* __restrict m, T* __restrict v,
                 int64_t n, const MomentScalars<T> c, const T step_size, const T adaptive,
                 bool parallel) {
   const T b1 = c.b1, b2 = c.b2, one_minus_b1 = c.one_minus_b1, one_minus_b2 = c.one_minus_b2,
           eps = c.eps, l2 = c.l2, decay = c.decay, sign = c.sign;
 #pragma omp parallel for simd schedule(static) if (parallel)
   for (int64_t i = 0; i < n; ++i) {
-    T w = param[i];
-    const T g = sign * grad[i] + l2 * w;
+    T w = static_cast<T>(param[i]);
+    const T g = sign * static_cast<T>(grad[i]) + l2 * w;
     w *= decay;
     const T mi = b1 * m[i] + one_minus_b1 * g;
     const T vi = b2 * v[i] + one_minus_b2 * g * g;
     m[i] = mi;
     v[i] = vi;
     if constexpr (Rectified) {
-      param[i] = w - step_size * mi * adaptive / (std::sqrt(vi) + eps);
+      param[i] = W(w - step_size * mi * adaptive / (std::sqrt(vi) + eps));
     } else {
-      param[i] = w - step_size * mi;
+      param[i] = W(w - step_size * mi);
     }
   }
 }
 
-template <typename T>
+template <typename W>
 void radam_one(const RadamTensors& t, const RadamStepParams& p) {
+  using T = opmath_t<W>;
   const RadamCoeffs k = radam_coeffs(p, t.step);
   const int64_t n = t.param->numel();
-  auto* loop = k.rectified ? &radam_loop<T, true> : &radam_loop<T, false>;
-  loop(data<T>(t.param), data<T>(t.grad), data<T>(t.exp_avg), data<T>(t.exp_avg_sq), n,
+  auto* loop = k.rectified ? &radam_loop<W, T, true> : &radam_loop<W, T, false>;
+  loop(data<W>(t.param), data<W>(t.grad), data<T>(t.exp_avg), data<T>(t.exp_avg_sq), n,
        moment_scalars<T>(p), static_cast<T>(k.step_size), static_cast<T>(k.adaptive),
        parallel_for(n));
 }

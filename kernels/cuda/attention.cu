@@ -40,16 +40,20 @@
 //          twice in the backward.
 //   Shared memory: forward F (32 (D + 1) + 32 (D + 1) + 32 (Dv + 1) + 32 * 33) (+ F 32 Dv in
 //          the general path); the backward kernels about twice that.
-// Preconditions (checked by tensor/raw_nn.cpp): f32 or f64, B H Tq Tk > 0, D, Dv >= 0,
-//   dropout_p in [0, 1]. On cuda the shared memory above must fit the device (f64 with
-//   D = Dv = 128 takes about 150 KiB in the backward; D = Dv = 256 in f64 does not fit
-//   Hopper's 227 KiB): the launchers check and throw ValueError naming the head dims.
-//   A row's tiles in shared memory are written and read by its own 4 lanes, all in one
-//   warp: __syncwarp orders them; __syncthreads only guards the staged tiles.
-//   A row whose scores are all -inf gives NaN in out and -inf in lse, as the cpu does.
-// Versions: this portable SIMT path (f32, f64), and for f32 a bf16 tensor-core path
-//   (attention_bf16.cuh, chosen by ember::backends::cuda::attention, tensor/backends.h; on
-//   sim its products are computed lane by lane instead of by WMMA).
+// Preconditions (checked by tensor/raw_nn.cpp): f32, f64, bf16 or f16 (lse f32 for the
+//   last two, which run attention_bf16.cuh only: D = Dv in {32, 64, 128} on sm_80+ and sim,
+//   attention_half_fast_path; the backend widens other head dims to f32), B H Tq Tk > 0, D, Dv >=
+//   0, dropout_p in [0, 1]. On cuda the shared memory above must fit the device (f64 with D = Dv =
+//   128 takes about 150 KiB in the backward; D = Dv = 256 in f64 does not fit Hopper's 227 KiB):
+//   the launchers check and throw ValueError naming the head dims. A row's tiles in shared memory
+//   are written and read by its own 4 lanes, all in one warp: __syncwarp orders them; __syncthreads
+//   only guards the staged tiles. A row whose scores are all -inf gives NaN in out and -inf in lse,
+//   as the cpu does.
+// Versions: this portable SIMT path (f32, f64), and a 16-bit tensor-core path
+//   (attention_bf16.cuh; on sim its products are computed lane by lane instead of by WMMA):
+//   for f32 when ember::backends::cuda::attention says bf16 (tensor/backends.h), and for
+//   bf16/f16 tensors always, selected by their dtype (issue 16).
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 #include <type_traits>
@@ -164,11 +168,12 @@ EMBER_DEVICE T row_allreduce(T v, Merge merge) {
   return v;
 }
 
-// The score of query i and key j of head bh, and its dropout.
-template <typename T>
+// The score of query i and key j of head bh, and its dropout (MT: the mask's element type,
+// bf16/f16 read into T = f32 for 16-bit attention).
+template <typename T, typename MT = T>
 struct Scores {
   const AttentionArgs& a;
-  const T* mask;  // the (Tq, Tk) slice of head bh, or null
+  const MT* mask;  // the (Tq, Tk) slice of head bh, or null
   int64_t bh;
   // Inside both sequences and not causally masked.
   EMBER_DEVICE bool live(int64_t i, int64_t j) const {
@@ -176,7 +181,7 @@ struct Scores {
   }
   EMBER_DEVICE T score(T qk, int64_t i, int64_t j) const {
     const T s = qk * static_cast<T>(a.scale);
-    return mask != nullptr ? s + mask[i * a.ms2 + j] : s;
+    return mask != nullptr ? s + static_cast<T>(mask[i * a.ms2 + j]) : s;
   }
   // x o Z_ij: 0 when dropped (even for x NaN), x / (1 - p) when kept, x without dropout.
   EMBER_DEVICE T drop(T x, int64_t i, int64_t j) const {
@@ -283,14 +288,15 @@ __global__ void attention_fwd(T* out, T* lse, const T* q, const T* k, const T* v
 
 // ---- backward --------------------------------------------------------------------------
 
-// delta_i = dout_i . out_i, one warp per row.
-template <typename T>
-__global__ void attention_delta(T* delta, const T* dout, const T* out, int64_t rows, int Dv) {
+// delta_i = dout_i . out_i, one warp per row (bf16/f16 rows summed into an f32 delta).
+template <typename S, typename T = opmath_t<S>>
+__global__ void attention_delta(T* delta, const S* dout, const S* out, int64_t rows, int Dv) {
   const WarpGroup grp{static_cast<int>(threadIdx.x % 32)};
   const int64_t row = static_cast<int64_t>(blockIdx.x) * (kThreads / 32) + threadIdx.x / 32;
   if (row >= rows) return;
   T s = 0;
-  for (int d = grp.rank; d < Dv; d += 32) s += dout[row * Dv + d] * out[row * Dv + d];
+  for (int d = grp.rank; d < Dv; d += 32)
+    s += static_cast<T>(dout[row * Dv + d]) * static_cast<T>(out[row * Dv + d]);
   s = grp.allreduce(s, [](T x, T y) { return x + y; });
   if (grp.rank == 0) delta[row] = s;
 }
@@ -536,7 +542,61 @@ void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const 
   }
 }
 
+// ---- bf16/f16 tensors (issue 16): attention_bf16.cuh with G = the tensors' type ----------
+
+template <typename G, typename M>
+void forward_half(const AttentionArgs& a, void* out, void* lse, const void* q, const void* k,
+                  const void* v, const void* mask) {
+  auto* o = static_cast<G*>(out);
+  auto* l = static_cast<float*>(lse);
+  const auto *qq = static_cast<const G*>(q), *kk = static_cast<const G*>(k);
+  const auto *vv = static_cast<const G*>(v), *m = static_cast<const G*>(mask);
+  switch (head_dim_of(a)) {
+    case 32: return bf16_path::forward<32, G, M>(a, o, l, qq, kk, vv, m);
+    case 64: return bf16_path::forward<64, G, M>(a, o, l, qq, kk, vv, m);
+    default: return bf16_path::forward<128, G, M>(a, o, l, qq, kk, vv, m);
+  }
+}
+
+template <typename G, typename M>
+void backward_half(const AttentionArgs& a, void* dq, void* dk, void* dv, const void* dout,
+                   const void* q, const void* k, const void* v, const void* out, const void* lse,
+                   const void* mask) {
+  const int64_t rows = a.B * a.H * a.Tq;
+  struct Scratch {  // freed however the launches end
+    void* p;
+    ~Scratch() { rt::deallocate(p); }
+  } scratch{rt::allocate(static_cast<size_t>(rows) * sizeof(float))};
+  auto* delta = static_cast<float*>(scratch.p);  // (B, H, Tq) in f32
+  const auto* go = static_cast<const G*>(dout);
+  const LaunchConfig dc{"attention_delta",
+                        dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
+                        dim3(kThreads)};
+  launch(dc, &attention_delta<G>, delta, go, static_cast<const G*>(out), rows, a.Dv);
+  auto *gq = static_cast<G*>(dq), *gk = static_cast<G*>(dk), *gv = static_cast<G*>(dv);
+  const auto *qq = static_cast<const G*>(q), *kk = static_cast<const G*>(k);
+  const auto *vv = static_cast<const G*>(v), *m = static_cast<const G*>(mask);
+  const auto* l = static_cast<const float*>(lse);
+  switch (head_dim_of(a)) {
+    case 32: return bf16_path::backward<32, G, M>(a, gq, gk, gv, go, qq, kk, vv, l, delta, m);
+    case 64: return bf16_path::backward<64, G, M>(a, gq, gk, gv, go, qq, kk, vv, l, delta, m);
+    default: return bf16_path::backward<128, G, M>(a, gq, gk, gv, go, qq, kk, vv, l, delta, m);
+  }
+}
+
 }  // namespace
+
+bool attention_half_fast_path(const AttentionArgs& a) {
+  const int dh = head_dim_of(a);
+  if (dh == 0 || rt::props().major < 8) return false;
+#if EMBER_VARIANT_IS_CUDA
+  const size_t most =
+      std::max({bf16_path::fwd_shared(dh), bf16_path::dkdv_shared(dh), bf16_path::dq_shared(dh)});
+  return most <= rt::props().shared_per_block_optin;
+#else
+  return true;
+#endif
+}
 
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse,
                               const void* q, const void* k, const void* v, const void* mask) {
@@ -549,6 +609,14 @@ void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, vo
       return forward(a, static_cast<double*>(out), static_cast<double*>(lse),
                      static_cast<const double*>(q), static_cast<const double*>(k),
                      static_cast<const double*>(v), static_cast<const double*>(mask));
+    case DType::bf16:
+    case DType::f16:
+      if (!attention_half_fast_path(a))
+        fail<InternalError>("attention", "no ", dtype, " kernel for head dims ", a.D, " and ", a.Dv,
+                            " (the backend widens them to f32)");
+      if (dtype == DType::bf16)
+        return forward_half<ember::bf16, __nv_bfloat16>(a, out, lse, q, k, v, mask);
+      return forward_half<ember::f16, __half>(a, out, lse, q, k, v, mask);
     default: fail<InternalError>("attention", "no kernel for ", dtype);
   }
 }
@@ -569,6 +637,15 @@ void launch_attention_backward(DType dtype, const AttentionArgs& a, void* dq, vo
                       static_cast<const double*>(q), static_cast<const double*>(k),
                       static_cast<const double*>(v), static_cast<const double*>(out),
                       static_cast<const double*>(lse), static_cast<const double*>(mask));
+    case DType::bf16:
+    case DType::f16:
+      if (!attention_half_fast_path(a))
+        fail<InternalError>("attention_backward", "no ", dtype, " kernel for head dims ", a.D,
+                            " and ", a.Dv, " (the backend widens them to f32)");
+      if (dtype == DType::bf16)
+        return backward_half<ember::bf16, __nv_bfloat16>(a, dq, dk, dv, dout, q, k, v, out, lse,
+                                                         mask);
+      return backward_half<ember::f16, __half>(a, dq, dk, dv, dout, q, k, v, out, lse, mask);
     default: fail<InternalError>("attention_backward", "no kernel for ", dtype);
   }
 }

@@ -20,6 +20,10 @@ struct AttentionArgs {
   uint64_t seed, offset, threshold;  // philox::dropout_keep's arguments
   double keep_scale;                 // 1 / (1 - p), 0 for p = 1
 };
+// bf16/f16 tensors (issue 16) have kernels for D = Dv in {32, 64, 128} on sm_80+ (the
+// tensor-core path; sim: always) where its shared memory fits: this says whether `a` is one.
+// The backend widens the others to f32 around the f32 kernels. Their lse is f32.
+bool attention_half_fast_path(const AttentionArgs& a);
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse,
                               const void* q, const void* k, const void* v, const void* mask);
 void launch_attention_backward(DType dtype, const AttentionArgs& a, void* dq, void* dk, void* dv,

@@ -1,5 +1,8 @@
-// The bf16 tensor-core version of attention.cu's kernels (sm_80+, f32 tensors, D = Dv in
-// {32, 64, 128}; ember::backends::cuda::attention = bf16). Included by attention.cu
+// The 16-bit tensor-core version of attention.cu's kernels (sm_80+, D = Dv in {32, 64, 128}):
+// for f32 tensors when ember::backends::cuda::attention = bf16, and always for bf16 and f16
+// tensors (issue 16). G is the tensors' element type (float, ember::bf16, ember::f16), M the
+// tensor-core operand type: __nv_bfloat16, or __half for f16 tensors (whose 11 significant
+// bits bf16 would cut to 8); lse and delta are f32 whatever G. Included by attention.cu
 // after its helpers (Scores, the delta kernel). On sim, warp_mma computes the same bf16
 // products lane by lane instead of through WMMA, so the rest of these kernels (staging,
 // masks, softmax, dropout, barriers) is tested there; only the WMMA calls need a GPU.
@@ -19,30 +22,44 @@
 //   DH = 128), dk/dv 2 (4 * 64 DH + 2 * 64 * 64) + 4 (2 * 64 * 64 + 2 * 64 DH + 128) (194 KiB),
 //   dq 2 (4 * 64 DH + 64 * 64) + 4 (2 * 64 * 64 + 64 DH) (136 KiB).
 // Precision: bf16 operands (8 significant bits): errors of about 1e-2 relative to the
-//   outputs' scale, as any bf16 attention.
+//   outputs' scale, as any bf16 attention (f16: about 1e-3); bf16/f16 tensors lose nothing
+//   when staged, only P o Z and dS are rounded to M, and the outputs once to G.
 // attention.cu includes this file inside namespace ember::EMBER_VARIANT (with <mma.h>).
 #pragma once
 
 namespace bf16_path {
 
-using bf16 = __nv_bfloat16;
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kRows = 16 * kWarps;  // rows a block owns
 constexpr int kCols = 64;           // columns of a streamed tile
 
-// Rows [r0, r0 + 64) of a (rows, width) f32 matrix into shared bf16 (64, width), zeros past `rows`.
-__device__ __forceinline__ void load_bf16(bf16* dst, const float* src, int64_t r0, int64_t rows,
+// float -> the operand type M, rounded to nearest; and back.
+template <typename M>
+__device__ __forceinline__ M to_mma(float x) {
+  if constexpr (std::is_same_v<M, __half>) {
+    return __float2half_rn(x);
+  } else {
+    return __float2bfloat16(x);
+  }
+}
+__device__ __forceinline__ float mma_float(__nv_bfloat16 x) { return __bfloat162float(x); }
+__device__ __forceinline__ float mma_float(__half x) { return __half2float(x); }
+
+// Rows [r0, r0 + 64) of a (rows, width) matrix of G into shared M (64, width), zeros past `rows`.
+template <typename M, typename G>
+__device__ __forceinline__ void load_bf16(M* dst, const G* src, int64_t r0, int64_t rows,
                                           int width) {
   const int n = kRows * width;
   for (int e = static_cast<int>(threadIdx.x); e < n; e += kThreads) {
     const int r = e / width, c = e % width;
-    dst[e] = __float2bfloat16(r0 + r < rows ? src[(r0 + r) * width + c] : 0.0f);
+    dst[e] = to_mma<M>(r0 + r < rows ? static_cast<float>(src[(r0 + r) * width + c]) : 0.0f);
   }
 }
 
 // The key and value tiles at j0 into shared memory, once the block is done with the last ones.
-__device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, const float* v,
+template <typename M, typename G>
+__device__ __forceinline__ void stage_kv(M* ks, M* vs, const G* k, const G* v,
                                          const AttentionArgs& a, int64_t bh, int64_t j0, int dh) {
   __syncthreads();
   load_bf16(ks, k + bh * a.Tk * dh, j0, a.Tk, dh);
@@ -52,8 +69,8 @@ __device__ __forceinline__ void stage_kv(bf16* ks, bf16* vs, const float* k, con
 
 // One warp: C (16 x N, f32, row-major, ldc) = [C +] A (16 x K, bf16 row-major, lda) B, with
 // B (K x N) row-major (ldb) or, with kBt, the transpose of a row-major (N x K) matrix.
-template <int N, int K, bool kBt>
-__device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int lda, const bf16* B,
+template <int N, int K, bool kBt, typename M>
+__device__ __forceinline__ void warp_mma(float* C, int ldc, const M* A, int lda, const M* B,
                                          int ldb, bool accumulate) {
 #if defined(__CUDACC__)
 #if __CUDA_ARCH__ >= 800
@@ -69,8 +86,8 @@ __device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int l
     }
 #pragma unroll
     for (int k = 0; k < K / 16; ++k) {
-      w::fragment<w::matrix_a, 16, 16, 16, bf16, w::row_major> a;
-      w::fragment<w::matrix_b, 16, 16, 16, bf16, BLayout> b;
+      w::fragment<w::matrix_a, 16, 16, 16, M, w::row_major> a;
+      w::fragment<w::matrix_b, 16, 16, 16, M, BLayout> b;
       w::load_matrix_sync(a, A + k * 16, lda);
       w::load_matrix_sync(b, kBt ? B + n * 16 * ldb + k * 16 : B + k * 16 * ldb + n * 16, ldb);
       w::mma_sync(c, a, b, c);
@@ -88,8 +105,7 @@ __device__ __forceinline__ void warp_mma(float* C, int ldc, const bf16* A, int l
     const int row = e / N, col = e % N;
     float sum = accumulate ? C[row * ldc + col] : 0.0f;
     for (int kk = 0; kk < K; ++kk)
-      sum += __bfloat162float(A[row * lda + kk]) *
-             __bfloat162float(kBt ? B[col * ldb + kk] : B[kk * ldb + col]);
+      sum += mma_float(A[row * lda + kk]) * mma_float(kBt ? B[col * ldb + kk] : B[kk * ldb + col]);
     C[row * ldc + col] = sum;
   }
   __syncwarp();
@@ -110,23 +126,22 @@ __device__ __forceinline__ float pair_sum(float v) {
   return v + __shfl_xor_sync(0xFFFFFFFFu, v, 1);
 }
 
-template <int DH>
+template <int DH, typename G, typename M>
 __global__ void __launch_bounds__(kThreads)
-    fwd(float* out, float* lse, const float* q, const float* k, const float* v, const float* mask,
-        AttentionArgs a) {
+    fwd(G* out, float* lse, const G* q, const G* k, const G* v, const G* mask, AttentionArgs a) {
   const int64_t bh = blockIdx.x, i0 = static_cast<int64_t>(blockIdx.y) * kRows;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const StripLane ln;
   const int r = warp * 16 + ln.row;  // the lane's row of the block
   const int64_t i = i0 + r;
   EMBER_DYNAMIC_SHARED(unsigned char, smem);
-  bf16* qs = reinterpret_cast<bf16*>(smem);                  // (64, DH)
-  bf16* ks = qs + kRows * DH;                                // (64, DH)
-  bf16* vs = ks + kCols * DH;                                // (64, DH)
-  bf16* pb = vs + kCols * DH;                                // (64, 64): P o Z
+  M* qs = reinterpret_cast<M*>(smem);                        // (64, DH)
+  M* ks = qs + kRows * DH;                                   // (64, DH)
+  M* vs = ks + kCols * DH;                                   // (64, DH)
+  M* pb = vs + kCols * DH;                                   // (64, 64): P o Z
   float* sf = reinterpret_cast<float*>(pb + kRows * kCols);  // (64, 64): S
   float* of = sf + kRows * kCols;                            // (64, DH): the unnormalized output
-  const Scores<float> sc{a, mask_of(mask, a, bh), bh};
+  const Scores<float, G> sc{a, mask_of(mask, a, bh), bh};
   load_bf16(qs, q + bh * a.Tq * DH, i0, a.Tq, DH);
   for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) of[e] = 0.0f;
   const float neg_inf = -std::numeric_limits<float>::infinity();
@@ -134,8 +149,8 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, vs, k, v, a, bh, j0, DH);
-    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH,
-                              false);
+    warp_mma<kCols, DH, true, M>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH,
+                                 false);
     __syncwarp();
     float* srow = sf + r * kCols;
     float mx = neg_inf;
@@ -152,49 +167,48 @@ __global__ void __launch_bounds__(kThreads)
     for (int c = ln.col0; c < ln.col0 + 32; ++c) {
       const float p = any ? __expf(srow[c] - m_new) : 0.0f;
       psum += p;
-      pb[r * kCols + c] = __float2bfloat16(sc.drop(p, i, j0 + c));
+      pb[r * kCols + c] = to_mma<M>(sc.drop(p, i, j0 + c));
     }
     l = l * alpha + pair_sum(psum);
     if (any) m = m_new;
     for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) of[r * DH + d] *= alpha;
     __syncwarp();
-    warp_mma<DH, kCols, false>(of + warp * 16 * DH, DH, pb + warp * 16 * kCols, kCols, vs, DH,
-                               true);
+    warp_mma<DH, kCols, false, M>(of + warp * 16 * DH, DH, pb + warp * 16 * kCols, kCols, vs, DH,
+                                  true);
     __syncwarp();
   }
   if (i < a.Tq) {
     const float inv = 1.0f / l;
     for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d)
-      out[(bh * a.Tq + i) * DH + d] = of[r * DH + d] * inv;
+      out[(bh * a.Tq + i) * DH + d] = G(of[r * DH + d] * inv);
     if (ln.col0 == 0) lse[bh * a.Tq + i] = m + logf(l);
   }
 }
 
 // Rows are keys j; streams query tiles.
-template <int DH>
+template <int DH, typename G, typename M>
 __global__ void __launch_bounds__(kThreads)
-    bwd_dkdv(float* dk, float* dv, const float* dout, const float* q, const float* k,
-             const float* v, const float* lse, const float* delta, const float* mask,
-             AttentionArgs a) {
+    bwd_dkdv(G* dk, G* dv, const G* dout, const G* q, const G* k, const G* v, const float* lse,
+             const float* delta, const G* mask, AttentionArgs a) {
   const int64_t bh = blockIdx.x, j0 = static_cast<int64_t>(blockIdx.y) * kRows;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const StripLane ln;
   const int r = warp * 16 + ln.row;
   const int64_t j = j0 + r;
   EMBER_DYNAMIC_SHARED(unsigned char, smem);
-  bf16* ks = reinterpret_cast<bf16*>(smem);                   // (64, DH): the block's keys
-  bf16* vs = ks + kRows * DH;                                 // (64, DH)
-  bf16* qs = vs + kRows * DH;                                 // (64, DH): a query tile
-  bf16* dos = qs + kCols * DH;                                // (64, DH)
-  bf16* pzb = dos + kCols * DH;                               // (64 keys, 64 queries): (P o Z)^T
-  bf16* dsb = pzb + kRows * kCols;                            // (64, 64): dS^T
+  M* ks = reinterpret_cast<M*>(smem);                         // (64, DH): the block's keys
+  M* vs = ks + kRows * DH;                                    // (64, DH)
+  M* qs = vs + kRows * DH;                                    // (64, DH): a query tile
+  M* dos = qs + kCols * DH;                                   // (64, DH)
+  M* pzb = dos + kCols * DH;                                  // (64 keys, 64 queries): (P o Z)^T
+  M* dsb = pzb + kRows * kCols;                               // (64, 64): dS^T
   float* sf = reinterpret_cast<float*>(dsb + kRows * kCols);  // (64, 64): S^T, then P^T
   float* df = sf + kRows * kCols;                             // (64, 64): dP^T
   float* dkf = df + kRows * kCols;                            // (64, DH)
   float* dvf = dkf + kRows * DH;                              // (64, DH)
   float* ls = dvf + kRows * DH;                               // (64): lse of the tile's queries
   float* dl = ls + kCols;                                     // (64): delta
-  const Scores<float> sc{a, mask_of(mask, a, bh), bh};
+  const Scores<float, G> sc{a, mask_of(mask, a, bh), bh};
   load_bf16(ks, k + bh * a.Tk * DH, j0, a.Tk, DH);
   load_bf16(vs, v + bh * a.Tk * DH, j0, a.Tk, DH);
   for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) dkf[e] = dvf[e] = 0.0f;
@@ -207,10 +221,10 @@ __global__ void __launch_bounds__(kThreads)
       dl[c] = i0 + c < a.Tq ? delta[bh * a.Tq + i0 + c] : 0.0f;
     }
     __syncthreads();
-    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, ks + warp * 16 * DH, DH, qs, DH,
-                              false);
-    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, vs + warp * 16 * DH, DH, dos, DH,
-                              false);
+    warp_mma<kCols, DH, true, M>(sf + warp * 16 * kCols, kCols, ks + warp * 16 * DH, DH, qs, DH,
+                                 false);
+    warp_mma<kCols, DH, true, M>(df + warp * 16 * kCols, kCols, vs + warp * 16 * DH, DH, dos, DH,
+                                 false);
     __syncwarp();
     for (int c = ln.col0; c < ln.col0 + 32; ++c) {
       const int64_t i = i0 + c;
@@ -220,45 +234,45 @@ __global__ void __launch_bounds__(kThreads)
         pz = sc.drop(p, i, j);
         ds = p * (sc.drop(df[r * kCols + c], i, j) - dl[c]);
       }
-      pzb[r * kCols + c] = __float2bfloat16(pz);
-      dsb[r * kCols + c] = __float2bfloat16(ds);
+      pzb[r * kCols + c] = to_mma<M>(pz);
+      dsb[r * kCols + c] = to_mma<M>(ds);
     }
     __syncwarp();
-    warp_mma<DH, kCols, false>(dvf + warp * 16 * DH, DH, pzb + warp * 16 * kCols, kCols, dos, DH,
-                               true);
-    warp_mma<DH, kCols, false>(dkf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, qs, DH,
-                               true);
+    warp_mma<DH, kCols, false, M>(dvf + warp * 16 * DH, DH, pzb + warp * 16 * kCols, kCols, dos, DH,
+                                  true);
+    warp_mma<DH, kCols, false, M>(dkf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, qs, DH,
+                                  true);
     __syncwarp();
   }
   if (j < a.Tk) {
     const float scale = static_cast<float>(a.scale);
     for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d) {
-      dk[(bh * a.Tk + j) * DH + d] = dkf[r * DH + d] * scale;
-      dv[(bh * a.Tk + j) * DH + d] = dvf[r * DH + d];
+      dk[(bh * a.Tk + j) * DH + d] = G(dkf[r * DH + d] * scale);
+      dv[(bh * a.Tk + j) * DH + d] = G(dvf[r * DH + d]);
     }
   }
 }
 
 // Rows are queries i; streams key tiles.
-template <int DH>
+template <int DH, typename G, typename M>
 __global__ void __launch_bounds__(kThreads)
-    bwd_dq(float* dq, const float* dout, const float* q, const float* k, const float* v,
-           const float* lse, const float* delta, const float* mask, AttentionArgs a) {
+    bwd_dq(G* dq, const G* dout, const G* q, const G* k, const G* v, const float* lse,
+           const float* delta, const G* mask, AttentionArgs a) {
   const int64_t bh = blockIdx.x, i0 = static_cast<int64_t>(blockIdx.y) * kRows;
   const int warp = static_cast<int>(threadIdx.x) / 32;
   const StripLane ln;
   const int r = warp * 16 + ln.row;
   const int64_t i = i0 + r;
   EMBER_DYNAMIC_SHARED(unsigned char, smem);
-  bf16* qs = reinterpret_cast<bf16*>(smem);                   // (64, DH)
-  bf16* dos = qs + kRows * DH;                                // (64, DH)
-  bf16* ks = dos + kRows * DH;                                // (64, DH): a key tile
-  bf16* vs = ks + kCols * DH;                                 // (64, DH)
-  bf16* dsb = vs + kCols * DH;                                // (64, 64): dS
+  M* qs = reinterpret_cast<M*>(smem);                         // (64, DH)
+  M* dos = qs + kRows * DH;                                   // (64, DH)
+  M* ks = dos + kRows * DH;                                   // (64, DH): a key tile
+  M* vs = ks + kCols * DH;                                    // (64, DH)
+  M* dsb = vs + kCols * DH;                                   // (64, 64): dS
   float* sf = reinterpret_cast<float*>(dsb + kRows * kCols);  // (64, 64): S
   float* df = sf + kRows * kCols;                             // (64, 64): dP
   float* dqf = df + kRows * kCols;                            // (64, DH)
-  const Scores<float> sc{a, mask_of(mask, a, bh), bh};
+  const Scores<float, G> sc{a, mask_of(mask, a, bh), bh};
   load_bf16(qs, q + bh * a.Tq * DH, i0, a.Tq, DH);
   load_bf16(dos, dout + bh * a.Tq * DH, i0, a.Tq, DH);
   for (int e = static_cast<int>(threadIdx.x); e < kRows * DH; e += kThreads) dqf[e] = 0.0f;
@@ -267,10 +281,10 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, vs, k, v, a, bh, j0, DH);
-    warp_mma<kCols, DH, true>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH,
-                              false);
-    warp_mma<kCols, DH, true>(df + warp * 16 * kCols, kCols, dos + warp * 16 * DH, DH, vs, DH,
-                              false);
+    warp_mma<kCols, DH, true, M>(sf + warp * 16 * kCols, kCols, qs + warp * 16 * DH, DH, ks, DH,
+                                 false);
+    warp_mma<kCols, DH, true, M>(df + warp * 16 * kCols, kCols, dos + warp * 16 * DH, DH, vs, DH,
+                                 false);
     __syncwarp();
     for (int c = ln.col0; c < ln.col0 + 32; ++c) {
       const int64_t j = j0 + c;
@@ -279,17 +293,17 @@ __global__ void __launch_bounds__(kThreads)
         const float p = __expf(sc.score(sf[r * kCols + c], i, j) - lse_i);
         ds = p * (sc.drop(df[r * kCols + c], i, j) - delta_i);
       }
-      dsb[r * kCols + c] = __float2bfloat16(ds);
+      dsb[r * kCols + c] = to_mma<M>(ds);
     }
     __syncwarp();
-    warp_mma<DH, kCols, false>(dqf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, ks, DH,
-                               true);
+    warp_mma<DH, kCols, false, M>(dqf + warp * 16 * DH, DH, dsb + warp * 16 * kCols, kCols, ks, DH,
+                                  true);
     __syncwarp();
   }
   if (i < a.Tq) {
     const float scale = static_cast<float>(a.scale);
     for (int d = ln.col0 * DH / 64; d < (ln.col0 + 32) * DH / 64; ++d)
-      dq[(bh * a.Tq + i) * DH + d] = dqf[r * DH + d] * scale;
+      dq[(bh * a.Tq + i) * DH + d] = G(dqf[r * DH + d] * scale);
   }
 }
 
@@ -308,25 +322,24 @@ inline dim3 grid_of(const AttentionArgs& a, int64_t rows) {
   return dim3(static_cast<unsigned>(a.B * a.H), static_cast<unsigned>((rows + kRows - 1) / kRows));
 }
 
-template <int DH>
-void forward(const AttentionArgs& a, float* out, float* lse, const float* q, const float* k,
-             const float* v, const float* mask) {
+template <int DH, typename G, typename M = __nv_bfloat16>
+void forward(const AttentionArgs& a, G* out, float* lse, const G* q, const G* k, const G* v,
+             const G* mask) {
   const LaunchConfig cfg{"attention_bf16_fwd", grid_of(a, a.Tq), dim3(kThreads), fwd_shared(DH)};
   check_shared(cfg.name, a, cfg.shared_bytes);
-  launch(cfg, &fwd<DH>, out, lse, q, k, v, mask, a);
+  launch(cfg, &fwd<DH, G, M>, out, lse, q, k, v, mask, a);
 }
 
-template <int DH>
-void backward(const AttentionArgs& a, float* dq, float* dk, float* dv, const float* dout,
-              const float* q, const float* k, const float* v, const float* lse, const float* delta,
-              const float* mask) {
+template <int DH, typename G, typename M = __nv_bfloat16>
+void backward(const AttentionArgs& a, G* dq, G* dk, G* dv, const G* dout, const G* q, const G* k,
+              const G* v, const float* lse, const float* delta, const G* mask) {
   const LaunchConfig kv{"attention_bf16_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads),
                         dkdv_shared(DH)};
   check_shared(kv.name, a, kv.shared_bytes);
-  launch(kv, &bwd_dkdv<DH>, dk, dv, dout, q, k, v, lse, delta, mask, a);
+  launch(kv, &bwd_dkdv<DH, G, M>, dk, dv, dout, q, k, v, lse, delta, mask, a);
   const LaunchConfig qc{"attention_bf16_bwd_dq", grid_of(a, a.Tq), dim3(kThreads), dq_shared(DH)};
   check_shared(qc.name, a, qc.shared_bytes);
-  launch(qc, &bwd_dq<DH>, dq, dout, q, k, v, lse, delta, mask, a);
+  launch(qc, &bwd_dq<DH, G, M>, dq, dout, q, k, v, lse, delta, mask, a);
 }
 
 }  // namespace bf16_path

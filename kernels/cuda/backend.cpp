@@ -59,8 +59,11 @@ Conv2dShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& out, cons
 }
 
 // TF32 for this dtype on this device.
+// bf16/f16 take the tensor cores whatever allow_tf32 says (issue 16): their values are
+// exact in TF32, so nothing is rounded that the dtype had not rounded already.
 bool conv_uses_tf32(DType dtype) {
-  return EMBER_VARIANT_IS_CUDA && dtype == DType::f32 && backends::cudnn::allow_tf32 &&
+  return EMBER_VARIANT_IS_CUDA &&
+         (is_half(dtype) || (dtype == DType::f32 && backends::cudnn::allow_tf32)) &&
          rt::props().major >= 8;
 }
 
@@ -71,8 +74,9 @@ bool conv_uses_tf32(DType dtype) {
 // fails where it cannot be loaded.
 bool conv_uses_cudnn(DType dtype) {
   const backends::ConvImpl impl = backends::cuda::conv;
-  return dtype == DType::f32 && (impl == backends::ConvImpl::cudnn ||
-                                 (impl == backends::ConvImpl::automatic && cudnn_conv_available()));
+  return (dtype == DType::f32 || is_half(dtype)) &&  // halves: f32 compute (issue 16)
+         (impl == backends::ConvImpl::cudnn ||
+          (impl == backends::ConvImpl::automatic && cudnn_conv_available()));
 }
 #endif
 
@@ -294,7 +298,31 @@ class DeviceBackend final : public Backend {
     launch_softmax(in.dtype(), out.raw_data(), in.raw_data(), in.size(0), in.size(1), log);
   }
 
+  // bf16/f16 head dims without a 16-bit kernel (issue 16): f32 copies of the operands, the f32
+  // kernels, the outputs rounded once (lse is f32 already).
+  Tensor widened(const Tensor& t) {
+    if (!t.defined()) return t;
+    Tensor w = raw::empty(t.sizes(), DType::f32, t.device());
+    copy(w, t);
+    return w;
+  }
+  bool widen_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                       const AttentionParams& p) {
+    return is_half(q.dtype()) && !attention_half_fast_path(attention_args(q, k, v, mask, p));
+  }
+
   void attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) override {
+    if (widen_attention(a.q, a.k, a.v, a.mask, p)) {
+      const Tensor out = raw::empty(a.out.sizes(), DType::f32, a.out.device());
+      attention_forward({.out = out,
+                         .lse = a.lse,
+                         .q = widened(a.q),
+                         .k = widened(a.k),
+                         .v = widened(a.v),
+                         .mask = widened(a.mask)},
+                        p);
+      return copy(a.out, out);
+    }
     const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
     launch_attention_forward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p),
                              a.out.raw_data(), a.lse.raw_data(), a.q.raw_data(), a.k.raw_data(),
@@ -302,6 +330,24 @@ class DeviceBackend final : public Backend {
   }
 
   void attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) override {
+    if (widen_attention(a.q, a.k, a.v, a.mask, p)) {
+      auto f32 = [](const Tensor& t) { return raw::empty(t.sizes(), DType::f32, t.device()); };
+      const Tensor gq = f32(a.grad_q), gk = f32(a.grad_k), gv = f32(a.grad_v);
+      attention_backward({.grad_q = gq,
+                          .grad_k = gk,
+                          .grad_v = gv,
+                          .grad_out = widened(a.grad_out),
+                          .q = widened(a.q),
+                          .k = widened(a.k),
+                          .v = widened(a.v),
+                          .out = widened(a.out),
+                          .lse = a.lse,
+                          .mask = widened(a.mask)},
+                         p);
+      copy(a.grad_q, gq);
+      copy(a.grad_k, gk);
+      return copy(a.grad_v, gv);
+    }
     const void* mask = a.mask.defined() ? a.mask.raw_data() : nullptr;
     launch_attention_backward(a.q.dtype(), attention_args(a.q, a.k, a.v, a.mask, p),
                               a.grad_q.raw_data(), a.grad_k.raw_data(), a.grad_v.raw_data(),

@@ -15,7 +15,7 @@
 // (the bias gradient is the op layer's: a sum of grad_out over N, P, Q). How each
 // primitive gathers A and B: kernels/cuda/conv2d_operands.h; the GEMM and its launch: here.
 // Shapes: x (N, C, H, W), w (K, Cg, R, S), bias (K) or none, out (N, K, P, Q); all
-// contiguous; f32 accumulates in f32 (as cuDNN without TF32), f64 in f64.
+// contiguous; f32 accumulates in f32 (as cuDNN without TF32), f64 in f64, bf16/f16 in f32.
 // Split:  one 64 x 64 tile of C per block of 256 threads; thread (tx, ty) = (tid % 16,
 //         tid / 16) owns the 4 x 4 outputs at rows 4 ty + i, columns 4 tx + j, and reads
 //         each k's 4 + 4 operands from shared memory as two vector loads (a warp's A
@@ -43,6 +43,11 @@
 // Versions: the FMA path (f32, f64; cuda and sim). On cuda, f32 with backends::cudnn::allow_tf32
 //         on sm_80+: the same tiles multiplied by TF32 tensor cores (WMMA m16n16k8, f32
 //         accumulation; inputs rounded to 10-bit mantissas, so results differ from f32).
+//         bf16/f16 (issue 16): the tensors are read into f32 tiles, accumulated in f32 and
+//         rounded once on the store (the backward-weight's split partials stay f32 until
+//         summed); on cuda sm_80+ they always take the TF32 tensor cores, selected by the
+//         dtype: a bf16 or f16 value is exact in TF32, so the products are those of a
+//         16-bit MMA and nothing is lost (no switch to set).
 //         Backward-input runs its sh sw phases as the z of the grid (up to 16 a launch),
 //         so a stride costs no multiplications by zero. Depthwise convolutions (one
 //         input channel per group) take direct kernels instead: conv2d_depthwise.h.
@@ -214,13 +219,14 @@ __global__ void __launch_bounds__(kThreads) conv2d_igemm(Ops ops) {
   }
 }
 
-// grad_w[i] = sum over splits of part[s, i], in split order.
-template <typename T>
-__global__ void conv2d_sum_splits(T* grad_w, const T* part, int64_t n, int splits) {
+// grad_w[i] = sum over splits of part[s, i], in split order (part in the math's type T,
+// f32 for bf16/f16 grad_w: rounded once here).
+template <typename S, typename T>
+__global__ void conv2d_sum_splits(S* grad_w, const T* part, int64_t n, int splits) {
   for (int64_t i = global_thread(); i < n; i += grid_threads()) {
     T acc = part[i];
     for (int s = 1; s < splits; ++s) acc += part[static_cast<int64_t>(s) * n + i];
-    grad_w[i] = acc;
+    grad_w[i] = S(acc);
   }
 }
 
@@ -393,6 +399,7 @@ void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* 
   g.steps_per_split = static_cast<int>((steps + splits - 1) / splits);
   g.splits = (steps + g.steps_per_split - 1) / g.steps_per_split;  // no split left empty
   const int64_t n = int64_t{g.K} * g.CgRS;                         // elements of grad_w
+  using A = opmath_t<T>;  // the partial sums' type: f32 for bf16/f16
   const auto* go = static_cast<const T*>(grad_out);
   const auto* xs = static_cast<const T*>(x);
   if (g.splits == 1) {
@@ -400,20 +407,23 @@ void backward_weight(const Conv2dShape& s, bool tf32, void* grad_w, const void* 
               tf32);
     return;
   }
-  const rt::Scratch part(static_cast<size_t>(n * g.splits) * sizeof(T));  // (splits, K, Cg, R, S)
-  run_igemm("conv2d_backward_weight", BackwardWeightOps<T>{g, static_cast<T*>(part.get()), go, xs},
-            tf32);
+  const rt::Scratch part(static_cast<size_t>(n * g.splits) * sizeof(A));  // (splits, K, Cg, R, S)
+  run_igemm("conv2d_backward_weight",
+            BackwardWeightOps<T, A>{g, static_cast<A*>(part.get()), go, xs}, tf32);
   const LaunchConfig cfg{"conv2d_sum_splits", dim3(grid_for(n, kThreads)), dim3(kThreads)};
-  launch(cfg, &conv2d_sum_splits<T>, static_cast<T*>(grad_w), static_cast<const T*>(part.get()), n,
-         g.splits);
+  launch(cfg, &conv2d_sum_splits<T, A>, static_cast<T*>(grad_w), static_cast<const A*>(part.get()),
+         n, g.splits);
 }
 
-// f(T{}) for T = float or double (tf32 applies to float only: run_igemm ignores it otherwise).
+// f(T{}) for T = float, double, bf16 or f16 (tf32 applies to f32 math only, so to f32 and
+// the halves: run_igemm ignores it for f64).
 template <typename F>
 void by_dtype(const char* op, DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
+    case DType::bf16: return f(bf16{});  // issue 16
+    case DType::f16: return f(f16{});
     default: fail<InternalError>(op, "no kernel for ", dtype);
   }
 }

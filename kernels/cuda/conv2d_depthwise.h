@@ -24,15 +24,17 @@ namespace ember::EMBER_VARIANT::conv2d_detail {
 constexpr int kDwThreads = 256;
 
 // out (N, K, P, Q) from x (N, C, H, W), w (K, 1, R, S), bias (K) or null.
-template <typename T>
+// S: the tensors' element type; T: the math's (f32 for bf16/f16, which are read into f32
+// and rounded once on the store).
+template <typename S, typename T = opmath_t<S>>
 __global__ void __launch_bounds__(kDwThreads)
-    conv2d_depthwise_forward(ConvGeom g, T* out, const T* x, const T* w, const T* bias) {
+    conv2d_depthwise_forward(ConvGeom g, S* out, const S* x, const S* w, const S* bias) {
   for (int64_t plane = blockIdx.y; plane < int64_t{g.N} * g.K; plane += gridDim.y) {
     const int k = static_cast<int>(plane % g.K);
     const int64_t n = plane / g.K;
-    const T* xp = x + (n * g.C + k / g.Kg) * g.HW;     // (H, W)
-    const T* wp = w + static_cast<int64_t>(k) * g.RS;  // (R, S)
-    const T b = bias != nullptr ? bias[k] : T(0);
+    const S* xp = x + (n * g.C + k / g.Kg) * g.HW;     // (H, W)
+    const S* wp = w + static_cast<int64_t>(k) * g.RS;  // (R, S)
+    const T b = bias != nullptr ? static_cast<T>(bias[k]) : T(0);
     for (int pq = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); pq < g.PQ;
          pq += static_cast<int>(gridDim.x * blockDim.x)) {
       int q;
@@ -43,18 +45,21 @@ __global__ void __launch_bounds__(kDwThreads)
         if (!inside(h, g.H)) continue;
         for (int s = 0; s < g.S; ++s) {
           const int v = q * g.sw - g.pw + s * g.dw;
-          if (inside(v, g.W)) acc += wp[r * g.S + s] * xp[h * g.W + v];
+          if (inside(v, g.W))
+            acc += static_cast<T>(wp[r * g.S + s]) * static_cast<T>(xp[h * g.W + v]);
         }
       }
-      out[plane * g.PQ + pq] = acc + b;
+      out[plane * g.PQ + pq] = S(acc + b);
     }
   }
 }
 
 // grad_x (N, C, H, W) from grad_out (N, K, P, Q), w (K, 1, R, S).
-template <typename T>
+// S: the tensors' element type; T: the math's (f32 for bf16/f16, which are read into f32
+// and rounded once on the store).
+template <typename S, typename T = opmath_t<S>>
 __global__ void __launch_bounds__(kDwThreads)
-    conv2d_depthwise_backward_input(ConvGeom g, T* grad_x, const T* grad_out, const T* w) {
+    conv2d_depthwise_backward_input(ConvGeom g, S* grad_x, const S* grad_out, const S* w) {
   for (int64_t plane = blockIdx.y; plane < int64_t{g.N} * g.C; plane += gridDim.y) {
     const int c = static_cast<int>(plane % g.C);
     const int64_t n = plane / g.C;
@@ -65,8 +70,8 @@ __global__ void __launch_bounds__(kDwThreads)
       T acc = T(0);
       for (int j = 0; j < g.Kg; ++j) {
         const int k = c * g.Kg + j;
-        const T* gp = grad_out + (n * g.K + k) * g.PQ;  // (P, Q)
-        const T* wp = w + static_cast<int64_t>(k) * g.RS;
+        const S* gp = grad_out + (n * g.K + k) * g.PQ;  // (P, Q)
+        const S* wp = w + static_cast<int64_t>(k) * g.RS;
         for (int r = 0; r < g.R; ++r) {
           const int t = h + g.ph - r * g.dh;
           int tr;
@@ -78,19 +83,22 @@ __global__ void __launch_bounds__(kDwThreads)
             int ur;
             if (u < 0) continue;
             const int q = g.div_sw.divmod(u, &ur);
-            if (ur == 0 && q < g.Q) acc += wp[r * g.S + s] * gp[p * g.Q + q];
+            if (ur == 0 && q < g.Q)
+              acc += static_cast<T>(wp[r * g.S + s]) * static_cast<T>(gp[p * g.Q + q]);
           }
         }
       }
-      grad_x[plane * g.HW + hw] = acc;
+      grad_x[plane * g.HW + hw] = S(acc);
     }
   }
 }
 
 // grad_w (K, 1, R, S) from grad_out (N, K, P, Q), x (N, C, H, W): block (rs, k).
-template <typename T>
+// S: the tensors' element type; T: the math's (f32 for bf16/f16, which are read into f32
+// and rounded once on the store).
+template <typename S, typename T = opmath_t<S>>
 __global__ void __launch_bounds__(kDwThreads)
-    conv2d_depthwise_backward_weight(ConvGeom g, T* grad_w, const T* grad_out, const T* x) {
+    conv2d_depthwise_backward_weight(ConvGeom g, S* grad_w, const S* grad_out, const S* x) {
   const int rs = static_cast<int>(blockIdx.x);
   int s;
   const int r = g.div_S.divmod(rs, &s);
@@ -98,17 +106,18 @@ __global__ void __launch_bounds__(kDwThreads)
   for (int k = static_cast<int>(blockIdx.y); k < g.K; k += static_cast<int>(gridDim.y)) {
     T acc = T(0);
     for (int n = 0; n < g.N; ++n) {
-      const T* gp = grad_out + (static_cast<int64_t>(n) * g.K + k) * g.PQ;
-      const T* xp = x + (static_cast<int64_t>(n) * g.C + k / g.Kg) * g.HW;
+      const S* gp = grad_out + (static_cast<int64_t>(n) * g.K + k) * g.PQ;
+      const S* xp = x + (static_cast<int64_t>(n) * g.C + k / g.Kg) * g.HW;
       for (int pq = tid; pq < g.PQ; pq += kDwThreads) {
         int q;
         const int p = g.div_Q.divmod(pq, &q);
         const int h = p * g.sh - g.ph + r * g.dh, v = q * g.sw - g.pw + s * g.dw;
-        if (inside(h, g.H) && inside(v, g.W)) acc += gp[pq] * xp[h * g.W + v];
+        if (inside(h, g.H) && inside(v, g.W))
+          acc += static_cast<T>(gp[pq]) * static_cast<T>(xp[h * g.W + v]);
       }
     }
     acc = BlockGroup{tid, kDwThreads}.allreduce(acc, [](T a, T b) { return a + b; });
-    if (tid == 0) grad_w[static_cast<int64_t>(k) * g.RS + rs] = acc;
+    if (tid == 0) grad_w[static_cast<int64_t>(k) * g.RS + rs] = S(acc);
   }
 }
 

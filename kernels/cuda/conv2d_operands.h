@@ -8,6 +8,7 @@
 
 #include "kernels/cuda/fast_div.h"
 #include "kernels/cuda/target.h"
+#include "tensor/half.h"
 
 namespace ember::EMBER_VARIANT::conv2d_detail {
 
@@ -54,11 +55,13 @@ struct ARows {
       base[e] = row_base(m);
     }
   }
-  // r[e] = p[base[e] + off] where the row exists and the column is valid, else 0.
-  template <typename T>
-  EMBER_DEVICE void gather(const T* p, bool column_ok, int64_t off, T (&r)[kLoads]) const {
+  // r[e] = p[base[e] + off] where the row exists and the column is valid, else 0 (a
+  // bf16/f16 element read into the f32 register: S is the tensor's type, T the math's).
+  template <typename S, typename T>
+  EMBER_DEVICE void gather(const S* p, bool column_ok, int64_t off, T (&r)[kLoads]) const {
     EMBER_UNROLL
-    for (int e = 0; e < kLoads; ++e) r[e] = (ok[e] && column_ok) ? p[base[e] + off] : T(0);
+    for (int e = 0; e < kLoads; ++e)
+      r[e] = (ok[e] && column_ok) ? static_cast<T>(p[base[e] + off]) : T(0);
   }
 };
 
@@ -84,15 +87,18 @@ EMBER_DEVICE Slot slot_of(int z, int G, int Ng, int Kd, int steps_per_part) {
 // load_a/load_b gather its elements of one Kd step, store() writes one output. ----------
 
 // forward: C = out_g (Kg, N PQ), A = w_g (Kg, CgRS), B = im2col(x_g) (CgRS, N PQ).
-template <typename T>
+// Each Ops<S> reads tensors of S and computes in Scalar = opmath_t<S> (f32 for bf16/f16:
+// the tiles and the accumulators are f32, the store rounds once).
+template <typename S>
 struct ForwardOps {
-  using Scalar = T;
+  using Scalar = opmath_t<S>;
+  using T = Scalar;
   static constexpr bool kBKFastest = false;  // B tile loaded along Ng: x is contiguous in q
   ConvGeom g;
-  T* out;         // (N, K, P, Q)
-  const T* x;     // (N, C, H, W)
-  const T* w;     // (K, Cg, R, S)
-  const T* bias;  // (K) or null
+  S* out;         // (N, K, P, Q)
+  const S* x;     // (N, C, H, W)
+  const S* w;     // (K, Cg, R, S)
+  const S* bias;  // (K) or null
 
   struct State : Slot {
     int ka, kb;
@@ -132,7 +138,7 @@ struct ForwardOps {
         const int c = decode_crs(g, kk, &r_, &sx);
         const int h = s.h0 + r_ * g.dh, vv = s.v0 + sx * g.dw;
         if (inside(h, g.H) && inside(vv, g.W))
-          v = x[s.b_base + static_cast<int64_t>(c) * g.HW + h * g.W + vv];
+          v = static_cast<T>(x[s.b_base + static_cast<int64_t>(c) * g.HW + h * g.W + vv]);
       }
       r[e] = v;
     }
@@ -141,7 +147,8 @@ struct ForwardOps {
     int pq;
     const int n = g.div_PQ.divmod(j, &pq);
     const int k = s.grp * g.Kg + m;
-    out[(static_cast<int64_t>(n) * g.K + k) * g.PQ + pq] = bias != nullptr ? v + bias[k] : v;
+    out[(static_cast<int64_t>(n) * g.K + k) * g.PQ + pq] =
+        S(bias != nullptr ? v + static_cast<T>(bias[k]) : v);
   }
 };
 
@@ -160,14 +167,15 @@ struct Phase {
   FastDiv div_HhWh, div_Wh, div_taps, div_nq;  // taps = nr nq (1 when there are none)
 };
 
-template <typename T>
+template <typename S>
 struct BackwardInputOps {
-  using Scalar = T;
+  using Scalar = opmath_t<S>;
+  using T = Scalar;
   static constexpr bool kBKFastest = false;  // B tile loaded along Ng: grad_x is contiguous in v
   ConvGeom g;
-  T* grad_x;          // (N, C, H, W)
-  const T* grad_out;  // (N, K, P, Q)
-  const T* w;         // (K, Cg, R, S)
+  S* grad_x;          // (N, C, H, W)
+  const S* grad_out;  // (N, K, P, Q)
+  const S* w;         // (K, Cg, R, S)
   int phases;         // in this launch
   Phase ph[kMaxPhases];
 
@@ -228,7 +236,7 @@ struct BackwardInputOps {
         if (t >= 0 && u >= 0) {
           const int p = g.div_sh.div(t), q = g.div_sw.div(u);
           if (p < g.P && q < g.Q)
-            v = grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q];
+            v = static_cast<T>(grad_out[s.b_base + static_cast<int64_t>(k) * g.PQ + p * g.Q + q]);
         }
       }
       r[e] = v;
@@ -240,20 +248,22 @@ struct BackwardInputOps {
     const int n = f.div_HhWh.divmod(j, &hw);
     const int h = f.ah + f.div_Wh.divmod(hw, &vv) * g.sh, x = f.aw + vv * g.sw;
     grad_x[(static_cast<int64_t>(n) * g.C + static_cast<int64_t>(s.grp) * g.Cg + c) * g.HW +
-           h * g.W + x] = v;
+           h * g.W + x] = S(v);
   }
 };
 
 // backward-weight: C = grad_w_g (Kg, CgRS), A = grad_out_g (Kg, N PQ), B = im2col(x_g)^T
 // (N PQ, CgRS). With splits > 1, split z writes its partial sum to dst + z K CgRS.
-template <typename T>
+// D: the destination's type (the f32 split workspace of bf16/f16, summed then rounded).
+template <typename S, typename D = S>
 struct BackwardWeightOps {
-  using Scalar = T;
+  using Scalar = opmath_t<S>;
+  using T = Scalar;
   static constexpr bool kBKFastest = true;  // B tile loaded along Kd: x is contiguous in q
   ConvGeom g;
-  T* dst;             // (splits, K, Cg, R, S): grad_w itself when splits == 1
-  const T* grad_out;  // (N, K, P, Q)
-  const T* x;         // (N, C, H, W)
+  D* dst;             // (splits, K, Cg, R, S): grad_w itself when splits == 1
+  const S* grad_out;  // (N, K, P, Q)
+  const S* x;         // (N, C, H, W)
 
   struct State : Slot {
     int ka;
@@ -298,13 +308,13 @@ struct BackwardWeightOps {
     for (int e = 0; e < kLoads; ++e) {
       const int h = hb + s.b_r[e], v = vb + s.b_s[e];
       r[e] = (kk < g.Kd && s.b_ok[e] && inside(h, g.H) && inside(v, g.W))
-                 ? x[xb + s.b_off[e] + h * g.W + v]
+                 ? static_cast<T>(x[xb + s.b_off[e] + h * g.W + v])
                  : T(0);
     }
   }
   EMBER_DEVICE void store(const State& s, int k, int j, T v) const {
     dst[(static_cast<int64_t>(s.part) * g.K + static_cast<int64_t>(s.grp) * g.Kg + k) * g.Ng + j] =
-        v;
+        D(v);
   }
 };
 

@@ -13,7 +13,8 @@
 // first that runs is taken (one cuDNN turns down, or whose workspace does not fit, gives
 // way to the next). The workspace is taken from
 // ember's caching allocator for the call. f32 runs on FMA kernels only (CUDNN_FMA_MATH)
-// unless TF32 is allowed (CUDNN_DEFAULT_MATH), matching ember's kernels.
+// unless TF32 is allowed (CUDNN_DEFAULT_MATH), matching ember's kernels; bf16/f16 tensors
+// always on tensor cores (CUDNN_DEFAULT_MATH) with f32 accumulation (issue 16).
 #include "kernels/cuda/cudnn_conv.h"
 
 #include <cudnn.h>
@@ -140,8 +141,13 @@ int as_int(const char* op, int64_t v) {
 class Descriptors {
  public:
   Descriptors(Cudnn& c, const char* op, DType dtype, const Conv2dShape& s, bool tf32) : c_(c) {
-    const cudnnDataType_t dt = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
-    if (dtype != DType::f32 && dtype != DType::f64)
+    const cudnnDataType_t dt = dtype == DType::f64    ? CUDNN_DATA_DOUBLE
+                               : dtype == DType::bf16 ? CUDNN_DATA_BFLOAT16
+                               : dtype == DType::f16  ? CUDNN_DATA_HALF
+                                                      : CUDNN_DATA_FLOAT;
+    // bf16/f16 tensors accumulate in f32 (issue 16), as PyTorch configures cuDNN.
+    const cudnnDataType_t compute = dtype == DType::f64 ? CUDNN_DATA_DOUBLE : CUDNN_DATA_FLOAT;
+    if (dtype != DType::f32 && dtype != DType::f64 && !is_half(dtype))
       fail<InternalError>(op, "no cuDNN convolution for ", dtype);
     const Conv2dParams& p = s.p;
     check(c, c.create_tensor(&x), op, "descriptor");
@@ -159,11 +165,12 @@ class Descriptors {
           "filter descriptor");
     check(c,
           c.set_conv(conv, i(p.pad_h), i(p.pad_w), i(p.stride_h), i(p.stride_w), i(p.dilation_h),
-                     i(p.dilation_w), CUDNN_CROSS_CORRELATION, dt),
+                     i(p.dilation_w), CUDNN_CROSS_CORRELATION, compute),
           op, "convolution descriptor");
     check(c, c.set_groups(conv, i(p.groups)), op, "group count");
-    const bool f32_tf32 = dtype == DType::f32 && tf32;
-    check(c, c.set_math(conv, f32_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), op, "math type");
+    // Tensor cores for halves always (their products are exact), for f32 when TF32 is allowed.
+    const bool tensor_cores = is_half(dtype) || (dtype == DType::f32 && tf32);
+    check(c, c.set_math(conv, tensor_cores ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH), op, "math type");
   }
   ~Descriptors() {
     c_.destroy_conv(conv);

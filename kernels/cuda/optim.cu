@@ -14,8 +14,10 @@
 //           d = nesterov ? d + mu buf : buf;  p -= lr d.
 //         Norm: sum over every element of every tensor of |x|^q in f64 (q = 1 and 2 without
 //           pow), or max |x| for q = inf (NaN propagates).
-// Shapes: a group of contiguous tensors of one dtype (f32 or f64); each tensor's state
-//         tensors have its shape.
+// Shapes: a group of contiguous tensors of one dtype (f32, f64, bf16, f16); each tensor's
+//         state tensors have its shape. A bf16/f16 parameter (W) and its gradient are read
+//         into f32 (T = opmath_t<W>), updated against f32 state and rounded once per step;
+//         its elements run one by one (no 16-byte packs: the operands differ in width).
 // Split:  each tensor is cut into chunks of kChunk elements; the launcher copies a table
 //         of tensor descriptors and (tensor, chunk) pairs to the device once, and one
 //         launch of up to sm_count * 8 blocks of 256 threads walks the chunks grid-stride.
@@ -34,6 +36,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cuda/device_utils.h"
@@ -47,10 +50,10 @@ namespace {
 
 // ---- Adam ---------------------------------------------------------------------------------------
 
-template <typename T>
+template <typename W, typename T = opmath_t<W>>
 struct AdamDesc {
-  T* p;
-  const T* g;
+  W* p;
+  const W* g;
   T* m;
   T* v;
   T* vmax;  // null unless amsgrad
@@ -80,45 +83,50 @@ EMBER_DEVICE void adam_element(const AdamConsts<T>& c, T step_size, T inv_bc2_sq
   w = w - step_size * m / (d_sqrt(denom_v) * inv_bc2_sqrt + c.eps);
 }
 
-template <typename T, bool Amsgrad>
-__global__ void adam_multi_tensor(const AdamDesc<T>* descs, const Chunk* chunks, int64_t n_chunks,
+template <typename W, bool Amsgrad, typename T = opmath_t<W>>
+__global__ void adam_multi_tensor(const AdamDesc<W>* descs, const Chunk* chunks, int64_t n_chunks,
                                   AdamConsts<T> c) {
   constexpr int V = kPack<T>;
   using P = Pack<T, V>;
   for (int64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
     const Chunk ch = chunks[ci];
-    const AdamDesc<T> d = descs[ch.tensor];
+    const AdamDesc<W> d = descs[ch.tensor];
     for_chunk<V>(
         ch, d.n, d.vec != 0,
         [&](int64_t i) {
-          adam_element<T, Amsgrad>(c, d.step_size, d.inv_bc2_sqrt, d.p[i], d.g[i], d.m[i], d.v[i],
-                                   Amsgrad ? d.vmax + i : nullptr);
+          T w = static_cast<T>(d.p[i]);
+          adam_element<T, Amsgrad>(c, d.step_size, d.inv_bc2_sqrt, w, static_cast<T>(d.g[i]),
+                                   d.m[i], d.v[i], Amsgrad ? d.vmax + i : nullptr);
+          d.p[i] = W(w);
         },
         [&](int64_t i) {
-          P w = *reinterpret_cast<const P*>(d.p + i), g = *reinterpret_cast<const P*>(d.g + i);
-          P m = *reinterpret_cast<const P*>(d.m + i), v = *reinterpret_cast<const P*>(d.v + i);
-          P vm{};
-          if constexpr (Amsgrad) vm = *reinterpret_cast<const P*>(d.vmax + i);
-          EMBER_UNROLL
-          for (int k = 0; k < V; ++k)
-            adam_element<T, Amsgrad>(c, d.step_size, d.inv_bc2_sqrt, w.v[k], g.v[k], m.v[k], v.v[k],
-                                     &vm.v[k]);
-          *reinterpret_cast<P*>(d.p + i) = w;
-          *reinterpret_cast<P*>(d.m + i) = m;
-          *reinterpret_cast<P*>(d.v + i) = v;
-          if constexpr (Amsgrad) *reinterpret_cast<P*>(d.vmax + i) = vm;
+          if constexpr (std::is_same_v<W, T>) {
+            P w = *reinterpret_cast<const P*>(d.p + i), g = *reinterpret_cast<const P*>(d.g + i);
+            P m = *reinterpret_cast<const P*>(d.m + i), v = *reinterpret_cast<const P*>(d.v + i);
+            P vm{};
+            if constexpr (Amsgrad) vm = *reinterpret_cast<const P*>(d.vmax + i);
+            EMBER_UNROLL
+            for (int k = 0; k < V; ++k)
+              adam_element<T, Amsgrad>(c, d.step_size, d.inv_bc2_sqrt, w.v[k], g.v[k], m.v[k],
+                                       v.v[k], &vm.v[k]);
+            *reinterpret_cast<P*>(d.p + i) = w;
+            *reinterpret_cast<P*>(d.m + i) = m;
+            *reinterpret_cast<P*>(d.v + i) = v;
+            if constexpr (Amsgrad) *reinterpret_cast<P*>(d.vmax + i) = vm;
+          }
         });
   }
 }
 
-template <typename T>
+template <typename W>
 void run_adam(const std::vector<AdamSlot>& slots, const AdamStepParams& p) {
-  std::vector<AdamDesc<T>> descs;
+  using T = opmath_t<W>;
+  std::vector<AdamDesc<W>> descs;
   descs.reserve(slots.size());
   for (const AdamSlot& s : slots) {
     if (s.n == 0) continue;
-    AdamDesc<T> d{static_cast<T*>(s.param),
-                  static_cast<const T*>(s.grad),
+    AdamDesc<W> d{static_cast<W*>(s.param),
+                  static_cast<const W*>(s.grad),
                   static_cast<T*>(s.exp_avg),
                   static_cast<T*>(s.exp_avg_sq),
                   static_cast<T*>(s.max_exp_avg_sq),
@@ -126,8 +134,8 @@ void run_adam(const std::vector<AdamSlot>& slots, const AdamStepParams& p) {
                   static_cast<T>(s.step_size),
                   static_cast<T>(s.inv_bc2_sqrt),
                   0};
-    d.vec =
-        aligned16(d.p) && aligned16(d.g) && aligned16(d.m) && aligned16(d.v) && aligned16(d.vmax);
+    d.vec = std::is_same_v<W, T> && aligned16(d.p) && aligned16(d.g) && aligned16(d.m) &&
+            aligned16(d.v) && aligned16(d.vmax);
     descs.push_back(d);
   }
   if (descs.empty()) return;
@@ -140,21 +148,21 @@ void run_adam(const std::vector<AdamSlot>& slots, const AdamStepParams& p) {
       p.decoupled_weight_decay ? T(0) : static_cast<T>(p.weight_decay),
       p.decoupled_weight_decay ? static_cast<T>(1.0 - p.lr * p.weight_decay) : T(1),
       p.maximize ? T(-1) : T(1)};
-  ChunkTable<AdamDesc<T>> table(descs);
+  ChunkTable<AdamDesc<W>> table(descs);
   const LaunchConfig cfg{"adam_multi_tensor", dim3(table.grid()), dim3(kThreads)};
   if (p.amsgrad) {
-    launch(cfg, &adam_multi_tensor<T, true>, table.descs(), table.chunks(), table.n_chunks(), c);
+    launch(cfg, &adam_multi_tensor<W, true>, table.descs(), table.chunks(), table.n_chunks(), c);
   } else {
-    launch(cfg, &adam_multi_tensor<T, false>, table.descs(), table.chunks(), table.n_chunks(), c);
+    launch(cfg, &adam_multi_tensor<W, false>, table.descs(), table.chunks(), table.n_chunks(), c);
   }
 }
 
 // ---- SGD ----------------------------------------------------------------------------------------
 
-template <typename T>
+template <typename W, typename T = opmath_t<W>>
 struct SgdDesc {
-  T* p;
-  const T* g;
+  W* p;
+  const W* g;
   T* buf;  // null without momentum
   int64_t n;
   int32_t first;  // the buffer starts as the first (decayed) gradient
@@ -178,58 +186,64 @@ EMBER_DEVICE void sgd_element(const SgdConsts<T>& c, bool first, T& w, T grad, T
   w = w - c.lr * d;
 }
 
-template <typename T, bool Momentum>
-__global__ void sgd_multi_tensor(const SgdDesc<T>* descs, const Chunk* chunks, int64_t n_chunks,
+template <typename W, bool Momentum, typename T = opmath_t<W>>
+__global__ void sgd_multi_tensor(const SgdDesc<W>* descs, const Chunk* chunks, int64_t n_chunks,
                                  SgdConsts<T> c) {
   constexpr int V = kPack<T>;
   using P = Pack<T, V>;
   for (int64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
     const Chunk ch = chunks[ci];
-    const SgdDesc<T> d = descs[ch.tensor];
+    const SgdDesc<W> d = descs[ch.tensor];
     const bool first = d.first != 0;
     for_chunk<V>(
         ch, d.n, d.vec != 0,
         [&](int64_t i) {
-          sgd_element<T, Momentum>(c, first, d.p[i], d.g[i], Momentum ? d.buf + i : nullptr);
+          T w = static_cast<T>(d.p[i]);
+          sgd_element<T, Momentum>(c, first, w, static_cast<T>(d.g[i]),
+                                   Momentum ? d.buf + i : nullptr);
+          d.p[i] = W(w);
         },
         [&](int64_t i) {
-          P w = *reinterpret_cast<const P*>(d.p + i), g = *reinterpret_cast<const P*>(d.g + i);
-          P b{};
-          if constexpr (Momentum) b = *reinterpret_cast<const P*>(d.buf + i);
-          EMBER_UNROLL
-          for (int k = 0; k < V; ++k) sgd_element<T, Momentum>(c, first, w.v[k], g.v[k], &b.v[k]);
-          *reinterpret_cast<P*>(d.p + i) = w;
-          if constexpr (Momentum) *reinterpret_cast<P*>(d.buf + i) = b;
+          if constexpr (std::is_same_v<W, T>) {
+            P w = *reinterpret_cast<const P*>(d.p + i), g = *reinterpret_cast<const P*>(d.g + i);
+            P b{};
+            if constexpr (Momentum) b = *reinterpret_cast<const P*>(d.buf + i);
+            EMBER_UNROLL
+            for (int k = 0; k < V; ++k) sgd_element<T, Momentum>(c, first, w.v[k], g.v[k], &b.v[k]);
+            *reinterpret_cast<P*>(d.p + i) = w;
+            if constexpr (Momentum) *reinterpret_cast<P*>(d.buf + i) = b;
+          }
         });
   }
 }
 
-template <typename T>
+template <typename W>
 void run_sgd(const std::vector<SgdSlot>& slots, const SgdStepParams& p) {
+  using T = opmath_t<W>;
   const bool momentum = p.momentum != 0.0;
-  std::vector<SgdDesc<T>> descs;
+  std::vector<SgdDesc<W>> descs;
   descs.reserve(slots.size());
   for (const SgdSlot& s : slots) {
     if (s.n == 0) continue;
-    SgdDesc<T> d{static_cast<T*>(s.param),
-                 static_cast<const T*>(s.grad),
+    SgdDesc<W> d{static_cast<W*>(s.param),
+                 static_cast<const W*>(s.grad),
                  momentum ? static_cast<T*>(s.momentum_buffer) : nullptr,
                  s.n,
                  s.first_step ? 1 : 0,
                  0};
-    d.vec = aligned16(d.p) && aligned16(d.g) && aligned16(d.buf);
+    d.vec = std::is_same_v<W, T> && aligned16(d.p) && aligned16(d.g) && aligned16(d.buf);
     descs.push_back(d);
   }
   if (descs.empty()) return;
   const SgdConsts<T> c{static_cast<T>(p.lr),       static_cast<T>(p.weight_decay),
                        static_cast<T>(p.momentum), static_cast<T>(1.0 - p.dampening),
                        p.maximize ? T(-1) : T(1),  p.nesterov ? 1 : 0};
-  ChunkTable<SgdDesc<T>> table(descs);
+  ChunkTable<SgdDesc<W>> table(descs);
   const LaunchConfig cfg{"sgd_multi_tensor", dim3(table.grid()), dim3(kThreads)};
   if (momentum) {
-    launch(cfg, &sgd_multi_tensor<T, true>, table.descs(), table.chunks(), table.n_chunks(), c);
+    launch(cfg, &sgd_multi_tensor<W, true>, table.descs(), table.chunks(), table.n_chunks(), c);
   } else {
-    launch(cfg, &sgd_multi_tensor<T, false>, table.descs(), table.chunks(), table.n_chunks(), c);
+    launch(cfg, &sgd_multi_tensor<W, false>, table.descs(), table.chunks(), table.n_chunks(), c);
   }
 }
 
@@ -322,6 +336,8 @@ void launch_adam_multi_tensor(DType dtype, const std::vector<AdamSlot>& slots,
   switch (dtype) {
     case DType::f32: return run_adam<float>(slots, p);
     case DType::f64: return run_adam<double>(slots, p);
+    case DType::bf16: return run_adam<bf16>(slots, p);  // f32 state (issue 16)
+    case DType::f16: return run_adam<f16>(slots, p);
     default: fail<DTypeError>("adam_step", "no kernel for ", dtype);
   }
 }
@@ -331,6 +347,8 @@ void launch_sgd_multi_tensor(DType dtype, const std::vector<SgdSlot>& slots,
   switch (dtype) {
     case DType::f32: return run_sgd<float>(slots, p);
     case DType::f64: return run_sgd<double>(slots, p);
+    case DType::bf16: return run_sgd<bf16>(slots, p);  // f32 state (issue 16)
+    case DType::f16: return run_sgd<f16>(slots, p);
     default: fail<DTypeError>("sgd_step", "no kernel for ", dtype);
   }
 }
@@ -340,6 +358,8 @@ void launch_norm_multi_tensor(DType dtype, const std::vector<NormSlot>& slots, d
   switch (dtype) {
     case DType::f32: return run_norm<float>(slots, norm_type, out);
     case DType::f64: return run_norm<double>(slots, norm_type, out);
+    case DType::bf16: return run_norm<bf16>(slots, norm_type, out);  // issue 16
+    case DType::f16: return run_norm<f16>(slots, norm_type, out);
     default: fail<DTypeError>("multi_tensor_norm", "no kernel for ", dtype);
   }
 }

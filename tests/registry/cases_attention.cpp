@@ -5,7 +5,8 @@
 // odd ones, Tq != Tk, lengths that are not multiples of the 32-row tile, additive masks
 // full and broadcast (stride 0), padding masks with -inf keys, a fully masked row, scale,
 // and Philox dropout: the reference keeps exactly the scores tensor/philox.h's
-// dropout_keep keeps, at the case's seed and a nonzero offset.
+// dropout_keep keeps, at the case's seed and a nonzero offset. bf16/f16 (issue 16): head dims
+// 64 and 128 (the sim/cuda fast path) and others (the general one); lse is f32 for them.
 // Napkin math per (batch, head): forward 2 Tq Tk (D + Dv) flops (scores and the
 // weighted sum); the backward recomputes the scores and adds 2 Tq Tk (2 D + 2 Dv).
 #include <cmath>
@@ -64,11 +65,32 @@ const std::vector<Spec>& specs() {
       {"d32_padding", 1, 1, 3, 90, 32, 32, Mask::padding, false, 0, 0, DType::f32},
       {"masked_row", 2, 2, 35, 40, 32, 32, Mask::masked_row},
       {"masked_row", 1, 2, 12, 20, 16, 16, Mask::masked_row, false, 0, 0, DType::f32},
+      // bf16/f16 (issue 16): f32 math inside, outputs rounded once; lse f32.
+      {"d64_causal", 2, 2, 50, 50, 64, 64, Mask::none, true, 0, 0, DType::bf16},
+      {"d64_causal", 1, 2, 37, 37, 64, 64, Mask::none, true, 0, 0, DType::f16},
+      {"d128_full_mask", 1, 2, 33, 50, 128, 128, Mask::full, false, 0, 0, DType::bf16},
+      {"d128_padding", 1, 1, 40, 70, 128, 128, Mask::padding, false, 0, 0, DType::f16},
+      {"d32_tq_ne_tk", 2, 2, 40, 37, 32, 32, Mask::none, false, 0, 0, DType::bf16},
+      {"d80_padding_mask_scale", 2, 1, 35, 29, 80, 80, Mask::padding, false, 0.3, 0, DType::f16},
+      {"dropout_d64", 2, 2, 37, 45, 64, 64, Mask::none, false, 0, 0.3, DType::bf16},
+      {"dv_ne_d_causal", 1, 2, 20, 41, 16, 40, Mask::none, true, 0, 0, DType::f16},
+      {"masked_row", 1, 2, 12, 20, 64, 64, Mask::masked_row, false, 0, 0, DType::bf16},
   };
   return v;
 }
 
+// lse is f32 for every floating query narrower than f32 (issue 16).
+DType lse_dtype(DType dt) { return is_half(dt) ? DType::f32 : dt; }
+
+// bf16/f16: each output rounded once (half an ulp), over products of 16-bit operands
+// summed in f32 (the tensor-core paths round the probabilities to the dtype before P V,
+// as FlashAttention does: a few ulps of the dtype), and the backward reads the rounded
+// output (D = rowsum(dO O) off by an ulp of O).
 Tolerance attention_tol(DType dt) {
+  if (is_half(dt)) {
+    const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+    return {4 * eps, 4 * eps};
+  }
   return dt == DType::f64 ? Tolerance{5e-10, 1e-10} : Tolerance{1e-3, 2e-4};
 }
 
@@ -149,6 +171,7 @@ OpCase primitive_case(const Spec& s, bool backward) {
     return Refs{r.out, r.lse, r.dq, r.dk, r.dv};
   };
   c.out_dtypes = backward ? std::vector<DType>(5, s.dtype) : std::vector<DType>(2, s.dtype);
+  c.out_dtypes[1] = lse_dtype(s.dtype);
   c.tol = attention_tol(s.dtype);
   const double flops = attention_flops(s.B * s.H, s.Tq, s.Tk, s.D, s.Dv, backward);
   c.flops = [flops](const Inputs&) { return flops; };
@@ -199,6 +222,16 @@ const std::vector<SdpaSpec>& sdpa_specs() {
        true,
        0.2,
        DType::f32},
+      {"plain", {2, 2, 33, 64}, {2, 2, 40, 64}, {2, 2, 40, 64}, {}, false, false, 0, DType::bf16},
+      {"additive_mask",
+       {1, 2, 24, 16},
+       {1, 2, 30, 16},
+       {1, 2, 30, 16},
+       {2, 24, 30},
+       false,
+       false,
+       0,
+       DType::f16},
   };
   return v;
 }

@@ -4,6 +4,8 @@
 // whose 20 backward-input phases take two launches), padding, dilation, groups, depthwise
 // (the direct kernels), channel counts off and over the 64 x 64 tile, a long reduction
 // that splits the backward-weight's N P Q, 1x1 and 5x5 kernels, one output pixel.
+// bf16/f16 (issue 16) on every third shape: f32 accumulation, one rounding, checked with a
+// tolerance that grows with the reduction length (its f32 sum) next to the rounding's eps.
 // Napkin math: 2 N K P Q (C/groups) R S flops per primitive (+ N K P Q for the bias);
 // bytes are the operands read once and the result written once.
 #include "registry/builders.h"
@@ -72,8 +74,14 @@ Shape out_shape(const ConvShape& s) {
 }
 
 // |err| of a sum of `terms` products of N(0, 1) numbers grows with the number of terms.
+// bf16/f16: the f32 sum of 16-bit products (exact in f32) rounded once: half an ulp of the
+// result (rtol eps), and the f32 sum's error plus the rounding of a result near 0 (atol).
 Tolerance conv_tol(DType dt, int64_t terms) {
   const auto t = static_cast<double>(terms);
+  if (is_half(dt)) {
+    const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+    return {eps * (0.5 + 0.01 * t), eps};
+  }
   return dt == DType::f64 ? Tolerance{1e-13 * (1 + t), 1e-12} : Tolerance{2e-6 * (1 + t), 1e-5};
 }
 
@@ -184,6 +192,12 @@ void add_conv2d_cases(std::vector<OpCase>& out) {
       out.push_back(forward(s, DType::f64, false));
       out.push_back(backward_input(s, DType::f64));
       out.push_back(backward_weight(s, DType::f64));
+    }
+    if (i % 3 == 1 || s.p.groups == s.C) {  // bf16/f16, depthwise ones included (issue 16)
+      const DType h = i % 2 == 0 ? DType::bf16 : DType::f16;
+      out.push_back(forward(s, h, true));
+      out.push_back(backward_input(s, h));
+      out.push_back(backward_weight(s, h));
     }
   }
   // Through the op layer: a non-contiguous input (made contiguous there), an unbatched one.

@@ -47,6 +47,10 @@ const std::vector<TransposeShape>& transpose_shapes() {
 
 Tolerance conv_tol(DType dt, int64_t terms) {
   const auto t = static_cast<double>(terms);
+  if (is_half(dt)) {  // bf16/f16 (issue 16): f32 sums, rounded once, the bias added after
+    const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+    return {eps * (0.5 + 0.01 * t), 2 * eps};
+  }
   return dt == DType::f64 ? Tolerance{1e-13 * (1 + t), 1e-12} : Tolerance{2e-6 * (1 + t), 1e-5};
 }
 
@@ -163,6 +167,11 @@ void add_conv_transpose_cases(std::vector<OpCase>& out) {
     if (small || i == 1) out.push_back(conv1d_case(cs[i], DType::f64, true));
   }
   out.push_back(conv1d_case(cs[0], DType::f32, true, true));
+  // bf16/f16 through the conv2d primitives (issue 16).
+  out.push_back(transpose_case(ts[0], DType::bf16, true));
+  out.push_back(transpose_case(ts[2], DType::f16, true));
+  out.push_back(conv1d_case(cs[0], DType::bf16, true));
+  out.push_back(conv1d_case(cs[1], DType::f16, true));
 }
 
 }  // namespace ember::cases

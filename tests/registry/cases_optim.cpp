@@ -7,7 +7,9 @@
 // Each tensor lives inside a buffer two elements longer: the case's inputs and outputs
 // are the whole buffers, so an element written outside the tensor is a mismatch too.
 // The steps run twice (step counts differ per tensor; SGD's first step then a later
-// one); the reference is torch.optim's formula in f64.
+// one); the reference is torch.optim's formula in f64. bf16/f16 parameters keep f32 state
+// (tensor/optim_state_dtype.h), with learning rates large enough that an update moves a
+// parameter by several of its ulps (a skipped update or a rounding per operation shows).
 // Napkin math per element: Adam about 16 flops, reads p, g, m, v (and vmax), writes p,
 // m, v (and vmax); SGD about 6 flops; the norm 2 flops and one read.
 #include <cmath>
@@ -15,6 +17,7 @@
 
 #include "registry/builders.h"
 #include "registry/reference_nn.h"
+#include "tensor/optim_state_dtype.h"
 #include "tensor/raw.h"
 
 namespace ember::cases {
@@ -47,6 +50,15 @@ std::vector<double> inner_values(const ref::RefTensor& b, bool misaligned) {
   return {b.data.begin() + at, b.data.begin() + at + n};
 }
 
+// bf16/f16 parameters: the f32 update rounded once per step (half an ulp each of the two
+// rounds, against an f64 reference that never rounds). A parameter that crosses zero keeps
+// the first round's half ulp of a value up to one update larger: atol (the cases' updates
+// stay below 0.5, and are 10 to 100 times atol).
+Tolerance half_step_tol(DType dt) {
+  const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+  return {0.5 * eps, eps};
+}
+
 double elements(const std::vector<int64_t>& sizes) {
   double n = 0;
   for (int64_t s : sizes) n += static_cast<double>(s);
@@ -75,13 +87,13 @@ OpCase adam_case(const std::string& tag, const AdamStepParams& p, DType dt,
   c.make_inputs = [=](Device dev, DType) {
     Inputs in;
     for (size_t i = 0; i < sizes.size(); ++i) {
-      const DType d = dtype_of(i);
+      const DType d = dtype_of(i), sd = optim_state_dtype(d);
       const int64_t n = sizes[i];
-      Tensor s = buffer(n, d, dev, 0.01);
+      Tensor s = buffer(n, sd, dev, 0.01);
       Tensor v = s * s + 1e-6;
       in.push_back(buffer(n, d, dev, 1.0));
       in.push_back(buffer(n, d, dev, 0.5));
-      in.push_back(buffer(n, d, dev, 0.1));
+      in.push_back(buffer(n, sd, dev, 0.1));
       in.push_back(v);
       if (p.amsgrad) in.push_back(v * 1.5);
     }
@@ -123,10 +135,12 @@ OpCase adam_case(const std::string& tag, const AdamStepParams& p, DType dt,
     return r;
   };
   for (size_t i = 0; i < sizes.size(); ++i)
-    for (int k = 0; k < per; ++k) c.out_dtypes.push_back(dtype_of(i));
+    for (int k = 0; k < per; ++k)
+      c.out_dtypes.push_back(k < 2 ? dtype_of(i) : optim_state_dtype(dtype_of(i)));
   // A few roundings of the parameter and of the update (an update is about lr).
   // exp_avg is a difference of terms about 0.1 in size: their f32 roundings are absolute.
   c.tol = dt == DType::f64 ? Tolerance{1e-15, 1e-13} : Tolerance{5e-8, 2e-6};
+  if (is_half(dt)) c.tol = half_step_tol(dt);
   const double n = elements(sizes);
   c.flops = [n](const Inputs&) { return kRounds * 16.0 * n; };
   c.bytes = [n, per](const Inputs& x) {
@@ -150,7 +164,7 @@ OpCase sgd_case(const std::string& tag, const SgdStepParams& p, DType dt) {
     for (int64_t n : sizes) {
       in.push_back(buffer(n, d, dev, 1.0));
       in.push_back(buffer(n, d, dev, 1.0));
-      if (momentum) in.push_back(buffer(n, d, dev, 1.0));
+      if (momentum) in.push_back(buffer(n, optim_state_dtype(d), dev, 1.0));
     }
     return in;
   };
@@ -182,8 +196,10 @@ OpCase sgd_case(const std::string& tag, const SgdStepParams& p, DType dt) {
     }
     return r;
   };
-  c.out_dtypes.assign(sizes.size() * static_cast<size_t>(per), dt);
+  for (size_t i = 0; i < sizes.size(); ++i)
+    for (int k = 0; k < per; ++k) c.out_dtypes.push_back(k < 2 ? dt : optim_state_dtype(dt));
   c.tol = dt == DType::f64 ? Tolerance{1e-15, 1e-13} : Tolerance{1e-7, 1e-6};
+  if (is_half(dt)) c.tol = half_step_tol(dt);
   const double n = elements(sizes);
   c.flops = [n](const Inputs&) { return kRounds * 6.0 * n; };
   c.bytes = [n, per](const Inputs& x) {
@@ -197,13 +213,15 @@ OpCase sgd_case(const std::string& tag, const SgdStepParams& p, DType dt) {
 
 // Tensors of every size, f32 and f64 alternately, every third one misaligned (a view at
 // offset 1). dist large: magnitudes over 100; with_nan: NaN somewhere in one tensor.
-OpCase norm_case(const std::string& tag, double norm_type, Dist dist) {
-  OpCase c = group_case("multi_tensor_norm", "multi_norm", tag, DType::f32);
+// halves: bf16 and f16 alternately instead (gradients of a bf16/f16 model; issue 16).
+OpCase norm_case(const std::string& tag, double norm_type, Dist dist, bool halves = false) {
+  OpCase c = group_case("multi_tensor_norm", "multi_norm", tag, halves ? DType::bf16 : DType::f32);
   const std::vector<int64_t> sizes = kSizes;
   c.make_inputs = [=](Device dev, DType) {
     Inputs in;
     for (size_t i = 0; i < sizes.size(); ++i) {
-      const DType d = i % 2 == 1 ? DType::f64 : DType::f32;
+      const DType d =
+          halves ? (i % 2 == 1 ? DType::f16 : DType::bf16) : (i % 2 == 1 ? DType::f64 : DType::f32);
       const int64_t n = sizes[i], at = i % 3 == 2 ? 1 : 0;
       Tensor b = randn({n + 1}, {.dtype = d, .device = dev}) * (1.0 + static_cast<double>(i));
       if (dist == Dist::large) b = b * 40.0;
@@ -259,6 +277,16 @@ void add_optim_cases(std::vector<OpCase>& out) {
     for (DType dt : {DType::f32, DType::f64}) out.push_back(adam_case(a.tag, a.p, dt));
   // One group of an f32 and an f64 parameter: one launch per dtype.
   out.push_back(adam_case("mixed_f32_f64_group", {.lr = 1e-2}, DType::f32, {1001, 37}, true));
+  // bf16/f16 parameters with f32 state (issue 16): updates of several ulps.
+  const std::vector<A> half_adams = {
+      {"adam_half", {.lr = 0.05}},
+      {"adam_l2_amsgrad_half",
+       {.lr = 0.05, .beta1 = 0.8, .beta2 = 0.99, .weight_decay = 0.1, .amsgrad = true}},
+      {"adamw_maximize_half",
+       {.lr = 0.05, .weight_decay = 0.1, .decoupled_weight_decay = true, .maximize = true}},
+  };
+  for (const A& a : half_adams)
+    for (DType dt : {DType::bf16, DType::f16}) out.push_back(adam_case(a.tag, a.p, dt));
 
   struct S {
     const char* tag;
@@ -272,6 +300,8 @@ void add_optim_cases(std::vector<OpCase>& out) {
   };
   for (const S& s : sgds)
     for (DType dt : {DType::f32, DType::f64}) out.push_back(sgd_case(s.tag, s.p, dt));
+  for (const S& s : sgds)  // bf16/f16 parameters, f32 momentum (issue 16)
+    for (DType dt : {DType::bf16, DType::f16}) out.push_back(sgd_case(s.tag, s.p, dt));
 
   const double inf = std::numeric_limits<double>::infinity();
   out.push_back(norm_case("l1", 1.0, Dist::normal));
@@ -282,6 +312,8 @@ void add_optim_cases(std::vector<OpCase>& out) {
   out.push_back(norm_case("linf_large", inf, Dist::large));
   out.push_back(norm_case("l2_nan", 2.0, Dist::with_nan));
   out.push_back(norm_case("linf_nan", inf, Dist::with_nan));
+  out.push_back(norm_case("l2_halves", 2.0, Dist::normal, true));
+  out.push_back(norm_case("linf_halves", inf, Dist::large, true));
 }
 
 }  // namespace ember::cases

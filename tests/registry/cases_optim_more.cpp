@@ -8,7 +8,9 @@
 // buffer two elements longer: the case's inputs and outputs are the whole buffers, so an
 // element written outside the tensor is a mismatch too. The steps run twice, tensor i at
 // step 1 + 3 i then 2 + 3 i (RAdam: steps 1 to 32 cross rho_t = 5 at step 6); the
-// reference is torch.optim's algorithm in f64, written here.
+// reference is torch.optim's algorithm in f64, written here. bf16/f16 parameters keep f32
+// state (tensor/optim_state_dtype.h); their cases take learning rates that move a
+// parameter by several ulps a step.
 // Napkin math per element: 8-16 flops; reads param, grad and states, writes param and
 // states.
 #include <cmath>
@@ -16,6 +18,7 @@
 
 #include "registry/builders.h"
 #include "registry/reference_optim.h"
+#include "tensor/optim_state_dtype.h"
 #include "tensor/raw.h"
 
 namespace ember::cases {
@@ -56,9 +59,12 @@ OpCase step_case(const Spec& spec, DType dt) {
       auto normal = [&](double scale) {
         return randn({n + 2}, {.dtype = d, .device = dev}) * scale;
       };
+      auto state_normal = [&](double scale) {
+        return randn({n + 2}, {.dtype = optim_state_dtype(d), .device = dev}) * scale;
+      };
       in.push_back(normal(1.0));  // param
       in.push_back(normal(0.5));  // grad
-      for (int k = 0; k < spec.states; ++k) in.push_back(spec.make_state(k, normal));
+      for (int k = 0; k < spec.states; ++k) in.push_back(spec.make_state(k, state_normal));
     }
     return in;
   };
@@ -95,9 +101,17 @@ OpCase step_case(const Spec& spec, DType dt) {
     }
     return r;
   };
-  c.out_dtypes.assign(sizes.size() * static_cast<size_t>(per), dt);
+  for (size_t i = 0; i < sizes.size(); ++i)
+    for (int k = 0; k < per; ++k) c.out_dtypes.push_back(k < 2 ? dt : optim_state_dtype(dt));
   // A few roundings of each value; states like square_avg are sums of rounded squares.
   c.tol = dt == DType::f64 ? Tolerance{1e-15, 1e-13} : Tolerance{1e-7, 4e-6};
+  // bf16/f16: the f32 update rounded once per step, two steps against an f64 reference that
+  // never rounds; atol for a parameter crossing zero, which keeps the first round's half ulp
+  // of a value up to one update (< 0.5 in these cases) larger.
+  if (is_half(dt)) {
+    const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+    c.tol = {0.5 * eps, eps};
+  }
   double n = 0;
   for (int64_t s : sizes) n += static_cast<double>(s);
   const double fl = spec.flops_per_element;
@@ -317,6 +331,19 @@ void add_optim_more_cases(std::vector<OpCase>& out) {
   };
   for (const Spec& s : specs)
     for (DType dt : {DType::f32, DType::f64}) out.push_back(step_case(s, dt));
+  // bf16/f16 parameters with f32 state (issue 16): learning rates that move a parameter by
+  // several ulps (RAdam's first, unrectified steps move it by lr m).
+  const std::vector<Spec> half_specs = {
+      rmsprop_spec("centered_momentum_half",
+                   {.lr = 0.02, .alpha = 0.95, .eps = 1e-6, .momentum = 0.8, .centered = true}),
+      rmsprop_spec("wd_maximize_half", {.lr = 0.02, .weight_decay = 0.1, .maximize = true}),
+      adagrad_spec("lr_decay_wd_half", {.lr = 0.2, .lr_decay = 0.05, .weight_decay = 0.01}),
+      nadam_spec("decoupled_half",
+                 {.lr = 0.05, .weight_decay = 0.05, .decoupled_weight_decay = true}),
+      radam_spec("l2_half", {.lr = 0.1, .weight_decay = 0.1}),
+  };
+  for (const Spec& s : half_specs)
+    for (DType dt : {DType::bf16, DType::f16}) out.push_back(step_case(s, dt));
 }
 
 }  // namespace ember::cases
