@@ -1,4 +1,4 @@
-// Skinny f32 GEMMs (gemm_skinny.h): the two shapes of a linear layer whose input is much
+// Skinny f32 GEMMs (gemm_skinny.h): the products of a linear layer whose input is much
 // wider than its batch and output (the seed step's 32 x 57600 @ 57600 x 128, issue 19).
 // Eigen packs both operands into panels for every product; for these shapes the packing
 // is a full extra pass over the large operand and its micro-kernel runs with a short
@@ -15,7 +15,10 @@
 //          gradients. A tile of kBcastM rows x kBcastV vectors of out lives in registers
 //          over all of K: per k, kBcastV loads of b's row and kBcastM broadcasts of a.
 //          The column tile of b (K x kBcastV vectors) is read from memory once and reused
-//          from L1 by every row tile. Threads split N into column blocks.
+//          from L1 by every row tile. Threads split N into column blocks. An output of
+//          kStreamBytes or more (the 29.5 MB weight gradient) is written with streaming
+//          stores: a plain store first reads each line it writes, which for an output
+//          far larger than the caches is a third of the product's memory traffic.
 // The vectors are GCC vector extensions of the widest width the build targets (16 f32
 // lanes with AVX-512, 8 otherwise), so the code is the same on every x86 and elsewhere.
 // Rows past M (or N for dot) in a tail tile are computed from a duplicate of the last row
@@ -23,8 +26,12 @@
 #include "kernels/cpu/gemm_skinny.h"
 
 #include <omp.h>
+#if defined(__AVX__)
+#include <immintrin.h>
+#endif
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
@@ -47,8 +54,11 @@ constexpr int64_t kDotChunk = 1024;  // K elements per pass: 32 + 128 rows of 4 
 constexpr int64_t kDotMaxOut = 256;      // M and N of a dot product at most this
 constexpr int64_t kDotMinRatio = 8;      // and K at least this times the larger of them
 constexpr int64_t kBcastMaxDepth = 256;  // K of a bcast product at most this
-constexpr int64_t kBcastMaxRows = 64;    // M at most this (Eigen is faster for more rows)
+constexpr int64_t kBcastMaxRows = 128;   // M at most this (more rows: Eigen's packing pays)
 constexpr int64_t kBcastMinCols = 512;   // and N at least this and at least 4 M
+
+// Outputs at least this large are written with streaming stores.
+constexpr int64_t kStreamBytes = int64_t{8} << 20;
 
 inline Vec load(const float* p) {
   Vec v;
@@ -56,6 +66,23 @@ inline Vec load(const float* p) {
   return v;
 }
 inline void store(float* p, Vec v) { std::memcpy(p, &v, sizeof v); }
+// A store that bypasses the caches (no read of the line first) for a 64-byte aligned p.
+inline void store_stream(float* p, Vec v) {
+#if defined(__AVX512F__)
+  _mm512_stream_ps(p, reinterpret_cast<__m512>(v));
+#elif defined(__AVX__)
+  _mm256_stream_ps(p, reinterpret_cast<__m256>(v));
+#else
+  store(p, v);
+#endif
+}
+// Orders the streaming stores before whatever the thread does next (the end of the
+// parallel region hands out to other threads).
+inline void stream_fence() {
+#if defined(__AVX__)
+  _mm_sfence();
+#endif
+}
 inline float lane_sum(Vec v) {
   float s = 0;
   for (int i = 0; i < kLanes; ++i) s += v[i];
@@ -124,6 +151,7 @@ void dot_product(float* out, const float* a, int64_t lda, const float* b, int64_
 }
 
 // out[m0.., n0:n0 + kBcastV kLanes] = a[m0.., :] @ b[:, n0..] over all K.
+template <bool Stream>
 void bcast_tile(float* out, int64_t ldo, const float* a, int64_t a_sm, int64_t a_sk, const float* b,
                 int64_t ldb, int64_t m0, int64_t n0, int64_t M, int64_t K) {
   const float* ar[kBcastM];
@@ -139,7 +167,13 @@ void bcast_tile(float* out, int64_t ldo, const float* a, int64_t a_sm, int64_t a
     }
   }
   for (int i = 0; i < kBcastM && m0 + i < M; ++i)
-    for (int v = 0; v < kBcastV; ++v) store(out + (m0 + i) * ldo + n0 + v * kLanes, acc[i][v]);
+    for (int v = 0; v < kBcastV; ++v) {
+      if constexpr (Stream) {
+        store_stream(out + (m0 + i) * ldo + n0 + v * kLanes, acc[i][v]);
+      } else {
+        store(out + (m0 + i) * ldo + n0 + v * kLanes, acc[i][v]);
+      }
+    }
 }
 
 // Columns n0:n1 of out (M, N) = a @ b, one thread; a last partial tile runs in scalars.
@@ -147,9 +181,18 @@ void bcast_block(float* out, const float* a, int64_t a_sm, int64_t a_sk, const f
                  int64_t ldb, int64_t M, int64_t N, int64_t K, int64_t n0, int64_t n1) {
   constexpr int64_t tile = kBcastV * kLanes;
   int64_t n = n0;
-  for (; n + tile <= n1; n += tile)
-    for (int64_t m0 = 0; m0 < M; m0 += kBcastM)
-      bcast_tile(out, N, a, a_sm, a_sk, b, ldb, m0, n, M, K);
+  const bool stream = M * N * int64_t{sizeof(float)} >= kStreamBytes &&
+                      reinterpret_cast<uintptr_t>(out) % 64 == 0 && N % kLanes == 0;
+  for (; n + tile <= n1; n += tile) {
+    for (int64_t m0 = 0; m0 < M; m0 += kBcastM) {
+      if (stream) {
+        bcast_tile<true>(out, N, a, a_sm, a_sk, b, ldb, m0, n, M, K);
+      } else {
+        bcast_tile<false>(out, N, a, a_sm, a_sk, b, ldb, m0, n, M, K);
+      }
+    }
+  }
+  if (stream) stream_fence();
   for (int64_t m = 0; m < M; ++m) {
     for (int64_t c = n; c < n1; ++c) {
       float s = 0;

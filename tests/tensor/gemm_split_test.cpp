@@ -75,6 +75,7 @@ TEST(GemmSplit, NSplitWithUnevenAndEmptyBlocksMatchesDouble) {
     check_all_layouts(13, 400, 52);    // 3 threads: blocks of 32, 20 and 0 columns
     check_all_layouts(30, 128, 1001);  // the seed step's input gradient, narrower
     check_all_layouts(128, 32, 777);   // its weight gradient, narrower
+    check_all_layouts(99, 8, 21520);   // an 8.5 MB output: streaming stores, tails
   }
 }
 
