@@ -20,7 +20,7 @@
 //          stores: a plain store first reads each line it writes, which for an output
 //          far larger than the caches is a third of the product's memory traffic.
 // The vectors are GCC vector extensions of the widest width the build targets (16 f32
-// lanes with AVX-512, 8 otherwise), so the code is the same on every x86 and elsewhere.
+// lanes with AVX-512, 8 with AVX, 4 otherwise), so the code is the same on every target.
 // Rows past M (or N for dot) in a tail tile are computed from a duplicate of the last row
 // and not stored, so every tile runs the same unrolled loop.
 #include "kernels/cpu/gemm_skinny.h"
@@ -42,8 +42,11 @@ namespace {
 #if defined(__AVX512F__)
 constexpr int kLanes = 16;
 constexpr int kBcastM = 4, kBcastV = 4;
-#else
+#elif defined(__AVX__)
 constexpr int kLanes = 8;
+constexpr int kBcastM = 4, kBcastV = 2;
+#else
+constexpr int kLanes = 4;  // SSE, NEON: 16-byte vectors are what every target has
 constexpr int kBcastM = 4, kBcastV = 2;
 #endif
 typedef float Vec __attribute__((vector_size(kLanes * sizeof(float))));
