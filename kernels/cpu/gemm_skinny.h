@@ -1,5 +1,6 @@
-// f32 GEMM kernels of the cpu backend for the skinny products Eigen runs at half its
-// square-matrix rate (issue 19): the seed step's 57600 x 128 linear layer.
+// f32 GEMM kernels of the cpu backend for the skinny products of a wide linear layer
+// (issue 19: the seed step's 57600 x 128 layer), where Eigen's packing costs a pass over
+// the large operand.
 #pragma once
 
 #include <cstdint>
