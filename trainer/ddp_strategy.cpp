@@ -126,8 +126,7 @@ void DDPStrategy::wait(const std::shared_ptr<dist::Work>& work, const char* what
   }
 }
 
-void DDPStrategy::rethrow_naming_failed_children(const dist::DistError& e,
-                                                 const char* what) const {
+void DDPStrategy::rethrow_naming_failed_children(const dist::DistError& e, const char* what) const {
   SubprocessLauncher* launcher = runtime().launcher.get();
   if (!launcher) throw;
   // A dead child is why, most likely: give the kernel a moment to report it.
@@ -138,8 +137,8 @@ void DDPStrategy::rethrow_naming_failed_children(const dist::DistError& e,
   }
   if (failures.empty()) throw;
   runtime().failure_reported = true;
-  fail<dist::DistBackendError>(what, e.what(), "; a process the launcher started failed: ",
-                               failures);
+  fail<dist::DistBackendError>(what, e.what(),
+                               "; a process the launcher started failed: ", failures);
 }
 
 void DDPStrategy::backward(const std::function<void()>& run) {

@@ -87,6 +87,7 @@ std::vector<MetricMap> Trainer::run_evaluation(Stage stage, const std::vector<Da
         EMBER_HOOKS(on_validation_batch_start, batch, b, dl);
         {
           FxScope fx(*this, "validation_step");
+          const auto amp = precision_->forward_context(device_);
           model_->validation_step(batch, b, dl);
         }
         EMBER_HOOKS(on_validation_batch_end, batch, b, dl);
@@ -94,6 +95,7 @@ std::vector<MetricMap> Trainer::run_evaluation(Stage stage, const std::vector<Da
         EMBER_HOOKS(on_test_batch_start, batch, b, dl);
         {
           FxScope fx(*this, "test_step");
+          const auto amp = precision_->forward_context(device_);
           model_->test_step(batch, b, dl);
         }
         EMBER_HOOKS(on_test_batch_end, batch, b, dl);
@@ -250,6 +252,7 @@ std::vector<Tensor> Trainer::run_predict(LightningModule& model, DataLoader* loa
       Tensor pred;
       {
         FxScope fx(*this, "predict_step");
+        const auto amp = precision_->forward_context(device_);
         pred = model.predict_step(batch, b);
       }
       call_callbacks(

@@ -207,6 +207,8 @@ Tensor Trainer::run_training_batch(const Batch& batch, int64_t b, bool& stepped)
       FxScope fx(*this, "training_step");
       const profiler::Range profile("training_step");
       // ddp: a DistributedDataParallel forward; before the window's last batch, no_sync.
+      // Mixed precision: the step under autocast, its backward (below) outside it.
+      const auto amp = precision_->forward_context(device_);
       loss = strategy_->run_training_step([&] { return model_->training_step(batch, b); },
                                           last_in_window);
     }

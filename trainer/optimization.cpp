@@ -61,6 +61,7 @@ Tensor Trainer::run_manual_batch(const Batch& batch, int64_t b) {
   {
     FxScope fx(*this, "training_step");
     const profiler::Range profile("training_step");
+    const auto amp = precision_->forward_context(device_);
     out = model_->training_step(batch, b);
   }
   // What it returns is only shown (progress bar, on_train_batch_end), never stepped.

@@ -10,11 +10,13 @@ constexpr const char* kValues =
     "\"32-true\" (or \"32\"), \"64-true\" (or \"64\"), \"bf16-mixed\", \"16-mixed\", "
     "\"bf16-true\", \"16-true\"";
 
-// The half modes' common refusal until the bf16/f16 dtypes and autocast exist.
-[[noreturn]] void needs_half_dtypes(PrecisionMode mode) {
-  fail<ValueError>("Trainer", "precision=\"", to_string(mode),
-                   "\" needs the bf16/f16 dtypes (issue 16), which this ember build does not "
-                   "have yet; use \"32-true\" or \"64-true\"");
+// The batch's floating tensors in `dtype`; the others (indices, masks) as they are.
+Batch floating_to(const Batch& batch, DType dtype) {
+  std::vector<Tensor> out;
+  out.reserve(batch.size());
+  for (const Tensor& t : batch)
+    out.push_back(t.defined() && is_floating(t.dtype()) ? t.to(dtype) : t);
+  return Batch(std::move(out));
 }
 
 }  // namespace
@@ -47,11 +49,7 @@ const char* to_string(PrecisionMode mode) {
 void DoublePrecision::convert_module(nn::Module& module) const { module.to(DType::f64); }
 
 Batch DoublePrecision::convert_input(const Batch& batch) const {
-  std::vector<Tensor> out;
-  out.reserve(batch.size());
-  for (const Tensor& t : batch)
-    out.push_back(t.defined() && is_floating(t.dtype()) ? t.to(DType::f64) : t);
-  return Batch(std::move(out));
+  return floating_to(batch, DType::f64);
 }
 
 // ---- MixedPrecision ----
@@ -64,7 +62,18 @@ MixedPrecision::MixedPrecision(PrecisionMode mode, optim::GradScalerOptions scal
   if (mode == PrecisionMode::f16_mixed) scaler_ = std::make_unique<optim::GradScaler>(scaler);
 }
 
-void MixedPrecision::check_supported() const { needs_half_dtypes(mode()); }
+void MixedPrecision::check_device(Device device) const {
+  // Lightning: "You passed `Trainer(accelerator='cpu', precision='16-mixed')` but AMP with
+  // fp16 is not supported on CPU. Consider using `precision='bf16-mixed'` instead."
+  if (mode() == PrecisionMode::f16_mixed && device.is_cpu())
+    fail<ValueError>("Trainer",
+                     "precision=\"16-mixed\" (f16 autocast with a GradScaler) is not "
+                     "supported on the cpu, as in Lightning; use precision=\"bf16-mixed\"");
+}
+
+std::unique_ptr<autocast> MixedPrecision::forward_context(Device device) const {
+  return std::make_unique<autocast>(device.type, dtype());
+}
 
 Tensor MixedPrecision::pre_backward(const Tensor& loss) {
   return scaler_ ? scaler_->scale(loss) : loss;
@@ -93,7 +102,15 @@ void MixedPrecision::load_state_dict(const nn::StateDict& dict) {
 
 // ---- HalfPrecision ----
 
-void HalfPrecision::check_supported() const { needs_half_dtypes(mode()); }
+HalfPrecision::HalfPrecision(PrecisionMode mode) : PrecisionPlugin(mode) {
+  if (mode != PrecisionMode::bf16_true && mode != PrecisionMode::f16_true)
+    fail<ValueError>("HalfPrecision", "mode must be \"bf16-true\" or \"16-true\", got \"",
+                     to_string(mode), "\"");
+}
+
+void HalfPrecision::convert_module(nn::Module& module) const { module.to(dtype()); }
+
+Batch HalfPrecision::convert_input(const Batch& batch) const { return floating_to(batch, dtype()); }
 
 std::unique_ptr<PrecisionPlugin> make_precision_plugin(PrecisionMode mode) {
   switch (mode) {

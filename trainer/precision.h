@@ -10,14 +10,17 @@
 //   "bf16-mixed"       MixedPrecision without a scaler (bf16 autocast)
 //   "bf16-true", "16-true"  HalfPrecision: the model and the batches in bf16/f16
 //
-// The half modes need the bf16/f16 dtypes and autocast of issue 16 (the `dtype` work): until
-// they land, check_supported() throws a ValueError saying so, at the start of each run. The
-// scaling hooks below are the whole of MixedPrecision's part of the loop and work today.
+// The mixed modes run each step's forward (training_step, validation_step, test_step,
+// predict_step) under autocast (forward_context) and keep the weights in f32; the true
+// modes convert the model and the batches' floating tensors to the 16-bit dtype. As in
+// Lightning, "16-mixed" needs a GPU-like device (cuda, or sim here): on the cpu it is a
+// ValueError that suggests "bf16-mixed".
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "autograd/autocast.h"
 #include "nn/module.h"
 #include "optim/grad_scaler.h"
 #include "optim/optimizer.h"
@@ -40,8 +43,13 @@ class PrecisionPlugin {
   PrecisionPlugin& operator=(const PrecisionPlugin&) = delete;
 
   PrecisionMode mode() const { return mode_; }
-  // Throws when this build cannot run the mode (the half dtypes of issue 16).
+  // Throws when this build cannot run the mode.
   virtual void check_supported() const {}
+  // Throws when the mode cannot run on the run's device ("16-mixed" on the cpu).
+  virtual void check_device(Device) const {}
+  // Held around each step's forward (Lightning's forward_context): the mixed modes'
+  // autocast region on the device; null for the others.
+  virtual std::unique_ptr<autocast> forward_context(Device) const { return nullptr; }
   // Casts the module once, when a run starts (after it is on its device).
   virtual void convert_module(nn::Module&) const {}
   // Each batch, after it is on the device.
@@ -77,7 +85,9 @@ class MixedPrecision : public PrecisionPlugin {
  public:
   // f16: a GradScaler with `scaler`'s options (torch's defaults); bf16: no scaler.
   MixedPrecision(PrecisionMode mode, optim::GradScalerOptions scaler = {});
-  void check_supported() const override;
+  void check_device(Device device) const override;
+  std::unique_ptr<autocast> forward_context(Device device) const override;
+  DType dtype() const { return mode() == PrecisionMode::bf16_mixed ? DType::bf16 : DType::f16; }
   Tensor pre_backward(const Tensor& loss) override;
   void unscale_gradients(optim::Optimizer& optimizer) override;
   bool optimizer_step(optim::Optimizer& optimizer) override;
@@ -93,8 +103,10 @@ class MixedPrecision : public PrecisionPlugin {
 // "bf16-true", "16-true": Lightning's HalfPrecision.
 class HalfPrecision : public PrecisionPlugin {
  public:
-  explicit HalfPrecision(PrecisionMode mode) : PrecisionPlugin(mode) {}
-  void check_supported() const override;
+  explicit HalfPrecision(PrecisionMode mode);
+  void convert_module(nn::Module& module) const override;
+  Batch convert_input(const Batch& batch) const override;
+  DType dtype() const { return mode() == PrecisionMode::bf16_true ? DType::bf16 : DType::f16; }
 };
 
 std::unique_ptr<PrecisionPlugin> make_precision_plugin(PrecisionMode mode);

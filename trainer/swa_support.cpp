@@ -33,6 +33,7 @@ void Trainer::forward_training_batches() {
     const Batch batch = precision_->convert_input(next->to(device_));
     discarded.begin_step();
     current_batch_size_ = batch.batch_size();
+    const auto amp = precision_->forward_context(device_);
     model_->training_step(batch, b);
   }
 }

@@ -185,6 +185,7 @@ void Trainer::begin_run(TrainerFn fn, LightningModule& model) {
   fn_ = fn;
   model.attach(self_, device_);
   model.to(device_);
+  precision_->check_device(device_);
   precision_->convert_module(model);  // "64-true": f64 parameters and buffers
   strategy_->setup_module(model);     // ddp: rank 0's parameters and buffers everywhere
   // Versions are chosen before anything is written, so loggers sharing a folder agree (and

@@ -1,6 +1,6 @@
 // The Trainer's `precision` (issue 16): Lightning's values, "64-true" (DoublePrecision),
-// the half modes' error until the bf16/f16 dtypes exist, and MixedPrecision's GradScaler
-// plumbing (scaled backward, unscale before the hook and clipping, skipped steps, scaler
+// the half modes (autocast around each step, or the model in bf16/f16), and MixedPrecision's
+// GradScaler plumbing (scaled backward, unscale before the hook and clipping, skipped steps, scaler
 // state in checkpoints) through a test plugin that runs "16-mixed"'s scaling in f32.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -37,14 +37,114 @@ TEST(Precision, ParsesLightningsValues) {
   }
 }
 
-TEST(Precision, HalfModesNeedTheHalfDtypes) {
-  for (const char* mode : {"bf16-mixed", "16-mixed", "bf16-true", "16-true"}) {
-    try {
-      Trainer t(quiet({.logger = false, .precision = mode}));
-      ADD_FAILURE() << mode << " was accepted";
-    } catch (const ValueError& e) {
-      EXPECT_THAT(e.what(), HasSubstr("needs the bf16/f16 dtypes (issue 16)")) << mode;
+TEST(Precision, SixteenMixedOnTheCpuIsAnErrorAsInLightning) {
+  auto data = regression_data(32);
+  DataLoader loader(data, {.batch_size = 16});
+  Regressor model;
+  Trainer trainer(quiet({.max_steps = 1,
+                         .accelerator = "cpu",
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("precision16cpu"),
+                         .logger = false,
+                         .precision = "16-mixed"}));
+  try {
+    trainer.fit(model, loader);
+    ADD_FAILURE() << "16-mixed ran on the cpu";
+  } catch (const ValueError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("precision=\"16-mixed\""));
+    EXPECT_THAT(e.what(), HasSubstr("bf16-mixed"));
+  }
+}
+
+// Records what each step sees under a mixed or true half precision.
+struct AmpProbe : Regressor {
+  std::vector<DType> out_dtypes, loss_dtypes, param_dtypes, batch_dtypes, grad_dtypes;
+  std::vector<bool> autocast_in_step, autocast_in_val, autocast_after_backward;
+  explicit AmpProbe(RegressionOptions o = {}) : Regressor(o) {}
+  Tensor training_step(const Batch& batch, int64_t) override {
+    auto [x, y] = batch.unpack<2>();
+    autocast_in_step.push_back(is_autocast_enabled(x.device().type));
+    batch_dtypes.push_back(x.dtype());
+    param_dtypes.push_back(linear->weight.dtype());
+    Tensor out = forward(x);
+    out_dtypes.push_back(out.dtype());
+    Tensor loss = nn::F::mse_loss(out, y);
+    loss_dtypes.push_back(loss.dtype());
+    losses.push_back(loss.item<double>());
+    return loss;
+  }
+  void on_after_backward() override {
+    autocast_after_backward.push_back(is_autocast_enabled(linear->weight.device().type));
+    grad_dtypes.push_back(linear->weight.grad().dtype());
+  }
+  void validation_step(const Batch& batch, int64_t) override {
+    autocast_in_val.push_back(is_autocast_enabled(batch[0].device().type));
+  }
+};
+
+std::unique_ptr<AmpProbe> fit_amp(const std::string& precision, const std::string& accelerator,
+                                  int64_t steps) {
+  manual_seed(5);
+  auto data = regression_data(64);
+  DataLoader loader(data, {.batch_size = 16});
+  auto model = std::make_unique<AmpProbe>(RegressionOptions{.lr = 0.05});
+  Trainer trainer(quiet({.max_steps = steps,
+                         .accelerator = accelerator,
+                         .limit_val_batches = 1,
+                         .enable_checkpointing = false,
+                         .default_root_dir = temp_dir("precision_amp"),
+                         .logger = false,
+                         .precision = precision}));
+  trainer.fit(*model, loader, loader);
+  return model;
+}
+
+TEST(Precision, Bf16MixedRunsEachStepUnderAutocastWithF32Weights) {
+  const auto holder = fit_amp("bf16-mixed", "cpu", 12);
+  const AmpProbe& m = *holder;
+  ASSERT_EQ(m.out_dtypes.size(), 12u);
+  for (size_t i = 0; i < m.out_dtypes.size(); ++i) {
+    EXPECT_TRUE(m.autocast_in_step[i]);
+    EXPECT_FALSE(m.autocast_after_backward[i]);  // backward runs outside the region
+    EXPECT_EQ(m.batch_dtypes[i], DType::f32);
+    EXPECT_EQ(m.param_dtypes[i], DType::f32);  // master weights stay f32
+    EXPECT_EQ(m.out_dtypes[i], DType::bf16);   // linear in bf16
+    EXPECT_EQ(m.loss_dtypes[i], DType::f32);   // losses in f32
+    EXPECT_EQ(m.grad_dtypes[i], DType::f32);   // f32 leaves get f32 gradients
+  }
+  ASSERT_FALSE(m.autocast_in_val.empty());
+  for (bool on : m.autocast_in_val) EXPECT_TRUE(on);
+  EXPECT_FALSE(is_autocast_enabled(DeviceType::cpu));  // restored after fit
+  EXPECT_LT(m.losses.back(), 0.5 * m.losses.front());  // it learns
+}
+
+TEST(Precision, SixteenMixedOnSimUsesF16AutocastAndTheScaler) {
+  const auto holder = fit_amp("16-mixed", "sim", 12);
+  const AmpProbe& m = *holder;
+  ASSERT_EQ(m.out_dtypes.size(), 12u);
+  for (size_t i = 0; i < m.out_dtypes.size(); ++i) {
+    EXPECT_TRUE(m.autocast_in_step[i]);
+    EXPECT_EQ(m.out_dtypes[i], DType::f16);
+    EXPECT_EQ(m.param_dtypes[i], DType::f32);
+    EXPECT_EQ(m.grad_dtypes[i], DType::f32);
+  }
+  EXPECT_LT(m.losses.back(), 0.5 * m.losses.front());
+}
+
+TEST(Precision, HalfTrueConvertsTheModelAndTheBatches) {
+  for (const auto& [mode, dtype] :
+       {std::pair{"bf16-true", DType::bf16}, std::pair{"16-true", DType::f16}}) {
+    const auto holder = fit_amp(mode, "cpu", 12);
+    const AmpProbe& m = *holder;
+    ASSERT_EQ(m.out_dtypes.size(), 12u) << mode;
+    for (size_t i = 0; i < m.out_dtypes.size(); ++i) {
+      EXPECT_FALSE(m.autocast_in_step[i]) << mode;
+      EXPECT_EQ(m.batch_dtypes[i], dtype) << mode;
+      EXPECT_EQ(m.param_dtypes[i], dtype) << mode;
+      EXPECT_EQ(m.out_dtypes[i], dtype) << mode;
+      EXPECT_EQ(m.grad_dtypes[i], dtype) << mode;
     }
+    EXPECT_LT(m.losses.back(), 0.5 * m.losses.front()) << mode;
   }
 }
 
@@ -82,7 +182,9 @@ struct ScaledF32 : MixedPrecision {
   explicit ScaledF32(double init_scale = 1024.0)
       : MixedPrecision(PrecisionMode::f16_mixed, {.init_scale = init_scale, .growth_interval = 2}) {
   }
-  void check_supported() const override {}
+  // f32 through and through: no autocast, and allowed on the cpu.
+  void check_device(Device) const override {}
+  std::unique_ptr<autocast> forward_context(Device) const override { return nullptr; }
 };
 
 // Plain SGD (lr 0.1); records the gradient norm the optimizer-step hook sees, and can

@@ -88,7 +88,8 @@ std::shared_ptr<TensorDataset> data(int64_t n, uint64_t seed) {
 
 int main(int argc, char** argv) {
   if (argc < 6) {
-    std::fprintf(stderr, "usage: ember_ddp_trainer_worker mode dir devices batch steps [ckpt] [name]\n");
+    std::fprintf(stderr,
+                 "usage: ember_ddp_trainer_worker mode dir devices batch steps [ckpt] [name]\n");
     return 2;
   }
   g_mode = argv[1];
