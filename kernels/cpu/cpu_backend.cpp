@@ -23,8 +23,10 @@ void CpuBackend::copy_to_host(void* host_dst, const void* src, size_t nbytes) {
 }
 
 CpuBackend& cpu_backend() {
-  static CpuBackend backend;
-  return backend;
+  // Never destroyed: a tensor released during static destruction (a process group's worker
+  // thread finishing its last collective, a user's global) still returns its memory here.
+  static CpuBackend* const backend = new CpuBackend;
+  return *backend;
 }
 
 }  // namespace ember::cpu

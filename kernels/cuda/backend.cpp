@@ -757,8 +757,10 @@ class DeviceBackend final : public Backend {
 }  // namespace
 
 Backend& device_backend() {
-  static DeviceBackend backend;
-  return backend;
+  // Never destroyed, as the cpu backend (kernels/cpu/cpu_backend.cpp): tensors released
+  // during static destruction still free through it.
+  static DeviceBackend* const backend = new DeviceBackend;
+  return *backend;
 }
 
 }  // namespace ember::EMBER_VARIANT

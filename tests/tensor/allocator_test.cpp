@@ -19,6 +19,19 @@ namespace {
 
 bool aligned64(const void* p) { return reinterpret_cast<uintptr_t>(p) % 64 == 0; }
 
+// Made before main, so destroyed after every static made later, the backends included
+// (they are made on first use). The sanitizer build reports a use of a destroyed backend
+// at exit (a gloo worker thread finishing its last collective after main returned did).
+Tensor g_outlives_main_cpu;
+Tensor g_outlives_main_sim;
+
+TEST(StaticDestruction, ATensorReleasedAfterMainFreesThroughALiveBackend) {
+  g_outlives_main_cpu = randn({1000}, {.device = Device::cpu()});
+  g_outlives_main_sim = randn({1000}, {.device = Device::sim()});
+  EXPECT_EQ(g_outlives_main_cpu.numel(), 1000);
+  EXPECT_EQ(g_outlives_main_sim.device(), Device::sim());
+}
+
 TEST(HostCache, EveryBlockIsAlignedAndUsable) {
   for (size_t n : {size_t{0}, size_t{1}, size_t{63}, size_t{64}, size_t{65}, size_t{4097},
                    cpu::kMaxCachedBytes, cpu::kMaxCachedBytes + 1, size_t{3} << 20}) {
