@@ -363,17 +363,24 @@ class GlooProcessGroup : public ProcessGroup {
         task = std::move(queue_.front());
         queue_.pop_front();
       }
+      // The body's captured tensors are released before the waiter wakes (finish): a rank
+      // may return from main right after its last wait, and nothing of the collective may
+      // outlive that on this thread.
+      std::function<void(uint32_t)> body = std::move(task.body);
       const auto start = Clock::now();
       try {
         if (broken_) {
           fail_collective(task.op, Clock::duration::zero(),
                           "an earlier collective failed, the group is unusable");
         }
-        task.body(tag_++);
+        body(tag_++);
+        body = nullptr;
         task.work->finish();
       } catch (const Error& e) {
+        body = nullptr;
         task.work->finish_with(e.op(), message_of(e));
       } catch (const std::exception& e) {
+        body = nullptr;
         // A dead peer (closed connection) or a timeout inside Gloo: the pairs are out of
         // step, so every later collective of this group fails too.
         broken_ = true;
