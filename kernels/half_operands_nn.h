@@ -3,8 +3,9 @@
 // 16-bit operands are widened to f32, the backend's own f32 method runs, and each output
 // is rounded once. So the window sums of avg pooling, the overlapping-window sums of the
 // pooling backward, the bilinear weights and sums and the gate math all run in f32 (torch's
-// opmath) with one rounding on store; a max (and its index) is exact in any dtype. The
-// cpu and cuda/sim backends share these, so every device rounds alike.
+// opmath) with one rounding on store; a max (and its index) is exact in any dtype. The cpu
+// backend runs these; kernels/cuda's pool, upsample, rnn_cell and gelu_backward kernels load
+// the 16-bit values into f32 themselves and round once on the store, the same math.
 #pragma once
 
 #include "kernels/half_operands.h"

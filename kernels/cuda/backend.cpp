@@ -36,7 +36,6 @@
 #include "kernels/cuda/sort.h"
 #include "kernels/cuda/upsample.h"
 #include "kernels/half_operands.h"
-#include "kernels/half_operands_nn.h"  // issue 16, halfnn2
 #include "tensor/backends.h"
 #include "tensor/determinism.h"
 #include "tensor/optim_coeffs.h"
@@ -167,10 +166,10 @@ class DeviceBackend final : public Backend {
         op == Primitive::rms_norm)
       return is_floating(dtype);
     if (op == Primitive::pool2d || op == Primitive::upsample_bilinear)
-      return is_floating(dtype);  // bf16/f16: kernels/half_operands_nn.h (issue 16, halfnn2)
+      return is_floating(dtype);  // bf16/f16: f32 math in the kernels (issue 16, halfnn2)
     if (op == Primitive::scan) return dtype != DType::b8;
     if (op == Primitive::lstm_cell || op == Primitive::gru_cell)  // issue 15, rnn
-      return is_floating(dtype);  // bf16/f16: kernels/half_operands_nn.h (issue 16, halfnn2)
+      return is_floating(dtype);  // bf16/f16: f32 math in the kernels (issue 16, halfnn2)
     if (op == Primitive::sort) return dtype != DType::b8;  // sorting and sampling (issue 15)
     if (op == Primitive::multinomial) return dtype == DType::f32 || dtype == DType::f64;
     if (op == Primitive::gelu_backward)  // issue 15, perf
@@ -406,8 +405,6 @@ class DeviceBackend final : public Backend {
   // GELU's fused backward (issue 15, perf).
   void gelu_backward(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x,
                      bool tanh) override {
-    if (is_half(x.dtype()))
-      return half_ops::gelu_backward(*this, grad_x, grad_y, x, tanh);  // issue 16, halfnn2
     launch_gelu_backward(x.dtype(), x.numel(), tanh, grad_x.raw_data(), grad_y.raw_data(),
                          x.raw_data());
   }
@@ -433,16 +430,12 @@ class DeviceBackend final : public Backend {
 
   void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
                       const Pool2dParams& p) override {
-    if (is_half(x.dtype()))
-      return half_ops::pool2d_forward(*this, out, indices, x, p);  // issue 16, halfnn2
     launch_pool2d_forward(x.dtype(), pool_shape(x, out, p), out.raw_data(),
                           static_cast<int64_t*>(data_or_null(indices)), x.raw_data());
   }
 
   void pool2d_backward(const Tensor& grad_x, const Tensor& grad_out, const Tensor& indices,
                        const Pool2dParams& p) override {
-    if (is_half(grad_x.dtype()))
-      return half_ops::pool2d_backward(*this, grad_x, grad_out, indices, p);  // issue 16, halfnn2
     launch_pool2d_backward(grad_x.dtype(), pool_shape(grad_x, grad_out, p), grad_x.raw_data(),
                            grad_out.raw_data(), static_cast<const int64_t*>(data_or_null(indices)));
   }
@@ -477,30 +470,22 @@ class DeviceBackend final : public Backend {
 
   // The fused recurrent cells (issue 15, rnn).
   void lstm_cell_forward(const LstmCellForwardArgs& a) override {
-    if (is_half(a.c_prev.dtype()))
-      return half_ops::lstm_cell_forward(*this, a);  // issue 16, halfnn2
     launch_lstm_cell_forward(a.c_prev.dtype(), a.c_prev.size(0), a.c_prev.size(1), a.h.raw_data(),
                              a.c.raw_data(), a.workspace.raw_data(), a.igates.raw_data(),
                              a.hgates.raw_data(), a.c_prev.raw_data());
   }
   void lstm_cell_backward(const LstmCellBackwardArgs& a) override {
-    if (is_half(a.c_prev.dtype()))
-      return half_ops::lstm_cell_backward(*this, a);  // issue 16, halfnn2
     launch_lstm_cell_backward(a.c_prev.dtype(), a.c_prev.size(0), a.c_prev.size(1),
                               a.grad_gates.raw_data(), a.grad_c_prev.raw_data(),
                               data_or_null(a.grad_h), data_or_null(a.grad_c), a.c_prev.raw_data(),
                               a.c.raw_data(), a.workspace.raw_data());
   }
   void gru_cell_forward(const GruCellForwardArgs& a) override {
-    if (is_half(a.h_prev.dtype()))
-      return half_ops::gru_cell_forward(*this, a);  // issue 16, halfnn2
     launch_gru_cell_forward(a.h_prev.dtype(), a.h_prev.size(0), a.h_prev.size(1), a.h.raw_data(),
                             a.workspace.raw_data(), a.igates.raw_data(), a.hgates.raw_data(),
                             a.h_prev.raw_data());
   }
   void gru_cell_backward(const GruCellBackwardArgs& a) override {
-    if (is_half(a.h_prev.dtype()))
-      return half_ops::gru_cell_backward(*this, a);  // issue 16, halfnn2
     launch_gru_cell_backward(a.h_prev.dtype(), a.h_prev.size(0), a.h_prev.size(1),
                              a.grad_igates.raw_data(), a.grad_hgates.raw_data(),
                              a.grad_h_prev.raw_data(), a.grad_h.raw_data(), a.h_prev.raw_data(),
@@ -544,16 +529,12 @@ class DeviceBackend final : public Backend {
 
   void upsample_bilinear_forward(const Tensor& out, const Tensor& x,
                                  const UpsampleBilinearParams& p) override {
-    if (is_half(x.dtype()))
-      return half_ops::upsample_bilinear_forward(*this, out, x, p);  // issue 16, halfnn2
     launch_upsample_bilinear_forward(x.dtype(), upsample_shape(x, out, p), out.raw_data(),
                                      x.raw_data());
   }
 
   void upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
                                   const UpsampleBilinearParams& p) override {
-    if (is_half(grad_x.dtype()))
-      return half_ops::upsample_bilinear_backward(*this, grad_x, grad_out, p);  // issue 16, halfnn2
     launch_upsample_bilinear_backward(grad_x.dtype(), upsample_shape(grad_x, grad_out, p),
                                       grad_x.raw_data(), grad_out.raw_data());
   }
