@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -178,6 +179,9 @@ Tensor hardsigmoid(const Tensor& x) {
 // prelu: x where x > 0, else weight x; weight broadcast along dim 1. A composite of
 // differentiable ops: dx = g (1 or weight), dweight = sum of g x where x <= 0.
 Tensor prelu(const Tensor& x, const Tensor& weight) {
+  if (autocast_policy::active())  // autocast: lower precision (torch's cpu and cuda lists)
+    return autocast_policy::lower_precision(
+        [](const Tensor& x_, const Tensor& w_) { return prelu(x_, w_); }, x, weight);
   raw::check_defined("prelu", x);
   raw::check_defined("prelu", weight);
   if (weight.dim() > 1)

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -146,6 +147,18 @@ Labeled contract(const Labeled& a, const Labeled& b, const std::vector<bool>& ne
 }  // namespace
 
 Tensor einsum(std::string_view equation, const std::vector<Tensor>& operands) {
+  // autocast: every operand in the lower precision (torch's cuda list), so an einsum that is
+  // a pure sum or transpose runs in it too, not only its products.
+  if (autocast_policy::active() && !operands.empty()) {
+    DType dtype{};
+    const bool on = autocast_policy::enabled_for(operands.front(), &dtype);
+    const autocast_policy::Suspend suspend;
+    if (!on) return einsum(equation, operands);
+    std::vector<Tensor> cast;
+    cast.reserve(operands.size());
+    for (const Tensor& t : operands) cast.push_back(autocast_policy::cast_lower(t, dtype));
+    return einsum(equation, cast);
+  }
   std::string eq;
   for (char c : equation)
     if (c != ' ') eq.push_back(c);

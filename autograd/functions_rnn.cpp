@@ -13,6 +13,7 @@
 //     h = (1 - z) n + z h_prev
 //     da_n = gh (1 - z) (1 - n^2),  da_r = da_n h_n r (1 - r),  da_z = gh (h_prev - n) z (1 - z)
 //     d igates = (da_r, da_z, da_n),  d hgates = (da_r, da_z, da_n r),  dh_prev = gh z
+#include "autograd/autocast_policy.h"
 #include "autograd/recording.h"
 
 namespace ember {
@@ -57,6 +58,10 @@ TensorList gru_grads_differentiable(const Tensor& gh, const Tensor& igates, cons
 
 std::tuple<Tensor, Tensor> lstm_cell(const Tensor& igates, const Tensor& hgates,
                                      const Tensor& c_prev) {
+  if (autocast_policy::active())  // autocast: lower precision (issue 16, docs/amp.md)
+    return autocast_policy::lower_precision(
+        [](const Tensor& i, const Tensor& hg, const Tensor& c) { return lstm_cell(i, hg, c); },
+        igates, hgates, c_prev);
   auto [h, c, ws] = raw::lstm_cell_forward(igates, hgates, c_prev);
   if (needs_grad({&igates, &hgates, &c_prev})) {
     SavedTensor si(igates, false), sh(hgates, false), sc(c_prev, false);
@@ -79,6 +84,10 @@ std::tuple<Tensor, Tensor> lstm_cell(const Tensor& igates, const Tensor& hgates,
 }
 
 Tensor gru_cell(const Tensor& igates, const Tensor& hgates, const Tensor& h_prev) {
+  if (autocast_policy::active())  // autocast: lower precision (issue 16, docs/amp.md)
+    return autocast_policy::lower_precision(
+        [](const Tensor& i, const Tensor& hg, const Tensor& hp) { return gru_cell(i, hg, hp); },
+        igates, hgates, h_prev);
   auto [h, ws] = raw::gru_cell_forward(igates, hgates, h_prev);
   if (needs_grad({&igates, &hgates, &h_prev})) {
     SavedTensor si(igates, false), sh(hgates, false), sp(h_prev, false);

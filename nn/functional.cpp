@@ -315,7 +315,15 @@ Tensor huber_loss(const Tensor& input, const Tensor& target, Reduction reduction
 }
 
 Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const BceOptions& o) {
-  if (autocast_policy::active())  // autocast: f32
+  if (autocast_policy::active()) {  // autocast: f32 on the cpu, refused on cuda/sim (torch)
+    DType dtype{};
+    const DeviceType type = input.defined() ? input.device().type : DeviceType::cpu;
+    if (type != DeviceType::cpu && autocast_policy::enabled_for(input, &dtype))
+      fail<ValueError>("binary_cross_entropy", "is unsafe to autocast (on ", input.device(),
+                       ", as torch on cuda): a ",
+                       "sigmoid before it loses precision in the lower dtype; use ",
+                       "binary_cross_entropy_with_logits (BCEWithLogitsLoss), which takes the ",
+                       "logits and is safe to autocast, or run the loss outside the region");
     return autocast_policy::fp32(
         [&](const Tensor& i, const Tensor& t, const Tensor& w) {
           BceOptions o2 = o;
@@ -323,6 +331,7 @@ Tensor binary_cross_entropy(const Tensor& input, const Tensor& target, const Bce
           return binary_cross_entropy(i, t, o2);
         },
         input, target, o.weight);
+  }
   check_same_shape("binary_cross_entropy", input, target);
   if (!input.is_floating_point())
     fail<DTypeError>("binary_cross_entropy", "input must hold floating-point probabilities, got ",

@@ -83,7 +83,15 @@ void GradScaler::unscale_(Optimizer& optimizer) {
   std::vector<Tensor> grads;
   for (const ParamGroup& g : optimizer.param_groups())
     for (const Tensor& p : g.params)
-      if (p.grad().defined()) grads.push_back(p.grad());
+      if (p.grad().defined()) {
+        // torch's _unscale_grads_(allow_fp16=False): f16 gradients mean f16 parameters,
+        // whose updates the scale cannot protect; keep f32 master weights (autocast) instead.
+        // bf16 gradients are unscaled (in f32, rounded once).
+        if (p.grad().dtype() == DType::f16)
+          fail<ValueError>(op, "Attempting to unscale FP16 gradients (a parameter of shape ",
+                           str(p.sizes()), " is f16): keep the parameters in f32 under autocast");
+        grads.push_back(p.grad());
+      }
   raw::amp_unscale_(grads, found_inf, inv_scale);
   state.found_inf = found_inf;
   state.stage = Stage::unscaled;

@@ -11,20 +11,23 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/loops.h"
 #include "tensor/error.h"
+#include "tensor/half.h"
 
 namespace ember::cpu {
 
 namespace {
 
-// Unscales x (n) in place; returns whether an element was inf or NaN before scaling.
+// Unscales x (n) in place; returns whether an element was inf or NaN before scaling. A
+// bf16/f16 element is multiplied in f32 and rounded once (issue 16, halfnn2), as torch's
+// kernel does for half gradients.
 template <typename T>
-bool unscale_one(T* x, int64_t n, T inv_scale) {
+bool unscale_one(T* x, int64_t n, opmath_t<T> inv_scale) {
   bool bad = false;
 #pragma omp parallel for reduction(|| : bad) schedule(static) if (n >= kParallelGrain)
   for (int64_t i = 0; i < n; ++i) {
-    const T v = x[i];
+    const opmath_t<T> v = x[i];
     bad = bad || !std::isfinite(v);
-    x[i] = v * inv_scale;
+    x[i] = static_cast<T>(v * inv_scale);
   }
   return bad;
 }
@@ -44,6 +47,12 @@ void CpuBackend::amp_unscale(const std::vector<const Tensor*>& tensors, const Te
         bad = unscale_one(static_cast<double*>(t->raw_data()), t->numel(),
                           static_cast<double>(inv)) ||
               bad;
+        break;
+      case DType::bf16:  // issue 16, halfnn2
+        bad = unscale_one(static_cast<bf16*>(t->raw_data()), t->numel(), inv) || bad;
+        break;
+      case DType::f16:
+        bad = unscale_one(static_cast<f16*>(t->raw_data()), t->numel(), inv) || bad;
         break;
       default: fail<DTypeError>("amp_unscale", "no cpu kernel for ", t->dtype());
     }

@@ -15,6 +15,7 @@
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/loops.h"
+#include "kernels/half_operands_nn.h"  // issue 16, halfnn2
 
 namespace ember::cpu {
 
@@ -67,6 +68,8 @@ void gelu_grad(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x, bool
 
 void CpuBackend::gelu_backward(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x,
                                bool tanh) {
+  if (is_half(x.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
+    return half_ops::gelu_backward(*this, grad_x, grad_y, x, tanh);
   switch (x.dtype()) {
     case DType::f32: return gelu_grad<float>(grad_x, grad_y, x, tanh);
     case DType::f64: return gelu_grad<double>(grad_x, grad_y, x, tanh);

@@ -23,6 +23,7 @@
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/multi_tensor.h"
 #include "tensor/error.h"
+#include "tensor/half.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -47,7 +48,8 @@ __global__ void amp_unscale_multi_tensor(const UnscaleDesc<T>* descs, const Chun
                                          const float* inv_scale) {
   constexpr int V = kPack<T>;
   using P = Pack<T, V>;
-  const T inv = static_cast<T>(*inv_scale);
+  using A = opmath_t<T>;  // bf16/f16: f32 math, one rounding (issue 16, halfnn2)
+  const A inv = static_cast<A>(*inv_scale);
   bool bad = false;
   for (int64_t ci = blockIdx.x; ci < n_chunks; ci += gridDim.x) {
     const Chunk ch = chunks[ci];
@@ -55,16 +57,17 @@ __global__ void amp_unscale_multi_tensor(const UnscaleDesc<T>* descs, const Chun
     for_chunk<V>(
         ch, d.n, d.vec != 0,
         [&](int64_t i) {
-          const T v = d.x[i];
+          const A v = static_cast<A>(d.x[i]);
           bad = bad || !is_finite(v);
-          d.x[i] = v * inv;
+          d.x[i] = static_cast<T>(v * inv);
         },
         [&](int64_t i) {
           P x = *reinterpret_cast<const P*>(d.x + i);
           EMBER_UNROLL
           for (int k = 0; k < V; ++k) {
-            bad = bad || !is_finite(x.v[k]);
-            x.v[k] = x.v[k] * inv;
+            const A v = static_cast<A>(x.v[k]);
+            bad = bad || !is_finite(v);
+            x.v[k] = static_cast<T>(v * inv);
           }
           *reinterpret_cast<P*>(d.x + i) = x;
         });
@@ -110,6 +113,8 @@ void launch_amp_unscale(DType dtype, const std::vector<UnscaleSlot>& slots, floa
   switch (dtype) {
     case DType::f32: return run_unscale<float>(slots, found_inf, inv_scale);
     case DType::f64: return run_unscale<double>(slots, found_inf, inv_scale);
+    case DType::bf16: return run_unscale<bf16>(slots, found_inf, inv_scale);  // issue 16, halfnn2
+    case DType::f16: return run_unscale<f16>(slots, found_inf, inv_scale);
     default: fail<DTypeError>("amp_unscale", "no kernel for ", dtype);
   }
 }

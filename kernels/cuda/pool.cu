@@ -15,6 +15,8 @@
 //         backward B H W stores, about B H W (kh / sh) (kw / sw) output reads.
 // Pre:    every window holds an input element (the op layer's rules on padding and
 //         ceil_mode guarantee it); B H W >= 1.
+// DTypes: f32, f64; bf16/f16 (issue 16) loaded into f32 (opmath_t), computed and summed in
+//         f32, rounded once on the store.
 #include "kernels/cuda/pool.h"
 
 #include <cstdint>
@@ -23,6 +25,7 @@
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/runtime.h"
 #include "tensor/error.h"
+#include "tensor/half.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -37,8 +40,11 @@ EMBER_DEVICE T avg_divisor(const pool::Span& r, const pool::Span& c, const PoolS
   return static_cast<T>(r.count() * c.count());
 }
 
+// bf16/f16 (issue 16, halfnn2): A = opmath_t<T> (f32) holds the running max and sums, and
+// the result is rounded once on the store; f32 and f64 are their own A.
 template <typename T>
 __global__ void forward_kernel(PoolShape s, const T* x, T* out, int64_t* idx) {
+  using A = opmath_t<T>;
   const int64_t H = s.rows.in, W = s.cols.in, P = s.rows.out, Q = s.cols.out;
   for (int64_t o = global_thread(); o < s.planes * P * Q; o += grid_threads()) {
     const int64_t j = o % Q, i = (o / Q) % P, b = o / (P * Q);
@@ -46,29 +52,30 @@ __global__ void forward_kernel(PoolShape s, const T* x, T* out, int64_t* idx) {
     const pool::Span c = pool::window(j, s.cols, s.adaptive);
     const T* plane = x + b * H * W;  // (H, W)
     if (s.max) {
-      T best = -std::numeric_limits<T>::infinity();
+      A best = -std::numeric_limits<A>::infinity();
       int64_t at = r.lo * W + c.lo;
       for (int64_t h = r.lo; h < r.hi; h += r.step)
         for (int64_t w = c.lo; w < c.hi; w += c.step) {
-          const T v = plane[h * W + w];
+          const A v = static_cast<A>(plane[h * W + w]);
           if (v > best || is_nan(v)) {
             best = v;
             at = h * W + w;
           }
         }
-      out[o] = best;
+      out[o] = static_cast<T>(best);
       idx[o] = at;
     } else {
-      T sum = 0;
+      A sum = 0;
       for (int64_t h = r.lo; h < r.hi; ++h)
-        for (int64_t w = c.lo; w < c.hi; ++w) sum += plane[h * W + w];
-      out[o] = sum / avg_divisor<T>(r, c, s);
+        for (int64_t w = c.lo; w < c.hi; ++w) sum += static_cast<A>(plane[h * W + w]);
+      out[o] = static_cast<T>(sum / avg_divisor<A>(r, c, s));
     }
   }
 }
 
 template <typename T>
 __global__ void backward_kernel(PoolShape s, const T* g, const int64_t* idx, T* gx) {
+  using A = opmath_t<T>;  // overlapping windows summed in f32 for bf16/f16
   const int64_t H = s.rows.in, W = s.cols.in, P = s.rows.out, Q = s.cols.out;
   for (int64_t e = global_thread(); e < s.planes * H * W; e += grid_threads()) {
     const int64_t w = e % W, h = (e / W) % H, b = e / (H * W);
@@ -76,7 +83,7 @@ __global__ void backward_kernel(PoolShape s, const T* g, const int64_t* idx, T* 
     pool::outputs_covering(h, s.rows, s.adaptive, &i0, &i1);
     pool::outputs_covering(w, s.cols, s.adaptive, &j0, &j1);
     const T* gp = g + b * P * Q;  // (P, Q)
-    T sum = 0;
+    A sum = 0;
     for (int64_t i = i0; i <= i1; ++i) {
       const pool::Span r = pool::window(i, s.rows, s.adaptive);
       if (!pool::contains(r, h)) continue;
@@ -84,13 +91,13 @@ __global__ void backward_kernel(PoolShape s, const T* g, const int64_t* idx, T* 
         const pool::Span c = pool::window(j, s.cols, s.adaptive);
         if (!pool::contains(c, w)) continue;
         if (s.max) {
-          if (idx[b * P * Q + i * Q + j] == h * W + w) sum += gp[i * Q + j];
+          if (idx[b * P * Q + i * Q + j] == h * W + w) sum += static_cast<A>(gp[i * Q + j]);
         } else {
-          sum += gp[i * Q + j] / avg_divisor<T>(r, c, s);
+          sum += static_cast<A>(gp[i * Q + j]) / avg_divisor<A>(r, c, s);
         }
       }
     }
-    gx[e] = sum;
+    gx[e] = static_cast<T>(sum);
   }
 }
 
@@ -103,6 +110,8 @@ void for_dtype(DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
+    case DType::bf16: return f(bf16{});  // issue 16, halfnn2
+    case DType::f16: return f(f16{});
     default: fail<InternalError>("pool2d", "no kernel for ", dtype);
   }
 }

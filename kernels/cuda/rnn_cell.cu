@@ -13,6 +13,8 @@
 //         backward ~25 flops, (8H read, 5H written); GRU forward ~25 flops, (7H, 5H);
 //         backward ~20 flops, (6H, 7H).
 // Pre:    B, H >= 1.
+// DTypes: f32, f64; bf16/f16 (issue 16) loaded into f32 (opmath_t), computed and summed in
+//         f32, rounded once on the store.
 #include "kernels/cuda/rnn_cell.h"
 
 #include <cstdint>
@@ -20,6 +22,7 @@
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/runtime.h"
 #include "tensor/error.h"
+#include "tensor/half.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -27,81 +30,92 @@ namespace {
 
 constexpr int kCellThreads = 256;
 
+template <typename A>
+EMBER_DEVICE A sig(A x) {
+  return A(1) / (A(1) + d_exp(-x));
+}
+
+// bf16/f16 (issue 16, halfnn2): every load widened to A = opmath_t<T> (f32), the math in A,
+// each store rounded once; f32 and f64 are their own A.
 template <typename T>
-EMBER_DEVICE T sig(T x) {
-  return T(1) / (T(1) + d_exp(-x));
+EMBER_DEVICE opmath_t<T> ld(const T* p, int64_t i) {
+  return static_cast<opmath_t<T>>(p[i]);
 }
 
 template <typename T>
 __global__ void lstm_forward_kernel(int64_t B, int64_t H, T* h, T* c, T* ws, const T* ig,
                                     const T* hg, const T* cp) {
+  using A = opmath_t<T>;
   for (int64_t e = global_thread(); e < B * H; e += grid_threads()) {
     const int64_t b = e / H, j = e % H, o4 = b * 4 * H + j;
-    const T i = sig(ig[o4] + hg[o4]);
-    const T f = sig(ig[o4 + H] + hg[o4 + H]);
-    const T g = d_tanh(ig[o4 + 2 * H] + hg[o4 + 2 * H]);
-    const T o = sig(ig[o4 + 3 * H] + hg[o4 + 3 * H]);
-    const T cn = f * cp[e] + i * g;
-    ws[o4] = i;
-    ws[o4 + H] = f;
-    ws[o4 + 2 * H] = g;
-    ws[o4 + 3 * H] = o;
-    c[e] = cn;
-    h[e] = o * d_tanh(cn);
+    const A i = sig(ld(ig, o4) + ld(hg, o4));
+    const A f = sig(ld(ig, o4 + H) + ld(hg, o4 + H));
+    const A g = d_tanh(ld(ig, o4 + 2 * H) + ld(hg, o4 + 2 * H));
+    const A o = sig(ld(ig, o4 + 3 * H) + ld(hg, o4 + 3 * H));
+    const A cn = f * ld(cp, e) + i * g;
+    ws[o4] = static_cast<T>(i);
+    ws[o4 + H] = static_cast<T>(f);
+    ws[o4 + 2 * H] = static_cast<T>(g);
+    ws[o4 + 3 * H] = static_cast<T>(o);
+    c[e] = static_cast<T>(cn);
+    h[e] = static_cast<T>(o * d_tanh(cn));
   }
 }
 
 template <typename T>
 __global__ void lstm_backward_kernel(int64_t B, int64_t H, T* dg, T* dcp, const T* gh, const T* gc,
                                      const T* cp, const T* c, const T* ws) {
+  using A = opmath_t<T>;
   for (int64_t e = global_thread(); e < B * H; e += grid_threads()) {
     const int64_t b = e / H, j = e % H, o4 = b * 4 * H + j;
-    const T i = ws[o4], f = ws[o4 + H], g = ws[o4 + 2 * H], o = ws[o4 + 3 * H];
-    const T tc = d_tanh(c[e]);
-    const T dh = gh != nullptr ? gh[e] : T(0);
-    const T dc = (gc != nullptr ? gc[e] : T(0)) + dh * o * (T(1) - tc * tc);
-    dg[o4] = dc * g * i * (T(1) - i);
-    dg[o4 + H] = dc * cp[e] * f * (T(1) - f);
-    dg[o4 + 2 * H] = dc * i * (T(1) - g * g);
-    dg[o4 + 3 * H] = dh * tc * o * (T(1) - o);
-    dcp[e] = dc * f;
+    const A i = ld(ws, o4), f = ld(ws, o4 + H), g = ld(ws, o4 + 2 * H), o = ld(ws, o4 + 3 * H);
+    const A tc = d_tanh(ld(c, e));
+    const A dh = gh != nullptr ? ld(gh, e) : A(0);
+    const A dc = (gc != nullptr ? ld(gc, e) : A(0)) + dh * o * (A(1) - tc * tc);
+    dg[o4] = static_cast<T>(dc * g * i * (A(1) - i));
+    dg[o4 + H] = static_cast<T>(dc * ld(cp, e) * f * (A(1) - f));
+    dg[o4 + 2 * H] = static_cast<T>(dc * i * (A(1) - g * g));
+    dg[o4 + 3 * H] = static_cast<T>(dh * tc * o * (A(1) - o));
+    dcp[e] = static_cast<T>(dc * f);
   }
 }
 
 template <typename T>
 __global__ void gru_forward_kernel(int64_t B, int64_t H, T* h, T* ws, const T* ig, const T* hg,
                                    const T* hp) {
+  using A = opmath_t<T>;
   for (int64_t e = global_thread(); e < B * H; e += grid_threads()) {
     const int64_t b = e / H, j = e % H, o3 = b * 3 * H + j, o4 = b * 4 * H + j;
-    const T r = sig(ig[o3] + hg[o3]);
-    const T z = sig(ig[o3 + H] + hg[o3 + H]);
-    const T hn = hg[o3 + 2 * H];
-    const T n = d_tanh(ig[o3 + 2 * H] + r * hn);
-    ws[o4] = r;
-    ws[o4 + H] = z;
-    ws[o4 + 2 * H] = n;
-    ws[o4 + 3 * H] = hn;
-    h[e] = (T(1) - z) * n + z * hp[e];
+    const A r = sig(ld(ig, o3) + ld(hg, o3));
+    const A z = sig(ld(ig, o3 + H) + ld(hg, o3 + H));
+    const A hn = ld(hg, o3 + 2 * H);
+    const A n = d_tanh(ld(ig, o3 + 2 * H) + r * hn);
+    ws[o4] = static_cast<T>(r);
+    ws[o4 + H] = static_cast<T>(z);
+    ws[o4 + 2 * H] = static_cast<T>(n);
+    ws[o4 + 3 * H] = static_cast<T>(hn);
+    h[e] = static_cast<T>((A(1) - z) * n + z * ld(hp, e));
   }
 }
 
 template <typename T>
 __global__ void gru_backward_kernel(int64_t B, int64_t H, T* di, T* dh, T* dp, const T* gh,
                                     const T* hp, const T* ws) {
+  using A = opmath_t<T>;
   for (int64_t e = global_thread(); e < B * H; e += grid_threads()) {
     const int64_t b = e / H, j = e % H, o3 = b * 3 * H + j, o4 = b * 4 * H + j;
-    const T r = ws[o4], z = ws[o4 + H], n = ws[o4 + 2 * H], hn = ws[o4 + 3 * H];
-    const T g = gh[e];
-    const T dan = g * (T(1) - z) * (T(1) - n * n);
-    const T dar = dan * hn * r * (T(1) - r);
-    const T daz = g * (hp[e] - n) * z * (T(1) - z);
-    di[o3] = dar;
-    di[o3 + H] = daz;
-    di[o3 + 2 * H] = dan;
-    dh[o3] = dar;
-    dh[o3 + H] = daz;
-    dh[o3 + 2 * H] = dan * r;
-    dp[e] = g * z;
+    const A r = ld(ws, o4), z = ld(ws, o4 + H), n = ld(ws, o4 + 2 * H), hn = ld(ws, o4 + 3 * H);
+    const A g = ld(gh, e);
+    const A dan = g * (A(1) - z) * (A(1) - n * n);
+    const A dar = dan * hn * r * (A(1) - r);
+    const A daz = g * (ld(hp, e) - n) * z * (A(1) - z);
+    di[o3] = static_cast<T>(dar);
+    di[o3 + H] = static_cast<T>(daz);
+    di[o3 + 2 * H] = static_cast<T>(dan);
+    dh[o3] = static_cast<T>(dar);
+    dh[o3 + H] = static_cast<T>(daz);
+    dh[o3 + 2 * H] = static_cast<T>(dan * r);
+    dp[e] = static_cast<T>(g * z);
   }
 }
 
@@ -114,6 +128,8 @@ void for_dtype(const char* op, DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
+    case DType::bf16: return f(bf16{});  // issue 16, halfnn2
+    case DType::f16: return f(f16{});
     default: fail<InternalError>(op, "no kernel for ", dtype);
   }
 }

@@ -17,6 +17,8 @@
 //         ~4 flops per (output, input) pair of the windows (about (2/scale + 6)^2 pairs per
 //         input when upsampling), the same bytes.
 // Pre:    B, H, W, P, Q >= 1.
+// DTypes: f32, f64; bf16/f16 (issue 16) loaded into f32 (opmath_t), computed and summed in
+//         f32, rounded once on the store.
 #include "kernels/cuda/upsample.h"
 
 #include <cstdint>
@@ -24,6 +26,7 @@
 #include "kernels/cuda/device_utils.h"
 #include "kernels/cuda/runtime.h"
 #include "tensor/error.h"
+#include "tensor/half.h"
 
 namespace ember::EMBER_VARIANT {
 
@@ -116,6 +119,8 @@ void for_dtype(DType dtype, F f) {
   switch (dtype) {
     case DType::f32: return f(float{});
     case DType::f64: return f(double{});
+    case DType::bf16: return f(bf16{});  // issue 16, halfnn2: f32 math (opmath_t)
+    case DType::f16: return f(f16{});
     default: fail<InternalError>("upsample_bilinear", "no kernel for ", dtype);
   }
 }
@@ -126,8 +131,8 @@ void launch_upsample_bilinear_forward(DType dtype, const UpsampleShape& s, void*
                                       const void* x) {
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(config("upsample_bilinear_forward", s.planes * s.out_h * s.out_w), &forward_kernel<T, T>,
-           s, static_cast<T*>(out), static_cast<const T*>(x));
+    launch(config("upsample_bilinear_forward", s.planes * s.out_h * s.out_w),
+           &forward_kernel<T, opmath_t<T>>, s, static_cast<T*>(out), static_cast<const T*>(x));
   });
 }
 
@@ -135,8 +140,9 @@ void launch_upsample_bilinear_backward(DType dtype, const UpsampleShape& s, void
                                        const void* grad_out) {
   for_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    launch(config("upsample_bilinear_backward", s.planes * s.in_h * s.in_w), &backward_kernel<T, T>,
-           s, static_cast<T*>(grad_x), static_cast<const T*>(grad_out));
+    launch(config("upsample_bilinear_backward", s.planes * s.in_h * s.in_w),
+           &backward_kernel<T, opmath_t<T>>, s, static_cast<T*>(grad_x),
+           static_cast<const T*>(grad_out));
   });
 }
 

@@ -12,6 +12,7 @@
 #include "autograd/grad_mode.h"
 #include "nn/functional.h"
 #include "nn/layers.h"
+#include "nn/rnn.h"
 #include "tensor/ops.h"
 
 namespace ember {
@@ -198,6 +199,85 @@ TEST(AutocastPolicy, ConvAndAttentionAreCast) {
   expect_bf16([&] { return F::conv1d(randn({1, 2, 7}), randn({3, 2, 3}), Tensor()); }, "conv1d");
   Tensor q = randn({1, 2, 4, 8});
   expect_bf16([&] { return scaled_dot_product_attention(q, q, q); }, "attention");
+}
+
+// The nn ops of issue 16's halfnn2 (docs/amp.md's table): the cells, prelu and einsum in the
+// autocast dtype; cosine_similarity, normalize, kl_div, nll_loss, instance_norm and (on the
+// cpu) binary_cross_entropy in f32; pooling, resizing and outer in their input's dtype.
+TEST(AutocastPolicy, NnOpsRows) {
+  autocast guard(DeviceType::cpu, DType::bf16);
+  const DType bf = DType::bf16, f32 = DType::f32;
+  Tensor g4 = randn({3, 8}), g3 = randn({3, 6}), c = randn({3, 2});
+  auto [h, cn] = lstm_cell(g4, g4, c);
+  EXPECT_EQ(h.dtype(), bf);
+  EXPECT_EQ(cn.dtype(), bf);
+  EXPECT_EQ(gru_cell(g3, g3, c).dtype(), bf);
+  EXPECT_EQ(prelu(randn({2, 3, 4}), randn({3})).dtype(), bf);
+  EXPECT_EQ(einsum("ij->j", {randn({3, 4})}).dtype(), bf);  // a sum, cast as torch's einsum
+  Tensor x = randn({4, 6}).to(bf), pos = (randn({4, 6}).abs() + 0.5).to(bf);
+  Tensor prob = (rand({4, 6}) * 0.8 + 0.1).to(bf), x4 = randn({2, 3, 6, 6}).to(bf);
+  EXPECT_EQ(F::cosine_similarity(x, pos).dtype(), f32);
+  EXPECT_EQ(F::normalize(x).dtype(), f32);
+  EXPECT_EQ(F::kl_div(x, pos).dtype(), f32);
+  EXPECT_EQ(F::nll_loss(x, randint(0, 6, {4})).dtype(), f32);
+  EXPECT_EQ(F::instance_norm(x4).dtype(), f32);
+  EXPECT_EQ(F::binary_cross_entropy(prob, prob).dtype(), f32);  // cpu: torch's fp32 list
+  // Not on a list: the input's dtype, bf16 or f32.
+  EXPECT_EQ(F::max_pool2d(x4, {2, 2}).dtype(), bf);
+  EXPECT_EQ(F::avg_pool2d(x4, {2, 2}).dtype(), bf);
+  EXPECT_EQ(F::adaptive_avg_pool2d(x4, {1, 1}).dtype(), bf);
+  EXPECT_EQ(F::adaptive_max_pool2d(x4, {2, 2}).dtype(), bf);
+  EXPECT_EQ(F::max_pool2d(randn({1, 2, 4, 4}), {2, 2}).dtype(), f32);
+  EXPECT_EQ(F::interpolate(x4, {.size = {9, 9}, .mode = "bilinear"}).dtype(), bf);
+  EXPECT_EQ(F::interpolate(x4, {.size = {9, 9}}).dtype(), bf);
+  EXPECT_EQ(outer(x.select(0, 0), x.select(0, 1)).dtype(), bf);
+}
+
+// torch refuses binary_cross_entropy under cuda autocast (Autocast's banned kernel); sim
+// stands in for cuda. The cells run in the autocast dtype there too.
+TEST(AutocastPolicy, BinaryCrossEntropyIsRefusedOnSim) {
+  autocast guard(DeviceType::sim, DType::f16);
+  Tensor p = rand({4}, {.device = Device::sim()}) * 0.8 + 0.1;
+  try {
+    F::binary_cross_entropy(p, p);
+    ADD_FAILURE() << "binary_cross_entropy ran under sim autocast";
+  } catch (const ValueError& e) {
+    EXPECT_THAT(e.what(), HasSubstr("binary_cross_entropy_with_logits"));
+  }
+  EXPECT_EQ(F::binary_cross_entropy_with_logits(p, p).dtype(), DType::f32);
+  Tensor g = randn({2, 8}, {.device = Device::sim()}), c = randn({2, 2}, {.device = Device::sim()});
+  EXPECT_EQ(std::get<0>(lstm_cell(g, g, c)).dtype(), DType::f16);
+  {
+    autocast off(DeviceType::sim, std::nullopt, false);
+    EXPECT_EQ(F::binary_cross_entropy(p, p).dtype(), DType::f32);  // outside: allowed
+  }
+}
+
+// nn::LSTM and nn::GRU under cpu autocast: the gate GEMMs and the cells run in bf16 (the
+// f32 initial state is cast with the gates), and the f32 parameters get f32 gradients.
+TEST(AutocastGrad, RecurrentLayersTrainUnderBf16) {
+  for (bool lstm : {true, false}) {
+    manual_seed(5);
+    std::shared_ptr<nn::RNNBase> m;
+    if (lstm) m = nn::LSTM::make(4, 5, {.num_layers = 2});
+    else m = nn::GRU::make(4, 5, {.num_layers = 2});
+    Tensor x = randn({6, 2, 4});
+    Tensor wide_out = lstm ? std::get<0>(dynamic_cast<nn::LSTM&>(*m).forward(x))
+                           : std::get<0>(dynamic_cast<nn::GRU&>(*m).forward(x));
+    Tensor out;
+    {
+      autocast guard(DeviceType::cpu, DType::bf16);
+      out = lstm ? std::get<0>(dynamic_cast<nn::LSTM&>(*m).forward(x))
+                 : std::get<0>(dynamic_cast<nn::GRU&>(*m).forward(x));
+    }
+    EXPECT_EQ(out.dtype(), DType::bf16);
+    EXPECT_LT(rel_err(out, wide_out), 0.05);  // bf16 gates over 6 steps and 2 layers
+    sum(out).backward();
+    for (const auto& [name, p] : m->named_parameters()) {
+      ASSERT_TRUE(p.grad().defined()) << name;
+      EXPECT_EQ(p.grad().dtype(), DType::f32) << name;
+    }
+  }
 }
 
 // ---- gradients ---------------------------------------------------------------------------

@@ -56,6 +56,27 @@ TEST(GradScaler, ScalesTheLossAndUnscalesTheGradients) {
   for (size_t i = 0; i < g.size(); ++i) EXPECT_FLOAT_EQ(got[i], g[i]) << i;
 }
 
+// bf16 gradients are unscaled (f32 math, one rounding: exact here, the scale is a power of
+// two); f16 gradients are refused as torch's GradScaler refuses them (issue 16, halfnn2).
+TEST(GradScaler, UnscalesBf16GradientsAndRefusesF16Ones) {
+  for (DType dt : {DType::bf16, DType::f16}) {
+    Tensor p = from_vector<float>({1.0f, -2.0f, 0.5f}).to(dt).requires_grad_();
+    auto opt = SGD::make({p}, {.lr = 0.5});
+    GradScaler s({.init_scale = 256.0});
+    s.scale((p * p).sum()).backward();
+    EXPECT_EQ(p.grad().dtype(), dt);
+    if (dt == DType::f16) {
+      EXPECT_THROW(s.unscale_(*opt), ValueError);
+      continue;
+    }
+    s.unscale_(*opt);
+    const std::vector<float> g = p.grad().to(DType::f32).to_vector<float>();
+    EXPECT_EQ(g, (std::vector<float>{2.0f, -4.0f, 1.0f}));  // 2 p, unscaled
+    EXPECT_TRUE(s.step(*opt));
+    EXPECT_EQ(p.to(DType::f32).to_vector<float>(), (std::vector<float>{0.0f, 0.0f, 0.0f}));
+  }
+}
+
 TEST(GradScaler, GrowsAfterGrowthIntervalFiniteSteps) {
   Problem pb;
   auto opt = SGD::make({pb.p}, {.lr = 0.01});

@@ -210,12 +210,13 @@ void add_prelu(std::vector<OpCase>& out, DType dt, In x, int64_t weights) {
   // The weight lines up with dim 1, not NumPy-style: x's elements set the cost.
   c.flops = [](const Inputs& in) { return 2.0 * static_cast<double>(in[0].numel()); };
   c.bytes = [](const Inputs& in) { return 2.0 * bytes_of(in[0]) + bytes_of(in[1]); };
-  c.grad_inputs = {0, 1};
+  if (!is_half(dt)) c.grad_inputs = {0, 1};  // gradcheck: f32, f64
   out.push_back(std::move(c));
 }
 
 void add_prelu_cases(std::vector<OpCase>& out) {
-  for (DType dt : {DType::f32, DType::f64}) {
+  // bf16/f16 (issue 16, halfnn2): x > 0 ? x : w x, one rounding.
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
     add_prelu(out, dt, In{{2, 3, 4}}, 3);
     add_prelu(out, dt, In{{2, 3, 4, 5}, Dist::normal, Layout::transposed}, 3);
     add_prelu(out, dt, In{{4, 3}}, 1);
@@ -267,8 +268,9 @@ OpCase gelu_backward_case(const Shape& shape, bool tanh, DType dt) {
 }
 
 void add_gelu_backward_cases(std::vector<OpCase>& out) {
+  // bf16/f16 (issue 16, halfnn2): gelu'(x) and the product in f32, one rounding.
   for (bool tanh : {false, true})
-    for (DType dt : {DType::f32, DType::f64}) {
+    for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
       out.push_back(gelu_backward_case({7, 13}, tanh, dt));
       out.push_back(gelu_backward_case({3, 50, 400}, tanh, dt));  // threads, vector tails
     }

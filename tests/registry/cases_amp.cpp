@@ -79,6 +79,9 @@ OpCase unscale_case(const std::string& tag, DType dt, bool mixed, Bad bad) {
   for (size_t i = 0; i < nt; ++i) c.out_dtypes.push_back(dtype_of(i));
   c.out_dtypes.push_back(DType::f32);
   c.tol = {0.0, dt == DType::f64 && !mixed ? 1e-15 : 1e-7};
+  // bf16/f16 (issue 16, halfnn2): the product in f32, rounded once (half an ulp; an f16
+  // subnormal result has an absolute ulp of 2^-24).
+  if (is_half(dt)) c.tol = {dt == DType::f16 ? 0x1p-24 : 0.0, dt == DType::bf16 ? 0x1p-8 : 0x1p-11};
   c.flops = [sizes](const Inputs&) {
     double n = 0;
     for (int64_t s : sizes) n += static_cast<double>(s);
@@ -139,6 +142,13 @@ void add_amp_cases(std::vector<OpCase>& out) {
     out.push_back(unscale_case("nan", dt, false, Bad::nan));
   }
   out.push_back(unscale_case("mixed_f32_f64_nan", DType::f32, true, Bad::nan));
+  // bf16/f16 gradients, as torch's _amp_foreach_non_finite_check_and_unscale_ takes them.
+  for (DType dt : {DType::bf16, DType::f16}) {
+    out.push_back(unscale_case("finite", dt, false, Bad::none));
+    out.push_back(unscale_case("inf", dt, false, Bad::inf));
+    out.push_back(unscale_case("nan", dt, false, Bad::nan));
+    out.push_back(unscale_case("mixed_f64_nan", dt, true, Bad::nan));
+  }
 
   const AmpScaleParams torch_defaults{};  // x2 after 2000, x0.5
   const AmpScaleParams custom{.growth_factor = 3.0, .backoff_factor = 0.25, .growth_interval = 3};

@@ -208,6 +208,10 @@ void add_batch_norm_cases(std::vector<OpCase>& out) {
     out.push_back(instance_norm_case({2, 3, 4, 5}, false, dt));
     out.push_back(instance_norm_case({3, 2, 3, 3}, true, dt));
   }
+  for (DType dt : {DType::bf16, DType::f16}) {  // issue 16, halfnn2
+    out.push_back(half_case(instance_norm_case({2, 3, 4, 5}, false, dt)));
+    out.push_back(half_case(instance_norm_case({3, 2, 3, 3}, true, dt)));
+  }
 }
 
 }  // namespace ember::cases

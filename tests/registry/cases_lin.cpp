@@ -57,6 +57,21 @@ std::map<char, int64_t> label_sizes(const std::vector<std::string>& terms,
   return size;
 }
 
+// bf16/f16 einsum (issue 16, halfnn2): its products accumulate in f32 and round once, but a
+// chain of three operands or a sum over "..." rounds an intermediate whose size grows as
+// sqrt(K) for K summed terms (cases_matmul_half.cpp's argument): atol = eps sqrt(K), K the
+// number of label assignments per output element.
+Tolerance half_sum_tolerance(DType dt, const std::string& ref_eq, const std::vector<In>& ins) {
+  const double eps = dt == DType::bf16 ? 0x1p-7 : 0x1p-10;
+  std::vector<Shape> shapes;
+  for (const In& in : ins) shapes.push_back(in.shape);
+  const std::vector<std::string> terms = terms_of(ref_eq);
+  double k = 1;
+  for (const auto& [label, size] : label_sizes(terms, shapes))
+    if (terms.back().find(label) == std::string::npos) k *= static_cast<double>(size);
+  return {eps * std::sqrt(k), 4 * eps};
+}
+
 // out[o] = sum over every assignment of the labels of the product of the operands.
 RefTensor ref_einsum(const std::string& eq, const Refs& x) {
   const auto terms = terms_of(eq);
@@ -121,7 +136,7 @@ void add_einsum_cases(std::vector<OpCase>& out) {
       {"...ij->ij", "aij->ij", {In{{2, 3, 4}}}},  // "..." left out of the output: summed
       {"bji,bjk->bik", "bji,bjk->bik", {In{{2, 4, 3}}, In{{2, 4, 5}}}},  // a as a transposed view
   };
-  for (DType dt : {DType::f32, DType::f64})
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16})  // halves: halfnn2
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt == DType::f64 && k != 0 && k != 4 && k != 11 && k != 12 && k != 14 && k != 18 &&
           k != 20)
@@ -134,7 +149,7 @@ void add_einsum_cases(std::vector<OpCase>& out) {
       const std::string eq = s.eq, ref_eq = s.ref_eq;
       c.run = [eq](const Inputs& x) { return Outputs{einsum(eq, x)}; };
       c.reference = [ref_eq](const Refs& x) { return Refs{ref_einsum(ref_eq, x)}; };
-      c.tol = tolerance(dt, TolKind::matmul);
+      c.tol = is_half(dt) ? half_sum_tolerance(dt, ref_eq, s.ins) : tolerance(dt, TolKind::matmul);
       c.flops = [ref_eq](const Inputs& x) {
         std::vector<Shape> shapes;
         for (const Tensor& t : x) shapes.push_back(t.sizes());
@@ -147,7 +162,8 @@ void add_einsum_cases(std::vector<OpCase>& out) {
         for (const Tensor& t : x) b += bytes_of(t);
         return b;
       };
-      for (int i = 0; i < static_cast<int>(s.ins.size()); ++i) c.grad_inputs.push_back(i);
+      for (int i = 0; i < static_cast<int>(s.ins.size()) && !is_half(dt); ++i)
+        c.grad_inputs.push_back(i);
       out.push_back(std::move(c));
     }
 }
@@ -204,7 +220,7 @@ void add_addmm_cases(std::vector<OpCase>& out) {
 }
 
 void add_outer_cases(std::vector<OpCase>& out) {
-  for (DType dt : {DType::f32, DType::f64}) {
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {  // halves: halfnn2
     std::vector<In> ins = {In{{4}}, In{{3}, Dist::normal, Layout::strided}};
     OpCase c = make_case("outer", "outer", ins_tag(ins), dt, ins);
     c.run = [](const Inputs& x) { return Outputs{outer(x[0], x[1])}; };
@@ -218,7 +234,7 @@ void add_outer_cases(std::vector<OpCase>& out) {
       return bytes_of(x[0]) + bytes_of(x[1]) +
              numel_d(x[0]) * numel_d(x[1]) * static_cast<double>(x[0].element_size());
     };
-    c.grad_inputs = {0, 1};
+    if (!is_half(dt)) c.grad_inputs = {0, 1};
     out.push_back(std::move(c));
   }
 }
@@ -263,7 +279,7 @@ void add_normalize_cases(std::vector<OpCase>& out) {
       {In{{2, 3, 4}, Dist::normal, Layout::transposed}, 1.0, 0},
       {In{{4, 5}}, 3.0, 1},
   };
-  for (DType dt : {DType::f32, DType::f64})
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16})  // halves: halfnn2
     for (size_t k = 0; k < specs.size(); ++k) {
       const Nz& s = specs[k];
       OpCase c = make_case("normalize", "normalize",
@@ -279,7 +295,7 @@ void add_normalize_cases(std::vector<OpCase>& out) {
       };
       c.tol = tolerance(dt, TolKind::reduction);
       set_elementwise_cost(c, 4, dt);
-      c.grad_inputs = {0};
+      if (!is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
   // A zero row stays zero (the norm is clamped at eps) instead of turning NaN.
@@ -311,7 +327,7 @@ void add_cosine_cases(std::vector<OpCase>& out) {
       {In{{4, 1}}, In{{4, 5}, Dist::normal, Layout::transposed}, 0},
       {In{{2, 5}}, In{{1, 5}}, 1},
   };
-  for (DType dt : {DType::f32, DType::f64})
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16})  // halves: halfnn2
     for (size_t k = 0; k < specs.size(); ++k) {
       const Cs& s = specs[k];
       OpCase c = make_case("cosine_similarity", "cosine_similarity",
@@ -331,7 +347,7 @@ void add_cosine_cases(std::vector<OpCase>& out) {
       };
       c.tol = tolerance(dt, TolKind::reduction);
       set_elementwise_cost(c, 6, dt);
-      c.grad_inputs = {0, 1};
+      if (!is_half(dt)) c.grad_inputs = {0, 1};
       out.push_back(std::move(c));
     }
 }

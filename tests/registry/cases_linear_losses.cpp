@@ -201,9 +201,9 @@ void add_nll_loss(std::vector<OpCase>& out) {
       {{2, 4, 3}, false, 1}, {{2, 4, 3}, true, -100}, {{512, 100}, false, -100},
   };
   for (Reduction r : {Reduction::mean, Reduction::sum, Reduction::none})
-    for (DType dt : {DType::f32, DType::f64})
+    for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16})  // halves: halfnn2
       for (size_t k = 0; k < specs.size(); ++k) {
-        if (dt == DType::f64 && k == specs.size() - 1) continue;
+        if ((dt == DType::f64 || is_half(dt)) && k == specs.size() - 1) continue;
         const NS& s = specs[k];
         const int64_t C = s.input[1];
         Shape tshape = s.input;
@@ -252,7 +252,7 @@ void add_nll_loss(std::vector<OpCase>& out) {
           if (x.size() > 2) b += bytes_of(x[2]);
           return b + numel_d(x[1]) * static_cast<double>(x[0].element_size());
         };
-        c.grad_inputs = {0};
+        if (!is_half(dt)) c.grad_inputs = {0};
         out.push_back(std::move(c));
       }
 }

@@ -291,6 +291,22 @@ void add_family(std::vector<OpCase>& out, const std::vector<std::string>& ops,
   }
 }
 
+// bf16/f16 (issue 16, halfnn2): every spec of a family forward (a max and its index are
+// exact; an average is an f32 sum rounded once) and its backward primitive (overlapping
+// windows summed in f32, rounded once), within tolerance()'s half tolerance.
+void add_half_family(std::vector<OpCase>& out, const std::vector<std::string>& ops,
+                     const std::vector<PoolSpec>& specs, bool with_backward = true) {
+  for (DType dt : {DType::bf16, DType::f16})
+    for (const PoolSpec& s : specs) {
+      for (const std::string& op : ops) {
+        OpCase c = forward(op, s, dt);
+        c.grad_inputs.clear();  // gradcheck runs in f64
+        out.push_back(std::move(c));
+      }
+      if (with_backward && s.layout == Layout::contiguous) out.push_back(backward(s, dt));
+    }
+}
+
 }  // namespace
 
 void add_pool_cases(std::vector<OpCase>& out) {
@@ -307,6 +323,15 @@ void add_pool_cases(std::vector<OpCase>& out) {
   out.push_back(forward("pool2d", max_specs()[1], DType::f32));
   out.push_back(forward("pool2d", avg_specs().back(), DType::f64));  // small: gradcheck
   out.push_back(forward("pool2d", adaptive_specs(kAvg)[0], DType::f32));
+  // bf16/f16 (issue 16, halfnn2)
+  add_half_family(out, {"max_pool2d", "max_pool2d_with_indices"}, max_specs());
+  add_half_family(out, {"avg_pool2d"}, avg_specs());
+  add_half_family(out, {"adaptive_avg_pool2d"}, adaptive_specs(kAvg));
+  add_half_family(out, {"adaptive_max_pool2d", "adaptive_max_pool2d_with_indices"},
+                  adaptive_specs(kMax));
+  add_half_family(out, {"pool2d"}, {max_specs()[1], avg_specs()[2]}, false);
+  add_half_family(out, {"avg_pool2d"}, {fast_avg_specs()[0]});
+  add_half_family(out, {"adaptive_avg_pool2d"}, {global_avg_specs()[0]});
 }
 
 }  // namespace ember::cases
