@@ -8,9 +8,10 @@
       `ember_gpu_bench --device sim --small`.
   rows.py join EMBER_JSONL TORCH_JSONL OUTDIR [--note TEXT]...
       joins the two files by row name into OUTDIR/gpu_bench.json and OUTDIR/gpu_bench.md:
-      ember's and torch's ms and TFLOP/s per row and the ratio torch_ms / ember_ms (ember's
-      speed as a fraction of PyTorch's: 1.0 is parity, 0.5 half as fast). A missing or
-      unreadable file (no torch on the machine) gives rows without that side. Exit 0.
+      ember's and torch's ms and TFLOP/s per row and the ratio ember_ms / torch_ms (as
+      bench/'s ember_bench: below 1 ember is faster, 2 means twice PyTorch's time). A
+      missing or unreadable file (no torch on the machine) gives rows without that side.
+      Exit 0.
   rows.py selftest
       checks `join` and `check` on made-up rows (ctest: ember_gpu_bench_rows).
 """
@@ -131,7 +132,7 @@ def join(ember_path, torch_path, outdir, notes=()):
             if "error" in r:
                 row[f"{side}_error"] = r["error"]
         if row["ember_ms"] and row["torch_ms"]:
-            row["ratio"] = row["torch_ms"] / row["ember_ms"]
+            row["ratio"] = row["ember_ms"] / row["torch_ms"]
         else:
             row["ratio"] = None
         joined.append(row)
@@ -154,8 +155,8 @@ def markdown(result):
     if result["device"]:
         title += f" ({result['device']})"
     md = [title, "",
-          "Median of the timed runs (CUDA events). ratio = torch ms / ember ms: ember's speed "
-          "as a fraction of PyTorch's (1 is parity).", "",
+          "Median of the timed runs (CUDA events). ratio = ember ms / torch ms: below 1 "
+          "ember is faster, 2 means twice PyTorch's time.", "",
           "| row | shape | dtype | ember ms | torch ms | ember TFLOP/s | torch TFLOP/s | ratio |",
           "|---|---|---|---|---|---|---|---|"]
     for r in result["rows"]:
@@ -213,12 +214,12 @@ def selftest():
         open(t, "w").write(line("matmul_bf16", "torch", 0.5, 240.0, device_name="GPU X") + "\n")
         res = join(e, t, os.path.join(d, "out"))
         by = {r["row"]: r for r in res["rows"]}
-        expect(abs(by["matmul_bf16"]["ratio"] - 0.25) < 1e-12,
+        expect(abs(by["matmul_bf16"]["ratio"] - 4.0) < 1e-12,
                f"ratio {by['matmul_bf16']['ratio']}")
         expect(by["sdpa_bf16_fwd"]["ember_error"] == "oom"
                and by["sdpa_bf16_fwd"]["ratio"] is None, "an error row joins wrong")
         md = open(os.path.join(d, "out", "gpu_bench.md")).read()
-        expect("| matmul_bf16 | s | bf16 | 2 | 0.5 | 60 | 240 | 0.25 |" in md,
+        expect("| matmul_bf16 | s | bf16 | 2 | 0.5 | 60 | 240 | 4 |" in md,
                "markdown row:\n" + md)
         expect("GPU X" in md and "oom" in md, "markdown lacks the device or the error")
         res = join(e, os.path.join(d, "absent.jsonl"), os.path.join(d, "out2"), ["torch missing"])

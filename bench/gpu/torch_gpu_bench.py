@@ -27,7 +27,7 @@ from torch import nn
 FULL = dict(matmul_n=4096, attn=(4, 16, 2048, 128), batch=32,
             matmul=(10, 50), attn_counts=(5, 20), step=(10, 50))
 SMALL = dict(matmul_n=64, attn=(1, 2, 48, 32), batch=2,
-             matmul=(1, 3), attn_counts=(1, 3), step=(1, 2))
+             matmul=(1, 3), attn_counts=(1, 3), step=(0, 1))
 
 # The main job's vocabulary (examples/captioning/dataset.h): <pad> <bos> <eos>, 6 colours,
 # 4 shapes, 3 rows, 3 columns; a caption is 6 tokens, the model sees 5.
