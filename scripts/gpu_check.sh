@@ -17,7 +17,7 @@
 # 5. writes OUTDIR/results.md and OUTDIR/results.json (and the logs and JUnit files).
 #
 # Exit status 0 only when the GPU was found, the build succeeded and every test passed.
-# About 3 minutes on 16 cores and an H200; every step has a time limit, so the whole run
+# About 4 minutes on 16 cores and an H200; every step has a time limit, so the whole run
 # stays well under 10 minutes. Environment: EMBER_CUDA_ARCHS, JOBS, BUILD_DIR.
 set -uo pipefail
 
