@@ -123,19 +123,18 @@ int main(int argc, char** argv) {
     return 1;
   }
 
-  // Each group prints its rows as soon as they are timed: a run cut short by a time
-  // limit still leaves the rows before it.
+  // Each row is printed (and flushed) as soon as it is timed: a run cut short by a time
+  // limit or a crash still leaves the rows before it.
   bool failed = false;
-  for (const std::string& g : groups) {
-    std::vector<Row> rows;
-    if (g == "matmul") matmul_rows(device, sizes, rows);
-    else if (g == "sdpa") attention_rows(device, sizes, rows);
-    else train_step_rows(device, sizes, rows);
-    for (const Row& r : rows) {
-      failed = failed || r.error.has_value();
-      std::printf("%s\n", to_json(r, device_name).dump().c_str());
-    }
+  const Emit emit = [&](const Row& r) {
+    failed = failed || r.error.has_value();
+    std::printf("%s\n", to_json(r, device_name).dump().c_str());
     std::fflush(stdout);
+  };
+  for (const std::string& g : groups) {
+    if (g == "matmul") matmul_rows(device, sizes, emit);
+    else if (g == "sdpa") attention_rows(device, sizes, emit);
+    else train_step_rows(device, sizes, emit);
   }
   return failed ? 1 : 0;
 }

@@ -34,7 +34,7 @@ struct Tf32Scope {
 
 }  // namespace
 
-void matmul_rows(Device device, const Sizes& sizes, std::vector<Row>& out) {
+void matmul_rows(Device device, const Sizes& sizes, const Emit& emit) {
   const int64_t n = sizes.matmul_n;
   const std::string shape = std::to_string(n) + "x" + std::to_string(n) + "x" + std::to_string(n);
   const double flops =
@@ -56,7 +56,7 @@ void matmul_rows(Device device, const Sizes& sizes, std::vector<Row>& out) {
             .runs = sizes.matmul_runs};
     Tf32Scope tf32(c.tf32);
     Tensor a, b;
-    out.push_back(timed(row, device, [&] {
+    emit(timed(row, device, [&] {
       if (!a.defined()) {  // made inside the row, so an allocation failure is its error
         a = randn({n, n}, {.dtype = c.dtype, .device = device});
         b = randn({n, n}, {.dtype = c.dtype, .device = device});
@@ -66,7 +66,7 @@ void matmul_rows(Device device, const Sizes& sizes, std::vector<Row>& out) {
   }
 }
 
-void attention_rows(Device device, const Sizes& sizes, std::vector<Row>& out) {
+void attention_rows(Device device, const Sizes& sizes, const Emit& emit) {
   const int64_t b = sizes.attn_b, h = sizes.attn_h, t = sizes.attn_t, d = sizes.attn_d;
   const std::string shape = "B" + std::to_string(b) + " H" + std::to_string(h) + " T" +
                             std::to_string(t) + " D" + std::to_string(d);
@@ -85,7 +85,7 @@ void attention_rows(Device device, const Sizes& sizes, std::vector<Row>& out) {
               .warmup = sizes.attn_warmup,
               .runs = sizes.attn_runs};
       Tensor q, k, v, dout;
-      out.push_back(timed(row, device, [&] {
+      emit(timed(row, device, [&] {
         if (!q.defined()) {
           q = randn({b, h, t, d}, opts).requires_grad_(backward);
           k = randn({b, h, t, d}, opts).requires_grad_(backward);

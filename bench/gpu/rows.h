@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -34,9 +35,11 @@ struct Row {
   std::optional<std::string> error{};  // what the workload threw, instead of times
 };
 
-// Each appends its rows (with times, or an error) to `out`.
-void matmul_rows(Device device, const Sizes& sizes, std::vector<Row>& out);
-void attention_rows(Device device, const Sizes& sizes, std::vector<Row>& out);
-void train_step_rows(Device device, const Sizes& sizes, std::vector<Row>& out);
+// Each hands its rows (with times, or an error) to `emit` one by one, as each is done: a
+// run cut short (a time limit, a crash) still leaves the rows before.
+using Emit = std::function<void(const Row&)>;
+void matmul_rows(Device device, const Sizes& sizes, const Emit& emit);
+void attention_rows(Device device, const Sizes& sizes, const Emit& emit);
+void train_step_rows(Device device, const Sizes& sizes, const Emit& emit);
 
 }  // namespace ember::gpubench

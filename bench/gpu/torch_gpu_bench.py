@@ -100,26 +100,23 @@ def set_tf32(on):
 
 def matmul_rows(device, s):
     n = s["matmul_n"]
-    rows = []
     for name, dtype_name, dtype, tf32 in (("matmul_bf16", "bf16", torch.bfloat16, False),
                                           ("matmul_f32", "f32", torch.float32, False),
                                           ("matmul_f32_tf32", "f32 tf32", torch.float32, True)):
         row = Row(name, f"{n}x{n}x{n}", dtype_name, 2.0 * n ** 3, s["matmul"])
         set_tf32(tf32)
         try:
-            rows.append(timed(row, device,
-                              lambda: (torch.randn(n, n, dtype=dtype, device=device),
-                                       torch.randn(n, n, dtype=dtype, device=device)),
-                              lambda ab: ab[0] @ ab[1]))
+            yield timed(row, device,
+                        lambda: (torch.randn(n, n, dtype=dtype, device=device),
+                                 torch.randn(n, n, dtype=dtype, device=device)),
+                        lambda ab: ab[0] @ ab[1])
         finally:
             set_tf32(False)
-    return rows
 
 
 def attention_rows(device, s):
     b, h, t, d = s["attn"]
     forward_flops = 4.0 * b * h * t * t * d
-    rows = []
     for backward in (False, True):
         for causal in (False, True):
             name = "sdpa_bf16_fwd_bwd" if backward else "sdpa_bf16_fwd"
@@ -139,8 +136,7 @@ def attention_rows(device, s):
                     q.grad = k.grad = v.grad = None  # one forward and one backward per run
                     y.backward(dout)
 
-            rows.append(timed(row, device, make, run))
-    return rows
+            yield timed(row, device, make, run)
 
 
 # ---- the main job's model (examples/seed_models.h, examples/captioning/model.h) ----------
@@ -200,7 +196,6 @@ class CaptionModule(nn.Module):
 
 def train_step_rows(device, s):
     n = s["batch"]
-    rows = []
     for mixed in (True, False):
         row = Row("train_step_bf16_mixed" if mixed else "train_step_f32", f"batch {n}",
                   "bf16-mixed" if mixed else "f32", 0.0, s["step"])
@@ -225,8 +220,7 @@ def train_step_rows(device, s):
             loss.backward()
             opt.step()
 
-        rows.append(timed(row, device, make, step))
-    return rows
+        yield timed(row, device, make, step)
 
 
 def main():
@@ -262,9 +256,10 @@ def main():
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else None
     failed = False
     for g in groups:
-        rows = {"matmul": matmul_rows, "sdpa": attention_rows, "train_step": train_step_rows}[g](
-            device, s)
-        for r in rows:
+        # Each row is printed (and flushed) as soon as it is timed: a run cut short by a
+        # time limit still leaves the rows before it.
+        rows = {"matmul": matmul_rows, "sdpa": attention_rows, "train_step": train_step_rows}[g]
+        for r in rows(device, s):
             failed = failed or r.error is not None
             print(json.dumps(r.json(device, device_name)), flush=True)
     return 1 if failed else 0

@@ -59,9 +59,9 @@ Row train_step_row(Device device, const Sizes& sizes, bool bf16_mixed) {
 
 }  // namespace
 
-void train_step_rows(Device device, const Sizes& sizes, std::vector<Row>& out) {
-  out.push_back(train_step_row(device, sizes, /*bf16_mixed=*/true));
-  out.push_back(train_step_row(device, sizes, /*bf16_mixed=*/false));
+void train_step_rows(Device device, const Sizes& sizes, const Emit& emit) {
+  emit(train_step_row(device, sizes, /*bf16_mixed=*/true));
+  emit(train_step_row(device, sizes, /*bf16_mixed=*/false));
 }
 
 }  // namespace ember::gpubench
