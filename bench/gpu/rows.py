@@ -3,7 +3,8 @@
 
   rows.py check [--impl ember|torch] -- CMD [ARGS...]
       runs CMD and checks its stdout: one JSON object per line, every row of ROWS once, each
-      timed (ms > 0, min_ms <= ms) with no error, TFLOP/s > 0 on the rows with a FLOP count.
+      timed (ms > 0, min_ms <= ms) with no error, and on the rows with a FLOP count TFLOP/s
+      equal to the FLOPs of its shape (expected_flops) over its ms.
       Exit 0 when all hold; 1 (naming what failed) otherwise. ctest runs it on
       `ember_gpu_bench --device sim --small`.
   rows.py join EMBER_JSONL TORCH_JSONL OUTDIR [--note TEXT]...
@@ -56,6 +57,18 @@ def parse_lines(text):
     return rows, problems
 
 
+def expected_flops(name, shape):
+    """The row's FLOPs per run from its shape, as both programs count them (docs/gpu.md)."""
+    if name.startswith("matmul_"):
+        m, n, k = (int(x) for x in shape.split("x"))
+        return 2.0 * m * n * k
+    if name.startswith("sdpa_"):
+        dims = {part[0]: int(part[1:]) for part in shape.split()}
+        f = 4.0 * dims["B"] * dims["H"] * dims["T"] ** 2 * dims["D"]
+        return f * (0.5 if name.endswith("_causal") else 1.0) * (3.5 if "_bwd" in name else 1.0)
+    return None
+
+
 def check_rows(rows, impl=None):
     problems = []
     for name, has_flops in ROWS:
@@ -76,6 +89,15 @@ def check_rows(rows, impl=None):
         tflops = r.get("tflops")
         if has_flops and (not isinstance(tflops, (int, float)) or not tflops > 0):
             problems.append(f"row {name}: tflops {tflops!r} is not a positive number")
+        elif has_flops and isinstance(ms, (int, float)) and ms > 0:
+            try:
+                want = expected_flops(name, r.get("shape", "")) / (ms * 1e-3) / 1e12
+            except (ValueError, KeyError, TypeError):
+                problems.append(f"row {name}: shape {r.get('shape')!r} does not parse")
+            else:
+                if abs(tflops - want) > 1e-6 * want:
+                    problems.append(f"row {name}: tflops {tflops} is not the row's FLOPs over "
+                                    f"its ms ({want})")
         if not has_flops and tflops is not None:
             problems.append(f"row {name} has no FLOP count but tflops {tflops!r}")
         for key in ("shape", "dtype", "device"):
@@ -131,6 +153,9 @@ def join(ember_path, torch_path, outdir, notes=()):
             row[f"{side}_tflops"] = r.get("tflops")
             if "error" in r:
                 row[f"{side}_error"] = r["error"]
+        if e and t and (e.get("shape"), e.get("dtype")) != (t.get("shape"), t.get("dtype")):
+            notes.append(f"{name}: ember times {e.get('shape')} {e.get('dtype')}, torch "
+                         f"{t.get('shape')} {t.get('dtype')}: not the same workload")
         if row["ember_ms"] and row["torch_ms"]:
             row["ratio"] = row["ember_ms"] / row["torch_ms"]
         else:
@@ -183,7 +208,8 @@ def cmd_join(args):
 def selftest():
     def line(name, impl, ms, tflops=None, **extra):
         r = {"row": name, "impl": impl, "device": "cuda", "shape": "s", "dtype": "bf16",
-             "warmup": 1, "runs": 3, "ms": ms, "min_ms": ms * 0.9, **extra}
+             "warmup": 1, "runs": 3, "ms": ms, "min_ms": ms * 0.9}
+        r.update(extra)
         if tflops is not None:
             r["tflops"] = tflops
         return json.dumps(r)
@@ -194,7 +220,12 @@ def selftest():
         if not cond:
             failures.append(what)
 
-    full = [line(n, "ember", 2.0, 1.5 if f else None) for n, f in ROWS]
+    def tflops_of(name, shape, ms):
+        return expected_flops(name, shape) / (ms * 1e-3) / 1e12
+
+    shapes = {"matmul": "64x64x64", "sdpa": "B1 H2 T48 D32", "train": "batch 2"}
+    full = [line(n, "ember", 2.0, tflops_of(n, shapes[n.split("_")[0]], 2.0) if f else None,
+                 shape=shapes[n.split("_")[0]]) for n, f in ROWS]
     rows, problems = parse_lines("\n".join(full))
     expect(not problems and not check_rows(rows, "ember"),
            f"a full set fails: {problems + check_rows(rows, 'ember')}")
@@ -204,8 +235,17 @@ def selftest():
            "an error row passes")
     expect(any("missing" in p for p in check_rows(parse_lines("\n".join(full[1:]))[0])),
            "a missing row passes")
-    zero = [line("matmul_bf16", "ember", 0.0, 1.0)] + full[1:]
+    zero = [line("matmul_bf16", "ember", 0.0, 1.0, shape="64x64x64")] + full[1:]
     expect(check_rows(parse_lines("\n".join(zero))[0]), "ms 0 passes")
+    # A FLOP count that is not the row's (the causal forward not halved).
+    causal = tflops_of("sdpa_bf16_fwd", "B1 H2 T48 D32", 2.0)
+    wrong = [x if json.loads(x)["row"] != "sdpa_bf16_fwd_causal" else
+             line("sdpa_bf16_fwd_causal", "ember", 2.0, causal, shape="B1 H2 T48 D32")
+             for x in full]
+    expect(any("FLOPs" in p for p in check_rows(parse_lines("\n".join(wrong))[0])),
+           "a wrong FLOP count passes")
+    expect(expected_flops("sdpa_bf16_fwd_bwd_causal", "B4 H16 T2048 D128")
+           == 4 * 4 * 16 * 2048 ** 2 * 128 * 0.5 * 3.5, "the attention FLOP formula")
     expect(parse_lines("not json\n")[1], "a non-JSON line passes")
     with tempfile.TemporaryDirectory() as d:
         e, t = os.path.join(d, "e.jsonl"), os.path.join(d, "t.jsonl")
@@ -222,6 +262,11 @@ def selftest():
         expect("| matmul_bf16 | s | bf16 | 2 | 0.5 | 60 | 240 | 4 |" in md,
                "markdown row:\n" + md)
         expect("GPU X" in md and "oom" in md, "markdown lacks the device or the error")
+        expect(not res["notes"], f"notes on a clean join: {res['notes']}")
+        t2 = os.path.join(d, "t2.jsonl")
+        open(t2, "w").write(line("matmul_bf16", "torch", 0.5, 240.0, shape="other") + "\n")
+        res = join(e, t2, os.path.join(d, "out3"))
+        expect(any("not the same workload" in n for n in res["notes"]), "a shape mismatch passes")
         res = join(e, os.path.join(d, "absent.jsonl"), os.path.join(d, "out2"), ["torch missing"])
         expect(res["rows"][0]["torch_ms"] is None and "torch missing" in res["notes"]
                and any("absent.jsonl" in n for n in res["notes"]), f"no-torch join: {res}")
