@@ -144,11 +144,10 @@ def join(ember_path, torch_path, outdir, notes=()):
         e, t = ember.get(name), torch.get(name)
         if e is None and t is None:
             continue
-        row = {"row": name}
+        row = {"row": name, "shape": (e or t).get("shape") or (t or {}).get("shape"),
+               "dtype": (e or t).get("dtype") or (t or {}).get("dtype")}
         for side, r in (("ember", e), ("torch", t)):
             r = r or {}
-            row.setdefault("shape", r.get("shape"))
-            row.setdefault("dtype", r.get("dtype"))
             row[f"{side}_ms"] = r.get("ms")
             row[f"{side}_tflops"] = r.get("tflops")
             if "error" in r:
@@ -263,6 +262,9 @@ def selftest():
                "markdown row:\n" + md)
         expect("GPU X" in md and "oom" in md, "markdown lacks the device or the error")
         expect(not res["notes"], f"notes on a clean join: {res['notes']}")
+        res = join(os.path.join(d, "absent.jsonl"), t, os.path.join(d, "out4"))
+        expect(res["rows"][0]["shape"] == "s" and res["rows"][0]["ember_ms"] is None,
+               f"a torch-only row: {res['rows'][0]}")
         t2 = os.path.join(d, "t2.jsonl")
         open(t2, "w").write(line("matmul_bf16", "torch", 0.5, 240.0, shape="other") + "\n")
         res = join(e, t2, os.path.join(d, "out3"))
