@@ -10,12 +10,14 @@
 # 3. runs every test: the cuda suites in one process each with EMBER_REQUIRE_CUDA=1 (a
 #    cuda test fails, rather than skips, if the device is missing), then all other
 #    tests through ctest;
+#    then times ember against PyTorch (bench/gpu: matmul, attention, the training step) into
+#    OUTDIR/gpu_bench.md and gpu_bench.json (without torch, ember's side alone);
 # 4. times every op case of the registry on the GPU (scripts/ops.sh --device cuda --perf:
 #    ms, GB/s, GFLOP/s per case) into OUTDIR/ops_perf.log;
 # 5. writes OUTDIR/results.md and OUTDIR/results.json (and the logs and JUnit files).
 #
 # Exit status 0 only when the GPU was found, the build succeeded and every test passed.
-# About 3 minutes on 16 cores and an H200; every step has a time limit, so the whole run
+# About 4 minutes on 16 cores and an H200; every step has a time limit, so the whole run
 # stays well under 10 minutes. Environment: EMBER_CUDA_ARCHS, JOBS, BUILD_DIR.
 set -uo pipefail
 
@@ -115,6 +117,39 @@ if ((built)); then
       --output-junit "$out/ctest.xml" || fail "ctest (all but the cuda label) failed: see ctest.log"
 fi
 
+# ---- 3b. ember against PyTorch: the GPU rows of bench/gpu (issue 16; docs/gpu.md) ---------------
+# ember_gpu_bench times bf16 and f32 (TF32 off and on) matmul 4096^3, bf16 fused attention
+# (B=4 H=16 T=2048 D=128, causal and not, forward and forward+backward) and the main job's
+# training step (bf16-mixed and f32) with CUDA events; torch_gpu_bench.py the same rows in
+# PyTorch. rows.py joins them into OUTDIR/gpu_bench.md and gpu_bench.json. About a minute;
+# each side has its own limit. A missing torch, a failed row or a side stopped by its limit
+# is a note, not a failure of the check: the tests above decide that.
+if ((built)) && [[ "$gpu" != "none" ]]; then
+  bench_dir="$root/bench/gpu"
+  : >"$out/gpu_bench_ember.jsonl"
+  : >"$out/gpu_bench_torch.jsonl"
+  bench_notes=()
+  # stdout (the JSON lines) to the .jsonl file, stderr to the step's log; exec, so that the
+  # time limit's signal reaches the program itself.
+  step gpu_bench_ember 120 bash -c 'exec "$1" --device cuda >"$2"' _ \
+      "$build/bench/gpu/ember_gpu_bench" "$out/gpu_bench_ember.jsonl" ||
+    bench_notes+=("ember_gpu_bench: a row failed or the program stopped (gpu_bench_ember.log)")
+  if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' \
+      >/dev/null 2>&1; then
+    step gpu_bench_torch 120 bash -c 'exec python3 "$1" --device cuda >"$2"' _ \
+        "$bench_dir/torch_gpu_bench.py" "$out/gpu_bench_torch.jsonl" ||
+      bench_notes+=("torch_gpu_bench.py: a row failed or the script stopped (gpu_bench_torch.log)")
+  else
+    bench_notes+=("PyTorch rows skipped: python3 has no torch that sees the GPU")
+  fi
+  for n in "${bench_notes[@]+"${bench_notes[@]}"}"; do note "gpu_bench: $n"; done
+  note_args=()
+  for n in "${bench_notes[@]+"${bench_notes[@]}"}"; do note_args+=(--note "$n"); done
+  step gpu_bench_join 30 python3 "$bench_dir/rows.py" join "$out/gpu_bench_ember.jsonl" \
+      "$out/gpu_bench_torch.jsonl" "$out" "${note_args[@]+"${note_args[@]}"}" ||
+    note "gpu_bench: rows.py join failed (gpu_bench_join.log)"
+fi
+
 # ---- 4. timings: every registry case on the GPU (scripts/ops.sh, docs/ops.md) --------------------
 if ((built)) && [[ "$gpu" != "none" ]]; then
   BUILD_DIR="$build" step ops_perf 300 bash "$root/scripts/ops.sh" --device cuda --perf \
@@ -167,11 +202,14 @@ def op_timings(name):
 tests = {k: junit(f) for k, f in [("cuda_ops", "cuda_ops.xml"), ("cuda_sim_suite", "cuda_sim_suite.xml"),
                                    ("ctest_other", "ctest.xml")]}
 rows = op_timings("ops_perf.log")
+# bench/gpu's rows against PyTorch (step 3b), joined by rows.py.
+gpu_bench_path = os.path.join(out, "gpu_bench.json")
+gpu_bench = json.load(open(gpu_bench_path)) if os.path.exists(gpu_bench_path) else None
 result = {
     "status": os.environ["STATUS"], "commit": os.environ["COMMIT"], "gpu": os.environ["GPU"],
     "nvcc": os.environ["NVCC"], "cuda_archs": os.environ["ARCHS"], "built": os.environ["BUILT"] == "1",
     "build_seconds": int(os.environ["BUILD_SECONDS"]), "total_seconds": int(os.environ["TOTAL_SECONDS"]),
-    "tests": tests, "op_timings": rows,
+    "tests": tests, "op_timings": rows, "gpu_bench": gpu_bench,
     "notes": [n for n in os.environ["NOTES"].split("\n") if n],
 }
 json.dump(result, open(os.path.join(out, "results.json"), "w"), indent=2)
@@ -195,6 +233,8 @@ if rows:
     for r in sorted(rows, key=lambda r: -r["ms"])[:15]:
         md.append(f"| {r['name']} | {fmt(r['ms'])} | {fmt(r['gbps'], 4)} | {fmt(r['gflops'], 4)} | "
                   f"{fmt(r['roofline'])} |")
+if os.path.exists(os.path.join(out, "gpu_bench.md")):
+    md += [""] + open(os.path.join(out, "gpu_bench.md")).read().rstrip("\n").split("\n")
 if result["notes"]:
     md += ["", "Notes:"] + [f"- {n}" for n in result["notes"]]
 open(os.path.join(out, "results.md"), "w").write("\n".join(md) + "\n")
