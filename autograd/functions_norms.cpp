@@ -49,6 +49,10 @@ Tensor vector_norm(const Tensor& x, double ord, const DimList& dims, bool keepdi
   if (std::isinf(ord)) return ord > 0 ? amax(abs(x), dims, keepdim) : amin(abs(x), dims, keepdim);
   if (ord == 0) return raw::reduce(ReduceOp::sum, ne(x, 0).to(x.dtype()), dims, keepdim);
   if (ord == 1) return sum(abs(x), dims, keepdim);
+  // bf16/f16: |x|^p and its sum in f32, the norm rounded once (torch accumulates in f32; a
+  // 16-bit |x|^p overflows f16 at |x| > 256 for p = 2, and near 0 for negative p). The casts
+  // are differentiable, so the gradient comes back through the f32 formula below.
+  if (is_half(x.dtype())) return vector_norm(x.to(DType::f32), ord, dims, keepdim).to(x.dtype());
   const double p = ord;
   Tensor y =
       p == 2

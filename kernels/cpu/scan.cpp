@@ -1,11 +1,12 @@
 // Inclusive scans (cumsum, cumprod) on the cpu device.
 //
 // Math:   out[o, k, i] = in[o, 0, i] op ... op in[o, k, i]   (reverse: in[o, k..K-1, i])
-// Shapes: in, out (O, K, I) contiguous, one dtype (f32, f64, i64).
+// Shapes: in, out (O, K, I) contiguous, one dtype (f32, f64, i64, bf16, f16).
 // Split:  OpenMP threads over tasks (o, a block of 256 columns i); a task's K steps walk
 //         rows of contiguous elements, so the inner loop over i is unit-stride and
 //         vectorizes (I = 1: one serial line per o). The accumulator is the output row just
-//         written, in the input's dtype, as torch's cpu kernel.
+//         written, in the input's dtype, as torch's cpu kernel; bf16/f16 keep an f32
+//         accumulator per column (torch's opmath) and round each output once.
 // Cost:   O*K*I ops; bytes 2*O*K*I*sizeof(T).
 #include <omp.h>
 
@@ -41,13 +42,43 @@ void scan_lines(int64_t O, int64_t K, int64_t I, bool reverse, const T* in, T* o
   }
 }
 
+// bf16/f16: the running value of each column of the task's block stays f32; each output
+// is that value rounded once (summing the rounded outputs would add a rounding per step).
+template <typename H, bool kProd>
+void scan_lines_half(int64_t O, int64_t K, int64_t I, bool reverse, const H* in, H* out) {
+  const int64_t blocks = (I + kCols - 1) / kCols, tasks = O * blocks;
+  const bool parallel = O * K * I >= kParallelGrain && tasks > 1 && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t o = task / blocks, lo = task % blocks * kCols;
+    const int64_t hi = lo + kCols < I ? lo + kCols : I;
+    const H* src = in + o * K * I;
+    H* dst = out + o * K * I;
+    float acc[kCols];
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t at = (reverse ? K - 1 - k : k) * I;
+      for (int64_t i = lo; i < hi; ++i) {
+        const float v = static_cast<float>(src[at + i]);
+        float& a = acc[i - lo];
+        a = k == 0 ? v : (kProd ? a * v : a + v);
+        dst[at + i] = H(a);
+      }
+    }
+  }
+}
+
 template <typename T>
 void scan_typed(ScanOp op, int64_t O, int64_t K, int64_t I, bool reverse, const Tensor& in,
                 const Tensor& out) {
   const auto* src = static_cast<const T*>(in.raw_data());
   auto* dst = static_cast<T*>(out.raw_data());
-  if (op == ScanOp::sum) return scan_lines<T, false>(O, K, I, reverse, src, dst);
-  scan_lines<T, true>(O, K, I, reverse, src, dst);
+  if constexpr (is_half_v<T>) {
+    if (op == ScanOp::sum) return scan_lines_half<T, false>(O, K, I, reverse, src, dst);
+    scan_lines_half<T, true>(O, K, I, reverse, src, dst);
+  } else {
+    if (op == ScanOp::sum) return scan_lines<T, false>(O, K, I, reverse, src, dst);
+    scan_lines<T, true>(O, K, I, reverse, src, dst);
+  }
 }
 
 }  // namespace
@@ -58,6 +89,8 @@ void CpuBackend::scan(ScanOp op, const Tensor& out, const Tensor& in, bool rever
     case DType::f32: return scan_typed<float>(op, O, K, I, reverse, in, out);
     case DType::f64: return scan_typed<double>(op, O, K, I, reverse, in, out);
     case DType::i64: return scan_typed<int64_t>(op, O, K, I, reverse, in, out);
+    case DType::bf16: return scan_typed<bf16>(op, O, K, I, reverse, in, out);  // issue 16
+    case DType::f16: return scan_typed<f16>(op, O, K, I, reverse, in, out);
     case DType::b8: break;
     default: break;  // the dtypes of issue 16 have no kernel here
   }

@@ -2,7 +2,8 @@
 //
 // sort:  each row of in (R, N) -> values (R, N), indices (R, N) i64: std::stable_sort of
 //        the column numbers with a NaN-aware comparator (NaN after every number ascending,
-//        before descending; equal keys keep their column order), then a gather.
+//        before descending; equal keys keep their column order), then a gather. bf16/f16
+//        compare as floats (exact), so they order as torch's.
 // multinomial: rows of weights probs (R, C) -> out (R, S) i64 by kernels/multinomial_draw.h.
 // Split:  OpenMP threads over rows (one row is serial).
 // Cost:   sort O(R N log N) compares, bytes (R N) (sizeof(T) + 2 sizeof(T) + 8);
@@ -36,9 +37,18 @@ void sort_rows(int64_t R, int64_t N, bool descending, const T* in, T* values, in
   const bool parallel = R * N >= kParallelGrain && R > 1 && !omp_in_parallel();
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
   for (int64_t r = 0; r < R; ++r) {
-    const T* x = in + r * N;
+    const T* row = in + r * N;
     int64_t* idx = indices + r * N;
     std::iota(idx, idx + N, int64_t{0});
+    // The keys: the values themselves, or a 16-bit row widened to float once.
+    std::vector<opmath_t<T>> wide;
+    const opmath_t<T>* x = nullptr;
+    if constexpr (is_half_v<T>) {
+      wide.assign(row, row + N);
+      x = wide.data();
+    } else {
+      x = row;
+    }
     // a before b: strictly smaller (ascending) or larger (descending), NaN the largest.
     auto ascending = [x](int64_t a, int64_t b) {
       return !is_nan(x[a]) && (is_nan(x[b]) || x[a] < x[b]);
@@ -52,7 +62,7 @@ void sort_rows(int64_t R, int64_t N, bool descending, const T* in, T* values, in
       std::stable_sort(idx, idx + N, ascending);
     }
     T* v = values + r * N;
-    for (int64_t j = 0; j < N; ++j) v[j] = x[idx[j]];
+    for (int64_t j = 0; j < N; ++j) v[j] = row[idx[j]];
   }
 }
 
@@ -101,6 +111,8 @@ void CpuBackend::sort(const Tensor& values, const Tensor& indices, const Tensor&
     case DType::f32: return sort_typed<float>(values, indices, in, descending);
     case DType::f64: return sort_typed<double>(values, indices, in, descending);
     case DType::i64: return sort_typed<int64_t>(values, indices, in, descending);
+    case DType::bf16: return sort_typed<bf16>(values, indices, in, descending);  // issue 16
+    case DType::f16: return sort_typed<f16>(values, indices, in, descending);
     case DType::b8: break;
     default: break;  // the dtypes of issue 16 have no kernel here
   }
@@ -114,6 +126,10 @@ void CpuBackend::multinomial(const Tensor& out, const Tensor& probs, const Tenso
       return multinomial_typed<float>(out, probs, workspace, replacement, seed, offset);
     case DType::f64:
       return multinomial_typed<double>(out, probs, workspace, replacement, seed, offset);
+    case DType::bf16:  // issue 16: the weights widened to f64 as for f32
+      return multinomial_typed<bf16>(out, probs, workspace, replacement, seed, offset);
+    case DType::f16:
+      return multinomial_typed<f16>(out, probs, workspace, replacement, seed, offset);
     case DType::i64:
     case DType::b8: break;
     default: break;  // the dtypes of issue 16 have no kernel here

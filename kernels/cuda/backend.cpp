@@ -171,7 +171,8 @@ class DeviceBackend final : public Backend {
     if (op == Primitive::lstm_cell || op == Primitive::gru_cell)  // issue 15, rnn
       return is_floating(dtype);  // bf16/f16: f32 math in the kernels (issue 16, halfnn2)
     if (op == Primitive::sort) return dtype != DType::b8;  // sorting and sampling (issue 15)
-    if (op == Primitive::multinomial) return dtype == DType::f32 || dtype == DType::f64;
+    // multinomial: bf16/f16 weights too (issue 16, halfcases)
+    if (op == Primitive::multinomial) return is_floating(dtype);
     if (op == Primitive::gelu_backward)  // issue 15, perf
       return is_floating(dtype);         // bf16/f16: kernels/half_operands_nn.h (issue 16, halfnn2)
     return true;

@@ -4,7 +4,7 @@
 //         replacement the first c whose running f64 sum of weights exceeds u * total, without
 //         replacement the same over the weights not drawn yet (kernels/multinomial_draw.h,
 //         shared with the cpu backend, so every device draws the same categories).
-// Shapes: probs (R, C) f32/f64, workspace (R, C) f64, out (R, S) i64, contiguous.
+// Shapes: probs (R, C) f32/f64/bf16/f16, workspace (R, C) f64, out (R, S) i64, contiguous.
 // Split:  with replacement: v1 one thread per row writes the row's running sums (serial, in
 //            the cpu's order, so the sums are bit for bit the cpu's), then one thread per
 //            sample binary-searches them (grid-stride over R S).
@@ -80,6 +80,8 @@ void launch_multinomial(DType dtype, const MultinomialShape& s, int64_t* out, co
   switch (dtype) {
     case DType::f32: return launch_typed<float>(s, out, probs, workspace);
     case DType::f64: return launch_typed<double>(s, out, probs, workspace);
+    case DType::bf16: return launch_typed<bf16>(s, out, probs, workspace);  // issue 16
+    case DType::f16: return launch_typed<f16>(s, out, probs, workspace);
     case DType::i64:
     case DType::b8: break;
     default: break;  // the dtypes of issue 16 have no kernel here

@@ -1,7 +1,8 @@
 // Inclusive scans along one dim: cumsum and cumprod (and their suffix forms, for backward).
 //
 // Math:   out[o, k, i] = in[o, 0, i] op ... op in[o, k, i]; reverse: in[o, k, i] op ... op
-//         in[o, K - 1, i]. op is + or *, accumulated in the dtype (f32, f64, i64).
+//         in[o, K - 1, i]. op is + or *, accumulated in the dtype (f32, f64, i64); bf16/f16
+//         accumulate in f32 (torch's opmath) and round each output once.
 // Shapes: in, out (O, K, I) contiguous.
 // Split:  v1 lines: one thread per line (o, i), grid-stride, walking k serially; neighbouring
 //            threads take neighbouring i, so every step of the walk is one coalesced row.
@@ -36,27 +37,30 @@ EMBER_DEVICE T combine(T a, T b) {
   }
 }
 
+// T is the storage type, A = opmath_t<T> the accumulator's.
 template <typename T, bool kProd>
 __global__ void lines_kernel(int64_t O, int64_t K, int64_t I, bool reverse, T* out, const T* in) {
+  using A = opmath_t<T>;
   for (int64_t line = global_thread(); line < O * I; line += grid_threads()) {
     const int64_t o = line / I, i = line % I;
     const int64_t base = o * K * I + i;
     int64_t at = base + (reverse ? (K - 1) * I : 0);
     const int64_t step = reverse ? -I : I;
-    T acc = in[at];
-    out[at] = acc;
+    A acc = static_cast<A>(in[at]);
+    out[at] = T(acc);
     for (int64_t k = 1; k < K; ++k) {
       at += step;
-      acc = combine<T, kProd>(acc, in[at]);
-      out[at] = acc;
+      acc = combine<A, kProd>(acc, static_cast<A>(in[at]));
+      out[at] = T(acc);
     }
   }
 }
 
 template <typename T, bool kProd>
 __global__ void block_kernel(int64_t O, int64_t K, int64_t I, bool reverse, T* out, const T* in) {
-  __shared__ T tile[kThreads];
-  __shared__ T carry;
+  using A = opmath_t<T>;
+  __shared__ A tile[kThreads];
+  __shared__ A carry;
   const int t = static_cast<int>(threadIdx.x);
   for (int64_t line = blockIdx.x; line < O * I; line += gridDim.x) {
     const int64_t base = line / I * K * I + line % I;
@@ -65,20 +69,20 @@ __global__ void block_kernel(int64_t O, int64_t K, int64_t I, bool reverse, T* o
     for (int64_t k0 = 0; k0 < K; k0 += kThreads) {
       const int64_t k = k0 + t;
       const int64_t at = (reverse ? K - 1 - k : k) * I;
-      const T identity = kProd ? T(1) : T(0);
-      T v = k < K ? src[at] : identity;
+      const A identity = kProd ? A(1) : A(0);
+      A v = k < K ? static_cast<A>(src[at]) : identity;
       tile[t] = v;
       __syncthreads();
       for (int s = 0; s < kLog2Threads; ++s) {
         const int d = 1 << s;
-        const T left = t >= d ? tile[t - d] : identity;
+        const A left = t >= d ? tile[t - d] : identity;
         __syncthreads();  // every read of this step before any write
-        v = combine<T, kProd>(left, v);
+        v = combine<A, kProd>(left, v);
         tile[t] = v;
         __syncthreads();
       }
-      if (k0 > 0) v = combine<T, kProd>(carry, v);
-      if (k < K) dst[at] = v;
+      if (k0 > 0) v = combine<A, kProd>(carry, v);
+      if (k < K) dst[at] = T(v);
       __syncthreads();  // every thread has read the old carry
       if (t == kThreads - 1) carry = v;
       __syncthreads();
@@ -114,6 +118,8 @@ void launch_scan(DType dtype, const ScanShape& s, void* out, const void* in) {
     case DType::f32: return launch_op<float>(s, out, in);
     case DType::f64: return launch_op<double>(s, out, in);
     case DType::i64: return launch_op<int64_t>(s, out, in);
+    case DType::bf16: return launch_op<bf16>(s, out, in);  // issue 16
+    case DType::f16: return launch_op<f16>(s, out, in);
     case DType::b8: break;
     default: break;  // the dtypes of issue 16 have no kernel here
   }

@@ -3,7 +3,8 @@
 // Math:   values[r, :] = in[r, :] ordered ascending (descending), indices[r, j] = the column
 //         values[r, j] came from. The order is total: by value with NaN the largest, ties by
 //         column, so it is the stable order whatever the algorithm.
-// Shapes: in, values (R, N) of one dtype (f32, f64, i64), indices (R, N) i64, contiguous.
+// Shapes: in, values (R, N) of one dtype (f32, f64, i64, bf16, f16), indices (R, N) i64,
+//         contiguous. bf16/f16 keys are compared as floats (widened exactly on load).
 // Split:  v1 bitonic (N <= 2048): one block of min(256, P) threads per row (grid-stride over
 //            rows), P = N rounded up to a power of two; the row's (value, column) pairs sit
 //            in shared memory, padded with columns >= N that sort after everything; the
@@ -47,12 +48,13 @@ EMBER_DEVICE bool before(T a, int64_t ia, T b, int64_t ib, bool descending) {
 template <typename T>
 __global__ void bitonic_kernel(int64_t R, int64_t N, int64_t P, bool descending, T* values,
                                int64_t* indices, const T* in) {
-  __shared__ T key[kBitonicMax];
+  using A = opmath_t<T>;  // the keys: exact widenings of the 16-bit values
+  __shared__ A key[kBitonicMax];
   __shared__ int64_t col[kBitonicMax];
   const auto t = static_cast<int64_t>(threadIdx.x), threads = static_cast<int64_t>(blockDim.x);
   for (int64_t r = blockIdx.x; r < R; r += gridDim.x) {
     for (int64_t i = t; i < P; i += threads) {
-      key[i] = i < N ? in[r * N + i] : T(0);
+      key[i] = i < N ? static_cast<A>(in[r * N + i]) : A(0);
       col[i] = i;
     }
     __syncthreads();
@@ -69,7 +71,7 @@ __global__ void bitonic_kernel(int64_t R, int64_t N, int64_t P, bool descending,
                             : col[hi] >= N ? false
                                            : before(key[hi], col[hi], key[lo], col[lo], descending);
           if (swap) {
-            const T kv = key[i];
+            const A kv = key[i];
             key[i] = key[partner];
             key[partner] = kv;
             const int64_t cv = col[i];
@@ -81,7 +83,7 @@ __global__ void bitonic_kernel(int64_t R, int64_t N, int64_t P, bool descending,
       }
     }
     for (int64_t i = t; i < N; i += threads) {
-      values[r * N + i] = key[i];
+      values[r * N + i] = T(key[i]);
       indices[r * N + i] = col[i];
     }
     __syncthreads();  // the next row's loads wait for every store of this one
@@ -91,13 +93,15 @@ __global__ void bitonic_kernel(int64_t R, int64_t N, int64_t P, bool descending,
 template <typename T>
 __global__ void rank_kernel(int64_t R, int64_t N, bool descending, T* values, int64_t* indices,
                             const T* in) {
+  using A = opmath_t<T>;
   for (int64_t e = global_thread(); e < R * N; e += grid_threads()) {
     const int64_t r = e / N, i = e % N;
     const T* row = in + r * N;
-    const T v = row[i];
+    const A v = static_cast<A>(row[i]);
     int64_t rank = 0;
-    for (int64_t j = 0; j < N; ++j) rank += before(row[j], j, v, i, descending) ? 1 : 0;
-    values[r * N + rank] = v;
+    for (int64_t j = 0; j < N; ++j)
+      rank += before(static_cast<A>(row[j]), j, v, i, descending) ? 1 : 0;
+    values[r * N + rank] = row[i];
     indices[r * N + rank] = i;
   }
 }
@@ -126,6 +130,8 @@ void launch_sort(DType dtype, const SortShape& s, void* values, int64_t* indices
     case DType::f32: return launch_typed<float>(s, values, indices, in);
     case DType::f64: return launch_typed<double>(s, values, indices, in);
     case DType::i64: return launch_typed<int64_t>(s, values, indices, in);
+    case DType::bf16: return launch_typed<bf16>(s, values, indices, in);  // issue 16
+    case DType::f16: return launch_typed<f16>(s, values, indices, in);
     case DType::b8: break;
     default: break;  // the dtypes of issue 16 have no kernel here
   }

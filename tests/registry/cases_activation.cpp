@@ -59,7 +59,7 @@ void add_one(std::vector<OpCase>& out, const Spec& s, DType dt, In in) {
   c.out_dtypes = {out_dt};
   c.tol = tolerance(out_dt, s.kind);
   set_elementwise_cost(c, s.flops, out_dt);
-  if (is_floating(dt) && !nan) c.grad_inputs = {0};
+  if (is_floating(dt) && !is_half(dt) && !nan) c.grad_inputs = {0};
   out.push_back(std::move(c));
 }
 
@@ -77,6 +77,12 @@ void add_spec(std::vector<OpCase>& out, const Spec& s) {
   add_one(out, s, DType::f64, In{{3, 4}});
   add_one(out, s, DType::f64, In{{2, 3, 5}, N, Layout::transposed});
   add_one(out, s, DType::i64, In{{3, 4}});
+  // bf16/f16 (issue 16): f32 math inside, one rounding; NaN propagates in them too.
+  for (DType h : {DType::bf16, DType::f16}) {
+    add_one(out, s, h, In{{3, 4}});
+    add_one(out, s, h, In{{2, 3, 5}, N, Layout::transposed});
+    add_one(out, s, h, In{{5, 6}, Dist::with_nan});
+  }
 }
 
 // log(1 + e^z) = z + log(1 + e^-z): the second form for z > 0, so e^z cannot overflow.
@@ -162,7 +168,7 @@ void add_clamp_tensor(std::vector<OpCase>& out, const std::string& op, bool has_
   c.tol = tolerance(out_dt, TolKind::exact);
   set_elementwise_cost(c, 2, out_dt);
   for (int i = 0; i < static_cast<int>(ins.size()); ++i)
-    if (!nan && is_floating(ins[static_cast<size_t>(i)].dtype.value_or(dt)))
+    if (!nan && !is_half(out_dt) && is_floating(ins[static_cast<size_t>(i)].dtype.value_or(dt)))
       c.grad_inputs.push_back(i);
   out.push_back(std::move(c));
 }
@@ -183,6 +189,15 @@ void add_clamp_tensor_cases(std::vector<OpCase>& out) {
   // integers keep i64; a floating bound promotes
   add_clamp_tensor(out, "clamp", true, true, DType::i64, {In{{3, 4}, W}, In{{4}}, In{{3, 1}}});
   add_clamp_tensor(out, "clamp", true, false, DType::i64,
+                   {In{{3, 4}, W}, In{{4}, N, Layout::contiguous, DType::f32}});
+  // bf16/f16 (issue 16): the bounds in the same dtype, and an f32 bound promoting
+  for (DType h : {DType::bf16, DType::f16}) {
+    add_clamp_tensor(out, "clamp", true, true, h, {In{{3, 4}, W}, In{{4}}, In{{3, 1}}});
+    add_clamp_tensor(out, "clamp_min", true, false, h, {In{{4, 5}, N, T}, In{{5}}});
+    add_clamp_tensor(out, "clamp_max", false, true, h, {In{{4, 5}}, In{{4, 1}}});
+    add_clamp_tensor(out, "clip", true, true, h, {In{{2, 3}, W}, In{{3}}, In{{2, 1}}});
+  }
+  add_clamp_tensor(out, "clamp", true, false, DType::bf16,
                    {In{{3, 4}, W}, In{{4}, N, Layout::contiguous, DType::f32}});
   // NaN in x or in a bound propagates
   add_clamp_tensor(out, "clamp", true, true, DType::f32,

@@ -75,6 +75,7 @@ const std::vector<Spec>& specs() {
       {"dropout_d64", 2, 2, 37, 45, 64, 64, Mask::none, false, 0, 0.3, DType::bf16},
       {"dv_ne_d_causal", 1, 2, 20, 41, 16, 40, Mask::none, true, 0, 0, DType::f16},
       {"masked_row", 1, 2, 12, 20, 64, 64, Mask::masked_row, false, 0, 0, DType::bf16},
+      {"masked_row", 1, 2, 12, 20, 64, 64, Mask::masked_row, false, 0, 0, DType::f16},
   };
   return v;
 }

@@ -76,13 +76,21 @@ void add_comparisons(std::vector<OpCase>& out) {
   for (const CmpSpec& s : cmp_specs()) {
     for (DType dt : {DType::f32, DType::f64, DType::i64})
       for (const auto& [a, b] : pairs) add_bool_binary(out, s.op, "compare", s.fn, s.ref, dt, a, b);
+    // bf16/f16 (issue 16): small integers are exact in both, so ties occur.
+    for (DType h : {DType::bf16, DType::f16}) {
+      add_bool_binary(out, s.op, "compare", s.fn, s.ref, h, pairs[1].first, pairs[1].second);
+      add_bool_binary(out, s.op, "compare", s.fn, s.ref, h, pairs[3].first, pairs[3].second);
+    }
+    // a 16-bit tensor against an f32 one compares in f32
+    add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::bf16, In{{3, 4}, I},
+                    In{{3, 4}, I, C, DType::f32});
     // Mixed dtypes compare in the promoted dtype.
     add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::f32, In{{3, 4}, I},
                     In{{3, 4}, I, C, DType::i64});
     add_bool_binary(out, s.op, "compare", s.fn, s.ref, DType::f64, In{{3, 4}, I},
                     In{{1, 4}, I, C, DType::f32});
     // Scalars: an integer one and a fraction (an i64 tensor must not truncate 0.5).
-    for (DType dt : {DType::f32, DType::i64})
+    for (DType dt : {DType::f32, DType::i64, DType::bf16, DType::f16})
       for (double sv : {1.0, 0.5}) {
         bool integer = sv == 1.0;
         In a{{3, 4}, I};
@@ -130,12 +138,21 @@ void add_logical(std::vector<OpCase>& out) {
                   In{{3, 4}, Dist::small_int, Layout::contiguous, DType::i64});
   add_bool_binary(out, "logical_or", "logical", lor, ror, DType::f64, In{{3, 4}, Dist::small_int},
                   In{{3, 4}, Dist::small_int});
-  for (const auto& [in, dt] :
-       std::vector<std::pair<In, DType>>{{In{{3, 4}, B}, DType::b8},
-                                         {In{{4, 3}, B, Layout::transposed}, DType::b8},
-                                         {In{{}, B}, DType::b8},
-                                         {In{{3, 4}, Dist::small_int}, DType::f32},
-                                         {In{{3, 4}, Dist::small_int}, DType::i64}}) {
+  // bf16/f16 (issue 16): zeros occur among the small integers.
+  for (DType h : {DType::bf16, DType::f16}) {
+    add_bool_binary(out, "logical_and", "logical", land, rand_, h, In{{3, 4}, Dist::small_int},
+                    In{{1, 4}, Dist::small_int});
+    add_bool_binary(out, "logical_or", "logical", lor, ror, h,
+                    In{{4, 3}, Dist::small_int, Layout::transposed}, In{{4, 3}, Dist::small_int});
+  }
+  for (const auto& [in, dt] : std::vector<std::pair<In, DType>>{
+           {In{{3, 4}, B}, DType::b8},
+           {In{{4, 3}, B, Layout::transposed}, DType::b8},
+           {In{{}, B}, DType::b8},
+           {In{{3, 4}, Dist::small_int}, DType::f32},
+           {In{{3, 4}, Dist::small_int}, DType::i64},
+           {In{{3, 4}, Dist::small_int}, DType::bf16},
+           {In{{4, 3}, Dist::small_int, Layout::transposed}, DType::f16}}) {
     OpCase c = make_case("logical_not", "logical", in_tag(in), dt, {in});
     c.run = [](const Inputs& x) { return Outputs{logical_not(x[0])}; };
     c.reference = [](const Refs& x) {
@@ -158,9 +175,9 @@ void add_where(std::vector<OpCase>& out) {
        In{{4, 3}, N, Layout::expanded}},
       {In{{2, 3, 4}, B}, In{{3, 4}}, In{{2, 1, 4}}},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < triples.size(); ++k) {
-      if (dt != DType::f32 && k >= 2) continue;
+      if (dt != DType::f32 && !is_half(dt) && k >= 2) continue;
       OpCase c = make_case("where", "where", ins_tag(triples[k]), dt, triples[k]);
       c.run = [](const Inputs& x) { return Outputs{where(x[0], x[1], x[2])}; };
       c.reference = [where_ref](const Refs& x) {
@@ -169,7 +186,7 @@ void add_where(std::vector<OpCase>& out) {
       c.out_dtypes = {dt};
       c.tol = tolerance(dt, TolKind::exact);
       set_elementwise_cost(c, 1, dt);
-      if (is_floating(dt)) c.grad_inputs = {1, 2};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {1, 2};
       out.push_back(std::move(c));
     }
   // where(cond, a, b) with a and b of different dtypes promotes.
@@ -186,7 +203,7 @@ void add_where(std::vector<OpCase>& out) {
     out.push_back(std::move(c));
   }
   // where with a scalar for b; the scalar does not widen the tensor's dtype.
-  for (DType dt : {DType::f32, DType::f64, DType::i64}) {
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16}) {
     std::vector<In> ins = {In{{3, 4}, B}, In{{3, 4}}};
     bool integer = dt == DType::i64;
     OpCase c = make_case("where", "where", ins_tag(ins) + (integer ? "_s7" : "_s0.5"), dt, ins);
@@ -200,7 +217,7 @@ void add_where(std::vector<OpCase>& out) {
     };
     c.out_dtypes = {dt};
     set_elementwise_cost(c, 1, dt);
-    if (is_floating(dt)) c.grad_inputs = {1};
+    if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {1};
     out.push_back(std::move(c));
   }
 }

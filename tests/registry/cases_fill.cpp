@@ -31,7 +31,7 @@ void add_fill_cases(std::vector<OpCase>& out) {
       In{{1031, 97}},
   };
   for (const FillSpec& s : specs)
-    for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8})
+    for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8, DType::bf16, DType::f16})
       for (size_t k = 0; k < ins.size(); ++k) {
         if (dt != DType::f32 && k != 0 && k != 2) continue;
         In in = ins[k];

@@ -118,7 +118,7 @@ void add_pad(std::vector<OpCase>& out) {
       {In{{1, 2, 2, 3, 4}}, {1, 1, 1, 1, 1, 1}, "circular"},
       {In{{8, 3, 32, 32}}, {4, 4, 4, 4}, "reflect"},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       const PadSpec& s = specs[k];
       bool big = s.in.shape.size() == 4 && s.in.shape[0] == 8;
@@ -134,7 +134,7 @@ void add_pad(std::vector<OpCase>& out) {
       };
       c.out_dtypes = {dt};
       set_move_cost(c, ref::numel_of(padded_shape(s.in.shape, s.pads)));
-      if (is_floating(dt)) c.grad_inputs = {0};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
 }
@@ -159,7 +159,7 @@ void add_flip(std::vector<OpCase>& out) {
       {In{{3, 4}, N, Layout::expanded}, {0, 1}},
       {In{{64, 3, 32, 32}}, {3}},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::b8, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 1 && k != 3 && k != 8) continue;
       In in = specs[k].in;
@@ -182,7 +182,7 @@ void add_flip(std::vector<OpCase>& out) {
       };
       c.out_dtypes = {dt};
       set_move_cost(c, ref::numel_of(in.shape));
-      if (is_floating(dt)) c.grad_inputs = {0};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
 }

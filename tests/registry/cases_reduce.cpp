@@ -181,16 +181,16 @@ void add_reductions(std::vector<OpCase>& out) {
     add_reduce(out, s, DType::b8, {In{{3, 4}}, {1}, false}, DType::i64);
     add_reduce(out, s, DType::b8, {In{{3, 4}}, {}, false}, DType::i64);
   }
-  // prod(int64_t dim) method.
-  {
+  // prod(int64_t dim) method; bf16/f16 multiply in f32 and round once (issue 16).
+  for (DType dt : {DType::f32, DType::bf16, DType::f16}) {
     In in{{3, 4}, Dist::nonzero};
-    OpCase c = make_case("prod_method", in_tag(in) + "_d1", DType::f32, {in});
+    OpCase c = make_case("prod_method", in_tag(in) + "_d1", dt, {in});
     c.run = [](const Inputs& x) { return Outputs{x[0].prod(1)}; };
     c.reference = [](const Refs& x) { return Refs{ref::reduce(x[0], {1}, false, ref::prod_of)}; };
-    c.out_dtypes = {DType::f32};
-    c.tol = tolerance(DType::f32, TolKind::reduction);
-    set_reduce_cost(c, {1}, 1, DType::f32);
-    c.grad_inputs = {0};
+    c.out_dtypes = {dt};
+    c.tol = tolerance(dt, TolKind::reduction);
+    set_reduce_cost(c, {1}, 1, dt);
+    if (!is_half(dt)) c.grad_inputs = {0};
     out.push_back(std::move(c));
   }
 }
@@ -215,9 +215,11 @@ void add_arg_reductions(std::vector<OpCase>& out) {
       {In{{5, 6}, N, Layout::strided}, 1, true},
   };
   for (bool is_max : {true, false})
-    for (DType dt : {DType::f32, DType::f64, DType::i64})
+    for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
       for (size_t k = 0; k < configs.size(); ++k) {
         if (dt == DType::f64 && k != 1 && k != 3) continue;
+        // bf16/f16 (issue 16): rounded normals tie now and then; the first extreme wins.
+        if (is_half(dt) && k != 1 && k != 3 && k != 6) continue;
         ArgConfig cfg = configs[k];
         // Integers in a small range tie often: the first extreme must win.
         cfg.in.dist = dt == DType::i64 ? Dist::small_int : Dist::normal;
@@ -237,7 +239,7 @@ void add_arg_reductions(std::vector<OpCase>& out) {
           c.out_dtypes = {dt, DType::i64};
           c.tol = tolerance(dt, TolKind::exact);
           set_reduce_cost(c, {dim}, 1, dt, 2);
-          if (is_floating(dt)) c.grad_inputs = {0};
+          if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
           out.push_back(std::move(c));
         }
         {
@@ -253,42 +255,45 @@ void add_arg_reductions(std::vector<OpCase>& out) {
           out.push_back(std::move(c));
         }
       }
-  // NaN is the extreme (the first NaN wins), and large inputs.
+  // NaN is the extreme (the first NaN wins), and large inputs; bf16/f16 the NaN one and a
+  // large one (issue 16).
   for (bool is_max : {true, false})
-    for (const ArgConfig& cfg0 :
-         {ArgConfig{In{{4, 6}, Dist::with_nan}, 1, false}, ArgConfig{In{{1000, 300}}, 0, false},
-          ArgConfig{In{{300, 1000}}, 1, false}}) {
-      const ArgConfig& cfg = cfg0;
-      std::string tag = in_tag(cfg.in) + "_" + dims_tag({cfg.dim}, cfg.keepdim) +
-                        (cfg.in.dist == Dist::with_nan ? "_nan" : "");
-      int64_t dim = cfg.dim;
-      OpCase c = make_case(is_max ? "max_dim" : "min_dim", tag, DType::f32, {cfg.in});
-      c.run = [dim, is_max](const Inputs& x) {
-        auto [v, i] = is_max ? max(x[0], dim) : min(x[0], dim);
-        return Outputs{v, i};
-      };
-      c.reference = [dim, is_max](const Refs& x) {
-        auto [v, i] = ref::arg_reduce(x[0], dim, false, is_max);
-        return Refs{v, i};
-      };
-      c.out_dtypes = {DType::f32, DType::i64};
-      set_reduce_cost(c, {dim}, 1, DType::f32, 2);
-      out.push_back(std::move(c));
-      OpCase a = make_case(is_max ? "argmax" : "argmin", tag, DType::f32, {cfg.in});
-      a.run = [dim, is_max](const Inputs& x) {
-        return Outputs{is_max ? argmax(x[0], dim) : argmin(x[0], dim)};
-      };
-      a.reference = [dim, is_max](const Refs& x) {
-        return Refs{ref::arg_reduce(x[0], dim, false, is_max).second};
-      };
-      a.out_dtypes = {DType::i64};
-      set_reduce_cost(a, {dim}, 1, DType::i64);
-      out.push_back(std::move(a));
-    }
+    for (DType dt : {DType::f32, DType::bf16, DType::f16})
+      for (const ArgConfig& cfg0 :
+           {ArgConfig{In{{4, 6}, Dist::with_nan}, 1, false}, ArgConfig{In{{1000, 300}}, 0, false},
+            ArgConfig{In{{300, 1000}}, 1, false}}) {
+        const ArgConfig& cfg = cfg0;
+        if (is_half(dt) && cfg.in.shape[0] == 1000) continue;
+        std::string tag = in_tag(cfg.in) + "_" + dims_tag({cfg.dim}, cfg.keepdim) +
+                          (cfg.in.dist == Dist::with_nan ? "_nan" : "");
+        int64_t dim = cfg.dim;
+        OpCase c = make_case(is_max ? "max_dim" : "min_dim", tag, dt, {cfg.in});
+        c.run = [dim, is_max](const Inputs& x) {
+          auto [v, i] = is_max ? max(x[0], dim) : min(x[0], dim);
+          return Outputs{v, i};
+        };
+        c.reference = [dim, is_max](const Refs& x) {
+          auto [v, i] = ref::arg_reduce(x[0], dim, false, is_max);
+          return Refs{v, i};
+        };
+        c.out_dtypes = {dt, DType::i64};
+        set_reduce_cost(c, {dim}, 1, dt, 2);
+        out.push_back(std::move(c));
+        OpCase a = make_case(is_max ? "argmax" : "argmin", tag, dt, {cfg.in});
+        a.run = [dim, is_max](const Inputs& x) {
+          return Outputs{is_max ? argmax(x[0], dim) : argmin(x[0], dim)};
+        };
+        a.reference = [dim, is_max](const Refs& x) {
+          return Refs{ref::arg_reduce(x[0], dim, false, is_max).second};
+        };
+        a.out_dtypes = {DType::i64};
+        set_reduce_cost(a, {dim}, 1, DType::i64);
+        out.push_back(std::move(a));
+      }
   // Over all elements: Tensor::max()/min() values, argmax()/argmin() into the flattened tensor.
   for (bool is_max : {true, false})
     for (const In& in0 : {In{{3, 4}}, In{{4, 3}, N, Layout::transposed}, In{{}}})
-      for (DType dt : {DType::f32, DType::i64}) {
+      for (DType dt : {DType::f32, DType::i64, DType::bf16, DType::f16}) {
         In in = in0;
         in.dist = dt == DType::i64 ? Dist::small_int : Dist::normal;
         {
@@ -300,7 +305,7 @@ void add_arg_reductions(std::vector<OpCase>& out) {
           };
           c.out_dtypes = {dt};
           set_reduce_cost(c, {}, 1, dt);
-          if (is_floating(dt)) c.grad_inputs = {0};
+          if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
           out.push_back(std::move(c));
         }
         {

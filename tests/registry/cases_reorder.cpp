@@ -61,7 +61,7 @@ void add_roll(std::vector<OpCase>& out) {
       {In{{2, 0, 3}}, {1}, {1}},
       {In{{64, 3, 32, 32}}, {3, -2}, {2, 3}},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 1 && k != 4) continue;
       const RollSpec& s = specs[k];
@@ -91,7 +91,7 @@ void add_roll(std::vector<OpCase>& out) {
       };
       c.out_dtypes = {dt};
       set_move_cost(c, ref::numel_of(s.in.shape));
-      if (is_floating(dt)) c.grad_inputs = {0};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
 }
@@ -124,7 +124,7 @@ void add_repeat_tile(std::vector<OpCase>& out) {
       {"tile", In{{2, 3, 2}, N, Layout::strided}, {2, 1}},
       {"tile", In{{3}}, {2, 2}},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 1 && k != 7) continue;
       const RepSpec& s = specs[k];
@@ -145,7 +145,7 @@ void add_repeat_tile(std::vector<OpCase>& out) {
       };
       c.out_dtypes = {dt};
       set_move_cost(c, ref::numel_of(out_shape));
-      if (is_floating(dt)) c.grad_inputs = {0};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
 }
@@ -168,7 +168,7 @@ void add_repeat_interleave(std::vector<OpCase>& out) {
       {In{{2, 3}}, {2}, 0, true},  // a one-element tensor broadcasts
       {In{{64, 3, 32, 32}}, {2}, 3},
   };
-  for (DType dt : {DType::f32, DType::f64, DType::i64})
+  for (DType dt : {DType::f32, DType::f64, DType::i64, DType::bf16, DType::f16})
     for (size_t k = 0; k < specs.size(); ++k) {
       if (dt != DType::f32 && k != 2 && k != 4) continue;
       const RiSpec& s = specs[k];
@@ -205,7 +205,7 @@ void add_repeat_interleave(std::vector<OpCase>& out) {
       };
       c.out_dtypes = {dt};
       set_move_cost(c, ref::numel_of(out_shape));
-      if (is_floating(dt)) c.grad_inputs = {0};
+      if (is_floating(dt) && !is_half(dt)) c.grad_inputs = {0};
       out.push_back(std::move(c));
     }
 }

@@ -85,7 +85,7 @@ void add_red(std::vector<OpCase>& out, const RedSpec& s, In in, DType dt, DimLis
   c.out_dtypes = {out_dt};
   c.tol = tolerance(out_dt == DType::b8 ? DType::f64 : out_dt, TolKind::transcendental);
   set_io_cost(c, 3);
-  if (s.grad && is_floating(dt) && in.dist != Dist::with_ninf) c.grad_inputs = {0};
+  if (s.grad && is_floating(dt) && !is_half(dt) && in.dist != Dist::with_ninf) c.grad_inputs = {0};
   out.push_back(std::move(c));
 }
 
@@ -122,6 +122,12 @@ void add_reductions(std::vector<OpCase>& out) {
     add_red(out, s, In{{4, 5}, dist, Layout::transposed}, DType::f32, {0}, false, t);
     add_red(out, s, In{{3, 5}, dist, Layout::strided}, DType::f32, {-1}, true, t);
     add_red(out, s, In{{300, 200}, N}, DType::f32, {1}, false, t);
+    // bf16/f16 (issue 16): accumulated in f32, the result in the input's dtype (torch).
+    for (DType h : {DType::bf16, DType::f16}) {
+      add_red(out, s, In{{3, 4}, dist}, h, {1}, false, t);
+      add_red(out, s, In{{2, 3, 4}, dist, Layout::transposed}, h, {}, false, t);
+      add_red(out, s, In{{300, 200}, N}, h, {1}, false, t);
+    }
   }
   // logsumexp: rows of -inf give -inf; integers compute in f32; a method spelling.
   add_red(out, specs[0], In{{6, 4}, Dist::with_ninf}, DType::f32, {1}, false);
@@ -131,22 +137,25 @@ void add_reductions(std::vector<OpCase>& out) {
     m.op = "logsumexp_method";
     m.fn = [](const Tensor& x, const DimList& d, bool k) { return x.logsumexp(d, k); };
     add_red(out, m, In{{3, 4}}, DType::f64, {0}, true);
+    for (DType h : {DType::bf16, DType::f16}) add_red(out, m, In{{3, 4}}, h, {0}, true);
   }
+  for (DType h : {DType::bf16, DType::f16})  // -inf rows in bf16/f16 too (issue 16)
+    add_red(out, specs[0], In{{6, 4}, Dist::with_ninf}, h, {1}, false);
   // vector_norm's gradient at a zero norm is 0 (ord 2): a row of zeros. Its own family
   // keeps it out of the double-backward check: the norm has a kink at 0, where the second
   // derivative does not exist (finite differences of x / |x| blow up).
-  {
-    OpCase c = base_case("reduce_at_kink", "vector_norm", "3x4_zero_row_d1", DType::f64);
+  for (DType dt : {DType::f64, DType::bf16, DType::f16}) {
+    OpCase c = base_case("reduce_at_kink", "vector_norm", "3x4_zero_row_d1", dt);
     c.make_inputs = [](Device device, DType dtype) {
       Tensor row_mask = from_vector(std::vector<double>{1, 0, 1}, {3, 1}, device).to(dtype);
       return Inputs{randn({3, 4}, {.dtype = dtype, .device = device}) * row_mask};
     };
     c.run = [](const Inputs& x) { return Outputs{linalg::vector_norm(x[0], 2, {1})}; };
     c.reference = [](const Refs& x) { return Refs{ref::reduce(x[0], {1}, false, norm_of(2))}; };
-    c.out_dtypes = {DType::f64};
-    c.tol = tolerance(DType::f64, TolKind::transcendental);
+    c.out_dtypes = {dt};
+    c.tol = tolerance(dt, TolKind::transcendental);
     set_io_cost(c, 2);
-    c.grad_inputs = {0};
+    if (dt == DType::f64) c.grad_inputs = {0};
     out.push_back(std::move(c));
   }
   // any/all: any dtype in, bool out; NaN is nonzero; empty: any false, all true.
@@ -180,6 +189,11 @@ void add_reductions(std::vector<OpCase>& out) {
     add_red(out, s, In{{5, 3}, Dist::small_int, Layout::transposed}, DType::f64, {1}, false);
     add_red(out, s, In{{0, 3}}, DType::f32, {0}, false);
     add_red(out, s, In{{1000, 40}, Dist::small_int}, DType::f32, {1}, false);
+    // bf16/f16 (issue 16): zeros among the small integers; NaN is nonzero.
+    for (DType h : {DType::bf16, DType::f16}) {
+      add_red(out, s, In{{5, 3}, Dist::small_int, Layout::transposed}, h, {0}, false);
+      add_red(out, s, In{{4, 6}, Dist::with_nan}, h, {}, false);
+    }
   }
 }
 

@@ -189,6 +189,23 @@ void add_sort_cases(std::vector<OpCase>& out) {
     out.push_back(sort_case(Kind::sort, In{{400, 100}, T}, dt, -1, true));
     out.push_back(sort_case(Kind::topk, In{{3, 1000}}, dt, -1, true, 50));
   }
+  // bf16/f16 (issue 16): compared as floats, NaN the largest as torch; rounded normals tie
+  // now and then, and the stable order must keep them by index.
+  for (DType dt : {DType::bf16, DType::f16}) {
+    for (bool desc : {false, true}) {
+      out.push_back(sort_case(Kind::sort, In{{3, 7}}, dt, -1, desc));
+      out.push_back(sort_case(Kind::sort, In{{4, 5, 3}}, dt, 0, desc));
+      out.push_back(sort_case(Kind::sort, In{{5, 12}, Q}, dt, -1, desc));
+      out.push_back(sort_case(Kind::argsort, In{{6, 9}, T}, dt, 1, desc));
+      out.push_back(sort_case(Kind::topk, In{{4, 10}, T}, dt, -1, desc, 4));
+      out.push_back(sort_case(Kind::topk, In{{7, 6}, Q}, dt, 0, desc, 5));
+    }
+    out.push_back(sort_case(Kind::sort_method, In{{9}}, dt, 0, false));
+    out.push_back(sort_case(Kind::sort, In{{5, 12}, T, Layout::transposed}, dt, 0, true));
+    out.push_back(sort_case(Kind::sort, In{{2, 2500}, T}, dt, -1, false));
+    out.push_back(sort_case(Kind::argsort, In{{2, 2049}, Q}, dt, -1, true));
+    out.push_back(sort_case(Kind::topk, In{{3, 1000}}, dt, -1, true, 50));
+  }
   // Integers and bool (bool sorts as 0 < 1).
   out.push_back(sort_case(Kind::sort, In{{4, 11}}, DType::i64, -1, false));
   out.push_back(sort_case(Kind::topk, In{{4, 11}}, DType::i64, 1, true, 3));
@@ -201,6 +218,11 @@ void add_sort_cases(std::vector<OpCase>& out) {
     add_multinomial(out, {5, 30}, 64, true, dt);
     add_multinomial(out, {5, 30}, 12, false, dt);
     add_multinomial(out, {300, 9}, 3, true, dt);
+  }
+  // bf16/f16 weights (issue 16): the draw walks their values summed in f64, as for f32.
+  for (DType dt : {DType::bf16, DType::f16}) {
+    add_multinomial(out, {7}, 20, true, dt);
+    add_multinomial(out, {5, 30}, 12, false, dt);
   }
 }
 
