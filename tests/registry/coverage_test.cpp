@@ -192,7 +192,7 @@ TEST(OpCoverage, ExemptionsAreNeeded) {
 
 // ---- bf16/f16 cases (issue 16) --------------------------------------------------------------
 
-// (family, op) groups with f32/f64 cases but, for now, no bf16 and f16 ones, each with the
+// (family, op) groups with f32/f64 cases and no bf16 and f16 ones on purpose, each with the
 // reason. "family/*" stands for every op of the family.
 const std::map<std::string, std::string> kHalfPending = {
     // one case mixes bf16 and f16 tensors (a bf16/f16 model's gradients), labelled bf16
