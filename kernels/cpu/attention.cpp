@@ -43,8 +43,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/attention_f32.h"
 #include "kernels/cpu/attention_half.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dense.h"
@@ -68,6 +70,7 @@ struct Geom {
   double scale;
   bool causal;
   bool dropout = false;
+  bool fast_f32 = false;  // attention_f32.cpp's tiles take an f32 call of this shape
   uint64_t seed = 0, offset = 0, threshold = 0;
   double keep_scale = 1.0;            // 1 / (1 - p), 0 for p = 1
   int64_t ms0 = 0, ms1 = 0, ms2 = 0;  // mask strides along b, h, query (elements)
@@ -138,6 +141,14 @@ void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bh = t / nqb, i0 = (t % nqb) * kBlockQ, bq = std::min(kBlockQ, g.Tq - i0);
+      if constexpr (std::is_same_v<T, float>) {
+        if (g.fast_f32) {
+          attn_f32::forward_block(q + bh * g.Tq * g.D, k + bh * g.Tk * g.D, v + bh * g.Tk * g.Dv,
+                                  out + bh * g.Tq * g.Dv, lse + bh * g.Tq, g.Tq, g.D, g.Dv, i0, bq,
+                                  g.key_end(i0, bq, g.Tk), scale, g.causal);
+          continue;
+        }
+      }
       const int64_t b = bh / g.H, h = bh % g.H;
       const T* mb = mask != nullptr ? mask + b * g.ms0 + h * g.ms1 : nullptr;
       const auto qi = cmat<T>(q + (bh * g.Tq + i0) * g.D, bq, g.D, g.D);
@@ -189,6 +200,14 @@ struct Backward {
   T *gk, *gv;
 
   void run(int64_t bh, int64_t ka, int64_t kb, T* dq, T* s_buf, T* dp_buf, T* delta) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.fast_f32) {
+        return attn_f32::backward_range(
+            q + bh * g.Tq * g.D, k + bh * g.Tk * g.D, v + bh * g.Tk * g.Dv, out + bh * g.Tq * g.Dv,
+            lse + bh * g.Tq, gout + bh * g.Tq * g.Dv, dq, gk + bh * g.Tk * g.D,
+            gv + bh * g.Tk * g.Dv, g.Tq, g.D, g.Dv, ka, kb, static_cast<float>(g.scale), g.causal);
+      }
+    }
     const int64_t bk_max = std::min(kb - ka, kBlockK);
     const T scale = static_cast<T>(g.scale);
     const int64_t b = bh / g.H, h = bh % g.H;
@@ -312,6 +331,7 @@ Geom make_geom(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
                 str(mask.sizes()), " strides ", str(mask.strides()));
     g.ms0 = mask.stride(0), g.ms1 = mask.stride(1), g.ms2 = mask.stride(2);
   }
+  g.fast_f32 = q.dtype() == DType::f32 && attn_f32::supported(g.D, g.Dv, mask.defined(), g.dropout);
   return g;
 }
 
