@@ -124,8 +124,32 @@ void exp_row(T* row, int64_t valid, int64_t n, T shift, bool flush) {
   std::fill(row + valid, row + n, T(0));
 }
 
+// The f32 tiles (attention_f32.cpp) pack K^T once per call, so a task takes a whole head
+// when there are at least 4 heads per thread, else an equal share of its query blocks.
+void forward_f32(const Geom& g, const float* q, const float* k, const float* v, float* out,
+                 float* lse) {
+  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const bool parallel = g.macs() >= kParallelMacs && threads > 1;
+  const int64_t nqb = ceil_div(g.Tq, kBlockQ);
+  const int64_t chunks =
+      !parallel || g.bh() >= 4 * threads ? 1 : std::min(nqb, ceil_div(4 * threads, g.bh()));
+  const int64_t rows = ceil_div(nqb, chunks) * kBlockQ, tasks = g.bh() * chunks;
+  const auto scale = static_cast<float>(g.scale);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t bh = t / chunks, ia = (t % chunks) * rows, ib = std::min(g.Tq, ia + rows);
+    if (ia >= ib) continue;
+    attn_f32::forward_rows(q + bh * g.Tq * g.D, k + bh * g.Tk * g.D, v + bh * g.Tk * g.Dv,
+                           out + bh * g.Tq * g.Dv, lse + bh * g.Tq, g.Tk, g.D, g.Dv, ia, ib, scale,
+                           g.causal);
+  }
+}
+
 template <typename T>
 void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T* out, T* lse) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.fast_f32) return forward_f32(g, q, k, v, out, lse);
+  }
   const int64_t nqb = ceil_div(g.Tq, kBlockQ);
   const int64_t tasks = g.bh() * nqb;
   const int64_t bk_max = std::min(g.Tk, kBlockK);
@@ -141,14 +165,6 @@ void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
       const int64_t bh = t / nqb, i0 = (t % nqb) * kBlockQ, bq = std::min(kBlockQ, g.Tq - i0);
-      if constexpr (std::is_same_v<T, float>) {
-        if (g.fast_f32) {
-          attn_f32::forward_block(q + bh * g.Tq * g.D, k + bh * g.Tk * g.D, v + bh * g.Tk * g.Dv,
-                                  out + bh * g.Tq * g.Dv, lse + bh * g.Tq, g.Tq, g.D, g.Dv, i0, bq,
-                                  g.key_end(i0, bq, g.Tk), scale, g.causal);
-          continue;
-        }
-      }
       const int64_t b = bh / g.H, h = bh % g.H;
       const T* mb = mask != nullptr ? mask + b * g.ms0 + h * g.ms1 : nullptr;
       const auto qi = cmat<T>(q + (bh * g.Tq + i0) * g.D, bq, g.D, g.D);

@@ -34,7 +34,6 @@ namespace {
 
 constexpr int64_t kBlockK = 256;  // keys per block (attention.cpp's)
 constexpr int64_t kBlockQ = 64;   // query rows per backward block
-constexpr int kRows = 6;          // rows of C per tile
 
 int64_t round8(int64_t n) { return (n + 7) & ~int64_t{7}; }
 
@@ -73,8 +72,10 @@ struct V16 {
   static T fma(T a, T b, T c) { return _mm512_fmadd_ps(a, b, c); }
 };
 using VWide = V16;
+constexpr int kRows = 8;  // rows of C per tile: 16 of the 32 zmm registers accumulate
 #else
 using VWide = V8;
+constexpr int kRows = 6;  // 12 of the 16 ymm registers accumulate
 #endif
 
 template <typename V, int R, int NV>
@@ -102,6 +103,10 @@ template <typename V, int NV>
 void tile_rows(int64_t rows, float* c, int64_t ldc, Operand a, const float* b, int64_t ldb,
                int64_t k0, int64_t k1, bool acc) {
   switch (rows) {
+#if defined(__AVX512F__)
+    case 8: return tile<V, 8, NV>(c, ldc, a, b, ldb, k0, k1, acc);
+    case 7: return tile<V, 7, NV>(c, ldc, a, b, ldb, k0, k1, acc);
+#endif
     case 6: return tile<V, 6, NV>(c, ldc, a, b, ldb, k0, k1, acc);
     case 5: return tile<V, 5, NV>(c, ldc, a, b, ldb, k0, k1, acc);
     case 4: return tile<V, 4, NV>(c, ldc, a, b, ldb, k0, k1, acc);
@@ -184,25 +189,23 @@ float hmax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
-// row[0, n) *= scale; returns the max (NaN if any is NaN).
+// row[0, n) *= scale; returns the max. A NaN score may not show in the max, but exp turns
+// it into NaN in the row's sum, so the row's output and lse are NaN all the same.
 float scale_max(float* row, int64_t n, float scale) {
   const __m256 sv = _mm256_set1_ps(scale);
   __m256 mv = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
-  bool nan = false;
   int64_t c = 0;
   for (; c + 8 <= n; c += 8) {
     const __m256 x = _mm256_mul_ps(_mm256_loadu_ps(row + c), sv);
     _mm256_storeu_ps(row + c, x);
     mv = _mm256_max_ps(mv, x);
-    nan |= _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)) != 0;
   }
   float m = hmax(mv);
   for (; c < n; ++c) {
     row[c] *= scale;
-    nan |= std::isnan(row[c]);
     m = std::max(m, row[c]);
   }
-  return nan ? std::numeric_limits<float>::quiet_NaN() : m;
+  return m;
 }
 
 // row[0, n) = exp(row - shift) (fast_exp vectorizes); returns their sum.
@@ -241,48 +244,54 @@ bool supported(int64_t D, int64_t Dv, bool masked, bool dropout) {
   return !masked && !dropout && D > 0 && Dv > 0 && D % 8 == 0 && Dv % 8 == 0;
 }
 
-void forward_block(const float* q, const float* k, const float* v, float* out, float* lse,
-                   int64_t /*Tq*/, int64_t D, int64_t Dv, int64_t i0, int64_t bq, int64_t kend,
-                   float scale, bool causal) {
-  const int64_t bk_max = std::min(kend, kBlockK), bkp_max = round8(bk_max);
-  float* kt = carve(D * bkp_max + bq * bkp_max + bq * Dv + 2 * bq);
-  float* s = kt + D * bkp_max;  // (bq, bkp) scores, then probabilities
-  float* o = s + bq * bkp_max;  // (bq, Dv) unnormalized output
-  float* m = o + bq * Dv;       // running row max
-  float* l = m + bq;            // running row sum of exp
+void forward_rows(const float* q, const float* k, const float* v, float* out, float* lse,
+                  int64_t Tk, int64_t D, int64_t Dv, int64_t ia, int64_t ib, float scale,
+                  bool causal) {
+  const int64_t keys = causal ? std::min(Tk, ib) : Tk, ldk = round8(keys);
+  const int64_t bq_max = std::min(kBlockQ, ib - ia), bkp_max = round8(std::min(keys, kBlockK));
+  float* kt = carve(D * ldk + bq_max * bkp_max + bq_max * Dv + 2 * bq_max);
+  float* s = kt + D * ldk;          // (bq, bkp) scores, then probabilities
+  float* o = s + bq_max * bkp_max;  // (bq, Dv) unnormalized output
+  float* m = o + bq_max * Dv;       // running row max
+  float* l = m + bq_max;            // running row sum of exp
   const float neg_inf = -std::numeric_limits<float>::infinity();
-  std::fill_n(o, bq * Dv, 0.f);
-  std::fill_n(m, bq, neg_inf);
-  std::fill_n(l, bq, 0.f);
-  const float* qi = q + i0 * D;
-  for (int64_t j0 = 0; j0 < kend; j0 += bk_max) {
-    const int64_t bk = std::min(bk_max, kend - j0), bkp = round8(bk);
-    const int64_t diag = i0 - j0;
-    pack_t(kt, bkp, k + j0 * D, bk, D);
-    gemm(s, bkp, {qi, D, 1}, kt, bkp, bq, bkp, D, false, causal ? Skip::cols : Skip::none, diag);
-    for (int64_t r = 0; r < bq; ++r) {
-      float* row = s + r * bkp;
-      const int64_t valid = valid_keys(causal, i0 + r, j0, bk);
-      const float mx = valid > 0 ? scale_max(row, valid, scale) : neg_inf;
-      const float m_new = std::isnan(mx) ? mx : std::max(m[r], mx);
-      if (m_new == neg_inf) {  // nothing to attend to yet in this row
-        std::fill(row, row + bkp, 0.f);
-        continue;
+  pack_t(kt, ldk, k, keys, D);  // once for all the rows' query blocks
+  for (int64_t i0 = ia; i0 < ib; i0 += kBlockQ) {
+    const int64_t bq = std::min(kBlockQ, ib - i0);
+    const int64_t kend = causal ? std::min(keys, i0 + bq) : keys;
+    std::fill_n(o, bq * Dv, 0.f);
+    std::fill_n(m, bq, neg_inf);
+    std::fill_n(l, bq, 0.f);
+    const float* qi = q + i0 * D;
+    for (int64_t j0 = 0; j0 < kend; j0 += kBlockK) {
+      const int64_t bk = std::min(kBlockK, kend - j0), bkp = round8(bk);
+      const int64_t diag = i0 - j0;
+      gemm(s, bkp, {qi, D, 1}, kt + j0, ldk, bq, bkp, D, false, causal ? Skip::cols : Skip::none,
+           diag);
+      for (int64_t r = 0; r < bq; ++r) {
+        float* row = s + r * bkp;
+        const int64_t valid = valid_keys(causal, i0 + r, j0, bk);
+        const float mx = valid > 0 ? scale_max(row, valid, scale) : neg_inf;
+        const float m_new = std::max(m[r], mx);
+        if (m_new == neg_inf) {  // nothing to attend to yet in this row
+          std::fill(row, row + bkp, 0.f);
+          continue;
+        }
+        const float alpha = std::exp(m[r] - m_new);  // 0 on the first block with a finite max
+        l[r] = l[r] * alpha + exp_sum(row, valid, m_new);
+        std::fill(row + valid, row + bkp, 0.f);
+        if (alpha != 1.f)
+          for (int64_t c = 0; c < Dv; ++c) o[r * Dv + c] *= alpha;
+        m[r] = m_new;
       }
-      const float alpha = std::exp(m[r] - m_new);  // 0 on the first block with a finite max
-      l[r] = l[r] * alpha + exp_sum(row, valid, m_new);
-      std::fill(row + valid, row + bkp, 0.f);
-      if (alpha != 1.f)
-        for (int64_t c = 0; c < Dv; ++c) o[r * Dv + c] *= alpha;
-      m[r] = m_new;
+      gemm(o, Dv, {s, bkp, 1}, v + j0 * Dv, Dv, bq, Dv, bk, true, causal ? Skip::depth : Skip::none,
+           diag);
     }
-    gemm(o, Dv, {s, bkp, 1}, v + j0 * Dv, Dv, bq, Dv, bk, true, causal ? Skip::depth : Skip::none,
-         diag);
-  }
-  for (int64_t r = 0; r < bq; ++r) {
-    const float inv = 1.f / l[r];  // l = 0 (all masked): NaN, as softmax gives
-    for (int64_t c = 0; c < Dv; ++c) out[(i0 + r) * Dv + c] = o[r * Dv + c] * inv;
-    lse[i0 + r] = m[r] + std::log(l[r]);
+    for (int64_t r = 0; r < bq; ++r) {
+      const float inv = 1.f / l[r];  // l = 0 (all masked): NaN, as softmax gives
+      for (int64_t c = 0; c < Dv; ++c) out[(i0 + r) * Dv + c] = o[r * Dv + c] * inv;
+      lse[i0 + r] = m[r] + std::log(l[r]);
+    }
   }
 }
 
@@ -291,37 +300,40 @@ void backward_range(const float* q, const float* k, const float* v, const float*
                     int64_t Tq, int64_t D, int64_t Dv, int64_t ka, int64_t kb, float scale,
                     bool causal) {
   const int64_t bk_max = std::min(kb - ka, kBlockK), bkp_max = round8(bk_max);
-  float* kt = carve((D + Dv + 2 * kBlockQ) * bkp_max + kBlockQ);
-  float* vt = kt + D * bkp_max;       // (Dv, bkp) V^T
-  float* p = vt + Dv * bkp_max;       // (bq, bkp) probabilities
-  float* ds = p + kBlockQ * bkp_max;  // (bq, bkp) dP, then dS
-  float* delta = ds + kBlockQ * bkp_max;
+  const int64_t bq_max = std::min(kBlockQ, Tq);
+  float* kt = carve((D + Dv + 2 * bq_max) * bkp_max + Tq);
+  float* vt = kt + D * bkp_max;          // (Dv, bkp) V^T
+  float* p = vt + Dv * bkp_max;          // (bq, bkp) probabilities
+  float* ds = p + bq_max * bkp_max;      // (bq, bkp) dP, then dS
+  float* delta = ds + bq_max * bkp_max;  // (Tq) rowsum(dout o out)
   std::fill(dk + ka * D, dk + kb * D, 0.f);
   std::fill(dv + ka * Dv, dv + kb * Dv, 0.f);
-  for (int64_t i0 = 0; i0 < Tq; i0 += kBlockQ) {
-    const int64_t bq = std::min(kBlockQ, Tq - i0);
-    const int64_t kend = causal ? std::min(kb, i0 + bq) : kb;
-    if (kend <= ka) continue;  // causal: these queries see none of the keys
-    const float* qi = q + i0 * D;
-    const float* doi = dout + i0 * Dv;
-    for (int64_t r = 0; r < bq; ++r) {
-      float acc = 0;
-      for (int64_t c = 0; c < Dv; ++c) acc += doi[r * Dv + c] * out[(i0 + r) * Dv + c];
-      delta[r] = acc;
-    }
-    for (int64_t j0 = ka; j0 < kend; j0 += bk_max) {
-      const int64_t bk = std::min(bk_max, kend - j0), bkp = round8(bk);
+  for (int64_t r = 0; r < Tq; ++r) {
+    float acc = 0;
+    for (int64_t c = 0; c < Dv; ++c) acc += dout[r * Dv + c] * out[r * Dv + c];
+    delta[r] = acc;
+  }
+  // Key blocks outermost (FlashAttention-2's backward order): K^T and V^T packed once per
+  // block, dk and dv of the block stay in cache while the query blocks pass.
+  for (int64_t j0 = ka; j0 < kb; j0 += bk_max) {
+    const int64_t bk_all = std::min(bk_max, kb - j0);
+    pack_t(kt, bkp_max, k + j0 * D, bk_all, D);
+    pack_t(vt, bkp_max, v + j0 * Dv, bk_all, Dv);
+    for (int64_t i0 = causal ? j0 / kBlockQ * kBlockQ : 0; i0 < Tq; i0 += kBlockQ) {
+      const int64_t bq = std::min(kBlockQ, Tq - i0);
+      // Causal: the block's queries see keys below i0 + bq only.
+      const int64_t bk = causal ? std::min(bk_all, i0 + bq - j0) : bk_all, bkp = round8(bk);
       const int64_t diag = i0 - j0;
+      const float* qi = q + i0 * D;
+      const float* doi = dout + i0 * Dv;
       const Skip cols = causal ? Skip::cols : Skip::none;
-      pack_t(kt, bkp, k + j0 * D, bk, D);
-      pack_t(vt, bkp, v + j0 * Dv, bk, Dv);
-      gemm(p, bkp, {qi, D, 1}, kt, bkp, bq, bkp, D, false, cols, diag);
-      gemm(ds, bkp, {doi, Dv, 1}, vt, bkp, bq, bkp, Dv, false, cols, diag);
+      gemm(p, bkp, {qi, D, 1}, kt, bkp_max, bq, bkp, D, false, cols, diag);
+      gemm(ds, bkp, {doi, Dv, 1}, vt, bkp_max, bq, bkp, Dv, false, cols, diag);
       for (int64_t r = 0; r < bq; ++r) {
         float* prow = p + r * bkp;
         float* drow = ds + r * bkp;
         const int64_t valid = valid_keys(causal, i0 + r, j0, bk);
-        const float shift = lse[i0 + r], dr = delta[r];
+        const float shift = lse[i0 + r], dr = delta[i0 + r];
         for (int64_t c = 0; c < valid; ++c) prow[c] = fast_exp(prow[c] * scale - shift);
         for (int64_t c = 0; c < valid; ++c) drow[c] = prow[c] * (drow[c] - dr) * scale;
         std::fill(prow + valid, prow + bkp, 0.f);
@@ -339,8 +351,8 @@ void backward_range(const float* q, const float* k, const float* v, const float*
 #else  // no AVX2/FMA: attention.cpp's Eigen path runs everything
 
 bool supported(int64_t, int64_t, bool, bool) { return false; }
-void forward_block(const float*, const float*, const float*, float*, float*, int64_t, int64_t,
-                   int64_t, int64_t, int64_t, int64_t, float, bool) {}
+void forward_rows(const float*, const float*, const float*, float*, float*, int64_t, int64_t,
+                  int64_t, int64_t, int64_t, float, bool) {}
 void backward_range(const float*, const float*, const float*, const float*, const float*,
                     const float*, float*, float*, float*, int64_t, int64_t, int64_t, int64_t,
                     int64_t, float, bool) {}

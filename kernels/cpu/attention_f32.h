@@ -12,12 +12,12 @@ namespace ember::cpu::attn_f32 {
 // Whether this build has the tiles (AVX2 and FMA) and they take this shape.
 bool supported(int64_t D, int64_t Dv, bool masked, bool dropout);
 
-// One (batch, head) and query rows [i0, i0 + bq): q (Tq, D), k (Tk, D), v (Tk, Dv) of that
-// head; writes out rows (bq, Dv) and lse (bq) of the block. Keys [0, kend) (kend already
-// cut by the causal diagonal); `causal` masks key j > query i inside.
-void forward_block(const float* q, const float* k, const float* v, float* out, float* lse,
-                   int64_t Tq, int64_t D, int64_t Dv, int64_t i0, int64_t bq, int64_t kend,
-                   float scale, bool causal);
+// One (batch, head) and query rows [ia, ib): q (Tq, D), k (Tk, D), v (Tk, Dv) of that
+// head; writes out rows and lse of those queries. `causal` masks key j > query i. K^T is
+// packed once per call, so a call should take many query rows.
+void forward_rows(const float* q, const float* k, const float* v, float* out, float* lse,
+                  int64_t Tk, int64_t D, int64_t Dv, int64_t ia, int64_t ib, float scale,
+                  bool causal);
 
 // The backward of one (batch, head) over keys [ka, kb): dk, dv rows [ka, kb) written (not
 // added), the keys' contribution to dq (Tq, D) added. Pointers are that head's.
