@@ -26,6 +26,10 @@
 //             each (b, h) is split over threads by key range instead; every thread then
 //             accumulates dq into its own (Tq, D) buffer and the buffers are summed.
 //   Causal tasks skip key blocks entirely above the diagonal.
+//   f32 without mask or dropout, D and Dv multiples of 8 (the GPT step, the bench row): the
+//   register-blocked tiles of attention_f32.cpp run each block instead of Eigen (whose
+//   packing cost more than the products at these sizes); forward tasks are then whole
+//   heads (K^T packed once), and the backward walks key blocks outermost.
 //
 // Cost per call (F = sizeof(T), causal roughly halves the FLOPs):
 //   FLOPs: forward 2 B H Tq Tk (D + Dv) + ~5 B H Tq Tk (scale, mask, max, exp, sum);
