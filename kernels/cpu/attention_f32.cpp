@@ -189,8 +189,16 @@ float hmax(__m256 v) {
   return _mm_cvtss_f32(m);
 }
 
+float hsum(__m256 v) {
+  __m128 m = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  m = _mm_add_ps(m, _mm_movehl_ps(m, m));
+  m = _mm_add_ss(m, _mm_movehdup_ps(m));
+  return _mm_cvtss_f32(m);
+}
+
 // row[0, n) *= scale; returns the max. A NaN score may not show in the max, but exp turns
-// it into NaN in the row's sum, so the row's output and lse are NaN all the same.
+// it into NaN in the row's sum, so the row's output and lse are NaN all the same (a row
+// whose other scores are all -inf is caught by the caller).
 float scale_max(float* row, int64_t n, float scale) {
   const __m256 sv = _mm256_set1_ps(scale);
   __m256 mv = _mm256_set1_ps(-std::numeric_limits<float>::infinity());
@@ -214,10 +222,7 @@ float exp_sum(float* row, int64_t n, float shift) {
   __m256 sv = _mm256_setzero_ps();
   int64_t c = 0;
   for (; c + 8 <= n; c += 8) sv = _mm256_add_ps(sv, _mm256_loadu_ps(row + c));
-  alignas(32) float lanes[8];
-  _mm256_store_ps(lanes, sv);
-  float s = 0;
-  for (float x : lanes) s += x;
+  float s = hsum(sv);
   for (; c < n; ++c) s += row[c];
   return s;
 }
@@ -273,14 +278,16 @@ void forward_rows(const float* q, const float* k, const float* v, float* out, fl
         const int64_t valid = valid_keys(causal, i0 + r, j0, bk);
         const float mx = valid > 0 ? scale_max(row, valid, scale) : neg_inf;
         const float m_new = std::max(m[r], mx);
-        if (m_new == neg_inf) {  // nothing to attend to yet in this row
+        if (m_new == neg_inf) {  // nothing to attend to yet in this row (or only NaN)
+          if (std::any_of(row, row + valid, [](float x) { return std::isnan(x); }))
+            m[r] = l[r] = std::numeric_limits<float>::quiet_NaN();  // sticks to the row
           std::fill(row, row + bkp, 0.f);
           continue;
         }
         const float alpha = std::exp(m[r] - m_new);  // 0 on the first block with a finite max
         l[r] = l[r] * alpha + exp_sum(row, valid, m_new);
         std::fill(row + valid, row + bkp, 0.f);
-        if (alpha != 1.f)
+        if (m[r] != neg_inf && alpha != 1.f)  // o is still 0 before the first finite max
           for (int64_t c = 0; c < Dv; ++c) o[r * Dv + c] *= alpha;
         m[r] = m_new;
       }
@@ -308,10 +315,12 @@ void backward_range(const float* q, const float* k, const float* v, const float*
   float* delta = ds + bq_max * bkp_max;  // (Tq) rowsum(dout o out)
   std::fill(dk + ka * D, dk + kb * D, 0.f);
   std::fill(dv + ka * Dv, dv + kb * Dv, 0.f);
-  for (int64_t r = 0; r < Tq; ++r) {
-    float acc = 0;
-    for (int64_t c = 0; c < Dv; ++c) acc += dout[r * Dv + c] * out[r * Dv + c];
-    delta[r] = acc;
+  for (int64_t r = 0; r < Tq; ++r) {  // 8 lanes (Dv % 8 == 0): a scalar sum waits on each add
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t c = 0; c < Dv; c += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(dout + r * Dv + c), _mm256_loadu_ps(out + r * Dv + c),
+                            acc);
+    delta[r] = hsum(acc);
   }
   // Key blocks outermost (FlashAttention-2's backward order): K^T and V^T packed once per
   // block, dk and dv of the block stay in cache while the query blocks pass.
