@@ -73,6 +73,7 @@ const std::vector<Spec>& specs() {
       {"tiles_causal_long_d16_dv48", 1, 1, 300, 300, 16, 48, Mask::none, true, 0, 0, DType::f32},
       {"tiles_causal_more_queries_d8", 1, 1, 90, 37, 8, 16, Mask::none, true, 0.7, 0, DType::f32},
       {"tiles_d128_tq_ne_tk", 1, 3, 7, 21, 128, 128, Mask::none, false, 0, 0, DType::f32},
+      {"tiles_causal_more_keys", 1, 2, 20, 90, 32, 32, Mask::none, true, 0, 0, DType::f32},
       // bf16/f16 (issue 16): f32 math inside, outputs rounded once; lse f32.
       {"d64_causal", 2, 2, 50, 50, 64, 64, Mask::none, true, 0, 0, DType::bf16},
       {"d64_causal", 1, 2, 37, 37, 64, 64, Mask::none, true, 0, 0, DType::f16},
