@@ -26,6 +26,10 @@
 //             each (b, h) is split over threads by key range instead; every thread then
 //             accumulates dq into its own (Tq, D) buffer and the buffers are summed.
 //   Causal tasks skip key blocks entirely above the diagonal.
+//   f32 without mask or dropout, D and Dv multiples of 8 (the GPT step, the bench row): the
+//   register-blocked tiles of attention_f32.cpp run each block instead of Eigen (whose
+//   packing cost more than the products at these sizes); forward tasks are then whole
+//   heads (K^T packed once), and the backward walks key blocks outermost.
 //
 // Cost per call (F = sizeof(T), causal roughly halves the FLOPs):
 //   FLOPs: forward 2 B H Tq Tk (D + Dv) + ~5 B H Tq Tk (scale, mask, max, exp, sum);
@@ -43,8 +47,10 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <type_traits>
 #include <vector>
 
+#include "kernels/cpu/attention_f32.h"
 #include "kernels/cpu/attention_half.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/dense.h"
@@ -68,6 +74,7 @@ struct Geom {
   double scale;
   bool causal;
   bool dropout = false;
+  bool fast_f32 = false;  // attention_f32.cpp's tiles take an f32 call of this shape
   uint64_t seed = 0, offset = 0, threshold = 0;
   double keep_scale = 1.0;            // 1 / (1 - p), 0 for p = 1
   int64_t ms0 = 0, ms1 = 0, ms2 = 0;  // mask strides along b, h, query (elements)
@@ -121,8 +128,32 @@ void exp_row(T* row, int64_t valid, int64_t n, T shift, bool flush) {
   std::fill(row + valid, row + n, T(0));
 }
 
+// The f32 tiles (attention_f32.cpp) pack K^T once per call, so a task takes a whole head
+// when there are at least 4 heads per thread, else an equal share of its query blocks.
+void forward_f32(const Geom& g, const float* q, const float* k, const float* v, float* out,
+                 float* lse) {
+  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const bool parallel = g.macs() >= kParallelMacs && threads > 1;
+  const int64_t nqb = ceil_div(g.Tq, kBlockQ);
+  const int64_t chunks =
+      !parallel || g.bh() >= 4 * threads ? 1 : std::min(nqb, ceil_div(4 * threads, g.bh()));
+  const int64_t rows = ceil_div(nqb, chunks) * kBlockQ, tasks = g.bh() * chunks;
+  const auto scale = static_cast<float>(g.scale);
+#pragma omp parallel for schedule(dynamic, 1) if (parallel && tasks > 1)
+  for (int64_t t = 0; t < tasks; ++t) {
+    const int64_t bh = t / chunks, ia = (t % chunks) * rows, ib = std::min(g.Tq, ia + rows);
+    if (ia >= ib) continue;
+    attn_f32::forward_rows(q + bh * g.Tq * g.D, k + bh * g.Tk * g.D, v + bh * g.Tk * g.Dv,
+                           out + bh * g.Tq * g.Dv, lse + bh * g.Tq, g.Tk, g.D, g.Dv, ia, ib, scale,
+                           g.causal);
+  }
+}
+
 template <typename T>
 void forward(const Geom& g, const T* q, const T* k, const T* v, const T* mask, T* out, T* lse) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (g.fast_f32) return forward_f32(g, q, k, v, out, lse);
+  }
   const int64_t nqb = ceil_div(g.Tq, kBlockQ);
   const int64_t tasks = g.bh() * nqb;
   const int64_t bk_max = std::min(g.Tk, kBlockK);
@@ -189,6 +220,14 @@ struct Backward {
   T *gk, *gv;
 
   void run(int64_t bh, int64_t ka, int64_t kb, T* dq, T* s_buf, T* dp_buf, T* delta) const {
+    if constexpr (std::is_same_v<T, float>) {
+      if (g.fast_f32) {
+        return attn_f32::backward_range(
+            q + bh * g.Tq * g.D, k + bh * g.Tk * g.D, v + bh * g.Tk * g.Dv, out + bh * g.Tq * g.Dv,
+            lse + bh * g.Tq, gout + bh * g.Tq * g.Dv, dq, gk + bh * g.Tk * g.D,
+            gv + bh * g.Tk * g.Dv, g.Tq, g.D, g.Dv, ka, kb, static_cast<float>(g.scale), g.causal);
+      }
+    }
     const int64_t bk_max = std::min(kb - ka, kBlockK);
     const T scale = static_cast<T>(g.scale);
     const int64_t b = bh / g.H, h = bh % g.H;
@@ -312,6 +351,7 @@ Geom make_geom(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
                 str(mask.sizes()), " strides ", str(mask.strides()));
     g.ms0 = mask.stride(0), g.ms1 = mask.stride(1), g.ms2 = mask.stride(2);
   }
+  g.fast_f32 = q.dtype() == DType::f32 && attn_f32::supported(g.D, g.Dv, mask.defined(), g.dropout);
   return g;
 }
 

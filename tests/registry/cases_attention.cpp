@@ -65,6 +65,15 @@ const std::vector<Spec>& specs() {
       {"d32_padding", 1, 1, 3, 90, 32, 32, Mask::padding, false, 0, 0, DType::f32},
       {"masked_row", 2, 2, 35, 40, 32, 32, Mask::masked_row},
       {"masked_row", 1, 2, 12, 20, 16, 16, Mask::masked_row, false, 0, 0, DType::f32},
+      // f32 without mask or dropout, D and Dv multiples of 8: attention_f32.cpp's tiles
+      // (issue 19). Several query blocks (64) and key blocks (256), key counts off the
+      // 8-lane padding, causal tiles skipped, one (b, h) split over threads by keys.
+      {"tiles_d40_dv24_long_keys", 1, 2, 70, 300, 40, 24, Mask::none, false, 0, 0, DType::f32},
+      {"tiles_causal_d32", 2, 2, 130, 130, 32, 32, Mask::none, true, 0, 0, DType::f32},
+      {"tiles_causal_long_d16_dv48", 1, 1, 300, 300, 16, 48, Mask::none, true, 0, 0, DType::f32},
+      {"tiles_causal_more_queries_d8", 1, 1, 90, 37, 8, 16, Mask::none, true, 0.7, 0, DType::f32},
+      {"tiles_d128_tq_ne_tk", 1, 3, 7, 21, 128, 128, Mask::none, false, 0, 0, DType::f32},
+      {"tiles_causal_more_keys", 1, 2, 20, 90, 32, 32, Mask::none, true, 0, 0, DType::f32},
       // bf16/f16 (issue 16): f32 math inside, outputs rounded once; lse f32.
       {"d64_causal", 2, 2, 50, 50, 64, 64, Mask::none, true, 0, 0, DType::bf16},
       {"d64_causal", 1, 2, 37, 37, 64, 64, Mask::none, true, 0, 0, DType::f16},
