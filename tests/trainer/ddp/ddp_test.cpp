@@ -217,6 +217,78 @@ TEST(DDPTrainer, ResumeEqualsStraightRun) {
   fs::remove_all(dir);
 }
 
+// The "index value value" rows a prediction writer wrote, in file order.
+std::vector<std::pair<int64_t, std::vector<double>>> read_rows(const std::string& path) {
+  std::ifstream in(path);
+  EXPECT_TRUE(in.good()) << path;
+  std::vector<std::pair<int64_t, std::vector<double>>> rows;
+  std::string line;
+  while (std::getline(in, line)) {
+    std::istringstream s(line);
+    int64_t i = -1;
+    s >> i;
+    std::vector<double> v;
+    for (std::string x; s >> x;) v.push_back(std::stod(x));
+    rows.emplace_back(i, v);
+  }
+  return rows;
+}
+
+// predict under ddp as Lightning's: each rank predicts its unpadded share (positions r, r+2,
+// ... of the loader), so the shares cover the data set exactly once; a BasePredictionWriter
+// gets each batch's data set indices, and the ranks' written rows merged by index equal one
+// process's predictions. Each rank also checks that predict returned its own share only.
+TEST(DDPTrainer, PredictSharesMergeToOneProcessPredict) {
+  const std::string dir = fresh_dir("predict");
+  WorkerRun one = worker(args("predict", dir, 1, 4, 0, "-", "one"), dir);
+  ASSERT_EQ(one.code, 0) << one.err;
+  WorkerRun two = worker(args("predict", dir, 2, 4, 0, "-", "two"), dir);
+  ASSERT_EQ(two.code, 0) << two.err;
+  const auto single = read_rows(dir + "/one_batch_rank0.txt");
+  ASSERT_EQ(single.size(), 37u);
+  std::map<int64_t, std::vector<double>> reference;
+  for (const auto& [i, v] : single) reference[i] = v;
+  ASSERT_EQ(reference.size(), 37u);
+  std::map<int64_t, int> seen;
+  for (int r = 0; r < 2; ++r) {
+    const std::string rank = std::to_string(r);
+    const auto batch = read_rows(dir + "/two_batch_rank" + rank + ".txt");
+    EXPECT_EQ(batch.size(), r == 0 ? 19u : 18u) << "rank " << r;
+    for (size_t k = 0; k < batch.size(); ++k) {
+      const auto& [i, v] = batch[k];
+      EXPECT_EQ(i, r + 2 * static_cast<int64_t>(k)) << "rank " << r << " row " << k;
+      ++seen[i];
+      ASSERT_TRUE(reference.count(i)) << i;
+      EXPECT_EQ(v.size(), 2u);
+      EXPECT_EQ(v, reference[i]) << "sample " << i;
+    }
+    // The end-of-epoch write has the same rows (all batches, their indices, in order).
+    const auto epoch = read_rows(dir + "/two_epoch_rank" + rank + ".txt");
+    EXPECT_EQ(epoch, batch) << "rank " << r;
+  }
+  ASSERT_EQ(seen.size(), 37u);
+  for (const auto& [i, count] : seen) EXPECT_EQ(count, 1) << "sample " << i;
+  EXPECT_EQ(seen.begin()->first, 0);
+  EXPECT_EQ(seen.rbegin()->first, 36);
+  fs::remove_all(dir);
+}
+
+// BasePredictionWriter's intervals are Lightning's WriteInterval values.
+TEST(DDPTrainer, PredictionWriterIntervals) {
+  EXPECT_TRUE(ember::BasePredictionWriter().on_batch());
+  EXPECT_FALSE(ember::BasePredictionWriter().on_epoch());
+  EXPECT_TRUE(ember::BasePredictionWriter("epoch").on_epoch());
+  EXPECT_FALSE(ember::BasePredictionWriter("epoch").on_batch());
+  const ember::BasePredictionWriter both("batch_and_epoch");
+  EXPECT_TRUE(both.on_batch() && both.on_epoch());
+  try {
+    ember::BasePredictionWriter w("step");
+    FAIL();
+  } catch (const ember::ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("\"step\""), std::string::npos) << e.what();
+  }
+}
+
 // Option errors name the option and the value, before anything starts.
 TEST(DDPTrainer, OptionErrors) {
   using ember::Trainer;
