@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <unistd.h>
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdlib>
@@ -262,6 +263,84 @@ TEST(DDPTrainer, PredictSharesMergeToOneProcessPredict) {
   EXPECT_EQ(seen.begin()->first, 0);
   EXPECT_EQ(seen.rbegin()->first, 36);
   fs::remove_all(dir);
+}
+
+// predict's doubling of x, to check a writer's rows against the samples its indices name.
+struct Doubler : ember::LightningModule {
+  ember::Tensor predict_step(const ember::Batch& batch, int64_t) override { return batch[0] * 2.0; }
+};
+
+struct Recorder : ember::BasePredictionWriter {
+  using BasePredictionWriter::BasePredictionWriter;
+  std::vector<std::vector<int64_t>> batches, epoch;
+  std::vector<ember::Tensor> preds, epoch_preds;
+  void write_on_batch_end(ember::Trainer&, ember::LightningModule&, const ember::Tensor& p,
+                          const std::vector<int64_t>& idx, const ember::Batch&, int64_t,
+                          int64_t) override {
+    batches.push_back(idx);
+    preds.push_back(p);
+  }
+  void write_on_epoch_end(ember::Trainer&, ember::LightningModule&,
+                          const std::vector<ember::Tensor>& p,
+                          const std::vector<std::vector<int64_t>>& idx) override {
+    epoch_preds = p;
+    epoch = idx;
+  }
+};
+
+// In one process, a shuffled loader: batch_indices are the data set indices of each batch's
+// samples (the prediction of row j is 2 * x[indices[j]]), not positions; the epoch write
+// gets every batch. A writer that does not override the method its interval calls fails.
+TEST(PredictionWriter, BatchIndicesNameTheSamples) {
+  using namespace ember;
+  manual_seed(4);
+  Tensor x = randn({10}, {.dtype = DType::f64});
+  auto data = std::make_shared<TensorDataset>(std::vector<Tensor>{x});
+  DataLoader loader(data, {.batch_size = 4, .shuffle = true, .seed = 3});
+  auto writer = std::make_shared<Recorder>("batch_and_epoch");
+  Trainer t({.accelerator = "cpu",
+             .enable_progress_bar = false,
+             .enable_model_summary = false,
+             .callbacks = {writer},
+             .logger = false,
+             .precision = "64-true"});
+  auto model = std::make_shared<Doubler>();
+  const std::vector<Tensor> out = t.predict(model, loader);
+  ASSERT_EQ(writer->batches.size(), 3u);
+  EXPECT_EQ(writer->epoch, writer->batches);
+  ASSERT_EQ(writer->epoch_preds.size(), 3u);
+  const std::vector<double> xs = x.to_vector<double>();
+  std::vector<int64_t> all;
+  for (size_t b = 0; b < writer->batches.size(); ++b) {
+    const std::vector<double> p = writer->preds[b].to_vector<double>();
+    const std::vector<double> e = writer->epoch_preds[b].to_vector<double>();
+    const std::vector<double> r = out.at(b).to_vector<double>();
+    ASSERT_EQ(p.size(), writer->batches[b].size());
+    for (size_t j = 0; j < p.size(); ++j) {
+      const int64_t i = writer->batches[b][j];
+      ASSERT_TRUE(i >= 0 && i < 10) << i;
+      EXPECT_EQ(p[j], 2.0 * xs[static_cast<size_t>(i)]) << "batch " << b << " row " << j;
+      all.push_back(i);
+    }
+    EXPECT_EQ(e, p);
+    EXPECT_EQ(r, p);
+  }
+  std::vector<int64_t> sorted = all;
+  std::sort(sorted.begin(), sorted.end());
+  for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(sorted[static_cast<size_t>(i)], i);
+  EXPECT_NE(all, sorted) << "the loader did not shuffle: positions and indices agree";
+
+  Trainer bare({.accelerator = "cpu",
+                .enable_progress_bar = false,
+                .enable_model_summary = false,
+                .callbacks = {std::make_shared<BasePredictionWriter>("epoch")},
+                .logger = false});
+  try {
+    bare.predict(model, loader);
+    FAIL() << "predict returned";
+  } catch (const ValueError& e) {
+    EXPECT_NE(std::string(e.what()).find("write_on_epoch_end"), std::string::npos) << e.what();
+  }
 }
 
 // BasePredictionWriter's intervals are Lightning's WriteInterval values.
