@@ -2,6 +2,8 @@
 #include <algorithm>
 
 #include "autograd/grad_mode.h"
+#include "trainer/callbacks/prediction_writer.h"
+#include "trainer/distributed_loaders.h"
 #include "trainer/trainer_hooks.h"
 
 namespace ember {
@@ -227,7 +229,19 @@ std::vector<Tensor> Trainer::run_predict(LightningModule& model, DataLoader* loa
       loader_ptr = &loaders[0];
       run_loaders_.push_back(std::move(loaders));
     }
-    DataLoader& loader = *loader_ptr;
+    // Under ddp each rank predicts its share, unpadded, so the ranks together predict every
+    // sample once (Lightning's UnrepeatedDistributedSamplerWrapper); trainer.predict returns
+    // the rank's own predictions, and a BasePredictionWriter gets their data set indices.
+    std::unique_ptr<DataLoader> share;
+    if (world_size() > 1 && options_.use_distributed_sampler)
+      share = rank_share(*loader_ptr, world_size(), global_rank(), false, "predict");
+    DataLoader& loader = share ? *share : *loader_ptr;
+    std::vector<BasePredictionWriter*> writers;
+    for (const auto& c : callbacks_)
+      if (auto* w = dynamic_cast<BasePredictionWriter*>(c.get())) writers.push_back(w);
+    const std::vector<std::vector<int64_t>> indices = writers.empty()
+                                                          ? std::vector<std::vector<int64_t>>{}
+                                                          : loader.batch_indices(loader.epoch());
     const int64_t n = is_fast_dev_run() ? std::min(loader.size(), options_.fast_dev_run.batches)
                                         : options_.limit_predict_batches.of(loader.size());
     stage_ = Stage::predict;
@@ -245,6 +259,8 @@ std::vector<Tensor> Trainer::run_predict(LightningModule& model, DataLoader* loa
       if (!next) break;
       const Batch batch = precision_->convert_input(next->to(device_));
       batch_idx_ = b;
+      for (BasePredictionWriter* w : writers)
+        w->set_current_batch_indices(indices.at(static_cast<size_t>(b)));
       call_callbacks(
           "on_predict_batch_start",
           [&](Callback& c) { c.on_predict_batch_start(*this, model, batch, b); },

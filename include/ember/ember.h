@@ -23,6 +23,7 @@
 #include "trainer/callbacks/lr_monitor.h"
 #include "trainer/callbacks/model_checkpoint.h"
 #include "trainer/callbacks/model_summary.h"
+#include "trainer/callbacks/prediction_writer.h"
 #include "trainer/callbacks/profiler.h"
 #include "trainer/callbacks/progress_bar.h"
 #include "trainer/callbacks/swa.h"

@@ -1,103 +1,22 @@
 // Collectives between processes on the loopback interface: the test starts 2 or 3
 // ember_dist_worker processes with torchrun's variables and checks their exit codes (each
 // worker checks its results against references itself; see dist_worker.cpp).
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <csignal>
-#include <fstream>
-#include <sstream>
-#include <thread>
 
 #include "distributed/process_group.h"
+#include "run_ranks.h"
 #include "tensor/ops.h"
 
-extern char** environ;
-
 using namespace std::chrono_literals;
+using ember::test::free_port;
 
 namespace {
 
-struct Result {
-  std::vector<int> codes;  // exit codes, -1: killed at the deadline
-  std::string logs;        // every rank's stderr
-  double seconds;
-};
-
-// A port that was free a moment ago (a store bound it, then let it go).
-int free_port() {
-  ember::distributed::TCPStore s("127.0.0.1", {.port = 0, .is_master = true, .timeout = 2s});
-  return s.port();
-}
-
-Result run_ranks(const std::string& scenario, int world, int timeout_ms,
-                 std::chrono::seconds deadline) {
-  const int port = free_port();
-  const auto start = std::chrono::steady_clock::now();
-  std::vector<pid_t> pids;
-  std::vector<std::string> logs;
-  for (int r = 0; r < world; ++r) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    env.push_back("RANK=" + std::to_string(r));
-    env.push_back("WORLD_SIZE=" + std::to_string(world));
-    env.push_back("LOCAL_RANK=" + std::to_string(r));
-    env.push_back("LOCAL_WORLD_SIZE=" + std::to_string(world));
-    env.push_back("MASTER_ADDR=127.0.0.1");
-    env.push_back("MASTER_PORT=" + std::to_string(port));
-    env.push_back("GLOO_SOCKET_IFNAME=lo");
-    env.push_back("EMBER_TEST_TIMEOUT_MS=" + std::to_string(timeout_ms));
-    env.push_back("OMP_NUM_THREADS=1");
-    std::vector<char*> envp;
-    for (auto& s : env) envp.push_back(s.data());
-    envp.push_back(nullptr);
-    logs.push_back(testing::TempDir() + "ember_dist_" + scenario + "_" + std::to_string(r) + "_" +
-                   std::to_string(::getpid()) + ".log");
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 2, logs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    std::string exe = EMBER_DIST_WORKER;
-    std::vector<char*> argv{exe.data(), const_cast<char*>(scenario.c_str()), nullptr};
-    pid_t pid = -1;
-    const int rc = posix_spawn(&pid, exe.c_str(), &fa, nullptr, argv.data(), envp.data());
-    posix_spawn_file_actions_destroy(&fa);
-    EXPECT_EQ(rc, 0) << "cannot start " << exe;
-    pids.push_back(pid);
-  }
-  Result res{std::vector<int>(static_cast<size_t>(world), -1), "", 0};
-  size_t left = pids.size();
-  while (left > 0 && std::chrono::steady_clock::now() - start < deadline) {
-    for (size_t i = 0; i < pids.size(); ++i) {
-      if (pids[i] <= 0) continue;
-      int status = 0;
-      if (::waitpid(pids[i], &status, WNOHANG) == pids[i]) {
-        res.codes[i] = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        pids[i] = 0;
-        --left;
-      }
-    }
-    std::this_thread::sleep_for(10ms);
-  }
-  for (pid_t pid : pids) {  // past the deadline: a hang, which the test reports
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  res.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  for (size_t r = 0; r < logs.size(); ++r) {
-    std::ifstream f(logs[r]);
-    std::stringstream ss;
-    ss << f.rdbuf();
-    if (!ss.str().empty()) res.logs += "[rank " + std::to_string(r) + "] " + ss.str();
-    std::remove(logs[r].c_str());
-  }
-  return res;
+ember::test::RanksResult run_ranks(const std::string& scenario, int world, int timeout_ms,
+                                   std::chrono::seconds deadline) {
+  return ember::test::run_ranks(EMBER_DIST_WORKER, scenario, world, timeout_ms, deadline);
 }
 
 }  // namespace

@@ -18,23 +18,12 @@
 
 #include <ember/ember.h>
 
+#include "worker_main.h"
+
 using namespace ember;
 using namespace ember::distributed;
 
 namespace {
-
-int g_failures = 0;
-int g_rank = 0;
-
-#define EXPECT_W(cond, ...)                                                    \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      ++g_failures;                                                            \
-      std::fprintf(stderr, "rank %d: line %d: %s: ", g_rank, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                       \
-      std::fprintf(stderr, "\n");                                              \
-    }                                                                          \
-  } while (0)
 
 constexpr int64_t kB = 4;  // the batch of one rank
 
@@ -133,7 +122,7 @@ int equivalence(std::shared_ptr<ProcessGroup> pg) {
   // The sim device's memory is host memory: its buckets go through Gloo too.
   equivalence_case(pg, DType::f32, "sgd", Device::sim());
   pg->barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 int no_sync(std::shared_ptr<ProcessGroup> pg) {
@@ -167,7 +156,7 @@ int no_sync(std::shared_ptr<ProcessGroup> pg) {
     expect_close(("accumulated " + got[i].first).c_str(), got[i].second.grad(),
                  local[i].second.grad(), 1e-12);
   pg->barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 // Three heads; forward uses `a`, `b` only when use_b; `c` never.
@@ -194,7 +183,7 @@ int unused(std::shared_ptr<ProcessGroup> pg) {
     EXPECT_W(false, "the second forward did not throw");
   } catch (const DistError& e) {
     const std::string msg = e.what();
-    std::fprintf(stderr, "rank %d threw as expected: %s\n", g_rank, msg.c_str());
+    std::fprintf(stderr, "rank %d threw as expected: %s\n", test::g_rank, msg.c_str());
     const std::string r = std::to_string(pg->rank());
     // Parameters in registration order: a.weight a.bias b.weight b.bias c.weight c.bias.
     for (const std::string& want :
@@ -213,7 +202,7 @@ int unused(std::shared_ptr<ProcessGroup> pg) {
   }
   EXPECT_W(threw, "forward<UnaryModule> on a Heads accepted");
   pg->barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 int find_unused(std::shared_ptr<ProcessGroup> pg) {
@@ -247,7 +236,7 @@ int find_unused(std::shared_ptr<ProcessGroup> pg) {
   EXPECT_W(ddp.stats().reductions == 2, "%lld reductions",
            static_cast<long long>(ddp.stats().reductions));
   pg->barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 struct Scaled : nn::UnaryModule {
@@ -279,7 +268,7 @@ int buffers(std::shared_ptr<ProcessGroup> pg) {
   EXPECT_W(model->scale.item<double>() == 10, "scale %g after a forward",
            model->scale.item<double>());
   pg->barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 int mismatch(std::shared_ptr<ProcessGroup> pg) {
@@ -290,7 +279,7 @@ int mismatch(std::shared_ptr<ProcessGroup> pg) {
     EXPECT_W(false, "construction did not throw");
   } catch (const DistError& e) {
     const std::string msg = e.what();
-    std::fprintf(stderr, "rank %d threw as expected: %s\n", g_rank, msg.c_str());
+    std::fprintf(stderr, "rank %d threw as expected: %s\n", test::g_rank, msg.c_str());
     for (const std::string& want :
          {std::string("parameter 2 ('1.weight' on rank ") + std::to_string(pg->rank()) + ")",
           std::string("shape [4, 6] and dtype f32 on rank 1"),
@@ -298,32 +287,17 @@ int mismatch(std::shared_ptr<ProcessGroup> pg) {
       EXPECT_W(msg.find(want) != std::string::npos, "no '%s' in: %s", want.c_str(), msg.c_str());
   }
   pg->barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: ember_ddp_worker SCENARIO\n");
-    return 2;
-  }
-  const std::string scenario = argv[1];
-  const char* ms = std::getenv("EMBER_TEST_TIMEOUT_MS");
-  const auto timeout = std::chrono::milliseconds(ms ? std::atoll(ms) : 20000);
-  try {
-    auto pg = init_process_group({.backend = "gloo", .timeout = timeout});
-    g_rank = pg->rank();
-    if (scenario == "equivalence") return equivalence(pg);
-    if (scenario == "no_sync") return no_sync(pg);
-    if (scenario == "unused") return unused(pg);
-    if (scenario == "find_unused") return find_unused(pg);
-    if (scenario == "buffers") return buffers(pg);
-    if (scenario == "mismatch") return mismatch(pg);
-    std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: %s\n", g_rank, e.what());
-    return 1;
-  }
+  return test::worker_main(argc, argv,
+                           {{"equivalence", equivalence},
+                            {"no_sync", no_sync},
+                            {"unused", unused},
+                            {"find_unused", find_unused},
+                            {"buffers", buffers},
+                            {"mismatch", mismatch}});
 }

@@ -14,26 +14,13 @@
 
 #include "distributed/process_group.h"
 #include "tensor/ops.h"
+#include "worker_main.h"
 
 using namespace ember;
 using namespace ember::distributed;
 using DOp = ember::distributed::ReduceOp;
 
 namespace {
-
-int g_failures = 0;
-
-#define EXPECT_W(cond, ...)                                                    \
-  do {                                                                         \
-    if (!(cond)) {                                                             \
-      ++g_failures;                                                            \
-      std::fprintf(stderr, "rank %d: line %d: %s: ", g_rank, __LINE__, #cond); \
-      std::fprintf(stderr, __VA_ARGS__);                                       \
-      std::fprintf(stderr, "\n");                                              \
-    }                                                                          \
-  } while (0)
-
-int g_rank = 0;
 
 // The value rank `r` holds at index i: random-looking, never zero, exact in every dtype's
 // arithmetic only where noted.
@@ -182,7 +169,7 @@ int collectives(ProcessGroup& pg) {
   }
   EXPECT_W(threw, "all_gather_into_tensor of a wrong output size accepted");
   pg.barrier()->wait();
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 // The last rank is gone (or asleep): the others' all_reduce must throw DistBackendError
@@ -218,29 +205,15 @@ int peer_lost(ProcessGroup& pg, bool exit_early) {
     threw = true;
   }
   EXPECT_W(threw, "barrier after a failed collective returned");
-  return g_failures == 0 ? 0 : 1;
+  return test::worker_result();
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: ember_dist_worker collectives|early_exit|hang\n");
-    return 2;
-  }
-  const std::string scenario = argv[1];
-  const char* ms = std::getenv("EMBER_TEST_TIMEOUT_MS");
-  const auto timeout = std::chrono::milliseconds(ms ? std::atoll(ms) : 20000);
-  try {
-    auto pg = init_process_group({.backend = "gloo", .timeout = timeout});
-    g_rank = pg->rank();
-    if (scenario == "collectives") return collectives(*pg);
-    if (scenario == "early_exit") return peer_lost(*pg, true);
-    if (scenario == "hang") return peer_lost(*pg, false);
-    std::fprintf(stderr, "unknown scenario %s\n", scenario.c_str());
-    return 2;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "rank %d: %s\n", g_rank, e.what());
-    return 1;
-  }
+  return test::worker_main(
+      argc, argv,
+      {{"collectives", [](std::shared_ptr<ProcessGroup> pg) { return collectives(*pg); }},
+       {"early_exit", [](std::shared_ptr<ProcessGroup> pg) { return peer_lost(*pg, true); }},
+       {"hang", [](std::shared_ptr<ProcessGroup> pg) { return peer_lost(*pg, false); }}});
 }

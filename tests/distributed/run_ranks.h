@@ -1,9 +1,12 @@
-// Starts `world` processes of a worker with torchrun's variables on the loopback interface
-// and collects their exit codes and stderr; a rank still running at the deadline is killed
-// (a hang fails the test instead of blocking it).
+// Starts test processes and collects their exit codes and stderr; a process still running at
+// the deadline is killed (a hang fails the test instead of blocking it). run_ranks starts
+// `world` ranks of a worker with torchrun's variables on the loopback interface
+// (collectives_test.cpp, ddp_test.cpp); run_processes any commands with extra variables
+// (tests/trainer/ddp/ddp_test.cpp, whose Trainer launches its own ranks).
 #pragma once
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -24,9 +27,15 @@ extern char** environ;
 namespace ember::test {
 
 struct RanksResult {
-  std::vector<int> codes;  // exit codes, -1: killed at the deadline
-  std::string logs;        // every rank's stderr
+  std::vector<int> codes;  // exit codes (128 + signal when killed), -1: killed at the deadline
+  std::string logs;        // every process's stderr, each after "[rank i] "
   double seconds = 0;
+};
+
+// One process: its arguments (argv[0] is the program) and the variables added to ours.
+struct ProcessSpec {
+  std::vector<std::string> argv;
+  std::vector<std::string> env;
 };
 
 // A port that was free a moment ago (a store bound it, then let it go).
@@ -36,41 +45,39 @@ inline int free_port() {
   return s.port();
 }
 
-inline RanksResult run_ranks(const std::string& exe, const std::string& scenario, int world,
-                             int timeout_ms, std::chrono::seconds deadline) {
+// Starts every process at once (stdout to /dev/null, stderr to a log named after `tag`) and
+// waits for all until `deadline`.
+inline RanksResult run_processes(const std::vector<ProcessSpec>& procs, const std::string& tag,
+                                 std::chrono::seconds deadline) {
   using namespace std::chrono_literals;
-  const int port = free_port();
   const auto start = std::chrono::steady_clock::now();
   std::vector<pid_t> pids;
   std::vector<std::string> logs;
-  for (int r = 0; r < world; ++r) {
+  for (size_t r = 0; r < procs.size(); ++r) {
     std::vector<std::string> env;
     for (char** e = environ; *e; ++e) env.emplace_back(*e);
-    for (const std::string& kv :
-         {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world),
-          "LOCAL_RANK=" + std::to_string(r), "LOCAL_WORLD_SIZE=" + std::to_string(world),
-          std::string("MASTER_ADDR=127.0.0.1"), "MASTER_PORT=" + std::to_string(port),
-          std::string("GLOO_SOCKET_IFNAME=lo"),
-          "EMBER_TEST_TIMEOUT_MS=" + std::to_string(timeout_ms), std::string("OMP_NUM_THREADS=1")})
-      env.push_back(kv);
+    env.insert(env.end(), procs[r].env.begin(), procs[r].env.end());
     std::vector<char*> envp;
     for (auto& s : env) envp.push_back(s.data());
     envp.push_back(nullptr);
-    logs.push_back(::testing::TempDir() + "ember_ddp_" + scenario + "_" + std::to_string(r) + "_" +
+    logs.push_back(::testing::TempDir() + "ember_ranks_" + tag + "_" + std::to_string(r) + "_" +
                    std::to_string(::getpid()) + ".log");
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, logs.back().c_str(), O_WRONLY | O_CREAT | O_TRUNC,
                                      0644);
-    std::string path = exe;
-    std::vector<char*> argv{path.data(), const_cast<char*>(scenario.c_str()), nullptr};
+    std::vector<std::string> args = procs[r].argv;
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
     pid_t pid = -1;
-    const int rc = posix_spawn(&pid, path.c_str(), &fa, nullptr, argv.data(), envp.data());
+    const int rc = posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
     posix_spawn_file_actions_destroy(&fa);
-    EXPECT_EQ(rc, 0) << "cannot start " << exe;
-    pids.push_back(pid);
+    EXPECT_EQ(rc, 0) << "cannot start " << args[0];
+    pids.push_back(rc == 0 ? pid : 0);
   }
-  RanksResult res{std::vector<int>(static_cast<size_t>(world), -1), "", 0};
+  RanksResult res{std::vector<int>(procs.size(), -1), "", 0};
   size_t left = pids.size();
   while (left > 0 && std::chrono::steady_clock::now() - start < deadline) {
     for (size_t i = 0; i < pids.size(); ++i) {
@@ -84,7 +91,7 @@ inline RanksResult run_ranks(const std::string& exe, const std::string& scenario
     }
     std::this_thread::sleep_for(10ms);
   }
-  for (pid_t pid : pids) {
+  for (pid_t pid : pids) {  // past the deadline: a hang, which the test reports
     if (pid > 0) {
       ::kill(pid, SIGKILL);
       ::waitpid(pid, nullptr, 0);
@@ -99,6 +106,22 @@ inline RanksResult run_ranks(const std::string& exe, const std::string& scenario
     std::remove(logs[r].c_str());
   }
   return res;
+}
+
+// `world` ranks of `exe scenario`, rendezvousing at a fresh port; the workers read their
+// group's timeout from EMBER_TEST_TIMEOUT_MS.
+inline RanksResult run_ranks(const std::string& exe, const std::string& scenario, int world,
+                             int timeout_ms, std::chrono::seconds deadline) {
+  const int port = free_port();
+  std::vector<ProcessSpec> procs;
+  for (int r = 0; r < world; ++r)
+    procs.push_back(
+        {{exe, scenario},
+         {"RANK=" + std::to_string(r), "WORLD_SIZE=" + std::to_string(world),
+          "LOCAL_RANK=" + std::to_string(r), "LOCAL_WORLD_SIZE=" + std::to_string(world),
+          "MASTER_ADDR=127.0.0.1", "MASTER_PORT=" + std::to_string(port), "GLOO_SOCKET_IFNAME=lo",
+          "EMBER_TEST_TIMEOUT_MS=" + std::to_string(timeout_ms), "OMP_NUM_THREADS=1"}});
+  return run_processes(procs, scenario, deadline);
 }
 
 }  // namespace ember::test

@@ -13,6 +13,9 @@
 //           use_distributed_sampler=false every rank reads the whole loader
 //   io      like train; ranks other than zero move to <dir>/cwd_rank<r> after the Trainer is
 //           built, so a relative path written by them would land there
+//   predict predict 37 samples in batches of <batch>; a BasePredictionWriter writes each
+//           rank's rows ("index value value") to <dir>/<name>_batch_rank<r>.txt per batch
+//           and <dir>/<name>_epoch_rank<r>.txt at the end; each rank checks its count
 #include <unistd.h>
 
 #include <cmath>
@@ -67,12 +70,49 @@ struct Linear4 : LightningModule {
     }
     return loss;
   }
+  Tensor predict_step(const Batch& batch, int64_t) override {
+    auto [x, y] = batch.unpack<2>();
+    return linear->forward(x);
+  }
   void validation_step(const Batch& batch, int64_t) override {
     auto [x, y] = batch.unpack<2>();
     log("val_loss", nn::F::mse_loss(linear->forward(x), y), {.sync_dist = true});
   }
   OptimizerConfig configure_optimizers() override {
     return optim::SGD::make(parameters(), {.lr = 0.05, .momentum = 0.9});
+  }
+};
+
+// Writes a rank's predictions with their data set indices, per batch and at the end.
+struct FileWriter : BasePredictionWriter {
+  std::string prefix;
+  explicit FileWriter(std::string p) : BasePredictionWriter("batch_and_epoch"), prefix(p) {}
+  std::string path(const Trainer& t, const char* what) const {
+    return prefix + "_" + what + "_rank" + std::to_string(t.global_rank()) + ".txt";
+  }
+  static void rows(std::ofstream& out, const Tensor& pred, const std::vector<int64_t>& idx) {
+    CHECK_W(pred.size(0) == static_cast<int64_t>(idx.size()), "%lld rows, %zu indices",
+            static_cast<long long>(pred.size(0)), idx.size());
+    for (size_t i = 0; i < idx.size(); ++i) {
+      out << idx[i];
+      for (double v : pred.select(0, static_cast<int64_t>(i)).to_vector<double>()) out << " " << v;
+      out << "\n";
+    }
+  }
+  void write_on_batch_end(Trainer& t, LightningModule&, const Tensor& pred,
+                          const std::vector<int64_t>& idx, const Batch&, int64_t,
+                          int64_t) override {
+    std::ofstream out(path(t, "batch"), std::ios::app);
+    out.precision(17);
+    rows(out, pred, idx);
+  }
+  void write_on_epoch_end(Trainer& t, LightningModule&, const std::vector<Tensor>& preds,
+                          const std::vector<std::vector<int64_t>>& idx) override {
+    std::ofstream out(path(t, "epoch"));
+    out.precision(17);
+    CHECK_W(preds.size() == idx.size(), "%zu predictions, %zu index lists", preds.size(),
+            idx.size());
+    for (size_t i = 0; i < preds.size() && i < idx.size(); ++i) rows(out, preds[i], idx[i]);
   }
 };
 
@@ -131,6 +171,28 @@ int main(int argc, char** argv) {
     auto model = std::make_shared<Linear4>();
     DataLoader train(data(64, 11), {.batch_size = batch, .shuffle = true, .seed = 5});
     DataLoader val(data(40, 12), {.batch_size = 8});
+    if (g_mode == "predict") {
+      Trainer predictor({.accelerator = "cpu",
+                         .seed = 7,
+                         .enable_progress_bar = false,
+                         .enable_model_summary = false,
+                         .callbacks = {std::make_shared<FileWriter>(dir + "/" + name)},
+                         .logger = false,
+                         .precision = "64-true",
+                         .strategy = devices > 1 ? "ddp" : "auto",
+                         .devices = devices,
+                         .process_group_timeout = std::chrono::seconds(5)});
+      auto predicted = std::make_shared<Linear4>();  // the same weights on every rank (seed)
+      DataLoader loader(data(37, 13), {.batch_size = batch});
+      const std::vector<Tensor> mine = predictor.predict(predicted, loader);
+      // Each rank's own predictions: the ranks' shares, unpadded, are 19 and 18 of 37.
+      const int64_t world = predictor.world_size(), rank = predictor.global_rank();
+      int64_t n = 0;
+      for (const Tensor& p : mine) n += p.size(0);
+      CHECK_W(n == (37 - rank + world - 1) / world, "rank %lld predicted %lld samples",
+              static_cast<long long>(rank), static_cast<long long>(n));
+      return g_failures == 0 ? 0 : 1;
+    }
     if (g_mode == "sampler") {
       // Not split by the Trainer (the option is off): 64 / 8 batches on every rank.
       trainer.fit(model, train, val, ckpt);
