@@ -15,6 +15,8 @@
 #include "kernels/memory.h"
 #include "nn/functional.h"
 #include "nn/layers.h"
+#include "optim/adam.h"
+#include "optim/clip.h"
 #include "optim/sgd.h"
 #include "tensor/device_guard.h"
 #include "tensor/ops.h"
@@ -207,7 +209,7 @@ TEST_F(MultiDevice, ModuleOnSim1TrainsAStep) {
   auto run = [](Device d) {
     manual_seed(5);
     auto lin = nn::Linear::make(4, 3);
-    lin->to(d);
+    lin->to(d.str().c_str());  // the spelling users write: "sim:1"
     const Tensor x = randn({8, 4}).to(d);
     const Tensor target = randn({8, 3}).to(d);
     auto opt = optim::SGD::make(lin->parameters(), {.lr = 0.1});
@@ -230,6 +232,40 @@ TEST_F(MultiDevice, ModuleOnSim1TrainsAStep) {
     moved = moved || sim1[i] != init[i];
   }
   EXPECT_TRUE(moved) << "the step changed no weight";
+}
+
+// One optimizer over parameters on sim:0 and sim:1: the fused steps and the gradient norm
+// group them by device and run each group there (raw::Dispatch's guard). Adam's first step
+// moves each weight by lr g / (|g| + eps) (bias-corrected m / sqrt(v) with m = g, v = g^2).
+TEST_F(MultiDevice, OptimizerAndClippingSpanTwoDevices) {
+  manual_seed(9);
+  const Tensor w0 = randn({5}), w1 = randn({7}), g0 = randn({5}), g1 = randn({7});
+  auto param = [](const Tensor& w, const Tensor& g, Device d) {
+    Tensor p = w.to(d);
+    p.requires_grad_(true);
+    p.set_grad(g.to(d));
+    return p;
+  };
+  Tensor p0 = param(w0, g0, Device::sim(0)), p1 = param(w1, g1, Device::sim(1));
+  // The 2-norm over both devices, before anything changes.
+  double sq = 0;
+  for (const Tensor& g : {g0, g1})
+    for (double v : values(g)) sq += v * v;
+  const double norm = optim::clip_grad_norm_({p0, p1}, 1e9);
+  EXPECT_NEAR(norm, std::sqrt(sq), 1e-5 * std::sqrt(sq));
+  const double lr = 0.01, eps = 1e-8;
+  auto opt = optim::Adam::make({p0, p1}, {.lr = lr, .eps = eps});
+  opt->step();
+  EXPECT_EQ(p0.device(), Device::sim(0));
+  EXPECT_EQ(p1.device(), Device::sim(1));
+  const std::pair<const Tensor*, std::pair<Tensor, Tensor>> cases[] = {{&p0, {w0, g0}},
+                                                                       {&p1, {w1, g1}}};
+  for (const auto& c : cases) {
+    const std::vector<double> got = values(*c.first), w = values(c.second.first),
+                              g = values(c.second.second);
+    for (size_t i = 0; i < got.size(); ++i)
+      EXPECT_NEAR(got[i], w[i] - lr * g[i] / (std::abs(g[i]) + eps), 1e-6) << i;
+  }
 }
 
 }  // namespace
