@@ -23,6 +23,7 @@
 
 #include "distributed/process_group.h"
 #include "tensor/backend.h"
+#include "tensor/device_guard.h"
 
 namespace ember::distributed {
 
@@ -269,6 +270,9 @@ class NcclProcessGroup : public ProcessGroup {
   std::shared_ptr<Work> launch(const char* op, F&& call) {
     const auto start = Clock::now();
     if (aborted_) fail_collective(op, Clock::duration::zero(), abort_reason_);
+    // The communicator's GPU is current while its work and event are enqueued, whichever
+    // thread calls (a DDP communication thread starts on device 0) (issue 17).
+    const DeviceGuard guard(Device::cuda(device_));
     ncclResult_t r = call();
     if (r != ncclSuccess && r != ncclInProgress) check(r, op, start);
     cudaEvent_t done;

@@ -17,9 +17,15 @@ struct MemoryStats {
   int64_t num_ooms = 0;              // device allocations that failed
 };
 
-// Throws DeviceError for cpu (which has no such statistics) or a device not built in.
+// Throws DeviceError for cpu (which has no such statistics) or a device not built in. A
+// DeviceType means the calling thread's current device of that type (tensor/device_guard.h),
+// as torch.cuda.memory_stats() without an argument; a Device names one (issue 17): each
+// device has its own allocator and statistics.
 MemoryStats memory_stats(DeviceType device);
 void reset_peak_memory_stats(DeviceType device);
+MemoryStats memory_stats(Device device);
+void reset_peak_memory_stats(Device device);
+void empty_cache(Device device);
 // Returns cached, unused blocks to the device: on cuda the caching allocator's, on cpu the
 // shared cache of large host blocks (kernels/cpu/host_cache.h); a no-op on sim, which
 // caches nothing.

@@ -193,6 +193,25 @@ Backend& backend(DeviceType type) {
   return *b;
 }
 
+// Several devices of one type (issue 17, multidev).
+Backend& backend(Device d) {
+  Backend& b = backend(d.type);
+  if (d.type == DeviceType::cpu && d.index == 0) return b;  // the one host: nothing to select
+  if (d.index < 0 || d.index >= b.device_count())
+    fail<DeviceError>(d.str(), "invalid device ordinal ", d.index, ": ", device_type_name(d.type),
+                      " has ", b.device_count(), " device(s)");
+  b.set_device(d.index);
+  return b;
+}
+
+void Backend::copy_peer(void* dst, int dst_index, const void* src, int src_index, size_t nbytes) {
+  std::vector<char> staging(nbytes);
+  set_device(src_index);
+  copy_to_host(staging.data(), src, nbytes);
+  set_device(dst_index);
+  copy_from_host(dst, staging.data(), nbytes);
+}
+
 const char* to_string(Primitive op) {
   switch (op) {
     case Primitive::copy: return "copy";

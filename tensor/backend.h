@@ -473,6 +473,17 @@ class Backend {
   virtual void copy_to_host(void* host_dst, const void* src, size_t nbytes) = 0;
   virtual void synchronize() {}
 
+  // ---- several devices of one type (issue 17, multidev) ------------------------
+  // The devices of this type (cuda: the GPUs visible; sim: the simulated ones), and the
+  // calling thread's current one: the device whose memory, stream and library handles the
+  // other methods use. backend(Device) makes the tensor's device current before a call.
+  virtual int device_count() const { return 1; }
+  virtual int current_device() const { return 0; }
+  virtual void set_device(int /*index*/) {}
+  // Copies nbytes from src on device src_index to dst on device dst_index (both of this
+  // type); returns when the copy is done. The default stages through the host.
+  virtual void copy_peer(void* dst, int dst_index, const void* src, int src_index, size_t nbytes);
+
   // ---- primitives ------------------------------------------------------------
   // All tensors passed to one call live on this backend's device. "Expanded" means
   // the tensor has the output's shape, with stride 0 along broadcast dims.
@@ -655,7 +666,9 @@ class Backend {
 
 // The backend of a device type; throws DeviceError if it is not built in or has no device.
 Backend& backend(DeviceType type);
-inline Backend& backend(Device d) { return backend(d.type); }
+// The backend of d's type with d made its current device for this thread (issue 17), so the
+// call that follows lands on d; throws DeviceError for an ordinal >= its device_count().
+Backend& backend(Device d);
 bool backend_available(DeviceType type);
 // Installs b as the backend of its device type (kernels/ calls this at start-up).
 void register_backend(Backend* b);

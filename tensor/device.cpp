@@ -10,7 +10,8 @@ namespace ember {
 
 Device::Device(std::string_view spec) {
   auto bad = [&] {
-    fail<ValueError>("Device", "cannot parse '", spec, "': expected cpu, sim, cuda or cuda:N");
+    fail<ValueError>("Device", "cannot parse '", spec,
+                     "': expected cpu, sim, sim:N, cuda or cuda:N");
   };
   std::string_view name = spec;
   int idx = 0;
@@ -29,7 +30,7 @@ Device::Device(std::string_view spec) {
   } else {
     bad();
   }
-  if (type != DeviceType::cuda && idx != 0) bad();
+  if (type == DeviceType::cpu && idx != 0) bad();
   index = idx;
 }
 
@@ -40,7 +41,9 @@ Device Device::best() {
 std::string Device::str() const {
   switch (type) {
     case DeviceType::cpu: return "cpu";
-    case DeviceType::sim: return "sim";
+    // sim:0 prints as "sim", as it did before sim had ordinals (issue 17): logs and
+    // fallback warnings keep their spelling.
+    case DeviceType::sim: return index == 0 ? "sim" : "sim:" + std::to_string(index);
     case DeviceType::cuda: return "cuda:" + std::to_string(index);
   }
   return "?";

@@ -19,13 +19,14 @@ struct Device {
 
   constexpr Device() = default;
   constexpr Device(DeviceType t, int i = 0) : type(t), index(i) {}  // NOLINT: implicit on purpose
-  // Parses "cpu", "sim", "cuda", "cuda:1"; throws ValueError otherwise.
+  // Parses "cpu", "sim", "sim:1", "cuda", "cuda:1"; throws ValueError otherwise. Whether
+  // the ordinal exists is checked where the device is used (backend(Device)), as in torch.
   Device(std::string_view spec);                                // NOLINT
   Device(const char* spec) : Device(std::string_view(spec)) {}  // NOLINT
 
   static constexpr Device cpu() { return {DeviceType::cpu, 0}; }
   static constexpr Device cuda(int i = 0) { return {DeviceType::cuda, i}; }
-  static constexpr Device sim() { return {DeviceType::sim, 0}; }
+  static constexpr Device sim(int i = 0) { return {DeviceType::sim, i}; }
   // cuda:0 when a GPU backend is available, else cpu.
   static Device best();
 
@@ -34,7 +35,7 @@ struct Device {
   // Host-addressable memory: cpu, and sim (whose "device" memory is host memory).
   bool is_host_accessible() const { return type != DeviceType::cuda; }
 
-  std::string str() const;  // "cpu", "sim", "cuda:0"
+  std::string str() const;  // "cpu", "sim" (sim:0), "sim:1", "cuda:0"
   friend constexpr bool operator==(const Device&, const Device&) = default;
 };
 

@@ -35,7 +35,7 @@ void warn_once(Primitive op, Device device, DType dtype, Dispatch::Route route) 
 
 }  // namespace
 
-Dispatch::Dispatch(Primitive op, Device device, DType dtype) : device_(device) {
+Dispatch::Dispatch(Primitive op, Device device, DType dtype) : device_(device), guard_(device) {
   Backend& own = ember::backend(device);
   if (own.supports(op, dtype)) {
     runner_ = &own;

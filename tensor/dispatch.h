@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "tensor/backend.h"
+#include "tensor/device_guard.h"
 #include "tensor/profiler.h"
 #include "tensor/tensor.h"
 
@@ -50,6 +51,7 @@ class Dispatch {
 
  private:
   Device device_;
+  DeviceGuard guard_;  // the op's device is current while its primitive runs (issue 17)
   Route route_ = Route::own;
   Backend* runner_ = nullptr;
   std::deque<std::pair<Tensor, Tensor>> mirrors_;  // (device tensor, host copy); stable addresses

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "tensor/backend.h"
+#include "tensor/device_guard.h"
 #include "tensor/error.h"
 #include "tensor/profiler.h"
 #include "tensor/raw.h"
@@ -238,6 +239,7 @@ bool copy_pinned_to_device_async(const Tensor& x, void* dst, Device device, size
   std::shared_ptr<CachingHostAllocator> alloc = owner_of(block);
   if (!alloc || alloc->api().copy_target != device.type) return false;
   profiler::record_transfer(profiler::Transfer::h2d, device.type, nbytes);
+  const DeviceGuard guard(device);  // onto the stream of dst's device (issue 17, multidev)
   alloc->copy_to_device_async(dst, block, x.raw_data(), nbytes);
   return true;
 }

@@ -60,6 +60,9 @@ Tensor to_device(const Tensor& x, Device device) {
       backend(device).copy_from_host(out.raw_data(), src.raw_data(), nbytes);
   } else if (device.is_cpu()) {
     backend(from).copy_to_host(out.raw_data(), src.raw_data(), nbytes);
+  } else if (from.type == device.type) {
+    // Between two ordinals of one type (issue 17): peer to peer on cuda, memcpy on sim.
+    backend(device).copy_peer(out.raw_data(), device.index, src.raw_data(), from.index, nbytes);
   } else {  // between two devices that are not host memory: stage through the host
     std::vector<char> staging(nbytes);
     backend(from).copy_to_host(staging.data(), src.raw_data(), nbytes);

@@ -1,6 +1,7 @@
 // Views: new geometry over the same storage. No data moves here.
 #include <algorithm>
 #include <optional>
+#include <string>
 
 #include "tensor/raw.h"
 
@@ -72,10 +73,19 @@ void check_defined(const char* op, const Tensor& t) {
   if (!t.defined()) fail<ValueError>(op, "got an undefined tensor");
 }
 
+namespace {
+// "sim:0" rather than Device::str()'s "sim": both ordinals spelled out, as torch does.
+std::string full_name(Device d) {
+  if (d.is_cpu()) return "cpu";
+  return std::string(d.is_cuda() ? "cuda:" : "sim:") + std::to_string(d.index);
+}
+}  // namespace
+
 void check_same_device(const char* op, const Tensor& a, const Tensor& b) {
   if (a.device() != b.device())
-    fail<DeviceError>(op, "expected tensors on one device, got ", a.device(), " (shape ",
-                      str(a.sizes()), ") and ", b.device(), " (shape ", str(b.sizes()), ")");
+    fail<DeviceError>(op, "expected all tensors to be on the same device, but found at least two",
+                      " devices, ", full_name(a.device()), " (shape ", str(a.sizes()), ") and ",
+                      full_name(b.device()), " (shape ", str(b.sizes()), ")");
 }
 
 Tensor as_strided(const Tensor& x, Shape sizes, Strides strides, int64_t offset) {

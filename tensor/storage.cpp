@@ -84,7 +84,9 @@ Storage::Storage(Device device, void* data, size_t nbytes, std::function<void(vo
 
 Storage::~Storage() {
   if (owned_) {
-    backend(device_).deallocate(data_, nbytes_);
+    // By type, selecting no device: a destructor must not throw, and each runtime finds the
+    // device a block came from itself (issue 17, multidev).
+    backend(device_.type).deallocate(data_, nbytes_);
   } else if (deleter_) {
     deleter_(data_);
   }

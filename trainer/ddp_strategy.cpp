@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "autograd/grad_mode.h"
+#include "tensor/device_guard.h"
 #include "tensor/ops.h"
 #include "trainer/launcher.h"
 #include "trainer/lightning_module.h"
@@ -109,6 +110,10 @@ DDPStrategy::DDPStrategy(DevicesChoice devices, int64_t num_nodes, const std::st
     omp_set_num_threads(std::max(1, omp_get_num_procs() / env.local_world_size));
   const bool cuda = accelerator == "cuda" || accelerator == "gpu" ||
                     (accelerator == "auto" && Device::best().type == DeviceType::cuda);
+  // Each process binds its GPU before NCCL's communicator is made, which takes the current
+  // device (torch.cuda.set_device(LOCAL_RANK) in Lightning's CUDAAccelerator): cuda:1 for
+  // local rank 1. A local rank without a GPU fails here, naming the device count (issue 17).
+  if (cuda) set_device(Device::cuda(env.local_rank));
   pg_ =
       dist::init_process_group({.backend = cuda ? "nccl" : "gloo", .timeout = timeout, .env = env});
   env_ = env;

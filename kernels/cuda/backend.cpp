@@ -187,6 +187,13 @@ class DeviceBackend final : public Backend {
     rt::memcpy_d2h(host_dst, src, nbytes);
   }
   void synchronize() override { rt::synchronize(); }
+  // Several devices (issue 17): the runtime keeps one state per ordinal.
+  int device_count() const override { return rt::device_count(); }
+  int current_device() const override { return rt::current_device(); }
+  void set_device(int index) override { rt::set_device(index); }
+  void copy_peer(void* dst, int dst_index, const void* src, int src_index, size_t nbytes) override {
+    rt::memcpy_peer(dst, dst_index, src, src_index, nbytes);
+  }
 
   void copy(const Tensor& out, const Tensor& in) override {
     auto p = plan<2>({&out, &in});

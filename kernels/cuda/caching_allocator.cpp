@@ -51,15 +51,16 @@ void* CachingAllocator::allocate(size_t nbytes, void* stream) {
   return ptr;
 }
 
-void CachingAllocator::deallocate(void* ptr) noexcept {
-  if (ptr == nullptr) return;
+bool CachingAllocator::deallocate(void* ptr) noexcept {
+  if (ptr == nullptr) return true;
   std::lock_guard<std::mutex> lock(mu_);
   auto it = live_.find(ptr);
-  if (it == live_.end()) return;  // not ours: nothing sane to do in a noexcept path
+  if (it == live_.end()) return false;  // not ours: the caller may try another device's
   const Block b = it->second;
   live_.erase(it);
   stats_.allocated_bytes -= static_cast<int64_t>(b.size);
   free_.emplace(std::make_pair(b.stream, b.size), ptr);
+  return true;
 }
 
 void CachingAllocator::release_cached_locked() {

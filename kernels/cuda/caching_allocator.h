@@ -42,7 +42,8 @@ class CachingAllocator {
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
   void* allocate(size_t nbytes, void* stream);
-  void deallocate(void* ptr) noexcept;
+  // False (and nothing done) when ptr is not one of this allocator's live blocks.
+  bool deallocate(void* ptr) noexcept;
   // Returns every cached (free) block to the device.
   void empty_cache();
   MemoryStats stats() const;

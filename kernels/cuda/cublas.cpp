@@ -6,9 +6,11 @@
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <climits>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "kernels/cuda/dynlib.h"
 #include "kernels/cuda/runtime.h"
@@ -45,8 +47,6 @@ struct Cublas {
   GemmBatchedExFn gemm_batched_ex = nullptr;  // bf16/f16 (issue 16)
   decltype(&cublasGetStatusString) status_string = nullptr;
   decltype(&cublasSetMathMode) set_math_mode = nullptr;
-  bool tf32 = false;  // the handle's math mode: TF32 tensor ops, or the default
-  cublasHandle_t handle = nullptr;
   std::string error;  // why cuBLAS is not usable, when it is not
 };
 
@@ -65,11 +65,6 @@ Cublas* load() {
     c->error = std::string(EMBER_CUBLAS_SONAME) + " lacks a function ember calls";
     return c;
   }
-  cublasStatus_t st = c->create(&c->handle);
-  if (st == CUBLAS_STATUS_SUCCESS)
-    st = c->set_stream(c->handle, static_cast<cudaStream_t>(rt::stream()));
-  if (st != CUBLAS_STATUS_SUCCESS)
-    c->error = std::string("cuBLAS failed to start: ") + c->status_string(st);
   return c;
 }
 
@@ -80,6 +75,32 @@ Cublas& cublas() {
                       " (backends::cuda::matmul = GemmImpl::ember, or EMBER_CUDA_GEMM=tiled,"
                       " selects ember's own GEMM instead)");
   return *c;
+}
+
+// One handle per GPU (issue 17), made on the device's first matmul with it current and
+// bound to its stream; never destroyed, as the library.
+struct Handle {
+  cublasHandle_t handle = nullptr;
+  bool tf32 = false;  // the handle's math mode: TF32 tensor ops, or the default
+};
+
+Handle& current_handle(const Cublas& c) {
+  static std::mutex mu;
+  static auto* handles =
+      new std::vector<Handle>(static_cast<size_t>(std::max(rt::device_count(), 1)));
+  const int index = rt::current_device();
+  std::lock_guard lock(mu);
+  Handle& h = (*handles)[static_cast<size_t>(index)];
+  if (h.handle != nullptr) return h;
+  cublasHandle_t handle = nullptr;
+  cublasStatus_t st = c.create(&handle);
+  if (st == CUBLAS_STATUS_SUCCESS)
+    st = c.set_stream(handle, static_cast<cudaStream_t>(rt::stream()));
+  if (st != CUBLAS_STATUS_SUCCESS)
+    fail<DeviceError>("matmul", "cuBLAS failed to start on cuda:", index, ": ",
+                      c.status_string(st));
+  h.handle = handle;
+  return h;
 }
 
 int as_int(int64_t v, const char* what) {
@@ -95,6 +116,7 @@ void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda,
   // cuBLAS is column-major: compute out^T (n x m) = b^T (n x k) @ a^T (k x m). A row-major
   // operand already is its transpose in column-major terms; a column-major one is not.
   Cublas& c = cublas();
+  Handle& h = current_handle(c);
   const cublasOperation_t op_b = b_row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
   const cublasOperation_t op_a = a_row_major ? CUBLAS_OP_N : CUBLAS_OP_T;
   const int m = as_int(s.n, "n"), n = as_int(s.m, "m"), k = as_int(s.k, "k");
@@ -104,19 +126,19 @@ void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda,
   cublasStatus_t st;
   if (dtype == DType::f32) {
     // backends::cuda::matmul_allow_tf32, read at each call (torch.backends.cuda.matmul).
-    if (const bool tf32 = backends::cuda::matmul_allow_tf32; tf32 != c.tf32) {
-      st = c.set_math_mode(c.handle, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
+    if (const bool tf32 = backends::cuda::matmul_allow_tf32; tf32 != h.tf32) {
+      st = c.set_math_mode(h.handle, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH);
       if (st != CUBLAS_STATUS_SUCCESS)
         fail<Error>("matmul", "cuBLAS math mode failed: ", c.status_string(st));
-      c.tf32 = tf32;
+      h.tf32 = tf32;
     }
     const float one = 1.0f, zero = 0.0f;
-    st = c.sgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const float*>(b), ld_b, s.b_batch,
+    st = c.sgemm(h.handle, op_b, op_a, m, n, k, &one, static_cast<const float*>(b), ld_b, s.b_batch,
                  static_cast<const float*>(a), ld_a, s.a_batch, &zero, static_cast<float*>(out), m,
                  stride_out, batch);
   } else if (dtype == DType::f64) {
     const double one = 1.0, zero = 0.0;
-    st = c.dgemm(c.handle, op_b, op_a, m, n, k, &one, static_cast<const double*>(b), ld_b,
+    st = c.dgemm(h.handle, op_b, op_a, m, n, k, &one, static_cast<const double*>(b), ld_b,
                  s.b_batch, static_cast<const double*>(a), ld_a, s.a_batch, &zero,
                  static_cast<double*>(out), m, stride_out, batch);
   } else if (is_half(dtype)) {
@@ -126,10 +148,10 @@ void cublas_gemm(DType dtype, const GemmShape& s, bool a_row_major, int64_t lda,
     const cudaDataType t = dtype == DType::bf16 ? CUDA_R_16BF : CUDA_R_16F;
     const float one = 1.0f, zero = 0.0f;
     if (batch == 1) {
-      st = c.gemm_ex(c.handle, op_b, op_a, m, n, k, &one, b, t, ld_b, a, t, ld_a, &zero, out, t, m,
+      st = c.gemm_ex(h.handle, op_b, op_a, m, n, k, &one, b, t, ld_b, a, t, ld_a, &zero, out, t, m,
                      CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     } else {
-      st = c.gemm_batched_ex(c.handle, op_b, op_a, m, n, k, &one, b, t, ld_b, s.b_batch, a, t, ld_a,
+      st = c.gemm_batched_ex(h.handle, op_b, op_a, m, n, k, &one, b, t, ld_b, s.b_batch, a, t, ld_a,
                              s.a_batch, &zero, out, t, m, stride_out, batch, CUBLAS_COMPUTE_32F,
                              CUBLAS_GEMM_DEFAULT);
     }

@@ -113,8 +113,15 @@ Cudnn* load() {
   return c;
 }
 
+// One per GPU (issue 17): a handle belongs to the device current when it was made and
+// runs on that device's stream. dlopen counts references, so loading again is cheap.
 Cudnn& loaded() {
-  static Cudnn* c = load();
+  static std::mutex mu;
+  static auto* per_device =
+      new std::vector<Cudnn*>(static_cast<size_t>(std::max(rt::device_count(), 1)), nullptr);
+  std::lock_guard lock(mu);
+  Cudnn*& c = (*per_device)[static_cast<size_t>(rt::current_device())];
+  if (c == nullptr) c = load();
   return *c;
 }
 

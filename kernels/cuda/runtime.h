@@ -31,8 +31,21 @@ struct DeviceProps {
 
 // Whether the device can run work now (cuda: a driver and a GPU; sim: always).
 bool available();
-// Properties of device 0; throws DeviceError when !available().
+// Properties of the current device; throws DeviceError when !available().
 const DeviceProps& props();
+
+// Several devices (issue 17, multidev). Every other function here acts on the calling
+// thread's current device, whose state (memory and its statistics, stream, events, index
+// error slot, library handles) is made on its first use. cuda: cudaGetDeviceCount (0
+// without a GPU) and cudaSetDevice; sim: EMBER_SIM_DEVICES or 2, and a thread_local.
+int device_count();
+int current_device();
+void set_device(int index);  // 0 <= index < device_count(), checked by backend(Device)
+MemoryStats memory_stats(int index);
+void reset_peak_memory_stats(int index);
+void empty_cache(int index);
+// Copies nbytes from src on device src_index to dst on device dst_index; returns when done.
+void memcpy_peer(void* dst, int dst_index, const void* src, int src_index, size_t nbytes);
 
 // Device memory: the caching allocator on cuda, guarded host memory on sim. allocate
 // throws ember::Error naming the requested and free bytes when memory runs out.

@@ -2,13 +2,18 @@
 //
 // The device is opened lazily, on the first question about it, so a process that never
 // touches the GPU never initializes the driver; with no driver or no GPU, available()
-// is false and says why in props()'s error. All work runs on one non-blocking stream.
+// is false and says why in props()'s error. All work of a device runs on one non-blocking
+// stream of its own. Several GPUs (issue 17): each ordinal has its own DeviceState (stream,
+// caching allocator, index error slot), made on the first use of that ordinal; the calling
+// thread's current device is the CUDA runtime's (cudaSetDevice).
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kernels/cuda/caching_allocator.h"
 #include "kernels/cuda/index_error.h"
@@ -41,18 +46,44 @@ struct DeviceState {
   std::unique_ptr<gpu::CachingAllocator> allocator;
 };
 
-DeviceState* open_device() {
-  auto* d = new DeviceState;  // never destroyed: storages may be freed during exit
+// The GPUs visible, asked once; 0 with why() saying why when there is none.
+struct Probe {
   int count = 0;
-  cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    d->why = e != cudaSuccess ? cudaGetErrorString(e) : "no GPU is visible";
-    cudaGetLastError();  // clear the sticky error
+  std::string why;
+};
+const Probe& probe() {
+  static const Probe p = [] {
+    Probe r;
+    cudaError_t e = cudaGetDeviceCount(&r.count);
+    if (e != cudaSuccess || r.count == 0) {
+      r.why = e != cudaSuccess ? cudaGetErrorString(e) : "no GPU is visible";
+      r.count = 0;
+      cudaGetLastError();  // clear the sticky error
+    }
+    return r;
+  }();
+  return p;
+}
+
+// Opens ordinal `index`: its properties, its stream and its caching allocator.
+DeviceState* open_device(int index) {
+  auto* d = new DeviceState;  // never destroyed: storages may be freed during exit
+  if (probe().count == 0) {
+    d->why = probe().why;
     return d;
   }
+  // Opening another ordinal (a peer copy's source, memory_stats(cuda:1)) leaves the
+  // thread's current device as it was.
+  int previous = 0;
+  if (cudaGetDevice(&previous) != cudaSuccess) previous = index;
+  struct Restore {
+    int to;
+    ~Restore() { cudaSetDevice(to); }
+  } restore{previous};
   cudaDeviceProp p{};
-  if ((e = cudaSetDevice(0)) != cudaSuccess ||
-      (e = cudaGetDeviceProperties(&p, 0)) != cudaSuccess ||
+  cudaError_t e;
+  if ((e = cudaSetDevice(index)) != cudaSuccess ||
+      (e = cudaGetDeviceProperties(&p, index)) != cudaSuccess ||
       (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess) {
     d->why = cudaGetErrorString(e);
     return d;
@@ -81,15 +112,39 @@ DeviceState* open_device() {
                                *free_bytes = *total = 0;
                            },
                            [stream] { cudaStreamSynchronize(stream); }},
-      "cuda:0 (" + d->props.name + ")");
+      "cuda:" + std::to_string(index) + " (" + d->props.name + ")");
   d->ok = true;
   return d;
 }
 
-DeviceState& state() {
-  static DeviceState* d = open_device();
+// The state of ordinal `index`, opened on its first use; with no GPU, the one slot says why.
+std::mutex g_states_mu;
+std::vector<DeviceState*>& states() {  // by ordinal; null until opened; never destroyed
+  static auto* s =
+      new std::vector<DeviceState*>(static_cast<size_t>(std::max(probe().count, 1)), nullptr);
+  return *s;
+}
+
+DeviceState& state_of(int index) {
+  std::lock_guard lock(g_states_mu);
+  DeviceState*& d = states()[static_cast<size_t>(index)];
+  if (d == nullptr) d = open_device(index);
   return *d;
 }
+
+// The thread's current GPU. Never throws: deallocate (noexcept) asks it, also while the
+// process exits; a failure reads as device 0.
+int current() noexcept {
+  if (probe().count == 0) return 0;
+  int index = 0;
+  if (cudaGetDevice(&index) != cudaSuccess) {
+    cudaGetLastError();
+    return 0;
+  }
+  return index;
+}
+
+DeviceState& state() { return state_of(current()); }
 
 DeviceState& ready() {
   DeviceState& d = state();
@@ -99,16 +154,53 @@ DeviceState& ready() {
 
 }  // namespace
 
-bool available() { return state().ok; }
+bool available() { return state_of(0).ok; }
+
+int device_count() { return probe().count; }
+int current_device() { return current(); }
+void set_device(int index) {
+  if (current() != index) EMBER_CUDA_CHECK(cudaSetDevice(index));
+}
+
+MemoryStats memory_stats(int index) {
+  DeviceState& d = state_of(index);
+  if (!d.ok) fail<DeviceError>("cuda", "no usable GPU: ", d.why);
+  return d.allocator->stats();
+}
+void reset_peak_memory_stats(int index) {
+  DeviceState& d = state_of(index);
+  if (d.ok) d.allocator->reset_peak();
+}
+void empty_cache(int index) {
+  DeviceState& d = state_of(index);
+  if (d.ok) d.allocator->empty_cache();
+}
+
+// Peer to peer: the source's queued kernels finish first, the copy runs on the destination's
+// stream (cudaMemcpyPeerAsync goes through the host when the two GPUs have no peer access),
+// and it is waited for, so either side may be freed or reused once this returns.
+void memcpy_peer(void* dst, int dst_index, const void* src, int src_index, size_t nbytes) {
+  if (nbytes == 0) return;
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(state_of(src_index).stream));
+  cudaStream_t s = state_of(dst_index).stream;
+  EMBER_CUDA_CHECK(cudaMemcpyPeerAsync(dst, dst_index, src, src_index, nbytes, s));
+  EMBER_CUDA_CHECK(cudaStreamSynchronize(s));
+}
 const DeviceProps& props() { return ready().props; }
 
 void* allocate(size_t nbytes) {
   DeviceState& d = ready();
   return d.allocator->allocate(nbytes, d.stream);
 }
+// The block's own allocator takes it back, whichever device is current: the current one's
+// is asked first (the usual case), then every other opened device's.
 void deallocate(void* ptr) noexcept {
   DeviceState& d = state();
-  if (d.allocator) d.allocator->deallocate(ptr);
+  if (d.allocator && d.allocator->deallocate(ptr)) return;
+  std::lock_guard lock(g_states_mu);  // then an allocator's own mutex: never the reverse
+  for (DeviceState* other : states())
+    if (other != nullptr && other != &d && other->allocator && other->allocator->deallocate(ptr))
+      return;
 }
 MemoryStats memory_stats() { return ready().allocator->stats(); }
 void reset_peak_memory_stats() { ready().allocator->reset_peak(); }
@@ -146,26 +238,33 @@ void synchronize() {
 }
 
 // Mapped pinned host memory: kernels write it over the bus, the host reads it after a sync
-// without a copy (so an error check costs no transfer).
+// without a copy (so an error check costs no transfer). One per device, made with it current.
 namespace {
 struct MappedSlot {
   IndexErrorSlot* host = nullptr;
   IndexErrorSlot* device = nullptr;
 };
+MappedSlot make_mapped_slot() {
+  ready();
+  MappedSlot m;
+  void* p = nullptr;
+  EMBER_CUDA_CHECK(cudaHostAlloc(&p, sizeof(IndexErrorSlot), cudaHostAllocMapped));
+  m.host = static_cast<IndexErrorSlot*>(p);
+  *m.host = IndexErrorSlot{};
+  void* dp = nullptr;
+  EMBER_CUDA_CHECK(cudaHostGetDevicePointer(&dp, p, 0));
+  m.device = static_cast<IndexErrorSlot*>(dp);
+  return m;
+}
 MappedSlot& mapped_slot() {
-  static MappedSlot s = [] {
-    ready();
-    MappedSlot m;
-    void* p = nullptr;
-    EMBER_CUDA_CHECK(cudaHostAlloc(&p, sizeof(IndexErrorSlot), cudaHostAllocMapped));
-    m.host = static_cast<IndexErrorSlot*>(p);
-    *m.host = IndexErrorSlot{};
-    void* dp = nullptr;
-    EMBER_CUDA_CHECK(cudaHostGetDevicePointer(&dp, p, 0));
-    m.device = static_cast<IndexErrorSlot*>(dp);
-    return m;
-  }();
-  return s;
+  static std::mutex mu;
+  static auto* slots =
+      new std::vector<std::optional<MappedSlot>>(static_cast<size_t>(std::max(probe().count, 1)));
+  const int index = current();
+  std::lock_guard lock(mu);
+  std::optional<MappedSlot>& s = (*slots)[static_cast<size_t>(index)];
+  if (!s) s = make_mapped_slot();
+  return *s;
 }
 }  // namespace
 

@@ -1,5 +1,6 @@
 #include "kernels/sim/memory.h"
 
+#include <array>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -24,12 +25,13 @@ constexpr unsigned char kPoisonByte = 0xFF;
 struct Allocation {
   size_t nbytes;      // asked for
   size_t tail_bytes;  // guard after the data (>= kGuardBytes, pads to 64)
+  int device;         // the simulated device it was made on
 };
 
 struct Registry {
   std::mutex mu;
-  std::map<uintptr_t, Allocation> live;  // by data address
-  MemoryStats stats;
+  std::map<uintptr_t, Allocation> live;        // by data address
+  std::array<MemoryStats, kMaxDevices> stats;  // per simulated device (issue 17)
 };
 
 Registry& registry() {
@@ -70,8 +72,8 @@ int64_t first_bad(const unsigned char* p, size_t n) {
 
 }  // namespace
 
-void* device_malloc(size_t nbytes) {
-  Allocation a{nbytes, tail_for(nbytes)};
+void* device_malloc(size_t nbytes, int device) {
+  Allocation a{nbytes, tail_for(nbytes), device};
   const size_t total = kGuardBytes + nbytes + a.tail_bytes;
   auto* base = static_cast<unsigned char*>(std::aligned_alloc(64, total));
   if (base == nullptr)
@@ -84,12 +86,12 @@ void* device_malloc(size_t nbytes) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
   r.live.emplace(reinterpret_cast<uintptr_t>(data), a);
-  r.stats.num_allocs++;
-  r.stats.num_device_allocs++;
-  r.stats.allocated_bytes += static_cast<int64_t>(nbytes);
-  r.stats.reserved_bytes += static_cast<int64_t>(total);
-  if (r.stats.allocated_bytes > r.stats.peak_allocated_bytes)
-    r.stats.peak_allocated_bytes = r.stats.allocated_bytes;
+  MemoryStats& st = r.stats.at(static_cast<size_t>(device));
+  st.num_allocs++;
+  st.num_device_allocs++;
+  st.allocated_bytes += static_cast<int64_t>(nbytes);
+  st.reserved_bytes += static_cast<int64_t>(total);
+  if (st.allocated_bytes > st.peak_allocated_bytes) st.peak_allocated_bytes = st.allocated_bytes;
   return data;
 }
 
@@ -104,23 +106,25 @@ void device_free(void* ptr) noexcept {
     if (it == r.live.end()) return;  // not ours: nothing sane to do in a noexcept path
     a = it->second;
     r.live.erase(it);
-    r.stats.allocated_bytes -= static_cast<int64_t>(a.nbytes);
-    r.stats.reserved_bytes -= static_cast<int64_t>(kGuardBytes + a.nbytes + a.tail_bytes);
+    MemoryStats& st = r.stats[static_cast<size_t>(a.device)];
+    st.allocated_bytes -= static_cast<int64_t>(a.nbytes);
+    st.reserved_bytes -= static_cast<int64_t>(kGuardBytes + a.nbytes + a.tail_bytes);
   }
   unpoison_guards(data, a);
   std::free(data - kGuardBytes);
 }
 
-MemoryStats memory_stats() {
+MemoryStats memory_stats(int device) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
-  return r.stats;
+  return r.stats.at(static_cast<size_t>(device));
 }
 
-void reset_peak_memory_stats() {
+void reset_peak_memory_stats(int device) {
   Registry& r = registry();
   std::lock_guard<std::mutex> lock(r.mu);
-  r.stats.peak_allocated_bytes = r.stats.allocated_bytes;
+  MemoryStats& st = r.stats.at(static_cast<size_t>(device));
+  st.peak_allocated_bytes = st.allocated_bytes;
 }
 
 void check_guards(const char* kernel) {

@@ -16,10 +16,15 @@ namespace ember::sim {
 
 inline constexpr size_t kGuardBytes = 64;
 
-void* device_malloc(size_t nbytes);  // throws ember::Error when the host is out of memory
+// The most simulated devices (EMBER_SIM_DEVICES); each keeps its own statistics (issue 17).
+inline constexpr int kMaxDevices = 16;
+
+// On simulated device `device` (< kMaxDevices); throws ember::Error when the host is out of
+// memory. device_free counts the release on the allocation's device, whichever is current.
+void* device_malloc(size_t nbytes, int device = 0);
 void device_free(void* ptr) noexcept;
-MemoryStats memory_stats();
-void reset_peak_memory_stats();
+MemoryStats memory_stats(int device);
+void reset_peak_memory_stats(int device);
 // Throws ember::Error naming `kernel` if a guard of a live allocation changed, and restores
 // the guard (the error is reported once).
 void check_guards(const char* kernel);

@@ -48,7 +48,10 @@ std::set<std::string> registry_names() {
 
 // Memory methods are not ops: the allocator and memory tests cover them.
 const std::set<std::string> kMemoryMethods = {"deallocate", "copy_from_host", "copy_to_host",
-                                              "synchronize"};
+                                              "synchronize",
+                                              // several devices (issue 17): memory and device
+                                              // selection, tests/sim/multi_device_test.cpp
+                                              "set_device", "copy_peer"};
 
 // Primitives whose cases go by other names.
 const std::map<std::string, std::vector<std::string>> kPrimitiveCases = {

@@ -270,11 +270,14 @@ TEST(Errors, DeviceParse) {
   EXPECT_EMBER_ERROR(ValueError, Device("gpu"), HasSubstr("Device"), HasSubstr("gpu"));
   EXPECT_EMBER_ERROR(ValueError, Device("cuda:x"), HasSubstr("cuda:x"));
   EXPECT_EMBER_ERROR(ValueError, Device("cuda:-1"), HasSubstr("cuda:-1"));
-  EXPECT_EMBER_ERROR(ValueError, Device("sim:1"), HasSubstr("sim:1"));
+  EXPECT_EMBER_ERROR(ValueError, Device("cpu:1"), HasSubstr("cpu:1"));  // one host
+  EXPECT_EMBER_ERROR(ValueError, Device("sim:"), HasSubstr("sim:"));
   EXPECT_EMBER_ERROR(ValueError, Device(""), HasSubstr("Device"));
   // The good spellings parse.
   EXPECT_EQ(Device("cuda:1"), Device::cuda(1));
   EXPECT_EQ(Device("sim"), Device::sim());
+  EXPECT_EQ(Device("sim:1"), Device::sim(1));  // issue 17: several simulated devices
+  EXPECT_EQ(Device("sim:0"), Device::sim());
   EXPECT_EQ(Device("cpu"), Device::cpu());
 }
 
