@@ -22,15 +22,23 @@ const char* op_name(const Pool2dParams& p) {
   return p.adaptive ? "adaptive_avg_pool2d" : "avg_pool2d";
 }
 
+// The backward op's name: a literal, since the profiler keeps the pointer until it stops
+// (a std::string built here dangled, and the profile printed what reused its memory).
+const char* backward_name(const Pool2dParams& p) {
+  if (p.mode == PoolMode::max)
+    return p.adaptive ? "adaptive_max_pool2d_backward" : "max_pool2d_backward";
+  return p.adaptive ? "adaptive_avg_pool2d_backward" : "avg_pool2d_backward";
+}
+
 // The gradient of pool2d for the input of shape x_shape: g and indices (max) of the values'
 // shape.
 Tensor pool_input_grad(const Tensor& g, const Tensor& indices, const Shape& x_shape,
                        const Pool2dParams& p) {
-  const std::string op = std::string(op_name(p)) + "_backward";
-  Tensor dx = raw::pool2d_backward(op.c_str(), x_shape, g, indices, p);
+  const char* op = backward_name(p);
+  Tensor dx = raw::pool2d_backward(op, x_shape, g, indices, p);
   if (needs_grad({&g})) {
     const Shape gs = g.sizes();
-    record(op + "_backward", {g}, dx, [=](const TensorList& u) {
+    record(std::string(op) + "_backward", {g}, dx, [=](const TensorList& u) {
       if (!u[0].defined()) return TensorList{Tensor()};
       if (p.mode == PoolMode::avg)
         return TensorList{pool2d(u[0], p, gs.end()[-2], gs.end()[-1]).first};
