@@ -15,6 +15,8 @@
 
 #include <ember/ember.h>
 
+#include "half_compare.h"
+
 namespace ember {
 namespace {
 
@@ -24,20 +26,8 @@ using nn::RNN;
 using nn::RNNBase;
 using nn::RNNOptions;
 
-double eps_of(DType dt) { return dt == DType::bf16 ? 0x1p-7 : 0x1p-10; }
-
-// |a - b| <= tol (1 + |b|) elementwise, a (16-bit) against b (f32).
-void expect_close(const Tensor& a, const Tensor& b, double tol, const std::string& what) {
-  ASSERT_EQ(a.sizes(), b.sizes()) << what;
-  const std::vector<double> x = a.cpu().to(DType::f64).contiguous().to_vector<double>();
-  const std::vector<double> y = b.cpu().to(DType::f64).contiguous().to_vector<double>();
-  int bad = 0;
-  for (size_t i = 0; i < x.size(); ++i) {
-    if (std::fabs(x[i] - y[i]) <= tol * (1 + std::fabs(y[i]))) continue;
-    if (bad++ < 3) ADD_FAILURE() << what << " at " << i << ": " << x[i] << " vs " << y[i];
-  }
-  EXPECT_EQ(bad, 0) << what;
-}
+using testing_half::eps_of;
+using testing_half::expect_close;
 
 enum class Kind { lstm, gru, rnn };
 

@@ -13,16 +13,12 @@
 #include <vector>
 
 #include "ember/ember.h"
+#include "omp_threads.h"
 
 namespace ember {
 namespace {
 
-// Sets the OpenMP thread count for one test and restores it.
-struct Threads {
-  int saved = omp_get_max_threads();
-  explicit Threads(int n) { omp_set_num_threads(n); }
-  ~Threads() { omp_set_num_threads(saved); }
-};
+using testing_threads::Threads;
 
 // a (M, K) @ b (K, N), with a built as (K, M).t() when a_t and b as (N, K).t() when b_t,
 // compared with a sum in double, elementwise within 1e-5 (f32; 1e-12 for f64) of

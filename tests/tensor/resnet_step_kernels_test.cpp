@@ -13,17 +13,13 @@
 #include <vector>
 
 #include "ember/ember.h"
+#include "omp_threads.h"
 #include "tensor/profiler.h"
 
 namespace ember {
 namespace {
 
-// Sets the OpenMP thread count for one test and restores it.
-struct Threads {
-  int saved = omp_get_max_threads();
-  explicit Threads(int n) { omp_set_num_threads(n); }
-  ~Threads() { omp_set_num_threads(saved); }
-};
+using testing_threads::Threads;
 
 constexpr int64_t kRows = 129, kCols = 517;  // 66693 elements: over the parallel grain
 
