@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/fast_math.h"
+#include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/widen.h"
 #include "kernels/scalar_semantics.h"
@@ -42,6 +43,26 @@ void map1(const Tensor& out, const Tensor& in, F f) {
       for (int64_t i = 0; i < n; ++i)
         *reinterpret_cast<O*>(ptr[0] + i * st[0]) =
             f(*reinterpret_cast<const I*>(ptr[1] + i * st[1]));
+    }
+  });
+}
+
+// The f32 <-> bf16/f16 casts every half kernel makes around its f32 body (widen.h): unit-stride
+// runs through half_rows.h's vector conversions, bit-equal to convert's scalar ones.
+template <typename O, typename I>
+void cast_half_rows(const Tensor& out, const Tensor& in) {
+  auto p = plan_loop<2>({&out, &in});
+  run_loop(p, [&](const std::array<char*, 2>& ptr, const std::array<int64_t, 2>& st, int64_t n) {
+    if (unit_stride<O, I>(st)) {
+      if constexpr (std::is_same_v<I, float>) {
+        narrow_row(reinterpret_cast<const float*>(ptr[1]), reinterpret_cast<O*>(ptr[0]), n);
+      } else {
+        widen_row(reinterpret_cast<const I*>(ptr[1]), reinterpret_cast<float*>(ptr[0]), n);
+      }
+    } else {
+      for (int64_t i = 0; i < n; ++i)
+        *reinterpret_cast<O*>(ptr[0] + i * st[0]) =
+            convert<O>(*reinterpret_cast<const I*>(ptr[1] + i * st[1]));
     }
   });
 }
@@ -296,6 +317,10 @@ void CpuBackend::copy(const Tensor& out, const Tensor& in) {
     dispatch_all(in.dtype(), "copy", [&](auto i) {
       using I = decltype(i);
       if (copy_transposed<O, I>(out, in)) return;
+      if constexpr ((std::is_same_v<I, float> && is_half_v<O>) ||
+                    (std::is_same_v<O, float> && is_half_v<I>)) {
+        return cast_half_rows<O, I>(out, in);
+      }
       map1<O, I>(out, in, [](I v) { return convert<O>(v); });
     });
   });

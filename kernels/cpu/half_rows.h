@@ -7,10 +7,11 @@
 // NaN quieted with its top payload bits, 65520 and up to inf, as tensor/half.h; a signalling
 // f16 NaN, which vcvtph2ps would quiet, widens through the scalar code). bf16
 // widens by a 16-bit shift and narrows with half.h's bit trick (add 0x7fff + the kept lsb,
-// NaN quieted) on 8 lanes with AVX2. AVX512-BF16's `vcvtneps2bf16` is not used although
-// this machine has it: it flushes f32 subnormals to zero, which the scalar rounding does
-// not, and a kernel's result must not depend on the CPU it ran on. Tails and builds without
-// AVX2/F16C take the scalar conversions of tensor/half.h.
+// NaN quieted) on 8 lanes with AVX2, or with AVX512-BF16's `vcvtneps2bf16` on 16 lanes where
+// the build's CPU has it (-march=native). That instruction rounds to nearest even and quiets
+// NaN exactly as half.h does, but flushes f32 subnormals to zero: a block holding one takes
+// the AVX2 code instead, so a result never depends on the CPU it ran on. Tails and builds
+// without AVX2/F16C take the scalar conversions of tensor/half.h.
 #pragma once
 
 #include <omp.h>
@@ -23,6 +24,12 @@
 #define EMBER_HALF_ROWS_SIMD 1
 #else
 #define EMBER_HALF_ROWS_SIMD 0
+#endif
+#if EMBER_HALF_ROWS_SIMD && defined(__AVX512BF16__) && defined(__AVX512VL__)
+#include <cstring>
+#define EMBER_HALF_ROWS_AVX512BF16 1
+#else
+#define EMBER_HALF_ROWS_AVX512BF16 0
 #endif
 
 #include "kernels/cpu/loops.h"
@@ -66,6 +73,18 @@ inline void widen_row(const f16* src, float* dst, int64_t n) {
 // dst[0, n) = src[0, n) rounded to nearest, ties to even (one rounding).
 inline void narrow_row(const float* src, bf16* dst, int64_t n) {
   int64_t i = 0;
+#if EMBER_HALF_ROWS_AVX512BF16
+  const __m512i exp_bits = _mm512_set1_epi32(0x7f800000), mag_bits = _mm512_set1_epi32(0x7fffffff);
+  for (; i + 16 <= n; i += 16) {
+    const __m512 x = _mm512_loadu_ps(src + i);
+    const __m512i xi = _mm512_castps_si512(x);
+    // Subnormal lanes: exponent 0, magnitude not 0 (the instruction would flush them).
+    const __mmask16 exp0 = _mm512_testn_epi32_mask(xi, exp_bits);
+    if (_mm512_mask_test_epi32_mask(exp0, xi, mag_bits) != 0) break;  // AVX2 code from here
+    const __m256bh h = _mm512_cvtneps_pbh(x);
+    std::memcpy(static_cast<void*>(dst + i), &h, sizeof h);
+  }
+#endif
 #if EMBER_HALF_ROWS_SIMD
   const __m256i abs_mask = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
   const __m256i bias = _mm256_set1_epi32(0x7fff), one = _mm256_set1_epi32(1);

@@ -62,6 +62,59 @@ void expect_narrow_exact() {
     ASSERT_EQ(out[i].bits, H(in[i]).bits) << "f32 " << in[i] << " at " << i;
 }
 
+// The same patterns without f32 subnormals, so that every block takes the 16-lane
+// AVX512-BF16 code where the build has it (a subnormal sends the rest of a row to AVX2),
+// then with one subnormal in the middle of a long row.
+TEST(HalfRows, Bf16NarrowsAsTheScalarRoundingInEveryVectorPath) {
+  std::vector<float> in;
+  for (float f : rounding_inputs()) {
+    uint32_t b;
+    std::memcpy(&b, &f, sizeof b);
+    if ((b & 0x7f800000u) != 0 || (b & 0x7fffffu) == 0) in.push_back(f);
+  }
+  for (int round = 0; round < 2; ++round) {
+    if (round == 1) in[in.size() / 2 + 5] = from_bits(0x00012345u);  // a subnormal
+    std::vector<bf16> out(in.size(), bf16::from_bits(0x1234));
+    cpu::narrow_row(in.data(), out.data(), static_cast<int64_t>(in.size()));
+    for (size_t i = 0; i < in.size(); ++i)
+      ASSERT_EQ(out[i].bits, bf16(in[i]).bits) << "f32 " << in[i] << " at " << i;
+  }
+}
+
+// A strided and a contiguous f32 <-> bf16/f16 cast (the copy kernel's row path) give the
+// scalar conversion's bits.
+TEST(HalfRows, CastsThroughTheCopyKernelMatchTheScalarConversion) {
+  const std::vector<float> v = rounding_inputs();
+  Tensor x = from_vector(v, {static_cast<int64_t>(v.size())});
+  for (DType dt : {DType::bf16, DType::f16}) {
+    Tensor h = x.to(dt);
+    Tensor hs = x.slice(0, 1, x.size(0), 3).to(dt);  // stride 3
+    const auto* hp = static_cast<const uint16_t*>(h.raw_data());
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint16_t want = dt == DType::bf16 ? bf16(v[i]).bits : f16(v[i]).bits;
+      ASSERT_EQ(hp[i], want) << to_string(dt) << " " << v[i] << " at " << i;
+    }
+    Tensor hsc = hs.contiguous();
+    const auto* hsp = static_cast<const uint16_t*>(hsc.raw_data());
+    for (int64_t i = 0; i < hs.size(0); ++i) {
+      const float f = v[static_cast<size_t>(1 + 3 * i)];
+      ASSERT_EQ(hsp[i], dt == DType::bf16 ? bf16(f).bits : f16(f).bits) << i;
+    }
+    // Back to f32: exact, NaN bits aside (compared as NaN).
+    Tensor back = h.to(DType::f32);
+    const std::vector<float> b = back.to_vector<float>();
+    for (size_t i = 0; i < v.size(); ++i) {
+      const float want =
+          dt == DType::bf16 ? static_cast<float>(bf16(v[i])) : static_cast<float>(f16(v[i]));
+      if (std::isnan(want)) {
+        ASSERT_TRUE(std::isnan(b[i])) << i;
+      } else {
+        ASSERT_EQ(b[i], want) << i;
+      }
+    }
+  }
+}
+
 TEST(HalfRows, Bf16WidensEveryPatternExactly) { expect_widen_exact<bf16>(); }
 TEST(HalfRows, F16WidensEveryPatternExactly) { expect_widen_exact<f16>(); }
 TEST(HalfRows, Bf16NarrowsAsTheScalarRounding) { expect_narrow_exact<bf16>(); }
