@@ -1,4 +1,5 @@
 // Differentiable views, copies, joins and indexing, and the in-place ops.
+#include <algorithm>
 #include <numeric>
 
 #include "autograd/recording.h"
@@ -30,7 +31,15 @@ Tensor view_op(const char* node, const Tensor& x, Tensor y, Rule rule) {
 Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t start, int64_t end,
                       int64_t step) {
   Tensor out = raw::empty(shape, g.dtype(), g.device());
-  raw::fill_(out, 0);
+  // With step 1 only the complement of the slice is zeroed, not what the copy overwrites
+  // (issue 19: the pieces of the GPT's qkv split each zeroed the whole (B, T, 3C)).
+  if (step == 1) {
+    if (std::min(start, end) > 0) raw::fill_(raw::slice(out, dim, 0, std::min(start, end), 1), 0);
+    if (end < shape[static_cast<size_t>(dim)])
+      raw::fill_(raw::slice(out, dim, end, shape[static_cast<size_t>(dim)], 1), 0);
+  } else {
+    raw::fill_(out, 0);
+  }
   raw::copy_(raw::slice(out, dim, start, end, step), g);
   if (needs_grad({&g}))
     record("SliceBackwardBackward", {g}, out,

@@ -504,6 +504,8 @@ class Backend {
   // Reduces each row of the contiguous (R, K) `in` into out (R) contiguous. For max/min,
   // `indices` is either undefined or an i64 (R) tensor receiving the first arg of the
   // extreme (NaN counts as the extreme, as in PyTorch). K may be 0 only for sum/prod.
+  // For sum and mean, `in` may instead have strides (1, R), columns contiguous: the sum
+  // over the leading dims of a contiguous input, passed without a copy (issue 19).
   virtual void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
                       int64_t correction) = 0;
   // out (B, M, N) contiguous = a (B, M, K) @ b (B, K, N); a and b are strided (batch

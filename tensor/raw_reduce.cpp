@@ -85,6 +85,33 @@ Tensor reduce(ReduceOp op, const Tensor& x, const DimList& dims, bool keepdim, i
       return as_strided(r, kept, contiguous_strides(kept), r.storage_offset());
     }
   }
+  // A sum or mean over the leading dims of a contiguous input (Linear's bias gradient: dims
+  // 0, 1 of a (B, T, N) gradient) goes to the backend as the (R, K) view with strides (1, R),
+  // columns contiguous, and is summed down the columns in place: permuting the reduced dims
+  // last would copy the whole input first (issue 19, gptstep).
+  if ((op == ReduceOp::sum || op == ReduceOp::mean) && x.dtype() == dt && !is_half(dt) &&
+      x.is_contiguous()) {
+    const DimList red = wrap_dims(name, dims, x.dim());
+    const auto lead = static_cast<int64_t>(red.size());
+    if (lead > 0 && lead < x.dim() && red.back() == lead - 1) {
+      int64_t K = 1, R = 1;
+      Shape out_shape;
+      for (int64_t d = 0; d < x.dim(); ++d) {
+        const int64_t size = x.sizes()[static_cast<size_t>(d)];
+        if (d < lead) {
+          K *= size;
+          if (keepdim) out_shape.push_back(1);
+        } else {
+          R *= size;
+          out_shape.push_back(size);
+        }
+      }
+      Tensor out = empty({R}, dt, x.device());
+      const Tensor columns = as_strided(x, {R, K}, {1, R}, x.storage_offset());
+      if (R > 0) backend(x.device()).reduce(op, out, Tensor(), columns, correction);
+      return as_strided(out, out_shape, contiguous_strides(out_shape), 0);
+    }
+  }
   ReducePlan p = plan_reduce(name, x, dims, keepdim, dt);
   if (p.K == 0 && (op == ReduceOp::max || op == ReduceOp::min) && p.rows.size(0) > 0)
     fail<ShapeError>(name, "cannot reduce over a zero-size dim of shape ", str(x.sizes()),

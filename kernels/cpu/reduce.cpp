@@ -1,4 +1,5 @@
-// Row reductions of the cpu backend: in (R, K) contiguous -> out (R).
+// Row reductions of the cpu backend: in (R, K) contiguous -> out (R); sums and means also
+// take in with columns contiguous (strides (1, R)).
 // Floating sums accumulate in f64, so an f32 sum of 1e7 elements stays exact to f32
 // precision; var is two-pass (mean, then squared deviations) for stability.
 #include <omp.h>
@@ -124,6 +125,52 @@ void reduce_rows(ReduceOp op, T* out, int64_t* indices, const T* in, int64_t R, 
   for (int64_t r = 0; r < R; ++r) row(r);
 }
 
+// Sums (or means) down the columns of an (R, K) `in` stored columns contiguous: element
+// (r, k) at k * R + r, a contiguous input whose leading dims are reduced (a bias gradient).
+// Reading it in place, row after row, avoids the permuted copy. The K input rows are cut
+// into fixed blocks of kColRows and the R outputs into chunks of kColChunk (whose f64
+// accumulators stay in L1); each (block, chunk) task sums its rows into its own partial
+// row, and the partial rows are added in block order, so the result does not depend on the
+// thread count.
+constexpr int64_t kColRows = 256;
+constexpr int64_t kColChunk = 512;
+
+template <typename T>
+void sum_columns(ReduceOp op, T* out, const T* in, int64_t R, int64_t K) {
+  using A = acc_t<T>;
+  const int64_t blocks = std::max<int64_t>((K + kColRows - 1) / kColRows, 1);
+  const int64_t chunks = (R + kColChunk - 1) / kColChunk;
+  std::vector<A> partial(static_cast<size_t>(blocks * R));
+  const bool parallel = R * K >= kParallelGrain && !omp_in_parallel();
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t task = 0; task < blocks * chunks; ++task) {
+    const int64_t b = task / chunks, c0 = task % chunks * kColChunk;
+    const int64_t n = std::min(kColChunk, R - c0);
+    A* __restrict acc = partial.data() + b * R + c0;
+    std::fill(acc, acc + n, A{0});
+    for (int64_t k = b * kColRows; k < std::min(K, (b + 1) * kColRows); ++k) {
+      const T* __restrict x = in + k * R + c0;
+      for (int64_t j = 0; j < n; ++j) acc[j] += static_cast<A>(x[j]);
+    }
+  }
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t c0 = c * kColChunk, n = std::min(kColChunk, R - c0);
+    A* __restrict acc = partial.data() + c0;
+    for (int64_t b = 1; b < blocks; ++b) {
+      const A* __restrict more = partial.data() + b * R + c0;
+      for (int64_t j = 0; j < n; ++j) acc[j] += more[j];
+    }
+    for (int64_t j = 0; j < n; ++j) {
+      if (op == ReduceOp::mean) {
+        out[c0 + j] = static_cast<T>(static_cast<double>(acc[j]) / static_cast<double>(K));
+      } else {
+        out[c0 + j] = static_cast<T>(acc[j]);
+      }
+    }
+  }
+}
+
 }  // namespace
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
@@ -133,6 +180,22 @@ void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& indices, c
     Tensor o = wide_output(out);
     reduce(op, o, indices, widened(*this, in), correction);
     if (!o.is_same(out)) copy(out, o);
+    return;
+  }
+  // Columns contiguous (strides (1, R)): a sum or mean over the leading dims of a contiguous
+  // input (raw::reduce, issue 19); other ops get the row layout they expect.
+  if (R > 1 && K > 1 && in.stride(1) != 1) {
+    if (op != ReduceOp::sum && op != ReduceOp::mean) {
+      Tensor rows = raw::empty(in.sizes(), in.dtype(), in.device());
+      copy(rows, in);
+      reduce(op, out, indices, rows, correction);
+      return;
+    }
+    EMBER_DISPATCH(in.dtype(), to_string(op), [&](auto tag) {
+      using T = decltype(tag);
+      sum_columns<T>(op, static_cast<T*>(out.raw_data()), static_cast<const T*>(in.raw_data()), R,
+                     K);
+    });
     return;
   }
   EMBER_DISPATCH(in.dtype(), to_string(op), [&](auto tag) {

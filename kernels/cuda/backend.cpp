@@ -236,6 +236,13 @@ class DeviceBackend final : public Backend {
 
   void reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
               int64_t correction) override {
+    // The kernel reads rows: a columns-contiguous `in` (a sum over leading dims, issue 19)
+    // is copied into that layout first.
+    if (!in.is_contiguous()) {
+      Tensor rows = raw::empty(in.sizes(), in.dtype(), in.device());
+      copy(rows, in);
+      return reduce(op, out, indices, rows, correction);
+    }
     auto* idx = indices.defined() ? static_cast<int64_t*>(indices.raw_data()) : nullptr;
     launch_reduce(op, in.dtype(), out.raw_data(), idx, in.raw_data(), in.size(0), in.size(1),
                   correction);

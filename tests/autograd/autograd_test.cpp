@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <thread>
 
 #include <ember/ember.h>
@@ -222,6 +223,35 @@ TEST(Autograd, BroadcastGradientsReduceToInputShapes) {
   EXPECT_EQ(b.grad().sizes(), (Shape{4}));
   double bsum = b.sum().item<double>();
   for (double v : values(a.grad())) EXPECT_NEAR(v, bsum, 1e-12);
+}
+
+// SliceBackward zeroes only the complement of a step-1 slice (issue 19): the gradient is g
+// in the slice and exactly 0 elsewhere even where freed memory held NaN before.
+TEST(Autograd, SliceGradientIsZeroOutsideTheSlice) {
+  struct Case {
+    int64_t dim, start, end, step;
+  };
+  for (const Case& c : {Case{2, 4, 8, 1}, Case{2, 0, 4, 1}, Case{2, 8, 12, 1}, Case{0, 1, 2, 1},
+                        Case{1, 1, 5, 2}, Case{2, 5, 5, 1}}) {
+    for (int i = 0; i < 4; ++i) (void)full({3, 5, 12}, std::nan(""), f64());  // poison the pool
+    Tensor x = randn({3, 5, 12}, f64()).requires_grad_();
+    Tensor y = x.slice(c.dim, c.start, c.end, c.step);
+    Tensor g = randn(y.sizes(), f64());
+    y.backward(g);
+    std::vector<double> got = values(x.grad());
+    Tensor w = zeros({3, 5, 12}, f64());
+    w.slice(c.dim, c.start, c.end, c.step).copy_(g);
+    EXPECT_EQ(got, values(w)) << "slice(" << c.dim << ", " << c.start << ", " << c.end << ", "
+                              << c.step << ")";
+  }
+  // The pieces of a split each give their part; together they add up to the full gradient.
+  Tensor x = randn({2, 3, 12}, f64()).requires_grad_();
+  std::vector<Tensor> qkv = x.split(4, -1);
+  Tensor g = randn({2, 3, 12}, f64());
+  (qkv[0] * g.slice(2, 0, 4) + qkv[1] * g.slice(2, 4, 8) + qkv[2] * g.slice(2, 8, 12))
+      .sum()
+      .backward();
+  EXPECT_EQ(values(x.grad()), values(g));
 }
 
 TEST(Autograd, MixedDtypesGiveGradientsInEachInputsDtype) {

@@ -164,6 +164,12 @@ void add_reductions(std::vector<OpCase>& out) {
     m.dist = Dist::positive;
     add_reduce(out, m, DType::f32, {In{{100000, 3}}, {0}, false}, DType::f32);
   }
+  // Sums and means over the leading dims of a contiguous input run down its columns in
+  // place (issue 19): several row blocks of 256 and column chunks of 512, both with a rest.
+  for (size_t i : {0, 1})
+    add_reduce(out, specs[i], DType::f32, {In{{2, 150, 600}}, {0, 1}, true}, DType::f32);
+  add_reduce(out, specs[0], DType::f64, {In{{300, 5, 2}}, {0}, false}, DType::f64);
+  add_reduce(out, specs[0], DType::i64, {In{{300, 7}}, {0}, false}, DType::i64);
   // var/std over a single element with Bessel's correction is NaN (0/0), as in PyTorch.
   add_reduce(out, specs[3], DType::f32, {In{{3, 1}}, {1}, false}, DType::f32);
   out.back().grad_inputs.clear();  // NaN has no gradient to check
