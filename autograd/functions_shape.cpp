@@ -47,6 +47,13 @@ Tensor slice_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t 
   return out;
 }
 
+std::vector<Shape> shapes_of(const std::vector<Tensor>& tensors) {
+  std::vector<Shape> shapes;
+  shapes.reserve(tensors.size());
+  for (const Tensor& t : tensors) shapes.push_back(t.sizes());
+  return shapes;
+}
+
 Tensor select_backward(const Tensor& g, const Shape& shape, int64_t dim, int64_t index) {
   Tensor out = raw::empty(shape, g.dtype(), g.device());
   raw::fill_(out, 0);
@@ -253,10 +260,28 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& split_siz
     fail<ShapeError>("split", "split sizes ", str(split_sizes), " sum to ", total, " but dim ", d,
                      " of shape ", str(x.sizes()), " has size ", x.sizes()[d]);
   std::vector<Tensor> out;
+  out.reserve(split_sizes.size());
   int64_t start = 0;
   for (int64_t s : split_sizes) {
-    out.push_back(x.narrow(d, start, s));
+    out.push_back(raw::slice(x, d, start, start + s, 1));
     start += s;
+  }
+  // One node for all the pieces, as PyTorch's SplitWithSizesBackward: dx = cat of the
+  // pieces' gradients (zeros for a piece no path used), one pass writing x's shape once.
+  // A SliceBackward per piece made a tensor of x's shape each and the engine summed them
+  // (issue 19: the GPT's qkv split, 3 tensors of (B, T, 3C) and 2 adds per layer).
+  if (needs_grad({&x})) {
+    const DType dt = x.dtype();
+    const Device dev = x.device();
+    record("SplitWithSizesBackward", {x}, out, [out_shapes = shapes_of(out), d, dt, dev](
+                                                   const TensorList& g) {
+      TensorList parts;
+      parts.reserve(g.size());
+      for (size_t i = 0; i < g.size(); ++i)
+        parts.push_back(g[i].defined() ? g[i] : zeros(out_shapes[i], {.dtype = dt, .device = dev}));
+      return TensorList{cat(parts, d)};
+    });
+    for (const Tensor& piece : out) autograd::mark_view(piece);
   }
   return out;
 }

@@ -171,17 +171,19 @@ void register_benchmarks(int threads) {
 
 constexpr int kPeakRssIterations = 20;
 
-// VmHWM of this process (peak resident set), in MiB.
-double peak_rss_mb() {
+// A line of /proc/self/status in MiB: "VmHWM" (peak resident set) or "VmRSS" (now).
+double status_mb(std::string_view key) {
   std::ifstream in("/proc/self/status");
   std::string line;
   while (std::getline(in, line))
-    if (line.starts_with("VmHWM:")) return std::strtod(line.c_str() + 6, nullptr) / 1024.0;
+    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':')
+      return std::strtod(line.c_str() + key.size() + 1, nullptr) / 1024.0;
   return 0;
 }
 
 // The child side of a peak-memory measurement: setup and iterations of one workload in
-// one library, then "peak_rss_mb X" on stdout.
+// one library, then "base_rss_mb X" (resident before the workload's setup: the program
+// with both libraries loaded, the same for either library) and "peak_rss_mb Y" on stdout.
 int run_peak_rss_child(const std::string& spec) {
   const size_t colon = spec.find(':');
   const std::string name = spec.substr(0, colon),
@@ -192,18 +194,24 @@ int run_peak_rss_child(const std::string& spec) {
       omp_set_num_threads(w.threads);
       torch_side::set_num_threads(w.threads);
     }
+    const double base = status_mb("VmRSS");
     Body body = library == "ember" ? w.ember() : w.libtorch();
     for (int i = 0; i < kPeakRssIterations; ++i) body();
-    std::cout << "peak_rss_mb " << peak_rss_mb() << "\n";
+    std::cout << "base_rss_mb " << base << "\npeak_rss_mb " << status_mb("VmHWM") << "\n";
     return 0;
   }
   std::cerr << "ember_bench: no workload " << name << "\n";
   return 2;
 }
 
-// Runs this program again (/proc/self/exe) as a peak-memory child; its VmHWM in MiB.
-std::optional<double> child_peak_rss(const std::string& workload, const std::string& library,
-                                     int threads) {
+// A peak-memory child's resident MiB: before the workload, and the peak.
+struct ChildRss {
+  double base_mb = 0, peak_mb = 0;
+};
+
+// Runs this program again (/proc/self/exe) as a peak-memory child.
+std::optional<ChildRss> child_peak_rss(const std::string& workload, const std::string& library,
+                                       int threads) {
   char exe[4096];
   const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
   if (len <= 0) return std::nullopt;
@@ -212,14 +220,15 @@ std::optional<double> child_peak_rss(const std::string& workload, const std::str
                           " --peak-rss-child " + workload + ":" + library;
   FILE* pipe = popen(cmd.c_str(), "r");
   if (pipe == nullptr) return std::nullopt;
-  std::optional<double> mb;
+  std::optional<double> base, peak;
   char buf[256];
   while (std::fgets(buf, sizeof(buf), pipe) != nullptr) {
     const std::string_view line(buf);
-    if (line.starts_with("peak_rss_mb ")) mb = std::strtod(buf + 12, nullptr);
+    if (line.starts_with("base_rss_mb ")) base = std::strtod(buf + 12, nullptr);
+    if (line.starts_with("peak_rss_mb ")) peak = std::strtod(buf + 12, nullptr);
   }
-  if (pclose(pipe) != 0) return std::nullopt;
-  return mb;
+  if (pclose(pipe) != 0 || !base || !peak) return std::nullopt;
+  return ChildRss{*base, *peak};
 }
 
 int run(int argc, char** argv) {
@@ -271,9 +280,17 @@ int run(int argc, char** argv) {
       std::cerr << "ember_bench: FAILED to measure the peak memory of " << r.workload->name << "\n";
       return 1;
     }
-    peaks.push_back({r.workload->name, kPeakRssIterations, *e, *t});
+    const PeakRss p{r.workload->name, kPeakRssIterations, e->peak_mb,
+                    t->peak_mb,       e->base_mb,         t->base_mb};
+    peaks.push_back(p);
     std::cout << r.workload->name << " peak RSS over " << kPeakRssIterations
-              << " steps (fresh process): ember " << *e << " MiB, libtorch " << *t << " MiB\n";
+              << " steps (fresh process): ember " << p.ember_mb << " MiB, libtorch "
+              << p.libtorch_mb << " MiB (ratio " << p.ember_mb / p.libtorch_mb
+              << "); above the process before the workload (ember " << p.ember_base_mb
+              << " MiB, libtorch " << p.libtorch_base_mb << " MiB: both libraries loaded): ember "
+              << p.ember_mb - p.ember_base_mb << " MiB, libtorch "
+              << p.libtorch_mb - p.libtorch_base_mb << " MiB (ratio "
+              << (p.ember_mb - p.ember_base_mb) / (p.libtorch_mb - p.libtorch_base_mb) << ")\n";
   }
   if (!opts.json_path.empty()) {
     write_json(opts.json_path, rows, roofs, peaks);

@@ -200,8 +200,11 @@ void write_json(const std::string& path, const std::vector<Row>& rows, const Roo
                                 {"roofline", roofline},
                                 {"results", results}};
   for (const PeakRss& p : peaks)
-    doc[p.workload + "_peak_rss_mb"] = {
-        {"ember", p.ember_mb}, {"libtorch", p.libtorch_mb}, {"iterations", p.iterations}};
+    doc[p.workload + "_peak_rss_mb"] = {{"ember", p.ember_mb},
+                                        {"libtorch", p.libtorch_mb},
+                                        {"ember_base", p.ember_base_mb},
+                                        {"libtorch_base", p.libtorch_base_mb},
+                                        {"iterations", p.iterations}};
   std::ofstream out(path);
   out << doc.dump(2) << "\n";
   out.close();

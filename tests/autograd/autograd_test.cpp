@@ -254,6 +254,27 @@ TEST(Autograd, SliceGradientIsZeroOutsideTheSlice) {
   EXPECT_EQ(values(x.grad()), values(g));
 }
 
+TEST(Autograd, SplitIsOneNodeWhoseUnusedPiecesGetZeros) {
+  Tensor x = randn({3, 10}, f64()).requires_grad_();
+  std::vector<Tensor> parts = x.split({4, 0, 3, 3}, 1);
+  ASSERT_EQ(parts.size(), 4u);
+  for (const Tensor& p : parts) {
+    ASSERT_TRUE(p.grad_fn());
+    EXPECT_EQ(p.grad_fn().get(), parts[0].grad_fn().get());
+    EXPECT_EQ(p.grad_fn()->name(), "SplitWithSizesBackward");
+  }
+  // Only the third piece is used: the others' places in dx are zeros.
+  Tensor g = randn({3, 3}, f64());
+  (parts[2] * g).sum().backward();
+  Tensor want = zeros({3, 10}, f64());
+  want.slice(1, 4, 7).copy_(g);
+  EXPECT_EQ(values(x.grad()), values(want));
+  // A piece is a view of x: writing into it in place while it needs grad is refused.
+  Tensor y = randn({2, 6}, f64()).requires_grad_() * 1.0;
+  std::vector<Tensor> halves = y.chunk(2, 1);
+  EXPECT_THROW(halves[0].mul_(2.0), Error);
+}
+
 TEST(Autograd, MixedDtypesGiveGradientsInEachInputsDtype) {
   Tensor a = randn({2}).requires_grad_();         // f32
   Tensor b = randn({2}, f64()).requires_grad_();  // f64
