@@ -108,7 +108,7 @@ void print_rooflines(std::ostream& os, const Rooflines& roofs) {
     os << "roofline, " << label << ": peak f32 " << significant(r.flops * 1e-9)
        << " GFLOP/s (FMA loop), memory " << significant(r.bytes * 1e-9) << " GB/s (copy "
        << significant(r.copy_bytes * 1e-9) << ", triad " << significant(r.triad_bytes * 1e-9)
-       << ")\n";
+       << ", update " << significant(r.update_bytes * 1e-9) << ")\n";
   };
   line((std::to_string(roofs.threads) + " threads").c_str(), roofs.all);
   if (roofs.threads != 1) line("1 thread", roofs.one);
@@ -163,7 +163,8 @@ nlohmann::ordered_json roofline_json(const Roofline& r) {
   return {{"peak_gflops", r.flops * 1e-9},
           {"bandwidth_gbps", r.bytes * 1e-9},
           {"copy_gbps", r.copy_bytes * 1e-9},
-          {"triad_gbps", r.triad_bytes * 1e-9}};
+          {"triad_gbps", r.triad_bytes * 1e-9},
+          {"update_gbps", r.update_bytes * 1e-9}};
 }
 }  // namespace
 

@@ -1,5 +1,6 @@
 // The machine's roofline, measured by the bench itself: peak f32 FLOP/s (an FMA loop) and
-// memory bandwidth (stream-style copy and triad over arrays far larger than the caches).
+// memory bandwidth (stream-style copy, triad and in-place update over arrays far larger
+// than the caches).
 // A row's roofline fraction is the time its declared FLOPs and bytes need at these rates
 // (the larger of the two) over the time it took.
 #pragma once
@@ -10,9 +11,9 @@ namespace ember_bench {
 
 struct Roofline {
   double flops = 0;  // f32 FLOP/s (an FMA counts 2)
-  double bytes = 0;  // bytes/s, the better of copy and triad (STREAM's counting: no
-                     // write-allocate traffic)
-  double copy_bytes = 0, triad_bytes = 0;
+  double bytes = 0;  // bytes/s, the best of copy, triad and update (STREAM's counting: no
+                     // write-allocate traffic; see roofline.cpp)
+  double copy_bytes = 0, triad_bytes = 0, update_bytes = 0;
 };
 
 // Measured with `threads` OpenMP threads (ember's runtime), best of a few trials.
