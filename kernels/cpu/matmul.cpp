@@ -1,6 +1,14 @@
-// Batched GEMM of the cpu backend on Eigen: out (B, M, N) = a (B, M, K) @ b (B, K, N).
+// Batched GEMM of the cpu backend: out (B, M, N) = a (B, M, K) @ b (B, K, N).
 //
-// Each operand is mapped in place when one of its two matrix dims has unit stride
+// Which code multiplies (issue 19, gemm):
+//   f32        ember's packed GEMM (gemm_packed.cpp: AVX-512 14 x 32 or AVX2 6 x 16
+//              micro-kernel), except the skinny products of a wide linear layer, which
+//              take gemm_skinny.cpp's kernels; a build for a CPU without AVX2 and FMA
+//              keeps Eigen. Measured 10-30% less CPU time than Eigen on 512^3 and the
+//              GPT step's shapes (docs/performance.md, "ember's packed GEMM").
+//   bf16, f16  widened to f32 (below), then as f32.
+//   f64        Eigen.
+// Each operand is read in place when one of its two matrix dims has unit stride
 // (row-major, or column-major as a transposed view gives); any other layout is copied
 // once. A batch of products is split over threads. One large product is cut into one
 // block per thread along the dim that keeps each thread's reads smallest (gemm_split):
@@ -11,15 +19,18 @@
 //   N-split  when N >= 4 M (128 x 32 @ 32 x 57600, the seed step's weight gradient): each
 //            thread reads a column block of b, all of the small a.
 //   M-split  otherwise (a square product: measured as fast as or faster than an N-split).
+//            For f32 the packed GEMM does this split itself: the threads pack all of b
+//            once, together, and each multiplies its rows by the shared copy (512^3:
+//            ~9% less CPU time than each thread packing b for itself).
 // Eigen runs every block on one thread (it sees omp_in_parallel). The f32 products of a
-// wide linear layer do not reach Eigen: its forward and both gradients have kernels of
-// their own (gemm_skinny.cpp; 2 threads: 1.3x, 2.2x and 1.35x less CPU time than before).
+// wide linear layer have kernels of their own (gemm_skinny.cpp; 2 threads: 1.3x, 2.2x
+// and 1.35x less CPU time than Eigen).
 //
 // bf16/f16 (issue 16): each operand is widened to f32 once (a batch-broadcast operand, such
 // as linear's weight, once for all batches, not per batch), the f32 GEMM runs (f32
 // accumulation) into an f32 result, which is rounded once into the 16-bit output. The
 // widened copies cost 2x the operands' bytes of temporary memory; converting panels inside
-// the GEMM's packing would avoid them, which Eigen does not let us hook.
+// the packed GEMM's packing (gemm_packed.cpp) would avoid them (not done yet).
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -29,6 +40,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/gemm_skinny.h"
 #include "kernels/cpu/widen.h"
 #include "tensor/raw.h"
@@ -87,12 +99,23 @@ struct Product {
   static int64_t at(bool row_major, int64_t ld, int64_t r, int64_t c) {
     return row_major ? r * ld + c : c * ld + r;
   }
+  static GemmOperand operand(const float* p, Layout l) {
+    return l.row_major ? GemmOperand{p, l.ld, 1} : GemmOperand{p, 1, l.ld};
+  }
   // out block (rows, cols) at `po` (ldo between rows) = a[row0:, k0:k0+depth] @
   // b[k0:k0+depth, col0:].
   void run(T* po, int64_t ldo, int64_t row0, int64_t rows, int64_t col0, int64_t cols, int64_t k0,
            int64_t depth) const {
-    MatMap<T, OA> A(pa + at(la.row_major, la.ld, row0, k0), rows, depth, OuterStride<>(la.ld));
-    MatMap<T, OB> Bm(pb + at(lb.row_major, lb.ld, k0, col0), depth, cols, OuterStride<>(lb.ld));
+    const T* a0 = pa + at(la.row_major, la.ld, row0, k0);
+    const T* b0 = pb + at(lb.row_major, lb.ld, k0, col0);
+    if constexpr (std::is_same_v<T, float>) {
+      if (gemm_packed_available()) {
+        gemm_packed_f32(po, ldo, operand(a0, la), operand(b0, lb), rows, cols, depth, false);
+        return;
+      }
+    }
+    MatMap<T, OA> A(a0, rows, depth, OuterStride<>(la.ld));
+    MatMap<T, OB> Bm(b0, depth, cols, OuterStride<>(lb.ld));
     OutMap<T> C(po, rows, cols, OuterStride<>(ldo));
     C.noalias() = A * Bm;
   }
@@ -135,6 +158,13 @@ void gemm_split(const Product<T, OA, OB>& p, T* po, int64_t M, int64_t N, int64_
       if (cols > 0) p.run(po + col0, N, 0, M, col0, cols, 0, K);
     }
     return;
+  }
+  if constexpr (std::is_same_v<T, float>) {
+    // The packed GEMM splits rows itself, with one packed copy of b for all threads.
+    if (gemm_packed_available() &&
+        gemm_packed_f32_rows_parallel(po, N, p.operand(p.pa, p.la), p.operand(p.pb, p.lb), M, N, K,
+                                      threads))
+      return;
   }
   const int64_t block = (M + threads - 1) / threads;
 #pragma omp parallel for schedule(static) num_threads(threads)

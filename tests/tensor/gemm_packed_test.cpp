@@ -1,0 +1,166 @@
+// The packed f32 GEMM (kernels/cpu/gemm_packed.cpp, issue 19) called directly: every edge of
+// its tiles (rows around the AVX-512 and AVX2 row tiles, 14 and 6; columns around the
+// 32- and 16-wide panels; depths around the 16-deep transposes and the 256-deep blocks;
+// columns past the 512-wide blocks), the four layouts of a and b, operands and outputs
+// with padded leading dims, other strides, accumulation, and rows split over threads that
+// share one packed b, against a sum in double.
+// Random inputs; outputs poisoned with NaN first (their padding too, which must stay NaN).
+// This file needs only gemm_packed.h: ember_gemm_tests runs it on the library's build
+// (AVX-512 here), ember_gemm_avx2_tests on gemm_packed.cpp compiled for AVX2.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "kernels/cpu/gemm_packed.h"
+
+namespace ember::cpu {
+namespace {
+
+struct Case {
+  int64_t M, K, N;
+  bool a_col, b_col;  // column-major a (M, K) / b (K, N)
+  int64_t pad = 0;    // extra floats per leading dim of a, b and c
+  bool accumulate = false;
+  int64_t step = 1;  // > 1: the other stride of a and b is `step` (no unit stride)
+  int threads = 1;   // > 1: gemm_packed_f32_rows_parallel on this many threads
+};
+
+// Operand (rows, cols) inside `buf` in the case's layout.
+GemmOperand make_operand(std::vector<float>& buf, int64_t rows, int64_t cols, bool col_major,
+                         int64_t pad, int64_t step, std::mt19937& gen) {
+  std::normal_distribution<float> normal;
+  const int64_t ld = (col_major ? rows : cols) * step + pad;
+  buf.assign(static_cast<size_t>(ld * (col_major ? cols : rows) + 1), 0.0f);
+  for (float& x : buf) x = normal(gen);
+  return col_major ? GemmOperand{buf.data(), step, ld} : GemmOperand{buf.data(), ld, step};
+}
+
+void check(const Case& c, std::mt19937& gen) {
+  SCOPED_TRACE(testing::Message() << c.M << "x" << c.K << " @ " << c.K << "x" << c.N
+                                  << " a_col=" << c.a_col << " b_col=" << c.b_col
+                                  << " pad=" << c.pad << " acc=" << c.accumulate
+                                  << " step=" << c.step << " threads=" << c.threads);
+  std::vector<float> abuf, bbuf;
+  const GemmOperand a = make_operand(abuf, c.M, c.K, c.a_col, c.pad, c.step, gen);
+  const GemmOperand b = make_operand(bbuf, c.K, c.N, c.b_col, c.pad, c.step, gen);
+  const int64_t ldc = c.N + c.pad;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> out(static_cast<size_t>(c.M * ldc), nan);
+  std::uniform_real_distribution<float> uniform(-1, 1);
+  if (c.accumulate)
+    for (int64_t m = 0; m < c.M; ++m)
+      for (int64_t n = 0; n < c.N; ++n) out[m * ldc + n] = uniform(gen);
+  const std::vector<float> before = out;
+  if (c.threads > 1) {
+    ASSERT_TRUE(gemm_packed_f32_rows_parallel(out.data(), ldc, a, b, c.M, c.N, c.K, c.threads));
+  } else {
+    gemm_packed_f32(out.data(), ldc, a, b, c.M, c.N, c.K, c.accumulate);
+  }
+  int64_t bad = 0;
+  for (int64_t m = 0; m < c.M; ++m) {
+    for (int64_t n = 0; n < ldc; ++n) {
+      const float got = out[m * ldc + n];
+      if (n >= c.N) {  // the output's padding is not written
+        if (!std::isnan(got) && bad++ < 5)
+          ADD_FAILURE() << "padding c[" << m << ", " << n << "] written";
+        continue;
+      }
+      double sum = c.accumulate ? before[m * ldc + n] : 0.0, mag = std::abs(sum);
+      for (int64_t k = 0; k < c.K; ++k) {
+        const double p = double(a.p[m * a.rs + k * a.cs]) * double(b.p[k * b.rs + n * b.cs]);
+        sum += p;
+        mag += std::abs(p);
+      }
+      if (!(std::abs(got - sum) <= 1e-5 * mag + 1e-6) && bad++ < 5)
+        ADD_FAILURE() << "c[" << m << ", " << n << "] = " << got << ", expected " << sum;
+    }
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+// Row and column counts around both builds' tiles (6 and 14 rows, 16 and 32 columns).
+const std::vector<int64_t> kSizes = {1, 2, 5, 6, 7, 13, 14, 15, 17, 31, 33, 63, 64, 65, 130, 300};
+
+TEST(GemmPacked, IsAvailable) { EXPECT_TRUE(gemm_packed_available()); }
+
+TEST(GemmPacked, EdgeSizesInEveryLayoutMatchDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(1);
+  const int64_t n = static_cast<int64_t>(kSizes.size());
+  for (int64_t i = 0; i < n; ++i) {
+    for (int64_t j = 0; j < n; ++j) {
+      // Every (M, N) pair, with a depth that cycles through the sizes as well.
+      const int64_t M = kSizes[i], N = kSizes[j], K = kSizes[(i + 3 * j) % n];
+      for (int layout = 0; layout < 4; ++layout)
+        check({M, K, N, (layout & 1) != 0, (layout & 2) != 0}, gen);
+    }
+  }
+}
+
+TEST(GemmPacked, DeepAndWideBlocksMatchDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(2);
+  for (int layout = 0; layout < 4; ++layout) {
+    const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+    check({29, 513, 40, a_col, b_col}, gen);    // three depth blocks, a partial 16-k transpose
+    check({17, 300, 1100, a_col, b_col}, gen);  // column blocks of 384 and a tail panel
+    check({64, 256, 64, a_col, b_col}, gen);    // exactly one block deep
+    check({15, 1, 33, a_col, b_col}, gen);      // depth 1
+  }
+}
+
+TEST(GemmPacked, PaddedLeadingDimsLeaveThePaddingAlone) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(3);
+  for (int layout = 0; layout < 4; ++layout) {
+    const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+    check({30, 70, 45, a_col, b_col, 3}, gen);
+    check({14, 17, 32, a_col, b_col, 16}, gen);
+    check({65, 260, 7, a_col, b_col, 1}, gen);
+  }
+}
+
+TEST(GemmPacked, AccumulatesIntoTheOutput) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(4);
+  for (int layout = 0; layout < 4; ++layout) {
+    const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+    check({13, 300, 50, a_col, b_col, 2, true}, gen);  // two depth blocks
+    check({20, 9, 33, a_col, b_col, 0, true}, gen);
+  }
+}
+
+TEST(GemmPacked, NonUnitStridesMatchDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(5);
+  for (int layout = 0; layout < 4; ++layout) {
+    const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+    check({15, 40, 35, a_col, b_col, 1, false, 2}, gen);
+    check({7, 18, 3, a_col, b_col, 0, true, 3}, gen);
+  }
+}
+
+// Threads sharing one packed b: uneven row blocks, several depth and column blocks.
+TEST(GemmPacked, RowsOnThreadsSharingPackedBMatchDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(6);
+  for (int threads : {2, 3}) {
+    for (int layout = 0; layout < 4; ++layout) {
+      const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+      check({100, 300, 1100, a_col, b_col, 3, false, 1, threads}, gen);
+      check({89, 17, 33, a_col, b_col, 0, false, 1, threads}, gen);
+    }
+  }
+  // Too few row tiles for the threads: the caller splits instead, nothing is written.
+  std::vector<float> a(64, 1.0f), b(64, 1.0f), out(64, -1.0f);
+  EXPECT_FALSE(
+      gemm_packed_f32_rows_parallel(out.data(), 8, {a.data(), 8, 1}, {b.data(), 8, 1}, 8, 8, 8, 2));
+  for (float x : out) EXPECT_EQ(x, -1.0f);
+}
+
+}  // namespace
+}  // namespace ember::cpu
