@@ -28,7 +28,8 @@
 // input and output channels per group goes to Winograd F(4x4, 3x3) instead
 // (conv2d_winograd.cpp: half the multiply-adds), for the forward, the weight gradient, and
 // the input gradient (a forward convolution of grad_out by the rotated filters, padding
-// 2 - p, when p <= 2).
+// 2 - p, when p <= 2); images of up to 28 columns take its channel-vectorized layout
+// (conv2d_winograd_channels.cpp).
 //
 // Cost per call (F = sizeof(T)):
 //   FLOPs: forward 2 N K PQ CgRS (+ N K PQ for the bias); backward-input and

@@ -1,4 +1,6 @@
-// Winograd F(4x4, 3x3) convolution of the cpu backend: forward and weight gradient.
+// Winograd F(4x4, 3x3) convolution of the cpu backend: forward and weight gradient, with the
+// transforms vectorized along tile rows (the layout for images of 8 tiles a row or more;
+// kernels/cpu/conv2d_winograd_channels.cpp has the other, and the choice).
 // (The input gradient of a stride-1 3x3 convolution is a forward one of grad_out with the
 // rotated, transposed filters: kernels/cpu/conv2d.cpp calls winograd_forward for it.)
 //
@@ -32,6 +34,7 @@
 // Preconditions: 3x3 kernel, stride 1, dilation 1, C = G Cg, K = G Kg, P, Q >= 1.
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/dense.h"
+#include "kernels/cpu/winograd_shared.h"
 
 #include <omp.h>
 
@@ -43,17 +46,11 @@ namespace ember::cpu {
 
 namespace {
 
-using namespace dense;  // NOLINT: the kernels' shared helpers
+using namespace dense;     // NOLINT: the kernels' shared helpers
+using namespace winograd;  // NOLINT: what the two layouts share
 
-// V and M of one block of tiles: about a core's L2. Blocks are multiples of 16 tiles and at
-// least 48: Eigen's float GEMM works on 48-row panels, and thinner products lose a third.
-constexpr int64_t kBlockBytes = 1280 * 1024;
-// Below this many multiply-adds of the GEMMs a call runs on one thread.
-constexpr int64_t kParallelMacs = 1 << 16;
-// Positions of a 6x6 transformed tile: one GEMM each.
-constexpr int64_t kXi = 36;
-// Elements between the per-xi slices of V and M beyond their size: one cache line.
-constexpr int64_t kPad = 16;
+// Blocks of tiles (kBlockBytes of V and M) are multiples of 16 tiles and at least 48:
+// Eigen's float GEMM works on 48-row panels, and thinner products lose a third.
 // The transforms run their vector loops over runs rounded up to this many tiles (the lanes
 // of two vectors), writing the extra lanes into slack at the end of each row of V, M and Z:
 // no scalar remainder loops on runs of ~15 tiles.
@@ -90,8 +87,8 @@ struct RunScratch {
   explicit RunScratch(const Tiles& tl)
       : rows(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))),
         comb(scratch<T>(6 * (4 * lanes(tl.TQ) + 4))) {}
-  std::unique_ptr<T[]> rows;  // input or grad_out rows of a run; an output row
-  std::unique_ptr<T[]> comb;  // rows combined by B^T or A; A^T M
+  ScratchPtr<T> rows;  // input or grad_out rows of a run; an output row
+  ScratchPtr<T> comb;  // rows combined by B^T or A; A^T M
 };
 
 // V[xi][0, len) = (B^T d B)[xi] of the run's tiles for one input channel xc (H, W); v points
@@ -235,45 +232,6 @@ void grad_run(const WinogradConv& s, const T* gk, int64_t ti, int64_t tj0, int64
   }
 }
 
-// G of F(4x4, 3x3): the filter transform is U = G g G^T.
-constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
-                             {-1.0 / 6, -1.0 / 6, -1.0 / 6},
-                             {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                             {1.0 / 24, 1.0 / 12, 1.0 / 6},
-                             {1.0 / 24, -1.0 / 12, 1.0 / 6},
-                             {0, 0, 1}};
-
-// u[xi * us] = (G g G^T)[xi] for the 3x3 filter g.
-template <typename T>
-void filter_transform(const T* g, T* u, int64_t us) {
-  double r[6][3] = {};
-  for (int64_t a = 0; a < 6; ++a)
-    for (int64_t i = 0; i < 3; ++i)
-      for (int64_t c = 0; c < 3; ++c) r[a][c] += kG[a][i] * static_cast<double>(g[3 * i + c]);
-  for (int64_t a = 0; a < 6; ++a)
-    for (int64_t bb = 0; bb < 6; ++bb) {
-      double acc = 0;
-      for (int64_t j = 0; j < 3; ++j) acc += r[a][j] * kG[bb][j];
-      u[(6 * a + bb) * us] = static_cast<T>(acc);
-    }
-}
-
-// g (3x3) = G^T S G for S[xi * ss], the adjoint of filter_transform.
-template <typename T>
-void filter_adjoint(const T* sv, int64_t ss, T* g) {
-  double r[3][6] = {};
-  for (int64_t i = 0; i < 3; ++i)
-    for (int64_t a = 0; a < 6; ++a)
-      for (int64_t bb = 0; bb < 6; ++bb)
-        r[i][bb] += kG[a][i] * static_cast<double>(sv[(6 * a + bb) * ss]);
-  for (int64_t i = 0; i < 3; ++i)
-    for (int64_t j = 0; j < 3; ++j) {
-      double acc = 0;
-      for (int64_t bb = 0; bb < 6; ++bb) acc += r[i][bb] * kG[bb][j];
-      g[3 * i + j] = static_cast<T>(acc);
-    }
-}
-
 bool go_parallel(const WinogradConv& s, const Tiles& tl, int64_t tasks) {
   const int64_t macs = kXi * tl.total * (s.K / s.G) * s.C;
   return tasks > 1 && macs >= kParallelMacs && omp_get_max_threads() > 1 && !omp_in_parallel();
@@ -281,7 +239,7 @@ bool go_parallel(const WinogradConv& s, const Tiles& tl, int64_t tasks) {
 
 // Scratch whose slack lanes (read by the transforms, never written by the GEMMs) hold zeros.
 template <typename T>
-std::unique_ptr<T[]> zeroed_scratch(int64_t n) {
+ScratchPtr<T> zeroed_scratch(int64_t n) {
   auto p = scratch<T>(n);
   std::fill_n(p.get(), n, T(0));
   return p;
@@ -324,18 +282,13 @@ void transform_inputs(const WinogradConv& s, const Plan& pl, const T* x, int64_t
 }  // namespace
 
 template <typename T>
-void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bias, T* out) {
+void winograd_forward_rows(const WinogradConv& s, const T* x, const T* w, const T* bias, T* out) {
   const Plan pl(s, sizeof(T));
   const int64_t Cg = pl.Cg, Kg = pl.Kg;
   auto U = scratch<T>(s.G * kXi * Kg * Cg);  // (G, 36, Kg, Cg)
 #pragma omp parallel if (go_parallel(s, pl.tl, pl.tasks))
   {
-#pragma omp for schedule(static)
-    for (int64_t gk = 0; gk < s.G * Kg; ++gk) {  // filter (g, k) of every input channel
-      const int64_t g = gk / Kg, k = gk % Kg;
-      for (int64_t c = 0; c < Cg; ++c)
-        filter_transform(w + (gk * Cg + c) * 9, U.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg);
-    }
+    transform_filters(w, s.G, Kg, Cg, U.get());
     auto V = zeroed_scratch<T>(kXi * pl.vs), M = zeroed_scratch<T>(kXi * pl.ms);
     RunScratch<T> rs(pl.tl);
 #pragma omp for schedule(dynamic, 1)
@@ -357,7 +310,7 @@ void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bi
 }
 
 template <typename T>
-void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, T* gw) {
+void winograd_backward_weight_rows(const WinogradConv& s, const T* gout, const T* x, T* gw) {
   const Plan pl(s, sizeof(T));
   const int64_t Cg = pl.Cg, Kg = pl.Kg;
   const bool parallel = go_parallel(s, pl.tl, pl.tasks);
@@ -388,28 +341,30 @@ void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, 
             cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld).transpose();
       }
     }
-#pragma omp for schedule(static)
-    for (int64_t e = 0; e < ssize; ++e) {
-      T sum = S[static_cast<size_t>(e)];
-      for (int64_t t = 1; t < team; ++t) sum += S[static_cast<size_t>(t * ssize + e)];
-      S[static_cast<size_t>(e)] = sum;
-    }
-#pragma omp for schedule(static)
-    for (int64_t gk = 0; gk < s.G * Kg; ++gk) {
-      const int64_t g = gk / Kg, k = gk % Kg;
-      for (int64_t c = 0; c < Cg; ++c)
-        filter_adjoint(S.get() + (g * kXi * Kg + k) * Cg + c, Kg * Cg, gw + (gk * Cg + c) * 9);
-    }
+    sum_adjoint_filters(S.get(), ssize, team, s.G, Kg, Cg, gw);
   }
 }
 
-template void winograd_forward<float>(const WinogradConv&, const float*, const float*, const float*,
-                                      float*);
-template void winograd_forward<double>(const WinogradConv&, const double*, const double*,
-                                       const double*, double*);
-template void winograd_backward_weight<float>(const WinogradConv&, const float*, const float*,
-                                              float*);
-template void winograd_backward_weight<double>(const WinogradConv&, const double*, const double*,
-                                               double*);
+template <typename T>
+void winograd_forward(const WinogradConv& s, const T* x, const T* w, const T* bias, T* out) {
+  if (winograd_by_channels(s)) return winograd_forward_channels(s, x, w, bias, out);
+  winograd_forward_rows(s, x, w, bias, out);
+}
+
+template <typename T>
+void winograd_backward_weight(const WinogradConv& s, const T* gout, const T* x, T* gw) {
+  if (winograd_by_channels(s)) return winograd_backward_weight_channels(s, gout, x, gw);
+  winograd_backward_weight_rows(s, gout, x, gw);
+}
+
+#define EMBER_WINOGRAD_INSTANTIATE(T, suffix)                                                  \
+  template void winograd_forward##suffix<T>(const WinogradConv&, const T*, const T*, const T*, \
+                                            T*);                                               \
+  template void winograd_backward_weight##suffix<T>(const WinogradConv&, const T*, const T*, T*);
+EMBER_WINOGRAD_INSTANTIATE(float, )
+EMBER_WINOGRAD_INSTANTIATE(double, )
+EMBER_WINOGRAD_INSTANTIATE(float, _rows)
+EMBER_WINOGRAD_INSTANTIATE(double, _rows)
+#undef EMBER_WINOGRAD_INSTANTIATE
 
 }  // namespace ember::cpu

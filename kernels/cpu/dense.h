@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "kernels/cpu/host_cache.h"
 #include "tensor/tensor.h"
 
 namespace ember::cpu::dense {
@@ -31,10 +32,22 @@ MutMap<T> mat(T* p, int64_t rows, int64_t cols, int64_t ld) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
-// Uninitialized per-thread scratch of n elements (at least one).
+// Frees a scratch block through the cpu device's allocator, which wants its size back.
+struct ScratchFree {
+  size_t nbytes = 0;
+  void operator()(void* p) const noexcept { host_deallocate(p, nbytes); }
+};
 template <typename T>
-std::unique_ptr<T[]> scratch(int64_t n) {
-  return std::unique_ptr<T[]>(new T[static_cast<size_t>(std::max<int64_t>(n, 1))]);
+using ScratchPtr = std::unique_ptr<T[], ScratchFree>;
+
+// Uninitialized per-thread scratch of n elements (at least one), from the cpu device's
+// allocator (kernels/cpu/host_cache.h): a large block comes back from its cache already
+// mapped, where new[] maps fresh pages on every call (a page fault and a page clear every
+// 4 KiB: a fifth of a small convolution's time).
+template <typename T>
+ScratchPtr<T> scratch(int64_t n) {
+  const size_t nbytes = sizeof(T) * static_cast<size_t>(std::max<int64_t>(n, 1));
+  return ScratchPtr<T>(static_cast<T*>(host_allocate(nbytes)), ScratchFree{nbytes});
 }
 
 // Calls f(float{}) or f(double{}) for t's dtype; any other dtype is a bug in the op layer.

@@ -60,6 +60,15 @@ const std::vector<ConvShape>& shapes() {
       {"stride5x4_many_phases", 2, 3, 11, 9, 4, 3, 2, params(5, 4, 1, 1)},
       {"one_output_pixel", 3, 4, 3, 3, 5, 3, 3, params(1, 1, 0, 0)},
       {"width_1", 2, 3, 7, 1, 4, 3, 1, params(2, 1, 1, 0)},
+      // Winograd (cpu): tile rows of 9 tiles take the row-vectorized layout, up to 7 the
+      // channel-vectorized one (kernels/cpu/conv2d_winograd.h); channels off the vector
+      // width, pad 0/1/2 (backward-input pads 2 - p), batch 1, groups, the ResNet's 7x7
+      {"winograd_rows_wide", 1, 16, 5, 34, 16, 3, 3, params(1, 1, 1, 1)},
+      {"winograd_14x14_pad0", 2, 18, 14, 14, 16, 3, 3, params(1, 1, 0, 0)},
+      {"winograd_7x7_20_to_17", 3, 20, 7, 7, 17, 3, 3, params(1, 1, 1, 1)},
+      {"winograd_batch1_pad2", 1, 16, 6, 5, 24, 3, 3, params(1, 1, 2, 2)},
+      {"3x3_stride2_14x14", 2, 16, 14, 14, 32, 3, 3, params(2, 2, 1, 1)},
+      {"winograd_groups2_7x7", 2, 32, 7, 7, 34, 3, 3, params(1, 1, 1, 1, 1, 1, 2)},
       // small enough for gradcheck (f64): groups, stride, dilation; depthwise
       {"small_groups_strided_dilated", 1, 4, 5, 6, 6, 3, 3, params(2, 1, 1, 2, 1, 2, 2)},
       {"small_depthwise", 1, 3, 6, 5, 3, 3, 3, params(1, 1, 1, 1, 1, 1, 3)},

@@ -1,0 +1,91 @@
+// What the cpu backend's two layouts of Winograd F(4x4, 3x3) share
+// (kernels/cpu/conv2d_winograd.cpp, kernels/cpu/conv2d_winograd_channels.cpp): sizes, and
+// the filter transforms with the loops over all filters that run them.
+#pragma once
+
+#include <cstdint>
+
+namespace ember::cpu::winograd {
+
+// V and M of one block of tiles: about a core's L2.
+inline constexpr int64_t kBlockBytes = 1280 * 1024;
+// Below this many multiply-adds of the GEMMs a call runs on one thread.
+inline constexpr int64_t kParallelMacs = 1 << 16;
+// Positions of a 6x6 transformed tile: one GEMM each.
+inline constexpr int64_t kXi = 36;
+// Elements between the per-xi slices of V and M beyond their size: one cache line, so the
+// 36 streams a transform writes do not share a cache set.
+inline constexpr int64_t kPad = 16;
+
+// G of F(4x4, 3x3): the filter transform is U = G g G^T.
+inline constexpr double kG[6][3] = {{1.0 / 4, 0, 0},
+                                    {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                    {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                    {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                    {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                    {0, 0, 1}};
+
+// u[xi * us] = (G g G^T)[xi] for the 3x3 filter g.
+template <typename T>
+void filter_transform(const T* g, T* u, int64_t us) {
+  double r[6][3] = {};
+  for (int64_t a = 0; a < 6; ++a)
+    for (int64_t i = 0; i < 3; ++i)
+      for (int64_t c = 0; c < 3; ++c) r[a][c] += kG[a][i] * static_cast<double>(g[3 * i + c]);
+  for (int64_t a = 0; a < 6; ++a)
+    for (int64_t bb = 0; bb < 6; ++bb) {
+      double acc = 0;
+      for (int64_t j = 0; j < 3; ++j) acc += r[a][j] * kG[bb][j];
+      u[(6 * a + bb) * us] = static_cast<T>(acc);
+    }
+}
+
+// g (3x3) = G^T S G for S[xi * ss], the adjoint of filter_transform.
+template <typename T>
+void filter_adjoint(const T* sv, int64_t ss, T* g) {
+  double r[3][6] = {};
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t a = 0; a < 6; ++a)
+      for (int64_t bb = 0; bb < 6; ++bb)
+        r[i][bb] += kG[a][i] * static_cast<double>(sv[(6 * a + bb) * ss]);
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 3; ++j) {
+      double acc = 0;
+      for (int64_t bb = 0; bb < 6; ++bb) acc += r[i][bb] * kG[bb][j];
+      g[3 * i + j] = static_cast<T>(acc);
+    }
+}
+
+// U (G, 36, Kg, Cg) = the transforms of w (G Kg, Cg, 3, 3). Work-shares its loop: call it
+// from every thread of a parallel region (or outside one).
+template <typename T>
+void transform_filters(const T* w, int64_t G, int64_t Kg, int64_t Cg, T* U) {
+#pragma omp for schedule(static)
+  for (int64_t gk = 0; gk < G * Kg; ++gk) {  // filter (g, k) of every input channel
+    const int64_t g = gk / Kg, k = gk % Kg;
+    for (int64_t c = 0; c < Cg; ++c)
+      filter_transform(w + (gk * Cg + c) * 9, U + (g * kXi * Kg + k) * Cg + c, Kg * Cg);
+  }
+}
+
+// gw (G Kg, Cg, 3, 3) = the adjoint transforms of the sum of the team's S (G, 36, Kg, Cg),
+// ssize apart from S on (the sum is left in the first). Work-shares its loops as
+// transform_filters; every thread's S must be complete when it is called.
+template <typename T>
+void sum_adjoint_filters(T* S, int64_t ssize, int64_t team, int64_t G, int64_t Kg, int64_t Cg,
+                         T* gw) {
+#pragma omp for schedule(static)
+  for (int64_t e = 0; e < ssize; ++e) {
+    T sum = S[e];
+    for (int64_t t = 1; t < team; ++t) sum += S[t * ssize + e];
+    S[e] = sum;
+  }
+#pragma omp for schedule(static)
+  for (int64_t gk = 0; gk < G * Kg; ++gk) {
+    const int64_t g = gk / Kg, k = gk % Kg;
+    for (int64_t c = 0; c < Cg; ++c)
+      filter_adjoint(S + (g * kXi * Kg + k) * Cg + c, Kg * Cg, gw + (gk * Cg + c) * 9);
+  }
+}
+
+}  // namespace ember::cpu::winograd
