@@ -4,9 +4,9 @@
 // Shapes: in, out (O, K, I) contiguous, one dtype (f32, f64, i64, bf16, f16).
 // Split:  OpenMP threads over tasks (o, a block of 256 columns i); a task's K steps walk
 //         rows of contiguous elements, so the inner loop over i is unit-stride and
-//         vectorizes (I = 1: one serial line per o). The accumulator is the output row just
-//         written, in the input's dtype, as torch's cpu kernel; bf16/f16 keep an f32
-//         accumulator per column (torch's opmath) and round each output once.
+//         vectorizes (I = 1: one serial line per o). Each column's running value is an
+//         opmath_t<T>: the input's dtype, so each output is the last one op the input, as
+//         torch's cpu kernel; f32 for bf16/f16 (torch's opmath), each output rounded once.
 // Cost:   O*K*I ops; bytes 2*O*K*I*sizeof(T).
 #include <omp.h>
 
@@ -21,47 +21,31 @@ namespace {
 // dim 0 of a wide (K, I) tensor (O = 1) still spreads over the threads.
 constexpr int64_t kCols = 256;
 
+// bf16/f16 outputs are the f32 running value rounded once (summing the rounded outputs
+// would add a rounding per step).
 template <typename T, bool kProd>
 void scan_lines(int64_t O, int64_t K, int64_t I, bool reverse, const T* in, T* out) {
+  using Acc = opmath_t<T>;
   const int64_t blocks = (I + kCols - 1) / kCols, tasks = O * blocks;
   const bool parallel = O * K * I >= kParallelGrain && tasks > 1 && !omp_in_parallel();
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t task = 0; task < tasks; ++task) {
     const int64_t o = task / blocks, lo = task % blocks * kCols;
-    const int64_t hi = lo + kCols < I ? lo + kCols : I;
-    const T* src = in + o * K * I;
-    T* dst = out + o * K * I;
-    const int64_t first = reverse ? K - 1 : 0, step = reverse ? -I : I;
-    for (int64_t i = lo; i < hi; ++i) dst[first * I + i] = src[first * I + i];
+    const int64_t n = (lo + kCols < I ? lo + kCols : I) - lo;
+    const T* src = in + o * K * I + lo;
+    T* dst = out + o * K * I + lo;
+    Acc acc[kCols];
+    const int64_t first = reverse ? (K - 1) * I : 0;
+    for (int64_t i = 0; i < n; ++i) {
+      acc[i] = static_cast<Acc>(src[first + i]);
+      dst[first + i] = src[first + i];
+    }
     for (int64_t k = 1; k < K; ++k) {
       const int64_t at = (reverse ? K - 1 - k : k) * I;
-      const T* prev = dst + at - step;
-      for (int64_t i = lo; i < hi; ++i)
-        dst[at + i] = kProd ? prev[i] * src[at + i] : prev[i] + src[at + i];
-    }
-  }
-}
-
-// bf16/f16: the running value of each column of the task's block stays f32; each output
-// is that value rounded once (summing the rounded outputs would add a rounding per step).
-template <typename H, bool kProd>
-void scan_lines_half(int64_t O, int64_t K, int64_t I, bool reverse, const H* in, H* out) {
-  const int64_t blocks = (I + kCols - 1) / kCols, tasks = O * blocks;
-  const bool parallel = O * K * I >= kParallelGrain && tasks > 1 && !omp_in_parallel();
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t o = task / blocks, lo = task % blocks * kCols;
-    const int64_t hi = lo + kCols < I ? lo + kCols : I;
-    const H* src = in + o * K * I;
-    H* dst = out + o * K * I;
-    float acc[kCols];
-    for (int64_t k = 0; k < K; ++k) {
-      const int64_t at = (reverse ? K - 1 - k : k) * I;
-      for (int64_t i = lo; i < hi; ++i) {
-        const float v = static_cast<float>(src[at + i]);
-        float& a = acc[i - lo];
-        a = k == 0 ? v : (kProd ? a * v : a + v);
-        dst[at + i] = H(a);
+      for (int64_t i = 0; i < n; ++i) {
+        const auto v = static_cast<Acc>(src[at + i]);
+        acc[i] = kProd ? acc[i] * v : acc[i] + v;
+        dst[at + i] = static_cast<T>(acc[i]);
       }
     }
   }
@@ -72,13 +56,8 @@ void scan_typed(ScanOp op, int64_t O, int64_t K, int64_t I, bool reverse, const 
                 const Tensor& out) {
   const auto* src = static_cast<const T*>(in.raw_data());
   auto* dst = static_cast<T*>(out.raw_data());
-  if constexpr (is_half_v<T>) {
-    if (op == ScanOp::sum) return scan_lines_half<T, false>(O, K, I, reverse, src, dst);
-    scan_lines_half<T, true>(O, K, I, reverse, src, dst);
-  } else {
-    if (op == ScanOp::sum) return scan_lines<T, false>(O, K, I, reverse, src, dst);
-    scan_lines<T, true>(O, K, I, reverse, src, dst);
-  }
+  if (op == ScanOp::sum) return scan_lines<T, false>(O, K, I, reverse, src, dst);
+  scan_lines<T, true>(O, K, I, reverse, src, dst);
 }
 
 }  // namespace

@@ -41,7 +41,7 @@
 //   Shared memory: forward F (32 (D + 1) + 32 (D + 1) + 32 (Dv + 1) + 32 * 33) (+ F 32 Dv in
 //          the general path); the backward kernels about twice that.
 // Preconditions (checked by tensor/raw_nn.cpp): f32, f64, bf16 or f16 (lse f32 for the
-//   last two, which run attention_bf16.cuh only: D = Dv in {32, 64, 128} on sm_80+ and sim,
+//   last two, which run attention_wmma.cu only: D = Dv in {32, 64, 128} on sm_80+ and sim,
 //   attention_half_fast_path; the backend widens other head dims to f32), B H Tq Tk > 0, D, Dv >=
 //   0, dropout_p in [0, 1]. On cuda the shared memory above must fit the device (f64 with D = Dv =
 //   128 takes about 150 KiB in the backward; D = Dv = 256 in f64 does not fit Hopper's 227 KiB):
@@ -50,23 +50,21 @@
 //   only guards the staged tiles. A row whose scores are all -inf gives NaN in out and -inf in lse,
 //   as the cpu does.
 // Versions: this portable SIMT path (f32, f64), and a 16-bit tensor-core path
-//   (attention_bf16.cuh; on sim its products are computed lane by lane instead of by WMMA):
+//   (attention_wmma.cu; on sim its products are computed lane by lane instead of by WMMA):
 //   for f32 when ember::backends::cuda::attention says bf16 (tensor/backends.h), and for
-//   bf16/f16 tensors always, selected by their dtype (issue 16).
-#include <algorithm>
+//   bf16/f16 tensors always, selected by their dtype (issue 16). The launchers below choose;
+//   both versions share attention_scores.h (scores, mask, causal limit, dropout).
 #include <cstdint>
 #include <limits>
+#include <memory>
 #include <type_traits>
 
 #include "kernels/cuda/attention.h"
+#include "kernels/cuda/attention_scores.h"
+#include "kernels/cuda/attention_wmma.h"
 #include "kernels/cuda/device_utils.h"
 #include "tensor/backends.h"
 #include "tensor/error.h"
-#include "tensor/philox.h"
-
-#if defined(__CUDACC__)
-#include <mma.h>
-#endif
 
 namespace ember::EMBER_VARIANT {
 
@@ -168,31 +166,6 @@ EMBER_DEVICE T row_allreduce(T v, Merge merge) {
   return v;
 }
 
-// The score of query i and key j of head bh, and its dropout (MT: the mask's element type,
-// bf16/f16 read into T = f32 for 16-bit attention).
-template <typename T, typename MT = T>
-struct Scores {
-  const AttentionArgs& a;
-  const MT* mask;  // the (Tq, Tk) slice of head bh, or null
-  int64_t bh;
-  // Inside both sequences and not causally masked.
-  EMBER_DEVICE bool live(int64_t i, int64_t j) const {
-    return i < a.Tq && j < a.Tk && !(a.causal && j > i);
-  }
-  EMBER_DEVICE T score(T qk, int64_t i, int64_t j) const {
-    const T s = qk * static_cast<T>(a.scale);
-    return mask != nullptr ? s + static_cast<T>(mask[i * a.ms2 + j]) : s;
-  }
-  // x o Z_ij: 0 when dropped (even for x NaN), x / (1 - p) when kept, x without dropout.
-  EMBER_DEVICE T drop(T x, int64_t i, int64_t j) const {
-    if (!a.dropout) return x;
-    const auto idx = static_cast<uint64_t>((bh * a.Tq + i) * a.Tk + j);
-    return philox::dropout_keep(a.seed, a.offset, idx, a.threshold)
-               ? x * static_cast<T>(a.keep_scale)
-               : T(0);
-  }
-};
-
 // Where a lane sits: head bh, its block's first row, its row r of the block (row0 + r
 // overall) and its place g among the row's lanes; plus the head dims.
 template <int DH>
@@ -209,16 +182,6 @@ struct Place {
         g(static_cast<int>(threadIdx.x) % kGroup),
         row(row0 + r) {}
 };
-
-// The keys [0, end) that queries [i0, i0 + rows) attend to.
-EMBER_DEVICE int64_t key_end(const AttentionArgs& a, int64_t i0, int64_t rows = kRows) {
-  return a.causal ? (a.Tk < i0 + rows ? a.Tk : i0 + rows) : a.Tk;
-}
-
-template <typename T>
-EMBER_DEVICE const T* mask_of(const T* mask, const AttentionArgs& a, int64_t bh) {
-  return mask != nullptr ? mask + (bh / a.H) * a.ms0 + (bh % a.H) * a.ms1 : nullptr;
-}
 
 // ---- forward ---------------------------------------------------------------------------
 
@@ -242,7 +205,7 @@ __global__ void attention_fwd(T* out, T* lse, const T* q, const T* k, const T* v
   acc.zero();
   const T neg_inf = -std::numeric_limits<T>::infinity();
   T m = neg_inf, l = 0;
-  const int64_t kend = key_end(a, i0);
+  const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, ldq, vs, ldv, k, v, a, bh, j0, dm.D, dm.Dv);  // (Q is stored too, the first time)
     T s[kColsPerLane];
@@ -388,7 +351,7 @@ __global__ void attention_bwd_dq(T* dq, const T* dout, const T* q, const T* k, c
   const T delta_i = i < a.Tq ? delta[bh * a.Tq + i] : T(0);
   LaneRow<T, DH> acc(acc_s + r * dm.D, g, dm.D);
   acc.zero();
-  const int64_t kend = key_end(a, i0);
+  const int64_t kend = key_end(a, i0, kRows);
   for (int64_t j0 = 0; j0 < kend; j0 += kCols) {
     stage_kv(ks, ldq, vs, ldv, k, v, a, bh, j0, dm.D, dm.Dv);
     EMBER_UNROLL
@@ -437,32 +400,7 @@ dim3 grid_of(const AttentionArgs& a, int64_t rows) {
   return dim3(static_cast<unsigned>(a.B * a.H), static_cast<unsigned>((rows + kRows - 1) / kRows));
 }
 
-// The compile-time head dim for (D, Dv), 0 for the general path.
-int head_dim_of(const AttentionArgs& a) {
-  if (a.D != a.Dv) return 0;
-  return a.D == 32 || a.D == 64 || a.D == 128 ? a.D : 0;
-}
-
-// On cuda the block's shared memory must fit the device (checked here: a clear error rather
-// than the launch's).
-void check_shared(const char* kernel, const AttentionArgs& a, size_t bytes) {
-#if EMBER_VARIANT_IS_CUDA
-  if (bytes > rt::props().shared_per_block_optin)
-    fail<ValueError>("scaled_dot_product_attention", kernel, " needs ", bytes,
-                     " bytes of shared memory for head dims ", a.D, " and ", a.Dv,
-                     "; the device offers ", rt::props().shared_per_block_optin);
-#else
-  (void)kernel, (void)a, (void)bytes;
-#endif
-}
-
-}  // namespace
-
-#include "kernels/cuda/attention_bf16.cuh"
-
-namespace {
-
-// The bf16 tensor-core path serves f32 attention when it is switched on, the head dims are
+// The tensor-core version serves f32 attention when it is switched on, the head dims are
 // equal and compile-time ones, and the GPU has bf16 tensor cores (sm_80+; sim says 9.0).
 bool use_bf16(DType dtype, const AttentionArgs& a) {
   return dtype == DType::f32 && backends::cuda::attention == backends::AttentionPath::bf16 &&
@@ -491,17 +429,32 @@ void backward_dh(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, con
   launch(qc, &attention_bwd_dq<T, DH>, dq, dout, q, k, v, lse, delta, mask, a);
 }
 
+// Device memory freed however the launches that use it end.
+struct FreeDevice {
+  void operator()(void* p) const { rt::deallocate(p); }
+};
+template <typename T>
+using DeviceScratch = std::unique_ptr<T, FreeDevice>;
+
+// The backward's first kernel, for both versions: delta (B, H, Tq) in opmath_t<S> (f32 for
+// bf16/f16 tensors).
+template <typename S, typename T = opmath_t<S>>
+DeviceScratch<T> delta_of(const AttentionArgs& a, const S* dout, const S* out) {
+  const int64_t rows = a.B * a.H * a.Tq;
+  DeviceScratch<T> delta(static_cast<T*>(rt::allocate(static_cast<size_t>(rows) * sizeof(T))));
+  const LaunchConfig dc{"attention_delta",
+                        dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
+                        dim3(kThreads)};
+  launch(dc, &attention_delta<S>, delta.get(), dout, out, rows, a.Dv);
+  return delta;
+}
+
 template <typename T>
 void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, const T* v,
              const T* mask) {
   if constexpr (std::is_same_v<T, float>) {
-    if (use_bf16(DType::f32, a)) {
-      switch (head_dim_of(a)) {
-        case 32: return bf16_path::forward<32>(a, out, lse, q, k, v, mask);
-        case 64: return bf16_path::forward<64>(a, out, lse, q, k, v, mask);
-        default: return bf16_path::forward<128>(a, out, lse, q, k, v, mask);
-      }
-    }
+    if (use_bf16(DType::f32, a))
+      return launch_attention_wmma_forward(DType::f32, a, out, lse, q, k, v, mask);
   }
   switch (head_dim_of(a)) {
     case 32: return forward_dh<T, 32>(a, out, lse, q, k, v, mask);
@@ -514,89 +467,33 @@ void forward(const AttentionArgs& a, T* out, T* lse, const T* q, const T* k, con
 template <typename T>
 void backward(const AttentionArgs& a, T* dq, T* dk, T* dv, const T* dout, const T* q, const T* k,
               const T* v, const T* out, const T* lse, const T* mask) {
-  const int64_t rows = a.B * a.H * a.Tq;
-  struct Scratch {  // freed however the launches end
-    void* p;
-    ~Scratch() { rt::deallocate(p); }
-  } scratch{rt::allocate(static_cast<size_t>(rows) * sizeof(T))};
-  auto* delta = static_cast<T*>(scratch.p);  // (B, H, Tq)
-  const LaunchConfig dc{"attention_delta",
-                        dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
-                        dim3(kThreads)};
-  launch(dc, &attention_delta<T>, delta, dout, out, rows, a.Dv);
+  const DeviceScratch<T> scratch = delta_of(a, dout, out);
+  const T* delta = scratch.get();
   if constexpr (std::is_same_v<T, float>) {
-    if (use_bf16(DType::f32, a)) {
-      switch (head_dim_of(a)) {
-        case 32: bf16_path::backward<32>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
-        case 64: bf16_path::backward<64>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
-        default: bf16_path::backward<128>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
-      }
-      return;
-    }
+    if (use_bf16(DType::f32, a))
+      return launch_attention_wmma_backward(DType::f32, a, dq, dk, dv, dout, q, k, v, lse, delta,
+                                            mask);
   }
   switch (head_dim_of(a)) {
-    case 32: backward_dh<T, 32>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
-    case 64: backward_dh<T, 64>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
-    case 128: backward_dh<T, 128>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
-    default: backward_dh<T, 0>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask); break;
+    case 32: return backward_dh<T, 32>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask);
+    case 64: return backward_dh<T, 64>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask);
+    case 128: return backward_dh<T, 128>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask);
+    default: return backward_dh<T, 0>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask);
   }
 }
 
-// ---- bf16/f16 tensors (issue 16): attention_bf16.cuh with G = the tensors' type ----------
-
-template <typename G, typename M>
-void forward_half(const AttentionArgs& a, void* out, void* lse, const void* q, const void* k,
-                  const void* v, const void* mask) {
-  auto* o = static_cast<G*>(out);
-  auto* l = static_cast<float*>(lse);
-  const auto *qq = static_cast<const G*>(q), *kk = static_cast<const G*>(k);
-  const auto *vv = static_cast<const G*>(v), *m = static_cast<const G*>(mask);
-  switch (head_dim_of(a)) {
-    case 32: return bf16_path::forward<32, G, M>(a, o, l, qq, kk, vv, m);
-    case 64: return bf16_path::forward<64, G, M>(a, o, l, qq, kk, vv, m);
-    default: return bf16_path::forward<128, G, M>(a, o, l, qq, kk, vv, m);
-  }
-}
-
-template <typename G, typename M>
-void backward_half(const AttentionArgs& a, void* dq, void* dk, void* dv, const void* dout,
-                   const void* q, const void* k, const void* v, const void* out, const void* lse,
-                   const void* mask) {
-  const int64_t rows = a.B * a.H * a.Tq;
-  struct Scratch {  // freed however the launches end
-    void* p;
-    ~Scratch() { rt::deallocate(p); }
-  } scratch{rt::allocate(static_cast<size_t>(rows) * sizeof(float))};
-  auto* delta = static_cast<float*>(scratch.p);  // (B, H, Tq) in f32
-  const auto* go = static_cast<const G*>(dout);
-  const LaunchConfig dc{"attention_delta",
-                        dim3(static_cast<unsigned>((rows + kThreads / 32 - 1) / (kThreads / 32))),
-                        dim3(kThreads)};
-  launch(dc, &attention_delta<G>, delta, go, static_cast<const G*>(out), rows, a.Dv);
-  auto *gq = static_cast<G*>(dq), *gk = static_cast<G*>(dk), *gv = static_cast<G*>(dv);
-  const auto *qq = static_cast<const G*>(q), *kk = static_cast<const G*>(k);
-  const auto *vv = static_cast<const G*>(v), *m = static_cast<const G*>(mask);
-  const auto* l = static_cast<const float*>(lse);
-  switch (head_dim_of(a)) {
-    case 32: return bf16_path::backward<32, G, M>(a, gq, gk, gv, go, qq, kk, vv, l, delta, m);
-    case 64: return bf16_path::backward<64, G, M>(a, gq, gk, gv, go, qq, kk, vv, l, delta, m);
-    default: return bf16_path::backward<128, G, M>(a, gq, gk, gv, go, qq, kk, vv, l, delta, m);
-  }
+// bf16/f16 tensors (issue 16): the tensor-core version, after the delta of G = their type.
+template <typename G>
+void backward_half(DType dtype, const AttentionArgs& a, void* dq, void* dk, void* dv,
+                   const void* dout, const void* q, const void* k, const void* v, const void* out,
+                   const void* lse, const void* mask) {
+  const DeviceScratch<float> delta =
+      delta_of(a, static_cast<const G*>(dout), static_cast<const G*>(out));
+  launch_attention_wmma_backward(dtype, a, dq, dk, dv, dout, q, k, v,
+                                 static_cast<const float*>(lse), delta.get(), mask);
 }
 
 }  // namespace
-
-bool attention_half_fast_path(const AttentionArgs& a) {
-  const int dh = head_dim_of(a);
-  if (dh == 0 || rt::props().major < 8) return false;
-#if EMBER_VARIANT_IS_CUDA
-  const size_t most =
-      std::max({bf16_path::fwd_shared(dh), bf16_path::dkdv_shared(dh), bf16_path::dq_shared(dh)});
-  return most <= rt::props().shared_per_block_optin;
-#else
-  return true;
-#endif
-}
 
 void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, void* lse,
                               const void* q, const void* k, const void* v, const void* mask) {
@@ -614,9 +511,7 @@ void launch_attention_forward(DType dtype, const AttentionArgs& a, void* out, vo
       if (!attention_half_fast_path(a))
         fail<InternalError>("attention", "no ", dtype, " kernel for head dims ", a.D, " and ", a.Dv,
                             " (the backend widens them to f32)");
-      if (dtype == DType::bf16)
-        return forward_half<ember::bf16, __nv_bfloat16>(a, out, lse, q, k, v, mask);
-      return forward_half<ember::f16, __half>(a, out, lse, q, k, v, mask);
+      return launch_attention_wmma_forward(dtype, a, out, static_cast<float*>(lse), q, k, v, mask);
     default: fail<InternalError>("attention", "no kernel for ", dtype);
   }
 }
@@ -643,9 +538,8 @@ void launch_attention_backward(DType dtype, const AttentionArgs& a, void* dq, vo
         fail<InternalError>("attention_backward", "no ", dtype, " kernel for head dims ", a.D,
                             " and ", a.Dv, " (the backend widens them to f32)");
       if (dtype == DType::bf16)
-        return backward_half<ember::bf16, __nv_bfloat16>(a, dq, dk, dv, dout, q, k, v, out, lse,
-                                                         mask);
-      return backward_half<ember::f16, __half>(a, dq, dk, dv, dout, q, k, v, out, lse, mask);
+        return backward_half<ember::bf16>(dtype, a, dq, dk, dv, dout, q, k, v, out, lse, mask);
+      return backward_half<ember::f16>(dtype, a, dq, dk, dv, dout, q, k, v, out, lse, mask);
     default: fail<InternalError>("attention_backward", "no kernel for ", dtype);
   }
 }

@@ -2,10 +2,10 @@
 // for f32 tensors when ember::backends::cuda::attention = bf16, and always for bf16 and f16
 // tensors (issue 16). G is the tensors' element type (float, ember::bf16, ember::f16), M the
 // tensor-core operand type: __nv_bfloat16, or __half for f16 tensors (whose 11 significant
-// bits bf16 would cut to 8); lse and delta are f32 whatever G. Included by attention.cu
-// after its helpers (Scores, the delta kernel). On sim, warp_mma computes the same bf16
-// products lane by lane instead of through WMMA, so the rest of these kernels (staging,
-// masks, softmax, dropout, barriers) is tested there; only the WMMA calls need a GPU.
+// bits bf16 would cut to 8); lse and delta are f32 whatever G. attention.cu's launchers choose
+// this version (attention_wmma.h) and compute the backward's delta. On sim, warp_mma computes
+// the same bf16 products lane by lane instead of through WMMA, so the rest of these kernels
+// (staging, masks, softmax, dropout, barriers) is tested there; only the WMMA calls need a GPU.
 //
 // Math as in attention.cu. Every product runs on the tensor cores through WMMA
 // (16 x 16 x 16 bf16 tiles, f32 accumulation): q, k, v and dout tiles are converted to
@@ -14,8 +14,8 @@
 // Split: a block of 4 warps owns 64 rows (queries; keys in dk/dv), 16 per warp, and streams
 //   64-wide tiles of the other side; each warp computes its 16 x 64 strip of S (and dP)
 //   into shared f32 memory, its two lanes per row apply scale, mask, causal, softmax and
-//   dropout with attention.cu's Scores, and the warp multiplies its strip into its 16 rows
-//   of the f32 accumulators (in shared memory: the forward rescales them by row between
+//   dropout with attention_scores.h's Scores, and the warp multiplies its strip into its 16
+//   rows of the f32 accumulators (in shared memory: the forward rescales them by row between
 //   tiles, which WMMA's opaque fragments do not allow). Only the tile loads need the block.
 // Cost: FLOPs as attention.cu; tensor-core bf16 instead of f32 FMA. Shared memory
 //   (DH = head dim): forward 2 (3 * 64 DH + 64 * 64) + 4 (64 * 64 + 64 DH) bytes (104 KiB at
@@ -24,17 +24,30 @@
 // Precision: bf16 operands (8 significant bits): errors of about 1e-2 relative to the
 //   outputs' scale, as any bf16 attention (f16: about 1e-3); bf16/f16 tensors lose nothing
 //   when staged, only P o Z and dS are rounded to M, and the outputs once to G.
-// attention.cu includes this file inside namespace ember::EMBER_VARIANT (with <mma.h>).
-#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <limits>
+#include <type_traits>
 
-namespace bf16_path {
+#include "kernels/cuda/attention_scores.h"
+#include "kernels/cuda/attention_wmma.h"
+#include "kernels/cuda/device_utils.h"
+#include "tensor/error.h"
+
+#if defined(__CUDACC__)
+#include <mma.h>
+#endif
+
+namespace ember::EMBER_VARIANT {
+
+namespace {
 
 constexpr int kWarps = 4;
 constexpr int kThreads = 32 * kWarps;
 constexpr int kRows = 16 * kWarps;  // rows a block owns
 constexpr int kCols = 64;           // columns of a streamed tile
 
-// float -> the operand type M, rounded to nearest; and back.
+// float -> the operand type M, rounded to nearest.
 template <typename M>
 __device__ __forceinline__ M to_mma(float x) {
   if constexpr (std::is_same_v<M, __half>) {
@@ -43,8 +56,11 @@ __device__ __forceinline__ M to_mma(float x) {
     return __float2bfloat16(x);
   }
 }
+#if !defined(__CUDACC__)
+// And back, for sim's products (warp_mma); nvcc would call these unreferenced.
 __device__ __forceinline__ float mma_float(__nv_bfloat16 x) { return __bfloat162float(x); }
 __device__ __forceinline__ float mma_float(__half x) { return __half2float(x); }
+#endif
 
 // Rows [r0, r0 + 64) of a (rows, width) matrix of G into shared M (64, width), zeros past `rows`.
 template <typename M, typename G>
@@ -322,7 +338,7 @@ inline dim3 grid_of(const AttentionArgs& a, int64_t rows) {
   return dim3(static_cast<unsigned>(a.B * a.H), static_cast<unsigned>((rows + kRows - 1) / kRows));
 }
 
-template <int DH, typename G, typename M = __nv_bfloat16>
+template <int DH, typename G, typename M>
 void forward(const AttentionArgs& a, G* out, float* lse, const G* q, const G* k, const G* v,
              const G* mask) {
   const LaunchConfig cfg{"attention_bf16_fwd", grid_of(a, a.Tq), dim3(kThreads), fwd_shared(DH)};
@@ -330,7 +346,7 @@ void forward(const AttentionArgs& a, G* out, float* lse, const G* q, const G* k,
   launch(cfg, &fwd<DH, G, M>, out, lse, q, k, v, mask, a);
 }
 
-template <int DH, typename G, typename M = __nv_bfloat16>
+template <int DH, typename G, typename M>
 void backward(const AttentionArgs& a, G* dq, G* dk, G* dv, const G* dout, const G* q, const G* k,
               const G* v, const float* lse, const float* delta, const G* mask) {
   const LaunchConfig kv{"attention_bf16_bwd_dkdv", grid_of(a, a.Tk), dim3(kThreads),
@@ -342,4 +358,73 @@ void backward(const AttentionArgs& a, G* dq, G* dk, G* dv, const G* dout, const 
   launch(qc, &bwd_dq<DH, G, M>, dq, dout, q, k, v, lse, delta, mask, a);
 }
 
-}  // namespace bf16_path
+// The tensors' type G and the operand type M of each dtype: bf16 operands for f32 and bf16
+// tensors, f16 for f16 tensors.
+template <typename G, typename M>
+void forward_typed(const AttentionArgs& a, void* out, float* lse, const void* q, const void* k,
+                   const void* v, const void* mask) {
+  auto* o = static_cast<G*>(out);
+  const auto *qq = static_cast<const G*>(q), *kk = static_cast<const G*>(k);
+  const auto *vv = static_cast<const G*>(v), *m = static_cast<const G*>(mask);
+  switch (head_dim_of(a)) {
+    case 32: return forward<32, G, M>(a, o, lse, qq, kk, vv, m);
+    case 64: return forward<64, G, M>(a, o, lse, qq, kk, vv, m);
+    default: return forward<128, G, M>(a, o, lse, qq, kk, vv, m);
+  }
+}
+
+template <typename G, typename M>
+void backward_typed(const AttentionArgs& a, void* dq, void* dk, void* dv, const void* dout,
+                    const void* q, const void* k, const void* v, const float* lse,
+                    const float* delta, const void* mask) {
+  auto *gq = static_cast<G*>(dq), *gk = static_cast<G*>(dk), *gv = static_cast<G*>(dv);
+  const auto* go = static_cast<const G*>(dout);
+  const auto *qq = static_cast<const G*>(q), *kk = static_cast<const G*>(k);
+  const auto *vv = static_cast<const G*>(v), *m = static_cast<const G*>(mask);
+  switch (head_dim_of(a)) {
+    case 32: return backward<32, G, M>(a, gq, gk, gv, go, qq, kk, vv, lse, delta, m);
+    case 64: return backward<64, G, M>(a, gq, gk, gv, go, qq, kk, vv, lse, delta, m);
+    default: return backward<128, G, M>(a, gq, gk, gv, go, qq, kk, vv, lse, delta, m);
+  }
+}
+
+}  // namespace
+
+bool attention_half_fast_path(const AttentionArgs& a) {
+  const int dh = head_dim_of(a);
+  if (dh == 0 || rt::props().major < 8) return false;
+#if EMBER_VARIANT_IS_CUDA
+  const size_t most = std::max({fwd_shared(dh), dkdv_shared(dh), dq_shared(dh)});
+  return most <= rt::props().shared_per_block_optin;
+#else
+  return true;
+#endif
+}
+
+void launch_attention_wmma_forward(DType dtype, const AttentionArgs& a, void* out, float* lse,
+                                   const void* q, const void* k, const void* v, const void* mask) {
+  switch (dtype) {
+    case DType::f32: return forward_typed<float, __nv_bfloat16>(a, out, lse, q, k, v, mask);
+    case DType::bf16: return forward_typed<ember::bf16, __nv_bfloat16>(a, out, lse, q, k, v, mask);
+    case DType::f16: return forward_typed<ember::f16, __half>(a, out, lse, q, k, v, mask);
+    default: fail<InternalError>("attention", "no tensor-core kernel for ", dtype);
+  }
+}
+
+void launch_attention_wmma_backward(DType dtype, const AttentionArgs& a, void* dq, void* dk,
+                                    void* dv, const void* dout, const void* q, const void* k,
+                                    const void* v, const float* lse, const float* delta,
+                                    const void* mask) {
+  switch (dtype) {
+    case DType::f32:
+      return backward_typed<float, __nv_bfloat16>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask);
+    case DType::bf16:
+      return backward_typed<ember::bf16, __nv_bfloat16>(a, dq, dk, dv, dout, q, k, v, lse, delta,
+                                                        mask);
+    case DType::f16:
+      return backward_typed<ember::f16, __half>(a, dq, dk, dv, dout, q, k, v, lse, delta, mask);
+    default: fail<InternalError>("attention_backward", "no tensor-core kernel for ", dtype);
+  }
+}
+
+}  // namespace ember::EMBER_VARIANT
