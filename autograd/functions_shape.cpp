@@ -273,14 +273,15 @@ std::vector<Tensor> split(const Tensor& x, const std::vector<int64_t>& split_siz
   if (needs_grad({&x})) {
     const DType dt = x.dtype();
     const Device dev = x.device();
-    record("SplitWithSizesBackward", {x}, out, [out_shapes = shapes_of(out), d, dt, dev](
-                                                   const TensorList& g) {
-      TensorList parts;
-      parts.reserve(g.size());
-      for (size_t i = 0; i < g.size(); ++i)
-        parts.push_back(g[i].defined() ? g[i] : zeros(out_shapes[i], {.dtype = dt, .device = dev}));
-      return TensorList{cat(parts, d)};
-    });
+    record("SplitWithSizesBackward", {x}, out,
+           [out_shapes = shapes_of(out), d, dt, dev](const TensorList& g) {
+             TensorList parts;
+             parts.reserve(g.size());
+             for (size_t i = 0; i < g.size(); ++i)
+               parts.push_back(g[i].defined() ? g[i]
+                                              : zeros(out_shapes[i], {.dtype = dt, .device = dev}));
+             return TensorList{cat(parts, d)};
+           });
     for (const Tensor& piece : out) autograd::mark_view(piece);
   }
   return out;
