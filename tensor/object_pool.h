@@ -10,21 +10,13 @@
 #include <cstddef>
 #include <new>
 
+#include "tensor/sanitizer.h"
+
 namespace ember::detail {
 
 // Under AddressSanitizer nothing is pooled or cached (here and in the cpu allocator), so
 // that a use after free is still reported.
-#if defined(__SANITIZE_ADDRESS__)
-inline constexpr bool kAddressSanitizer = true;
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-inline constexpr bool kAddressSanitizer = true;
-#else
-inline constexpr bool kAddressSanitizer = false;
-#endif
-#else
-inline constexpr bool kAddressSanitizer = false;
-#endif
+inline constexpr bool kAddressSanitizer = EMBER_HAS_ASAN;
 
 inline constexpr int kPoolBlocks = kAddressSanitizer ? 0 : 256;
 

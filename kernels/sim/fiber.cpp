@@ -8,18 +8,18 @@
 
 #include "tensor/error.h"
 
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
 #include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
-#if EMBER_SIM_TSAN
+#if EMBER_HAS_TSAN
 #include <sanitizer/tsan_interface.h>
 #endif
 
 namespace {
 // TSan's side of make_context and switch_context (no-ops without TSan).
 [[maybe_unused]] void tsan_make(ember::sim::detail::Context* ctx) {
-#if EMBER_SIM_TSAN
+#if EMBER_HAS_TSAN
   if (ctx->tsan_fiber == nullptr) ctx->tsan_fiber = __tsan_create_fiber(0);
 #else
   (void)ctx;
@@ -27,7 +27,7 @@ namespace {
 }
 [[maybe_unused]] void tsan_switch(ember::sim::detail::Context* from,
                                   ember::sim::detail::Context* to) {
-#if EMBER_SIM_TSAN
+#if EMBER_HAS_TSAN
   from->tsan_fiber = __tsan_get_current_fiber();  // the scheduler's: its OS thread's own
   __tsan_switch_to_fiber(to->tsan_fiber, 0);
 #else
@@ -161,7 +161,7 @@ void switch_context(Context* from, Context* to) {
 
 #endif
 
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
 void asan_start_switch(void** fake_stack_save, const void* bottom, size_t size) {
   __sanitizer_start_switch_fiber(fake_stack_save, bottom, size);
 }

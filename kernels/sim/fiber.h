@@ -5,33 +5,13 @@
 // (callee-saved registers, the SSE and x87 control words, the stack pointer): about
 // 11 ns, against ~160 ns for swapcontext(), which also calls sigprocmask. Elsewhere the
 // switch falls back to ucontext. Every switch is annotated for AddressSanitizer, which
-// otherwise loses track of which stack is live.
+// otherwise loses track of which stack is live, and for ThreadSanitizer (the TSan build of
+// .ci/run), which otherwise mixes the fibers' stacks and histories up.
 #pragma once
 
 #include <cstddef>
 
-#if defined(__SANITIZE_ADDRESS__)
-#define EMBER_SIM_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define EMBER_SIM_ASAN 1
-#endif
-#endif
-#ifndef EMBER_SIM_ASAN
-#define EMBER_SIM_ASAN 0
-#endif
-// ThreadSanitizer must be told of each switch too (the TSan build of .ci/run), or it
-// mixes the fibers' stacks and histories up.
-#if defined(__SANITIZE_THREAD__)
-#define EMBER_SIM_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define EMBER_SIM_TSAN 1
-#endif
-#endif
-#ifndef EMBER_SIM_TSAN
-#define EMBER_SIM_TSAN 0
-#endif
+#include "tensor/sanitizer.h"
 
 #if !defined(__x86_64__)
 #include <ucontext.h>
@@ -63,7 +43,7 @@ struct Context {
 #else
   ucontext_t uc;
 #endif
-#if EMBER_SIM_TSAN
+#if EMBER_HAS_TSAN
   void* tsan_fiber = nullptr;  // TSan's fiber for this context, made once, kept with the pool
 #endif
 };
@@ -78,7 +58,7 @@ void switch_context(Context* from, Context* to);
 // AddressSanitizer bookkeeping around switch_context (no-ops without ASan). The side
 // that switches calls start_switch(..., target stack) just before, and the side that
 // resumes calls finish_switch just after, as the sanitizer's fiber API prescribes.
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
 void asan_start_switch(void** fake_stack_save, const void* bottom, size_t size);
 void asan_finish_switch(void* fake_stack_save, const void** old_bottom, size_t* old_size);
 // Forgets the shadow state of frames abandoned on a stack that will be reused.

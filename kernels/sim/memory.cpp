@@ -11,7 +11,7 @@
 #include "kernels/sim/fiber.h"
 #include "tensor/error.h"
 
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
 #include <sanitizer/asan_interface.h>
 #endif
 
@@ -42,7 +42,7 @@ Registry& registry() {
 size_t tail_for(size_t nbytes) { return kGuardBytes + (64 - nbytes % 64) % 64; }
 
 void poison_guards(unsigned char* data, const Allocation& a) {
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
   ASAN_POISON_MEMORY_REGION(data - kGuardBytes, kGuardBytes);
   ASAN_POISON_MEMORY_REGION(data + a.nbytes, a.tail_bytes);
 #else
@@ -52,7 +52,7 @@ void poison_guards(unsigned char* data, const Allocation& a) {
 }
 
 void unpoison_guards(unsigned char* data, const Allocation& a) {
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
   ASAN_UNPOISON_MEMORY_REGION(data - kGuardBytes, kGuardBytes);
   ASAN_UNPOISON_MEMORY_REGION(data + a.nbytes, a.tail_bytes);
 #else
@@ -61,7 +61,7 @@ void unpoison_guards(unsigned char* data, const Allocation& a) {
 #endif
 }
 
-#if !EMBER_SIM_ASAN
+#if !EMBER_HAS_ASAN
 // Index of the first byte of [p, p + n) that is not the guard pattern, or -1.
 int64_t first_bad(const unsigned char* p, size_t n) {
   for (size_t i = 0; i < n; ++i)
@@ -128,7 +128,7 @@ void reset_peak_memory_stats(int device) {
 }
 
 void check_guards(const char* kernel) {
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
   (void)kernel;  // the guards are poisoned: AddressSanitizer reports the access itself
 #else
   Registry& r = registry();

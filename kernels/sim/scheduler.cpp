@@ -32,7 +32,7 @@ std::atomic<uint64_t> g_parallel_min_threads{16384};
 // instrumentation grows frames).
 size_t stack_bytes() {
   const int kb = backends::sim::stack_kb;
-  if (kb <= 0) return (EMBER_SIM_ASAN ? 256 : 64) * 1024;
+  if (kb <= 0) return (EMBER_HAS_ASAN ? 256 : 64) * 1024;
   return static_cast<size_t>(std::max(16, kb)) * 1024;
 }
 

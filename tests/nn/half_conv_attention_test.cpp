@@ -94,7 +94,8 @@ TEST_P(HalfConvAttention, AttentionSavesAnF32LogSumExp) {
   Tensor q = randn({1, 2, 5, 64}, o), k = randn({1, 2, 7, 64}, o), v = randn({1, 2, 7, 64}, o);
   AttentionParams p;
   p.scale = 0.125;
-  auto [out, lse] = raw::attention_forward(q, k, v, Tensor(), p);
+  Tensor out, lse;  // not a structured binding: clang 14 cannot capture one below
+  std::tie(out, lse) = raw::attention_forward(q, k, v, Tensor(), p);
   EXPECT_EQ(out.dtype(), dt);
   EXPECT_EQ(lse.dtype(), DType::f32);
   // lse_i = log sum_j exp(scale q_i . k_j), from the same 16-bit values in f64.

@@ -202,10 +202,11 @@ void add_casts(std::vector<OpCase>& out) {
       }
     }
   // Big casts (threads, vector tails).
-  for (auto [from, to] : std::vector<std::pair<DType, DType>>{{DType::f32, DType::f64},
-                                                              {DType::f64, DType::f32},
-                                                              {DType::f32, DType::i64},
-                                                              {DType::i64, DType::f32}}) {
+  for (auto [from, to_] : std::vector<std::pair<DType, DType>>{{DType::f32, DType::f64},
+                                                               {DType::f64, DType::f32},
+                                                               {DType::f32, DType::i64},
+                                                               {DType::i64, DType::f32}}) {
+    const DType to = to_;  // clang 14 (the sanitizer builds) cannot capture a binding
     In in{{1031, 97}, Dist::wide};
     OpCase c = make_case("cast", "cast", in_tag(in) + "_to_" + dtype_tag(to), from, {in});
     c.run = [to](const Inputs& x) { return Outputs{x[0].to(to)}; };

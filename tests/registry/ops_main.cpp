@@ -12,10 +12,11 @@
 #include "registry/device_checks.h"
 #include "registry/grad_checks.h"
 #include "registry/ops_driver.h"
+#include "tensor/sanitizer.h"
 
 // Sanitizer builds replace malloc, so M_PERTURB does nothing there: ASan's own fill
 // poisons fresh allocations instead (as in tests/tensor/op_cases_cpu_test.cpp).
-#if defined(__SANITIZE_ADDRESS__)
+#if EMBER_HAS_ASAN
 extern "C" const char* __asan_default_options() {
   return "malloc_fill_byte=254:max_malloc_fill_size=2147483647";
 }

@@ -54,7 +54,7 @@ __global__ void write_one_past_the_end(float* out, int n) {
   if (i <= n) out[i] = 1.0f;  // the planted bug: <= instead of <
 }
 
-#if EMBER_SIM_ASAN
+#if EMBER_HAS_ASAN
 TEST(PlantedBugsDeathTest, OutOfBoundsWriteIsReportedByAddressSanitizer) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(

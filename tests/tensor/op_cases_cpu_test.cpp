@@ -11,11 +11,12 @@
 #include <set>
 
 #include "registry/op_cases.h"
+#include "tensor/sanitizer.h"
 
 // Fresh outputs start as 0xFE garbage, so MatchesReference also proves that every output
 // element was written: through glibc's M_PERTURB (PoisonAllocations below), or through
 // AddressSanitizer's malloc fill in sanitizer builds, which replace malloc.
-#if defined(__SANITIZE_ADDRESS__)
+#if EMBER_HAS_ASAN
 #define EMBER_POISONS_ALLOCATIONS 1
 extern "C" const char* __asan_default_options() {
   return "malloc_fill_byte=254:max_malloc_fill_size=2147483647";
@@ -40,7 +41,7 @@ std::string case_name(const ::testing::TestParamInfo<const OpCase*>& info) {
 class PoisonAllocations : public ::testing::Environment {
  public:
   void SetUp() override {
-#if !defined(__SANITIZE_ADDRESS__)
+#if !EMBER_HAS_ASAN
     if (!poison_host_allocations())
       std::fprintf(stderr, "note: host allocations are not poisoned here\n");
 #endif
