@@ -3,8 +3,9 @@
 // Which code multiplies (issue 19, gemm):
 //   f32        ember's packed GEMM (gemm_packed.cpp: AVX-512 14 x 32 or AVX2 6 x 16
 //              micro-kernel), except the skinny products of a wide linear layer, which
-//              take gemm_skinny.cpp's kernels; a build for a CPU without AVX2 and FMA
-//              keeps Eigen. Measured 10-30% less CPU time than Eigen on 512^3 and the
+//              take gemm_skinny.cpp's kernels, and outputs thinner than 4 rows or 16
+//              columns (matrix-vector products: packed_pays); a build for a CPU without
+//              AVX2 and FMA keeps Eigen. Measured 10-30% less CPU time than Eigen on 512^3 and the
 //              GPT step's shapes (docs/performance.md, "ember's packed GEMM").
 //   bf16, f16  widened to f32 (below), then as f32.
 //   f64        Eigen.
@@ -56,6 +57,16 @@ template <typename T, int Order>
 using MatMap = Eigen::Map<const Eigen::Matrix<T, Dynamic, Dynamic, Order>, 0, OuterStride<>>;
 template <typename T>
 using OutMap = Eigen::Map<Eigen::Matrix<T, Dynamic, Dynamic, Eigen::RowMajor>, 0, OuterStride<>>;
+
+// Whether an f32 product of this output shape takes the packed GEMM. It pads the columns
+// to whole micro-kernel panels (32 with AVX-512) and packs b for each row panel, so a
+// matrix-vector product, or one nearly as thin, runs far slower than Eigen's gemv and
+// narrow kernels: conv2d's bias gradient, (K, PQ) @ (PQ, 1) per image, made
+// conv_seed_fwdbwd ~15% slower on 2 threads until thin products went back to Eigen.
+constexpr int64_t kPackedMinRows = 4, kPackedMinCols = 16;
+bool packed_pays(int64_t rows, int64_t cols) {
+  return rows >= kPackedMinRows && cols >= kPackedMinCols && gemm_packed_available();
+}
 
 // How one (rows, cols) matrix of an operand sits in memory.
 struct Layout {
@@ -109,7 +120,7 @@ struct Product {
     const T* a0 = pa + at(la.row_major, la.ld, row0, k0);
     const T* b0 = pb + at(lb.row_major, lb.ld, k0, col0);
     if constexpr (std::is_same_v<T, float>) {
-      if (gemm_packed_available()) {
+      if (packed_pays(rows, cols)) {
         gemm_packed_f32(po, ldo, operand(a0, la), operand(b0, lb), rows, cols, depth, false);
         return;
       }
@@ -161,9 +172,8 @@ void gemm_split(const Product<T, OA, OB>& p, T* po, int64_t M, int64_t N, int64_
   }
   if constexpr (std::is_same_v<T, float>) {
     // The packed GEMM splits rows itself, with one packed copy of b for all threads.
-    if (gemm_packed_available() &&
-        gemm_packed_f32_rows_parallel(po, N, p.operand(p.pa, p.la), p.operand(p.pb, p.lb), M, N, K,
-                                      threads))
+    if (packed_pays(M, N) && gemm_packed_f32_rows_parallel(po, N, p.operand(p.pa, p.la),
+                                                           p.operand(p.pb, p.lb), M, N, K, threads))
       return;
   }
   const int64_t block = (M + threads - 1) / threads;
