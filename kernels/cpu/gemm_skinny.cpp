@@ -27,6 +27,8 @@
 // and not stored, so every tile runs the same unrolled loop.
 #include "kernels/cpu/gemm_skinny.h"
 
+#include "kernels/cpu/gemm_packed.h"
+
 #include <omp.h>
 #if defined(__AVX__)
 #include <immintrin.h>
@@ -225,6 +227,15 @@ void bcast_product(float* out, const float* a, int64_t a_sm, int64_t a_sk, const
 bool skinny_gemm_f32(float* out, const float* a, int64_t a_sm, int64_t a_sk, const float* b,
                      int64_t b_sk, int64_t b_sn, int64_t M, int64_t N, int64_t K, int threads) {
   if (M < 1 || N < 1 || K < 1) return false;
+#if !defined(__AVX512F__)
+  // With AVX2 (16 ymm registers) these tiles are load-bound (the 4 x 4 dot tile reloads an
+  // operand for every FMA) and latency-bound on b's strided first pass; the packed GEMM
+  // with matmul.cpp's K- and N-splits measured faster on a Zen 3 for all three of the seed
+  // step's products (2 threads: x @ W^T 8.7 vs 9.1 ms, g @ W 10.0 vs 10.6, g^T @ x 6.1 vs
+  // 15.6; docs/performance.md "(issue 19, skinny on AVX2)"). Where there is no packed GEMM
+  // (no AVX2 and FMA) these kernels still beat Eigen's.
+  if (gemm_packed_available()) return false;
+#endif
   if (a_sk == 1 && b_sk == 1 && M <= kDotMaxOut && N <= kDotMaxOut &&
       K >= kDotMinRatio * std::max(M, N)) {
     dot_product(out, a, a_sm, b, b_sn, M, N, K, threads);
