@@ -1,7 +1,8 @@
 // The packed f32 GEMM (kernels/cpu/gemm_packed.cpp, issue 19) called directly: every edge of
 // its tiles (rows around the AVX-512 and AVX2 row tiles, 14 and 6; columns around the
 // 32- and 16-wide panels; depths around the 16-deep transposes and the 256-deep blocks;
-// columns past the 512-wide blocks), the four layouts of a and b, operands and outputs
+// columns past the 512-wide blocks; every row count and panel width of the packing
+// transposes), the four layouts of a and b, operands and outputs
 // with padded leading dims, other strides, accumulation, and rows split over threads that
 // share one packed b, against a sum in double.
 // Random inputs; outputs poisoned with NaN first (their padding too, which must stay NaN).
@@ -141,6 +142,35 @@ TEST(GemmPacked, NonUnitStridesMatchDouble) {
     const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
     check({15, 40, 35, a_col, b_col, 1, false, 2}, gen);
     check({7, 18, 3, a_col, b_col, 0, true, 3}, gen);
+  }
+}
+
+// The packing transposes (a row-major A panel, a column-major B panel: 8 x 8 blocks in
+// registers on AVX2, 16 x 16 on AVX-512) and the column-major A copy, at every row count of
+// an A panel of either build (1..14, and again after a full panel), every panel width up to
+// 33 around both builds' 16 and 32, depths around the 8- and 16-deep blocks, contiguous and
+// with padded leading dims.
+TEST(GemmPacked, PackingEveryRowCountAndPanelWidthMatchesDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(7);
+  const std::vector<int64_t> depths = {1, 7, 8, 9, 16, 19, 24, 33};
+  for (int64_t M = 1; M <= 20; ++M) {
+    for (int64_t N = 1; N <= 33; ++N) {
+      const int64_t K = depths[(M + N) % depths.size()];
+      for (int layout = 0; layout < 4; ++layout) {
+        const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+        check({M, K, N, a_col, b_col, (M + N) % 3 == 0 ? 5 : 0}, gen);
+      }
+    }
+  }
+  for (int64_t M : {6, 13, 14, 29}) {
+    for (int64_t K : {40, 47, 264, 271}) {
+      for (int layout = 0; layout < 4; ++layout) {
+        const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+        check({M, K, 27, a_col, b_col, 3}, gen);
+        check({M, K, 48, a_col, b_col, 0, true}, gen);
+      }
+    }
   }
 }
 
