@@ -3,11 +3,12 @@
 // Blocking (Goto/BLIS, with the roles of the caches chosen for a kernel that loads B and
 // broadcasts A):
 //   for each depth block k0 (kc <= kKC, K cut into equal blocks):
-//     for each column block n0 (nc <= kNC, N cut into equal blocks of whole kNR panels):
+//     for each column block n0 (nc <= kNC and kc nc <= kBlockFloats, N cut into equal
+//     blocks of whole kNR panels):
 //       pack b[k0:k0+kc, n0:n0+nc] into kNR-wide panels (kc x kNR each, zero-padded
-//       past N): kKC x kNC floats = 512 KiB, resident in L2 while every row panel reads it
+//       past N), resident in L2 while every row panel reads it
 //       for each row panel m0 (kMR rows):
-//         pack a[m0:m0+kMR, k0:k0+kc] into (kc x kMR) (14 KiB: stays in L1)
+//         pack a[m0:m0+kMR, k0:k0+kc] into (kc x kMR) (stays in L1)
 //         for each column panel: the micro-kernel, c[m0.., n0+j..] (+)= apanel @ bpanel
 // The micro-kernel keeps a kMR x kNR tile of c in registers over the whole depth: per k,
 // kNV vector loads of the B panel and kMR broadcasts of A (memory operands of the FMA),
@@ -17,6 +18,12 @@
 //            kernels of this code (14 x 16 and 6 x 32 on the 32 ymm registers) measured
 //            15-20% slower on the development machine (docs/performance.md).
 //   AVX2:    6 x 16 (12 ymm accumulators of 16).
+// Blocks (measured, docs/performance.md):
+//   AVX-512: kKC x kNC = 256 x 512 (a 512 KiB B block in Zen 4's 1 MiB L2; A panel 14 KiB).
+//   AVX2:    kKC = 512, the B block at most 64 Ki floats (256 KiB, half of Zen 3's 512 KiB
+//            L2: 512 x 128, 256 x 256, 128 x 512) and kNC = 512 (A panel 12 KiB). Against
+//            256 x 512 on the Zen 3: 5-10% less time on the GPT step's K = 384 and 512
+//            products (one depth block instead of two), the same elsewhere (issue 19, pack).
 // Edges: rows past M are zero in the packed A panel and the micro-kernel is instantiated
 // for every row count 1..kMR (no work on absent rows); columns past N are zero in the B
 // panel and a partial tile is stored through a small buffer.
@@ -91,11 +98,21 @@ inline void vstore_masked(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v
 #endif
 constexpr int kNR = kNV * kLanes;
 #ifndef EMBER_GEMM_KC  // (a scratch program may try other blocks)
+#if defined(__AVX512F__)
 #define EMBER_GEMM_KC 256
 #define EMBER_GEMM_NC 512
+#else
+#define EMBER_GEMM_KC 512
+#define EMBER_GEMM_NC 512
+#define EMBER_GEMM_BLOCK (int64_t{1} << 16)
 #endif
-constexpr int64_t kKC = EMBER_GEMM_KC;  // depth of a block: an A panel is kKC x kMR floats (14 KiB)
-constexpr int64_t kNC = EMBER_GEMM_NC;  // columns of a packed B block (kKC x kNC floats: 512 KiB)
+#endif
+#ifndef EMBER_GEMM_BLOCK
+#define EMBER_GEMM_BLOCK (int64_t{EMBER_GEMM_KC} * EMBER_GEMM_NC)
+#endif
+constexpr int64_t kKC = EMBER_GEMM_KC;  // depth of a block: an A panel is kKC x kMR floats
+constexpr int64_t kNC = EMBER_GEMM_NC;  // columns of a packed B block, at most
+constexpr int64_t kBlockFloats = EMBER_GEMM_BLOCK;  // floats of a packed B block, at most
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -359,13 +376,14 @@ class Scratch {
   int64_t cap_ = 0;
 };
 
-// How a product is cut into depth and column blocks: K into kblocks equal blocks of at
-// most kKC, N into blocks of whole kNR panels, at most kNC wide.
+// How a product is cut into depth and column blocks: K into equal blocks of at most kKC,
+// N into equal blocks of whole kNR panels, at most kNC and kBlockFloats / kcb wide.
 struct Blocks {
   int64_t kcb, ncb;
-  Blocks(int64_t N, int64_t K)
-      : kcb(ceil_div(K, ceil_div(K, kKC))),
-        ncb(ceil_div(ceil_div(N, ceil_div(N, kNC)), kNR) * kNR) {}
+  Blocks(int64_t N, int64_t K) : kcb(ceil_div(K, ceil_div(K, kKC))) {
+    const int64_t widest = std::max<int64_t>(kNR, std::min(kNC, kBlockFloats / kcb) / kNR * kNR);
+    ncb = ceil_div(ceil_div(N, ceil_div(N, widest)), kNR) * kNR;
+  }
 };
 
 // Rows [m0, m1) of c (+)= a[:, k0:k0+kc] @ b[k0:k0+kc, n0:n0+nc], with that block of b
