@@ -2,7 +2,7 @@
 //
 // Blocking (Goto/BLIS, with the roles of the caches chosen for a kernel that loads B and
 // broadcasts A):
-//   for each depth block k0 (kc <= kKC, K cut into equal blocks):
+//   for each depth block k0 (K cut into equal blocks of kc <= kKC, or one when K <= kKCOne):
 //     for each column block n0 (nc <= kNC and kc nc <= kBlockFloats, N cut into equal
 //     blocks of whole kNR panels):
 //       pack b[k0:k0+kc, n0:n0+nc] into kNR-wide panels (kc x kNR each, zero-padded
@@ -20,10 +20,13 @@
 //   AVX2:    6 x 16 (12 ymm accumulators of 16).
 // Blocks (measured, docs/performance.md):
 //   AVX-512: kKC x kNC = 256 x 512 (a 512 KiB B block in Zen 4's 1 MiB L2; A panel 14 KiB).
-//   AVX2:    kKC = 512, the B block at most 64 Ki floats (256 KiB, half of Zen 3's 512 KiB
-//            L2: 512 x 128, 256 x 256, 128 x 512) and kNC = 512 (A panel 12 KiB). Against
-//            256 x 512 on the Zen 3: 5-10% less time on the GPT step's K = 384 and 512
-//            products (one depth block instead of two), the same elsewhere (issue 19, pack).
+//   AVX2:    kKC = 256, but a depth up to kKCOne = 512 in one block; the B block at most
+//            64 Ki floats (256 KiB, half of Zen 3's 512 KiB L2: 512 x 128, 256 x 256,
+//            128 x 512) and kNC = 512. Against 256 x 512 on the Zen 3: 5-10% less time on
+//            the GPT step's K = 384 and 512 products (c read and written once, not twice),
+//            the same elsewhere; 512-deep blocks for every K were 3-7% slower than 256 on
+//            its K = 4096 weight gradients (an A panel of 12 KiB beside a 32 KiB B panel no
+//            longer stays in the 32 KiB L1) (issue 19, pack).
 // Edges: rows past M are zero in the packed A panel and the micro-kernel is instantiated
 // for every row count 1..kMR (no work on absent rows); columns past N are zero in the B
 // panel and a partial tile is stored through a small buffer.
@@ -102,16 +105,21 @@ constexpr int kNR = kNV * kLanes;
 #define EMBER_GEMM_KC 256
 #define EMBER_GEMM_NC 512
 #else
-#define EMBER_GEMM_KC 512
+#define EMBER_GEMM_KC 256
 #define EMBER_GEMM_NC 512
 #define EMBER_GEMM_BLOCK (int64_t{1} << 16)
+#define EMBER_GEMM_KC_ONE 512
 #endif
 #endif
 #ifndef EMBER_GEMM_BLOCK
 #define EMBER_GEMM_BLOCK (int64_t{EMBER_GEMM_KC} * EMBER_GEMM_NC)
 #endif
-constexpr int64_t kKC = EMBER_GEMM_KC;  // depth of a block: an A panel is kKC x kMR floats
-constexpr int64_t kNC = EMBER_GEMM_NC;  // columns of a packed B block, at most
+#ifndef EMBER_GEMM_KC_ONE
+#define EMBER_GEMM_KC_ONE EMBER_GEMM_KC
+#endif
+constexpr int64_t kKC = EMBER_GEMM_KC;         // depth of a block: an A panel is kKC x kMR floats
+constexpr int64_t kKCOne = EMBER_GEMM_KC_ONE;  // a depth up to this is not cut
+constexpr int64_t kNC = EMBER_GEMM_NC;         // columns of a packed B block, at most
 constexpr int64_t kBlockFloats = EMBER_GEMM_BLOCK;  // floats of a packed B block, at most
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -376,11 +384,12 @@ class Scratch {
   int64_t cap_ = 0;
 };
 
-// How a product is cut into depth and column blocks: K into equal blocks of at most kKC,
-// N into equal blocks of whole kNR panels, at most kNC and kBlockFloats / kcb wide.
+// How a product is cut into depth and column blocks: K into equal blocks of at most kKC
+// (one block when K <= kKCOne), N into equal blocks of whole kNR panels, at most kNC and
+// kBlockFloats / kcb wide.
 struct Blocks {
   int64_t kcb, ncb;
-  Blocks(int64_t N, int64_t K) : kcb(ceil_div(K, ceil_div(K, kKC))) {
+  Blocks(int64_t N, int64_t K) : kcb(K <= kKCOne ? K : ceil_div(K, ceil_div(K, kKC))) {
     const int64_t widest = std::max<int64_t>(kNR, std::min(kNC, kBlockFloats / kcb) / kNR * kNR);
     ncb = ceil_div(ceil_div(N, ceil_div(N, widest)), kNR) * kNR;
   }

@@ -1,10 +1,11 @@
 // The packed f32 GEMM (kernels/cpu/gemm_packed.cpp, issue 19) called directly: every edge of
 // its tiles (rows around the AVX-512 and AVX2 row tiles, 14 and 6; columns around the
-// 32- and 16-wide panels; depths around the 16- and 8-deep transposes and the 256- and
-// 512-deep blocks; columns past the column blocks, 512 wide or narrower for deep blocks;
-// every row count and panel width of the packing transposes), the four layouts of a and b,
-// operands and outputs with padded leading dims, other strides, accumulation, and rows split
-// over threads that share one packed b, against a sum in double.
+// 32- and 16-wide panels; depths around the 16- and 8-deep transposes and the 256-deep
+// blocks, AVX2's one block up to 512 deep; columns past the column blocks, 512 wide or
+// narrower for deep blocks; every row count and panel width of the packing transposes),
+// the four layouts of a and b, operands and outputs with padded leading dims, other
+// strides, accumulation, and rows split over threads that share one packed b, against a
+// sum in double.
 // Random inputs; outputs poisoned with NaN first (their padding too, which must stay NaN).
 // This file needs only gemm_packed.h: ember_gemm_tests runs it on the library's build
 // (-march=native: AVX-512 or AVX2), ember_gemm_avx2_tests on gemm_packed.cpp compiled for AVX2.
@@ -107,8 +108,8 @@ TEST(GemmPacked, DeepAndWideBlocksMatchDouble) {
   std::mt19937 gen(2);
   for (int layout = 0; layout < 4; ++layout) {
     const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
-    check({29, 513, 40, a_col, b_col}, gen);    // 2 or 3 depth blocks, a partial transpose block
-    check({20, 1100, 45, a_col, b_col}, gen);   // three or five depth blocks (AVX2: 512, else 256)
+    check({29, 513, 40, a_col, b_col}, gen);    // three depth blocks, a partial transpose block
+    check({20, 1100, 45, a_col, b_col}, gen);   // five depth blocks
     check({17, 300, 1100, a_col, b_col}, gen);  // column blocks of 384 (AVX2: 192), a tail
     check({64, 256, 64, a_col, b_col}, gen);    // exactly one block deep (AVX-512)
     check({64, 512, 300, a_col, b_col}, gen);   // one 512 block deep, three column blocks (AVX2)
@@ -132,8 +133,8 @@ TEST(GemmPacked, AccumulatesIntoTheOutput) {
   std::mt19937 gen(4);
   for (int layout = 0; layout < 4; ++layout) {
     const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
-    check({13, 300, 50, a_col, b_col, 2, true}, gen);   // two depth blocks (AVX-512)
-    check({13, 1030, 50, a_col, b_col, 2, true}, gen);  // three (AVX2) or five
+    check({13, 300, 50, a_col, b_col, 2, true}, gen);   // two depth blocks (AVX-512), one (AVX2)
+    check({13, 1030, 50, a_col, b_col, 2, true}, gen);  // five depth blocks
     check({20, 9, 33, a_col, b_col, 0, true}, gen);
   }
 }
@@ -186,7 +187,7 @@ TEST(GemmPacked, RowsOnThreadsSharingPackedBMatchDouble) {
       const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
       check({100, 300, 1100, a_col, b_col, 3, false, 1, threads}, gen);
       check({89, 17, 33, a_col, b_col, 0, false, 1, threads}, gen);
-      check({60, 1030, 300, a_col, b_col, 1, false, 1, threads}, gen);  // depth and column blocks
+      check({60, 1030, 300, a_col, b_col, 1, false, 1, threads}, gen);  // five depth blocks
     }
   }
   // Too few row tiles for the threads: the caller splits instead, nothing is written.
