@@ -2,12 +2,13 @@
 //
 // Blocking (Goto/BLIS, with the roles of the caches chosen for a kernel that loads B and
 // broadcasts A):
-//   for each depth block k0 (kc <= kKC, K cut into equal blocks):
-//     for each column block n0 (nc <= kNC, N cut into equal blocks of whole kNR panels):
+//   for each depth block k0 (K cut into equal blocks of kc <= kKC, or one when K <= kKCOne):
+//     for each column block n0 (nc <= kNC and kc nc <= kBlockFloats, N cut into equal
+//     blocks of whole kNR panels):
 //       pack b[k0:k0+kc, n0:n0+nc] into kNR-wide panels (kc x kNR each, zero-padded
-//       past N): kKC x kNC floats = 512 KiB, resident in L2 while every row panel reads it
+//       past N), resident in L2 while every row panel reads it
 //       for each row panel m0 (kMR rows):
-//         pack a[m0:m0+kMR, k0:k0+kc] into (kc x kMR) (14 KiB: stays in L1)
+//         pack a[m0:m0+kMR, k0:k0+kc] into (kc x kMR) (stays in L1)
 //         for each column panel: the micro-kernel, c[m0.., n0+j..] (+)= apanel @ bpanel
 // The micro-kernel keeps a kMR x kNR tile of c in registers over the whole depth: per k,
 // kNV vector loads of the B panel and kMR broadcasts of A (memory operands of the FMA),
@@ -17,12 +18,23 @@
 //            kernels of this code (14 x 16 and 6 x 32 on the 32 ymm registers) measured
 //            15-20% slower on the development machine (docs/performance.md).
 //   AVX2:    6 x 16 (12 ymm accumulators of 16).
+// Blocks (measured, docs/performance.md):
+//   AVX-512: kKC x kNC = 256 x 512 (a 512 KiB B block in Zen 4's 1 MiB L2; A panel 14 KiB).
+//   AVX2:    kKC = 256, but a depth up to kKCOne = 512 in one block; the B block at most
+//            64 Ki floats (256 KiB, half of Zen 3's 512 KiB L2: 512 x 128, 256 x 256,
+//            128 x 512) and kNC = 512. Against 256 x 512 on the Zen 3: 5-10% less time on
+//            the GPT step's K = 384 and 512 products (c read and written once, not twice),
+//            the same elsewhere; 512-deep blocks for every K were 3-7% slower than 256 on
+//            its K = 4096 weight gradients (an A panel of 12 KiB beside a 32 KiB B panel no
+//            longer stays in the 32 KiB L1) (issue 19, pack).
 // Edges: rows past M are zero in the packed A panel and the micro-kernel is instantiated
 // for every row count 1..kMR (no work on absent rows); columns past N are zero in the B
 // panel and a partial tile is stored through a small buffer.
-// Packing: a row-major A panel is a transpose (16 x 16 in registers with AVX-512), a
-// column-major one a copy per k; a row-major B panel a copy per k, a column-major one
-// (x @ W^T, W row-major) a transpose. Other strides take a scalar gather.
+// Packing: a row-major A panel is a transpose, a column-major one a copy per k; a
+// row-major B panel a copy per k, a column-major one (x @ W^T, W row-major) a transpose.
+// The transposes run in registers, 16 x 16 blocks with AVX-512, 8 x 8 with AVX2 (on the
+// Zen 3 the scalar gather they replaced cost a third of the multiply, issue 19, pack);
+// other strides, and depths past the last whole block, take a scalar gather.
 // Threads (gemm_packed_f32_rows_parallel): the team packs all of B (every depth and
 // column block) into one shared buffer, meets at one barrier, and each thread runs the
 // loops above over its own row panels.
@@ -89,11 +101,26 @@ inline void vstore_masked(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v
 #endif
 constexpr int kNR = kNV * kLanes;
 #ifndef EMBER_GEMM_KC  // (a scratch program may try other blocks)
+#if defined(__AVX512F__)
 #define EMBER_GEMM_KC 256
 #define EMBER_GEMM_NC 512
+#else
+#define EMBER_GEMM_KC 256
+#define EMBER_GEMM_NC 512
+#define EMBER_GEMM_BLOCK (int64_t{1} << 16)
+#define EMBER_GEMM_KC_ONE 512
 #endif
-constexpr int64_t kKC = EMBER_GEMM_KC;  // depth of a block: an A panel is kKC x kMR floats (14 KiB)
-constexpr int64_t kNC = EMBER_GEMM_NC;  // columns of a packed B block (kKC x kNC floats: 512 KiB)
+#endif
+#ifndef EMBER_GEMM_BLOCK
+#define EMBER_GEMM_BLOCK (int64_t{EMBER_GEMM_KC} * EMBER_GEMM_NC)
+#endif
+#ifndef EMBER_GEMM_KC_ONE
+#define EMBER_GEMM_KC_ONE EMBER_GEMM_KC
+#endif
+constexpr int64_t kKC = EMBER_GEMM_KC;         // depth of a block: an A panel is kKC x kMR floats
+constexpr int64_t kKCOne = EMBER_GEMM_KC_ONE;  // a depth up to this is not cut
+constexpr int64_t kNC = EMBER_GEMM_NC;         // columns of a packed B block, at most
+constexpr int64_t kBlockFloats = EMBER_GEMM_BLOCK;  // floats of a packed B block, at most
 
 int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -200,6 +227,77 @@ inline void transpose_block(const float* src, int64_t ld, int rows, float* dst, 
   transpose16(r);
   for (int j = 0; j < 16; ++j) _mm512_mask_storeu_ps(dst + j * dst_ld, mask, r[j]);
 }
+
+// The A panel's depths k..k+15 from R row-major rows at src (ld apart): dst + j kMR
+// gets row i's element j in lane i (rows R..kMR - 1 zero).
+inline void transpose_a(const float* src, int64_t ld, int R, float* dst) {
+  static_assert(kMR <= 16);
+  transpose_block(src, ld, R, dst, kMR, (1u << kMR) - 1);
+}
+
+// 16 columns of a B panel at depths k..k+15 from `rows` column-major columns at src (ld
+// apart; rows <= 0: all zero): dst + j kNR gets column i's element j in lane i.
+inline void transpose_b(const float* src, int64_t ld, int rows, float* dst) {
+  if (rows > 0) {
+    transpose_block(src, ld, rows, dst, kNR, 0xffff);
+  } else {
+    for (int j = 0; j < 16; ++j) _mm512_storeu_ps(dst + j * kNR, _mm512_setzero_ps());
+  }
+}
+#else
+// AVX2. The 8 x 8 transpose: r[j] lane i = element j of source line i, for `rows` (<= 8)
+// lines of 8 floats at src, ld floats apart (missing lines are zero). Rows i and i + 4 are
+// loaded as the two 128-bit halves of one register (the loads feed the inserts, so no
+// cross-lane shuffle is left), then each half is a 4 x 4 transpose (unpack, shuffle).
+inline void transpose8(const float* src, int64_t ld, int rows, __m256 r[8]) {
+  const auto quad = [&](int i, int j) {
+    return i < rows ? _mm_loadu_ps(src + i * ld + j) : _mm_setzero_ps();
+  };
+  __m256 x[8];
+  for (int i = 0; i < 4; ++i) {
+    x[i] = _mm256_set_m128(quad(i + 4, 0), quad(i, 0));      // elements 0..3
+    x[4 + i] = _mm256_set_m128(quad(i + 4, 4), quad(i, 4));  // elements 4..7
+  }
+  for (int g = 0; g < 8; g += 4) {
+    const __m256 t0 = _mm256_unpacklo_ps(x[g], x[g + 1]), t1 = _mm256_unpackhi_ps(x[g], x[g + 1]);
+    const __m256 t2 = _mm256_unpacklo_ps(x[g + 2], x[g + 3]),
+                 t3 = _mm256_unpackhi_ps(x[g + 2], x[g + 3]);
+    r[g] = _mm256_shuffle_ps(t0, t2, 0x44);
+    r[g + 1] = _mm256_shuffle_ps(t0, t2, 0xee);
+    r[g + 2] = _mm256_shuffle_ps(t1, t3, 0x44);
+    r[g + 3] = _mm256_shuffle_ps(t1, t3, 0xee);
+  }
+}
+
+// The first 6 = kMR lanes of v at d (a 16- and an 8-byte store).
+inline void store_mr(float* d, __m256 v) {
+  static_assert(kMR == 6);
+  _mm_storeu_ps(d, _mm256_castps256_ps128(v));
+  _mm_store_sd(reinterpret_cast<double*>(d + 4), _mm_castps_pd(_mm256_extractf128_ps(v, 1)));
+}
+
+// The A panel's depths k..k+7 from R row-major rows at src (ld apart): dst + j kMR gets
+// row i's element j in lane i (rows R..kMR - 1 zero). The 8 k of a block are 48
+// consecutive floats, so each full-width store's two extra lanes are overwritten by the
+// next one; the last stores kMR lanes only.
+inline void transpose_a(const float* src, int64_t ld, int R, float* dst) {
+  __m256 r[8];
+  transpose8(src, ld, R, r);
+  for (int j = 0; j < 7; ++j) _mm256_storeu_ps(dst + j * kMR, r[j]);
+  store_mr(dst + 7 * kMR, r[7]);
+}
+
+// One 8-column half of a B panel at depths k..k+7 from `rows` column-major columns at src
+// (ld apart; rows <= 0: all zero): dst + j kNR gets column i's element j in lane i.
+inline void transpose_b(const float* src, int64_t ld, int rows, float* dst) {
+  __m256 r[8];
+  if (rows > 0) {
+    transpose8(src, ld, rows, r);
+  } else {
+    for (__m256& v : r) v = _mm256_setzero_ps();
+  }
+  for (int j = 0; j < 8; ++j) _mm256_storeu_ps(dst + j * kNR, r[j]);
+}
 #endif
 
 // dst (kc, kMR) = a[m0:m0+R, k0:k0+kc] laid out k-major; rows R.. of each k are zero.
@@ -211,23 +309,18 @@ void pack_a(const GemmOperand& a, int64_t m0, int R, int64_t k0, int64_t kc, flo
     for (int64_t k = 0; k < kc; ++k)
       _mm512_mask_storeu_ps(dst + k * kMR, all, _mm512_maskz_loadu_ps(rows, src + k * a.cs));
 #else
-    for (int64_t k = 0; k < kc; ++k) {
-      const float* s = src + k * a.cs;
-      float* d = dst + k * kMR;
-      for (int i = 0; i < R; ++i) d[i] = s[i];
-      for (int i = R; i < kMR; ++i) d[i] = 0.0f;
-    }
+    // A masked load (zero past R) stored whole: the next k overwrites the two extra lanes.
+    const Mask rows = lane_mask(R);
+    for (int64_t k = 0; k + 1 < kc; ++k)
+      _mm256_storeu_ps(dst + k * kMR, vload_masked(src + k * a.cs, rows));
+    store_mr(dst + (kc - 1) * kMR, vload_masked(src + (kc - 1) * a.cs, rows));
 #endif
     return;
   }
   int64_t k = 0;
-#if defined(__AVX512F__)
-  static_assert(kMR <= 16);
-  if (a.cs == 1) {  // row-major: transpose 16 x 16 blocks
-    for (; k + 16 <= kc; k += 16)
-      transpose_block(src + k, a.rs, R, dst + k * kMR, kMR, (1u << kMR) - 1);
+  if (a.cs == 1) {  // row-major: transpose kLanes x kLanes blocks
+    for (; k + kLanes <= kc; k += kLanes) transpose_a(src + k, a.rs, R, dst + k * kMR);
   }
-#endif
   for (; k < kc; ++k) {
     float* d = dst + k * kMR;
     for (int i = 0; i < R; ++i) d[i] = src[i * a.rs + k * a.cs];
@@ -255,21 +348,13 @@ void pack_b(const GemmOperand& b, int64_t k0, int64_t kc, int64_t n0, int64_t nc
       continue;
     }
     int64_t k = 0;
-#if defined(__AVX512F__)
-    if (b.rs == 1) {  // column-major: transpose 16 columns x 16 k at a time
-      for (; k + 16 <= kc; k += 16) {
-        for (int h = 0; h < kNV; ++h) {
-          float* d = dst + k * kNR + h * kLanes;
-          const int rows = std::min(w - h * kLanes, kLanes);
-          if (rows > 0) {
-            transpose_block(src + k + h * kLanes * b.cs, b.cs, rows, d, kNR, 0xffff);
-          } else {
-            for (int j = 0; j < 16; ++j) _mm512_storeu_ps(d + j * kNR, _mm512_setzero_ps());
-          }
-        }
+    if (b.rs == 1) {  // column-major: transpose kLanes columns x kLanes k at a time
+      for (; k + kLanes <= kc; k += kLanes) {
+        for (int h = 0; h < kNV; ++h)
+          transpose_b(src + k + h * kLanes * b.cs, b.cs, std::min(w - h * kLanes, kLanes),
+                      dst + k * kNR + h * kLanes);
       }
     }
-#endif
     for (; k < kc; ++k) {
       float* d = dst + k * kNR;
       for (int j = 0; j < w; ++j) d[j] = src[k * b.rs + j * b.cs];
@@ -299,13 +384,15 @@ class Scratch {
   int64_t cap_ = 0;
 };
 
-// How a product is cut into depth and column blocks: K into kblocks equal blocks of at
-// most kKC, N into blocks of whole kNR panels, at most kNC wide.
+// How a product is cut into depth and column blocks: K into equal blocks of at most kKC
+// (one block when K <= kKCOne), N into equal blocks of whole kNR panels, at most kNC and
+// kBlockFloats / kcb wide.
 struct Blocks {
   int64_t kcb, ncb;
-  Blocks(int64_t N, int64_t K)
-      : kcb(ceil_div(K, ceil_div(K, kKC))),
-        ncb(ceil_div(ceil_div(N, ceil_div(N, kNC)), kNR) * kNR) {}
+  Blocks(int64_t N, int64_t K) : kcb(K <= kKCOne ? K : ceil_div(K, ceil_div(K, kKC))) {
+    const int64_t widest = std::max<int64_t>(kNR, std::min(kNC, kBlockFloats / kcb) / kNR * kNR);
+    ncb = ceil_div(ceil_div(N, ceil_div(N, widest)), kNR) * kNR;
+  }
 };
 
 // Rows [m0, m1) of c (+)= a[:, k0:k0+kc] @ b[k0:k0+kc, n0:n0+nc], with that block of b

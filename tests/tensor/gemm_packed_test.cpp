@@ -1,12 +1,14 @@
 // The packed f32 GEMM (kernels/cpu/gemm_packed.cpp, issue 19) called directly: every edge of
 // its tiles (rows around the AVX-512 and AVX2 row tiles, 14 and 6; columns around the
-// 32- and 16-wide panels; depths around the 16-deep transposes and the 256-deep blocks;
-// columns past the 512-wide blocks), the four layouts of a and b, operands and outputs
-// with padded leading dims, other strides, accumulation, and rows split over threads that
-// share one packed b, against a sum in double.
+// 32- and 16-wide panels; depths around the 16- and 8-deep transposes and the 256-deep
+// blocks, AVX2's one block up to 512 deep; columns past the column blocks, 512 wide or
+// narrower for deep blocks; every row count and panel width of the packing transposes),
+// the four layouts of a and b, operands and outputs with padded leading dims, other
+// strides, accumulation, and rows split over threads that share one packed b, against a
+// sum in double.
 // Random inputs; outputs poisoned with NaN first (their padding too, which must stay NaN).
 // This file needs only gemm_packed.h: ember_gemm_tests runs it on the library's build
-// (AVX-512 here), ember_gemm_avx2_tests on gemm_packed.cpp compiled for AVX2.
+// (-march=native: AVX-512 or AVX2), ember_gemm_avx2_tests on gemm_packed.cpp compiled for AVX2.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -106,9 +108,11 @@ TEST(GemmPacked, DeepAndWideBlocksMatchDouble) {
   std::mt19937 gen(2);
   for (int layout = 0; layout < 4; ++layout) {
     const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
-    check({29, 513, 40, a_col, b_col}, gen);    // three depth blocks, a partial 16-k transpose
-    check({17, 300, 1100, a_col, b_col}, gen);  // column blocks of 384 and a tail panel
-    check({64, 256, 64, a_col, b_col}, gen);    // exactly one block deep
+    check({29, 513, 40, a_col, b_col}, gen);    // three depth blocks, a partial transpose block
+    check({20, 1100, 45, a_col, b_col}, gen);   // five depth blocks
+    check({17, 300, 1100, a_col, b_col}, gen);  // column blocks of 384 (AVX2: 192), a tail
+    check({64, 256, 64, a_col, b_col}, gen);    // exactly one block deep (AVX-512)
+    check({64, 512, 300, a_col, b_col}, gen);   // one 512 block deep, three column blocks (AVX2)
     check({15, 1, 33, a_col, b_col}, gen);      // depth 1
   }
 }
@@ -129,7 +133,8 @@ TEST(GemmPacked, AccumulatesIntoTheOutput) {
   std::mt19937 gen(4);
   for (int layout = 0; layout < 4; ++layout) {
     const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
-    check({13, 300, 50, a_col, b_col, 2, true}, gen);  // two depth blocks
+    check({13, 300, 50, a_col, b_col, 2, true}, gen);   // two depth blocks (AVX-512), one (AVX2)
+    check({13, 1030, 50, a_col, b_col, 2, true}, gen);  // five depth blocks
     check({20, 9, 33, a_col, b_col, 0, true}, gen);
   }
 }
@@ -144,6 +149,35 @@ TEST(GemmPacked, NonUnitStridesMatchDouble) {
   }
 }
 
+// The packing transposes (a row-major A panel, a column-major B panel: 8 x 8 blocks in
+// registers on AVX2, 16 x 16 on AVX-512) and the column-major A copy, at every row count of
+// an A panel of either build (1..14, and again after a full panel), every panel width up to
+// 33 around both builds' 16 and 32, depths around the 8- and 16-deep blocks, contiguous and
+// with padded leading dims.
+TEST(GemmPacked, PackingEveryRowCountAndPanelWidthMatchesDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(7);
+  const std::vector<int64_t> depths = {1, 7, 8, 9, 16, 19, 24, 33};
+  for (int64_t M = 1; M <= 20; ++M) {
+    for (int64_t N = 1; N <= 33; ++N) {
+      const int64_t K = depths[(M + N) % depths.size()];
+      for (int layout = 0; layout < 4; ++layout) {
+        const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+        check({M, K, N, a_col, b_col, (M + N) % 3 == 0 ? 5 : 0}, gen);
+      }
+    }
+  }
+  for (int64_t M : {6, 13, 14, 29}) {
+    for (int64_t K : {40, 47, 264, 271}) {
+      for (int layout = 0; layout < 4; ++layout) {
+        const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
+        check({M, K, 27, a_col, b_col, 3}, gen);
+        check({M, K, 48, a_col, b_col, 0, true}, gen);
+      }
+    }
+  }
+}
+
 // Threads sharing one packed b: uneven row blocks, several depth and column blocks.
 TEST(GemmPacked, RowsOnThreadsSharingPackedBMatchDouble) {
   ASSERT_TRUE(gemm_packed_available());
@@ -153,6 +187,7 @@ TEST(GemmPacked, RowsOnThreadsSharingPackedBMatchDouble) {
       const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
       check({100, 300, 1100, a_col, b_col, 3, false, 1, threads}, gen);
       check({89, 17, 33, a_col, b_col, 0, false, 1, threads}, gen);
+      check({60, 1030, 300, a_col, b_col, 1, false, 1, threads}, gen);  // five depth blocks
     }
   }
   // Too few row tiles for the threads: the caller splits instead, nothing is written.
