@@ -126,22 +126,40 @@ void run_range(const LoopPlan<N>& p, int64_t begin, int64_t end, Row& row) {
     idx[d] = rem % p.sizes[d];
     rem /= p.sizes[d];
   }
-  std::array<int64_t, N> inner;
-  for (int k = 0; k < N; ++k) inner[k] = p.strides[k][nd - 1];
+  std::array<int64_t, N> inner, outer;  // strides of the last two dims
+  for (int k = 0; k < N; ++k) {
+    inner[k] = p.strides[k][nd - 1];
+    outer[k] = p.strides[k][nd - 2];
+  }
+  const int64_t cols = p.sizes[nd - 1], rows = p.sizes[nd - 2];
   int64_t pos = begin;
   while (pos < end) {
-    std::array<char*, N> ptr;
+    // The start of the current row from the full index, once per sweep of the rows of
+    // dim nd - 2; within a sweep a row's start is the last one's plus `outer` (short runs,
+    // as a copy of attention heads' 32-element rows makes, spent more time on the index
+    // arithmetic than on the elements).
+    std::array<char*, N> row_start;
     for (int k = 0; k < N; ++k) {
-      ptr[k] = p.base[k];
-      for (int64_t d = 0; d < nd; ++d) ptr[k] += idx[d] * p.strides[k][d];
+      row_start[k] = p.base[k];
+      for (int64_t d = 0; d < nd - 1; ++d) row_start[k] += idx[d] * p.strides[k][d];
     }
-    int64_t n = std::min(p.sizes[nd - 1] - idx[nd - 1], end - pos);
-    row(ptr, inner, n);
-    pos += n;
-    idx[nd - 1] += n;
-    for (int64_t d = nd - 1; d > 0 && idx[d] == p.sizes[d]; --d) {
-      idx[d] = 0;
-      ++idx[d - 1];
+    while (true) {
+      std::array<char*, N> ptr;
+      for (int k = 0; k < N; ++k) ptr[k] = row_start[k] + idx[nd - 1] * inner[k];
+      const int64_t n = std::min(cols - idx[nd - 1], end - pos);
+      row(ptr, inner, n);
+      pos += n;
+      idx[nd - 1] += n;
+      if (pos >= end) return;
+      // The run ended at the row's end (it ends early only at `end`): next row.
+      idx[nd - 1] = 0;
+      if (++idx[nd - 2] == rows) break;
+      for (int k = 0; k < N; ++k) row_start[k] += outer[k];
+    }
+    idx[nd - 2] = 0;
+    for (int64_t d = nd - 2; d > 0 && idx[d] == 0; --d) {
+      if (++idx[d - 1] < p.sizes[d - 1]) break;
+      idx[d - 1] = 0;
     }
   }
 }
