@@ -92,25 +92,6 @@ void map2(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
   });
 }
 
-// exp and tanh: the vectorizable f32 versions (kernels/cpu/fast_math.h, within 1 ulp), the
-// C library's for f64.
-template <typename T>
-T exp_fn(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return fast_exp(x);
-  } else {
-    return std::exp(x);
-  }
-}
-template <typename T>
-T tanh_fn(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return fast_tanh(x);
-  } else {
-    return std::tanh(x);
-  }
-}
-
 // log(1 + exp(z)) without overflow: max(z, 0) + log1p(exp(-|z|)).
 template <typename T>
 T softplus_fn(T z) {
@@ -134,24 +115,24 @@ void unary_float(UnaryOp op, const Tensor& out, const Tensor& in, double arg, do
     case UnaryOp::abs: return map1<T, T>(out, in, [](T x) { return std::abs(x); });
     case UnaryOp::sign:
       return map1<T, T>(out, in, [](T x) { return x > 0 ? T(1) : (x < 0 ? T(-1) : x); });
-    case UnaryOp::exp: return map1<T, T>(out, in, [](T x) { return exp_fn(x); });
+    case UnaryOp::exp: return map1<T, T>(out, in, [](T x) { return fast_exp(x); });
     case UnaryOp::log: return map1<T, T>(out, in, [](T x) { return std::log(x); });
     case UnaryOp::sqrt: return map1<T, T>(out, in, [](T x) { return std::sqrt(x); });
     case UnaryOp::rsqrt: return map1<T, T>(out, in, [](T x) { return T(1) / std::sqrt(x); });
-    case UnaryOp::tanh: return map1<T, T>(out, in, [](T x) { return tanh_fn(x); });
+    case UnaryOp::tanh: return map1<T, T>(out, in, [](T x) { return fast_tanh(x); });
     case UnaryOp::sigmoid:
-      return map1<T, T>(out, in, [](T x) { return T(1) / (T(1) + exp_fn(-x)); });
+      return map1<T, T>(out, in, [](T x) { return T(1) / (T(1) + fast_exp(-x)); });
     case UnaryOp::relu: return map1<T, T>(out, in, [](T x) { return x < T(0) ? T(0) : x; });
     case UnaryOp::gelu:
-      return map1<T, T>(out, in, [=](T x) { return T(0.5) * x * (T(1) + std::erf(x * kSqrt1_2)); });
+      return map1<T, T>(out, in, [=](T x) { return T(0.5) * x * (T(1) + fast_erf(x * kSqrt1_2)); });
     case UnaryOp::gelu_tanh:
       return map1<T, T>(out, in, [=](T x) {
-        return T(0.5) * x * (T(1) + tanh_fn(kSqrt2OverPi * (x + T(0.044715) * x * x * x)));
+        return T(0.5) * x * (T(1) + fast_tanh(kSqrt2OverPi * (x + T(0.044715) * x * x * x)));
       });
-    case UnaryOp::silu: return map1<T, T>(out, in, [](T x) { return x / (T(1) + exp_fn(-x)); });
+    case UnaryOp::silu: return map1<T, T>(out, in, [](T x) { return x / (T(1) + fast_exp(-x)); });
     case UnaryOp::sin: return map1<T, T>(out, in, [](T x) { return std::sin(x); });
     case UnaryOp::cos: return map1<T, T>(out, in, [](T x) { return std::cos(x); });
-    case UnaryOp::erf: return map1<T, T>(out, in, [](T x) { return std::erf(x); });
+    case UnaryOp::erf: return map1<T, T>(out, in, [](T x) { return fast_erf(x); });
     case UnaryOp::pow_scalar: {
       const T e = static_cast<T>(arg);
       if (arg == 2.0) return map1<T, T>(out, in, [](T x) { return x * x; });

@@ -1,7 +1,7 @@
 // GELU's backward on the cpu (issue 15, perf): grad_x = grad_y gelu'(x) in one pass.
 // Composed from elementwise ops (autograd's rule for create_graph) the tanh form took ~18
 // passes over the activation, each allocating its result; here it is one loop that
-// vectorizes (f32 exp from kernels/cpu/fast_math.h; f64 and erf through the C library).
+// vectorizes (f32 exp and erf from kernels/cpu/fast_math.h; f64 through the C library).
 //   erf form:  gelu'(x) = Phi(x) + x phi(x), Phi(x) = (1 + erf(x / sqrt 2)) / 2,
 //              phi(x) = exp(-x^2 / 2) / sqrt(2 pi)
 //   tanh form: u = k (x + c x^3), t = tanh(u), k = sqrt(2 / pi), c = 0.044715,
@@ -21,14 +21,6 @@ namespace ember::cpu {
 
 namespace {
 
-template <typename T>
-T exp_of(T x) {
-  if constexpr (std::is_same_v<T, float>) {
-    return fast_exp(x);
-  } else {
-    return std::exp(x);
-  }
-}
 template <typename T, typename F>
 void map_grad(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x, F dgelu) {
   auto p = plan_loop<3>({&grad_x, &grad_y, &x});
@@ -52,14 +44,14 @@ void gelu_grad(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x, bool
     map_grad<T>(grad_x, grad_y, x, [=](T v) {
       const T v2 = v * v;
       const T m2u = T(-2) * k * (v + c * v2 * v);
-      const T e = exp_of(m2u < max_arg ? m2u : max_arg);
+      const T e = fast_exp(m2u < max_arg ? m2u : max_arg);
       const T s = T(1) / (T(1) + e);  // (1 + t) / 2
       return s + T(2) * v * k * (T(1) + T(3) * c * v2) * s * (e * s);
     });
   } else {
     map_grad<T>(grad_x, grad_y, x, [=](T v) {
-      const T cdf = T(0.5) * (T(1) + std::erf(v * inv_sqrt2));
-      return cdf + v * exp_of(T(-0.5) * v * v) * inv_sqrt_2pi;
+      const T cdf = T(0.5) * (T(1) + fast_erf(v * inv_sqrt2));
+      return cdf + v * fast_exp(T(-0.5) * v * v) * inv_sqrt_2pi;
     });
   }
 }
