@@ -8,6 +8,7 @@
 #include "optim/optim.h"
 #include "tensor/backend.h"
 #include "tensor/backends.h"
+#include "tensor/denormals.h"
 #include "tensor/determinism.h"
 #include "tensor/device.h"
 #include "tensor/dtype.h"

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "tensor/error.h"
 #include "tensor/half.h"
@@ -36,6 +37,7 @@ bool unscale_one(T* x, int64_t n, opmath_t<T> inv_scale) {
 
 void CpuBackend::amp_unscale(const std::vector<const Tensor*>& tensors, const Tensor& found_inf,
                              const Tensor& inv_scale) {
+  const FlushDenormals flush;
   const float inv = *static_cast<const float*>(inv_scale.raw_data());
   bool bad = false;
   for (const Tensor* t : tensors) {
@@ -62,6 +64,7 @@ void CpuBackend::amp_unscale(const std::vector<const Tensor*>& tensors, const Te
 
 void CpuBackend::amp_update_scale(const Tensor& scale, const Tensor& growth_tracker,
                                   const Tensor& found_inf, const AmpScaleParams& p) {
+  const FlushDenormals flush;
   float* s = static_cast<float*>(scale.raw_data());
   int64_t* tracker = static_cast<int64_t*>(growth_tracker.raw_data());
   if (*static_cast<const float*>(found_inf.raw_data()) != 0.0f) {

@@ -53,6 +53,7 @@
 #include "kernels/cpu/attention_f32.h"
 #include "kernels/cpu/attention_half.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/dense.h"
 #include "tensor/philox.h"
 
@@ -358,6 +359,7 @@ Geom make_geom(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& 
 }  // namespace
 
 void CpuBackend::attention_forward(const AttentionForwardArgs& a, const AttentionParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.q.dtype())) return attention_forward_half(*this, a, p);  // attention_half.cpp
   const Tensor &out = a.out, &lse = a.lse, &q = a.q, &k = a.k, &v = a.v, &mask = a.mask;
   const Geom g = make_geom(q, k, v, mask, p);
@@ -369,6 +371,7 @@ void CpuBackend::attention_forward(const AttentionForwardArgs& a, const Attentio
 }
 
 void CpuBackend::attention_backward(const AttentionBackwardArgs& a, const AttentionParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.q.dtype())) return attention_backward_half(*this, a, p);
   const Tensor &grad_q = a.grad_q, &grad_k = a.grad_k, &grad_v = a.grad_v, &grad_out = a.grad_out;
   const Tensor &q = a.q, &k = a.k, &v = a.v, &out = a.out, &lse = a.lse, &mask = a.mask;

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/norm_sums.h"
 #include "kernels/half_operands.h"
@@ -108,11 +109,13 @@ void backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) {
 }  // namespace
 
 void CpuBackend::batch_norm_forward(const BatchNormForwardArgs& a, const BatchNormParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.x.dtype())) return half_ops::batch_norm_forward(*this, a, p);  // issue 16
   norm::for_dtype("batch_norm", a.x.dtype(), [&](auto tag) { forward<decltype(tag)>(a, p); });
 }
 
 void CpuBackend::batch_norm_backward(const BatchNormBackwardArgs& a, const BatchNormParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.x.dtype())) return half_ops::batch_norm_backward(*this, a, p);  // issue 16
   norm::for_dtype("batch_norm_backward", a.x.dtype(),
                   [&](auto tag) { backward<decltype(tag)>(a, p); });

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/half_operands.h"
 
@@ -84,6 +85,7 @@ void backward(T* gz, const T* gl, const T* z, const T* lse, const int64_t* t, co
 
 void CpuBackend::cross_entropy_forward(const CrossEntropyForwardArgs& a,
                                        const CrossEntropyParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.logits.dtype())) return half_ops::cross_entropy_forward(*this, a, p);  // issue 16
   const Tensor &loss = a.loss, &lse = a.lse, &logits = a.logits, &target = a.target,
                &weight = a.weight;
@@ -107,6 +109,7 @@ void CpuBackend::cross_entropy_forward(const CrossEntropyForwardArgs& a,
 
 void CpuBackend::cross_entropy_backward(const CrossEntropyBackwardArgs& a,
                                         const CrossEntropyParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.logits.dtype())) return half_ops::cross_entropy_backward(*this, a, p);  // issue 16
   const Tensor &grad_logits = a.grad_logits, &grad_loss = a.grad_loss, &logits = a.logits;
   const Tensor &lse = a.lse, &target = a.target, &weight = a.weight;

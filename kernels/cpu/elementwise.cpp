@@ -10,6 +10,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
@@ -324,6 +325,7 @@ void CpuBackend::fill(const Tensor& out, const Scalar& value) {
 }
 
 void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double arg, double arg2) {
+  const FlushDenormals flush;
   if (is_half(in.dtype())) {
     Tensor o = wide_output(out);
     unary(op, o, widened(*this, in), arg, arg2);
@@ -344,6 +346,7 @@ void CpuBackend::unary(UnaryOp op, const Tensor& out, const Tensor& in, double a
 }
 
 void CpuBackend::binary(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor& b) {
+  const FlushDenormals flush;
   if (is_half(a.dtype())) {
     Tensor o = wide_output(out);
     binary(op, o, widened(*this, a), widened(*this, b));

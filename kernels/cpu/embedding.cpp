@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
 
@@ -66,6 +67,7 @@ void CpuBackend::embedding_forward(const Tensor& out, const Tensor& weight, cons
 
 void CpuBackend::embedding_backward(const Tensor& grad_weight, const Tensor& grad_out,
                                     const Tensor& indices, int64_t padding_idx) {
+  const FlushDenormals flush;
   const int64_t M = indices.numel(), V = grad_weight.size(0), D = grad_weight.size(1);
   const auto* idx = static_cast<const int64_t*>(indices.raw_data());
   check_indices(idx, M, V);

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/fast_math.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/half_operands_nn.h"  // issue 16, halfnn2
@@ -60,6 +61,7 @@ void gelu_grad(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x, bool
 
 void CpuBackend::gelu_backward(const Tensor& grad_x, const Tensor& grad_y, const Tensor& x,
                                bool tanh) {
+  const FlushDenormals flush;
   if (is_half(x.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::gelu_backward(*this, grad_x, grad_y, x, tanh);
   switch (x.dtype()) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/norm_sums.h"
 #include "kernels/half_operands.h"
@@ -112,11 +113,13 @@ void backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) {
 }  // namespace
 
 void CpuBackend::group_norm_forward(const GroupNormForwardArgs& a, const GroupNormParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.x.dtype())) return half_ops::group_norm_forward(*this, a, p);  // issue 16
   norm::for_dtype("group_norm", a.x.dtype(), [&](auto tag) { forward<decltype(tag)>(a, p); });
 }
 
 void CpuBackend::group_norm_backward(const GroupNormBackwardArgs& a, const GroupNormParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.x.dtype())) return half_ops::group_norm_backward(*this, a, p);  // issue 16
   norm::for_dtype("group_norm_backward", a.x.dtype(),
                   [&](auto tag) { backward<decltype(tag)>(a, p); });

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "tensor/raw.h"
 
 namespace ember::cpu {
@@ -75,6 +76,7 @@ void CpuBackend::gather(const Tensor& out, const Tensor& in, int64_t dim, const 
 
 void CpuBackend::scatter_add(const Tensor& out, int64_t dim, const Tensor& index,
                              const Tensor& src_t) {
+  const FlushDenormals flush;
   const int64_t S = out.size(dim);
   const auto* idx = static_cast<const int64_t*>(index.raw_data());
   // bf16/f16 add in f32 and round after each add (torch's per-element rounding).

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/half_operands.h"
@@ -136,6 +137,7 @@ void for_dtype(DType dtype, F f) {
 }  // namespace
 
 void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNormParams& p) {
+  const FlushDenormals flush;
   if (a.x.dtype() == DType::bf16) return forward_half<bf16>(a, static_cast<float>(p.eps));
   if (a.x.dtype() == DType::f16) return forward_half<f16>(a, static_cast<float>(p.eps));
   const int64_t R = a.x.size(0), N = a.x.size(1);
@@ -147,6 +149,7 @@ void CpuBackend::layer_norm_forward(const LayerNormForwardArgs& a, const LayerNo
 }
 
 void CpuBackend::layer_norm_backward(const LayerNormBackwardArgs& a, const LayerNormParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.x.dtype())) return half_ops::layer_norm_backward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {

@@ -41,6 +41,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/gemm_packed.h"
 #include "kernels/cpu/gemm_skinny.h"
 #include "kernels/cpu/widen.h"
@@ -254,6 +255,7 @@ void gemm_half(CpuBackend& be, const Tensor& out, const Tensor& a, const Tensor&
 }  // namespace
 
 void CpuBackend::matmul(const Tensor& out, const Tensor& a, const Tensor& b) {
+  const FlushDenormals flush;
   switch (out.dtype()) {
     case DType::f32: return gemm<float>(out, a, b);
     case DType::f64: return gemm<double>(out, a, b);

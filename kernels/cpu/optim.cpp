@@ -23,6 +23,7 @@
 #include <type_traits>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 
 namespace ember::cpu {
@@ -168,6 +169,7 @@ double norm_one(const Tensor& t, double q) {
 
 void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>& tensors,
                             double norm_type) {
+  const FlushDenormals flush;
   double total = 0;
   for (const Tensor* t : tensors) {
     double v = 0;
@@ -187,6 +189,7 @@ void CpuBackend::multi_norm(const Tensor& out, const std::vector<const Tensor*>&
 }
 
 void CpuBackend::adam_step(const std::vector<AdamTensors>& tensors, const AdamStepParams& p) {
+  const FlushDenormals flush;
   for (const AdamTensors& t : tensors) {
     switch (t.param->dtype()) {
       case DType::f32: adam_one<float>(t, p); break;
@@ -199,6 +202,7 @@ void CpuBackend::adam_step(const std::vector<AdamTensors>& tensors, const AdamSt
 }
 
 void CpuBackend::sgd_step(const std::vector<SgdTensors>& tensors, const SgdStepParams& p) {
+  const FlushDenormals flush;
   for (const SgdTensors& t : tensors) {
     switch (t.param->dtype()) {
       case DType::f32: sgd_one<float>(t, p); break;

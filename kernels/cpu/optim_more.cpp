@@ -20,6 +20,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "tensor/optim_coeffs.h"
 
@@ -219,22 +220,26 @@ void radam_one(const RadamTensors& t, const RadamStepParams& p) {
 
 void CpuBackend::rmsprop_step(const std::vector<RmspropTensors>& tensors,
                               const RmspropStepParams& p) {
+  const FlushDenormals flush;
   for_each_tensor("rmsprop_step", tensors,
                   [&]<typename T>(const RmspropTensors& t, T) { rmsprop_one<T>(t, p); });
 }
 
 void CpuBackend::adagrad_step(const std::vector<AdagradTensors>& tensors,
                               const AdagradStepParams& p) {
+  const FlushDenormals flush;
   for_each_tensor("adagrad_step", tensors,
                   [&]<typename T>(const AdagradTensors& t, T) { adagrad_one<T>(t, p); });
 }
 
 void CpuBackend::nadam_step(const std::vector<NadamTensors>& tensors, const NadamStepParams& p) {
+  const FlushDenormals flush;
   for_each_tensor("nadam_step", tensors,
                   [&]<typename T>(const NadamTensors& t, T) { nadam_one<T>(t, p); });
 }
 
 void CpuBackend::radam_step(const std::vector<RadamTensors>& tensors, const RadamStepParams& p) {
+  const FlushDenormals flush;
   for_each_tensor("radam_step", tensors,
                   [&]<typename T>(const RadamTensors& t, T) { radam_one<T>(t, p); });
 }

@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/pool_fast.h"
 #include "kernels/half_operands_nn.h"  // issue 16, halfnn2
@@ -103,6 +104,7 @@ int64_t* indices_of(const Tensor& t) {
 
 void CpuBackend::pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
                                 const Pool2dParams& p) {
+  const FlushDenormals flush;
   if (is_half(x.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::pool2d_forward(*this, out, indices, x, p);
   for_dtype(x.dtype(), [&](auto tag) {
@@ -114,6 +116,7 @@ void CpuBackend::pool2d_forward(const Tensor& out, const Tensor& indices, const 
 
 void CpuBackend::pool2d_backward(const Tensor& grad_x, const Tensor& grad_out,
                                  const Tensor& indices, const Pool2dParams& p) {
+  const FlushDenormals flush;
   if (is_half(grad_x.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::pool2d_backward(*this, grad_x, grad_out, indices, p);
   for_dtype(grad_x.dtype(), [&](auto tag) {

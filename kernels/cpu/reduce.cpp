@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/widen.h"
 
@@ -175,6 +176,7 @@ void sum_columns(ReduceOp op, T* out, const T* in, int64_t R, int64_t K) {
 
 void CpuBackend::reduce(ReduceOp op, const Tensor& out, const Tensor& indices, const Tensor& in,
                         int64_t correction) {
+  const FlushDenormals flush;
   const int64_t R = in.size(0), K = in.size(1);
   if (is_half(in.dtype())) {  // accumulate in f32 and round once (issue 16)
     Tensor o = wide_output(out);

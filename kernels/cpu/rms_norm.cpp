@@ -15,6 +15,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/norm_sums.h"
@@ -124,6 +125,7 @@ void forward_half(const RmsNormForwardArgs& a, double eps) {
 }  // namespace
 
 void CpuBackend::rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormParams& p) {
+  const FlushDenormals flush;
   if (a.x.dtype() == DType::bf16) return forward_half<bf16>(a, p.eps);  // issue 16
   if (a.x.dtype() == DType::f16) return forward_half<f16>(a, p.eps);
   const int64_t R = a.x.size(0), N = a.x.size(1);
@@ -134,6 +136,7 @@ void CpuBackend::rms_norm_forward(const RmsNormForwardArgs& a, const RmsNormPara
 }
 
 void CpuBackend::rms_norm_backward(const RmsNormBackwardArgs& a, const RmsNormParams& p) {
+  const FlushDenormals flush;
   if (is_half(a.x.dtype())) return half_ops::rms_norm_backward(*this, a, p);  // issue 16
   const int64_t R = a.x.size(0), N = a.x.size(1);
   for_dtype(a.x.dtype(), [&](auto tag) {

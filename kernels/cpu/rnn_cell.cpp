@@ -12,6 +12,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/cpu/norm_sums.h"
 #include "kernels/half_operands_nn.h"  // issue 16, halfnn2
@@ -143,22 +144,26 @@ void gru_backward(const GruCellBackwardArgs& a) {
 }  // namespace
 
 void CpuBackend::lstm_cell_forward(const LstmCellForwardArgs& a) {
+  const FlushDenormals flush;
   if (is_half(a.c_prev.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::lstm_cell_forward(*this, a);
   norm::for_dtype("lstm_cell", a.c_prev.dtype(), [&](auto tag) { lstm_forward<decltype(tag)>(a); });
 }
 void CpuBackend::lstm_cell_backward(const LstmCellBackwardArgs& a) {
+  const FlushDenormals flush;
   if (is_half(a.c_prev.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::lstm_cell_backward(*this, a);
   norm::for_dtype("lstm_cell_backward", a.c_prev.dtype(),
                   [&](auto tag) { lstm_backward<decltype(tag)>(a); });
 }
 void CpuBackend::gru_cell_forward(const GruCellForwardArgs& a) {
+  const FlushDenormals flush;
   if (is_half(a.h_prev.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::gru_cell_forward(*this, a);
   norm::for_dtype("gru_cell", a.h_prev.dtype(), [&](auto tag) { gru_forward<decltype(tag)>(a); });
 }
 void CpuBackend::gru_cell_backward(const GruCellBackwardArgs& a) {
+  const FlushDenormals flush;
   if (is_half(a.h_prev.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::gru_cell_backward(*this, a);
   norm::for_dtype("gru_cell_backward", a.h_prev.dtype(),

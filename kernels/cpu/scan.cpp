@@ -11,6 +11,7 @@
 #include <omp.h>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 
 namespace ember::cpu {
@@ -63,6 +64,7 @@ void scan_typed(ScanOp op, int64_t O, int64_t K, int64_t I, bool reverse, const 
 }  // namespace
 
 void CpuBackend::scan(ScanOp op, const Tensor& out, const Tensor& in, bool reverse) {
+  const FlushDenormals flush;
   const int64_t O = in.size(0), K = in.size(1), I = in.size(2);
   switch (in.dtype()) {
     case DType::f32: return scan_typed<float>(op, O, K, I, reverse, in, out);

@@ -7,6 +7,7 @@
 #include <cmath>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/half_rows.h"
 #include "kernels/cpu/loops.h"
 
@@ -50,6 +51,7 @@ void softmax_rows(T* out, const T* in, int64_t R, int64_t K, bool log) {
 }  // namespace
 
 void CpuBackend::softmax(const Tensor& out, const Tensor& in, bool log) {
+  const FlushDenormals flush;
   const int64_t R = in.size(0), K = in.size(1);
   switch (in.dtype()) {
     case DType::f32:

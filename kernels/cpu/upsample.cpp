@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/denormals.h"
 #include "kernels/cpu/loops.h"
 #include "kernels/half_operands_nn.h"  // issue 16, halfnn2
 
@@ -144,6 +145,7 @@ void backward(int64_t B, int64_t H, int64_t W, int64_t P, int64_t Q, const T* g,
 
 void CpuBackend::upsample_bilinear_forward(const Tensor& out, const Tensor& x,
                                            const UpsampleBilinearParams& p) {
+  const FlushDenormals flush;
   if (is_half(x.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::upsample_bilinear_forward(*this, out, x, p);
   const int64_t B = x.size(0), H = x.size(1), W = x.size(2), P = out.size(1), Q = out.size(2);
@@ -160,6 +162,7 @@ void CpuBackend::upsample_bilinear_forward(const Tensor& out, const Tensor& x,
 
 void CpuBackend::upsample_bilinear_backward(const Tensor& grad_x, const Tensor& grad_out,
                                             const UpsampleBilinearParams& p) {
+  const FlushDenormals flush;
   if (is_half(grad_x.dtype()))  // issue 16, halfnn2: f32 inside, one rounding
     return half_ops::upsample_bilinear_backward(*this, grad_x, grad_out, p);
   const int64_t B = grad_x.size(0), H = grad_x.size(1), W = grad_x.size(2);

@@ -187,7 +187,8 @@ TEST(GemmPacked, RowsOnThreadsSharingPackedBMatchDouble) {
       const bool a_col = (layout & 1) != 0, b_col = (layout & 2) != 0;
       check({100, 300, 1100, a_col, b_col, 3, false, 1, threads}, gen);
       check({89, 17, 33, a_col, b_col, 0, false, 1, threads}, gen);
-      check({60, 1030, 300, a_col, b_col, 1, false, 1, threads}, gen);  // five depth blocks
+      // Five depth blocks; 90 rows are at least two row tiles per thread in both builds.
+      check({90, 1030, 300, a_col, b_col, 1, false, 1, threads}, gen);
     }
   }
   // Too few row tiles for the threads: the caller splits instead, nothing is written.
