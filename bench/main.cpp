@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "malloc_policy.h"
+#include "peak_rss.h"
 #include "process_counters.h"
 #include "report.h"
 #include "wait_policy.h"
@@ -169,68 +170,6 @@ void register_benchmarks(int threads) {
   }
 }
 
-constexpr int kPeakRssIterations = 20;
-
-// A line of /proc/self/status in MiB: "VmHWM" (peak resident set) or "VmRSS" (now).
-double status_mb(std::string_view key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with(key) && line.size() > key.size() && line[key.size()] == ':')
-      return std::strtod(line.c_str() + key.size() + 1, nullptr) / 1024.0;
-  return 0;
-}
-
-// The child side of a peak-memory measurement: setup and iterations of one workload in
-// one library, then "base_rss_mb X" (resident before the workload's setup: the program
-// with both libraries loaded, the same for either library) and "peak_rss_mb Y" on stdout.
-int run_peak_rss_child(const std::string& spec) {
-  const size_t colon = spec.find(':');
-  const std::string name = spec.substr(0, colon),
-                    library = colon == std::string::npos ? "" : spec.substr(colon + 1);
-  for (const Workload& w : workloads()) {
-    if (w.name != name) continue;
-    if (w.threads != 0) {
-      omp_set_num_threads(w.threads);
-      torch_side::set_num_threads(w.threads);
-    }
-    const double base = status_mb("VmRSS");
-    Body body = library == "ember" ? w.ember() : w.libtorch();
-    for (int i = 0; i < kPeakRssIterations; ++i) body();
-    std::cout << "base_rss_mb " << base << "\npeak_rss_mb " << status_mb("VmHWM") << "\n";
-    return 0;
-  }
-  std::cerr << "ember_bench: no workload " << name << "\n";
-  return 2;
-}
-
-// A peak-memory child's resident MiB: before the workload, and the peak.
-struct ChildRss {
-  double base_mb = 0, peak_mb = 0;
-};
-
-// Runs this program again (/proc/self/exe) as a peak-memory child.
-std::optional<ChildRss> child_peak_rss(const std::string& workload, const std::string& library,
-                                       int threads) {
-  char exe[4096];
-  const ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  if (len <= 0) return std::nullopt;
-  exe[len] = '\0';
-  const std::string cmd = "'" + std::string(exe) + "' --threads " + std::to_string(threads) +
-                          " --peak-rss-child " + workload + ":" + library;
-  FILE* pipe = popen(cmd.c_str(), "r");
-  if (pipe == nullptr) return std::nullopt;
-  std::optional<double> base, peak;
-  char buf[256];
-  while (std::fgets(buf, sizeof(buf), pipe) != nullptr) {
-    const std::string_view line(buf);
-    if (line.starts_with("base_rss_mb ")) base = std::strtod(buf + 12, nullptr);
-    if (line.starts_with("peak_rss_mb ")) peak = std::strtod(buf + 12, nullptr);
-  }
-  if (pclose(pipe) != 0 || !base || !peak) return std::nullopt;
-  return ChildRss{*base, *peak};
-}
-
 int run(int argc, char** argv) {
   fix_malloc_policy();  // before any workload allocates: see malloc_policy.h
   Options opts = parse_own_flags(argc, argv);
@@ -243,7 +182,12 @@ int run(int argc, char** argv) {
                           : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   omp_set_num_threads(threads);  // ember's CPU backend
   const std::string torch_info = torch_side::set_threads(threads);
-  if (!opts.peak_rss_child.empty()) return run_peak_rss_child(opts.peak_rss_child);
+  if (!opts.peak_rss_child.empty()) {
+    return run_peak_rss_child(opts.peak_rss_child, [](int n) {
+      omp_set_num_threads(n);
+      torch_side::set_num_threads(n);
+    });
+  }
   std::cout << "machine: " << machine_description() << "\nlibtorch: " << torch_side::version()
             << ", BLAS: " << torch_side::blas() << "\n"
             << torch_side::config() << "OpenMP wait policy: " << wait_policy_description()
@@ -274,14 +218,22 @@ int run(int argc, char** argv) {
   for (const Row& r : rows) {
     if (!opts.peak_rss || r.workload->name != "seed_train_step" || !r.ember_s || !r.libtorch_s)
       continue;
-    auto e = child_peak_rss(r.workload->name, "ember", threads);
-    auto t = child_peak_rss(r.workload->name, "libtorch", threads);
-    if (!e || !t) {
-      std::cerr << "ember_bench: FAILED to measure the peak memory of " << r.workload->name << "\n";
+    // In this program (both libraries loaded in each child), and each library in a
+    // program of its own (ember_standalone, libtorch_standalone beside this one).
+    const auto self = program_path(), ember_alone = program_path("ember_standalone"),
+               torch_alone = program_path("libtorch_standalone");
+    std::optional<ChildRss> e, t, ea, ta;
+    if (self) e = child_peak_rss(*self, r.workload->name, "ember", threads);
+    if (self) t = child_peak_rss(*self, r.workload->name, "libtorch", threads);
+    if (ember_alone) ea = child_peak_rss(*ember_alone, r.workload->name, "ember", threads);
+    if (torch_alone) ta = child_peak_rss(*torch_alone, r.workload->name, "libtorch", threads);
+    if (!e || !t || !ea || !ta) {
+      std::cerr << "ember_bench: FAILED to measure the peak memory of " << r.workload->name
+                << " (ember_standalone and libtorch_standalone are built beside ember_bench)\n";
       return 1;
     }
-    const PeakRss p{r.workload->name, kPeakRssIterations, e->peak_mb,
-                    t->peak_mb,       e->base_mb,         t->base_mb};
+    const PeakRss p{r.workload->name, kPeakRssIterations, e->peak_mb,  t->peak_mb,
+                    e->base_mb,       t->base_mb,         ea->peak_mb, ta->peak_mb};
     peaks.push_back(p);
     std::cout << r.workload->name << " peak RSS over " << kPeakRssIterations
               << " steps (fresh process): ember " << p.ember_mb << " MiB, libtorch "
@@ -290,7 +242,10 @@ int run(int argc, char** argv) {
               << " MiB, libtorch " << p.libtorch_base_mb << " MiB: both libraries loaded): ember "
               << p.ember_mb - p.ember_base_mb << " MiB, libtorch "
               << p.libtorch_mb - p.libtorch_base_mb << " MiB (ratio "
-              << (p.ember_mb - p.ember_base_mb) / (p.libtorch_mb - p.libtorch_base_mb) << ")\n";
+              << (p.ember_mb - p.ember_base_mb) / (p.libtorch_mb - p.libtorch_base_mb)
+              << "); each library in a program of its own: ember " << p.ember_alone_mb
+              << " MiB, libtorch " << p.libtorch_alone_mb << " MiB (ratio "
+              << p.ember_alone_mb / p.libtorch_alone_mb << ")\n";
   }
   if (!opts.json_path.empty()) {
     write_json(opts.json_path, rows, roofs, peaks);

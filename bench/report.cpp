@@ -205,6 +205,8 @@ void write_json(const std::string& path, const std::vector<Row>& rows, const Roo
                                         {"libtorch", p.libtorch_mb},
                                         {"ember_base", p.ember_base_mb},
                                         {"libtorch_base", p.libtorch_base_mb},
+                                        {"ember_alone", p.ember_alone_mb},
+                                        {"libtorch_alone", p.libtorch_alone_mb},
                                         {"iterations", p.iterations}};
   std::ofstream out(path);
   out << doc.dump(2) << "\n";

@@ -64,12 +64,16 @@ struct PeakRss {
   double ember_mb = 0, libtorch_mb = 0;
   // Resident before the workload's setup (the program with both libraries loaded).
   double ember_base_mb = 0, libtorch_base_mb = 0;
+  // The peak with each library in a program of its own (ember_standalone,
+  // libtorch_standalone): what a program using only that library holds.
+  double ember_alone_mb = 0, libtorch_alone_mb = 0;
 };
 
 // Writes {"machine": ..., "threads": ..., "libtorch_version": ..., "libtorch_blas": ...,
 // "roofline": {...}, "results": [...]}, plus "<workload>_peak_rss_mb": {"ember": ...,
-// "libtorch": ..., "ember_base": ..., "libtorch_base": ..., "iterations": ...} for each
-// peak. Throws std::runtime_error when the file cannot be written.
+// "libtorch": ..., "ember_base": ..., "libtorch_base": ..., "ember_alone": ...,
+// "libtorch_alone": ..., "iterations": ...} for each peak. Throws std::runtime_error when the file
+// cannot be written.
 void write_json(const std::string& path, const std::vector<Row>& rows, const Rooflines& roofs,
                 const std::vector<PeakRss>& peaks = {});
 

@@ -1,13 +1,15 @@
 // libtorch_standalone: LibTorch's side of ember_bench alone, in a process without ember.
 //
 //   libtorch_standalone [--threads N] [Google Benchmark flags...]
+//   libtorch_standalone [--threads N] --peak-rss-child WORKLOAD:libtorch
 //
 // The same workloads (workloads.cpp), the same LibTorch bodies (torch_side.cpp), the same
 // timing (Google Benchmark, real time, median of 3 repetitions) and benchmark names
 // ("libtorch/attention_fwdbwd") as ember_bench, but ember is neither linked nor run. Its
 // times are the baseline that ember_bench's in-process LibTorch times must match: a
 // LibTorch slowed by ember's threads next to it would flatter every ratio
-// (docs/performance.md, "Two thread runtimes in one process").
+// (docs/performance.md, "Two thread runtimes in one process"). With --peak-rss-child it
+// is ember_bench's peak-memory child for LibTorch alone (peak_rss.h).
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -20,24 +22,14 @@
 #include <vector>
 
 #include "malloc_policy.h"
+#include "peak_rss.h"
 #include "process_counters.h"
+#include "stub_side.h"
 #include "wait_policy.h"
 #include "workload.h"
 
-// workloads.cpp names ember's Setup factories; here they make nothing (no ember row is
-// registered, so none is ever called).
-namespace ember_bench::ember_side {
-Setup add(Dims, Dims) { return {}; }
-Setup matmul(int64_t, int64_t, int64_t) { return {}; }
-Setup conv2d_fwdbwd(Dims, Dims, int64_t) { return {}; }
-Setup attention_fwdbwd(Dims, double) { return {}; }
-Setup adam_step(int64_t, int64_t) { return {}; }
-Setup sgd_momentum_step(int64_t, int64_t) { return {}; }
-Setup seed_train_step(bool) { return {}; }
-Setup resnet_train_step() { return {}; }
-Setup pool2d_fwdbwd(Dims, bool) { return {}; }
-Setup gpt_train_step() { return {}; }
-}  // namespace ember_bench::ember_side
+// ember's factories, stubbed: no ember body runs here.
+EMBER_BENCH_STUB_SIDE(ember_side)
 
 namespace ember_bench {
 namespace {
@@ -66,10 +58,13 @@ int run(int argc, char** argv) {
   fix_malloc_policy();  // before any workload allocates: see malloc_policy.h
   int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   bool repetitions_given = false;
+  std::string peak_rss_child;
   std::vector<char*> rest{argv[0]};
   for (int i = 1; i < argc; ++i) {
     const std::string_view arg = argv[i];
-    if (arg == "--threads" && i + 1 < argc) {
+    if (arg == "--peak-rss-child" && i + 1 < argc) {
+      peak_rss_child = argv[++i];
+    } else if (arg == "--threads" && i + 1 < argc) {
       threads = std::max(1, std::atoi(argv[++i]));
     } else if (arg.starts_with("--threads=")) {
       threads = std::max(1, std::atoi(argv[i] + 10));
@@ -77,6 +72,15 @@ int run(int argc, char** argv) {
       if (arg.starts_with("--benchmark_repetitions")) repetitions_given = true;
       rest.push_back(argv[i]);
     }
+  }
+  if (!peak_rss_child.empty()) {
+    if (!peak_rss_child.ends_with(":libtorch")) {
+      std::cerr << "libtorch_standalone: --peak-rss-child WORKLOAD:libtorch, got " << peak_rss_child
+                << "\n";
+      return 2;
+    }
+    torch_side::set_num_threads(threads);
+    return run_peak_rss_child(peak_rss_child, [](int n) { torch_side::set_num_threads(n); });
   }
   static char default_repetitions[] = "--benchmark_repetitions=3";
   static char aggregates_only[] = "--benchmark_display_aggregates_only=true";

@@ -106,7 +106,7 @@ fi
 cmake -S "$root" -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
   -DEMBER_BUILD_BENCH=ON -DEMBER_BUILD_TESTS=OFF -DEMBER_CUDA=OFF "${torch_args[@]}" \
   ${CMAKE_ARGS:-}
-cmake --build "$build_dir" --target ember_bench libtorch_standalone -j "$jobs"
+cmake --build "$build_dir" --target ember_bench libtorch_standalone ember_standalone -j "$jobs"
 
 if ((build_only)); then
   echo "$build_dir"
