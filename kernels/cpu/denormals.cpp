@@ -22,6 +22,9 @@ void sync_denormal_workers() {
   // region's master sets them when it runs a kernel itself.
   if (omp_in_parallel()) return;
   t_team = {generation, threads};
+  // On a thread's first kernel too: its team may exist already, started by the program's
+  // own OpenMP loop or by a fill or copy (which leave the bits alone), and a new thread
+  // takes the bits of the thread that creates it. A thread without a team gets one here.
 #if EMBER_HAS_MXCSR
   const unsigned bits = is_flush_denormal_enabled() ? FlushDenormals::kBits : 0u;
   const unsigned own = _mm_getcsr();  // the caller's bits stay the caller's

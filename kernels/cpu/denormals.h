@@ -7,8 +7,10 @@
 //
 // It sets the MXCSR's FTZ and DAZ bits on the calling thread and restores them on return,
 // and, when the mode or the thread's OpenMP team size changed since its last kernel, sets
-// or clears them once on every thread of that team (those threads keep them). Copies,
-// fills and index moves do no arithmetic and leave the bits alone.
+// or clears them once on every thread of that team (those threads keep them; a thread's
+// first kernel counts as a change, so a thread that calls ember gets an OpenMP team even
+// if its kernels are too small to run in parallel). Copies, fills and index moves do no
+// arithmetic and leave the bits alone.
 #pragma once
 
 #include "tensor/denormals.h"

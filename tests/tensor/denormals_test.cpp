@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <thread>
 #include <vector>
 
 #include "ember/ember.h"
@@ -102,6 +103,20 @@ TEST(FlushDenormal, AnOpenMpTeamStartedByTheProgramIsUpdated) {
   ASSERT_EQ(started, 3);
   int64_t nonzero = 0;
   for (float v : tiny_products(int64_t{1} << 20)) nonzero += v != 0.0f;
+  EXPECT_EQ(nonzero, 0);
+}
+
+TEST(FlushDenormal, AnotherThreadsTeamFlushesFromItsFirstParallelKernel) {
+  const FlushMode restore;
+  // A thread of the program (as a DataLoader worker is) that has not run a kernel yet:
+  // its OpenMP team starts inside the kernel and takes the bits from it.
+  int64_t nonzero = -1;
+  std::thread worker([&] {
+    const testing_threads::Threads two(2);
+    nonzero = 0;
+    for (float v : tiny_products(int64_t{1} << 20)) nonzero += v != 0.0f;
+  });
+  worker.join();
   EXPECT_EQ(nonzero, 0);
 }
 
