@@ -5,7 +5,6 @@
 // libtorch_standalone's have one (docs/performance.md, "Peak memory, each library alone").
 #pragma once
 
-#include <omp.h>
 #include <unistd.h>
 
 #include <cstdio>
