@@ -18,14 +18,15 @@
 // convolution by a few 1e-5 of the outputs' RMS (the transforms' coefficients reach 8).
 //
 // Work split: the tiles of all images (in order n, ti, tj) are cut into blocks whose V and M
-// (36 (Cg + Kg) values per tile) fit in L2; OpenMP over (group, block), Eigen GEMMs on the
-// calling thread; the forward hands blocks out dynamically, the accumulating weight
-// gradient statically (its sums must not depend on timing). Transforms work on runs of
-// consecutive tiles of one tile row, vectorized along the run (rounded up to kLanes tiles,
-// so no scalar remainder): six input rows are combined (B^T) as whole rows, then each
-// tile's six columns are combined (B) with stride-4 loads into 36 contiguous vectors. The
-// per-xi slices of V and M are padded by a cache line so the 36 streams do not share a
-// cache set.
+// (36 (Cg + Kg) values per tile) fit in L2; OpenMP over (group, block), GEMMs on the
+// calling thread (dense::gemm: ember's packed f32 GEMM when both channel counts reach 32,
+// winograd::packed_pays, else Eigen's); the forward hands blocks out dynamically, the
+// accumulating weight gradient statically (its sums must not depend on timing). Transforms
+// work on runs of consecutive tiles of one tile row, vectorized along the run (rounded up
+// to kLanes tiles, so no scalar remainder): six input rows are combined (B^T) as whole rows,
+// then each tile's six columns are combined (B) with stride-4 loads into 36 contiguous
+// vectors. The per-xi slices of V and M are padded by a cache line so the 36 streams do not
+// share a cache set.
 // The weight gradient accumulates one S (36 K Cg) per thread and sums them at the end.
 //
 // Cost per call (Tt = N ceil(P/4) ceil(Q/4) tiles, F = sizeof(T)):
@@ -38,8 +39,6 @@
 
 #include <omp.h>
 
-#include <Eigen/Core>
-
 #include <algorithm>
 
 namespace ember::cpu {
@@ -50,7 +49,8 @@ using namespace dense;     // NOLINT: the kernels' shared helpers
 using namespace winograd;  // NOLINT: what the two layouts share
 
 // Blocks of tiles (kBlockBytes of V and M) are multiples of 16 tiles and at least 48:
-// Eigen's float GEMM works on 48-row panels, and thinner products lose a third.
+// Eigen's float GEMM works on 48-row panels, and thinner products lose a third (the
+// packed GEMM's 32-column panels divide 48 tiles in whole and half panels).
 // The transforms run their vector loops over runs rounded up to this many tiles (the lanes
 // of two vectors), writing the extra lanes into slack at the end of each row of V, M and Z:
 // no scalar remainder loops on runs of ~15 tiles.
@@ -296,9 +296,8 @@ void winograd_forward_rows(const WinogradConv& s, const T* x, const T* w, const 
       const int64_t g = pl.group(task), t0 = pl.first(task), nt = pl.count(task);
       transform_inputs(s, pl, x, g, t0, nt, rs, V.get());
       for (int64_t xi = 0; xi < kXi; ++xi) {
-        mat<T>(M.get() + xi * pl.ms, Kg, nt, pl.ld).noalias() =
-            cmat<T>(U.get() + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg) *
-            cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld);
+        gemm<T>(M.get() + xi * pl.ms, pl.ld, {U.get() + (g * kXi + xi) * Kg * Cg, Cg, 1},
+                {V.get() + xi * pl.vs, pl.ld, 1}, Kg, nt, Cg, false, packed_pays(Cg, Kg));
       }
       for_each_run(pl.tl, t0, nt, [&](int64_t j, int64_t n, int64_t ti, int64_t tj, int64_t len) {
         for (int64_t k = 0; k < Kg; ++k)
@@ -336,9 +335,8 @@ void winograd_backward_weight_rows(const WinogradConv& s, const T* gout, const T
                    Z.get() + k * pl.ld + j, pl.ms);
       });
       for (int64_t xi = 0; xi < kXi; ++xi) {
-        mat<T>(acc + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg).noalias() +=
-            cmat<T>(Z.get() + xi * pl.ms, Kg, nt, pl.ld) *
-            cmat<T>(V.get() + xi * pl.vs, Cg, nt, pl.ld).transpose();
+        gemm<T>(acc + (g * kXi + xi) * Kg * Cg, Cg, {Z.get() + xi * pl.ms, pl.ld, 1},
+                {V.get() + xi * pl.vs, 1, pl.ld}, Kg, Cg, nt, true, packed_pays(Cg, Kg));
       }
     }
     sum_adjoint_filters(S.get(), ssize, team, s.G, Kg, Cg, gw);

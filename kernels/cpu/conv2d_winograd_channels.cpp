@@ -16,8 +16,8 @@
 //
 // Work split: blocks of whole images of one group, about kBlockBytes of V and M (at least
 // one image; at least one block per thread when there are enough images); OpenMP over
-// (group, block), Eigen GEMMs on the calling thread; the forward hands blocks out
-// dynamically, the accumulating weight gradient statically (one S per thread, summed in
+// (group, block), GEMMs on the calling thread (dense::gemm, as the row layout); the forward hands
+// blocks out dynamically, the accumulating weight gradient statically (one S per thread, summed in
 // thread order at the end).
 //
 // Cost per call (Tt = N TP TQ tiles, F = sizeof(T)):
@@ -26,8 +26,6 @@
 // Preconditions: 3x3 kernel, stride 1, dilation 1, 0 <= ph, pw, C = G Cg, K = G Kg,
 // P, Q >= 1.
 #include <omp.h>
-
-#include <Eigen/Core>
 
 #include <algorithm>
 #include <type_traits>
@@ -334,9 +332,9 @@ void winograd_forward_channels(const WinogradConv& s, const T* x, const T* w, co
       const int64_t nt = nimg * pl.tiles;
       transform_inputs(s, pl, x, g, n0, nimg, plane.get(), buf.get(), V.get());
       for (int64_t xi = 0; xi < kXi; ++xi) {
-        mat<T>(M.get() + xi * pl.ms, nt, Kg, Kg).noalias() =
-            cmat<T>(V.get() + xi * pl.vs, nt, Cg, Cg) *
-            cmat<T>(U.get() + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg).transpose();
+        gemm<T>(M.get() + xi * pl.ms, Kg, {V.get() + xi * pl.vs, Cg, 1},
+                {U.get() + (g * kXi + xi) * Kg * Cg, 1, Cg}, nt, Kg, Cg, false,
+                packed_pays(Cg, Kg));
       }
       for (int64_t i = 0; i < nimg; ++i) {
         for (int64_t ti = 0; ti < pl.TP; ++ti)
@@ -382,9 +380,8 @@ void winograd_backward_weight_channels(const WinogradConv& s, const T* gout, con
                       Z.get() + ((i * pl.TP + ti) * pl.TQ + tj) * Kg, pl.ms);
       }
       for (int64_t xi = 0; xi < kXi; ++xi) {
-        mat<T>(acc + (g * kXi + xi) * Kg * Cg, Kg, Cg, Cg).noalias() +=
-            cmat<T>(Z.get() + xi * pl.ms, nt, Kg, Kg).transpose() *
-            cmat<T>(V.get() + xi * pl.vs, nt, Cg, Cg);
+        gemm<T>(acc + (g * kXi + xi) * Kg * Cg, Cg, {Z.get() + xi * pl.ms, 1, Kg},
+                {V.get() + xi * pl.vs, Cg, 1}, Kg, Cg, nt, true, packed_pays(Cg, Kg));
       }
     }
     sum_adjoint_filters(S.get(), ssize, team, s.G, Kg, Cg, gw);

@@ -156,6 +156,16 @@ std::vector<ConvCase> conv_cases() {
       {"winograd, asymmetric padding", 2, 16, 6, 13, 24, 3, 3, params(1, 1, 1, 0), false},
       {"winograd, padding 3", 1, 16, 5, 5, 16, 3, 3, params(1, 1, 3, 3)},
       {"winograd, many tile blocks", 3, 16, 30, 31, 16, 3, 3, params(1, 1, 1, 1)},
+      // 32 channels a group and more: the 36 GEMMs run on the packed f32 GEMM
+      // (winograd::packed_pays), in the channels-last layout and in the tile-row one.
+      {"winograd, 32+ channels, by channels", 2, 32, 9, 11, 40, 3, 3, params(1, 1, 1, 1)},
+      {"winograd, 32+ channels, tile rows, groups 2", 2, 64, 10, 37, 80, 3, 3,
+       params(1, 1, 1, 1, 1, 1, 2)},
+      // Stride 2 in f32 takes the vectorized gather and scatter-add (16 or 8 outputs a
+      // step): rows of 21 and 18 outputs with padding, and a chunk that ends mid-row.
+      {"stride 2, rows of 21 outputs", 2, 5, 9, 41, 7, 3, 3, params(2, 2, 1, 1)},
+      {"pointwise stride 2, rows of 18 outputs", 1, 3, 4, 35, 4, 1, 1, params(2, 2, 0, 0)},
+      {"stride 2, chunked columns", 1, 16, 62, 70, 8, 3, 3, params(2, 2, 1, 1)},
   };
 }
 
