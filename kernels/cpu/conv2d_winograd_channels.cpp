@@ -16,9 +16,10 @@
 //
 // Work split: blocks of whole images of one group, about kBlockBytes of V and M (at least
 // one image; at least one block per thread when there are enough images); OpenMP over
-// (group, block), GEMMs on the calling thread (dense::gemm, as the row layout); the forward hands
-// blocks out dynamically, the accumulating weight gradient statically (one S per thread, summed in
-// thread order at the end).
+// (group, block), GEMMs on the calling thread (dense::gemm: with up to 64 channels both
+// products read their narrow right operand in place, the forward's as the transposed
+// filters Ut (36, Cg, Kg)); the forward hands blocks out dynamically, the accumulating
+// weight gradient statically (one S per thread, summed in thread order at the end).
 //
 // Cost per call (Tt = N TP TQ tiles, F = sizeof(T)):
 //   FLOPs: GEMMs 72 G Kg Cg Tt; input transform ~130 C Tt; output transform ~100 K Tt.
@@ -320,10 +321,12 @@ void winograd_forward_channels(const WinogradConv& s, const T* x, const T* w, co
                                T* out) {
   const Plan pl(s, sizeof(T), omp_in_parallel() ? 1 : omp_get_max_threads());
   const int64_t Cg = pl.Cg, Kg = pl.Kg, P = s.P(), Q = s.Q(), Wo = 4 * pl.TQ;
-  auto U = scratch<T>(s.G * kXi * Kg * Cg);  // (G, 36, Kg, Cg)
+  auto U = scratch<T>(s.G * kXi * Kg * Cg);   // (G, 36, Kg, Cg)
+  auto Ut = scratch<T>(s.G * kXi * Kg * Cg);  // (G, 36, Cg, Kg): M_xi = V_xi Ut_xi
 #pragma omp parallel if (go_parallel(s, pl))
   {
     transform_filters(w, s.G, Kg, Cg, U.get());
+    transpose_filters(U.get(), s.G, Kg, Cg, Ut.get());
     auto V = scratch<T>(kXi * pl.vs), M = scratch<T>(kXi * pl.ms);
     auto plane = scratch<T>(pl.plane()), buf = scratch<T>(kXi * std::max(Cg, Kg));
 #pragma omp for schedule(dynamic, 1)
@@ -333,7 +336,7 @@ void winograd_forward_channels(const WinogradConv& s, const T* x, const T* w, co
       transform_inputs(s, pl, x, g, n0, nimg, plane.get(), buf.get(), V.get());
       for (int64_t xi = 0; xi < kXi; ++xi) {
         gemm<T>(M.get() + xi * pl.ms, Kg, {V.get() + xi * pl.vs, Cg, 1},
-                {U.get() + (g * kXi + xi) * Kg * Cg, 1, Cg}, nt, Kg, Cg, false,
+                {Ut.get() + (g * kXi + xi) * Kg * Cg, Kg, 1}, nt, Kg, Cg, false,
                 packed_pays(Cg, Kg));
       }
       for (int64_t i = 0; i < nimg; ++i) {

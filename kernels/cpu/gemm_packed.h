@@ -31,4 +31,14 @@ void gemm_packed_f32(float* c, int64_t ldc, GemmOperand a, GemmOperand b, int64_
 bool gemm_packed_f32_rows_parallel(float* c, int64_t ldc, GemmOperand a, GemmOperand b, int64_t M,
                                    int64_t N, int64_t K, int threads);
 
+// c (M, N) = a (M, K) @ b (K, N), or c += a @ b when `accumulate`, without packing, for a
+// narrow b read in place: N <= gemm_narrow_max_cols() columns with unit column stride
+// (b.cs == 1). a is read by broadcasts at any strides. Runs on the calling thread. Returns
+// false, touching nothing, where it does not apply (no micro-kernel, N too wide, b.cs != 1).
+// For the Winograd GEMMs of 16 to 64 channels, where packing a narrow operand costs more
+// than the product (kernels/cpu/conv2d_winograd_channels.cpp).
+int64_t gemm_narrow_max_cols();
+bool gemm_narrow_f32(float* c, int64_t ldc, GemmOperand a, GemmOperand b, int64_t M, int64_t N,
+                     int64_t K, bool accumulate);
+
 }  // namespace ember::cpu

@@ -87,6 +87,20 @@ void transform_filters(const T* w, int64_t G, int64_t Kg, int64_t Cg, T* U) {
   }
 }
 
+// Ut (G, 36, Cg, Kg) = each (Kg, Cg) matrix of U (G, 36, Kg, Cg) transposed, for products
+// that read the filters as a row-major right operand. Work-shares its loop as
+// transform_filters; U must be complete when it is called.
+template <typename T>
+void transpose_filters(const T* U, int64_t G, int64_t Kg, int64_t Cg, T* Ut) {
+#pragma omp for schedule(static)
+  for (int64_t m = 0; m < G * kXi; ++m) {
+    const T* src = U + m * Kg * Cg;
+    T* dst = Ut + m * Kg * Cg;
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t k = 0; k < Kg; ++k) dst[c * Kg + k] = src[k * Cg + c];
+  }
+}
+
 // gw (G Kg, Cg, 3, 3) = the adjoint transforms of the sum of the team's S (G, 36, Kg, Cg),
 // ssize apart from S on (the sum is left in the first). Work-shares its loops as
 // transform_filters; every thread's S must be complete when it is called.

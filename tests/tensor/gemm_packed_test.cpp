@@ -27,8 +27,9 @@ struct Case {
   bool a_col, b_col;  // column-major a (M, K) / b (K, N)
   int64_t pad = 0;    // extra floats per leading dim of a, b and c
   bool accumulate = false;
-  int64_t step = 1;  // > 1: the other stride of a and b is `step` (no unit stride)
-  int threads = 1;   // > 1: gemm_packed_f32_rows_parallel on this many threads
+  int64_t step = 1;     // > 1: the other stride of a and b is `step` (no unit stride)
+  int threads = 1;      // > 1: gemm_packed_f32_rows_parallel on this many threads
+  bool narrow = false;  // gemm_narrow_f32 (b row-major, N <= gemm_narrow_max_cols())
 };
 
 // Operand (rows, cols) inside `buf` in the case's layout.
@@ -42,10 +43,10 @@ GemmOperand make_operand(std::vector<float>& buf, int64_t rows, int64_t cols, bo
 }
 
 void check(const Case& c, std::mt19937& gen) {
-  SCOPED_TRACE(testing::Message() << c.M << "x" << c.K << " @ " << c.K << "x" << c.N
-                                  << " a_col=" << c.a_col << " b_col=" << c.b_col
-                                  << " pad=" << c.pad << " acc=" << c.accumulate
-                                  << " step=" << c.step << " threads=" << c.threads);
+  SCOPED_TRACE(testing::Message() << c.M << "x" << c.K << " @ " << c.K << "x" << c.N << " a_col="
+                                  << c.a_col << " b_col=" << c.b_col << " pad=" << c.pad
+                                  << " acc=" << c.accumulate << " step=" << c.step
+                                  << " threads=" << c.threads << " narrow=" << c.narrow);
   std::vector<float> abuf, bbuf;
   const GemmOperand a = make_operand(abuf, c.M, c.K, c.a_col, c.pad, c.step, gen);
   const GemmOperand b = make_operand(bbuf, c.K, c.N, c.b_col, c.pad, c.step, gen);
@@ -57,7 +58,9 @@ void check(const Case& c, std::mt19937& gen) {
     for (int64_t m = 0; m < c.M; ++m)
       for (int64_t n = 0; n < c.N; ++n) out[m * ldc + n] = uniform(gen);
   const std::vector<float> before = out;
-  if (c.threads > 1) {
+  if (c.narrow) {
+    ASSERT_TRUE(gemm_narrow_f32(out.data(), ldc, a, b, c.M, c.N, c.K, c.accumulate));
+  } else if (c.threads > 1) {
     ASSERT_TRUE(gemm_packed_f32_rows_parallel(out.data(), ldc, a, b, c.M, c.N, c.K, c.threads));
   } else {
     gemm_packed_f32(out.data(), ldc, a, b, c.M, c.N, c.K, c.accumulate);
@@ -195,6 +198,49 @@ TEST(GemmPacked, RowsOnThreadsSharingPackedBMatchDouble) {
   std::vector<float> a(64, 1.0f), b(64, 1.0f), out(64, -1.0f);
   EXPECT_FALSE(
       gemm_packed_f32_rows_parallel(out.data(), 8, {a.data(), 8, 1}, {b.data(), 8, 1}, 8, 8, 8, 2));
+  for (float x : out) EXPECT_EQ(x, -1.0f);
+}
+
+// The narrow GEMM: b row-major and read in place, every width up to the widest (16-lane
+// vectors on AVX-512, 8 on AVX2, up to 4 of them; a masked last vector), row counts around
+// every tile height (24 / NV rows on AVX-512, 12 / NV on AVX2, split into equal tiles),
+// a in both layouts, padded leading dims, accumulation, long depths.
+TEST(GemmNarrow, EveryWidthAndRowCountMatchesDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  const int64_t widest = gemm_narrow_max_cols();
+  ASSERT_GE(widest, 32);
+  std::mt19937 gen(8);
+  const std::vector<int64_t> rows = {1, 2, 3, 5, 6, 7, 8, 11, 12, 13, 16, 23, 24, 25, 32, 49, 100};
+  for (int64_t N = 1; N <= widest; ++N) {
+    for (size_t i = 0; i < rows.size(); ++i) {
+      const int64_t M = rows[i], K = 1 + (N * 7 + M * 3) % 40;
+      const bool a_col = (N + i) % 2 == 0;
+      const int64_t pad = (N + i) % 3 == 0 ? 5 : 0;
+      check({M, K, N, a_col, false, pad, (N + i) % 4 == 1, 1, 1, true}, gen);
+    }
+  }
+}
+
+TEST(GemmNarrow, LongDepthsStridesAndAccumulationMatchDouble) {
+  ASSERT_TRUE(gemm_packed_available());
+  std::mt19937 gen(9);
+  const int64_t widest = gemm_narrow_max_cols();  // 64 on AVX-512, 32 on AVX2
+  for (bool a_col : {false, true}) {
+    check({16, 3000, 16, a_col, false, 0, true, 1, 1, true}, gen);  // a Winograd weight gradient
+    check({64, 500, widest, a_col, false, 2, false, 1, 1, true}, gen);
+    check({300, 16, 16, a_col, false, 0, false, 1, 1, true}, gen);  // a Winograd forward
+    check({37, 45, widest - 5, a_col, false, 1, true, 1, 1, true}, gen);
+  }
+}
+
+TEST(GemmNarrow, DeclinesWhatItDoesNotServe) {
+  std::vector<float> a(64 * 100, 1.0f), b(100 * 100, 1.0f), out(64 * 100, -1.0f);
+  const int64_t widest = gemm_narrow_max_cols();
+  // Too wide, and b not row-major: nothing is written.
+  EXPECT_FALSE(gemm_narrow_f32(out.data(), 100, {a.data(), 100, 1}, {b.data(), 100, 1}, 8,
+                               widest + 1, 8, false));
+  EXPECT_FALSE(
+      gemm_narrow_f32(out.data(), 100, {a.data(), 100, 1}, {b.data(), 1, 100}, 8, 16, 8, false));
   for (float x : out) EXPECT_EQ(x, -1.0f);
 }
 
