@@ -162,8 +162,10 @@ std::vector<ConvCase> conv_cases() {
       {"winograd, 32+ channels, tile rows, groups 2", 2, 64, 10, 37, 80, 3, 3,
        params(1, 1, 1, 1, 1, 1, 2)},
       // Stride 2 in f32 takes the vectorized gather and scatter-add (16 or 8 outputs a
-      // step): rows of 21 and 18 outputs with padding, and a chunk that ends mid-row.
+      // step, one vector up to 8): rows of 21, 8 and 18 outputs with padding, and a chunk
+      // that ends mid-row.
       {"stride 2, rows of 21 outputs", 2, 5, 9, 41, 7, 3, 3, params(2, 2, 1, 1)},
+      {"stride 2, rows of 8 outputs", 2, 3, 6, 16, 5, 3, 3, params(2, 2, 1, 1)},
       {"pointwise stride 2, rows of 18 outputs", 1, 3, 4, 35, 4, 1, 1, params(2, 2, 0, 0)},
       {"stride 2, chunked columns", 1, 16, 62, 70, 8, 3, 3, params(2, 2, 1, 1)},
   };
