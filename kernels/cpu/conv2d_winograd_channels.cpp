@@ -127,13 +127,21 @@ struct PixelWalk {
   }
 };
 
-// dst (rows, cols, nch) = the planes src (nch, h, w) placed at (r0, c0), zero elsewhere.
-// Blocks of 8 channels x 8 pixels go through transpose8 (f32 with AVX), the rest one value
-// at a time: a plain loop's strided stores cost more than the transforms.
+// dst (rows, cols, nch) = the planes src (nch, h, w) placed at (r0, c0), zero elsewhere
+// (r0 + h <= rows, c0 + w <= cols). Blocks of 8 channels x 8 pixels go through transpose8
+// (f32 with AVX), the rest one value at a time: a plain loop's strided stores cost more
+// than the transforms. Only the border is zeroed (a memset of the whole plane was 4% of a
+// 16->16 layer at 28x28).
 template <typename T>
 void to_channels_last(const T* src, int64_t nch, int64_t h, int64_t w, T* dst, int64_t rows,
                       int64_t cols, int64_t r0, int64_t c0) {
-  std::fill_n(dst, rows * cols * nch, T(0));
+  const int64_t row = cols * nch;  // one row of dst
+  std::fill_n(dst, r0 * row, T(0));
+  std::fill_n(dst + (r0 + h) * row, (rows - r0 - h) * row, T(0));
+  for (int64_t r = r0; r < r0 + h; ++r) {
+    std::fill_n(dst + r * row, c0 * nch, T(0));
+    std::fill_n(dst + r * row + (c0 + w) * nch, (cols - c0 - w) * nch, T(0));
+  }
   const int64_t hw = h * w;
   int64_t c = 0;
 #if defined(__AVX__)
