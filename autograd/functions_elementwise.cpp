@@ -116,7 +116,11 @@ Tensor sigmoid(const Tensor& x) {
 Tensor relu(const Tensor& x) {
   return unary_op(
       UnaryOp::relu, "ReluBackward", x,
-      [](const Tensor& g, const Tensor&, const Tensor& y, double) { return where(y > 0, g, 0); },
+      [](const Tensor& g, const Tensor&, const Tensor& y, double) {
+        // One fused pass (no bool mask) unless the backward itself is being recorded.
+        if (!autograd::GradMode::is_enabled()) return raw::binary(BinaryOp::relu_backward, g, y);
+        return where(y > 0, g, 0);
+      },
       false, true);
 }
 // silu: y = x s(x), dx = g s (1 + x (1 - s))

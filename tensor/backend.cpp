@@ -275,6 +275,7 @@ const char* to_string(BinaryOp op) {
     case BinaryOp::pow: return "pow";
     case BinaryOp::maximum: return "maximum";
     case BinaryOp::minimum: return "minimum";
+    case BinaryOp::relu_backward: return "relu_backward";
     case BinaryOp::eq: return "eq";
     case BinaryOp::ne: return "ne";
     case BinaryOp::lt: return "lt";

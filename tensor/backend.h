@@ -86,6 +86,7 @@ enum class BinaryOp : uint8_t {
   pow,
   maximum,
   minimum,
+  relu_backward,  // a where b > 0, else 0: ReLU's input gradient from grad (a) and output (b)
   eq,
   ne,
   lt,

@@ -229,6 +229,8 @@ void binary_typed(BinaryOp op, const Tensor& out, const Tensor& a, const Tensor&
       break;
     case BinaryOp::maximum: return map2<T, T>(out, a, b, [](T x, T y) { return nan_max(x, y); });
     case BinaryOp::minimum: return map2<T, T>(out, a, b, [](T x, T y) { return nan_min(x, y); });
+    case BinaryOp::relu_backward:
+      return map2<T, T>(out, a, b, [](T g, T y) { return y > T(0) ? g : T(0); });
     case BinaryOp::eq: return map2<bool, T>(out, a, b, [](T x, T y) { return x == y; });
     case BinaryOp::ne: return map2<bool, T>(out, a, b, [](T x, T y) { return x != y; });
     case BinaryOp::lt: return map2<bool, T>(out, a, b, [](T x, T y) { return x < y; });

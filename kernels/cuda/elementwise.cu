@@ -131,6 +131,7 @@ EMBER_DEVICE T arith_fn(BinaryOp op, T x, T y) {
       break;
     case BinaryOp::maximum: return nan_max(x, y);
     case BinaryOp::minimum: return nan_min(x, y);
+    case BinaryOp::relu_backward: return y > T(0) ? x : T(0);
     default: break;
   }
   return x;

@@ -291,6 +291,41 @@ void add_gelu_backward_cases(std::vector<OpCase>& out) {
     }
 }
 
+// ReLU's fused backward (BinaryOp::relu_backward, issue 19): autograd's ReluBackward runs
+// it when the backward is not recorded, grad where relu(x) > 0, else 0, in one pass. x of
+// small integers (exact zeros: relu'(0) = 0, as PyTorch) or with NaN (relu(NaN) = NaN, which
+// is not > 0: no gradient, as ember's recorded form where(y > 0, g, 0)).
+OpCase relu_backward_case(const Shape& shape, Dist dist, DType dt) {
+  const std::vector<In> ins = {In{shape, dist}, In{shape}};
+  OpCase c;
+  c.name = "relu_backward/" + ins_tag(ins) + "/" + dtype_tag(dt);
+  c.family = "relu_backward";
+  c.op = "relu_backward";
+  c.dtype = dt;
+  c.make_inputs = input_maker(ins);
+  c.run = [](const Inputs& x) {
+    Tensor leaf = x[0].detach().requires_grad_();
+    return autograd::grad({relu(leaf)}, {leaf}, {x[1]});
+  };
+  c.reference = [](const Refs& x) {
+    ref::RefTensor g = x[1];
+    for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = x[0].data[i] > 0 ? g.data[i] : 0.0;
+    return Refs{g};
+  };
+  c.out_dtypes = {dt};
+  c.tol = tolerance(dt, TolKind::exact);
+  set_elementwise_cost(c, 1, dt);
+  return c;
+}
+
+void add_relu_backward_cases(std::vector<OpCase>& out) {
+  for (DType dt : {DType::f32, DType::f64, DType::bf16, DType::f16}) {
+    out.push_back(relu_backward_case({7, 13}, Dist::small_int, dt));
+    out.push_back(relu_backward_case({3, 50, 400}, Dist::small_int, dt));  // threads, tails
+  }
+  out.push_back(relu_backward_case({5, 6}, Dist::with_nan, DType::f32));
+}
+
 }  // namespace
 
 void add_activation_cases(std::vector<OpCase>& out) {
@@ -298,6 +333,7 @@ void add_activation_cases(std::vector<OpCase>& out) {
   add_clamp_tensor_cases(out);
   add_prelu_cases(out);
   add_gelu_backward_cases(out);
+  add_relu_backward_cases(out);
 }
 
 }  // namespace ember::cases
