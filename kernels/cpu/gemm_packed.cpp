@@ -40,22 +40,12 @@
 // loops above over its own row panels.
 // Cost: 2 M N K FLOPs; bytes: A read ceil(N / kNC) times, B once, c written (and read)
 // ceil(K / kKC) times, plus the packed copies, which live in L1/L2.
-// Narrow products (gemm_narrow_f32): with N <= 4 vectors and B row-major, B is read in
-// place, row k per k, by a tile of R rows x NV vectors of c kept in registers over the
-// whole depth (R NV <= 24 accumulators on AVX-512, 12 on AVX2; a masked last vector), A by
-// broadcasts at its own strides: no packing, which for a 16-wide B cost more than the
-// product. Row tiles are of equal height (M = 32 with 16-row tiles: two of 16). Bytes: A
-// once, B ceil(M / R) times, c once.
+// The narrow GEMM (gemm_narrow_f32, read in place, no packing) is in gemm_narrow.cpp;
+// both build on gemm_simd.h's register tiles.
 #include "kernels/cpu/gemm_packed.h"
+#include "kernels/cpu/gemm_simd.h"
 
 #include <omp.h>
-
-#if defined(__AVX512F__) || (defined(__AVX2__) && defined(__FMA__))
-#include <immintrin.h>
-#define EMBER_GEMM_PACKED 1
-#else
-#define EMBER_GEMM_PACKED 0
-#endif
 
 #include <algorithm>
 #include <array>
@@ -69,41 +59,12 @@ namespace ember::cpu {
 #if EMBER_GEMM_PACKED
 namespace {
 
+using namespace gemm_simd;  // NOLINT: the micro-kernels' vector helpers
+
 #if defined(__AVX512F__)
-using Vec = __m512;
-constexpr int kLanes = 16;
 constexpr int kMR = 14, kNV = 2;
-inline Vec vload(const float* p) { return _mm512_load_ps(p); }
-inline Vec vloadu(const float* p) { return _mm512_loadu_ps(p); }
-inline void vstoreu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-inline Vec vbcast(const float* p) { return _mm512_set1_ps(*p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
-inline Vec vadd(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-inline Vec vzero() { return _mm512_setzero_ps(); }
-// The first n lanes (n may be <= 0 or >= kLanes).
-using Mask = __mmask16;
-inline Mask lane_mask(int n) {
-  return n <= 0 ? 0 : n >= kLanes ? 0xffff : static_cast<Mask>((1u << n) - 1);
-}
-inline Vec vload_masked(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
-inline void vstore_masked(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
 #else
-using Vec = __m256;
-constexpr int kLanes = 8;
 constexpr int kMR = 6, kNV = 2;
-inline Vec vload(const float* p) { return _mm256_load_ps(p); }
-inline Vec vloadu(const float* p) { return _mm256_loadu_ps(p); }
-inline void vstoreu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-inline Vec vbcast(const float* p) { return _mm256_broadcast_ss(p); }
-inline Vec vfma(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
-inline Vec vadd(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-inline Vec vzero() { return _mm256_setzero_ps(); }
-using Mask = __m256i;
-inline Mask lane_mask(int n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-inline Vec vload_masked(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
-inline void vstore_masked(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
 #endif
 constexpr int kNR = kNV * kLanes;
 #ifndef EMBER_GEMM_KC  // (a scratch program may try other blocks)
@@ -128,31 +89,8 @@ constexpr int64_t kKCOne = EMBER_GEMM_KC_ONE;  // a depth up to this is not cut
 constexpr int64_t kNC = EMBER_GEMM_NC;         // columns of a packed B block, at most
 constexpr int64_t kBlockFloats = EMBER_GEMM_BLOCK;  // floats of a packed B block, at most
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // c[0:R, 0:cols] (+)= pa (kc, kMR) @ pb (kc, kNR): R rows of the A panel, cols <= kNR
 // columns of the B panel (the rest is padding).
-// A register tile of c, R rows x NV vectors: zeroed, and one depth step acc[i][v] +=
-// a[i ars] b[v] (R broadcasts, R NV FMAs). Shared by the packed and the narrow kernels.
-template <int R, int NV>
-[[gnu::always_inline]] inline void tile_zero(Vec (&acc)[R][NV]) {
-#pragma GCC unroll 24
-  for (int i = 0; i < R; ++i)
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = vzero();
-}
-
-template <int R, int NV>
-[[gnu::always_inline]] inline void tile_step(Vec (&acc)[R][NV], const Vec (&b)[NV], const float* a,
-                                             int64_t ars) {
-#pragma GCC unroll 24
-  for (int i = 0; i < R; ++i) {
-    const Vec s = vbcast(a + i * ars);
-#pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) acc[i][v] = vfma(s, b[v], acc[i][v]);
-  }
-}
-
 template <int R>
 void micro_kernel(int64_t kc, const float* __restrict pa, const float* __restrict pb,
                   float* __restrict c, int64_t ldc, int cols, bool add) {
@@ -434,95 +372,9 @@ void multiply_block(float* c, int64_t ldc, const GemmOperand& a, const float* pb
 // to panels) before the rows are split, so at most this many floats.
 constexpr int64_t kSharedMaxFloats = int64_t{4} << 20;  // 16 MiB
 
-// The narrow GEMM (gemm_narrow_f32): rows of c in tiles of R, each row NV vectors wide,
-// the whole depth with the tile in registers; per k, NV vector loads of b's row k (masked
-// past N) and R broadcasts of a. R NV accumulators: at most 24 of AVX-512's 32 registers,
-// 12 of AVX2's 16.
-#if defined(__AVX512F__)
-constexpr int kNarrowAcc = 24;
-#else
-constexpr int kNarrowAcc = 12;
-#endif
-constexpr int kNarrowMaxNV = 4;
-
-template <int NV>
-constexpr int narrow_rows() {
-  return kNarrowAcc / NV;
-}
-
-// c[0:R, 0:N] (+)= a[0:R, :] @ b, b (K, N) row-major with ldb between rows; the last of the
-// NV vectors has `tail_lanes` lanes (N - (NV - 1) kLanes).
-template <int R, int NV>
-void narrow_tile(int64_t K, const float* __restrict a, int64_t ars, int64_t acs,
-                 const float* __restrict b, int64_t ldb, float* __restrict c, int64_t ldc,
-                 int tail_lanes, bool add) {
-  const Mask tail = lane_mask(tail_lanes);
-  Vec acc[R][NV];
-  tile_zero(acc);
-  for (int64_t k = 0; k < K; ++k, a += acs, b += ldb) {
-    Vec bv[NV];
-#pragma GCC unroll 4
-    for (int v = 0; v + 1 < NV; ++v) bv[v] = vloadu(b + v * kLanes);
-    bv[NV - 1] = vload_masked(b + (NV - 1) * kLanes, tail);
-    tile_step(acc, bv, a, ars);
-  }
-#pragma GCC unroll 24
-  for (int i = 0; i < R; ++i) {
-    float* row = c + i * ldc;
-#pragma GCC unroll 4
-    for (int v = 0; v + 1 < NV; ++v)
-      vstoreu(row + v * kLanes, add ? vadd(acc[i][v], vloadu(row + v * kLanes)) : acc[i][v]);
-    float* last = row + (NV - 1) * kLanes;
-    vstore_masked(last, tail,
-                  add ? vadd(acc[i][NV - 1], vload_masked(last, tail)) : acc[i][NV - 1]);
-  }
-}
-
-using NarrowTile = void (*)(int64_t, const float*, int64_t, int64_t, const float*, int64_t, float*,
-                            int64_t, int, bool);
-
-template <int NV, int... I>
-constexpr std::array<NarrowTile, narrow_rows<NV>() + 1> narrow_table(
-    std::integer_sequence<int, I...>) {
-  return {nullptr, &narrow_tile<I + 1, NV>...};
-}
-// kNarrow<NV>[R]: the tile of R rows, NV vectors wide.
-template <int NV>
-constexpr std::array<NarrowTile, narrow_rows<NV>() + 1> kNarrow =
-    narrow_table<NV>(std::make_integer_sequence<int, narrow_rows<NV>()>{});
-
-template <int NV>
-void narrow_rows_of(float* c, int64_t ldc, const GemmOperand& a, const GemmOperand& b, int64_t M,
-                    int64_t N, int64_t K, bool add) {
-  constexpr int kR = narrow_rows<NV>();
-  const int tail = static_cast<int>(N - (NV - 1) * kLanes);
-  // Tiles of equal height (at most kR rows): M = 32 in two of 16, not 24 + 8.
-  const int64_t tiles = ceil_div(M, kR), base = M / tiles, extra = M % tiles;
-  int64_t m = 0;
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int R = static_cast<int>(base + (t < extra ? 1 : 0));
-    kNarrow<NV>[R](K, a.p + m * a.rs, a.rs, a.cs, b.p, b.rs, c + m * ldc, ldc, tail, add);
-    m += R;
-  }
-}
-
 }  // namespace
 
 bool gemm_packed_available() { return true; }
-
-int64_t gemm_narrow_max_cols() { return kNarrowMaxNV * kLanes; }
-
-bool gemm_narrow_f32(float* c, int64_t ldc, GemmOperand a, GemmOperand b, int64_t M, int64_t N,
-                     int64_t K, bool accumulate) {
-  if (b.cs != 1 || N > kNarrowMaxNV * kLanes || M < 1 || N < 1 || K < 1) return false;
-  switch (ceil_div(N, kLanes)) {
-    case 1: narrow_rows_of<1>(c, ldc, a, b, M, N, K, accumulate); break;
-    case 2: narrow_rows_of<2>(c, ldc, a, b, M, N, K, accumulate); break;
-    case 3: narrow_rows_of<3>(c, ldc, a, b, M, N, K, accumulate); break;
-    default: narrow_rows_of<4>(c, ldc, a, b, M, N, K, accumulate); break;
-  }
-  return true;
-}
 
 void gemm_packed_f32(float* c, int64_t ldc, GemmOperand a, GemmOperand b, int64_t M, int64_t N,
                      int64_t K, bool accumulate) {
@@ -583,12 +435,6 @@ void gemm_packed_f32(float*, int64_t, GemmOperand, GemmOperand, int64_t, int64_t
 
 bool gemm_packed_f32_rows_parallel(float*, int64_t, GemmOperand, GemmOperand, int64_t, int64_t,
                                    int64_t, int) {
-  return false;
-}
-
-int64_t gemm_narrow_max_cols() { return 0; }
-
-bool gemm_narrow_f32(float*, int64_t, GemmOperand, GemmOperand, int64_t, int64_t, int64_t, bool) {
   return false;
 }
 

@@ -1,6 +1,8 @@
-// ember's own cache-blocked, packed f32 GEMM for the cpu backend (issue 19), in place of
-// Eigen's for f32 matmul (kernels/cpu/matmul.cpp says which products take it). Plain
-// pointers and strides in, one thread; the caller splits products over threads.
+// ember's own f32 GEMMs for the cpu backend (issue 19): the cache-blocked, packed one
+// (gemm_packed.cpp), in place of Eigen's for f32 matmul (kernels/cpu/matmul.cpp says which
+// products take it) and the convolutions (kernels/cpu/dense.h), and the narrow one that
+// reads a row-major b of a few vectors in place (gemm_narrow.cpp). Plain pointers and
+// strides in, one thread; the caller splits products over threads.
 #pragma once
 
 #include <cstdint>
