@@ -3,7 +3,7 @@
 //   nearest:  src = min(floor(dst * scale), in - 1), computed in f32 as torch does, with
 //             scale = 1 / scale_factor when a scale factor is given, else in / out; one
 //             index_select per resized dim (its gradient sums g into the source rows).
-//   bilinear: the backend's upsample_bilinear primitive (tensor/backend.h: torch's source
+//   bilinear: the backend's upsample_bilinear primitive (tensor/backend_args.h: torch's source
 //             index, the four-corner lerp), a recorded node whose backward is the
 //             primitive's gather-style backward.
 #include <algorithm>

@@ -258,7 +258,7 @@ Tensor group_norm_ncs(const Tensor& x, int64_t groups, const Tensor& weight, con
                       double eps);
 
 // Fused recurrent cells after their two GEMMs (issue 15, rnn; autograd/functions_rnn.cpp,
-// tensor/backend.h's LstmCellForwardArgs says the math). LSTM: igates, hgates (B, 4H)
+// tensor/backend_args.h's LstmCellForwardArgs says the math). LSTM: igates, hgates (B, 4H)
 // pre-activations in gate order i, f, g, o, c_prev (B, H) -> (h, c) (B, H).
 std::tuple<Tensor, Tensor> lstm_cell(const Tensor& igates, const Tensor& hgates,
                                      const Tensor& c_prev);

@@ -24,7 +24,7 @@ Tensor expand_to(const Tensor& x, const Shape& shape) {
   return x.sizes() == shape ? x : expand(x, shape);
 }
 
-// clamp's bounds for an i64 input as the backends take them (tensor/backend.h): a bound
+// clamp's bounds for an i64 input as the backends take them (tensor/backend_args.h): a bound
 // every i64 value passes becomes infinite, the others integral and inside the i64 range,
 // so the kernels' conversion to i64 is always defined.
 void integer_clamp_bounds(double& lo, double& hi) {

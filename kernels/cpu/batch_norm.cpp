@@ -1,5 +1,5 @@
 // Batch normalization per channel of x (N, C, S) on the cpu device (the math is in
-// tensor/backend.h's BatchNormForwardArgs and kernels/cuda/batch_norm.cu).
+// tensor/backend_args.h's BatchNormForwardArgs and kernels/cuda/batch_norm.cu).
 //
 // Split:  channels over OpenMP threads; a channel is N strips of S contiguous values, each
 //         strip one vectorized loop (kernels/cpu/norm_sums.h). No temporaries.

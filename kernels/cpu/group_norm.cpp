@@ -1,5 +1,5 @@
 // Group normalization of x (N, C, S) in G groups on the cpu device (the math is in
-// tensor/backend.h's GroupNormForwardArgs and kernels/cuda/group_norm.cu).
+// tensor/backend_args.h's GroupNormForwardArgs and kernels/cuda/group_norm.cu).
 //
 // Split:  forward and the input gradient: the N*G (sample, group) blocks over OpenMP
 //         threads, each (C/G)*S contiguous values; weight and bias gradients: channels

@@ -1,5 +1,5 @@
 // RMS normalization over the last dim on the cpu device (issue 15; the math is in
-// tensor/backend.h's RmsNormForwardArgs and kernels/cuda/rms_norm.cu).
+// tensor/backend_args.h's RmsNormForwardArgs and kernels/cuda/rms_norm.cu).
 //
 // Split:  rows over OpenMP threads; each row's sums in double with `omp simd reduction`
 //         (vectorized; f32 loses nothing to the sum of squares); dweight: columns in

@@ -1,4 +1,4 @@
-// The fused LSTM and GRU cells on the cpu device (the math is in tensor/backend.h's
+// The fused LSTM and GRU cells on the cpu device (the math is in tensor/backend_args.h's
 // LstmCellForwardArgs and GruCellForwardArgs, and kernels/cuda/rnn_cell.cu).
 //
 // Split:  rows (the batch) over OpenMP threads when the step is large enough; each row's

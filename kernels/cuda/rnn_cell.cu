@@ -1,5 +1,5 @@
 // The fused LSTM and GRU cells after their two GEMMs (the cpu twin is
-// kernels/cpu/rnn_cell.cpp, with the same math; tensor/backend.h's LstmCellForwardArgs and
+// kernels/cpu/rnn_cell.cpp, with the same math; tensor/backend_args.h's LstmCellForwardArgs and
 // GruCellForwardArgs state it).
 //
 // Math:   LSTM a = igates + hgates split i, f, g, o: c = s(f) c_prev + s(i) tanh(g),
