@@ -5,6 +5,8 @@
 // bytes are every input read once plus the output written once.
 #include <algorithm>
 #include <cmath>
+#include <functional>
+#include <string>
 
 #include "autograd/engine.h"
 #include "nn/functional.h"
@@ -257,29 +259,40 @@ double ref_dgelu(double x, bool tanh) {
          x * std::exp(-0.5 * x * x) / std::sqrt(2.0 * M_PI);
 }
 
-OpCase gelu_backward_case(const Shape& shape, bool tanh, DType dt) {
-  const std::vector<In> ins = {In{shape, Dist::wide}, In{shape}};
+// The input gradient of act at x (input 0) for grad_output g (input 1), run through
+// autograd without recording (the fused primitive's path), against g act'(x) in f64.
+// `variant` prefixes the shape in the case name ("tanh_" for GELU's tanh form).
+OpCase activation_backward_case(const std::string& op, const std::string& variant,
+                                const Shape& shape, Dist dist, DType dt,
+                                std::function<Tensor(const Tensor&)> act,
+                                std::function<double(double)> dact, TolKind tol, double flops) {
+  const std::vector<In> ins = {In{shape, dist}, In{shape}};
   OpCase c;
-  c.name = std::string("gelu_backward/") + (tanh ? "tanh_" : "none_") + ins_tag(ins) + "/" +
-           dtype_tag(dt);
-  c.family = "gelu_backward";
-  c.op = "gelu_backward";
+  c.name = op + "/" + variant + ins_tag(ins) + "/" + dtype_tag(dt);
+  c.family = op;
+  c.op = op;
   c.dtype = dt;
   c.make_inputs = input_maker(ins);
-  c.run = [tanh](const Inputs& x) {
+  c.run = [act](const Inputs& x) {
     Tensor leaf = x[0].detach().requires_grad_();
-    Tensor y = F::gelu(leaf, tanh ? "tanh" : "none");
-    return autograd::grad({y}, {leaf}, {x[1]});
+    return autograd::grad({act(leaf)}, {leaf}, {x[1]});
   };
-  c.reference = [tanh](const Refs& x) {
+  c.reference = [dact](const Refs& x) {
     ref::RefTensor g = x[1];
-    for (size_t i = 0; i < g.data.size(); ++i) g.data[i] *= ref_dgelu(x[0].data[i], tanh);
+    for (size_t i = 0; i < g.data.size(); ++i) g.data[i] *= dact(x[0].data[i]);
     return Refs{g};
   };
   c.out_dtypes = {dt};
-  c.tol = tolerance(dt, TolKind::transcendental);
-  set_elementwise_cost(c, 25, dt);
+  c.tol = tolerance(dt, tol);
+  set_elementwise_cost(c, flops, dt);
   return c;
+}
+
+OpCase gelu_backward_case(const Shape& shape, bool tanh, DType dt) {
+  return activation_backward_case(
+      "gelu_backward", tanh ? "tanh_" : "none_", shape, Dist::wide, dt,
+      [tanh](const Tensor& x) { return F::gelu(x, tanh ? "tanh" : "none"); },
+      [tanh](double x) { return ref_dgelu(x, tanh); }, TolKind::transcendental, 25);
 }
 
 void add_gelu_backward_cases(std::vector<OpCase>& out) {
@@ -296,26 +309,9 @@ void add_gelu_backward_cases(std::vector<OpCase>& out) {
 // small integers (exact zeros: relu'(0) = 0, as PyTorch) or with NaN (relu(NaN) = NaN, which
 // is not > 0: no gradient, as ember's recorded form where(y > 0, g, 0)).
 OpCase relu_backward_case(const Shape& shape, Dist dist, DType dt) {
-  const std::vector<In> ins = {In{shape, dist}, In{shape}};
-  OpCase c;
-  c.name = "relu_backward/" + ins_tag(ins) + "/" + dtype_tag(dt);
-  c.family = "relu_backward";
-  c.op = "relu_backward";
-  c.dtype = dt;
-  c.make_inputs = input_maker(ins);
-  c.run = [](const Inputs& x) {
-    Tensor leaf = x[0].detach().requires_grad_();
-    return autograd::grad({relu(leaf)}, {leaf}, {x[1]});
-  };
-  c.reference = [](const Refs& x) {
-    ref::RefTensor g = x[1];
-    for (size_t i = 0; i < g.data.size(); ++i) g.data[i] = x[0].data[i] > 0 ? g.data[i] : 0.0;
-    return Refs{g};
-  };
-  c.out_dtypes = {dt};
-  c.tol = tolerance(dt, TolKind::exact);
-  set_elementwise_cost(c, 1, dt);
-  return c;
+  return activation_backward_case(
+      "relu_backward", "", shape, dist, dt, [](const Tensor& x) { return relu(x); },
+      [](double x) { return x > 0 ? 1.0 : 0.0; }, TolKind::exact, 1);
 }
 
 void add_relu_backward_cases(std::vector<OpCase>& out) {
