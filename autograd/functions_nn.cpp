@@ -62,8 +62,15 @@ Tensor conv_forward(const Tensor& x, const Tensor& w, const Tensor& bias, const 
     record("Conv2dBackward", {x, w, bias}, y, [=](const TensorList& g) {
       if (!g[0].defined()) return TensorList{Tensor(), Tensor(), Tensor()};
       const Tensor go = g[0].contiguous();  // (N, K, P, Q), made contiguous once for all three
-      return TensorList{need_x ? conv_input_grad(go, sw.unpack(), xs, p) : Tensor(),
-                        need_w ? conv_weight_grad(go, sx.unpack(), ws, p) : Tensor(),
+      const Tensor xv = sx.unpack(), wv = sw.unpack();
+      // Without a graph of the backward (create_graph off), the three gradients come from
+      // one call, which a backend may fuse into one pass over go (the cpu does).
+      if (!needs_grad({&go, &xv, &wv})) {
+        auto [dx, dw, db] = raw::conv2d_backward(go, xs, xv, ws, wv, p, {need_x, need_w, need_b});
+        return TensorList{dx, dw, db};
+      }
+      return TensorList{need_x ? conv_input_grad(go, wv, xs, p) : Tensor(),
+                        need_w ? conv_weight_grad(go, xv, ws, p) : Tensor(),
                         need_b ? conv_bias_grad(go) : Tensor()};
     });
   }

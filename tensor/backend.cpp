@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "tensor/error.h"
+#include "tensor/raw.h"
 #include "tensor/tensor.h"
 
 namespace ember {
@@ -71,6 +72,14 @@ void Backend::conv2d_backward_input(const Tensor&, const Tensor&, const Tensor&,
 void Backend::conv2d_backward_weight(const Tensor&, const Tensor&, const Tensor&,
                                      const Conv2dParams&) {
   unimplemented(Primitive::conv2d);
+}
+void Backend::conv2d_backward(const Conv2dBackwardArgs& a, const Conv2dParams& p) {
+  if (a.grad_x.defined()) conv2d_backward_input(a.grad_x, a.grad_out, a.w, p);
+  if (a.grad_w.defined()) conv2d_backward_weight(a.grad_w, a.grad_out, a.x, p);
+  // The bias gradient is grad_out summed over N, P and Q: the op layer's reduction (over P Q
+  // in place, then over N; one rounding for bf16/f16) on this backend.
+  if (a.grad_b.defined())
+    copy(a.grad_b, raw::reduce(ReduceOp::sum, a.grad_out, {0, 2, 3}, false, 0));
 }
 void Backend::pool2d_forward(const Tensor&, const Tensor&, const Tensor&, const Pool2dParams&) {
   unimplemented(Primitive::pool2d);

@@ -213,6 +213,10 @@ class Backend {
                                      const Conv2dParams& p);
   virtual void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                                       const Conv2dParams& p);
+  // The gradients Conv2dBackwardArgs asks for, in one call: a backend may fuse them (one
+  // pass over grad_out, one parallel region). The default runs the two methods above and
+  // sums grad_b with raw::reduce over dims 0, 2 and 3 of grad_out.
+  virtual void conv2d_backward(const Conv2dBackwardArgs& a, const Conv2dParams& p);
 
   // 2-D pooling (Pool2dParams says the windows), contiguous, floating of one dtype:
   // x (B, H, W) planes -> out (B, P, Q); for max, indices (B, P, Q) i64 receive the flat

@@ -109,6 +109,15 @@ struct Conv2dParams {
   int64_t groups = 1;
 };
 
+// conv2d's three gradients from one grad_out (PyTorch's convolution_backward with its
+// output mask): grad_x (N, C, H, W), grad_w (K, C/groups, R, S) and grad_b (K), each
+// undefined when not wanted; x is read for grad_w, w for grad_x. All contiguous, of one
+// floating dtype.
+struct Conv2dBackwardArgs {
+  Tensor grad_x, grad_w, grad_b;  // outputs
+  Tensor grad_out, x, w;
+};
+
 // 2-D pooling over each (H, W) plane (PyTorch's MaxPool2d/AvgPool2d/Adaptive*Pool2d).
 // Fixed windows: output (p, q) covers rows p stride_h - pad_h + i dilation_h, i < kernel_h
 // (and likewise columns), the out-of-input ones skipped. Adaptive windows (adaptive = true;

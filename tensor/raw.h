@@ -5,6 +5,7 @@
 // user-facing op (the `op` strings below) on bad input.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <tuple>
@@ -111,6 +112,14 @@ Tensor conv2d_backward_input(const Shape& x_shape, const Tensor& grad_out, const
 // grad_out (N, K, P, Q) and x.
 Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p);
+// conv2d_forward's gradients in one call (PyTorch's convolution_backward): {grad_x of
+// x_shape, grad_w of w_shape, grad_b (K)}, each computed when its flag in output_mask
+// (input, weight, bias) is set and undefined otherwise. w is read for grad_x and x for
+// grad_w; either may be undefined when the gradient that reads it is not asked for.
+std::tuple<Tensor, Tensor, Tensor> conv2d_backward(const Tensor& grad_out, const Shape& x_shape,
+                                                   const Tensor& x, const Shape& w_shape,
+                                                   const Tensor& w, const Conv2dParams& p,
+                                                   std::array<bool, 3> output_mask);
 // 2-D pooling (raw_pool.cpp; ember::pool2d says the shapes): errors name `op`
 // ("max_pool2d", ...) and the input's shape. Returns {values, indices or undefined}.
 std::pair<Tensor, Tensor> pool2d_forward(const char* op, const Tensor& x, const Pool2dParams& p,

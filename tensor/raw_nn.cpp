@@ -18,6 +18,7 @@ namespace {
 constexpr const char* kConv = "conv2d";
 constexpr const char* kConvBwdInput = "conv2d_backward_input";
 constexpr const char* kConvBwdWeight = "conv2d_backward_weight";
+constexpr const char* kConvBwd = "conv2d_backward";
 constexpr const char* kAttn = "scaled_dot_product_attention";
 constexpr const char* kAttnBwd = "scaled_dot_product_attention_backward";
 
@@ -163,6 +164,60 @@ Tensor conv2d_backward_weight(const Shape& w_shape, const Tensor& grad_out, cons
   if (run.is_fallback()) gw = empty(w_shape, x.dtype(), run.device());
   run.backend().conv2d_backward_weight(gw, run.operand(gc), run.operand(xc), p);
   return run.result(gw);
+}
+
+std::tuple<Tensor, Tensor, Tensor> conv2d_backward(const Tensor& grad_out, const Shape& x_shape,
+                                                   const Tensor& x, const Shape& w_shape,
+                                                   const Tensor& w, const Conv2dParams& p,
+                                                   std::array<bool, 3> output_mask) {
+  const profiler::OpScope profile(kConvBwd);
+  const auto [need_x, need_w, need_b] = output_mask;
+  check_defined(kConvBwd, grad_out);
+  if (need_x) {
+    check_defined(kConvBwd, w);
+    check_float_same(kConvBwd, grad_out, "grad_output", w, "weight");
+  }
+  if (need_w) {
+    check_defined(kConvBwd, x);
+    check_float_same(kConvBwd, grad_out, "grad_output", x, "input");
+  }
+  if (!is_floating(grad_out.dtype()))
+    fail<DTypeError>(kConvBwd, "expected a floating-point grad_output, got ", grad_out.dtype(), " ",
+                     str(grad_out.sizes()));
+  const ConvShapes c = conv_shapes(kConvBwd, x_shape, w_shape, p);
+  if ((need_x && w.sizes() != w_shape) || (need_w && x.sizes() != x_shape) ||
+      grad_out.sizes() != c.out())
+    fail<ShapeError>(kConvBwd, "expected grad_output of shape ", str(c.out()), ", input ",
+                     str(x_shape), " and weight ", str(w_shape), ", got grad_output ",
+                     str(grad_out.sizes()), (need_w ? ", input " + str(x.sizes()) : ""),
+                     (need_x ? ", weight " + str(w.sizes()) : ""));
+  const DType dt = grad_out.dtype();
+  const auto outputs = [&](Device d) {
+    return std::tuple<Tensor, Tensor, Tensor>{need_x ? empty(x_shape, dt, d) : Tensor(),
+                                              need_w ? empty(w_shape, dt, d) : Tensor(),
+                                              need_b ? empty({c.K}, dt, d) : Tensor()};
+  };
+  auto [gx, gw, gb] = outputs(grad_out.device());
+  if (grad_out.numel() == 0) {  // no output element: every gradient is zero
+    for (Tensor* t : {&gx, &gw, &gb})
+      if (t->defined()) fill_(*t, 0);
+    return {gx, gw, gb};
+  }
+  const auto wanted = [](const Tensor& t) { return t.defined() && t.numel() > 0; };
+  if (!wanted(gx) && !wanted(gw) && !wanted(gb)) return {gx, gw, gb};
+  const Tensor gc = contiguous(grad_out);
+  const Tensor xc = need_w ? contiguous(x) : Tensor(), wc = need_x ? contiguous(w) : Tensor();
+  const Dispatch run(Primitive::conv2d, grad_out.device(), dt);
+  if (run.is_fallback()) std::tie(gx, gw, gb) = outputs(run.device());
+  run.backend().conv2d_backward({.grad_x = wanted(gx) ? gx : Tensor(),
+                                 .grad_w = wanted(gw) ? gw : Tensor(),
+                                 .grad_b = wanted(gb) ? gb : Tensor(),
+                                 .grad_out = run.operand(gc),
+                                 .x = run.operand(xc),
+                                 .w = run.operand(wc)},
+                                p);
+  const auto back = [&](const Tensor& t) { return t.defined() ? run.result(t) : t; };
+  return {back(gx), back(gw), back(gb)};
 }
 
 // ---- attention --------------------------------------------------------------------------

@@ -317,7 +317,7 @@ void winograd_forward_rows(const WinogradConv& s, const T* x, const T* w, const 
     transform_filters(w, s.G, Kg, Cg, U.get());
     auto V = zeroed_scratch<T>(kXi * pl.vs), M = zeroed_scratch<T>(kXi * pl.ms);
     RunScratch<T> rs(pl.tl);
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait  // the region's join is the barrier
     for (int64_t task = 0; task < pl.tasks; ++task) {
       const int64_t g = pl.group(task), t0 = pl.first(task), nt = pl.count(task);
       transform_inputs(s, pl, x, g, t0, nt, rs, V.get());
@@ -343,11 +343,9 @@ void winograd_backward_weight_rows(const WinogradConv& s, const T* gout, const T
   const int64_t ssize = s.G * kXi * Kg * Cg;  // S: (G, 36, Kg, Cg) per thread
   auto S = scratch<T>(max_threads * ssize);
   std::fill_n(S.get(), max_threads * ssize, T(0));
-  int64_t team = 1;
 #pragma omp parallel if (parallel)
   {
-#pragma omp single
-    team = omp_get_num_threads();
+    const int64_t team = omp_get_num_threads();  // the same in every thread: no single, no barrier
     T* acc = S.get() + omp_get_thread_num() * ssize;
     auto V = zeroed_scratch<T>(kXi * pl.vs), Z = zeroed_scratch<T>(kXi * pl.ms);
     RunScratch<T> rs(pl.tl);

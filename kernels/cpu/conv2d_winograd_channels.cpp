@@ -337,7 +337,7 @@ void winograd_forward_channels(const WinogradConv& s, const T* x, const T* w, co
     transpose_filters(U.get(), s.G, Kg, Cg, Ut.get());
     auto V = scratch<T>(kXi * pl.vs), M = scratch<T>(kXi * pl.ms);
     auto plane = scratch<T>(pl.plane()), buf = scratch<T>(kXi * std::max(Cg, Kg));
-#pragma omp for schedule(dynamic, 1)
+#pragma omp for schedule(dynamic, 1) nowait  // the region's join is the barrier
     for (int64_t task = 0; task < pl.tasks; ++task) {
       const int64_t g = pl.group(task), n0 = pl.first(task), nimg = pl.count(s, task);
       const int64_t nt = nimg * pl.tiles;
@@ -369,11 +369,9 @@ void winograd_backward_weight_channels(const WinogradConv& s, const T* gout, con
   const int64_t ssize = s.G * kXi * Kg * Cg;  // S: (G, 36, Kg, Cg) per thread
   auto S = scratch<T>(accs * ssize);
   std::fill_n(S.get(), accs * ssize, T(0));
-  int64_t team = 1;
 #pragma omp parallel if (parallel)
   {
-#pragma omp single
-    team = omp_get_num_threads();
+    const int64_t team = omp_get_num_threads();  // the same in every thread: no single, no barrier
     T* acc = S.get() + omp_get_thread_num() * ssize;
     auto V = scratch<T>(kXi * pl.vs), Z = scratch<T>(kXi * pl.ms);
     auto plane = scratch<T>(pl.plane()), buf = scratch<T>(kXi * std::max(Cg, Kg));

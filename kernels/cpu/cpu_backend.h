@@ -98,6 +98,7 @@ class CpuBackend final : public Backend {
                              const Conv2dParams& p) override;
   void conv2d_backward_weight(const Tensor& grad_w, const Tensor& grad_out, const Tensor& x,
                               const Conv2dParams& p) override;
+  void conv2d_backward(const Conv2dBackwardArgs& a, const Conv2dParams& p) override;
   // pool.cpp
   void pool2d_forward(const Tensor& out, const Tensor& indices, const Tensor& x,
                       const Pool2dParams& p) override;

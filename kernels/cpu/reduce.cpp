@@ -21,11 +21,12 @@ namespace {
 template <typename T>
 using acc_t = std::conditional_t<std::is_floating_point_v<T>, double, int64_t>;
 
-// Sum of x[0, n) with 8 independent accumulators (the loop vectorizes; a single running
-// sum would wait on each add's latency), folded in a fixed order.
+// Sum of x[0, n) with 32 independent accumulators, folded in a fixed order. The loop
+// vectorizes into four vector registers of f64 (AVX-512): one register's chain of adds
+// would wait on each add's latency and reach half of one core's share of the bandwidth.
 template <typename T>
 acc_t<T> sum_run(const T* __restrict x, int64_t n) {
-  constexpr int kLanes = 8;
+  constexpr int kLanes = 32;
   acc_t<T> lane[kLanes] = {};
   const int64_t full = n / kLanes * kLanes;
   for (int64_t k = 0; k < full; k += kLanes)

@@ -1,5 +1,6 @@
-// conv2d through the public op (ember::conv2d, which nn::functional::conv2d is), and its
-// two backward primitives raw::conv2d_backward_input / raw::conv2d_backward_weight.
+// conv2d through the public op (ember::conv2d, which nn::functional::conv2d is), its two
+// backward primitives raw::conv2d_backward_input / raw::conv2d_backward_weight, and
+// raw::conv2d_backward (all three gradients, or any subset, from one call).
 // The shapes are small but reach every path of kernels/cuda/conv2d.cu: strides (up to 5 x 4,
 // whose 20 backward-input phases take two launches), padding, dilation, groups, depthwise
 // (the direct kernels), channel counts off and over the 64 x 64 tile, a long reduction
@@ -60,6 +61,12 @@ const std::vector<ConvShape>& shapes() {
       {"stride5x4_many_phases", 2, 3, 11, 9, 4, 3, 2, params(5, 4, 1, 1)},
       {"one_output_pixel", 3, 4, 3, 3, 5, 3, 3, params(1, 1, 0, 0)},
       {"width_1", 2, 3, 7, 1, 4, 3, 1, params(2, 1, 1, 0)},
+      // The cpu's fused backward on its threads (8+ image-group tasks, per-thread partial
+      // dW and db): 3x3, a 1x1 with groups (dx and dW without im2col), and images of
+      // several col chunks (3600 columns of 45 rows)
+      {"fused_8_images", 8, 5, 12, 12, 24, 3, 3, params(1, 1, 1, 1)},
+      {"fused_1x1_groups2", 4, 32, 16, 16, 32, 1, 1, params(1, 1, 0, 0, 1, 1, 2)},
+      {"fused_chunks_60x60", 8, 5, 60, 60, 8, 3, 3, params(1, 1, 1, 1)},
       // Winograd (cpu): tile rows of 9 tiles take the row-vectorized layout, up to 7 the
       // channel-vectorized one (kernels/cpu/conv2d_winograd.h); channels off the vector
       // width, pad 0/1/2 (backward-input pads 2 - p), batch 1, groups, the ResNet's 7x7
@@ -183,6 +190,41 @@ OpCase backward_weight(const ConvShape& s, DType dt) {
   return c;
 }
 
+// raw::conv2d_backward: grad_out (N, K, P, Q), x, w -> the gradients `mask` asks for, in
+// the order input, weight, bias (the cpu fuses them into one pass over grad_out).
+OpCase backward_all(const ConvShape& s, DType dt, std::array<bool, 3> mask) {
+  std::string suffix = "_";
+  for (size_t i = 0; i < 3; ++i)
+    if (mask[i]) suffix += "xwb"[i];
+  OpCase c = base("conv2d_backward", s, suffix, dt);
+  c.make_inputs = input_maker({In{out_shape(s)}, In{x_shape(s)}, In{w_shape(s)}});
+  const Conv2dParams p = s.p;
+  const Shape xs = x_shape(s), ws = w_shape(s);
+  c.run = [p, xs, ws, mask](const Inputs& x) {
+    auto [dx, dw, db] = raw::conv2d_backward(x[0], xs, x[1], ws, x[2], p, mask);
+    Outputs out;
+    for (const Tensor& t : {dx, dw, db})
+      if (t.defined()) out.push_back(t);
+    return out;
+  };
+  c.reference = [p, xs, ws, mask](const Refs& x) {
+    Refs out;
+    if (mask[0]) out.push_back(ref::conv2d_backward_input(xs, x[0], x[2], p));
+    if (mask[1]) out.push_back(ref::conv2d_backward_weight(ws, x[0], x[1], p));
+    if (mask[2]) out.push_back(ref::reduce(x[0], {0, 2, 3}, false, ref::sum_of));
+    return out;
+  };
+  c.out_dtypes.clear();
+  for (bool m : mask)
+    if (m) c.out_dtypes.push_back(dt);
+  const Shape os = out_shape(s);
+  c.tol = conv_tol(dt, std::max(s.K / s.p.groups * s.R * s.S, s.N * os[2] * os[3]));
+  const double flops = (mask[0] ? mac_flops(s) : 0) + (mask[1] ? mac_flops(s) : 0) +
+                       (mask[2] ? static_cast<double>(ref::numel_of(os)) : 0);
+  set_cost(c, flops, mask[0] ? xs : ws, dt);
+  return c;
+}
+
 }  // namespace
 
 void add_conv2d_cases(std::vector<OpCase>& out) {
@@ -196,17 +238,29 @@ void add_conv2d_cases(std::vector<OpCase>& out) {
     out.push_back(forward(s, DType::f32, false));
     out.push_back(backward_input(s, DType::f32));
     out.push_back(backward_weight(s, DType::f32));
+    out.push_back(backward_all(s, DType::f32, {true, true, true}));
+    // Every subset of the gradients on a few shapes: each one alone, and pairs.
+    if (i % 4 == 1) {
+      for (std::array<bool, 3> m : {std::array<bool, 3>{true, false, false},
+                                    {false, true, false},
+                                    {false, false, true},
+                                    {true, true, false},
+                                    {false, true, true}})
+        out.push_back(backward_all(s, DType::f32, m));
+    }
     if (i % 3 == 0 || small) {
       out.push_back(forward(s, DType::f64, true));
       out.push_back(forward(s, DType::f64, false));
       out.push_back(backward_input(s, DType::f64));
       out.push_back(backward_weight(s, DType::f64));
+      out.push_back(backward_all(s, DType::f64, {true, true, true}));
     }
     if (i % 3 == 1 || s.p.groups == s.C) {  // bf16/f16, depthwise ones included (issue 16)
       const DType h = i % 2 == 0 ? DType::bf16 : DType::f16;
       out.push_back(forward(s, h, true));
       out.push_back(backward_input(s, h));
       out.push_back(backward_weight(s, h));
+      out.push_back(backward_all(s, h, {true, true, true}));
     }
   }
   // Through the op layer: a non-contiguous input (made contiguous there), an unbatched one.
