@@ -142,12 +142,7 @@ void im2col(const Geom& g, const T* x, int64_t nch, int64_t j0, int64_t nc, T* c
         const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
         // The padding at either end is a column or two: no memset calls for those.
         for (int64_t q = qa; q < a; ++q) dst[q - qa] = T(0);
-        if (g.sw == 1) {
-          if (b > a)
-            std::memcpy(dst + (a - qa), xrow + a + off, static_cast<size_t>(b - a) * sizeof(T));
-        } else if (b > a) {
-          strided_run<false>(xrow + a * g.sw + off, dst + (a - qa), b - a, g.sw);
-        }
+        if (b > a) strided_run<false>(xrow + a * g.sw + off, dst + (a - qa), b - a, g.sw);
         for (int64_t q = b; q < qb; ++q) dst[q - qa] = T(0);
       });
 }
@@ -160,12 +155,7 @@ void col2im_add(const Geom& g, const T* col, int64_t nch, int64_t j0, int64_t nc
       [&](const T* src, T* xrow, int64_t qa, int64_t qb, int64_t lo, int64_t hi, int64_t off) {
         if (xrow == nullptr) return;
         const int64_t a = std::clamp(lo, qa, qb), b = std::clamp(hi, a, qb);
-        if (g.sw == 1) {
-          T* d = xrow + off;
-          for (int64_t q = a; q < b; ++q) d[q] += src[q - qa];
-        } else if (b > a) {
-          strided_run<true>(xrow + a * g.sw + off, src + (a - qa), b - a, g.sw);
-        }
+        if (b > a) strided_run<true>(xrow + a * g.sw + off, src + (a - qa), b - a, g.sw);
       });
 }
 
