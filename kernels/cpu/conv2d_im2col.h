@@ -89,14 +89,12 @@ inline void valid_cols(const Geom& g, int64_t off, int64_t* lo, int64_t* hi) {
   *hi = std::clamp(*hi, *lo, g.Q);
 }
 
-// Visits the im2col entries of channels [0, nch) of one image group, output columns
-// [j0, j0 + nc), one run per output row p: run(col_ptr, x_row, qa, qb, lo, hi, off), where
-// col_ptr is the col entry of (c, r, s) and the run's first column, x_row the input row
-// h(p, r) (null when it is padding), [qa, qb) the run's q range, [lo, hi) the q whose
-// input column q sw + off lies inside the row.
+// Visits the taps (c, r, s) of channels [0, nch) of one image group for a chunk of nc
+// columns: tap(xc, dst, r, off, lo, hi), where xc is channel c's input plane, dst the col
+// row of (c, r, s), off = s dw - pw the tap's column offset and [lo, hi) the output columns
+// q whose input column q sw + off lies inside the row.
 template <typename XT, typename CT, typename Fn>
-void for_each_run(const Geom& g, XT* x, int64_t nch, int64_t j0, int64_t nc, CT* col, Fn&& run) {
-  const int64_t p0 = j0 / g.Q, q0 = j0 % g.Q;
+void for_each_tap(const Geom& g, XT* x, int64_t nch, int64_t nc, CT* col, Fn&& tap) {
   const int64_t plane = g.H * g.W;
   for (int64_t c = 0; c < nch; ++c) {
     XT* xc = x + c * plane;
@@ -108,24 +106,37 @@ void for_each_run(const Geom& g, XT* x, int64_t nch, int64_t j0, int64_t nc, CT*
     }
     for (int64_t r = 0; r < g.R; ++r) {
       for (int64_t s = 0; s < g.S; ++s) {
-        CT* dst = col + ((c * g.R + r) * g.S + s) * nc;
         const int64_t off = s * g.dw - g.pw;
         int64_t lo = 0, hi = 0;
         valid_cols(g, off, &lo, &hi);
-        int64_t p = p0, q = q0, left = nc;
-        while (left > 0) {
-          const int64_t run_len = std::min(g.Q - q, left);
-          const int64_t h = p * g.sh - g.ph + r * g.dh;
-          XT* xrow = (h >= 0 && h < g.H) ? xc + h * g.W : nullptr;
-          run(dst, xrow, q, q + run_len, lo, hi, off);
-          dst += run_len;
-          left -= run_len;
-          q = 0;
-          ++p;
-        }
+        tap(xc, col + ((c * g.R + r) * g.S + s) * nc, r, off, lo, hi);
       }
     }
   }
+}
+
+// Visits the im2col entries of channels [0, nch) of one image group, output columns
+// [j0, j0 + nc), one run per output row p: run(col_ptr, x_row, qa, qb, lo, hi, off), where
+// col_ptr is the col entry of (c, r, s) and the run's first column, x_row the input row
+// h(p, r) (null when it is padding), [qa, qb) the run's q range, [lo, hi) the q whose
+// input column q sw + off lies inside the row.
+template <typename XT, typename CT, typename Fn>
+void for_each_run(const Geom& g, XT* x, int64_t nch, int64_t j0, int64_t nc, CT* col, Fn&& run) {
+  const int64_t p0 = j0 / g.Q, q0 = j0 % g.Q;
+  for_each_tap(g, x, nch, nc, col,
+               [&](XT* xc, CT* dst, int64_t r, int64_t off, int64_t lo, int64_t hi) {
+                 int64_t p = p0, q = q0, left = nc;
+                 while (left > 0) {
+                   const int64_t run_len = std::min(g.Q - q, left);
+                   const int64_t h = p * g.sh - g.ph + r * g.dh;
+                   XT* xrow = (h >= 0 && h < g.H) ? xc + h * g.W : nullptr;
+                   run(dst, xrow, q, q + run_len, lo, hi, off);
+                   dst += run_len;
+                   left -= run_len;
+                   q = 0;
+                   ++p;
+                 }
+               });
 }
 
 // im2col of a chunk of whole output rows (j0 and nc multiples of Q): per tap (c, r, s) the
@@ -135,32 +146,20 @@ void for_each_run(const Geom& g, XT* x, int64_t nch, int64_t j0, int64_t nc, CT*
 // cost more than the floats (44% of the 16->32 layer's forward on one thread).
 template <typename T>
 void im2col_rows(const Geom& g, const T* x, int64_t nch, int64_t j0, int64_t nc, T* col) {
-  const int64_t p0 = j0 / g.Q, np = nc / g.Q, plane = g.H * g.W;
-  for (int64_t c = 0; c < nch; ++c) {
-    const T* xc = x + c * plane;
-    if (c + 1 < nch) {
-      const int64_t ahead = std::min<int64_t>(plane, kPrefetchFloats);
-      for (int64_t i = 0; i < ahead; i += 16) __builtin_prefetch(xc + plane + i, 0, 2);
-    }
-    for (int64_t r = 0; r < g.R; ++r) {
-      for (int64_t s = 0; s < g.S; ++s) {
-        T* dst = col + ((c * g.R + r) * g.S + s) * nc;
-        const int64_t off = s * g.dw - g.pw;
-        int64_t lo = 0, hi = 0;
-        valid_cols(g, off, &lo, &hi);
-        for (int64_t p = p0; p < p0 + np; ++p, dst += g.Q) {
-          const int64_t h = p * g.sh - g.ph + r * g.dh;
-          if (h < 0 || h >= g.H || hi <= lo) {
-            std::fill_n(dst, g.Q, T(0));
-            continue;
-          }
-          for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
-          strided_run<false>(xc + h * g.W + lo * g.sw + off, dst + lo, hi - lo, g.sw);
-          for (int64_t q = hi; q < g.Q; ++q) dst[q] = T(0);
-        }
-      }
-    }
-  }
+  const int64_t p0 = j0 / g.Q, np = nc / g.Q;
+  for_each_tap(g, x, nch, nc, col,
+               [&](const T* xc, T* dst, int64_t r, int64_t off, int64_t lo, int64_t hi) {
+                 for (int64_t p = p0; p < p0 + np; ++p, dst += g.Q) {
+                   const int64_t h = p * g.sh - g.ph + r * g.dh;
+                   if (h < 0 || h >= g.H || hi <= lo) {
+                     std::fill_n(dst, g.Q, T(0));
+                     continue;
+                   }
+                   for (int64_t q = 0; q < lo; ++q) dst[q] = T(0);
+                   strided_run<false>(xc + h * g.W + lo * g.sw + off, dst + lo, hi - lo, g.sw);
+                   for (int64_t q = hi; q < g.Q; ++q) dst[q] = T(0);
+                 }
+               });
 }
 
 // col (nch CgRS-rows, nc) = the im2col of x (nch, H, W) for output columns [j0, j0 + nc).
