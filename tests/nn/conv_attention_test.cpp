@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
 #include <cmath>
 #include <limits>
@@ -207,6 +208,13 @@ TEST_P(ConvForward, BackwardMatchesPlainLoops) {
               1e-4, 1e-4 * std::max(1.0, rms(ref.dx)), describe(c) + " dx f32");
   expect_near(raw::conv2d_backward_weight(w.sizes(), g32, x.detach().to(DType::f32), c.p), ref.dw,
               1e-4, 1e-4 * std::max(1.0, rms(ref.dw)), describe(c) + " dw f32");
+  // All three from one call: the cpu's fused backward where it applies, else the above.
+  const auto [dx32, dw32, db32] =
+      raw::conv2d_backward(g32, x.sizes(), x.detach().to(DType::f32), w.sizes(),
+                           w.detach().to(DType::f32), c.p, {true, true, true});
+  expect_near(dx32, ref.dx, 1e-4, 1e-4 * std::max(1.0, rms(ref.dx)), describe(c) + " fused dx");
+  expect_near(dw32, ref.dw, 1e-4, 1e-4 * std::max(1.0, rms(ref.dw)), describe(c) + " fused dw");
+  expect_near(db32, ref.db, 1e-4, 1e-4 * std::max(1.0, rms(ref.db)), describe(c) + " fused db");
 }
 
 INSTANTIATE_TEST_SUITE_P(Shapes, ConvForward, ::testing::ValuesIn(conv_cases()),
@@ -295,6 +303,29 @@ TEST(Conv2dOp, ErrorsNameTheOpAndShapes) {
   EXPECT_NE(c.find("[6, 3, 3, 3]"), std::string::npos) << c;
   EXPECT_THROW(raw::conv2d_backward_input({2, 4, 8, 8}, randn({2, 6, 5, 5}), w, {}), ShapeError);
   EXPECT_THROW(raw::conv2d_backward_weight({6, 4, 3, 3}, randn({2, 6, 6, 7}), x, {}), ShapeError);
+  // The three gradients from one call: grad_output's shape, a missing operand, the dtypes.
+  const std::array<bool, 3> all{true, true, true};
+  const std::string f = message([&] {
+    raw::conv2d_backward(randn({2, 6, 5, 5}), x.sizes(), x, w.sizes(), w, {}, all);
+  });
+  EXPECT_NE(f.find("conv2d_backward"), std::string::npos) << f;
+  EXPECT_NE(f.find("[2, 6, 6, 6]"), std::string::npos) << f;  // the expected grad_output
+  EXPECT_NE(f.find("[2, 6, 5, 5]"), std::string::npos) << f;
+  const Tensor go = randn({2, 6, 6, 6});
+  EXPECT_THROW(raw::conv2d_backward(go, x.sizes(), Tensor(), w.sizes(), w, {}, all), ValueError);
+  EXPECT_THROW(raw::conv2d_backward(go, x.sizes(), x, w.sizes(), Tensor(), {}, all), ValueError);
+  EXPECT_THROW(raw::conv2d_backward(go, x.sizes(), x.to(DType::f64), w.sizes(), w, {}, all),
+               DTypeError);
+  EXPECT_THROW(raw::conv2d_backward(go, x.sizes(), x, {6, 4, 3, 2}, w, {}, all), ShapeError);
+  EXPECT_THROW(raw::conv2d_backward(go.to(DType::i64), x.sizes(), Tensor(), w.sizes(), Tensor(), {},
+                                    {false, false, true}),
+               DTypeError);
+  // Only the bias gradient: neither x nor w is needed.
+  const auto [no_x, no_w, db] =
+      raw::conv2d_backward(go, x.sizes(), Tensor(), w.sizes(), Tensor(), {}, {false, false, true});
+  EXPECT_FALSE(no_x.defined());
+  EXPECT_FALSE(no_w.defined());
+  expect_near(db, sum(go, {0, 2, 3}), 1e-5, 1e-5, "bias only");
 }
 
 // ---- attention references ----------------------------------------------------------------
