@@ -171,7 +171,7 @@ std::tuple<Tensor, Tensor, Tensor> conv2d_backward(const Tensor& grad_out, const
                                                    const Tensor& w, const Conv2dParams& p,
                                                    std::array<bool, 3> output_mask) {
   const profiler::OpScope profile(kConvBwd);
-  const auto [need_x, need_w, need_b] = output_mask;
+  const bool need_x = output_mask[0], need_w = output_mask[1], need_b = output_mask[2];
   check_defined(kConvBwd, grad_out);
   if (need_x) {
     check_defined(kConvBwd, w);
