@@ -55,15 +55,12 @@
 #include <Eigen/Core>
 
 #include <algorithm>
-#include <cstring>
-#include <type_traits>
 
 #include "kernels/cpu/conv2d_im2col.h"
 #include "kernels/cpu/conv2d_winograd.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/denormals.h"
 #include "kernels/cpu/dense.h"
-#include "kernels/cpu/strided_runs.h"
 #include "kernels/cpu/widen.h"
 
 namespace ember::cpu {
@@ -71,7 +68,6 @@ namespace ember::cpu {
 namespace {
 
 using namespace dense;  // NOLINT: the kernels' shared helpers
-using strided_runs::strided_run;
 
 using namespace conv_im2col;  // NOLINT: im2col, col2im and the geometry
 
